@@ -1,0 +1,79 @@
+"""Connection settings of a host, from Ansible's connection variables.
+
+Defaults follow the issue's security stance: NTLM over HTTP with message
+encryption, or Basic/NTLM over HTTPS with certificate validation; nothing
+that sends a password in clear is accepted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from .inventory import Host
+from .transport import ConnectionSettings
+
+SUPPORTED_AUTH = ("ntlm", "basic")
+
+
+class ConnectionConfigError(ValueError):
+    """A host's connection variables cannot be used; the message names the host and the variable."""
+
+
+def settings_for(host: Host, inventory_dir: Path, env: Mapping[str, str] = os.environ) -> ConnectionSettings:
+    v = host.vars
+    kind = v.get("ansible_connection", "winrm")
+    if kind != "winrm":
+        raise ConnectionConfigError(f"{host.name}: ansible_connection {kind!r} is not supported yet; use winrm")
+    port = v.get("ansible_port")
+    scheme = v.get("ansible_winrm_scheme") or ("https" if port == 5986 else "http")
+    port = port or (5986 if scheme == "https" else 5985)
+    auth = _auth(host, v.get("ansible_winrm_transport"), scheme)
+    user = v.get("ansible_user")
+    if not user:
+        raise ConnectionConfigError(f"{host.name}: ansible_user is not set")
+    password = v.get("ansible_password")
+    env_name = v.get("exconf_password_env")
+    if env_name:
+        if env_name not in env:
+            raise ConnectionConfigError(f"{host.name}: exconf_password_env names {env_name}, which is not set in the environment")
+        password = env[env_name]
+    if password is None:
+        raise ConnectionConfigError(f"{host.name}: no password: set exconf_password_env (or ansible_password)")
+    ca = v.get("ansible_winrm_ca_trust_path")
+    if ca:
+        ca_path = (inventory_dir / ca).resolve()
+        ca = str(ca_path)
+    timeout = v.get("ansible_winrm_connection_timeout")
+    operation = int(v.get("ansible_winrm_operation_timeout_sec") or timeout or 20)
+    read = int(v.get("ansible_winrm_read_timeout_sec") or (timeout + 10 if timeout else 30))
+    if read <= operation:
+        raise ConnectionConfigError(f"{host.name}: ansible_winrm_read_timeout_sec ({read}) must exceed ansible_winrm_operation_timeout_sec ({operation})")
+    return ConnectionSettings(
+        host=str(v.get("ansible_host") or host.name),
+        port=int(port),
+        scheme=scheme,
+        path=v.get("ansible_winrm_path", "/wsman"),
+        auth=auth,
+        user=str(user),
+        password=str(password),
+        cert_validation=v.get("ansible_winrm_server_cert_validation", "validate") != "ignore",
+        ca_trust_path=ca,
+        message_encryption=v.get("ansible_winrm_message_encryption", "auto"),
+        operation_timeout=operation,
+        read_timeout=read,
+    )
+
+
+def _auth(host: Host, declared: str | list[str] | None, scheme: str) -> str:
+    choices = [declared] if isinstance(declared, str) else list(declared or ["ntlm"])
+    choices = ["basic" if c == "ssl" else c for c in choices]
+    for choice in choices:
+        if choice == "plaintext":
+            raise ConnectionConfigError(f"{host.name}: ansible_winrm_transport plaintext sends the password in clear; use ntlm, or basic over https")
+        if choice in SUPPORTED_AUTH:
+            if choice == "basic" and scheme != "https":
+                raise ConnectionConfigError(f"{host.name}: basic authentication over http sends the password in clear; use https (port 5986) or ntlm")
+            return choice
+    raise ConnectionConfigError(f"{host.name}: ansible_winrm_transport {declared!r} is not supported yet; use ntlm or basic (kerberos comes later)")

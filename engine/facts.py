@@ -1,0 +1,66 @@
+"""Reading a server: which steps to send, and how their answer becomes ServerFacts.
+
+All reads for a host travel in one command; a read that fails marks the host
+failed with the cmdlet's own message.
+"""
+
+from __future__ import annotations
+
+import re
+
+from exconf.modules import Resource
+from exconf.remote import LOCAL_SERVER, Answer, Step
+
+from .model import ObservedObject, ServerFacts
+
+SERVER_STEP_ID = "server"
+SERVER_STEP = Step(
+    id=SERVER_STEP_ID,
+    cmdlet="Get-ExchangeServer",
+    params={"Identity": LOCAL_SERVER},
+    select=("Name", "Fqdn", "ServerRole", "AdminDisplayVersion", "Site", "IsEdgeServer"),
+)
+
+
+class FactsError(Exception):
+    """A read failed or returned something exconf cannot use."""
+
+
+def read_steps(resources: list[Resource], *, with_server: bool = True) -> list[Step]:
+    steps = [SERVER_STEP] if with_server else []
+    return steps + [r.read_step(f"read:{r.kind}") for r in resources]
+
+
+def server_facts(answer: Answer) -> ServerFacts:
+    result = answer.result(SERVER_STEP_ID)
+    if not result.ok:
+        raise FactsError(f"Get-ExchangeServer failed: {result.error.message if result.error else result.status}")
+    if len(result.objects) != 1:
+        raise FactsError(f"Get-ExchangeServer returned {len(result.objects)} servers for {answer.computer}")
+    obj = result.objects[0]
+    roles = [r.strip() for r in str(obj.get("ServerRole", "")).split(",")]
+    role = "Edge" if ("Edge" in roles or obj.get("IsEdgeServer") is True) else "Mailbox" if "Mailbox" in roles else roles[0]
+    return ServerFacts(
+        name=str(obj.get("Name", answer.computer)),
+        fqdn=str(obj.get("Fqdn", "")),
+        role=role,
+        version=parse_version(str(obj.get("AdminDisplayVersion", ""))),
+        site=str(obj.get("Site", "")).rsplit("/", 1)[-1],
+    )
+
+
+def observed(answer: Answer, resource: Resource) -> tuple[ObservedObject, ...] | None:
+    """The resource's objects, or None where it does not apply (an Edge server)."""
+    result = answer.result(f"read:{resource.kind}")
+    if result.status == "not_applicable":
+        return None
+    if not result.ok:
+        message = result.error.message if result.error else result.status
+        raise FactsError(f"{resource.get_cmdlet} failed: {message}")
+    return resource.observe(result.objects)
+
+
+def parse_version(text: str) -> str:
+    """``Version 15.2 (Build 1544.4)`` → ``15.2.1544.4`` (ServerVersion's format, cmdlets.md §7)."""
+    m = re.match(r"Version (\d+)\.(\d+) \(Build (\d+)\.(\d+)\)", text)
+    return ".".join(m.groups()) if m else text

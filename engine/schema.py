@@ -1,0 +1,195 @@
+"""The inventory's JSON Schema, composed from the resource modules, and error reporting.
+
+Every error names the file, line and column, the key, what was expected and
+what was found, so that a 2 a.m. typo costs one glance.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import jsonschema
+
+from exconf.modules import ORGANIZATION, SERVER, by_scope
+
+from .yamlsource import Document, PathKey
+
+# Connection and engine variables exconf reads (Ansible's names, so inventories lift as they are).
+CONNECTION_VARS: dict[str, dict[str, Any]] = {
+    "ansible_host": {"type": "string", "description": "Address or DNS name to connect to (default: the inventory host name)."},
+    "ansible_port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "WinRM port (5985 HTTP, 5986 HTTPS)."},
+    "ansible_user": {"type": "string", "description": "Account, as DOMAIN\\user or user@domain."},
+    "ansible_password": {"type": "string", "description": "Password (prefer exconf_password_env)."},
+    "ansible_connection": {"enum": ["winrm", "psrp", "ssh"], "description": "How to reach the server."},
+    "ansible_winrm_transport": {
+        "anyOf": [
+            {"enum": ["ntlm", "basic", "kerberos", "credssp", "certificate", "plaintext", "ssl"]},
+            {"type": "array", "items": {"enum": ["ntlm", "basic", "kerberos", "credssp", "certificate", "plaintext", "ssl"]}},
+        ],
+        "description": "WinRM authentication (ntlm or basic).",
+    },
+    "ansible_winrm_scheme": {"enum": ["http", "https"], "description": "Default: https on port 5986, otherwise http."},
+    "ansible_winrm_path": {"type": "string", "description": "WinRM URL path (default /wsman)."},
+    "ansible_winrm_server_cert_validation": {"enum": ["validate", "ignore"], "description": "HTTPS certificate validation."},
+    "ansible_winrm_ca_trust_path": {"type": "string", "description": "PEM file of CA certificates to trust for HTTPS."},
+    "ansible_winrm_message_encryption": {"enum": ["auto", "always", "never"], "description": "WinRM message encryption."},
+    "ansible_winrm_connection_timeout": {"type": "number", "exclusiveMinimum": 0, "description": "Sets both timeouts below."},
+    "ansible_winrm_operation_timeout_sec": {"type": "number", "exclusiveMinimum": 0},
+    "ansible_winrm_read_timeout_sec": {"type": "number", "exclusiveMinimum": 0},
+    "exconf_password_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": "Environment variable holding the password."},
+    "exconf_lab": {"type": "string", "description": "Lab organisation file (relative to the inventory) to start when it is not running."},
+}
+
+
+def _section_schema(scope: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {r.section: r.schema() for r in by_scope(scope)},
+    }
+
+
+@lru_cache(maxsize=1)
+def vars_schema() -> dict[str, Any]:
+    """Schema of one block of variables (a group's vars, a host's vars, a group_vars file)."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "exconf variables",
+        "type": "object",
+        "properties": {
+            **CONNECTION_VARS,
+            "exchange": {**_section_schema(SERVER), "description": "Desired state of each server."},
+            "exchange_organization": {
+                **_section_schema(ORGANIZATION),
+                "description": "Organisation-wide desired state; declare it in the all group.",
+            },
+        },
+        "propertyNames": {"type": "string"},
+    }
+
+
+def inventory_schema() -> dict[str, Any]:
+    """Schema of an Ansible-shaped inventory file, with vars per vars_schema (for docs and editors)."""
+    group: dict[str, Any] = {
+        "type": ["object", "null"],
+        "additionalProperties": False,
+        "properties": {
+            "hosts": {"type": ["object", "null"], "additionalProperties": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/vars"}]}},
+            "vars": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/vars"}]},
+            "children": {"type": ["object", "null"], "additionalProperties": {"$ref": "#/$defs/group"}},
+        },
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "exconf inventory",
+        "type": "object",
+        "additionalProperties": {"$ref": "#/$defs/group"},
+        "$defs": {"group": group, "vars": {k: v for k, v in vars_schema().items() if k != "$schema"}},
+    }
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One validation error, ready to print."""
+
+    where: str  # file:line:column
+    path: str  # dotted key path
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.path}: {self.message}" if self.path else f"{self.where}: {self.message}"
+
+
+def dotted(path: PathKey) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and part.replace("_", "").isalnum():
+            out += ("." if out else "") + part
+        else:
+            out += f"[{part!r}]"
+    return out
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"{value!r}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _expected(schema: dict[str, Any]) -> str:
+    if "enum" in schema:
+        return "one of " + ", ".join(str(v) for v in schema["enum"])
+    kind = schema.get("x-exchange-type")
+    if kind == "EnhancedTimeSpan":
+        return "a time span such as 30.00:00:00 (days.hours:minutes:seconds)"
+    if kind and "ByteQuantifiedSize" in kind:
+        return "a size such as 250 MB" + (" or Unlimited" if "Unlimited" in kind else "")
+    if kind == "LocalLongFullPath":
+        return "a full local path such as D:\\Logs\\SmtpSend"
+    if "anyOf" in schema:
+        return " or ".join(_expected(s) for s in schema["anyOf"])
+    t = schema.get("type")
+    names = {"string": "a string", "integer": "a whole number", "number": "a number", "object": "a mapping", "array": "a list", "boolean": "true or false", "null": "nothing"}
+    if isinstance(t, list):
+        return " or ".join(names.get(x, x) for x in t)
+    if t == "string" and "pattern" in schema:
+        return "a string matching " + schema["pattern"]
+    return names.get(t, "a valid value") if t else "a valid value"
+
+
+def validate_block(doc: Document, base: PathKey, value: Any, schema: dict[str, Any]) -> list[Issue]:
+    """Validate ``value`` (found at ``base`` in ``doc``) and turn each error into an Issue."""
+    validator = jsonschema.Draft202012Validator(schema)
+    issues: list[Issue] = []
+    for err in sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path))):
+        issues.extend(_issues_for(doc, base, err))
+    return issues
+
+
+def _issues_for(doc: Document, base: PathKey, err: jsonschema.ValidationError) -> list[Issue]:
+    path = base + tuple(err.absolute_path)
+    where = str(doc.where(path))
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        allowed = list(err.schema.get("properties", {}))
+        extra = [k for k in err.instance if k not in allowed]
+        out = []
+        for key in extra:
+            hint = difflib.get_close_matches(str(key), allowed, n=1)
+            known = f"did you mean {hint[0]!r}?" if hint else ("expected one of: " + ", ".join(allowed) if allowed else "no keys are allowed here")
+            out.append(Issue(str(doc.where_key(path + (key,))), dotted(path), f"unknown key {key!r}; {known}"))
+        return out
+    if err.validator == "minProperties" and err.validator_value == 1:
+        return [Issue(where, dotted(path), "is empty; declare at least one property or remove it")]
+    if err.validator in ("anyOf", "oneOf") and err.context:
+        # Prefer the branch that got furthest (deepest path) for a precise message.
+        # (context errors carry their full path, so they resolve like any other).
+        deepest = max(err.context, key=lambda e: len(e.absolute_path))
+        if len(deepest.absolute_path) > len(err.absolute_path):
+            return _issues_for(doc, base, deepest)
+    found = _describe(err.instance)
+    scalar = doc.scalars.get(path)
+    hint = ""
+    if scalar is not None and scalar.sexagesimal and isinstance(err.instance, (int, float)):
+        hint = f" (YAML reads the unquoted {scalar.text} as a base-60 number; put it in quotes: \"{scalar.text}\")"
+    elif scalar is not None and scalar.plain and isinstance(err.instance, bool) and scalar.text.lower() in ("yes", "no", "on", "off"):
+        hint = f" (YAML reads the unquoted {scalar.text} as a boolean; put it in quotes)"
+    if err.validator == "uniqueItems":
+        return [Issue(where, dotted(path), "lists the same item twice")]
+    if err.validator == "required":
+        return [Issue(where, dotted(path), err.message)]
+    return [Issue(where, dotted(path), f"expected {_expected(err.schema)}, found {found}{hint}")]

@@ -1,0 +1,32 @@
+"""Send connectors: organisation-wide objects, read and changed through one Mailbox server.
+
+Identity is the connector name (cmdlets.md §3); declared names may use ``*``
+as in the shell, and a name that matches nothing is an error. The EdgeSync
+connectors (``EdgeSync - <Site> to Internet``) are ordinary send connectors
+here; on a subscribed Edge they are read-only, so exconf changes them on a
+Mailbox server and EdgeSync replicates them.
+"""
+
+from exconf.values import PROTOCOL_LOGGING_LEVEL
+
+from .base import ORGANIZATION, Prop, Resource
+
+RESOURCE = Resource(
+    kind="send_connector",
+    section="send_connectors",
+    scope=ORGANIZATION,
+    title="send connector",
+    get_cmdlet="Get-SendConnector",
+    set_cmdlet="Set-SendConnector",
+    named=True,
+    roles=frozenset({"Mailbox"}),
+    props=(
+        Prop(
+            "protocol_logging_level",
+            "ProtocolLoggingLevel",
+            PROTOCOL_LOGGING_LEVEL,
+            "Protocol logging for this connector (None or Verbose); logs go to the transport service's SendProtocolLogPath.",
+        ),
+    ),
+    doc="Send connectors of the organisation, by name or `*` pattern.",
+)
