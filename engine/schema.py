@@ -193,3 +193,14 @@ def _issues_for(doc: Document, base: PathKey, err: jsonschema.ValidationError) -
     if err.validator == "required":
         return [Issue(where, dotted(path), err.message)]
     return [Issue(where, dotted(path), f"expected {_expected(err.schema)}, found {found}{hint}")]
+
+
+def main() -> None:
+    """Print the inventory's JSON Schema (docs/inventory.schema.json is this output)."""
+    import json
+
+    print(json.dumps(inventory_schema(), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -59,7 +59,7 @@ _BOOTSTRAP = (
     "$ErrorActionPreference='Stop';"
     "$t=[Console]::In.ReadToEnd();"
     "$i=$t.IndexOf([char]0);"
-    "if($i -lt 0){[Console]::Out.Write('{{\"exconf\":1,\"fatal\":{{\"message\":\"no payload on standard input\"}}}}');exit 1};"
+    "if($i -lt 0){{[Console]::Out.Write('{{\"exconf\":1,\"fatal\":{{\"message\":\"no payload on standard input\"}}}}');exit 1}};"
     "$p=$t.Substring(0,$i);"
     "$h=[BitConverter]::ToString([Security.Cryptography.SHA256]::Create().ComputeHash([Text.Encoding]::ASCII.GetBytes($p))).Replace('-','');"
     "if($h -ne '{hash}'){{[Console]::Out.Write('{{\"exconf\":1,\"fatal\":{{\"message\":\"program hash mismatch\"}}}}');exit 1}};"

@@ -1,0 +1,357 @@
+"""The remote PowerShell program (engine/remote/exconf.ps1) and its bootstrap.
+
+There is no PowerShell here, so these tests read the program's syntax tree
+(tree-sitter-powershell) instead of running it: it parses, it never turns data
+into code, its allowlist is the Python one, and what exconf.remote puts on the
+command line and on standard input round-trips.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from importlib import resources
+
+import pytest
+import tree_sitter  # the test extra; a missing parser must fail, not skip, these checks
+import tree_sitter_powershell
+
+import exconf.remote as remote
+
+PARSER = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
+
+# Commands that turn a string into code, start other code, or load code.
+CODE_COMMANDS = {
+    "invoke-expression", "iex", "invoke-command", "icm", "add-type", "start-process", "saps", "start",
+    "start-job", "sajb", "invoke-item", "ii", "import-module", "ipmo", "new-module", "nmo",
+    "set-item", "si", "new-item", "ni", "set-alias", "sal", "new-alias", "nal", "powershell",
+    "powershell.exe", "pwsh", "pwsh.exe", "cmd", "cmd.exe",
+}
+# Members that compile or run text, or a script block.
+CODE_MEMBERS = {
+    "invokescript", "newscriptblock", "expandstring", "invokecommand", "create", "invoke",
+    "invokereturnasis", "getnewclosure", "addscript", "parseinput",
+}
+# Types whose use could compile or run text (a type literal containing any of these).
+CODE_TYPES = ("scriptblock", "powershell", "runspace", "parser", "reflection", "codedom", "csharp",
+              "activator", "appdomain", "assembly", "process")
+# The only commands the program calls besides its own functions. Adding one is a deliberate
+# change: check first that it cannot run text as code.
+PROGRAM_COMMANDS = {
+    "add-pssnapin", "convertfrom-json", "convertto-json", "get-command", "get-pssnapin", "join-path",
+    "new-object", "select-object", "test-path",
+}
+
+
+# --- syntax tree helpers -------------------------------------------------------------------
+
+
+def parse(text: str):
+    return PARSER.parse(text.encode("ascii"))
+
+
+def walk(node) -> Iterator:
+    yield node
+    for child in node.children:
+        yield from walk(child)
+
+
+def text(node) -> str:
+    return node.text.decode("ascii")
+
+
+def child(node, type_: str):
+    return next((c for c in node.children if c.type == type_), None)
+
+
+def problems(tree) -> list[str]:
+    return [f"{n.type} at {n.start_point}: {text(n)[:60]!r}" for n in walk(tree.root_node)
+            if n.type == "ERROR" or n.is_error or n.is_missing]
+
+
+def command_name(command) -> str:
+    """The name a `command` node calls, as written ('' for `& <expression>`)."""
+    name = child(command, "command_name")
+    if name is None:
+        expr = child(command, "command_name_expr")
+        name = child(expr, "command_name") if expr is not None else None
+    return text(name) if name is not None else ""
+
+
+def variable_name(node) -> str:
+    """`$Foo` / `${Foo}` / `@Foo` -> 'foo'."""
+    return text(node).lstrip("$@").strip("{}").lower()
+
+
+def first_command(pipeline):
+    """The first command of a pipeline node, or None when it starts with an expression."""
+    chain = child(pipeline, "pipeline_chain")
+    return child(chain, "command") if chain is not None else None
+
+
+def assignments(root, name: str) -> list:
+    """(assignment node, right-hand pipeline) for every assignment to $name."""
+    found = []
+    for node in walk(root):
+        if node.type == "assignment_expression":
+            left = child(node, "left_assignment_expression")
+            if left is not None and variable_name(left) == name.lower():
+                found.append((node, child(node, "pipeline")))
+    return found
+
+
+def string_value(literal) -> str:
+    raw = text(literal)
+    assert raw[0] == raw[-1] == "'", f"expected a verbatim string, got {raw}"
+    return raw[1:-1].replace("''", "'")
+
+
+@pytest.fixture(scope="module")
+def program() -> str:
+    return remote.program_text()
+
+
+@pytest.fixture(scope="module")
+def tree(program):
+    return parse(program)
+
+
+# --- the file -----------------------------------------------------------------------------------
+
+
+def test_program_file_is_ascii_lf_without_bom_and_short():
+    raw = resources.files("exconf.remote").joinpath("exconf.ps1").read_bytes()
+    assert not raw.startswith(b"\xef\xbb\xbf")
+    raw.decode("ascii")  # raises on any non-ASCII byte
+    assert b"\r" not in raw
+    assert raw.endswith(b"\n")
+    assert len(raw.splitlines()) < 250
+    assert remote.program_text() == raw.decode("ascii")
+
+
+def test_program_parses(tree):
+    assert problems(tree) == []
+    assert tree.root_node.children[0].type == "param_block"
+    assert "$PayloadJson" in text(tree.root_node.children[0])
+
+
+def test_bootstrap_parses():
+    assert problems(parse(remote.bootstrap_script())) == []
+
+
+# --- never data into code ---------------------------------------------------------------------
+
+
+def test_program_calls_no_command_that_runs_text(tree):
+    for node in walk(tree.root_node):
+        if node.type != "command":
+            continue
+        name = command_name(node).lower()
+        assert name not in CODE_COMMANDS, text(node)
+        if name == "new-object":
+            assert not any(t in text(node).lower() for t in CODE_TYPES), text(node)
+
+
+def test_program_calls_only_known_commands(tree):
+    own = {text(child(n, "function_name")).lower() for n in walk(tree.root_node) if n.type == "function_statement"}
+    for node in walk(tree.root_node):
+        if node.type == "command" and child(node, "command_invokation_operator") is None:
+            name = command_name(node)
+            assert re.fullmatch(r"[A-Za-z]+-[A-Za-z]+", name), f"not a plain command name: {text(node)}"
+            assert name.lower() in PROGRAM_COMMANDS | own, f"unexpected command {name}: {text(node)}"
+
+
+def test_program_has_no_script_block_types_or_code_members(tree):
+    for node in walk(tree.root_node):
+        if node.type == "type_literal":
+            assert not any(t in text(node).lower() for t in CODE_TYPES), text(node)
+        elif node.type == "member_name":
+            assert text(node).lower() not in CODE_MEMBERS, text(node.parent)
+        elif node.type == "variable":
+            name = variable_name(node)
+            assert name.split(":")[-1] != "executioncontext", text(node.parent)  # also $global:...
+            assert not name.startswith(("function:", "alias:")), text(node.parent)
+        assert node.type != "format_operator", f"-f in the program: {text(node.parent)}"
+
+
+def test_program_invokes_only_the_cmdlet_resolved_by_get_command(tree):
+    invocations = [n for n in walk(tree.root_node)
+                   if n.type == "command" and child(n, "command_invokation_operator") is not None]
+    assert len(invocations) == 1, [text(n) for n in invocations]
+    (invocation,) = invocations
+    assert text(child(invocation, "command_invokation_operator")) == "&"  # never dot-sourcing
+    target = child(invocation, "command_name_expr")
+    variables = [n for n in walk(target) if n.type == "variable"]
+    assert len(variables) == 1 and text(variables[0]) == text(target), text(invocation)
+    name = variable_name(variables[0])
+
+    assigned = assignments(tree.root_node, name)
+    assert assigned, f"${name} is never assigned"
+    for node, pipeline in assigned:
+        source = first_command(pipeline)
+        assert source is not None and command_name(source).lower() == "get-command", text(node)
+        arguments = text(source)
+        assert re.search(r"-CommandType\s+Cmdlet\b", arguments), arguments
+        name_argument = re.search(r"-Name\s+\$(\w+)", arguments)
+        assert name_argument, arguments
+        # That name passed the allowlist check earlier in the same function.
+        check = re.compile(r"\$allowedCmdlets\s+-ccontains\s+\$" + name_argument.group(1) + r"\b")
+        function = node
+        while function is not None and function.type != "function_statement":
+            function = function.parent
+        assert function is not None, "the cmdlet is resolved outside a function"
+        body = text(function)
+        assert check.search(body), "the cmdlet name is not checked against $allowedCmdlets"
+        assert check.search(body).start() < body.index(text(node))
+    # Values reach the cmdlet only by splatting.
+    elements = text(child(invocation, "command_elements")).split()
+    assert elements[0].startswith("@"), text(invocation)
+    assert all(e.startswith("-") or e in {"Stop", "SilentlyContinue"} or re.fullmatch(r"\w+", e)
+               for e in elements[1:]), text(invocation)
+
+
+def test_bootstrap_creates_a_script_block_only_after_the_hash_check():
+    bootstrap = remote.bootstrap_script()
+    tree = parse(bootstrap)
+    assert problems(tree) == []
+    for node in walk(tree.root_node):
+        if node.type == "command":
+            assert command_name(node).lower() not in CODE_COMMANDS, text(node)
+        if node.type == "variable":
+            assert variable_name(node) != "executioncontext"
+        if node.type == "member_name":
+            assert text(node).lower() not in CODE_MEMBERS - {"create"}, text(node.parent)
+
+    script_blocks = [n for n in walk(tree.root_node)
+                     if n.type == "type_literal" and "scriptblock" in text(n).lower()]
+    assert len(script_blocks) == 1
+    create = script_blocks[0].parent
+    assert create.type == "invokation_expression"
+    assert text(create).replace(" ", "").lower() == "[scriptblock]::create($p)"
+    # The only other ::Create is SHA256's (the hasher).
+    creates = [n.parent for n in walk(tree.root_node) if n.type == "member_name" and text(n).lower() == "create"]
+    assert [text(n) for n in creates if n != create and "SHA256]::Create()" not in text(n)] == []
+    invocation = create
+    while invocation.type != "command":
+        invocation = invocation.parent
+    assert text(child(invocation, "command_invokation_operator")) == "&"
+
+    statements = [n for n in tree.root_node.children[0].children if n.is_named]
+    last = statements[-1]
+    assert last.start_byte <= create.start_byte < last.end_byte, "the script block is not made by the last statement"
+
+    # Before it: $p is the text before the NUL, $h its SHA-256, and a mismatch exits.
+    (p_assignment, p_value), = assignments(tree.root_node, "p")
+    assert text(p_value).replace(" ", "") == "$t.Substring(0,$i)"
+    (h_assignment, h_value), = assignments(tree.root_node, "h")
+    assert "SHA256" in text(h_value) and "ComputeHash" in text(h_value) and "GetBytes($p)" in text(h_value)
+    checks = [n for n in statements if n.type == "if_statement" and "$h" in text(child(n, "pipeline"))]
+    assert len(checks) == 1
+    check = checks[0]
+    condition = text(child(check, "pipeline"))
+    assert re.fullmatch(r"\$h\s+-ne\s+'([0-9A-F]{64})'", condition), condition
+    assert re.search(r"'([0-9A-F]{64})'", condition).group(1) == remote.program_hash()
+    body = child(check, "statement_block")
+    assert any(n.type == "flow_control_statement" and text(n).startswith("exit") for n in walk(body))
+    assert p_assignment.end_byte <= h_assignment.start_byte < h_assignment.end_byte <= check.start_byte
+    assert check.end_byte <= create.start_byte
+
+
+# --- the allowlist ----------------------------------------------------------------------------------
+
+
+def test_program_allowlist_equals_python_allowlist(tree):
+    (node, value), = assignments(tree.root_node, "allowedCmdlets")
+    names = tuple(string_value(n) for n in walk(value) if n.type == "string_literal")
+    assert names == remote.ALLOWED_CMDLETS
+
+
+# --- what crosses the wire ----------------------------------------------------------------------------
+
+TRICKY = "na\u00efve \u2603 \U0001F600 \"quoted\" 'single' $(Remove-Item C:\\ -Recurse) `n`0 ; Stop-Computer; \\ \x00 \r\n end"
+
+
+def tricky_steps() -> list[remote.Step]:
+    return [
+        remote.Step("r1", "Get-ReceiveConnector", {"Server": remote.LOCAL_SERVER}, select=("Identity", "Name")),
+        remote.Step("a1", "Set-SendConnector", {
+            "Identity": TRICKY, "Comment": "x" * 20000, "AddressSpaces": [TRICKY, "SMTP:*;1"],
+            "Enabled": True, "MaxMessageSize": 35, "Clear": [], "Other": None}),
+    ]
+
+
+def test_encode_stdin_is_ascii_program_nul_payload():
+    data = remote.encode_stdin(tricky_steps())
+    data.decode("ascii")
+    assert data.count(b"\0") == 1
+    program, payload = data.split(b"\0")
+    assert program.decode("ascii") == remote.program_text()
+    # What the bootstrap checks: SHA-256 of the ASCII program part, upper-case hex.
+    assert hashlib.sha256(program).hexdigest().upper() == remote.program_hash()
+    assert remote.program_hash() in remote.bootstrap_script()
+
+
+def test_tricky_payload_is_ascii_json_and_decodes_back_exactly():
+    steps = tricky_steps()
+    payload = remote.encode_payload(steps, halt_on_error=False)
+    assert payload.isascii()
+    assert "\0" not in payload and "\r" not in payload and "\n" not in payload
+    doc = json.loads(payload)
+    assert doc == {"exconf": 1, "halt_on_error": False, "steps": [s.to_json() for s in steps]}
+    assert doc["steps"][1]["params"]["Identity"] == TRICKY
+    assert doc["steps"][0]["params"]["Server"] == {"exconf_ref": "ComputerName"}
+    _, wire = remote.encode_stdin(steps, halt_on_error=False).split(b"\0")
+    assert json.loads(wire.decode("ascii")) == doc
+
+
+def test_command_line_is_short_and_constant():
+    command, args = remote.command_line()
+    assert command == "powershell.exe"
+    assert args[:-1] == ["-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-EncodedCommand"]
+    assert base64.b64decode(args[-1]).decode("utf-16-le") == remote.bootstrap_script()
+    assert len(" ".join([command, *args])) < 2000
+    remote.encode_stdin(tricky_steps())
+    assert remote.command_line() == (command, args)
+    assert TRICKY not in base64.b64decode(args[-1]).decode("utf-16-le")
+
+
+def test_encode_payload_refuses_a_cmdlet_outside_the_allowlist():
+    with pytest.raises(ValueError, match="Remove-SendConnector"):
+        remote.encode_payload([remote.Step("x", "Remove-SendConnector")])
+
+
+def ps51_answer_text(doc: dict) -> str:
+    """What the program writes: JSON with every non-ASCII UTF-16 unit escaped as \\uxxxx."""
+    raw = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    units = raw.encode("utf-16-le")
+    out = []
+    for i in range(0, len(units), 2):
+        unit = int.from_bytes(units[i:i + 2], "little")
+        out.append(chr(unit) if unit < 128 else f"\\u{unit:04x}")
+    return "".join(out)
+
+
+def test_program_style_answer_decodes_back_exactly():
+    results = [
+        {"id": "r1", "status": "ok", "objects": [{"Identity": TRICKY, "Enabled": True, "Size": 36700160,
+                                                  "When": "2024-01-02T03:04:05Z", "Ranges": ["a", None]}],
+         "warnings": [TRICKY]},
+        {"id": "a1", "status": "error", "error": {"message": TRICKY, "error_id": "X,Y", "category": "InvalidArgument",
+                                                  "exception": "ParameterBindingException"}},
+        {"id": "a2", "status": "not_run"},
+        {"id": "a3", "status": "not_applicable"},
+    ]
+    answer = ps51_answer_text({"exconf": 1, "computer": "EX01", "edge": False, "results": results})
+    assert answer.isascii()
+    decoded = remote.decode_answer(answer.encode("ascii"))
+    assert decoded.computer == "EX01" and decoded.edge is False
+    assert decoded.result("r1").objects[0]["Identity"] == TRICKY
+    assert decoded.result("r1").warnings == (TRICKY,)
+    assert decoded.result("a1").error == remote.StepError(TRICKY, "X,Y", "InvalidArgument", "ParameterBindingException")
+    assert [decoded.result(i).status for i in ("a2", "a3")] == ["not_run", "not_applicable"]
+    assert remote.encode_answer("EX01", False, results).isascii()
+    with pytest.raises(remote.RemoteFatal, match="snap-in"):
+        remote.decode_answer(ps51_answer_text({"exconf": 1, "fatal": {"message": "snap-in not found"}}).encode(), exit_code=1)
