@@ -153,7 +153,7 @@ def _apply(args: argparse.Namespace, run: Run, plan: Plan, out: Console, err: Co
     if args.json:
         print(json.dumps(apply_json(plan, results), indent=2, ensure_ascii=False))
     else:
-        print_apply(out, results)
+        print_apply(out, plan, results)
         if plan.changes:
             applied = sum(r.changed for r in results.values())
             out.print(Text(f"\nApply complete: {applied} of {len(plan.changes)} changes made and verified.", style="bold"))

@@ -317,7 +317,9 @@ def _merge(target: dict[str, Any], sources: dict[PathKey, Location], block: Vars
 
 
 def _record(sources: dict[PathKey, Location], block: VarsBlock, here: PathKey, value: Any) -> None:
-    sources[here] = block.doc.where(block.base + here)
+    # A mapping (a declared connector, a section) is best named by its key; a leaf by its value.
+    path = block.base + here
+    sources[here] = block.doc.where_key(path) if isinstance(value, dict) else block.doc.where(path)
     if isinstance(value, dict):
         for key, sub in value.items():
             _record(sources, block, here + (key,), sub)

@@ -51,8 +51,10 @@ def print_plan(console: Console, plan: Plan) -> None:
             console.print(change_text(change))
         s = plan.summary()
         console.print(Text(f"Plan: {s['add']} to add, {s['change']} to change, {s['destroy']} to destroy.", style="bold"))
+    elif all(hp.status is HostStatus.OK for hp in plan.hosts.values()):
+        console.print(Text("No changes. ", style="bold green") + Text("The servers match the configuration."))
     else:
-        console.print(Text("No changes. ", style="bold green") + Text("The servers read match the configuration."))
+        console.print(Text("No changes on the hosts that could be read and planned; see the errors below.", style="bold"))
     for hp in plan.hosts.values():
         if hp.status is not HostStatus.OK:
             print_host_error(console, hp.host, hp.status, hp.error)
@@ -65,7 +67,8 @@ def print_host_error(console: Console, host: str, status: HostStatus, error: str
         console.print(Text("  " + line))
 
 
-def print_apply(console: Console, results: dict[str, HostResult]) -> None:
+def print_apply(console: Console, plan: Plan, results: dict[str, HostResult]) -> None:
+    """Each change's outcome, and the errors of hosts that failed during apply (plan errors were shown)."""
     for result in results.values():
         for r in result.results:
             label = {
@@ -80,7 +83,7 @@ def print_apply(console: Console, results: dict[str, HostResult]) -> None:
             if r.message:
                 line.append(f": {r.message}")
             console.print(line)
-        if result.status is not HostStatus.OK:
+        if result.status is not HostStatus.OK and plan.hosts[result.host].status is HostStatus.OK:
             print_host_error(console, result.host, result.status, result.error)
 
 

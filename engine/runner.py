@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -245,7 +245,7 @@ class Run:
                 steps.append(step)
                 step_of[step.id] = change.id
         kinds = list(dict.fromkeys(c.kind for c in hp.changes))
-        steps += [by_kind(k).read_step(f"verify:{k}") for k in kinds]
+        steps += [replace(by_kind(k).read_step(f"verify:{k}"), always_run=True) for k in kinds]
         answer: Answer | None = None
 
         def work() -> None:

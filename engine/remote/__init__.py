@@ -102,6 +102,9 @@ class Step:
 
     ``skip_on_edge`` makes the program answer ``not_applicable`` on an Edge
     Transport server instead of calling a cmdlet that does not exist there.
+    ``always_run`` runs the step even after an earlier step failed under
+    ``halt_on_error``: for the read-back of an apply, which changes nothing and
+    tells what the failure left behind.
     """
 
     id: str
@@ -109,6 +112,7 @@ class Step:
     params: dict[str, Any] = field(default_factory=dict)
     select: tuple[str, ...] = ()
     skip_on_edge: bool = False
+    always_run: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "cmdlet": self.cmdlet, "params": self.params}
@@ -116,6 +120,8 @@ class Step:
             data["select"] = list(self.select)
         if self.skip_on_edge:
             data["skip_on_edge"] = True
+        if self.always_run:
+            data["always_run"] = True
         return data
 
 

@@ -211,7 +211,8 @@ try {
     $results = New-Object 'System.Collections.Generic.List[object]'
     $failed = $false
     foreach ($step in $steps) {
-        if ($halt -and $failed) { $result = [ordered]@{ id = [string]$step.id; status = 'not_run' } }
+        # always_run: a read-back that must run even after a failed change (it changes nothing).
+        if ($halt -and $failed -and $step.always_run -ne $true) { $result = [ordered]@{ id = [string]$step.id; status = 'not_run' } }
         elseif ($edge -and $step.skip_on_edge -eq $true) { $result = [ordered]@{ id = [string]$step.id; status = 'not_applicable' } }
         else { $result = Invoke-Step $step }
         if ($result['status'] -eq 'error') { $failed = $true }

@@ -1,0 +1,95 @@
+"""The lab's cmdlets: which exist on which role, and how one invocation runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable
+
+from . import errors, exchange_server, receive_connectors, send_connectors, transport_config, transport_services
+from .binder import Signature, bind
+from .context import Context
+from .spec import OrgSpec, ServerEntry
+from .state import LabState
+
+Handler = Callable[[Context, dict[str, Any]], list[dict[str, Any]]]
+BOTH = frozenset({"Mailbox", "Edge"})
+TASKS = "Microsoft.Exchange.Management.SystemConfigurationTasks."
+
+
+@dataclass(frozen=True)
+class Cmdlet:
+    signature: Signature
+    dotnet: str  # the implementing .NET type (ends Exchange's FullyQualifiedErrorIds)
+    handler: Handler
+    roles: frozenset[str] = BOTH  # where the cmdlet exists
+
+    @property
+    def name(self) -> str:
+        return self.signature.cmdlet
+
+
+_ALL = (
+    Cmdlet(exchange_server.GET, TASKS + "GetExchangeServer", exchange_server.get),
+    Cmdlet(send_connectors.GET, TASKS + "GetSendConnector", send_connectors.get),
+    Cmdlet(send_connectors.SET, TASKS + "SetSendConnector", send_connectors.set_),
+    Cmdlet(receive_connectors.GET, TASKS + "GetReceiveConnector", receive_connectors.get),
+    Cmdlet(receive_connectors.SET, TASKS + "SetReceiveConnector", receive_connectors.set_),
+    Cmdlet(transport_services.GET_TRANSPORT, TASKS + "GetTransportService", transport_services.get_transport),
+    Cmdlet(transport_services.SET_TRANSPORT, TASKS + "SetTransportService", transport_services.set_transport),
+    # Not on Edge: the Front End Transport service runs on Mailbox servers only (cmdlets.md §5).
+    Cmdlet(transport_services.GET_FRONTEND, TASKS + "GetFrontendTransportService", transport_services.get_frontend,
+           frozenset({"Mailbox"})),
+    Cmdlet(transport_services.SET_FRONTEND, TASKS + "SetFrontendTransportService", transport_services.set_frontend,
+           frozenset({"Mailbox"})),
+    Cmdlet(transport_config.GET, "Microsoft.Exchange.Management.TransportConfig.GetTransportConfig", transport_config.get),
+    Cmdlet(transport_config.SET, "Microsoft.Exchange.Management.TransportConfig.SetTransportConfig", transport_config.set_),
+)
+CMDLETS: dict[str, Cmdlet] = {c.name.lower(): c for c in _ALL}
+
+
+def lookup(name: str, local: ServerEntry) -> Cmdlet:
+    """The cmdlet as this server's shell knows it; PowerShell's CommandNotFoundException otherwise."""
+    cmdlet = CMDLETS.get(name.lower())
+    if cmdlet is None or local.spec.role not in cmdlet.roles:
+        raise errors.command_not_found(name)
+    return cmdlet
+
+
+@dataclass
+class Outcome:
+    cmdlet: str
+    objects: list[dict[str, Any]]
+    warnings: list[str]
+    changed: bool
+
+
+def invoke(
+    org: OrgSpec,
+    state: LabState,
+    local: ServerEntry,
+    name: str,
+    named: list[tuple[str, Any]],
+    positional: list[Any] = (),
+    *,
+    now: datetime,
+    compiled: bool = True,
+    before_run: Callable[[Cmdlet], None] | None = None,
+) -> Outcome:
+    """Bind and run one cmdlet with -ErrorAction Stop: the first error is raised as CmdletError.
+
+    ``compiled``: the cmdlet is the snap-in's compiled cmdlet, so PowerShell ends the ids of
+    binding errors with its .NET type; otherwise (a remote session's proxy function) with its name.
+    """
+    cmdlet = lookup(name, local)
+    try:
+        bound = bind(cmdlet.signature, named, list(positional))
+    except errors.CmdletError as exc:
+        if compiled:
+            exc.error_id = f"{exc.error_id.split(',', 1)[0]},{cmdlet.dotnet}"
+        raise
+    if before_run is not None:
+        before_run(cmdlet)
+    ctx = Context(org, state, local, now, cmdlet.name, cmdlet.dotnet, whatif=bool(bound.get("WhatIf")))
+    objects = cmdlet.handler(ctx, bound)
+    return Outcome(cmdlet.name, objects, ctx.warnings, ctx.changed)

@@ -1,0 +1,338 @@
+"""Reading and validating a lab organisation file.
+
+The file is YAML, checked against the JSON Schema ``lab/orgfile.schema.json`` (unknown
+keys are errors) and then for what a schema cannot say (unique names and
+addresses, servers that connectors refer to, values Exchange would refuse).
+Every error names the file, the line and column, the key, and what was expected.
+
+Shape (everything but ``servers`` is optional; a server needs only ``name`` and ``role``)::
+
+    organization: {name: Contoso, domain: contoso.lab, netbios: CONTOSO, domain_controller: DC01.contoso.lab}
+    accounts:                      # domain accounts: may log on to every Mailbox server
+      - {user: exadmin, password: "..."}
+    servers:
+      - {name: EX01, role: Mailbox, site: Amsterdam, address: 127.42.0.11}
+      - name: EDGE01
+        role: Edge
+        fqdn: edge01.dmz.contoso.lab        # default: <name>.<organization.domain>
+        subscribed: true                    # EdgeSync-subscribed to its site (default false)
+        local_accounts: [{user: Administrator, password: "..."}]
+        domain_joined: false                # true: domain accounts may log on too
+        send_connectors: []                 # an unsubscribed Edge's own connectors
+      # per server, optional: version (15.2.1544.4), edition (Standard), site (Default-First-Site-Name),
+      # address (127.42.0.<n> in file order), codepage (437),
+      # winrm: {http_port: 5985, https_port: 5986, basic: false, allow_unencrypted: false},
+      # faults: {unreachable, refuse_credentials, delay_seconds,
+      #          cmdlets: [{cmdlet: Set-ReceiveConnector, message: "...", times: 1, exception: ...}]}
+    send_connectors:               # organisation send connectors beyond those EdgeSync creates
+      - {name: "Outbound to Fabrikam", address_spaces: ["SMTP:fabrikam.com;1"], source_transport_servers: [EX01]}
+    transport_config: {tls_send_domain_secure_list: [], tls_receive_domain_secure_list: []}
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from . import send_connectors, transport_config
+from .cmdlets import CMDLETS
+from .kinds import DeclarationError
+from .spec import (
+    Account, CmdletFault, Faults, OrgFileError, Organization, OrgSpec, ServerEntry, ServerSpec, WinRMSettings,
+)
+
+DEFAULT_VERSION = "15.2.1544.4"
+DEFAULT_SITE = "Default-First-Site-Name"
+DEFAULT_CODEPAGE = 437
+
+KeyPath = tuple[Any, ...]
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    """The organisation file's JSON Schema (lab/orgfile.schema.json, package data of exconf.lab)."""
+    return json.loads(resources.files("exconf.lab").joinpath("orgfile.schema.json").read_text(encoding="utf-8"))
+
+
+def load(path: Path) -> OrgSpec:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise OrgFileError(f"{path}: cannot read the organisation file: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise OrgFileError(f"{path}: the organisation file is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    doc = _Document(path, text)
+    doc.check_schema()
+    return _Builder(doc).build()
+
+
+# --- YAML with positions -------------------------------------------------------------------------
+
+
+class _Document:
+    """The YAML data plus the position of every value and key."""
+
+    def __init__(self, path: Path, text: str):
+        self.path = path
+        self.marks: dict[KeyPath, yaml.Mark] = {}
+        self.key_marks: dict[KeyPath, yaml.Mark] = {}
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            raise OrgFileError(f"{self._where(mark)}: not valid YAML: {exc.problem or exc.context}") from None
+        if node is None:
+            raise OrgFileError(f"{path}:1:1: the organisation file is empty; expected a mapping with 'servers'")
+        self._loader = yaml.SafeLoader("")
+        self.data = self._value(node, ())
+
+    def _value(self, node: yaml.Node, path: KeyPath) -> Any:
+        self.marks[path] = node.start_mark
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self._loader.construct_object(key_node, deep=True)
+                if not isinstance(key, str):
+                    raise OrgFileError(f"{self._where(key_node.start_mark)}: keys must be strings, got {key!r}")
+                if key in out:
+                    raise OrgFileError(f"{self._where(key_node.start_mark)}: duplicate key '{key}'")
+                self.key_marks[path + (key,)] = key_node.start_mark
+                out[key] = self._value(value_node, path + (key,))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self._value(item, path + (i,)) for i, item in enumerate(node.value)]
+        return self._loader.construct_object(node, deep=True)
+
+    def _where(self, mark: yaml.Mark | None) -> str:
+        if mark is None:
+            return str(self.path)
+        return f"{self.path}:{mark.line + 1}:{mark.column + 1}"
+
+    def at(self, path: KeyPath, key: bool = False) -> str:
+        """"file:line:col: servers[0].role" for a value (or its key)."""
+        mark = (self.key_marks if key else self.marks).get(path)
+        while mark is None and path:
+            path = path[:-1]
+            mark = self.marks.get(path)
+        return f"{self._where(mark)}: {dotted(path)}"
+
+    def error(self, path: KeyPath, message: str, key: bool = False) -> OrgFileError:
+        return OrgFileError(f"{self.at(path, key)}: {message}")
+
+    def check_schema(self) -> None:
+        validator = jsonschema.Draft202012Validator(schema())
+        problems = []
+        for err in validator.iter_errors(self.data):
+            path = tuple(err.absolute_path)
+            problems.append(_describe(self, err, path))
+        if problems:
+            problems.sort(key=lambda p: p[0])
+            raise OrgFileError("\n".join(text for _, text in problems[:20]))
+
+
+def dotted(path: KeyPath) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+_TYPE_WORDS = {
+    "string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
+    "array": "a list", "object": "a mapping", "null": "null",
+}
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if value is None:
+        return "nothing (null)"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _describe(doc: _Document, err: jsonschema.ValidationError, path: KeyPath) -> tuple[tuple[int, int], str]:
+    """A schema error as a user-ready line, with its position for sorting."""
+    key_position = False
+    if err.validator == "additionalProperties":
+        allowed = sorted(err.schema.get("properties", {}))
+        extra = sorted(set(err.instance) - set(allowed))[0]
+        path, key_position = path + (extra,), True
+        message = f"unknown key '{extra}'; expected one of: {', '.join(allowed)}"
+    elif err.validator == "required":
+        message = f"missing required key {err.message.split(' is a required')[0]}"
+    elif err.validator == "enum":
+        message = f"expected one of {', '.join(map(str, err.validator_value))}, got {_kind_of(err.instance)}"
+    elif err.validator == "type":
+        wanted = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+        message = f"expected {' or '.join(_TYPE_WORDS[w] for w in wanted)}, got {_kind_of(err.instance)}"
+    elif "x-expected" in err.schema and err.validator in ("pattern", "maxLength", "minLength"):
+        message = f"expected {err.schema['x-expected']}, got {_kind_of(err.instance)}"
+    elif err.validator == "minItems":
+        message = f"expected at least {err.validator_value} item(s)"
+    else:
+        message = err.message
+    mark = (doc.key_marks if key_position else doc.marks).get(path) or doc.marks.get(())
+    position = (mark.line, mark.column) if mark else (0, 0)
+    return position, f"{doc.at(path, key_position)}: {message}"
+
+
+# --- building the organisation -----------------------------------------------------------------------
+
+
+class _Builder:
+    def __init__(self, doc: _Document):
+        self.doc = doc
+        self.data: dict[str, Any] = doc.data
+
+    def build(self) -> OrgSpec:
+        raw_org = self.data.get("organization", {})
+        domain = raw_org.get("domain", "contoso.lab")
+        organization = Organization(
+            name=raw_org.get("name", "Contoso"),
+            domain=domain,
+            netbios=raw_org.get("netbios", domain.split(".")[0][:15]).upper(),
+            domain_controller=raw_org.get("domain_controller", ""),
+        )
+        domain_accounts = tuple(
+            Account(organization.netbios, a["user"], a["password"]) for a in self.data.get("accounts", [])
+        )
+        entries = tuple(self._server(i, raw, organization, domain_accounts) for i, raw in enumerate(self.data["servers"]))
+        self._unique(entries)
+        return OrgSpec(
+            path=self.doc.path,
+            organization=organization,
+            accounts=domain_accounts,
+            servers=entries,
+            send_connectors=tuple(
+                self._send_connector(("send_connectors", i), raw, entries)
+                for i, raw in enumerate(self.data.get("send_connectors", []))
+            ),
+            transport_config=self._declare(
+                ("transport_config",), transport_config.KIND, transport_config.DECLARABLE,
+                self.data.get("transport_config", {}),
+            ),
+        )
+
+    def _server(self, index: int, raw: dict[str, Any], org: Organization, domain_accounts: tuple[Account, ...]) -> ServerEntry:
+        at = ("servers", index)
+        name, role = raw["name"], raw["role"]
+        edge = role == "Edge"
+        if not edge:
+            for key in ("subscribed", "domain_joined", "send_connectors"):
+                if key in raw:
+                    raise self.doc.error(at + (key,), f"only an Edge server takes '{key}' (a Mailbox server is "
+                                                      "domain-joined and uses the organisation's send connectors)", key=True)
+        codepage = raw.get("codepage", DEFAULT_CODEPAGE)
+        try:
+            codecs.lookup(python_codec(codepage))
+        except LookupError:
+            raise self.doc.error(at + ("codepage",), f"code page {codepage} is not supported; expected a Windows "
+                                                      "console code page such as 437, 850, 1252 or 65001") from None
+        local = tuple(Account(name.upper(), a["user"], a["password"]) for a in raw.get("local_accounts", []))
+        accounts = local + (domain_accounts if (not edge or raw.get("domain_joined", False)) else ())
+        winrm = WinRMSettings(**raw.get("winrm", {}))
+        raw_faults = raw.get("faults", {})
+        faults = Faults(**{k: v for k, v in raw_faults.items() if k != "cmdlets"})
+        cmdlet_faults = []
+        for i, fault in enumerate(raw_faults.get("cmdlets", [])):
+            known = CMDLETS.get(fault["cmdlet"].lower())
+            if known is None:
+                raise self.doc.error(at + ("faults", "cmdlets", i, "cmdlet"),
+                                     f"the lab has no cmdlet '{fault['cmdlet']}'; expected one of: "
+                                     f"{', '.join(c.name for c in CMDLETS.values())}")
+            cmdlet_faults.append(CmdletFault(known.name, fault["message"], fault.get("times"),
+                                             fault.get("exception", "InvalidOperationException")))
+        spec = ServerSpec(
+            name=name,
+            fqdn=raw.get("fqdn", f"{name.lower()}.{org.domain}"),
+            role=role,
+            version=raw.get("version", DEFAULT_VERSION),
+            site=raw.get("site", DEFAULT_SITE),
+            address=raw.get("address", f"127.42.{(index + 1) >> 8}.{(index + 1) & 255}"),
+            codepage=codepage,
+            winrm=winrm,
+            faults=faults,
+            accounts=accounts,
+        )
+        subscribed = bool(raw.get("subscribed", False))
+        own_connectors = tuple(
+            self._edge_connector(at + ("send_connectors", i), c) for i, c in enumerate(raw.get("send_connectors", []))
+        )
+        if subscribed and own_connectors:
+            raise self.doc.error(at + ("send_connectors",), "a subscribed Edge has no send connectors of its own "
+                                                            "(EdgeSync replaces them); declare them in the organisation",
+                                 key=True)
+        return ServerEntry(spec, subscribed=subscribed, edition=raw.get("edition", "Standard"),
+                           cmdlet_faults=tuple(cmdlet_faults), send_connectors=own_connectors)
+
+    def _unique(self, entries: tuple[ServerEntry, ...]) -> None:
+        seen: dict[str, dict[str, int]] = {"name": {}, "fqdn": {}, "address": {}}
+        for i, entry in enumerate(entries):
+            for key, value in (("name", entry.spec.name.lower()), ("fqdn", entry.spec.fqdn.lower()),
+                               ("address", entry.spec.address)):
+                if value in seen[key]:
+                    where = ("servers", i, key) if key in self.data["servers"][i] else ("servers", i)
+                    raise self.doc.error(where, f"{key} {value!r} is already used by servers[{seen[key][value]}]; "
+                                                f"expected a unique {key}")
+                seen[key][value] = i
+
+    def _declare(self, at: KeyPath, kind: Any, names: dict[str, str], raw: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return kind.declare({names[k]: v for k, v in raw.items()})
+        except DeclarationError as exc:
+            key = next(k for k, n in names.items() if n == exc.prop)
+            raise self.doc.error(at + (key,), str(exc)) from None
+
+    def _edge_connector(self, at: KeyPath, raw: dict[str, Any]) -> dict[str, Any]:
+        if "source_transport_servers" in raw:
+            raise self.doc.error(at + ("source_transport_servers",), "an Edge's own send connector has no source "
+                                                                     "servers (it is the source)", key=True)
+        values = self._declare(at, send_connectors.KIND, send_connectors.DECLARABLE, raw)
+        self._needs_address_spaces(at, values)
+        return values
+
+    def _send_connector(self, at: KeyPath, raw: dict[str, Any], entries: tuple[ServerEntry, ...]) -> dict[str, Any]:
+        values = self._declare(at, send_connectors.KIND, send_connectors.DECLARABLE, raw)
+        self._needs_address_spaces(at, values)
+        usable = {e.name: e for e in entries if not e.is_edge or e.subscribed}
+        sources = []
+        for i, name in enumerate(values.get("SourceTransportServers", ())):
+            if name.upper() not in usable:
+                raise self.doc.error(at + ("source_transport_servers", i),
+                                     f"no Mailbox server or subscribed Edge named {name!r}; expected one of: "
+                                     f"{', '.join(sorted(usable))}")
+            sources.append(name.upper())
+        if not sources:
+            raise self.doc.error(at, "missing required key 'source_transport_servers' (at least one server)")
+        if len({usable[s].is_edge for s in sources}) > 1:
+            raise self.doc.error(at + ("source_transport_servers",), "source servers must be all Mailbox servers "
+                                                                     "or all Edge servers")
+        values["SourceTransportServers"] = tuple(sources)
+        return values
+
+    def _needs_address_spaces(self, at: KeyPath, values: dict[str, Any]) -> None:
+        if not values.get("AddressSpaces"):
+            raise self.doc.error(at, "missing required key 'address_spaces' (at least one address space)")
+
+
+def python_codec(codepage: int) -> str:
+    """The Python codec of a Windows code page."""
+    return {65001: "utf-8", 1200: "utf-16-le", 20127: "ascii", 28591: "latin-1"}.get(codepage, f"cp{codepage}")

@@ -1,0 +1,40 @@
+"""Property values as exconf's remote program serialises them (docs/remote-contract.md,
+"How values are serialised"): null, booleans, integers and strings as themselves,
+DateTime as "yyyy-MM-ddTHH:mm:ssZ" (UTC), enumerables as arrays of each element's
+ToString(), everything else (enums, EnhancedTimeSpan, ByteQuantifiedSize, ADObjectId,
+Guid …) as its ToString()."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+
+def to_string(value: Any) -> str:
+    """.NET ToString() of a value."""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, datetime):  # DateTime.ToString() with en-US conventions
+        local = value.astimezone(timezone.utc)
+        return f"{local.month}/{local.day}/{local.year} {local:%I:%M:%S %p}".replace(" 0", " ", 1)
+    return str(value)
+
+
+def serialize(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, (tuple, list)):
+        return [None if item is None else to_string(item) for item in value]
+    return str(value)
+
+
+def select(obj: dict[str, Any], names: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """The selected properties an object has (PowerShell property names are case-insensitive)."""
+    lower = {k.lower(): k for k in obj}
+    return {name: serialize(obj[lower[name.lower()]]) for name in names if name.lower() in lower}
+
+
+def serialize_all(obj: dict[str, Any]) -> dict[str, Any]:
+    return {name: serialize(value) for name, value in obj.items()}

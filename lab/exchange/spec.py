@@ -1,0 +1,116 @@
+"""What an organisation file declares, as frozen dataclasses.
+
+``Account``, ``WinRMSettings``, ``Faults`` and ``ServerSpec`` are the interface the
+lab's WinRM server reads (re-exported by :mod:`exconf.lab.exchange.store`); the
+rest is what only the simulated Exchange organisation needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class OrgFileError(Exception):
+    """The organisation file is not valid. ``str(e)`` names the file, line and column and what was expected."""
+
+
+@dataclass(frozen=True)
+class Account:
+    domain: str  # NetBIOS domain (e.g. "CONTOSO") for domain accounts; the server name for a server's local accounts
+    user: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class WinRMSettings:
+    http_port: int = 5985
+    https_port: int = 5986
+    basic: bool = False
+    allow_unencrypted: bool = False
+
+
+@dataclass(frozen=True)
+class Faults:
+    unreachable: bool = False
+    refuse_credentials: bool = False
+    delay_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    name: str
+    fqdn: str
+    role: str  # "Mailbox" | "Edge"
+    version: str
+    site: str
+    address: str  # loopback 127.x.y.z
+    codepage: int
+    winrm: WinRMSettings
+    faults: Faults
+    accounts: tuple[Account, ...]  # who may log on
+
+    @property
+    def is_edge(self) -> bool:
+        return self.role == "Edge"
+
+    @property
+    def computer_name(self) -> str:
+        """$env:COMPUTERNAME: the NetBIOS name in upper case."""
+        return self.name.upper()
+
+
+@dataclass(frozen=True)
+class CmdletFault:
+    """A cmdlet that fails on purpose: ``times`` failures (None = always)."""
+
+    cmdlet: str
+    message: str
+    times: int | None = None
+    exception: str = "InvalidOperationException"
+
+
+@dataclass(frozen=True)
+class ServerEntry:
+    """A server as the simulated organisation knows it."""
+
+    spec: ServerSpec
+    subscribed: bool = False  # Edge only: EdgeSync-subscribed to its site
+    edition: str = "Standard"
+    cmdlet_faults: tuple[CmdletFault, ...] = ()
+    send_connectors: tuple[dict[str, Any], ...] = ()  # Edge only: its own connectors while not subscribed
+
+    @property
+    def name(self) -> str:
+        return self.spec.computer_name
+
+    @property
+    def is_edge(self) -> bool:
+        return self.spec.is_edge
+
+
+@dataclass(frozen=True)
+class Organization:
+    name: str = "Contoso"
+    domain: str = "contoso.lab"
+    netbios: str = "CONTOSO"
+    domain_controller: str = ""  # FQDN of the DC the Mailbox servers talk to (default DC01.<domain>)
+
+    @property
+    def dc(self) -> str:
+        return self.domain_controller or f"DC01.{self.domain}"
+
+
+@dataclass(frozen=True)
+class OrgSpec:
+    path: Path
+    organization: Organization
+    accounts: tuple[Account, ...]
+    servers: tuple[ServerEntry, ...]
+    send_connectors: tuple[dict[str, Any], ...] = ()  # Exchange property name -> typed value
+    transport_config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mailbox_servers(self) -> tuple[ServerEntry, ...]:
+        return tuple(e for e in self.servers if not e.is_edge)

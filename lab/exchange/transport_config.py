@@ -1,0 +1,205 @@
+"""Organisation transport settings: Get-TransportConfig and Set-TransportConfig (cmdlets.md §8).
+
+One object for the organisation, and on every Edge a local copy in AD LDS. For a
+subscribed Edge, EdgeSync overwrites the copy's TLSSendDomainSecureList,
+TLSReceiveDomainSecureList and InternalSMTPServers with the organisation's values
+[EXD edgesync-replication-data-exchange-2013-help.md]; the lab shows them as if
+synchronisation had just run, and Set-TransportConfig refuses to change them
+there (SetTransportConfig.InternalValidate [SRC]). The lists take no wildcards
+(SmtpDomain values) and are replaced as a whole; $null or an empty list clears them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import values as v
+from .binder import Param, Signature
+from .context import Context, lab_guid
+from .kinds import Kind, Prop, in_range, set_object
+from .values import ByteSize, TimeSpan, Unlimited
+
+INT_MAX = 2**31 - 1
+NULLABLE_SMTP_ADDRESS = v.ParsedString("Microsoft.Exchange.Data.SmtpAddress", v.parse_smtp_address)
+SMTP_DOMAINS = v.multi(v.SMTP_DOMAIN)
+
+
+def _mb(n: int) -> ByteSize:
+    return ByteSize(n * 1024 * 1024)
+
+
+# Set-TransportConfig parameters of Exchange 2019 [PS Set-TransportConfig.md], with their documented defaults.
+_ROWS: list[tuple[str, v.PType, Any, Any]] = [
+    ("AddressBookPolicyRoutingEnabled", v.BOOL, False, None),
+    ("AgentGeneratedMessageLoopDetectionInSubmissionEnabled", v.BOOL, True, None),
+    ("AgentGeneratedMessageLoopDetectionInSmtpEnabled", v.BOOL, True, None),
+    ("ClearCategories", v.BOOL, True, None),
+    ("ConvertDisclaimerWrapperToEml", v.BOOL, False, None),
+    ("DiagnosticsAggregationServicePort", v.INT, 9710, in_range(1, 65535)),
+    ("DSNConversionMode", v.enum(v.DSN_CONVERSION), "UseExchangeDSNs", None),
+    ("ExternalDelayDsnEnabled", v.BOOL, True, None),
+    ("ExternalDsnDefaultLanguage", v.CULTURE, None, None),
+    ("ExternalDsnLanguageDetectionEnabled", v.BOOL, True, None),
+    ("ExternalDsnMaxMessageAttachSize", v.BYTESIZE, _mb(10), in_range(ByteSize(0), _mb(100))),
+    ("ExternalDsnReportingAuthority", v.SMTP_DOMAIN, None, None),
+    ("ExternalDsnSendHtml", v.BOOL, True, None),
+    ("ExternalPostmasterAddress", NULLABLE_SMTP_ADDRESS, None, None),
+    ("GenerateCopyOfDSNFor", v.multi(v.STRING), ("5.4.8", "5.4.6", "5.4.4", "5.2.4", "5.2.0", "5.1.4"), None),
+    ("HeaderPromotionModeSetting", v.enum(v.HEADER_PROMOTION), "NoCreate", None),
+    ("InternalDelayDsnEnabled", v.BOOL, True, None),
+    ("InternalDsnDefaultLanguage", v.CULTURE, None, None),
+    ("InternalDsnLanguageDetectionEnabled", v.BOOL, True, None),
+    ("InternalDsnMaxMessageAttachSize", v.BYTESIZE, _mb(10), in_range(ByteSize(0), _mb(100))),
+    ("InternalDsnReportingAuthority", v.SMTP_DOMAIN, None, None),
+    ("InternalDsnSendHtml", v.BOOL, True, None),
+    ("InternalSMTPServers", v.multi(v.IP_RANGE), (), None),
+    ("JournalingReportNdrTo", NULLABLE_SMTP_ADDRESS, None, None),
+    ("MaxAllowedAgentGeneratedMessageDepth", v.UINT, 3, None),
+    ("MaxAllowedAgentGeneratedMessageDepthPerAgent", v.UINT, 2, None),
+    ("MaxDumpsterSizePerDatabase", v.BYTESIZE, _mb(18), None),
+    ("MaxDumpsterTime", v.TIMESPAN, TimeSpan.of(days=7), None),
+    ("MaxReceiveSize", v.UNLIMITED_BYTES, Unlimited(_mb(10)), in_range(ByteSize(0), ByteSize(INT_MAX))),
+    ("MaxRecipientEnvelopeLimit", v.UNLIMITED_INT, Unlimited(500), in_range(0, INT_MAX)),
+    ("MaxRetriesForLocalSiteShadow", v.INT, 2, in_range(0, 255)),
+    ("MaxRetriesForRemoteSiteShadow", v.INT, 4, in_range(0, 255)),
+    ("MaxSendSize", v.UNLIMITED_BYTES, Unlimited(_mb(10)), in_range(ByteSize(0), ByteSize(INT_MAX))),
+    ("QueueDiagnosticsAggregationInterval", v.TIMESPAN, TimeSpan.of(minutes=1), None),
+    ("RejectMessageOnShadowFailure", v.BOOL, False, None),
+    ("Rfc2231EncodingEnabled", v.BOOL, False, None),
+    ("SafetyNetHoldTime", v.TIMESPAN, TimeSpan.of(days=2), None),
+    ("ShadowHeartbeatFrequency", v.TIMESPAN, TimeSpan.of(minutes=2), None),
+    ("ShadowHeartbeatRetryCount", v.INT, 12, in_range(1, 15)),
+    ("ShadowHeartbeatTimeoutInterval", v.TIMESPAN, TimeSpan.of(minutes=15), None),
+    ("ShadowMessageAutoDiscardInterval", v.TIMESPAN, TimeSpan.of(days=2), None),
+    ("ShadowMessagePreferenceSetting", v.enum(v.SHADOW_PREFERENCE), "PreferRemote", None),
+    ("ShadowRedundancyEnabled", v.BOOL, True, None),
+    ("ShadowResubmitTimeSpan", v.TIMESPAN, TimeSpan.of(hours=3), None),
+    ("SupervisionTags", v.multi(v.STRING), ("Reject", "Allow"), None),
+    ("TLSReceiveDomainSecureList", SMTP_DOMAINS, (), None),
+    ("TLSSendDomainSecureList", SMTP_DOMAINS, (), None),
+    ("TransportRuleAttachmentTextScanLimit", v.BYTESIZE, _mb(1), None),
+    ("VerifySecureSubmitEnabled", v.BOOL, False, None),
+    ("VoicemailJournalingEnabled", v.BOOL, True, None),
+    ("Xexch50Enabled", v.BOOL, True, None),
+]
+
+KIND = Kind("TransportConfigContainer", [Prop(name, ptype, check=check) for name, ptype, _, check in _ROWS])
+
+# What EdgeSync copies from the organisation onto a subscribed Edge, and what the Edge then
+# refuses to change (ADAMTransportConfigContainerSchema list of SetTransportConfig [SRC]).
+SYNCED = ("InternalSMTPServers", "TLSReceiveDomainSecureList", "TLSSendDomainSecureList")
+EDGE_LOCKED = SYNCED + (
+    "ShadowHeartbeatRetryCount", "ShadowHeartbeatTimeoutInterval", "ShadowMessageAutoDiscardInterval",
+    "RejectMessageOnShadowFailure", "ShadowMessagePreferenceSetting", "MaxRetriesForLocalSiteShadow",
+    "MaxRetriesForRemoteSiteShadow",
+)
+# Parameters an Edge ignores (WarningUnsupportedEdgeTransportConfigProperty [SRC]).
+EDGE_UNUSED = (
+    "MaxDumpsterSizePerDatabase", "MaxDumpsterTime", "MaxReceiveSize", "MaxRecipientEnvelopeLimit", "SupervisionTags",
+    "ShadowHeartbeatFrequency", "ShadowResubmitTimeSpan", "QueueDiagnosticsAggregationInterval",
+    "DiagnosticsAggregationServicePort", "AgentGeneratedMessageLoopDetectionInSubmissionEnabled",
+    "AgentGeneratedMessageLoopDetectionInSmtpEnabled", "MaxAllowedAgentGeneratedMessageDepth",
+    "MaxAllowedAgentGeneratedMessageDepthPerAgent",
+)
+IDENTITY = "Transport Settings"
+
+# The keys an org file may use (snake_case -> Exchange).
+DECLARABLE = {
+    "tls_send_domain_secure_list": "TLSSendDomainSecureList",
+    "tls_receive_domain_secure_list": "TLSReceiveDomainSecureList",
+    "internal_smtp_servers": "InternalSMTPServers",
+    "max_send_size": "MaxSendSize",
+    "max_receive_size": "MaxReceiveSize",
+    "max_recipient_envelope_limit": "MaxRecipientEnvelopeLimit",
+    "external_postmaster_address": "ExternalPostmasterAddress",
+}
+
+
+def defaults() -> dict[str, Any]:
+    return {
+        name: ptype.convert(default) if isinstance(ptype, v.EnumType) else default
+        for name, ptype, default, _ in _ROWS
+    }
+
+
+def new(values: dict[str, Any], domain: str, scope: str, created: Any) -> dict[str, Any]:
+    return KIND.new(values, guid=lab_guid("transportconfig", domain, scope), created=created)
+
+
+def _current(ctx: Context) -> dict[str, Any]:
+    """The object this server reads: the organisation's, or the Edge's local copy."""
+    return ctx.state.servers[ctx.local.name].transport_config if ctx.edge else ctx.state.transport_config
+
+
+def view(ctx: Context) -> dict[str, Any]:
+    obj = _current(ctx)
+    values = {p.name: obj[p.name] for p in KIND.props}
+    if ctx.edge and ctx.local.subscribed:
+        values.update({name: ctx.state.transport_config[name] for name in SYNCED})
+    out: dict[str, Any] = {"Name": IDENTITY, **values}
+    out.update(ctx.common(
+        identity=IDENTITY, dn=f"CN={IDENTITY},{ctx.org_dn()}", guid=obj["Guid"],
+        category="ms-Exch-Transport-Settings", classes=("top", "container", "msExchTransportSettings"),
+        created=obj["WhenCreated"], changed=obj["WhenChanged"],
+    ))
+    return out
+
+
+ORG_ID = v.id_param("OrganizationIdParameter")
+
+GET = Signature("Get-TransportConfig", (Param("Identity", ORG_ID, position=1), Param("DomainController", v.FQDN)))
+SET = Signature(
+    "Set-TransportConfig",
+    (Param("Identity", ORG_ID, position=1), Param("DomainController", v.FQDN), Param("Force", v.SWITCH))
+    + KIND.set_params(),
+    should_process=True,
+)
+
+
+def _check_identity(ctx: Context, ident: str | None) -> None:
+    names = {ctx.org.organization.name.lower(), IDENTITY.lower()}
+    if ident is not None and ident.lower() not in names:
+        raise ctx.not_found(ident)
+
+
+def get(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
+    _check_identity(ctx, bound.get("Identity"))
+    return [view(ctx)]
+
+
+def _validate(ctx: Context, old: dict[str, Any], new: dict[str, Any], changed: set[str]) -> None:
+    if ctx.edge:
+        if changed & set(EDGE_UNUSED):
+            ctx.warn(
+                "Edge Transport servers don't use the MaxDumpsterSizePerStorageGroup, MaxDumpsterTime, MaxReceiveSize, "
+                "MaxRecipientEnvelopeLimit, and SupervisionTags parameters. Therefore, setting these parameters will "
+                "have no effect."
+            )
+        if ctx.local.subscribed:
+            for name in EDGE_LOCKED:
+                if name in changed:
+                    raise ctx.error(
+                        f"You can't configure the '{name}' property on a subscribed Edge Transport server. Configure "
+                        "this property from inside your organization and allow EdgeSync to replicate the changes.",
+                        "CannotSetTransportServerPropertyOnSubscribedEdgeException",
+                    )
+    for name in ("TLSReceiveDomainSecureList", "TLSSendDomainSecureList"):
+        if name in changed and len(new[name]) > 256:
+            raise ctx.error(
+                f"{name} has too many items: allowed maximum count is 256, actual count is {len(new[name])}.",
+                "ExceededMaximumCollectionCountException",
+            )
+
+
+def set_(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
+    _check_identity(ctx, bound.get("Identity"))
+    obj = _current(ctx)
+    if ctx.edge and ctx.local.subscribed:
+        # The Edge shows EdgeSync's copy of the replicated lists: compare and validate against
+        # that view (the validator refuses to change them), then keep the Edge's other settings.
+        shown = {**obj, **{name: ctx.state.transport_config[name] for name in SYNCED}}
+        if set_object(ctx, KIND, shown, bound, IDENTITY, _validate):
+            obj.update({name: value for name, value in shown.items() if name not in SYNCED})
+        return []
+    set_object(ctx, KIND, obj, bound, IDENTITY, _validate)
+    return []

@@ -1,0 +1,306 @@
+"""Running exconf's remote program inside a simulated WinRS command.
+
+A lab server can run exactly one thing: the command line of the remote contract
+(``exconf.remote.command_line()``), whose bootstrap reads standard input, checks
+the program's SHA-256 and runs it with the payload. The lab does what that
+program (engine/remote/exconf.ps1) does, step by step, against the simulated
+organisation: allowlist, ``exconf_ref``, ``skip_on_edge``, ``halt_on_error``,
+``always_run``, ``select``, warnings, error records and the value rules of
+docs/remote-contract.md. Anything else fails as Windows would: cmd.exe does not
+know a program, and this PowerShell refuses scripts it cannot run.
+
+The console code page matters at both ends, as on Windows: standard input is
+decoded with it ([Console]::In) and the answer is encoded with it ([Console]::Out).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import ntpath
+import re
+from typing import TYPE_CHECKING, Any
+
+from exconf import remote
+
+from .exchange.errors import CmdletError
+from .exchange.orgfile import python_codec
+from .exchange.serialize import select
+from .exchange.spec import ServerSpec
+from .exchange.store import CommandResult
+
+if TYPE_CHECKING:
+    from .exchange.store import LabStore
+
+POWERSHELL_NAMES = ("powershell.exe", "powershell")
+# What the bootstrap itself prints (exconf.remote._BOOTSTRAP).
+NO_PAYLOAD = remote.encode_fatal("no payload on standard input")
+HASH_MISMATCH = remote.encode_fatal("program hash mismatch")
+NOT_EXCONF = (
+    "exconf lab: this simulated server runs only exconf's remote program ({command}); it cannot run other "
+    "PowerShell commands or scripts.\r\n"
+)
+# The program's own texts (engine/remote/exconf.ps1).
+RESERVED_PARAMETERS = (
+    "ErrorAction", "WarningAction", "InformationAction", "ErrorVariable", "WarningVariable", "InformationVariable",
+    "OutVariable", "OutBuffer", "PipelineVariable", "Verbose", "Debug", "UseTransaction", "ea", "wa", "infa", "ev",
+    "wv", "iv", "ov", "ob", "pv", "vb", "db", "usetx",
+)
+_GET_COMMAND = "Microsoft.PowerShell.Commands.GetCommandCommand"
+
+
+def run_command(store: "LabStore", server: ServerSpec, command: str, arguments: list[str], stdin: bytes,
+                codepage: int) -> CommandResult:
+    try:
+        codec = python_codec(codepage)
+        "".encode(codec)
+    except LookupError:
+        return CommandResult(b"", f"exconf lab: code page {codepage} is not supported\r\n".encode("ascii"), 1)
+    tokens = split_command_line(" ".join([command, *arguments]))
+    if not tokens:
+        return CommandResult(b"", b"", 0)
+    if ntpath.basename(tokens[0]).lower() not in POWERSHELL_NAMES:
+        # cmd.exe's answer for a program it cannot find
+        text = f"'{tokens[0]}' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n"
+        return CommandResult(b"", _encode(text, codec), 1)
+    if not is_exconf_invocation(tokens[1:]):
+        shown = " ".join([remote.POWERSHELL, *remote.POWERSHELL_ARGS, "<bootstrap>"])
+        return CommandResult(b"", _encode(NOT_EXCONF.format(command=shown), codec), 1)
+    answer, exit_code = run_bootstrap(store, server, decode_console(stdin, codepage))
+    return CommandResult(_encode(answer, codec), b"", exit_code)
+
+
+def split_command_line(line: str) -> list[str]:
+    """Split a command line as the Microsoft C runtime does (CommandLineToArgvW rules)."""
+    tokens: list[str] = []
+    current, in_token, quoted, i = "", False, False, 0
+    while i < len(line):
+        c = line[i]
+        if c == "\\":
+            run = len(line[i:]) - len(line[i:].lstrip("\\"))
+            if i + run < len(line) and line[i + run] == '"':
+                current += "\\" * (run // 2)
+                if run % 2:
+                    current += '"'
+                    i += run + 1
+                else:
+                    i += run
+                in_token = True
+                continue
+            current += "\\" * run
+            i += run
+            in_token = True
+            continue
+        if c == '"':
+            quoted = not quoted
+            in_token = True
+        elif c in " \t" and not quoted:
+            if in_token:
+                tokens.append(current)
+            current, in_token = "", False
+        else:
+            current += c
+            in_token = True
+        i += 1
+    if in_token:
+        tokens.append(current)
+    return tokens
+
+
+def is_exconf_invocation(args: list[str]) -> bool:
+    """The contract's arguments exactly (names case-insensitive, as PowerShell reads them)."""
+    expected = remote.POWERSHELL_ARGS
+    if len(args) != len(expected) + 1:
+        return False
+    if any(a.lower() != e.lower() for a, e in zip(args, expected)):
+        return False
+    try:
+        bootstrap = base64.b64decode(args[-1], validate=True).decode("utf-16-le")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return False
+    return bootstrap == remote.bootstrap_script()
+
+
+def decode_console(data: bytes, codepage: int) -> str:
+    """Bytes read through a Windows console of this code page."""
+    codec = python_codec(codepage)
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError:
+        if codec.startswith("cp"):  # single-byte pages map undefined bytes to the same code point
+            return "".join(data[i:i + 1].decode(codec, errors="ignore") or chr(data[i]) for i in range(len(data)))
+        return data.decode(codec, errors="replace")
+
+
+def _encode(text: str, codec: str) -> bytes:
+    return text.encode(codec, errors="replace")
+
+
+# --- the bootstrap and the program ------------------------------------------------------------------
+
+
+def run_bootstrap(store: "LabStore", server: ServerSpec, text: str) -> tuple[str, int]:
+    """What the one-line bootstrap does with standard input, then what the program does."""
+    index = text.find("\0")
+    if index < 0:
+        return NO_PAYLOAD, 1
+    program = text[:index]
+    # [Text.Encoding]::ASCII.GetBytes replaces any other character with '?'.
+    if hashlib.sha256(program.encode("ascii", errors="replace")).hexdigest().upper() != remote.program_hash():
+        return HASH_MISMATCH, 1
+    return run_program(store, server, text[index + 1:])
+
+
+def run_program(store: "LabStore", server: ServerSpec, payload_json: str) -> tuple[str, int]:
+    """engine/remote/exconf.ps1 on a simulated server: one JSON answer and the exit code."""
+    try:
+        payload = json.loads(payload_json)
+    except json.JSONDecodeError as exc:
+        return remote.encode_fatal(f"The payload is not valid JSON: {exc}"), 1
+    version = payload.get("exconf") if isinstance(payload, dict) else None
+    if isinstance(version, bool) or not isinstance(version, int) or version != 1:
+        return remote.encode_fatal(
+            f"Unsupported payload version '{_ps_string(version)}': this program speaks exconf version 1."
+        ), 1
+    halt = _ps_ne_false(payload.get("halt_on_error"))  # absent means true
+    steps = payload.get("steps")
+    steps = [] if steps is None else steps if isinstance(steps, list) else [steps]
+    with store.one_save():
+        results = _run_steps(store, server, steps, halt)
+    return remote.encode_answer(server.computer_name, server.is_edge, results), 0
+
+
+def _run_steps(store: "LabStore", server: ServerSpec, steps: list[Any], halt: bool) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    failed = False
+    for step in steps:
+        step = step if isinstance(step, dict) else {}
+        sid = _ps_string(step.get("id"))
+        if halt and failed and not _ps_eq_true(step.get("always_run")):  # a read-back runs even then
+            result: dict[str, Any] = {"id": sid, "status": "not_run"}
+        elif server.is_edge and _ps_eq_true(step.get("skip_on_edge")):
+            result = {"id": sid, "status": "not_applicable"}
+        else:
+            result = run_step(store, server, step)
+        failed = failed or result["status"] == "error"
+        results.append(result)
+    return results
+
+
+class _BadParameter(Exception):
+    pass
+
+
+def run_step(store: "LabStore", server: ServerSpec, step: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = {"id": _ps_string(step.get("id")), "status": "error"}
+    name = step.get("cmdlet")
+    if not (isinstance(name, str) and name in remote.ALLOWED_CMDLETS):  # -ccontains: case-sensitive
+        result["error"] = _error(
+            f"The cmdlet '{_ps_string(name)}' is not in exconf's allowlist.", "ExconfCmdletNotAllowed",
+            "PermissionDenied", "UnauthorizedAccessException",
+        )
+        return result
+    try:
+        named = step_arguments(step.get("params"), server)
+    except _BadParameter as exc:
+        result["error"] = _error(str(exc), "ExconfBadParameter", "InvalidArgument", "ArgumentException")
+        return result
+    try:
+        outcome = store.invoke(server, name, named, remote=True)
+    except CmdletError as exc:
+        error = exc.as_contract()
+        if exc.exception == "CommandNotFoundException":  # the program resolves the cmdlet with Get-Command
+            error["error_id"] = f"CommandNotFoundException,{_GET_COMMAND}"
+        result["error"] = error
+        return result
+    wanted = step.get("select")
+    names = [] if wanted is None else [_ps_string(n) for n in (wanted if isinstance(wanted, list) else [wanted])]
+    result.update(
+        status="ok",
+        objects=[select(obj, names) for obj in outcome.objects] if names else [],
+        warnings=list(outcome.warnings),
+    )
+    return result
+
+
+def step_arguments(params: Any, server: ServerSpec) -> list[tuple[str, Any]]:
+    """ConvertTo-Argument over the step's params; the splatted hashtable has case-insensitive keys."""
+    if params is None:
+        return []
+    if not isinstance(params, dict):
+        raise _BadParameter("The params of the step are not a JSON object.")
+    args: dict[str, tuple[str, Any]] = {}
+    for key, value in params.items():
+        refused = not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", key) or any(
+            r.lower().startswith(key.lower()) for r in RESERVED_PARAMETERS
+        )
+        if refused:
+            raise _BadParameter(f"The parameter name '{key}' is not allowed in an exconf step.")
+        first = args.get(key.lower(), (key, None))[0]
+        args[key.lower()] = (first, _argument(value, key, server))
+    return list(args.values())
+
+
+def _argument(value: Any, name: str, server: ServerSpec) -> Any:
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, dict):
+        if value == remote.LOCAL_SERVER:  # {"exconf_ref": "ComputerName"}, compared case-sensitively
+            return server.computer_name
+    elif isinstance(value, list):
+        if not value:
+            return None  # an empty array clears a multi-valued property
+        items = []
+        for item in value:
+            if isinstance(item, list):
+                raise _BadParameter(f"The value of parameter '{name}' nests an array in an array.")
+            items.append(_argument(item, name, server))
+        return items
+    raise _BadParameter(
+        f"The value of parameter '{name}' is not a string, number, boolean, null, array or "
+        '{"exconf_ref": "ComputerName"}.'
+    )
+
+
+def _error(message: str, error_id: str, category: str, exception: str) -> dict[str, str]:
+    return {"message": message, "error_id": error_id, "category": category, "exception": exception}
+
+
+# --- PowerShell's loose comparisons, as the program uses them -------------------------------------------
+
+
+def _ps_string(value: Any) -> str:
+    """[string]$value / "$value"."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if isinstance(value, list):
+        return " ".join(_ps_string(v) for v in value)
+    return str(value)
+
+
+def _ps_ne_false(value: Any) -> bool:
+    """``$value -ne $false`` (the right side converts to the left side's type)."""
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value != 0
+    if isinstance(value, str):
+        return value.lower() != "false"
+    return True
+
+
+def _ps_eq_true(value: Any) -> bool:
+    """``$value -eq $true``."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value == 1
+    if isinstance(value, str):
+        return value.lower() == "true"
+    return False

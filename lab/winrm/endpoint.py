@@ -1,0 +1,149 @@
+"""One lab server's WS-Management endpoint: HTTP semantics of ``POST /wsman``.
+
+This is the part that decides, for one request on one connection, what a
+Windows WinRM service would answer: 401 challenges, NTLM legs, refusing
+unencrypted traffic, unsealing and sealing MS-WSMV encrypted messages, and
+handing the SOAP to the shell resource. It knows nothing about sockets (see
+``listener.py``), which keeps it testable with plain bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping
+
+from . import encryption, soap
+from .auth import Authenticator, ConnectionAuth
+from .shell import SHELL_URI, Backend, ShellResource
+from .stats import ServerStats
+
+if TYPE_CHECKING:
+    from exconf.lab.exchange.store import ServerSpec
+
+log = logging.getLogger(__name__)
+
+WSMAN_PATH = "/wsman"
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+
+
+class ServerEndpoint:
+    """The WinRM service of one lab server (both its HTTP and HTTPS listeners)."""
+
+    def __init__(self, spec: "ServerSpec", backend: Backend, credential_file: Path):
+        self.spec = spec
+        self.stats = ServerStats()
+        self.auth = Authenticator(spec, credential_file)
+        self.shells = ShellResource(spec, backend, self.stats)
+
+    def new_connection(self, secure: bool) -> ConnectionAuth:
+        return ConnectionAuth(secure=secure)
+
+    def handle(
+        self, conn: ConnectionAuth, method: str, path: str, headers: Mapping[str, str], body: bytes, client_ip: str = ""
+    ) -> HttpResponse:
+        """Answer one HTTP request received on ``conn``."""
+        if path.split("?", 1)[0].rstrip("/").lower() != WSMAN_PATH:
+            return HttpResponse(404)  # HTTP.sys: no URL reservation matches
+        if method != "POST":
+            return HttpResponse(405, [("Allow", "POST")])
+        self.stats.add(requests=1, bytes_in=len(body))
+        response = self._wsman(conn, headers, body, client_ip)
+        if self.spec.faults.delay_seconds > 0:
+            time.sleep(self.spec.faults.delay_seconds)
+        self.stats.add(bytes_out=len(response.body))
+        return response
+
+    # -- the WS-Man POST ------------------------------------------------------------
+
+    def _wsman(self, conn: ConnectionAuth, headers: Mapping[str, str], body: bytes, client_ip: str) -> HttpResponse:
+        authorization = headers.get("Authorization", "")
+        principal: str | None = None
+        mutual_token: bytes | None = None
+        if authorization:
+            scheme, _, param = authorization.partition(" ")
+            if scheme.lower() in ("negotiate", "ntlm"):
+                outcome = self.auth.negotiate_step(conn, scheme, param)
+                if outcome.status == "challenge":
+                    value = f"{conn.scheme} {base64.b64encode(outcome.token or b'').decode()}"
+                    return HttpResponse(401, [("WWW-Authenticate", value)])
+                if outcome.status == "failed":
+                    return self._refuse(outcome.reason)
+                principal, mutual_token = conn.principal, outcome.token
+            elif scheme.lower() == "basic":
+                outcome = self.auth.basic(param, conn.secure)
+                if outcome.status != "ok":
+                    return self._refuse(outcome.reason)
+                principal = outcome.reason  # DOMAIN\user of the account
+            else:
+                return self._refuse(f"unsupported authentication scheme {scheme!r}")
+        elif conn.principal is not None:
+            principal = conn.principal
+        else:
+            return self._challenge()  # the first, anonymous leg: not a failure
+
+        extra: list[tuple[str, str]] = []
+        if mutual_token:  # SPNEGO's final token (mechListMIC) rides on the 200
+            extra.append(("WWW-Authenticate", f"{conn.scheme} {base64.b64encode(mutual_token).decode()}"))
+
+        sealed = encryption.is_encrypted(headers.get("Content-Type", ""))
+        if sealed:
+            if conn.ctx is None or not conn.ctx.complete or conn.principal is None:
+                return HttpResponse(400, extra)  # encrypted, but not with an NTLM context of this connection
+            try:
+                message = encryption.decrypt(body, conn.ctx)
+            except encryption.EncryptionError as exc:
+                log.info("%s: %s", self.spec.name, exc)
+                return HttpResponse(400, extra)
+        else:
+            message = body
+            if not message:
+                # pywinrm's setup_encryption authenticates with an empty POST
+                # and expects 200 with an empty body (winrm/transport.py).
+                return HttpResponse(200, extra)
+            if not conn.secure and not self.spec.winrm.allow_unencrypted:
+                # Windows refuses a plain SOAP body over HTTP while
+                # AllowUnencrypted is false with HTTP 500 and no SOAP fault
+                # (pywinrm#129, pywinrm#208, cloudsoft/winrm4j#151,
+                # rapid7/metasploit-framework#8900).
+                return HttpResponse(500, extra)
+
+        status, reply = self._dispatch(message, principal or "", client_ip)
+        if sealed:
+            return HttpResponse(
+                status, [*extra, ("Content-Type", encryption.CONTENT_TYPE)], encryption.encrypt(reply, conn.ctx)
+            )
+        return HttpResponse(status, [*extra, ("Content-Type", soap.CONTENT_TYPE)], reply)
+
+    def _dispatch(self, message: bytes, principal: str, client_ip: str) -> tuple[int, bytes]:
+        try:
+            req = soap.parse_request(message)
+        except soap.SoapError as exc:
+            return 400, soap.fault_envelope(soap.invalid_body_fault(str(exc)), "", self.spec.fqdn)
+        try:
+            if req.resource_uri.rstrip("/").lower() != SHELL_URI:
+                raise soap.resource_not_found_fault(req.resource_uri)
+            action, body = self.shells.handle(req, principal, client_ip)
+        except soap.WSManFault as fault:
+            return fault.http_status, soap.fault_envelope(fault, req.message_id, self.spec.fqdn)
+        return 200, soap.envelope(action, req.message_id, body)
+
+    def _challenge(self) -> HttpResponse:
+        return HttpResponse(401, [("WWW-Authenticate", offer) for offer in self.auth.challenges()])
+
+    def _refuse(self, reason: str) -> HttpResponse:
+        self.stats.add(auth_failures=1)
+        log.info("%s: authentication refused: %s", self.spec.name, reason)
+        return self._challenge()
+
+    def close(self) -> None:
+        self.shells.close()

@@ -1,0 +1,344 @@
+"""Sockets for every lab server's WinRM listeners, served by one process.
+
+A lab may have a few hundred servers, so a few hundred listening sockets:
+one selector thread accepts on all of them, and each accepted connection gets
+its own thread (NTLM authenticates a connection, so a connection is the unit
+of state; HTTP/1.1 keep-alive keeps it). HTTP parsing is the standard
+library's ``http.server``; TLS is the standard ``ssl`` module, with the
+handshake done in the connection's thread so a slow client cannot stall the
+accept loop.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import selectors
+import shutil
+import socket
+import ssl
+import tempfile
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
+
+from .endpoint import ServerEndpoint
+from .shell import Backend
+
+if TYPE_CHECKING:
+    from exconf.lab.certs import LabCA
+    from exconf.lab.exchange.store import ServerSpec
+
+log = logging.getLogger(__name__)
+
+KEEPALIVE_TIMEOUT = 120.0  # HTTP.sys drops an idle keep-alive connection after 2 minutes (IdleConnectionTimeout)
+HANDSHAKE_TIMEOUT = 10.0
+MAX_BODY = 64 * 1024 * 1024  # far above MaxEnvelopeSize; only guards memory
+
+
+class ListenError(Exception):
+    """A listener could not be opened (str() is a user-ready message)."""
+
+
+@dataclass
+class Listener:
+    endpoint: ServerEndpoint
+    address: str
+    port: int
+    secure: bool
+    sock: socket.socket
+    ssl_context: ssl.SSLContext | None = None
+
+
+class WinRMService:
+    """The WinRM listeners (HTTP and HTTPS) of many lab servers."""
+
+    def __init__(self, backend: Backend, servers: Iterable["ServerSpec"], ca: "LabCA | None" = None):
+        self.backend = backend
+        self.specs = list(servers)
+        self.ca = ca
+        self.endpoints: dict[str, ServerEndpoint] = {}
+        self.listeners: list[Listener] = []
+        self._workdir: Path | None = None
+        self._selector: selectors.BaseSelector | None = None
+        self._wake_r: socket.socket | None = None
+        self._wake_w: socket.socket | None = None
+        self._accept_thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._conn_lock = threading.Lock()
+        self._connections: dict[int, socket.socket] = {}
+        self._threads: set[threading.Thread] = set()
+
+    # -- life cycle ---------------------------------------------------------------
+
+    def start(self) -> "WinRMService":
+        """Open every listener (servers with the ``unreachable`` fault get none) and start accepting."""
+        _raise_fd_limit()
+        self._workdir = Path(tempfile.mkdtemp(prefix="exconf-lab-winrm-"))  # mode 0700: credentials, keys
+        try:
+            for spec in self.specs:
+                self._open(spec)
+        except BaseException:
+            self._close_listeners()
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            raise
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        for listener in self.listeners:
+            self._selector.register(listener.sock, selectors.EVENT_READ, listener)
+        self._accept_thread = threading.Thread(target=self._accept_loop, name="winrm-accept", daemon=True)
+        self._accept_thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop accepting, drop every connection, and forget every shell."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        if self._wake_w is not None:
+            try:
+                self._wake_w.send(b"x")
+            except OSError:
+                pass
+        if self._accept_thread is not None:
+            self._accept_thread.join(timeout)
+        self._close_listeners()
+        for endpoint in self.endpoints.values():
+            endpoint.close()  # wakes Receives waiting for a command
+        with self._conn_lock:
+            conns = list(self._connections.values())
+            threads = list(self._threads)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for thread in threads:
+            thread.join(timeout / max(1, len(threads)))
+        for sock in (self._wake_r, self._wake_w):
+            if sock is not None:
+                sock.close()
+        if self._selector is not None:
+            self._selector.close()
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def __enter__(self) -> "WinRMService":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- queries ------------------------------------------------------------------------
+
+    def endpoint(self, name: str) -> ServerEndpoint:
+        return self.endpoints[name]
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        return {name: ep.stats.snapshot() for name, ep in self.endpoints.items()}
+
+    def last_activity(self) -> float:
+        """time.monotonic() of the most recent WS-Man request on any server."""
+        return max((ep.stats.last_activity for ep in self.endpoints.values()), default=0.0)
+
+    # -- listeners --------------------------------------------------------------------------
+
+    def _open(self, spec: "ServerSpec") -> None:
+        assert self._workdir is not None
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in spec.name)
+        endpoint = ServerEndpoint(spec, self.backend, self._workdir / f"{safe}.ntlm")
+        self.endpoints[spec.name] = endpoint
+        if spec.faults.unreachable:
+            return  # nothing listens: clients get "connection refused"
+        if spec.winrm.http_port:
+            self.listeners.append(Listener(endpoint, spec.address, spec.winrm.http_port, False, _bind(spec, spec.winrm.http_port)))
+        if spec.winrm.https_port and self.ca is not None:
+            issued = self.ca.issue(spec.fqdn, spec.name, spec.address)
+            cert_path, key_path = issued.write(self._workdir, safe)
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            ctx.load_cert_chain(cert_path, key_path)
+            self.listeners.append(
+                Listener(endpoint, spec.address, spec.winrm.https_port, True, _bind(spec, spec.winrm.https_port), ctx)
+            )
+
+    def _close_listeners(self) -> None:
+        for listener in self.listeners:
+            try:
+                listener.sock.close()
+            except OSError:
+                pass
+
+    # -- accepting and serving -------------------------------------------------------------
+
+    def _accept_loop(self) -> None:
+        assert self._selector is not None
+        while not self._stopping.is_set():
+            try:
+                events = self._selector.select(timeout=1.0)
+            except OSError:
+                return
+            for key, _ in events:
+                listener = key.data
+                if listener is None:  # the wake-up socket
+                    return
+                try:
+                    conn, addr = listener.sock.accept()
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError as exc:
+                    log.warning("accept failed on %s:%s: %s", listener.address, listener.port, exc)
+                    continue
+                conn.setblocking(True)
+                thread = threading.Thread(
+                    target=self._serve, args=(listener, conn, addr), name=f"winrm-{listener.endpoint.spec.name}", daemon=True
+                )
+                with self._conn_lock:
+                    self._threads.add(thread)
+                    self._connections[id(thread)] = conn
+                thread.start()
+
+    def _serve(self, listener: Listener, conn: socket.socket, addr: tuple[str, int]) -> None:
+        key = id(threading.current_thread())
+        sock: socket.socket = conn
+        try:
+            if listener.ssl_context is not None:
+                conn.settimeout(HANDSHAKE_TIMEOUT)
+                sock = listener.ssl_context.wrap_socket(conn, server_side=True)
+                with self._conn_lock:
+                    self._connections[key] = sock  # wrap_socket detached `conn`
+            _WSManHandler(sock, addr, _HandlerServer(listener))
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            log.debug("connection from %s to %s ended: %s", addr, listener.endpoint.spec.name, exc)
+        finally:
+            try:
+                sock.close()
+            except OSError:
+                pass
+            with self._conn_lock:
+                self._connections.pop(key, None)
+                self._threads.discard(threading.current_thread())
+
+
+@dataclass
+class _HandlerServer:
+    """What the request handler reads as ``self.server``."""
+
+    listener: Listener
+
+
+class _WSManHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive; every request goes to the server's endpoint."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = KEEPALIVE_TIMEOUT
+    disable_nagle_algorithm = True  # headers and body are written separately
+    server: _HandlerServer  # type: ignore[assignment]
+
+    def setup(self) -> None:
+        super().setup()
+        listener = self.server.listener
+        self.endpoint = listener.endpoint
+        self.conn_auth = listener.endpoint.new_connection(listener.secure)
+
+    def version_string(self) -> str:
+        return "Microsoft-HTTPAPI/2.0"  # what WinRM's HTTP.sys sends
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def _handle(self) -> None:
+        body = self._read_body()
+        if body is None:
+            return
+        try:
+            resp = self.endpoint.handle(
+                self.conn_auth, self.command, self.path, self.headers, body, self.client_address[0]
+            )
+        except Exception:  # never leave the client waiting; the traceback goes to the log
+            log.exception("internal error serving %s", self.endpoint.spec.name)
+            self._write(500, [], b"")
+            return
+        self._write(resp.status, resp.headers, resp.body)
+
+    def _read_body(self) -> bytes | None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks = []
+            total = 0
+            while True:
+                size_line = self.rfile.readline(1024)
+                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                total += size
+                if total > MAX_BODY:
+                    self._write(413, [], b"", close=True)
+                    return None
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(1024)
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            self._write(400, [], b"", close=True)
+            return None
+        if length < 0 or length > MAX_BODY:
+            self._write(413, [], b"", close=True)
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _write(self, status: int, headers: list[tuple[str, str]], body: bytes, close: bool = False) -> None:
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's signature
+        log.debug("%s %s", self.endpoint.spec.name if hasattr(self, "endpoint") else "-", format % args)
+
+
+def _bind(spec: "ServerSpec", port: int) -> socket.socket:
+    # The lab only ever listens on loopback: it must never be reachable from the network.
+    try:
+        loopback = ipaddress.ip_address(spec.address) in ipaddress.ip_network("127.0.0.0/8")
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ListenError(f"server {spec.name}: address {spec.address!r} is not a loopback address (127.0.0.0/8)")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((spec.address, port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise ListenError(f"cannot listen on {spec.address}:{port} for server {spec.name}: {exc.strerror or exc}") from exc
+    return sock
+
+
+def _raise_fd_limit() -> None:
+    """Two listening sockets per server plus connections can pass the usual soft limit of 1024."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or soft < hard:
+            target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ImportError, ValueError, OSError):
+        pass

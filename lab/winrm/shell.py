@@ -1,0 +1,396 @@
+"""The WinRS shell resource (``…/windows/shell/cmd``): Create, Command, Send, Receive, Signal, Delete.
+
+The process behind a command is the backend's ``run_command``, which takes all
+of standard input at once and returns everything the process wrote. So the lab
+runs a command, in a worker thread, as soon as its standard input has ended
+(``Send … End="true"``), or at the first Receive if the client never sent any
+input (pywinrm's ``run_cmd`` sends none). A Receive returns all output of a
+finished command in one response, so reading a result costs exactly one
+Receive; if the command has not finished within the request's OperationTimeout
+the Receive answers the TimedOut fault, which clients retry.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import threading
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from . import soap
+from .soap import WSManFault, WSManRequest, q
+from .stats import ServerStats
+
+if TYPE_CHECKING:
+    from exconf.lab.exchange.store import ServerSpec
+
+log = logging.getLogger(__name__)
+
+SHELL_URI = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"
+_RSP = soap.NS["rsp"]
+ACTION_CREATE = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Create"
+ACTION_DELETE = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete"
+ACTION_COMMAND = f"{_RSP}/Command"
+ACTION_SEND = f"{_RSP}/Send"
+ACTION_RECEIVE = f"{_RSP}/Receive"
+ACTION_SIGNAL = f"{_RSP}/Signal"
+STATE_DONE = f"{_RSP}/CommandState/Done"
+STATE_RUNNING = f"{_RSP}/CommandState/Running"
+
+# Windows defaults (winrm get winrm/config): MaxTimeoutms = 60000, Winrs IdleTimeout = 7200000.
+MAX_OPERATION_TIMEOUT = 60.0
+DEFAULT_IDLE_TIMEOUT = 7200.0
+# cmd.exe refuses a longer command line with "The command line is too long."
+# (Microsoft, "Command prompt (Cmd.exe) command-line string limitation": 8191
+# characters; the pywinrm limit reported in pywinrm#184). WINRS_SKIP_CMD_SHELL
+# starts the process directly, without cmd.exe and without this limit.
+CMD_MAX_COMMAND_LINE = 8191
+# Output is cut into stream elements of this many bytes, as Windows does; all
+# of them travel in the same Receive response.
+STREAM_CHUNK = 32 * 1024
+
+
+class Backend(Protocol):
+    """The process side of WinRS (exconf.lab.exchange.store.LabStore implements it)."""
+
+    def run_command(self, server: Any, command: str, arguments: list[str], stdin: bytes, codepage: int) -> Any:
+        """Run one command with all of its stdin; returns an object with stdout, stderr, exit_code."""
+        ...
+
+
+@dataclass
+class Command:
+    id: str
+    command: str
+    arguments: list[str]
+    command_line: str
+    skip_cmd_shell: bool
+    stdin: bytearray = field(default_factory=bytearray)
+    stdin_sent: bool = False
+    stdin_ended: bool = False
+    started: bool = False
+    aborted: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
+    stdout: bytes = b""
+    stderr: bytes = b""
+    exit_code: int = 0
+
+
+@dataclass
+class Shell:
+    id: str
+    owner: str
+    codepage: int
+    idle_timeout: float
+    commands: dict[str, Command] = field(default_factory=dict)
+    last_used: float = field(default_factory=time.monotonic)
+
+
+class ShellResource:
+    """All shells of one lab server."""
+
+    def __init__(self, spec: "ServerSpec", backend: Backend, stats: ServerStats):
+        self.spec = spec
+        self.backend = backend
+        self.stats = stats
+        self._shells: dict[str, Shell] = {}
+        self._lock = threading.Lock()
+
+    # -- dispatch ------------------------------------------------------------------
+
+    def handle(self, req: WSManRequest, principal: str, client_ip: str = "") -> tuple[str, list[ET.Element]]:
+        """Run one WS-Man operation; returns (response action, body elements) or raises WSManFault."""
+        if req.action == ACTION_CREATE:
+            return self._create(req, principal, client_ip)
+        shell = self._shell(req, principal)
+        shell.last_used = time.monotonic()
+        if req.action == ACTION_DELETE:
+            self._delete(shell)
+            return ACTION_DELETE + "Response", []
+        if req.action == ACTION_COMMAND:
+            return self._command(req, shell)
+        if req.action == ACTION_SEND:
+            return self._send(req, shell)
+        if req.action == ACTION_RECEIVE:
+            return self._receive(req, shell)
+        if req.action == ACTION_SIGNAL:
+            return self._signal(req, shell)
+        raise soap.action_not_supported_fault(req.action)
+
+    def close(self) -> None:
+        """Abort every shell (the listener is stopping); blocked Receives return at once."""
+        with self._lock:
+            shells = list(self._shells.values())
+            self._shells.clear()
+        for shell in shells:
+            self._abort_commands(shell)
+
+    @property
+    def shell_count(self) -> int:
+        with self._lock:
+            return len(self._shells)
+
+    # -- operations -------------------------------------------------------------------
+
+    def _create(self, req: WSManRequest, principal: str, client_ip: str) -> tuple[str, list[ET.Element]]:
+        codepage = self.spec.codepage
+        raw_cp = req.options.get("WINRS_CODEPAGE", "")
+        if raw_cp:
+            try:
+                codepage = int(raw_cp)
+            except ValueError:
+                raise soap.invalid_body_fault(f"WINRS_CODEPAGE {raw_cp!r} is not a number") from None
+        idle = DEFAULT_IDLE_TIMEOUT
+        if req.body is not None:
+            idle_text = _child_text(req.body, "IdleTimeOut")
+            if idle_text:
+                idle = soap.parse_duration(idle_text) or DEFAULT_IDLE_TIMEOUT
+        shell = Shell(id=str(uuid.uuid4()).upper(), owner=principal.lower(), codepage=codepage, idle_timeout=idle)
+        with self._lock:
+            self._expire_idle_locked()
+            self._shells[shell.id] = shell
+        self.stats.add(shells=1)
+
+        created = ET.Element(q("x", "ResourceCreated"))
+        address = req.to or f"http://{self.spec.address}:{self.spec.winrm.http_port}/wsman"
+        ET.SubElement(created, q("a", "Address")).text = address
+        ref = ET.SubElement(created, q("a", "ReferenceParameters"))
+        ET.SubElement(ref, q("w", "ResourceURI")).text = SHELL_URI
+        selectors = ET.SubElement(ref, q("w", "SelectorSet"))
+        ET.SubElement(selectors, q("w", "Selector"), {"Name": "ShellId"}).text = shell.id
+        # Windows (2012 and later) also describes the new shell in the body.
+        info = ET.Element(q("rsp", "Shell"))
+        ET.SubElement(info, q("rsp", "ShellId")).text = shell.id
+        ET.SubElement(info, q("rsp", "ResourceUri")).text = SHELL_URI
+        ET.SubElement(info, q("rsp", "Owner")).text = principal
+        ET.SubElement(info, q("rsp", "ClientIP")).text = client_ip
+        ET.SubElement(info, q("rsp", "IdleTimeOut")).text = f"PT{idle:.3f}S"
+        ET.SubElement(info, q("rsp", "InputStreams")).text = "stdin"
+        ET.SubElement(info, q("rsp", "OutputStreams")).text = "stdout stderr"
+        return ACTION_CREATE + "Response", [created, info]
+
+    def _command(self, req: WSManRequest, shell: Shell) -> tuple[str, list[ET.Element]]:
+        body = req.body
+        if body is None or body.tag != q("rsp", "CommandLine"):
+            raise soap.invalid_body_fault("the Command request has no rsp:CommandLine")
+        command = (_child_text(body, "Command") or "").strip()
+        raw_args = [el.text or "" for el in body.findall(q("rsp", "Arguments"))]
+        # WinRS appends each Arguments element to the command line with a space;
+        # the process then splits its command line with the C runtime's rules.
+        arguments = split_arguments(" ".join(raw_args))
+        command_line = " ".join([command, *raw_args]) if raw_args else command
+        skip_cmd = req.options.get("WINRS_SKIP_CMD_SHELL", "FALSE").upper() == "TRUE"
+        cmd = Command(
+            id=str(uuid.uuid4()).upper(),
+            command=command,
+            arguments=arguments,
+            command_line=command_line,
+            skip_cmd_shell=skip_cmd,
+        )
+        with self._lock:
+            shell.commands[cmd.id] = cmd
+        resp = ET.Element(q("rsp", "CommandResponse"))
+        ET.SubElement(resp, q("rsp", "CommandId")).text = cmd.id
+        return ACTION_COMMAND + "Response", [resp]
+
+    def _send(self, req: WSManRequest, shell: Shell) -> tuple[str, list[ET.Element]]:
+        body = req.body
+        if body is None or body.tag != q("rsp", "Send"):
+            raise soap.invalid_body_fault("the Send request has no rsp:Send")
+        for stream in body.findall(q("rsp", "Stream")):
+            cmd = self._find_command(shell, stream.get("CommandId", ""))
+            if stream.get("Name", "stdin") != "stdin":
+                raise soap.invalid_body_fault(f"unknown input stream {stream.get('Name')!r}")
+            try:
+                data = base64.b64decode(stream.text or "", validate=True)
+            except (binascii.Error, ValueError):
+                raise soap.invalid_body_fault("the stdin stream is not base64") from None
+            start = False
+            with self._lock:
+                if not cmd.stdin_ended:
+                    cmd.stdin.extend(data)
+                    cmd.stdin_sent = True
+                    if stream.get("End", "false").lower() == "true":
+                        cmd.stdin_ended = True
+                        start = not cmd.started
+                        cmd.started = cmd.started or start
+            if start:
+                self._start(shell, cmd)
+        return ACTION_SEND + "Response", [ET.Element(q("rsp", "SendResponse"))]
+
+    def _receive(self, req: WSManRequest, shell: Shell) -> tuple[str, list[ET.Element]]:
+        body = req.body
+        if body is None or body.tag != q("rsp", "Receive"):
+            raise soap.invalid_body_fault("the Receive request has no rsp:Receive")
+        desired = body.find(q("rsp", "DesiredStream"))
+        cmd = self._find_command(shell, desired.get("CommandId", "") if desired is not None else "")
+        start = False
+        with self._lock:
+            if not cmd.started and not cmd.stdin_sent:
+                # No input was ever sent: the process runs with none (stdin at end of file).
+                cmd.stdin_ended = True
+                cmd.started = start = True
+        if start:
+            self._start(shell, cmd)
+        timeout = req.operation_timeout if req.operation_timeout is not None else MAX_OPERATION_TIMEOUT
+        if not cmd.done.wait(max(0.0, min(timeout, MAX_OPERATION_TIMEOUT))):
+            self.stats.add(operation_timeouts=1)
+            raise soap.operation_timeout_fault()
+        if cmd.aborted:
+            raise soap.shell_not_found_fault(shell.id)
+        resp = ET.Element(q("rsp", "ReceiveResponse"))
+        for name, data in (("stdout", cmd.stdout), ("stderr", cmd.stderr)):
+            for i in range(0, len(data), STREAM_CHUNK):
+                chunk = data[i : i + STREAM_CHUNK]
+                ET.SubElement(resp, q("rsp", "Stream"), {"Name": name, "CommandId": cmd.id}).text = (
+                    base64.b64encode(chunk).decode("ascii")
+                )
+            ET.SubElement(resp, q("rsp", "Stream"), {"Name": name, "CommandId": cmd.id, "End": "true"})
+        state = ET.SubElement(resp, q("rsp", "CommandState"), {"CommandId": cmd.id, "State": STATE_DONE})
+        ET.SubElement(state, q("rsp", "ExitCode")).text = str(cmd.exit_code)
+        return ACTION_RECEIVE + "Response", [resp]
+
+    def _signal(self, req: WSManRequest, shell: Shell) -> tuple[str, list[ET.Element]]:
+        body = req.body
+        if body is None or body.tag != q("rsp", "Signal"):
+            raise soap.invalid_body_fault("the Signal request has no rsp:Signal")
+        cmd = self._find_command(shell, body.get("CommandId", ""))
+        # terminate, ctrl_c and ctrl_break all end the simulated process; a
+        # worker already running finishes in the background and is discarded.
+        with self._lock:
+            shell.commands.pop(cmd.id, None)
+        if not cmd.done.is_set():
+            cmd.aborted = True
+            cmd.done.set()
+        return ACTION_SIGNAL + "Response", [ET.Element(q("rsp", "SignalResponse"))]
+
+    def _delete(self, shell: Shell) -> None:
+        with self._lock:
+            self._shells.pop(shell.id, None)
+        self._abort_commands(shell)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _shell(self, req: WSManRequest, principal: str) -> Shell:
+        shell_id = req.selectors.get("ShellId")
+        if not shell_id:
+            raise soap.missing_shell_selector_fault()
+        with self._lock:
+            shell = self._shells.get(shell_id.upper())
+        # Shells belong to the user who created them; another user cannot see them.
+        if shell is None or shell.owner != principal.lower():
+            raise soap.shell_not_found_fault(shell_id)
+        return shell
+
+    def _find_command(self, shell: Shell, command_id: str) -> Command:
+        with self._lock:
+            cmd = shell.commands.get(command_id.upper())
+        if cmd is None:
+            raise soap.command_not_found_fault(shell.id, command_id)
+        return cmd
+
+    def _start(self, shell: Shell, cmd: Command) -> None:
+        self.stats.add(commands=1)
+        threading.Thread(
+            target=self._run, args=(shell.codepage, cmd), name=f"winrs-{self.spec.name}-{cmd.id[:8]}", daemon=True
+        ).start()
+
+    def _run(self, codepage: int, cmd: Command) -> None:
+        try:
+            if not cmd.skip_cmd_shell and len(cmd.command_line) > CMD_MAX_COMMAND_LINE:
+                stdout, stderr, code = b"", _encode("The command line is too long.\r\n", codepage), 1
+            else:
+                result = self.backend.run_command(self.spec, cmd.command, cmd.arguments, bytes(cmd.stdin), codepage)
+                stdout, stderr, code = bytes(result.stdout), bytes(result.stderr), int(result.exit_code)
+        except Exception as exc:  # a bug in the simulation; show it like a crashed process would
+            log.exception("lab command failed on %s: %s", self.spec.name, cmd.command)
+            stdout, stderr, code = b"", _encode(f"exconf lab: the simulated process failed: {exc!r}\r\n", codepage), 1
+        cmd.stdout, cmd.stderr, cmd.exit_code = stdout, stderr, code
+        cmd.done.set()
+
+    def _abort_commands(self, shell: Shell) -> None:
+        with self._lock:
+            commands = list(shell.commands.values())
+            shell.commands.clear()
+        for cmd in commands:
+            if not cmd.done.is_set():
+                cmd.aborted = True
+                cmd.done.set()
+
+    def _expire_idle_locked(self) -> None:
+        now = time.monotonic()
+        for shell_id, shell in list(self._shells.items()):
+            if now - shell.last_used > shell.idle_timeout:
+                del self._shells[shell_id]
+
+
+def _child_text(parent: ET.Element, local: str) -> str | None:
+    node = parent.find(q("rsp", local))
+    return node.text if node is not None else None
+
+
+def _encode(text: str, codepage: int) -> bytes:
+    try:
+        return text.encode(f"cp{codepage}" if codepage != 65001 else "utf-8")
+    except (LookupError, UnicodeEncodeError):
+        return text.encode("ascii", errors="replace")
+
+
+def split_arguments(command_line: str) -> list[str]:
+    """Split a command line as the Microsoft C runtime does for ``argv``.
+
+    Rules from Microsoft Learn, "Parsing C++ command-line arguments": white
+    space separates arguments; double quotes group; ``2n`` backslashes before a
+    quote give ``n`` backslashes and a delimiter, ``2n+1`` give ``n`` and a
+    literal quote; other backslashes are literal; ``""`` inside quotes is a quote.
+    """
+    args: list[str] = []
+    current: list[str] = []
+    in_arg = False
+    in_quotes = False
+    i = 0
+    n = len(command_line)
+    while i < n:
+        c = command_line[i]
+        if c in " \t" and not in_quotes:
+            if in_arg:
+                args.append("".join(current))
+                current = []
+                in_arg = False
+            i += 1
+            continue
+        in_arg = True
+        if c == "\\":
+            j = i
+            while j < n and command_line[j] == "\\":
+                j += 1
+            count = j - i
+            if j < n and command_line[j] == '"':
+                current.append("\\" * (count // 2))
+                if count % 2:
+                    current.append('"')
+                    i = j + 1
+                else:
+                    i = j  # the quote is handled as a delimiter below
+            else:
+                current.append("\\" * count)
+                i = j
+            continue
+        if c == '"':
+            if in_quotes and i + 1 < n and command_line[i + 1] == '"':
+                current.append('"')
+                i += 2
+                continue
+            in_quotes = not in_quotes
+            i += 1
+            continue
+        current.append(c)
+        i += 1
+    if in_arg:
+        args.append("".join(current))
+    return args

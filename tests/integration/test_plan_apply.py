@@ -1,0 +1,182 @@
+"""exconf plan/apply over real WinRM (stock pywinrm) against an in-process lab."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from exconf.cli import main
+from exconf.lab.exchange.store import LabStore
+from exconf.lab.runtime import LabServer
+
+from .conftest import EDGE_PASSWORD, PASSWORD, STANDARD
+
+INVENTORY = f"""
+all:
+  vars:
+    ansible_user: CONTOSO\\exadmin
+    ansible_password: {PASSWORD}
+    exchange_organization:
+      send_connectors:
+        "EdgeSync - *Amsterdam*": {{protocol_logging_level: Verbose}}
+      transport_config:
+        tls_send_domain_secure_list: [fabrikam.com]
+  children:
+    mailbox:
+      vars:
+        exchange:
+          transport_service:
+            intra_org_connector_protocol_logging_level: Verbose
+            send_protocol_log_max_age: "14.00:00:00"
+            send_protocol_log_max_directory_size: 500 MB
+          frontend_transport_service: {{intra_org_connector_protocol_logging_level: None}}
+          receive_connectors:
+            "Default Frontend {{server}}": {{protocol_logging_level: None}}
+            "Default {{server}}": {{protocol_logging_level: Verbose}}
+      hosts:
+        ex01.contoso.lab: {{ansible_host: "{{EX01}}"}}
+        ex02.contoso.lab: {{ansible_host: "{{EX02}}"}}
+    edge:
+      hosts:
+        edge01.contoso.lab:
+          ansible_host: "{{EDGE01}}"
+          ansible_port: 5986
+          ansible_winrm_ca_trust_path: "{{CA}}"
+          ansible_user: EDGE01\\Administrator
+          ansible_password: {EDGE_PASSWORD}
+          exchange:
+            receive_connectors:
+              "Default internal receive connector {{server}}": {{protocol_logging_level: Verbose}}
+"""
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def receive_level(lab, server: str, name: str) -> str:
+    (obj,) = lab.exec(server, "Get-ReceiveConnector", Identity=f"{server}\\{name}")
+    return obj["ProtocolLoggingLevel"]
+
+
+@pytest.fixture
+def lab(make_lab):
+    return make_lab(STANDARD)
+
+
+def test_plan_shows_every_difference_and_changes_nothing(lab, capsys):
+    inv = lab.inventory(INVENTORY)
+    before = lab.state_file.read_bytes() if lab.state_file.exists() else b""
+    code, out, err = run(capsys, "plan", str(inv), "--json", "--detailed-exitcode")
+    assert code == 2, err
+    doc = json.loads(out)
+    assert doc["format_version"] == "1"
+    assert {h: v["status"] for h, v in doc["hosts"].items()} == {"ex01.contoso.lab": "ok", "ex02.contoso.lab": "ok", "edge01.contoso.lab": "ok"}
+    assert doc["hosts"]["edge01.contoso.lab"]["role"] == "Edge" and doc["hosts"]["ex01.contoso.lab"]["site"] == "Amsterdam"
+    assert doc["hosts"]["ex01.contoso.lab"]["version"].startswith("15.")
+    changes = {(c["host"], c["resource"], c["name"]): c for c in doc["changes"]}
+    assert ("ex01.contoso.lab", "send_connector", "EdgeSync - Amsterdam to Internet") in changes
+    assert ("ex01.contoso.lab", "send_connector", "EdgeSync - Inbound to Amsterdam") in changes
+    assert ("ex01.contoso.lab", "transport_config", "Transport Settings") in {(h, r, n) for h, r, n in changes} or any(
+        k[1] == "transport_config" for k in changes
+    )
+    frontend = changes[("ex02.contoso.lab", "receive_connector", "Default Frontend EX02")]
+    assert frontend["action"] == "update"
+    assert frontend["properties"] == {"protocol_logging_level": {"before": "Verbose", "after": "None"}}
+    assert frontend["reason"].startswith("declared in ") and "inventory.yaml" in frontend["reason"]
+    ts = changes[("ex01.contoso.lab", "transport_service", "EX01")]["properties"]
+    assert ts["send_protocol_log_max_age"] == {"before": "30.00:00:00", "after": "14.00:00:00"}
+    assert ts["send_protocol_log_max_directory_size"] == {"before": "250 MB", "after": "500 MB"}
+    assert ("edge01.contoso.lab", "receive_connector", "Default internal receive connector EDGE01") in changes
+    assert doc["summary"] == {"add": 0, "change": len(doc["changes"]), "destroy": 0, "replace": 0, "unreachable": 0, "failed": 0}
+    assert len(doc["changes"]) == 12
+    # Nothing changed on the servers.
+    assert receive_level(lab, "EX02", "Default Frontend EX02") == "Verbose"
+    after = lab.state_file.read_bytes() if lab.state_file.exists() else b""
+    assert json.loads(after or b"{}") == json.loads(before or b"{}")
+    assert PASSWORD not in out + err and EDGE_PASSWORD not in out + err
+
+
+def test_apply_converges_and_a_second_apply_changes_nothing(lab, capsys):
+    inv = lab.inventory(INVENTORY)
+    code, out, err = run(capsys, "apply", str(inv), "--auto-approve")
+    assert code == 0, out + err
+    assert "Apply complete: 12 of 12 changes made and verified." in out
+    assert receive_level(lab, "EX01", "Default Frontend EX01") == "None"
+    assert receive_level(lab, "EX01", "Default EX01") == "Verbose"
+    assert receive_level(lab, "EX01", "Client Frontend EX01") == "None"  # not declared, untouched
+    assert receive_level(lab, "EDGE01", "Default internal receive connector EDGE01") == "Verbose"
+    (ts,) = lab.exec("EX02", "Get-TransportService", Identity="EX02")
+    assert ts["SendProtocolLogMaxAge"] == "14.00:00:00"
+    assert ts["SendProtocolLogMaxDirectorySize"].startswith("500 MB")
+    assert ts["ReceiveProtocolLogMaxAge"] == "30.00:00:00"  # not declared, untouched
+    connectors = {c["Name"]: c["ProtocolLoggingLevel"] for c in lab.exec("EX01", "Get-SendConnector")}
+    assert connectors["EdgeSync - Amsterdam to Internet"] == connectors["EdgeSync - Inbound to Amsterdam"] == "Verbose"
+    (cfg,) = lab.exec("EX01", "Get-TransportConfig")
+    assert cfg["TLSSendDomainSecureList"] == ["fabrikam.com"]
+    for line in ("ex01.contoso.lab", "ex02.contoso.lab", "edge01.contoso.lab"):
+        assert any(l.startswith(line) and "unreachable=0" in l and "failed=0" in l for l in out.splitlines()), out
+
+    code, out, err = run(capsys, "apply", str(inv), "--auto-approve")
+    assert code == 0 and "No changes." in out
+    assert "changed=0" in out and "changed=1" not in out
+    code, out, _ = run(capsys, "plan", str(inv), "--detailed-exitcode")
+    assert code == 0 and "No changes." in out
+
+
+def test_request_budget_per_host(lab, capsys):
+    inv = lab.inventory(INVENTORY)
+    run(capsys, "plan", str(inv))
+    after_plan = lab.stats()
+    # NTLM over HTTP: 3 to authenticate + Create, Command, Send, Receive, Delete. Over HTTPS the
+    # first operation rides on NTLM's last leg, one fewer.
+    assert {name: s["requests"] for name, s in after_plan.items()} == {"EX01": 8, "EX02": 8, "EDGE01": 7}
+    assert all(s["commands"] == 1 and s["shells"] == 1 for s in after_plan.values())
+    run(capsys, "apply", str(inv), "--auto-approve")
+    after_apply = lab.stats()
+    per_host = {name: after_apply[name]["requests"] - after_plan[name]["requests"] for name in after_apply}
+    assert per_host == {"EX01": 12, "EX02": 12, "EDGE01": 11}
+
+
+def test_state_survives_a_lab_restart(lab, capsys):
+    inv = lab.inventory(INVENTORY)
+    assert run(capsys, "apply", str(inv), "--auto-approve")[0] == 0
+    lab.server.stop()
+    restarted = LabServer(LabStore(lab.org_file, lab.state_file), lab.state_file.parent).start()
+    try:
+        code, out, _ = run(capsys, "plan", str(inv), "--detailed-exitcode")
+        assert code == 0, out
+    finally:
+        restarted.stop()
+
+
+def test_an_out_of_band_change_shows_up_in_the_next_plan(lab, capsys):
+    inv = lab.inventory(INVENTORY)
+    assert run(capsys, "apply", str(inv), "--auto-approve")[0] == 0
+    lab.exec("EX02", "Set-ReceiveConnector", Identity="EX02\\Default EX02", ProtocolLoggingLevel="None")
+    code, out, _ = run(capsys, "plan", str(inv), "--detailed-exitcode", "--limit", "mailbox")
+    assert code == 2
+    assert '# ex02.contoso.lab: receive_connector "Default EX02" will be updated in-place' in out
+    assert 'protocol_logging_level = "None" -> "Verbose"' in out
+    assert "Plan: 0 to add, 1 to change, 0 to destroy." in out
+
+
+def test_apply_without_a_terminal_needs_auto_approve(lab, capsys, monkeypatch):
+    inv = lab.inventory(INVENTORY)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False, raising=False)
+    code, out, err = run(capsys, "apply", str(inv))
+    assert code == 1 and "--auto-approve" in err
+    assert receive_level(lab, "EX01", "Default Frontend EX01") == "Verbose"
+
+
+def test_limit_and_forks(lab, capsys):
+    inv = lab.inventory(INVENTORY)
+    code, out, _ = run(capsys, "plan", str(inv), "--json", "--limit", "edge", "--forks", "1")
+    doc = json.loads(out)
+    assert list(doc["hosts"]) == ["edge01.contoso.lab"]
+    assert [c["resource"] for c in doc["changes"]] == ["receive_connector"]
+    assert any("no reachable Mailbox server" in w for w in doc["warnings"])
+    assert lab.stats()["EX01"]["requests"] == 0

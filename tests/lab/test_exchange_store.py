@@ -1,0 +1,157 @@
+"""LabStore: server lookup, persistence across restarts, atomic writes, no secrets, concurrency."""
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from exconf.lab.exchange.store import LabStore, OrgFileError
+
+DATA = Path(__file__).parent / "data"
+ORG = DATA / "org.yaml"
+
+
+def test_servers_and_lookup(tmp_path):
+    store = LabStore(ORG, tmp_path / "state.json")
+    assert [s.name for s in store.servers] == ["EX01", "EX02", "EX03", "EDGE01", "EDGE02"]
+    assert store.server("ex01").address == "127.42.0.11"
+    assert store.server("EDGE01.DMZ.contoso.lab").name == "EDGE01"
+    assert store.server("127.42.0.2").name == "EX02"  # default address: position in the file
+    with pytest.raises(KeyError):
+        store.server("EX09")
+
+
+def test_accounts_per_role(tmp_path):
+    store = LabStore(ORG, tmp_path / "state.json")
+    assert [(a.domain, a.user) for a in store.server("EX01").accounts] == [("CONTOSO", "exadmin")]
+    # an Edge outside the domain: only its local accounts
+    assert [(a.domain, a.user) for a in store.server("EDGE01").accounts] == [("EDGE01", "Administrator")]
+    assert store.server("EDGE02").accounts == ()
+    assert store.server("EDGE02").codepage == 1252 and store.server("EX01").codepage == 437
+
+
+def test_a_change_survives_a_restart(tmp_path):
+    state = tmp_path / "state.json"
+    first = LabStore(ORG, state)
+    first.exec_console("EX01", "Set-ReceiveConnector", {"Identity": "EX01\\Default EX01", "ProtocolLoggingLevel": "Verbose",
+                                                         "MaxMessageSize": "20MB", "RemoteIPRanges": ["10.0.0.0/8"]})
+    first.exec_console("EX01", "Set-SendConnector", {"Identity": "Outbound to Fabrikam", "Name": "To Fabrikam"})
+    first.exec_console("EX01", "Set-TransportService", {"Identity": "EX01", "SendProtocolLogMaxAge": "7.00:00:00"})
+    before = first.exec_console("EX01", "Get-ReceiveConnector", {"Identity": "EX01\\Default EX01"})
+    second = LabStore(ORG, state)
+    after = second.exec_console("EX01", "Get-ReceiveConnector", {"Identity": "EX01\\Default EX01"})
+    assert after == before
+    assert (after[0]["ProtocolLoggingLevel"], after[0]["MaxMessageSize"], after[0]["RemoteIPRanges"]) == (
+        "Verbose", "20 MB (20,971,520 bytes)", ["10.0.0.0/8"])
+    assert second.exec_console("EX01", "Get-SendConnector", {"Identity": "To Fabrikam"})[0]["AddressSpaces"] == [
+        "SMTP:fabrikam.com;1"]
+    assert second.exec_console("EX01", "Get-TransportService", {"Identity": "EX01"})[0]["SendProtocolLogMaxAge"] == "7.00:00:00"
+
+
+def test_a_renamed_org_file_connector_is_not_created_again(tmp_path):
+    state = tmp_path / "state.json"
+    LabStore(ORG, state).exec_console("EX01", "Set-SendConnector", {"Identity": "Outbound to Fabrikam", "Name": "Renamed"})
+    names = [c["Name"] for c in LabStore(ORG, state).exec_console("EX01", "Get-SendConnector", {})]
+    assert "Outbound to Fabrikam" not in names and "Renamed" in names
+
+
+def test_state_is_written_atomically_without_leftovers_or_secrets(tmp_path):
+    state = tmp_path / "lab" / "state.json"
+    store = LabStore(ORG, state)
+    for level in ("Verbose", "None", "Verbose"):
+        store.exec_console("EX02", "Set-ReceiveConnector", {"Identity": "EX02\\Default EX02", "ProtocolLoggingLevel": level})
+    assert [p.name for p in state.parent.iterdir()] == ["state.json"]  # no temporary files left behind
+    text = state.read_text(encoding="utf-8")
+    json.loads(text)
+    for secret in ("Lab-Passw0rd!", "Edge-Passw0rd!", "password"):
+        assert secret not in text
+
+
+def test_the_state_file_is_replaced_not_rewritten_in_place(tmp_path, monkeypatch):
+    state = tmp_path / "state.json"
+    store = LabStore(ORG, state)
+    replaced = []
+    import os
+
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (replaced.append((Path(src).parent, Path(dst))), real_replace(src, dst)))
+    store.exec_console("EX01", "Set-TransportConfig", {"TLSReceiveDomainSecureList": "fabrikam.com"})
+    assert replaced == [(tmp_path, state)]
+
+
+def test_a_server_added_to_the_org_file_gets_its_defaults_and_joins_edgesync(tmp_path):
+    state = tmp_path / "state.json"
+    LabStore(ORG, state).exec_console("EX01", "Set-SendConnector", {"Identity": "EdgeSync - Amsterdam to Internet",
+                                                                     "ProtocolLoggingLevel": "Verbose"})
+    grown = tmp_path / "org.yaml"
+    grown.write_text(ORG.read_text(encoding="utf-8").replace(
+        "send_connectors:\n  - {name: \"Outbound",
+        "  - {name: EX04, role: Mailbox, site: Amsterdam}\n"
+        "  - {name: EDGE03, role: Edge, site: Amsterdam, subscribed: true}\n"
+        "send_connectors:\n  - {name: \"Outbound"), encoding="utf-8")
+    store = LabStore(grown, state)
+    assert len(store.exec_console("EX04", "Get-ReceiveConnector", {"Server": "EX04"})) == 5
+    [internet] = store.exec_console("EX01", "Get-SendConnector", {"Identity": "EdgeSync - Amsterdam to Internet"})
+    assert internet["SourceTransportServers"] == ["EDGE01", "EDGE03"]  # a second Edge joins the site's connector
+    assert internet["ProtocolLoggingLevel"] == "Verbose"  # and the earlier change is kept
+
+
+def test_a_damaged_state_file_is_reported(tmp_path):
+    state = tmp_path / "state.json"
+    state.write_text("{not json", encoding="utf-8")
+    with pytest.raises(OrgFileError, match="cannot read the lab state"):
+        LabStore(ORG, state)
+
+
+def test_concurrent_changes_are_all_kept(tmp_path):
+    state = tmp_path / "state.json"
+    store = LabStore(ORG, state)
+    errors = []
+
+    def work(server):
+        try:
+            for level in ("Verbose", "None", "Verbose"):
+                store.exec_console(server, "Set-ReceiveConnector",
+                                   {"Identity": f"{server}\\Client Proxy {server}", "ProtocolLoggingLevel": level})
+        except Exception as exc:  # pragma: no cover - shown on failure
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in ("EX01", "EX02", "EX03")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    reloaded = LabStore(ORG, state)
+    for server in ("EX01", "EX02", "EX03"):
+        [rc] = reloaded.exec_console(server, "Get-ReceiveConnector", {"Identity": f"{server}\\Client Proxy {server}"})
+        assert rc["ProtocolLoggingLevel"] == "Verbose"
+
+
+def test_fault_counts_persist(tmp_path):
+    state = tmp_path / "state.json"
+    store = LabStore(ORG, state)
+    ident = [("Identity", "Default internal receive connector EDGE02"), ("Enabled", True)]
+    from exconf.lab.exchange.errors import CmdletError
+
+    with pytest.raises(CmdletError):
+        store.invoke(store.server("EDGE02"), "Set-ReceiveConnector", ident, remote=True)
+    restarted = LabStore(ORG, state)  # the one failure was served before the restart
+    restarted.invoke(restarted.server("EDGE02"), "Set-ReceiveConnector", ident, remote=True)
+
+
+def test_a_server_removed_from_the_org_file_leaves_the_state_and_the_connectors(tmp_path):
+    state = tmp_path / "state.json"
+    LabStore(ORG, state)
+    shrunk = tmp_path / "org.yaml"
+    shrunk.write_text(ORG.read_text(encoding="utf-8")
+                      .replace("  - {name: EX02, role: Mailbox, site: Amsterdam}\n", "")
+                      .replace("source_transport_servers: [EX01, EX02]", "source_transport_servers: [EX01]"),
+                      encoding="utf-8")
+    store = LabStore(shrunk, state)
+    assert "EX02" not in {s.name for s in store.servers}
+    assert {c["Server"] for c in store.exec_console("EX01", "Get-ReceiveConnector", {})} == {"EX01", "EX03"}
+    [fabrikam] = store.exec_console("EX01", "Get-SendConnector", {"Identity": "Outbound to Fabrikam"})
+    assert fabrikam["SourceTransportServers"] == ["EX01"]
+    assert "EX02" not in json.loads(state.read_text(encoding="utf-8"))["servers"]

@@ -1,0 +1,165 @@
+"""Exchange value types: what the lab accepts and how it prints it (lab/exchange/values.py)."""
+
+import pytest
+
+from exconf.lab.exchange import values as v
+
+
+@pytest.mark.parametrize(
+    "text, printed",
+    [
+        ("30.00:00:00", "30.00:00:00"),
+        ("7.00:00:00", "7.00:00:00"),
+        ("12:00:00", "12:00:00"),
+        ("12:00", "12:00:00"),
+        ("30", "30.00:00:00"),  # a bare number is days, as TimeSpan.Parse reads it
+        ("1:02:03:04", "1.02:03:04"),
+        ("00:00:00.5", "00:00:00.5000000"),
+        ("24855.03:14:07", "24855.03:14:07"),
+        (" -1.00:00:00 ", "-1.00:00:00"),
+    ],
+)
+def test_timespan_parses_and_prints_like_dotnet(text, printed):
+    assert str(v.TIMESPAN.convert(text)) == printed
+
+
+@pytest.mark.parametrize("text", ["abc", "1.2.3", "12:", "::"])
+def test_timespan_format_errors_carry_the_dotnet_message(text):
+    with pytest.raises(v.ConversionError) as err:
+        v.TIMESPAN.convert(text)
+    assert str(err.value) == (
+        f'Cannot convert value "{text}" to type "Microsoft.Exchange.Data.EnhancedTimeSpan". '
+        'Error: "String was not recognized as a valid TimeSpan."'
+    )
+
+
+def test_timespan_out_of_range_component_is_an_overflow():
+    with pytest.raises(v.ConversionError, match="at least one of the numeric components is out of range"):
+        v.TIMESPAN.convert("25:00:00")
+
+
+@pytest.mark.parametrize(
+    "text, printed",
+    [
+        ("250MB", "250 MB (262,144,000 bytes)"),
+        ("250 MB", "250 MB (262,144,000 bytes)"),
+        ("250 mb", "250 MB (262,144,000 bytes)"),
+        ("262144000", "250 MB (262,144,000 bytes)"),
+        ("10MB", "10 MB (10,485,760 bytes)"),
+        ("36700160", "35 MB (36,700,160 bytes)"),
+        ("35 MB (36,700,160 bytes)", "35 MB (36,700,160 bytes)"),
+        ("1.5GB", "1.5 GB (1,610,612,736 bytes)"),
+        ("64KB", "64 KB (65,536 bytes)"),
+        ("100", "100 B (100 bytes)"),
+        ("0", "0 B (0 bytes)"),
+    ],
+)
+def test_byte_size_parses_exchange_inputs_and_prints_the_long_form(text, printed):
+    assert str(v.BYTESIZE.convert(text)) == printed
+
+
+def test_byte_size_round_trips_through_its_printed_form():
+    for n in (1, 1023, 1024, 65536, 36700160, 262144000, 2147483647, 10 * 2**40 + 5):
+        size = v.ByteSize(n)
+        assert v.BYTESIZE.convert(str(size)) == size
+
+
+def test_byte_size_rejects_garbage_with_exchanges_message():
+    with pytest.raises(v.ConversionError) as err:
+        v.BYTESIZE.convert("big")
+    assert "The string 'big' isn't correctly formatted." in str(err.value)
+    assert 'to type "Microsoft.Exchange.Data.ByteQuantifiedSize"' in str(err.value)
+
+
+def test_unlimited_byte_size():
+    assert v.UNLIMITED_BYTES.convert("unlimited") == v.UNLIMITED
+    assert str(v.UNLIMITED_BYTES.convert("Unlimited")) == "Unlimited"
+    assert str(v.UNLIMITED_BYTES.convert("250MB")) == "250 MB (262,144,000 bytes)"
+    assert v.UNLIMITED > v.Unlimited(v.ByteSize(2**62))
+    assert v.Unlimited(v.ByteSize(1)) < v.UNLIMITED
+    with pytest.raises(v.ConversionError) as err:
+        v.UNLIMITED_BYTES.convert("lots")
+    assert "Microsoft.Exchange.Data.Unlimited`1[Microsoft.Exchange.Data.ByteQuantifiedSize]" in str(err.value)
+
+
+def test_flags_print_in_dotnet_order_whatever_the_input_order():
+    auth = v.enum(v.AUTH_MECHANISMS).convert("ExchangeServer, BasicAuth,Tls ,Integrated")
+    assert str(auth) == "Tls, Integrated, BasicAuth, ExchangeServer"
+    assert str(v.enum(v.AUTH_MECHANISMS).convert(["Tls", "ExchangeServer"])) == "Tls, ExchangeServer"
+    assert str(v.enum(v.PERMISSION_GROUPS).convert(13)) == "AnonymousUsers, ExchangeServers, ExchangeLegacyServers"
+    assert str(v.enum(v.MESSAGE_RATE_SOURCE).convert("IPAddress,User")) == "All"  # a named combination wins
+    assert str(v.enum(v.AUTH_MECHANISMS).convert("None")) == "None"
+
+
+def test_enum_names_are_case_insensitive_and_bad_names_list_the_choices():
+    assert str(v.enum(v.PROTOCOL_LOGGING_LEVEL).convert("verbose")) == "Verbose"
+    with pytest.raises(v.ConversionError) as err:
+        v.enum(v.PROTOCOL_LOGGING_LEVEL).convert("Loud")
+    assert str(err.value) == (
+        'Cannot convert value "Loud" to type "Microsoft.Exchange.Data.ProtocolLoggingLevel". Error: "Unable to match '
+        "the identifier name Loud to a valid enumerator name. Specify one of the following enumerator names and try "
+        'again:\r\nNone, Verbose"'
+    )
+
+
+def test_boolean_parameters_take_only_booleans_and_numbers():
+    assert v.BOOL.convert(True) is True
+    assert v.BOOL.convert(0) is False
+    with pytest.raises(v.TransformError) as err:
+        v.BOOL.convert("true")
+    assert str(err.value).startswith('Cannot convert value "System.String" to type "System.Boolean".')
+
+
+def test_int_parameters():
+    assert v.INT.convert("25") == 25
+    assert v.INT.convert(2.5) == 2  # .NET rounds half to even
+    with pytest.raises(v.ConversionError, match='Error: "Input string was not in a correct format."'):
+        v.INT.convert("x25")
+
+
+def test_null_for_a_value_type_is_refused():
+    with pytest.raises(v.ConversionError, match='Cannot convert null to type "Microsoft.Exchange.Data.EnhancedTimeSpan".'):
+        v.TIMESPAN.convert(None)
+    assert v.FQDN.convert(None) is None
+    assert v.multi(v.IP_RANGE).convert(None) is None
+
+
+@pytest.mark.parametrize(
+    "ptype, text, printed",
+    [
+        (v.ADDRESS_SPACE, "contoso.com", "SMTP:contoso.com;1"),
+        (v.ADDRESS_SPACE, "SMTP:*;100", "SMTP:*;100"),
+        (v.ADDRESS_SPACE, "smtp:*.contoso.com;5", "SMTP:*.contoso.com;5"),
+        (v.IP_BINDING, "0.0.0.0:25", "0.0.0.0:25"),
+        (v.IP_BINDING, "[::]:2525", "[::]:2525"),
+        (v.IP_RANGE, "10.0.0.0/8", "10.0.0.0/8"),
+        (v.IP_RANGE, "192.168.1.1-192.168.1.9", "192.168.1.1-192.168.1.9"),
+        (v.IP_RANGE, "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
+        (v.SMART_HOST, "192.0.2.1", "[192.0.2.1]"),
+        (v.X509_IDENTIFIER, "<I>CN=CA<S>CN=mail.contoso.com", "<I>CN=CA<S>CN=mail.contoso.com"),
+    ],
+)
+def test_string_like_types_normalise_as_exchange_prints_them(ptype, text, printed):
+    assert ptype.convert(text) == printed
+
+
+@pytest.mark.parametrize(
+    "ptype, text, message",
+    [
+        (v.ADDRESS_SPACE, "contoso.com;101", "The cost must be a value between 1 and 100."),
+        (v.ADDRESS_SPACE, "*contoso.com", "The wildcard '*' should be followed by a '.' for the domain"),
+        (v.IP_BINDING, "0.0.0.0", "The separator between the IP address and the port number is missing"),
+        (v.IP_RANGE, "10.0.0.9-10.0.0.1", "The start address 10.0.0.9 must be less than or equal to the end address 10.0.0.1."),
+        (v.SMTP_DOMAIN, "*.contoso.com", "isn't a valid SMTP domain."),
+        (v.LOCAL_PATH, r"\\server\share\logs", "is not an acceptable path."),
+    ],
+)
+def test_string_like_types_refuse_bad_values_with_exchanges_words(ptype, text, message):
+    with pytest.raises(v.ConversionError) as err:
+        ptype.convert(text)
+    assert message in str(err.value)
+
+
+def test_multi_valued_properties_keep_order_and_drop_duplicates():
+    assert v.multi(v.SMTP_DOMAIN).convert(["a.com", "b.com", "a.com"]) == ("a.com", "b.com")
+    assert v.multi(v.SMTP_DOMAIN).convert("a.com") == ("a.com",)

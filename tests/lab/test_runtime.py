@@ -1,0 +1,294 @@
+"""The lab runtime: LabServer in process, serve() with its control socket and registry, ensure_running()."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from winrm.protocol import Protocol
+
+from exconf.lab import runtime
+from exconf.lab.winrm import STAT_KEYS
+
+from . import DOMAIN_ADMIN, TESTS_DIR, FakeStore, install_fake_store, wait_for, write_fake_org
+
+USER = f"{DOMAIN_ADMIN.domain}\\{DOMAIN_ADMIN.user}"
+
+
+@pytest.fixture(autouse=True)
+def private_runtime_dir(tmp_path, monkeypatch):
+    rdir = tmp_path / "run"
+    monkeypatch.setenv(runtime.RUNTIME_ENV, str(rdir))
+    return rdir
+
+
+@pytest.fixture
+def fake_store_module(monkeypatch):
+    """serve() imports exconf.lab.exchange.store: make that the fake for the test."""
+    saved = sys.modules.get("exconf.lab.exchange.store")
+    install_fake_store()
+    yield
+    if saved is None:
+        monkeypatch.delitem(sys.modules, "exconf.lab.exchange.store", raising=False)
+    else:
+        sys.modules["exconf.lab.exchange.store"] = saved
+
+
+def _ntlm(server) -> Protocol:
+    return Protocol(f"http://{server.address}:{server.winrm.http_port}/wsman", transport="ntlm",
+                    username=USER, password=DOMAIN_ADMIN.password)
+
+
+# --- paths ---------------------------------------------------------------------------------------
+
+
+def test_default_state_path():
+    assert runtime.default_state_path(Path("/srv/labs/contoso.yaml")) == Path("/srv/labs/.lab/contoso.state.json")
+
+
+def test_runtime_dir_precedence(monkeypatch, tmp_path):
+    monkeypatch.setenv(runtime.RUNTIME_ENV, str(tmp_path / "explicit"))
+    assert runtime.runtime_dir() == tmp_path / "explicit"
+    assert (tmp_path / "explicit").stat().st_mode & 0o777 == 0o700
+    monkeypatch.delenv(runtime.RUNTIME_ENV)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "xdg"))
+    assert runtime.runtime_dir(create=False) == tmp_path / "xdg" / "exconf"
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    assert runtime.runtime_dir(create=False).name == f"exconf-{os.getuid()}"
+
+
+def test_lab_id_is_stable_and_short(tmp_path):
+    a = runtime.lab_id(tmp_path / "x.state.json")
+    assert a == runtime.lab_id(tmp_path / "." / "x.state.json") and len(a) == 12
+
+
+# --- LabServer in process ----------------------------------------------------------------------------
+
+
+def test_lab_server_serves_and_reports_every_server(tmp_path):
+    org = write_fake_org(tmp_path / "org.json", ("EX01", "EDGE01"), unreachable=("EDGE01",))
+    store = FakeStore(org, tmp_path / "state.json")
+    with runtime.LabServer(store, tmp_path / ".lab") as lab:
+        assert lab.ca_path == tmp_path / ".lab" / "lab-ca.pem" and lab.ca_path.exists()
+        ex01 = store.servers[0]
+        p = _ntlm(ex01)
+        shell = p.open_shell()
+        p.close_shell(shell)
+        stats = lab.stats()
+        assert set(stats["servers"]) == {"EX01", "EDGE01"}
+        assert all(tuple(s) == STAT_KEYS for s in stats["servers"].values())
+        assert stats["servers"]["EX01"]["requests"] == 5 and stats["servers"]["EX01"]["shells"] == 1
+        assert stats["servers"]["EDGE01"]["requests"] == 0
+        infos = {s.name: s for s in lab.server_infos()}
+        assert infos["EDGE01"].unreachable and infos["EDGE01"].http_port is None
+        assert infos["EX01"].http_port == ex01.winrm.http_port
+
+
+# --- serve(): control socket, registry, refusal, stop ---------------------------------------------------
+
+
+@pytest.fixture
+def served(tmp_path, fake_store_module):
+    """serve() running in a thread on a fake org; yields (org, state, thread-result dict)."""
+    org = write_fake_org(tmp_path / "contoso.json")
+    state = tmp_path / ".lab" / "contoso.state.json"
+    result: dict = {}
+    thread = threading.Thread(target=lambda: result.setdefault("code", runtime.serve(org, state)), daemon=True)
+    thread.start()
+    assert wait_for(lambda: len(runtime.find_running()) == 1 or "code" in result), result
+    yield org, state, result
+    for lab in runtime.find_running():
+        runtime.stop(lab)
+    thread.join(10)
+
+
+def test_serve_registers_and_answers_control_requests(served):
+    org, state, result = served
+    (lab,) = runtime.find_running()
+    assert lab.pid == os.getpid() and lab.org_file == org.resolve() and lab.state_file == state.resolve()
+    assert lab.ca_file == state.parent / "lab-ca.pem" and lab.ca_file.exists()
+    assert lab.socket.exists() and lab.socket.stat().st_mode & 0o077 == 0
+    assert {s.name for s in lab.servers} == {"EX01", "EDGE01"}
+    entry = json.loads((runtime.runtime_dir() / f"{lab.id}.json").read_text())
+    assert entry["pid"] == os.getpid() and entry["socket"] == str(lab.socket)
+
+    assert lab.ping()
+    assert lab.request("ping")["pid"] == os.getpid()
+    assert runtime.stats(lab) == {"servers": {name: dict.fromkeys(STAT_KEYS, 0) for name in ("EX01", "EDGE01")}}
+
+    assert runtime.exec_on("ex01.contoso.com", "Set-Thing", {"Identity": "x", "Enabled": True}) == [
+        {"Server": "EX01", "Cmdlet": "Set-Thing", "Identity": "x", "Enabled": True}
+    ]
+    with pytest.raises(runtime.ExecError, match="not recognized"):
+        runtime.exec_on("EX01", "Get-Fail", {})
+    with pytest.raises(runtime.LabError, match="no running lab serves"):
+        runtime.exec_on("EX99", "Get-Thing", {})
+    assert lab.request("bogus") == {"ok": False, "error": "unknown operation 'bogus'"}
+
+    assert runtime.stop(lab)
+    assert wait_for(lambda: "code" in result)
+    assert result["code"] == 0
+    assert runtime.find_running() == []
+    assert not (runtime.runtime_dir() / f"{lab.id}.json").exists() and not lab.socket.exists()
+    assert json.loads(state.read_text())["saved"] >= 1  # state saved on exit
+
+
+def test_serve_refuses_a_second_lab_on_the_same_state_file(served, capsys):
+    org, state, _ = served
+    assert runtime.serve(org, state) == 1
+    err = capsys.readouterr().err
+    assert "already running" in err and str(state.resolve()) in err
+
+
+def test_serve_counts_winrm_traffic_in_stats(served):
+    _, _, _ = served
+    (lab,) = runtime.find_running()
+    ex01 = next(s for s in lab.servers if s.name == "EX01")
+
+    class Spec:  # just what _ntlm reads
+        address = ex01.address
+        winrm = type("W", (), {"http_port": ex01.http_port})
+
+    p = _ntlm(Spec)
+    p.close_shell(p.open_shell())
+    assert runtime.stats(lab)["servers"]["EX01"]["requests"] == 5
+
+
+def test_serve_prints_servers_and_stops_when_idle(tmp_path, fake_store_module, capsys):
+    org = write_fake_org(tmp_path / "idle.json", ("EX01",))
+    port = json.loads(org.read_text())["servers"][0]["http_port"]
+    assert runtime.serve(org, tmp_path / "idle.state.json", idle_timeout=0.2) == 0
+    out = capsys.readouterr().out
+    assert "EX01" in out and str(port) in out and str(tmp_path / "lab-ca.pem") in out
+    assert DOMAIN_ADMIN.password not in out
+    assert "no requests for 0.2 seconds" in out
+    assert runtime.find_running() == []
+
+
+def test_serve_reports_a_bad_org_file(tmp_path, fake_store_module, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert runtime.serve(bad, tmp_path / "bad.state.json") == 1
+    assert "not a lab organisation file" in capsys.readouterr().err
+    assert runtime.find_running() == []
+
+
+def test_two_labs_serving_the_same_name_is_an_error(tmp_path, fake_store_module):
+    labs = []
+    threads = []
+    for i in range(2):
+        org = write_fake_org(tmp_path / f"org{i}.json", ("EX01",))
+        t = threading.Thread(target=runtime.serve, args=(org, tmp_path / f"s{i}.json"), daemon=True)
+        t.start()
+        threads.append(t)
+    assert wait_for(lambda: len(runtime.find_running()) == 2)
+    labs = runtime.find_running()
+    with pytest.raises(runtime.LabError, match="several running labs serve 'EX01'"):
+        runtime.exec_on("EX01", "Get-Thing", {})
+    for lab in labs:
+        assert runtime.stop(lab)
+    for t in threads:
+        t.join(10)
+
+
+# --- registry cleanup --------------------------------------------------------------------------------------
+
+
+def _fake_entry(rdir: Path, lid: str, pid: int) -> Path:
+    entry = runtime.RunningLab(id=lid, pid=pid, org_file=Path("/x/org.yaml"), state_file=Path("/x/state.json"),
+                               socket=rdir / f"{lid}.sock", ca_file=Path("/x/lab-ca.pem"), log_file=None)
+    path = rdir / f"{lid}.json"
+    path.write_text(json.dumps(entry.to_json()))
+    (rdir / f"{lid}.sock").write_text("")
+    return path
+
+
+def test_stale_registry_entries_are_removed():
+    rdir = runtime.runtime_dir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    dead_entry = _fake_entry(rdir, "deadbeef0001", dead.pid)
+    # A live pid (ours) that holds no lock: a reused pid, not a lab.
+    reused_entry = _fake_entry(rdir, "deadbeef0002", os.getpid())
+    (rdir / "deadbeef0003.json").write_text("{garbage")
+    assert runtime.find_running() == []
+    assert not dead_entry.exists() and not (rdir / "deadbeef0001.sock").exists()
+    assert not reused_entry.exists()
+    assert not (rdir / "deadbeef0003.json").exists()
+
+
+def test_exec_on_without_any_lab():
+    with pytest.raises(runtime.LabError, match="no running lab serves a server named 'EX01'"):
+        runtime.exec_on("EX01", "Get-ExchangeServer", {})
+
+
+# --- ensure_running(): a detached lab ---------------------------------------------------------------------------
+
+
+def _fake_serve_argv(org: Path, state: Path) -> list[str]:
+    """A detached lab process whose store is the fake (the real CLI and store are tested below)."""
+    code = (
+        "import sys; sys.path.insert(0, %r); import lab as fakes; fakes.install_fake_store(); "
+        "from exconf.lab import runtime; sys.exit(runtime.serve(%r, %r, 60))" % (str(TESTS_DIR), str(org), str(state))
+    )
+    return [sys.executable, "-c", code]
+
+
+def test_ensure_running_starts_a_detached_lab_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(runtime, "_serve_argv", _fake_serve_argv)
+    org = write_fake_org(tmp_path / "auto.json", ("EX01",))
+    state = runtime.default_state_path(org)
+    lab = runtime.ensure_running(org, state, timeout=20)
+    try:
+        assert lab.started and lab.pid != os.getpid()
+        assert os.getsid(lab.pid) == lab.pid  # its own session: it outlives the caller
+        assert runtime.log_path_for(state.resolve()).exists()
+        again = runtime.ensure_running(org, state)
+        assert again.pid == lab.pid and not again.started
+        assert set(runtime.stats(lab)["servers"]) == {"EX01"}
+    finally:
+        assert runtime.stop(lab)
+    assert runtime.find_running() == []
+    assert state.exists()  # the detached lab saved its state
+
+
+def test_ensure_running_reports_a_lab_that_dies(tmp_path, monkeypatch):
+    monkeypatch.setattr(runtime, "_serve_argv", _fake_serve_argv)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(runtime.LabError) as exc:
+        runtime.ensure_running(bad, tmp_path / "bad.state.json", timeout=20)
+    assert "did not start (exit code 1)" in str(exc.value) and "not a lab organisation file" in str(exc.value)
+
+
+_HAVE_STORE = importlib.util.find_spec("exconf.lab.exchange.store") is not None
+_EXAMPLE_ORG = TESTS_DIR.parent / "inventories" / "lab-org.yaml"
+
+
+@pytest.mark.skipif(not _HAVE_STORE, reason="exconf.lab.exchange.store (the simulated organisation) is not written yet")
+@pytest.mark.skipif(not _EXAMPLE_ORG.exists(), reason="inventories/lab-org.yaml (the example organisation) is not written yet")
+def test_ensure_running_with_the_real_cli_and_store(tmp_path):
+    """``python -m exconf lab serve`` started detached, on a copy of the example organisation."""
+    org = tmp_path / "lab-org.yaml"
+    org.write_bytes(_EXAMPLE_ORG.read_bytes())
+    state = runtime.default_state_path(org)
+    try:
+        lab = runtime.ensure_running(org, state, timeout=30)
+    except runtime.LabError as exc:
+        if "cannot listen" in str(exc):  # the example's addresses are taken: a lab on it is running here
+            pytest.skip(f"the example organisation's addresses are in use: {exc}")
+        raise
+    try:
+        assert lab.started and lab.ping() and lab.pid != os.getpid()
+        assert lab.ca_file == state.resolve().parent / "lab-ca.pem" and lab.ca_file.exists()
+        assert set(runtime.stats(lab)["servers"]) == {s.name for s in lab.servers}
+        assert runtime.ensure_running(org, state).pid == lab.pid
+    finally:
+        assert runtime.stop(lab)
+    assert state.exists()
