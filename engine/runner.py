@@ -82,6 +82,13 @@ class Run:
         if self.transport_factory is None:
             self.transport_factory = default_transport_factory(self.inventory.path.parent)
         self.sessions = {h.name: Session(h) for h in self.hosts}
+        unchecked = [h.name for h in self.hosts if h.vars.get("ansible_winrm_server_cert_validation") == "ignore"]
+        if unchecked:
+            self.warnings.append(
+                "HTTPS certificate validation is off (ansible_winrm_server_cert_validation: ignore) for "
+                + ", ".join(unchecked)
+                + ": exconf cannot tell these servers from an impostor; name their CA with ansible_winrm_ca_trust_path instead"
+            )
 
     # --- helpers ------------------------------------------------------------
 

@@ -152,3 +152,22 @@ def test_an_invalid_inventory_contacts_no_host(make_lab, capsys):
     assert code == 1
     assert "is not a valid inventory (2 problems)" in err and "expected one of None, Verbose, found 'Loud'" in err
     assert all(s["requests"] == 0 for s in lab.stats().values())
+
+
+def test_turning_certificate_validation_off_is_explicit_and_warned_about(make_lab, capsys):
+    lab = make_lab([{"name": "EDGE01", "role": "Edge", "site": "Amsterdam"}])
+    inv = lab.inventory(
+        """
+        all:
+          hosts:
+            edge01.contoso.lab:
+              ansible_host: "{EDGE01}"
+              ansible_port: 5986
+              ansible_winrm_server_cert_validation: ignore
+              ansible_user: EDGE01\\Administrator
+              ansible_password: Lab-EdgeAdmin-1
+        """
+    )
+    code, out, _ = run(capsys, "plan", str(inv))
+    assert code == 0
+    assert "Warning: HTTPS certificate validation is off" in out and "edge01.contoso.lab" in out
