@@ -53,7 +53,6 @@ class Session:
     error: str = ""
     facts: ServerFacts | None = None
     objects: dict[str, tuple[ObservedObject, ...] | None] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail(self, status: HostStatus, message: str) -> None:
         self.status, self.error = status, message

@@ -57,6 +57,21 @@ def _log(prefix: str, age: TimeSpan, directory: ByteSize, file: ByteSize, tail: 
     return rows
 
 
+def _dns_rows() -> list[tuple[str, v.PType, Any, Any]]:
+    """The DNS settings both transport services share (cmdlets.md §5: ProtocolOption Any by default)."""
+    return [
+        ("ExternalDNSAdapterEnabled", B, True, None),
+        ("ExternalDNSAdapterGuid", G, ZERO_GUID, None),
+        ("ExternalDNSProtocolOption", v.EnumType(v.PROTOCOL_OPTION), "Any", None),
+        ("ExternalDNSServers", IPS, (), None),
+        ("ExternalIPAddress", v.IP_ADDRESS, None, None),
+        ("InternalDNSAdapterEnabled", B, True, None),
+        ("InternalDNSAdapterGuid", G, ZERO_GUID, None),
+        ("InternalDNSProtocolOption", v.EnumType(v.PROTOCOL_OPTION), "Any", None),
+        ("InternalDNSServers", IPS, (), None),
+    ]
+
+
 def _transport_rows(edge: bool) -> list[tuple[str, v.PType, Any, Any]]:
     """Set-TransportService parameters (Exchange 2019), default, check. ("log", tail) = a log path."""
     e = v.EnumType
@@ -69,15 +84,7 @@ def _transport_rows(edge: bool) -> list[tuple[str, v.PType, Any, Any]]:
         ("DelayNotificationTimeout", TS, TimeSpan.of(hours=4), seconds_in_range(TimeSpan.of(seconds=1), days(30))),
         *_log("DnsLog", days(7), MB(100), MB(10), None, enabled=False),
         ("DnsLogPath", PATH, None, None),
-        ("ExternalDNSAdapterEnabled", B, True, None),
-        ("ExternalDNSAdapterGuid", G, ZERO_GUID, None),
-        ("ExternalDNSProtocolOption", e(v.PROTOCOL_OPTION), "Any", None),
-        ("ExternalDNSServers", IPS, (), None),
-        ("ExternalIPAddress", v.IP_ADDRESS, None, None),
-        ("InternalDNSAdapterEnabled", B, True, None),
-        ("InternalDNSAdapterGuid", G, ZERO_GUID, None),
-        ("InternalDNSProtocolOption", e(v.PROTOCOL_OPTION), "Any", None),
-        ("InternalDNSServers", IPS, (), None),
+        *_dns_rows(),
         ("IntraOrgConnectorProtocolLoggingLevel", e(v.PROTOCOL_LOGGING_LEVEL), "None", None),
         ("IntraOrgConnectorSmtpMaxMessagesPerConnection", I, 20, in_range(1, INT_MAX)),
         ("IrmLogEnabled", B, True, None),
@@ -161,15 +168,7 @@ def _frontend_rows() -> list[tuple[str, v.PType, Any, Any]]:
         *_log("ConnectivityLog", days(30), MB(1000), MB(10), "Connectivity", enabled=True),
         *_log("DnsLog", days(7), MB(100), MB(10), None, enabled=False),
         ("DnsLogPath", PATH, None, None),
-        ("ExternalDNSAdapterEnabled", B, True, None),
-        ("ExternalDNSAdapterGuid", G, ZERO_GUID, None),
-        ("ExternalDNSProtocolOption", e(v.PROTOCOL_OPTION), "Any", None),
-        ("ExternalDNSServers", IPS, (), None),
-        ("ExternalIPAddress", v.IP_ADDRESS, None, None),
-        ("InternalDNSAdapterEnabled", B, True, None),
-        ("InternalDNSAdapterGuid", G, ZERO_GUID, None),
-        ("InternalDNSProtocolOption", e(v.PROTOCOL_OPTION), "Any", None),
-        ("InternalDNSServers", IPS, (), None),
+        *_dns_rows(),
         # Front End: Verbose by default (cmdlets.md §5)
         ("IntraOrgConnectorProtocolLoggingLevel", e(v.PROTOCOL_LOGGING_LEVEL), "Verbose", None),
         ("MaxConnectionRatePerMinute", I, 1200, in_range(1, INT_MAX)),

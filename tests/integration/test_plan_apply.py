@@ -180,3 +180,22 @@ def test_limit_and_forks(lab, capsys):
     assert [c["resource"] for c in doc["changes"]] == ["receive_connector"]
     assert any("no reachable Mailbox server" in w for w in doc["warnings"])
     assert lab.stats()["EX01"]["requests"] == 0
+
+
+def test_organisation_objects_go_through_a_mailbox_server_when_the_first_host_is_an_edge(lab, capsys):
+    # Put the Edge first: its read answers not_applicable for the organisation reads, so exconf
+    # reads (and changes) them through the first Mailbox server, with one more command there.
+    text = INVENTORY.replace("    mailbox:\n", "    zmailbox:\n")
+    edge_first = text.split("  children:\n", 1)
+    body = edge_first[1]
+    mailbox, edge = body.split("    edge:\n")
+    inv = lab.inventory(edge_first[0] + "  children:\n    edge:\n" + edge + mailbox)
+    code, out, err = run(capsys, "apply", str(inv), "--auto-approve", "--json")
+    assert code == 0, out + err
+    doc = json.loads(out)
+    assert list(doc["hosts"])[0] == "edge01.contoso.lab"
+    org = [c for c in doc["changes"] if c["resource"] in ("send_connector", "transport_config")]
+    assert {c["host"] for c in org} == {"ex01.contoso.lab"} and len(org) == 3
+    assert all(c["outcome"] == "applied" for c in doc["changes"])
+    stats = lab.stats()
+    assert stats["EX01"]["commands"] == 3 and stats["EX02"]["commands"] == 2

@@ -1,8 +1,7 @@
 """Test helpers for the lab's network side: a fake backend with the store's shapes.
 
-The real store (exconf.lab.exchange.store) is another engineer's; these tests
-code against its interface only, with look-alike dataclasses, so the WinRM
-server and the runtime can be tested on their own.
+The WinRM server and the runtime are tested on their own with a fake backend
+that answers with the store's data shapes (imported from the store).
 """
 
 from __future__ import annotations
@@ -21,48 +20,9 @@ from typing import Any, Callable
 TESTS_DIR = Path(__file__).resolve().parent.parent
 
 
-@dataclass(frozen=True)
-class Account:
-    domain: str
-    user: str
-    password: str
-
-
-@dataclass(frozen=True)
-class WinRMSettings:
-    http_port: int = 5985
-    https_port: int = 5986
-    basic: bool = False
-    allow_unencrypted: bool = False
-
-
-@dataclass(frozen=True)
-class Faults:
-    unreachable: bool = False
-    refuse_credentials: bool = False
-    delay_seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class ServerSpec:
-    name: str
-    fqdn: str
-    role: str
-    version: str
-    site: str
-    address: str
-    codepage: int
-    winrm: WinRMSettings
-    faults: Faults
-    accounts: tuple[Account, ...]
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    stdout: bytes
-    stderr: bytes
-    exit_code: int
-
+# The store's own value types: the fake backend below differs from the store only in what it runs.
+from exconf.lab.exchange.spec import Account, Faults, ServerSpec, WinRMSettings  # noqa: E402
+from exconf.lab.exchange.store import CommandResult  # noqa: E402
 
 DOMAIN_ADMIN = Account("CONTOSO", "exadmin", "Pa55:word!")  # a colon, to exercise the hash form of NTLM_USER_FILE
 
