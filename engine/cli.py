@@ -77,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
             return lab_main(args, out, err)
         return _run(args, out, err)
     except KeyboardInterrupt:
-        err.print(Text("Interrupted.", style="bold red"))
+        message = "Interrupted."
+        if args.command == "apply":
+            message += " Changes already sent to servers may or may not have been made: run exconf plan to see where each server stands."
+        err.print(Text(message, style="bold red"))
         return EXIT_ERROR
 
 
@@ -133,6 +136,11 @@ def _finish_plan(args: argparse.Namespace, plan: Plan, out: Console, err: Consol
     return EXIT_OK
 
 
+def _nothing_applied(plan: Plan) -> dict[str, dict[str, int]]:
+    """The recap of an apply that stopped before changing anything."""
+    return {n: recap_counts(n, hp, None) | {"changed": 0, "ok": hp.in_sync} for n, hp in plan.hosts.items()}
+
+
 def _apply(args: argparse.Namespace, run: Run, plan: Plan, out: Console, err: Console) -> int:
     show = err if args.json else out
     if not args.json:
@@ -140,13 +148,14 @@ def _apply(args: argparse.Namespace, run: Run, plan: Plan, out: Console, err: Co
     if plan.changes and not args.auto_approve:
         if not sys.stdin.isatty():
             err.print(Text("Error: ", style="bold red") + Text("apply needs confirmation: run it in a terminal, or pass --auto-approve"))
-            print_recap(show, {n: recap_counts(n, hp, None) | {"changed": 0, "ok": hp.in_sync} for n, hp in plan.hosts.items()})
+            print_recap(show, _nothing_applied(plan))
             return EXIT_ERROR
         show.print(Text("\nDo you want to perform these actions?", style="bold"))
         show.print("  exconf will perform the actions described above.\n  Only 'yes' will be accepted to approve.\n")
         answer = show.input("  Enter a value: ")
         if answer.strip() != "yes":
-            show.print(Text("\nApply cancelled.", style="bold"))
+            show.print(Text("\nApply cancelled: nothing was changed.", style="bold"))
+            print_recap(show, _nothing_applied(plan))
             return EXIT_ERROR
     results = run.apply(plan)
     counts = {name: recap_counts(name, plan.hosts[name], res) for name, res in results.items()}

@@ -199,3 +199,14 @@ def test_organisation_objects_go_through_a_mailbox_server_when_the_first_host_is
     assert all(c["outcome"] == "applied" for c in doc["changes"])
     stats = lab.stats()
     assert stats["EX01"]["commands"] == 3 and stats["EX02"]["commands"] == 2
+
+
+@pytest.mark.parametrize("answer, code, level", [("no", 1, "Verbose"), ("yes", 0, "None")])
+def test_apply_asks_and_only_yes_approves(lab, capsys, monkeypatch, answer, code, level):
+    inv = lab.inventory(INVENTORY)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True, raising=False)
+    monkeypatch.setattr("rich.console.Console.input", lambda self, prompt="": answer)
+    got, out, _ = run(capsys, "apply", str(inv))
+    assert got == code
+    assert "Do you want to perform these actions?" in out and "RECAP" in out
+    assert receive_level(lab, "EX01", "Default Frontend EX01") == level
