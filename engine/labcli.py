@@ -46,7 +46,7 @@ def _exec(args: argparse.Namespace, out: Console, err: Console) -> int:
         return 1
     try:
         objects = runtime.exec_on(args.server, cmdlet, params)
-    except runtime.ExecError as exc:
+    except runtime.LabError as exc:  # the cmdlet's error as PowerShell prints it, or why no lab ran it
         err.print(Text(str(exc), style="red"))
         return 1
     for obj in objects:

@@ -1,0 +1,73 @@
+"""The shipped lab inventory, started by exconf itself, and `exconf lab exec|stats|stop` against it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import unique_prefix
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def shipped_lab(tmp_path, monkeypatch):
+    """A copy of inventories/ on addresses of its own, with a private runtime directory."""
+    dest = tmp_path / "inventories"
+    shutil.copytree(ROOT / "inventories", dest, ignore=shutil.ignore_patterns(".lab"))
+    prefix = unique_prefix()
+    for path in [dest / "lab.yaml", dest / "lab-org.yaml"]:
+        path.write_text(path.read_text().replace("127.42.0.", prefix + "."))
+    env = {"EXCONF_RUNTIME_DIR": str(tmp_path / "run"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    monkeypatch.setenv("EXCONF_RUNTIME_DIR", env["EXCONF_RUNTIME_DIR"])
+    yield dest, env
+    subprocess.run([sys.executable, "-m", "exconf", "lab", "stop"], env=env, capture_output=True, timeout=60)
+
+
+def exconf(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "exconf", *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_the_shipped_lab_inventory_runs_the_whole_job(shipped_lab):
+    inventories, env = shipped_lab
+    first = exconf(env, "apply", str(inventories / "lab.yaml"), "--auto-approve")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "Started the lab" in first.stderr
+    assert "Apply complete: 9 of 9 changes made and verified." in first.stdout
+    assert (inventories / ".lab" / "lab-org.state.json").is_file()
+    assert "Lab-Exadmin-1" not in first.stdout + first.stderr
+
+    again = exconf(env, "plan", str(inventories / "lab.yaml"), "--detailed-exitcode")
+    assert again.returncode == 0 and "No changes." in again.stdout and "Started the lab" not in again.stderr
+
+    # An admin's hand at the console, then the drift shows up.
+    changed = exconf(env, "lab", "exec", "EX02", "--", "Set-ReceiveConnector", "-Identity", "EX02\\Default EX02", "-ProtocolLoggingLevel", "None")
+    assert changed.returncode == 0, changed.stderr
+    shown = exconf(env, "lab", "exec", "ex02.contoso.lab", "--", "Get-ReceiveConnector", "-Identity", "EX02\\Default EX02")
+    assert "ProtocolLoggingLevel" in shown.stdout and ": None" in shown.stdout
+    drift = exconf(env, "plan", str(inventories / "lab.yaml"), "--detailed-exitcode")
+    assert drift.returncode == 2 and 'receive_connector "Default EX02"' in drift.stdout
+
+    refused = exconf(env, "lab", "exec", "EX01", "--", "Set-ReceiveConnector", "-Identity", "EX01\\Default EX01", "-ProtocolLoggingLevel", "Loud")
+    assert refused.returncode == 1 and "Cannot convert value \"Loud\"" in refused.stderr
+
+    stats = exconf(env, "lab", "stats", "--json")
+    servers = json.loads(stats.stdout)["servers"]
+    assert set(servers) == {"EX01", "EX02", "EDGE01"}
+    assert servers["EX01"]["commands"] == 4  # read + apply, read (plan), read (plan)
+    assert servers["EX01"]["requests"] == 12 + 8 + 8
+
+    stopped = exconf(env, "lab", "stop")
+    assert stopped.returncode == 0 and "Stopped the lab" in stopped.stdout
+    assert exconf(env, "lab", "stats").returncode == 1
+
+
+def test_lab_exec_without_a_running_lab_says_how_to_start_one(shipped_lab):
+    _, env = shipped_lab
+    result = exconf(env, "lab", "exec", "EX01", "--", "Get-ExchangeServer")
+    assert result.returncode == 1 and "no running lab serves a server named 'EX01'" in result.stderr
