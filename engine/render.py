@@ -139,7 +139,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
 def apply_json(plan: Plan, results: dict[str, HostResult]) -> dict[str, Any]:
     doc = plan_json(plan)
     outcomes = {r.change.id: r for res in results.values() for r in res.results}
-    for change, entry in zip(plan.changes, doc["changes"]):
+    for change, entry in zip(plan.changes, doc["changes"], strict=True):
         r = outcomes.get(change.id)
         entry["outcome"] = r.outcome.value if r else ChangeOutcome.NOT_RUN.value
         if r and r.message:
