@@ -90,6 +90,8 @@ def _error(err: Console, message: str) -> int:
 
 
 def _run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    if not args.inventory.is_file():
+        return _error(err, f"no inventory file at {args.inventory}")
     try:
         inventory = inv.load(args.inventory)
         names = select(inventory, args.limit)

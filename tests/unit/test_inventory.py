@@ -161,3 +161,17 @@ def test_unknown_group_keys_are_reported(write):
     path = write({"inv.yaml": "all:\n  host:\n    h:\n"})
     errors = errors_of(path)
     assert any("unknown key 'host'" in e for e in errors)
+
+
+def test_the_example_inventory_loads_and_merges_as_documented():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "inventories" / "examples" / "contoso" / "production.yaml"
+    inv = load(root)
+    assert len(inv.hosts) == 6 and inv.groups["amsterdam"] == {"ams-ex01.contoso.com", "ams-ex02.contoso.com"}
+    rtm2 = inv.host("rtm-ex02.contoso.com").vars["exchange"]
+    assert rtm2["receive_connectors"]["Client Frontend {server}"] == {"protocol_logging_level": "Verbose"}
+    assert rtm2["receive_connectors"]["Default Frontend {server}"] == {"protocol_logging_level": "Verbose"}
+    assert inv.host("rtm-ex01.contoso.com").vars["exchange"]["receive_connectors"]["Client Frontend {server}"]["protocol_logging_level"] == "None"
+    assert inv.host("ams-edge01.dmz.contoso.com").vars["ansible_port"] == 5986
+    assert "EdgeSync - *" in inv.organization["send_connectors"]
