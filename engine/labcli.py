@@ -44,11 +44,14 @@ def _exec(args: argparse.Namespace, out: Console, err: Console) -> int:
     except ConsoleSyntaxError as exc:
         err.print(Text("Error: ", style="bold red") + Text(str(exc)))
         return 1
+    warnings: list[str] = []
     try:
-        objects = runtime.exec_on(args.server, cmdlet, params)
+        objects = runtime.exec_on(args.server, cmdlet, params, warnings)
     except runtime.LabError as exc:  # the cmdlet's error as PowerShell prints it, or why no lab ran it
         err.print(Text(str(exc), style="red"))
         return 1
+    for warning in warnings:
+        err.print(Text(f"WARNING: {warning}", style="yellow"))
     for obj in objects:
         width = max((len(k) for k in obj), default=0)
         for key, value in obj.items():
@@ -90,7 +93,11 @@ def _stop(args: argparse.Namespace, out: Console, err: Console) -> int:
     if not labs:
         err.print(Text("No matching lab is running."))
         return 0
+    code = 0
     for lab in labs:
-        runtime.stop(lab)
-        out.print(Text(f"Stopped the lab {lab.org_file}."))
-    return 0
+        if runtime.stop(lab):
+            out.print(Text(f"Stopped the lab {lab.org_file}."))
+        else:
+            err.print(Text(f"The lab {lab.org_file} (pid {lab.pid}) did not stop within 10 seconds.", style="red"))
+            code = 1
+    return code

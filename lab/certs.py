@@ -18,7 +18,7 @@ import datetime as dt
 import ipaddress
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
@@ -44,7 +44,7 @@ class IssuedCert:
     """A listener certificate and its private key, both PEM."""
 
     cert_pem: bytes
-    key_pem: bytes
+    key_pem: bytes = field(repr=False)  # a private key: never in a repr, a log line or a traceback
 
     def write(self, directory: Path, stem: str) -> tuple[Path, Path]:
         """Write cert and key as private files (ssl.SSLContext only loads from files)."""

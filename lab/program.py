@@ -30,6 +30,7 @@ from .exchange.orgfile import python_codec
 from .exchange.serialize import select
 from .exchange.spec import ServerSpec
 from .exchange.store import CommandResult
+from .winrm.shell import split_arguments
 
 if TYPE_CHECKING:
     from .exchange.store import LabStore
@@ -58,7 +59,8 @@ def run_command(store: "LabStore", server: ServerSpec, command: str, arguments: 
         "".encode(codec)
     except LookupError:
         return CommandResult(b"", f"exconf lab: code page {codepage} is not supported\r\n".encode("ascii"), 1)
-    tokens = split_command_line(" ".join([command, *arguments]))
+    # A client may send the whole line as the command: split it as the process would.
+    tokens = split_arguments(" ".join([command, *arguments]))
     if not tokens:
         return CommandResult(b"", b"", 0)
     if ntpath.basename(tokens[0]).lower() not in POWERSHELL_NAMES:
@@ -70,43 +72,6 @@ def run_command(store: "LabStore", server: ServerSpec, command: str, arguments: 
         return CommandResult(b"", _encode(NOT_EXCONF.format(command=shown), codec), 1)
     answer, exit_code = run_bootstrap(store, server, decode_console(stdin, codepage))
     return CommandResult(_encode(answer, codec), b"", exit_code)
-
-
-def split_command_line(line: str) -> list[str]:
-    """Split a command line as the Microsoft C runtime does (CommandLineToArgvW rules)."""
-    tokens: list[str] = []
-    current, in_token, quoted, i = "", False, False, 0
-    while i < len(line):
-        c = line[i]
-        if c == "\\":
-            run = len(line[i:]) - len(line[i:].lstrip("\\"))
-            if i + run < len(line) and line[i + run] == '"':
-                current += "\\" * (run // 2)
-                if run % 2:
-                    current += '"'
-                    i += run + 1
-                else:
-                    i += run
-                in_token = True
-                continue
-            current += "\\" * run
-            i += run
-            in_token = True
-            continue
-        if c == '"':
-            quoted = not quoted
-            in_token = True
-        elif c in " \t" and not quoted:
-            if in_token:
-                tokens.append(current)
-            current, in_token = "", False
-        else:
-            current += c
-            in_token = True
-        i += 1
-    if in_token:
-        tokens.append(current)
-    return tokens
 
 
 def is_exconf_invocation(args: list[str]) -> bool:

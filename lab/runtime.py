@@ -233,10 +233,12 @@ def _read_entry(rdir: Path, lid: str) -> RunningLab | None:
         if not _is_served(rdir, lid):
             _remove_entry(rdir, lid)
         return None
-    if not _pid_alive(lab.pid) or not _is_served(rdir, lid):
-        _remove_entry(rdir, lid)
+    if not _is_served(rdir, lid):
+        _remove_entry(rdir, lid)  # left by a lab that died
         return None
-    return lab
+    # The lock is held. A dead pid means what was read is a dead lab's entry that a new lab,
+    # starting now, is about to replace: leave its files alone.
+    return lab if _pid_alive(lab.pid) else None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -370,6 +372,8 @@ class ControlServer:
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._closing = threading.Event()
+        self._clients_lock = threading.Lock()
+        self._clients: dict[socket.socket, threading.Thread] = {}
 
     def start(self) -> "ControlServer":
         if len(str(self.path).encode()) > _SOCK_PATH_MAX:
@@ -401,6 +405,15 @@ class ControlServer:
             self._sock.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+        # A client still connected must not go on running commands on a stopped lab.
+        with self._clients_lock:
+            clients = dict(self._clients)
+        for conn in clients:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        deadline = time.monotonic() + 2.0
+        for thread in clients.values():
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _accept(self) -> None:
         assert self._sock is not None
@@ -414,7 +427,10 @@ class ControlServer:
             if self._closing.is_set():
                 conn.close()
                 return
-            threading.Thread(target=self._client, args=(conn,), name="lab-control-client", daemon=True).start()
+            thread = threading.Thread(target=self._client, args=(conn,), name="lab-control-client", daemon=True)
+            with self._clients_lock:
+                self._clients[conn] = thread
+            thread.start()
 
     def _client(self, conn: socket.socket) -> None:
         conn.settimeout(300.0)
@@ -423,6 +439,8 @@ class ControlServer:
         except OSError:  # the client went away or idled out
             pass
         finally:
+            with self._clients_lock:
+                self._clients.pop(conn, None)
             conn.close()
 
     def _converse(self, conn: socket.socket) -> None:
@@ -463,18 +481,17 @@ class ControlServer:
         names.update({s.fqdn.lower(): s.name for s in self.lab.store.servers})
         if server.lower() not in names:
             return {"ok": False, "error": f"this lab has no server named {server!r}"}
+        from .exchange.store import ConsoleError
+
+        warnings: list[str] = []
         try:
-            from .exchange.store import ConsoleError
-        except ImportError:  # pragma: no cover - only while the store is being written
-            ConsoleError = LookupError  # noqa: N806
-        try:
-            objects = self.lab.store.exec_console(names[server.lower()], cmdlet, params)
+            objects = self.lab.store.exec_console(names[server.lower()], cmdlet, params, warnings)
         except ConsoleError as exc:  # a user-ready message, as the console would print it
             return {"ok": False, "error": str(exc)}
         except Exception as exc:  # a bug in the lab
             log.exception("lab exec %s on %s failed", cmdlet, server)
-            return {"ok": False, "error": f"internal error in the lab: {exc!r}"}
-        return {"ok": True, "objects": objects}
+            return {"ok": False, "error": f"internal error in the lab: {exc!r} (the lab's output has the traceback)"}
+        return {"ok": True, "objects": objects, "warnings": warnings}
 
 
 # --- serve: the foreground process --------------------------------------------------------
@@ -501,8 +518,10 @@ def serve(
     lock = _LabLock(rdir / f"{lid}.lock")
     if not lock.acquire(wait=_LOCK_RETRY):
         other = _read_entry(rdir, lid)
-        who = f" (pid {other.pid})" if other else ""
-        print(f"exconf lab: a lab is already running on {state}{who}; stop it first (its control socket is {rdir / (lid + '.sock')})", file=sys.stderr)
+        who = f" (pid {other.pid}, organisation file {other.org_file})" if other else ""
+        stop_hint = f"exconf lab stop {other.org_file}" if other else "exconf lab stop"
+        print(f"exconf lab: a lab is already running on {state}{who}; stop it first with: {stop_hint}, "
+              "or serve this organisation with another --state", file=sys.stderr)
         return 1
     try:
         _remove_entry(rdir, lid)  # whatever is there was left by a lab that died
@@ -512,11 +531,8 @@ def serve(
 
 
 def _serve_locked(org: Path, state: Path, rdir: Path, lid: str, idle_timeout: float | None) -> int:
-    try:
-        from .exchange.store import LabStore, OrgFileError
-    except ImportError as exc:  # pragma: no cover - only while the store is being written
-        print(f"exconf lab: the lab's Exchange simulation is not available: {exc}", file=sys.stderr)
-        return 1
+    from .exchange.store import LabStore, OrgFileError
+
     try:
         state.parent.mkdir(parents=True, exist_ok=True)
         store = LabStore(org, state)
@@ -697,17 +713,26 @@ def stats(lab: RunningLab) -> dict[str, Any]:
     return answer["stats"]
 
 
-def exec_on(server_name: str, cmdlet: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    """Run an admin's console command on the running lab that serves ``server_name`` (name or FQDN)."""
+def exec_on(server_name: str, cmdlet: str, params: dict[str, Any],
+            warnings: list[str] | None = None) -> list[dict[str, Any]]:
+    """Run an admin's console command on the running lab that serves ``server_name`` (name or FQDN).
+
+    Returns the output objects; ``warnings``, if a list is given, receives the cmdlet's warnings.
+    """
     wanted = server_name.lower()
+    running = find_running()
     matches = [
         (lab, server)
-        for lab in find_running()
+        for lab in running
         for server in lab.servers
         if wanted in (server.name.lower(), server.fqdn.lower())
     ]
     if not matches:
-        raise LabError(f"no running lab serves a server named {server_name!r}; start one with: exconf lab serve ORG_FILE")
+        if not running:
+            raise LabError(f"no running lab serves a server named {server_name!r}: no lab is running; "
+                           "start one with: exconf lab serve ORG_FILE")
+        known = ", ".join(sorted({server.name for lab in running for server in lab.servers}))
+        raise LabError(f"no running lab serves a server named {server_name!r}; the running labs serve: {known}")
     labs = {lab.id: lab for lab, _ in matches}
     if len(labs) > 1:
         where = ", ".join(f"{lab.state_file} (pid {lab.pid})" for lab in labs.values())
@@ -716,6 +741,8 @@ def exec_on(server_name: str, cmdlet: str, params: dict[str, Any]) -> list[dict[
     answer = lab.request("exec", timeout=60.0, server=server.name, cmdlet=cmdlet, params=params)
     if not answer.get("ok"):
         raise ExecError(str(answer.get("error", "the command failed")))
+    if warnings is not None:
+        warnings.extend(str(w) for w in answer.get("warnings") or ())
     return list(answer.get("objects") or [])
 
 

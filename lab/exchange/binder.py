@@ -114,6 +114,8 @@ def convert(signature: Signature, param: Param, value: Any) -> Any:
         raise errors.transformation_failed(signature.cmdlet, param.name, str(exc)) from None
     except ConversionError as exc:
         raise errors.cannot_convert(signature.cmdlet, param.name, str(exc)) from None
+    if converted is None and param.mandatory:  # mandatory in its parameter set(s): $null cannot bind
+        raise errors.argument_null(signature.cmdlet, param.name)
     problem = param.check(converted) if param.check is not None and converted is not None else None
     if problem:
         raise errors.binding_failed(signature.cmdlet, param.name, problem)

@@ -110,6 +110,22 @@ class Context:
                 out.append(entry)
         return out
 
+    def one_server(self, identity: str) -> ServerEntry:
+        """The one server a ServerIdParameter names, or Exchange's not-found / ambiguous error
+        (Strings.ErrorServerNotFound of Microsoft.Exchange.Management.Tasks [SRC GetReceiveConnector.cs])."""
+        matches = self.find_server(identity)
+        if not matches:
+            raise self.error(
+                f'Exchange server "{identity}" was not found. Please make sure you typed the name correctly.',
+                "ManagementObjectNotFoundException", errors.CATEGORY_CONTEXT,
+            )
+        if len(matches) > 1:
+            raise self.error(
+                f"The value you specified, '{identity}', matches more than one Exchange server. Specify a unique value.",
+                "ManagementObjectAmbiguousException", errors.CATEGORY_CONTEXT,
+            )
+        return matches[0]
+
     # --- names -------------------------------------------------------------------------------
 
     @property

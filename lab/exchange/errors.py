@@ -105,6 +105,18 @@ def ambiguous_parameter_set(cmdlet: str) -> CmdletError:
     return _binding(cmdlet, "Parameter set cannot be resolved using the specified named parameters.", "AmbiguousParameterSet")
 
 
+def argument_null(cmdlet: str, name: str) -> CmdletError:
+    # A mandatory parameter's argument is validated after conversion: $null is refused
+    # (ParameterBinderBase.ValidateNullOrEmptyArgument, ParameterArgumentValidationErrorNullNotAllowed) [PSB].
+    return CmdletError(
+        f"Cannot bind argument to parameter '{name}' because it is null.",
+        f"ParameterArgumentValidationErrorNullNotAllowed,{cmdlet}",
+        "InvalidData",
+        "ParameterBindingValidationException",
+        cmdlet,
+    )
+
+
 def cannot_convert(cmdlet: str, name: str, inner: str) -> CmdletError:
     return _binding(cmdlet, f"Cannot bind parameter '{name}'. {inner}", "CannotConvertArgumentNoMessage")
 

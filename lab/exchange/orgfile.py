@@ -168,8 +168,13 @@ def _kind_of(value: Any) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
+_SECRET_KEYS = ("accounts", "local_accounts")  # a string there, other than a user name, may be a password
+
+
 def _describe(doc: _Document, err: jsonschema.ValidationError, path: KeyPath) -> tuple[tuple[int, int], str]:
     """A schema error as a user-ready line, with its position for sorting."""
+    secret = isinstance(err.instance, str) and path[-1:] != ("user",) and any(p in _SECRET_KEYS for p in path)
+    got = "a string" if secret else _kind_of(err.instance)  # never echo what may be a password
     key_position = False
     if err.validator == "additionalProperties":
         allowed = sorted(err.schema.get("properties", {}))
@@ -179,14 +184,16 @@ def _describe(doc: _Document, err: jsonschema.ValidationError, path: KeyPath) ->
     elif err.validator == "required":
         message = f"missing required key {err.message.split(' is a required')[0]}"
     elif err.validator == "enum":
-        message = f"expected one of {', '.join(map(str, err.validator_value))}, got {_kind_of(err.instance)}"
+        message = f"expected one of {', '.join(map(str, err.validator_value))}, got {got}"
     elif err.validator == "type":
         wanted = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
-        message = f"expected {' or '.join(_TYPE_WORDS[w] for w in wanted)}, got {_kind_of(err.instance)}"
+        message = f"expected {' or '.join(_TYPE_WORDS[w] for w in wanted)}, got {got}"
     elif "x-expected" in err.schema and err.validator in ("pattern", "maxLength", "minLength"):
-        message = f"expected {err.schema['x-expected']}, got {_kind_of(err.instance)}"
+        message = f"expected {err.schema['x-expected']}, got {got}"
     elif err.validator == "minItems":
         message = f"expected at least {err.validator_value} item(s)"
+    elif secret:
+        message = "expected a non-empty string" if err.validator == "minLength" else f"the value fails '{err.validator}'"
     else:
         message = err.message
     mark = (doc.key_marks if key_position else doc.marks).get(path) or doc.marks.get(())

@@ -15,7 +15,6 @@ from typing import Any
 from . import values as v
 from .binder import Param, Signature
 from .context import Context, lab_guid, name_matches
-from .errors import CATEGORY_CONTEXT
 from .kinds import Kind, Prop, in_range, max_length, seconds_in_range, set_object
 from .spec import ServerEntry
 from .values import TimeSpan
@@ -283,19 +282,8 @@ def get(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
         return [view(ctx, owner, c) for owner, c in found]
     owners = _owners(ctx)
     if bound.get("Server") is not None:
-        matches = ctx.find_server(bound["Server"])
-        if not matches:
-            # Strings.ErrorServerNotFound of Microsoft.Exchange.Management.Tasks [SRC GetReceiveConnector.cs]
-            raise ctx.error(
-                f'Exchange server "{bound["Server"]}" was not found. Please make sure you typed the name correctly.',
-                "ManagementObjectNotFoundException", CATEGORY_CONTEXT,
-            )
-        if len(matches) > 1:
-            raise ctx.error(
-                f"The value you specified, '{bound['Server']}', matches more than one Exchange server. Specify a unique value.",
-                "ManagementObjectAmbiguousException", CATEGORY_CONTEXT,
-            )
-        owners = tuple(o for o in owners if o.name == matches[0].name)
+        server = ctx.one_server(bound["Server"])
+        owners = tuple(o for o in owners if o.name == server.name)
     return [view(ctx, owner, c) for owner in owners for c in _connectors(ctx, owner)]
 
 

@@ -17,7 +17,6 @@ from typing import Any
 from . import values as v
 from .binder import Param, Signature
 from .context import ADMIN_GROUP, ROUTING_GROUP, Context, lab_guid, name_matches
-from .errors import CATEGORY_CONTEXT
 from .kinds import Kind, Prop, in_range, max_length, seconds_in_range, set_object
 from .values import TimeSpan
 
@@ -228,22 +227,7 @@ _MSG = {  # DirectoryStrings / Management Strings [SRC]
 
 def resolve_sources(ctx: Context, idents: tuple[str, ...]) -> tuple[str, ...]:
     """SourceTransportServers: each identity must name one transport server of the organisation."""
-    names: list[str] = []
-    for ident in idents:
-        matches = ctx.find_server(ident)
-        if not matches:
-            raise ctx.error(
-                f'Exchange server "{ident}" was not found. Please make sure you typed the name correctly.',
-                "ManagementObjectNotFoundException", category=CATEGORY_CONTEXT,
-            )
-        if len(matches) > 1:
-            raise ctx.error(
-                f"The value you specified, '{ident}', matches more than one Exchange server. Specify a unique value.",
-                "ManagementObjectAmbiguousException", category=CATEGORY_CONTEXT,
-            )
-        if matches[0].name not in names:
-            names.append(matches[0].name)
-    return tuple(names)
+    return tuple(dict.fromkeys(ctx.one_server(ident).name for ident in idents))  # in order, once each
 
 
 def _validate(ctx: Context, old: dict[str, Any], new: dict[str, Any], changed: set[str], bound: dict[str, Any]) -> None:

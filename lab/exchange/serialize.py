@@ -14,9 +14,8 @@ def to_string(value: Any) -> str:
     """.NET ToString() of a value."""
     if isinstance(value, bool):
         return "True" if value else "False"
-    if isinstance(value, datetime):  # DateTime.ToString() with en-US conventions
-        local = value.astimezone(timezone.utc)
-        return f"{local.month}/{local.day}/{local.year} {local:%I:%M:%S %p}".replace(" 0", " ", 1)
+    if isinstance(value, datetime):  # DateTime.ToString() in the invariant culture the program sets
+        return value.astimezone(timezone.utc).strftime("%m/%d/%Y %H:%M:%S")
     return str(value)
 
 

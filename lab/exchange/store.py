@@ -74,12 +74,12 @@ class LabStore:
 
     def _load_state(self) -> lab_state.LabState:
         try:
-            text = self.state_path.read_text(encoding="utf-8")
+            data = self.state_path.read_bytes()
         except FileNotFoundError:
             return lab_state.build(self.org, _now())
         try:
-            return lab_state.load(json.loads(text), self.org, _now())
-        except (json.JSONDecodeError, lab_state.UnreadableState) as exc:
+            return lab_state.load(json.loads(data.decode("utf-8")), self.org, _now())
+        except (UnicodeDecodeError, json.JSONDecodeError, lab_state.UnreadableState) as exc:
             raise StateFileError(
                 f"{self.state_path}: cannot read the lab state ({exc}). Move the file away to start again from the "
                 "organisation file."

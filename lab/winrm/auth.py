@@ -222,24 +222,22 @@ def _logon_names(spec: "ServerSpec", account: "Account") -> Iterable[tuple[str, 
 def write_credential_file(path: Path, spec: "ServerSpec") -> None:
     """Write the NTLM_USER_FILE for one server (mode 0600).
 
-    Lines use the Heimdal ``DOMAIN:USER:PASSWORD`` form; a password holding a
-    colon cannot be written that way, so that line uses the smbpasswd form with
-    the NT hash instead (both documented in spnego/_ntlm.py ``_get_credential``).
+    Lines use the smbpasswd form with the NT hash (documented in spnego/_ntlm.py
+    ``_get_credential``), never the Heimdal ``DOMAIN:USER:PASSWORD`` form: no
+    password is written in clear, even to this private file, which a killed lab
+    leaves behind in the temporary directory.
     """
     lines: list[str] = []
     seen: set[tuple[str, str]] = set()
     for account in spec.accounts:
-        if any(c in f"{account.domain}{account.user}" for c in ":\r\n\\") or any(c in account.password for c in "\r\n"):
+        if any(c in f"{account.domain}{account.user}" for c in ":\r\n\\"):
             continue  # not a name Windows would allow; such an account can never log on
         for domain, user in _logon_names(spec, account):
             key = (domain.upper(), user.upper())
             if key in seen:
                 continue
             seen.add(key)
-            if ":" in account.password:
-                lines.append(_smbpasswd_line(domain, user, account.password))
-            else:
-                lines.append(f"{domain}:{user}:{account.password}")
+            lines.append(_smbpasswd_line(domain, user, account.password))
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")

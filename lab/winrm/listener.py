@@ -208,9 +208,14 @@ class WinRMService:
         try:
             if listener.ssl_context is not None:
                 conn.settimeout(HANDSHAKE_TIMEOUT)
-                sock = listener.ssl_context.wrap_socket(conn, server_side=True)
+                # wrap_socket detaches `conn`: register the TLS socket before the handshake, so
+                # stop() can shut it down while a client stalls in the handshake.
+                sock = listener.ssl_context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
                 with self._conn_lock:
-                    self._connections[key] = sock  # wrap_socket detached `conn`
+                    self._connections[key] = sock
+                if self._stopping.is_set():  # stop() may have shut down the detached `conn` instead
+                    return
+                sock.do_handshake()
             _WSManHandler(sock, addr, _HandlerServer(listener))
         except (OSError, ssl.SSLError, ValueError) as exc:
             log.debug("connection from %s to %s ended: %s", addr, listener.endpoint.spec.name, exc)

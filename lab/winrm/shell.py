@@ -40,7 +40,6 @@ ACTION_SEND = f"{_RSP}/Send"
 ACTION_RECEIVE = f"{_RSP}/Receive"
 ACTION_SIGNAL = f"{_RSP}/Signal"
 STATE_DONE = f"{_RSP}/CommandState/Done"
-STATE_RUNNING = f"{_RSP}/CommandState/Running"
 
 # Windows defaults (winrm get winrm/config): MaxTimeoutms = 60000, Winrs IdleTimeout = 7200000.
 MAX_OPERATION_TIMEOUT = 60.0
@@ -129,11 +128,6 @@ class ShellResource:
             self._shells.clear()
         for shell in shells:
             self._abort_commands(shell)
-
-    @property
-    def shell_count(self) -> int:
-        with self._lock:
-            return len(self._shells)
 
     # -- operations -------------------------------------------------------------------
 

@@ -53,6 +53,9 @@ def test_the_shipped_lab_inventory_runs_the_whole_job(shipped_lab):
     drift = exconf(env, "plan", str(inventories / "lab.yaml"), "--detailed-exitcode")
     assert drift.returncode == 2 and 'receive_connector "Default EX02"' in drift.stdout
 
+    unchanged = exconf(env, "lab", "exec", "EX02", "--", "Set-ReceiveConnector", "-Identity", "EX02\\Default EX02", "-ProtocolLoggingLevel", "None")
+    assert unchanged.returncode == 0 and "WARNING: The command completed successfully but no settings of" in unchanged.stderr
+
     refused = exconf(env, "lab", "exec", "EX01", "--", "Set-ReceiveConnector", "-Identity", "EX01\\Default EX01", "-ProtocolLoggingLevel", "Loud")
     assert refused.returncode == 1 and "Cannot convert value \"Loud\"" in refused.stderr
 

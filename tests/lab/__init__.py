@@ -22,7 +22,7 @@ TESTS_DIR = Path(__file__).resolve().parent.parent
 
 # The store's own value types: the fake backend below differs from the store only in what it runs.
 from exconf.lab.exchange.spec import Account, Faults, ServerSpec, WinRMSettings  # noqa: E402
-from exconf.lab.exchange.store import CommandResult  # noqa: E402
+from exconf.lab.exchange.store import CommandResult, ConsoleError, OrgFileError  # noqa: E402
 
 DOMAIN_ADMIN = Account("CONTOSO", "exadmin", "Pa55:word!")  # a colon, to exercise the hash form of NTLM_USER_FILE
 
@@ -95,33 +95,15 @@ class FakeBackend:
 # --- a fake store for the runtime (same constructor and methods as LabStore) -----------------------
 
 
-class FakeOrgFileError(Exception):
-    pass
-
-
-class FakeConsoleError(Exception):
-    pass
-
-
-def _store_errors() -> tuple[type[Exception], type[Exception]]:
-    """The real error classes when the store exists (the runtime catches those), else look-alikes."""
-    try:
-        from exconf.lab.exchange.store import ConsoleError, OrgFileError
-    except ImportError:
-        return FakeOrgFileError, FakeConsoleError
-    return OrgFileError, ConsoleError
-
-
 class FakeStore(FakeBackend):
     """A LabStore look-alike reading a JSON org file: {"servers": [{name, address, http_port, https_port, ...}]}."""
 
     def __init__(self, org_path: Path, state_path: Path):
         super().__init__()
-        org_error, _ = _store_errors()
         try:
             doc = json.loads(Path(org_path).read_text())
         except (OSError, ValueError) as exc:
-            raise org_error(f"{org_path}: not a lab organisation file ({exc})") from exc
+            raise OrgFileError(f"{org_path}: not a lab organisation file ({exc})") from exc
         self.state_path = Path(state_path)
         self.servers = tuple(
             replace(
@@ -133,10 +115,11 @@ class FakeStore(FakeBackend):
         self.saved = 0
         self.console: list[tuple[str, str, dict]] = []
 
-    def exec_console(self, server_name: str, cmdlet: str, params: dict) -> list[dict]:
-        _, console_error = _store_errors()
+    def exec_console(self, server_name: str, cmdlet: str, params: dict, warnings: list | None = None) -> list[dict]:
         if cmdlet == "Get-Fail":
-            raise console_error("The term 'Get-Fail' is not recognized")
+            raise ConsoleError("The term 'Get-Fail' is not recognized")
+        if cmdlet == "Set-Nothing" and warnings is not None:
+            warnings.append(f"The command completed successfully but no settings of '{params.get('Identity')}' have been modified.")
         self.console.append((server_name, cmdlet, params))
         return [{"Server": server_name, "Cmdlet": cmdlet, **params}]
 
@@ -163,10 +146,9 @@ def install_fake_store() -> None:
     import types
 
     module = types.ModuleType("exconf.lab.exchange.store")
-    org_error, console_error = _store_errors()
     module.LabStore = FakeStore  # type: ignore[attr-defined]
-    module.OrgFileError = org_error  # type: ignore[attr-defined]
-    module.ConsoleError = console_error  # type: ignore[attr-defined]
+    module.OrgFileError = OrgFileError  # type: ignore[attr-defined]
+    module.ConsoleError = ConsoleError  # type: ignore[attr-defined]
     sys.modules["exconf.lab.exchange.store"] = module
 
 

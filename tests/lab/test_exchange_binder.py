@@ -48,6 +48,18 @@ def test_missing_mandatory_parameter_fails_instead_of_prompting():
     assert err.error_id == "MissingMandatoryParameter,Set-ReceiveConnector"
 
 
+@pytest.mark.parametrize("signature, named", [
+    (SET_RC, [("Identity", None), ("Enabled", True)]),
+    (transport_services.SET_TRANSPORT, [("Identity", None)]),
+])
+def test_null_for_a_mandatory_parameter_is_a_validation_error(signature, named):
+    err = fails(signature, named)
+    assert err.message == "Cannot bind argument to parameter 'Identity' because it is null."
+    assert err.error_id == f"ParameterArgumentValidationErrorNullNotAllowed,{signature.cmdlet}"
+    assert (err.category, err.exception) == ("InvalidData", "ParameterBindingValidationException")
+    assert bind(GET_RC, [("Identity", None)]) == {"Identity": None}  # not mandatory: $null binds
+
+
 def test_a_parameter_given_twice():
     err = fails(SET_RC, [("Identity", "x"), ("Enabled", True), ("enabled", False)])
     assert err.error_id == "ParameterAlreadyBound,Set-ReceiveConnector"

@@ -82,6 +82,12 @@ def test_edge_has_its_one_default_receive_connector(store):
 def test_mailbox_lists_the_receive_connectors_of_every_mailbox_server(store):
     servers = {c["Server"] for c in run(store, "EX01", "Get-ReceiveConnector")}
     assert servers == {"EX01", "EX02", "EX03"}  # never an Edge's: EdgeSync does not replicate them
+    assert {c["Server"] for c in run(store, "EX01", "Get-ReceiveConnector", Server="ex02.contoso.lab")} == {"EX02"}
+    err = fail(store, "EX01", "Get-ReceiveConnector", Server="EX09")
+    assert err.message == 'Exchange server "EX09" was not found. Please make sure you typed the name correctly.'
+    assert (err.exception, err.category) == ("ManagementObjectNotFoundException", "1003")
+    err = fail(store, "EX01", "Get-ReceiveConnector", Server="EX0*")
+    assert err.message == "The value you specified, 'EX0*', matches more than one Exchange server. Specify a unique value."
 
 
 def test_receive_connector_identities(store):

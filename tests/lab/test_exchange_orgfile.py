@@ -158,3 +158,17 @@ def test_the_schema_is_valid_json_schema():
 def test_an_unreadable_file(tmp_path):
     with pytest.raises(OrgFileError, match="cannot read the organisation file"):
         orgfile.load(tmp_path / "missing.yaml")
+
+
+def test_errors_in_accounts_never_echo_what_may_be_a_password(tmp_path):
+    text = error(tmp_path, """
+        accounts:
+          - "exadmin:S3cret-pw"
+          - {user: "bad:name", password: ""}
+        servers:
+          - {name: EX01, role: Mailbox, local_accounts: [{user: admin, password: ["Other-S3cret"]}]}
+    """)
+    assert "S3cret" not in text
+    assert "accounts[0]: expected a mapping, got a string" in text
+    assert "accounts[1].password: expected a non-empty string" in text
+    assert "got the string 'bad:name'" in text  # a user name is not a secret: it is shown

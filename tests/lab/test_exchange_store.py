@@ -2,6 +2,7 @@
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -97,9 +98,10 @@ def test_a_server_added_to_the_org_file_gets_its_defaults_and_joins_edgesync(tmp
     assert internet["ProtocolLoggingLevel"] == "Verbose"  # and the earlier change is kept
 
 
-def test_a_damaged_state_file_is_reported(tmp_path):
+@pytest.mark.parametrize("damage", [b"{not json", b"\xff\xfe\x00 not UTF-8", b"[1, 2]"])
+def test_a_damaged_state_file_is_reported(tmp_path, damage):
     state = tmp_path / "state.json"
-    state.write_text("{not json", encoding="utf-8")
+    state.write_bytes(damage)
     with pytest.raises(OrgFileError, match="cannot read the lab state"):
         LabStore(ORG, state)
 
@@ -155,3 +157,43 @@ def test_a_server_removed_from_the_org_file_leaves_the_state_and_the_connectors(
     [fabrikam] = store.exec_console("EX01", "Get-SendConnector", {"Identity": "Outbound to Fabrikam"})
     assert fabrikam["SourceTransportServers"] == ["EX01"]
     assert "EX02" not in json.loads(state.read_text(encoding="utf-8"))["servers"]
+
+
+def test_changes_made_during_a_write_are_saved_by_one_more_shared_write(tmp_path, monkeypatch):
+    """Group commit: a write in progress does not cover later changes; those share the next write."""
+    state = tmp_path / "state.json"
+    store = LabStore(ORG, state)
+    real_write, writes = LabStore._write, []
+    writing, release = threading.Event(), threading.Event()
+
+    def slow_write(self, text):
+        writes.append(text)
+        if len(writes) == 1:  # the first writer holds the commit lock until released
+            writing.set()
+            assert release.wait(10)
+        real_write(self, text)
+
+    monkeypatch.setattr(LabStore, "_write", slow_write)
+
+    def change(server):
+        return threading.Thread(target=store.exec_console, args=(server, "Set-ReceiveConnector", {
+            "Identity": f"{server}\\Default {server}", "ProtocolLoggingLevel": "Verbose"}))
+
+    first = change("EX01")
+    first.start()
+    assert writing.wait(10)
+    generation = store._generation
+    others = [change("EX02"), change("EX03")]
+    for t in others:
+        t.start()
+    deadline = time.monotonic() + 10
+    while store._generation < generation + 2 and time.monotonic() < deadline:  # both changed, both wait
+        time.sleep(0.01)
+    release.set()
+    for t in (first, *others):
+        t.join(10)
+    assert len(writes) == 2  # the two waiting changes shared one write
+    reloaded = LabStore(ORG, state)
+    for server in ("EX01", "EX02", "EX03"):
+        [rc] = reloaded.exec_console(server, "Get-ReceiveConnector", {"Identity": f"{server}\\Default {server}"})
+        assert rc["ProtocolLoggingLevel"] == "Verbose"

@@ -163,3 +163,14 @@ def test_string_like_types_refuse_bad_values_with_exchanges_words(ptype, text, m
 def test_multi_valued_properties_keep_order_and_drop_duplicates():
     assert v.multi(v.SMTP_DOMAIN).convert(["a.com", "b.com", "a.com"]) == ("a.com", "b.com")
     assert v.multi(v.SMTP_DOMAIN).convert("a.com") == ("a.com",)
+
+
+def test_elements_of_a_list_print_as_their_tostring_in_the_invariant_culture():
+    from datetime import datetime, timezone
+
+    from exconf.lab.exchange.serialize import serialize
+
+    when = datetime(2024, 3, 7, 15, 4, 5, tzinfo=timezone.utc)
+    assert serialize(when) == "2024-03-07T15:04:05Z"
+    # the program runs with the invariant culture: MM/dd/yyyy HH:mm:ss, not en-US's 3/7/2024 3:04:05 PM
+    assert serialize([when, None, True]) == ["03/07/2024 15:04:05", None, "True"]

@@ -8,7 +8,7 @@ import pytest
 
 from exconf import remote
 from exconf.lab.exchange.store import LabStore
-from exconf.lab.program import decode_console, split_command_line
+from exconf.lab.program import decode_console
 
 DATA = Path(__file__).parent / "data"
 COMMAND, ARGUMENTS = remote.command_line()
@@ -88,10 +88,6 @@ def test_any_other_powershell_invocation_is_refused(store, arguments):
     result = store.run_command(store.server("EX01"), "powershell.exe", arguments, remote.encode_stdin([]), 437)
     assert result.exit_code == 1 and result.stdout == b""
     assert b"runs only exconf's remote program" in result.stderr
-
-
-def test_split_command_line_follows_windows_rules():
-    assert split_command_line(r'a "b c" d\"e "f\\" g') == ["a", "b c", 'd"e', "f\\", "g"]
 
 
 # --- the bootstrap ------------------------------------------------------------------------------------
@@ -209,6 +205,14 @@ def test_cmdlet_errors_are_the_powershell_error_records(store):
     error = answer(store, "EDGE01", steps).result("b").error
     assert (error.exception, error.category) == ("CannotRunOnSubscribedEdgeException", "InvalidOperation")
     assert error.error_id.startswith("[Server=EDGE01,RequestId=")
+
+
+def test_a_null_identity_is_answered_as_a_binding_error_not_a_crash(store):
+    parsed = answer(store, "EX01", [step("a", "Set-SendConnector", {"Identity": None, "Enabled": True})])
+    error = parsed.result("a").error
+    assert error.error_id == ("ParameterArgumentValidationErrorNullNotAllowed,"
+                              "Microsoft.Exchange.Management.SystemConfigurationTasks.SetSendConnector")
+    assert (error.category, error.exception) == ("InvalidData", "ParameterBindingValidationException")
 
 
 def test_an_injected_fault_fails_once_then_the_retry_works(store):

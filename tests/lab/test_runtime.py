@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import threading
+import types
 from pathlib import Path
 
 import pytest
@@ -93,6 +94,38 @@ def test_lab_server_serves_and_reports_every_server(tmp_path):
 # --- serve(): control socket, registry, refusal, stop ---------------------------------------------------
 
 
+def test_lab_exec_answers_the_cmdlets_warnings_as_the_console_prints_them(tmp_path):
+    from exconf.lab.exchange.store import LabStore
+
+    store = LabStore(TESTS_DIR / "lab" / "data" / "org.yaml", tmp_path / "state.json")
+    control = runtime.ControlServer(tmp_path / "c.sock", types.SimpleNamespace(store=store), threading.Event())
+    answer = control.dispatch({"op": "exec", "server": "ex01", "cmdlet": "Set-ReceiveConnector",
+                               "params": {"Identity": "EX01\\Default EX01", "ProtocolLoggingLevel": "None"}})
+    assert answer == {"ok": True, "objects": [], "warnings": [
+        "The command completed successfully but no settings of 'EX01\\Default EX01' have been modified."]}
+
+
+def test_a_client_still_connected_cannot_run_commands_once_the_control_socket_stopped(tmp_path):
+    import socket
+
+    store = FakeStore(write_fake_org(tmp_path / "org.json", ("EX01",)), tmp_path / "state.json")
+    lab = types.SimpleNamespace(store=store, stats=lambda: {"servers": {}})
+    control = runtime.ControlServer(tmp_path / "c.sock", lab, threading.Event()).start()
+    exec_line = json.dumps({"op": "exec", "server": "EX01", "cmdlet": "Set-Thing", "params": {}}).encode() + b"\n"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(5)
+        client.connect(str(tmp_path / "c.sock"))
+        client.sendall(exec_line)
+        assert json.loads(client.recv(4096))["ok"]
+        (thread,) = control._clients.values()
+        control.stop()
+        assert not thread.is_alive()
+        with contextlib.suppress(OSError):
+            client.sendall(exec_line)
+        assert client.recv(4096) == b""  # closed, unanswered
+    assert len(store.console) == 1  # the second exec never ran
+
+
 @pytest.fixture
 def served(tmp_path, fake_store_module):
     """serve() running in a thread on a fake org; yields (org, state, thread-result dict)."""
@@ -127,8 +160,11 @@ def test_serve_registers_and_answers_control_requests(served):
     ]
     with pytest.raises(runtime.ExecError, match="not recognized"):
         runtime.exec_on("EX01", "Get-Fail", {})
-    with pytest.raises(runtime.LabError, match="no running lab serves"):
+    with pytest.raises(runtime.LabError, match="no running lab serves a server named 'EX99'; the running labs serve: EDGE01, EX01"):
         runtime.exec_on("EX99", "Get-Thing", {})
+    warnings: list[str] = []
+    runtime.exec_on("EX01", "Set-Nothing", {"Identity": "x"}, warnings)
+    assert warnings == ["The command completed successfully but no settings of 'x' have been modified."]
     assert lab.request("bogus") == {"ok": False, "error": "unknown operation 'bogus'"}
 
     assert runtime.stop(lab)
@@ -144,6 +180,7 @@ def test_serve_refuses_a_second_lab_on_the_same_state_file(served, capsys):
     assert runtime.serve(org, state) == 1
     err = capsys.readouterr().err
     assert "already running" in err and str(state.resolve()) in err
+    assert f"stop it first with: exconf lab stop {org.resolve()}" in err
 
 
 def test_serve_counts_winrm_traffic_in_stats(served):
@@ -223,6 +260,21 @@ def test_stale_registry_entries_are_removed():
     assert not (rdir / "deadbeef0003.json").exists()
 
 
+def test_the_entry_of_a_dead_lab_is_left_alone_while_a_new_lab_holds_the_lock():
+    rdir = runtime.runtime_dir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    entry = _fake_entry(rdir, "deadbeef0004", dead.pid)  # what the new lab is about to overwrite
+    starting = runtime._LabLock(rdir / "deadbeef0004.lock")
+    assert starting.acquire()
+    try:
+        assert runtime.find_running() == []
+        assert entry.exists() and (rdir / "deadbeef0004.sock").exists()  # the new lab's socket, maybe
+    finally:
+        starting.release()
+    assert runtime.find_running() == [] and not entry.exists()  # nobody serves it: now it is stale
+
+
 def test_exec_on_without_any_lab():
     with pytest.raises(runtime.LabError, match="no running lab serves a server named 'EX01'"):
         runtime.exec_on("EX01", "Get-ExchangeServer", {})
@@ -267,12 +319,9 @@ def test_ensure_running_reports_a_lab_that_dies(tmp_path, monkeypatch):
     assert "did not start (exit code 1)" in str(exc.value) and "not a lab organisation file" in str(exc.value)
 
 
-_HAVE_STORE = importlib.util.find_spec("exconf.lab.exchange.store") is not None
 _EXAMPLE_ORG = TESTS_DIR.parent / "inventories" / "lab-org.yaml"
 
 
-@pytest.mark.skipif(not _HAVE_STORE, reason="exconf.lab.exchange.store (the simulated organisation) is not written yet")
-@pytest.mark.skipif(not _EXAMPLE_ORG.exists(), reason="inventories/lab-org.yaml (the example organisation) is not written yet")
 def test_ensure_running_with_the_real_cli_and_store(tmp_path):
     """``python -m exconf lab serve`` started detached, on a copy of the example organisation."""
     org = tmp_path / "lab-org.yaml"

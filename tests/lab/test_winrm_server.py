@@ -236,6 +236,17 @@ def test_lab_ca_is_reused_and_key_is_private(tmp_path):
     assert (tmp_path / "lab-ca.key").stat().st_mode & 0o777 == 0o600
 
 
+def test_no_password_or_private_key_in_clear_outside_the_org_file(lab, tmp_path):
+    spec = make_spec(accounts=(DOMAIN_ADMIN, Account("EX01", "localadmin", "Plain-Passw0rd")))
+    service, _, _ = lab(spec)
+    credentials = (service._workdir / "EX01.ntlm").read_text()
+    assert PASSWORD not in credentials and "Plain-Passw0rd" not in credentials
+    assert run(Protocol(http_url(spec), transport="ntlm", username="EX01\\localadmin", password="Plain-Passw0rd"),
+               "ipconfig")[2] == 0  # the NT hash is all NTLM needs
+    issued = LabCA.load_or_create(tmp_path).issue(spec.fqdn, spec.name, spec.address)
+    assert "PRIVATE KEY" in issued.key_pem.decode() and "PRIVATE" not in repr(issued)
+
+
 def test_basic_over_http_is_refused(lab):
     spec = make_spec(winrm={"basic": True})
     service, _, _ = lab(spec)
@@ -413,6 +424,21 @@ def test_many_servers_share_one_accept_thread(lab):
     assert run(p, "ipconfig")[2] == 0
 
 
+def test_stop_does_not_wait_for_a_client_stalled_in_the_tls_handshake(lab):
+    import socket
+    import time
+
+    spec = make_spec()
+    service, _, _ = lab(spec)
+    with socket.create_connection((spec.address, spec.winrm.https_port)) as stalled:  # never sends a ClientHello
+        assert wait_for(lambda: len(service._threads) == 1)
+        started = time.monotonic()
+        service.stop()
+        assert time.monotonic() - started < 2.0  # not the handshake timeout
+        assert not service._threads
+        assert stalled.recv(1) == b""  # the lab closed it
+
+
 def test_non_loopback_address_is_refused(tmp_path):
     from exconf.lab.winrm import ListenError
 
@@ -486,6 +512,7 @@ def test_tampered_encrypted_message_is_rejected(lab):
         (r'"a\\" b', ["a\\", "b"]),
         (r"C:\dir\ x", ["C:\\dir\\", "x"]),
         ('"say ""hi"""', ['say "hi"']),
+        (r'a "b c" d\"e "f\\" g', ["a", "b c", 'd"e', "f\\", "g"]),
         ("  spaced\targs  ", ["spaced", "args"]),
         ("", []),
     ],
