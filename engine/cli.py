@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 
 from rich.console import Console
@@ -68,6 +69,10 @@ def _positive(text: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # urllib3 warns per request when validation is off, pywinrm when it falls back to
+    # REQUESTS_CA_BUNDLE: exconf says the first itself, once per run (runner.Run).
+    warnings.filterwarnings("ignore", message="Unverified HTTPS request")
+    warnings.filterwarnings("ignore", message="'pywinrm' will use an environment variable defined CA Trust")
     out = Console(highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     try:

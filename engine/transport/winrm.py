@@ -11,7 +11,6 @@ and an apply 12, whatever the number of resources.
 from __future__ import annotations
 
 import time
-import warnings
 
 import requests
 from winrm.exceptions import InvalidCredentialsError, WinRMError, WinRMOperationTimeoutError, WinRMTransportError, WSManFaultError
@@ -37,21 +36,19 @@ class WinRMTransport:
     def _connect(self) -> tuple[Protocol, str]:
         if self._protocol is None or self._shell is None:
             s = self._settings
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # urllib3's InsecureRequestWarning: exconf warns once, itself
-                self._protocol = Protocol(
-                    endpoint=s.endpoint,
-                    transport=s.auth,
-                    username=s.user,
-                    password=s.password,
-                    server_cert_validation="validate" if s.cert_validation else "ignore",
-                    ca_trust_path=s.ca_trust_path if s.ca_trust_path else "legacy_requests",
-                    message_encryption=s.message_encryption,
-                    operation_timeout_sec=s.operation_timeout,
-                    read_timeout_sec=s.read_timeout,
-                    proxy=None,
-                )
-                self._shell = self._call(lambda: self._protocol.open_shell(codepage=self._codepage))
+            self._protocol = Protocol(
+                endpoint=s.endpoint,
+                transport=s.auth,
+                username=s.user,
+                password=s.password,
+                server_cert_validation="validate" if s.cert_validation else "ignore",
+                ca_trust_path=s.ca_trust_path if s.ca_trust_path else "legacy_requests",
+                message_encryption=s.message_encryption,
+                operation_timeout_sec=s.operation_timeout,
+                read_timeout_sec=s.read_timeout,
+                proxy=None,
+            )
+            self._shell = self._call(lambda: self._protocol.open_shell(codepage=self._codepage))
         return self._protocol, self._shell
 
     def run(self, stdin: bytes) -> Output:
