@@ -35,6 +35,20 @@ def inventory(password: str = PASSWORD, ex02_host: str = "{EX02}", extra_ex01: s
     """
 
 
+def edge_inventory(*extra: str) -> str:
+    """One Edge over HTTPS with its local account; ``extra`` lines go under the host."""
+    lines = "".join(f"\n              {line}" for line in extra)
+    return f"""
+        all:
+          hosts:
+            edge01.contoso.lab:
+              ansible_host: "{{EDGE01}}"
+              ansible_port: 5986
+              ansible_user: EDGE01\\Administrator
+              ansible_password: Lab-EdgeAdmin-1{lines}
+        """
+
+
 def test_a_wrong_password_is_unreachable_for_that_host_only(make_lab, capsys):
     lab = make_lab(MAILBOX)
     inv = lab.inventory(inventory(password="wrong-password"))
@@ -108,19 +122,12 @@ def test_a_pattern_that_matches_nothing_fails_the_host_with_its_location(make_la
 def test_front_end_transport_declared_for_an_edge_is_an_error_for_that_host(make_lab, capsys):
     lab = make_lab([{"name": "EDGE01", "role": "Edge", "site": "Amsterdam"}])
     inv = lab.inventory(
-        """
-        all:
-          hosts:
-            edge01.contoso.lab:
-              ansible_host: "{EDGE01}"
-              ansible_port: 5986
-              ansible_winrm_transport: basic
-              ansible_winrm_ca_trust_path: "{CA}"
-              ansible_user: EDGE01\\Administrator
-              ansible_password: Lab-EdgeAdmin-1
-              exchange:
-                frontend_transport_service: {intra_org_connector_protocol_logging_level: None}
-        """
+        edge_inventory(
+            "ansible_winrm_transport: basic",
+            'ansible_winrm_ca_trust_path: "{CA}"',
+            "exchange:",
+            "  frontend_transport_service: {intra_org_connector_protocol_logging_level: None}",
+        )
     )
     code, out, _ = run(capsys, "plan", str(inv))
     assert code == 1
@@ -129,17 +136,7 @@ def test_front_end_transport_declared_for_an_edge_is_an_error_for_that_host(make
 
 def test_https_without_the_lab_ca_fails_certificate_validation(make_lab, capsys):
     lab = make_lab([{"name": "EDGE01", "role": "Edge", "site": "Amsterdam"}])
-    inv = lab.inventory(
-        """
-        all:
-          hosts:
-            edge01.contoso.lab:
-              ansible_host: "{EDGE01}"
-              ansible_port: 5986
-              ansible_user: EDGE01\\Administrator
-              ansible_password: Lab-EdgeAdmin-1
-        """
-    )
+    inv = lab.inventory(edge_inventory())
     code, out, _ = run(capsys, "plan", str(inv))
     assert code == 1
     assert "UNREACHABLE: edge01.contoso.lab" in out and "certificate verify failed" in out
@@ -156,18 +153,7 @@ def test_an_invalid_inventory_contacts_no_host(make_lab, capsys):
 
 def test_turning_certificate_validation_off_is_explicit_and_warned_about(make_lab, capsys):
     lab = make_lab([{"name": "EDGE01", "role": "Edge", "site": "Amsterdam"}])
-    inv = lab.inventory(
-        """
-        all:
-          hosts:
-            edge01.contoso.lab:
-              ansible_host: "{EDGE01}"
-              ansible_port: 5986
-              ansible_winrm_server_cert_validation: ignore
-              ansible_user: EDGE01\\Administrator
-              ansible_password: Lab-EdgeAdmin-1
-        """
-    )
+    inv = lab.inventory(edge_inventory("ansible_winrm_server_cert_validation: ignore"))
     code, out, _ = run(capsys, "plan", str(inv))
     assert code == 0
     assert "Warning: HTTPS certificate validation is off" in out and "edge01.contoso.lab" in out
