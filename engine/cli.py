@@ -8,6 +8,7 @@ failed, 4 a host unreachable, 6 both.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import warnings
@@ -89,6 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
 
 
+def _status(err: Console, message: str):
+    """A spinner on a terminal (stderr), nothing otherwise: long runs should not look hung."""
+    return err.status(message) if err.is_terminal else contextlib.nullcontext()
+
+
 def _error(err: Console, message: str) -> int:
     err.print(Text("Error: ", style="bold red") + Text(message))
     return EXIT_ERROR
@@ -119,7 +125,8 @@ def _run(args: argparse.Namespace, out: Console, err: Console) -> int:
 
     run = Run(inventory=inventory, hosts=[inventory.host(n) for n in names], forks=args.forks)
     try:
-        run.read()
+        with _status(err, f"Reading {len(names)} host{'s' if len(names) != 1 else ''}…"):
+            run.read()
         plan = run.plan()
         if args.command == "plan":
             return _finish_plan(args, plan, out, err)
@@ -164,7 +171,9 @@ def _apply(args: argparse.Namespace, run: Run, plan: Plan, out: Console, err: Co
             show.print(Text("\nApply cancelled: nothing was changed.", style="bold"))
             print_recap(show, _nothing_applied(plan))
             return EXIT_ERROR
-    results = run.apply(plan)
+    hosts = sum(1 for hp in plan.hosts.values() if hp.changes)
+    with _status(err, f"Applying {len(plan.changes)} changes on {hosts} host{'s' if hosts != 1 else ''}…"):
+        results = run.apply(plan)
     counts = {name: recap_counts(name, plan.hosts[name], res) for name, res in results.items()}
     if args.json:
         print(json.dumps(apply_json(plan, results), indent=2, ensure_ascii=False))

@@ -157,3 +157,16 @@ def test_turning_certificate_validation_off_is_explicit_and_warned_about(make_la
     code, out, _ = run(capsys, "plan", str(inv))
     assert code == 0
     assert "Warning: HTTPS certificate validation is off" in out and "edge01.contoso.lab" in out
+
+
+def test_a_host_that_does_not_answer_in_time_is_unreachable_and_the_others_go_on(make_lab, capsys):
+    lab = make_lab([MAILBOX[0], {**MAILBOX[1], "faults": {"delay_seconds": 3}}])
+    inv = lab.inventory(
+        inventory().replace("ansible_winrm_connection_timeout: 5", "ansible_winrm_operation_timeout_sec: 1\n        ansible_winrm_read_timeout_sec: 2")
+    )
+    code, out, _ = run(capsys, "plan", str(inv), "--json")
+    assert code == 1
+    hosts = json.loads(out)["hosts"]
+    assert hosts["ex02.contoso.lab"]["status"] == "unreachable"
+    assert "no answer within 2 s" in hosts["ex02.contoso.lab"]["error"]
+    assert hosts["ex01.contoso.lab"]["status"] == "ok"
