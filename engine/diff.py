@@ -38,7 +38,7 @@ def declared(resource: Resource, section: Any, sources: dict[PathKey, Location],
             DesiredValue(prop=k, value=resource.prop(k).type.parse(v), source=where(key + (k,))) for k, v in (props or {}).items()
         )
         pattern = expand_name(str(name), server) if resource.named else ""
-        out.append(Desired(kind=resource.kind, pattern=pattern, declared_as=str(name) if name is not None else resource.section, values=values, source=where(key)))
+        out.append(Desired(kind=resource.kind, pattern=pattern, values=values, source=where(key)))
     return out
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from exconf.modules import Resource
-from exconf.remote import LOCAL_SERVER, Answer, Step
+from exconf.remote import LOCAL_SERVER, STATUS_NOT_APPLICABLE, Answer, Step
 
 from .model import ObservedObject, ServerFacts
 
@@ -52,7 +52,7 @@ def server_facts(answer: Answer) -> ServerFacts:
 def observed(answer: Answer, resource: Resource) -> tuple[ObservedObject, ...] | None:
     """The resource's objects, or None where it does not apply (an Edge server)."""
     result = answer.result(f"read:{resource.kind}")
-    if result.status == "not_applicable":
+    if result.status == STATUS_NOT_APPLICABLE:
         return None
     if not result.ok:
         message = result.error.message if result.error else result.status

@@ -56,7 +56,6 @@ class Desired:
 
     kind: str
     pattern: str  # after {server} expansion
-    declared_as: str  # as written in the inventory
     values: tuple[DesiredValue, ...]
     source: Location
 
@@ -97,14 +96,6 @@ class Change:
             "properties": {p.prop: {"before": p.before, "after": p.after} for p in self.properties},
             "reason": self.reason,
         }
-
-
-@dataclass(frozen=True)
-class Problem:
-    """An error found while planning a host (a pattern that matches nothing, a conflict …)."""
-
-    host: str
-    message: str
 
 
 @dataclass(frozen=True)

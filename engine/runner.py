@@ -19,10 +19,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from exconf.modules import ORGANIZATION, SERVER, Resource, by_kind, by_scope
-from exconf.remote import Answer, ContractError, RemoteFatal, Step, decode_answer, encode_stdin
+from exconf.remote import STATUS_ERROR, STATUS_NOT_RUN, Answer, ContractError, RemoteFatal, Step, StepResult, decode_answer, encode_stdin
 from exconf.values import same
 
 from . import diff as differ
@@ -267,7 +266,7 @@ class Run:
 
 
 def _outcomes(changes: tuple[Change, ...], steps: list[Step], step_of: dict[str, str], answer: Answer) -> list[ChangeResult]:
-    by_change: dict[str, list[Any]] = {}
+    by_change: dict[str, list[StepResult]] = {}
     for step in steps:
         if step.id in step_of:
             by_change.setdefault(step_of[step.id], []).append(answer.result(step.id))
@@ -279,11 +278,11 @@ def _outcomes(changes: tuple[Change, ...], steps: list[Step], step_of: dict[str,
     out: list[ChangeResult] = []
     for change in changes:
         results = by_change.get(change.id, [])
-        failed = next((r for r in results if r.status == "error"), None)
+        failed = next((r for r in results if r.status == STATUS_ERROR), None)
         if failed is not None:
             out.append(ChangeResult(change, ChangeOutcome.FAILED, failed.error.message if failed.error else "failed"))
             continue
-        if any(r.status == "not_run" for r in results):
+        if any(r.status == STATUS_NOT_RUN for r in results):
             out.append(ChangeResult(change, ChangeOutcome.NOT_RUN, "not attempted: an earlier change on this host failed"))
             continue
         seen = readback.get(change.kind, {}).get(change.name)
