@@ -12,7 +12,6 @@ Traffic goes only to 127.0.0.0/8. Nothing here asserts on time: it measures.
 
 from __future__ import annotations
 
-import json
 import os
 import resource
 import subprocess

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import soap
-from .soap import WSManFault, WSManRequest, q
+from .soap import WSManRequest, q
 from .stats import ServerStats
 
 if TYPE_CHECKING:
