@@ -26,8 +26,13 @@ def _worker() -> int:
 
 
 def unique_prefix() -> str:
-    """127.<150+worker>.<n>: a /24 of loopback addresses for one test."""
-    return f"127.{150 + _worker()}.{next(_counter) % 250 + 1}"
+    """127.<base+worker>.<n>: a /24 of loopback addresses for one test.
+
+    EXCONF_TEST_NET (default 150) moves the base, so that two checkouts can run
+    their suites at once on one machine without sharing addresses.
+    """
+    base = int(os.environ.get("EXCONF_TEST_NET", "150"))
+    return f"127.{base + _worker()}.{next(_counter) % 250 + 1}"
 
 
 @dataclass
