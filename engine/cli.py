@@ -17,12 +17,16 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
-from . import __version__
+from . import __version__, planfile
 from . import inventory as inv
+from .desired import DesiredState, parse
 from .limit import LimitError, select
-from .model import HostStatus, Plan
-from .render import apply_json, plan_json, print_apply, print_plan, print_recap, recap_counts
+from .lock import ApplyLock, LockHeld, acquire
+from .model import HostResult, HostStatus, Plan
+from .render import apply_json, plan_json, plural, print_apply, print_plan, print_recap, recap_counts, summary_line
 from .runner import Run
+from .safety import refusal_message
+from .termsafe import safe
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_FAILED, EXIT_UNREACHABLE = 0, 1, 2, 2, 4
 
@@ -32,8 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"exconf {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("inventory", type=Path, help="inventory file (Ansible YAML)")
+    def common(sp: argparse.ArgumentParser, what: str = "inventory file (Ansible YAML)") -> None:
+        sp.add_argument("inventory", type=Path, help=what)
         sp.add_argument("--limit", metavar="PATTERN", help="hosts or groups, comma-separated; !x excludes, &x intersects")
         sp.add_argument("--forks", type=_positive, default=10, metavar="N", help="hosts worked on at once (default 10)")
         sp.add_argument("--json", action="store_true", help="print one JSON document instead of text")
@@ -41,9 +45,15 @@ def _parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", help="read every server and show what differs; change nothing")
     common(plan)
     plan.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when there are changes, 0 when none")
-    apply = sub.add_parser("apply", help="apply only the differences, then verify them")
-    common(apply)
+    plan.add_argument("--out", type=Path, metavar="PLANFILE", help="save the plan, for exconf apply PLANFILE")
+    plan.add_argument("--override", action="append", default=[], metavar="RAIL", help="accept a safety rail's refusal, by name")
+    apply = sub.add_parser("apply", help="apply only the differences (or exactly a saved plan), then verify them")
+    common(apply, "inventory file, or a plan file saved with plan --out")
     apply.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
+    apply.add_argument("--override", action="append", default=[], metavar="RAIL", help="accept a safety rail's refusal, by name")
+    show = sub.add_parser("show", help="print a saved plan as plan prints it")
+    show.add_argument("planfile", type=Path)
+    show.add_argument("--json", action="store_true", help="the plan's JSON document")
 
     lab = sub.add_parser("lab", help="the built-in simulated Exchange organisation")
     labsub = lab.add_subparsers(dest="lab_command", required=True, metavar="LAB_COMMAND")
@@ -100,39 +110,133 @@ def _error(err: Console, message: str) -> int:
     return EXIT_ERROR
 
 
+def _inventory_error(err: Console, path: Path, exc: inv.InventoryError) -> int:
+    n = len(exc.issues)
+    err.print(Text(f"Error: {safe(str(path))} is not a valid inventory ({plural(n, 'problem')}):", style="bold red"))
+    for issue in exc.issues:
+        err.print(Text(f"  {safe(str(issue))}"))
+    return EXIT_ERROR
+
+
+def _progress(err: Console, quiet: bool):
+    """Per-host lines as hosts finish (stderr), and a count on the terminal's spinner."""
+    status = err.status("") if err.is_terminal else None
+    verbs = {"read": "Reading", "apply": "Applying on"}
+
+    def event(phase: str, host: str, done: int, total: int, run: Run) -> None:
+        session = run.sessions.get(host)
+        if status is not None:
+            status.update(f"{verbs.get(phase, phase)} {done}/{total} hosts…")
+        if session is not None and session.status is not HostStatus.OK:
+            err.print(Text(f"{session.status.value}: {safe(host, newlines=False)}: ", style="bold red") + Text(safe(session.error.splitlines()[0] if session.error else "")))
+        elif not quiet:
+            err.print(Text(f"{phase} ok: {safe(host, newlines=False)}", style="dim"))
+
+    return status, event
+
+
+def _organisation(inventory: inv.Inventory) -> str:
+    for host in inventory.hosts:
+        name = host.vars.get("exconf_organization")
+        if name:
+            return str(name)
+    return inventory.path.stem
+
+
+def _lock(inventory: inv.Inventory, err: Console, command: str) -> ApplyLock | None:
+    try:
+        lock = acquire(inventory.path, _organisation(inventory), command)
+    except LockHeld as exc:
+        _error(err, str(exc))
+        return None
+    if lock.taken_over:
+        err.print(Text("Warning: ", style="bold yellow") + Text(f"took over a lock left by a process that is gone ({safe(lock.taken_over)})"))
+    return lock
+
+
+def _is_planfile(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            head = f.read(4096).lstrip()
+    except OSError:
+        return False
+    return head.startswith(b"{") and b'"format_version"' in head
+
+
 def _run(args: argparse.Namespace, out: Console, err: Console) -> int:
+    if args.command == "show":
+        return _show(args, out, err)
     if not args.inventory.is_file():
-        return _error(err, f"no inventory file at {args.inventory}")
+        return _error(err, f"no inventory file at {safe(str(args.inventory))}")
+    if args.command == "apply" and _is_planfile(args.inventory):
+        return _apply_saved(args, out, err)
     try:
         inventory = inv.load(args.inventory)
         names = select(inventory, args.limit)
     except inv.InventoryError as exc:
-        err.print(Text(f"Error: {args.inventory} is not a valid inventory ({len(exc.issues)} problem{'s' if len(exc.issues) != 1 else ''}):", style="bold red"))
-        for issue in exc.issues:
-            err.print(Text(f"  {issue}"))
-        return EXIT_ERROR
+        return _inventory_error(err, args.inventory, exc)
     except LimitError as exc:
-        return _error(err, str(exc))
+        return _error(err, safe(str(exc)))
     if not names:
         return _error(err, f"--limit {args.limit!r} leaves no host to work on")
 
+    lock = _lock(inventory, err, "exconf apply") if args.command == "apply" else None
+    if args.command == "apply" and lock is None:
+        return EXIT_ERROR
+    try:
+        if not _start_labs(inventory, err):
+            return EXIT_ERROR
+        return _plan_and_maybe_apply(args, inventory, names, out, err)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _start_labs(inventory: inv.Inventory, err: Console) -> bool:
     from .labauto import LabStartError, start_labs
 
     try:
         start_labs(inventory, err)
     except LabStartError as exc:
-        return _error(err, str(exc))
+        _error(err, safe(str(exc)))
+        return False
+    return True
 
-    run = Run(inventory=inventory, hosts=[inventory.host(n) for n in names], forks=args.forks)
+
+def _new_run(inventory: inv.Inventory, names: list[str], desired: DesiredState, forks: int, err: Console, quiet: bool):
+    status, event = _progress(err, quiet)
+    run = Run(inventory=inventory, hosts=[inventory.host(n) for n in names], desired=desired, forks=forks)
+    run.on_event = lambda phase, host, done, total: event(phase, host, done, total, run)
+    return run, status
+
+
+def _plan_and_maybe_apply(args: argparse.Namespace, inventory: inv.Inventory, names: list[str], out: Console, err: Console) -> int:
+    run, status = _new_run(inventory, names, parse(inventory), args.forks, err, quiet=len(names) > 50)
     try:
-        with _status(err, f"Reading {len(names)} host{'s' if len(names) != 1 else ''}…"):
+        with status or contextlib.nullcontext():
             run.read()
-        plan = run.plan()
+        plan = run.plan(overrides=tuple(args.override))
         if args.command == "plan":
-            return _finish_plan(args, plan, out, err)
+            code = _finish_plan(args, plan, out, err)
+            if args.out is not None:
+                code = _save(args, plan, inventory, run, err) or code
+            return code
+        # Hosts with nothing to do give their connection back now, not at the end of the run.
+        busy = {op.host for op in plan.operations}
+        run.release({h for h in run.sessions if h not in busy})
         return _apply(args, run, plan, out, err)
     finally:
         run.close()
+
+
+def _save(args: argparse.Namespace, plan: Plan, inventory: inv.Inventory, run: Run, err: Console) -> int:
+    try:
+        saved = planfile.new(plan, inventory, args.limit, run.org_host)
+        planfile.save(args.out, saved, plan_json(plan))
+    except (OSError, planfile.PlanFileError) as exc:
+        return _error(err, f"cannot save the plan to {safe(str(args.out))}: {safe(getattr(exc, 'strerror', None) or str(exc))}")
+    err.print(Text(f"Saved the plan to {safe(str(args.out))}. To apply exactly this plan: exconf apply {safe(str(args.out))}"))
+    return 0
 
 
 def _finish_plan(args: argparse.Namespace, plan: Plan, out: Console, err: Console) -> int:
@@ -143,7 +247,7 @@ def _finish_plan(args: argparse.Namespace, plan: Plan, out: Console, err: Consol
     else:
         print_plan(out, plan)
         print_recap(out, counts)
-    if any(hp.status is not HostStatus.OK for hp in plan.hosts.values()):
+    if any(hp.status is not HostStatus.OK for hp in plan.hosts.values()) or plan.blocking:
         return EXIT_ERROR
     if args.detailed_exitcode and plan.changes:
         return EXIT_CHANGES
@@ -155,24 +259,52 @@ def _nothing_applied(plan: Plan) -> dict[str, dict[str, int]]:
     return {n: recap_counts(n, hp, None) | {"changed": 0, "ok": hp.in_sync} for n, hp in plan.hosts.items()}
 
 
+def _refuse(plan: Plan, show: Console, err: Console) -> int:
+    err.print(Text("Error: ", style="bold red") + Text(safe(refusal_message(plan))))
+    print_recap(show, _nothing_applied(plan))
+    return EXIT_ERROR
+
+
+def _confirm(show: Console, err: Console) -> bool | None:
+    """True to go on; False when the user said no (or Ctrl-D); None when there is no terminal."""
+    if not sys.stdin.isatty():
+        return None
+    show.print(Text("\nDo you want to perform these actions?", style="bold"))
+    show.print("  exconf will perform the actions described above.\n  Only 'yes' will be accepted to approve.\n")
+    try:
+        answer = show.input("  Enter a value: ")
+    except EOFError:
+        return False
+    return answer.strip() == "yes"
+
+
 def _apply(args: argparse.Namespace, run: Run, plan: Plan, out: Console, err: Console) -> int:
     show = err if args.json else out
     if not args.json:
         print_plan(out, plan)
+    if plan.blocking:
+        return _refuse(plan, show, err)
     if plan.changes and not args.auto_approve:
-        if not sys.stdin.isatty():
+        confirmed = _confirm(show, err)
+        if confirmed is None:
             err.print(Text("Error: ", style="bold red") + Text("apply needs confirmation: run it in a terminal, or pass --auto-approve"))
             print_recap(show, _nothing_applied(plan))
             return EXIT_ERROR
-        show.print(Text("\nDo you want to perform these actions?", style="bold"))
-        show.print("  exconf will perform the actions described above.\n  Only 'yes' will be accepted to approve.\n")
-        answer = show.input("  Enter a value: ")
-        if answer.strip() != "yes":
+        if not confirmed:
             show.print(Text("\nApply cancelled: nothing was changed.", style="bold"))
             print_recap(show, _nothing_applied(plan))
             return EXIT_ERROR
-    hosts = sum(1 for hp in plan.hosts.values() if hp.changes)
-    with _status(err, f"Applying {len(plan.changes)} changes on {hosts} host{'s' if hosts != 1 else ''}…"):
+    return _carry_out(args, run, plan, out, err)
+
+
+def _carry_out(args: argparse.Namespace, run: Run, plan: Plan, out: Console, err: Console) -> int:
+    show = err if args.json else out
+    hosts = len({op.host for op in plan.operations})
+    status, event = _progress(err, quiet=hosts > 50)
+    run.on_event = lambda phase, host, done, total: event(phase, host, done, total, run)
+    with status or contextlib.nullcontext():
+        if status is not None:
+            status.update(f"Applying {plural(len(plan.changes), 'change')} on {plural(hosts, 'host')}…")
         results = run.apply(plan)
     counts = {name: recap_counts(name, plan.hosts[name], res) for name, res in results.items()}
     if args.json:
@@ -181,14 +313,97 @@ def _apply(args: argparse.Namespace, run: Run, plan: Plan, out: Console, err: Co
         print_apply(out, plan, results)
         if plan.changes:
             applied = sum(r.changed for r in results.values())
-            out.print(Text(f"\nApply complete: {applied} of {len(plan.changes)} changes made and verified.", style="bold"))
+            out.print(Text(f"\nApply complete: {applied} of {plural(len(plan.changes), 'change')} made and verified.", style="bold"))
     print_recap(show, counts)
+    return _exit_code(counts, results)
+
+
+def _exit_code(counts: dict[str, dict[str, int]], results: dict[str, HostResult]) -> int:
     code = EXIT_OK
-    if any(c["failed"] for c in counts.values()):
+    if any(c["failed"] for c in counts.values()) or any(r.not_run for r in results.values()):
         code |= EXIT_FAILED
     if any(c["unreachable"] for c in counts.values()):
         code |= EXIT_UNREACHABLE
     return code
+
+
+# --- saved plans -----------------------------------------------------------------
+
+
+def _show(args: argparse.Namespace, out: Console, err: Console) -> int:
+    try:
+        saved = planfile.load(args.planfile)
+    except planfile.PlanFileError as exc:
+        return _error(err, safe(str(exc)))
+    if args.json:
+        print(json.dumps(plan_json(saved.plan), indent=2, ensure_ascii=False))
+        return EXIT_OK
+    out.print(Text(f"Saved plan: {safe(str(args.planfile))}, made {saved.created} by exconf {saved.exconf_version} from {safe(str(saved.inventory))}" + (f" (--limit {safe(saved.limit)})" if saved.limit else ""), style="dim"))
+    print_plan(out, saved.plan)
+    return EXIT_OK
+
+
+def _apply_saved(args: argparse.Namespace, out: Console, err: Console) -> int:
+    """Apply exactly a saved plan, after proving it is not stale; no confirmation (the plan was the review)."""
+    if args.limit:
+        return _error(err, "--limit cannot narrow a saved plan; make a new plan with --limit instead")
+    try:
+        saved = planfile.load(args.inventory)
+    except planfile.PlanFileError as exc:
+        return _error(err, safe(str(exc)))
+    if not saved.inventory.is_file():
+        return _error(err, f"the plan's inventory {safe(str(saved.inventory))} is gone; run exconf plan again")
+    try:
+        inventory = inv.load(saved.inventory)
+    except inv.InventoryError as exc:
+        return _inventory_error(err, saved.inventory, exc)
+    stale = planfile.provenance_problems(saved, inventory)
+    if stale:
+        return _stale(saved, stale, out, err)
+    plan = saved.plan
+    show = err if args.json else out
+    if plan.blocking:
+        return _refuse(plan, show, err)
+    hosts = list(dict.fromkeys(op.host for op in plan.operations))
+    if not hosts:
+        show.print(Text("No changes in this plan: nothing to apply.", style="bold green"))
+        print_recap(show, _nothing_applied(plan))
+        return EXIT_OK
+    missing = [h for h in hosts if h not in {x.name for x in inventory.hosts}]
+    if missing:
+        return _stale(saved, [f"{h} is no longer in the inventory" for h in missing], out, err)
+    lock = _lock(inventory, err, f"exconf apply {args.inventory}")
+    if lock is None:
+        return EXIT_ERROR
+    try:
+        if not _start_labs(inventory, err):
+            return EXIT_ERROR
+        desired = parse(inventory)
+        if saved.org_host not in hosts:
+            desired = DesiredState(hosts=desired.hosts, organization=())
+        run, status = _new_run(inventory, hosts, desired, args.forks, err, quiet=len(hosts) > 50)
+        try:
+            with status or contextlib.nullcontext():
+                run.read(org_host=saved.org_host if saved.org_host in hosts else None)
+            fresh = run.plan(overrides=plan.overridden)
+            moved = planfile.drift_between(plan, fresh, hosts)
+            if moved:
+                return _stale(saved, moved, out, err)
+            if not args.json:
+                print_plan(out, plan)
+            return _carry_out(args, run, plan, out, err)
+        finally:
+            run.close()
+    finally:
+        lock.release()
+
+
+def _stale(saved: planfile.SavedPlan, problems: list[str], out: Console, err: Console) -> int:
+    err.print(Text("Error: ", style="bold red") + Text("the saved plan is stale; nothing was changed on any host:"))
+    for line in problems:
+        err.print(Text("  " + safe(line)))
+    err.print(Text(f"Run exconf plan {safe(str(saved.inventory))} --out PLANFILE again, review it, and apply the new plan."))
+    return EXIT_ERROR
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,45 +1,23 @@
-"""Declared state against observed state, per property: pure functions, no I/O.
+"""Declared settings against observed settings, per property: pure functions, no I/O.
 
 Names match as Exchange identities do: case-insensitively, with ``*`` as the
 only wildcard. Two declarations that reach the same object with different
-values are a conflict, reported with both places.
+values are a conflict, reported with both places. Every declared object ends
+as findings: one per object it matched, in sync or to change, or an error
+when it matched nothing.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from exconf.modules import Resource
-from exconf.modules.base import expand_name
-from exconf.values import ValueError_, same
+from exconf.values import ValueError_, ValueType, same
 
-from .model import Change, Desired, DesiredValue, ObservedObject, PropertyChange
-from .yamlsource import Location, PathKey
+from .model import Change, Desired, DesiredValue, Finding, FindingProperty, FindingStatus, ObservedObject, PropertyChange
 
-
-def declared(resource: Resource, section: Any, sources: dict[PathKey, Location], base: PathKey, server: str) -> list[Desired]:
-    """The Desired objects of one resource section (already schema-valid)."""
-    if not section:
-        return []
-
-    def where(path: PathKey) -> Location:
-        p = base + path
-        while p and p not in sources:
-            p = p[:-1]
-        return sources.get(p, Location("?", 0, 0))
-
-    entries = section.items() if resource.named else [(None, section)]
-    out = []
-    for name, props in entries:
-        key: PathKey = (name,) if resource.named else ()
-        values = tuple(
-            DesiredValue(prop=k, value=resource.prop(k).type.parse(v), source=where(key + (k,))) for k, v in (props or {}).items()
-        )
-        pattern = expand_name(str(name), server) if resource.named else ""
-        out.append(Desired(kind=resource.kind, pattern=pattern, values=values, source=where(key)))
-    return out
+if TYPE_CHECKING:
+    from exconf.modules.base import KindPlan, PlanContext, SettingsKind
 
 
 def matches(pattern: str, name: str) -> bool:
@@ -48,81 +26,97 @@ def matches(pattern: str, name: str) -> bool:
     return re.fullmatch(rx, name, flags=re.IGNORECASE | re.DOTALL) is not None
 
 
-@dataclass(frozen=True)
-class DiffResult:
-    changes: tuple[Change, ...]
-    in_sync: int
-    problems: tuple[str, ...]
+def shown(vtype: ValueType, value: Any) -> Any:
+    """What the plan shows: a list for a multi-valued property, else Exchange's text form."""
+    if isinstance(value, tuple):
+        return list(value)
+    return vtype.show(value)
 
 
-def diff(resource: Resource, desired: list[Desired], observed: tuple[ObservedObject, ...], host: str, where: str) -> DiffResult:
-    """Changes that make ``observed`` match ``desired``; ``where`` names the server for messages."""
+def diff(kind: SettingsKind, desired: tuple[Desired, ...], observed: tuple[ObservedObject, ...], ctx: PlanContext) -> KindPlan:
+    """Changes (and findings) that make ``observed`` match ``desired`` on the scope ``ctx`` names."""
+    from exconf.modules.base import KindPlan, expand_name
+
     problems: list[str] = []
+    findings: list[Finding] = []
     wanted: dict[str, dict[str, DesiredValue]] = {}
+    declared_at: dict[str, Desired] = {}
     by_name = {o.name: o for o in observed}
     for d in desired:
-        if resource.named:
-            hits = [o for o in observed if matches(d.pattern, o.name)]
+        pattern = expand_name(d.pattern, ctx.facts.name) if kind.named else ""
+        if kind.named:
+            hits = [o for o in observed if matches(pattern, o.name)]
             if not hits:
-                problems.append(f"{d.source}: {resource.section}: {d.pattern!r} matches no {resource.title} on {where}")
+                problem = f"{d.source}: {kind.section}: {pattern!r} matches no {kind.title} on {ctx.where}"
+                problems.append(problem)
+                findings.append(Finding(ctx.host, kind.kind, pattern, FindingStatus.ERROR, d.source, message=problem))
                 continue
         else:
             hits = list(observed[:1])
             if not hits:
-                problems.append(f"{d.source}: {resource.section}: {where} reported no {resource.title}")
+                problem = f"{d.source}: {kind.section}: {ctx.where} reported no {kind.title}"
+                problems.append(problem)
+                findings.append(Finding(ctx.host, kind.kind, kind.title, FindingStatus.ERROR, d.source, message=problem))
                 continue
         for obj in hits:
             slot = wanted.setdefault(obj.name, {})
+            declared_at.setdefault(obj.name, d)
             for value in d.values:
                 prior = slot.get(value.prop)
-                if prior is not None and not same(resource.prop(value.prop).type, prior.value, value.value):
-                    t = resource.prop(value.prop).type
-                    problems.append(
-                        f"{value.source}: {resource.section}: {obj.name!r} gets {value.prop} {t.show(value.value)!r} here "
+                t = kind.prop(value.prop).type
+                if prior is not None and not same(t, prior.value, value.value):
+                    problem = (
+                        f"{value.source}: {kind.section}: {obj.name!r} gets {value.prop} {t.show(value.value)!r} here "
                         f"but {t.show(prior.value)!r} at {prior.source}"
                     )
+                    problems.append(problem)
+                    findings.append(Finding(ctx.host, kind.kind, obj.name, FindingStatus.ERROR, value.source, message=problem))
                     continue
                 slot[value.prop] = value
 
     changes: list[Change] = []
-    in_sync = 0
     for name, values in wanted.items():
         obj = by_name[name]
         props: list[PropertyChange] = []
+        checked: list[FindingProperty] = []
         for value in values.values():
-            prop = resource.prop(value.prop)
+            prop = kind.prop(value.prop)
             raw = obj.values.get(prop.param)
+            expected = shown(prop.type, value.value)
             try:
                 actual = prop.type.parse(raw)
             except ValueError_:
-                if raw is not None or value.value is not None:
-                    actual = None
-                    shown_before = "(not set)" if raw is None else str(raw)
-                else:
+                if raw is None and value.value is None:
+                    checked.append(FindingProperty(value.prop, expected, expected, value.source, prop.sensitive))
                     continue
+                shown_before: Any = "(not set)" if raw is None else str(raw)
             else:
+                shown_before = shown(prop.type, actual)
                 if same(prop.type, actual, value.value):
+                    checked.append(FindingProperty(value.prop, expected, shown_before, value.source, prop.sensitive))
                     continue
-                shown_before = prop.type.show(actual)
+            checked.append(FindingProperty(value.prop, expected, shown_before, value.source, prop.sensitive))
             props.append(
                 PropertyChange(
                     prop=value.prop,
                     param=prop.param,
                     before=shown_before,
-                    after=prop.type.show(value.value),
+                    after=expected,
                     wire=prop.type.wire(value.value),
                     source=value.source,
+                    sensitive=prop.sensitive,
                 )
             )
+        status = FindingStatus.CHANGE if props else FindingStatus.IN_SYNC
+        findings.append(Finding(ctx.host, kind.kind, name, status, declared_at[name].source, tuple(checked)))
         if not props:
-            in_sync += 1
             continue
         files = sorted({f"{p.source.file}:{p.source.line}" for p in props})
         changes.append(
             Change(
-                id=f"{host}/{resource.kind}/{name}",
-                host=host,
-                kind=resource.kind,
+                id=f"{ctx.host}/{kind.kind}/{name}",
+                host=ctx.host,
+                kind=kind.kind,
                 name=name,
                 identity=obj.identity,
                 action="update",
@@ -130,4 +124,4 @@ def diff(resource: Resource, desired: list[Desired], observed: tuple[ObservedObj
                 reason="declared in " + ", ".join(files),
             )
         )
-    return DiffResult(tuple(changes), in_sync, tuple(problems))
+    return KindPlan(changes=tuple(changes), findings=tuple(findings), problems=tuple(problems))

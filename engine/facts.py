@@ -1,15 +1,13 @@
-"""Reading a server: which steps to send, and how their answer becomes ServerFacts.
+"""The facts every read starts with: which Exchange server this is (Get-ExchangeServer).
 
-All reads for a host travel in one command; a read that fails marks the host
-failed with the cmdlet's own message.
+A failed or odd answer marks the host failed with the cmdlet's own message.
 """
 
 from __future__ import annotations
 
 import re
 
-from exconf.modules import Resource
-from exconf.remote import LOCAL_SERVER, STATUS_NOT_APPLICABLE, Answer, Step
+from exconf.remote import LOCAL_SERVER, Answer, Step
 
 from .model import ObservedObject, ServerFacts
 
@@ -24,11 +22,6 @@ SERVER_STEP = Step(
 
 class FactsError(Exception):
     """A read failed or returned something exconf cannot use."""
-
-
-def read_steps(resources: list[Resource], *, with_server: bool = True) -> list[Step]:
-    steps = [SERVER_STEP] if with_server else []
-    return steps + [r.read_step(f"read:{r.kind}") for r in resources]
 
 
 def server_facts(answer: Answer) -> ServerFacts:
@@ -47,17 +40,6 @@ def server_facts(answer: Answer) -> ServerFacts:
         version=parse_version(str(obj.get("AdminDisplayVersion", ""))),
         site=str(obj.get("Site", "")).rsplit("/", 1)[-1],
     )
-
-
-def observed(answer: Answer, resource: Resource) -> tuple[ObservedObject, ...] | None:
-    """The resource's objects, or None where it does not apply (an Edge server)."""
-    result = answer.result(f"read:{resource.kind}")
-    if result.status == STATUS_NOT_APPLICABLE:
-        return None
-    if not result.ok:
-        message = result.error.message if result.error else result.status
-        raise FactsError(f"{resource.get_cmdlet} failed: {message}")
-    return resource.observe(result.objects)
 
 
 def parse_version(text: str) -> str:

@@ -1,10 +1,17 @@
-"""Typed data that flows through the engine: facts → desired → changes → plan → results."""
+"""Typed data that flows through the engine: desired → facts → changes → operations → plan → results.
+
+Everything here is a plain value: a plan can be saved, loaded and applied by
+another process (planfile.py), and every rendering (text, JSON, reports) is
+a function of these values.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+
+from exconf.remote import Step
 
 from .yamlsource import Location
 
@@ -13,6 +20,46 @@ class HostStatus(str, Enum):
     OK = "ok"
     UNREACHABLE = "unreachable"
     FAILED = "failed"
+
+
+# --- what the inventory declares (desired.py parses it once) -----------------
+
+
+@dataclass(frozen=True)
+class DesiredValue:
+    prop: str  # inventory key, e.g. protocol_logging_level
+    value: Any  # canonical value (see values.py)
+    source: Location
+    sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class Desired:
+    """One declared object: a name (``*`` patterns and ``{server}`` allowed) and its properties."""
+
+    kind: str
+    pattern: str  # as declared; "" for a kind with one object per scope
+    values: tuple[DesiredValue, ...]
+    source: Location
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """Where a secret comes from; only the reference is ever stored or shown."""
+
+    origin: str  # env | file | prompt
+    name: str  # variable name or file path; "" for a prompt
+
+    def describe(self) -> str:
+        return {"env": f"from env {self.name}", "file": f"from file {self.name}", "prompt": "typed at a prompt"}[self.origin]
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A controller-side file a change needs (a PFX): its path and the SHA-256 it had at plan time."""
+
+    path: str
+    digest: str
 
 
 # --- what a server reported --------------------------------------------------
@@ -36,28 +83,14 @@ class ServerFacts:
     fqdn: str
     role: str  # "Mailbox" | "Edge"
     version: str  # 15.2.1544.4
-    site: str  # AD site name
-    objects: dict[str, tuple[ObservedObject, ...]] = field(default_factory=dict)  # kind -> objects
+    site: str  # AD site name; "" where the server has none (an Edge)
 
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "fqdn": self.fqdn, "role": self.role, "version": self.version, "site": self.site}
 
-# --- what the inventory declares --------------------------------------------
-
-
-@dataclass(frozen=True)
-class DesiredValue:
-    prop: str  # inventory key, e.g. protocol_logging_level
-    value: Any  # canonical value (see values.py)
-    source: Location
-
-
-@dataclass(frozen=True)
-class Desired:
-    """One declared object: a name or ``*`` pattern and the properties it must have."""
-
-    kind: str
-    pattern: str  # after {server} expansion
-    values: tuple[DesiredValue, ...]
-    source: Location
+    @staticmethod
+    def from_json(doc: dict[str, Any]) -> ServerFacts:
+        return ServerFacts(str(doc["name"]), str(doc["fqdn"]), str(doc["role"]), str(doc["version"]), str(doc["site"]))
 
 
 # --- what must change --------------------------------------------------------
@@ -67,15 +100,16 @@ class Desired:
 class PropertyChange:
     prop: str
     param: str  # Exchange parameter name
-    before: str  # shown value
-    after: str  # shown value
+    before: Any  # shown value: a string, or a list for a multi-valued property
+    after: Any
     wire: Any  # value sent as the parameter
     source: Location
+    sensitive: bool = False
 
 
 @dataclass(frozen=True)
 class Change:
-    """One object to change on one host; a host applies its changes in one round trip."""
+    """One object to change, carried out by one host's operations."""
 
     id: str
     host: str  # inventory host that carries the change
@@ -85,7 +119,6 @@ class Change:
     action: str  # create | update | delete | replace
     properties: tuple[PropertyChange, ...]
     reason: str
-    depends_on: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,9 +126,97 @@ class Change:
             "resource": self.kind,
             "name": self.name,
             "action": self.action,
-            "properties": {p.prop: {"before": p.before, "after": p.after} for p in self.properties},
+            "properties": {
+                p.prop: {"before": "(sensitive)", "after": "(sensitive)"} if p.sensitive else {"before": p.before, "after": p.after}
+                for p in self.properties
+            },
             "reason": self.reason,
         }
+
+
+@dataclass(frozen=True)
+class Operation:
+    """Steps that one host runs for one change; ``needs`` names operations (on any host) that must succeed first."""
+
+    id: str
+    host: str
+    change: str  # Change.id
+    steps: tuple[Step, ...]
+    needs: tuple[str, ...] = ()
+
+
+# --- findings: every declared object ends as one -----------------------------
+
+
+class FindingStatus(str, Enum):
+    IN_SYNC = "in_sync"
+    CHANGE = "change"
+    ERROR = "error"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class FindingProperty:
+    prop: str
+    expected: Any
+    actual: Any
+    source: Location
+    sensitive: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        hidden = "(sensitive)"
+        return {
+            "property": self.prop,
+            "expected": hidden if self.sensitive else self.expected,
+            "actual": hidden if self.sensitive else self.actual,
+            "declared_at": str(self.source),
+        }
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The verdict on one declared object (or one object it matched) on one host."""
+
+    host: str
+    kind: str
+    name: str
+    status: FindingStatus
+    source: Location
+    properties: tuple[FindingProperty, ...] = ()
+    message: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "host": self.host,
+            "resource": self.kind,
+            "name": self.name,
+            "status": self.status.value,
+            "declared_at": str(self.source),
+            "properties": [p.to_json() for p in self.properties],
+        }
+        if self.message:
+            doc["message"] = self.message
+        return doc
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A safety rail that stops the whole plan unless the user overrides ``rail`` by name."""
+
+    rail: str
+    host: str
+    message: str
+    change: str = ""  # the Change.id it stops, if it is about one change
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rail": self.rail, "host": self.host, "message": self.message}
+
+    @staticmethod
+    def from_json(doc: dict[str, Any]) -> Refusal:
+        return Refusal(str(doc["rail"]), str(doc["host"]), str(doc["message"]), str(doc.get("change", "")))
+
+
+# --- the plan ------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -105,17 +226,34 @@ class HostPlan:
     facts: ServerFacts | None
     changes: tuple[Change, ...]
     error: str = ""  # why unreachable/failed
-    in_sync: int = 0  # declared objects already as declared
+    findings: tuple[Finding, ...] = ()
+    endpoint: str = ""
+
+    @property
+    def in_sync(self) -> int:
+        return sum(1 for f in self.findings if f.status is FindingStatus.IN_SYNC)
 
 
 @dataclass(frozen=True)
 class Plan:
     hosts: dict[str, HostPlan]
+    operations: tuple[Operation, ...] = ()
     warnings: tuple[str, ...] = ()
+    refusals: tuple[Refusal, ...] = ()
+    overridden: tuple[str, ...] = ()  # rails the user overrode by name
 
     @property
     def changes(self) -> list[Change]:
         return [c for hp in self.hosts.values() for c in hp.changes]
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for hp in self.hosts.values() for f in hp.findings]
+
+    @property
+    def blocking(self) -> tuple[Refusal, ...]:
+        """Refusals not overridden: any of them means nothing is applied."""
+        return tuple(r for r in self.refusals if r.rail not in self.overridden)
 
     def summary(self) -> dict[str, int]:
         counts = {"add": 0, "change": 0, "destroy": 0, "replace": 0}
@@ -132,9 +270,9 @@ class Plan:
 
 class ChangeOutcome(str, Enum):
     APPLIED = "applied"  # made and verified
-    FAILED = "failed"  # the cmdlet failed
+    FAILED = "failed"  # the cmdlet failed, or the result is unknown
     UNVERIFIED = "unverified"  # made, but the read-back still differs
-    NOT_RUN = "not_run"  # not attempted because something before it failed
+    NOT_RUN = "not_run"  # not attempted because something it needs failed
 
 
 @dataclass(frozen=True)
@@ -151,6 +289,7 @@ class HostResult:
     results: tuple[ChangeResult, ...]
     in_sync: int = 0
     error: str = ""
+    notes: tuple[str, ...] = field(default=())  # what the transport had to do (a reconnect, …)
 
     @property
     def changed(self) -> int:
@@ -159,3 +298,7 @@ class HostResult:
     @property
     def failed(self) -> int:
         return sum(1 for r in self.results if r.outcome in (ChangeOutcome.FAILED, ChangeOutcome.UNVERIFIED))
+
+    @property
+    def not_run(self) -> int:
+        return sum(1 for r in self.results if r.outcome is ChangeOutcome.NOT_RUN)

@@ -1,15 +1,16 @@
-"""Running exconf against hosts: read (facts), plan (diff), apply and verify.
+"""Running exconf against hosts: read, plan (pure, planner.py), apply the plan graph, verify.
 
-I/O lives here and in the transports; deciding what to change is pure
-(diff.py). Each host gets one shell for the whole run: one command to read,
-one to apply its changes and read them back. Hosts run in parallel up to
-``forks``; a host that fails or cannot be reached never stops the others.
+I/O lives here and in the executors; deciding what to change is pure. Each
+host gets one executor (one shell) for the whole run: one command to read,
+and one per wave of the plan graph to apply and read back — with no
+cross-host needs that is one wave, so one command. Hosts run in parallel up
+to ``forks``; a host that fails, cannot be reached, or raises anything at all
+never stops the others.
 
-Organisation-wide objects (send connectors, transport config) are read and
-changed through one Mailbox server: the first selected host in inventory
-order if it is a Mailbox server (its read carries the organisation reads,
-which an Edge answers ``not_applicable``), otherwise the first reachable
-Mailbox server, at the cost of one more command on it.
+Organisation-wide objects are read and changed through one Mailbox server:
+the first selected host if it is a Mailbox server (its read carries the
+organisation reads, which an Edge answers ``not_applicable``), otherwise the
+first reachable Mailbox server, at the cost of one more command on it.
 """
 
 from __future__ import annotations
@@ -20,47 +21,69 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from exconf.modules import ORGANIZATION, SERVER, Resource, by_kind, by_scope
-from exconf.remote import STATUS_ERROR, STATUS_NOT_RUN, Answer, ContractError, RemoteFatal, Step, StepResult, decode_answer, encode_stdin
-from exconf.values import same
+from exconf.modules import KINDS, ORGANIZATION, SERVER, Kind, by_kind
+from exconf.modules.base import ReadError
+from exconf.remote import STATUS_ERROR, STATUS_NOT_RUN, Answer, ContractError, RemoteFatal, Step
 
-from . import diff as differ
+from . import planner
 from .connection import ConnectionConfigError, settings_for
-from .facts import FactsError, observed, read_steps, server_facts
+from .desired import DesiredState
+from .executor import Executor, ProgramExecutor
+from .facts import SERVER_STEP, FactsError, server_facts
+from .graph import dependants, waves
 from .inventory import Host, Inventory
-from .model import Change, ChangeOutcome, ChangeResult, HostPlan, HostResult, HostStatus, ObservedObject, Plan, ServerFacts
-from .transport import AuthenticationFailed, HostUnreachable, Transport, TransportError
+from .model import Change, ChangeOutcome, ChangeResult, HostResult, HostStatus, Operation, Plan
+from .planner import HostRead
+from .transport import AuthenticationFailed, HostUnreachable, TransportError
 from .transport.winrm import WinRMTransport
 
-TransportFactory = Callable[[Host], Transport]
+ExecutorFactory = Callable[[Host], Executor]
+Event = Callable[[str, str, int, int], None]  # (phase, host, done, total)
+
+READ = "read:"
+ORG = "org:"
+VERIFY = "verify:"
 
 
-def default_transport_factory(inventory_dir: Path) -> TransportFactory:
-    def make(host: Host) -> Transport:
-        return WinRMTransport(settings_for(host, inventory_dir))
+def default_executor_factory(inventory_dir: Path) -> ExecutorFactory:
+    def make(host: Host) -> Executor:
+        return ProgramExecutor(WinRMTransport(settings_for(host, inventory_dir)))
 
     return make
 
 
+def endpoint_of(host: Host, inventory_dir: Path) -> str:
+    try:
+        return settings_for(host, inventory_dir, env={}).endpoint
+    except ConnectionConfigError:
+        return ""
+
+
 @dataclass
 class Session:
-    """Everything known about one host during a run, and its open shell."""
+    """One host during a run: its executor and what went wrong, if anything."""
 
     host: Host
-    transport: Transport | None = None
+    executor: Executor | None = None
     status: HostStatus = HostStatus.OK
     error: str = ""
-    facts: ServerFacts | None = None
-    objects: dict[str, tuple[ObservedObject, ...] | None] = field(default_factory=dict)
 
     def fail(self, status: HostStatus, message: str) -> None:
         self.status, self.error = status, message
 
-    def run(self, steps: list[Step], *, halt_on_error: bool) -> Answer:
-        """One round trip: send the steps, parse the answer (errors become host failures by the caller)."""
-        assert self.transport is not None
-        out = self.transport.run(encode_stdin(steps, halt_on_error=halt_on_error))
-        return decode_answer(out.stdout, out.stderr, out.exit_code)
+
+def guard(session: Session, fn: Callable[[], None]) -> None:
+    """Run fn, sorting every failure into unreachable or failed for this host only."""
+    try:
+        fn()
+    except (HostUnreachable, AuthenticationFailed) as exc:
+        session.fail(HostStatus.UNREACHABLE, str(exc))
+    except (ConnectionConfigError, TransportError, ContractError, FactsError, ReadError) as exc:
+        session.fail(HostStatus.FAILED, str(exc))
+    except RemoteFatal as exc:
+        session.fail(HostStatus.FAILED, f"the exconf program could not run on {session.host.name}: {exc}")
+    except Exception as exc:  # noqa: BLE001 - one host's surprise is that host's failure, never the run's
+        session.fail(HostStatus.FAILED, f"{session.host.name}: unexpected {type(exc).__name__}: {exc}")
 
 
 @dataclass
@@ -69,16 +92,19 @@ class Run:
 
     inventory: Inventory
     hosts: list[Host]
+    desired: DesiredState
     forks: int = 5
-    transport_factory: TransportFactory | None = None
+    kinds: tuple[Kind, ...] = KINDS
+    executor_factory: ExecutorFactory | None = None
+    on_event: Event | None = None
     sessions: dict[str, Session] = field(default_factory=dict)
+    reads: dict[str, HostRead] = field(default_factory=dict)
     org_host: str | None = None
-    org_objects: dict[str, tuple[ObservedObject, ...]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        if self.transport_factory is None:
-            self.transport_factory = default_transport_factory(self.inventory.path.parent)
+        if self.executor_factory is None:
+            self.executor_factory = default_executor_factory(self.inventory.path.parent)
         self.sessions = {h.name: Session(h) for h in self.hosts}
         unchecked = [h.name for h in self.hosts if h.vars.get("ansible_winrm_server_cert_validation") == "ignore"]
         if unchecked:
@@ -90,225 +116,185 @@ class Run:
 
     # --- helpers ------------------------------------------------------------
 
-    def _parallel(self, fn: Callable[[Session], None], sessions: list[Session]) -> None:
+    def _parallel(self, phase: str, fn: Callable[[Session], None], sessions: list[Session]) -> None:
         if not sessions:
             return
-        with ThreadPoolExecutor(max_workers=max(1, min(self.forks, len(sessions)))) as pool:
-            list(pool.map(fn, sessions))
+        done = 0
+        lock = threading.Lock()
 
-    def _guard(self, session: Session, fn: Callable[[], None]) -> None:
-        """Run fn, sorting every failure into unreachable or failed for this host only."""
-        try:
-            fn()
-        except (HostUnreachable, AuthenticationFailed) as exc:
-            session.fail(HostStatus.UNREACHABLE, str(exc))
-        except (ConnectionConfigError, TransportError, ContractError, FactsError) as exc:
-            session.fail(HostStatus.FAILED, str(exc))
-        except RemoteFatal as exc:
-            session.fail(HostStatus.FAILED, f"the exconf program could not run on {session.host.name}: {exc}")
+        def one(session: Session) -> None:
+            nonlocal done
+            guard(session, lambda: fn(session))
+            with lock:
+                done += 1
+                if self.on_event is not None:
+                    self.on_event(phase, session.host.name, done, len(sessions))
+
+        with ThreadPoolExecutor(max_workers=max(1, min(self.forks, len(sessions)))) as pool:
+            list(pool.map(one, sessions))
+
+    def _executor(self, session: Session) -> Executor:
+        if session.executor is None:
+            assert self.executor_factory is not None
+            session.executor = self.executor_factory(session.host)
+        return session.executor
+
+    def _kinds(self, scope: str, declared: frozenset[str]) -> list[Kind]:
+        return [k for k in self.kinds if k.scope == scope and k.kind in declared]
+
+    def release(self, hosts: set[str] | None = None) -> None:
+        """Let go of sockets of hosts that have nothing more to do now (or all, while waiting)."""
+        for name, s in self.sessions.items():
+            if s.executor is not None and (hosts is None or name in hosts):
+                s.executor.release()
 
     def close(self) -> None:
         for s in self.sessions.values():
-            if s.transport is not None:
-                s.transport.close()
-                s.transport = None
+            if s.executor is not None:
+                try:
+                    s.executor.close()
+                except Exception:  # noqa: BLE001 - closing is best effort, and never hides a result
+                    pass
+                s.executor = None
 
     # --- read ---------------------------------------------------------------
 
-    def _server_resources(self, host: Host) -> list[Resource]:
-        declared = host.vars.get("exchange") or {}
-        return [r for r in by_scope(SERVER) if declared.get(r.section)]
-
-    def _org_resources(self) -> list[Resource]:
-        return [r for r in by_scope(ORGANIZATION) if self.inventory.organization.get(r.section)]
-
-    def read(self) -> None:
-        """Read every selected host in parallel (one command each)."""
-        org = self._org_resources()
-        first = self.hosts[0].name if self.hosts and org else None
+    def read(self, *, org_host: str | None = None) -> dict[str, HostRead]:
+        """Read every selected host in parallel (one command each); the organisation through one Mailbox server."""
+        org = self._kinds(ORGANIZATION, self.desired.organization_kinds)
+        first = org_host or (self.hosts[0].name if self.hosts and org else None)
 
         def read_one(session: Session) -> None:
-            def work() -> None:
-                session.transport = self.transport_factory(session.host)
-                resources = self._server_resources(session.host)
-                if session.host.name == first:
-                    resources = org + resources
-                answer = session.run(read_steps(resources), halt_on_error=False)
-                session.facts = server_facts(answer)
-                for r in resources:
-                    session.objects[r.kind] = observed(answer, r)
+            name = session.host.name
+            result = self.reads.setdefault(name, HostRead(name, endpoint=endpoint_of(session.host, self.inventory.path.parent)))
+            kinds = self._kinds(SERVER, self.desired.kinds_of(name))
+            steps = [SERVER_STEP] + [s for k in kinds for s in k.read_steps(READ)]
+            if name == first:
+                steps += [s for k in org for s in k.read_steps(ORG)]
+            answer = self._executor(session).execute(steps, halt_on_error=False)
+            result.facts = server_facts(answer)
+            for k in kinds:
+                result.objects[k.kind] = k.observe(answer, READ)
+            if name == first:
+                self._org_objects = {k.kind: k.observe(answer, ORG) for k in org}
 
-            self._guard(session, work)
-
-        self._parallel(read_one, list(self.sessions.values()))
+        self._org_objects: dict[str, object] = {}
+        self._parallel("read", read_one, list(self.sessions.values()))
+        for name, session in self.sessions.items():
+            read = self.reads.setdefault(name, HostRead(name))
+            read.status, read.error = session.status, session.error
         if org:
             self._read_organization(org, first)
+        return self.reads
 
-    def _read_organization(self, org: list[Resource], first: str | None) -> None:
-        candidate = self.sessions.get(first) if first else None
-        if candidate and candidate.status is HostStatus.OK and all(candidate.objects.get(r.kind) is not None for r in org):
-            self.org_host = candidate.host.name
+    def _read_organization(self, org: list[Kind], first: str | None) -> None:
+        candidate = self.reads.get(first) if first else None
+        if candidate and candidate.status is HostStatus.OK and all(self._org_objects.get(k.kind) is not None for k in org):
+            self.org_host = first
         else:
-            others = [s for s in self.sessions.values() if s.status is HostStatus.OK and s.facts and s.facts.role == "Mailbox"]
+            others = [r for r in self.reads.values() if r.status is HostStatus.OK and r.facts and r.facts.role == "Mailbox"]
             if not others:
-                self.warnings.append(
-                    "organisation-wide objects (exchange_organization) were not checked: no reachable Mailbox server in this run"
-                )
+                self.warnings.append("organisation-wide objects (exchange_organization) were not checked: no reachable Mailbox server in this run")
                 return
-            session = others[0]
-            self.org_host = session.host.name
+            session = self.sessions[others[0].host]
 
             def work() -> None:
-                answer = session.run(read_steps(org, with_server=False), halt_on_error=False)
-                for r in org:
-                    session.objects[r.kind] = observed(answer, r)
+                answer = self._executor(session).execute([s for k in org for s in k.read_steps(ORG)], halt_on_error=False)
+                self._org_objects = {k.kind: k.observe(answer, ORG) for k in org}
 
-            self._guard(session, work)
+            guard(session, work)
             if session.status is not HostStatus.OK:
+                self.reads[session.host.name].status = session.status
+                self.reads[session.host.name].error = session.error
                 return
-        session = self.sessions[self.org_host]
-        for r in org:
-            self.org_objects[r.kind] = session.objects.get(r.kind) or ()
+            self.org_host = session.host.name
+        # The organisation's objects are observed on the carrier, beside its own.
+        for kind, objects in self._org_objects.items():
+            self.reads[self.org_host].objects[kind] = objects  # type: ignore[assignment]
 
     # --- plan ---------------------------------------------------------------
 
-    def plan(self) -> Plan:
-        """Diff every readable host (pure, from what read() gathered)."""
-        host_plans: dict[str, HostPlan] = {}
-        for name, session in self.sessions.items():
-            if session.status is not HostStatus.OK or session.facts is None:
-                host_plans[name] = HostPlan(name, session.status, session.facts, (), error=session.error)
-                continue
-            changes, in_sync, problems = self._diff_host(session)
-            if name == self.org_host:
-                org_changes, org_sync, org_problems = self._diff_org(name, session.facts)
-                changes, in_sync, problems = org_changes + changes, in_sync + org_sync, org_problems + problems
-            if problems:
-                host_plans[name] = HostPlan(name, HostStatus.FAILED, session.facts, (), error="\n".join(problems))
-            else:
-                host_plans[name] = HostPlan(name, HostStatus.OK, session.facts, tuple(changes), in_sync=in_sync)
-        return Plan(hosts=host_plans, warnings=tuple(self.warnings))
-
-    def _diff_host(self, session: Session) -> tuple[list[Change], int, list[str]]:
-        facts = session.facts
-        assert facts is not None
-        declared = session.host.vars.get("exchange") or {}
-        changes: list[Change] = []
-        problems: list[str] = []
-        in_sync = 0
-        for resource in self._server_resources(session.host):
-            base = ("exchange", resource.section)
-            objects = session.objects.get(resource.kind)
-            if objects is None or facts.role not in resource.roles:
-                where = session.host.source(base)
-                problems.append(f"{where}: {resource.section}: {facts.name} is an {facts.role} server, which has no {resource.title}")
-                continue
-            desired = differ.declared(resource, declared[resource.section], session.host.sources, base, facts.name)
-            result = differ.diff(resource, desired, objects, session.host.name, facts.name)
-            changes += result.changes
-            in_sync += result.in_sync
-            problems += result.problems
-        return changes, in_sync, problems
-
-    def _diff_org(self, host: str, facts: ServerFacts) -> tuple[list[Change], int, list[str]]:
-        changes: list[Change] = []
-        problems: list[str] = []
-        in_sync = 0
-        for resource in self._org_resources():
-            desired = differ.declared(resource, self.inventory.organization[resource.section], self.inventory.organization_sources, (resource.section,), facts.name)
-            result = differ.diff(resource, desired, self.org_objects.get(resource.kind, ()), host, "the organisation")
-            changes += result.changes
-            in_sync += result.in_sync
-            problems += result.problems
-        return changes, in_sync, problems
+    def plan(self, overrides: tuple[str, ...] = ()) -> Plan:
+        """Plan every host read (pure, from what read() gathered)."""
+        return planner.plan(self.desired, self.reads, self.kinds, org_host=self.org_host, warnings=tuple(self.warnings), overrides=overrides)
 
     # --- apply --------------------------------------------------------------
 
     def apply(self, plan: Plan) -> dict[str, HostResult]:
-        """Apply each host's changes in one round trip that also reads them back."""
-        results: dict[str, HostResult] = {}
+        """Run the plan graph wave by wave; a host's operations of one wave travel in one round trip."""
+        outcomes: dict[str, ChangeResult] = {}
+        changes = {c.id: c for c in plan.changes}
+        blocked: dict[str, str] = {}  # operation id -> why it will not run
+        ops = [op for op in plan.operations if plan.hosts[op.host].status is HostStatus.OK]
         lock = threading.Lock()
 
-        def apply_one(session: Session) -> None:
-            hp = plan.hosts[session.host.name]
-            result = self._apply_host(session, hp)
-            with lock:
-                results[session.host.name] = result
+        for wave in waves(ops):
+            by_host: dict[str, list[Operation]] = {}
+            for op in wave:
+                if op.id in blocked:
+                    outcomes[op.change] = ChangeResult(changes[op.change], ChangeOutcome.NOT_RUN, blocked[op.id])
+                    continue
+                by_host.setdefault(op.host, []).append(op)
 
-        todo = [self.sessions[h] for h, hp in plan.hosts.items() if hp.status is HostStatus.OK and hp.changes]
-        self._parallel(apply_one, todo)
+            def apply_host(session: Session, by_host: dict[str, list[Operation]] = by_host) -> None:
+                host_ops = by_host[session.host.name]
+                results = self._apply_batch(session, host_ops, changes)
+                with lock:
+                    for op, result in zip(host_ops, results, strict=True):
+                        outcomes[op.change] = result
+                        if result.outcome is not ChangeOutcome.APPLIED:
+                            why = f"not attempted: it needs {op.change} on {op.host}, which {'failed' if result.outcome is not ChangeOutcome.NOT_RUN else 'did not run'}"
+                            for dep in dependants(ops, op.id):
+                                blocked.setdefault(dep.id, why)
+                            # A host stops at its first failure: its later waves do not run either.
+                            for later in ops:
+                                if later.host == op.host and later.id not in outcomes and later not in host_ops:
+                                    blocked.setdefault(later.id, "not attempted: an earlier change on this host failed")
+
+            self._parallel("apply", apply_host, [self.sessions[h] for h in by_host])
+
+        results: dict[str, HostResult] = {}
         for name, hp in plan.hosts.items():
-            if name not in results:
-                results[name] = HostResult(name, hp.status, (), in_sync=hp.in_sync, error=hp.error)
-        return {name: results[name] for name in plan.hosts}
+            session = self.sessions.get(name)
+            mine = tuple(outcomes[c.id] for c in hp.changes if c.id in outcomes)
+            status = hp.status
+            error = hp.error
+            if session is not None and session.status is not HostStatus.OK and hp.status is HostStatus.OK:
+                status, error = session.status, session.error
+            notes = session.executor.notes() if session is not None and session.executor is not None else ()
+            results[name] = HostResult(name, status, mine, in_sync=hp.in_sync, error=error, notes=notes)
+        return results
 
-    def _apply_host(self, session: Session, hp: HostPlan) -> HostResult:
-        steps: list[Step] = []
-        step_of: dict[str, str] = {}
-        for i, change in enumerate(hp.changes):
-            for step in by_kind(change.kind).change_steps(change, f"apply:{i}"):
-                steps.append(step)
-                step_of[step.id] = change.id
-        kinds = list(dict.fromkeys(c.kind for c in hp.changes))
-        steps += [replace(by_kind(k).read_step(f"verify:{k}"), always_run=True) for k in kinds]
+    def _apply_batch(self, session: Session, ops: list[Operation], changes: dict[str, Change]) -> list[ChangeResult]:
+        """The operations, then a read-back of their kinds (always run: it changes nothing), in one round trip."""
+        steps: list[Step] = [s for op in ops for s in op.steps]
+        kinds = list(dict.fromkeys(changes[op.change].kind for op in ops))
+        steps += [replace(s, always_run=True) for k in kinds for s in by_kind(k, self.kinds).read_steps(VERIFY)]
         answer: Answer | None = None
 
         def work() -> None:
             nonlocal answer
-            answer = session.run(steps, halt_on_error=True)
+            answer = self._executor(session).execute(steps, halt_on_error=True)
 
-        self._guard(session, work)
+        guard(session, work)
         if answer is None:
             # Nothing came back: whether the changes were made is unknown; say so.
-            outcome = [ChangeResult(c, ChangeOutcome.FAILED, f"result unknown: {session.error}") for c in hp.changes]
-            return HostResult(hp.host, session.status, tuple(outcome), in_sync=hp.in_sync, error=session.error)
-        return HostResult(hp.host, HostStatus.OK, tuple(_outcomes(hp.changes, steps, step_of, answer)), in_sync=hp.in_sync)
+            return [ChangeResult(changes[op.change], ChangeOutcome.FAILED, f"result unknown: {session.error}") for op in ops]
+        return [self._outcome(op, changes[op.change], answer) for op in ops]
 
-
-def _outcomes(changes: tuple[Change, ...], steps: list[Step], step_of: dict[str, str], answer: Answer) -> list[ChangeResult]:
-    by_change: dict[str, list[StepResult]] = {}
-    for step in steps:
-        if step.id in step_of:
-            by_change.setdefault(step_of[step.id], []).append(answer.result(step.id))
-    readback: dict[str, dict[str, ObservedObject]] = {}
-    for kind in {c.kind for c in changes}:
-        result = answer.result(f"verify:{kind}")
-        if result.ok:
-            readback[kind] = {o.name: o for o in by_kind(kind).observe(result.objects)}
-    out: list[ChangeResult] = []
-    for change in changes:
-        results = by_change.get(change.id, [])
+    def _outcome(self, op: Operation, change: Change, answer: Answer) -> ChangeResult:
+        results = [answer.result(s.id) for s in op.steps]
         failed = next((r for r in results if r.status == STATUS_ERROR), None)
         if failed is not None:
-            out.append(ChangeResult(change, ChangeOutcome.FAILED, failed.error.message if failed.error else "failed"))
-            continue
+            return ChangeResult(change, ChangeOutcome.FAILED, failed.error.message if failed.error else "failed")
         if any(r.status == STATUS_NOT_RUN for r in results):
-            out.append(ChangeResult(change, ChangeOutcome.NOT_RUN, "not attempted: an earlier change on this host failed"))
-            continue
-        seen = readback.get(change.kind, {}).get(change.name)
-        if seen is None:
-            out.append(ChangeResult(change, ChangeOutcome.UNVERIFIED, "made, but could not be read back"))
-            continue
-        off = _still_different(change, seen)
-        if off:
-            out.append(ChangeResult(change, ChangeOutcome.UNVERIFIED, "read back different: " + "; ".join(off)))
-        else:
-            out.append(ChangeResult(change, ChangeOutcome.APPLIED))
-    return out
-
-
-def _still_different(change: Change, seen: ObservedObject) -> list[str]:
-    resource = by_kind(change.kind)
-    off = []
-    for pc in change.properties:
-        t = resource.prop(pc.prop).type
-        want = t.parse(pc.wire)
-        raw = seen.values.get(pc.param)
+            return ChangeResult(change, ChangeOutcome.NOT_RUN, "not attempted: an earlier change on this host failed")
+        kind = by_kind(change.kind, self.kinds)
         try:
-            got = t.parse(raw)
-        except ValueError:
-            off.append(f"{pc.prop} is {raw!r}, expected {pc.after!r}")
-            continue
-        if not same(t, got, want):
-            off.append(f"{pc.prop} is {t.show(got)!r}, expected {pc.after!r}")
-    return off
+            readback = kind.observe(answer, VERIFY) or ()
+        except (ReadError, ContractError) as exc:
+            return ChangeResult(change, ChangeOutcome.UNVERIFIED, f"made, but could not be read back: {exc}")
+        problem = kind.verify(change, readback)
+        if problem:
+            return ChangeResult(change, ChangeOutcome.UNVERIFIED, problem)
+        return ChangeResult(change, ChangeOutcome.APPLIED)

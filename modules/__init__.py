@@ -1,13 +1,16 @@
-"""Resource modules, one file per Exchange object kind; RESOURCES is in apply order."""
+"""Resource kinds, one file per Exchange object kind; KINDS is in apply order.
 
-from .base import ORGANIZATION, SERVER, Resource
+Adding a kind is one new file implementing ``base.Kind`` and one line here.
+"""
+
+from .base import ORGANIZATION, SERVER, Kind, Resource, SettingsKind
 from .frontend_transport_service import RESOURCE as FRONTEND_TRANSPORT_SERVICE
 from .receive_connector import RESOURCE as RECEIVE_CONNECTOR
 from .send_connector import RESOURCE as SEND_CONNECTOR
 from .transport_config import RESOURCE as TRANSPORT_CONFIG
 from .transport_service import RESOURCE as TRANSPORT_SERVICE
 
-RESOURCES: tuple[Resource, ...] = (
+KINDS: tuple[Kind, ...] = (
     TRANSPORT_CONFIG,
     SEND_CONNECTOR,
     TRANSPORT_SERVICE,
@@ -15,13 +18,16 @@ RESOURCES: tuple[Resource, ...] = (
     RECEIVE_CONNECTOR,
 )
 
-
-def by_scope(scope: str) -> tuple[Resource, ...]:
-    return tuple(r for r in RESOURCES if r.scope == scope)
-
-
-def by_kind(kind: str) -> Resource:
-    return next(r for r in RESOURCES if r.kind == kind)
+# The settings kinds, for the inventory schema and the reference docs.
+RESOURCES: tuple[SettingsKind, ...] = tuple(k for k in KINDS if isinstance(k, SettingsKind))
 
 
-__all__ = ["ORGANIZATION", "RESOURCES", "SERVER", "Resource", "by_kind", "by_scope"]
+def by_scope(scope: str, kinds: tuple[Kind, ...] = KINDS) -> tuple[Kind, ...]:
+    return tuple(k for k in kinds if k.scope == scope)
+
+
+def by_kind(kind: str, kinds: tuple[Kind, ...] = KINDS) -> Kind:
+    return next(k for k in kinds if k.kind == kind)
+
+
+__all__ = ["KINDS", "ORGANIZATION", "RESOURCES", "SERVER", "Kind", "Resource", "SettingsKind", "by_kind", "by_scope"]

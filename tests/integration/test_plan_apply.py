@@ -161,7 +161,7 @@ def test_an_out_of_band_change_shows_up_in_the_next_plan(lab, capsys):
     assert code == 2
     assert '# ex02.contoso.lab: receive_connector "Default EX02" will be updated in-place' in out
     assert 'protocol_logging_level = "None" -> "Verbose"' in out
-    assert "Plan: 0 to add, 1 to change, 0 to destroy." in out
+    assert "Plan: 0 to add, 1 to change, 0 to destroy, 0 to replace." in out
 
 
 def test_apply_without_a_terminal_needs_auto_approve(lab, capsys, monkeypatch):

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from exconf.diff import declared, diff
 from exconf.facts import server_facts
+from exconf.model import ServerFacts
 from exconf.modules import RECEIVE_CONNECTOR, SEND_CONNECTOR
+from exconf.modules.base import PlanContext
 from exconf.remote import Answer, StepResult
+from exconf.yamlsource import Location
 
 FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "css-exchange" / "E19"
 NS = "{http://schemas.microsoft.com/powershell/2004/04}"
@@ -52,21 +54,35 @@ def test_a_real_server_object_becomes_facts():
     assert (facts.name, facts.role, facts.version, facts.site) == ("SOLO-E19A", "Mailbox", "15.2.986.5", "Default-First-Site-Name")
 
 
+def observe(kind, name: str):
+    """The kind's read of a recorded answer, as if the program had returned it."""
+    answer = Answer(computer="X", edge=False, results={f"read:{kind.kind}": StepResult(f"read:{kind.kind}", "ok", tuple(objects(name)))})
+    return kind.observe(answer, "read:")
+
+
+def nowhere(path):
+    return Location("?", 0, 0)
+
+
+def ctx(server: str, where: str) -> PlanContext:
+    return PlanContext(host="h", facts=ServerFacts(server, "", "Mailbox", "15.2.986.5", "Default-First-Site-Name"), where=where)
+
+
 def test_real_receive_connectors_diff_per_property():
-    observed = RECEIVE_CONNECTOR.observe(tuple(objects("GetReceiveConnector.xml")))
+    observed = observe(RECEIVE_CONNECTOR, "GetReceiveConnector.xml")
     names = {o.name for o in observed}
     assert "Default WIN-CTD3L0RGEN4" in names and len(names) == 5
     assert all(len(o.identity) == 36 for o in observed)  # Set-* goes by Guid
-    want = declared(RECEIVE_CONNECTOR, {"Default {server}": {"protocol_logging_level": "Verbose"}, "Client Proxy {server}": {"protocol_logging_level": "None"}}, {}, (), "WIN-CTD3L0RGEN4")
-    result = diff(RECEIVE_CONNECTOR, want, observed, "h", "WIN-CTD3L0RGEN4")
-    assert result.problems == () and result.in_sync == 1
+    want = RECEIVE_CONNECTOR.desired({"Default {server}": {"protocol_logging_level": "Verbose"}, "Client Proxy {server}": {"protocol_logging_level": "None"}}, nowhere)
+    result = RECEIVE_CONNECTOR.plan(want, observed, ctx("WIN-CTD3L0RGEN4", "WIN-CTD3L0RGEN4"))
+    assert result.problems == () and sum(f.status.value == "in_sync" for f in result.findings) == 1
     (change,) = result.changes
     assert change.name == "Default WIN-CTD3L0RGEN4"
     assert [(p.before, p.after) for p in change.properties] == [("None", "Verbose")]
 
 
 def test_real_send_connectors_match_shell_patterns():
-    observed = SEND_CONNECTOR.observe(tuple(objects("GetSendConnector.xml")))
-    want = declared(SEND_CONNECTOR, {"mail to *": {"protocol_logging_level": "Verbose"}}, {}, (), "X")
-    (change,) = diff(SEND_CONNECTOR, want, observed, "h", "the organisation").changes
+    observed = observe(SEND_CONNECTOR, "GetSendConnector.xml")
+    want = SEND_CONNECTOR.desired({"mail to *": {"protocol_logging_level": "Verbose"}}, nowhere)
+    (change,) = SEND_CONNECTOR.plan(want, observed, ctx("X", "the organisation")).changes
     assert change.name == "Mail to O365" and change.identity == "0292c782-9804-4d8b-ae0e-e1c7ab90852b"

@@ -1,0 +1,65 @@
+"""The desired state: the inventory's declarations parsed once into typed, located values.
+
+Reading and planning take this as data; nothing after it reaches back into
+``host.vars``. Server-scope objects come from each host's ``exchange:``,
+organisation-wide ones from ``exchange_organization:`` of the ``all`` group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from exconf.modules import KINDS, ORGANIZATION, SERVER, Kind
+
+from .inventory import Inventory
+from .model import Desired
+from .yamlsource import Location, PathKey
+
+UNKNOWN = Location("?", 0, 0)
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """Every declared object: per host (server scope) and for the organisation."""
+
+    hosts: dict[str, tuple[Desired, ...]]
+    organization: tuple[Desired, ...]
+
+    def kinds_of(self, host: str) -> frozenset[str]:
+        return frozenset(d.kind for d in self.hosts.get(host, ()))
+
+    @property
+    def organization_kinds(self) -> frozenset[str]:
+        return frozenset(d.kind for d in self.organization)
+
+
+def locator(sources: dict[PathKey, Location], base: PathKey) -> Callable[[PathKey], Location]:
+    """Where a declared path was written: the nearest recorded ancestor of ``base + path``."""
+
+    def where(path: PathKey) -> Location:
+        p = base + tuple(path)
+        while p and p not in sources:
+            p = p[:-1]
+        return sources.get(p, UNKNOWN)
+
+    return where
+
+
+def _section(kinds: tuple[Kind, ...], scope: str, declared: dict[str, Any], sources: dict[PathKey, Location], base: PathKey) -> tuple[Desired, ...]:
+    out: list[Desired] = []
+    for kind in kinds:
+        if kind.scope == scope and declared.get(kind.section):
+            out += kind.desired(declared[kind.section], locator(sources, base + (kind.section,)))
+    return tuple(out)
+
+
+def parse(inventory: Inventory, kinds: tuple[Kind, ...] = KINDS) -> DesiredState:
+    """The desired state of every host of the inventory (values already validated by inventory.load)."""
+    hosts = {
+        h.name: _section(kinds, SERVER, h.vars.get("exchange") or {}, h.sources, ("exchange",))
+        for h in inventory.hosts
+    }
+    org = _section(kinds, ORGANIZATION, inventory.organization or {}, inventory.organization_sources, ())
+    return DesiredState(hosts=hosts, organization=org)

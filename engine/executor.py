@@ -1,0 +1,56 @@
+"""The seam between the engine and the ways of reaching a server.
+
+The engine hands an executor a list of steps and gets one ``Answer`` back.
+``ProgramExecutor`` runs exconf's PowerShell program over a command channel
+(a WinRM shell today, SSH next); an Exchange remote PowerShell executor will
+send each step as a cmdlet and map CLIXML to the same answer. The engine
+never knows which one it talks to.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from exconf.remote import Answer, Step, decode_answer, encode_stdin
+
+from .transport import Transport
+
+
+class Executor(Protocol):
+    def execute(self, steps: list[Step], *, halt_on_error: bool) -> Answer:
+        """Run the steps in order in one round trip; raise a transport or contract error if no answer came."""
+        ...
+
+    def release(self) -> None:
+        """Let go of network resources while the run waits (for approval); the next execute reconnects."""
+        ...
+
+    def close(self) -> None: ...
+
+    def notes(self) -> tuple[str, ...]:
+        """What the executor had to do that the user should know (a reconnect after a long wait)."""
+        ...
+
+
+class ProgramExecutor:
+    """exconf's program, sent on standard input through a transport's command channel."""
+
+    def __init__(self, transport: Transport):
+        self._transport = transport
+        self._notes: list[str] = []
+
+    def execute(self, steps: list[Step], *, halt_on_error: bool) -> Answer:
+        out = self._transport.run(encode_stdin(steps, halt_on_error=halt_on_error))
+        self._notes.extend(getattr(out, "notes", ()))
+        return decode_answer(out.stdout, out.stderr, out.exit_code)
+
+    def release(self) -> None:
+        release = getattr(self._transport, "release", None)
+        if release is not None:
+            release()
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def notes(self) -> tuple[str, ...]:
+        return tuple(self._notes)

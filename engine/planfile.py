@@ -1,0 +1,330 @@
+"""Saved plans: the plan as a versioned JSON file, and the staleness rule for applying one.
+
+``plan --out FILE`` writes the Contract's JSON plan plus a ``saved`` section
+with what apply needs: the exconf version and remote program hash it was made
+with, a digest of the inventory files, per host the endpoint and facts, and
+the full changes and operations (steps as the remote contract sends them).
+No secret is ever written: a sensitive value appears only as a reference.
+
+``apply FILE`` re-reads the hosts it changes (one command each), plans them
+again from the same inventory and refuses, changing nothing anywhere, when
+the fresh plan is not the saved one (docs/plan-files.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from exconf import __version__
+from exconf.remote import Step, program_hash
+
+from .inventory import Inventory
+from .model import Change, Finding, FindingProperty, FindingStatus, HostPlan, HostStatus, Operation, Plan, PropertyChange, Refusal, ServerFacts
+from .yamlsource import Location
+
+PLANFILE_VERSION = 1
+
+
+class PlanFileError(Exception):
+    """The file is not a plan exconf can apply; the message says why."""
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    plan: Plan
+    exconf_version: str
+    program_hash: str
+    inventory: Path  # absolute
+    inventory_digest: str
+    limit: str | None
+    created: str
+    org_host: str | None
+
+
+def inventory_files(inventory: Inventory) -> list[Path]:
+    """Every file the inventory's values came from, and the inventory file itself."""
+    files = {inventory.path.resolve()}
+    for host in inventory.hosts:
+        files |= {Path(loc.file).resolve() for loc in host.sources.values() if loc.file != "?"}
+    files |= {Path(loc.file).resolve() for loc in inventory.organization_sources.values() if loc.file != "?"}
+    return sorted(files)
+
+
+def inventory_digest(inventory: Inventory) -> str:
+    """SHA-256 over the inventory's files (path relative to the inventory's folder, and content)."""
+    h = hashlib.sha256()
+    base = inventory.path.resolve().parent
+    for file in inventory_files(inventory):
+        try:
+            data = file.read_bytes()
+        except OSError:
+            data = b""
+        h.update(os.path.relpath(file, base).encode() + b"\0" + hashlib.sha256(data).digest())
+    return h.hexdigest()
+
+
+# --- writing -------------------------------------------------------------------
+
+
+def _loc(loc: Location) -> list[Any]:
+    return [loc.file, loc.line, loc.column]
+
+
+def _change(c: Change) -> dict[str, Any]:
+    for p in c.properties:
+        if p.sensitive:
+            raise PlanFileError(f"{c.host}: {c.kind} {c.name!r}: a sensitive value cannot be saved in a plan file")
+    return {
+        "id": c.id,
+        "host": c.host,
+        "kind": c.kind,
+        "name": c.name,
+        "identity": c.identity,
+        "action": c.action,
+        "reason": c.reason,
+        "properties": [
+            {"prop": p.prop, "param": p.param, "before": p.before, "after": p.after, "wire": p.wire, "source": _loc(p.source)} for p in c.properties
+        ],
+    }
+
+
+def _finding(f: Finding) -> dict[str, Any]:
+    return {
+        "host": f.host,
+        "kind": f.kind,
+        "name": f.name,
+        "status": f.status.value,
+        "source": _loc(f.source),
+        "message": f.message,
+        "properties": [
+            {"prop": p.prop, "expected": None if p.sensitive else p.expected, "actual": None if p.sensitive else p.actual, "source": _loc(p.source), "sensitive": p.sensitive}
+            for p in f.properties
+        ],
+    }
+
+
+def to_json(saved: SavedPlan, public: dict[str, Any]) -> dict[str, Any]:
+    """The Contract's plan document (``public``) plus the ``saved`` section."""
+    plan = saved.plan
+    hosts = {
+        name: {
+            "status": hp.status.value,
+            "error": hp.error,
+            "endpoint": hp.endpoint,
+            "facts": hp.facts.to_json() if hp.facts else None,
+            "changes": [_change(c) for c in hp.changes],
+            "findings": [_finding(f) for f in hp.findings],
+        }
+        for name, hp in plan.hosts.items()
+    }
+    return {
+        **public,
+        "saved": {
+            "planfile_version": PLANFILE_VERSION,
+            "exconf_version": saved.exconf_version,
+            "program_hash": saved.program_hash,
+            "inventory": str(saved.inventory),
+            "inventory_digest": saved.inventory_digest,
+            "limit": saved.limit,
+            "created": saved.created,
+            "org_host": saved.org_host,
+            "hosts": hosts,
+            "operations": [
+                {"id": op.id, "host": op.host, "change": op.change, "needs": list(op.needs), "steps": [s.to_json() for s in op.steps]} for op in plan.operations
+            ],
+            "refusals": [r.to_json() | {"change": r.change} for r in plan.refusals],
+            "overridden": list(plan.overridden),
+        },
+    }
+
+
+def new(plan: Plan, inventory: Inventory, limit: str | None, org_host: str | None) -> SavedPlan:
+    return SavedPlan(
+        plan=plan,
+        exconf_version=__version__,
+        program_hash=program_hash(),
+        inventory=inventory.path.resolve(),
+        inventory_digest=inventory_digest(inventory),
+        limit=limit,
+        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        org_host=org_host,
+    )
+
+
+def save(path: Path, saved: SavedPlan, public: dict[str, Any]) -> None:
+    """Write the plan file with mode 0600 (created so: never readable by others, even for an instant)."""
+    text = json.dumps(to_json(saved, public), indent=2, ensure_ascii=False) + "\n"
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# --- reading -------------------------------------------------------------------
+
+
+def _location(raw: Any) -> Location:
+    return Location(str(raw[0]), int(raw[1]), int(raw[2]))
+
+
+def load(path: Path) -> SavedPlan:
+    """Read a plan file; raise PlanFileError naming what is wrong."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanFileError(f"cannot read {path}: {exc.strerror if isinstance(exc, OSError) else exc}") from None
+    except json.JSONDecodeError as exc:
+        raise PlanFileError(f"{path}:{exc.lineno}:{exc.colno}: not a JSON plan file ({exc.msg})") from None
+    saved = doc.get("saved") if isinstance(doc, dict) else None
+    if not isinstance(saved, dict):
+        raise PlanFileError(f"{path} is not a saved plan: write one with exconf plan INVENTORY --out {path}")
+    if saved.get("planfile_version") != PLANFILE_VERSION:
+        raise PlanFileError(f"{path} is a plan file of format {saved.get('planfile_version')!r}; this exconf reads format {PLANFILE_VERSION}")
+    try:
+        hosts: dict[str, HostPlan] = {}
+        for name, h in saved["hosts"].items():
+            changes = tuple(
+                Change(
+                    id=c["id"],
+                    host=c["host"],
+                    kind=c["kind"],
+                    name=c["name"],
+                    identity=c["identity"],
+                    action=c["action"],
+                    reason=c["reason"],
+                    properties=tuple(
+                        PropertyChange(p["prop"], p["param"], p["before"], p["after"], p["wire"], _location(p["source"])) for p in c["properties"]
+                    ),
+                )
+                for c in h["changes"]
+            )
+            findings = tuple(
+                Finding(
+                    host=f["host"],
+                    kind=f["kind"],
+                    name=f["name"],
+                    status=FindingStatus(f["status"]),
+                    source=_location(f["source"]),
+                    message=f["message"],
+                    properties=tuple(
+                        FindingProperty(p["prop"], p["expected"], p["actual"], _location(p["source"]), bool(p.get("sensitive"))) for p in f["properties"]
+                    ),
+                )
+                for f in h["findings"]
+            )
+            facts = ServerFacts.from_json(h["facts"]) if h.get("facts") else None
+            hosts[name] = HostPlan(name, HostStatus(h["status"]), facts, changes, h["error"], findings, h["endpoint"])
+        operations = tuple(
+            Operation(
+                id=op["id"],
+                host=op["host"],
+                change=op["change"],
+                needs=tuple(op["needs"]),
+                steps=tuple(
+                    Step(
+                        id=s["id"],
+                        cmdlet=s["cmdlet"],
+                        params=s.get("params") or {},
+                        select=tuple(s.get("select") or ()),
+                        skip_on_edge=bool(s.get("skip_on_edge")),
+                        always_run=bool(s.get("always_run")),
+                    )
+                    for s in op["steps"]
+                ),
+            )
+            for op in saved["operations"]
+        )
+        plan = Plan(
+            hosts=hosts,
+            operations=operations,
+            warnings=tuple(doc.get("warnings", ())),
+            refusals=tuple(Refusal.from_json(r) for r in saved["refusals"]),
+            overridden=tuple(saved["overridden"]),
+        )
+        return SavedPlan(
+            plan=plan,
+            exconf_version=str(saved["exconf_version"]),
+            program_hash=str(saved["program_hash"]),
+            inventory=Path(saved["inventory"]),
+            inventory_digest=str(saved["inventory_digest"]),
+            limit=saved.get("limit"),
+            created=str(saved["created"]),
+            org_host=saved.get("org_host"),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise PlanFileError(f"{path} is damaged: {type(exc).__name__} {exc}; make a new one with exconf plan --out") from None
+
+
+# --- staleness -------------------------------------------------------------------
+
+
+def provenance_problems(saved: SavedPlan, inventory: Inventory | None) -> list[str]:
+    """Why a saved plan cannot be applied by this exconf to this inventory, before any host is read."""
+    out = []
+    if saved.exconf_version != __version__:
+        out.append(f"the plan was made by exconf {saved.exconf_version}; this is exconf {__version__}")
+    if saved.program_hash != program_hash():
+        out.append(f"the plan was made for remote program {saved.program_hash[:12]}…; this exconf sends {program_hash()[:12]}…")
+    if inventory is not None and inventory_digest(inventory) != saved.inventory_digest:
+        out.append(f"the inventory {saved.inventory} changed since the plan was made")
+    return out
+
+
+def _change_key(c: Change) -> dict[str, Any]:
+    return {p.prop: (p.before, p.after) for p in c.properties}
+
+
+def drift_between(saved: Plan, fresh: Plan, hosts: list[str]) -> list[str]:
+    """What moved on the given hosts between the saved plan and a fresh one; empty when none."""
+    out: list[str] = []
+    for host in hosts:
+        old, new = saved.hosts.get(host), fresh.hosts.get(host)
+        if new is None or new.status is not HostStatus.OK:
+            out.append(f"{host}: could not be read again: {new.error if new else 'not in this run'}")
+            continue
+        assert old is not None
+        old_changes = {c.id: c for c in old.changes}
+        new_changes = {c.id: c for c in new.changes}
+        for cid, c in old_changes.items():
+            label = f"{host}: {c.kind} {c.name!r}"
+            if cid not in new_changes:
+                out.append(f"{label} no longer needs this change: it was changed since the plan was made")
+                continue
+            was, now = _change_key(c), _change_key(new_changes[cid])
+            for prop, (before, after) in was.items():
+                if prop not in now:
+                    out.append(f"{label}: {prop} is now already {_q(after)}")
+                elif now[prop][0] != before:
+                    out.append(f"{label}: {prop} was {_q(before)} at plan time, is now {_q(now[prop][0])}")
+            for prop in now.keys() - was.keys():
+                out.append(f"{label}: {prop} now differs too ({_q(now[prop][0])}, declared {_q(now[prop][1])})")
+        for cid, c in new_changes.items():
+            if cid not in old_changes:
+                props = ", ".join(f"{p.prop} {_q(p.before)}" for p in c.properties)
+                out.append(f"{host}: {c.kind} {c.name!r} now differs from the declaration ({props})")
+        old_objects = {(f.kind, f.name.lower()) for f in old.findings if f.status is not FindingStatus.ERROR}
+        new_objects = {(f.kind, f.name.lower()) for f in new.findings if f.status is not FindingStatus.ERROR}
+        names = {(f.kind, f.name.lower()): f.name for f in (*old.findings, *new.findings)}
+        for key in sorted(new_objects - old_objects):
+            out.append(f"{host}: {key[0]} {names[key]!r} appeared since the plan was made")
+        for key in sorted(old_objects - new_objects):
+            out.append(f"{host}: {key[0]} {names[key]!r} disappeared since the plan was made")
+        if new.facts and old.facts and new.facts != old.facts:
+            out.append(f"{host}: the server is not the one planned ({old.facts.name} {old.facts.version} then, {new.facts.name} {new.facts.version} now)")
+    return out
+
+
+def _q(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
