@@ -1,0 +1,46 @@
+import pytest
+
+from exconf.graph import GraphError, dependants, waves
+from exconf.model import Operation
+
+
+def op(id_, host, *needs):
+    return Operation(id=id_, host=host, change=id_, steps=(), needs=tuple(needs))
+
+
+def ids(plan_waves):
+    return [[o.id for o in wave] for wave in plan_waves]
+
+
+def test_no_cross_host_needs_is_one_wave_in_plan_order():
+    ops = [op("a1", "a"), op("b1", "b"), op("a2", "a")]
+    assert ids(waves(ops)) == [["a1", "b1", "a2"]]
+
+
+def test_a_need_on_the_same_host_stays_in_the_wave_but_runs_after_it():
+    ops = [op("a2", "a", "a1"), op("a1", "a")]
+    assert ids(waves(ops)) == [["a1", "a2"]]
+
+
+def test_a_need_on_another_host_starts_a_new_wave():
+    ops = [op("mbx", "ex01", "edge"), op("edge", "edge01"), op("other", "ex02")]
+    assert ids(waves(ops)) == [["edge", "other"], ["mbx"]]
+
+
+def test_chains_across_hosts_take_one_wave_per_hop():
+    ops = [op("c", "h3", "b"), op("b", "h2", "a"), op("a", "h1"), op("a2", "h1", "a")]
+    assert ids(waves(ops)) == [["a", "a2"], ["b"], ["c"]]
+
+
+def test_unknown_needs_and_cycles_are_errors():
+    with pytest.raises(GraphError, match="needs ghost"):
+        waves([op("a", "h", "ghost")])
+    with pytest.raises(GraphError, match="cycle"):
+        waves([op("a", "h1", "b"), op("b", "h2", "a")])
+
+
+def test_dependants_are_transitive_across_hosts_and_leave_others_alone():
+    ops = [op("a", "h1"), op("b", "h2", "a"), op("c", "h3", "b"), op("d", "h3"), op("e", "h1", "d")]
+    assert [o.id for o in dependants(ops, "a")] == ["b", "c"]
+    assert [o.id for o in dependants(ops, "d")] == ["e"]
+    assert dependants(ops, "c") == []
