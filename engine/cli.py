@@ -22,9 +22,9 @@ from . import inventory as inv
 from .desired import DesiredState, parse
 from .limit import LimitError, select
 from .lock import ApplyLock, LockHeld, acquire
-from .model import HostResult, HostStatus, Plan
+from .model import ChangeOutcome, HostResult, HostStatus, Plan
 from .render import apply_json, plan_json, plural, print_apply, print_plan, print_recap, recap_counts, summary_line
-from .runner import Run
+from .runner import GRACE_SECONDS, Run
 from .safety import refusal_message
 from .termsafe import safe
 
@@ -207,7 +207,13 @@ def _new_run(inventory: inv.Inventory, names: list[str], desired: DesiredState, 
     status, event = _progress(err, quiet)
     run = Run(inventory=inventory, hosts=[inventory.host(n) for n in names], desired=desired, forks=forks)
     run.on_event = lambda phase, host, done, total: event(phase, host, done, total, run)
+    run.on_interrupt = lambda flying: _interrupted(err, flying)
     return run, status
+
+
+def _interrupted(err: Console, flying: list[str]) -> None:
+    waiting = f"waiting up to {GRACE_SECONDS:.0f} s for {plural(len(flying), 'host')} in flight ({safe(', '.join(flying[:5]))}{', …' if len(flying) > 5 else ''})" if flying else "no host is in flight"
+    err.print(Text("\nInterrupted: ", style="bold red") + Text(f"no new host will be started; {waiting}. Press Ctrl-C again to leave now."))
 
 
 def _plan_and_maybe_apply(args: argparse.Namespace, inventory: inv.Inventory, names: list[str], out: Console, err: Console) -> int:
@@ -273,7 +279,9 @@ def _confirm(show: Console, err: Console) -> bool | None:
     show.print("  exconf will perform the actions described above.\n  Only 'yes' will be accepted to approve.\n")
     try:
         answer = show.input("  Enter a value: ")
-    except EOFError:
+    except EOFError:  # Ctrl-D
+        return False
+    except KeyboardInterrupt:  # Ctrl-C at the prompt: the same as no
         return False
     return answer.strip() == "yes"
 
@@ -291,14 +299,13 @@ def _apply(args: argparse.Namespace, run: Run, plan: Plan, out: Console, err: Co
             print_recap(show, _nothing_applied(plan))
             return EXIT_ERROR
         if not confirmed:
-            show.print(Text("\nApply cancelled: nothing was changed.", style="bold"))
+            show.print(Text("\nApply cancelled: nothing was sent to any server.", style="bold"))
             print_recap(show, _nothing_applied(plan))
             return EXIT_ERROR
     return _carry_out(args, run, plan, out, err)
 
 
 def _carry_out(args: argparse.Namespace, run: Run, plan: Plan, out: Console, err: Console) -> int:
-    show = err if args.json else out
     hosts = len({op.host for op in plan.operations})
     status, event = _progress(err, quiet=hosts > 50)
     run.on_event = lambda phase, host, done, total: event(phase, host, done, total, run)
@@ -307,6 +314,15 @@ def _carry_out(args: argparse.Namespace, run: Run, plan: Plan, out: Console, err
             status.update(f"Applying {plural(len(plan.changes), 'change')} on {plural(hosts, 'host')}…")
         results = run.apply(plan)
     counts = {name: recap_counts(name, plan.hosts[name], res) for name, res in results.items()}
+    try:
+        _report_apply(args, run, plan, results, counts, out, err)
+    except KeyboardInterrupt:
+        pass  # the changes are made: a Ctrl-C while printing must not change the exit code
+    return _exit_code(counts, results)
+
+
+def _report_apply(args: argparse.Namespace, run: Run, plan: Plan, results: dict[str, HostResult], counts: dict[str, dict[str, int]], out: Console, err: Console) -> None:
+    show = err if args.json else out
     if args.json:
         print(json.dumps(apply_json(plan, results), indent=2, ensure_ascii=False))
     else:
@@ -314,11 +330,16 @@ def _carry_out(args: argparse.Namespace, run: Run, plan: Plan, out: Console, err
         if plan.changes:
             applied = sum(r.changed for r in results.values())
             out.print(Text(f"\nApply complete: {applied} of {plural(len(plan.changes), 'change')} made and verified.", style="bold"))
+    if run.unknown:
+        err.print(Text("Left at once: ", style="bold red") + Text(f"the result on {safe(', '.join(run.unknown))} is unknown. Run exconf plan to see where each server stands."))
     print_recap(show, counts)
-    return _exit_code(counts, results)
 
 
 def _exit_code(counts: dict[str, dict[str, int]], results: dict[str, HostResult]) -> int:
+    """0 converged; 1 when nothing at all was attempted (interrupted first); else 2 failed | 4 unreachable."""
+    attempted = any(r.outcome is not ChangeOutcome.NOT_RUN for res in results.values() for r in res.results)
+    if not attempted and any(res.not_run for res in results.values()) and not any(c["unreachable"] for c in counts.values()):
+        return EXIT_ERROR
     code = EXIT_OK
     if any(c["failed"] for c in counts.values()) or any(r.not_run for r in results.values()):
         code |= EXIT_FAILED

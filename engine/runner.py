@@ -15,9 +15,11 @@ first reachable Mailbox server, at the cost of one more command on it.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -39,6 +41,8 @@ from .transport.winrm import WinRMTransport
 
 ExecutorFactory = Callable[[Host], Executor]
 Event = Callable[[str, str, int, int], None]  # (phase, host, done, total)
+
+GRACE_SECONDS = 10.0  # after a first Ctrl-C, how long hosts in flight may take to finish
 
 READ = "read:"
 ORG = "org:"
@@ -72,6 +76,23 @@ class Session:
         self.status, self.error = status, message
 
 
+@contextlib.contextmanager
+def _counting_interrupts(presses: list[int]):
+    """While hosts are worked on, Ctrl-C (SIGINT) is counted instead of raised anywhere in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def count(signum: int, frame: object) -> None:
+        presses[0] += 1
+
+    previous = signal.signal(signal.SIGINT, count)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def guard(session: Session, fn: Callable[[], None]) -> None:
     """Run fn, sorting every failure into unreachable or failed for this host only."""
     try:
@@ -97,6 +118,9 @@ class Run:
     kinds: tuple[Kind, ...] = KINDS
     executor_factory: ExecutorFactory | None = None
     on_event: Event | None = None
+    on_interrupt: Callable[[list[str]], None] | None = None  # told which hosts are in flight at a first Ctrl-C
+    stopping: threading.Event = field(default_factory=threading.Event)
+    unknown: list[str] = field(default_factory=list)  # hosts left in flight after an interrupt
     sessions: dict[str, Session] = field(default_factory=dict)
     reads: dict[str, HostRead] = field(default_factory=dict)
     org_host: str | None = None
@@ -116,22 +140,68 @@ class Run:
 
     # --- helpers ------------------------------------------------------------
 
-    def _parallel(self, phase: str, fn: Callable[[Session], None], sessions: list[Session]) -> None:
+    def _parallel(self, phase: str, fn: Callable[[Session], None], sessions: list[Session]) -> list[Session]:
+        """Run fn for each session on up to ``forks`` threads; return the sessions never started.
+
+        A first Ctrl-C stops starting hosts and gives those in flight up to
+        GRACE_SECONDS to finish; a second one, or the end of the grace, leaves
+        them at once with their result unknown (``unknown`` lists them). Worker
+        threads are daemons, so leaving never waits for a host that does not answer.
+        """
         if not sessions:
-            return
-        done = 0
+            return []
+        pending = list(reversed(sessions))
+        in_flight: set[str] = set()
         lock = threading.Lock()
+        finished = threading.Event()
+        done = 0
+        running = max(1, min(self.forks, len(sessions)))
 
-        def one(session: Session) -> None:
-            nonlocal done
-            guard(session, lambda: fn(session))
-            with lock:
-                done += 1
+        def worker() -> None:
+            nonlocal done, running
+            while True:
+                with lock:
+                    if self.stopping.is_set() or not pending:
+                        running -= 1
+                        if running == 0:
+                            finished.set()
+                        return
+                    session = pending.pop()
+                    in_flight.add(session.host.name)
+                guard(session, lambda: fn(session))
+                with lock:
+                    in_flight.discard(session.host.name)
+                    done += 1
+                    count = done
                 if self.on_event is not None:
-                    self.on_event(phase, session.host.name, done, len(sessions))
+                    self.on_event(phase, session.host.name, count, len(sessions))
 
-        with ThreadPoolExecutor(max_workers=max(1, min(self.forks, len(sessions)))) as pool:
-            list(pool.map(one, sessions))
+        for _ in range(running):
+            threading.Thread(target=worker, daemon=True, name=f"exconf-{phase}").start()
+        deadline: float | None = None
+        presses = [0]
+        with _counting_interrupts(presses):
+            while not finished.is_set():
+                finished.wait(0.05)
+                if presses[0] and deadline is None:
+                    self.stopping.set()
+                    deadline = time.monotonic() + GRACE_SECONDS
+                    if self.on_interrupt is not None:
+                        with lock:
+                            flying = sorted(in_flight)
+                        self.on_interrupt(flying)
+                if presses[0] > 1:
+                    deadline = time.monotonic()  # a second Ctrl-C: leave now
+                if deadline is None or time.monotonic() < deadline or finished.is_set():
+                    continue
+                with lock:
+                    late = [s for s in sessions if s.host.name in in_flight]
+                for s in late:
+                    s.fail(HostStatus.UNREACHABLE, f"result unknown: left while {phase} was in progress on {s.host.name} (interrupted)")
+                    self.unknown.append(s.host.name)
+                break
+        with lock:
+            return list(reversed(pending))
 
     def _executor(self, session: Session) -> Executor:
         if session.executor is None:
@@ -179,7 +249,8 @@ class Run:
                 self._org_objects = {k.kind: k.observe(answer, ORG) for k in org}
 
         self._org_objects: dict[str, object] = {}
-        self._parallel("read", read_one, list(self.sessions.values()))
+        for skipped in self._parallel("read", read_one, list(self.sessions.values())):
+            skipped.fail(HostStatus.FAILED, "not read: interrupted")
         for name, session in self.sessions.items():
             read = self.reads.setdefault(name, HostRead(name))
             read.status, read.error = session.status, session.error
@@ -231,6 +302,8 @@ class Run:
         for wave in waves(ops):
             by_host: dict[str, list[Operation]] = {}
             for op in wave:
+                if self.stopping.is_set():
+                    blocked.setdefault(op.id, "not attempted: the run was interrupted")
                 if op.id in blocked:
                     outcomes[op.change] = ChangeResult(changes[op.change], ChangeOutcome.NOT_RUN, blocked[op.id])
                     continue
@@ -251,7 +324,13 @@ class Run:
                                 if later.host == op.host and later.id not in outcomes and later not in host_ops:
                                     blocked.setdefault(later.id, "not attempted: an earlier change on this host failed")
 
-            self._parallel("apply", apply_host, [self.sessions[h] for h in by_host])
+            for skipped in self._parallel("apply", apply_host, [self.sessions[h] for h in by_host]):
+                for op in by_host[skipped.host.name]:
+                    outcomes[op.change] = ChangeResult(changes[op.change], ChangeOutcome.NOT_RUN, "not attempted: the run was interrupted")
+            with lock:
+                for host in self.unknown:
+                    for op in by_host.get(host, ()):
+                        outcomes.setdefault(op.change, ChangeResult(changes[op.change], ChangeOutcome.FAILED, f"result unknown: {self.sessions[host].error}"))
 
         results: dict[str, HostResult] = {}
         for name, hp in plan.hosts.items():
