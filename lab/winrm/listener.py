@@ -381,12 +381,6 @@ def _bind(spec: "ServerSpec", port: int) -> socket.socket:
 
 def _raise_fd_limit() -> None:
     """Two listening sockets per server plus connections can pass the usual soft limit of 1024."""
-    try:
-        import resource
+    from exconf.transport.limits import raise_open_file_limit  # the controller's own, shared
 
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if hard == resource.RLIM_INFINITY or soft < hard:
-            target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    except (ImportError, ValueError, OSError):
-        pass
+    raise_open_file_limit()

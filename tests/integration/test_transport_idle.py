@@ -8,13 +8,14 @@ to 2 s and wait past it between reading and applying.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from exconf.connection import settings_for
 from exconf.inventory import load
 from exconf.model import ChangeOutcome, HostStatus
 from exconf.remote import Step, decode_answer, encode_stdin
 from exconf.runner import Run
-from exconf.transport.winrm import WinRMTransport
+from exconf.transport.winrm import WinRMTransport, idle_margin
 
 from .conftest import PASSWORD
 
@@ -145,3 +146,20 @@ def test_a_shell_the_server_lost_is_replaced_before_anything_is_sent(make_lab):
     assert decode_answer(out.stdout, out.stderr, out.exit_code).result("set").ok
     assert lab.stats()["EX01"]["shells"] == 2
     assert lab.stats()["EX01"]["commands"] == 2
+
+
+def test_a_connection_idle_near_the_servers_limit_is_replaced_before_the_server_drops_it(make_lab):
+    """The lab keeps the connection (120 s) but the client, told the limit is 2 s, does not trust it after 1.5 s."""
+    lab = make_lab(_servers(None)[:1])
+    inv = load(lab.inventory(f'all:\n  hosts:\n    ex01: {{ansible_host: "{{EX01}}", ansible_user: CONTOSO\\exadmin, ansible_password: {PASSWORD}}}\n'))
+    settings = replace(settings_for(inv.hosts[0], inv.path.parent), server_idle_timeout=IDLE)
+    transport = WinRMTransport(settings)
+    try:
+        transport.run(encode_stdin([READ]))
+        time.sleep(idle_margin(IDLE) + 0.5)
+        out = transport.run(encode_stdin([CHANGE, READ]))
+    finally:
+        transport.close()
+    assert out.notes and "(servers close idle connections after 2 s)" in out.notes[0], out.notes
+    assert decode_answer(out.stdout, out.stderr, out.exit_code).result("set").ok
+    assert lab.stats()["EX01"]["requests"] == 15 and lab.stats()["EX01"]["shells"] == 1
