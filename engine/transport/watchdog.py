@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+IDLE_EXIT = 5.0  # seconds the thread waits with nothing armed before it ends
+
 
 @dataclass(order=True)
 class _Entry:
@@ -94,7 +96,12 @@ class Watchdog:
                     while self._heap and self._heap[0].cancelled:
                         heapq.heappop(self._heap)
                     if not self._heap:
-                        self._cond.wait()
+                        # Nothing armed: the thread leaves after a while (arm() starts a new one),
+                        # so hosts that wait for approval hold no thread.
+                        if not self._cond.wait(IDLE_EXIT) and not self._heap:
+                            if self._thread is threading.current_thread():
+                                self._thread = None
+                            return
                         continue
                     wait = self._heap[0].deadline - self._clock()
                     if wait <= 0:
