@@ -28,7 +28,6 @@ from typing import TypeVar
 
 import requests
 from spnego.exceptions import SpnegoError
-from winrm.encryption import Encryption
 from winrm.exceptions import InvalidCredentialsError, WinRMError, WinRMOperationTimeoutError, WinRMTransportError, WSManFaultError
 from winrm.protocol import Protocol
 
@@ -338,7 +337,8 @@ class WinRMTransport:
             reason = _reason(exc)
             if not unknown and stage not in ("authenticate", "delete") and _dropped(reason):
                 return _Retry(f"the server closed the connection ({reason})")
-            return unreachable(f"cannot connect: {reason}" if stage == "authenticate" else f"the connection failed: {reason}")
+            cannot = stage == "authenticate" or any(m in reason for m in _NO_CONNECTION)
+            return unreachable(f"cannot connect: {reason}" if cannot else f"the connection failed: {reason}")
         if isinstance(exc, requests.RequestException):
             return unreachable(f"HTTP request failed: {_short(exc)}")
         if isinstance(exc, WSManFaultError):
@@ -375,6 +375,9 @@ class WinRMTransport:
 class _ShellGone(_Retry):
     def __init__(self, reason: str):
         super().__init__(reason, new_shell=True)
+
+
+_NO_CONNECTION = ("Connection refused", "No route to host", "Name or service not known", "timed out")
 
 
 def _dropped(reason: str) -> bool:
