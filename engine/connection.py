@@ -43,8 +43,16 @@ def settings_for(host: Host, inventory_dir: Path, env: Mapping[str, str] = os.en
         raise ConnectionConfigError(f"{host.name}: no password: set exconf_password_env (or ansible_password)")
     ca = v.get("ansible_winrm_ca_trust_path")
     if ca:
-        ca_path = (inventory_dir / ca).resolve()
+        ca_path = (inventory_dir / str(ca)).resolve()
+        if not ca_path.exists():
+            raise ConnectionConfigError(f"{host.name}: ansible_winrm_ca_trust_path: {ca_path} does not exist")
+        if not os.access(ca_path, os.R_OK):
+            raise ConnectionConfigError(f"{host.name}: ansible_winrm_ca_trust_path: {ca_path} cannot be read")
         ca = str(ca_path)
+    else:
+        # What pywinrm did by itself ("legacy_requests"), read once here: the transport's
+        # sessions never look at the environment (engine/transport/session.py).
+        ca = env.get("REQUESTS_CA_BUNDLE") or env.get("CURL_CA_BUNDLE") or None
     timeout = v.get("ansible_winrm_connection_timeout")
     operation = int(v.get("ansible_winrm_operation_timeout_sec") or timeout or 20)
     read = int(v.get("ansible_winrm_read_timeout_sec") or (timeout + 10 if timeout else 30))

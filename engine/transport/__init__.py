@@ -1,8 +1,10 @@
 """Transports carry the remote program's standard input to a server and bring back its output.
 
 They know nothing of Exchange: one shell per host per run, reused for every
-command of that run, and errors sorted into the three kinds a run reports:
+command of that run, and errors sorted into the kinds a run reports:
 unreachable (network, TLS, timeouts), refused credentials, and everything else.
+Every exception a transport raises from ``run()`` is a ``TransportError``;
+``close()`` and ``release()`` raise nothing, so one host can never stop a run.
 """
 
 from __future__ import annotations
@@ -12,11 +14,20 @@ from typing import Protocol
 
 
 class TransportError(Exception):
-    """A failure talking to the host; ``str()`` says what and where."""
+    """A failure talking to the host; ``str()`` says what and where.
+
+    ``result_unknown`` is true when the command's input had reached the wire
+    before the failure: the server may have run it, so the caller must report
+    its changes as "result unknown" and never send them again by itself.
+    """
+
+    def __init__(self, message: str, *, result_unknown: bool = False):
+        super().__init__(message)
+        self.result_unknown = result_unknown
 
 
 class HostUnreachable(TransportError):
-    """Nothing answered, TLS failed, or the host timed out."""
+    """Nothing answered, TLS failed, the connection broke, or the host timed out."""
 
 
 class AuthenticationFailed(TransportError):
@@ -25,9 +36,18 @@ class AuthenticationFailed(TransportError):
 
 @dataclass(frozen=True)
 class Output:
+    """What one command wrote, and what the transport did to get it (e.g. a reconnection)."""
+
     stdout: bytes
     stderr: bytes
     exit_code: int
+    notes: tuple[str, ...] = ()
+
+
+# HTTP.sys closes a keep-alive connection idle for 120 s (IdleConnection timer,
+# "HTTP Server API default 120 Sec", learn.microsoft.com/windows/win32/http/server-timeouts-property);
+# WinRM's listeners are HTTP.sys URL reservations, so this is the WinRM server's limit too.
+SERVER_IDLE_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True)
@@ -45,18 +65,34 @@ class ConnectionSettings:
     ca_trust_path: str | None
     message_encryption: str  # auto | always | never
     operation_timeout: int
-    read_timeout: int
+    read_timeout: int  # also bounds each whole HTTP exchange, not only each socket read
+    server_idle_timeout: float = SERVER_IDLE_TIMEOUT
 
     @property
     def endpoint(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.scheme}://{host}:{self.port}{self.path}"
 
+    @property
+    def encrypts_messages(self) -> bool:
+        """Whether WS-Man messages are sealed with NTLM (MS-WSMV 2.2.9.1), as pywinrm decides it."""
+        if self.auth != "ntlm" or self.message_encryption == "never":
+            return False
+        return self.message_encryption == "always" or self.scheme == "http"
+
     def __repr__(self) -> str:  # never show the password, even in a traceback
         return f"ConnectionSettings(endpoint={self.endpoint!r}, auth={self.auth!r}, user={self.user!r})"
 
 
 class Transport(Protocol):
-    def run(self, stdin: bytes) -> Output: ...
+    def run(self, stdin: bytes) -> Output:
+        """Run the remote program once with this standard input; raises only TransportError."""
+        ...
 
-    def close(self) -> None: ...
+    def release(self) -> None:
+        """Close the network connection but keep the shell for a later run(); never raises."""
+        ...
+
+    def close(self) -> None:
+        """Delete the shell and close everything; never raises."""
+        ...

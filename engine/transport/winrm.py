@@ -6,115 +6,387 @@ shell one Create and one Delete, and each command a Command, one Send and one
 Receive. A finished command is signalled only when another command follows
 in the same shell; Delete ends the last one. So a plan is 8 requests per host
 and an apply 12, whatever the number of resources.
+
+A connection lives as long as the server keeps it: HTTP.sys closes one idle
+for 120 s, and an NTLM-sealed message sent on a new socket is refused (HTTP
+400), since NTLM authenticates a connection, not a request. So before each
+command the transport checks the connection; if it is gone or idle near the
+server's limit, it authenticates a new one and carries on in the same shell
+(WinRS keeps a shell for hours, Winrs IdleTimeout), or a new shell if the
+server no longer has it. Requests before the command's input is sent change
+nothing and may be repeated once on a new connection; the Send that carries
+the input, and everything after it, is never repeated: a failure there is
+"result unknown" (``TransportError.result_unknown``).
 """
 
 from __future__ import annotations
 
 import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from typing import TypeVar
 
 import requests
+from spnego.exceptions import SpnegoError
 from winrm.exceptions import InvalidCredentialsError, WinRMError, WinRMOperationTimeoutError, WinRMTransportError, WSManFaultError
 from winrm.protocol import Protocol
 
 from exconf.remote import command_line
 
 from . import AuthenticationFailed, ConnectionSettings, HostUnreachable, Output, TransportError
+from .session import SocketTracker, build_session, ntlm_secret
+from .watchdog import Watchdog
+
+T = TypeVar("T")
 
 COMMAND_DEADLINE = 600  # seconds a single command may run before exconf gives up on it
+# WS-Management fault codes (MS-WSMV 2.2.4.x / winerror.h) that mean "this shell is gone".
+SHELL_NOT_FOUND = {2150858843}  # ERROR_WSMAN_SHELL_NOT_FOUND (0x8033805B)
+
+
+def idle_margin(server_idle_timeout: float) -> float:
+    """Idle seconds after which a kept connection is not trusted any more.
+
+    A quarter of the server's limit (30 s of HTTP.sys's 120 s) leaves room for
+    clock granularity and a request already in flight when the server's timer
+    fires; the server closing earlier is caught by the socket check.
+    """
+    return server_idle_timeout * 0.75
+
+
+class _Retry(Exception):
+    """Internal: the request changed nothing and may be repeated on a new connection or shell."""
+
+    def __init__(self, reason: str, *, new_shell: bool = False):
+        super().__init__(reason)
+        self.reason = reason
+        self.new_shell = new_shell
 
 
 class WinRMTransport:
     """A reusable WinRS shell on one host."""
 
-    def __init__(self, settings: ConnectionSettings, codepage: int = 437):
+    def __init__(
+        self,
+        settings: ConnectionSettings,
+        codepage: int = 437,
+        *,
+        watchdog: Watchdog | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._settings = settings
         self._codepage = codepage
+        self._clock = clock
+        self._own_watchdog = watchdog is None
+        self._watchdog = watchdog or Watchdog(clock)
+        self._secret = ntlm_secret(settings.password) if settings.auth == "ntlm" else settings.password
         self._protocol: Protocol | None = None
+        self._tracker: SocketTracker | None = None
         self._shell: str | None = None
         self._finished_command: str | None = None
+        self._last_used: float | None = None
+        self._released = False
+        self._broken = False  # the host stopped answering: close() does not wait for it again
+        self._in_flight: object | None = None
 
-    def _connect(self) -> tuple[Protocol, str]:
-        if self._protocol is None or self._shell is None:
-            s = self._settings
-            self._protocol = Protocol(
-                endpoint=s.endpoint,
-                transport=s.auth,
-                username=s.user,
-                password=s.password,
-                server_cert_validation="validate" if s.cert_validation else "ignore",
-                ca_trust_path=s.ca_trust_path if s.ca_trust_path else "legacy_requests",
-                message_encryption=s.message_encryption,
-                operation_timeout_sec=s.operation_timeout,
-                read_timeout_sec=s.read_timeout,
-                proxy=None,
-            )
-            self._shell = self._call(lambda: self._protocol.open_shell(codepage=self._codepage))
-        return self._protocol, self._shell
+    # -- the Transport API --------------------------------------------------------------
 
     def run(self, stdin: bytes) -> Output:
         """Run the remote program once with this standard input; wait for it to finish."""
-        protocol, shell = self._connect()
-        if self._finished_command:
-            previous, self._finished_command = self._finished_command, None
-            self._call(lambda: protocol.cleanup_command(shell, previous))
-        command, arguments = command_line()
-        command_id = self._call(lambda: protocol.run_command(shell, command, arguments, skip_cmd_shell=True))
-        self._call(lambda: protocol.send_command_input(shell, command_id, stdin, end=True))
+        notes: list[str] = []
+        try:
+            return self._run(stdin, notes)
+        except TransportError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - no library exception may escape to the runner
+            raise TransportError(f"{self._where()}: unexpected error in the WinRM client: {type(exc).__name__}: {_short(exc)}") from None
+
+    def release(self) -> None:
+        """Close the socket(s) but keep the shell: a later run() authenticates a new connection."""
+        if self._protocol is not None and self._protocol.transport.session is not None:
+            self._drop_connection()
+            self._released = True
+        if self._own_watchdog:
+            self._watchdog.close()
+
+    def close(self) -> None:
+        """Delete the shell (which also ends its last command) and close the connection."""
+        shell = self._shell
+        try:
+            if shell is not None and self._protocol is not None and not self._broken:
+                try:
+                    self._ensure_connection([])
+                    self._exchange(lambda p: p.close_shell(shell, close_session=False), stage="delete")
+                except Exception:  # noqa: BLE001 - closing is best effort; the run's outcome is already known
+                    pass
+        finally:
+            self._shell = self._finished_command = None
+            self._drop_connection()
+            self._protocol = None
+            if self._own_watchdog:
+                self._watchdog.close()
+
+    def open_sockets(self) -> int:
+        """Sockets this host holds now (for a runner bounding open files)."""
+        return self._tracker.open_count() if self._tracker is not None else 0
+
+    # -- one command ----------------------------------------------------------------------
+
+    def _run(self, stdin: bytes, notes: list[str]) -> Output:
+        command_id = self._start_command(notes)
+        # From here on the command may run: nothing is ever sent twice.
+        protocol = self._require_protocol()
+        shell = self._shell
+        assert shell is not None
+        self._exchange(lambda p: p.send_command_input(shell, command_id, stdin, end=True), stage="send", unknown=True)
         stdout, stderr, code = self._receive(protocol, shell, command_id)
         self._finished_command = command_id
-        return Output(stdout, stderr, code)
+        return Output(stdout, stderr, code, tuple(notes))
+
+    def _start_command(self, notes: list[str]) -> str:
+        """Connection, shell and Command: each step changes nothing, so one retry is safe."""
+        for attempt in (1, 2):
+            try:
+                self._ensure_connection(notes)
+                self._ensure_shell(notes)
+                shell = self._shell
+                assert shell is not None
+                command, arguments = command_line()
+                return self._exchange(
+                    lambda p: p.run_command(shell, command, arguments, skip_cmd_shell=True), stage="command", retry_safe=True
+                )
+            except _Retry as retry:
+                if attempt == 2:
+                    raise TransportError(f"{self._where()}: {retry.reason}, again after reconnecting") from None
+                notes.append(f"reconnected: {retry.reason}")
+                self._drop_connection()
+                if retry.new_shell:
+                    self._shell = self._finished_command = None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _ensure_connection(self, notes: list[str]) -> None:
+        if self._protocol is None:
+            self._protocol = self._new_protocol()
+        if self._protocol.transport.session is not None and self._last_used is not None:
+            idle = self._clock() - self._last_used
+            reason = ""
+            if idle >= idle_margin(self._settings.server_idle_timeout):
+                reason = f"the connection had been idle {idle:.0f} s (servers close idle connections after {self._settings.server_idle_timeout:.0f} s)"
+            elif self._tracker is not None and not self._tracker.connected():
+                reason = f"the server had closed the connection (idle {idle:.0f} s)"
+            if reason:
+                notes.append(f"reconnected: {reason}")
+                self._drop_connection()
+        elif self._released and self._last_used is not None:
+            notes.append(f"reconnected: the connection had been released while idle {self._clock() - self._last_used:.0f} s")
+        if self._protocol.transport.session is None:
+            self._open_connection()
+        self._released = False
+
+    def _ensure_shell(self, notes: list[str]) -> None:
+        if self._shell is not None and self._finished_command:
+            previous, self._finished_command = self._finished_command, None
+            shell = self._shell
+            try:
+                self._exchange(lambda p: p.cleanup_command(shell, previous), stage="signal", retry_safe=True)
+            except _ShellGone:
+                notes.append("the server no longer had the shell; opened a new one")
+                self._shell = None
+        if self._shell is None:
+            self._shell = self._exchange(lambda p: p.open_shell(codepage=self._codepage), stage="create", retry_safe=True)
 
     def _receive(self, protocol: Protocol, shell: str, command_id: str) -> tuple[bytes, bytes, int]:
         out: list[bytes] = []
         err: list[bytes] = []
-        deadline = time.monotonic() + COMMAND_DEADLINE
+        deadline = self._clock() + COMMAND_DEADLINE
         while True:
             try:
-                stdout, stderr, code, done = self._call(lambda: protocol.get_command_output_raw(shell, command_id))
+                stdout, stderr, code, done = self._exchange(
+                    lambda p: p.get_command_output_raw(shell, command_id), stage="receive", unknown=True
+                )
             except WinRMOperationTimeoutError:
-                if time.monotonic() > deadline:
-                    raise HostUnreachable(f"{self._where()}: the command did not finish within {COMMAND_DEADLINE} s") from None
+                if self._clock() > deadline:
+                    raise HostUnreachable(
+                        f"{self._where()}: the command did not finish within {COMMAND_DEADLINE} s; its result is unknown",
+                        result_unknown=True,
+                    ) from None
                 continue  # expected while a long command runs (MS-WSMV OperationTimeout); ask again
             out.append(stdout)
             err.append(stderr)
             if done:
                 return b"".join(out), b"".join(err), code
 
-    def close(self) -> None:
-        """Delete the shell (which also ends its last command) and drop the HTTP session."""
-        protocol, shell = self._protocol, self._shell
-        self._protocol = self._shell = self._finished_command = None
-        if protocol is not None and shell is not None:
+    # -- connections ------------------------------------------------------------------------
+
+    def _new_protocol(self) -> Protocol:
+        s = self._settings
+        return Protocol(
+            endpoint=s.endpoint,
+            transport=s.auth,
+            username=s.user,
+            password=self._secret,
+            server_cert_validation="validate" if s.cert_validation else "ignore",
+            ca_trust_path=s.ca_trust_path if s.ca_trust_path else "legacy_requests",
+            message_encryption=s.message_encryption,
+            operation_timeout_sec=s.operation_timeout,
+            read_timeout_sec=s.read_timeout,
+            proxy=None,
+        )
+
+    def _open_connection(self) -> None:
+        """A new session (and, for sealed messages, a new NTLM context: 3 requests)."""
+        protocol = self._require_protocol()
+        self._tracker = SocketTracker()
+        session = build_session(self._settings, self._tracker, self._secret)
+        protocol.transport.session = session
+        protocol.transport.encryption = None
+        if self._settings.encrypts_messages:
+            self._exchange(lambda p: p.transport.setup_encryption(session), stage="authenticate", retry_safe=False)
+            if getattr(session.auth, "session_security", None) is None:
+                self._drop_connection()
+                raise TransportError(
+                    f"{self._where()}: the server answered without asking to authenticate (no NTLM exchange); "
+                    "it is not a WinRM service exconf can seal messages for"
+                )
+
+    def _drop_connection(self) -> None:
+        protocol = self._protocol
+        if protocol is not None:
             try:
-                protocol.close_shell(shell)
-            except Exception:  # noqa: BLE001 - closing is best effort; the run's outcome is already known
+                protocol.transport.close_session()
+            except Exception:  # noqa: BLE001 - closing a socket cannot fail the run
                 pass
+            protocol.transport.encryption = None
+        self._tracker = None
+
+    def _require_protocol(self) -> Protocol:
+        if self._protocol is None:
+            raise TransportError(f"{self._where()}: the transport was closed")
+        return self._protocol
+
+    # -- one WS-Management exchange ------------------------------------------------------------
+
+    def _exchange(self, fn: Callable[[Protocol], T], *, stage: str, unknown: bool = False, retry_safe: bool = False) -> T:
+        """One WS-Man call, bounded in time as a whole, its errors sorted into exconf's kinds."""
+        protocol = self._require_protocol()
+        tracker = self._tracker
+        opened_before = tracker.opened if tracker is not None else 0
+        token = object()
+        self._in_flight = token
+
+        def expire() -> None:
+            if self._in_flight is token and tracker is not None:
+                tracker.abort()
+
+        deadline = self._watchdog.arm(self._settings.read_timeout, expire)
+        try:
+            result = fn(protocol)
+            self._last_used = self._clock()
+            return result
+        except WinRMOperationTimeoutError:
+            self._last_used = self._clock()
+            raise
+        except Exception as exc:  # noqa: BLE001 - sorted below
+            if deadline.expired:
+                raise HostUnreachable(
+                    f"{self._where()}: no answer within {self._settings.read_timeout} s"
+                    + ("; the command's result is unknown" if unknown else ""),
+                    result_unknown=unknown,
+                ) from None
+            new_socket = tracker is not None and tracker.opened > opened_before and opened_before > 0
+            error = self._classify(exc, stage, unknown, new_socket)
+            if isinstance(error, _Retry):
+                if retry_safe:
+                    raise error from None
+                error = HostUnreachable(f"{self._where()}: {error.reason}", result_unknown=unknown)
+            if isinstance(error, HostUnreachable):
+                self._broken = True
+            raise error from None
+        finally:
+            self._in_flight = None
+            deadline.cancel()
+
+    def _classify(self, exc: Exception, stage: str, unknown: bool, new_socket: bool) -> Exception:
+        where = self._where()
+        s = self._settings
+        suffix = "; the command's result is unknown" if unknown else ""
+
+        def unreachable(text: str) -> HostUnreachable:
+            return HostUnreachable(f"{where}: {text}{suffix}", result_unknown=unknown)
+
+        if isinstance(exc, InvalidCredentialsError):
+            return AuthenticationFailed(f"{where}: the server refused the credentials of {s.user!r}")
+        if isinstance(exc, PermissionError) and "challenge" in str(exc):
+            return TransportError(
+                f"{where}: the server asked to authenticate but sent no NTLM challenge "
+                "(401 Negotiate without a token): it does not offer NTLM on this endpoint"
+            )
+        if isinstance(exc, SpnegoError):
+            return TransportError(f"{where}: NTLM authentication failed: {_short(exc)}")
+        if isinstance(exc, OSError) and not isinstance(exc, requests.RequestException) and "CA" in str(exc):
+            return TransportError(f"{where}: cannot read the CA file {s.ca_trust_path!r} (ansible_winrm_ca_trust_path)")
+        if isinstance(exc, requests.exceptions.SSLError):
+            return unreachable(f"TLS failed: {_reason(exc)}")
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return unreachable(f"connection timed out after {s.read_timeout} s")
+        if isinstance(exc, requests.exceptions.ReadTimeout):
+            return unreachable(f"no answer within {s.read_timeout} s")
+        if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
+            return unreachable("the answer was cut short (the connection closed before the whole body arrived)")
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            reason = _reason(exc)
+            if not unknown and stage not in ("authenticate", "delete") and _dropped(reason):
+                return _Retry(f"the server closed the connection ({reason})")
+            cannot = stage == "authenticate" or any(m in reason for m in _NO_CONNECTION)
+            return unreachable(f"cannot connect: {reason}" if cannot else f"the connection failed: {reason}")
+        if isinstance(exc, requests.RequestException):
+            return unreachable(f"HTTP request failed: {_short(exc)}")
+        if isinstance(exc, WSManFaultError):
+            if exc.wsman_fault_code in SHELL_NOT_FOUND and not unknown:
+                return _ShellGone(f"the server no longer had the shell (WS-Management fault {exc.wsman_fault_code})")
+            return TransportError(
+                f"{where}: WS-Management fault {exc.wsman_fault_code or exc.code}: {_short(exc.reason)}{suffix}", result_unknown=unknown
+            )
+        if isinstance(exc, WinRMTransportError):
+            if exc.code in (400, 401) and new_socket and s.encrypts_messages:
+                # A sealed message went out on a socket the client had to open anew: the server could
+                # not unseal it (MS-WSMV: the NTLM context belongs to the connection), so it did nothing.
+                return _Retry("the connection was replaced under the request (HTTP %d)" % exc.code)
+            if exc.code == 500 and not exc.response_text.strip() and s.scheme == "http" and not s.encrypts_messages:
+                return TransportError(
+                    f"{where}: the server refuses unencrypted messages (HTTP 500 with no fault, WinRM AllowUnencrypted=false); "
+                    "use https, or ansible_winrm_message_encryption: auto"
+                )
+            body = f": {_short(exc.response_text)}" if exc.response_text.strip() else ""
+            return TransportError(f"{where}: HTTP {exc.code}{body}{suffix}", result_unknown=unknown)
+        if isinstance(exc, (ET.ParseError, StopIteration, AssertionError, KeyError, IndexError, UnicodeDecodeError)):
+            return TransportError(
+                f"{where}: the answer to {stage} is not the WS-Management message it should be ({type(exc).__name__}: {_short(exc)}){suffix}",
+                result_unknown=unknown,
+            )
+        if isinstance(exc, WinRMError):
+            return TransportError(f"{where}: {_short(exc)}{suffix}", result_unknown=unknown)
+        return TransportError(f"{where}: unexpected {type(exc).__name__} during {stage}: {_short(exc)}{suffix}", result_unknown=unknown)
 
     def _where(self) -> str:
         return self._settings.endpoint
 
-    def _call(self, fn):
-        """Run one WS-Management call, turning library errors into the three kinds exconf reports."""
-        try:
-            return fn()
-        except WinRMOperationTimeoutError:
-            raise
-        except InvalidCredentialsError:
-            raise AuthenticationFailed(f"{self._where()}: the server refused the credentials of {self._settings.user!r}") from None
-        except requests.exceptions.SSLError as exc:
-            raise HostUnreachable(f"{self._where()}: TLS failed: {_reason(exc)}") from None
-        except requests.exceptions.ConnectTimeout:
-            raise HostUnreachable(f"{self._where()}: connection timed out after {self._settings.read_timeout} s") from None
-        except requests.exceptions.ReadTimeout:
-            raise HostUnreachable(f"{self._where()}: no answer within {self._settings.read_timeout} s") from None
-        except requests.exceptions.ConnectionError as exc:
-            raise HostUnreachable(f"{self._where()}: cannot connect: {_reason(exc)}") from None
-        except WSManFaultError as exc:
-            raise TransportError(f"{self._where()}: WS-Management fault {exc.wsman_fault_code or exc.code}: {exc.reason}") from None
-        except WinRMTransportError as exc:
-            raise TransportError(f"{self._where()}: HTTP {exc.code}: {exc.response_text[:300]}") from None
-        except WinRMError as exc:
-            raise TransportError(f"{self._where()}: {exc}") from None
+
+class _ShellGone(_Retry):
+    def __init__(self, reason: str):
+        super().__init__(reason, new_shell=True)
+
+
+_NO_CONNECTION = ("Connection refused", "No route to host", "Name or service not known", "timed out")
+
+
+def _dropped(reason: str) -> bool:
+    return any(m in reason for m in ("Connection aborted", "RemoteDisconnected", "Connection reset", "Broken pipe", "closed connection"))
+
+
+def _short(value: object, limit: int = 300) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _reason(exc: Exception) -> str:
@@ -124,4 +396,4 @@ def _reason(exc: Exception) -> str:
         if marker in text:
             tail = text[text.index(marker):]
             return tail.split("'))")[0].split(")")[0].rstrip("'\"")
-    return text[:300]
+    return _short(text)

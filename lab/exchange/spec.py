@@ -29,6 +29,9 @@ class WinRMSettings:
     https_port: int = 5986
     basic: bool = False
     allow_unencrypted: bool = False
+    # HTTP.sys's IdleConnection timer: a keep-alive connection idle this long is closed
+    # ("HTTP Server API default 120 Sec", learn.microsoft.com/windows/win32/http/server-timeouts-property).
+    idle_connection_timeout: float = 120.0
 
 
 @dataclass(frozen=True)

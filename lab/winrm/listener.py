@@ -36,6 +36,14 @@ log = logging.getLogger(__name__)
 KEEPALIVE_TIMEOUT = 120.0  # HTTP.sys drops an idle keep-alive connection after 2 minutes (IdleConnectionTimeout)
 HANDSHAKE_TIMEOUT = 10.0
 MAX_BODY = 64 * 1024 * 1024  # far above MaxEnvelopeSize; only guards memory
+# Before a connection has authenticated, a request that carries credentials may keep at
+# most one envelope of WinRM's default MaxEnvelopeSizekb (500 KB, `winrm get winrm/config`,
+# MS-WSMV 2.2.4.41 MaxEnvelopeSizekb); a request without credentials keeps nothing: its
+# body is drained and dropped, as HTTP.sys drains an entity body the application does not
+# read (DrainEntityBody timer, learn.microsoft.com/windows/win32/http/server-timeouts-property).
+PREAUTH_MAX_BODY = 500 * 1024
+READ_PIECE = 64 * 1024  # bodies are read in pieces of at most this size
+MAX_CHUNK_SIZE_DIGITS = 16  # a chunk-size line longer than this is not one HTTP.sys accepts
 
 
 class ListenError(Exception):
@@ -245,6 +253,9 @@ class _WSManHandler(BaseHTTPRequestHandler):
     server: _HandlerServer  # type: ignore[assignment]
 
     def setup(self) -> None:
+        # The socket timeout is the server's IdleConnection timer (an org-file setting, as it is
+        # a setting of HTTP.sys): a keep-alive connection idle this long is closed.
+        self.timeout = self.server.listener.endpoint.spec.winrm.idle_connection_timeout
         super().setup()
         listener = self.server.listener
         self.endpoint = listener.endpoint
@@ -274,31 +285,63 @@ class _WSManHandler(BaseHTTPRequestHandler):
         self._write(resp.status, resp.headers, resp.body)
 
     def _read_body(self) -> bytes | None:
+        """The request's body, read in bounded pieces; None once an error answer was sent.
+
+        What may be kept depends on authentication (PREAUTH_MAX_BODY): memory per
+        connection stays bounded whatever a client that has not logged on sends.
+        """
+        authenticated = self.conn_auth.principal is not None
+        credentials = bool(self.headers.get("Authorization"))
+        keep = authenticated or credentials
+        limit = MAX_BODY if authenticated else (PREAUTH_MAX_BODY if credentials else MAX_BODY)
+        sink: bytearray | None = bytearray() if keep else None
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
-            total = 0
-            while True:
-                size_line = self.rfile.readline(1024)
-                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                total += size
-                if total > MAX_BODY:
-                    self._write(413, [], b"", close=True)
-                    return None
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(1024)
-        try:
-            length = int(self.headers.get("Content-Length", "0"))
-        except ValueError:
-            self._write(400, [], b"", close=True)
+            ok = self._read_chunked(sink, limit)
+        else:
+            raw = self.headers.get("Content-Length", "0").strip()
+            if not raw.isdigit() or len(raw) > 19:
+                self._write(400, [], b"", close=True)  # HTTP.sys: 400 Bad Request for a malformed header
+                return None
+            length = int(raw)
+            if length > limit:
+                self._write(413, [], b"", close=True)
+                return None
+            ok = self._read_exact(length, sink)
+        if not ok:
             return None
-        if length < 0 or length > MAX_BODY:
-            self._write(413, [], b"", close=True)
-            return None
-        return self.rfile.read(length) if length else b""
+        return bytes(sink) if sink is not None else b""
+
+    def _read_exact(self, length: int, sink: bytearray | None) -> bool:
+        while length > 0:
+            piece = self.rfile.read(min(length, READ_PIECE))
+            if not piece:
+                self.close_connection = True  # the client went away mid-body
+                return False
+            if sink is not None:
+                sink += piece
+            length -= len(piece)
+        return True
+
+    def _read_chunked(self, sink: bytearray | None, limit: int) -> bool:
+        total = 0
+        while True:
+            line = self.rfile.readline(1024)
+            size_text = line.split(b";", 1)[0].strip()
+            if not size_text or len(size_text) > MAX_CHUNK_SIZE_DIGITS or not all(c in b"0123456789abcdefABCDEF" for c in size_text):
+                self._write(400, [], b"", close=True)  # e.g. "-1": not a chunk size (RFC 9112 7.1)
+                return False
+            size = int(size_text, 16)
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass
+                return True
+            total += size
+            if total > limit:
+                self._write(413, [], b"", close=True)
+                return False
+            if not self._read_exact(size, sink):
+                return False
+            self.rfile.readline(1024)
 
     def _write(self, status: int, headers: list[tuple[str, str]], body: bytes, close: bool = False) -> None:
         self.send_response(status)
@@ -338,12 +381,6 @@ def _bind(spec: "ServerSpec", port: int) -> socket.socket:
 
 def _raise_fd_limit() -> None:
     """Two listening sockets per server plus connections can pass the usual soft limit of 1024."""
-    try:
-        import resource
+    from exconf.transport.limits import raise_open_file_limit  # the controller's own, shared
 
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if hard == resource.RLIM_INFINITY or soft < hard:
-            target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    except (ImportError, ValueError, OSError):
-        pass
+    raise_open_file_limit()

@@ -44,6 +44,9 @@ STATE_DONE = f"{_RSP}/CommandState/Done"
 # Windows defaults (winrm get winrm/config): MaxTimeoutms = 60000, Winrs IdleTimeout = 7200000.
 MAX_OPERATION_TIMEOUT = 60.0
 DEFAULT_IDLE_TIMEOUT = 7200.0
+# winrm/config/winrs MaxShellsPerUser: default 30 (MS-WSMV 2.2.4.42 WinrsType); the 31st
+# Create of one user is refused with wsman:QuotaLimit (MS-WSMV 3.1.4.5.2.1).
+MAX_SHELLS_PER_USER = 30
 # cmd.exe refuses a longer command line with "The command line is too long."
 # (Microsoft, "Command prompt (Cmd.exe) command-line string limitation": 8191
 # characters; the pywinrm limit reported in pywinrm#184). WINRS_SKIP_CMD_SHELL
@@ -147,6 +150,8 @@ class ShellResource:
         shell = Shell(id=str(uuid.uuid4()).upper(), owner=principal.lower(), codepage=codepage, idle_timeout=idle)
         with self._lock:
             self._expire_idle_locked()
+            if sum(1 for s in self._shells.values() if s.owner == shell.owner) >= MAX_SHELLS_PER_USER:
+                raise soap.max_shells_per_user_fault()
             self._shells[shell.id] = shell
         self.stats.add(shells=1)
 

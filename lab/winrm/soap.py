@@ -266,3 +266,16 @@ def invalid_body_fault(detail: str) -> WSManFault:
         2150858817,
         detail,
     )
+
+
+def max_shells_per_user_fault() -> WSManFault:
+    """MaxShellsPerUser reached: wsman:QuotaLimit with the detail text of MS-WSMV 3.1.4.5.2.1 and
+    ERROR_WSMAN_QUOTA_MAX_SHELLS (2150859173, 0x803381A5, winerror.h / windows-rs RemoteManagement)."""
+    return WSManFault(
+        "Sender",
+        ("w", "QuotaLimit"),
+        "The WS-Management service cannot process the request because a quota limit was exceeded. ",
+        2150859173,
+        "The Windows Remote Shell cannot process the request. The server is already executing the maximum number "
+        "of concurrent shells a user can remotely open on the same system. Retry later.",
+    )

@@ -1,0 +1,165 @@
+"""Issue 11: an approval slower than the server's idle-connection limit still applies, once.
+
+The lab's servers close a connection idle for ``winrm.idle_connection_timeout``
+seconds (HTTP.sys's IdleConnection timer, 120 s by default); these tests set it
+to 2 s and wait past it between reading and applying.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from exconf.connection import settings_for
+from exconf.inventory import load
+from exconf.model import ChangeOutcome, HostStatus
+from exconf.remote import Step, decode_answer, encode_stdin
+from exconf.runner import Run
+from exconf.transport.winrm import WinRMTransport, idle_margin
+
+from .conftest import PASSWORD
+
+IDLE = 2.0
+INVENTORY = f"""
+all:
+  vars:
+    ansible_user: CONTOSO\\exadmin
+    ansible_password: {PASSWORD}
+    exchange:
+      transport_service: {{intra_org_connector_protocol_logging_level: Verbose}}
+  hosts:
+    ex01.contoso.lab: {{ansible_host: "{{EX01}}"}}
+    ex02.contoso.lab: {{ansible_host: "{{EX02}}"}}
+"""
+
+
+def _servers(idle: float | None) -> list[dict]:
+    winrm = {"idle_connection_timeout": idle} if idle else {}
+    return [
+        {"name": "EX01", "role": "Mailbox", "site": "Amsterdam", "winrm": winrm},
+        {"name": "EX02", "role": "Mailbox", "site": "Amsterdam", "winrm": winrm},
+    ]
+
+
+def _level(lab, server: str) -> str:
+    (obj,) = lab.exec(server, "Get-TransportService", Identity=server)
+    return obj["IntraOrgConnectorProtocolLoggingLevel"]
+
+
+def _transport(lab) -> WinRMTransport:
+    inv = load(lab.inventory(f'all:\n  hosts:\n    ex01: {{ansible_host: "{{EX01}}", ansible_user: CONTOSO\\exadmin, ansible_password: {PASSWORD}}}\n'))
+    return WinRMTransport(settings_for(inv.hosts[0], inv.path.parent))
+
+
+READ = Step("get", "Get-TransportService", {"Identity": "EX01"}, select=("Name", "IntraOrgConnectorProtocolLoggingLevel"))
+CHANGE = Step("set", "Set-TransportService", {"Identity": "EX01", "IntraOrgConnectorProtocolLoggingLevel": "Verbose"})
+
+
+def test_an_apply_after_the_server_dropped_the_idle_connection_succeeds_and_says_it_reconnected(make_lab):
+    lab = make_lab(_servers(IDLE))
+    inv = load(lab.inventory(INVENTORY))
+    run = Run(inv, inv.hosts, forks=2)
+    try:
+        run.read()
+        plan = run.plan()
+        assert all(hp.status is HostStatus.OK and hp.changes for hp in plan.hosts.values())
+        time.sleep(IDLE + 1.5)  # the "user" reads the plan for longer than the server keeps the connection
+        results = run.apply(plan)
+    finally:
+        run.close()
+    for name, result in results.items():
+        assert result.status is HostStatus.OK, (name, result.error)
+        assert [c.outcome for c in result.results] == [ChangeOutcome.APPLIED], (name, result.results)
+    assert _level(lab, "EX01") == _level(lab, "EX02") == "Verbose"
+    # a new NTLM handshake (3 requests) on top of the usual 12, and the change sent once
+    assert {name: s["requests"] for name, s in lab.stats().items()} == {"EX01": 15, "EX02": 15}
+    assert {name: s["commands"] for name, s in lab.stats().items()} == {"EX01": 2, "EX02": 2}
+
+
+def test_the_output_notes_the_reconnection_and_the_shell_is_kept(make_lab):
+    lab = make_lab(_servers(IDLE)[:1])
+    transport = _transport(lab)
+    try:
+        first = transport.run(encode_stdin([READ]))
+        time.sleep(IDLE + 1.5)
+        second = transport.run(encode_stdin([CHANGE, READ]))
+    finally:
+        transport.close()
+    assert first.notes == ()
+    assert len(second.notes) == 1 and second.notes[0].startswith("reconnected: "), second.notes
+    assert "idle 3 s" in second.notes[0] or "idle 4 s" in second.notes[0], second.notes
+    answer = decode_answer(second.stdout, second.stderr, second.exit_code)
+    assert answer.result("set").ok and answer.result("get").objects[0]["IntraOrgConnectorProtocolLoggingLevel"] == "Verbose"
+    stats = lab.stats()["EX01"]
+    assert stats["shells"] == 1  # the same shell served both commands
+    assert stats["commands"] == 2
+
+
+def test_without_a_pause_a_plan_costs_8_requests_and_an_apply_12(make_lab):
+    lab = make_lab(_servers(IDLE))
+    inv = load(lab.inventory(INVENTORY))
+    run = Run(inv, inv.hosts, forks=2)
+    try:
+        run.read()
+        plan = run.plan()
+    finally:
+        run.close()
+    assert {name: s["requests"] for name, s in lab.stats().items()} == {"EX01": 8, "EX02": 8}
+    before = {name: s["requests"] for name, s in lab.stats().items()}
+    run = Run(inv, inv.hosts, forks=2)
+    try:
+        run.read()
+        plan = run.plan()
+        results = run.apply(plan)
+    finally:
+        run.close()
+    assert all(r.status is HostStatus.OK for r in results.values())
+    assert {name: s["requests"] - before[name] for name, s in lab.stats().items()} == {"EX01": 12, "EX02": 12}
+
+
+def test_release_closes_the_socket_and_a_later_run_uses_the_same_shell(make_lab):
+    lab = make_lab(_servers(None)[:1])
+    transport = _transport(lab)
+    try:
+        transport.run(encode_stdin([READ]))
+        assert transport.open_sockets() == 1
+        transport.release()
+        assert transport.open_sockets() == 0
+        out = transport.run(encode_stdin([READ]))
+    finally:
+        transport.close()
+    assert out.notes and out.notes[0].startswith("reconnected: the connection had been released")
+    assert decode_answer(out.stdout, out.stderr, out.exit_code).result("get").ok
+    assert lab.stats()["EX01"]["shells"] == 1
+
+
+def test_a_shell_the_server_lost_is_replaced_before_anything_is_sent(make_lab):
+    lab = make_lab(_servers(None)[:1])
+    transport = _transport(lab)
+    try:
+        transport.run(encode_stdin([READ]))
+        lab.server.winrm.endpoint("EX01").shells.close()  # as a WinRM service restart would
+        out = transport.run(encode_stdin([CHANGE, READ]))
+    finally:
+        transport.close()
+    assert "the server no longer had the shell; opened a new one" in out.notes
+    assert decode_answer(out.stdout, out.stderr, out.exit_code).result("set").ok
+    assert lab.stats()["EX01"]["shells"] == 2
+    assert lab.stats()["EX01"]["commands"] == 2
+
+
+def test_a_connection_idle_near_the_servers_limit_is_replaced_before_the_server_drops_it(make_lab):
+    """The lab keeps the connection (120 s) but the client, told the limit is 2 s, does not trust it after 1.5 s."""
+    lab = make_lab(_servers(None)[:1])
+    inv = load(lab.inventory(f'all:\n  hosts:\n    ex01: {{ansible_host: "{{EX01}}", ansible_user: CONTOSO\\exadmin, ansible_password: {PASSWORD}}}\n'))
+    settings = replace(settings_for(inv.hosts[0], inv.path.parent), server_idle_timeout=IDLE)
+    transport = WinRMTransport(settings)
+    try:
+        transport.run(encode_stdin([READ]))
+        time.sleep(idle_margin(IDLE) + 0.5)
+        out = transport.run(encode_stdin([CHANGE, READ]))
+    finally:
+        transport.close()
+    assert out.notes and "(servers close idle connections after 2 s)" in out.notes[0], out.notes
+    assert decode_answer(out.stdout, out.stderr, out.exit_code).result("set").ok
+    assert lab.stats()["EX01"]["requests"] == 15 and lab.stats()["EX01"]["shells"] == 1

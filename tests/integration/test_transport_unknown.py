@@ -1,0 +1,122 @@
+"""A request whose fate is unknown is reported "result unknown" and never sent again.
+
+A small TCP relay between exconf and the lab counts the WS-Man requests it
+forwards and cuts the connection when a chosen one arrives.
+"""
+
+from __future__ import annotations
+
+import socket
+import socketserver
+import threading
+from dataclasses import replace
+
+import pytest
+
+from exconf.connection import settings_for
+from exconf.inventory import load
+from exconf.remote import Step, encode_stdin
+from exconf.transport import HostUnreachable
+from exconf.transport.winrm import WinRMTransport
+
+from .conftest import PASSWORD, unique_prefix
+
+READ = Step("get", "Get-TransportService", {"Identity": "EX01"}, select=("Name", "IntraOrgConnectorProtocolLoggingLevel"))
+CHANGE = Step("set", "Set-TransportService", {"Identity": "EX01", "IntraOrgConnectorProtocolLoggingLevel": "Verbose"})
+
+
+class _Relay(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, target: tuple[str, int], cut_at: int):
+        self.target = target
+        self.cut_at = cut_at
+        self.count = 0
+        self.lock = threading.Lock()
+        super().__init__((f"{unique_prefix()}.1", 0), _RelayHandler)
+
+
+class _RelayHandler(socketserver.BaseRequestHandler):
+    server: _Relay
+
+    def handle(self) -> None:
+        upstream = socket.create_connection(self.server.target)
+        back = threading.Thread(target=self._pump, args=(upstream, self.request), daemon=True)
+        back.start()
+        try:
+            while data := self.request.recv(65536):
+                if data.startswith(b"POST "):
+                    with self.server.lock:
+                        self.server.count += 1
+                        cut = self.server.count == self.server.cut_at
+                    if cut:
+                        return  # the request never reaches the server; the client sees the connection die
+                upstream.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (upstream, self.request):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                sock.close()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+
+
+def _level(lab) -> str:
+    (obj,) = lab.exec("EX01", "Get-TransportService", Identity="EX01")
+    return obj["IntraOrgConnectorProtocolLoggingLevel"]
+
+
+# Requests of a transport's life: 3 (NTLM) + Create + Command + Send + Receive for the first
+# command (1..7), then Signal (8), Command (9), Send (10), Receive (11) for the second.
+@pytest.mark.parametrize("cut_at, made", [(10, False), (11, True)])
+def test_a_connection_lost_after_the_input_was_sent_is_result_unknown_and_not_retried(make_lab, cut_at, made):
+    lab = make_lab([{"name": "EX01", "role": "Mailbox", "site": "Amsterdam"}])
+    inv = load(lab.inventory(f'all:\n  hosts:\n    ex01: {{ansible_host: "{{EX01}}", ansible_user: CONTOSO\\exadmin, ansible_password: {PASSWORD}}}\n'))
+    direct = settings_for(inv.hosts[0], inv.path.parent)
+    relay = _Relay((direct.host, direct.port), cut_at)
+    threading.Thread(target=relay.serve_forever, daemon=True).start()
+    host, port = relay.server_address
+    transport = WinRMTransport(replace(direct, host=host, port=port))
+    try:
+        transport.run(encode_stdin([READ]))
+        with pytest.raises(HostUnreachable) as exc:
+            transport.run(encode_stdin([CHANGE, READ]))
+    finally:
+        transport.close()
+        relay.shutdown()
+    assert exc.value.result_unknown is True
+    assert "result is unknown" in str(exc.value)
+    assert relay.count == cut_at  # nothing was sent after the cut, not even the Delete
+    stats = lab.stats()["EX01"]
+    assert stats["commands"] == (2 if made else 1)  # the change ran at most once
+    assert _level(lab) == ("Verbose" if made else "None")
+
+
+def test_a_connection_lost_before_the_input_is_sent_is_reconnected_and_the_change_made_once(make_lab):
+    lab = make_lab([{"name": "EX01", "role": "Mailbox", "site": "Amsterdam"}])
+    inv = load(lab.inventory(f'all:\n  hosts:\n    ex01: {{ansible_host: "{{EX01}}", ansible_user: CONTOSO\\exadmin, ansible_password: {PASSWORD}}}\n'))
+    direct = settings_for(inv.hosts[0], inv.path.parent)
+    relay = _Relay((direct.host, direct.port), 9)  # the second Command: it changes nothing
+    threading.Thread(target=relay.serve_forever, daemon=True).start()
+    host, port = relay.server_address
+    transport = WinRMTransport(replace(direct, host=host, port=port))
+    try:
+        transport.run(encode_stdin([READ]))
+        out = transport.run(encode_stdin([CHANGE, READ]))
+    finally:
+        transport.close()
+        relay.shutdown()
+    assert any(n.startswith("reconnected: the server closed the connection") for n in out.notes), out.notes
+    assert lab.stats()["EX01"]["commands"] == 2
+    assert _level(lab) == "Verbose"
