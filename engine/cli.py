@@ -293,6 +293,7 @@ def _apply(args: argparse.Namespace, run: Run, plan: Plan, out: Console, err: Co
     if plan.blocking:
         return _refuse(plan, show, err)
     if plan.changes and not args.auto_approve:
+        run.release()  # however long the user reads, no socket is held; each host reconnects to apply
         confirmed = _confirm(show, err)
         if confirmed is None:
             err.print(Text("Error: ", style="bold red") + Text("apply needs confirmation: run it in a terminal, or pass --auto-approve"))

@@ -37,6 +37,8 @@ from .inventory import Host, Inventory
 from .model import Change, ChangeOutcome, ChangeResult, HostResult, HostStatus, Operation, Plan
 from .planner import HostRead
 from .transport import AuthenticationFailed, HostUnreachable, TransportError
+from .transport.limits import FileLimit, bound_forks, raise_open_file_limit
+from .transport.watchdog import Watchdog
 from .transport.winrm import WinRMTransport
 
 ExecutorFactory = Callable[[Host], Executor]
@@ -49,9 +51,11 @@ ORG = "org:"
 VERIFY = "verify:"
 
 
-def default_executor_factory(inventory_dir: Path) -> ExecutorFactory:
+def default_executor_factory(inventory_dir: Path, watchdog: Watchdog | None = None) -> ExecutorFactory:
+    """WinRM executors; one watchdog (whole-request deadlines) shared by every host of the run."""
+
     def make(host: Host) -> Executor:
-        return ProgramExecutor(WinRMTransport(settings_for(host, inventory_dir)))
+        return ProgramExecutor(WinRMTransport(settings_for(host, inventory_dir), watchdog=watchdog))
 
     return make
 
@@ -71,9 +75,10 @@ class Session:
     executor: Executor | None = None
     status: HostStatus = HostStatus.OK
     error: str = ""
+    sent: bool = True  # False when the last failure happened before the command reached the server
 
-    def fail(self, status: HostStatus, message: str) -> None:
-        self.status, self.error = status, message
+    def fail(self, status: HostStatus, message: str, *, sent: bool = True) -> None:
+        self.status, self.error, self.sent = status, message, sent
 
 
 @contextlib.contextmanager
@@ -98,8 +103,10 @@ def guard(session: Session, fn: Callable[[], None]) -> None:
     try:
         fn()
     except (HostUnreachable, AuthenticationFailed) as exc:
-        session.fail(HostStatus.UNREACHABLE, str(exc))
-    except (ConnectionConfigError, TransportError, ContractError, FactsError, ReadError) as exc:
+        session.fail(HostStatus.UNREACHABLE, str(exc), sent=exc.result_unknown)
+    except TransportError as exc:
+        session.fail(HostStatus.FAILED, str(exc), sent=exc.result_unknown)
+    except (ConnectionConfigError, ContractError, FactsError, ReadError) as exc:
         session.fail(HostStatus.FAILED, str(exc))
     except RemoteFatal as exc:
         session.fail(HostStatus.FAILED, f"the exconf program could not run on {session.host.name}: {exc}")
@@ -127,8 +134,12 @@ class Run:
     warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.files: FileLimit = raise_open_file_limit()
+        self.forks = bound_forks(self.forks, self.files)
+        self._watchdog: Watchdog | None = None
         if self.executor_factory is None:
-            self.executor_factory = default_executor_factory(self.inventory.path.parent)
+            self._watchdog = Watchdog()
+            self.executor_factory = default_executor_factory(self.inventory.path.parent, self._watchdog)
         self.sessions = {h.name: Session(h) for h in self.hosts}
         unchecked = [h.name for h in self.hosts if h.vars.get("ansible_winrm_server_cert_validation") == "ignore"]
         if unchecked:
@@ -226,6 +237,8 @@ class Run:
                 except Exception:  # noqa: BLE001 - closing is best effort, and never hides a result
                     pass
                 s.executor = None
+        if self._watchdog is not None:
+            self._watchdog.close()
 
     # --- read ---------------------------------------------------------------
 
@@ -233,6 +246,11 @@ class Run:
         """Read every selected host in parallel (one command each); the organisation through one Mailbox server."""
         org = self._kinds(ORGANIZATION, self.desired.organization_kinds)
         first = org_host or (self.hosts[0].name if self.hosts and org else None)
+        # Connections are kept from read to apply, as far as the open-file limit allows beside the
+        # hosts in flight; beyond that a host gives its socket back and reconnects to apply.
+        keep = max(0, self.files.sockets - self.forks)
+        held = [0]
+        held_lock = threading.Lock()
 
         def read_one(session: Session) -> None:
             name = session.host.name
@@ -247,6 +265,11 @@ class Run:
                 result.objects[k.kind] = k.observe(answer, READ)
             if name == first:
                 self._org_objects = {k.kind: k.observe(answer, ORG) for k in org}
+            with held_lock:
+                over = held[0] >= keep
+                held[0] += 0 if over else 1
+            if over:
+                self._executor(session).release()
 
         self._org_objects: dict[str, object] = {}
         for skipped in self._parallel("read", read_one, list(self.sessions.values())):
@@ -357,6 +380,8 @@ class Run:
 
         guard(session, work)
         if answer is None:
+            if not session.sent:  # the command never reached the server: nothing was changed
+                return [ChangeResult(changes[op.change], ChangeOutcome.NOT_RUN, f"not sent: {session.error}") for op in ops]
             # Nothing came back: whether the changes were made is unknown; say so.
             return [ChangeResult(changes[op.change], ChangeOutcome.FAILED, f"result unknown: {session.error}") for op in ops]
         return [self._outcome(op, changes[op.change], answer) for op in ops]

@@ -11,6 +11,7 @@ import time
 from dataclasses import replace
 
 from exconf.connection import settings_for
+from exconf.desired import parse
 from exconf.inventory import load
 from exconf.model import ChangeOutcome, HostStatus
 from exconf.remote import Step, decode_answer, encode_stdin
@@ -58,7 +59,7 @@ CHANGE = Step("set", "Set-TransportService", {"Identity": "EX01", "IntraOrgConne
 def test_an_apply_after_the_server_dropped_the_idle_connection_succeeds_and_says_it_reconnected(make_lab):
     lab = make_lab(_servers(IDLE))
     inv = load(lab.inventory(INVENTORY))
-    run = Run(inv, inv.hosts, forks=2)
+    run = Run(inv, list(inv.hosts), parse(inv), forks=2)
     try:
         run.read()
         plan = run.plan()
@@ -98,7 +99,7 @@ def test_the_output_notes_the_reconnection_and_the_shell_is_kept(make_lab):
 def test_without_a_pause_a_plan_costs_8_requests_and_an_apply_12(make_lab):
     lab = make_lab(_servers(IDLE))
     inv = load(lab.inventory(INVENTORY))
-    run = Run(inv, inv.hosts, forks=2)
+    run = Run(inv, list(inv.hosts), parse(inv), forks=2)
     try:
         run.read()
         plan = run.plan()
@@ -106,7 +107,7 @@ def test_without_a_pause_a_plan_costs_8_requests_and_an_apply_12(make_lab):
         run.close()
     assert {name: s["requests"] for name, s in lab.stats().items()} == {"EX01": 8, "EX02": 8}
     before = {name: s["requests"] for name, s in lab.stats().items()}
-    run = Run(inv, inv.hosts, forks=2)
+    run = Run(inv, list(inv.hosts), parse(inv), forks=2)
     try:
         run.read()
         plan = run.plan()
