@@ -11,20 +11,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import values as v
+from .dotnet_values import TimeSpan
+from .enums import EnumValue, SERVER_EDITION, SERVER_ROLE
+from .param_types import FQDN, SWITCH, id_param
 from .binder import Param, Signature
 from .context import INSTALL_PATH, Context, lab_guid
 from .spec import ServerEntry
 
-SERVER_ID = v.id_param("ServerIdParameter")
+SERVER_ID = id_param("ServerIdParameter")
 
 GET = Signature(
     "Get-ExchangeServer",
     (
         Param("Identity", SERVER_ID, position=1, sets=("Identity",)),
-        Param("Domain", v.FQDN, mandatory=True, sets=("Domain",)),
-        Param("DomainController", v.FQDN),
-        Param("Status", v.SWITCH),
+        Param("Domain", FQDN, mandatory=True, sets=("Domain",)),
+        Param("DomainController", FQDN),
+        Param("Status", SWITCH),
     ),
     default_set="Identity",
 )
@@ -35,8 +37,8 @@ def admin_display_version(version: str) -> str:
     return f"Version {major}.{minor} (Build {build}.{revision})"
 
 
-def _role(entry: ServerEntry) -> v.EnumValue:
-    return v.SERVER_ROLE.value("Edge" if entry.is_edge else "Mailbox")
+def _role(entry: ServerEntry) -> EnumValue:
+    return SERVER_ROLE.value("Edge" if entry.is_edge else "Mailbox")
 
 
 def view(ctx: Context, entry: ServerEntry) -> dict[str, Any]:
@@ -48,7 +50,7 @@ def view(ctx: Context, entry: ServerEntry) -> dict[str, Any]:
         "Name": name,
         "DataPath": INSTALL_PATH + ("\\TransportRoles\\data" if edge else "\\Mailbox"),
         "Domain": dns_domain,
-        "Edition": v.SERVER_EDITION.value(entry.edition),
+        "Edition": SERVER_EDITION.value(entry.edition),
         "ExchangeLegacyDN": f"/o={org_name}/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Configuration/cn=Servers/cn={name}",
         "ExchangeLegacyServerRole": 0,
         "Fqdn": spec.fqdn,
@@ -89,7 +91,7 @@ def view(ctx: Context, entry: ServerEntry) -> dict[str, Any]:
         "IsExchangeTrialEdition": False,
         "IsExpiredExchangeTrialEdition": False,
         "MailboxProvisioningAttributes": None,
-        "RemainingTrialPeriod": v.TimeSpan(0),
+        "RemainingTrialPeriod": TimeSpan(0),
         "MitigationsApplied": None,
         "MitigationsBlocked": None,
         "DataCollectionEnabled": False,

@@ -17,7 +17,7 @@ from typing import Any
 from . import receive_connectors, send_connectors, transport_config, transport_services
 from .context import lab_guid
 from .spec import OrgSpec, ServerEntry
-from .values import DATETIME
+from .param_types import DATETIME
 
 FORMAT = 1
 
