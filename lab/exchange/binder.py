@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import errors
-from .param_types import ACTION_PREF, INT, PType, STRING, SWITCH, SwitchType
+from .param_types import ACTION_PREF, INT, STRING, SWITCH, PType, SwitchType
 from .ps_conversion import ConversionError, TransformError, describe
 
 # A setter check: returns None, or the message of the DataValidationException Exchange's

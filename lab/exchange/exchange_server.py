@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .dotnet_values import TimeSpan
-from .enums import EnumValue, SERVER_EDITION, SERVER_ROLE
-from .param_types import FQDN, SWITCH, id_param
 from .binder import Param, Signature
 from .context import INSTALL_PATH, Context, lab_guid
+from .dotnet_values import TimeSpan
+from .enums import SERVER_EDITION, SERVER_ROLE, EnumValue
+from .param_types import FQDN, SWITCH, id_param
 from .spec import ServerEntry
 
 SERVER_ID = id_param("ServerIdParameter")

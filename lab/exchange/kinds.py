@@ -8,8 +8,8 @@ from typing import Any, Callable, Iterable
 
 from .binder import Check, Param
 from .context import Context
-from .errors import not_modified_warning
 from .dotnet_values import TimeSpan, Unlimited
+from .errors import not_modified_warning
 from .param_types import DATETIME, GUID, PType
 from .ps_conversion import ConversionError, TransformError
 

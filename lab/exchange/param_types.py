@@ -15,7 +15,9 @@ from typing import Any, Callable
 
 from .dotnet_values import UNLIMITED, ByteSize, TimeSpan, Unlimited, parse_byte_size, parse_timespan
 from .enums import ACTION_PREFERENCE, EnumDef, EnumValue
-from .ps_conversion import ConversionError, TransformError, cast_error, clr_type_name, describe, no_cast_error, null_error
+from .ps_conversion import (
+    ConversionError, TransformError, cast_error, clr_type_name, describe, no_cast_error, null_error,
+)
 from .string_values import (
     parse_address_space, parse_culture, parse_domain, parse_domain_with_subdomains, parse_ip, parse_ip_binding,
     parse_ip_range, parse_local_path, parse_smart_host, parse_x509_identifier,

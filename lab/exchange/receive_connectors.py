@@ -14,16 +14,18 @@ from typing import Any
 
 from .binder import Param, Signature
 from .context import Context, lab_guid, name_matches
-from .kinds import Kind, Prop, in_range, max_length, seconds_in_range, set_object
-from .spec import ServerEntry
-from .dotnet_values import ByteSize, TimeSpan, UNLIMITED, Unlimited
+from .dotnet_values import UNLIMITED, ByteSize, TimeSpan, Unlimited
 from .enums import (
-    AUTH_MECHANISMS, EXTENDED_PROTECTION, MESSAGE_RATE_SOURCE, PERMISSION_GROUPS, PROTOCOL_LOGGING_LEVEL, SERVER_ROLE, SIZE_MODE, flags_of,
+    AUTH_MECHANISMS, EXTENDED_PROTECTION, MESSAGE_RATE_SOURCE, PERMISSION_GROUPS, PROTOCOL_LOGGING_LEVEL,
+    SERVER_ROLE, SIZE_MODE, flags_of,
 )
+from .kinds import Kind, Prop, in_range, max_length, seconds_in_range, set_object
 from .param_types import (
-    BOOL, BYTESIZE, FQDN, GUID, INT, IP_BINDING, IP_RANGE, ParsedString, STRING, TIMESPAN, UNLIMITED_INT, X509_IDENTIFIER, enum, id_param, multi,
+    BOOL, BYTESIZE, FQDN, GUID, INT, IP_BINDING, IP_RANGE, STRING, TIMESPAN, UNLIMITED_INT, X509_IDENTIFIER,
+    ParsedString, enum, id_param, multi,
 )
 from .ps_conversion import ConversionError
+from .spec import ServerEntry
 
 SERVER_ID = id_param("ServerIdParameter")
 INT_MAX = 2**31 - 1
@@ -161,8 +163,11 @@ def defaults(entry: ServerEntry) -> list[dict[str, Any]]:
         specs = [{
             "Name": f"Default internal receive connector {s}", "Bindings": ("0.0.0.0:25",),
             "AuthMechanism": "Tls, ExchangeServer", "PermissionGroups": "AnonymousUsers, ExchangeServers, Partners",
-            # MessageRateLimit: "600 messages per minute" on Edge [PS Set-ReceiveConnector.md]
+            # On Edge: MessageRateLimit 600, ConnectionTimeout 00:05:00 and ConnectionInactivityTimeout
+            # 00:01:00 ("The default value for Receive connectors on Edge Transport servers is …")
+            # [PS Set-ReceiveConnector.md]
             "MessageRateLimit": Unlimited(600),
+            "ConnectionTimeout": TimeSpan.of(minutes=5), "ConnectionInactivityTimeout": TimeSpan.of(minutes=1),
         }]
     else:
         specs = [

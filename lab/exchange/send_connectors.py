@@ -16,14 +16,15 @@ from typing import Any
 
 from .binder import Param, Signature
 from .context import ADMIN_GROUP, ROUTING_GROUP, Context, lab_guid, name_matches
-from .kinds import Kind, Prop, in_range, max_length, seconds_in_range, set_object
 from .dotnet_values import ByteSize, TimeSpan, Unlimited
 from .enums import ERROR_POLICIES, PROTOCOL_LOGGING_LEVEL, SEND_CONNECTOR_TYPE, SMART_HOST_AUTH, TLS_AUTH_LEVEL
+from .kinds import Kind, Prop, in_range, max_length, seconds_in_range, set_object
 from .param_types import (
-    ADDRESS_SPACE, BOOL, FQDN, GUID, INT, PS_CREDENTIAL, ParsedString, SMART_HOST, SMTP_DOMAIN_SUB, STRING, SWITCH, TIMESPAN, UNLIMITED_BYTES, X509_IDENTIFIER, enum, id_param, multi,
+    ADDRESS_SPACE, BOOL, FQDN, GUID, INT, PS_CREDENTIAL, SMART_HOST, SMTP_DOMAIN_SUB, STRING, SWITCH, TIMESPAN,
+    UNLIMITED_BYTES, X509_IDENTIFIER, ParsedString, enum, id_param, multi,
 )
 from .ps_conversion import ConversionError
-from .string_values import parse_ip
+from .string_values import is_dashdash_space, is_smtp_space, parse_ip
 
 INT_MAX = 2**31 - 1
 SERVER_ID = id_param("ServerIdParameter")
@@ -168,7 +169,14 @@ def find(ctx: Context, ident: str) -> list[dict[str, Any]]:
         return [c for c in pool if c["Guid"] == guid]
     if ident.upper().startswith("CN="):
         return [c for c in pool if _dn(ctx, c["Name"]).lower() == ident.lower()]
-    return [c for c in pool if name_matches(ident, c["Name"])]
+    found = [c for c in pool if name_matches(ident, c["Name"])]
+    server_part, sep, name = ident.rpartition("\\")
+    if not found and sep and server_part and name:
+        # "You can also include the server name by using the format ServerName\ConnectorName"
+        # [PS Get-SendConnector.md]: the server must exist; the connector is found by its name.
+        if ctx.find_server(server_part):
+            found = [c for c in pool if name_matches(name, c["Name"])]
+    return found
 
 
 # --- Get-SendConnector ----------------------------------------------------------------------------
@@ -270,14 +278,13 @@ def _validate(ctx: Context, old: dict[str, Any], new: dict[str, Any], changed: s
             raise ctx.error(_MSG["SendConnectorMixedSourceServerRoles"], "SendConnectorMixedSourceServerRolesException")
         edge_connector = kinds == {True}
     for space in new["AddressSpaces"]:
-        kind, _, rest = space.partition(":")
-        if kind != "SMTP":
+        if not is_smtp_space(space):
             if edge_connector:
                 raise ctx.error(
                     f"The specified address space '{space}' isn't an SMTP address space. Non-SMTP address spaces aren't "
                     "allowed on Edge Transport servers.", "SendConnectorNonSmtpAddressSpaceOnEdgeException",
                 )
-        if rest.rsplit(";", 1)[0] == "--":
+        if is_dashdash_space(space):
             if not edge_connector:
                 raise ctx.error(_MSG["SendConnectorDashdashAddressSpaceNotOffEdge"], "SendConnectorDashdashAddressSpaceNotOffEdgeException")
             if len(new["AddressSpaces"]) > 1:
@@ -290,7 +297,7 @@ def _validate(ctx: Context, old: dict[str, Any], new: dict[str, Any], changed: s
     if len({s.spec.site for s in sources if not s.is_edge}) > 1:
         ctx.warn(_MSG["WarningMultiSiteSourceServers"])
     # SetSendConnector.InternalProcessRecord [SRC]
-    initial = "SMTP:--;1" in old["AddressSpaces"] or "--" in old["SmartHosts"]
+    initial = any(is_dashdash_space(s) for s in old["AddressSpaces"]) or "--" in old["SmartHosts"]
     if initial and changed & {"AddressSpaces", "SmartHosts"} and not bound.get("Force"):
         # ShouldContinue(ConfirmationMessageSetEdgeSyncSendConnectorAddressSpaceOrSmartHosts) cannot
         # prompt in a non-interactive shell.

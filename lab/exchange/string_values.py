@@ -106,13 +106,17 @@ def parse_ip_range(text: str) -> str:
 
 
 def parse_address_space(text: str) -> str:
-    """AddressSpace "[Type:]Space[;Cost]" printed as "SMTP:contoso.com;1" [PS Set-SendConnector, SRC AddressSpace.cs]."""
+    """AddressSpace "[Type:]Space[;Cost]", printed "{Type}:{Space};{Cost}" [PS Set-SendConnector, SRC AddressSpace.cs].
+
+    The type keeps the case it was given ("smtp:*;1" stays lower case) and is "smtp" when
+    omitted; non-SMTP spaces are lower-cased (AddressSpace.Initialize / ToString [SRC]).
+    """
     s = text.strip()
     kind, sep, rest = s.partition(":")
     if not sep:
-        kind, rest = "SMTP", s
-    if not kind:
-        raise ValueError("The address space type can't be empty.")
+        kind, rest = "smtp", s
+    elif not kind:
+        kind = "smtp"
     cost = 1
     if kind.upper() == "SMTP" and ";" in rest:
         rest, _, cost_text = rest.rpartition(";")
@@ -122,17 +126,28 @@ def parse_address_space(text: str) -> str:
     elif kind.upper() != "SMTP" and ";" in rest and rest.rsplit(";", 1)[1].strip().isdigit():
         rest, _, cost_text = rest.rpartition(";")
         cost = int(cost_text)
-    if not 1 <= cost <= 100:
+    if not 1 <= cost <= 100:  # AddressSpace.MinCostValue / MaxCostValue [SRC]
         raise ValueError("The cost must be a value between 1 and 100.")
     if kind.upper() == "SMTP":
-        kind = "SMTP"
         if rest != "--":
             if not rest:
                 raise ValueError("Invalid address space")
             parse_domain_with_subdomains(rest)
     elif not rest:
         raise ValueError("Invalid address space")
+    else:
+        rest = rest.lower()
     return f"{kind}:{rest};{cost}"
+
+
+def is_smtp_space(space: str) -> bool:
+    """Whether a parsed address space is of the SMTP type (compared without case, as AddressSpace.IsSmtpType)."""
+    return space.partition(":")[0].upper() == "SMTP"
+
+
+def is_dashdash_space(space: str) -> bool:
+    """EdgeSync's "--" space (all authoritative and internal-relay domains)."""
+    return is_smtp_space(space) and space.partition(":")[2].rsplit(";", 1)[0] == "--"
 
 
 def parse_smart_host(text: str) -> str:

@@ -15,11 +15,12 @@ from typing import Any
 
 from .binder import Param, Signature
 from .context import Context, lab_guid
-from .kinds import Kind, Prop, in_range, set_object
 from .dotnet_values import ByteSize, TimeSpan, Unlimited
 from .enums import DSN_CONVERSION, HEADER_PROMOTION, SHADOW_PREFERENCE
+from .kinds import ONE_SECOND, Kind, Prop, in_range, seconds_in_range, set_object
 from .param_types import (
-    BOOL, BYTESIZE, CULTURE, EnumType, FQDN, INT, IP_RANGE, PType, ParsedString, SMTP_DOMAIN, STRING, SWITCH, TIMESPAN, UINT, UNLIMITED_BYTES, UNLIMITED_INT, enum, id_param, multi,
+    BOOL, BYTESIZE, CULTURE, FQDN, INT, IP_RANGE, SMTP_DOMAIN, STRING, SWITCH, TIMESPAN, UINT, UNLIMITED_BYTES,
+    UNLIMITED_INT, EnumType, PType, ParsedString, enum, id_param, multi,
 )
 from .string_values import parse_smtp_address
 
@@ -32,19 +33,35 @@ def _mb(n: int) -> ByteSize:
     return ByteSize(n * 1024 * 1024)
 
 
-# Set-TransportConfig parameters of Exchange 2019 [PS Set-TransportConfig.md], with their documented defaults.
+def _kb(n: int) -> ByteSize:
+    return ByteSize(n * 1024)
+
+
+ONE_DAY = TimeSpan.of(days=1)
+MAX_TIMESPAN = TimeSpan.of(seconds=INT_MAX)  # 24855.03:14:07
+# "A valid value is a number up to 1.999999 gigabytes (2147482624 bytes) or the value unlimited" [PS];
+# RangedUnlimitedConstraint(FromKB(0), FromKB(2097151)) in TransportConfigContainerSchema [SRC].
+MAX_MESSAGE_SIZE = _kb(2097151)
+
+
+# Set-TransportConfig parameters of Exchange 2019 [PS Set-TransportConfig.md], with their documented defaults
+# and ranges (the same as the TransportConfigContainerSchema constraints [SRC] where both give one).
 _ROWS: list[tuple[str, PType, Any, Any]] = [
     ("AddressBookPolicyRoutingEnabled", BOOL, False, None),
-    ("AgentGeneratedMessageLoopDetectionInSubmissionEnabled", BOOL, True, None),
-    ("AgentGeneratedMessageLoopDetectionInSmtpEnabled", BOOL, True, None),
+    # "The default value is $false." for both loop-detection switches [PS]
+    ("AgentGeneratedMessageLoopDetectionInSubmissionEnabled", BOOL, False, None),
+    ("AgentGeneratedMessageLoopDetectionInSmtpEnabled", BOOL, False, None),
     ("ClearCategories", BOOL, True, None),
     ("ConvertDisclaimerWrapperToEml", BOOL, False, None),
-    ("DiagnosticsAggregationServicePort", INT, 9710, in_range(1, 65535)),
-    ("DSNConversionMode", enum(DSN_CONVERSION), "UseExchangeDSNs", None),
+    # No range documented [PS] and none in TransportConfigContainerSchema [SRC]: any Int32.
+    ("DiagnosticsAggregationServicePort", INT, 9710, None),
+    # "The default value in Exchange 2010 and Exchange 2013 is UseExchangeDSNs. Otherwise, the default
+    # value is PreserveDSNBody." [PS]; the lab is Exchange 2019.
+    ("DSNConversionMode", enum(DSN_CONVERSION), "PreserveDSNBody", None),
     ("ExternalDelayDsnEnabled", BOOL, True, None),
     ("ExternalDsnDefaultLanguage", CULTURE, None, None),
     ("ExternalDsnLanguageDetectionEnabled", BOOL, True, None),
-    ("ExternalDsnMaxMessageAttachSize", BYTESIZE, _mb(10), in_range(ByteSize(0), _mb(100))),
+    ("ExternalDsnMaxMessageAttachSize", BYTESIZE, _mb(10), in_range(ByteSize(0), ByteSize(INT_MAX))),
     ("ExternalDsnReportingAuthority", SMTP_DOMAIN, None, None),
     ("ExternalDsnSendHtml", BOOL, True, None),
     ("ExternalPostmasterAddress", NULLABLE_SMTP_ADDRESS, None, None),
@@ -53,31 +70,32 @@ _ROWS: list[tuple[str, PType, Any, Any]] = [
     ("InternalDelayDsnEnabled", BOOL, True, None),
     ("InternalDsnDefaultLanguage", CULTURE, None, None),
     ("InternalDsnLanguageDetectionEnabled", BOOL, True, None),
-    ("InternalDsnMaxMessageAttachSize", BYTESIZE, _mb(10), in_range(ByteSize(0), _mb(100))),
+    ("InternalDsnMaxMessageAttachSize", BYTESIZE, _mb(10), in_range(ByteSize(0), ByteSize(INT_MAX))),
     ("InternalDsnReportingAuthority", SMTP_DOMAIN, None, None),
     ("InternalDsnSendHtml", BOOL, True, None),
     ("InternalSMTPServers", multi(IP_RANGE), (), None),
     ("JournalingReportNdrTo", NULLABLE_SMTP_ADDRESS, None, None),
     ("MaxAllowedAgentGeneratedMessageDepth", UINT, 3, None),
     ("MaxAllowedAgentGeneratedMessageDepthPerAgent", UINT, 2, None),
-    ("MaxDumpsterSizePerDatabase", BYTESIZE, _mb(18), None),
-    ("MaxDumpsterTime", TIMESPAN, TimeSpan.of(days=7), None),
-    ("MaxReceiveSize", UNLIMITED_BYTES, Unlimited(_mb(10)), in_range(ByteSize(0), ByteSize(INT_MAX))),
+    ("MaxDumpsterSizePerDatabase", BYTESIZE, _mb(18), in_range(ByteSize(0), _kb(INT_MAX))),
+    ("MaxDumpsterTime", TIMESPAN, TimeSpan.of(days=7), seconds_in_range(TimeSpan(0), MAX_TIMESPAN)),
+    ("MaxReceiveSize", UNLIMITED_BYTES, Unlimited(_mb(10)), in_range(ByteSize(0), MAX_MESSAGE_SIZE)),
     ("MaxRecipientEnvelopeLimit", UNLIMITED_INT, Unlimited(500), in_range(0, INT_MAX)),
     ("MaxRetriesForLocalSiteShadow", INT, 2, in_range(0, 255)),
     ("MaxRetriesForRemoteSiteShadow", INT, 4, in_range(0, 255)),
-    ("MaxSendSize", UNLIMITED_BYTES, Unlimited(_mb(10)), in_range(ByteSize(0), ByteSize(INT_MAX))),
+    ("MaxSendSize", UNLIMITED_BYTES, Unlimited(_mb(10)), in_range(ByteSize(0), MAX_MESSAGE_SIZE)),
     ("QueueDiagnosticsAggregationInterval", TIMESPAN, TimeSpan.of(minutes=1), None),
     ("RejectMessageOnShadowFailure", BOOL, False, None),
     ("Rfc2231EncodingEnabled", BOOL, False, None),
     ("SafetyNetHoldTime", TIMESPAN, TimeSpan.of(days=2), None),
-    ("ShadowHeartbeatFrequency", TIMESPAN, TimeSpan.of(minutes=2), None),
+    ("ShadowHeartbeatFrequency", TIMESPAN, TimeSpan.of(minutes=2), seconds_in_range(ONE_SECOND, ONE_DAY)),
     ("ShadowHeartbeatRetryCount", INT, 12, in_range(1, 15)),
-    ("ShadowHeartbeatTimeoutInterval", TIMESPAN, TimeSpan.of(minutes=15), None),
-    ("ShadowMessageAutoDiscardInterval", TIMESPAN, TimeSpan.of(days=2), None),
+    ("ShadowHeartbeatTimeoutInterval", TIMESPAN, TimeSpan.of(minutes=15), seconds_in_range(ONE_SECOND, ONE_DAY)),
+    ("ShadowMessageAutoDiscardInterval", TIMESPAN, TimeSpan.of(days=2),
+     seconds_in_range(TimeSpan.of(seconds=5), TimeSpan.of(days=90))),
     ("ShadowMessagePreferenceSetting", enum(SHADOW_PREFERENCE), "PreferRemote", None),
     ("ShadowRedundancyEnabled", BOOL, True, None),
-    ("ShadowResubmitTimeSpan", TIMESPAN, TimeSpan.of(hours=3), None),
+    ("ShadowResubmitTimeSpan", TIMESPAN, TimeSpan.of(hours=3), seconds_in_range(ONE_SECOND, ONE_DAY)),
     ("SupervisionTags", multi(STRING), ("Reject", "Allow"), None),
     ("TLSReceiveDomainSecureList", SMTP_DOMAINS, (), None),
     ("TLSSendDomainSecureList", SMTP_DOMAINS, (), None),

@@ -14,15 +14,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from .binder import Param, Signature
+from .binder import Check, Param, Signature
 from .context import INSTALL_PATH, Context, lab_guid
-from .kinds import Kind, Prop, in_range, seconds_in_range, set_object
-from .spec import ServerEntry
 from .dotnet_values import ByteSize, TimeSpan, Unlimited
 from .enums import PROTOCOL_LOGGING_LEVEL, PROTOCOL_OPTION, SYNC_LOG_LEVEL
+from .kinds import Kind, Prop, in_range, seconds_in_range, set_object
 from .param_types import (
-    BOOL, BYTESIZE, EnumType, FQDN, GUID, INT, IP_ADDRESS, LOCAL_PATH, PType, ParsedString, STRING, TIMESPAN, UNLIMITED_BYTES, UNLIMITED_INT, id_param, multi,
+    BOOL, BYTESIZE, FQDN, GUID, INT, IP_ADDRESS, LOCAL_PATH, STRING, TIMESPAN, UNLIMITED_BYTES, UNLIMITED_INT,
+    EnumType, PType, ParsedString, id_param, multi,
 )
+from .spec import ServerEntry
 from .string_values import parse_smtp_address
 
 MAX_AGE = TimeSpan.of(seconds=2**31 - 1)  # 24855.03:14:07
@@ -36,6 +37,11 @@ ZERO_GUID = uuid.UUID(int=0)
 
 age_check = seconds_in_range(TimeSpan(0), MAX_AGE)
 size_check = in_range(ByteSize(1), MAX_BYTES)
+# Protocol-log sizes: "A valid value is a number up to 909.5 terabytes (999999999999999 bytes) or the
+# value unlimited" [PS Set-TransportService.md, Set-FrontendTransportService.md]. The 2013 ServerSchema
+# constraint allows up to 2^63-1 bytes [SRC]; the lab follows the 2019 documentation, as exconf's plan does.
+PROTOCOL_LOG_MAX_BYTES = ByteSize(999_999_999_999_999)
+protocol_log_size_check = in_range(ByteSize(1), PROTOCOL_LOG_MAX_BYTES)
 
 
 def MB(n: float) -> ByteSize:  # noqa: N802 - reads like the unit
@@ -47,15 +53,16 @@ def days(n: int) -> TimeSpan:
 
 
 def _log(prefix: str, age: TimeSpan, directory: ByteSize, file: ByteSize, tail: str | None,
-         size_type: PType = UB, enabled: bool | None = None) -> list[tuple[str, PType, Any, Any]]:
+         size_type: PType = UB, enabled: bool | None = None,
+         sizes: Check = size_check) -> list[tuple[str, PType, Any, Any]]:
     """The settings of one log: [Enabled,] MaxAge, MaxDirectorySize, MaxFileSize[, Path]."""
     wrap = Unlimited if size_type is UB else (lambda b: b)
     rows: list[tuple[str, PType, Any, Any]] = []
     if enabled is not None:
         rows.append((f"{prefix}Enabled", B, enabled, None))
     rows.append((f"{prefix}MaxAge", TS, age, age_check))
-    rows.append((f"{prefix}MaxDirectorySize", size_type, wrap(directory), size_check))
-    rows.append((f"{prefix}MaxFileSize", size_type, wrap(file), size_check))
+    rows.append((f"{prefix}MaxDirectorySize", size_type, wrap(directory), sizes))
+    rows.append((f"{prefix}MaxFileSize", size_type, wrap(file), sizes))
     if tail is not None:
         rows.append((f"{prefix}Path", PATH, ("log", tail), None))
     return rows
@@ -90,7 +97,8 @@ def _transport_rows(edge: bool) -> list[tuple[str, PType, Any, Any]]:
         ("DnsLogPath", PATH, None, None),
         *_dns_rows(),
         ("IntraOrgConnectorProtocolLoggingLevel", e(PROTOCOL_LOGGING_LEVEL), "None", None),
-        ("IntraOrgConnectorSmtpMaxMessagesPerConnection", I, 20, in_range(1, INT_MAX)),
+        # "A valid value is an integer from 0 to 2147483647" [PS Set-TransportService.md]
+        ("IntraOrgConnectorSmtpMaxMessagesPerConnection", I, 20, in_range(0, INT_MAX)),
         ("IrmLogEnabled", B, True, None),
         ("IrmLogMaxAge", TS, days(30), age_check),
         ("IrmLogMaxDirectorySize", UB, Unlimited(MB(250)), size_check),
@@ -122,7 +130,7 @@ def _transport_rows(edge: bool) -> list[tuple[str, PType, Any, Any]]:
         ("PoisonThreshold", I, 2, in_range(1, 10)),
         *_log("QueueLog", days(7), MB(200), MB(10), "QueueViewer"),
         ("QueueMaxIdleTime", TS, TimeSpan.of(minutes=3), seconds_in_range(TimeSpan.of(seconds=5), TimeSpan.of(hours=1))),
-        *_log("ReceiveProtocolLog", days(30), MB(250), MB(10), "ProtocolLog\\SmtpReceive"),
+        *_log("ReceiveProtocolLog", days(30), MB(250), MB(10), "ProtocolLog\\SmtpReceive", sizes=protocol_log_size_check),
         ("RecipientValidationCacheEnabled", B, edge, None),  # $true on Edge, $false on Mailbox
         ("ReplayDirectoryPath", PATH, f"{INSTALL_PATH}\\TransportRoles\\Replay", None),
         *_log("RequestBrokerLog", days(30), MB(250), MB(10), "RequestBroker", enabled=True),  # lab choice
@@ -131,7 +139,7 @@ def _transport_rows(edge: bool) -> list[tuple[str, PType, Any, Any]]:
         ("RoutingTableLogMaxAge", TS, days(7), age_check),
         ("RoutingTableLogMaxDirectorySize", UB, Unlimited(MB(50)), size_check),
         ("RoutingTableLogPath", PATH, ("log", "Routing"), None),
-        *_log("SendProtocolLog", days(30), MB(250), MB(10), "ProtocolLog\\SmtpSend"),
+        *_log("SendProtocolLog", days(30), MB(250), MB(10), "ProtocolLog\\SmtpSend", sizes=protocol_log_size_check),
         *_log("ServerStatisticsLog", days(30), MB(250), MB(10), "ServerStats", size_type=BQS),
         ("TransientFailureRetryCount", I, 6, in_range(0, 15)),
         ("TransientFailureRetryInterval", TS, TimeSpan.of(minutes=10 if edge else 5),
@@ -176,11 +184,11 @@ def _frontend_rows() -> list[tuple[str, PType, Any, Any]]:
         # Front End: Verbose by default (cmdlets.md §5)
         ("IntraOrgConnectorProtocolLoggingLevel", e(PROTOCOL_LOGGING_LEVEL), "Verbose", None),
         ("MaxConnectionRatePerMinute", I, 1200, in_range(1, INT_MAX)),
-        *_log("ReceiveProtocolLog", days(30), MB(250), MB(10), "ProtocolLog\\SmtpReceive"),
+        *_log("ReceiveProtocolLog", days(30), MB(250), MB(10), "ProtocolLog\\SmtpReceive", sizes=protocol_log_size_check),
         ("RoutingTableLogMaxAge", TS, days(7), age_check),
         ("RoutingTableLogMaxDirectorySize", UB, Unlimited(MB(250)), size_check),
         ("RoutingTableLogPath", PATH, ("log", "Routing"), None),
-        *_log("SendProtocolLog", days(30), MB(250), MB(10), "ProtocolLog\\SmtpSend"),
+        *_log("SendProtocolLog", days(30), MB(250), MB(10), "ProtocolLog\\SmtpSend", sizes=protocol_log_size_check),
         ("TransientFailureRetryCount", I, 6, in_range(0, 15)),
         ("TransientFailureRetryInterval", TS, TimeSpan.of(minutes=5), seconds_in_range(TimeSpan.of(seconds=1), TimeSpan.of(hours=12))),
     ]

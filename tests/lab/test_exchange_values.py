@@ -133,9 +133,13 @@ def test_null_for_a_value_type_is_refused():
 @pytest.mark.parametrize(
     "ptype, text, printed",
     [
-        (ADDRESS_SPACE, "contoso.com", "SMTP:contoso.com;1"),
+        # The type keeps the case it was typed in, "smtp" when omitted (AddressSpace.Initialize / ToString).
+        (ADDRESS_SPACE, "contoso.com", "smtp:contoso.com;1"),
         (ADDRESS_SPACE, "SMTP:*;100", "SMTP:*;100"),
-        (ADDRESS_SPACE, "smtp:*.contoso.com;5", "SMTP:*.contoso.com;5"),
+        (ADDRESS_SPACE, "smtp:*;1", "smtp:*;1"),
+        (ADDRESS_SPACE, "smtp:*.contoso.com;5", "smtp:*.contoso.com;5"),
+        (ADDRESS_SPACE, ":contoso.com", "smtp:contoso.com;1"),
+        (ADDRESS_SPACE, "X400:C=US;A= ;P=Contoso;O=Exchange;5", "X400:c=us;a= ;p=contoso;o=exchange;5"),
         (IP_BINDING, "0.0.0.0:25", "0.0.0.0:25"),
         (IP_BINDING, "[::]:2525", "[::]:2525"),
         (IP_RANGE, "10.0.0.0/8", "10.0.0.0/8"),
