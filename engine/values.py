@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 
@@ -20,20 +21,30 @@ class ValueError_(ValueError):
 
 @dataclass(frozen=True)
 class EnumType:
-    """An Exchange enum such as ProtocolLoggingLevel (case-insensitive, as PowerShell)."""
+    """An Exchange enum such as ProtocolLoggingLevel.
+
+    PowerShell converts enum names case-insensitively (``verbose`` binds as
+    ``Verbose``), so the schema takes any string and ``parse`` canonicalises it
+    to Exchange's casing, which is what the plan shows and sends.
+    """
 
     exchange_type: str
     choices: tuple[str, ...]
 
     def schema(self) -> dict[str, Any]:
-        return {"type": "string", "enum": list(self.choices), "x-exchange-type": self.exchange_type}
+        return {
+            "type": "string",
+            "examples": list(self.choices),
+            "x-exchange-type": self.exchange_type,
+            "x-exchange-values": list(self.choices),
+        }
 
     def parse(self, value: Any) -> str:
         if isinstance(value, str):
             for choice in self.choices:
                 if choice.lower() == value.strip().lower():
                     return choice
-        raise ValueError_(f"expected one of {', '.join(self.choices)}, got {value!r}")
+        raise ValueError_(f"expected one of {', '.join(self.choices)}, found {value!r}")
 
     def show(self, value: str) -> str:
         return value
@@ -57,15 +68,24 @@ class TimeSpanType:
 
     def parse(self, value: Any) -> int:
         m = _TIMESPAN.match(value.strip()) if isinstance(value, str) else None
-        if not m or m["neg"]:
-            raise ValueError_(f"expected a time span such as 30.00:00:00 (days.hours:minutes:seconds), got {value!r}")
+        if not m:
+            raise ValueError_(f"expected a time span such as 30.00:00:00 (days.hours:minutes:seconds), found {value!r}")
         hours, minutes, secs = int(m["h"]), int(m["m"]), int(m["s"])
         if hours > 23 or minutes > 59 or secs > 59:
             raise ValueError_(f"{value!r} is not a valid time span: hours must be 0-23, minutes and seconds 0-59")
+        if m["f"] and int(m["f"]):
+            # EnhancedTimeSpanUnitConstraint(OneSecond): whole seconds only (cmdlets.md §5)
+            raise ValueError_(f"{value!r} is not a whole number of seconds")
         total = int(m["d"] or 0) * 86400 + hours * 3600 + minutes * 60 + secs
+        if m["neg"]:
+            total = -total  # TimeSpan.Parse accepts a sign; the range below refuses it, as Exchange does
         if not self.minimum <= total <= self.maximum:
-            raise ValueError_(f"{value!r} is out of range {self.show(self.minimum)} to {self.show(self.maximum)}")
+            raise ValueError_(f"{value!r} is out of range: {self.range_text()}")
         return total
+
+    def range_text(self) -> str:
+        """Exchange's range, as the plan words it."""
+        return f"must be between {self.show(self.minimum)} and {self.show(self.maximum)}"
 
     def show(self, value: int) -> str:
         days, rest = divmod(value, 86400)
@@ -84,21 +104,36 @@ _SIZE = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?P<u>B|KB|MB|GB|TB)?(?:\s*\((?P<by
 
 @dataclass(frozen=True)
 class ByteSizeType:
-    """ByteQuantifiedSize, optionally ``Unlimited``; canonical value is bytes or None (unlimited)."""
+    """ByteQuantifiedSize, optionally ``Unlimited``; canonical value is bytes or None (unlimited).
+
+    ``minimum``/``maximum`` are Exchange's range for the parameter; a value outside
+    it is refused with that range in the message (a size that is well formed but
+    too large is a range error, not a type error).
+    """
 
     unlimited: bool = True
+    minimum: int = 0
+    maximum: int = 2**64 - 1  # ByteQuantifiedSize.MaxValue
 
     def schema(self) -> dict[str, Any]:
         pattern = r"^(?i:unlimited|\d+(\.\d+)?\s*(B|KB|MB|GB|TB)?)$" if self.unlimited else r"^(?i:\d+(\.\d+)?\s*(B|KB|MB|GB|TB)?)$"
         return {
-            "anyOf": [{"type": "string", "pattern": pattern}, {"type": "integer", "minimum": 0}],
+            # Integers of any size and sign pass the schema: parse() words out-of-range values as range errors.
+            "anyOf": [{"type": "string", "pattern": pattern}, {"type": "integer"}],
             "x-exchange-type": "Unlimited<ByteQuantifiedSize>" if self.unlimited else "ByteQuantifiedSize",
+            "x-exchange-range": [self.minimum, self.maximum],
         }
 
     def parse(self, value: Any) -> int | None:
+        size = self._size(value)
+        if size is not None and not self.minimum <= size <= self.maximum:
+            raise ValueError_(f"{value!r} is out of range: {self.range_text()}")
+        return size
+
+    def _size(self, value: Any) -> int | None:
         if isinstance(value, bool):
-            raise ValueError_(f"expected a size such as 250 MB, got {value!r}")
-        if isinstance(value, int) and value >= 0:
+            raise ValueError_(f"expected a size such as 250 MB, found {value!r}")
+        if isinstance(value, int):
             return value
         if isinstance(value, str):
             text = value.strip()
@@ -110,10 +145,15 @@ class ByteSizeType:
             if m:
                 if m["bytes"]:
                     return int(m["bytes"].replace(",", ""))
-                amount = float(m["n"]) * _UNITS[(m["u"] or "B").upper()]
-                if amount == int(amount):
+                amount = Fraction(m["n"]) * _UNITS[(m["u"] or "B").upper()]  # exact, even for huge sizes
+                if amount.denominator == 1:
                     return int(amount)
-        raise ValueError_(f"expected a size such as 250 MB{' or Unlimited' if self.unlimited else ''}, got {value!r}")
+        raise ValueError_(f"expected a size such as 250 MB{' or Unlimited' if self.unlimited else ''}, found {value!r}")
+
+    def range_text(self) -> str:
+        """Exchange's range, as the plan words it: "must be between 1 B and 909.5 TB (999,999,999,999,999 bytes)"."""
+        text = f"must be between {_approx(self.minimum)} and {_approx(self.maximum)}"
+        return text + (", or Unlimited" if self.unlimited else "")
 
     def show(self, value: int | None) -> str:
         if value is None:
@@ -125,6 +165,16 @@ class ByteSizeType:
 
     def wire(self, value: int | None) -> str:
         return self.show(value).replace(" ", "")
+
+
+def _approx(size: int) -> str:
+    """A size as Exchange prints it in range messages: largest unit to 4 digits, then the exact bytes."""
+    for unit in ("TB", "GB", "MB", "KB"):
+        if size >= _UNITS[unit]:
+            if size % _UNITS[unit] == 0:
+                return f"{size // _UNITS[unit]} {unit}"
+            return f"{format(size / _UNITS[unit], '.4G')} {unit} ({size:,} bytes)"
+    return f"{size} B"
 
 
 @dataclass(frozen=True)
@@ -188,6 +238,10 @@ class DomainListType:
 ValueType = EnumType | TimeSpanType | ByteSizeType | PathType | DomainListType
 
 PROTOCOL_LOGGING_LEVEL = EnumType("Microsoft.Exchange.Data.ProtocolLoggingLevel", ("None", "Verbose"))
+
+# Send/Receive protocol-log sizes: "A valid value is a number up to 909.5 terabytes (999999999999999 bytes)
+# or the value unlimited" (Set-TransportService.md, Set-FrontendTransportService.md; tests/data/exchange_parameters.yaml).
+PROTOCOL_LOG_SIZE = ByteSizeType(unlimited=True, minimum=1, maximum=999_999_999_999_999)
 
 
 def same(vtype: ValueType, a: Any, b: Any) -> bool:

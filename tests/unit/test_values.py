@@ -1,5 +1,6 @@
 import pytest
 
+from exconf.modules import by_kind
 from exconf.values import PROTOCOL_LOGGING_LEVEL, ByteSizeType, DomainListType, PathType, TimeSpanType, ValueError_, same
 
 
@@ -55,8 +56,17 @@ def test_bytesize_without_unlimited_refuses_it():
 
 def test_enum_is_case_insensitive_and_canonical():
     assert PROTOCOL_LOGGING_LEVEL.parse("verbose") == "Verbose"
-    with pytest.raises(ValueError_, match="None, Verbose"):
+    assert PROTOCOL_LOGGING_LEVEL.parse(" VERBOSE ") == "Verbose"
+    assert PROTOCOL_LOGGING_LEVEL.wire(PROTOCOL_LOGGING_LEVEL.parse("verbose")) == "Verbose"
+    with pytest.raises(ValueError_, match="expected one of None, Verbose, found 'Loud'"):
         PROTOCOL_LOGGING_LEVEL.parse("Loud")
+
+
+def test_enum_schema_leaves_the_case_to_parse():
+    """The schema must not refuse ``verbose``: PowerShell binds enum names without case."""
+    schema = PROTOCOL_LOGGING_LEVEL.schema()
+    assert "enum" not in schema and "pattern" not in schema
+    assert schema["examples"] == ["None", "Verbose"]
 
 
 def test_domain_list_is_a_case_insensitive_set():
@@ -72,3 +82,61 @@ def test_paths_compare_without_case():
     assert same(t, t.parse("D:\\Logs\\SmtpSend\\"), t.parse("d:\\logs\\smtpsend"))
     with pytest.raises(ValueError_):
         t.parse("Logs\\SmtpSend")
+
+
+# --- Exchange's ranges (tests/data/exchange_parameters.yaml) ------------------------------------------
+
+PROTOCOL_LOG_SIZE_KEYS = [
+    (kind, f"{d}_protocol_log_max_{what}")
+    for kind in ("transport_service", "frontend_transport_service")
+    for d in ("send", "receive")
+    for what in ("directory_size", "file_size")
+]
+
+
+@pytest.mark.parametrize("kind, key", PROTOCOL_LOG_SIZE_KEYS)
+def test_protocol_log_sizes_stop_at_909_5_tb(kind, key):
+    vtype = by_kind(kind).prop(key).type
+    assert vtype.parse(999999999999999) == 999999999999999
+    assert vtype.parse("999999999999999") == 999999999999999
+    assert vtype.parse("Unlimited") is None
+    for too_big in (1000000000000000, "1000 TB", "909.5 TB", "8192 TB"):
+        with pytest.raises(ValueError_) as err:
+            vtype.parse(too_big)
+        assert str(err.value) == (
+            f"{too_big!r} is out of range: must be between 1 B and 909.5 TB (999,999,999,999,999 bytes), or Unlimited"
+        )
+
+
+@pytest.mark.parametrize("too_small", [0, "0 MB", -1])
+def test_protocol_log_sizes_start_at_one_byte(too_small):
+    with pytest.raises(ValueError_, match="is out of range: must be between 1 B and"):
+        by_kind("transport_service").prop("send_protocol_log_max_file_size").type.parse(too_small)
+
+
+@pytest.mark.parametrize("text", ["24855.03:14:08", "-00:00:01", "-1.00:00:00", "99999.00:00:00"])
+def test_time_spans_out_of_range_are_range_errors(text):
+    with pytest.raises(ValueError_) as err:
+        TimeSpanType().parse(text)
+    assert str(err.value) == f"{text!r} is out of range: must be between 00:00:00 and 24855.03:14:07"
+
+
+def test_time_spans_are_whole_seconds():
+    """EnhancedTimeSpanUnitConstraint(OneSecond): a fraction is refused, not silently dropped."""
+    assert TimeSpanType().parse("00:00:01.0") == 1
+    with pytest.raises(ValueError_, match="whole number of seconds"):
+        TimeSpanType().parse("00:00:00.5")
+
+
+def test_sizes_with_a_fraction_are_exact():
+    assert ByteSizeType().parse("1.5 KB") == 1536
+    assert ByteSizeType().parse("0.5 TB") == 1 << 39
+    with pytest.raises(ValueError_, match="expected a size such as 250 MB"):
+        ByteSizeType().parse("1.1 B")
+
+
+def test_type_errors_stay_type_errors():
+    with pytest.raises(ValueError_, match="expected a size such as 250 MB or Unlimited, found 'lots'"):
+        by_kind("transport_service").prop("send_protocol_log_max_file_size").type.parse("lots")
+    with pytest.raises(ValueError_, match="expected a time span such as 30.00:00:00"):
+        TimeSpanType().parse("soon")
