@@ -43,7 +43,6 @@ def _role(entry: ServerEntry) -> EnumValue:
 
 def view(ctx: Context, entry: ServerEntry) -> dict[str, Any]:
     spec, name, edge = entry.spec, entry.name, entry.is_edge
-    org_name = ctx.org_dn().split(",", 1)[0][3:]
     dns_domain = spec.fqdn.split(".", 1)[1] if "." in spec.fqdn else ""
     dcs = () if ctx.edge else (ctx.org.organization.dc,)
     return {
@@ -51,7 +50,7 @@ def view(ctx: Context, entry: ServerEntry) -> dict[str, Any]:
         "DataPath": INSTALL_PATH + ("\\TransportRoles\\data" if edge else "\\Mailbox"),
         "Domain": dns_domain,
         "Edition": SERVER_EDITION.value(entry.edition),
-        "ExchangeLegacyDN": f"/o={org_name}/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Configuration/cn=Servers/cn={name}",
+        "ExchangeLegacyDN": ctx.legacy_dn(entry),
         "ExchangeLegacyServerRole": 0,
         "Fqdn": spec.fqdn,
         "CustomerFeedbackEnabled": False,

@@ -144,3 +144,51 @@ def test_enum_defaults_are_spelled_as_exchange_prints_them(lab_defaults):
         param = next(p for p in _signature(cmdlet).params if p.name == name)
         if isinstance(param.type, EnumType):
             assert str(param.type.convert(documented)) == documented
+
+
+# --- identity forms ------------------------------------------------------------------------------------
+
+# What each Get/Set pair is tried on from EX01 (by its Get identity), and a harmless change for Set.
+# A receive connector's bare name means the local server's (ServerBasedIdParameter), so its Name form
+# targets EX01's connector and the other forms EX02's.
+_TARGETS = {
+    "SendConnector": ("Outbound to Fabrikam", {"Comment": "found"}),
+    "ReceiveConnector": ("EX02\\Default Frontend EX02", {"Comment": "found"}),
+    "TransportService": ("EX02", {"IntraOrgConnectorProtocolLoggingLevel": "Verbose"}),
+    "FrontendTransportService": ("EX02", {"IntraOrgConnectorProtocolLoggingLevel": "None"}),
+    "ExchangeServer": ("EX02", {}),
+}
+
+
+def _identity(store: LabStore, noun: str, form: str) -> tuple[str, str]:
+    """The target written in one documented identity form, and the target's Get identity."""
+    target = _TARGETS[noun][0]
+    if form == "Name" and noun == "ReceiveConnector":
+        return "Default Frontend EX01", "EX01\\Default Frontend EX01"
+    if form == "ServerName\\Name":
+        return (target if noun == "ReceiveConnector" else f"EX01\\{target}"), target
+    # The services are named by their server: the ServerIdParameter forms of the server object.
+    source = ("Get-" + noun, target) if noun in ("SendConnector", "ReceiveConnector") else ("Get-ExchangeServer", target)
+    [obj] = store.exec_console("EX01", source[0], {"Identity": source[1]})
+    key = {"Name": "Name", "GUID": "Guid", "DN": "DistinguishedName", "ExchangeLegacyDN": "ExchangeLegacyDN"}[form]
+    return obj[key], target
+
+
+def _forms() -> list[tuple[str, str]]:
+    return [(c, form) for c, n, e in _entries("forms") for form in e["forms"]]
+
+
+@pytest.mark.parametrize("cmdlet, form", _forms(), ids=str)
+def test_documented_identity_forms_find_the_object(cmdlet, form, tmp_path):
+    store = LabStore(ORG, tmp_path / "state.json")
+    verb, noun = cmdlet.split("-", 1)
+    ident, target = _identity(store, noun, form)
+    [wanted] = store.exec_console("EX01", f"Get-{noun}", {"Identity": target})
+    if verb == "Get":
+        found = store.exec_console("EX01", cmdlet, {"Identity": ident})
+        assert [o["Guid"] for o in found] == [wanted["Guid"]]
+    else:
+        change = _TARGETS[noun][1]
+        store.exec_console("EX01", cmdlet, {"Identity": ident, **change})
+        [after] = store.exec_console("EX01", f"Get-{noun}", {"Identity": target})
+        assert {k: after[k] for k in change} == change
