@@ -113,7 +113,7 @@ class ByteSizeType:
 
     unlimited: bool = True
     minimum: int = 0
-    maximum: int = 2**64 - 1  # ByteQuantifiedSize.MaxValue
+    maximum: int | None = None  # None: no documented maximum
 
     def schema(self) -> dict[str, Any]:
         pattern = r"^(?i:unlimited|\d+(\.\d+)?\s*(B|KB|MB|GB|TB)?)$" if self.unlimited else r"^(?i:\d+(\.\d+)?\s*(B|KB|MB|GB|TB)?)$"
@@ -121,12 +121,12 @@ class ByteSizeType:
             # Integers of any size and sign pass the schema: parse() words out-of-range values as range errors.
             "anyOf": [{"type": "string", "pattern": pattern}, {"type": "integer"}],
             "x-exchange-type": "Unlimited<ByteQuantifiedSize>" if self.unlimited else "ByteQuantifiedSize",
-            "x-exchange-range": [self.minimum, self.maximum],
+            **({"x-exchange-range": [self.minimum, self.maximum]} if self.maximum is not None else {}),
         }
 
     def parse(self, value: Any) -> int | None:
         size = self._size(value)
-        if size is not None and not self.minimum <= size <= self.maximum:
+        if size is not None and (size < self.minimum or (self.maximum is not None and size > self.maximum)):
             raise ValueError_(f"{value!r} is out of range: {self.range_text()}")
         return size
 
@@ -152,7 +152,10 @@ class ByteSizeType:
 
     def range_text(self) -> str:
         """Exchange's range, as the plan words it: "must be between 1 B and 909.5 TB (999,999,999,999,999 bytes)"."""
-        text = f"must be between {_approx(self.minimum)} and {_approx(self.maximum)}"
+        if self.maximum is None:
+            text = f"must be at least {_approx(self.minimum)}"
+        else:
+            text = f"must be between {_approx(self.minimum)} and {_approx(self.maximum)}"
         return text + (", or Unlimited" if self.unlimited else "")
 
     def show(self, value: int | None) -> str:

@@ -140,3 +140,9 @@ def test_type_errors_stay_type_errors():
         by_kind("transport_service").prop("send_protocol_log_max_file_size").type.parse("lots")
     with pytest.raises(ValueError_, match="expected a time span such as 30.00:00:00"):
         TimeSpanType().parse("soon")
+
+
+def test_a_size_without_a_documented_maximum_is_only_bounded_below():
+    assert ByteSizeType().parse(2**70) == 2**70
+    with pytest.raises(ValueError_, match=r"^-5 is out of range: must be at least 0 B, or Unlimited$"):
+        ByteSizeType().parse(-5)
