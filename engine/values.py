@@ -53,30 +53,38 @@ class EnumType:
         return value
 
 
-_TIMESPAN = re.compile(r"^(?P<neg>-)?(?:(?P<d>\d+)\.)?(?P<h>\d{1,2}):(?P<m>\d{2}):(?P<s>\d{2})(?:\.(?P<f>\d{1,7}))?$")
+# TimeSpan.Parse, as EnhancedTimeSpan.Parse calls it: "d", "hh:mm", "hh:mm:ss[.f]", "d.hh:mm[:ss[.f]]" and
+# "d:hh:mm:ss[.f]" ("30" is 30 days). The day part is lazy so that "12:00:00" is hours:minutes:seconds.
+_TIMESPAN = re.compile(
+    r"^(?P<neg>-)?(?:(?P<days_only>\d+)|(?:(?P<d>\d+)[.:])??(?P<h>\d+):(?P<m>\d+)(?::(?P<s>\d+)(?:\.(?P<f>\d+))?)?)$"
+)
+_TIMESPAN_SCHEMA = r"^\s*-?(\d+|(\d+[.:])?\d+:\d+(:\d+(\.\d+)?)?)\s*$"
 
 
 @dataclass(frozen=True)
 class TimeSpanType:
-    """EnhancedTimeSpan: ``[d.]hh:mm:ss``; canonical value is whole seconds."""
+    """EnhancedTimeSpan: ``[d.]hh:mm:ss`` (and the other TimeSpan.Parse forms); canonical value is whole seconds."""
 
     minimum: int = 0
     maximum: int = 24855 * 86400 + 3 * 3600 + 14 * 60 + 7  # 24855.03:14:07 (cmdlets.md §5)
 
     def schema(self) -> dict[str, Any]:
-        return {"type": "string", "pattern": _TIMESPAN.pattern, "x-exchange-type": "EnhancedTimeSpan"}
+        return {"type": "string", "pattern": _TIMESPAN_SCHEMA, "x-exchange-type": "EnhancedTimeSpan"}
 
     def parse(self, value: Any) -> int:
         m = _TIMESPAN.match(value.strip()) if isinstance(value, str) else None
         if not m:
             raise ValueError_(f"expected a time span such as 30.00:00:00 (days.hours:minutes:seconds), found {value!r}")
-        hours, minutes, secs = int(m["h"]), int(m["m"]), int(m["s"])
-        if hours > 23 or minutes > 59 or secs > 59:
+        if m["days_only"] is not None:
+            days, hours, minutes, secs = int(m["days_only"]), 0, 0, 0
+        else:
+            days, hours, minutes, secs = int(m["d"] or 0), int(m["h"]), int(m["m"]), int(m["s"] or 0)
+        if hours > 23 or minutes > 59 or secs > 59 or len(m["f"] or "") > 7:
             raise ValueError_(f"{value!r} is not a valid time span: hours must be 0-23, minutes and seconds 0-59")
         if m["f"] and int(m["f"]):
             # EnhancedTimeSpanUnitConstraint(OneSecond): whole seconds only (cmdlets.md §5)
             raise ValueError_(f"{value!r} is not a whole number of seconds")
-        total = int(m["d"] or 0) * 86400 + hours * 3600 + minutes * 60 + secs
+        total = days * 86400 + hours * 3600 + minutes * 60 + secs
         if m["neg"]:
             total = -total  # TimeSpan.Parse accepts a sign; the range below refuses it, as Exchange does
         if not self.minimum <= total <= self.maximum:

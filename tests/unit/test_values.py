@@ -13,7 +13,16 @@ def test_timespan_parses_exchange_forms(text, seconds):
     assert TimeSpanType().parse(TimeSpanType().show(seconds)) == seconds
 
 
-@pytest.mark.parametrize("bad", ["30", "1.24:00:00", "00:60:00", "24855.03:14:08", "-1.00:00:00", 30, None])
+@pytest.mark.parametrize(
+    "text, seconds",
+    # The other forms of TimeSpan.Parse, which Exchange accepts too: days alone, hh:mm, d:hh:mm:ss.
+    [("30", 30 * 86400), ("12:00", 43200), ("1:02:03:04", 86400 + 7384), ("7.01:02", 7 * 86400 + 3720), ("0:0:1", 1)],
+)
+def test_timespan_parses_every_form_exchange_parses(text, seconds):
+    assert TimeSpanType().parse(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["1.24:00:00", "00:60:00", "24855.03:14:08", "-1.00:00:00", "1.2.3", "12:", 30, None])
 def test_timespan_rejects_what_exchange_rejects(bad):
     with pytest.raises(ValueError_):
         TimeSpanType().parse(bad)
