@@ -421,3 +421,12 @@ def test_a_subscribed_edge_keeps_its_own_transport_settings(store):
     [edge] = run(store, "EDGE01", "Get-TransportConfig")
     assert edge["ExternalPostmasterAddress"] == "postmaster@contoso.lab"
     assert run(store, "EX01", "Get-TransportConfig")[0]["ExternalPostmasterAddress"] is None
+
+
+def test_diagnostics_aggregation_port_takes_any_int32(store):
+    # No range documented; SetTransportConfig declares a plain Int32 parameter and the schema's
+    # ConfigXmlProperty has no constraint (decompiled Exchange 2013), so only Int32 limits it.
+    run(store, "EX01", "Set-TransportConfig", DiagnosticsAggregationServicePort=70000)
+    assert run(store, "EX01", "Get-TransportConfig")[0]["DiagnosticsAggregationServicePort"] == 70000
+    err = fail(store, "EX01", "Set-TransportConfig", DiagnosticsAggregationServicePort=2**31)
+    assert "Value was either too large or too small for an Int32." in err.message
