@@ -105,7 +105,16 @@ def test_unlimited_is_accepted_where_documented(cmdlet, name, entry):
     assert accepted == entry["unlimited"]
 
 
+# The (cmdlet, role) pairs whose defaults the lab_defaults fixture provides.
+_DEFAULT_SOURCES = {
+    ("Set-TransportService", "Mailbox"), ("Set-TransportService", "Edge"), ("Set-FrontendTransportService", "Mailbox"),
+    ("Set-TransportConfig", "Mailbox"), ("Set-ReceiveConnector", "Mailbox"), ("Set-ReceiveConnector", "Edge"),
+    ("Set-SendConnector", "Mailbox"),
+}
+
+
 def _defaults_to_check() -> list[tuple[str, str, str, Any]]:
+    """(cmdlet, parameter, role, documented default or the lab's cited one) for every default on record."""
     out = []
     for cmdlet, name, entry in _entries("default") + _entries("default_edge"):
         lab = entry.get("lab", {})
@@ -113,13 +122,6 @@ def _defaults_to_check() -> list[tuple[str, str, str, Any]]:
             if key in entry and (cmdlet, role) in _DEFAULT_SOURCES and (cmdlet, name, role, lab.get(key, entry[key])) not in out:
                 out.append((cmdlet, name, role, lab.get(key, entry[key])))
     return out
-
-
-_DEFAULT_SOURCES = {
-    ("Set-TransportService", "Mailbox"), ("Set-TransportService", "Edge"), ("Set-FrontendTransportService", "Mailbox"),
-    ("Set-TransportConfig", "Mailbox"), ("Set-ReceiveConnector", "Mailbox"), ("Set-ReceiveConnector", "Edge"),
-    ("Set-SendConnector", "Mailbox"),
-}
 
 
 @pytest.mark.parametrize("cmdlet, name, role, documented", _defaults_to_check(), ids=str)
@@ -138,7 +140,7 @@ def test_every_deliberate_difference_names_its_source():
         assert set(entry["lab"]) - {"source"} <= {"range", "default", "default_edge"}
 
 
-def test_enum_defaults_are_spelled_as_exchange_prints_them(lab_defaults):
+def test_enum_defaults_are_spelled_as_exchange_prints_them():
     """Documented enum defaults read back in Exchange's casing (a sanity check of the data itself)."""
     for cmdlet, name, role, documented in _defaults_to_check():
         param = next(p for p in _signature(cmdlet).params if p.name == name)
