@@ -107,7 +107,9 @@ class TimeSpanType:
 
 
 _UNITS = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
-_SIZE = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?P<u>B|KB|MB|GB|TB)?(?:\s*\((?P<bytes>[\d,]+) bytes\))?$", re.IGNORECASE)
+# ByteQuantifiedSize.Parse: a number (thousands commas allowed) with an optional unit, or the long form Exchange
+# prints, "250 MB (262,144,000 bytes)".
+_SIZE = re.compile(r"^(?P<n>\d[\d,]*(?:\.\d+)?)\s*(?P<u>B|KB|MB|GB|TB)?(?:\s*\((?P<bytes>[\d,]+) bytes\))?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,8 @@ class ByteSizeType:
     maximum: int | None = None  # None: no documented maximum
 
     def schema(self) -> dict[str, Any]:
-        pattern = r"^(?i:unlimited|\d+(\.\d+)?\s*(B|KB|MB|GB|TB)?)$" if self.unlimited else r"^(?i:\d+(\.\d+)?\s*(B|KB|MB|GB|TB)?)$"
+        size = r"\d[\d,]*(\.\d+)?\s*(B|KB|MB|GB|TB)?(\s*\([\d,]+ bytes\))?"
+        pattern = rf"^(?i:unlimited|{size})$" if self.unlimited else rf"^(?i:{size})$"
         return {
             # Integers of any size and sign pass the schema: parse() words out-of-range values as range errors.
             "anyOf": [{"type": "string", "pattern": pattern}, {"type": "integer"}],
@@ -153,9 +156,9 @@ class ByteSizeType:
             if m:
                 if m["bytes"]:
                     return int(m["bytes"].replace(",", ""))
-                amount = Fraction(m["n"]) * _UNITS[(m["u"] or "B").upper()]  # exact, even for huge sizes
-                if amount.denominator == 1:
-                    return int(amount)
+                # Exact, even for huge sizes; a fraction of a byte is dropped, as ByteQuantifiedSize.Parse
+                # converts number x unit to a whole count of bytes ("0.1 KB" is 102 bytes).
+                return int(Fraction(m["n"].replace(",", "")) * _UNITS[(m["u"] or "B").upper()])
         raise ValueError_(f"expected a size such as 250 MB{' or Unlimited' if self.unlimited else ''}, found {value!r}")
 
     def range_text(self) -> str:

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from exconf.modules import by_kind
@@ -137,11 +139,18 @@ def test_time_spans_are_whole_seconds():
         TimeSpanType().parse("00:00:00.5")
 
 
-def test_sizes_with_a_fraction_are_exact():
+def test_sizes_with_a_fraction_are_exact_and_drop_part_bytes_as_exchange_does():
     assert ByteSizeType().parse("1.5 KB") == 1536
     assert ByteSizeType().parse("0.5 TB") == 1 << 39
-    with pytest.raises(ValueError_, match="expected a size such as 250 MB"):
-        ByteSizeType().parse("1.1 B")
+    assert ByteSizeType().parse("0.1 KB") == 102
+    assert ByteSizeType().parse("1.1 B") == 1
+
+
+def test_sizes_take_thousands_separators_and_the_printed_long_form():
+    assert ByteSizeType().parse("1,024 KB") == 1 << 20
+    assert ByteSizeType().parse("909.5 TB (999,999,999,999,999 bytes)") == 999999999999999
+    schema = ByteSizeType().schema()["anyOf"][0]["pattern"]
+    assert re.match(schema, "1,024 KB") and re.match(schema, "250 MB (262,144,000 bytes)")
 
 
 def test_type_errors_stay_type_errors():
