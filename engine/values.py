@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 
@@ -20,20 +21,30 @@ class ValueError_(ValueError):
 
 @dataclass(frozen=True)
 class EnumType:
-    """An Exchange enum such as ProtocolLoggingLevel (case-insensitive, as PowerShell)."""
+    """An Exchange enum such as ProtocolLoggingLevel.
+
+    PowerShell converts enum names case-insensitively (``verbose`` binds as
+    ``Verbose``), so the schema takes any string and ``parse`` canonicalises it
+    to Exchange's casing, which is what the plan shows and sends.
+    """
 
     exchange_type: str
     choices: tuple[str, ...]
 
     def schema(self) -> dict[str, Any]:
-        return {"type": "string", "enum": list(self.choices), "x-exchange-type": self.exchange_type}
+        return {
+            "type": "string",
+            "examples": list(self.choices),
+            "x-exchange-type": self.exchange_type,
+            "x-exchange-values": list(self.choices),
+        }
 
     def parse(self, value: Any) -> str:
         if isinstance(value, str):
             for choice in self.choices:
                 if choice.lower() == value.strip().lower():
                     return choice
-        raise ValueError_(f"expected one of {', '.join(self.choices)}, got {value!r}")
+        raise ValueError_(f"expected one of {', '.join(self.choices)}, found {value!r}")
 
     def show(self, value: str) -> str:
         return value
@@ -42,30 +53,47 @@ class EnumType:
         return value
 
 
-_TIMESPAN = re.compile(r"^(?P<neg>-)?(?:(?P<d>\d+)\.)?(?P<h>\d{1,2}):(?P<m>\d{2}):(?P<s>\d{2})(?:\.(?P<f>\d{1,7}))?$")
+# TimeSpan.Parse, as EnhancedTimeSpan.Parse calls it: "d", "hh:mm", "hh:mm:ss[.f]", "d.hh:mm[:ss[.f]]" and
+# "d:hh:mm:ss[.f]" ("30" is 30 days). The day part is lazy so that "12:00:00" is hours:minutes:seconds.
+_TIMESPAN = re.compile(
+    r"^(?P<neg>-)?(?:(?P<days_only>\d+)|(?:(?P<d>\d+)[.:])??(?P<h>\d+):(?P<m>\d+)(?::(?P<s>\d+)(?:\.(?P<f>\d+))?)?)$"
+)
+_TIMESPAN_SCHEMA = r"^\s*-?(\d+|(\d+[.:])?\d+:\d+(:\d+(\.\d+)?)?)\s*$"
 
 
 @dataclass(frozen=True)
 class TimeSpanType:
-    """EnhancedTimeSpan: ``[d.]hh:mm:ss``; canonical value is whole seconds."""
+    """EnhancedTimeSpan: ``[d.]hh:mm:ss`` (and the other TimeSpan.Parse forms); canonical value is whole seconds."""
 
     minimum: int = 0
     maximum: int = 24855 * 86400 + 3 * 3600 + 14 * 60 + 7  # 24855.03:14:07 (cmdlets.md §5)
 
     def schema(self) -> dict[str, Any]:
-        return {"type": "string", "pattern": _TIMESPAN.pattern, "x-exchange-type": "EnhancedTimeSpan"}
+        return {"type": "string", "pattern": _TIMESPAN_SCHEMA, "x-exchange-type": "EnhancedTimeSpan"}
 
     def parse(self, value: Any) -> int:
         m = _TIMESPAN.match(value.strip()) if isinstance(value, str) else None
-        if not m or m["neg"]:
-            raise ValueError_(f"expected a time span such as 30.00:00:00 (days.hours:minutes:seconds), got {value!r}")
-        hours, minutes, secs = int(m["h"]), int(m["m"]), int(m["s"])
-        if hours > 23 or minutes > 59 or secs > 59:
+        if not m:
+            raise ValueError_(f"expected a time span such as 30.00:00:00 (days.hours:minutes:seconds), found {value!r}")
+        if m["days_only"] is not None:
+            days, hours, minutes, secs = int(m["days_only"]), 0, 0, 0
+        else:
+            days, hours, minutes, secs = int(m["d"] or 0), int(m["h"]), int(m["m"]), int(m["s"] or 0)
+        if hours > 23 or minutes > 59 or secs > 59 or len(m["f"] or "") > 7:
             raise ValueError_(f"{value!r} is not a valid time span: hours must be 0-23, minutes and seconds 0-59")
-        total = int(m["d"] or 0) * 86400 + hours * 3600 + minutes * 60 + secs
+        if m["f"] and int(m["f"]):
+            # EnhancedTimeSpanUnitConstraint(OneSecond): whole seconds only (cmdlets.md §5)
+            raise ValueError_(f"{value!r} is not a whole number of seconds")
+        total = days * 86400 + hours * 3600 + minutes * 60 + secs
+        if m["neg"]:
+            total = -total  # TimeSpan.Parse accepts a sign; the range below refuses it, as Exchange does
         if not self.minimum <= total <= self.maximum:
-            raise ValueError_(f"{value!r} is out of range {self.show(self.minimum)} to {self.show(self.maximum)}")
+            raise ValueError_(f"{value!r} is out of range: {self.range_text()}")
         return total
+
+    def range_text(self) -> str:
+        """Exchange's range, as the plan words it."""
+        return f"must be between {self.show(self.minimum)} and {self.show(self.maximum)}"
 
     def show(self, value: int) -> str:
         days, rest = divmod(value, 86400)
@@ -79,26 +107,44 @@ class TimeSpanType:
 
 
 _UNITS = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
-_SIZE = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?P<u>B|KB|MB|GB|TB)?(?:\s*\((?P<bytes>[\d,]+) bytes\))?$", re.IGNORECASE)
+# ByteQuantifiedSize.Parse: a number (thousands commas allowed) with an optional unit, or the long form Exchange
+# prints, "250 MB (262,144,000 bytes)".
+_SIZE = re.compile(r"^(?P<n>\d[\d,]*(?:\.\d+)?)\s*(?P<u>B|KB|MB|GB|TB)?(?:\s*\((?P<bytes>[\d,]+) bytes\))?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
 class ByteSizeType:
-    """ByteQuantifiedSize, optionally ``Unlimited``; canonical value is bytes or None (unlimited)."""
+    """ByteQuantifiedSize, optionally ``Unlimited``; canonical value is bytes or None (unlimited).
+
+    ``minimum``/``maximum`` are Exchange's range for the parameter; a value outside
+    it is refused with that range in the message (a size that is well formed but
+    too large is a range error, not a type error).
+    """
 
     unlimited: bool = True
+    minimum: int = 0
+    maximum: int | None = None  # None: no documented maximum
 
     def schema(self) -> dict[str, Any]:
-        pattern = r"^(?i:unlimited|\d+(\.\d+)?\s*(B|KB|MB|GB|TB)?)$" if self.unlimited else r"^(?i:\d+(\.\d+)?\s*(B|KB|MB|GB|TB)?)$"
+        size = r"\d[\d,]*(\.\d+)?\s*(B|KB|MB|GB|TB)?(\s*\([\d,]+ bytes\))?"
+        pattern = rf"^(?i:unlimited|{size})$" if self.unlimited else rf"^(?i:{size})$"
         return {
-            "anyOf": [{"type": "string", "pattern": pattern}, {"type": "integer", "minimum": 0}],
+            # Integers of any size and sign pass the schema: parse() words out-of-range values as range errors.
+            "anyOf": [{"type": "string", "pattern": pattern}, {"type": "integer"}],
             "x-exchange-type": "Unlimited<ByteQuantifiedSize>" if self.unlimited else "ByteQuantifiedSize",
+            **({"x-exchange-range": [self.minimum, self.maximum]} if self.maximum is not None else {}),
         }
 
     def parse(self, value: Any) -> int | None:
+        size = self._size(value)
+        if size is not None and (size < self.minimum or (self.maximum is not None and size > self.maximum)):
+            raise ValueError_(f"{value!r} is out of range: {self.range_text()}")
+        return size
+
+    def _size(self, value: Any) -> int | None:
         if isinstance(value, bool):
-            raise ValueError_(f"expected a size such as 250 MB, got {value!r}")
-        if isinstance(value, int) and value >= 0:
+            raise ValueError_(f"expected a size such as 250 MB, found {value!r}")
+        if isinstance(value, int):
             return value
         if isinstance(value, str):
             text = value.strip()
@@ -110,10 +156,18 @@ class ByteSizeType:
             if m:
                 if m["bytes"]:
                     return int(m["bytes"].replace(",", ""))
-                amount = float(m["n"]) * _UNITS[(m["u"] or "B").upper()]
-                if amount == int(amount):
-                    return int(amount)
-        raise ValueError_(f"expected a size such as 250 MB{' or Unlimited' if self.unlimited else ''}, got {value!r}")
+                # Exact, even for huge sizes; a fraction of a byte is dropped, as ByteQuantifiedSize.Parse
+                # converts number x unit to a whole count of bytes ("0.1 KB" is 102 bytes).
+                return int(Fraction(m["n"].replace(",", "")) * _UNITS[(m["u"] or "B").upper()])
+        raise ValueError_(f"expected a size such as 250 MB{' or Unlimited' if self.unlimited else ''}, found {value!r}")
+
+    def range_text(self) -> str:
+        """Exchange's range, as the plan words it: "must be between 1 B and 909.5 TB (999,999,999,999,999 bytes)"."""
+        if self.maximum is None:
+            text = f"must be at least {_approx(self.minimum)}"
+        else:
+            text = f"must be between {_approx(self.minimum)} and {_approx(self.maximum)}"
+        return text + (", or Unlimited" if self.unlimited else "")
 
     def show(self, value: int | None) -> str:
         if value is None:
@@ -125,6 +179,16 @@ class ByteSizeType:
 
     def wire(self, value: int | None) -> str:
         return self.show(value).replace(" ", "")
+
+
+def _approx(size: int) -> str:
+    """A size as Exchange prints it in range messages: largest unit to 4 digits, then the exact bytes."""
+    for unit in ("TB", "GB", "MB", "KB"):
+        if size >= _UNITS[unit]:
+            if size % _UNITS[unit] == 0:
+                return f"{size // _UNITS[unit]} {unit}"
+            return f"{format(size / _UNITS[unit], '.4G')} {unit} ({size:,} bytes)"
+    return f"{size} B"
 
 
 @dataclass(frozen=True)
@@ -188,6 +252,10 @@ class DomainListType:
 ValueType = EnumType | TimeSpanType | ByteSizeType | PathType | DomainListType
 
 PROTOCOL_LOGGING_LEVEL = EnumType("Microsoft.Exchange.Data.ProtocolLoggingLevel", ("None", "Verbose"))
+
+# Send/Receive protocol-log sizes: "A valid value is a number up to 909.5 terabytes (999999999999999 bytes)
+# or the value unlimited" (Set-TransportService.md, Set-FrontendTransportService.md; tests/data/exchange_parameters.yaml).
+PROTOCOL_LOG_SIZE = ByteSizeType(unlimited=True, minimum=1, maximum=999_999_999_999_999)
 
 
 def same(vtype: ValueType, a: Any, b: Any) -> bool:

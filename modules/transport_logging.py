@@ -1,10 +1,8 @@
 """The protocol-log settings shared by the Transport and Front End Transport services (cmdlets.md §5)."""
 
-from exconf.values import PROTOCOL_LOGGING_LEVEL, ByteSizeType, PathType, TimeSpanType
+from exconf.values import PROTOCOL_LOG_SIZE, PROTOCOL_LOGGING_LEVEL, PathType, TimeSpanType
 
 from .base import Prop
-
-_SIZE = ByteSizeType(unlimited=True)
 
 
 def logging_props() -> tuple[Prop, ...]:
@@ -30,14 +28,14 @@ def logging_props() -> tuple[Prop, ...]:
             Prop(
                 f"{direction}_protocol_log_max_directory_size",
                 f"{cap}ProtocolLogMaxDirectorySize",
-                _SIZE,
-                f"Size limit of the {direction} protocol log folder (e.g. 250 MB, or Unlimited).",
+                PROTOCOL_LOG_SIZE,
+                f"Size limit of the {direction} protocol log folder (e.g. 250 MB, or Unlimited; at most 909.5 TB).",
             ),
             Prop(
                 f"{direction}_protocol_log_max_file_size",
                 f"{cap}ProtocolLogMaxFileSize",
-                _SIZE,
-                f"Size of one {direction} protocol log file (e.g. 10 MB).",
+                PROTOCOL_LOG_SIZE,
+                f"Size of one {direction} protocol log file (e.g. 10 MB; at most 909.5 TB).",
             ),
         ]
     return tuple(props)

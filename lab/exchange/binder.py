@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import errors
-from .values import (
-    ACTION_PREF, INT, STRING, SWITCH, ConversionError, PType, SwitchType, TransformError, describe,
-)
+from .param_types import ACTION_PREF, INT, STRING, SWITCH, PType, SwitchType
+from .ps_conversion import ConversionError, TransformError, describe
 
 # A setter check: returns None, or the message of the DataValidationException Exchange's
 # property setter throws while PowerShell binds the value.

@@ -92,8 +92,13 @@ class Context:
             return (self.local,)
         return tuple(e for e in self.org.servers if not e.is_edge or e.subscribed)
 
+    def legacy_dn(self, entry: ServerEntry) -> str:
+        """The server's ExchangeLegacyDN (fixture GetExchangeServer.xml), an identity form of ServerIdParameter."""
+        org_name = self.org_dn().split(",", 1)[0][3:]
+        return f"/o={org_name}/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Configuration/cn=Servers/cn={entry.name}"
+
     def find_server(self, identity: str, candidates: tuple[ServerEntry, ...] | None = None) -> list[ServerEntry]:
-        """Servers an identity (name, FQDN, GUID or DN; '*' wildcards) refers to."""
+        """Servers an identity (name, FQDN, GUID, DN or ExchangeLegacyDN; '*' wildcards) refers to."""
         pool = self.visible_servers() if candidates is None else candidates
         key = identity.strip()
         if "*" not in key:
@@ -105,7 +110,7 @@ class Context:
         out = []
         for entry in pool:
             names = (entry.name, entry.spec.fqdn, str(lab_guid("server", self.org.organization.domain, entry.name)),
-                     self.server_dn(entry))
+                     self.server_dn(entry), self.legacy_dn(entry))
             if any(name_matches(key, n) for n in names):
                 out.append(entry)
         return out

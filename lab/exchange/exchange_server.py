@@ -11,20 +11,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import values as v
 from .binder import Param, Signature
 from .context import INSTALL_PATH, Context, lab_guid
+from .dotnet_values import TimeSpan
+from .enums import SERVER_EDITION, SERVER_ROLE, EnumValue
+from .param_types import FQDN, SWITCH, id_param
 from .spec import ServerEntry
 
-SERVER_ID = v.id_param("ServerIdParameter")
+SERVER_ID = id_param("ServerIdParameter")
 
 GET = Signature(
     "Get-ExchangeServer",
     (
         Param("Identity", SERVER_ID, position=1, sets=("Identity",)),
-        Param("Domain", v.FQDN, mandatory=True, sets=("Domain",)),
-        Param("DomainController", v.FQDN),
-        Param("Status", v.SWITCH),
+        Param("Domain", FQDN, mandatory=True, sets=("Domain",)),
+        Param("DomainController", FQDN),
+        Param("Status", SWITCH),
     ),
     default_set="Identity",
 )
@@ -35,21 +37,20 @@ def admin_display_version(version: str) -> str:
     return f"Version {major}.{minor} (Build {build}.{revision})"
 
 
-def _role(entry: ServerEntry) -> v.EnumValue:
-    return v.SERVER_ROLE.value("Edge" if entry.is_edge else "Mailbox")
+def _role(entry: ServerEntry) -> EnumValue:
+    return SERVER_ROLE.value("Edge" if entry.is_edge else "Mailbox")
 
 
 def view(ctx: Context, entry: ServerEntry) -> dict[str, Any]:
     spec, name, edge = entry.spec, entry.name, entry.is_edge
-    org_name = ctx.org_dn().split(",", 1)[0][3:]
     dns_domain = spec.fqdn.split(".", 1)[1] if "." in spec.fqdn else ""
     dcs = () if ctx.edge else (ctx.org.organization.dc,)
     return {
         "Name": name,
         "DataPath": INSTALL_PATH + ("\\TransportRoles\\data" if edge else "\\Mailbox"),
         "Domain": dns_domain,
-        "Edition": v.SERVER_EDITION.value(entry.edition),
-        "ExchangeLegacyDN": f"/o={org_name}/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Configuration/cn=Servers/cn={name}",
+        "Edition": SERVER_EDITION.value(entry.edition),
+        "ExchangeLegacyDN": ctx.legacy_dn(entry),
         "ExchangeLegacyServerRole": 0,
         "Fqdn": spec.fqdn,
         "CustomerFeedbackEnabled": False,
@@ -89,7 +90,7 @@ def view(ctx: Context, entry: ServerEntry) -> dict[str, Any]:
         "IsExchangeTrialEdition": False,
         "IsExpiredExchangeTrialEdition": False,
         "MailboxProvisioningAttributes": None,
-        "RemainingTrialPeriod": v.TimeSpan(0),
+        "RemainingTrialPeriod": TimeSpan(0),
         "MitigationsApplied": None,
         "MitigationsBlocked": None,
         "DataCollectionEnabled": False,

@@ -8,8 +8,10 @@ from typing import Any, Callable, Iterable
 
 from .binder import Check, Param
 from .context import Context
+from .dotnet_values import TimeSpan, Unlimited
 from .errors import not_modified_warning
-from .values import DATETIME, GUID, ConversionError, PType, TimeSpan, TransformError, Unlimited
+from .param_types import DATETIME, GUID, PType
+from .ps_conversion import ConversionError, TransformError
 
 META = ("Guid", "WhenCreated", "WhenChanged")
 

@@ -12,14 +12,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import values as v
 from .binder import Param, Signature
 from .context import Context, lab_guid, name_matches
+from .dotnet_values import UNLIMITED, ByteSize, TimeSpan, Unlimited
+from .enums import (
+    AUTH_MECHANISMS, EXTENDED_PROTECTION, MESSAGE_RATE_SOURCE, PERMISSION_GROUPS, PROTOCOL_LOGGING_LEVEL,
+    SERVER_ROLE, SIZE_MODE, flags_of,
+)
 from .kinds import Kind, Prop, in_range, max_length, seconds_in_range, set_object
+from .param_types import (
+    BOOL, BYTESIZE, FQDN, GUID, INT, IP_BINDING, IP_RANGE, STRING, TIMESPAN, UNLIMITED_INT, X509_IDENTIFIER,
+    ParsedString, enum, id_param, multi,
+)
+from .ps_conversion import ConversionError
 from .spec import ServerEntry
-from .values import TimeSpan
 
-SERVER_ID = v.id_param("ServerIdParameter")
+SERVER_ID = id_param("ServerIdParameter")
 INT_MAX = 2**31 - 1
 
 
@@ -31,66 +39,66 @@ def _parse_receive_identity(text: str) -> str:
     return text
 
 
-RECEIVE_ID = v.id_param("ReceiveConnectorIdParameter", _parse_receive_identity)
+RECEIVE_ID = id_param("ReceiveConnectorIdParameter", _parse_receive_identity)
 
 KIND = Kind("ReceiveConnector", (
-    Prop("AuthMechanism", v.enum(v.AUTH_MECHANISMS)),
-    Prop("Banner", v.STRING),
-    Prop("BinaryMimeEnabled", v.BOOL),
-    Prop("Bindings", v.multi(v.IP_BINDING)),
-    Prop("ChunkingEnabled", v.BOOL),
-    Prop("DefaultDomain", v.id_param("AcceptedDomainIdParameter")),
-    Prop("DeliveryStatusNotificationEnabled", v.BOOL),
-    Prop("EightBitMimeEnabled", v.BOOL),
-    Prop("SmtpUtf8Enabled", v.BOOL),
-    Prop("BareLinefeedRejectionEnabled", v.BOOL),
-    Prop("DomainSecureEnabled", v.BOOL),
-    Prop("EnhancedStatusCodesEnabled", v.BOOL),
-    Prop("LongAddressesEnabled", v.BOOL),
-    Prop("OrarEnabled", v.BOOL),
-    Prop("SuppressXAnonymousTls", v.BOOL),
-    Prop("ProxyEnabled", v.BOOL, settable=False),
-    Prop("AdvertiseClientSettings", v.BOOL),
-    Prop("Fqdn", v.FQDN),
-    Prop("ServiceDiscoveryFqdn", v.FQDN),
-    Prop("TlsCertificateName", v.X509_IDENTIFIER),
-    Prop("Comment", v.STRING, check=max_length(1024)),
-    Prop("Enabled", v.BOOL),
+    Prop("AuthMechanism", enum(AUTH_MECHANISMS)),
+    Prop("Banner", STRING),
+    Prop("BinaryMimeEnabled", BOOL),
+    Prop("Bindings", multi(IP_BINDING)),
+    Prop("ChunkingEnabled", BOOL),
+    Prop("DefaultDomain", id_param("AcceptedDomainIdParameter")),
+    Prop("DeliveryStatusNotificationEnabled", BOOL),
+    Prop("EightBitMimeEnabled", BOOL),
+    Prop("SmtpUtf8Enabled", BOOL),
+    Prop("BareLinefeedRejectionEnabled", BOOL),
+    Prop("DomainSecureEnabled", BOOL),
+    Prop("EnhancedStatusCodesEnabled", BOOL),
+    Prop("LongAddressesEnabled", BOOL),
+    Prop("OrarEnabled", BOOL),
+    Prop("SuppressXAnonymousTls", BOOL),
+    Prop("ProxyEnabled", BOOL, settable=False),
+    Prop("AdvertiseClientSettings", BOOL),
+    Prop("Fqdn", FQDN),
+    Prop("ServiceDiscoveryFqdn", FQDN),
+    Prop("TlsCertificateName", X509_IDENTIFIER),
+    Prop("Comment", STRING, check=max_length(1024)),
+    Prop("Enabled", BOOL),
     # Ranges: ReceiveConnectorSchema [SRC]
-    Prop("ConnectionTimeout", v.TIMESPAN, check=seconds_in_range(TimeSpan.of(seconds=1), TimeSpan.of(days=1))),
-    Prop("ConnectionInactivityTimeout", v.TIMESPAN, check=seconds_in_range(TimeSpan.of(seconds=1), TimeSpan.of(days=1))),
-    Prop("MessageRateLimit", v.UNLIMITED_INT, check=in_range(1, INT_MAX)),
-    Prop("MessageRateSource", v.enum(v.MESSAGE_RATE_SOURCE)),
-    Prop("MaxInboundConnection", v.UNLIMITED_INT, check=in_range(1, INT_MAX)),
-    Prop("MaxInboundConnectionPerSource", v.UNLIMITED_INT, check=in_range(1, 10000)),
-    Prop("MaxInboundConnectionPercentagePerSource", v.INT, check=in_range(1, 100)),
-    Prop("MaxHeaderSize", v.BYTESIZE, check=in_range(v.ByteSize(32768), v.ByteSize(INT_MAX))),
-    Prop("MaxHopCount", v.INT, check=in_range(1, 500)),
-    Prop("MaxLocalHopCount", v.INT, check=in_range(0, 50)),
-    Prop("MaxLogonFailures", v.INT, check=in_range(0, 10)),
-    Prop("MaxMessageSize", v.BYTESIZE, check=in_range(v.ByteSize(65536), v.ByteSize(INT_MAX))),
-    Prop("MaxProtocolErrors", v.UNLIMITED_INT, check=in_range(0, INT_MAX)),
-    Prop("MaxRecipientsPerMessage", v.INT, check=in_range(1, 512000)),
-    Prop("PermissionGroups", v.enum(v.PERMISSION_GROUPS)),
-    Prop("PipeliningEnabled", v.BOOL),
-    Prop("ProtocolLoggingLevel", v.enum(v.PROTOCOL_LOGGING_LEVEL)),
-    Prop("RemoteIPRanges", v.multi(v.IP_RANGE)),
-    Prop("RequireEHLODomain", v.BOOL),
-    Prop("RequireTLS", v.BOOL),
-    Prop("EnableAuthGSSAPI", v.BOOL),
-    Prop("ExtendedProtectionPolicy", v.enum(v.EXTENDED_PROTECTION)),
-    Prop("LiveCredentialEnabled", v.BOOL, settable=False),
-    Prop("TlsDomainCapabilities", v.multi(v.ParsedString("Microsoft.Exchange.Data.SmtpReceiveDomainCapabilities", str))),
-    Prop("TransportRole", v.enum(v.SERVER_ROLE)),
-    Prop("RejectReservedTopLevelRecipientDomains", v.BOOL),
-    Prop("RejectReservedSecondLevelRecipientDomains", v.BOOL),
-    Prop("RejectSingleLabelRecipientDomains", v.BOOL),
-    Prop("AcceptConsumerMail", v.BOOL, settable=False),
-    Prop("SizeEnabled", v.enum(v.SIZE_MODE)),
-    Prop("TarpitInterval", v.TIMESPAN, check=seconds_in_range(TimeSpan(0), TimeSpan.of(minutes=10))),
-    Prop("AuthTarpitInterval", v.TIMESPAN, check=seconds_in_range(TimeSpan(0), TimeSpan.of(minutes=10))),
-    Prop("MaxAcknowledgementDelay", v.TIMESPAN, check=seconds_in_range(TimeSpan(0), TimeSpan.of(minutes=10))),
-    Prop("Name", v.STRING, check=max_length(64)),
+    Prop("ConnectionTimeout", TIMESPAN, check=seconds_in_range(TimeSpan.of(seconds=1), TimeSpan.of(days=1))),
+    Prop("ConnectionInactivityTimeout", TIMESPAN, check=seconds_in_range(TimeSpan.of(seconds=1), TimeSpan.of(days=1))),
+    Prop("MessageRateLimit", UNLIMITED_INT, check=in_range(1, INT_MAX)),
+    Prop("MessageRateSource", enum(MESSAGE_RATE_SOURCE)),
+    Prop("MaxInboundConnection", UNLIMITED_INT, check=in_range(1, INT_MAX)),
+    Prop("MaxInboundConnectionPerSource", UNLIMITED_INT, check=in_range(1, 10000)),
+    Prop("MaxInboundConnectionPercentagePerSource", INT, check=in_range(1, 100)),
+    Prop("MaxHeaderSize", BYTESIZE, check=in_range(ByteSize(32768), ByteSize(INT_MAX))),
+    Prop("MaxHopCount", INT, check=in_range(1, 500)),
+    Prop("MaxLocalHopCount", INT, check=in_range(0, 50)),
+    Prop("MaxLogonFailures", INT, check=in_range(0, 10)),
+    Prop("MaxMessageSize", BYTESIZE, check=in_range(ByteSize(65536), ByteSize(INT_MAX))),
+    Prop("MaxProtocolErrors", UNLIMITED_INT, check=in_range(0, INT_MAX)),
+    Prop("MaxRecipientsPerMessage", INT, check=in_range(1, 512000)),
+    Prop("PermissionGroups", enum(PERMISSION_GROUPS)),
+    Prop("PipeliningEnabled", BOOL),
+    Prop("ProtocolLoggingLevel", enum(PROTOCOL_LOGGING_LEVEL)),
+    Prop("RemoteIPRanges", multi(IP_RANGE)),
+    Prop("RequireEHLODomain", BOOL),
+    Prop("RequireTLS", BOOL),
+    Prop("EnableAuthGSSAPI", BOOL),
+    Prop("ExtendedProtectionPolicy", enum(EXTENDED_PROTECTION)),
+    Prop("LiveCredentialEnabled", BOOL, settable=False),
+    Prop("TlsDomainCapabilities", multi(ParsedString("Microsoft.Exchange.Data.SmtpReceiveDomainCapabilities", str))),
+    Prop("TransportRole", enum(SERVER_ROLE)),
+    Prop("RejectReservedTopLevelRecipientDomains", BOOL),
+    Prop("RejectReservedSecondLevelRecipientDomains", BOOL),
+    Prop("RejectSingleLabelRecipientDomains", BOOL),
+    Prop("AcceptConsumerMail", BOOL, settable=False),
+    Prop("SizeEnabled", enum(SIZE_MODE)),
+    Prop("TarpitInterval", TIMESPAN, check=seconds_in_range(TimeSpan(0), TimeSpan.of(minutes=10))),
+    Prop("AuthTarpitInterval", TIMESPAN, check=seconds_in_range(TimeSpan(0), TimeSpan.of(minutes=10))),
+    Prop("MaxAcknowledgementDelay", TIMESPAN, check=seconds_in_range(TimeSpan(0), TimeSpan.of(minutes=10))),
+    Prop("Name", STRING, check=max_length(64)),
 ))
 
 # The order of Get-ReceiveConnector's properties (fixture GetReceiveConnector.xml).
@@ -123,7 +131,7 @@ def _bindings(port: int, v6_first: bool = True) -> tuple[str, ...]:
 def base_defaults(entry: ServerEntry) -> dict[str, Any]:
     """Settings every connector starts with (fixture GetReceiveConnector.xml)."""
     return {
-        "Name": "", "AuthMechanism": v.AUTH_MECHANISMS.value("Tls"), "PermissionGroups": v.PERMISSION_GROUPS.value("None"),
+        "Name": "", "AuthMechanism": AUTH_MECHANISMS.value("Tls"), "PermissionGroups": PERMISSION_GROUPS.value("None"),
         "Bindings": (), "Banner": "", "BinaryMimeEnabled": True, "ChunkingEnabled": True, "DefaultDomain": None,
         "DeliveryStatusNotificationEnabled": True, "EightBitMimeEnabled": True, "SmtpUtf8Enabled": True,
         "BareLinefeedRejectionEnabled": False, "DomainSecureEnabled": False, "EnhancedStatusCodesEnabled": True,
@@ -131,18 +139,18 @@ def base_defaults(entry: ServerEntry) -> dict[str, Any]:
         "AdvertiseClientSettings": False, "Fqdn": entry.spec.fqdn, "ServiceDiscoveryFqdn": None,
         "TlsCertificateName": None, "Comment": "", "Enabled": True,
         "ConnectionTimeout": TimeSpan.of(minutes=10), "ConnectionInactivityTimeout": TimeSpan.of(minutes=5),
-        "MessageRateLimit": v.UNLIMITED, "MessageRateSource": v.MESSAGE_RATE_SOURCE.value("IPAddress"),
-        "MaxInboundConnection": v.Unlimited(5000), "MaxInboundConnectionPerSource": v.Unlimited(20),
-        "MaxInboundConnectionPercentagePerSource": 2, "MaxHeaderSize": v.ByteSize(262144), "MaxHopCount": 60,
-        "MaxLocalHopCount": 5, "MaxLogonFailures": 3, "MaxMessageSize": v.ByteSize(37748736),
-        "MaxProtocolErrors": v.Unlimited(5), "MaxRecipientsPerMessage": 200, "PipeliningEnabled": True,
-        "ProtocolLoggingLevel": v.PROTOCOL_LOGGING_LEVEL.value("None"), "RemoteIPRanges": _ALL_REMOTE,
+        "MessageRateLimit": UNLIMITED, "MessageRateSource": MESSAGE_RATE_SOURCE.value("IPAddress"),
+        "MaxInboundConnection": Unlimited(5000), "MaxInboundConnectionPerSource": Unlimited(20),
+        "MaxInboundConnectionPercentagePerSource": 2, "MaxHeaderSize": ByteSize(262144), "MaxHopCount": 60,
+        "MaxLocalHopCount": 5, "MaxLogonFailures": 3, "MaxMessageSize": ByteSize(37748736),
+        "MaxProtocolErrors": Unlimited(5), "MaxRecipientsPerMessage": 200, "PipeliningEnabled": True,
+        "ProtocolLoggingLevel": PROTOCOL_LOGGING_LEVEL.value("None"), "RemoteIPRanges": _ALL_REMOTE,
         "RequireEHLODomain": False, "RequireTLS": False, "EnableAuthGSSAPI": False,
-        "ExtendedProtectionPolicy": v.EXTENDED_PROTECTION.value("None"), "LiveCredentialEnabled": False,
-        "TlsDomainCapabilities": (), "TransportRole": v.SERVER_ROLE.value("HubTransport"),
+        "ExtendedProtectionPolicy": EXTENDED_PROTECTION.value("None"), "LiveCredentialEnabled": False,
+        "TlsDomainCapabilities": (), "TransportRole": SERVER_ROLE.value("HubTransport"),
         "RejectReservedTopLevelRecipientDomains": False, "RejectReservedSecondLevelRecipientDomains": False,
         "RejectSingleLabelRecipientDomains": False, "AcceptConsumerMail": False,
-        "SizeEnabled": v.SIZE_MODE.value("Enabled"), "TarpitInterval": TimeSpan.of(seconds=5),
+        "SizeEnabled": SIZE_MODE.value("Enabled"), "TarpitInterval": TimeSpan.of(seconds=5),
         "AuthTarpitInterval": TimeSpan.of(seconds=5), "MaxAcknowledgementDelay": TimeSpan.of(seconds=30),
     }
 
@@ -155,39 +163,42 @@ def defaults(entry: ServerEntry) -> list[dict[str, Any]]:
         specs = [{
             "Name": f"Default internal receive connector {s}", "Bindings": ("0.0.0.0:25",),
             "AuthMechanism": "Tls, ExchangeServer", "PermissionGroups": "AnonymousUsers, ExchangeServers, Partners",
-            # MessageRateLimit: "600 messages per minute" on Edge [PS Set-ReceiveConnector.md]
-            "MessageRateLimit": v.Unlimited(600),
+            # On Edge: MessageRateLimit 600, ConnectionTimeout 00:05:00 and ConnectionInactivityTimeout
+            # 00:01:00 ("The default value for Receive connectors on Edge Transport servers is …")
+            # [PS Set-ReceiveConnector.md]
+            "MessageRateLimit": Unlimited(600),
+            "ConnectionTimeout": TimeSpan.of(minutes=5), "ConnectionInactivityTimeout": TimeSpan.of(minutes=1),
         }]
     else:
         specs = [
             {"Name": f"Default {s}", "Bindings": _bindings(2525, v6_first=False),
              "AuthMechanism": "Tls, Integrated, BasicAuth, ExchangeServer",
              "PermissionGroups": "ExchangeUsers, ExchangeServers, ExchangeLegacyServers",
-             "MaxInboundConnectionPerSource": v.UNLIMITED, "MaxInboundConnectionPercentagePerSource": 100,
-             "MaxRecipientsPerMessage": 5000, "SizeEnabled": v.SIZE_MODE.value("EnabledWithoutValue")},
+             "MaxInboundConnectionPerSource": UNLIMITED, "MaxInboundConnectionPercentagePerSource": 100,
+             "MaxRecipientsPerMessage": 5000, "SizeEnabled": SIZE_MODE.value("EnabledWithoutValue")},
             {"Name": f"Client Proxy {s}", "Bindings": _bindings(465),
              "AuthMechanism": "Tls, Integrated, BasicAuth, BasicAuthRequireTLS, ExchangeServer",
-             "PermissionGroups": "ExchangeUsers, ExchangeServers", "MessageRateLimit": v.Unlimited(5),
-             "MessageRateSource": v.MESSAGE_RATE_SOURCE.value("User"), "EnableAuthGSSAPI": True},
+             "PermissionGroups": "ExchangeUsers, ExchangeServers", "MessageRateLimit": Unlimited(5),
+             "MessageRateSource": MESSAGE_RATE_SOURCE.value("User"), "EnableAuthGSSAPI": True},
             {"Name": f"Default Frontend {s}", "Bindings": _bindings(25), "TransportRole": "FrontendTransport",
              "AuthMechanism": "Tls, Integrated, BasicAuth, BasicAuthRequireTLS, ExchangeServer",
              "PermissionGroups": "AnonymousUsers, ExchangeServers, ExchangeLegacyServers",
-             "ProtocolLoggingLevel": v.PROTOCOL_LOGGING_LEVEL.value("Verbose"), "DomainSecureEnabled": True},
+             "ProtocolLoggingLevel": PROTOCOL_LOGGING_LEVEL.value("Verbose"), "DomainSecureEnabled": True},
             {"Name": f"Outbound Proxy Frontend {s}", "Bindings": _bindings(717), "TransportRole": "FrontendTransport",
              "AuthMechanism": "Tls, Integrated, BasicAuth, BasicAuthRequireTLS, ExchangeServer",
              "PermissionGroups": "ExchangeServers", "DomainSecureEnabled": True, "TarpitInterval": TimeSpan(0)},
             {"Name": f"Client Frontend {s}", "Bindings": _bindings(587), "TransportRole": "FrontendTransport",
              "AuthMechanism": "Tls, Integrated, BasicAuth, BasicAuthRequireTLS", "PermissionGroups": "ExchangeUsers",
-             "MessageRateLimit": v.Unlimited(5), "MessageRateSource": v.MESSAGE_RATE_SOURCE.value("User"),
+             "MessageRateLimit": Unlimited(5), "MessageRateSource": MESSAGE_RATE_SOURCE.value("User"),
              "EnableAuthGSSAPI": True},
         ]
     out = []
     for spec in specs:
         values = {**base, **spec}
-        values["AuthMechanism"] = v.AUTH_MECHANISMS.value(spec["AuthMechanism"])
-        values["PermissionGroups"] = v.PERMISSION_GROUPS.value(spec["PermissionGroups"])
+        values["AuthMechanism"] = AUTH_MECHANISMS.value(spec["AuthMechanism"])
+        values["PermissionGroups"] = PERMISSION_GROUPS.value(spec["PermissionGroups"])
         if isinstance(values["TransportRole"], str):
-            values["TransportRole"] = v.SERVER_ROLE.value(values["TransportRole"])
+            values["TransportRole"] = SERVER_ROLE.value(values["TransportRole"])
         out.append(values)
     return out
 
@@ -240,8 +251,8 @@ def find(ctx: Context, ident: str) -> tuple[list[tuple[ServerEntry, dict[str, An
     """
     found: list[tuple[ServerEntry, dict[str, Any]]] = []
     try:
-        guid = v.GUID.convert(ident)
-    except v.ConversionError:
+        guid = GUID.convert(ident)
+    except ConversionError:
         guid = None
     if guid is not None:
         for owner in _owners(ctx):
@@ -268,7 +279,7 @@ GET = Signature(
     (
         Param("Identity", RECEIVE_ID, position=1, sets=("Identity",)),
         Param("Server", SERVER_ID, sets=("Server",)),
-        Param("DomainController", v.FQDN),
+        Param("DomainController", FQDN),
     ),
     default_set="Identity",
 )
@@ -291,7 +302,7 @@ def get(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
 
 SET = Signature(
     "Set-ReceiveConnector",
-    (Param("Identity", RECEIVE_ID, mandatory=True, position=1), Param("DomainController", v.FQDN))
+    (Param("Identity", RECEIVE_ID, mandatory=True, position=1), Param("DomainController", FQDN))
     + KIND.set_params(),
     should_process=True,
 )
@@ -340,8 +351,8 @@ def _validator(owner: ServerEntry, bound: dict[str, Any]):
                 f"'{_dn(ctx, owner, new['Name'])}' already exists.",
                 "ADObjectAlreadyExistsException",
             )
-        auth = v.flags_of(new["AuthMechanism"])
-        perms = v.flags_of(new["PermissionGroups"])
+        auth = flags_of(new["AuthMechanism"])
+        perms = flags_of(new["PermissionGroups"])
         # ReceiveConnector.ValidateWrite [SRC]
         rules = [
             ("BasicAuthRequireTLS" in auth and "Tls" not in auth, "BasicAfterTLSWithoutTLS", "SecurityFlags"),
@@ -388,7 +399,7 @@ def _validator(owner: ServerEntry, bound: dict[str, Any]):
                     _MSG["SuppressXAnonymousTlsEnabledWithoutDowngradedExchangeAuth"],
                     "SuppressXAnonymousTlsEnabledWithoutDowngradedExchangeAuthException",
                 )
-        if "TransportRole" in changed and not v.flags_of(new["TransportRole"]) & {
+        if "TransportRole" in changed and not flags_of(new["TransportRole"]) & {
             "Mailbox", "HubTransport", "Edge", "FrontendTransport"
         }:
             raise ctx.error(

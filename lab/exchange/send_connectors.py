@@ -14,47 +14,53 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import values as v
 from .binder import Param, Signature
 from .context import ADMIN_GROUP, ROUTING_GROUP, Context, lab_guid, name_matches
+from .dotnet_values import ByteSize, TimeSpan, Unlimited
+from .enums import ERROR_POLICIES, PROTOCOL_LOGGING_LEVEL, SEND_CONNECTOR_TYPE, SMART_HOST_AUTH, TLS_AUTH_LEVEL
 from .kinds import Kind, Prop, in_range, max_length, seconds_in_range, set_object
-from .values import TimeSpan
+from .param_types import (
+    ADDRESS_SPACE, BOOL, FQDN, GUID, INT, PS_CREDENTIAL, SMART_HOST, SMTP_DOMAIN_SUB, STRING, SWITCH, TIMESPAN,
+    UNLIMITED_BYTES, X509_IDENTIFIER, ParsedString, enum, id_param, multi,
+)
+from .ps_conversion import ConversionError
+from .string_values import is_dashdash_space, is_smtp_space, parse_ip
 
 INT_MAX = 2**31 - 1
-SERVER_ID = v.id_param("ServerIdParameter")
-SEND_ID = v.id_param("SendConnectorIdParameter")
+SERVER_ID = id_param("ServerIdParameter")
+SEND_ID = id_param("SendConnectorIdParameter")
 
 KIND = Kind("SendConnector", (
-    Prop("DNSRoutingEnabled", v.BOOL),
-    Prop("TlsDomain", v.SMTP_DOMAIN_SUB),
-    Prop("TlsAuthLevel", v.enum(v.TLS_AUTH_LEVEL, nullable=True)),
-    Prop("ErrorPolicies", v.enum(v.ERROR_POLICIES)),
-    Prop("SmartHosts", v.multi(v.SMART_HOST)),
-    Prop("Port", v.INT, check=in_range(0, 65535)),
-    Prop("ConnectionInactivityTimeOut", v.TIMESPAN, check=seconds_in_range(TimeSpan.of(seconds=1), TimeSpan.of(days=1))),
-    Prop("ForceHELO", v.BOOL),
-    Prop("FrontendProxyEnabled", v.BOOL),
-    Prop("IgnoreSTARTTLS", v.BOOL),
-    Prop("CloudServicesMailEnabled", v.BOOL),
-    Prop("Fqdn", v.FQDN),
-    Prop("TlsCertificateName", v.X509_IDENTIFIER),
-    Prop("RequireTLS", v.BOOL),
-    Prop("RequireOorg", v.BOOL),
-    Prop("Enabled", v.BOOL),
-    Prop("ProtocolLoggingLevel", v.enum(v.PROTOCOL_LOGGING_LEVEL)),
-    Prop("SmartHostAuthMechanism", v.enum(v.SMART_HOST_AUTH)),
-    Prop("UseExternalDNSServersEnabled", v.BOOL),
-    Prop("DomainSecureEnabled", v.BOOL),
-    Prop("SourceIPAddress", v.ParsedString("System.Net.IPAddress", v.parse_ip, nullable=False)),
-    Prop("SmtpMaxMessagesPerConnection", v.INT, check=in_range(1, INT_MAX)),
-    Prop("ConnectorType", v.enum(v.SEND_CONNECTOR_TYPE)),
-    Prop("AddressSpaces", v.multi(v.ADDRESS_SPACE)),
-    Prop("IsScopedConnector", v.BOOL),
-    Prop("Comment", v.STRING, check=max_length(1024)),
+    Prop("DNSRoutingEnabled", BOOL),
+    Prop("TlsDomain", SMTP_DOMAIN_SUB),
+    Prop("TlsAuthLevel", enum(TLS_AUTH_LEVEL, nullable=True)),
+    Prop("ErrorPolicies", enum(ERROR_POLICIES)),
+    Prop("SmartHosts", multi(SMART_HOST)),
+    Prop("Port", INT, check=in_range(0, 65535)),
+    Prop("ConnectionInactivityTimeOut", TIMESPAN, check=seconds_in_range(TimeSpan.of(seconds=1), TimeSpan.of(days=1))),
+    Prop("ForceHELO", BOOL),
+    Prop("FrontendProxyEnabled", BOOL),
+    Prop("IgnoreSTARTTLS", BOOL),
+    Prop("CloudServicesMailEnabled", BOOL),
+    Prop("Fqdn", FQDN),
+    Prop("TlsCertificateName", X509_IDENTIFIER),
+    Prop("RequireTLS", BOOL),
+    Prop("RequireOorg", BOOL),
+    Prop("Enabled", BOOL),
+    Prop("ProtocolLoggingLevel", enum(PROTOCOL_LOGGING_LEVEL)),
+    Prop("SmartHostAuthMechanism", enum(SMART_HOST_AUTH)),
+    Prop("UseExternalDNSServersEnabled", BOOL),
+    Prop("DomainSecureEnabled", BOOL),
+    Prop("SourceIPAddress", ParsedString("System.Net.IPAddress", parse_ip, nullable=False)),
+    Prop("SmtpMaxMessagesPerConnection", INT, check=in_range(1, INT_MAX)),
+    Prop("ConnectorType", enum(SEND_CONNECTOR_TYPE)),
+    Prop("AddressSpaces", multi(ADDRESS_SPACE)),
+    Prop("IsScopedConnector", BOOL),
+    Prop("Comment", STRING, check=max_length(1024)),
     # Stored as the names of the resolved servers (Set binds ServerIdParameter values).
-    Prop("SourceTransportServers", v.multi(SERVER_ID, "Microsoft.Exchange.Data.MultiValuedProperty`1[Microsoft.Exchange.Configuration.Tasks.ServerIdParameter]")),
-    Prop("MaxMessageSize", v.UNLIMITED_BYTES, check=in_range(v.ByteSize(0), v.ByteSize(INT_MAX))),
-    Prop("Name", v.STRING, check=max_length(64)),
+    Prop("SourceTransportServers", multi(SERVER_ID, "Microsoft.Exchange.Data.MultiValuedProperty`1[Microsoft.Exchange.Configuration.Tasks.ServerIdParameter]")),
+    Prop("MaxMessageSize", UNLIMITED_BYTES, check=in_range(ByteSize(0), ByteSize(INT_MAX))),
+    Prop("Name", STRING, check=max_length(64)),
 ))
 
 ORDER = (
@@ -85,15 +91,15 @@ DECLARABLE = {
 def base_values(name: str) -> dict[str, Any]:
     """A new connector as New-SendConnector leaves it [PS New-SendConnector.md; fixture for 2019 values]."""
     return {
-        "DNSRoutingEnabled": True, "TlsDomain": None, "TlsAuthLevel": None, "ErrorPolicies": v.ERROR_POLICIES.value("Default"),
+        "DNSRoutingEnabled": True, "TlsDomain": None, "TlsAuthLevel": None, "ErrorPolicies": ERROR_POLICIES.value("Default"),
         "SmartHosts": (), "Port": 25, "ConnectionInactivityTimeOut": TimeSpan.of(minutes=10), "ForceHELO": False,
         "FrontendProxyEnabled": False, "IgnoreSTARTTLS": False, "CloudServicesMailEnabled": False, "Fqdn": None,
         "TlsCertificateName": None, "RequireTLS": False, "RequireOorg": False, "Enabled": True,
-        "ProtocolLoggingLevel": v.PROTOCOL_LOGGING_LEVEL.value("None"), "SmartHostAuthMechanism": v.SMART_HOST_AUTH.value("None"),
+        "ProtocolLoggingLevel": PROTOCOL_LOGGING_LEVEL.value("None"), "SmartHostAuthMechanism": SMART_HOST_AUTH.value("None"),
         "UseExternalDNSServersEnabled": False, "DomainSecureEnabled": False, "SourceIPAddress": "0.0.0.0",
-        "SmtpMaxMessagesPerConnection": 20, "ConnectorType": v.SEND_CONNECTOR_TYPE.value("Default"), "AddressSpaces": (),
+        "SmtpMaxMessagesPerConnection": 20, "ConnectorType": SEND_CONNECTOR_TYPE.value("Default"), "AddressSpaces": (),
         "IsScopedConnector": False, "Comment": "", "SourceTransportServers": (),
-        "MaxMessageSize": v.Unlimited(v.ByteSize(36700160)), "Name": name,
+        "MaxMessageSize": Unlimited(ByteSize(36700160)), "Name": name,
     }
 
 
@@ -114,7 +120,7 @@ def edgesync_values(site: str, edges: tuple[str, ...]) -> list[dict[str, Any]]:
     inbound = base_values(f"EdgeSync - Inbound to {site}")
     # "--": all authoritative and internal-relay domains / all Mailbox servers of the site.
     inbound.update(AddressSpaces=("SMTP:--;1",), SourceTransportServers=edges, DNSRoutingEnabled=False,
-                   SmartHosts=("--",), SmartHostAuthMechanism=v.SMART_HOST_AUTH.value("ExchangeServer"))
+                   SmartHosts=("--",), SmartHostAuthMechanism=SMART_HOST_AUTH.value("ExchangeServer"))
     return [internet, inbound]
 
 
@@ -156,20 +162,27 @@ def readable(ctx: Context) -> list[dict[str, Any]]:
 def find(ctx: Context, ident: str) -> list[dict[str, Any]]:
     pool = readable(ctx)
     try:
-        guid = v.GUID.convert(ident)
-    except v.ConversionError:
+        guid = GUID.convert(ident)
+    except ConversionError:
         guid = None
     if guid is not None:
         return [c for c in pool if c["Guid"] == guid]
     if ident.upper().startswith("CN="):
         return [c for c in pool if _dn(ctx, c["Name"]).lower() == ident.lower()]
-    return [c for c in pool if name_matches(ident, c["Name"])]
+    found = [c for c in pool if name_matches(ident, c["Name"])]
+    server_part, sep, name = ident.rpartition("\\")
+    if not found and sep and server_part and name:
+        # "You can also include the server name by using the format ServerName\ConnectorName"
+        # [PS Get-SendConnector.md]: the server must exist; the connector is found by its name.
+        if ctx.find_server(server_part):
+            found = [c for c in pool if name_matches(name, c["Name"])]
+    return found
 
 
 # --- Get-SendConnector ----------------------------------------------------------------------------
 
 GET = Signature(
-    "Get-SendConnector", (Param("Identity", SEND_ID, position=1), Param("DomainController", v.FQDN)),
+    "Get-SendConnector", (Param("Identity", SEND_ID, position=1), Param("DomainController", FQDN)),
 )
 
 
@@ -191,9 +204,9 @@ SET = Signature(
     "Set-SendConnector",
     (
         Param("Identity", SEND_ID, mandatory=True, position=1),
-        Param("AuthenticationCredential", v.PS_CREDENTIAL),
-        Param("DomainController", v.FQDN),
-        Param("Force", v.SWITCH),
+        Param("AuthenticationCredential", PS_CREDENTIAL),
+        Param("DomainController", FQDN),
+        Param("Force", SWITCH),
     ) + KIND.set_params(),
     should_process=True,
 )
@@ -265,14 +278,13 @@ def _validate(ctx: Context, old: dict[str, Any], new: dict[str, Any], changed: s
             raise ctx.error(_MSG["SendConnectorMixedSourceServerRoles"], "SendConnectorMixedSourceServerRolesException")
         edge_connector = kinds == {True}
     for space in new["AddressSpaces"]:
-        kind, _, rest = space.partition(":")
-        if kind != "SMTP":
+        if not is_smtp_space(space):
             if edge_connector:
                 raise ctx.error(
                     f"The specified address space '{space}' isn't an SMTP address space. Non-SMTP address spaces aren't "
                     "allowed on Edge Transport servers.", "SendConnectorNonSmtpAddressSpaceOnEdgeException",
                 )
-        if rest.rsplit(";", 1)[0] == "--":
+        if is_dashdash_space(space):
             if not edge_connector:
                 raise ctx.error(_MSG["SendConnectorDashdashAddressSpaceNotOffEdge"], "SendConnectorDashdashAddressSpaceNotOffEdgeException")
             if len(new["AddressSpaces"]) > 1:
@@ -285,7 +297,7 @@ def _validate(ctx: Context, old: dict[str, Any], new: dict[str, Any], changed: s
     if len({s.spec.site for s in sources if not s.is_edge}) > 1:
         ctx.warn(_MSG["WarningMultiSiteSourceServers"])
     # SetSendConnector.InternalProcessRecord [SRC]
-    initial = "SMTP:--;1" in old["AddressSpaces"] or "--" in old["SmartHosts"]
+    initial = any(is_dashdash_space(s) for s in old["AddressSpaces"]) or "--" in old["SmartHosts"]
     if initial and changed & {"AddressSpaces", "SmartHosts"} and not bound.get("Force"):
         # ShouldContinue(ConfirmationMessageSetEdgeSyncSendConnectorAddressSpaceOrSmartHosts) cannot
         # prompt in a non-interactive shell.
@@ -299,7 +311,7 @@ def _validate(ctx: Context, old: dict[str, Any], new: dict[str, Any], changed: s
         raise ctx.error(_MSG["IgnoreRequireTLSConflict"])
     if new["DNSRoutingEnabled"]:  # ClearSmartHostsListIfNecessary / SetSmartHostAuthMechanismIfNecessary
         new["SmartHosts"] = ()
-        new["SmartHostAuthMechanism"] = v.SMART_HOST_AUTH.value("None")
+        new["SmartHostAuthMechanism"] = SMART_HOST_AUTH.value("None")
     if "Name" in changed and any(c is not old and c["Name"].lower() == new["Name"].lower() for c in readable(ctx)):
         raise ctx.error(
             f"Active Directory operation failed on {ctx.source}. The object "

@@ -16,8 +16,8 @@ from typing import Any
 
 from . import receive_connectors, send_connectors, transport_config, transport_services
 from .context import lab_guid
+from .param_types import DATETIME
 from .spec import OrgSpec, ServerEntry
-from .values import DATETIME
 
 FORMAT = 1
 

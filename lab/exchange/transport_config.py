@@ -13,74 +13,96 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import values as v
 from .binder import Param, Signature
 from .context import Context, lab_guid
-from .kinds import Kind, Prop, in_range, set_object
-from .values import ByteSize, TimeSpan, Unlimited
+from .dotnet_values import ByteSize, TimeSpan, Unlimited
+from .enums import DSN_CONVERSION, HEADER_PROMOTION, SHADOW_PREFERENCE
+from .kinds import ONE_SECOND, Kind, Prop, in_range, seconds_in_range, set_object
+from .param_types import (
+    BOOL, BYTESIZE, CULTURE, FQDN, INT, IP_RANGE, SMTP_DOMAIN, STRING, SWITCH, TIMESPAN, UINT, UNLIMITED_BYTES,
+    UNLIMITED_INT, EnumType, PType, ParsedString, enum, id_param, multi,
+)
+from .string_values import parse_smtp_address
 
 INT_MAX = 2**31 - 1
-NULLABLE_SMTP_ADDRESS = v.ParsedString("Microsoft.Exchange.Data.SmtpAddress", v.parse_smtp_address)
-SMTP_DOMAINS = v.multi(v.SMTP_DOMAIN)
+NULLABLE_SMTP_ADDRESS = ParsedString("Microsoft.Exchange.Data.SmtpAddress", parse_smtp_address)
+SMTP_DOMAINS = multi(SMTP_DOMAIN)
 
 
 def _mb(n: int) -> ByteSize:
     return ByteSize(n * 1024 * 1024)
 
 
-# Set-TransportConfig parameters of Exchange 2019 [PS Set-TransportConfig.md], with their documented defaults.
-_ROWS: list[tuple[str, v.PType, Any, Any]] = [
-    ("AddressBookPolicyRoutingEnabled", v.BOOL, False, None),
-    ("AgentGeneratedMessageLoopDetectionInSubmissionEnabled", v.BOOL, True, None),
-    ("AgentGeneratedMessageLoopDetectionInSmtpEnabled", v.BOOL, True, None),
-    ("ClearCategories", v.BOOL, True, None),
-    ("ConvertDisclaimerWrapperToEml", v.BOOL, False, None),
-    ("DiagnosticsAggregationServicePort", v.INT, 9710, in_range(1, 65535)),
-    ("DSNConversionMode", v.enum(v.DSN_CONVERSION), "UseExchangeDSNs", None),
-    ("ExternalDelayDsnEnabled", v.BOOL, True, None),
-    ("ExternalDsnDefaultLanguage", v.CULTURE, None, None),
-    ("ExternalDsnLanguageDetectionEnabled", v.BOOL, True, None),
-    ("ExternalDsnMaxMessageAttachSize", v.BYTESIZE, _mb(10), in_range(ByteSize(0), _mb(100))),
-    ("ExternalDsnReportingAuthority", v.SMTP_DOMAIN, None, None),
-    ("ExternalDsnSendHtml", v.BOOL, True, None),
+def _kb(n: int) -> ByteSize:
+    return ByteSize(n * 1024)
+
+
+ONE_DAY = TimeSpan.of(days=1)
+MAX_TIMESPAN = TimeSpan.of(seconds=INT_MAX)  # 24855.03:14:07
+# "A valid value is a number up to 1.999999 gigabytes (2147482624 bytes) or the value unlimited" [PS];
+# RangedUnlimitedConstraint(FromKB(0), FromKB(2097151)) in TransportConfigContainerSchema [SRC].
+MAX_MESSAGE_SIZE = _kb(2097151)
+
+
+# Set-TransportConfig parameters of Exchange 2019 [PS Set-TransportConfig.md], with their documented defaults
+# and ranges (the same as the TransportConfigContainerSchema constraints [SRC] where both give one).
+_ROWS: list[tuple[str, PType, Any, Any]] = [
+    ("AddressBookPolicyRoutingEnabled", BOOL, False, None),
+    # "The default value is $false." for both loop-detection switches [PS]
+    ("AgentGeneratedMessageLoopDetectionInSubmissionEnabled", BOOL, False, None),
+    ("AgentGeneratedMessageLoopDetectionInSmtpEnabled", BOOL, False, None),
+    ("ClearCategories", BOOL, True, None),
+    ("ConvertDisclaimerWrapperToEml", BOOL, False, None),
+    # No range documented [PS] and none in TransportConfigContainerSchema [SRC]: any Int32.
+    ("DiagnosticsAggregationServicePort", INT, 9710, None),
+    # "The default value in Exchange 2010 and Exchange 2013 is UseExchangeDSNs. Otherwise, the default
+    # value is PreserveDSNBody." [PS]; the lab is Exchange 2019.
+    ("DSNConversionMode", enum(DSN_CONVERSION), "PreserveDSNBody", None),
+    ("ExternalDelayDsnEnabled", BOOL, True, None),
+    ("ExternalDsnDefaultLanguage", CULTURE, None, None),
+    ("ExternalDsnLanguageDetectionEnabled", BOOL, True, None),
+    ("ExternalDsnMaxMessageAttachSize", BYTESIZE, _mb(10), in_range(ByteSize(0), ByteSize(INT_MAX))),
+    ("ExternalDsnReportingAuthority", SMTP_DOMAIN, None, None),
+    ("ExternalDsnSendHtml", BOOL, True, None),
     ("ExternalPostmasterAddress", NULLABLE_SMTP_ADDRESS, None, None),
-    ("GenerateCopyOfDSNFor", v.multi(v.STRING), ("5.4.8", "5.4.6", "5.4.4", "5.2.4", "5.2.0", "5.1.4"), None),
-    ("HeaderPromotionModeSetting", v.enum(v.HEADER_PROMOTION), "NoCreate", None),
-    ("InternalDelayDsnEnabled", v.BOOL, True, None),
-    ("InternalDsnDefaultLanguage", v.CULTURE, None, None),
-    ("InternalDsnLanguageDetectionEnabled", v.BOOL, True, None),
-    ("InternalDsnMaxMessageAttachSize", v.BYTESIZE, _mb(10), in_range(ByteSize(0), _mb(100))),
-    ("InternalDsnReportingAuthority", v.SMTP_DOMAIN, None, None),
-    ("InternalDsnSendHtml", v.BOOL, True, None),
-    ("InternalSMTPServers", v.multi(v.IP_RANGE), (), None),
+    ("GenerateCopyOfDSNFor", multi(STRING), ("5.4.8", "5.4.6", "5.4.4", "5.2.4", "5.2.0", "5.1.4"), None),
+    ("HeaderPromotionModeSetting", enum(HEADER_PROMOTION), "NoCreate", None),
+    ("InternalDelayDsnEnabled", BOOL, True, None),
+    ("InternalDsnDefaultLanguage", CULTURE, None, None),
+    ("InternalDsnLanguageDetectionEnabled", BOOL, True, None),
+    ("InternalDsnMaxMessageAttachSize", BYTESIZE, _mb(10), in_range(ByteSize(0), ByteSize(INT_MAX))),
+    ("InternalDsnReportingAuthority", SMTP_DOMAIN, None, None),
+    ("InternalDsnSendHtml", BOOL, True, None),
+    ("InternalSMTPServers", multi(IP_RANGE), (), None),
     ("JournalingReportNdrTo", NULLABLE_SMTP_ADDRESS, None, None),
-    ("MaxAllowedAgentGeneratedMessageDepth", v.UINT, 3, None),
-    ("MaxAllowedAgentGeneratedMessageDepthPerAgent", v.UINT, 2, None),
-    ("MaxDumpsterSizePerDatabase", v.BYTESIZE, _mb(18), None),
-    ("MaxDumpsterTime", v.TIMESPAN, TimeSpan.of(days=7), None),
-    ("MaxReceiveSize", v.UNLIMITED_BYTES, Unlimited(_mb(10)), in_range(ByteSize(0), ByteSize(INT_MAX))),
-    ("MaxRecipientEnvelopeLimit", v.UNLIMITED_INT, Unlimited(500), in_range(0, INT_MAX)),
-    ("MaxRetriesForLocalSiteShadow", v.INT, 2, in_range(0, 255)),
-    ("MaxRetriesForRemoteSiteShadow", v.INT, 4, in_range(0, 255)),
-    ("MaxSendSize", v.UNLIMITED_BYTES, Unlimited(_mb(10)), in_range(ByteSize(0), ByteSize(INT_MAX))),
-    ("QueueDiagnosticsAggregationInterval", v.TIMESPAN, TimeSpan.of(minutes=1), None),
-    ("RejectMessageOnShadowFailure", v.BOOL, False, None),
-    ("Rfc2231EncodingEnabled", v.BOOL, False, None),
-    ("SafetyNetHoldTime", v.TIMESPAN, TimeSpan.of(days=2), None),
-    ("ShadowHeartbeatFrequency", v.TIMESPAN, TimeSpan.of(minutes=2), None),
-    ("ShadowHeartbeatRetryCount", v.INT, 12, in_range(1, 15)),
-    ("ShadowHeartbeatTimeoutInterval", v.TIMESPAN, TimeSpan.of(minutes=15), None),
-    ("ShadowMessageAutoDiscardInterval", v.TIMESPAN, TimeSpan.of(days=2), None),
-    ("ShadowMessagePreferenceSetting", v.enum(v.SHADOW_PREFERENCE), "PreferRemote", None),
-    ("ShadowRedundancyEnabled", v.BOOL, True, None),
-    ("ShadowResubmitTimeSpan", v.TIMESPAN, TimeSpan.of(hours=3), None),
-    ("SupervisionTags", v.multi(v.STRING), ("Reject", "Allow"), None),
+    ("MaxAllowedAgentGeneratedMessageDepth", UINT, 3, None),
+    ("MaxAllowedAgentGeneratedMessageDepthPerAgent", UINT, 2, None),
+    ("MaxDumpsterSizePerDatabase", BYTESIZE, _mb(18), in_range(ByteSize(0), _kb(INT_MAX))),
+    ("MaxDumpsterTime", TIMESPAN, TimeSpan.of(days=7), seconds_in_range(TimeSpan(0), MAX_TIMESPAN)),
+    ("MaxReceiveSize", UNLIMITED_BYTES, Unlimited(_mb(10)), in_range(ByteSize(0), MAX_MESSAGE_SIZE)),
+    ("MaxRecipientEnvelopeLimit", UNLIMITED_INT, Unlimited(500), in_range(0, INT_MAX)),
+    ("MaxRetriesForLocalSiteShadow", INT, 2, in_range(0, 255)),
+    ("MaxRetriesForRemoteSiteShadow", INT, 4, in_range(0, 255)),
+    ("MaxSendSize", UNLIMITED_BYTES, Unlimited(_mb(10)), in_range(ByteSize(0), MAX_MESSAGE_SIZE)),
+    ("QueueDiagnosticsAggregationInterval", TIMESPAN, TimeSpan.of(minutes=1), None),
+    ("RejectMessageOnShadowFailure", BOOL, False, None),
+    ("Rfc2231EncodingEnabled", BOOL, False, None),
+    ("SafetyNetHoldTime", TIMESPAN, TimeSpan.of(days=2), None),
+    ("ShadowHeartbeatFrequency", TIMESPAN, TimeSpan.of(minutes=2), seconds_in_range(ONE_SECOND, ONE_DAY)),
+    ("ShadowHeartbeatRetryCount", INT, 12, in_range(1, 15)),
+    ("ShadowHeartbeatTimeoutInterval", TIMESPAN, TimeSpan.of(minutes=15), seconds_in_range(ONE_SECOND, ONE_DAY)),
+    ("ShadowMessageAutoDiscardInterval", TIMESPAN, TimeSpan.of(days=2),
+     seconds_in_range(TimeSpan.of(seconds=5), TimeSpan.of(days=90))),
+    ("ShadowMessagePreferenceSetting", enum(SHADOW_PREFERENCE), "PreferRemote", None),
+    ("ShadowRedundancyEnabled", BOOL, True, None),
+    ("ShadowResubmitTimeSpan", TIMESPAN, TimeSpan.of(hours=3), seconds_in_range(ONE_SECOND, ONE_DAY)),
+    ("SupervisionTags", multi(STRING), ("Reject", "Allow"), None),
     ("TLSReceiveDomainSecureList", SMTP_DOMAINS, (), None),
     ("TLSSendDomainSecureList", SMTP_DOMAINS, (), None),
-    ("TransportRuleAttachmentTextScanLimit", v.BYTESIZE, _mb(1), None),
-    ("VerifySecureSubmitEnabled", v.BOOL, False, None),
-    ("VoicemailJournalingEnabled", v.BOOL, True, None),
-    ("Xexch50Enabled", v.BOOL, True, None),
+    ("TransportRuleAttachmentTextScanLimit", BYTESIZE, _mb(1), None),
+    ("VerifySecureSubmitEnabled", BOOL, False, None),
+    ("VoicemailJournalingEnabled", BOOL, True, None),
+    ("Xexch50Enabled", BOOL, True, None),
 ]
 
 KIND = Kind("TransportConfigContainer", [Prop(name, ptype, check=check) for name, ptype, _, check in _ROWS])
@@ -117,7 +139,7 @@ DECLARABLE = {
 
 def defaults() -> dict[str, Any]:
     return {
-        name: ptype.convert(default) if isinstance(ptype, v.EnumType) else default
+        name: ptype.convert(default) if isinstance(ptype, EnumType) else default
         for name, ptype, default, _ in _ROWS
     }
 
@@ -145,12 +167,12 @@ def view(ctx: Context) -> dict[str, Any]:
     return out
 
 
-ORG_ID = v.id_param("OrganizationIdParameter")
+ORG_ID = id_param("OrganizationIdParameter")
 
-GET = Signature("Get-TransportConfig", (Param("Identity", ORG_ID, position=1), Param("DomainController", v.FQDN)))
+GET = Signature("Get-TransportConfig", (Param("Identity", ORG_ID, position=1), Param("DomainController", FQDN)))
 SET = Signature(
     "Set-TransportConfig",
-    (Param("Identity", ORG_ID, position=1), Param("DomainController", v.FQDN), Param("Force", v.SWITCH))
+    (Param("Identity", ORG_ID, position=1), Param("DomainController", FQDN), Param("Force", SWITCH))
     + KIND.set_params(),
     should_process=True,
 )

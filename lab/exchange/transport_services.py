@@ -14,24 +14,34 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from . import values as v
-from .binder import Param, Signature
+from .binder import Check, Param, Signature
 from .context import INSTALL_PATH, Context, lab_guid
+from .dotnet_values import ByteSize, TimeSpan, Unlimited
+from .enums import PROTOCOL_LOGGING_LEVEL, PROTOCOL_OPTION, SYNC_LOG_LEVEL
 from .kinds import Kind, Prop, in_range, seconds_in_range, set_object
+from .param_types import (
+    BOOL, BYTESIZE, FQDN, GUID, INT, IP_ADDRESS, LOCAL_PATH, STRING, TIMESPAN, UNLIMITED_BYTES, UNLIMITED_INT,
+    EnumType, PType, ParsedString, id_param, multi,
+)
 from .spec import ServerEntry
-from .values import ByteSize, TimeSpan, Unlimited
+from .string_values import parse_smtp_address
 
 MAX_AGE = TimeSpan.of(seconds=2**31 - 1)  # 24855.03:14:07
 MAX_BYTES = ByteSize(2**63 - 1)
 INT_MAX = 2**31 - 1
 
 # Types by shorthand.
-TS, UB, BQS, PATH, B, I, G = v.TIMESPAN, v.UNLIMITED_BYTES, v.BYTESIZE, v.LOCAL_PATH, v.BOOL, v.INT, v.GUID
-IPS = v.multi(v.IP_ADDRESS)
+TS, UB, BQS, PATH, B, I, G = TIMESPAN, UNLIMITED_BYTES, BYTESIZE, LOCAL_PATH, BOOL, INT, GUID
+IPS = multi(IP_ADDRESS)
 ZERO_GUID = uuid.UUID(int=0)
 
 age_check = seconds_in_range(TimeSpan(0), MAX_AGE)
 size_check = in_range(ByteSize(1), MAX_BYTES)
+# Protocol-log sizes: "A valid value is a number up to 909.5 terabytes (999999999999999 bytes) or the
+# value unlimited" [PS Set-TransportService.md, Set-FrontendTransportService.md]. The 2013 ServerSchema
+# constraint allows up to 2^63-1 bytes [SRC]; the lab follows the 2019 documentation, as exconf's plan does.
+PROTOCOL_LOG_MAX_BYTES = ByteSize(999_999_999_999_999)
+protocol_log_size_check = in_range(ByteSize(1), PROTOCOL_LOG_MAX_BYTES)
 
 
 def MB(n: float) -> ByteSize:  # noqa: N802 - reads like the unit
@@ -43,38 +53,39 @@ def days(n: int) -> TimeSpan:
 
 
 def _log(prefix: str, age: TimeSpan, directory: ByteSize, file: ByteSize, tail: str | None,
-         size_type: v.PType = UB, enabled: bool | None = None) -> list[tuple[str, v.PType, Any, Any]]:
+         size_type: PType = UB, enabled: bool | None = None,
+         sizes: Check = size_check) -> list[tuple[str, PType, Any, Any]]:
     """The settings of one log: [Enabled,] MaxAge, MaxDirectorySize, MaxFileSize[, Path]."""
     wrap = Unlimited if size_type is UB else (lambda b: b)
-    rows: list[tuple[str, v.PType, Any, Any]] = []
+    rows: list[tuple[str, PType, Any, Any]] = []
     if enabled is not None:
         rows.append((f"{prefix}Enabled", B, enabled, None))
     rows.append((f"{prefix}MaxAge", TS, age, age_check))
-    rows.append((f"{prefix}MaxDirectorySize", size_type, wrap(directory), size_check))
-    rows.append((f"{prefix}MaxFileSize", size_type, wrap(file), size_check))
+    rows.append((f"{prefix}MaxDirectorySize", size_type, wrap(directory), sizes))
+    rows.append((f"{prefix}MaxFileSize", size_type, wrap(file), sizes))
     if tail is not None:
         rows.append((f"{prefix}Path", PATH, ("log", tail), None))
     return rows
 
 
-def _dns_rows() -> list[tuple[str, v.PType, Any, Any]]:
+def _dns_rows() -> list[tuple[str, PType, Any, Any]]:
     """The DNS settings both transport services share (cmdlets.md §5: ProtocolOption Any by default)."""
     return [
         ("ExternalDNSAdapterEnabled", B, True, None),
         ("ExternalDNSAdapterGuid", G, ZERO_GUID, None),
-        ("ExternalDNSProtocolOption", v.EnumType(v.PROTOCOL_OPTION), "Any", None),
+        ("ExternalDNSProtocolOption", EnumType(PROTOCOL_OPTION), "Any", None),
         ("ExternalDNSServers", IPS, (), None),
-        ("ExternalIPAddress", v.IP_ADDRESS, None, None),
+        ("ExternalIPAddress", IP_ADDRESS, None, None),
         ("InternalDNSAdapterEnabled", B, True, None),
         ("InternalDNSAdapterGuid", G, ZERO_GUID, None),
-        ("InternalDNSProtocolOption", v.EnumType(v.PROTOCOL_OPTION), "Any", None),
+        ("InternalDNSProtocolOption", EnumType(PROTOCOL_OPTION), "Any", None),
         ("InternalDNSServers", IPS, (), None),
     ]
 
 
-def _transport_rows(edge: bool) -> list[tuple[str, v.PType, Any, Any]]:
+def _transport_rows(edge: bool) -> list[tuple[str, PType, Any, Any]]:
     """Set-TransportService parameters (Exchange 2019), default, check. ("log", tail) = a log path."""
-    e = v.EnumType
+    e = EnumType
     return [
         *_log("ActiveUserStatisticsLog", days(30), MB(250), MB(10), "ActiveUsersStats", size_type=BQS),
         *_log("AgentLog", days(7), MB(250), MB(10), "AgentLog", enabled=True),
@@ -85,8 +96,9 @@ def _transport_rows(edge: bool) -> list[tuple[str, v.PType, Any, Any]]:
         *_log("DnsLog", days(7), MB(100), MB(10), None, enabled=False),
         ("DnsLogPath", PATH, None, None),
         *_dns_rows(),
-        ("IntraOrgConnectorProtocolLoggingLevel", e(v.PROTOCOL_LOGGING_LEVEL), "None", None),
-        ("IntraOrgConnectorSmtpMaxMessagesPerConnection", I, 20, in_range(1, INT_MAX)),
+        ("IntraOrgConnectorProtocolLoggingLevel", e(PROTOCOL_LOGGING_LEVEL), "None", None),
+        # "A valid value is an integer from 0 to 2147483647" [PS Set-TransportService.md]
+        ("IntraOrgConnectorSmtpMaxMessagesPerConnection", I, 20, in_range(0, INT_MAX)),
         ("IrmLogEnabled", B, True, None),
         ("IrmLogMaxAge", TS, days(30), age_check),
         ("IrmLogMaxDirectorySize", UB, Unlimited(MB(250)), size_check),
@@ -95,8 +107,8 @@ def _transport_rows(edge: bool) -> list[tuple[str, v.PType, Any, Any]]:
         ("MaxConcurrentMailboxDeliveries", I, 20, in_range(1, 256)),
         ("MaxConcurrentMailboxSubmissions", I, 20, in_range(1, 256)),
         ("MaxConnectionRatePerMinute", I, 1200, in_range(1, INT_MAX)),
-        ("MaxOutboundConnections", v.UNLIMITED_INT, Unlimited(1000), in_range(1, INT_MAX)),
-        ("MaxPerDomainOutboundConnections", v.UNLIMITED_INT, Unlimited(40), in_range(1, INT_MAX)),
+        ("MaxOutboundConnections", UNLIMITED_INT, Unlimited(1000), in_range(1, INT_MAX)),
+        ("MaxPerDomainOutboundConnections", UNLIMITED_INT, Unlimited(40), in_range(1, INT_MAX)),
         ("MessageExpirationTimeout", TS, days(2), seconds_in_range(TimeSpan.of(seconds=5), days(90))),
         ("MessageRetryInterval", TS, TimeSpan.of(minutes=5), seconds_in_range(TimeSpan.of(seconds=1), days(1))),
         ("MessageTrackingLogEnabled", B, True, None),
@@ -113,21 +125,21 @@ def _transport_rows(edge: bool) -> list[tuple[str, v.PType, Any, Any]]:
         ("PickupDirectoryPath", PATH, f"{INSTALL_PATH}\\TransportRoles\\Pickup", None),
         ("PipelineTracingEnabled", B, False, None),
         ("PipelineTracingPath", PATH, ("log", "PipelineTracing"), None),
-        ("PipelineTracingSenderAddress", v.ParsedString("Microsoft.Exchange.Data.SmtpAddress", v.parse_smtp_address), None, None),
+        ("PipelineTracingSenderAddress", ParsedString("Microsoft.Exchange.Data.SmtpAddress", parse_smtp_address), None, None),
         ("PoisonMessageDetectionEnabled", B, True, None),
         ("PoisonThreshold", I, 2, in_range(1, 10)),
         *_log("QueueLog", days(7), MB(200), MB(10), "QueueViewer"),
         ("QueueMaxIdleTime", TS, TimeSpan.of(minutes=3), seconds_in_range(TimeSpan.of(seconds=5), TimeSpan.of(hours=1))),
-        *_log("ReceiveProtocolLog", days(30), MB(250), MB(10), "ProtocolLog\\SmtpReceive"),
+        *_log("ReceiveProtocolLog", days(30), MB(250), MB(10), "ProtocolLog\\SmtpReceive", sizes=protocol_log_size_check),
         ("RecipientValidationCacheEnabled", B, edge, None),  # $true on Edge, $false on Mailbox
         ("ReplayDirectoryPath", PATH, f"{INSTALL_PATH}\\TransportRoles\\Replay", None),
         *_log("RequestBrokerLog", days(30), MB(250), MB(10), "RequestBroker", enabled=True),  # lab choice
         *_log("ResourceLog", days(7), MB(250), MB(10), "ResourceLog", enabled=True),  # lab choice
-        ("RootDropDirectoryPath", v.STRING, None, None),
+        ("RootDropDirectoryPath", STRING, None, None),
         ("RoutingTableLogMaxAge", TS, days(7), age_check),
         ("RoutingTableLogMaxDirectorySize", UB, Unlimited(MB(50)), size_check),
         ("RoutingTableLogPath", PATH, ("log", "Routing"), None),
-        *_log("SendProtocolLog", days(30), MB(250), MB(10), "ProtocolLog\\SmtpSend"),
+        *_log("SendProtocolLog", days(30), MB(250), MB(10), "ProtocolLog\\SmtpSend", sizes=protocol_log_size_check),
         *_log("ServerStatisticsLog", days(30), MB(250), MB(10), "ServerStats", size_type=BQS),
         ("TransientFailureRetryCount", I, 6, in_range(0, 15)),
         ("TransientFailureRetryInterval", TS, TimeSpan.of(minutes=10 if edge else 5),
@@ -146,7 +158,7 @@ def _transport_rows(edge: bool) -> list[tuple[str, v.PType, Any, Any]]:
         ("TransportSyncImapEnabled", B, False, None),
         ("TransportSyncLogEnabled", B, False, None),
         ("TransportSyncLogFilePath", PATH, ("log", "TransportSync"), None),
-        ("TransportSyncLogLoggingLevel", e(v.SYNC_LOG_LEVEL), "None", None),
+        ("TransportSyncLogLoggingLevel", e(SYNC_LOG_LEVEL), "None", None),
         *_log("TransportSyncLog", days(30), MB(250), MB(10), None, size_type=BQS),
         ("TransportSyncMaxDownloadItemsPerConnection", I, 1000, in_range(1, INT_MAX)),
         ("TransportSyncMaxDownloadSizePerConnection", BQS, MB(50), size_check),
@@ -159,9 +171,9 @@ def _transport_rows(edge: bool) -> list[tuple[str, v.PType, Any, Any]]:
     ]
 
 
-def _frontend_rows() -> list[tuple[str, v.PType, Any, Any]]:
+def _frontend_rows() -> list[tuple[str, PType, Any, Any]]:
     """Set-FrontendTransportService parameters (Exchange 2019)."""
-    e = v.EnumType
+    e = EnumType
     return [
         *_log("AgentLog", days(7), MB(250), MB(10), "AgentLog", enabled=True),
         ("AntispamAgentsEnabled", B, False, None),
@@ -170,19 +182,19 @@ def _frontend_rows() -> list[tuple[str, v.PType, Any, Any]]:
         ("DnsLogPath", PATH, None, None),
         *_dns_rows(),
         # Front End: Verbose by default (cmdlets.md §5)
-        ("IntraOrgConnectorProtocolLoggingLevel", e(v.PROTOCOL_LOGGING_LEVEL), "Verbose", None),
+        ("IntraOrgConnectorProtocolLoggingLevel", e(PROTOCOL_LOGGING_LEVEL), "Verbose", None),
         ("MaxConnectionRatePerMinute", I, 1200, in_range(1, INT_MAX)),
-        *_log("ReceiveProtocolLog", days(30), MB(250), MB(10), "ProtocolLog\\SmtpReceive"),
+        *_log("ReceiveProtocolLog", days(30), MB(250), MB(10), "ProtocolLog\\SmtpReceive", sizes=protocol_log_size_check),
         ("RoutingTableLogMaxAge", TS, days(7), age_check),
         ("RoutingTableLogMaxDirectorySize", UB, Unlimited(MB(250)), size_check),
         ("RoutingTableLogPath", PATH, ("log", "Routing"), None),
-        *_log("SendProtocolLog", days(30), MB(250), MB(10), "ProtocolLog\\SmtpSend"),
+        *_log("SendProtocolLog", days(30), MB(250), MB(10), "ProtocolLog\\SmtpSend", sizes=protocol_log_size_check),
         ("TransientFailureRetryCount", I, 6, in_range(0, 15)),
         ("TransientFailureRetryInterval", TS, TimeSpan.of(minutes=5), seconds_in_range(TimeSpan.of(seconds=1), TimeSpan.of(hours=12))),
     ]
 
 
-def _kind(name: str, rows: list[tuple[str, v.PType, Any, Any]]) -> Kind:
+def _kind(name: str, rows: list[tuple[str, PType, Any, Any]]) -> Kind:
     return Kind(name, [Prop(n, t, check=c) for n, t, _, c in rows])
 
 
@@ -190,12 +202,12 @@ TRANSPORT = _kind("TransportServer", _transport_rows(edge=False))
 FRONTEND = _kind("FrontendTransportServer", _frontend_rows())
 
 
-def _defaults(rows: list[tuple[str, v.PType, Any, Any]], log_dir: str) -> dict[str, Any]:
+def _defaults(rows: list[tuple[str, PType, Any, Any]], log_dir: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, ptype, default, _ in rows:
         if isinstance(default, tuple) and default[:1] == ("log",):
             default = f"{INSTALL_PATH}\\TransportRoles\\Logs\\{log_dir}\\{default[1]}"
-        elif isinstance(default, str) and isinstance(ptype, v.EnumType):
+        elif isinstance(default, str) and isinstance(ptype, EnumType):
             default = ptype.convert(default)
         out[name] = default
     return out
@@ -348,25 +360,25 @@ def _set(ctx: Context, bound: dict[str, Any], frontend: bool) -> list[dict[str, 
 
 # --- signatures -------------------------------------------------------------------------------------
 
-_TRANSPORT_ID = v.id_param("TransportServerIdParameter")
-_FRONTEND_ID = v.id_param("FrontendTransportServerIdParameter")
-_SERVER_ID = v.id_param("ServerIdParameter")
+_TRANSPORT_ID = id_param("TransportServerIdParameter")
+_FRONTEND_ID = id_param("FrontendTransportServerIdParameter")
+_SERVER_ID = id_param("ServerIdParameter")
 
 GET_TRANSPORT = Signature(
-    "Get-TransportService", (Param("Identity", _TRANSPORT_ID, position=1), Param("DomainController", v.FQDN)),
+    "Get-TransportService", (Param("Identity", _TRANSPORT_ID, position=1), Param("DomainController", FQDN)),
 )
 SET_TRANSPORT = Signature(
     "Set-TransportService",
-    (Param("Identity", _SERVER_ID, mandatory=True, position=1), Param("DomainController", v.FQDN))
+    (Param("Identity", _SERVER_ID, mandatory=True, position=1), Param("DomainController", FQDN))
     + TRANSPORT.set_params(),
     should_process=True,
 )
 GET_FRONTEND = Signature(
-    "Get-FrontendTransportService", (Param("Identity", _FRONTEND_ID, position=1), Param("DomainController", v.FQDN)),
+    "Get-FrontendTransportService", (Param("Identity", _FRONTEND_ID, position=1), Param("DomainController", FQDN)),
 )
 SET_FRONTEND = Signature(
     "Set-FrontendTransportService",
-    (Param("Identity", _FRONTEND_ID, mandatory=True, position=1), Param("DomainController", v.FQDN))
+    (Param("Identity", _FRONTEND_ID, mandatory=True, position=1), Param("DomainController", FQDN))
     + FRONTEND.set_params(),
     should_process=True,
 )

@@ -174,6 +174,23 @@ def test_send_connector_wildcards_and_guid(store):
     assert same["Name"] == "EdgeSync - Amsterdam to Internet"
 
 
+def test_send_connector_identity_may_name_the_server(store):
+    # "You can also include the server name by using the format ServerName\\ConnectorName" [Get-SendConnector.md]
+    [c] = run(store, "EX01", "Get-SendConnector", Identity="EX01\\Outbound to Fabrikam")
+    assert c["Name"] == "Outbound to Fabrikam"
+    run(store, "EX01", "Set-SendConnector", Identity="ex02.contoso.lab\\Outbound to Fabrikam", Port=2525)
+    assert run(store, "EX01", "Get-SendConnector", Identity="Outbound to Fabrikam")[0]["Port"] == 2525
+    err = fail(store, "EX01", "Get-SendConnector", Identity="EX09\\Outbound to Fabrikam")
+    assert err.exception == "ManagementObjectNotFoundException"
+
+
+def test_address_spaces_keep_the_type_as_typed(store):
+    # AddressSpace keeps its type's case and prints "{type}:{space};{cost}" (AddressSpace.cs)
+    run(store, "EX01", "Set-SendConnector", Identity="Outbound to Fabrikam", AddressSpaces=["smtp:*;1", "tailspin.com"])
+    [c] = run(store, "EX01", "Get-SendConnector", Identity="Outbound to Fabrikam")
+    assert c["AddressSpaces"] == ["smtp:*;1", "smtp:tailspin.com;1"]
+
+
 def test_a_send_connector_identity_that_matches_nothing(store):
     err = fail(store, "EX01", "Get-SendConnector", Identity="Nothing")
     assert err.message == "The operation couldn't be performed because object 'Nothing' couldn't be found on 'DC01.contoso.lab'."
@@ -291,6 +308,24 @@ def test_log_directory_size_round_trips(store, given, printed):
     assert run(store, "EX01", "Get-FrontendTransportService", Identity="EX01")[0]["SendProtocolLogMaxDirectorySize"] == printed
 
 
+@pytest.mark.parametrize("cmdlet", ["Set-TransportService", "Set-FrontendTransportService"])
+def test_protocol_log_sizes_stop_at_the_documented_909_5_tb(store, cmdlet):
+    run(store, "EX01", cmdlet, Identity="EX01", ReceiveProtocolLogMaxDirectorySize="999999999999999")
+    err = fail(store, "EX01", cmdlet, Identity="EX01", ReceiveProtocolLogMaxDirectorySize="1000TB")
+    assert err.message == (
+        "Cannot bind parameter 'ReceiveProtocolLogMaxDirectorySize' to the target. Exception setting "
+        '"ReceiveProtocolLogMaxDirectorySize": "The property, (1000 TB (1,099,511,627,776,000 bytes)), is out of range. '
+        'The valid range is from 1 B (1 bytes) to 909.5 TB (999,999,999,999,999 bytes)."'
+    )
+
+
+def test_transport_config_defaults_of_exchange_2019(store):
+    [config] = run(store, "EX01", "Get-TransportConfig")
+    assert config["AgentGeneratedMessageLoopDetectionInSmtpEnabled"] is False
+    assert config["AgentGeneratedMessageLoopDetectionInSubmissionEnabled"] is False
+    assert config["DSNConversionMode"] == "PreserveDSNBody"
+
+
 def test_log_directory_must_hold_a_log_file(store):
     err = fail(store, "EX01", "Set-TransportService", Identity="EX01", SendProtocolLogMaxDirectorySize="5MB")
     assert err.message == ("The maximum file size for SMTP send protocol logs should be less than the maximum directory "
@@ -386,3 +421,12 @@ def test_a_subscribed_edge_keeps_its_own_transport_settings(store):
     [edge] = run(store, "EDGE01", "Get-TransportConfig")
     assert edge["ExternalPostmasterAddress"] == "postmaster@contoso.lab"
     assert run(store, "EX01", "Get-TransportConfig")[0]["ExternalPostmasterAddress"] is None
+
+
+def test_diagnostics_aggregation_port_takes_any_int32(store):
+    # No range documented; SetTransportConfig declares a plain Int32 parameter and the schema's
+    # ConfigXmlProperty has no constraint (decompiled Exchange 2013), so only Int32 limits it.
+    run(store, "EX01", "Set-TransportConfig", DiagnosticsAggregationServicePort=70000)
+    assert run(store, "EX01", "Get-TransportConfig")[0]["DiagnosticsAggregationServicePort"] == 70000
+    err = fail(store, "EX01", "Set-TransportConfig", DiagnosticsAggregationServicePort=2**31)
+    assert "Value was either too large or too small for an Int32." in err.message
