@@ -2,9 +2,8 @@
 
 import pytest
 
-from exconf.diff import declared
+from exconf.desired import parse
 from exconf.inventory import InventoryError, load
-from exconf.modules import by_kind
 
 
 def _errors(path) -> list[str]:
@@ -24,12 +23,9 @@ def test_enum_names_in_any_case_are_accepted_and_shown_in_exchanges_casing(write
           hosts:
             ex01.contoso.com:
         """}))
-    [host] = inv.hosts
-    section = host.vars["exchange"]
-    [service] = declared(by_kind("transport_service"), section["transport_service"], host.sources,
-                         ("exchange", "transport_service"), "EX01")
-    [connector] = declared(by_kind("receive_connector"), section["receive_connectors"], host.sources,
-                           ("exchange", "receive_connectors"), "EX01")
+    desired = parse(inv).hosts["ex01.contoso.com"]
+    [service] = [d for d in desired if d.kind == "transport_service"]
+    [connector] = [d for d in desired if d.kind == "receive_connector"]
     assert [v.value for v in service.values] == ["Verbose"]
     assert [v.value for v in connector.values] == ["None"]
 
