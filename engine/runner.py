@@ -353,7 +353,7 @@ class Run:
             with lock:
                 for host in self.unknown:
                     for op in by_host.get(host, ()):
-                        outcomes.setdefault(op.change, ChangeResult(changes[op.change], ChangeOutcome.FAILED, f"result unknown: {self.sessions[host].error}"))
+                        outcomes.setdefault(op.change, ChangeResult(changes[op.change], ChangeOutcome.FAILED, self.sessions[host].error))
 
         results: dict[str, HostResult] = {}
         for name, hp in plan.hosts.items():
