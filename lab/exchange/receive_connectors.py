@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import stored
 from . import values as v
 from .binder import Param, Signature
 from .context import Context, lab_guid, name_matches
@@ -229,7 +230,7 @@ def _owners(ctx: Context) -> tuple[ServerEntry, ...]:
 
 
 def _connectors(ctx: Context, owner: ServerEntry) -> list[dict[str, Any]]:
-    return ctx.state.servers[owner.name].receive_connectors
+    return ctx.state.get(owner.name, STORED.key)
 
 
 def find(ctx: Context, ident: str) -> tuple[list[tuple[ServerEntry, dict[str, Any]]], str]:
@@ -382,7 +383,7 @@ def _validator(owner: ServerEntry, bound: dict[str, Any]):
         if "SuppressXAnonymousTls" in changed and new["SuppressXAnonymousTls"]:
             if edge:
                 raise ctx.error(_MSG["SuppressXAnonymousTlsEnabledOnEdge"], "SuppressXAnonymousTlsEnabledOnEdgeException")
-            service = ctx.state.servers[owner.name].transport_service
+            service = ctx.state.get(owner.name, "TransportService")
             if not service["UseDowngradedExchangeServerAuth"]:
                 raise ctx.error(
                     _MSG["SuppressXAnonymousTlsEnabledWithoutDowngradedExchangeAuth"],
@@ -412,3 +413,11 @@ def set_(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
         bound = {**bound, "DefaultDomain": ctx.domain}
     set_object(ctx, KIND, obj, bound, identity(owner, obj), _validator(owner, bound))
     return []
+
+
+# Where the lab state keeps them: a list per server (see stored.py).
+STORED = stored.register(stored.objects(
+    "ReceiveConnector", KIND, stored.on_servers,
+    new=lambda org, entry, now: new_defaults(entry, org.organization.domain, now),
+    defaults=lambda org, entry, raw: {**base_defaults(entry), "Name": raw.get("Name", "")},
+))

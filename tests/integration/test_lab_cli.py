@@ -26,7 +26,7 @@ def shipped_lab(tmp_path, monkeypatch):
     env = {"EXCONF_RUNTIME_DIR": str(tmp_path / "run"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     monkeypatch.setenv("EXCONF_RUNTIME_DIR", env["EXCONF_RUNTIME_DIR"])
     yield dest, env
-    subprocess.run([sys.executable, "-m", "exconf", "lab", "stop"], env=env, capture_output=True, timeout=60)
+    subprocess.run([sys.executable, "-m", "exconf", "lab", "stop", "--all"], env=env, capture_output=True, timeout=60)
 
 
 def exconf(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -265,7 +265,7 @@ def test_the_entry_of_a_dead_lab_is_left_alone_while_a_new_lab_holds_the_lock():
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     entry = _fake_entry(rdir, "deadbeef0004", dead.pid)  # what the new lab is about to overwrite
-    starting = runtime._LabLock(rdir / "deadbeef0004.lock")
+    starting = runtime.LabLock(rdir / "deadbeef0004.lock")
     assert starting.acquire()
     try:
         assert runtime.find_running() == []
@@ -293,7 +293,7 @@ def _fake_serve_argv(org: Path, state: Path) -> list[str]:
 
 
 def test_ensure_running_starts_a_detached_lab_once(tmp_path, monkeypatch):
-    monkeypatch.setattr(runtime, "_serve_argv", _fake_serve_argv)
+    monkeypatch.setattr(runtime.client, "_serve_argv", _fake_serve_argv)
     org = write_fake_org(tmp_path / "auto.json", ("EX01",))
     state = runtime.default_state_path(org)
     lab = runtime.ensure_running(org, state, timeout=20)
@@ -311,7 +311,7 @@ def test_ensure_running_starts_a_detached_lab_once(tmp_path, monkeypatch):
 
 
 def test_ensure_running_reports_a_lab_that_dies(tmp_path, monkeypatch):
-    monkeypatch.setattr(runtime, "_serve_argv", _fake_serve_argv)
+    monkeypatch.setattr(runtime.client, "_serve_argv", _fake_serve_argv)
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     with pytest.raises(runtime.LabError) as exc:
