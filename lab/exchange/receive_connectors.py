@@ -284,7 +284,8 @@ def get(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
     owners = _owners(ctx)
     if bound.get("Server") is not None:
         server = ctx.one_server(bound["Server"])
-        owners = tuple(o for o in owners if o.name == server.name)
+        # The one server asked for, if this server reads its connectors: no scan of the organisation.
+        owners = (server,) if (server is ctx.local if ctx.edge else not server.is_edge) else ()
     return [view(ctx, owner, c) for owner in owners for c in _connectors(ctx, owner)]
 
 
