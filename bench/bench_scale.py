@@ -74,10 +74,11 @@ class Run:
     peak_fds: int  # open descriptors of the exconf process at peak (sockets, mostly)
 
 
-def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of a running process (/proc/<pid>/stat fields 14 and 15)."""
+def process_cpu(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a running process (/proc/<pid>/stat fields 14 and 15)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def timed(argv: list[str]) -> Run:
@@ -119,11 +120,12 @@ def _child_cpu() -> float:
     return delta
 
 
-def measure(lab: runtime.RunningLab, argv: list[str]) -> tuple[Run, int, float]:
-    """(the run, requests per host at the busiest host, lab CPU seconds)."""
+def measure(lab: runtime.RunningLab, argv: list[str]) -> tuple[Run, int, tuple[float, float]]:
+    """(the run, requests per host at the busiest host, lab (user, system) CPU seconds)."""
     before, lab_before = requests_total(lab), process_cpu(lab.pid)
     run = timed(argv)
-    lab_cpu = process_cpu(lab.pid) - lab_before
+    lab_after = process_cpu(lab.pid)
+    lab_cpu = (lab_after[0] - lab_before[0], lab_after[1] - lab_before[1])
     after = requests_total(lab)
     return run, max(after[k] - before.get(k, 0) for k in after), lab_cpu
 
@@ -131,7 +133,7 @@ def measure(lab: runtime.RunningLab, argv: list[str]) -> tuple[Run, int, float]:
 def main(sizes: tuple[int, ...]) -> None:
     exconf = [sys.executable, "-m", "exconf"]
     print(f"{'servers':>7} {'command':>7} {'forks':>5} {'exit':>4} {'wall s':>7} {'req/host':>8} "
-          f"{'ctl CPU ms/host':>15} {'lab CPU ms/host':>15} {'peak fds':>8}", flush=True)
+          f"{'ctl CPU ms/host':>15} {'lab CPU ms/host':>15} {'(of which sys)':>14} {'peak fds':>8}", flush=True)
     with tempfile.TemporaryDirectory(prefix="exconf-bench-") as tmp:
         os.environ["EXCONF_RUNTIME_DIR"] = str(Path(tmp) / "run")
         _child_cpu()
@@ -145,7 +147,8 @@ def main(sizes: tuple[int, ...]) -> None:
                 for command, extra in (("plan", []), ("apply", ["--auto-approve"])):
                     run, per_host, lab_cpu = measure(lab, [*exconf, command, str(inv), "--forks", str(FORKS), *extra])
                     print(f"{n:>7} {command:>7} {FORKS:>5} {run.code:>4} {run.wall:>7.2f} {per_host:>8} "
-                          f"{1000 * run.cpu / n:>15.1f} {1000 * lab_cpu / n:>15.1f} {run.peak_fds:>8}", flush=True)
+                          f"{1000 * run.cpu / n:>15.1f} {1000 * sum(lab_cpu) / n:>15.1f} {1000 * lab_cpu[1] / n:>14.1f} "
+                          f"{run.peak_fds:>8}", flush=True)
             finally:
                 runtime.stop(lab, timeout=120)
 

@@ -245,7 +245,10 @@ def find(ctx: Context, ident: str) -> tuple[list[tuple[ServerEntry, dict[str, An
     except v.ConversionError:
         guid = None
     if guid is not None:
-        for owner in _owners(ctx):
+        # The one server holding that GUID (an index in the state), if this server reads its connectors.
+        scope = ctx.state.holder(STORED.key, guid)
+        holders = ctx.org.by_name.get(scope.lower(), ()) if scope else ()
+        for owner in (o for o in holders if (o is ctx.local if ctx.edge else not o.is_edge)):
             found += [(owner, c) for c in _connectors(ctx, owner) if c["Guid"] == guid]
         return found, ident
     if ident.upper().startswith("CN="):

@@ -45,6 +45,7 @@ class LabState:
     seeded: list[str] = field(default_factory=list)  # org-file send connectors already created
     clock_offset: float = 0.0  # seconds the lab clock is ahead of real time
     touched: set[Slot] = field(default_factory=set, repr=False, compare=False)  # read since reset
+    _where: dict[tuple[str, Any], str] = field(default_factory=dict, repr=False, compare=False)  # (kind, Guid) -> scope
 
     def get(self, scope: str, key: str) -> Any:
         """The stored value of one kind in one scope (noted as touched: it may be changed)."""
@@ -52,6 +53,20 @@ class LabState:
         value = self.objects[slot]
         self.touched.add(slot)
         return value
+
+    def holder(self, key: str, guid: Any) -> str | None:
+        """The scope whose list of ``key`` objects holds the object with this Guid, without reading
+        (and so touching) every scope: an identity given as a GUID costs what a name costs (issue 11).
+
+        The index is built on first use and rebuilt when it misses or is stale (objects are created
+        at build and reconcile; a Guid never changes)."""
+        scope = self._where.get((key, guid))
+        if scope is not None and any(o["Guid"] == guid for o in self.objects.get((scope, key), ())):
+            return scope
+        self._where = {
+            (k, obj["Guid"]): s for (s, k), value in self.objects.items() if isinstance(value, list) for obj in value
+        }
+        return self._where.get((key, guid))
 
     def now(self, real: datetime | None = None) -> datetime:
         """The lab clock: real UTC time (whole seconds) plus the offset."""

@@ -79,7 +79,7 @@ def ensure_running(
         return lab
     if not org.is_file():
         raise LabError(f"organisation file not found: {org}")
-    state.parent.mkdir(parents=True, exist_ok=True)
+    state.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the lab CA key and temporary state files
     log_file = log_path_for(state)
     with open(log_file, "ab") as out:
         out.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(_serve_argv(org, state)[1:])}\n".encode())

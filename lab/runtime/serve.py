@@ -67,7 +67,7 @@ def _serve_locked(org: Path, state: Path, rdir: Path, lid: str, idle_timeout: fl
     from ..exchange.store import LabStore, OrgFileError
 
     try:
-        state.parent.mkdir(parents=True, exist_ok=True)
+        state.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the lab CA key and temporary state files
         store = LabStore(org, state)
     except OrgFileError as exc:
         print(str(exc), file=sys.stderr)

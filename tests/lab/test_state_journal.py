@@ -229,3 +229,16 @@ def test_servers_are_found_by_index(tmp_path):
     assert store.org.by_name["ex02"][0].name == "EX02"
     with pytest.raises(KeyError):
         store.server("EX0")
+
+
+def test_a_change_by_guid_journals_only_the_server_that_holds_it(tmp_path):
+    """An identity given as a GUID is found through the state's index, not by reading every server."""
+    state = tmp_path / "state.json"
+    store = LabStore(ORG, state)
+    [rc] = store.exec_console("EX03", "Get-ReceiveConnector", {"Identity": "EX03\\Default EX03"})
+    store.exec_console("EX01", RC, {"Identity": rc["Guid"], "ProtocolLoggingLevel": "Verbose"})
+    [record] = [json.loads(line) for line in (tmp_path / "state.json.journal").read_text().splitlines()]
+    assert [(scope, kind) for scope, kind, _ in record["set"]] == [("EX03", "ReceiveConnector")]
+    assert level(LabStore(ORG, state), "EX03") == "Verbose"
+    with pytest.raises(ConsoleError, match="couldn't be found"):
+        store.exec_console("EX01", RC, {"Identity": "11111111-2222-3333-4444-555555555555", "Enabled": True})
