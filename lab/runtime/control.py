@@ -157,7 +157,9 @@ class ControlServer:
             return {"ok": False, "error": str(exc)}
         except Exception as exc:  # a bug in the lab
             log.exception("lab exec %s on %s failed", cmdlet, server)
-            return {"ok": False, "error": f"internal error in the lab: {exc!r} (the lab's output has the traceback)"}
+            # The exception's type only: its text or repr may carry whatever it was handed (a
+            # UnicodeEncodeError holds the whole string it could not encode: issue 6, item 9).
+            return {"ok": False, "error": f"internal error in the lab: {type(exc).__name__} (the lab's output has the traceback)"}
         return {"ok": True, "objects": objects, "warnings": warnings}
 
 

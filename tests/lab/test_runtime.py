@@ -405,3 +405,15 @@ def test_a_detached_lab_does_not_inherit_password_variables(tmp_path, monkeypatc
         assert f"{runtime.RUNTIME_ENV}={os.environ[runtime.RUNTIME_ENV]}".encode() in environ
     finally:
         assert runtime.stop(lab)
+
+
+def test_an_internal_error_never_echoes_what_the_exception_carries(tmp_path):
+    class Broken(FakeStore):
+        def exec_console(self, *args, **kwargs):
+            text = '{"format": 2, "objects": ' + "x" * 10000 + "\ud800"
+            text.encode("utf-8")  # UnicodeEncodeError: its repr holds the whole text
+
+    store = Broken(write_fake_org(tmp_path / "org.json", ("EX01",)), tmp_path / "state.json")
+    control = runtime.ControlServer(tmp_path / "c.sock", types.SimpleNamespace(store=store), threading.Event())
+    answer = control.dispatch({"op": "exec", "server": "EX01", "cmdlet": "Set-Thing", "params": {}})
+    assert answer == {"ok": False, "error": "internal error in the lab: UnicodeEncodeError (the lab's output has the traceback)"}

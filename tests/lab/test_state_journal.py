@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -242,3 +241,14 @@ def test_a_change_by_guid_journals_only_the_server_that_holds_it(tmp_path):
     assert level(LabStore(ORG, state), "EX03") == "Verbose"
     with pytest.raises(ConsoleError, match="couldn't be found"):
         store.exec_console("EX01", RC, {"Identity": "11111111-2222-3333-4444-555555555555", "Enabled": True})
+
+
+def test_a_state_file_of_the_first_format_is_read_and_rewritten(tmp_path):
+    """data/state-format1.json: written by the lab before state was keyed by kind (org.yaml, three changes)."""
+    state = tmp_path / "state.json"
+    state.write_bytes((DATA / "state-format1.json").read_bytes())
+    store = LabStore(ORG, state)
+    assert level(store, "EX01") == "Verbose"
+    assert "To Fabrikam" in [c["Name"] for c in store.exec_console("EX01", "Get-SendConnector", {})]
+    assert store.exec_console("EDGE02", "Get-TransportConfig", {})[0]["MaxSendSize"].startswith("20 MB")
+    assert json.loads(state.read_text())["format"] == 2
