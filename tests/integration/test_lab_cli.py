@@ -62,6 +62,13 @@ def test_the_shipped_lab_inventory_runs_the_whole_job(shipped_lab):
     refused = exconf(env, "lab", "exec", "EX01", "--", "Set-ReceiveConnector", "-Identity", "EX01\\Default EX01", "-ProtocolLoggingLevel", "Loud")
     assert refused.returncode == 1 and "Cannot convert value \"Loud\"" in refused.stderr
 
+    # A word that is not UTF-8 reaches Python as a lone surrogate: refused, and saving goes on (issue 6, item 9).
+    surrogate = subprocess.run([sys.executable, "-m", "exconf", "lab", "exec", "EX01", "--", "Set-ReceiveConnector",
+                                "-Identity", "EX01\\Default EX01", "-Name", b"Bad\xffName"],
+                               env=env, capture_output=True, timeout=120)
+    assert surrogate.returncode == 1
+    assert b"Unable to translate Unicode character \\uDCFF at index 3 to specified code page." in surrogate.stderr
+
     stats = exconf(env, "lab", "stats", "--json")
     [lab] = json.loads(stats.stdout)["labs"]
     assert lab["org_file"] == str((inventories / "lab-org.yaml").resolve())
