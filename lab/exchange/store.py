@@ -98,7 +98,6 @@ class LabStore:
         self._saved_generation = -1
         self._pending: set[lab_state.Slot] = set()  # slots changed since the last record
         self._seq = 0  # number of the last journal record
-        self._journal_fd: int | None = None
         self._snapshot_size = 0
         self._entries = {e.name: e for e in self.org.servers}
         self._remove_stale_temporaries()
@@ -222,12 +221,17 @@ class LabStore:
                 self._compact()
 
     def _append(self, line: bytes) -> int:
-        """Append a record and fsync it; returns the journal's size."""
-        if self._journal_fd is None:
-            self._journal_fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        os.write(self._journal_fd, line)
-        os.fsync(self._journal_fd)
-        return os.fstat(self._journal_fd).st_size
+        """Append a record and fsync it; returns the journal's size. (Opened per record: a store
+        holds no descriptor between commands, and the open is small beside the fsync.)"""
+        fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+            return os.fstat(fd).st_size
+        finally:
+            os.close(fd)
 
     def _compact(self) -> None:
         """Under the commit lock: write the whole state as the snapshot, then empty the journal."""
@@ -239,19 +243,17 @@ class LabStore:
             text = json.dumps(data, separators=(",", ":"))  # ASCII: never an encoding error
         self._write(text)
         self._snapshot_size = len(text)
-        if self._journal_fd is None:
-            self._journal_fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        os.ftruncate(self._journal_fd, 0)
-        os.fsync(self._journal_fd)
+        # Only now that the snapshot holds every record is the journal emptied.
+        fd = os.open(self.journal_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         self._saved_generation = max(self._saved_generation, generation)
 
     def close(self) -> None:
-        """Compact and release the journal (the lab is stopping)."""
-        with self._commit_lock:
-            self._compact()
-            if self._journal_fd is not None:
-                os.close(self._journal_fd)
-                self._journal_fd = None
+        """Fold the journal into the snapshot (the lab is stopping)."""
+        self.save()
 
     def _write(self, text: str) -> None:
         """Atomically: a temporary file in the same directory, fsync, os.replace, fsync the directory."""
