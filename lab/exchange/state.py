@@ -48,7 +48,11 @@ class LabState:
     _where: dict[tuple[str, Any], str] = field(default_factory=dict, repr=False, compare=False)  # (kind, Guid) -> scope
 
     def get(self, scope: str, key: str) -> Any:
-        """The stored value of one kind in one scope (noted as touched: it may be changed)."""
+        """The stored value of one kind in one scope, noted as touched.
+
+        Cmdlets reach objects only through here: when a cmdlet changed something, the slots it
+        touched are what the store journals, so a change made to an object reached another way
+        would not be saved."""
         slot = (scope, key)
         value = self.objects[slot]
         self.touched.add(slot)

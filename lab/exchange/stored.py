@@ -6,6 +6,8 @@ module says, once, which scopes hold it, how a fresh scope gets its objects, and
 they persist (``register(objects(...))`` or ``register(single(...))`` at import).
 A new kind of object (certificates, Edge subscriptions) is then one new module that
 registers itself, not edits to the state's fields, its builder, its dump and its load.
+Cmdlets read the objects with ``ctx.state.get(scope, KEY)`` (what they touch is what a
+change journals) and date changes with ``ctx.now``, the lab clock.
 """
 
 from __future__ import annotations

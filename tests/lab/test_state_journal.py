@@ -20,7 +20,7 @@ from exconf.lab.exchange.store import ConsoleError, LabStore, StateFileError
 from exconf.lab.exchange.values import STRING
 from exconf.lab.program import run_program
 
-from . import unique_address, wait_for
+from . import wait_for
 
 DATA = Path(__file__).parent / "data"
 ORG = DATA / "org.yaml"
@@ -90,8 +90,10 @@ def test_the_journal_is_compacted_when_it_outgrows_the_snapshot(tmp_path, monkey
 
 
 def _small_org(folder: Path) -> Path:
+    """Three servers on addresses of this checkout's test net (EXCONF_TEST_NET + 5) and this process."""
+    net = int(os.environ.get("EXCONF_TEST_NET", "150")) + 5
     org = folder / "org.yaml"
-    servers = "\n".join(f"  - {{name: EX0{i}, role: Mailbox, address: {unique_address()}}}" for i in (1, 2, 3))
+    servers = "\n".join(f"  - {{name: EX0{i}, role: Mailbox, address: 127.{net}.{os.getpid() % 250 + 1}.{i}}}" for i in (1, 2, 3))
     org.write_text(f"organization: {{name: Contoso, domain: contoso.lab}}\naccounts: [{{user: exadmin, password: pw}}]\n"
                    f"servers:\n{servers}\n")
     return org
