@@ -1,23 +1,26 @@
-"""Scale benchmark: exconf plan (and one apply) against 10, 50 and 200 lab servers.
+"""Scale benchmark: exconf plan and apply against 10, 200 and 1,000 lab servers (issue 11).
 
-Prints, for each size and --forks 1, 10 and 50: WS-Management requests per
-host (from the lab's own counters), wall time, and controller CPU time per
-host (user + system of the exconf process; the lab runs in another process).
+Prints, for each size (at --forks 50): plan and apply wall time, WS-Management
+requests per host (the lab's own counters, the busiest host), controller and lab
+CPU per host (user + system of the exconf process, and of the lab process read
+from /proc while it runs), and the controller's open file descriptors at peak
+(sampled from /proc/<pid>/fd every 20 ms while the command runs).
 
-    .venv/bin/python bench/bench_scale.py            # 10, 50, 200 servers
+    .venv/bin/python bench/bench_scale.py            # 10, 200, 1000 servers
     .venv/bin/python bench/bench_scale.py 10 50      # chosen sizes
 
-Traffic goes only to 127.0.0.0/8. Nothing here asserts on time: it measures.
+The lab runs in its own process on 127.63.0.0/16. Nothing here asserts on time: it measures.
 """
 
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -25,12 +28,12 @@ import yaml
 from exconf.lab import runtime
 
 PASSWORD = "Bench-Passw0rd"
-SIZES = (10, 50, 200)
-FORKS = (1, 10, 50)
+SIZES = (10, 200, 1000)
+FORKS = 50
 
 
 def address(i: int) -> str:
-    return f"127.61.{i // 250}.{i % 250 + 1}"
+    return f"127.63.{i // 250}.{i % 250 + 1}"
 
 
 def write_lab(folder: Path, n: int) -> tuple[Path, Path]:
@@ -63,43 +66,91 @@ def requests_total(lab: runtime.RunningLab) -> dict[str, int]:
     return {name: s["requests"] for name, s in runtime.stats(lab)["servers"].items()}
 
 
-def timed(argv: list[str]) -> tuple[int, float, float]:
-    """(exit code, wall seconds, CPU seconds of the child)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+@dataclass
+class Run:
+    code: int
+    wall: float
+    cpu: float  # seconds of the exconf process
+    peak_fds: int  # open descriptors of the exconf process at peak (sockets, mostly)
+
+
+def process_cpu(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a running process (/proc/<pid>/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def timed(argv: list[str]) -> Run:
+    """Run exconf as a child, sampling its open descriptors until it exits."""
     start = time.perf_counter()
-    proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    peak, done = [0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            try:
+                peak[0] = max(peak[0], len(os.listdir(f"/proc/{proc.pid}/fd")))
+            except OSError:
+                pass
+            done.wait(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, stderr = proc.communicate()
     wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    done.set()
+    sampler.join()
+    cpu = _child_cpu()
     if proc.returncode not in (0, 2):
-        print(proc.stderr[-2000:], file=sys.stderr)
-    return proc.returncode, wall, cpu
+        print(stderr[-2000:], file=sys.stderr)
+    return Run(proc.returncode, wall, cpu, peak[0])
+
+
+_SEEN = [0.0]
+
+
+def _child_cpu() -> float:
+    """CPU of children reaped since the last call (resource.RUSAGE_CHILDREN accumulates)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = usage.ru_utime + usage.ru_stime
+    delta, _SEEN[0] = total - _SEEN[0], total
+    return delta
+
+
+def measure(lab: runtime.RunningLab, argv: list[str]) -> tuple[Run, int, tuple[float, float]]:
+    """(the run, requests per host at the busiest host, lab (user, system) CPU seconds)."""
+    before, lab_before = requests_total(lab), process_cpu(lab.pid)
+    run = timed(argv)
+    lab_after = process_cpu(lab.pid)
+    lab_cpu = (lab_after[0] - lab_before[0], lab_after[1] - lab_before[1])
+    after = requests_total(lab)
+    return run, max(after[k] - before.get(k, 0) for k in after), lab_cpu
 
 
 def main(sizes: tuple[int, ...]) -> None:
     exconf = [sys.executable, "-m", "exconf"]
-    print(f"{'servers':>7} {'command':>7} {'forks':>5} {'req/host':>8} {'wall s':>8} {'hosts/s':>8} {'CPU ms/host':>11}")
+    print(f"{'servers':>7} {'command':>7} {'forks':>5} {'exit':>4} {'wall s':>7} {'req/host':>8} "
+          f"{'ctl CPU ms/host':>15} {'lab CPU ms/host':>15} {'(of which sys)':>14} {'peak fds':>8}", flush=True)
     with tempfile.TemporaryDirectory(prefix="exconf-bench-") as tmp:
         os.environ["EXCONF_RUNTIME_DIR"] = str(Path(tmp) / "run")
+        _child_cpu()
         for n in sizes:
             folder = Path(tmp) / f"n{n}"
             folder.mkdir()
             org, inv = write_lab(folder, n)
-            lab = runtime.ensure_running(org, folder / ".lab" / "state.json", timeout=60)
+            lab = runtime.ensure_running(org, folder / ".lab" / "state.json", timeout=300)
+            _child_cpu()
             try:
-                for forks in FORKS:
-                    before = requests_total(lab)
-                    code, wall, cpu = timed([*exconf, "plan", str(inv), "--forks", str(forks)])
-                    after = requests_total(lab)
-                    per_host = max(after[k] - before[k] for k in after)
-                    print(f"{n:>7} {'plan':>7} {forks:>5} {per_host:>8} {wall:>8.2f} {n / wall:>8.1f} {1000 * cpu / n:>11.1f}  (exit {code})", flush=True)
-                before = requests_total(lab)
-                code, wall, cpu = timed([*exconf, "apply", str(inv), "--forks", "10", "--auto-approve"])
-                after = requests_total(lab)
-                per_host = max(after[k] - before[k] for k in after)
-                print(f"{n:>7} {'apply':>7} {10:>5} {per_host:>8} {wall:>8.2f} {n / wall:>8.1f} {1000 * cpu / n:>11.1f}  (exit {code})", flush=True)
+                for command, extra in (("plan", []), ("apply", ["--auto-approve"])):
+                    run, per_host, lab_cpu = measure(lab, [*exconf, command, str(inv), "--forks", str(FORKS), *extra])
+                    print(f"{n:>7} {command:>7} {FORKS:>5} {run.code:>4} {run.wall:>7.2f} {per_host:>8} "
+                          f"{1000 * run.cpu / n:>15.1f} {1000 * sum(lab_cpu) / n:>15.1f} {1000 * lab_cpu[1] / n:>14.1f} "
+                          f"{run.peak_fds:>8}", flush=True)
             finally:
-                runtime.stop(lab)
+                runtime.stop(lab, timeout=120)
 
 
 if __name__ == "__main__":

@@ -62,12 +62,19 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--state", type=Path, help="state file (default: .lab/<name>.state.json beside the org file)")
     serve.add_argument("--idle-timeout", type=float, help="stop after this many seconds without requests")
     ex = labsub.add_parser("exec", help="run a cmdlet on a running lab server, as an admin at its console")
+    ex.add_argument("--lab", type=Path, metavar="ORG_FILE", help="the lab to use when several run")
     ex.add_argument("server")
     ex.add_argument("words", nargs=argparse.REMAINDER, help="-- CMDLET [-Param Value ...]")
     stats = labsub.add_parser("stats", help="per server: WS-Management requests, commands and bytes served")
     stats.add_argument("--json", action="store_true")
-    stop = labsub.add_parser("stop", help="stop running labs (all, or the one serving ORG_FILE)")
-    stop.add_argument("org_file", type=Path, nargs="?")
+    stats.add_argument("--lab", type=Path, metavar="ORG_FILE", help="only this lab")
+    clock = labsub.add_parser("clock", help="show the lab clock, or move it forward (advance 25h)")
+    clock.add_argument("--lab", type=Path, metavar="ORG_FILE", help="the lab to use when several run")
+    clock.add_argument("action", nargs="?", choices=("show", "advance"), default="show")
+    clock.add_argument("duration", nargs="?", help="with advance: 25h, 90m, 1d12h, 30s")
+    stop = labsub.add_parser("stop", help="stop this checkout's labs, or the lab of an org file, state file or inventory")
+    stop.add_argument("target", type=Path, nargs="?", metavar="ORG_FILE|INVENTORY")
+    stop.add_argument("--all", action="store_true", help="stop every running lab of this user")
     return p
 
 

@@ -27,6 +27,12 @@ class ConsoleSyntaxError(ConsoleError):
 _PARAMETER = re.compile(r"^-([A-Za-z_?][\w-]*)(?::(.*))?$", re.DOTALL)
 _MULTIPLIERS = {"kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30, "tb": 1 << 40, "pb": 1 << 50}
 _NUMBER = re.compile(r"^(?P<n>[+-]?(?:0x[0-9a-f]+|\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)(?P<mult>kb|mb|gb|tb|pb)?$", re.I)
+# PowerShell's quote characters (PowerShell Language Specification 3.0, §2.3.5.2 "String literals":
+# single-quote-character is ' U+2018 U+2019 U+201A U+201B; double-quote-character is " U+201C U+201D
+# U+201E). Any of a class opens or closes a string of that class, and a doubled one stands for one
+# (about_Quoting_Rules), so text pasted from a document with typographic quotes reads as PowerShell reads it.
+SINGLE_QUOTES = "'\u2018\u2019\u201a\u201b"
+DOUBLE_QUOTES = '"\u201c\u201d\u201e'
 _ESCAPES = {"0": "\0", "a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 
 
@@ -90,19 +96,21 @@ def _split_commas(text: str) -> list[str]:
     parts, current, quote, i = [], "", None, 0
     while i < len(text):
         c = text[i]
-        if c == "`" and quote != "'" and i + 1 < len(text):
+        if c == "`" and quote is not SINGLE_QUOTES and i + 1 < len(text):
             current += text[i:i + 2]
             i += 2
             continue
         if quote:
-            if c == quote:
-                if i + 1 < len(text) and text[i + 1] == quote:  # '' or "" inside quotes
-                    current += c * 2
+            if c in quote:
+                if i + 1 < len(text) and text[i + 1] in quote:  # '' or "" inside quotes
+                    current += text[i:i + 2]
                     i += 2
                     continue
                 quote = None
-        elif c in "'\"":
-            quote = c
+        elif c in SINGLE_QUOTES:
+            quote = SINGLE_QUOTES
+        elif c in DOUBLE_QUOTES:
+            quote = DOUBLE_QUOTES
         elif c == ",":
             parts.append(current)
             current = ""
@@ -111,7 +119,7 @@ def _split_commas(text: str) -> list[str]:
         current += c
         i += 1
     if quote:
-        raise ConsoleSyntaxError(f"The string is missing the terminator: {quote}.\n    + CategoryInfo          : ParserError: (:) [], "
+        raise ConsoleSyntaxError(f"The string is missing the terminator: {quote[0]}.\n    + CategoryInfo          : ParserError: (:) [], "
                            "ParentContainsErrorRecordException\n    + FullyQualifiedErrorId : TerminatorExpectedAtEndOfString")
     parts.append(current)
     if len(parts) > 1 and any(not p.strip() for p in parts):
@@ -133,19 +141,23 @@ def _scalar(text: str) -> Any:
     lowered = word.lower()
     if lowered in ("$true", "$false", "$null"):
         return {"$true": True, "$false": False, "$null": None}[lowered]
-    if word[:1] == "'" and word[-1:] == "'" and len(word) >= 2:
-        return word[1:-1].replace("''", "'")
-    if word[:1] == '"' and word[-1:] == '"' and len(word) >= 2:
+    if len(word) >= 2 and word[0] in SINGLE_QUOTES and word[-1] in SINGLE_QUOTES:
+        return _SINGLE_PAIR.sub(r"\1", word[1:-1])
+    if len(word) >= 2 and word[0] in DOUBLE_QUOTES and word[-1] in DOUBLE_QUOTES:
         inner = word[1:-1]
         if re.search(r"(?<!`)\$(?:[A-Za-z_{(?:]|$)", inner):
             raise _refuse(word)
-        return _unescape(inner.replace('""', '"'))
+        return _unescape(_DOUBLE_PAIR.sub(r"\1", inner))
     if word.startswith(("$", "@(", "@{", "{", "(")) or re.search(r"(?<!`)\$[A-Za-z_{(]", word):
         raise _refuse(word)
     number = _NUMBER.match(word)
     if number:
         return _number(number.group("n"), number.group("mult"))
     return _unescape(word)
+
+
+_SINGLE_PAIR = re.compile(f"([{SINGLE_QUOTES}])[{SINGLE_QUOTES}]")
+_DOUBLE_PAIR = re.compile(f"([{DOUBLE_QUOTES}])[{DOUBLE_QUOTES}]")
 
 
 def _number(digits: str, multiplier: str | None) -> int | float:

@@ -97,16 +97,19 @@ class Context:
         org_name = self.org_dn().split(",", 1)[0][3:]
         return f"/o={org_name}/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Configuration/cn=Servers/cn={entry.name}"
 
+    def _visible(self, entry: ServerEntry) -> bool:
+        return entry is self.local if self.edge else (not entry.is_edge or entry.subscribed)
+
     def find_server(self, identity: str, candidates: tuple[ServerEntry, ...] | None = None) -> list[ServerEntry]:
         """Servers an identity (name, FQDN, GUID, DN or ExchangeLegacyDN; '*' wildcards) refers to."""
-        pool = self.visible_servers() if candidates is None else candidates
         key = identity.strip()
         if "*" not in key:
-            # The common case, a plain name or FQDN: no regex, no GUID or DN to compute per server.
-            low = key.lower()
-            plain = [e for e in pool if low in (e.name.lower(), e.spec.fqdn.lower())]
+            # The common case, a plain name or FQDN: an index lookup, no scan (issue 11).
+            hits = self.org.by_name.get(key.lower(), ())
+            plain = [e for e in hits if (self._visible(e) if candidates is None else any(e is c for c in candidates))]
             if plain:
                 return plain
+        pool = self.visible_servers() if candidates is None else candidates
         out = []
         for entry in pool:
             names = (entry.name, entry.spec.fqdn, str(lab_guid("server", self.org.organization.domain, entry.name)),

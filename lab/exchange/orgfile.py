@@ -228,10 +228,10 @@ class _Builder:
             organization=organization,
             accounts=domain_accounts,
             servers=entries,
-            send_connectors=tuple(
+            send_connectors=self._unique_names(("send_connectors",), tuple(
                 self._send_connector(("send_connectors", i), raw, entries)
                 for i, raw in enumerate(self.data.get("send_connectors", []))
-            ),
+            )),
             transport_config=self._declare(
                 ("transport_config",), transport_config.KIND, transport_config.DECLARABLE,
                 self.data.get("transport_config", {}),
@@ -280,9 +280,9 @@ class _Builder:
             accounts=accounts,
         )
         subscribed = bool(raw.get("subscribed", False))
-        own_connectors = tuple(
+        own_connectors = self._unique_names(at + ("send_connectors",), tuple(
             self._edge_connector(at + ("send_connectors", i), c) for i, c in enumerate(raw.get("send_connectors", []))
-        )
+        ))
         if subscribed and own_connectors:
             raise self.doc.error(at + ("send_connectors",), "a subscribed Edge has no send connectors of its own "
                                                             "(EdgeSync replaces them); declare them in the organisation",
@@ -300,6 +300,23 @@ class _Builder:
                     raise self.doc.error(where, f"{key} {value!r} is already used by servers[{seen[key][value]}]; "
                                                 f"expected a unique {key}")
                 seen[key][value] = i
+
+    def _unique_names(self, at: KeyPath, connectors: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], ...]:
+        """Connector names are unique without regard to case, as Exchange's are: a connector is an AD
+        object whose name is its CN, and AD compares RDNs case-insensitively, so New-SendConnector with
+        a name in use only by case fails (ADObjectAlreadyExistsException, as Set-SendConnector -Name
+        does in send_connectors._validate)."""
+        seen: dict[str, int] = {}
+        for i, values in enumerate(connectors):
+            key = values["Name"].lower()
+            if key in seen:
+                first = connectors[seen[key]]["Name"]
+                raise self.doc.error(at + (i, "name"), f"the name {values['Name']!r} is already used by "
+                                     f"{dotted(at + (seen[key],))} "
+                                     f"({first!r}); connector names are unique without regard to case, as in "
+                                     "Exchange (the directory object would already exist)")
+            seen[key] = i
+        return connectors
 
     def _declare(self, at: KeyPath, kind: Any, names: dict[str, str], raw: dict[str, Any]) -> dict[str, Any]:
         try:

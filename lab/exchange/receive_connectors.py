@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import stored
 from .binder import Param, Signature
 from .context import Context, lab_guid, name_matches
 from .dotnet_values import UNLIMITED, ByteSize, TimeSpan, Unlimited
@@ -240,7 +241,7 @@ def _owners(ctx: Context) -> tuple[ServerEntry, ...]:
 
 
 def _connectors(ctx: Context, owner: ServerEntry) -> list[dict[str, Any]]:
-    return ctx.state.servers[owner.name].receive_connectors
+    return ctx.state.get(owner.name, STORED.key)
 
 
 def find(ctx: Context, ident: str) -> tuple[list[tuple[ServerEntry, dict[str, Any]]], str]:
@@ -255,7 +256,10 @@ def find(ctx: Context, ident: str) -> tuple[list[tuple[ServerEntry, dict[str, An
     except ConversionError:
         guid = None
     if guid is not None:
-        for owner in _owners(ctx):
+        # The one server holding that GUID (an index in the state), if this server reads its connectors.
+        scope = ctx.state.holder(STORED.key, guid)
+        holders = ctx.org.by_name.get(scope.lower(), ()) if scope else ()
+        for owner in (o for o in holders if (o is ctx.local if ctx.edge else not o.is_edge)):
             found += [(owner, c) for c in _connectors(ctx, owner) if c["Guid"] == guid]
         return found, ident
     if ident.upper().startswith("CN="):
@@ -294,7 +298,8 @@ def get(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
     owners = _owners(ctx)
     if bound.get("Server") is not None:
         server = ctx.one_server(bound["Server"])
-        owners = tuple(o for o in owners if o.name == server.name)
+        # The one server asked for, if this server reads its connectors: no scan of the organisation.
+        owners = (server,) if (server is ctx.local if ctx.edge else not server.is_edge) else ()
     return [view(ctx, owner, c) for owner in owners for c in _connectors(ctx, owner)]
 
 
@@ -393,7 +398,7 @@ def _validator(owner: ServerEntry, bound: dict[str, Any]):
         if "SuppressXAnonymousTls" in changed and new["SuppressXAnonymousTls"]:
             if edge:
                 raise ctx.error(_MSG["SuppressXAnonymousTlsEnabledOnEdge"], "SuppressXAnonymousTlsEnabledOnEdgeException")
-            service = ctx.state.servers[owner.name].transport_service
+            service = ctx.state.get(owner.name, "TransportService")
             if not service["UseDowngradedExchangeServerAuth"]:
                 raise ctx.error(
                     _MSG["SuppressXAnonymousTlsEnabledWithoutDowngradedExchangeAuth"],
@@ -423,3 +428,11 @@ def set_(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
         bound = {**bound, "DefaultDomain": ctx.domain}
     set_object(ctx, KIND, obj, bound, identity(owner, obj), _validator(owner, bound))
     return []
+
+
+# Where the lab state keeps them: a list per server (see stored.py).
+STORED = stored.register(stored.objects(
+    "ReceiveConnector", KIND, stored.on_servers,
+    new=lambda org, entry, now: new_defaults(entry, org.organization.domain, now),
+    defaults=lambda org, entry, raw: {**base_defaults(entry), "Name": raw.get("Name", "")},
+))

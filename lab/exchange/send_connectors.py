@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import stored
 from .binder import Param, Signature
 from .context import ADMIN_GROUP, ROUTING_GROUP, Context, lab_guid, name_matches
 from .dotnet_values import ByteSize, TimeSpan, Unlimited
@@ -153,10 +154,10 @@ def view(ctx: Context, obj: dict[str, Any]) -> dict[str, Any]:
 def readable(ctx: Context) -> list[dict[str, Any]]:
     """The connectors Get-SendConnector sees on this server."""
     if not ctx.edge:
-        return ctx.state.send_connectors
+        return ctx.state.get(stored.ORG, STORED.key)
     if ctx.local.subscribed:
-        return [c for c in ctx.state.send_connectors if ctx.local.name in c["SourceTransportServers"]]
-    return ctx.state.servers[ctx.local.name].send_connectors
+        return [c for c in ctx.state.get(stored.ORG, STORED.key) if ctx.local.name in c["SourceTransportServers"]]
+    return ctx.state.get(ctx.local.name, STORED.key)
 
 
 def find(ctx: Context, ident: str) -> list[dict[str, Any]]:
@@ -341,3 +342,13 @@ def set_(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
     set_object(ctx, KIND, obj, bound, obj["Name"], lambda c, o, n, ch: _validate(c, o, n, ch, bound))
     return []
 
+
+# Where the lab state keeps them: the organisation's, and an unsubscribed Edge's own (see stored.py).
+# The organisation's start empty: the state seeds the org file's and EdgeSync's (state.reconcile).
+STORED = stored.register(stored.objects(
+    "SendConnector", KIND, stored.on_org_and_edges,
+    new=lambda org, entry, now: [] if entry is None else [
+        new(declared_values(c), org.organization.domain, now, scope=entry.name) for c in entry.send_connectors
+    ],
+    defaults=lambda org, entry, raw: base_values(raw["Name"]),
+))

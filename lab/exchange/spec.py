@@ -7,6 +7,7 @@ rest is what only the simulated Exchange organisation needs.
 
 from __future__ import annotations
 
+from functools import cached_property
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,15 @@ class OrgSpec:
     send_connectors: tuple[dict[str, Any], ...] = ()  # Exchange property name -> typed value
     transport_config: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def mailbox_servers(self) -> tuple[ServerEntry, ...]:
         return tuple(e for e in self.servers if not e.is_edge)
+
+    @cached_property
+    def by_name(self) -> dict[str, tuple[ServerEntry, ...]]:
+        """Servers by lower-case name and FQDN: what a cmdlet looks up, without a scan (issue 11)."""
+        index: dict[str, tuple[ServerEntry, ...]] = {}
+        for entry in self.servers:
+            for key in {entry.name.lower(), entry.spec.fqdn.lower()}:
+                index[key] = index.get(key, ()) + (entry,)
+        return index

@@ -1,25 +1,35 @@
-"""The mutable state of the simulated organisation, and how it persists.
+"""The mutable state of the simulated organisation: objects keyed by (scope, kind), and a clock.
 
 What the org file declares is built once into objects (default connectors of each
 role, EdgeSync connectors, transport settings); after that the objects change only
 through cmdlets and live in the state file. On a restart the state file wins; a
 server added to the org file since gets its default objects, a server removed
-from it is dropped. The state file holds no account or password: those stay in
-the org file.
+from it is dropped, a server whose role changed is built afresh. The state file
+holds no account or password: those stay in the org file.
+
+Which kinds exist, and which scopes hold them, is what the kind modules registered
+(stored.py); this module knows none of them by name except the organisation-wide
+seeding of send connectors.
+
+The lab clock is real time plus an offset kept in the state, so tests and
+``exconf lab clock advance 25h`` can move it (Edge subscription windows, certificate
+expiry) and a restart keeps it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable
 
-from . import receive_connectors, send_connectors, transport_config, transport_services
+from . import receive_connectors, send_connectors, transport_config, transport_services  # noqa: F401 - they register
+from . import stored
 from .context import lab_guid
 from .param_types import DATETIME
 from .spec import OrgSpec, ServerEntry
 
-FORMAT = 1
+FORMAT = 2
+Slot = tuple[str, str]  # (scope, kind key)
 
 
 class UnreadableState(Exception):
@@ -27,173 +37,224 @@ class UnreadableState(Exception):
 
 
 @dataclass
-class ServerState:
-    receive_connectors: list[dict[str, Any]]
-    transport_service: dict[str, Any]
-    frontend_transport_service: dict[str, Any] | None = None  # Mailbox servers
-    send_connectors: list[dict[str, Any]] = field(default_factory=list)  # an Edge's own (while not subscribed)
-    transport_config: dict[str, Any] | None = None  # an Edge's local copy
-
-
-@dataclass
 class LabState:
     created: datetime
-    send_connectors: list[dict[str, Any]]  # the organisation's
-    transport_config: dict[str, Any]  # the organisation's
-    servers: dict[str, ServerState]  # by server name (upper case)
+    objects: dict[Slot, Any]
+    roles: dict[str, str]  # server name (upper case) -> role, to notice a role change on load
     fault_counts: dict[str, int] = field(default_factory=dict)  # failures served per injected fault
     seeded: list[str] = field(default_factory=list)  # org-file send connectors already created
+    clock_offset: float = 0.0  # seconds the lab clock is ahead of real time
+    touched: set[Slot] = field(default_factory=set, repr=False, compare=False)  # read since reset
+    _where: dict[tuple[str, Any], str] = field(default_factory=dict, repr=False, compare=False)  # (kind, Guid) -> scope
+
+    def get(self, scope: str, key: str) -> Any:
+        """The stored value of one kind in one scope, noted as touched.
+
+        Cmdlets reach objects only through here: when a cmdlet changed something, the slots it
+        touched are what the store journals, so a change made to an object reached another way
+        would not be saved."""
+        slot = (scope, key)
+        value = self.objects[slot]
+        self.touched.add(slot)
+        return value
+
+    def holder(self, key: str, guid: Any) -> str | None:
+        """The scope whose list of ``key`` objects holds the object with this Guid, without reading
+        (and so touching) every scope: an identity given as a GUID costs what a name costs (issue 11).
+
+        The index is built on first use and rebuilt when it misses or is stale (objects are created
+        at build and reconcile; a Guid never changes)."""
+        scope = self._where.get((key, guid))
+        if scope is not None and any(o["Guid"] == guid for o in self.objects.get((scope, key), ())):
+            return scope
+        self._where = {
+            (k, obj["Guid"]): s for (s, k), value in self.objects.items() if isinstance(value, list) for obj in value
+        }
+        return self._where.get((key, guid))
+
+    def now(self, real: datetime | None = None) -> datetime:
+        """The lab clock: real UTC time (whole seconds) plus the offset."""
+        base = real or datetime.now(timezone.utc)
+        return (base + timedelta(seconds=self.clock_offset)).replace(microsecond=0)
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("the lab clock only moves forward")
+        self.clock_offset += seconds
+
+    def meta(self) -> dict[str, Any]:
+        """What is not an object: persisted with every journal record (it is small)."""
+        return {"fault_counts": dict(self.fault_counts), "seeded": list(self.seeded), "clock_offset": self.clock_offset}
+
+    def set_meta(self, raw: dict[str, Any]) -> None:
+        self.fault_counts = {str(k): int(n) for k, n in raw.get("fault_counts", {}).items()}
+        self.seeded = [str(s) for s in raw.get("seeded", [])]
+        self.clock_offset = float(raw.get("clock_offset", 0.0))
 
 
 # --- building ------------------------------------------------------------------------------------
 
 
-def _new_server(org: OrgSpec, entry: ServerEntry, now: datetime) -> ServerState:
-    domain = org.organization.domain
-    server = ServerState(
-        receive_connectors=receive_connectors.new_defaults(entry, domain, now),
-        transport_service=transport_services.new_transport(entry, domain, now),
-    )
-    if entry.is_edge:
-        server.transport_config = transport_config.new(transport_config.defaults(), domain, entry.name, now)
-        server.send_connectors = [
-            send_connectors.new(send_connectors.declared_values(c), domain, now, scope=entry.name)
-            for c in entry.send_connectors
-        ]
-    else:
-        server.frontend_transport_service = transport_services.new_frontend(entry, domain, now)
-    return server
+def _scopes(org: OrgSpec) -> Iterable[ServerEntry | None]:
+    yield None
+    yield from org.servers
+
+
+def _fill(state: LabState, org: OrgSpec, entry: ServerEntry | None, now: datetime) -> None:
+    """Give a scope the objects of every kind it holds and lacks."""
+    scope = stored.scope_of(entry)
+    for kind in stored.registered():
+        if kind.holds(entry) and (scope, kind.key) not in state.objects:
+            state.objects[(scope, kind.key)] = kind.new(org, entry, now)
 
 
 def _join_edgesync(state: LabState, org: OrgSpec, edge: ServerEntry, now: datetime) -> None:
     """What a subscription does to the organisation's connectors [EXD edge-subscriptions.md]: the
     site's EdgeSync connectors are created, or the Edge joins their source servers."""
     domain, site = org.organization.domain, edge.spec.site
+    connectors = state.objects[(stored.ORG, send_connectors.STORED.key)]
     for values, which in zip(send_connectors.edgesync_values(site, (edge.name,)), ("internet", "inbound")):
         guid = lab_guid("edgesync", domain, site, which)
-        existing = next((c for c in state.send_connectors if c["Guid"] == guid), None)
+        existing = next((c for c in connectors if c["Guid"] == guid), None)
         if existing is None:
-            state.send_connectors.append(send_connectors.KIND.new(values, guid=guid, created=now))
+            connectors.append(send_connectors.KIND.new(values, guid=guid, created=now))
         elif edge.name not in existing["SourceTransportServers"]:
             existing["SourceTransportServers"] += (edge.name,)
             existing["WhenChanged"] = now
 
 
 def _seed_send_connectors(state: LabState, org: OrgSpec, now: datetime) -> None:
+    connectors = state.objects[(stored.ORG, send_connectors.STORED.key)]
     for declared in org.send_connectors:
         name = declared["Name"]
         if name.lower() in (s.lower() for s in state.seeded):
             continue
-        state.send_connectors.append(send_connectors.new(send_connectors.declared_values(declared), org.organization.domain, now))
+        connectors.append(send_connectors.new(send_connectors.declared_values(declared), org.organization.domain, now))
         state.seeded.append(name)
 
 
 def build(org: OrgSpec, now: datetime) -> LabState:
     """The state of a fresh lab, from the org file alone."""
-    config = {**transport_config.defaults(), **org.transport_config}
-    state = LabState(
-        created=now,
-        send_connectors=[],
-        transport_config=transport_config.new(config, org.organization.domain, "org", now),
-        servers={},
-    )
+    state = LabState(created=now, objects={}, roles={})
     reconcile(state, org, now)
     return state
 
 
 def reconcile(state: LabState, org: OrgSpec, now: datetime) -> None:
     """Give servers that are new to the state their default objects; drop servers the org file lost
-    (and take them out of the send connectors' source servers)."""
+    (and take them out of the send connectors' source servers); rebuild servers whose role changed."""
+    known = {e.name: e for e in org.servers}
+    for name, role in list(state.roles.items()):
+        if name not in known or known[name].spec.role != role:
+            _drop_scope(state, name)
+    _fill(state, org, None, now)
     for entry in org.servers:
-        if entry.name not in state.servers:
-            state.servers[entry.name] = _new_server(org, entry, now)
+        if entry.name not in state.roles:
+            state.roles[entry.name] = entry.spec.role
+            _fill(state, org, entry, now)
             if entry.is_edge and entry.subscribed:
                 _join_edgesync(state, org, entry, now)
-    known = {e.name for e in org.servers}
-    for name in [n for n in state.servers if n not in known]:
-        del state.servers[name]
-    for connector in state.send_connectors:  # as removing a server or subscription does
+        else:
+            _fill(state, org, entry, now)  # a kind registered since the state was saved
+    for connector in state.objects[(stored.ORG, send_connectors.STORED.key)]:  # as removing a server does
         kept = tuple(n for n in connector["SourceTransportServers"] if n in known)
         if kept != connector["SourceTransportServers"]:
             connector["SourceTransportServers"], connector["WhenChanged"] = kept, now
     _seed_send_connectors(state, org, now)
 
 
+def _drop_scope(state: LabState, name: str) -> None:
+    del state.roles[name]
+    for slot in [s for s in state.objects if s[0] == name]:
+        del state.objects[slot]
+
+
 # --- persistence ------------------------------------------------------------------------------------
 
 
+def dump_slot(state: LabState, slot: Slot) -> Any:
+    kind = stored.lookup(slot[1])
+    assert kind is not None, slot
+    return kind.dump(state.objects[slot])
+
+
 def dump(state: LabState) -> dict[str, Any]:
-    rc, sc = receive_connectors.KIND, send_connectors.KIND
-    servers: dict[str, Any] = {}
-    for name, server in state.servers.items():
-        raw: dict[str, Any] = {
-            "receive_connectors": [rc.dump(c) for c in server.receive_connectors],
-            "transport_service": transport_services.TRANSPORT.dump(server.transport_service),
-        }
-        if server.frontend_transport_service is not None:
-            raw["frontend_transport_service"] = transport_services.FRONTEND.dump(server.frontend_transport_service)
-        if server.transport_config is not None:
-            raw["send_connectors"] = [sc.dump(c) for c in server.send_connectors]
-            raw["transport_config"] = transport_config.KIND.dump(server.transport_config)
-        servers[name] = raw
+    """The whole state as JSON-ready data (the snapshot)."""
+    objects: dict[str, dict[str, Any]] = {}
+    for slot in state.objects:
+        objects.setdefault(slot[0], {})[slot[1]] = dump_slot(state, slot)
     return {
         "format": FORMAT,
         "created": DATETIME.dump(state.created),
-        "organization": {
-            "send_connectors": [sc.dump(c) for c in state.send_connectors],
-            "transport_config": transport_config.KIND.dump(state.transport_config),
-            "seeded_send_connectors": list(state.seeded),
-        },
-        "servers": servers,
-        "fault_counts": dict(state.fault_counts),
+        "roles": dict(state.roles),
+        "objects": objects,
+        **state.meta(),
     }
 
 
-def load(raw: dict[str, Any], org: OrgSpec, now: datetime) -> LabState:
-    """Read a state file back, then reconcile it with the (possibly edited) org file."""
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+def real_now() -> datetime:
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def load(raw: dict[str, Any], org: OrgSpec, replay: Iterable[dict[str, Any]] = ()) -> LabState:
+    """Read a snapshot back, apply the journal records after it, then reconcile with the org file.
+
+    A journal record is ``{"set": [[scope, kind, dumped], ...], "meta": {...}}``: the latest value
+    of each slot a committed change touched, so applying records in order is idempotent.
+    """
+    if not isinstance(raw, dict) or raw.get("format") not in (1, FORMAT):
         raise UnreadableState(f"not a lab state file of format {FORMAT}")
     try:
-        organization = raw["organization"]
-        state = LabState(
-            created=DATETIME.load(raw["created"]),
-            send_connectors=[
-                send_connectors.KIND.load(c, send_connectors.base_values(c["Name"]))
-                for c in organization["send_connectors"]
-            ],
-            transport_config=transport_config.KIND.load(organization["transport_config"], transport_config.defaults()),
-            servers={},
-            fault_counts={str(k): int(n) for k, n in raw.get("fault_counts", {}).items()},
-            seeded=list(organization.get("seeded_send_connectors", [])),
-        )
-        for entry in org.servers:
-            saved = raw["servers"].get(entry.name)
-            if saved is None or ("transport_config" in saved) != entry.is_edge:
-                continue  # new to the state, or its role changed: reconcile builds it afresh
-            state.servers[entry.name] = _load_server(entry, saved)
+        if raw["format"] == 1:
+            raw = _from_format_1(raw)
+        dumped: dict[Slot, Any] = {
+            (scope, key): value for scope, kinds in raw["objects"].items() for key, value in kinds.items()
+        }
+        state = LabState(created=DATETIME.load(raw["created"]), objects={}, roles={})
+        state.set_meta(raw)
+        for record in replay:
+            for scope, key, value in record.get("set", []):
+                dumped[(str(scope), str(key))] = value
+            state.set_meta(record.get("meta", {}))
+        entries = {e.name: e for e in org.servers}
+        for name, role in raw["roles"].items():
+            entry = entries.get(name)
+            if entry is not None and entry.spec.role == role:
+                state.roles[name] = role
+        for (scope, key), value in dumped.items():
+            kind = stored.lookup(key)
+            entry = None if scope == stored.ORG else entries.get(scope)
+            if kind is None or (scope != stored.ORG and scope not in state.roles) or not kind.holds(entry):
+                continue  # a kind this lab no longer has, or a server gone or rebuilt
+            state.objects[(scope, key)] = kind.load(value, org, entry)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise UnreadableState(f"the state file is damaged ({type(exc).__name__}: {exc})") from None
-    reconcile(state, org, now)
+        raise UnreadableState(f"the state file is damaged ({type(exc).__name__} {_short(exc)})") from None
+    reconcile(state, org, state.now())
     return state
 
 
-def _load_server(entry: ServerEntry, raw: dict[str, Any]) -> ServerState:
-    rc_defaults = receive_connectors.base_defaults(entry)
-    server = ServerState(
-        receive_connectors=[
-            receive_connectors.KIND.load(c, {**rc_defaults, "Name": c.get("Name", "")}) for c in raw["receive_connectors"]
-        ],
-        transport_service=transport_services.TRANSPORT.load(
-            raw["transport_service"], transport_services.transport_defaults(entry)
-        ),
-    )
-    if "frontend_transport_service" in raw:
-        server.frontend_transport_service = transport_services.FRONTEND.load(
-            raw["frontend_transport_service"], transport_services.frontend_defaults(entry)
-        )
-    if "transport_config" in raw:
-        server.transport_config = transport_config.KIND.load(raw["transport_config"], transport_config.defaults())
-        server.send_connectors = [
-            send_connectors.KIND.load(c, send_connectors.base_values(c["Name"])) for c in raw["send_connectors"]
-        ]
-    return server
+def _short(exc: Exception) -> str:
+    """An exception's text, bounded: never the whole content of a state file."""
+    text = str(exc)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+_FORMAT_1_KEYS = {
+    "receive_connectors": "ReceiveConnector", "transport_service": "TransportService",
+    "frontend_transport_service": "FrontendTransportService", "send_connectors": "SendConnector",
+    "transport_config": "TransportConfig",
+}
+
+
+def _from_format_1(raw: dict[str, Any]) -> dict[str, Any]:
+    """A state file of the first lab version (one field per kind) in today's shape."""
+    organization = raw["organization"]
+    objects = {stored.ORG: {"SendConnector": organization["send_connectors"], "TransportConfig": organization["transport_config"]}}
+    roles = {}
+    for name, server in raw["servers"].items():
+        objects[name] = {_FORMAT_1_KEYS[k]: v for k, v in server.items() if k in _FORMAT_1_KEYS}
+        roles[name] = "Edge" if "transport_config" in server else "Mailbox"
+    return {
+        "format": FORMAT, "created": raw["created"], "roles": roles, "objects": objects,
+        "fault_counts": raw.get("fault_counts", {}), "seeded": organization.get("seeded_send_connectors", []),
+    }

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import stored
 from .binder import Param, Signature
 from .context import Context, lab_guid
 from .dotnet_values import ByteSize, TimeSpan, Unlimited
@@ -150,14 +151,14 @@ def new(values: dict[str, Any], domain: str, scope: str, created: Any) -> dict[s
 
 def _current(ctx: Context) -> dict[str, Any]:
     """The object this server reads: the organisation's, or the Edge's local copy."""
-    return ctx.state.servers[ctx.local.name].transport_config if ctx.edge else ctx.state.transport_config
+    return ctx.state.get(ctx.local.name if ctx.edge else stored.ORG, STORED.key)
 
 
 def view(ctx: Context) -> dict[str, Any]:
     obj = _current(ctx)
     values = {p.name: obj[p.name] for p in KIND.props}
     if ctx.edge and ctx.local.subscribed:
-        values.update({name: ctx.state.transport_config[name] for name in SYNCED})
+        values.update({name: ctx.state.get(stored.ORG, STORED.key)[name] for name in SYNCED})
     out: dict[str, Any] = {"Name": IDENTITY, **values}
     out.update(ctx.common(
         identity=IDENTITY, dn=f"CN={IDENTITY},{ctx.org_dn()}", guid=obj["Guid"],
@@ -219,9 +220,19 @@ def set_(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
     if ctx.edge and ctx.local.subscribed:
         # The Edge shows EdgeSync's copy of the replicated lists: compare and validate against
         # that view (the validator refuses to change them), then keep the Edge's other settings.
-        shown = {**obj, **{name: ctx.state.transport_config[name] for name in SYNCED}}
+        shown = {**obj, **{name: ctx.state.get(stored.ORG, STORED.key)[name] for name in SYNCED}}
         if set_object(ctx, KIND, shown, bound, IDENTITY, _validate):
             obj.update({name: value for name, value in shown.items() if name not in SYNCED})
         return []
     set_object(ctx, KIND, obj, bound, IDENTITY, _validate)
     return []
+
+
+# Where the lab state keeps it: the organisation's, and an Edge's local copy (see stored.py).
+STORED = stored.register(stored.single(
+    "TransportConfig", KIND, stored.on_org_and_edges,
+    new=lambda org, entry, now: new(
+        {**defaults(), **org.transport_config}, org.organization.domain, "org", now
+    ) if entry is None else new(defaults(), org.organization.domain, entry.name, now),
+    defaults=lambda org, entry, raw: defaults(),
+))

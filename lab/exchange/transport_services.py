@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 from .binder import Check, Param, Signature
+from . import stored
 from .context import INSTALL_PATH, Context, lab_guid
 from .dotnet_values import ByteSize, TimeSpan, Unlimited
 from .enums import PROTOCOL_LOGGING_LEVEL, PROTOCOL_OPTION, SYNC_LOG_LEVEL
@@ -256,8 +257,7 @@ def _owners(ctx: Context, frontend: bool) -> tuple[ServerEntry, ...]:
 
 
 def _store(ctx: Context, owner: ServerEntry, frontend: bool) -> dict[str, Any]:
-    state = ctx.state.servers[owner.name]
-    return state.frontend_transport_service if frontend else state.transport_service
+    return ctx.state.get(owner.name, (FRONTEND_STORED if frontend else TRANSPORT_STORED).key)
 
 
 def _find(ctx: Context, ident: str, frontend: bool) -> list[ServerEntry]:
@@ -334,7 +334,7 @@ def _validator(owner: ServerEntry, kind: Kind):
             if owner.is_edge and new["UseDowngradedExchangeServerAuth"]:
                 raise ctx.error("You can't use the UseDowngradedExchangeServerAuth parameter on an Edge Transport server.")
             if not new["UseDowngradedExchangeServerAuth"]:
-                for connector in ctx.state.servers[owner.name].receive_connectors:
+                for connector in ctx.state.get(owner.name, "ReceiveConnector"):
                     if connector["SuppressXAnonymousTls"]:
                         raise ctx.error(
                             "You can't set the UseDowngradedExchangeServerAuth parameter to $false if any Receive "
@@ -398,3 +398,16 @@ def get_frontend(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
 
 def set_frontend(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
     return _set(ctx, bound, frontend=True)
+
+
+# Where the lab state keeps them: one per server, the front end only on Mailbox servers (see stored.py).
+TRANSPORT_STORED = stored.register(stored.single(
+    "TransportService", TRANSPORT, stored.on_servers,
+    new=lambda org, entry, now: new_transport(entry, org.organization.domain, now),
+    defaults=lambda org, entry, raw: transport_defaults(entry),
+))
+FRONTEND_STORED = stored.register(stored.single(
+    "FrontendTransportService", FRONTEND, stored.on_mailbox_servers,
+    new=lambda org, entry, now: new_frontend(entry, org.organization.domain, now),
+    defaults=lambda org, entry, raw: frontend_defaults(entry),
+))

@@ -28,7 +28,7 @@ from .endpoint import ServerEndpoint
 from .shell import Backend
 
 if TYPE_CHECKING:
-    from exconf.lab.certs import LabCA
+    from exconf.lab.tlsca import LabCA
     from exconf.lab.exchange.store import ServerSpec
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,12 @@ MAX_CHUNK_SIZE_DIGITS = 16  # a chunk-size line longer than this is not one HTTP
 
 
 class ListenError(Exception):
-    """A listener could not be opened (str() is a user-ready message)."""
+    """A listener could not be opened (str() is a user-ready message; address and port say which)."""
+
+    def __init__(self, message: str, address: str = "", port: int = 0):
+        super().__init__(message)
+        self.address = address
+        self.port = port
 
 
 @dataclass
@@ -63,8 +68,12 @@ class Listener:
 class WinRMService:
     """The WinRM listeners (HTTP and HTTPS) of many lab servers."""
 
-    def __init__(self, backend: Backend, servers: Iterable["ServerSpec"], ca: "LabCA | None" = None):
+    def __init__(self, backend: Backend, servers: Iterable["ServerSpec"], ca: "LabCA | None" = None,
+                 workdir: Path | None = None):
+        """``workdir``: an empty private (0700) folder for NT-hash files and listener keys; by default
+        a new temporary one. Its contents are removed at stop."""
         self.backend = backend
+        self._given_workdir = workdir
         self.specs = list(servers)
         self.ca = ca
         self.endpoints: dict[str, ServerEndpoint] = {}
@@ -84,7 +93,7 @@ class WinRMService:
     def start(self) -> "WinRMService":
         """Open every listener (servers with the ``unreachable`` fault get none) and start accepting."""
         _raise_fd_limit()
-        self._workdir = Path(tempfile.mkdtemp(prefix="exconf-lab-winrm-"))  # mode 0700: credentials, keys
+        self._workdir = self._given_workdir or Path(tempfile.mkdtemp(prefix="exconf-lab-winrm-"))  # 0700: credentials, keys
         try:
             for spec in self.specs:
                 self._open(spec)
@@ -375,7 +384,8 @@ def _bind(spec: "ServerSpec", port: int) -> socket.socket:
         sock.setblocking(False)
     except OSError as exc:
         sock.close()
-        raise ListenError(f"cannot listen on {spec.address}:{port} for server {spec.name}: {exc.strerror or exc}") from exc
+        raise ListenError(f"cannot listen on {spec.address}:{port} for server {spec.name}: {exc.strerror or exc}",
+                          spec.address, port) from exc
     return sock
 
 

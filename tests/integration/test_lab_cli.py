@@ -26,11 +26,14 @@ def shipped_lab(tmp_path, monkeypatch):
     env = {"EXCONF_RUNTIME_DIR": str(tmp_path / "run"), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     monkeypatch.setenv("EXCONF_RUNTIME_DIR", env["EXCONF_RUNTIME_DIR"])
     yield dest, env
-    subprocess.run([sys.executable, "-m", "exconf", "lab", "stop"], env=env, capture_output=True, timeout=60)
+    subprocess.run([sys.executable, "-m", "exconf", "lab", "stop", "--all"], env=env, capture_output=True, timeout=60)
 
 
-def exconf(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "exconf", *args], env=env, capture_output=True, text=True, timeout=120)
+def exconf(env: dict[str, str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    if cwd is not None:
+        cwd.mkdir(exist_ok=True)
+    return subprocess.run([sys.executable, "-m", "exconf", *args], env=env, capture_output=True, text=True, timeout=120,
+                          cwd=cwd)
 
 
 def test_the_shipped_lab_inventory_runs_the_whole_job(shipped_lab):
@@ -59,13 +62,31 @@ def test_the_shipped_lab_inventory_runs_the_whole_job(shipped_lab):
     refused = exconf(env, "lab", "exec", "EX01", "--", "Set-ReceiveConnector", "-Identity", "EX01\\Default EX01", "-ProtocolLoggingLevel", "Loud")
     assert refused.returncode == 1 and "Cannot convert value \"Loud\"" in refused.stderr
 
+    # A word that is not UTF-8 reaches Python as a lone surrogate: refused, and saving goes on (issue 6, item 9).
+    surrogate = subprocess.run([sys.executable, "-m", "exconf", "lab", "exec", "EX01", "--", "Set-ReceiveConnector",
+                                "-Identity", "EX01\\Default EX01", "-Name", b"Bad\xffName"],
+                               env=env, capture_output=True, timeout=120)
+    assert surrogate.returncode == 1
+    assert b"Unable to translate Unicode character \\uDCFF at index 3 to specified code page." in surrogate.stderr
+
     stats = exconf(env, "lab", "stats", "--json")
-    servers = json.loads(stats.stdout)["servers"]
+    [lab] = json.loads(stats.stdout)["labs"]
+    assert lab["org_file"] == str((inventories / "lab-org.yaml").resolve())
+    servers = lab["servers"]
     assert set(servers) == {"EX01", "EX02", "EDGE01"}
     assert servers["EX01"]["commands"] == 4  # read + apply, read (plan), read (plan)
     assert servers["EX01"]["requests"] == 12 + 8 + 8
 
-    stopped = exconf(env, "lab", "stop")
+    clock = exconf(env, "lab", "clock", "advance", "25h")
+    assert clock.returncode == 0 and "(1d1h ahead of real time)" in clock.stdout, clock.stderr
+    assert "(1d1h ahead" in exconf(env, "lab", "clock").stdout
+
+    # `lab stop` run from elsewhere leaves this lab alone and says how to stop it …
+    elsewhere = exconf(env, "lab", "stop", cwd=inventories.parent / "elsewhere")
+    assert elsewhere.returncode == 0 and "Left running" in elsewhere.stderr and "exconf lab stop --all" in elsewhere.stderr
+    assert exconf(env, "lab", "stats").returncode == 0
+    # … and the inventory names the lab to stop
+    stopped = exconf(env, "lab", "stop", str(inventories / "lab.yaml"))
     assert stopped.returncode == 0 and "Stopped the lab" in stopped.stdout
     assert exconf(env, "lab", "stats").returncode == 1
 
@@ -74,3 +95,12 @@ def test_lab_exec_without_a_running_lab_says_how_to_start_one(shipped_lab):
     _, env = shipped_lab
     result = exconf(env, "lab", "exec", "EX01", "--", "Get-ExchangeServer")
     assert result.returncode == 1 and "no running lab serves a server named 'EX01'" in result.stderr
+
+
+def test_lab_stop_without_an_argument_stops_the_labs_of_this_checkout(shipped_lab):
+    inventories, env = shipped_lab
+    started = exconf(env, "plan", str(inventories / "lab.yaml"))
+    assert started.returncode == 0, started.stderr
+    stopped = exconf(env, "lab", "stop", cwd=inventories)  # no .git above tmp_path: the folder is the checkout
+    assert stopped.returncode == 0 and "Stopped the lab" in stopped.stdout and "Left running" not in stopped.stderr
+    assert exconf(env, "lab", "stats").returncode == 1

@@ -113,6 +113,7 @@ class FakeStore(FakeBackend):
             for s in doc["servers"]
         )
         self.saved = 0
+        self.clock = 0.0
         self.console: list[tuple[str, str, dict]] = []
 
     def exec_console(self, server_name: str, cmdlet: str, params: dict, warnings: list | None = None) -> list[dict]:
@@ -127,6 +128,21 @@ class FakeStore(FakeBackend):
         self.saved += 1
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
         self.state_path.write_text(json.dumps({"saved": self.saved}))
+
+    def close(self) -> None:
+        self.save()
+
+    def clock_now(self):
+        from datetime import datetime, timedelta, timezone
+
+        return datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=self.clock)
+
+    def clock_offset(self) -> float:
+        return self.clock
+
+    def advance_clock(self, seconds: float):
+        self.clock += seconds
+        return self.clock_now()
 
 
 def write_fake_org(path: Path, names: tuple[str, ...] = ("EX01", "EDGE01"), unreachable: tuple[str, ...] = ()) -> Path:

@@ -103,3 +103,17 @@ def test_errors_print_as_powershell_prints_them(tmp_path):
 def test_no_cmdlet():
     with pytest.raises(ConsoleSyntaxError, match="expected a cmdlet"):
         parse_command([])
+
+
+@pytest.mark.parametrize("opening, closing", [("\u2018", "\u2019"), ("\u201a", "\u201b"), ("'", "\u2019"), ("\u201c", "\u201d"), ("\u201e", '"')])
+def test_typographic_quotes_are_quotes_as_in_powershell(opening, closing):
+    """PowerShell Language Specification 3.0 §2.3.5.2: ‘ ’ ‚ ‛ are single quotes, “ ” „ double quotes."""
+    assert parse_value(f"{opening}Outbound to Fabrikam{closing}") == "Outbound to Fabrikam"
+    assert parse_command(["Get-SendConnector", "-Identity", f"{opening}a,b{closing}"])[1] == {"Identity": "a,b"}
+
+
+def test_doubled_typographic_quotes_stand_for_one_and_lists_split_outside_them():
+    assert parse_value("\u2018it\u2019\u2019s\u2019") == "it\u2019s"
+    assert parse_value("\u201cEX01\u201d,\u2018EX02\u2019") == ["EX01", "EX02"]
+    with pytest.raises(ConsoleSyntaxError, match="missing the terminator: '"):
+        parse_value("\u2018unfinished")

@@ -172,3 +172,23 @@ def test_errors_in_accounts_never_echo_what_may_be_a_password(tmp_path):
     assert "accounts[0]: expected a mapping, got a string" in text
     assert "accounts[1].password: expected a non-empty string" in text
     assert "got the string 'bad:name'" in text  # a user name is not a secret: it is shown
+
+
+def test_connector_names_differing_only_in_case_are_refused_as_exchange_would(tmp_path):
+    message = error(tmp_path, """
+        servers: [{name: EX01, role: Mailbox}]
+        send_connectors:
+          - {name: Outbound, address_spaces: ["SMTP:*;1"], source_transport_servers: [EX01]}
+          - {name: OUTBOUND, address_spaces: ["SMTP:*;1"], source_transport_servers: [EX01]}
+    """)
+    assert ":4:12: send_connectors[1].name: the name 'OUTBOUND' is already used by send_connectors[0] ('Outbound')" in message
+    assert "unique without regard to case" in message
+    message = error(tmp_path, """
+        servers:
+          - name: EDGE1
+            role: Edge
+            send_connectors:
+              - {name: Internet, address_spaces: ["SMTP:*;1"]}
+              - {name: internet, address_spaces: ["SMTP:contoso.com;1"]}
+    """)
+    assert "servers[0].send_connectors[1].name: the name 'internet' is already used by servers[0].send_connectors[0]" in message

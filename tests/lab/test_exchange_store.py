@@ -62,14 +62,17 @@ def test_state_is_written_atomically_without_leftovers_or_secrets(tmp_path):
     store = LabStore(ORG, state)
     for level in ("Verbose", "None", "Verbose"):
         store.exec_console("EX02", "Set-ReceiveConnector", {"Identity": "EX02\\Default EX02", "ProtocolLoggingLevel": level})
-    assert [p.name for p in state.parent.iterdir()] == ["state.json"]  # no temporary files left behind
+    # no temporary files left behind: the snapshot and its journal of changes since
+    assert sorted(p.name for p in state.parent.iterdir()) == ["state.json", "state.json.journal"]
     text = state.read_text(encoding="utf-8")
     json.loads(text)
+    journal = (state.parent / "state.json.journal").read_text(encoding="utf-8")
+    assert len(journal.splitlines()) == 3  # one record per change, not a rewrite of the state
     for secret in ("Lab-Passw0rd!", "Edge-Passw0rd!", "password"):
-        assert secret not in text
+        assert secret not in text and secret not in journal
 
 
-def test_the_state_file_is_replaced_not_rewritten_in_place(tmp_path, monkeypatch):
+def test_the_snapshot_is_replaced_not_rewritten_in_place(tmp_path, monkeypatch):
     state = tmp_path / "state.json"
     store = LabStore(ORG, state)
     replaced = []
@@ -78,7 +81,10 @@ def test_the_state_file_is_replaced_not_rewritten_in_place(tmp_path, monkeypatch
     real_replace = os.replace
     monkeypatch.setattr(os, "replace", lambda src, dst: (replaced.append((Path(src).parent, Path(dst))), real_replace(src, dst)))
     store.exec_console("EX01", "Set-TransportConfig", {"TLSReceiveDomainSecureList": "fabrikam.com"})
+    assert replaced == []  # a change appends to the journal
+    store.close()  # stopping folds the journal into the snapshot
     assert replaced == [(tmp_path, state)]
+    assert (tmp_path / "state.json.journal").read_bytes() == b""
 
 
 def test_a_server_added_to_the_org_file_gets_its_defaults_and_joins_edgesync(tmp_path):
@@ -156,24 +162,25 @@ def test_a_server_removed_from_the_org_file_leaves_the_state_and_the_connectors(
     assert {c["Server"] for c in store.exec_console("EX01", "Get-ReceiveConnector", {})} == {"EX01", "EX03"}
     [fabrikam] = store.exec_console("EX01", "Get-SendConnector", {"Identity": "Outbound to Fabrikam"})
     assert fabrikam["SourceTransportServers"] == ["EX01"]
-    assert "EX02" not in json.loads(state.read_text(encoding="utf-8"))["servers"]
+    saved = json.loads(state.read_text(encoding="utf-8"))
+    assert "EX02" not in saved["objects"] and "EX02" not in saved["roles"]
 
 
 def test_changes_made_during_a_write_are_saved_by_one_more_shared_write(tmp_path, monkeypatch):
     """Group commit: a write in progress does not cover later changes; those share the next write."""
     state = tmp_path / "state.json"
     store = LabStore(ORG, state)
-    real_write, writes = LabStore._write, []
+    real_append, writes = LabStore._append, []
     writing, release = threading.Event(), threading.Event()
 
-    def slow_write(self, text):
-        writes.append(text)
+    def slow_append(self, line):
+        writes.append(line)
         if len(writes) == 1:  # the first writer holds the commit lock until released
             writing.set()
             assert release.wait(10)
-        real_write(self, text)
+        return real_append(self, line)
 
-    monkeypatch.setattr(LabStore, "_write", slow_write)
+    monkeypatch.setattr(LabStore, "_append", slow_append)
 
     def change(server):
         return threading.Thread(target=store.exec_console, args=(server, "Set-ReceiveConnector", {

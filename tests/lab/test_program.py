@@ -266,7 +266,7 @@ def test_the_lab_refuses_the_parameter_names_the_program_refuses():
 
 def test_a_run_writes_the_state_once_and_before_it_answers(store, monkeypatch):
     saves = []
-    monkeypatch.setattr(type(store), "_write", lambda self, text: saves.append(len(saves)))
+    monkeypatch.setattr(type(store), "_append", lambda self, line: saves.append(len(saves)) or 0)
     steps = [step(f"s{i}", "Set-ReceiveConnector", {"Identity": "EX01\\Default EX01", "ProtocolLoggingLevel": level})
              for i, level in enumerate(("Verbose", "None", "Verbose"))]
     parsed = answer(store, "EX01", steps)

@@ -226,8 +226,12 @@ def test_two_labs_serving_the_same_name_is_an_error(tmp_path, fake_store_module)
         threads.append(t)
     assert wait_for(lambda: len(runtime.find_running()) == 2)
     labs = runtime.find_running()
-    with pytest.raises(runtime.LabError, match="several running labs serve 'EX01'"):
+    with pytest.raises(runtime.LabError, match="several running labs serve 'EX01'.*choose one with --lab ORG_FILE"):
         runtime.exec_on("EX01", "Get-Thing", {})
+    assert runtime.exec_on("EX01", "Get-Thing", {}, lab_file=tmp_path / "org1.json") == [{"Server": "EX01", "Cmdlet": "Get-Thing"}]
+    assert [lab.org_file for lab in runtime.select_lab(labs, tmp_path / "s0.json")] == [(tmp_path / "org0.json").resolve()]
+    with pytest.raises(runtime.LabError, match="no running lab serves .*nowhere.json"):
+        runtime.select_lab(labs, tmp_path / "nowhere.json")
     for lab in labs:
         assert runtime.stop(lab)
     for t in threads:
@@ -265,7 +269,7 @@ def test_the_entry_of_a_dead_lab_is_left_alone_while_a_new_lab_holds_the_lock():
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     entry = _fake_entry(rdir, "deadbeef0004", dead.pid)  # what the new lab is about to overwrite
-    starting = runtime._LabLock(rdir / "deadbeef0004.lock")
+    starting = runtime.LabLock(rdir / "deadbeef0004.lock")
     assert starting.acquire()
     try:
         assert runtime.find_running() == []
@@ -293,7 +297,7 @@ def _fake_serve_argv(org: Path, state: Path) -> list[str]:
 
 
 def test_ensure_running_starts_a_detached_lab_once(tmp_path, monkeypatch):
-    monkeypatch.setattr(runtime, "_serve_argv", _fake_serve_argv)
+    monkeypatch.setattr(runtime.client, "_serve_argv", _fake_serve_argv)
     org = write_fake_org(tmp_path / "auto.json", ("EX01",))
     state = runtime.default_state_path(org)
     lab = runtime.ensure_running(org, state, timeout=20)
@@ -311,7 +315,7 @@ def test_ensure_running_starts_a_detached_lab_once(tmp_path, monkeypatch):
 
 
 def test_ensure_running_reports_a_lab_that_dies(tmp_path, monkeypatch):
-    monkeypatch.setattr(runtime, "_serve_argv", _fake_serve_argv)
+    monkeypatch.setattr(runtime.client, "_serve_argv", _fake_serve_argv)
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     with pytest.raises(runtime.LabError) as exc:
@@ -338,3 +342,78 @@ def test_ensure_running_with_the_real_cli_and_store(tmp_path):
     finally:
         assert runtime.stop(lab)
     assert state.exists()
+
+
+# --- the lab clock over the control socket -----------------------------------------------------------
+
+
+def test_the_control_socket_reads_and_advances_the_lab_clock(served):
+    (lab,) = runtime.find_running()
+    assert runtime.advance_clock(lab, 0)["offset_seconds"] == 0
+    moved = runtime.advance_clock(lab, 25 * 3600)
+    assert moved["offset_seconds"] == 25 * 3600 and moved["now"].startswith("2026-01-02T01:00:00")
+    assert lab.request("clock", advance=-5) == {"ok": False, "error": "clock advance needs a number of seconds, zero or more"}
+    assert lab.request("clock", advance="1h")["ok"] is False
+    assert runtime.advance_clock(lab, 0)["offset_seconds"] == 25 * 3600
+
+
+# --- an address already in use (issue 7) ---------------------------------------------------------------
+
+
+def test_an_address_held_by_another_lab_names_that_lab_and_what_to_do(served, tmp_path, capsys):
+    org, _, _ = served
+    twin = tmp_path / "twin.json"
+    twin.write_text(org.read_text())  # the same addresses and ports
+    assert runtime.serve(twin, tmp_path / "twin.state.json") == 1
+    err = capsys.readouterr().err
+    assert f"is held by the lab {org.resolve()} (pid {os.getpid()}" in err
+    assert f"stop it with: exconf lab stop {org.resolve()}" in err
+    assert len(runtime.find_running()) == 1  # the first lab is untouched
+
+
+def test_an_address_held_by_a_process_names_the_process(tmp_path, fake_store_module, capsys):
+    import socket
+
+    org = write_fake_org(tmp_path / "org.json", ("EX01",))
+    server = json.loads(org.read_text())["servers"][0]
+    with socket.socket() as holder:
+        holder.bind((server["address"], server["http_port"]))
+        holder.listen(1)
+        assert runtime.serve(org, tmp_path / "state.json") == 1
+    err = capsys.readouterr().err
+    assert f"cannot listen on {server['address']}:{server['http_port']}" in err
+    assert f"is held by process {os.getpid()} (" in err
+    assert runtime.find_running() == []
+
+
+# --- the detached lab's environment (issue 6, item 12) -----------------------------------------------------
+
+
+def test_the_lab_environment_keeps_only_what_a_lab_needs():
+    env = {"PATH": "/usr/bin", "EXCONF_RUNTIME_DIR": "/run/x", "EXADMIN_PASSWORD": "s3cret", "ANSIBLE_VAULT_PASSWORD_FILE": "/v"}
+    assert runtime.lab_environment(env) == {"PATH": "/usr/bin", "EXCONF_RUNTIME_DIR": "/run/x"}
+
+
+def test_a_detached_lab_does_not_inherit_password_variables(tmp_path, monkeypatch):
+    monkeypatch.setattr(runtime.client, "_serve_argv", _fake_serve_argv)
+    monkeypatch.setenv("EXCONF_TEST_PASSWORD", "Pl3ase-n0t-here")
+    org = write_fake_org(tmp_path / "env.json", ("EX01",))
+    lab = runtime.ensure_running(org, runtime.default_state_path(org), timeout=20)
+    try:
+        environ = Path(f"/proc/{lab.pid}/environ").read_bytes().split(b"\0")
+        assert not [v for v in environ if b"Pl3ase-n0t-here" in v]
+        assert f"{runtime.RUNTIME_ENV}={os.environ[runtime.RUNTIME_ENV]}".encode() in environ
+    finally:
+        assert runtime.stop(lab)
+
+
+def test_an_internal_error_never_echoes_what_the_exception_carries(tmp_path):
+    class Broken(FakeStore):
+        def exec_console(self, *args, **kwargs):
+            text = '{"format": 2, "objects": ' + "x" * 10000 + "\ud800"
+            text.encode("utf-8")  # UnicodeEncodeError: its repr holds the whole text
+
+    store = Broken(write_fake_org(tmp_path / "org.json", ("EX01",)), tmp_path / "state.json")
+    control = runtime.ControlServer(tmp_path / "c.sock", types.SimpleNamespace(store=store), threading.Event())
+    answer = control.dispatch({"op": "exec", "server": "EX01", "cmdlet": "Set-Thing", "params": {}})
+    assert answer == {"ok": False, "error": "internal error in the lab: UnicodeEncodeError (the lab's output has the traceback)"}

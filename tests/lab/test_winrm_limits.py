@@ -9,7 +9,7 @@ import pytest
 from winrm.exceptions import WSManFaultError
 from winrm.protocol import Protocol
 
-from exconf.lab.certs import LabCA
+from exconf.lab.tlsca import LabCA
 from exconf.lab.winrm import WinRMService
 from exconf.lab.winrm.shell import MAX_SHELLS_PER_USER
 

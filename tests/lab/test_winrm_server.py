@@ -20,7 +20,7 @@ from cryptography import x509
 from winrm.exceptions import InvalidCredentialsError, WinRMTransportError, WSManFaultError
 from winrm.protocol import Protocol
 
-from exconf.lab.certs import LabCA
+from exconf.lab.tlsca import LabCA
 from exconf.lab.winrm import WinRMService, encryption, split_arguments
 from exconf.lab.winrm.shell import SHELL_URI
 

@@ -1,0 +1,101 @@
+"""A lab's listeners, in this process: what ``serve`` runs and what tests start directly."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
+
+from ..tlsca import LabCA
+from ..winrm import WinRMService
+from .registry import ServerInfo
+
+if TYPE_CHECKING:
+    from ..exchange.store import LabStore
+
+log = logging.getLogger(__name__)
+
+
+class LabService(Protocol):
+    """Another protocol endpoint served beside WinRM (SSH, remote PowerShell …)."""
+
+    def start(self) -> Any: ...
+    def stop(self) -> None: ...
+
+
+class LabServer:
+    """All listeners of a lab, in this process. Use as a context manager in tests.
+
+    ``state_dir`` holds the lab CA (``lab-ca.pem``, reused across restarts); ``private_dir``
+    (a 0700 folder, see registry.private_dir) the listeners' keys and NT-hash files.
+    ``extra_services`` are started after and stopped before the WinRM listeners.
+    """
+
+    def __init__(self, store: "LabStore", state_dir: Path, extra_services: Sequence[LabService] = (),
+                 private_dir: Path | None = None):
+        self.store = store
+        self.state_dir = Path(state_dir)
+        self.private_dir = private_dir
+        self.extra_services = list(extra_services)
+        self.ca: LabCA | None = None
+        self.winrm: WinRMService | None = None
+        self._started: list[LabService] = []
+
+    @property
+    def ca_path(self) -> Path:
+        if self.ca is None:
+            raise RuntimeError("the lab server is not started")
+        return self.ca.cert_path
+
+    def start(self) -> "LabServer":
+        self.ca = LabCA.load_or_create(self.state_dir)
+        self.winrm = WinRMService(self.store, self.store.servers, self.ca, workdir=self.private_dir).start()
+        try:
+            for service in self.extra_services:
+                service.start()
+                self._started.append(service)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for service in reversed(self._started):
+            try:
+                service.stop()
+            except Exception:  # stopping must go on for the others
+                log.exception("stopping %r failed", service)
+        self._started.clear()
+        if self.winrm is not None:
+            self.winrm.stop()
+            self.winrm = None
+
+    def stats(self) -> dict[str, Any]:
+        """``{"servers": {NAME: {"requests": …, "shells": …, …}}}``, every server of the lab."""
+        return {"servers": self.winrm.stats() if self.winrm is not None else {}}
+
+    def last_activity(self) -> float:
+        return self.winrm.last_activity() if self.winrm is not None else 0.0
+
+    def server_infos(self) -> tuple[ServerInfo, ...]:
+        infos = []
+        for spec in self.store.servers:
+            down = bool(spec.faults.unreachable)
+            infos.append(
+                ServerInfo(
+                    name=spec.name,
+                    fqdn=spec.fqdn,
+                    role=spec.role,
+                    address=spec.address,
+                    http_port=None if down or not spec.winrm.http_port else spec.winrm.http_port,
+                    https_port=None if down or not spec.winrm.https_port else spec.winrm.https_port,
+                    unreachable=down,
+                )
+            )
+        return tuple(infos)
+
+    def __enter__(self) -> "LabServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

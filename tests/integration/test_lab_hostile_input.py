@@ -1,0 +1,42 @@
+"""Hostile input over the wire: a lone surrogate sent over WinRM by an account allowed to log on (issue 6, item 9)."""
+
+from __future__ import annotations
+
+import json
+
+from exconf.connection import settings_for
+from exconf.inventory import load
+from exconf.lab.exchange.store import LabStore
+from exconf.remote import decode_answer, program_text
+from exconf.transport.winrm import WinRMTransport
+
+from .conftest import PASSWORD
+
+
+def test_a_lone_surrogate_over_winrm_is_refused_and_state_saving_goes_on(make_lab):
+    lab = make_lab([{"name": "EX01", "role": "Mailbox", "site": "Amsterdam"}])
+    inv = load(lab.inventory('all:\n  hosts:\n    ex01: {ansible_host: "{EX01}", ansible_user: CONTOSO\\exadmin, ansible_password: %s}\n' % PASSWORD))
+    transport = WinRMTransport(settings_for(inv.hosts[0], inv.path.parent))
+
+    def run(steps: list[dict]) -> dict:
+        # json.dumps escapes the surrogate as \ud800: valid ASCII on the wire, as a tampered client would send it.
+        payload = json.dumps({"exconf": 1, "halt_on_error": False, "steps": steps})
+        out = transport.run((program_text() + "\0" + payload).encode("ascii"))
+        return decode_answer(out.stdout, out.stderr, out.exit_code).results
+
+    try:
+        results = run([
+            {"id": "bad", "cmdlet": "Set-ReceiveConnector", "params": {"Identity": "EX01\\Default EX01", "Name": "x\ud800"}},
+            {"id": "good", "cmdlet": "Set-ReceiveConnector",
+             "params": {"Identity": "EX01\\Default EX01", "ProtocolLoggingLevel": "Verbose"}},
+        ])
+    finally:
+        transport.close()
+    assert results["bad"].status == "error"
+    assert "Unable to translate Unicode character \\uD800 at index 1" in results["bad"].error.message
+    assert results["bad"].error.error_id.startswith("ParameterArgumentTransformationError")
+    assert '"format"' not in results["bad"].error.message  # nothing of the state file
+    assert results["good"].status == "ok"
+    # The change after the refused one is on disk: a store started on the same files sees it.
+    [rc] = LabStore(lab.org_file, lab.state_file).exec_console("EX01", "Get-ReceiveConnector", {"Identity": "EX01\\Default EX01"})
+    assert rc["ProtocolLoggingLevel"] == "Verbose" and rc["Name"] == "Default EX01"
