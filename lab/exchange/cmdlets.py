@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
@@ -62,6 +62,7 @@ class Outcome:
     objects: list[dict[str, Any]]
     warnings: list[str]
     changed: bool
+    files: dict[str, bytes] = field(default_factory=dict)  # [h-certs] files the cmdlet wrote (-FileName …)
 
 
 def invoke(
@@ -92,4 +93,4 @@ def invoke(
         before_run(cmdlet)
     ctx = Context(org, state, local, now, cmdlet.name, cmdlet.dotnet, whatif=bool(bound.get("WhatIf")))
     objects = cmdlet.handler(ctx, bound)
-    return Outcome(cmdlet.name, objects, ctx.warnings, ctx.changed)
+    return Outcome(cmdlet.name, objects, ctx.warnings, ctx.changed, ctx.files)

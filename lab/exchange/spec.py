@@ -36,6 +36,7 @@ class Faults:
     unreachable: bool = False
     refuse_credentials: bool = False
     delay_seconds: float = 0.0
+    constrained_language: bool = False  # [h-certs] PowerShell runs in CLM (AppLocker/WDAC): the bootstrap refuses
 
 
 @dataclass(frozen=True)
