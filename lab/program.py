@@ -237,7 +237,7 @@ def run_step(store: "LabStore", server: ServerSpec, step: dict[str, Any],
     names = [] if wanted is None else [_ps_string(n) for n in (wanted if isinstance(wanted, list) else [wanted])]
     result.update(
         status="ok",
-        objects=[select(obj, names) for obj in outcome.objects] if names else [],
+        objects=[_select(obj, names) for obj in outcome.objects] if names else [],
         warnings=list(outcome.warnings),
     )
     if output_path is not None:  # the program reads the file back, then deletes it
@@ -245,6 +245,29 @@ def run_step(store: "LabStore", server: ServerSpec, step: dict[str, Any],
         result["file"] = None if written is None else base64.b64encode(written).decode("ascii")
     outputs[_ps_string(step.get("id"))] = list(outcome.objects)
     return result
+
+
+def _select(obj: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """The program's select: a name "A.B" reads property B of property A (case-insensitive)."""
+    row = select(obj, [n for n in names if "." not in n])
+    for name in names:
+        if "." not in name:
+            continue
+        current: Any = obj
+        for part in name.split("."):
+            if isinstance(current, dict):
+                lower = {k.lower(): k for k in current}
+                current = current[lower[part.lower()]] if part.lower() in lower else _MISSING
+            else:
+                current = getattr(current, part, _MISSING) if current is not None and part else _MISSING
+            if current is _MISSING:
+                break
+        if current is not _MISSING:
+            row[name] = select({name: current}, [name])[name]
+    return {n: row[n] for n in names if n in row}
+
+
+_MISSING = object()
 
 
 def step_arguments(params: Any, server: ServerSpec,

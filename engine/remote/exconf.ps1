@@ -190,7 +190,15 @@ function Invoke-Step($step) {
             if ($null -eq $item -or $select.Count -eq 0) { continue }
             $row = [ordered]@{}
             foreach ($property in $select) {
-                $found = $item.PSObject.Properties[[string]$property]  # a missing property is left out
+                # "A.B" reads property B of property A (SignatureAlgorithm.FriendlyName); a missing one is left out.
+                $found = $null
+                $current = $item
+                foreach ($part in ([string]$property).Split('.')) {
+                    if ($null -eq $current) { $found = $null; break }
+                    $found = $current.PSObject.Properties[$part]
+                    if ($null -eq $found) { break }
+                    $current = $found.Value
+                }
                 if ($null -ne $found) { $row[[string]$property] = ConvertTo-AnswerValue $found.Value }
             }
             $objects.Add($row)

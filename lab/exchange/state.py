@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import receive_connectors, send_connectors, transport_config, transport_services
+from . import certificates, receive_connectors, send_connectors, transport_config, transport_services
 from .context import lab_guid
 from .spec import OrgSpec, ServerEntry
 from .values import DATETIME
@@ -43,6 +43,8 @@ class LabState:
     servers: dict[str, ServerState]  # by server name (upper case)
     fault_counts: dict[str, int] = field(default_factory=dict)  # failures served per injected fault
     seeded: list[str] = field(default_factory=list)  # org-file send connectors already created
+    # [h-certs] every server's certificate store and the lab's CA, owned by certificates.py
+    certificates: dict[str, Any] = field(default_factory=certificates.new_state)
 
 
 # --- building ------------------------------------------------------------------------------------
@@ -112,6 +114,8 @@ def reconcile(state: LabState, org: OrgSpec, now: datetime) -> None:
     known = {e.name for e in org.servers}
     for name in [n for n in state.servers if n not in known]:
         del state.servers[name]
+    for name in [n for n in state.certificates["servers"] if n not in known]:  # [h-certs]
+        del state.certificates["servers"][name]
     for connector in state.send_connectors:  # as removing a server or subscription does
         kept = tuple(n for n in connector["SourceTransportServers"] if n in known)
         if kept != connector["SourceTransportServers"]:
@@ -146,6 +150,7 @@ def dump(state: LabState) -> dict[str, Any]:
         },
         "servers": servers,
         "fault_counts": dict(state.fault_counts),
+        "certificates": certificates.dump(state.certificates),  # [h-certs]
     }
 
 
@@ -165,6 +170,7 @@ def load(raw: dict[str, Any], org: OrgSpec, now: datetime) -> LabState:
             servers={},
             fault_counts={str(k): int(n) for k, n in raw.get("fault_counts", {}).items()},
             seeded=list(organization.get("seeded_send_connectors", [])),
+            certificates=certificates.load(raw.get("certificates")),  # [h-certs]
         )
         for entry in org.servers:
             saved = raw["servers"].get(entry.name)
