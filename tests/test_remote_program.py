@@ -474,3 +474,16 @@ def test_the_program_turns_markers_into_typed_values(tree, program):
     assert "New-Object System.Security.SecureString" in program and "$secure.MakeReadOnly()" in program
     assert "$value -is [byte[]]" in program and "exconf_bytes = [System.Convert]::ToBase64String($value)" in program
     assert re.search(r"\$stepOutputs\[\[string\]\$step\.id\] = \$output", program)
+
+
+def test_the_program_deletes_an_output_file_whatever_happened(tree, program):
+    finals = [n for n in walk(tree.root_node) if n.type == "finally_clause"]
+    assert any("[System.IO.File]::Delete($outputPath)" in text(n) for n in finals), [text(n) for n in finals]
+    # The path is only made, given to the cmdlet, tested, read back and deleted: no other file access.
+    uses = [line.strip() for line in program.splitlines() if "$outputPath" in line]
+    assert len(uses) == 6, uses
+    allowed = (r"^(\$outputPath = (\$null|Join-Path -Path \(\[System\.IO\.Path\]::GetTempPath\(\)\) .*)"
+               r"|\$stepArgs\[\$fileParameter\] = \$outputPath|if \(\$null -ne \$outputPath.*"
+               r"|if \(\[System\.IO\.File\]::Exists\(\$outputPath\)\) .*ReadAllBytes\(\$outputPath\).*)$")
+    assert all(re.match(allowed, u) for u in uses), uses
+    assert "System.IO.File]::WriteAll" not in program and "OpenWrite" not in program

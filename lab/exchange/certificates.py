@@ -528,8 +528,6 @@ def enable(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
     ctx.changed = ctx.changed or changed
     if services & SMTP:
         _grant_smtp(ctx, entry, store, stored, bool(bound.get("Force")), changed)
-    elif not changed:
-        ctx.warn(errors.not_modified_warning(thumb or ""))
     return []
 
 
