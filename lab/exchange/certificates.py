@@ -380,6 +380,14 @@ def _key_size(value: int) -> str | None:
     return None if value in (1024, 2048, 4096) else f"The key size {value} isn't supported. Use 1024, 2048 or 4096."
 
 
+# How Enable, Export and Remove name one certificate: -Thumbprint [-Server], or -Identity Server\Thumbprint.
+BY_THUMBPRINT = (
+    Param("Thumbprint", v.STRING, mandatory=True, position=1, sets=("Thumbprint",)),
+    Param("Identity", CERT_ID, position=1, sets=("Identity",)),
+    Param("Server", SERVER_ID, sets=("Thumbprint",)),
+)
+
+
 def _normal_thumbprint(text: str) -> str:
     return re.sub(r"\s", "", text).upper()
 
@@ -403,6 +411,13 @@ def _find(ctx: Context, store: dict[str, Any], thumb: str) -> dict[str, Any]:
     # Lab wording after Exchange's ManagementObjectNotFoundException for a certificate.
     raise ctx.error(f"The certificate with thumbprint {thumb} was not found.", "ManagementObjectNotFoundException",
                     errors.CATEGORY_CONTEXT)
+
+
+def _addressed(ctx: Context, bound: dict[str, Any]) -> tuple[ServerEntry, str, dict[str, Any], dict[str, Any]]:
+    """The server, thumbprint, store and stored certificate that BY_THUMBPRINT parameters name."""
+    entry, thumb = _target(ctx, bound)
+    store = server_store(ctx, entry)
+    return entry, thumb or "", store, _find(ctx, store, thumb or "")
 
 
 def _refuse_on_edge(ctx: Context, entry: ServerEntry, services: int) -> None:
@@ -478,10 +493,8 @@ def get(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
 ENABLE = Signature(
     "Enable-ExchangeCertificate",
     (
-        Param("Thumbprint", v.STRING, mandatory=True, position=1, sets=("Thumbprint",)),
-        Param("Identity", CERT_ID, position=1, sets=("Identity",)),
+        *BY_THUMBPRINT,
         Param("Services", SERVICES, mandatory=True),
-        Param("Server", SERVER_ID, sets=("Thumbprint",)),
         Param("DoNotRequireSsl", v.SWITCH),
         Param("Force", v.SWITCH),
         Param("NetworkServiceAllowed", v.SWITCH),
@@ -493,9 +506,7 @@ ENABLE = Signature(
 
 
 def enable(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
-    entry, thumb = _target(ctx, bound)
-    store = server_store(ctx, entry)
-    stored = _find(ctx, store, thumb or "")
+    entry, thumb, store, stored = _addressed(ctx, bound)
     services = bound["Services"].number
     cert = _keyed(stored).certificate
     if stored["pending"]:
@@ -692,9 +703,7 @@ def import_(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
 EXPORT = Signature(
     "Export-ExchangeCertificate",
     (
-        Param("Thumbprint", v.STRING, mandatory=True, position=1, sets=("Thumbprint",)),
-        Param("Identity", CERT_ID, position=1, sets=("Identity",)),
-        Param("Server", SERVER_ID, sets=("Thumbprint",)),
+        *BY_THUMBPRINT,
         Param("BinaryEncoded", v.SWITCH),
         Param("Password", SECURE_STRING),
         Param("DomainController", v.FQDN),
@@ -705,9 +714,7 @@ EXPORT = Signature(
 
 
 def export(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
-    entry, thumb = _target(ctx, bound)
-    store = server_store(ctx, entry)
-    stored = _find(ctx, store, thumb or "")
+    entry, thumb, store, stored = _addressed(ctx, bound)
     keyed = _keyed(stored)
     if stored["pending"]:  # a pending request exports as its PKCS#10 [cmdlets.md §2]
         data = base64.b64decode(stored["request"])
@@ -734,9 +741,7 @@ def export(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
 REMOVE = Signature(
     "Remove-ExchangeCertificate",
     (
-        Param("Thumbprint", v.STRING, mandatory=True, position=1, sets=("Thumbprint",)),
-        Param("Identity", CERT_ID, position=1, sets=("Identity",)),
-        Param("Server", SERVER_ID, sets=("Thumbprint",)),
+        *BY_THUMBPRINT,
         Param("DomainController", v.FQDN),
     ),
     default_set="Thumbprint",
@@ -745,9 +750,7 @@ REMOVE = Signature(
 
 
 def remove(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
-    entry, thumb = _target(ctx, bound)
-    store = server_store(ctx, entry)
-    stored = _find(ctx, store, thumb or "")
+    entry, thumb, store, stored = _addressed(ctx, bound)
     if store["internal_transport"] == thumb:
         raise ctx.error(INTERNAL_TRANSPORT_REMOVE, "InvalidOperationException", "InvalidOperation")
     if bound.get("Confirm") is not False and not ctx.whatif:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
+from typing import Callable
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -277,24 +278,27 @@ def read_file_data(data: bytes, password: str | None) -> tuple[KeyedCertificate,
                 raise CertificateDataError(NOT_A_CERTIFICATE)
             pem = key_pem(key) if isinstance(key, rsa.RSAPrivateKey) else None  # lab certificates are RSA
             return KeyedCertificate(cert, pem), list(extra)
-        for loader in (pkcs7.load_der_pkcs7_certificates, lambda d: [x509.load_der_x509_certificate(d)]):
-            try:
-                certs = loader(data)
-            except (ValueError, UnsupportedAlgorithm):
-                continue
-            if certs:
-                leaf = _leaf(certs)
-                return KeyedCertificate(leaf), [c for c in certs if c is not leaf]
+        certs = _first_loaded(data, pkcs7.load_der_pkcs7_certificates, lambda d: [x509.load_der_x509_certificate(d)])
     elif text.startswith(b"-----BEGIN"):
-        for loader in (pkcs7.load_pem_pkcs7_certificates, x509.load_pem_x509_certificates):
-            try:
-                certs = loader(text)
-            except (ValueError, UnsupportedAlgorithm):
-                continue
-            if certs:
-                leaf = _leaf(certs)
-                return KeyedCertificate(leaf), [c for c in certs if c is not leaf]
-    raise CertificateDataError(NOT_A_CERTIFICATE)
+        certs = _first_loaded(text, pkcs7.load_pem_pkcs7_certificates, x509.load_pem_x509_certificates)
+    else:
+        certs = []
+    if not certs:
+        raise CertificateDataError(NOT_A_CERTIFICATE)
+    leaf = _leaf(certs)
+    return KeyedCertificate(leaf), [c for c in certs if c is not leaf]
+
+
+def _first_loaded(data: bytes, *loaders: Callable[[bytes], list[x509.Certificate]]) -> list[x509.Certificate]:
+    """The certificates of the first loader that reads the data."""
+    for loader in loaders:
+        try:
+            certs = loader(data)
+        except (ValueError, UnsupportedAlgorithm):
+            continue
+        if certs:
+            return list(certs)
+    return []
 
 
 def _looks_like_pkcs12(data: bytes) -> bool:

@@ -13,6 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.x509.oid import NameOID
 
+import pytest
+
 from exconf import remote
 from exconf.lab.exchange.store import LabStore
 
@@ -61,6 +63,18 @@ class PublicCA:
 
     def p7b(self, cert: x509.Certificate) -> bytes:
         return pkcs7.serialize_certificates([cert, self.cert], serialization.Encoding.DER)
+
+
+@pytest.fixture(scope="module")
+def ca() -> PublicCA:
+    """One third-party CA per test module (RSA keys are the slow part)."""
+    return PublicCA()
+
+
+def lab_store(folder: Path, org_text: str) -> LabStore:
+    org = folder / "org.yaml"
+    org.write_text(org_text, encoding="utf-8")
+    return LabStore(org, folder / "state.json")
 
 
 def thumbprint(cert: x509.Certificate) -> str:

@@ -19,7 +19,9 @@ from exconf.lab.exchange.certificates import EDGE_RESUBSCRIBE_WARNING, INTERNAL_
 from exconf.lab.exchange.secure import SecureString
 from exconf.lab.exchange.store import ConsoleError, LabStore, OrgFileError
 
-from .certificate_helpers import PFX_PASSWORD, PublicCA, every_file_text, run, thumbprint
+from .certificate_helpers import (  # noqa: F401  (ca is a fixture)
+    PFX_PASSWORD, ca, lab_store, every_file_text, run, thumbprint
+)
 
 ORG = """
 organization: {name: Contoso, domain: contoso.lab, netbios: CONTOSO}
@@ -41,16 +43,9 @@ servers:
 """
 
 
-@pytest.fixture(scope="module")
-def ca() -> PublicCA:
-    return PublicCA()
-
-
 @pytest.fixture
 def store(tmp_path) -> LabStore:
-    org = tmp_path / "org.yaml"
-    org.write_text(ORG, encoding="utf-8")
-    return LabStore(org, tmp_path / "state.json")
+    return lab_store(tmp_path, ORG)
 
 
 def certs(store: LabStore, server: str, **params) -> list[dict]:

@@ -12,7 +12,9 @@ from cryptography import x509
 from exconf import remote
 from exconf.lab.exchange.store import LabStore
 
-from .certificate_helpers import PFX_PASSWORD, PublicCA, every_file_text, run, run_raw, thumbprint
+from .certificate_helpers import (  # noqa: F401  (ca is a fixture)
+    PFX_PASSWORD, ca, lab_store, every_file_text, run, run_raw, thumbprint
+)
 
 ORG = """
 organization: {name: Contoso, domain: contoso.lab, netbios: CONTOSO}
@@ -26,16 +28,9 @@ servers:
 COMMAND, ARGUMENTS = remote.command_line()
 
 
-@pytest.fixture(scope="module")
-def ca() -> PublicCA:
-    return PublicCA()
-
-
 @pytest.fixture
 def store(tmp_path) -> LabStore:
-    org = tmp_path / "org.yaml"
-    org.write_text(ORG, encoding="utf-8")
-    return LabStore(org, tmp_path / "state.json")
+    return lab_store(tmp_path, ORG)
 
 
 def import_and_enable(pfx: bytes, password: remote.Secret) -> list[remote.Step]:
