@@ -1,22 +1,8 @@
-"""Exchange certificates (cmdlets.md §2): Get/Enable/New/Import/Export/Remove-ExchangeCertificate.
+"""Exchange certificate cmdlets (cmdlets.md §2): Get/Enable/New/Import/Export/Remove-ExchangeCertificate
+on the stores of certificate_store.py.
 
-Each server has its own certificate store. A fresh server holds what a fresh install has
-[EXD architecture/client-access/certificates.md, cmdlets.md §2]:
-
-* the self-signed "Microsoft Exchange" certificate: CN=<server>, SANs the server's name and
-  FQDN, 5 years, RootCAType Registry, not exportable; Services IMAP, POP, IIS, SMTP on a Mailbox
-  server and SMTP on an Edge; it is the server's internal transport (default SMTP) certificate;
-* on Mailbox servers the organisation's "Microsoft Exchange Server Auth Certificate" (one for the
-  organisation, the same thumbprint on every Mailbox server; Services SMTP, RootCAType None);
-* on Mailbox servers the IIS Web Management certificate "WMSvc-SHA2-<server>" (Services None).
-
-The stores are made the first time a cmdlet touches a server (making RSA keys costs ~60 ms each;
-a lab of hundreds of servers must start at once), dated from the lab's creation so that nothing
-shows when they were made. Org-file certificates (``certificates:`` of a server) are added the
-same way. The private keys are lab state; no password is ever stored: a PFX password exists only
-as the SecureString of the one Import/Export call that uses it.
-
-What the cmdlets do follows cmdlets.md §2 and §6; each behaviour chosen beyond it says so.
+What the cmdlets do follows cmdlets.md §2 and §6; each behaviour chosen beyond it says so. A PFX
+password exists only as the SecureString of the one Import/Export call that uses it.
 """
 
 from __future__ import annotations
@@ -24,8 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
-from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -34,34 +19,14 @@ from . import errors
 from . import values as v
 from . import x509 as lab_x509
 from .binder import Param, Signature
+from .certificate_store import (
+    ALLOWED_SERVICES, DEFAULT_FRIENDLY_NAME, FIVE_YEARS, IIS, IMAP, POP, SMTP, certificate_of, new_stored, server_store, status,
+    view,
+)
 from .context import Context
 from .secure import BYTES, SECURE_STRING
 from .spec import ServerEntry
-from .values import EnumDef, EnumValue
-
-_TASKS = "Microsoft.Exchange.Management.SystemConfigurationTasks."
-ALLOWED_SERVICES = EnumDef(
-    _TASKS + "AllowedServices",
-    (("None", 0), ("IMAP", 1), ("POP", 2), ("UM", 4), ("IIS", 8), ("SMTP", 16), ("Federation", 32), ("UMCallRouter", 64)),
-    flags=True,
-)  # [SRC AllowedServices.cs]
-CERTIFICATE_STATUS = EnumDef(
-    _TASKS + "CertificateStatus",
-    tuple((n, i) for i, n in enumerate(("Unknown", "Valid", "Revoked", "DateInvalid", "Untrusted", "Invalid",
-                                        "RevocationCheckFailure", "PendingRequest"))),
-)  # [SRC CertificateStatus.cs]
-ROOT_CA_TYPE = EnumDef(
-    _TASKS + "CertificateAuthorityType",
-    tuple((n, i) for i, n in enumerate(("None", "ThirdParty", "Enterprise", "Registry", "GroupPolicy", "Unknown"))),
-)  # [SRC CertificateAuthorityType.cs]
-IMAP, POP, UM, IIS, SMTP, FEDERATION, UM_CALL_ROUTER = 1, 2, 4, 8, 16, 32, 64
-_MASK = "IPUWSFC"  # ServicesStringForm: one letter per AllowedServices bit, '.' when unset (cmdlets.md §2)
-
-DEFAULT_FRIENDLY_NAME = "Microsoft Exchange"
-AUTH_SUBJECT = "CN=Microsoft Exchange Server Auth Certificate"
-AUTH_FRIENDLY_NAME = "Microsoft Exchange Server Auth Certificate"
-LAB_CA_SUBJECT = "CN=exconf lab Exchange CA, O=exconf lab"  # not the lab's WinRM TLS CA (lab/certs.py)
-FIVE_YEARS = dt.timedelta(days=5 * 365 + 1)
+from .values import EnumValue
 
 # Texts. [cmdlets.md §6] (ManageExchangeCertificate.UpdateActiveDirectory [SRC]):
 EDGE_RESUBSCRIBE_WARNING = (
@@ -90,281 +55,6 @@ def prompt_fails(ctx: Context, changed: bool = False) -> errors.CmdletError:
                                "PSInvalidOperationException", ctx.cmdlet)
     error.changed = changed  # type: ignore[attr-defined]  # read by LabStore.invoke: persist what was done
     return error
-
-
-@dataclass(frozen=True)
-class Oid:
-    """System.Security.Cryptography.Oid: its ToString() is the type name; FriendlyName and Value
-    are what a select of "SignatureAlgorithm.FriendlyName" reads."""
-
-    FriendlyName: str
-    Value: str
-
-    def __str__(self) -> str:
-        return "System.Security.Cryptography.Oid"
-
-
-_SIGNATURE_OIDS = {"sha1": "1.2.840.113549.1.1.5", "sha256": "1.2.840.113549.1.1.11",
-                   "sha384": "1.2.840.113549.1.1.12", "sha512": "1.2.840.113549.1.1.13"}
-
-
-# --- the org file -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CertificateDecl:
-    """A certificate an org file gives a server."""
-
-    subject: str
-    domains: tuple[str, ...] = ()
-    issuer: str = "lab_ca"  # "lab_ca" (a third-party CA of the lab) or "self"
-    not_before: str | None = None  # ISO date/time, or "+Nd" / "-Nd" from the moment it is made
-    not_after: str | None = None
-    key_size: int = 2048
-    signature_hash: str = "sha256"
-    exportable: bool = False
-    friendly_name: str = ""
-    services: int = 0
-
-    @property
-    def key(self) -> str:
-        return f"{self.subject}|{self.not_before}|{self.not_after}|{','.join(self.domains)}"
-
-
-_RELATIVE = re.compile(r"^([+-])(\d{1,5})d$")
-
-
-def _moment(text: str | None, base: dt.datetime) -> dt.datetime | None:
-    if text is None:
-        return None
-    found = _RELATIVE.match(text)
-    if found:
-        days = int(found.group(2)) * (1 if found.group(1) == "+" else -1)
-        return base + dt.timedelta(days=days)
-    moment = dt.datetime.fromisoformat(text)
-    return lab_x509.utc(moment)
-
-
-def declare(raw: list[dict[str, Any]], fail: Callable[[tuple[Any, ...], str], Exception]) -> tuple[CertificateDecl, ...]:
-    """The ``certificates`` of a server in the org file; ``fail(key path, message)`` makes the error."""
-    out = []
-    for i, item in enumerate(raw):
-        try:
-            lab_x509.parse_name(item["subject"])
-        except ValueError as exc:
-            raise fail((i, "subject"), f"not an X.500 name: {exc}") from None
-        domains = tuple(str(d) for d in item.get("domains", ()))
-        for j, domain in enumerate(domains):
-            try:
-                v.parse_domain_with_subdomains(domain)
-            except ValueError:
-                raise fail((i, "domains", j), f"expected a DNS name such as mail.contoso.lab, got {domain!r}") from None
-        dates = {}
-        for key in ("not_before", "not_after"):
-            value = item.get(key)
-            if value is not None:
-                value = value.isoformat() if isinstance(value, (dt.date, dt.datetime)) else str(value)
-                try:
-                    _moment(value, dt.datetime.now(dt.timezone.utc))
-                except ValueError:
-                    raise fail((i, key), f"expected an ISO date (2027-01-31) or a day offset (+30d, -1d), got {value!r}") from None
-            dates[key] = value
-        try:
-            services = ALLOWED_SERVICES.parse(item.get("services", "None"))
-        except ValueError:
-            names = ", ".join(n for n, _ in ALLOWED_SERVICES.members)
-            raise fail((i, "services"), f"expected services among {names}") from None
-        out.append(CertificateDecl(
-            subject=item["subject"], domains=domains, issuer=item.get("issuer", "lab_ca"),
-            not_before=dates["not_before"], not_after=dates["not_after"], key_size=int(item.get("key_size", 2048)),
-            signature_hash=item.get("signature_hash", "sha256"), exportable=bool(item.get("exportable", False)),
-            friendly_name=item.get("friendly_name", ""), services=services,
-        ))
-    return tuple(out)
-
-
-# --- the stores (lab state) -------------------------------------------------------------------------------
-# LabState.certificates is a JSON-ready dict this module owns:
-#   {"ca": {"cert": PEM, "key": PEM}, "auth": <stored>, "servers": {NAME: {"certs": [<stored>...],
-#    "internal_transport": thumbprint, "root_require_ssl": bool, "seeded": [decl keys]}}}
-# <stored> = {"der": base64, "key": PEM or None, "services": int, "friendly_name": str, "exportable": bool,
-#             "root_ca_type": name or None (derived), "pending": bool, "request": base64 PKCS#10 or None,
-#             "trusted": bool}
-
-
-def new_state() -> dict[str, Any]:
-    return {"servers": {}}
-
-
-def dump(blob: dict[str, Any]) -> dict[str, Any]:
-    return blob
-
-
-def load(raw: Any) -> dict[str, Any]:
-    if raw is None:
-        return new_state()
-    if not isinstance(raw, dict) or not isinstance(raw.get("servers"), dict):
-        raise ValueError("the certificates of the state file are damaged")
-    return raw
-
-
-def _stored(keyed: lab_x509.KeyedCertificate, *, services: int = 0, friendly_name: str = "", exportable: bool = False,
-            root_ca_type: str | None = None, trusted: bool = True) -> dict[str, Any]:
-    return {
-        "der": base64.b64encode(keyed.der).decode("ascii"),
-        "key": keyed.key_pem.decode("ascii") if keyed.key_pem else None,
-        "services": services, "friendly_name": friendly_name, "exportable": exportable,
-        "root_ca_type": root_ca_type, "pending": False, "request": None, "trusted": trusted,
-    }
-
-
-def _keyed(stored: dict[str, Any]) -> lab_x509.KeyedCertificate:
-    cert = x509.load_der_x509_certificate(base64.b64decode(stored["der"]))
-    return lab_x509.KeyedCertificate(cert, stored["key"].encode("ascii") if stored["key"] else None)
-
-
-def _lab_ca(ctx: Context) -> lab_x509.KeyedCertificate:
-    """The lab's own certificate authority for Exchange certificates, made once per lab."""
-    blob = ctx.state.certificates
-    if "ca" not in blob:
-        key = lab_x509.new_key(2048)
-        start = ctx.state.created - dt.timedelta(days=365)
-        ca = lab_x509.issue(lab_x509.parse_name(LAB_CA_SUBJECT), [], start, start + dt.timedelta(days=20 * 365),
-                            key=key, ca=True)
-        blob["ca"] = {"cert": ca.certificate.public_bytes(serialization.Encoding.PEM).decode("ascii"),
-                      "key": ca.key_pem.decode("ascii")}
-        ctx.changed = True
-    ca = blob["ca"]
-    return lab_x509.KeyedCertificate(x509.load_pem_x509_certificate(ca["cert"].encode("ascii")), ca["key"].encode("ascii"))
-
-
-def lab_ca_certificate(blob: dict[str, Any]) -> bytes | None:
-    """The lab CA's certificate (PEM), once made: what a test or user trusts to check an issued chain."""
-    return blob.get("ca", {}).get("cert", "").encode("ascii") or None
-
-
-def _auth_certificate(ctx: Context) -> dict[str, Any]:
-    """The organisation's Auth certificate: one, shared by every Mailbox server [EXD OAuth certificate]."""
-    blob = ctx.state.certificates
-    if "auth" not in blob:
-        start = ctx.state.created
-        keyed = lab_x509.issue(lab_x509.parse_name(AUTH_SUBJECT), [], start, start + FIVE_YEARS,
-                               key=lab_x509.new_key(2048))
-        blob["auth"] = _stored(keyed, services=SMTP, friendly_name=AUTH_FRIENDLY_NAME, exportable=True,
-                               root_ca_type="None")
-        ctx.changed = True
-    return dict(blob["auth"])
-
-
-def _fresh_install(ctx: Context, entry: ServerEntry) -> list[dict[str, Any]]:
-    start, spec = ctx.state.created, entry.spec
-    default = lab_x509.issue(lab_x509.parse_name(f"CN={entry.name}"), [entry.name, spec.fqdn], start, start + FIVE_YEARS,
-                             key=lab_x509.new_key(2048))
-    services = SMTP if entry.is_edge else IMAP | POP | IIS | SMTP
-    certs = [_stored(default, services=services, friendly_name=DEFAULT_FRIENDLY_NAME, root_ca_type="Registry")]
-    if not entry.is_edge:
-        certs.append(_auth_certificate(ctx))
-        wmsvc = lab_x509.issue(lab_x509.parse_name(f"CN=WMSvc-SHA2-{entry.name}"), [f"WMSvc-SHA2-{entry.name}"], start,
-                               start + dt.timedelta(days=3652), key=lab_x509.new_key(2048))
-        certs.append(_stored(wmsvc, friendly_name="WMSVC-SHA2", root_ca_type="Registry"))
-    return certs
-
-
-def server_store(ctx: Context, entry: ServerEntry) -> dict[str, Any]:
-    """The certificate store of a server, made (fresh install + org-file certificates) on first use."""
-    servers = ctx.state.certificates["servers"]
-    store = servers.get(entry.name)
-    if store is None:
-        certs = _fresh_install(ctx, entry)
-        store = {"certs": certs, "internal_transport": lab_x509.thumbprint(_keyed(certs[0]).certificate),
-                 "root_require_ssl": False, "seeded": []}
-        servers[entry.name] = store
-        ctx.changed = True
-    for decl in getattr(entry, "certificates", ()):
-        if decl.key not in store["seeded"]:
-            store["certs"].append(_declared(ctx, decl))
-            store["seeded"].append(decl.key)
-            ctx.changed = True
-    return store
-
-
-def _declared(ctx: Context, decl: CertificateDecl) -> dict[str, Any]:
-    now = ctx.now
-    not_before = _moment(decl.not_before, now) or now - dt.timedelta(days=1)
-    self_signed = decl.issuer == "self"
-    not_after = _moment(decl.not_after, now) or not_before + (FIVE_YEARS if self_signed else dt.timedelta(days=397))
-    subject = lab_x509.parse_name(decl.subject)
-    cn = lab_x509.common_name(subject)
-    domains = list(decl.domains) or ([cn] if cn else [])
-    keyed = lab_x509.issue(subject, domains, not_before, not_after, key=lab_x509.new_key(decl.key_size),
-                           issuer=None if self_signed else _lab_ca(ctx), signature_hash=decl.signature_hash)
-    return _stored(keyed, services=decl.services, friendly_name=decl.friendly_name, exportable=decl.exportable,
-                   root_ca_type=None, trusted=True)
-
-
-# --- the object Get/New/Import write ----------------------------------------------------------------------
-
-
-def _status(stored: dict[str, Any], cert: x509.Certificate, now: dt.datetime) -> str:
-    if stored["pending"]:
-        return "PendingRequest"
-    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
-        return "DateInvalid"
-    return "Valid" if stored["trusted"] else "Untrusted"
-
-
-def _root_ca_type(stored: dict[str, Any], cert: x509.Certificate) -> str:
-    if stored["pending"]:
-        return "Unknown"
-    if stored["root_ca_type"] is not None:
-        return stored["root_ca_type"]
-    return "None" if lab_x509.is_self_signed(cert) else "ThirdParty"
-
-
-def services_string(number: int) -> str:
-    return "".join(letter if number & (1 << i) else "." for i, letter in enumerate(_MASK))
-
-
-def _serial(cert: x509.Certificate) -> str:
-    """X509Certificate2.SerialNumber: the serial's bytes in hex, upper case (whole bytes)."""
-    text = f"{cert.serial_number:X}"
-    return text if len(text) % 2 == 0 else "0" + text
-
-
-def view(ctx: Context, entry: ServerEntry, stored: dict[str, Any]) -> dict[str, Any]:
-    keyed = _keyed(stored)
-    cert = keyed.certificate
-    thumb = lab_x509.thumbprint(cert)
-    domains = tuple(lab_x509.domains_of(cert))
-    hash_name = lab_x509.signature_hash_name(cert)
-    request = None
-    if stored["pending"]:
-        csr = x509.load_der_x509_csr(base64.b64decode(stored["request"]))
-        request = lab_x509.request_text(csr)
-    return {
-        "CertificateDomains": domains,
-        "HasPrivateKey": keyed.key_pem is not None,
-        "IsSelfSigned": lab_x509.is_self_signed(cert),
-        "Issuer": lab_x509.dotnet_name(cert.issuer),
-        "NotAfter": cert.not_valid_after_utc,
-        "NotBefore": cert.not_valid_before_utc,
-        "PublicKeySize": lab_x509.key_size(cert),
-        "RootCAType": EnumValue(ROOT_CA_TYPE, ROOT_CA_TYPE.parse(_root_ca_type(stored, cert))),
-        "SerialNumber": _serial(cert),
-        "Services": EnumValue(ALLOWED_SERVICES, stored["services"]),
-        "Status": EnumValue(CERTIFICATE_STATUS, CERTIFICATE_STATUS.parse(_status(stored, cert, ctx.now))),
-        "Subject": lab_x509.dotnet_name(cert.subject),
-        "Thumbprint": thumb,
-        "FriendlyName": stored["friendly_name"],
-        "Identity": f"{entry.spec.fqdn}\\{thumb}",
-        "ServicesStringForm": services_string(stored["services"]),
-        "IISServices": (),
-        "PrivateKeyExportable": bool(stored["exportable"]) and keyed.key_pem is not None,
-        "DnsNameList": domains,
-        "CertificateRequest": request,
-        "SignatureAlgorithm": Oid(lab_x509.SIGNATURE_NAMES.get(hash_name, hash_name), _SIGNATURE_OIDS.get(hash_name, "")),
-        "Version": cert.version.value + 1,
-    }
 
 
 # --- cmdlet plumbing ----------------------------------------------------------------------------------------
@@ -406,7 +96,7 @@ def _target(ctx: Context, bound: dict[str, Any]) -> tuple[ServerEntry, str | Non
 
 def _find(ctx: Context, store: dict[str, Any], thumb: str) -> dict[str, Any]:
     for stored in store["certs"]:
-        if lab_x509.thumbprint(_keyed(stored).certificate) == thumb:
+        if lab_x509.thumbprint(certificate_of(stored).certificate) == thumb:
             return stored
     # Lab wording after Exchange's ManagementObjectNotFoundException for a certificate.
     raise ctx.error(f"The certificate with thumbprint {thumb} was not found.", "ManagementObjectNotFoundException",
@@ -437,7 +127,7 @@ def _grant_smtp(ctx: Context, entry: ServerEntry, store: dict[str, Any], stored:
                 already_changed: bool) -> None:
     """SMTP: the certificate gains SMTP (NETWORK SERVICE may read its key), then replacing the default SMTP
     certificate asks; -Force answers yes, a non-interactive shell fails [cmdlets.md §2 "SMTP and -Force"]."""
-    thumb = lab_x509.thumbprint(_keyed(stored).certificate)
+    thumb = lab_x509.thumbprint(certificate_of(stored).certificate)
     if not stored["services"] & SMTP:
         stored["services"] |= SMTP
         ctx.changed = already_changed = True
@@ -508,7 +198,7 @@ ENABLE = Signature(
 def enable(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
     entry, thumb, store, stored = _addressed(ctx, bound)
     services = bound["Services"].number
-    cert = _keyed(stored).certificate
+    cert = certificate_of(stored).certificate
     if stored["pending"]:
         raise ctx.error(f"The certificate with thumbprint {thumb} is a pending request. Complete the request with "
                         "Import-ExchangeCertificate before you enable it.", "InvalidOperationException",
@@ -517,7 +207,7 @@ def enable(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
     if services and stored["key"] is None:
         raise ctx.error(f"The certificate with thumbprint {thumb} has no private key, so it can't be enabled for "
                         f"{EnumValue(ALLOWED_SERVICES, services)}.", "InvalidOperationException", "InvalidOperation")
-    if services and _status(stored, cert, ctx.now) == "DateInvalid":
+    if services and status(stored, cert, ctx.now) == "DateInvalid":
         raise ctx.error(f"The certificate with thumbprint {thumb} has expired or isn't valid yet.",
                         "InvalidOperationException", "InvalidOperation")  # lab wording
     if services & IIS and not bound.get("DoNotRequireSsl") and not store["root_require_ssl"]:
@@ -620,7 +310,7 @@ def new(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
         # Exchange keeps the request with a placeholder certificate of the same key: that is the
         # thumbprint Get-ExchangeCertificate shows for the pending request.
         placeholder = lab_x509.issue(subject, domains, ctx.now, ctx.now + dt.timedelta(days=365), key=key)
-        stored = _stored(placeholder, friendly_name=friendly, exportable=exportable)
+        stored = new_stored(placeholder, friendly_name=friendly, exportable=exportable)
         stored.update(pending=True, request=base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode("ascii"))
         store["certs"].append(stored)
         ctx.changed = True
@@ -636,7 +326,7 @@ def new(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
     _refuse_on_edge(ctx, entry, services)
     keyed = lab_x509.issue(subject, domains, ctx.now, ctx.now + FIVE_YEARS, key=key)
     # A new self-signed certificate shows RootCAType None [cmdlets.md §2 table].
-    stored = _stored(keyed, services=services & ~SMTP, friendly_name=friendly, exportable=exportable, root_ca_type="None")
+    stored = new_stored(keyed, services=services & ~SMTP, friendly_name=friendly, exportable=exportable, root_ca_type="None")
     store["certs"].append(stored)
     ctx.changed = True
     if services & SMTP:
@@ -673,7 +363,7 @@ def import_(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
         password = None  # noqa: F841  the text is not kept past the call
     thumb = lab_x509.thumbprint(keyed.certificate)
     for stored in store["certs"]:
-        if not stored["pending"] and lab_x509.thumbprint(_keyed(stored).certificate) == thumb:
+        if not stored["pending"] and lab_x509.thumbprint(certificate_of(stored).certificate) == thumb:
             # Lab wording after Exchange's refusal to import a certificate the store already has.
             raise ctx.error(f"The certificate with thumbprint {thumb} already exists in the certificate store.",
                             "InvalidOperationException", "InvalidOperation")
@@ -682,7 +372,7 @@ def import_(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
     if key_pem is None:  # an issued certificate completes the pending request that holds its key
         public = keyed.certificate.public_key().public_numbers()
         for stored in list(store["certs"]):
-            if stored["pending"] and _keyed(stored).certificate.public_key().public_numbers() == public:
+            if stored["pending"] and certificate_of(stored).certificate.public_key().public_numbers() == public:
                 key_pem = stored["key"].encode("ascii")
                 friendly = friendly or stored["friendly_name"]
                 store["certs"].remove(stored)
@@ -691,7 +381,7 @@ def import_(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
         return []
     exportable = bool(bound.get("PrivateKeyExportable", False)) and key_pem is not None
     self_signed = lab_x509.is_self_signed(keyed.certificate)
-    stored = _stored(lab_x509.KeyedCertificate(keyed.certificate, key_pem), friendly_name=friendly,
+    stored = new_stored(lab_x509.KeyedCertificate(keyed.certificate, key_pem), friendly_name=friendly,
                      exportable=exportable, trusted=not self_signed)  # a foreign self-signed root is not trusted
     store["certs"].append(stored)
     ctx.changed = True
@@ -715,7 +405,7 @@ EXPORT = Signature(
 
 def export(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
     entry, thumb, store, stored = _addressed(ctx, bound)
-    keyed = _keyed(stored)
+    keyed = certificate_of(stored)
     if stored["pending"]:  # a pending request exports as its PKCS#10 [cmdlets.md §2]
         data = base64.b64decode(stored["request"])
         text = lab_x509.request_text(x509.load_der_x509_csr(data))

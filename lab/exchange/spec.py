@@ -81,7 +81,7 @@ class ServerEntry:
     edition: str = "Standard"
     cmdlet_faults: tuple[CmdletFault, ...] = ()
     send_connectors: tuple[dict[str, Any], ...] = ()  # Edge only: its own connectors while not subscribed
-    certificates: tuple[Any, ...] = ()  # [h-certs] certificates.CertificateDecl the org file adds to its store
+    certificates: tuple[Any, ...] = ()  # [h-certs] certificate_store.CertificateDecl the org file adds to its store
 
     @property
     def name(self) -> str:

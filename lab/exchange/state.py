@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from . import certificates, receive_connectors, send_connectors, transport_config, transport_services
+from . import certificate_store, receive_connectors, send_connectors, transport_config, transport_services
 from .context import lab_guid
 from .spec import OrgSpec, ServerEntry
 from .values import DATETIME
@@ -43,8 +43,8 @@ class LabState:
     servers: dict[str, ServerState]  # by server name (upper case)
     fault_counts: dict[str, int] = field(default_factory=dict)  # failures served per injected fault
     seeded: list[str] = field(default_factory=list)  # org-file send connectors already created
-    # [h-certs] every server's certificate store and the lab's CA, owned by certificates.py
-    certificates: dict[str, Any] = field(default_factory=certificates.new_state)
+    # [h-certs] every server's certificate store and the lab's CA, owned by certificate_store.py
+    certificates: dict[str, Any] = field(default_factory=certificate_store.new_state)
 
 
 # --- building ------------------------------------------------------------------------------------
@@ -150,7 +150,7 @@ def dump(state: LabState) -> dict[str, Any]:
         },
         "servers": servers,
         "fault_counts": dict(state.fault_counts),
-        "certificates": certificates.dump(state.certificates),  # [h-certs]
+        "certificates": certificate_store.dump(state.certificates),  # [h-certs]
     }
 
 
@@ -170,7 +170,7 @@ def load(raw: dict[str, Any], org: OrgSpec, now: datetime) -> LabState:
             servers={},
             fault_counts={str(k): int(n) for k, n in raw.get("fault_counts", {}).items()},
             seeded=list(organization.get("seeded_send_connectors", [])),
-            certificates=certificates.load(raw.get("certificates")),  # [h-certs]
+            certificates=certificate_store.load(raw.get("certificates")),  # [h-certs]
         )
         for entry in org.servers:
             saved = raw["servers"].get(entry.name)

@@ -2,7 +2,8 @@
 
 The lab's certificates are genuine: a thumbprint is the SHA-1 of the DER (upper-case hex, as
 X509Certificate2.Thumbprint prints it), a request is a real PKCS#10, an export a real PKCS#12.
-This module knows only certificates; what Exchange shows of them lives in certificates.py.
+This module knows only certificates; what Exchange shows of them lives in certificate_store.py
+and certificates.py.
 
 Names print as .NET's X500DistinguishedName.Name does (X509Certificate2.Subject/Issuer): the
 relative names from the last encoded to the first, joined by ", ", with the short keys CN, OU,
