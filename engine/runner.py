@@ -274,8 +274,10 @@ class Run:
         self._org_objects: dict[str, object] = {}
         for skipped in self._parallel("read", read_one, list(self.sessions.values())):
             skipped.fail(HostStatus.FAILED, "not read: interrupted")
+        # In selection order, whatever order the hosts finished in.
+        self.reads = {name: self.reads.get(name) or HostRead(name) for name in self.sessions}
         for name, session in self.sessions.items():
-            read = self.reads.setdefault(name, HostRead(name))
+            read = self.reads[name]
             read.status, read.error = session.status, session.error
         if org:
             self._read_organization(org, first)

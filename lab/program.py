@@ -1,16 +1,20 @@
 """Running exconf's remote program inside a simulated WinRS command.
 
 A lab server can run exactly one thing: the command line of the remote contract
-(``exconf.remote.command_line()``), whose bootstrap reads standard input, checks
-the program's SHA-256 and runs it with the payload. The lab does what that
-program (engine/remote/exconf.ps1) does, step by step, against the simulated
-organisation: allowlist, ``exconf_ref``, ``skip_on_edge``, ``halt_on_error``,
-``always_run``, ``select``, warnings, error records and the value rules of
-docs/remote-contract.md. Anything else fails as Windows would: cmd.exe does not
-know a program, and this PowerShell refuses scripts it cannot run.
+(``exconf.remote.command_line()``), whose bootstrap refuses a Constrained Language
+Mode session, reads standard input line by line through ``$input`` up to a line of
+four NULs (as Ansible's bootstrap_wrapper.ps1 does), checks the program's SHA-256
+and runs it with the payload. The lab does what that program
+(engine/remote/exconf.ps1) does, step by step, against the simulated
+organisation: allowlist, the marker objects (computer name, an earlier step's
+output, byte arrays, secrets), ``output_file``, ``skip_on_edge``,
+``halt_on_error``, ``always_run``, ``select``, warnings, error records and the
+value rules of docs/remote-contract.md. Anything else fails as Windows would:
+cmd.exe does not know a program, and this PowerShell refuses scripts it cannot run.
 
-The console code page matters at both ends, as on Windows: standard input is
-decoded with it ([Console]::In) and the answer is encoded with it ([Console]::Out).
+The console code page matters at both ends, as on Windows: powershell.exe decodes
+redirected standard input with it before it feeds the lines to ``$input``, and the
+answer is encoded with it ([Console]::Out).
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ import hashlib
 import json
 import ntpath
 import re
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from exconf import remote
 
 from .exchange.errors import CmdletError
 from .exchange.orgfile import python_codec
+from .exchange.secure import SecureString
 from .exchange.serialize import select
 from .exchange.spec import ServerSpec
 from .exchange.store import CommandResult
@@ -50,6 +56,8 @@ RESERVED_PARAMETERS = (
     "wv", "iv", "ov", "ob", "pv", "vb", "db", "usetx",
 )
 _GET_COMMAND = "Microsoft.PowerShell.Commands.GetCommandCommand"
+# Where the program puts an output_file: [IO.Path]::GetTempPath() of the WinRM user's profile.
+TEMP_DIRECTORY = "C:\\Users\\exadmin\\AppData\\Local\\Temp\\"
 
 
 def run_command(store: "LabStore", server: ServerSpec, command: str, arguments: list[str], stdin: bytes,
@@ -106,16 +114,44 @@ def _encode(text: str, codec: str) -> bytes:
 # --- the bootstrap and the program ------------------------------------------------------------------
 
 
+def input_lines(text: str) -> list[str]:
+    """The strings powershell.exe feeds to ``$input`` from redirected standard input: one per
+    line, split as TextReader.ReadLine splits (CR LF, CR or LF; no empty last line)."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def clm_answer(server: ServerSpec, mode: str = "ConstrainedLanguage") -> str:
+    """The bootstrap's plain pipeline output in a CLM session; the console host ends it with CR LF."""
+    message = remote.CLM_MESSAGE.format(computer=server.computer_name, mode=mode)
+    return '{"exconf":%d,"fatal":{"message":"%s"}}\r\n' % (remote.CONTRACT_VERSION, message)
+
+
 def run_bootstrap(store: "LabStore", server: ServerSpec, text: str) -> tuple[str, int]:
     """What the one-line bootstrap does with standard input, then what the program does."""
-    index = text.find("\0")
-    if index < 0:
+    if getattr(server.faults, "constrained_language", False):  # an AppLocker/WDAC-locked host
+        return clm_answer(server), 1
+    program_lines: list[str] = []
+    payload_lines: list[str] = []
+    separated = False
+    for line in input_lines(text):  # foreach($x in $input){...}
+        if separated:
+            payload_lines.append(line)
+        elif line == remote.SEPARATOR:
+            separated = True
+        else:
+            program_lines.append(line)
+    if not separated:
         return NO_PAYLOAD, 1
-    program = text[:index]
-    # [Text.Encoding]::ASCII.GetBytes replaces any other character with '?'.
-    if hashlib.sha256(program.encode("ascii", errors="replace")).hexdigest().upper() != remote.program_hash():
+    try:  # [Convert]::FromBase64String ignores white space; anything else fails (then no bytes)
+        program = base64.b64decode(re.sub(r"[ \t]", "", "".join(program_lines)), validate=True)
+    except (binascii.Error, ValueError):
+        program = b""
+    if hashlib.sha256(program).hexdigest().upper() != remote.program_hash():
         return HASH_MISMATCH, 1
-    return run_program(store, server, text[index + 1:])
+    return run_program(store, server, "\n".join(payload_lines))
 
 
 def run_program(store: "LabStore", server: ServerSpec, payload_json: str) -> tuple[str, int]:
@@ -125,9 +161,10 @@ def run_program(store: "LabStore", server: ServerSpec, payload_json: str) -> tup
     except json.JSONDecodeError as exc:
         return remote.encode_fatal(f"The payload is not valid JSON: {exc}"), 1
     version = payload.get("exconf") if isinstance(payload, dict) else None
-    if isinstance(version, bool) or not isinstance(version, int) or version != 1:
+    if isinstance(version, bool) or not isinstance(version, int) or version != remote.CONTRACT_VERSION:
         return remote.encode_fatal(
-            f"Unsupported payload version '{_ps_string(version)}': this program speaks exconf version 1."
+            f"Unsupported payload version '{_ps_string(version)}': this program speaks exconf version "
+            f"{remote.CONTRACT_VERSION}."
         ), 1
     halt = _ps_ne_false(payload.get("halt_on_error"))  # absent means true
     steps = payload.get("steps")
@@ -139,6 +176,7 @@ def run_program(store: "LabStore", server: ServerSpec, payload_json: str) -> tup
 
 def _run_steps(store: "LabStore", server: ServerSpec, steps: list[Any], halt: bool) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
+    outputs: dict[str, list[dict[str, Any]]] = {}  # the objects of each successful step, by id
     failed = False
     for step in steps:
         step = step if isinstance(step, dict) else {}
@@ -148,7 +186,7 @@ def _run_steps(store: "LabStore", server: ServerSpec, steps: list[Any], halt: bo
         elif server.is_edge and _ps_eq_true(step.get("skip_on_edge")):
             result = {"id": sid, "status": "not_applicable"}
         else:
-            result = run_step(store, server, step)
+            result = run_step(store, server, step, outputs)
         failed = failed or result["status"] == "error"
         results.append(result)
     return results
@@ -158,7 +196,8 @@ class _BadParameter(Exception):
     pass
 
 
-def run_step(store: "LabStore", server: ServerSpec, step: dict[str, Any]) -> dict[str, Any]:
+def run_step(store: "LabStore", server: ServerSpec, step: dict[str, Any],
+             outputs: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {"id": _ps_string(step.get("id")), "status": "error"}
     name = step.get("cmdlet")
     if not (isinstance(name, str) and name in remote.ALLOWED_CMDLETS):  # -ccontains: case-sensitive
@@ -167,8 +206,22 @@ def run_step(store: "LabStore", server: ServerSpec, step: dict[str, Any]) -> dic
             "PermissionDenied", "UnauthorizedAccessException",
         )
         return result
+    outputs = {} if outputs is None else outputs
+    output_path = None
     try:
-        named = step_arguments(step.get("params"), server)
+        named = step_arguments(step.get("params"), server, outputs)
+        given = {key.lower(): value for key, value in named}
+        if name == remote.RESTART_SERVICE and not (
+            len(named) == 1 and isinstance(given.get("name"), str) and given["name"].lower() == "adam_msexchange"
+            and step.get("output_file") is None
+        ):
+            raise _BadParameter("Restart-Service runs only as -Name ADAM_MSExchange in an exconf step.")
+        if step.get("output_file") is not None:
+            parameter = _ps_string(step["output_file"])
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", parameter) or parameter.lower() in given:
+                raise _BadParameter(f"The output_file '{parameter}' is not a parameter name the step leaves free.")
+            output_path = f"{TEMP_DIRECTORY}exconf-{uuid.uuid4().hex}.out"
+            named.append((parameter, output_path))
     except _BadParameter as exc:
         result["error"] = _error(str(exc), "ExconfBadParameter", "InvalidArgument", "ArgumentException")
         return result
@@ -184,13 +237,41 @@ def run_step(store: "LabStore", server: ServerSpec, step: dict[str, Any]) -> dic
     names = [] if wanted is None else [_ps_string(n) for n in (wanted if isinstance(wanted, list) else [wanted])]
     result.update(
         status="ok",
-        objects=[select(obj, names) for obj in outcome.objects] if names else [],
+        objects=[_select(obj, names) for obj in outcome.objects] if names else [],
         warnings=list(outcome.warnings),
     )
+    if output_path is not None:  # the program reads the file back, then deletes it
+        written = getattr(outcome, "files", {}).get(output_path)
+        result["file"] = None if written is None else base64.b64encode(written).decode("ascii")
+    outputs[_ps_string(step.get("id"))] = list(outcome.objects)
     return result
 
 
-def step_arguments(params: Any, server: ServerSpec) -> list[tuple[str, Any]]:
+def _select(obj: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """The program's select: a name "A.B" reads property B of property A (case-insensitive)."""
+    row = select(obj, [n for n in names if "." not in n])
+    for name in names:
+        if "." not in name:
+            continue
+        current: Any = obj
+        for part in name.split("."):
+            if isinstance(current, dict):
+                lower = {k.lower(): k for k in current}
+                current = current[lower[part.lower()]] if part.lower() in lower else _MISSING
+            else:
+                current = getattr(current, part, _MISSING) if current is not None and part else _MISSING
+            if current is _MISSING:
+                break
+        if current is not _MISSING:
+            row[name] = select({name: current}, [name])[name]
+    return {n: row[n] for n in names if n in row}
+
+
+_MISSING = object()
+
+
+def step_arguments(params: Any, server: ServerSpec,
+                   outputs: dict[str, list[dict[str, Any]]] | None = None) -> list[tuple[str, Any]]:
     """ConvertTo-Argument over the step's params; the splatted hashtable has case-insensitive keys."""
     if params is None:
         return []
@@ -204,16 +285,29 @@ def step_arguments(params: Any, server: ServerSpec) -> list[tuple[str, Any]]:
         if refused:
             raise _BadParameter(f"The parameter name '{key}' is not allowed in an exconf step.")
         first = args.get(key.lower(), (key, None))[0]
-        args[key.lower()] = (first, _argument(value, key, server))
+        args[key.lower()] = (first, _argument(value, key, server, {} if outputs is None else outputs))
     return list(args.values())
 
 
-def _argument(value: Any, name: str, server: ServerSpec) -> Any:
+def _argument(value: Any, name: str, server: ServerSpec, outputs: dict[str, list[dict[str, Any]]],
+              in_array: bool = False) -> Any:
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     if isinstance(value, dict):
+        keys = list(value)  # ConvertFrom-Json keeps the members in document order
+        first = value[keys[0]] if keys else None
         if value == remote.LOCAL_SERVER:  # {"exconf_ref": "ComputerName"}, compared case-sensitively
             return server.computer_name
+        if (keys == ["exconf_ref", "step", "property"] and first == "Output"
+                and isinstance(value["step"], str) and isinstance(value["property"], str)):
+            return _output_reference(name, value["step"], value["property"], outputs)
+        if keys == ["exconf_bytes"] and isinstance(first, str) and not in_array:
+            try:  # [Convert]::FromBase64String
+                return base64.b64decode(re.sub(r"\s", "", first), validate=True)
+            except (binascii.Error, ValueError):
+                raise _BadParameter(f"The value of parameter '{name}' is not valid base64.") from None
+        if keys == ["exconf_secret"] and isinstance(first, str) and not in_array:
+            return SecureString(first)
     elif isinstance(value, list):
         if not value:
             return None  # an empty array clears a multi-valued property
@@ -221,12 +315,31 @@ def _argument(value: Any, name: str, server: ServerSpec) -> Any:
         for item in value:
             if isinstance(item, list):
                 raise _BadParameter(f"The value of parameter '{name}' nests an array in an array.")
-            items.append(_argument(item, name, server))
+            items.append(_argument(item, name, server, outputs, True))
         return items
     raise _BadParameter(
-        f"The value of parameter '{name}' is not a string, number, boolean, null, array or "
-        '{"exconf_ref": "ComputerName"}.'
+        f"The value of parameter '{name}' is not a string, number, boolean, null, array or one of the contract's "
+        "marker objects."
     )
+
+
+def _output_reference(name: str, source: str, prop: str, outputs: dict[str, list[dict[str, Any]]]) -> Any:
+    if source not in outputs:
+        raise _BadParameter(
+            f"Parameter '{name}' refers to the output of step '{source}', which has not run successfully before this step."
+        )
+    objects = outputs[source]
+    if len(objects) != 1:
+        raise _BadParameter(
+            f"Parameter '{name}' refers to the output of step '{source}', which returned {len(objects)} objects "
+            "instead of one."
+        )
+    lower = {k.lower(): k for k in objects[0]}  # PSObject.Properties[...] is case-insensitive
+    if prop.lower() not in lower:
+        raise _BadParameter(
+            f"Parameter '{name}' refers to property '{prop}' of step '{source}', whose output has no such property."
+        )
+    return objects[0][lower[prop.lower()]]
 
 
 def _error(message: str, error_id: str, category: str, exception: str) -> dict[str, str]:

@@ -128,7 +128,7 @@ def test_program_file_is_ascii_lf_without_bom_and_short():
     raw.decode("ascii")  # raises on any non-ASCII byte
     assert b"\r" not in raw
     assert raw.endswith(b"\n")
-    assert len(raw.splitlines()) < 250
+    assert len(raw.splitlines()) < 330
     assert remote.program_text() == raw.decode("ascii")
 
 
@@ -220,8 +220,6 @@ def test_bootstrap_creates_a_script_block_only_after_the_hash_check():
     for node in walk(tree.root_node):
         if node.type == "command":
             assert command_name(node).lower() not in CODE_COMMANDS, text(node)
-        if node.type == "variable":
-            assert variable_name(node) != "executioncontext"
         if node.type == "member_name":
             assert text(node).lower() not in CODE_MEMBERS - {"create"}, text(node.parent)
 
@@ -243,11 +241,13 @@ def test_bootstrap_creates_a_script_block_only_after_the_hash_check():
     last = statements[-1]
     assert last.start_byte <= create.start_byte < last.end_byte, "the script block is not made by the last statement"
 
-    # Before it: $p is the text before the NUL, $h its SHA-256, and a mismatch exits.
-    (p_assignment, p_value), = assignments(tree.root_node, "p")
-    assert text(p_value).replace(" ", "") == "$t.Substring(0,$i)"
+    # Before it: $b is the base64-decoded text before the NUL line, $h its SHA-256, a mismatch
+    # exits, and only then $p is the program text made of those same bytes.
+    (b_assignment, b_value), (_, b_fallback) = assignments(tree.root_node, "b")
+    assert text(b_value).replace(" ", "") == "[Convert]::FromBase64String(-join$q)"
+    assert text(b_fallback).replace(" ", "") == "[byte[]]@()"
     (h_assignment, h_value), = assignments(tree.root_node, "h")
-    assert "SHA256" in text(h_value) and "ComputeHash" in text(h_value) and "GetBytes($p)" in text(h_value)
+    assert "SHA256" in text(h_value) and "ComputeHash($b)" in text(h_value)
     checks = [n for n in statements if n.type == "if_statement" and "$h" in text(child(n, "pipeline"))]
     assert len(checks) == 1
     check = checks[0]
@@ -256,8 +256,46 @@ def test_bootstrap_creates_a_script_block_only_after_the_hash_check():
     assert re.search(r"'([0-9A-F]{64})'", condition).group(1) == remote.program_hash()
     body = child(check, "statement_block")
     assert any(n.type == "flow_control_statement" and text(n).startswith("exit") for n in walk(body))
-    assert p_assignment.end_byte <= h_assignment.start_byte < h_assignment.end_byte <= check.start_byte
-    assert check.end_byte <= create.start_byte
+    (p_assignment, p_value), = assignments(tree.root_node, "p")
+    assert text(p_value).replace(" ", "") == "[Text.Encoding]::ASCII.GetString($b)"
+    assert b_assignment.end_byte <= h_assignment.start_byte < h_assignment.end_byte <= check.start_byte
+    assert check.end_byte <= p_assignment.start_byte and p_assignment.end_byte <= create.start_byte
+
+
+def test_bootstrap_reads_standard_input_through_input_up_to_a_line_of_four_nuls():
+    """As Ansible's bootstrap_wrapper.ps1 (ansible/ansible @ 26cba868) does: never [Console]::In."""
+    bootstrap = remote.bootstrap_script()
+    tree = parse(bootstrap)
+    assert "[console]::in" not in bootstrap.lower()
+    loops = [n for n in walk(tree.root_node) if n.type == "foreach_statement"]
+    assert len(loops) == 1
+    (loop,) = loops
+    assert re.match(r"foreach\s*\(\s*\$x\s+in\s+\$input\s*\)", text(loop), re.IGNORECASE), text(loop)
+    assert '[string]::Equals($x,"`0`0`0`0")' in text(loop)  # a whole line of four NULs
+    # The lines before it are the program ($q), the lines after it the payload ($r).
+    assert re.search(r"-join \$q\b", bootstrap) and '($r -join "`n")' in bootstrap
+
+
+def test_bootstrap_refuses_constrained_language_mode_first_with_plain_output():
+    """A CLM session (AppLocker/WDAC) cannot use [Console] or [ScriptBlock]::Create: the bootstrap
+    checks the language mode before anything else and answers with pipeline output, which CLM allows."""
+    tree = parse(remote.bootstrap_script())
+    statements = [n for n in tree.root_node.children[0].children if n.is_named]
+    (m_assignment, m_value), = assignments(tree.root_node, "m")
+    assert text(m_value) == "$ExecutionContext.SessionState.LanguageMode"
+    # $ExecutionContext is read in that one place only.
+    uses = [n for n in walk(tree.root_node) if n.type == "variable" and variable_name(n) == "executioncontext"]
+    assert len(uses) == 1 and m_value.start_byte <= uses[0].start_byte < m_value.end_byte
+    check = next(n for n in statements if n.type == "if_statement")
+    assert m_assignment.end_byte <= check.start_byte
+    assert not [n for n in statements if n.end_byte <= check.start_byte and n.type not in ("empty_statement", "pipeline")]
+    body = text(check)
+    assert re.match(r"if\(\$m -ne 'FullLanguage'\)", body), body
+    assert "::" not in body and "[" not in body, body  # no .NET type: CLM allows none of ours
+    assert body.rstrip("}").endswith("exit 1")
+    # Everything that reads input or makes code comes after the check.
+    loop = next(n for n in walk(tree.root_node) if n.type == "foreach_statement")
+    assert check.end_byte <= loop.start_byte
 
 
 # --- the allowlist ----------------------------------------------------------------------------------
@@ -283,15 +321,18 @@ def tricky_steps() -> list[remote.Step]:
     ]
 
 
-def test_encode_stdin_is_ascii_program_nul_payload():
+def test_encode_stdin_is_program_line_nul_line_payload_line():
     data = remote.encode_stdin(tricky_steps())
     data.decode("ascii")
-    assert data.count(b"\0") == 1
-    program, payload = data.split(b"\0")
+    lines = data.split(b"\r\n")
+    assert len(lines) == 4 and lines[-1] == b"" and lines[1] == b"\0\0\0\0"
+    assert data.count(b"\0") == 4
+    program = base64.b64decode(lines[0], validate=True)
     assert program.decode("ascii") == remote.program_text()
-    # What the bootstrap checks: SHA-256 of the ASCII program part, upper-case hex.
+    # What the bootstrap checks: SHA-256 of the decoded program bytes, upper-case hex.
     assert hashlib.sha256(program).hexdigest().upper() == remote.program_hash()
     assert remote.program_hash() in remote.bootstrap_script()
+    assert json.loads(lines[2]) == json.loads(remote.encode_payload(tricky_steps()))
 
 
 def test_tricky_payload_is_ascii_json_and_decodes_back_exactly():
@@ -300,10 +341,10 @@ def test_tricky_payload_is_ascii_json_and_decodes_back_exactly():
     assert payload.isascii()
     assert "\0" not in payload and "\r" not in payload and "\n" not in payload
     doc = json.loads(payload)
-    assert doc == {"exconf": 1, "halt_on_error": False, "steps": [s.to_json() for s in steps]}
+    assert doc == {"exconf": 2, "halt_on_error": False, "steps": [s.to_json() for s in steps]}
     assert doc["steps"][1]["params"]["Identity"] == TRICKY
     assert doc["steps"][0]["params"]["Server"] == {"exconf_ref": "ComputerName"}
-    _, wire = remote.encode_stdin(steps, halt_on_error=False).split(b"\0")
+    wire = remote.encode_stdin(steps, halt_on_error=False).split(b"\r\n")[2]
     assert json.loads(wire.decode("ascii")) == doc
 
 
@@ -312,7 +353,8 @@ def test_command_line_is_short_and_constant():
     assert command == "powershell.exe"
     assert args[:-1] == ["-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-EncodedCommand"]
     assert base64.b64decode(args[-1]).decode("utf-16-le") == remote.bootstrap_script()
-    assert len(" ".join([command, *args])) < 2000
+    # Far below cmd.exe's 8191 characters (WinRS runs the line through cmd.exe).
+    assert len(" ".join([command, *args])) < 3000
     remote.encode_stdin(tricky_steps())
     assert remote.command_line() == (command, args)
     assert TRICKY not in base64.b64decode(args[-1]).decode("utf-16-le")
@@ -344,7 +386,7 @@ def test_program_style_answer_decodes_back_exactly():
         {"id": "a2", "status": "not_run"},
         {"id": "a3", "status": "not_applicable"},
     ]
-    answer = ps51_answer_text({"exconf": 1, "computer": "EX01", "edge": False, "results": results})
+    answer = ps51_answer_text({"exconf": 2, "computer": "EX01", "edge": False, "results": results})
     assert answer.isascii()
     decoded = remote.decode_answer(answer.encode("ascii"))
     assert decoded.computer == "EX01" and decoded.edge is False
@@ -354,4 +396,94 @@ def test_program_style_answer_decodes_back_exactly():
     assert [decoded.result(i).status for i in ("a2", "a3")] == ["not_run", "not_applicable"]
     assert remote.encode_answer("EX01", False, results).isascii()
     with pytest.raises(remote.RemoteFatal, match="snap-in"):
-        remote.decode_answer(ps51_answer_text({"exconf": 1, "fatal": {"message": "snap-in not found"}}).encode(), exit_code=1)
+        remote.decode_answer(ps51_answer_text({"exconf": 2, "fatal": {"message": "snap-in not found"}}).encode(), exit_code=1)
+
+
+# --- contract v2: bytes, secrets, output references, output files ------------------------------------
+
+
+def test_a_secret_is_revealed_only_in_the_encoded_payload(monkeypatch):
+    monkeypatch.setenv("EXCONF_TEST_PFX_PASSWORD", "s3cret-Pfx!")
+    secret = remote.Secret.from_env("EXCONF_TEST_PFX_PASSWORD")
+    step = remote.Step("i1", "Import-ExchangeCertificate", {"FileData": b"\x00\x01pfx", "Password": secret})
+    shown = " ".join([repr(secret), str(secret), repr(step), json.dumps(step.to_json())])
+    assert "s3cret-Pfx!" not in shown
+    assert "EXCONF_TEST_PFX_PASSWORD" in repr(secret)  # where it comes from may be shown
+    doc = json.loads(remote.encode_payload([step]))
+    assert doc["steps"][0]["params"] == {"FileData": {"exconf_bytes": "AAFwZng="}, "Password": {"exconf_secret": "s3cret-Pfx!"}}
+    assert remote.encode_stdin([step]).isascii()
+
+
+def test_a_secret_whose_source_is_missing_names_the_source_only(monkeypatch, tmp_path):
+    monkeypatch.delenv("EXCONF_TEST_UNSET", raising=False)
+    step = remote.Step("i1", "Import-ExchangeCertificate", {"Password": remote.Secret.from_env("EXCONF_TEST_UNSET")})
+    with pytest.raises(remote.SecretError, match="EXCONF_TEST_UNSET is not set"):
+        remote.encode_payload([step])
+    with pytest.raises(remote.SecretError, match="cannot read the secret file"):
+        remote.Secret.from_file(str(tmp_path / "missing")).reveal()
+    (tmp_path / "pw").write_text("from-file\n")
+    assert remote.Secret.from_file(str(tmp_path / "pw")).reveal() == "from-file"
+
+
+def test_an_output_reference_must_name_an_earlier_step():
+    imp = remote.Step("i1", "Import-ExchangeCertificate", {"FileData": b"x"}, select=("Thumbprint",))
+    enable = remote.Step("e1", "Enable-ExchangeCertificate",
+                         {"Thumbprint": remote.OutputRef("i1", "Thumbprint"), "Services": "SMTP", "Force": True})
+    doc = json.loads(remote.encode_payload([imp, enable]))
+    assert doc["steps"][1]["params"]["Thumbprint"] == {"exconf_ref": "Output", "step": "i1", "property": "Thumbprint"}
+    with pytest.raises(ValueError, match="refers to step 'i1', which is not an earlier step"):
+        remote.encode_payload([enable, imp])
+
+
+@pytest.mark.parametrize("params", [{"Name": "MSExchangeTransport"}, {"Name": "ADAM_MSExchange", "Force": True},
+                                    {"DisplayName": "ADAM_MSExchange"}, {}])
+def test_restart_service_is_limited_to_ad_lds(params):
+    with pytest.raises(ValueError, match="runs only as -Name ADAM_MSExchange"):
+        remote.encode_payload([remote.Step("r", "Restart-Service", params)])
+    remote.encode_payload([remote.Step("r", "Restart-Service", {"Name": "ADAM_MSExchange"})])
+
+
+def test_the_allowlist_has_no_general_file_or_content_cmdlet():
+    general = re.compile(r"-(Content|Item|ItemProperty|ChildItem|Location|Acl)$|^(Out-File|Copy-|Move-|Remove-Item|"
+                         r"Export-Csv|Import-Csv|Start-|Invoke-|Set-Service|Stop-Service)", re.IGNORECASE)
+    assert [c for c in remote.ALLOWED_CMDLETS if general.search(c) and c != "Start-EdgeSynchronization"] == []
+    assert "Restart-Service" in remote.ALLOWED_CMDLETS and remote.RESTARTABLE_SERVICE == "ADAM_MSExchange"
+
+
+def test_answer_bytes_and_output_files_decode_to_bytes():
+    results = [{"id": "x", "status": "ok", "objects": [{"FileData": {"exconf_bytes": "AAEC"}, "Thumbprint": "AB"}],
+                "warnings": [], "file": base64.b64encode(b"-----BEGIN NEW CERTIFICATE REQUEST-----").decode()}]
+    answer = remote.decode_answer(remote.encode_answer("EX01", False, results).encode())
+    assert answer.result("x").objects[0] == {"FileData": b"\x00\x01\x02", "Thumbprint": "AB"}
+    assert answer.result("x").file == b"-----BEGIN NEW CERTIFICATE REQUEST-----"
+    bad = [{"id": "x", "status": "ok", "objects": [], "file": "not base64!"}]
+    with pytest.raises(remote.ContractError, match="step 'x'"):
+        remote.decode_answer(remote.encode_answer("EX01", False, bad).encode())
+
+
+def test_the_program_never_puts_a_secret_or_the_output_path_source_in_a_message(tree):
+    for node in walk(tree.root_node):
+        if node.type == "expandable_string_literal":
+            assert "$text" not in text(node) and "$secure" not in text(node), text(node)
+    (node, value), = assignments(tree.root_node, "outputPath")[1:]  # the first sets it to $null
+    assert "GetTempPath()" in text(value) and "NewGuid()" in text(value) and "$step" not in text(value)
+
+
+def test_the_program_turns_markers_into_typed_values(tree, program):
+    assert "[System.Convert]::FromBase64String($text)" in program
+    assert "New-Object System.Security.SecureString" in program and "$secure.MakeReadOnly()" in program
+    assert "$value -is [byte[]]" in program and "exconf_bytes = [System.Convert]::ToBase64String($value)" in program
+    assert re.search(r"\$stepOutputs\[\[string\]\$step\.id\] = \$output", program)
+
+
+def test_the_program_deletes_an_output_file_whatever_happened(tree, program):
+    finals = [n for n in walk(tree.root_node) if n.type == "finally_clause"]
+    assert any("[System.IO.File]::Delete($outputPath)" in text(n) for n in finals), [text(n) for n in finals]
+    # The path is only made, given to the cmdlet, tested, read back and deleted: no other file access.
+    uses = [line.strip() for line in program.splitlines() if "$outputPath" in line]
+    assert len(uses) == 6, uses
+    allowed = (r"^(\$outputPath = (\$null|Join-Path -Path \(\[System\.IO\.Path\]::GetTempPath\(\)\) .*)"
+               r"|\$stepArgs\[\$fileParameter\] = \$outputPath|if \(\$null -ne \$outputPath.*"
+               r"|if \(\[System\.IO\.File\]::Exists\(\$outputPath\)\) .*ReadAllBytes\(\$outputPath\).*)$")
+    assert all(re.match(allowed, u) for u in uses), uses
+    assert "System.IO.File]::WriteAll" not in program and "OpenWrite" not in program

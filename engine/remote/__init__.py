@@ -9,13 +9,17 @@ transports and the lab agree on it byte for byte:
   SHA-256 of the program part against the hash it carries, and only then runs
   it; so the only text that ever becomes PowerShell code is the program
   shipped in this package (``exconf.ps1``).
-* **Standard input** is ``<program> NUL <payload JSON>``. Both parts are pure
-  ASCII (the JSON escapes every other character as ``\\uXXXX``), so they
-  arrive intact whatever console code page the shell runs (437, 1252, 65001).
+* **Standard input** is three lines: the program in base64, a line of four NUL
+  characters, the payload JSON. The bootstrap reads them through the pipeline
+  variable ``$input`` as Ansible's bootstrap_wrapper.ps1 does. All of it is
+  pure ASCII (the JSON escapes every other character as ``\\uXXXX``), so it
+  arrives intact whatever console code page the shell runs (437, 1252, 65001).
 * **Standard output** is one ASCII JSON document, the *answer*.
 
 The payload is data only: cmdlet names (checked against an allowlist inside
-the program) and parameter values. See docs/architecture.md, "Remote contract".
+the program) and parameter values: JSON scalars and arrays, byte arrays,
+secrets (SecureStrings on the server), the local computer name and a property
+of an earlier step's output. See docs/remote-contract.md.
 """
 
 from __future__ import annotations
@@ -26,9 +30,9 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, Callable
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2
 
 # The only cmdlets the program will run. The program carries the same list
 # (tests check that both agree); anything else is refused on the server.
@@ -44,27 +48,62 @@ ALLOWED_CMDLETS: tuple[str, ...] = (
     "Set-FrontendTransportService",
     "Get-TransportConfig",
     "Set-TransportConfig",
+    "Get-ExchangeCertificate",
+    "Enable-ExchangeCertificate",
+    "New-ExchangeCertificate",
+    "Import-ExchangeCertificate",
+    "Export-ExchangeCertificate",
+    "Remove-ExchangeCertificate",
+    "New-EdgeSubscription",
+    "Get-EdgeSubscription",
+    "Remove-EdgeSubscription",
+    "Start-EdgeSynchronization",
+    "Test-EdgeSynchronization",
+    "Restart-Service",
 )
+# Restart-Service runs only as ``-Name ADAM_MSExchange``: restarting AD LDS on an Edge after its
+# default SMTP certificate changed (cmdlets.md §6, §9). The program refuses any other use.
+RESTART_SERVICE = "Restart-Service"
+RESTARTABLE_SERVICE = "ADAM_MSExchange"
 
 # A parameter value of this exact shape is replaced on the server by the local
-# computer name ($env:COMPUTERNAME). It is the only reference the program knows.
+# computer name ($env:COMPUTERNAME).
 LOCAL_SERVER = {"exconf_ref": "ComputerName"}
 
 POWERSHELL = "powershell.exe"
 POWERSHELL_ARGS = ("-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-EncodedCommand")
 
-# The bootstrap is deliberately one line: it is what runs before our program
-# exists in the session. {hash} is the upper-case hex SHA-256 of the program.
+# The line of four NUL characters between the program and the payload, as in Ansible's
+# lib/ansible/executor/powershell/bootstrap_wrapper.ps1 (ansible/ansible @ 26cba868).
+SEPARATOR = "\0\0\0\0"
+CLM_MESSAGE = "PowerShell on {computer} runs in {mode} mode (AppLocker or WDAC policy); exconf needs FullLanguage."
+
+# The bootstrap is deliberately one line: it is what runs before our program exists in the
+# session. {hash} is the upper-case hex SHA-256 of the program. It follows Ansible's
+# bootstrap_wrapper.ps1 (ansible/ansible @ 26cba8682f69f9a0acc8f8b1ac9aaa9f21f6fa0d): refuse a
+# session that is not FullLanguage (an AppLocker/WDAC Constrained Language Mode host, where
+# [Console] and [ScriptBlock]::Create are unavailable: the answer is plain pipeline output, which
+# CLM allows), then read standard input from the pipeline variable $input line by line up to a
+# line of four NUL characters, never [Console]::In (the host drains redirected standard input to
+# feed $input). The program travels as one base64 line, so no line-ending or blank-line handling
+# of the host can change the bytes whose hash is checked.
 _BOOTSTRAP = (
     "$ErrorActionPreference='Stop';"
-    "$t=[Console]::In.ReadToEnd();"
-    "$i=$t.IndexOf([char]0);"
-    "if($i -lt 0){{[Console]::Out.Write('{{\"exconf\":1,\"fatal\":{{\"message\":\"no payload on standard input\"}}}}');exit 1}};"
-    "$p=$t.Substring(0,$i);"
-    "$h=[BitConverter]::ToString([Security.Cryptography.SHA256]::Create().ComputeHash([Text.Encoding]::ASCII.GetBytes($p))).Replace('-','');"
-    "if($h -ne '{hash}'){{[Console]::Out.Write('{{\"exconf\":1,\"fatal\":{{\"message\":\"program hash mismatch\"}}}}');exit 1}};"
-    "& ([ScriptBlock]::Create($p)) $t.Substring($i+1)"
+    "$m=$ExecutionContext.SessionState.LanguageMode;"
+    "if($m -ne 'FullLanguage'){{'{{\"exconf\":2,\"fatal\":{{\"message\":\"'+"
+    + "{clm}"
+    + "+'\"}}}}';exit 1}};"
+    "$q=@();$r=@();$f=0;"
+    "foreach($x in $input){{if($f){{$r+=$x}}elseif([string]::Equals($x,\"`0`0`0`0\")){{$f=1}}else{{$q+=$x}}}};"
+    "if(-not $f){{[Console]::Out.Write('{{\"exconf\":2,\"fatal\":{{\"message\":\"no payload on standard input\"}}}}');exit 1}};"
+    "try{{$b=[Convert]::FromBase64String(-join $q)}}catch{{$b=[byte[]]@()}};"
+    "$h=[BitConverter]::ToString([Security.Cryptography.SHA256]::Create().ComputeHash($b)).Replace('-','');"
+    "if($h -ne '{hash}'){{[Console]::Out.Write('{{\"exconf\":2,\"fatal\":{{\"message\":\"program hash mismatch\"}}}}');exit 1}};"
+    "$p=[Text.Encoding]::ASCII.GetString($b);"
+    "& ([ScriptBlock]::Create($p)) ($r -join \"`n\")"
 )
+# The CLM message as PowerShell builds it in the bootstrap (a CLM session can concatenate strings).
+_CLM_EXPRESSION = "'" + CLM_MESSAGE.replace("'", "''").replace("{computer}", "'+$env:COMPUTERNAME+'").replace("{mode}", "'+$m+'") + "'"
 
 
 class ContractError(Exception):
@@ -86,7 +125,7 @@ def program_hash(text: str | None = None) -> str:
 
 def bootstrap_script(text: str | None = None) -> str:
     """The one-line bootstrap for a given program text."""
-    return _BOOTSTRAP.format(hash=program_hash(text))
+    return _BOOTSTRAP.format(hash=program_hash(text), clm=_CLM_EXPRESSION)
 
 
 @lru_cache(maxsize=1)
@@ -94,6 +133,98 @@ def command_line() -> tuple[str, list[str]]:
     """(command, arguments) to start the program; short and constant."""
     encoded = base64.b64encode(bootstrap_script().encode("utf-16-le")).decode("ascii")
     return POWERSHELL, [*POWERSHELL_ARGS, encoded]
+
+
+class Secret:
+    """A value that becomes a SecureString on the server (a PFX password).
+
+    It holds where the value comes from, not the value: ``reveal()`` reads it only while the
+    payload is encoded, so the text lives in the controller's memory no longer than that (and
+    in the encoded standard input, which the transport sends over its encrypted channel). Its
+    repr, str and JSON form for display never show it.
+    """
+
+    __slots__ = ("label", "_source")
+
+    def __init__(self, label: str, source: Callable[[], str]):
+        self.label = label  # where it comes from, e.g. "environment variable PFX_PASSWORD": safe to show
+        self._source = source
+
+    @classmethod
+    def from_env(cls, name: str) -> "Secret":
+        def read() -> str:
+            import os
+
+            value = os.environ.get(name)
+            if value is None:
+                raise SecretError(f"the environment variable {name} is not set")
+            return value
+
+        return cls(f"environment variable {name}", read)
+
+    @classmethod
+    def from_file(cls, path: str) -> "Secret":
+        def read() -> str:
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    return handle.read().rstrip("\r\n")
+            except OSError as exc:
+                raise SecretError(f"cannot read the secret file {path}: {exc.strerror or exc}") from None
+
+        return cls(f"file {path}", read)
+
+    @classmethod
+    def from_value(cls, value: str, label: str = "a value given in memory") -> "Secret":
+        """A value already in memory (typed at a prompt): kept until the Secret is dropped."""
+        return cls(label, lambda: value)
+
+    def reveal(self) -> str:
+        value = self._source()
+        if not isinstance(value, str):
+            raise SecretError(f"the secret from {self.label} is not text")
+        return value
+
+    def __repr__(self) -> str:
+        return f"Secret({self.label!r})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:  # by identity: comparing would reveal both
+        return self is other
+
+    __hash__ = object.__hash__
+
+
+class SecretError(Exception):
+    """A secret's source cannot be read (a variable not set, a file missing). Names the source only."""
+
+
+@dataclass(frozen=True)
+class OutputRef:
+    """A property of the one object an earlier step of the same payload returned
+    (Enable-ExchangeCertificate needs the Thumbprint that Import-ExchangeCertificate returned)."""
+
+    step: str
+    property: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"exconf_ref": "Output", "step": self.step, "property": self.property}
+
+
+REDACTED = "********"
+
+
+def _wire_value(value: Any, reveal: bool) -> Any:
+    """A parameter value in its JSON form: bytes, Secret and OutputRef become marker objects."""
+    if isinstance(value, Secret):
+        return {"exconf_secret": value.reveal() if reveal else REDACTED}
+    if isinstance(value, (bytes, bytearray)):
+        return {"exconf_bytes": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, OutputRef):
+        return value.to_json()
+    if isinstance(value, (list, tuple)):
+        return [_wire_value(v, reveal) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -105,6 +236,10 @@ class Step:
     ``always_run`` runs the step even after an earlier step failed under
     ``halt_on_error``: for the read-back of an apply, which changes nothing and
     tells what the failure left behind.
+    ``output_file`` names a parameter (e.g. ``FileName`` of New-EdgeSubscription) that the
+    program sets to a fresh temporary path; the bytes the cmdlet writes there come back in
+    ``StepResult.file`` and the file is deleted. Params values may be ``bytes`` (a
+    ``[byte[]]``), a :class:`Secret` (a SecureString) or an :class:`OutputRef`.
     """
 
     id: str
@@ -113,30 +248,61 @@ class Step:
     select: tuple[str, ...] = ()
     skip_on_edge: bool = False
     always_run: bool = False
+    output_file: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"id": self.id, "cmdlet": self.cmdlet, "params": self.params}
+    def to_json(self, *, reveal: bool = False) -> dict[str, Any]:
+        """The step as JSON; secrets show as ``********`` unless ``reveal`` (only the encoder)."""
+        params = {k: _wire_value(v, reveal) for k, v in self.params.items()}
+        data: dict[str, Any] = {"id": self.id, "cmdlet": self.cmdlet, "params": params}
         if self.select:
             data["select"] = list(self.select)
         if self.skip_on_edge:
             data["skip_on_edge"] = True
         if self.always_run:
             data["always_run"] = True
+        if self.output_file:
+            data["output_file"] = self.output_file
         return data
 
 
-def encode_payload(steps: list[Step], *, halt_on_error: bool = True) -> str:
-    """The payload JSON (ASCII only) for a list of steps."""
+def _check_steps(steps: list[Step]) -> None:
+    """What the program would refuse, refused before anything is sent."""
     unknown = sorted({s.cmdlet for s in steps} - set(ALLOWED_CMDLETS))
     if unknown:
         raise ValueError(f"cmdlets not in the remote program's allowlist: {', '.join(unknown)}")
-    doc = {"exconf": CONTRACT_VERSION, "halt_on_error": halt_on_error, "steps": [s.to_json() for s in steps]}
+    seen: set[str] = set()
+    for step in steps:
+        if step.cmdlet == RESTART_SERVICE and (
+            set(step.params) != {"Name"} or step.params["Name"] != RESTARTABLE_SERVICE or step.output_file
+        ):
+            raise ValueError(f"step {step.id!r}: {RESTART_SERVICE} runs only as -Name {RESTARTABLE_SERVICE}")
+        for name, value in step.params.items():
+            for item in value if isinstance(value, (list, tuple)) else [value]:
+                if isinstance(item, OutputRef) and item.step not in seen:
+                    raise ValueError(f"step {step.id!r}: parameter {name!r} refers to step {item.step!r}, "
+                                     "which is not an earlier step of the same payload")
+        if step.output_file and step.output_file in step.params:
+            raise ValueError(f"step {step.id!r}: output_file {step.output_file!r} is also among its params")
+        seen.add(step.id)
+
+
+def encode_payload(steps: list[Step], *, halt_on_error: bool = True) -> str:
+    """The payload JSON (ASCII only) for a list of steps; the only place secrets are revealed."""
+    _check_steps(steps)
+    doc = {"exconf": CONTRACT_VERSION, "halt_on_error": halt_on_error,
+           "steps": [s.to_json(reveal=True) for s in steps]}
     return json.dumps(doc, ensure_ascii=True, separators=(",", ":"))
 
 
+def frame_stdin(program: str, payload: str) -> str:
+    """Standard input from a program text and a payload: base64 line, NUL line, payload line."""
+    encoded = base64.b64encode(program.encode("ascii")).decode("ascii")
+    return f"{encoded}\r\n{SEPARATOR}\r\n{payload}\r\n"
+
+
 def encode_stdin(steps: list[Step], *, halt_on_error: bool = True) -> bytes:
-    """What goes on standard input: program, NUL, payload (all ASCII)."""
-    return (program_text() + "\0" + encode_payload(steps, halt_on_error=halt_on_error)).encode("ascii")
+    """What goes on standard input (all ASCII): the program, the separator line, the payload."""
+    return frame_stdin(program_text(), encode_payload(steps, halt_on_error=halt_on_error)).encode("ascii")
 
 
 # --- the answer --------------------------------------------------------------
@@ -162,6 +328,7 @@ class StepResult:
     objects: tuple[dict[str, Any], ...] = ()
     warnings: tuple[str, ...] = ()
     error: StepError | None = None
+    file: bytes | None = None  # what the cmdlet wrote to the step's output_file
 
     @property
     def ok(self) -> bool:
@@ -202,10 +369,16 @@ def decode_answer(stdout: bytes, stderr: bytes = b"", exit_code: int = 0) -> Ans
     results: dict[str, StepResult] = {}
     for raw in doc.get("results", []):
         err = raw.get("error")
+        try:
+            objects = tuple({k: _answer_value(v) for k, v in o.items()} for o in raw.get("objects") or ())
+            file = base64.b64decode(raw["file"], validate=True) if raw.get("file") is not None else None
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise ContractError(f"the remote program's answer for step {raw.get('id')!r} is malformed ({exc})") from None
         results[raw["id"]] = StepResult(
             id=raw["id"],
             status=raw["status"],
-            objects=tuple(raw.get("objects") or ()),
+            objects=objects,
+            file=file,
             warnings=tuple(raw.get("warnings") or ()),
             error=StepError(
                 message=err.get("message", ""),
@@ -217,6 +390,13 @@ def decode_answer(stdout: bytes, stderr: bytes = b"", exit_code: int = 0) -> Ans
             else None,
         )
     return Answer(computer=str(doc.get("computer", "")), edge=bool(doc.get("edge", False)), results=results)
+
+
+def _answer_value(value: Any) -> Any:
+    """A property value of the answer; a byte array ({"exconf_bytes": base64}) becomes bytes."""
+    if isinstance(value, dict) and set(value) == {"exconf_bytes"}:
+        return base64.b64decode(value["exconf_bytes"], validate=True)
+    return value
 
 
 def encode_answer(computer: str, edge: bool, results: list[dict[str, Any]]) -> str:

@@ -1,5 +1,5 @@
 param([string]$PayloadJson)
-# exconf remote program, contract v1 (docs/remote-contract.md). Windows PowerShell 5.1 syntax only.
+# exconf remote program, contract v2 (docs/remote-contract.md). Windows PowerShell 5.1 syntax only.
 # The bootstrap (exconf/remote/__init__.py) runs it after checking its SHA-256, with the payload JSON
 # as the only argument. It prints exactly one line of ASCII JSON, the answer, and nothing else.
 # No payload string ever becomes code: cmdlet names must be in $allowedCmdlets and are resolved with
@@ -18,7 +18,11 @@ $allowedCmdlets = @(
     'Get-ExchangeServer', 'Get-SendConnector', 'Set-SendConnector', 'Get-ReceiveConnector',
     'Set-ReceiveConnector', 'Get-TransportService', 'Set-TransportService',
     'Get-FrontendTransportService', 'Set-FrontendTransportService', 'Get-TransportConfig',
-    'Set-TransportConfig')
+    'Set-TransportConfig', 'Get-ExchangeCertificate', 'Enable-ExchangeCertificate',
+    'New-ExchangeCertificate', 'Import-ExchangeCertificate', 'Export-ExchangeCertificate',
+    'Remove-ExchangeCertificate', 'New-EdgeSubscription', 'Get-EdgeSubscription',
+    'Remove-EdgeSubscription', 'Start-EdgeSynchronization', 'Test-EdgeSynchronization',
+    'Restart-Service')
 # Common parameters and their aliases are not the payload's to set: -OutVariable could overwrite
 # this program's variables, -ErrorAction undo -ErrorAction Stop. PowerShell binds any unambiguous
 # prefix of a parameter name, so a name that is a prefix of one of these is refused as well.
@@ -45,7 +49,7 @@ function Write-Answer($document) {
 }
 
 function Exit-Fatal([string]$message) {
-    Write-Answer ([ordered]@{ exconf = 1; fatal = [ordered]@{ message = $message } })
+    Write-Answer ([ordered]@{ exconf = 2; fatal = [ordered]@{ message = $message } })
     exit 1
 }
 
@@ -54,16 +58,42 @@ function New-StepError($message, $errorId, $category, $exception) {
 }
 
 # A JSON parameter value -> the argument to splat; throws on anything outside the contract.
-function ConvertTo-Argument($value, [string]$name) {
+# The marker objects: {"exconf_ref":"ComputerName"}, {"exconf_ref":"Output","step":..,"property":..}
+# (a property of the one object an earlier step returned), {"exconf_bytes":"<base64>"} (a byte[])
+# and {"exconf_secret":"<text>"} (a SecureString; the text is never echoed in a message).
+function ConvertTo-Argument($value, [string]$name, [bool]$inArray = $false) {
     if ($null -eq $value) { return $null }
     if ($value -is [string] -or $value -is [bool] -or $value -is [int] -or $value -is [long] -or
         $value -is [decimal] -or $value -is [double]) { return $value }
     if ($value -is [System.Management.Automation.PSCustomObject]) {
         # ConvertFrom-Json gives PSCustomObjects (5.1 has no -AsHashtable): read them by PSObject.Properties.
         $members = @($value.PSObject.Properties)
-        if ($members.Count -eq 1 -and $members[0].Name -ceq 'exconf_ref' -and
-            $members[0].Value -is [string] -and $members[0].Value -ceq 'ComputerName') {
+        $marker = $members[0].Name
+        $text = $members[0].Value
+        if ($members.Count -eq 1 -and $marker -ceq 'exconf_ref' -and $text -is [string] -and $text -ceq 'ComputerName') {
             return [string]$env:COMPUTERNAME
+        }
+        if ($members.Count -eq 3 -and $marker -ceq 'exconf_ref' -and $text -is [string] -and $text -ceq 'Output' -and
+            $members[1].Name -ceq 'step' -and $members[1].Value -is [string] -and
+            $members[2].Name -ceq 'property' -and $members[2].Value -is [string]) {
+            $source = $members[1].Value
+            if (-not $stepOutputs.ContainsKey($source)) { throw "Parameter '$name' refers to the output of step '$source', which has not run successfully before this step." }
+            $objects = @($stepOutputs[$source])
+            if ($objects.Count -ne 1) { throw "Parameter '$name' refers to the output of step '$source', which returned $($objects.Count) objects instead of one." }
+            $found = $objects[0].PSObject.Properties[$members[2].Value]
+            if ($null -eq $found) { throw "Parameter '$name' refers to property '$($members[2].Value)' of step '$source', whose output has no such property." }
+            return , $found.Value
+        }
+        if ($members.Count -eq 1 -and $marker -ceq 'exconf_bytes' -and $text -is [string] -and -not $inArray) {
+            try { $bytes = [System.Convert]::FromBase64String($text) }
+            catch { throw "The value of parameter '$name' is not valid base64." }
+            return , $bytes
+        }
+        if ($members.Count -eq 1 -and $marker -ceq 'exconf_secret' -and $text -is [string] -and -not $inArray) {
+            $secure = New-Object System.Security.SecureString
+            foreach ($c in $text.ToCharArray()) { $secure.AppendChar($c) }
+            $secure.MakeReadOnly()
+            return , $secure
         }
     } elseif ($value -is [array]) {
         if ($value.Count -eq 0) { return $null }  # an empty array clears a multi-valued property
@@ -71,7 +101,7 @@ function ConvertTo-Argument($value, [string]$name) {
         $allStrings = $true
         foreach ($item in $value) {
             if ($item -is [array]) { throw "The value of parameter '$name' nests an array in an array." }
-            $converted = ConvertTo-Argument $item $name
+            $converted = ConvertTo-Argument $item $name $true
             if (-not ($converted -is [string])) { $allStrings = $false }
             $items.Add($converted)
         }
@@ -80,7 +110,7 @@ function ConvertTo-Argument($value, [string]$name) {
         if ($allStrings) { return , ([string[]]$items.ToArray()) }
         return , ($items.ToArray())
     }
-    throw "The value of parameter '$name' is not a string, number, boolean, null, array or {""exconf_ref"": ""ComputerName""}."
+    throw "The value of parameter '$name' is not a string, number, boolean, null, array or one of the contract's marker objects."
 }
 
 # A property value -> its JSON form, the same whether the object is live (local snap-in) or
@@ -91,6 +121,8 @@ function ConvertTo-AnswerValue($value) {
     # Deserialized.System.Enum and whose ToString() is the name: test it before the integers.
     if ($value -is [Enum] -or $value.PSObject.TypeNames -contains 'Deserialized.System.Enum') { return $value.ToString() }
     if ($value -is [bool]) { return [bool]$value }
+    # A byte array (FileData of an export or a binary request) travels whole, as base64.
+    if ($value -is [byte[]]) { return [ordered]@{ exconf_bytes = [System.Convert]::ToBase64String($value) } }
     foreach ($type in $integerTypes) { if ($value -is $type) { return $value.PSObject.BaseObject } }
     if ($value -is [DateTime]) {
         # ConvertTo-Json 5.1 would write "\/Date(...)\/"; the contract wants ISO 8601 in UTC.
@@ -116,6 +148,7 @@ function Invoke-Step($step) {
         return $result
     }
     $stage = 'arguments'
+    $outputPath = $null
     try {
         $stepArgs = @{}
         if ($null -ne $step.params) {
@@ -127,6 +160,20 @@ function Invoke-Step($step) {
                 if ($refused) { throw "The parameter name '$key' is not allowed in an exconf step." }
                 $stepArgs[$key] = ConvertTo-Argument $member.Value $key
             }
+        }
+        # Restart-Service only restarts AD LDS on an Edge (cmdlets.md 6 and 9), nothing else.
+        if ($name -ceq 'Restart-Service' -and -not ($stepArgs.Count -eq 1 -and $stepArgs['Name'] -is [string] -and
+                $stepArgs['Name'] -eq 'ADAM_MSExchange' -and $null -eq $step.output_file)) {
+            throw 'Restart-Service runs only as -Name ADAM_MSExchange in an exconf step.'
+        }
+        # output_file: the program, never the payload, chooses the path the cmdlet writes to.
+        if ($null -ne $step.output_file) {
+            $fileParameter = [string]$step.output_file
+            if ($fileParameter -notmatch '^[A-Za-z][A-Za-z0-9]*$' -or $stepArgs.ContainsKey($fileParameter)) {
+                throw "The output_file '$fileParameter' is not a parameter name the step leaves free."
+            }
+            $outputPath = Join-Path -Path ([System.IO.Path]::GetTempPath()) -ChildPath ('exconf-' + [System.Guid]::NewGuid().ToString('N') + '.out')
+            $stepArgs[$fileParameter] = $outputPath
         }
         $stage = 'command'
         # Resolved only after the allowlist check, and only as a compiled cmdlet (not a function or
@@ -143,7 +190,15 @@ function Invoke-Step($step) {
             if ($null -eq $item -or $select.Count -eq 0) { continue }
             $row = [ordered]@{}
             foreach ($property in $select) {
-                $found = $item.PSObject.Properties[[string]$property]  # a missing property is left out
+                # "A.B" reads property B of property A (SignatureAlgorithm.FriendlyName); a missing one is left out.
+                $found = $null
+                $current = $item
+                foreach ($part in ([string]$property).Split('.')) {
+                    if ($null -eq $current) { $found = $null; break }
+                    $found = $current.PSObject.Properties[$part]
+                    if ($null -eq $found) { break }
+                    $current = $found.Value
+                }
                 if ($null -ne $found) { $row[[string]$property] = ConvertTo-AnswerValue $found.Value }
             }
             $objects.Add($row)
@@ -153,6 +208,11 @@ function Invoke-Step($step) {
         $result['status'] = 'ok'
         $result['objects'] = $objects.ToArray()
         $result['warnings'] = $warnings.ToArray()
+        if ($null -ne $outputPath) {
+            $result['file'] = $null
+            if ([System.IO.File]::Exists($outputPath)) { $result['file'] = [System.Convert]::ToBase64String([System.IO.File]::ReadAllBytes($outputPath)) }
+        }
+        $stepOutputs[[string]$step.id] = $output
     } catch {
         $record = $_
         if ($stage -eq 'arguments') {
@@ -161,6 +221,8 @@ function Invoke-Step($step) {
             # With -ErrorAction Stop the catch sees the cmdlet's own ErrorRecord and exception.
             $result['error'] = New-StepError $record.Exception.Message $record.FullyQualifiedErrorId $record.CategoryInfo.Category ($record.Exception.GetType().Name)
         }
+    } finally {
+        if ($null -ne $outputPath -and [System.IO.File]::Exists($outputPath)) { [System.IO.File]::Delete($outputPath) }
     }
     return $result
 }
@@ -172,8 +234,8 @@ try {
     $version = $null
     if ($payload -is [System.Management.Automation.PSCustomObject]) { $version = $payload.exconf }
     # -is first: -eq converts ('1' -eq 1 and $true -eq 1 are both true). 5.1 gives Int32, 7 Int64.
-    if (-not (($version -is [int] -or $version -is [long]) -and $version -eq 1)) {
-        Exit-Fatal "Unsupported payload version '$version': this program speaks exconf version 1."
+    if (-not (($version -is [int] -or $version -is [long]) -and $version -eq 2)) {
+        Exit-Fatal "Unsupported payload version '$version': this program speaks exconf version 2."
     }
 
     # Edge Transport is told by the registry key ...\v15\EdgeTransportRole [cmdlets.md 1b, after
@@ -209,6 +271,8 @@ try {
     $steps = @()
     if ($null -ne $payload.steps) { $steps = @($payload.steps) }
     $results = New-Object 'System.Collections.Generic.List[object]'
+    # The output objects of each successful step, by id (case-sensitive), for Output references.
+    $stepOutputs = New-Object 'System.Collections.Generic.Dictionary[string,object]'
     $failed = $false
     foreach ($step in $steps) {
         # always_run: a read-back that must run even after a failed change (it changes nothing).
@@ -218,7 +282,7 @@ try {
         if ($result['status'] -eq 'error') { $failed = $true }
         $results.Add($result)
     }
-    Write-Answer ([ordered]@{ exconf = 1; computer = $computer; edge = $edge; results = $results.ToArray() })
+    Write-Answer ([ordered]@{ exconf = 2; computer = $computer; edge = $edge; results = $results.ToArray() })
 } catch {
     Exit-Fatal "The exconf program failed on ${computer}: $($_.Exception.Message)"
 }

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
-from . import errors, exchange_server, receive_connectors, send_connectors, transport_config, transport_services
+from . import (
+    certificates, errors, exchange_server, receive_connectors, send_connectors, transport_config, transport_services,
+    windows_services,
+)
 from .binder import Signature, bind
 from .context import Context
 from .spec import OrgSpec, ServerEntry
@@ -44,6 +47,14 @@ _ALL = (
            frozenset({"Mailbox"})),
     Cmdlet(transport_config.GET, "Microsoft.Exchange.Management.TransportConfig.GetTransportConfig", transport_config.get),
     Cmdlet(transport_config.SET, "Microsoft.Exchange.Management.TransportConfig.SetTransportConfig", transport_config.set_),
+    # [h-certs] certificates (cmdlets.md §2)
+    Cmdlet(certificates.GET, TASKS + "GetExchangeCertificate", certificates.get),
+    Cmdlet(certificates.ENABLE, TASKS + "EnableExchangeCertificate", certificates.enable),
+    Cmdlet(certificates.NEW, TASKS + "NewExchangeCertificate", certificates.new),
+    Cmdlet(certificates.IMPORT, TASKS + "ImportExchangeCertificate", certificates.import_),
+    Cmdlet(certificates.EXPORT, TASKS + "ExportExchangeCertificate", certificates.export),
+    Cmdlet(certificates.REMOVE, TASKS + "RemoveExchangeCertificate", certificates.remove),
+    Cmdlet(windows_services.RESTART, windows_services.DOTNET, windows_services.restart),
 )
 CMDLETS: dict[str, Cmdlet] = {c.name.lower(): c for c in _ALL}
 
@@ -62,6 +73,7 @@ class Outcome:
     objects: list[dict[str, Any]]
     warnings: list[str]
     changed: bool
+    files: dict[str, bytes] = field(default_factory=dict)  # [h-certs] files the cmdlet wrote (-FileName …)
 
 
 def invoke(
@@ -92,4 +104,4 @@ def invoke(
         before_run(cmdlet)
     ctx = Context(org, state, local, now, cmdlet.name, cmdlet.dotnet, whatif=bool(bound.get("WhatIf")))
     objects = cmdlet.handler(ctx, bound)
-    return Outcome(cmdlet.name, objects, ctx.warnings, ctx.changed)
+    return Outcome(cmdlet.name, objects, ctx.warnings, ctx.changed, ctx.files)

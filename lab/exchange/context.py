@@ -51,6 +51,7 @@ class Context:
     warnings: list[str] = field(default_factory=list)
     changed: bool = False
     whatif: bool = False
+    files: dict[str, bytes] = field(default_factory=dict)  # [h-certs] files the cmdlet wrote, by path
 
     @property
     def edge(self) -> bool:

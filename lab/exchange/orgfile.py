@@ -41,7 +41,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from . import send_connectors, transport_config
+from . import certificate_store, send_connectors, transport_config
 from .cmdlets import CMDLETS
 from .kinds import DeclarationError
 from .spec import (
@@ -287,8 +287,10 @@ class _Builder:
             raise self.doc.error(at + ("send_connectors",), "a subscribed Edge has no send connectors of its own "
                                                             "(EdgeSync replaces them); declare them in the organisation",
                                  key=True)
+        declared = certificate_store.declare(  # [h-certs]
+            raw.get("certificates", []), lambda path, message: self.doc.error(at + ("certificates",) + path, message))
         return ServerEntry(spec, subscribed=subscribed, edition=raw.get("edition", "Standard"),
-                           cmdlet_faults=tuple(cmdlet_faults), send_connectors=own_connectors)
+                           cmdlet_faults=tuple(cmdlet_faults), send_connectors=own_connectors, certificates=declared)
 
     def _unique(self, entries: tuple[ServerEntry, ...]) -> None:
         seen: dict[str, dict[str, int]] = {"name": {}, "fqdn": {}, "address": {}}

@@ -6,6 +6,7 @@ Guid …) as its ToString()."""
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime, timezone
 from typing import Any
 
@@ -24,6 +25,8 @@ def serialize(value: Any) -> Any:
         return value
     if isinstance(value, datetime):
         return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, (bytes, bytearray)):  # [h-certs] contract v2: a byte[] travels whole, as base64
+        return {"exconf_bytes": base64.b64encode(bytes(value)).decode("ascii")}
     if isinstance(value, (tuple, list)):
         return [None if item is None else to_string(item) for item in value]
     return str(value)

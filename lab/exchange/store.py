@@ -321,6 +321,10 @@ class LabStore:
                     self.org, self._state, entry, cmdlet, named, positional, now=self._state.now(), compiled=compiled,
                     before_run=(lambda found: self._inject_fault(entry, found)) if remote else None,
                 )
+            except errors.CmdletError as exc:
+                if getattr(exc, "changed", False):  # [h-certs] a cmdlet that changed state, then failed
+                    self._changed(self._state.touched)
+                raise
             finally:
                 if self._state.fault_counts != counts:
                     self._changed(())

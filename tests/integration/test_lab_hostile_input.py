@@ -7,7 +7,7 @@ import json
 from exconf.connection import settings_for
 from exconf.inventory import load
 from exconf.lab.exchange.store import LabStore
-from exconf.remote import decode_answer, program_text
+from exconf.remote import CONTRACT_VERSION, decode_answer, frame_stdin, program_text
 from exconf.transport.winrm import WinRMTransport
 
 from .conftest import PASSWORD
@@ -20,8 +20,8 @@ def test_a_lone_surrogate_over_winrm_is_refused_and_state_saving_goes_on(make_la
 
     def run(steps: list[dict]) -> dict:
         # json.dumps escapes the surrogate as \ud800: valid ASCII on the wire, as a tampered client would send it.
-        payload = json.dumps({"exconf": 1, "halt_on_error": False, "steps": steps})
-        out = transport.run((program_text() + "\0" + payload).encode("ascii"))
+        payload = json.dumps({"exconf": CONTRACT_VERSION, "halt_on_error": False, "steps": steps})
+        out = transport.run(frame_stdin(program_text(), payload).encode("ascii"))
         return decode_answer(out.stdout, out.stderr, out.exit_code).results
 
     try:

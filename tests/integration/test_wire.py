@@ -79,10 +79,10 @@ def test_a_cmdlet_outside_the_allowlist_is_refused_by_the_server(make_lab):
         # encode_stdin itself refuses it, so build the payload the way a tampered client would.
         import json
 
-        from exconf.remote import program_text
+        from exconf.remote import frame_stdin, program_text
 
-        payload = json.dumps({"exconf": 1, "halt_on_error": True, "steps": [{"id": "x", "cmdlet": "Remove-SendConnector", "params": {"Identity": "a"}}]})
-        out = transport.run((program_text() + "\0" + payload).encode("ascii"))
+        payload = json.dumps({"exconf": 2, "halt_on_error": True, "steps": [{"id": "x", "cmdlet": "Remove-SendConnector", "params": {"Identity": "a"}}]})
+        out = transport.run(frame_stdin(program_text(), payload).encode("ascii"))
         answer = decode_answer(out.stdout, out.stderr, out.exit_code)
     finally:
         transport.close()

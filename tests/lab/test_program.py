@@ -21,8 +21,8 @@ def store(tmp_path):
 
 def execute(store, server, steps, *, halt=True, codepage=437, raw_payload=None):
     payload = raw_payload if raw_payload is not None else json.dumps(
-        {"exconf": 1, "halt_on_error": halt, "steps": steps}, ensure_ascii=True)
-    stdin = (remote.program_text() + "\0" + payload).encode("ascii")
+        {"exconf": remote.CONTRACT_VERSION, "halt_on_error": halt, "steps": steps}, ensure_ascii=True)
+    stdin = remote.frame_stdin(remote.program_text(), payload).encode("ascii")
     return store.run_command(store.server(server), COMMAND, list(ARGUMENTS), stdin, codepage)
 
 
@@ -95,23 +95,23 @@ def test_any_other_powershell_invocation_is_refused(store, arguments):
 
 def test_no_payload_on_standard_input(store):
     result = store.run_command(store.server("EX01"), COMMAND, list(ARGUMENTS), remote.program_text().encode(), 437)
-    assert (result.exit_code, result.stdout) == (1, b'{"exconf":1,"fatal":{"message":"no payload on standard input"}}')
+    assert (result.exit_code, result.stdout) == (1, b'{"exconf":2,"fatal":{"message":"no payload on standard input"}}')
     with pytest.raises(remote.RemoteFatal, match="no payload"):
         remote.decode_answer(result.stdout)
 
 
 def test_a_program_that_is_not_the_shipped_one_is_refused_by_the_hash(store):
-    tampered = remote.program_text().replace("exit 0", "exit 0 ") + "\0" + remote.encode_payload([])
+    tampered = remote.frame_stdin(remote.program_text().replace("exit 0", "exit 0 "), remote.encode_payload([]))
     result = store.run_command(store.server("EX01"), COMMAND, list(ARGUMENTS), tampered.encode("ascii"), 437)
-    assert (result.exit_code, result.stdout) == (1, b'{"exconf":1,"fatal":{"message":"program hash mismatch"}}')
+    assert (result.exit_code, result.stdout) == (1, b'{"exconf":2,"fatal":{"message":"program hash mismatch"}}')
 
 
 @pytest.mark.parametrize(
     "payload, message",
     [
         ("{nope", "The payload is not valid JSON"),
-        ('{"exconf": 2, "steps": []}', "Unsupported payload version '2': this program speaks exconf version 1."),
-        ('[1, 2]', "Unsupported payload version '': this program speaks exconf version 1."),
+        ('{"exconf": 1, "steps": []}', "Unsupported payload version '1': this program speaks exconf version 2."),
+        ('[1, 2]', "Unsupported payload version '': this program speaks exconf version 2."),
     ],
 )
 def test_a_payload_the_program_cannot_run(store, payload, message):

@@ -172,9 +172,9 @@ def test_a_new_kind_registers_itself_and_is_built_persisted_and_reloaded(tmp_pat
 def test_every_scope_holds_the_kinds_of_its_role(tmp_path):
     store = LabStore(ORG, tmp_path / "state.json")
     kinds = {scope: {k for s, k in store._state.objects if s == scope} for scope, _ in store._state.objects}
-    assert kinds[stored.ORG] == {"SendConnector", "TransportConfig"}
-    assert kinds["EX01"] == {"ReceiveConnector", "TransportService", "FrontendTransportService"}
-    assert kinds["EDGE02"] == {"ReceiveConnector", "TransportService", "SendConnector", "TransportConfig"}
+    assert kinds[stored.ORG] == {"SendConnector", "TransportConfig", "exchange_certificate_authority"}
+    assert kinds["EX01"] == {"ReceiveConnector", "TransportService", "FrontendTransportService", "exchange_certificates"}
+    assert kinds["EDGE02"] == {"ReceiveConnector", "TransportService", "SendConnector", "TransportConfig", "exchange_certificates"}
 
 
 # --- the lab clock ---------------------------------------------------------------------------------------
@@ -213,7 +213,7 @@ def test_a_lone_surrogate_is_refused_at_the_console_and_saving_goes_on(tmp_path)
 
 def test_a_lone_surrogate_is_refused_over_the_remote_program(tmp_path):
     store = LabStore(ORG, tmp_path / "state.json")
-    payload = ('{"exconf": 1, "steps": [{"id": "s", "cmdlet": "Set-SendConnector", '
+    payload = ('{"exconf": 2, "steps": [{"id": "s", "cmdlet": "Set-SendConnector", '
                '"params": {"Identity": "Outbound to Fabrikam", "Name": "x\\ud800"}}]}')
     text, code = run_program(store, store.server("EX01"), payload)
     assert code == 0

@@ -1,0 +1,62 @@
+"""Restart-Service, as far as exconf's program may call it: -Name ADAM_MSExchange on an Edge.
+
+After the default SMTP certificate of an Edge changes, AD LDS is restarted (cmdlets.md §6, §9).
+The program refuses any other use before the lab sees it; here the cmdlet behaves as Windows
+PowerShell 5.1's does for the Exchange services each role runs [EXD windows-antivirus-software.md
+via cmdlets.md §9]: a service the server lacks is PowerShell's ServiceCommandException
+(ServiceResources.NoServiceFoundForGivenName). The lab has no running service to restart; it
+only answers as a successful restart does (no output without -PassThru).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import errors
+from . import param_types as v
+from .binder import Param, Signature
+from .context import Context
+
+DOTNET = "Microsoft.PowerShell.Commands.RestartServiceCommand"
+SERVICES = {
+    "Mailbox": ("MSExchangeTransport", "MSExchangeFrontEndTransport", "MSExchangeEdgeSync"),
+    "Edge": ("MSExchangeTransport", "ADAM_MSExchange", "MSExchangeEdgeCredential"),
+}
+DISPLAY_NAMES = {
+    "MSExchangeTransport": "Microsoft Exchange Transport",
+    "MSExchangeFrontEndTransport": "Microsoft Exchange Frontend Transport",
+    "MSExchangeEdgeSync": "Microsoft Exchange EdgeSync",
+    "ADAM_MSExchange": "Microsoft Exchange ADAM",
+    "MSExchangeEdgeCredential": "Microsoft Exchange Credential Service",
+}
+
+RESTART = Signature(
+    "Restart-Service",
+    (
+        Param("Name", v.multi(v.STRING, "System.String[]"), mandatory=True, position=1, sets=("Default",),
+              aliases=("ServiceName",)),
+        Param("DisplayName", v.multi(v.STRING, "System.String[]"), mandatory=True, sets=("DisplayName",)),
+        Param("InputObject", v.RejectType("System.ServiceProcess.ServiceController[]"), sets=("InputObject",)),
+        Param("Force", v.SWITCH),
+        Param("PassThru", v.SWITCH),
+        Param("Include", v.multi(v.STRING, "System.String[]")),
+        Param("Exclude", v.multi(v.STRING, "System.String[]")),
+    ),
+    default_set="Default",
+    should_process=True,
+)
+
+
+def restart(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
+    known = {s.lower(): s for s in SERVICES[ctx.local.spec.role]}
+    out = []
+    for name in bound.get("Name") or ():
+        service = known.get(name.lower())
+        if service is None:
+            raise errors.CmdletError(
+                f"Cannot find any service with service name '{name}'.", f"NoServiceFoundForGivenName,{DOTNET}",
+                "ObjectNotFound", "ServiceCommandException", ctx.cmdlet,
+            )
+        if bound.get("PassThru"):
+            out.append({"Status": "Running", "Name": service, "DisplayName": DISPLAY_NAMES[service]})
+    return out
