@@ -227,7 +227,7 @@ def _plan_and_maybe_apply(args: argparse.Namespace, inventory: inv.Inventory, na
     run, status = _new_run(inventory, names, parse(inventory), args.forks, err, quiet=len(names) > 50)
     try:
         with status or contextlib.nullcontext():
-            run.read()
+            run.read(keep_connections=args.command == "apply")
         plan = run.plan(overrides=tuple(args.override))
         if args.command == "plan":
             code = _finish_plan(args, plan, out, err)

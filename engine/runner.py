@@ -242,8 +242,13 @@ class Run:
 
     # --- read ---------------------------------------------------------------
 
-    def read(self, *, org_host: str | None = None) -> dict[str, HostRead]:
-        """Read every selected host in parallel (one command each); the organisation through one Mailbox server."""
+    def read(self, *, org_host: str | None = None, keep_connections: bool = True) -> dict[str, HostRead]:
+        """Read every selected host in parallel (one command each); the organisation through one Mailbox server.
+
+        ``keep_connections``: keep each host's connection for an apply that follows (as far as the
+        open-file limit allows); False for a run that only reads (plan, drift), which closes each
+        host's shell and socket as soon as it is read, so a run holds about ``forks`` sockets.
+        """
         org = self._kinds(ORGANIZATION, self.desired.organization_kinds)
         first = org_host or (self.hosts[0].name if self.hosts and org else None)
         # Connections are kept from read to apply, as far as the open-file limit allows beside the
@@ -265,6 +270,12 @@ class Run:
                 result.objects[k.kind] = k.observe(answer, READ)
             if name == first:
                 self._org_objects = {k.kind: k.observe(answer, ORG) for k in org}
+            if not keep_connections:
+                # Done with this host: delete its shell on the connection it has (no extra log-on).
+                executor, session.executor = session.executor, None
+                if executor is not None:
+                    executor.close()
+                return
             with held_lock:
                 over = held[0] >= keep
                 held[0] += 0 if over else 1
