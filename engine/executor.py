@@ -27,6 +27,10 @@ class Executor(Protocol):
 
     def close(self) -> None: ...
 
+    def open_sockets(self) -> int:
+        """Sockets held now, for a runner that keeps connections within the open-file limit."""
+        ...
+
     def notes(self) -> tuple[str, ...]:
         """What the executor had to do that the user should know (a reconnect after a long wait)."""
         ...
@@ -51,6 +55,10 @@ class ProgramExecutor:
 
     def close(self) -> None:
         self._transport.close()
+
+    def open_sockets(self) -> int:
+        count = getattr(self._transport, "open_sockets", None)
+        return count() if count is not None else 1
 
     def notes(self) -> tuple[str, ...]:
         return tuple(self._notes)

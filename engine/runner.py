@@ -44,7 +44,8 @@ from .transport.winrm import WinRMTransport
 ExecutorFactory = Callable[[Host], Executor]
 Event = Callable[[str, str, int, int], None]  # (phase, host, done, total)
 
-GRACE_SECONDS = 10.0  # after a first Ctrl-C, how long hosts in flight may take to finish
+GRACE_SECONDS = 10.0
+IN_FLIGHT_SOCKETS = 3  # sockets one host may hold while it authenticates (measured under NTLM)  # after a first Ctrl-C, how long hosts in flight may take to finish
 
 READ = "read:"
 ORG = "org:"
@@ -76,6 +77,7 @@ class Session:
     status: HostStatus = HostStatus.OK
     error: str = ""
     sent: bool = True  # False when the last failure happened before the command reached the server
+    notes: tuple[str, ...] = ()  # what a closed executor had noted
 
     def fail(self, status: HostStatus, message: str, *, sent: bool = True) -> None:
         self.status, self.error, self.sent = status, message, sent
@@ -135,7 +137,7 @@ class Run:
 
     def __post_init__(self) -> None:
         self.files: FileLimit = raise_open_file_limit()
-        self.forks = bound_forks(self.forks, self.files)
+        self.forks = bound_forks(self.forks, self.files, sockets_per_host=IN_FLIGHT_SOCKETS)
         self._watchdog: Watchdog | None = None
         if self.executor_factory is None:
             self._watchdog = Watchdog()
@@ -229,6 +231,16 @@ class Run:
             if s.executor is not None and (hosts is None or name in hosts):
                 s.executor.release()
 
+    def _finish(self, session: Session) -> None:
+        """Delete a host's shell on the connection it has (no extra log-on) and keep its notes."""
+        executor, session.executor = session.executor, None
+        if executor is not None:
+            session.notes += executor.notes()
+            try:
+                executor.close()
+            except Exception:  # noqa: BLE001 - closing is best effort, and never hides a result
+                pass
+
     def close(self) -> None:
         for s in self.sessions.values():
             if s.executor is not None:
@@ -252,8 +264,10 @@ class Run:
         org = self._kinds(ORGANIZATION, self.desired.organization_kinds)
         first = org_host or (self.hosts[0].name if self.hosts and org else None)
         # Connections are kept from read to apply, as far as the open-file limit allows beside the
-        # hosts in flight; beyond that a host gives its socket back and reconnects to apply.
-        keep = max(0, self.files.sockets - self.forks)
+        # hosts in flight (each may briefly hold IN_FLIGHT_SOCKETS while NTLM authenticates); beyond
+        # that a host gives its sockets back and reconnects to apply. What a host holds is counted,
+        # not assumed: a kept NTLM session may hold more than one connection.
+        room = max(0, self.files.sockets - IN_FLIGHT_SOCKETS * self.forks)
         held = [0]
         held_lock = threading.Lock()
 
@@ -271,16 +285,15 @@ class Run:
             if name == first:
                 self._org_objects = {k.kind: k.observe(answer, ORG) for k in org}
             if not keep_connections:
-                # Done with this host: delete its shell on the connection it has (no extra log-on).
-                executor, session.executor = session.executor, None
-                if executor is not None:
-                    executor.close()
+                self._finish(session)
                 return
+            executor = self._executor(session)
+            sockets = executor.open_sockets()
             with held_lock:
-                over = held[0] >= keep
-                held[0] += 0 if over else 1
+                over = held[0] + sockets > room
+                held[0] += 0 if over else sockets
             if over:
-                self._executor(session).release()
+                executor.release()
 
         self._org_objects: dict[str, object] = {}
         for skipped in self._parallel("read", read_one, list(self.sessions.values())):
@@ -334,8 +347,10 @@ class Run:
         blocked: dict[str, str] = {}  # operation id -> why it will not run
         ops = [op for op in plan.operations if plan.hosts[op.host].status is HostStatus.OK]
         lock = threading.Lock()
+        plan_waves = waves(ops)
+        last_wave = {op.host: i for i, wave in enumerate(plan_waves) for op in wave}
 
-        for wave in waves(ops):
+        for index, wave in enumerate(plan_waves):
             by_host: dict[str, list[Operation]] = {}
             for op in wave:
                 if self.stopping.is_set():
@@ -345,9 +360,11 @@ class Run:
                     continue
                 by_host.setdefault(op.host, []).append(op)
 
-            def apply_host(session: Session, by_host: dict[str, list[Operation]] = by_host) -> None:
+            def apply_host(session: Session, by_host: dict[str, list[Operation]] = by_host, index: int = index) -> None:
                 host_ops = by_host[session.host.name]
                 results = self._apply_batch(session, host_ops, changes)
+                if index == last_wave[session.host.name]:
+                    self._finish(session)  # nothing more to send: its socket is not held to the end of the run
                 with lock:
                     for op, result in zip(host_ops, results, strict=True):
                         outcomes[op.change] = result
@@ -376,7 +393,9 @@ class Run:
             error = hp.error
             if session is not None and session.status is not HostStatus.OK and hp.status is HostStatus.OK:
                 status, error = session.status, session.error
-            notes = session.executor.notes() if session is not None and session.executor is not None else ()
+            notes: tuple[str, ...] = ()
+            if session is not None:
+                notes = session.notes + (session.executor.notes() if session.executor is not None else ())
             results[name] = HostResult(name, status, mine, in_sync=hp.in_sync, error=error, notes=notes)
         return results
 

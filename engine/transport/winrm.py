@@ -257,6 +257,8 @@ class WinRMTransport:
             except Exception:  # noqa: BLE001 - closing a socket cannot fail the run
                 pass
             protocol.transport.encryption = None
+        if self._tracker is not None:
+            self._tracker.close_all()
         self._tracker = None
 
     def _require_protocol(self) -> Protocol:

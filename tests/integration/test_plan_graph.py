@@ -88,6 +88,9 @@ class Recorder:
             def notes(self):
                 return real.notes()
 
+            def open_sockets(self):
+                return real.open_sockets()
+
         return Recording()
 
 
