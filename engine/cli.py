@@ -18,7 +18,8 @@ from rich.console import Console
 from rich.text import Text
 
 from . import __version__
-from . import inventory as inv
+from .inventorycli import InventoryUnusable, add_inventory_options, inventory_main, load_from_args
+from .inventorycli import register as register_inventory
 from .limit import LimitError, select
 from .model import HostStatus, Plan
 from .render import apply_json, plan_json, print_apply, print_plan, print_recap, recap_counts
@@ -33,9 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("inventory", type=Path, help="inventory file (Ansible YAML)")
-        sp.add_argument("--limit", metavar="PATTERN", help="hosts or groups, comma-separated; !x excludes, &x intersects")
-        sp.add_argument("--forks", type=_positive, default=10, metavar="N", help="hosts worked on at once (default 10)")
+        # --- inventory options (h-inventory): INVENTORY or -i, -l, -e, vault options ---
+        add_inventory_options(sp)
+        sp.add_argument("-f", "--forks", type=_positive, default=10, metavar="N", help="hosts worked on at once (default 10)")
         sp.add_argument("--json", action="store_true", help="print one JSON document instead of text")
 
     plan = sub.add_parser("plan", help="read every server and show what differs; change nothing")
@@ -45,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     common(apply)
     apply.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
 
+    register_inventory(sub)  # h-inventory: exconf inventory --list | --graph | --host
     lab = sub.add_parser("lab", help="the built-in simulated Exchange organisation")
     labsub = lab.add_subparsers(dest="lab_command", required=True, metavar="LAB_COMMAND")
     serve = labsub.add_parser("serve", help="serve an organisation file on its loopback addresses")
@@ -81,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             from .labcli import lab_main
 
             return lab_main(args, out, err)
+        if args.command == "inventory":
+            return inventory_main(args)
         return _run(args, out, err)
     except KeyboardInterrupt:
         message = "Interrupted."
@@ -101,18 +105,18 @@ def _error(err: Console, message: str) -> int:
 
 
 def _run(args: argparse.Namespace, out: Console, err: Console) -> int:
-    if not args.inventory.is_file():
-        return _error(err, f"no inventory file at {args.inventory}")
     try:
-        inventory = inv.load(args.inventory)
+        inventory = load_from_args(args)  # h-inventory: sources, vault, -e; every problem listed
         names = select(inventory, args.limit)
-    except inv.InventoryError as exc:
-        err.print(Text(f"Error: {args.inventory} is not a valid inventory ({len(exc.issues)} problem{'s' if len(exc.issues) != 1 else ''}):", style="bold red"))
-        for issue in exc.issues:
-            err.print(Text(f"  {issue}"))
+    except InventoryUnusable as exc:
+        err.print(Text(f"Error: {exc.lines[0]}", style="bold red"))
+        for line in exc.lines[1:]:
+            err.print(Text(line))
         return EXIT_ERROR
     except LimitError as exc:
         return _error(err, str(exc))
+    for warning in inventory.warnings:
+        err.print(Text("Warning: ", style="yellow") + Text(warning))
     if not names:
         return _error(err, f"--limit {args.limit!r} leaves no host to work on")
 
