@@ -128,11 +128,11 @@ def load(
         host_groups = frozenset(g for g, m in members.items() if host in m)
         m = _Merged()
         for block in all_group.blocks:
-            m.add(block)
+            m.add(block, group_inventory=True)
         for group in ordered:
             if group.name in host_groups:
                 for block in group.blocks:
-                    m.add(block)
+                    m.add(block, group_inventory=True)
         for block in group_files[ALL]:
             m.add(block)
         for group in ordered:
@@ -143,7 +143,9 @@ def load(
             m.add(block)
         merged[host] = m
     org = _Merged()
-    for block in all_group.blocks + group_files[ALL] + extras:
+    for block in all_group.blocks:
+        org.add(block, group_inventory=True)
+    for block in group_files[ALL] + extras:
         org.add(block)
     merged[None] = org
 
@@ -179,8 +181,9 @@ def load(
         hosts.append(Host(name, index, host_groups, rendered, m.sources, m.key_sources))
     organization: dict[str, Any] = {}
     try:
-        org_vars = renderer.variables(None)
-        organization = org_vars.get("exchange_organization") or {}
+        # Only exchange_organization is rendered here: the all group's other variables may need a host.
+        if "exchange_organization" in scopes[None].raw:
+            organization = renderer.variable(None, "exchange_organization") or {}
     except RenderError as exc:
         _add_once(issues, seen, str(exc))
     if issues:
@@ -214,8 +217,12 @@ class _Merged:
     key_sources: dict[PathKey, Location] = field(default_factory=dict)
     scalars: dict[PathKey, ScalarSource] = field(default_factory=dict)
 
-    def add(self, block: VarsBlock) -> None:
-        self._merge(self.vars, block, (), block.data)
+    def add(self, block: VarsBlock, group_inventory: bool = False) -> None:
+        data = block.data
+        if group_inventory and "ansible_group_priority" in data:
+            # Ansible's Group.set_variable: the priority orders groups; it is not a variable.
+            data = {k: v for k, v in data.items() if k != "ansible_group_priority"}
+        self._merge(self.vars, block, (), data)
 
     def _merge(self, target: dict[str, Any], block: VarsBlock, prefix: PathKey, data: dict[str, Any]) -> None:
         for key, value in data.items():

@@ -22,6 +22,12 @@ class Sensitive(str):
         return f"'{MASK}'"
 
 
+class VaultText(Sensitive):
+    """A ``!vault`` value: sensitive, and used exactly as written (never rendered as a template)."""
+
+    __slots__ = ()
+
+
 def is_sensitive(value: Any) -> bool:
     """True for a Sensitive value, or a list/mapping that holds one anywhere."""
     if isinstance(value, Sensitive):
@@ -48,6 +54,8 @@ def masked(value: Any) -> Any:
 
 def mark(value: Any) -> Any:
     """``value`` with every text in it made Sensitive (a vault-decrypted file is secret throughout)."""
+    if isinstance(value, Sensitive):
+        return value
     if isinstance(value, str):
         return Sensitive(value)
     if isinstance(value, dict):

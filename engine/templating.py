@@ -31,7 +31,7 @@ from jinja2.nativetypes import NativeCodeGenerator
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .schema import dotted
-from .sensitive import Sensitive, is_sensitive
+from .sensitive import Sensitive, VaultText, is_sensitive
 from .yamlsource import Location, PathKey
 
 MARKERS = ("{{", "{%", "{#")
@@ -298,7 +298,8 @@ class Renderer:
             return [self._render(scope, path + (i,), v) for i, v in enumerate(value)]
         if isinstance(value, Sensitive):
             self.tracker.sensitive = True
-            return value
+            if isinstance(value, VaultText) or not is_template(value):
+                return value
         if not is_template(value):
             return value
         outer = self.tracker.sensitive

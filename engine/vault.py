@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
-from .sensitive import Sensitive
+from .sensitive import VaultText
 
 HEADER = "$ANSIBLE_VAULT"
 DEFAULT_ID = "default"
@@ -190,9 +190,9 @@ def _from_source(label: str, source: str, prompt: Callable[[str], str]) -> Vault
     return VaultSecret(label, password)
 
 
-def decrypt_text(text: str, secrets: VaultSecrets, where: str) -> Sensitive:
-    """A decrypted ``!vault`` value, marked sensitive."""
-    return Sensitive(decrypt(text, secrets, where))
+def decrypt_text(text: str, secrets: VaultSecrets, where: str) -> VaultText:
+    """A decrypted ``!vault`` value, marked sensitive (a password with ``{{`` in it stays that password)."""
+    return VaultText(decrypt(text, secrets, where))
 
 
 __all__ = ["VaultError", "VaultOptions", "VaultPasswordError", "VaultSecret", "VaultSecrets", "decrypt", "decrypt_text", "is_encrypted", "load_secrets", "untag"]
