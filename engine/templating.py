@@ -296,7 +296,8 @@ class Renderer:
             return {k: self._render(scope, path + (k,), v) for k, v in value.items()}
         if isinstance(value, list):
             return [self._render(scope, path + (i,), v) for i, v in enumerate(value)]
-        if isinstance(value, Sensitive):
+        secret = isinstance(value, Sensitive)
+        if secret:
             self.tracker.sensitive = True
             if isinstance(value, VaultText) or not is_template(value):
                 return value
@@ -305,8 +306,8 @@ class Renderer:
         outer = self.tracker.sensitive
         self.tracker.sensitive = False
         try:
-            result = self._render_text(scope, path, value)
-            if self.tracker.sensitive and isinstance(result, str):
+            result = self._render_text(scope, path, str(value))
+            if (secret or self.tracker.sensitive) and isinstance(result, str):
                 result = Sensitive(result)
         finally:
             self.tracker.sensitive = outer or self.tracker.sensitive

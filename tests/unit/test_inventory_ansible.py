@@ -1,0 +1,170 @@
+"""Ansible inventory features exconf reads: templates, vault, INI, ranges, connection variables, -e."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from exconf.cli import main
+from exconf.connection import settings_for
+from exconf.inventory import InventoryError, load
+from exconf.inventory_ini import parse_value
+from exconf.sensitive import Sensitive, is_sensitive
+from exconf.vault import VaultError, VaultOptions, VaultSecret, VaultSecrets, load_secrets
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "inventories"
+SECRETS = load_secrets(VaultOptions(password_files=(str(CORPUS / "vault-pass.txt"),), vault_ids=(f"prod@{CORPUS / 'vault-pass-prod.txt'}",)))
+VAULTED = (CORPUS / "estate" / "group_vars" / "all" / "vault.yml").read_text(encoding="utf-8")  # vault_exadmin_password: !vault | (1.1)
+
+
+def errors_of(path, **kw) -> list[str]:
+    with pytest.raises(InventoryError) as info:
+        load(path, **kw)
+    return [str(i) for i in info.value.issues]
+
+
+def test_a_template_is_rendered_per_host_with_its_location_kept(write):
+    path = write(
+        {
+            "inv.yaml": """
+            all:
+              vars:
+                exchange:
+                  transport_service:
+                    send_protocol_log_path: "D:\\\\Logs\\\\{{ inventory_hostname_short }}\\\\SmtpSend"
+              hosts:
+                ex01.contoso.com:
+                ex02.contoso.com: {ansible_port: "{{ 5985 + 1 }}"}
+            """
+        }
+    )
+    inv = load(path)
+    ex01, ex02 = inv.hosts
+    assert ex01.vars["exchange"]["transport_service"]["send_protocol_log_path"] == "D:\\Logs\\ex01\\SmtpSend"
+    assert ex02.vars["exchange"]["transport_service"]["send_protocol_log_path"] == "D:\\Logs\\ex02\\SmtpSend"
+    assert ex02.vars["ansible_port"] == 5986  # one expression keeps its type, as in ansible-core 2.19
+    where = ex01.source(("exchange", "transport_service", "send_protocol_log_path"))
+    assert where.file.endswith("inv.yaml") and where.line == 5
+
+
+@pytest.mark.parametrize(
+    "template, expected",
+    [
+        ("{{ lookup('file', '/etc/passwd') }}", "lookup() is not available"),
+        ("{{ query('env', 'HOME') }}", "query() is not available"),
+        ("{{ inventory_hostname | frobnicate }}", "unknown filter 'frobnicate'"),
+        ("{{ vault_exadmin_pasword }}", "'vault_exadmin_pasword' is undefined"),
+        ("{{ ''.__class__.__mro__ }}", "unsafe"),
+        ("{{ 'x' * 100000000 }}", "not allowed"),
+        ("{% raw %}{{ x }}{% endraw %}", "still holds a template"),
+        ("{{ x ", "template syntax error"),
+    ],
+)
+def test_what_cannot_be_rendered_is_an_error_at_the_variable_never_a_literal(write, template, expected):
+    text = "all:\n  hosts:\n    h:\n      ansible_password: " + json.dumps(template) + "\n"
+    (error,) = errors_of(write({"inv.yaml": text}))
+    assert "inv.yaml:4:25: ansible_password: " in error and expected in error, error
+
+
+def test_a_template_that_refers_to_itself_is_an_error(write):
+    (error,) = errors_of(write({"inv.yaml": "all:\n  vars: {a: '{{ b }}', b: '{{ a }}'}\n  hosts: {h:}\n"}))
+    assert "refers to itself" in error and "a -> b -> a" in error or "b -> a -> b" in error
+
+
+def test_vault_values_decrypt_and_stay_sensitive_through_templates(write):
+    path = write({"inv.yaml": "all:\n  vars:\n    ansible_user: u\n    ansible_password: '{{ vault_exadmin_password }}'\n  hosts: {h:}\n", "group_vars/all.yml": VAULTED})
+    host = load(path, vault=SECRETS).host("h")
+    assert host.vars["ansible_password"] == "Ex-Admin-Pa55!"
+    assert isinstance(host.vars["ansible_password"], Sensitive) and "Pa55" not in repr(host.vars)
+    settings = settings_for(host, path.parent, env={})
+    assert settings.password == "Ex-Admin-Pa55!" and "Pa55" not in repr(settings)
+
+
+def test_a_wrong_or_missing_vault_password_names_the_value_and_no_secret(write):
+    path = write({"inv.yaml": "all:\n  hosts: {h:}\n", "group_vars/all.yml": VAULTED})
+    (missing,) = errors_of(path)
+    assert "group_vars/all.yml:1:32" in missing and "--vault-password-file" in missing
+    wrong = VaultSecrets((VaultSecret("default", b"not-the-password"),))
+    (error,) = errors_of(path, vault=wrong)
+    assert "group_vars/all.yml:1:32" in error and "no vault password given decrypts this" in error
+    assert "not-the-password" not in error
+
+
+def test_a_vault_id_selects_its_password_and_a_whole_file_vault_is_secret_throughout():
+    inv = load(CORPUS / "estate" / "hosts.yml", vault=SECRETS)
+    edge = inv.host("ams-edgeb.dmz.contoso.com")
+    assert edge.vars["ansible_password"] == "Edge-Local-Pa55" and is_sensitive(edge.vars["ansible_password"])
+    assert edge.vars["edge_banner"] == "ams-edgeb.dmz.contoso.com (DMZ)" and is_sensitive(edge.vars["edge_banner"])
+    assert edge.vars["ansible_user"] == "AMS-EDGEB\\Administrator"
+
+
+def test_password_sources_as_ansible_reads_them(tmp_path):
+    (tmp_path / "pw").write_text("from-file\n")
+    script = tmp_path / "pw-client"
+    script.write_text("#!/bin/sh\necho from-script\n")
+    script.chmod(0o755)
+    got = load_secrets(VaultOptions(vault_ids=(f"a@{script}",)), env={"ANSIBLE_VAULT_PASSWORD_FILE": str(tmp_path / "pw")})
+    assert [(s.label, s.password) for s in got.secrets] == [("a", b"from-script")]  # the env file only without options
+    got = load_secrets(VaultOptions(ask=True), env={"ANSIBLE_VAULT_PASSWORD_FILE": str(tmp_path / "pw")}, prompt=lambda _: "typed")
+    assert [s.password for s in got.secrets] == [b"from-file", b"typed"]
+    with pytest.raises(VaultError, match="no such file"):
+        load_secrets(VaultOptions(password_files=(str(tmp_path / "nope"),)))
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [("5986", 5986), ('"5986"', "5986"), ("True", True), ("yes", "yes"), ("D:\\Logs", "D:\\Logs"), ("[1, 'a']", [1, "a"]), ("1+2j", "(1+2j)")],
+)
+def test_ini_values_are_typed_as_ansible_types_them(text, value):
+    assert parse_value(text) == value and type(parse_value(text)) is type(value)
+
+
+def test_ini_sections_ranges_ports_and_undeclared_children(write):
+    path = write({"hosts.ini": "lonely\n[web]\nw[1:3:2] a=1\nx:2222\n[dc:children]\nweb\nnope\n"})
+    (error,) = errors_of(path)
+    assert "hosts.ini:7:1" in error and "'nope'" in error
+    inv = load(write({"hosts.ini": "lonely\n[web]\nw[1:3:2] a=1\nx:2222\n[dc:children]\nweb\n"}))
+    assert [h.name for h in inv.hosts] == ["lonely", "w1", "w3", "x"]
+    assert inv.host("x").vars["ansible_port"] == 2222 and inv.host("w3").vars["a"] == 1
+    assert inv.direct_hosts["ungrouped"] == ("lonely",) and inv.groups["dc"] == {"w1", "w3", "x"}
+
+
+def test_ansible_port_as_a_text_works(write):
+    path = write({"inv.yaml": "all:\n  hosts:\n    h: {ansible_port: '5986', ansible_user: u, ansible_password: p}\n"})
+    settings = settings_for(load(path).host("h"), path.parent, env={})
+    assert (settings.port, settings.scheme) == (5986, "https")
+
+
+@pytest.mark.parametrize("transport", ["kerberos", "credssp", "certificate"])
+def test_a_transport_exconf_lacks_is_refused_when_the_inventory_is_checked(write, transport):
+    (error,) = errors_of(write({"inv.yaml": f"all:\n  vars:\n    ansible_winrm_transport: {transport}\n  hosts: {{h:}}\n"}))
+    assert "inv.yaml:3:30: ansible_winrm_transport:" in error and "not supported yet" in error
+
+
+def test_extra_vars_win_over_everything_and_keep_their_source(write, tmp_path):
+    path = write({"inv.yaml": "all:\n  hosts:\n    h: {a: host, b: host}\n"})
+    extra = tmp_path / "extra.yml"
+    extra.write_text("b: from-file\n")
+    host = load(path, extra=("a=cli c='x y'", f"@{extra}")).host("h")
+    assert (host.vars["a"], host.vars["b"], host.vars["c"]) == ("cli", "from-file", "x y")
+    assert host.source(("a",)).file == "-e #1" and host.source(("b",)).line == 1
+
+
+def test_the_cli_masks_secrets_and_escapes_names(tmp_path, capsys):
+    root = tmp_path / "estate"
+    shutil.copytree(CORPUS / "estate", root)
+    (root / "host_vars" / "rtm-ex01.contoso.com").write_text("note: \"evil\\u202e\\u001b[2J\"\n")
+    vault = ["--vault-password-file", str(CORPUS / "vault-pass.txt"), "--vault-id", f"prod@{CORPUS / 'vault-pass-prod.txt'}"]
+    assert main(["inventory", "-i", str(root / "hosts.yml"), *vault, "--list"]) == 0
+    out, err = capsys.readouterr()
+    listed = json.loads(out)
+    assert listed["_meta"]["hostvars"]["rtm-ex01.contoso.com"]["ansible_password"] == "********"
+    assert "Pa55" not in out and "\x1b" not in out and "\u202e" not in out
+    assert listed["_meta"]["hostvars"]["rtm-ex01.contoso.com"]["note"] == "evil\u202e\x1b[2J"  # JSON stays exact
+    assert "no group named 'mailbx'" in err
+    assert main(["inventory", str(root / "hosts.yml"), *vault, "--graph", "--vars", "-l", "rtm-ex01*"]) == 0
+    out, _ = capsys.readouterr()
+    assert "|--rtm-ex01.contoso.com" in out and "\\u202e" in out and "\x1b" not in out and "Pa55" not in out
