@@ -18,6 +18,7 @@ plan's "reason".
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,8 @@ from .sensitive import mark
 from .templating import Renderer, RenderError, Scope
 from .vault import VaultSecrets
 from .yamlsource import Document, Location, PathKey, ScalarSource
+
+_JINJA_KEY = re.compile(r"\{\{.*\}\}|\{%|\{#")
 
 
 @dataclass(frozen=True)
@@ -154,14 +157,14 @@ def load(
     for name, m in merged.items():
         magic: dict[str, Any] = {"groups": groups_magic}
         if name is not None:
-            where = data.host_where[name]
-            source_file = next((p for p in paths if display_path(p) == where.file or (p.is_dir() and where.file.startswith(display_path(p)))), paths[0])
+            source_file = data.host_source.get(name, paths[0].resolve())
             magic.update(
                 inventory_hostname=name,
                 inventory_hostname_short=name.split(".")[0],
                 group_names=sorted(g for g, hosts in members.items() if name in hosts and g != ALL),
-                inventory_file=str(Path(where.file).resolve()) if Path(where.file).exists() else str(source_file.resolve()),
-                inventory_dir=str((Path(where.file).resolve() if Path(where.file).exists() else source_file.resolve()).parent),
+                inventory_file=str(source_file),
+                inventory_dir=str(source_file.parent),
+                ansible_host=name,  # Ansible's fallback when the host does not set it (a task sees it so)
             )
         scopes[name] = Scope(name, m.vars, magic, m.sources)
     renderer = Renderer(scopes)
@@ -306,9 +309,25 @@ def _unknown_vars_files(base_dir: Path, data: InventoryData) -> list[str]:
     return out
 
 
+def _jinja_keys(doc: Document, path: PathKey, value: Any) -> list[Issue]:
+    """Ansible does not render mapping keys; a Jinja-looking name would reach Exchange as written, so it is refused."""
+    out: list[Issue] = []
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            if isinstance(key, str) and _JINJA_KEY.search(key):
+                out.append(Issue(str(doc.where_key(path + (key,))), dotted(path), f"name {key!r} looks like a Jinja template, and names (mapping keys) are not rendered, in Ansible as in exconf; use {{server}} for the server's name"))
+            out += _jinja_keys(doc, path + (key,), sub)
+    elif isinstance(value, list):
+        for i, sub in enumerate(value):
+            out += _jinja_keys(doc, path + (i,), sub)
+    return out
+
+
 def _semantic_issues(doc: Document, base: PathKey, data: dict[str, Any]) -> list[Issue]:
     """Checks JSON Schema cannot express: exconf_* names, {server} templates, Exchange value ranges."""
     issues: list[Issue] = []
+    for section_key in ("exchange", "exchange_organization"):
+        issues += _jinja_keys(doc, base + (section_key,), data.get(section_key))
     for key in data:
         if isinstance(key, str) and key.startswith("exconf_") and key not in CONNECTION_VARS:
             known = ", ".join(k for k in CONNECTION_VARS if k.startswith("exconf_"))

@@ -9,6 +9,7 @@ value came from.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .schema import Issue
@@ -55,6 +56,8 @@ class InventoryData:
     host_blocks: dict[str, list[VarsBlock]] = field(default_factory=dict)
     host_files: dict[str, list[VarsBlock]] = field(default_factory=dict)
     host_where: dict[str, Location] = field(default_factory=dict)
+    host_source: dict[str, Path] = field(default_factory=dict)  # the file that first declared the host (inventory_file)
+    current_source: Path | None = None  # set by the reader of each file
     issues: list[Issue | str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -78,6 +81,8 @@ class InventoryData:
             self.host_blocks[host] = []
             self.host_files[host] = []
             self.host_where[host] = where
+            if self.current_source is not None:
+                self.host_source[host] = self.current_source
         g = self.group(group)
         if host not in g.hosts:
             g.hosts.append(host)

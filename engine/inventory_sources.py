@@ -100,6 +100,7 @@ def read_source(path: Path, data: InventoryData, secrets: VaultSecrets) -> None:
     if not path.exists():
         data.issues.append(f"{name}: no such inventory file or directory")
         return
+    data.current_source = path.resolve()
     try:
         if os.access(path, os.X_OK) and _has_shebang(path):
             read_script(path, name, data)

@@ -162,7 +162,10 @@ class VaultPasswordError(VaultError):
 
 def _from_source(label: str, source: str, prompt: Callable[[str], str]) -> VaultSecret:
     if source in ("prompt", "prompt_ask_vault_pass"):
-        text = prompt(f"Vault password ({label}): " if label != DEFAULT_ID else "Vault password: ")
+        try:
+            text = prompt(f"Vault password ({label}): " if label != DEFAULT_ID else "Vault password: ")
+        except EOFError:
+            raise VaultPasswordError("no vault password could be read (no terminal, and standard input is closed); use --vault-password-file") from None
         if not text:
             raise VaultPasswordError("the vault password typed is empty")
         return VaultSecret(label, text.encode("utf-8"))

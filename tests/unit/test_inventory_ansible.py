@@ -168,3 +168,14 @@ def test_the_cli_masks_secrets_and_escapes_names(tmp_path, capsys):
     assert main(["inventory", str(root / "hosts.yml"), *vault, "--graph", "--vars", "-l", "rtm-ex01*"]) == 0
     out, _ = capsys.readouterr()
     assert "|--rtm-ex01.contoso.com" in out and "\\u202e" in out and "\x1b" not in out and "Pa55" not in out
+
+
+def test_ansible_host_falls_back_to_the_inventory_name_as_in_a_task(write):
+    inv = load(write({"inv.yaml": "all:\n  vars: {to: '{{ ansible_host }}', file: '{{ inventory_file | basename }}'}\n  hosts:\n    h1:\n    h2: {ansible_host: 192.0.2.2}\n"}))
+    assert [(h.vars["to"], h.vars["file"]) for h in inv.hosts] == [("h1", "inv.yaml"), ("192.0.2.2", "inv.yaml")]
+
+
+def test_a_jinja_looking_name_is_refused_since_names_are_never_rendered(write):
+    text = "all:\n  hosts:\n    h:\n      exchange:\n        receive_connectors:\n          'Default {{ inventory_hostname }}': {protocol_logging_level: Verbose}\n"
+    (error,) = errors_of(write({"inv.yaml": text}))
+    assert "inv.yaml:6:11" in error and "looks like a Jinja template" in error
