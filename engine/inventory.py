@@ -125,10 +125,14 @@ def load(
     members = {name: tuple(_members(name, data.groups)) for name in data.groups}
     members[ALL] = tuple(data.host_order)
     all_group = data.groups[ALL]
+    groups_of: dict[str, set[str]] = {host: set() for host in data.host_order}
+    for group_name, hosts_in in members.items():
+        for h in hosts_in:
+            groups_of[h].add(group_name)
 
     merged: dict[str | None, _Merged] = {}
     for host in data.host_order:
-        host_groups = frozenset(g for g, m in members.items() if host in m)
+        host_groups = frozenset(groups_of[host])
         m = _Merged()
         for block in all_group.blocks:
             m.add(block, group_inventory=True)
@@ -161,7 +165,7 @@ def load(
             magic.update(
                 inventory_hostname=name,
                 inventory_hostname_short=name.split(".")[0],
-                group_names=sorted(g for g, hosts in members.items() if name in hosts and g != ALL),
+                group_names=sorted(g for g in groups_of[name] if g != ALL),
                 inventory_file=str(source_file),
                 inventory_dir=str(source_file.parent),
                 ansible_host=name,  # Ansible's fallback when the host does not set it (a task sees it so)
@@ -180,7 +184,7 @@ def load(
             continue
         for issue in _validate(rendered, m):
             _add_once(issues, seen, issue)
-        host_groups = frozenset(g for g, hs in members.items() if name in hs)
+        host_groups = frozenset(groups_of[name])
         hosts.append(Host(name, index, host_groups, rendered, m.sources, m.key_sources))
     organization: dict[str, Any] = {}
     try:
@@ -365,14 +369,24 @@ def _value_issues(doc: Document, path: PathKey, resource: Resource, props: dict[
     return issues
 
 
-def _members(name: str, groups: dict[str, Group], seen: set[str] | None = None) -> list[str]:
-    seen = seen if seen is not None else set()
-    if name in seen:
-        return []
-    seen.add(name)
-    out = list(groups[name].hosts)
-    for child in groups[name].children:
-        out += [h for h in _members(child, groups, seen) if h not in out]
+def _members(name: str, groups: dict[str, Group]) -> list[str]:
+    """A group's hosts and its descendants' (each once, depth first)."""
+    out: list[str] = []
+    seen_hosts: set[str] = set()
+    seen_groups: set[str] = set()
+
+    def visit(group: str) -> None:
+        if group in seen_groups:
+            return
+        seen_groups.add(group)
+        for h in groups[group].hosts:
+            if h not in seen_hosts:
+                seen_hosts.add(h)
+                out.append(h)
+        for child in groups[group].children:
+            visit(child)
+
+    visit(name)
     return out
 
 

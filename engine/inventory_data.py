@@ -58,6 +58,7 @@ class InventoryData:
     host_where: dict[str, Location] = field(default_factory=dict)
     host_source: dict[str, Path] = field(default_factory=dict)  # the file that first declared the host (inventory_file)
     current_source: Path | None = None  # set by the reader of each file
+    _membership: set[tuple[str, str]] = field(default_factory=set, repr=False)
     issues: list[Issue | str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -84,7 +85,8 @@ class InventoryData:
             if self.current_source is not None:
                 self.host_source[host] = self.current_source
         g = self.group(group)
-        if host not in g.hosts:
+        if (group, host) not in self._membership:
+            self._membership.add((group, host))
             g.hosts.append(host)
 
     def add_block(self, kind: str, name: str, block: VarsBlock) -> None:
@@ -102,8 +104,9 @@ class InventoryData:
         grouped = {h for n, g in self.groups.items() if n not in (ALL, UNGROUPED) for h in g.hosts}
         ungrouped = self.groups[UNGROUPED]
         ungrouped.hosts = [h for h in ungrouped.hosts if h not in grouped]
+        listed = set(ungrouped.hosts)
         for host in self.host_order:
-            if host not in grouped and host not in ungrouped.hosts:
+            if host not in grouped and host not in listed:
                 ungrouped.hosts.append(host)
 
 

@@ -70,10 +70,14 @@ def _compile(term: str, whole: str) -> re.Pattern[str]:
 def _group_hosts(inventory: Inventory, group: str) -> list[str]:
     """A group's hosts in Ansible's order: its own, then its children's level by level."""
     out: list[str] = []
+    taken: set[str] = set()
     level, seen = [group], {group}
     while level:
         for g in level:
-            out += [h for h in inventory.direct_hosts.get(g, ()) if h not in out]
+            for h in inventory.direct_hosts.get(g, ()):
+                if h not in taken:
+                    taken.add(h)
+                    out.append(h)
         nxt = []
         for g in level:
             for child in inventory.children.get(g, ()):
