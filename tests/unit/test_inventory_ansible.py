@@ -179,3 +179,43 @@ def test_a_jinja_looking_name_is_refused_since_names_are_never_rendered(write):
     text = "all:\n  hosts:\n    h:\n      exchange:\n        receive_connectors:\n          'Default {{ inventory_hostname }}': {protocol_logging_level: Verbose}\n"
     (error,) = errors_of(write({"inv.yaml": text}))
     assert "inv.yaml:6:11" in error and "looks like a Jinja template" in error
+
+
+def _script(path: Path, body: str) -> Path:
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+    return path
+
+
+def test_a_script_without_meta_is_asked_host_by_host(tmp_path):
+    script = _script(tmp_path / "inv.sh", 'if [ "$1" = "--list" ]; then echo \'{"mailbox": ["ex01"], "edge": {"hosts": ["e1"], "vars": {"ansible_port": 5986}}}\'; else echo "{\\"who\\": \\"$2\\"}"; fi\n')
+    inv = load(script)
+    assert [(h.name, h.vars["who"]) for h in inv.hosts] == [("ex01", "ex01"), ("e1", "e1")]
+    assert inv.host("e1").vars["ansible_port"] == 5986
+
+
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ("echo 'CMDB down' >&2; exit 3\n", "--list exited with status 3: CMDB down"),
+        ("echo 'not json'\n", "not JSON"),
+        ("echo '[1, 2]'\n", "a JSON object of groups"),
+    ],
+)
+def test_a_failing_script_is_a_clear_error_naming_it(tmp_path, body, expected):
+    (error,) = errors_of(_script(tmp_path / "cmdb.sh", body))
+    assert "cmdb.sh" in error and expected in error
+
+
+def test_a_directory_is_every_inventory_file_in_it_but_ignored_ones(write):
+    first = write(
+        {
+            "inv/10-mailbox.yml": "mailbox:\n  hosts: {ex01: }\n",
+            "inv/20-edge.ini": "[edge]\ne1\n",
+            "inv/README.md": "[not]\nan inventory\n",
+            "inv/group_vars/edge.yml": "ansible_port: 5986\n",
+            "inv/.hidden": "[nope]\nh\n",
+        }
+    )
+    inv = load(first.parent)
+    assert [h.name for h in inv.hosts] == ["ex01", "e1"] and inv.host("e1").vars["ansible_port"] == 5986
