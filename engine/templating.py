@@ -28,7 +28,7 @@ from typing import Any
 import jinja2
 import yaml
 from jinja2.nativetypes import NativeCodeGenerator
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
 from .schema import dotted
 from .sensitive import Sensitive, VaultText, is_sensitive
@@ -36,6 +36,7 @@ from .yamlsource import Location, PathKey
 
 MARKERS = ("{{", "{%", "{#")
 MAX_TEXT = 1_000_000  # characters a template may build (a sandbox, not a CPU heater)
+MAX_STEPS = 1_000_000  # range() loop steps per host
 
 
 class RenderError(Exception):
@@ -210,10 +211,14 @@ class _Sandbox(ImmutableSandboxedEnvironment):
             return ""
         if len(head) == 1:
             return head[0]
-        text = "".join(str(v) for v in itertools.chain(head, values))
-        if len(text) > MAX_TEXT:
-            raise jinja2.exceptions.SecurityError(f"a value longer than {MAX_TEXT} is not allowed in the sandbox")
-        return text
+        parts, size = [], 0
+        for v in itertools.chain(head, values):
+            part = str(v)
+            size += len(part)
+            if size > MAX_TEXT:
+                raise jinja2.exceptions.SecurityError(f"a value longer than {MAX_TEXT} is not allowed in the sandbox")
+            parts.append(part)
+        return "".join(parts)
 
 
 def make_environment() -> jinja2.Environment:
@@ -266,9 +271,12 @@ class Renderer:
         self._cache: dict[tuple[str | None, str], Any] = {}
         self._compiled: dict[str, jinja2.Template] = {}
         self.hostvars = _HostVars(self)
+        self._steps = 0
+        self.env.globals["range"] = self._range
 
     def variables(self, host: str | None) -> dict[str, Any]:
         """Every variable of a host, rendered."""
+        self._steps = 0
         return {key: self.variable(host, key) for key in self.scopes[host].raw}
 
     def variable(self, host: str | None, key: str) -> Any:
@@ -319,30 +327,45 @@ class Renderer:
         try:
             template = self._compiled.get(text) or self.env.from_string(text)
             self._compiled[text] = template
-            context = template.new_context(_HostScope(self, scope), shared=True)
-            result = template.environment.concat(template.root_render_func(context))  # type: ignore[attr-defined]
-        except RenderError:
-            raise
         except jinja2.TemplateAssertionError as exc:
             raise RenderError(f"{where}: {name}: {_explain(str(exc.message))}") from None
         except jinja2.TemplateSyntaxError as exc:
             raise RenderError(f"{where}: {name}: template syntax error: {exc.message} (line {exc.lineno} of the template)") from None
+        try:
+            context = template.new_context(_HostScope(self, scope), shared=True)
+            result = template.environment.concat(template.root_render_func(context))  # type: ignore[attr-defined]
+            undefined = _first_undefined(result)
+            if undefined is not None:
+                undefined._fail_with_undefined_error()
+        except RenderError:
+            raise
         except jinja2.exceptions.SecurityError as exc:
-            raise RenderError(f"{where}: {name}: not allowed: {exc}") from None
+            raise RenderError(f"{where}: {name}: not allowed: {self._withheld(exc)}") from None
         except jinja2.UndefinedError as exc:
-            raise RenderError(f"{where}: {name}: {exc.message}") from None
+            raise RenderError(f"{where}: {name}: {self._withheld(exc.message)}") from None
         except jinja2.TemplateError as exc:
-            raise RenderError(f"{where}: {name}: cannot render: {_explain(str(exc))}") from None
+            raise RenderError(f"{where}: {name}: cannot render: {self._withheld(_explain(str(exc)))}") from None
         except RecursionError:
             raise RenderError(f"{where}: {name}: the template nests too deeply") from None
         except Exception as exc:  # a filter's own error (int('x'), a bad regex, b64 of garbage): say which and where
-            raise RenderError(f"{where}: {name}: cannot render: {type(exc).__name__}: {exc}") from None
-        undefined = _first_undefined(result)
-        if undefined is not None:
-            raise RenderError(f"{where}: {name}: {undefined._undefined_message}")
-        if isinstance(result, str) and any(m in result for m in MARKERS) and not is_sensitive(result):
+            raise RenderError(f"{where}: {name}: cannot render: {type(exc).__name__}: {self._withheld(exc)}") from None
+        if isinstance(result, str) and any(m in result for m in MARKERS) and not self.tracker.sensitive:
             raise RenderError(f"{where}: {name}: renders to a text that still holds a template ({{{{ or {{%); exconf sends no template to a server")
         return result
+
+    def _withheld(self, detail: object) -> str:
+        """An error's detail, unless the template read a sensitive value (Jinja and Python messages may quote values)."""
+        if self.tracker.sensitive:
+            return "(details withheld: the template uses a sensitive value)"
+        return str(detail)
+
+    def _range(self, *args: int) -> Iterator[int]:
+        """Jinja's sandboxed range, with a budget of iterations per host so that nested loops cannot hang a run."""
+        for i in safe_range(*args):
+            self._steps += 1
+            if self._steps > MAX_STEPS:
+                raise jinja2.exceptions.SecurityError(f"more than {MAX_STEPS} loop steps in one host's templates")
+            yield i
 
 
 def _first_undefined(value: Any) -> jinja2.Undefined | None:

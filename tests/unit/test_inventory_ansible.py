@@ -219,3 +219,23 @@ def test_a_directory_is_every_inventory_file_in_it_but_ignored_ones(write):
     )
     inv = load(first.parent)
     assert [h.name for h in inv.hosts] == ["ex01", "e1"] and inv.host("e1").vars["ansible_port"] == 5986
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ {}[vault_exadmin_password ~ ''] }}",  # Jinja's undefined message would quote the key (a plain text by then)
+        "{{ hostvars[vault_exadmin_password] }}",
+        "{{ (vault_exadmin_password ~ '{') | from_json }}",
+    ],
+)
+def test_an_error_in_a_template_over_a_secret_never_quotes_the_secret(write, template):
+    path = write({"inv.yaml": "all:\n  hosts:\n    h:\n      note: " + json.dumps(template) + "\n", "group_vars/all.yml": VAULTED})
+    (error,) = errors_of(path, vault=SECRETS)
+    assert "inv.yaml:4:13: note:" in error and "Pa55" not in error
+
+
+def test_nested_loops_cannot_hang_a_run(write):
+    template = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+    (error,) = errors_of(write({"inv.yaml": "all:\n  hosts:\n    h:\n      x: " + json.dumps(template) + "\n"}))
+    assert "loop steps" in error
