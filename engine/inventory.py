@@ -32,7 +32,7 @@ from .inventory_data import ALL, UNGROUPED, Group, InventoryData, InventoryError
 from .inventory_sources import display_path, extra_vars, read_source, vars_blocks, vars_files
 from .schema import CONNECTION_VARS, Issue, dotted, validate_block, vars_schema
 from .sensitive import mark
-from .templating import Renderer, RenderError, Scope
+from .templating import Renderer, RenderError, Scope, nearest
 from .vault import VaultSecrets
 from .yamlsource import Document, Location, PathKey, ScalarSource
 
@@ -49,12 +49,7 @@ class Host:
     key_sources: dict[PathKey, Location] = field(default_factory=dict, repr=False)
 
     def source(self, path: PathKey) -> Location | None:
-        p = tuple(path)
-        while p:
-            if p in self.sources:
-                return self.sources[p]
-            p = p[:-1]
-        return None
+        return nearest(self.sources, path)
 
 
 @dataclass(frozen=True)
@@ -76,10 +71,11 @@ class Inventory:
 def load(
     path: Path | Sequence[Path],
     *,
-    vault: VaultSecrets = VaultSecrets(),
+    vault: VaultSecrets | None = None,
     extra: Sequence[str] = (),
 ) -> Inventory:
     """Load, merge, render and validate an inventory; raise InventoryError listing every problem."""
+    vault = vault or VaultSecrets()
     paths = (Path(path),) if isinstance(path, (str, Path)) else tuple(Path(p) for p in path)
     data = InventoryData()
     for source in paths:

@@ -141,17 +141,22 @@ def list_json(inventory: inv.Inventory, names: list[str], with_provenance: bool 
 
 
 def graph(inventory: inv.Inventory, group: str, keep: set[str], with_vars: bool, depth: int = 0) -> list[str]:
-    """ansible-inventory --graph: children then hosts, each sorted by name."""
-    pad = "  |" * depth
-    lines = [f"{pad}@{safe(group)}:" if depth == 0 else f"{'  |' * (depth - 1)}  |--@{safe(group)}:"]
-    for child in sorted(inventory.children.get(group, ())):
+    """ansible-inventory --graph: a group's children, then its hosts, in the order the inventory declares them."""
+
+    def line(text: str, level: int) -> str:
+        return ("  |" * level + "--" + text) if level else text
+
+    lines = [line(f"@{safe(group)}:", depth)]
+    for child in inventory.children.get(group, ()):
         lines += graph(inventory, child, keep, with_vars, depth + 1)
-    hosts = [h for h in inventory.direct_hosts.get(group, ()) if h in keep] if group != ALL else []
-    for name in sorted(hosts):
-        lines.append(f"{'  |' * depth}  |--{safe(name)}")
-        if with_vars:
-            for key, value in sorted(masked(inventory.host(name).vars).items()):
-                lines.append(f"{'  |' * (depth + 1)}  |--{{{safe(key)} = {safe(json.dumps(value, ensure_ascii=False, default=str))}}}")
+    if group != ALL:
+        for name in inventory.direct_hosts.get(group, ()):
+            if name not in keep:
+                continue
+            lines.append(line(safe(name), depth + 1))
+            if with_vars:
+                for key, value in sorted(masked(inventory.host(name).vars).items()):
+                    lines.append(line(safe(f"{{{key} = {value}}}"), depth + 2))
     return lines
 
 

@@ -168,7 +168,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "intersect": lambda a, b: [x for x in _unique(a) if x in b],
     "difference": lambda a, b: [x for x in _unique(a) if x not in b],
     "symmetric_difference": lambda a, b: [x for x in _unique(list(a) + list(b)) if (x in a) != (x in b)],
-    "zip": lambda *lists: [list(t) for t in zip(*lists)],
+    "zip": lambda *lists: [list(t) for t in zip(*lists, strict=False)],  # shortest, as Ansible's
     "split": _split,
     "type_debug": lambda v: type(v).__name__ if not isinstance(v, Sensitive) else "str",
 }
@@ -253,12 +253,17 @@ class Scope:
     sources: Mapping[PathKey, Location]
 
     def where(self, path: PathKey) -> Location | None:
-        p = tuple(path)
-        while p:
-            if p in self.sources:
-                return self.sources[p]
-            p = p[:-1]
-        return None
+        return nearest(self.sources, path)
+
+
+def nearest(sources: Mapping[PathKey, Location], path: PathKey) -> Location | None:
+    """Where a value was written: its own location, or its closest parent's."""
+    p = tuple(path)
+    while p:
+        if p in sources:
+            return sources[p]
+        p = p[:-1]
+    return None
 
 
 class Renderer:

@@ -18,7 +18,7 @@ import re
 import subprocess
 from binascii import Error as BinasciiError
 from binascii import unhexlify
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 

@@ -159,3 +159,18 @@ def test_a_limit_file_selects_what_ansible_selects(ansible_env: dict[str, str], 
     out = run("ansible", ["all", *sources("estate-yaml"), *VAULT, "--list-hosts", "--limit", f"@{limit}"], ansible_env)
     theirs = {line.strip() for line in out.splitlines()[1:] if line.strip()}
     assert set(select(exconf_inventory("estate-yaml"), f"@{limit}")) == theirs == {"rtm-ex01.contoso.com", "ams-edgeb.dmz.contoso.com"}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_exconf_inventory_prints_what_ansible_inventory_prints(case: str, ansible_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    from exconf.cli import main
+
+    args = [a if not a.startswith(("estate", "multi", "script")) else str(CORPUS / a) for a in sources(case)]
+    theirs = run("ansible-inventory", [*sources(case), *VAULT, "--graph"], ansible_env)
+    assert main(["inventory", *args, *VAULT, "--graph"]) == 0
+    assert capsys.readouterr().out == theirs
+    listed = json.loads(run("ansible-inventory", [*sources(case), *VAULT, "--list"], ansible_env))
+    assert main(["inventory", *args, *VAULT, "--list"]) == 0
+    ours = json.loads(capsys.readouterr().out)
+    assert {k: v for k, v in ours.items() if k != "_meta"} == {k: v for k, v in listed.items() if k != "_meta"}
+    assert {h: set(v) for h, v in ours["_meta"]["hostvars"].items()} == {h: set(v) for h, v in listed["_meta"]["hostvars"].items()}
