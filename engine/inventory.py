@@ -28,7 +28,7 @@ from exconf.modules import RESOURCES, Resource, by_scope
 from exconf.modules.base import ORGANIZATION, SERVER, placeholder_error
 from exconf.values import ValueError_
 
-from .inventory_data import ALL, UNGROUPED, Group, InventoryData, InventoryError, VarsBlock
+from .inventory_data import ALL, UNGROUPED, Group, InventoryData, InventoryError, VarsBlock, group_hosts
 from .inventory_sources import display_path, extra_vars, read_source, vars_blocks, vars_files
 from .schema import CONNECTION_VARS, Issue, dotted, validate_block, vars_schema
 from .sensitive import mark
@@ -118,7 +118,9 @@ def load(
 
     depth = _depths(data.groups)
     ordered = sorted((g for g in data.groups.values() if g.name != ALL), key=lambda g: (depth[g.name], _priority(g), g.name))
-    members = {name: tuple(_members(name, data.groups)) for name in data.groups}
+    children = {name: tuple(g.children) for name, g in data.groups.items()}
+    direct = {name: tuple(g.hosts) for name, g in data.groups.items()}
+    members = {name: tuple(group_hosts(children, direct, name)) for name in data.groups}
     members[ALL] = tuple(data.host_order)
     all_group = data.groups[ALL]
     groups_of: dict[str, set[str]] = {host: set() for host in data.host_order}
@@ -199,8 +201,8 @@ def load(
         organization=organization,
         organization_sources=org_sources,
         paths=paths,
-        children={name: tuple(g.children) for name, g in data.groups.items()},
-        direct_hosts={name: tuple(g.hosts) for name, g in data.groups.items()},
+        children=children,
+        direct_hosts=direct,
         warnings=tuple(data.warnings),
     )
 
@@ -363,27 +365,6 @@ def _value_issues(doc: Document, path: PathKey, resource: Resource, props: dict[
         except ValueError_ as exc:
             issues.append(Issue(str(doc.where(path + (key,))), dotted(path + (key,)), str(exc)))
     return issues
-
-
-def _members(name: str, groups: dict[str, Group]) -> list[str]:
-    """A group's hosts and its descendants' (each once, depth first)."""
-    out: list[str] = []
-    seen_hosts: set[str] = set()
-    seen_groups: set[str] = set()
-
-    def visit(group: str) -> None:
-        if group in seen_groups:
-            return
-        seen_groups.add(group)
-        for h in groups[group].hosts:
-            if h not in seen_hosts:
-                seen_hosts.add(h)
-                out.append(h)
-        for child in groups[group].children:
-            visit(child)
-
-    visit(name)
-    return out
 
 
 def _depths(groups: dict[str, Group]) -> dict[str, int]:

@@ -8,6 +8,7 @@ value came from.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,27 @@ class InventoryData:
         for host in self.host_order:
             if host not in grouped and host not in listed:
                 ungrouped.hosts.append(host)
+
+
+def group_hosts(children: Mapping[str, Sequence[str]], direct: Mapping[str, Sequence[str]], group: str) -> list[str]:
+    """A group's hosts in ansible-core's order (Group.get_hosts): its own, then its descendants' level by level, each once."""
+    out: list[str] = []
+    taken: set[str] = set()
+    level, seen = [group], {group}
+    while level:
+        for g in level:
+            for h in direct.get(g, ()):
+                if h not in taken:
+                    taken.add(h)
+                    out.append(h)
+        following = []
+        for g in level:
+            for child in children.get(g, ()):
+                if child not in seen:
+                    seen.add(child)
+                    following.append(child)
+        level = following
+    return out
 
 
 def as_mapping(doc: Document, base: PathKey, data: Any, owner: str, issues: list[Issue | str]) -> dict[str, Any] | None:

@@ -22,6 +22,7 @@ import re
 from pathlib import Path
 
 from .inventory import Inventory
+from .inventory_data import group_hosts
 
 _SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+):([0-9]*))\]$")
 _COLON_TERMS = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
@@ -67,36 +68,19 @@ def _compile(term: str, whole: str) -> re.Pattern[str]:
         raise LimitError(f"--limit: bad pattern {whole!r}: {exc}") from None
 
 
-def _group_hosts(inventory: Inventory, group: str) -> list[str]:
-    """A group's hosts in Ansible's order: its own, then its children's level by level."""
-    out: list[str] = []
-    taken: set[str] = set()
-    level, seen = [group], {group}
-    while level:
-        for g in level:
-            for h in inventory.direct_hosts.get(g, ()):
-                if h not in taken:
-                    taken.add(h)
-                    out.append(h)
-        nxt = []
-        for g in level:
-            for child in inventory.children.get(g, ()):
-                if child not in seen:
-                    seen.add(child)
-                    nxt.append(child)
-        level = nxt
-    if not inventory.direct_hosts:  # an Inventory built without the group tree
-        return sorted(inventory.groups.get(group, ()), key=[h.name for h in inventory.hosts].index)
-    return out
-
-
 def _enumerate(inventory: Inventory, expr: str, whole: str) -> list[str]:
     rx = _compile(expr, whole)
     names = [h.name for h in inventory.hosts]
     matched_groups = [g for g in inventory.groups if rx.match(g)]
     results: list[str] = []
     for g in matched_groups:
-        results += [h for h in (names if g == "all" else _group_hosts(inventory, g)) if h not in results]
+        if g == "all":
+            hosts = names
+        elif inventory.direct_hosts:
+            hosts = group_hosts(inventory.children, inventory.direct_hosts, g)
+        else:  # an Inventory built without its group tree: members in inventory order
+            hosts = [n for n in names if n in inventory.groups[g]]
+        results += [h for h in hosts if h not in results]
     if not matched_groups or expr.startswith("~") or any(c in expr for c in ".?*["):
         results += [h for h in names if rx.match(h) and h not in results]
     return results
