@@ -11,6 +11,7 @@ CMDB or a cloud plugin reaches exconf through Ansible's own tooling
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -107,12 +108,13 @@ def read_list_json(value: Any, display: str, data: InventoryData, host_vars_of=N
                 data.issues.append(f"{display}: variables of host {host!r} must be an object")
 
 
-def read_script(path: Path, display: str, data: InventoryData) -> None:
-    """Run an executable inventory script with ``--list`` (and ``--host`` when it has no ``_meta``)."""
+def read_script(path: Path, display: str, data: InventoryData, tags: Callable[[Any, str], Any] = lambda v, _: v) -> None:
+    """Run an executable inventory script with ``--list`` (and ``--host`` when it has no ``_meta``); ``tags`` reads vault/unsafe values."""
     source = f"{display} --list"
-    value = parse_json(run_script(path, display, "--list") or "", source)
+    value = tags(parse_json(run_script(path, display, "--list"), source), source)
 
     def host_vars_of(host: str) -> Any:
-        return parse_json(run_script(path, display, "--host", host) or "", f"{display} --host {host}")
+        where = f"{display} --host {host}"
+        return tags(parse_json(run_script(path, display, "--host", host), where), where)
 
     read_list_json(value, source, data, host_vars_of)

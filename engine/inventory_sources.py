@@ -23,8 +23,10 @@ from .inventory_script import ScriptError, looks_like_list_output, read_list_jso
 from .inventory_yaml import read_yaml_inventory
 from .schema import Issue, dotted
 from .sensitive import mark
-from .vault import VaultError, VaultSecrets, decrypt, decrypt_text, is_encrypted, untag
+from .templating import Unsafe
+from .vault import VaultError, VaultSecrets, decrypt, decrypt_text, is_encrypted
 from .yamlsource import Document, Location, SourceError, load_text
+from .yamltags import Untagged, untag
 
 YAML_EXTENSIONS = (".yml", ".yaml", ".json")
 # ansible-core's INVENTORY_IGNORE_EXTS (REJECT_EXTS + .orig, .cfg, .retry) and IGNORED_ALWAYS.
@@ -69,22 +71,44 @@ def load_yaml(path: Path, secrets: VaultSecrets) -> tuple[Document, bool]:
 
 
 def yaml_document(text: str, name: str, secrets: VaultSecrets) -> Document:
-    untagged, lines = untag(text)
-    doc = load_text(untagged, name)
-    if lines:
-        doc.data = _decrypt_tagged(doc, (), doc.data, lines, secrets)
+    """Parse YAML; ``!vault`` values come back decrypted (VaultText), ``!unsafe`` ones as Unsafe."""
+    tagged = untag(text)
+    if not (tagged.vault or tagged.unsafe):
+        return load_text(text, name)
+    doc = load_text(tagged.text, name)
+    hits: set[tuple[int, int]] = set()
+    doc.data = _tagged(doc, (), doc.data, tagged, secrets, hits)
+    for line, column in sorted((tagged.vault | tagged.unsafe) - hits):
+        raise SourceError(f"{name}:{line}:{column}: !vault and !unsafe tag a text value (a scalar), not a mapping or a list")
     return doc
 
 
-def _decrypt_tagged(doc: Document, path: tuple[Any, ...], value: Any, lines: frozenset[int], secrets: VaultSecrets) -> Any:
+def _tagged(doc: Document, path: tuple[Any, ...], value: Any, tagged: Untagged, secrets: VaultSecrets, hits: set[tuple[int, int]]) -> Any:
     if isinstance(value, dict):
-        return {k: _decrypt_tagged(doc, path + (k,), v, lines, secrets) for k, v in value.items()}
+        return {k: _tagged(doc, path + (k,), v, tagged, secrets, hits) for k, v in value.items()}
     if isinstance(value, list):
-        return [_decrypt_tagged(doc, path + (i,), v, lines, secrets) for i, v in enumerate(value)]
-    if isinstance(value, str) and is_encrypted(value):
-        where = doc.where(path)
-        if where.line in lines:
-            return decrypt_text(value, secrets, str(where))
+        return [_tagged(doc, path + (i,), v, tagged, secrets, hits) for i, v in enumerate(value)]
+    if isinstance(value, str) and path in doc.locations:
+        at = doc.locations[path]
+        if (at.line, at.column) in tagged.vault:
+            hits.add((at.line, at.column))
+            return decrypt_text(value, secrets, str(at))
+        if (at.line, at.column) in tagged.unsafe:
+            hits.add((at.line, at.column))
+            return Unsafe(value)
+    return value
+
+
+def json_tags(value: Any, secrets: VaultSecrets, where: str) -> Any:
+    """ansible-core's JSON encoding of tagged values: ``{"__ansible_vault": ...}`` and ``{"__ansible_unsafe": ...}``."""
+    if isinstance(value, dict):
+        if len(value) == 1 and isinstance(value.get("__ansible_vault"), str):
+            return decrypt_text(value["__ansible_vault"], secrets, where)
+        if len(value) == 1 and isinstance(value.get("__ansible_unsafe"), str):
+            return Unsafe(value["__ansible_unsafe"])
+        return {k: json_tags(v, secrets, where) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_tags(v, secrets, where) for v in value]
     return value
 
 
@@ -103,7 +127,7 @@ def read_source(path: Path, data: InventoryData, secrets: VaultSecrets) -> None:
     data.current_source = path.resolve()
     try:
         if os.access(path, os.X_OK) and _has_shebang(path):
-            read_script(path, name, data)
+            read_script(path, name, data, lambda value, where: json_tags(value, secrets, where))
             return
         read = read_text(path, secrets)
         suffix = path.suffix.lower()
@@ -116,7 +140,8 @@ def read_source(path: Path, data: InventoryData, secrets: VaultSecrets) -> None:
                 doc = None
             if doc is not None and isinstance(doc.data, dict):
                 if looks_like_list_output(doc.data):
-                    read_list_json(mark(doc.data) if read.secret else doc.data, name, data)
+                    listed = json_tags(doc.data, secrets, name)
+                    read_list_json(mark(listed) if read.secret else listed, name, data)
                 else:
                     read_yaml_inventory(doc, data, read.secret)
                 return

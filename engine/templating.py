@@ -43,8 +43,14 @@ class RenderError(Exception):
     """A template that cannot be rendered; the message names file:line:col and the variable."""
 
 
+class Unsafe(str):
+    """A text Ansible marks ``!unsafe``: used exactly as written, never rendered."""
+
+    __slots__ = ()
+
+
 def is_template(value: Any) -> bool:
-    return isinstance(value, str) and any(m in value for m in MARKERS)
+    return isinstance(value, str) and not isinstance(value, Unsafe) and any(m in value for m in MARKERS)
 
 
 def has_template(value: Any) -> bool:

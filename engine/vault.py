@@ -14,7 +14,6 @@ from __future__ import annotations
 import getpass
 import hmac as _hmac
 import os
-import re
 import subprocess
 from binascii import Error as BinasciiError
 from binascii import unhexlify
@@ -30,8 +29,6 @@ from .sensitive import VaultText
 
 HEADER = "$ANSIBLE_VAULT"
 DEFAULT_ID = "default"
-# A !vault tag as a YAML node's tag (after ": " or "- " or alone on a line), not inside a quoted text.
-_TAG = re.compile(r"(?m)(^|[:\-\[,{]\s+|^\s*)!vault(?=\s)")
 
 
 class VaultError(Exception):
@@ -110,23 +107,6 @@ def _try(password: bytes, salt: bytes, expected_mac: bytes, ciphertext: bytes) -
         return None
 
 
-def untag(text: str) -> tuple[str, frozenset[int]]:
-    """Blank out ``!vault`` tags (same width, so columns stay true); return the 1-based lines they were on.
-
-    PyYAML's SafeLoader has no constructor for ``!vault``; the tagged block
-    scalar, once untagged, loads as the envelope text, which the caller then
-    decrypts for the values on those lines only (as Ansible decrypts tagged
-    values only).
-    """
-    lines: set[int] = set()
-
-    def blank(m: re.Match[str]) -> str:
-        lines.add(text.count("\n", 0, m.start(0) + len(m.group(1))) + 1)
-        return m.group(1) + " " * len("!vault")
-
-    return _TAG.sub(blank, text), frozenset(lines)
-
-
 # ---- where the passwords come from ----------------------------------------------------------
 
 
@@ -198,4 +178,4 @@ def decrypt_text(text: str, secrets: VaultSecrets, where: str) -> VaultText:
     return VaultText(decrypt(text, secrets, where))
 
 
-__all__ = ["VaultError", "VaultOptions", "VaultPasswordError", "VaultSecret", "VaultSecrets", "decrypt", "decrypt_text", "is_encrypted", "load_secrets", "untag"]
+__all__ = ["VaultError", "VaultOptions", "VaultPasswordError", "VaultSecret", "VaultSecrets", "decrypt", "decrypt_text", "is_encrypted", "load_secrets"]

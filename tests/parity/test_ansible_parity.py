@@ -174,3 +174,19 @@ def test_exconf_inventory_prints_what_ansible_inventory_prints(case: str, ansibl
     ours = json.loads(capsys.readouterr().out)
     assert {k: v for k, v in ours.items() if k != "_meta"} == {k: v for k, v in listed.items() if k != "_meta"}
     assert {h: set(v) for h, v in ours["_meta"]["hostvars"].items()} == {h: set(v) for h, v in listed["_meta"]["hostvars"].items()}
+
+
+def test_the_json_ansible_inventory_prints_is_a_source_that_loads_to_the_same_estate(ansible_env: dict[str, str], tmp_path: Path) -> None:
+    """A dynamic estate exported with ``ansible-inventory --list > estate.json`` (vaulted and unsafe values included)."""
+    exported = tmp_path / "estate.json"
+    exported.write_text(run("ansible-inventory", [*sources("estate-yaml"), *VAULT, "--list"], ansible_env), encoding="utf-8")
+    assert "__ansible_vault" in exported.read_text(encoding="utf-8")
+    secrets = load_secrets(VaultOptions(password_files=(str(CORPUS / "vault-pass.txt"),), vault_ids=(f"prod@{CORPUS / 'vault-pass-prod.txt'}",)))
+    again = load(exported, vault=secrets)
+    original = exconf_inventory("estate-yaml")
+    assert {h.name for h in again.hosts} == {h.name for h in original.hosts}  # the JSON lists hosts sorted
+    for before in original.hosts:
+        after = again.host(before.name)
+        assert before.groups == after.groups
+        differs = {k for k in before.vars if before.vars[k] != after.vars.get(k)}
+        assert differs == {"inventory_folder"}, before.name  # inventory_dir is where the inventory is read from

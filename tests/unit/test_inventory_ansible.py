@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from exconf.cli import main
 from exconf.connection import settings_for
@@ -18,6 +19,7 @@ from exconf.vault import VaultError, VaultOptions, VaultSecret, VaultSecrets, lo
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "inventories"
 SECRETS = load_secrets(VaultOptions(password_files=(str(CORPUS / "vault-pass.txt"),), vault_ids=(f"prod@{CORPUS / 'vault-pass-prod.txt'}",)))
 VAULTED = (CORPUS / "estate" / "group_vars" / "all" / "vault.yml").read_text(encoding="utf-8")  # vault_exadmin_password: !vault | (1.1)
+ENVELOPE = yaml.safe_load(VAULTED.replace("!vault", "      "))["vault_exadmin_password"]
 
 
 def errors_of(path, **kw) -> list[str]:
@@ -239,3 +241,19 @@ def test_nested_loops_cannot_hang_a_run(write):
     template = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
     (error,) = errors_of(write({"inv.yaml": "all:\n  hosts:\n    h:\n      x: " + json.dumps(template) + "\n"}))
     assert "loop steps" in error
+
+
+def test_unsafe_values_are_never_rendered_and_tag_like_text_in_quotes_is_kept(write):
+    path = write({"inv.yaml": "all:\n  hosts:\n    h:\n      a: !unsafe '{{ literal }}'\n      b: {c: !unsafe '{{x}}', d: '{{ inventory_hostname }}'}\n      note: 'see: !unsafe here'\n"})
+    host = load(path).host("h")
+    assert (host.vars["a"], host.vars["b"], host.vars["note"]) == ("{{ literal }}", {"c": "{{x}}", "d": "h"}, "see: !unsafe here")
+
+
+def test_the_json_of_ansible_inventory_list_is_a_source_with_its_vault_and_unsafe_values(write):
+    listed = {
+        "_meta": {"hostvars": {"h": {"pw": {"__ansible_vault": ENVELOPE}, "raw": {"__ansible_unsafe": "{{ x }}"}, "t": "{{ inventory_hostname }}"}}},
+        "all": {"children": ["ungrouped", "mailbox"]},
+        "mailbox": {"hosts": ["h"]},
+    }
+    host = load(write({"estate.json": json.dumps(listed)}), vault=SECRETS).host("h")
+    assert (host.vars["pw"], host.vars["raw"], host.vars["t"]) == ("Ex-Admin-Pa55!", "{{ x }}", "h") and is_sensitive(host.vars["pw"])
