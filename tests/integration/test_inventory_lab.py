@@ -40,7 +40,7 @@ def vaulted(tmp_path: Path) -> tuple[Path, str]:
         pytest.skip("ansible-core is not installed (pip install -e '.[test]')")
     password_file = tmp_path / "vault-pass"
     password_file.write_text("lab-vault-password\n", encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")} | {"ANSIBLE_HOME": str(tmp_path), "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp"), "ANSIBLE_CONFIG": str(tmp_path / "none.cfg")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")} | {"HOME": str(tmp_path), "ANSIBLE_HOME": str(tmp_path), "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp"), "ANSIBLE_CONFIG": str(tmp_path / "none.cfg")}
     (tmp_path / "none.cfg").write_text("[defaults]\n", encoding="utf-8")
     done = subprocess.run(
         [str(ANSIBLE_VAULT), "encrypt_string", "--vault-password-file", str(password_file), PASSWORD, "--name", "vault_exadmin_password"],
