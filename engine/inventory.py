@@ -54,7 +54,7 @@ class Host:
 
 @dataclass(frozen=True)
 class Inventory:
-    path: Path  # the first source
+    path: Path  # the first source (for a directory: the first file read in it)
     hosts: tuple[Host, ...]
     groups: dict[str, frozenset[str]]  # group -> names of its hosts (descendants included)
     organization: dict[str, Any]  # exchange_organization, as declared for the all group
@@ -66,6 +66,11 @@ class Inventory:
 
     def host(self, name: str) -> Host:
         return next(h for h in self.hosts if h.name == name)
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths in the inventory are resolved against."""
+        return self.path.parent
 
 
 def load(
@@ -195,7 +200,7 @@ def load(
         raise InventoryError(_sorted(issues))
     org_sources = {k[1:]: v for k, v in org.sources.items() if k[:1] == ("exchange_organization",) and len(k) > 1}
     return Inventory(
-        path=paths[0],
+        path=_main_file(paths[0], data),
         hosts=tuple(hosts),
         groups={name: frozenset(hs) for name, hs in members.items()},
         organization=organization,
@@ -205,6 +210,15 @@ def load(
         direct_hosts=direct,
         warnings=tuple(data.warnings),
     )
+
+
+def _main_file(first: Path, data: InventoryData) -> Path:
+    """The inventory's file: the first source, or for a directory the first file read in it (so that
+    ``path.parent`` is the folder relative paths such as ``exconf_lab`` are resolved against)."""
+    if not first.is_dir():
+        return first
+    inside = [p for p in data.files_read if first.resolve() in p.parents]
+    return inside[0] if inside else first / "."
 
 
 def _add_once(issues: list[Issue | str], seen: set[str], issue: Issue | str) -> None:

@@ -59,6 +59,7 @@ class InventoryData:
     host_where: dict[str, Location] = field(default_factory=dict)
     host_source: dict[str, Path] = field(default_factory=dict)  # the file that first declared the host (inventory_file)
     current_source: Path | None = None  # set by the reader of each file
+    files_read: list[Path] = field(default_factory=list)
     _membership: set[tuple[str, str]] = field(default_factory=set, repr=False)
     issues: list[Issue | str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)

@@ -125,6 +125,7 @@ def read_source(path: Path, data: InventoryData, secrets: VaultSecrets) -> None:
         data.issues.append(f"{name}: no such inventory file or directory")
         return
     data.current_source = path.resolve()
+    data.files_read.append(path.resolve())
     try:
         if os.access(path, os.X_OK) and _has_shebang(path):
             read_script(path, name, data, lambda value, where: json_tags(value, secrets, where))

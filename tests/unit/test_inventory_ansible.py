@@ -257,3 +257,10 @@ def test_the_json_of_ansible_inventory_list_is_a_source_with_its_vault_and_unsaf
     }
     host = load(write({"estate.json": json.dumps(listed)}), vault=SECRETS).host("h")
     assert (host.vars["pw"], host.vars["raw"], host.vars["t"]) == ("Ex-Admin-Pa55!", "{{ x }}", "h") and is_sensitive(host.vars["pw"])
+
+
+def test_a_directory_inventory_resolves_relative_paths_inside_it(write):
+    first = write({"inv/hosts.yml": "all:\n  hosts: {h: }\n"})
+    inv = load(first.parent)
+    assert inv.base_dir.resolve() == first.parent.resolve() and inv.path.resolve() == first.resolve()
+    assert load(first).base_dir == first.parent
