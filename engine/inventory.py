@@ -85,15 +85,67 @@ def load(
     data = InventoryData()
     for source in paths:
         read_source(source, data, vault)
-    if data.issues:
-        raise InventoryError(_sorted(data.issues))
-    data.reconcile()
-    issues = data.issues
-    _cycle_check(data.groups, issues)
+    if not data.issues:
+        data.reconcile()
+        _cycle_check(data.groups, data.issues)
+    _stop_on(data.issues)
+
+    group_files = _read_vars_files(paths, data, vault)
+    extras = extra_vars(tuple(extra), vault, data.issues)
+    if not data.host_order:
+        data.issues.append(f"{display_path(paths[0])}: the inventory declares no hosts")
+    data.issues.extend(_misplaced_organization(data, group_files))
+    _stop_on(data.issues)
+
+    tree = _Tree.of(data)
+    merged = _merge_all(data, tree, group_files, extras)
+    renderer = Renderer({name: Scope(name, m.vars, _magic(name, data, tree, paths), m.sources) for name, m in merged.items()})
+    issues: list[Issue | str] = []
+    seen: set[str] = set()
+    hosts = []
+    for index, name in enumerate(data.host_order):
+        try:
+            rendered = renderer.variables(name)
+        except RenderError as exc:
+            _add_once(issues, seen, str(exc))
+            continue
+        for issue in _validate(rendered, merged[name]):
+            _add_once(issues, seen, issue)
+        hosts.append(Host(name, index, frozenset(tree.groups_of[name]), rendered, merged[name].sources, merged[name].key_sources))
+    organization: dict[str, Any] = {}
+    try:
+        # Only exchange_organization is rendered for the organisation: the all group's other variables may need a host.
+        if "exchange_organization" in merged[None].vars:
+            organization = renderer.variable(None, "exchange_organization") or {}
+    except RenderError as exc:
+        _add_once(issues, seen, str(exc))
+    _stop_on(issues)
+    org_sources = {k[1:]: v for k, v in merged[None].sources.items() if k[:1] == ("exchange_organization",) and len(k) > 1}
+    return Inventory(
+        path=_main_file(paths[0], data),
+        hosts=tuple(hosts),
+        groups={name: frozenset(hs) for name, hs in tree.members.items()},
+        organization=organization,
+        organization_sources=org_sources,
+        paths=paths,
+        children=tree.children,
+        direct_hosts=tree.direct,
+        warnings=tuple(data.warnings),
+    )
+
+
+def _stop_on(issues: list[Issue | str]) -> None:
     if issues:
         raise InventoryError(_sorted(issues))
 
-    # group_vars/ and host_vars/ beside each source (inside it, for a directory), in source order.
+
+def _read_vars_files(paths: tuple[Path, ...], data: InventoryData, vault: VaultSecrets) -> dict[str, list[VarsBlock]]:
+    """group_vars/ and host_vars/ beside each source (inside it, for a directory), in source order.
+
+    Host files go to ``data.host_files``; group files are returned, apart from the
+    groups' inventory vars, because Ansible ranks every group's inventory vars below
+    every group_vars file.
+    """
     basedirs: list[Path] = []
     for source in paths:
         base = source if source.is_dir() else source.parent
@@ -102,54 +154,63 @@ def load(
     group_files: dict[str, list[VarsBlock]] = {name: [] for name in data.groups}
     for base in basedirs:
         for name in data.groups:
-            group_files[name] += vars_blocks(vars_files(base / "group_vars", name), f"group {name}", vault, issues)
+            group_files[name] += vars_blocks(vars_files(base / "group_vars", name), f"group {name}", vault, data.issues)
         for host in data.host_order:
-            data.host_files[host] += vars_blocks(vars_files(base / "host_vars", host), f"host {host}", vault, issues)
+            data.host_files[host] += vars_blocks(vars_files(base / "host_vars", host), f"host {host}", vault, data.issues)
         data.warnings += _unknown_vars_files(base, data)
-    extras = extra_vars(tuple(extra), vault, issues)
+    return group_files
 
-    if not data.host_order:
-        issues.append(f"{display_path(paths[0])}: the inventory declares no hosts")
+
+def _misplaced_organization(data: InventoryData, group_files: dict[str, list[VarsBlock]]) -> list[Issue]:
+    out = []
     for group in data.groups.values():
         for block in group.blocks + group_files[group.name]:
             if "exchange_organization" in block.data and group.name != ALL:
-                issues.append(_org_misplaced(block))
+                out.append(_org_misplaced(block))
     for host in data.host_order:
         for block in data.host_blocks[host] + data.host_files[host]:
             if "exchange_organization" in block.data:
-                issues.append(_org_misplaced(block))
-    if issues:
-        raise InventoryError(_sorted(issues))
+                out.append(_org_misplaced(block))
+    return out
 
-    depth = _depths(data.groups)
-    ordered = sorted((g for g in data.groups.values() if g.name != ALL), key=lambda g: (depth[g.name], _priority(g), g.name))
-    children = {name: tuple(g.children) for name, g in data.groups.items()}
-    direct = {name: tuple(g.hosts) for name, g in data.groups.items()}
-    members = {name: tuple(group_hosts(children, direct, name)) for name in data.groups}
-    members[ALL] = tuple(data.host_order)
+
+@dataclass(frozen=True)
+class _Tree:
+    """The group tree: children and hosts as declared, every group's hosts, every host's groups, and the merge order."""
+
+    children: dict[str, tuple[str, ...]]
+    direct: dict[str, tuple[str, ...]]
+    members: dict[str, tuple[str, ...]]
+    groups_of: dict[str, frozenset[str]]
+    ordered: tuple[Group, ...]  # every group but all, parents before children, then by priority and name
+    groups_magic: dict[str, list[str]]  # the ``groups`` variable, one for every host (the sandbox keeps it unchanged)
+
+    @staticmethod
+    def of(data: InventoryData) -> _Tree:
+        children = {name: tuple(g.children) for name, g in data.groups.items()}
+        direct = {name: tuple(g.hosts) for name, g in data.groups.items()}
+        members = {name: tuple(group_hosts(children, direct, name)) for name in data.groups}
+        members[ALL] = tuple(data.host_order)
+        groups_of: dict[str, set[str]] = {host: set() for host in data.host_order}
+        for group_name, hosts_in in members.items():
+            for h in hosts_in:
+                groups_of[h].add(group_name)
+        depth = _depths(data.groups)
+        ordered = tuple(sorted((g for g in data.groups.values() if g.name != ALL), key=lambda g: (depth[g.name], _priority(g), g.name)))
+        groups_magic = {group: list(hosts) for group, hosts in members.items()}
+        return _Tree(children, direct, members, {h: frozenset(gs) for h, gs in groups_of.items()}, ordered, groups_magic)
+
+
+def _merge_all(data: InventoryData, tree: _Tree, group_files: dict[str, list[VarsBlock]], extras: list[VarsBlock]) -> dict[str | None, _Merged]:
+    """Every host's variables in Ansible's precedence (see the module's docstring); None is the organisation's (all group's)."""
     all_group = data.groups[ALL]
-    groups_of: dict[str, set[str]] = {host: set() for host in data.host_order}
-    for group_name, hosts_in in members.items():
-        for h in hosts_in:
-            groups_of[h].add(group_name)
-
     merged: dict[str | None, _Merged] = {}
     for host in data.host_order:
-        host_groups = frozenset(groups_of[host])
+        mine = [g for g in tree.ordered if g.name in tree.groups_of[host]]
         m = _Merged()
-        for block in all_group.blocks:
+        for block in all_group.blocks + [b for g in mine for b in g.blocks]:
             m.add(block, group_inventory=True)
-        for group in ordered:
-            if group.name in host_groups:
-                for block in group.blocks:
-                    m.add(block, group_inventory=True)
-        for block in group_files[ALL]:
-            m.add(block)
-        for group in ordered:
-            if group.name in host_groups:
-                for block in group_files[group.name]:
-                    m.add(block)
-        for block in data.host_blocks[host] + data.host_files[host] + extras:
+        for block in group_files[ALL] + [b for g in mine for b in group_files[g.name]] + data.host_blocks[host] + data.host_files[host] + extras:
             m.add(block)
         merged[host] = m
     org = _Merged()
@@ -158,58 +219,23 @@ def load(
     for block in group_files[ALL] + extras:
         org.add(block)
     merged[None] = org
+    return merged
 
-    groups_magic = {name: list(hosts) for name, hosts in members.items()}
-    scopes = {}
-    for name, m in merged.items():
-        magic: dict[str, Any] = {"groups": groups_magic}
-        if name is not None:
-            source_file = data.host_source.get(name, paths[0].resolve())
-            magic.update(
-                inventory_hostname=name,
-                inventory_hostname_short=name.split(".")[0],
-                group_names=sorted(g for g in groups_of[name] if g != ALL),
-                inventory_file=str(source_file),
-                inventory_dir=str(source_file.parent),
-                ansible_host=name,  # Ansible's fallback when the host does not set it (a task sees it so)
-            )
-        scopes[name] = Scope(name, m.vars, magic, m.sources)
-    renderer = Renderer(scopes)
 
-    hosts = []
-    seen: set[str] = set()
-    for index, name in enumerate(data.host_order):
-        m = merged[name]
-        try:
-            rendered = renderer.variables(name)
-        except RenderError as exc:
-            _add_once(issues, seen, str(exc))
-            continue
-        for issue in _validate(rendered, m):
-            _add_once(issues, seen, issue)
-        host_groups = frozenset(groups_of[name])
-        hosts.append(Host(name, index, host_groups, rendered, m.sources, m.key_sources))
-    organization: dict[str, Any] = {}
-    try:
-        # Only exchange_organization is rendered here: the all group's other variables may need a host.
-        if "exchange_organization" in scopes[None].raw:
-            organization = renderer.variable(None, "exchange_organization") or {}
-    except RenderError as exc:
-        _add_once(issues, seen, str(exc))
-    if issues:
-        raise InventoryError(_sorted(issues))
-    org_sources = {k[1:]: v for k, v in org.sources.items() if k[:1] == ("exchange_organization",) and len(k) > 1}
-    return Inventory(
-        path=_main_file(paths[0], data),
-        hosts=tuple(hosts),
-        groups={name: frozenset(hs) for name, hs in members.items()},
-        organization=organization,
-        organization_sources=org_sources,
-        paths=paths,
-        children=children,
-        direct_hosts=direct,
-        warnings=tuple(data.warnings),
-    )
+def _magic(name: str | None, data: InventoryData, tree: _Tree, paths: tuple[Path, ...]) -> dict[str, Any]:
+    """Ansible's magic variables for a host (for the organisation: groups only)."""
+    magic: dict[str, Any] = {"groups": tree.groups_magic}
+    if name is not None:
+        source_file = data.host_source.get(name, paths[0].resolve())
+        magic.update(
+            inventory_hostname=name,
+            inventory_hostname_short=name.split(".")[0],
+            group_names=sorted(g for g in tree.groups_of[name] if g != ALL),
+            inventory_file=str(source_file),
+            inventory_dir=str(source_file.parent),
+            ansible_host=name,  # Ansible's fallback when the host does not set it (a task sees it so)
+        )
+    return magic
 
 
 def _main_file(first: Path, data: InventoryData) -> Path:
