@@ -87,6 +87,9 @@ def read_ini_inventory(text: str, file: str, data: InventoryData, secret: bool =
                 data.issues.append(f"{where}: expected key=value in [{group}:vars], found {line!r}")
                 continue
             key = key.strip()
+            if not key:
+                data.issues.append(f"{where}: expected key=value in [{group}:vars], found no key before '='")
+                continue
             path = (f"[{group}:vars]", key)
             doc.key_locations[path] = where
             doc.locations[path] = Location(file, number, raw.index("=") + 2 + (len(value) - len(value.lstrip())))
@@ -133,7 +136,7 @@ def _host_line(doc: Document, raw: str, line: str, where: Location, group: str, 
         key, sep, value = token.partition("=")
         at = raw.find(key + "=", offset)
         col = (at if at >= 0 else offset) + 1
-        if not sep:
+        if not sep or not key:
             data.issues.append(f"{Location(doc.file, where.line, col)}: expected key=value after host {pattern!r}, found {token!r}")
             return
         doc.key_locations[base + (key,)] = Location(doc.file, where.line, col)

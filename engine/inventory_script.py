@@ -25,9 +25,11 @@ SCRIPT_TIMEOUT = 120  # seconds; a CMDB query can be slow, a hung script must no
 def run_script(path: Path, display: str, *args: str) -> str:
     """The script's standard output; a failure raises ScriptError naming the script."""
     try:
-        done = subprocess.run([str(path), *args], capture_output=True, timeout=SCRIPT_TIMEOUT, check=False)
+        done = subprocess.run([str(path.resolve()), *args], capture_output=True, timeout=SCRIPT_TIMEOUT, check=False)
     except subprocess.TimeoutExpired:
         raise ScriptError(f"{display}: inventory script did not answer {' '.join(args)} within {SCRIPT_TIMEOUT} s") from None
+    except FileNotFoundError:
+        raise ScriptError(f"{display}: cannot run the inventory script: the interpreter on its #! line was not found") from None
     except OSError as exc:
         raise ScriptError(f"{display}: cannot run the inventory script: {exc.strerror}") from None
     if done.returncode != 0:
@@ -81,6 +83,10 @@ def read_list_json(value: Any, display: str, data: InventoryData, host_vars_of=N
             body = {"hosts": body}
         if not isinstance(body, dict):
             data.issues.append(f"{display}: group {name!r} must be an object or a list of hosts")
+            continue
+        bad = [key for key in ("hosts", "children") if body.get(key) is not None and not isinstance(body.get(key), list)]
+        if bad:
+            data.issues.append(f"{display}: {bad[0]} of group {name!r} must be a list of names")
             continue
         for host in body.get("hosts") or []:
             data.add_host(name, str(host), where)

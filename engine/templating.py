@@ -370,13 +370,13 @@ class Renderer:
             return "(details withheld: the template uses a sensitive value)"
         return str(detail)
 
-    def _range(self, *args: int) -> Iterator[int]:
-        """Jinja's sandboxed range, with a budget of iterations per host so that nested loops cannot hang a run."""
-        for i in safe_range(*args):
-            self._steps += 1
-            if self._steps > MAX_STEPS:
-                raise jinja2.exceptions.SecurityError(f"more than {MAX_STEPS} loop steps in one host's templates")
-            yield i
+    def _range(self, *args: int) -> range:
+        """Jinja's sandboxed range, charged to a budget of steps per host, so that nested loops cannot hang a run."""
+        steps = safe_range(*args)
+        self._steps += len(steps)
+        if self._steps > MAX_STEPS:
+            raise jinja2.exceptions.SecurityError(f"more than {MAX_STEPS} range() steps in one host's templates")
+        return steps
 
 
 def _first_undefined(value: Any) -> jinja2.Undefined | None:

@@ -240,7 +240,7 @@ def test_an_error_in_a_template_over_a_secret_never_quotes_the_secret(write, tem
 def test_nested_loops_cannot_hang_a_run(write):
     template = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
     (error,) = errors_of(write({"inv.yaml": "all:\n  hosts:\n    h:\n      x: " + json.dumps(template) + "\n"}))
-    assert "loop steps" in error
+    assert "range() steps" in error
 
 
 def test_unsafe_values_are_never_rendered_and_tag_like_text_in_quotes_is_kept(write):
@@ -264,3 +264,23 @@ def test_a_directory_inventory_resolves_relative_paths_inside_it(write):
     inv = load(first.parent)
     assert inv.base_dir.resolve() == first.parent.resolve() and inv.path.resolve() == first.resolve()
     assert load(first).base_dir == first.parent
+
+
+@pytest.mark.parametrize(
+    "listing, expected",
+    [
+        ('{"_meta": {"hostvars": {}}, "g": {"hosts": "notalist"}}', "hosts of group 'g' must be a list of names"),
+        ('{"_meta": {"hostvars": {}}, "g": {"hosts": ["a"], "children": "x"}}', "children of group 'g' must be a list of names"),
+        ('{"_meta": {"hostvars": {}}, "g": {"hosts": ["a"], "vars": [1]}}', "vars of group 'g' must be an object"),
+        ('{"_meta": {"hostvars": []}, "g": ["a"]}', "_meta.hostvars must be an object"),
+    ],
+)
+def test_a_malformed_listing_is_a_clear_error(write, listing, expected):
+    (error,) = errors_of(write({"estate.json": listing}))
+    assert "estate.json" in error and expected in error
+
+
+def test_a_script_given_by_a_relative_path_runs(tmp_path, monkeypatch):
+    _script(tmp_path / "cmdb.sh", "echo '{\"g\": [\"a\"]}'\n")
+    monkeypatch.chdir(tmp_path)
+    assert [h.name for h in load(Path("cmdb.sh")).hosts] == ["a"]
