@@ -48,7 +48,7 @@ class InventoryUnusable(Exception):
     """The inventory could not be loaded; ``lines`` is what to print."""
 
     def __init__(self, lines: list[str]):
-        self.lines = lines
+        self.lines = [safe(line) for line in lines]  # names in messages come from files: escape them for the terminal
         super().__init__("\n".join(lines))
 
 
@@ -91,7 +91,7 @@ def inventory_main(args: argparse.Namespace, out: Any = None, err: Any = None) -
         inventory = load_from_args(args)
         names = select(inventory, args.limit)
     except InventoryUnusable as exc:
-        warn("Error: " + "\n".join(safe(line) for line in exc.lines) + "\n")
+        warn("Error: " + "\n".join(exc.lines) + "\n")
         return 1
     except LimitError as exc:
         warn(f"Error: {safe(str(exc))}\n")

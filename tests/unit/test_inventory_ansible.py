@@ -284,3 +284,10 @@ def test_a_script_given_by_a_relative_path_runs(tmp_path, monkeypatch):
     _script(tmp_path / "cmdb.sh", "echo '{\"g\": [\"a\"]}'\n")
     monkeypatch.chdir(tmp_path)
     assert [h.name for h in load(Path("cmdb.sh")).hosts] == ["a"]
+
+
+def test_errors_escape_what_the_inventory_says_before_it_reaches_the_terminal(write, capsys):
+    path = write({"inv.yaml": 'all:\n  hosts:\n    "ex\\u202e\\u001b[2J": {ansible_port: x}\n'})
+    assert main(["plan", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\u202e" not in err and "\\x1b" in err and "\\u202e" in err
