@@ -120,14 +120,18 @@ class VaultOptions:
 
 
 def load_secrets(options: VaultOptions, env: Mapping[str, str] = os.environ, prompt: Callable[[str], str] = getpass.getpass) -> VaultSecrets:
-    """Gather passwords as ansible-core does: --vault-id label@source, --vault-password-file, ANSIBLE_VAULT_PASSWORD_FILE, --ask-vault-pass."""
+    """Gather passwords as ansible-core does: --vault-id label@source (else ANSIBLE_VAULT_IDENTITY_LIST), --vault-password-file
+    (else ANSIBLE_VAULT_PASSWORD_FILE), --ask-vault-pass."""
     found: list[VaultSecret] = []
-    for spec in options.vault_ids:
+    ids = list(options.vault_ids)
+    if not ids and env.get("ANSIBLE_VAULT_IDENTITY_LIST"):
+        ids = [i.strip() for i in env["ANSIBLE_VAULT_IDENTITY_LIST"].split(",") if i.strip()]
+    for spec in ids:
         label, _, source = spec.rpartition("@")
         label = label or DEFAULT_ID
         found.append(_from_source(label, source, prompt))
     files = list(options.password_files)
-    if not files and not options.vault_ids and env.get("ANSIBLE_VAULT_PASSWORD_FILE"):
+    if not files and not ids and env.get("ANSIBLE_VAULT_PASSWORD_FILE"):
         files.append(env["ANSIBLE_VAULT_PASSWORD_FILE"])
     for file in files:
         found.append(_from_source(DEFAULT_ID, file, prompt))

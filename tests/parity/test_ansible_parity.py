@@ -190,3 +190,16 @@ def test_the_json_ansible_inventory_prints_is_a_source_that_loads_to_the_same_es
         assert before.groups == after.groups
         differs = {k for k in before.vars if before.vars[k] != after.vars.get(k)}
         assert differs == {"inventory_folder"}, before.name  # inventory_dir is where the inventory is read from
+
+
+def test_extra_vars_win_as_ansibles_do(ansible_env: dict[str, str], tmp_path: Path) -> None:
+    extra_file = tmp_path / "window.yml"
+    extra_file.write_text("zone: troubleshooting\nexchange:\n  transport_service:\n    send_protocol_log_max_age: '1.00:00:00'\n", encoding="utf-8")
+    extras = ["ntp_server=ntp.cli.example", f"@{extra_file}"]
+    body = "{'zone': zone, 'ntp_server': ntp_server, 'exchange': exchange}"
+    out = run("ansible", ["all", *sources("estate-yaml"), *VAULT, *[a for e in extras for a in ("-e", e)], "-m", "debug", "-a", "msg={{ " + body + " }}"], ansible_env)
+    decoder = json.JSONDecoder()
+    theirs = {m.group(1): decoder.raw_decode(out, m.end())[0]["msg"] for m in re.finditer(r"^(\S+) \| SUCCESS => ", out, re.M)}
+    secrets = load_secrets(VaultOptions(password_files=(str(CORPUS / "vault-pass.txt"),), vault_ids=(f"prod@{CORPUS / 'vault-pass-prod.txt'}",)))
+    ours = load([CORPUS / "estate/hosts.yml"], vault=secrets, extra=extras)
+    assert {h.name: {k: h.vars[k] for k in ("zone", "ntp_server", "exchange")} for h in ours.hosts} == theirs

@@ -291,3 +291,9 @@ def test_errors_escape_what_the_inventory_says_before_it_reaches_the_terminal(wr
     assert main(["plan", str(path)]) == 1
     err = capsys.readouterr().err
     assert "\x1b" not in err and "\u202e" not in err and "\\x1b" in err and "\\u202e" in err
+
+
+def test_vault_ids_from_the_environment_when_no_option_names_one(tmp_path):
+    (tmp_path / "pw").write_text("p1\n")
+    env = {"ANSIBLE_VAULT_IDENTITY_LIST": f"prod@{tmp_path / 'pw'}, ", "ANSIBLE_VAULT_PASSWORD_FILE": str(tmp_path / "pw")}
+    assert [(s.label, s.password) for s in load_secrets(VaultOptions(), env=env).secrets] == [("prod", b"p1")]
