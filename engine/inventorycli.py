@@ -49,7 +49,7 @@ class InventoryUnusable(Exception):
 
     def __init__(self, lines: list[str]):
         self.lines = [safe(line) for line in lines]  # names in messages come from files: escape them for the terminal
-        super().__init__("\n".join(lines))
+        super().__init__("\n".join(self.lines))
 
 
 def load_from_args(args: argparse.Namespace) -> inv.Inventory:
@@ -73,7 +73,7 @@ def load_from_args(args: argparse.Namespace) -> inv.Inventory:
 
 def register(sub: Any) -> None:
     """Add the ``inventory`` subcommand to the top-level parser's subparsers."""
-    p = sub.add_parser("inventory", help="show the resolved inventory as ansible-inventory does (--list, --graph, --host)")
+    p = sub.add_parser("inventory", help="show the resolved inventory as ansible-inventory does (--list, --graph, --host)", allow_abbrev=False)
     add_inventory_options(p)
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--list", action="store_true", help="every group and host with its variables, as JSON")
