@@ -117,6 +117,8 @@ def load(
         # Only exchange_organization is rendered for the organisation: the all group's other variables may need a host.
         if "exchange_organization" in merged[None].vars:
             organization = renderer.variable(None, "exchange_organization") or {}
+            for issue in _validate({"exchange_organization": organization}, merged[None]):
+                _add_once(issues, seen, issue)
     except RenderError as exc:
         _add_once(issues, seen, str(exc))
     _stop_on(issues)

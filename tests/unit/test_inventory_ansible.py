@@ -297,3 +297,24 @@ def test_vault_ids_from_the_environment_when_no_option_names_one(tmp_path):
     (tmp_path / "pw").write_text("p1\n")
     env = {"ANSIBLE_VAULT_IDENTITY_LIST": f"prod@{tmp_path / 'pw'}, ", "ANSIBLE_VAULT_PASSWORD_FILE": str(tmp_path / "pw")}
     assert [(s.label, s.password) for s in load_secrets(VaultOptions(), env=env).secrets] == [("prod", b"p1")]
+
+
+def test_organisation_state_is_rendered_once_without_a_host_and_checked(write):
+    text = """
+    all:
+      vars:
+        level: Loud
+        exchange_organization:
+          send_connectors:
+            "EdgeSync - *": {protocol_logging_level: "{{ level }}"}
+      children:
+        mailbox:
+          vars: {level: Verbose}
+          hosts: {ex01: }
+    """
+    (error,) = errors_of(write({"inv.yaml": text}))
+    assert "inv.yaml:6:50" in error and "found 'Loud'" in error
+    inv = load(write({"inv.yaml": text.replace("Loud", "Verbose").replace("{{ level }}", "{{ (groups.mailbox | length > 0) | ternary('Verbose', 'None') }}")}))
+    assert inv.organization == {"send_connectors": {"EdgeSync - *": {"protocol_logging_level": "Verbose"}}}
+    errors = errors_of(write({"inv.yaml": text.replace("{{ level }}", "{{ inventory_hostname }}")}))
+    assert any("'inventory_hostname' is undefined" in e for e in errors), errors
