@@ -79,9 +79,9 @@ def test_child_group_beats_parent_and_siblings_go_by_name(write):
     assert load(path).host("h").vars["ansible_port"] == 3
 
 
-def errors_of(path) -> list[str]:
+def errors_of(path, **kw) -> list[str]:
     with pytest.raises(InventoryError) as info:
-        load(path)
+        load(path, **kw)
     return [str(i) for i in info.value.issues]
 
 

@@ -11,21 +11,17 @@ import yaml
 
 from exconf.cli import main
 from exconf.connection import settings_for
-from exconf.inventory import InventoryError, load
+from exconf.inventory import load
 from exconf.inventory_ini import parse_value
 from exconf.sensitive import Sensitive, is_sensitive
 from exconf.vault import VaultError, VaultOptions, VaultSecret, VaultSecrets, load_secrets
+
+from .test_inventory import errors_of
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "inventories"
 SECRETS = load_secrets(VaultOptions(password_files=(str(CORPUS / "vault-pass.txt"),), vault_ids=(f"prod@{CORPUS / 'vault-pass-prod.txt'}",)))
 VAULTED = (CORPUS / "estate" / "group_vars" / "all" / "vault.yml").read_text(encoding="utf-8")  # vault_exadmin_password: !vault | (1.1)
 ENVELOPE = yaml.safe_load(VAULTED.replace("!vault", "      "))["vault_exadmin_password"]
-
-
-def errors_of(path, **kw) -> list[str]:
-    with pytest.raises(InventoryError) as info:
-        load(path, **kw)
-    return [str(i) for i in info.value.issues]
 
 
 def test_a_template_is_rendered_per_host_with_its_location_kept(write):
