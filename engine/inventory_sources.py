@@ -21,7 +21,7 @@ from .inventory_data import InventoryData, VarsBlock
 from .inventory_ini import read_ini_inventory
 from .inventory_script import ScriptError, looks_like_list_output, read_list_json, read_script
 from .inventory_yaml import read_yaml_inventory
-from .schema import Issue, dotted
+from .schema import Issue
 from .sensitive import mark
 from .templating import Unsafe
 from .vault import VaultError, VaultSecrets, decrypt, decrypt_text, is_encrypted
@@ -209,31 +209,34 @@ def extra_vars(options: tuple[str, ...], secrets: VaultSecrets, issues: list[Iss
     for index, option in enumerate(options, start=1):
         label = f"-e #{index}"  # never the option's text: it may hold a password
         try:
-            if option.startswith("@"):
-                path = Path(option[1:]).expanduser()
-                doc, secret = load_yaml(path, secrets)
-                data = doc.data
-            elif option.strip()[:1] in ("{", "["):
-                doc, secret = yaml_document(option, label, secrets), False
-                data = doc.data
-            else:
-                doc = Document(data=None, file=label, locations={(): Location(label, 1, 1)}, key_locations={}, scalars={})
-                secret, data = False, {}
-                for token in shlex.split(option):
-                    key, sep, value = token.partition("=")
-                    if not sep or not key:
-                        issues.append(f"{label}: expected key=value, @file or a YAML/JSON mapping")
-                        data = None
-                        break
-                    data[key] = value
-        except (SourceError, VaultError, ValueError) as exc:
-            message = str(exc) if not isinstance(exc, ValueError) else f"cannot split: {exc}"
-            issues.append(message if message.startswith(label) or option.startswith("@") else f"{label}: {message}")
+            doc, secret = _extra_document(option, label, secrets)
+        except (SourceError, VaultError) as exc:
+            issues.append(str(exc))
             continue
-        if data is None:
+        if not isinstance(doc.data, dict):
+            issues.append(Issue(str(doc.where(())), "", "extra variables must be a mapping"))
             continue
-        if not isinstance(data, dict):
-            issues.append(Issue(str(doc.where(())), dotted(()), "extra variables must be a mapping"))
-            continue
-        blocks.append(VarsBlock(doc, (), data, "extra vars", secret))
+        blocks.append(VarsBlock(doc, (), doc.data, "extra vars", secret))
     return blocks
+
+
+def _extra_document(option: str, label: str, secrets: VaultSecrets) -> tuple[Document, bool]:
+    """One ``-e`` option as a Document, and whether it came from a vault-encrypted file."""
+    if option.startswith("@"):
+        path = Path(option[1:]).expanduser()
+        if not path.is_file():
+            raise SourceError(f"{label}: no extra-vars file {option[1:]}")
+        return load_yaml(path, secrets)
+    if option.strip()[:1] in ("{", "["):
+        return yaml_document(option, label, secrets), False
+    try:
+        tokens = shlex.split(option)
+    except ValueError as exc:
+        raise SourceError(f"{label}: cannot split it as a shell would: {exc}") from None
+    data: dict[str, str] = {}
+    for token in tokens:
+        key, sep, value = token.partition("=")
+        if not sep or not key:
+            raise SourceError(f"{label}: expected key=value, @file or a YAML/JSON mapping")
+        data[key] = value  # texts, as Ansible's parse_kv leaves them
+    return Document(data=data, file=label, locations={(): Location(label, 1, 1)}, key_locations={}, scalars={}), False
