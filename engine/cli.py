@@ -20,6 +20,8 @@ from rich.text import Text
 from . import __version__, planfile
 from . import inventory as inv
 from .desired import DesiredState, parse
+from .inventorycli import InventoryUnusable, add_inventory_options, inventory_main, load_from_args
+from .inventorycli import register as register_inventory
 from .limit import LimitError, select
 from .lock import ApplyLock, LockHeld, acquire
 from .model import ChangeOutcome, HostResult, HostStatus, Plan
@@ -36,10 +38,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"exconf {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def common(sp: argparse.ArgumentParser, what: str = "inventory file (Ansible YAML)") -> None:
-        sp.add_argument("inventory", type=Path, help=what)
-        sp.add_argument("--limit", metavar="PATTERN", help="hosts or groups, comma-separated; !x excludes, &x intersects")
-        sp.add_argument("--forks", type=_positive, default=10, metavar="N", help="hosts worked on at once (default 10)")
+    def common(sp: argparse.ArgumentParser) -> None:
+        # INVENTORY or -i, -l, -e and the vault options, as Ansible spells them (inventorycli.py)
+        add_inventory_options(sp)
+        sp.add_argument("-f", "--forks", type=_positive, default=10, metavar="N", help="hosts worked on at once (default 10)")
         sp.add_argument("--json", action="store_true", help="print one JSON document instead of text")
 
     plan = sub.add_parser("plan", help="read every server and show what differs; change nothing")
@@ -48,13 +50,14 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--out", type=Path, metavar="PLANFILE", help="save the plan, for exconf apply PLANFILE")
     plan.add_argument("--override", action="append", default=[], metavar="RAIL", help="accept a safety rail's refusal, by name")
     apply = sub.add_parser("apply", help="apply only the differences (or exactly a saved plan), then verify them")
-    common(apply, "inventory file, or a plan file saved with plan --out")
+    common(apply)  # INVENTORY may also be a plan file saved with plan --out
     apply.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
     apply.add_argument("--override", action="append", default=[], metavar="RAIL", help="accept a safety rail's refusal, by name")
     show = sub.add_parser("show", help="print a saved plan as plan prints it")
     show.add_argument("planfile", type=Path)
     show.add_argument("--json", action="store_true", help="the plan's JSON document")
 
+    register_inventory(sub)  # h-inventory: exconf inventory --list | --graph | --host
     lab = sub.add_parser("lab", help="the built-in simulated Exchange organisation")
     labsub = lab.add_subparsers(dest="lab_command", required=True, metavar="LAB_COMMAND")
     serve = labsub.add_parser("serve", help="serve an organisation file on its loopback addresses")
@@ -98,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             from .labcli import lab_main
 
             return lab_main(args, out, err)
+        if args.command == "inventory":
+            return inventory_main(args)
         return _run(args, out, err)
     except KeyboardInterrupt:
         message = "Interrupted."
@@ -117,11 +122,10 @@ def _error(err: Console, message: str) -> int:
     return EXIT_ERROR
 
 
-def _inventory_error(err: Console, path: Path, exc: inv.InventoryError) -> int:
-    n = len(exc.issues)
-    err.print(Text(f"Error: {safe(str(path))} is not a valid inventory ({plural(n, 'problem')}):", style="bold red"))
-    for issue in exc.issues:
-        err.print(Text(f"  {safe(str(issue))}"))
+def _inventory_unusable(err: Console, exc: InventoryUnusable) -> int:
+    err.print(Text(f"Error: {exc.lines[0]}", style="bold red"))  # lines are escaped for the terminal already
+    for line in exc.lines[1:]:
+        err.print(Text(line))
     return EXIT_ERROR
 
 
@@ -173,17 +177,17 @@ def _is_planfile(path: Path) -> bool:
 def _run(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.command == "show":
         return _show(args, out, err)
-    if not args.inventory.is_file():
-        return _error(err, f"no inventory file at {safe(str(args.inventory))}")
-    if args.command == "apply" and _is_planfile(args.inventory):
+    if args.command == "apply" and args.inventory is not None and args.inventory.is_file() and _is_planfile(args.inventory):
         return _apply_saved(args, out, err)
     try:
-        inventory = inv.load(args.inventory)
+        inventory = load_from_args(args)  # h-inventory: sources, vault, -e; every problem listed
         names = select(inventory, args.limit)
-    except inv.InventoryError as exc:
-        return _inventory_error(err, args.inventory, exc)
+    except InventoryUnusable as exc:
+        return _inventory_unusable(err, exc)
     except LimitError as exc:
         return _error(err, safe(str(exc)))
+    for warning in inventory.warnings:
+        err.print(Text("Warning: ", style="yellow") + Text(safe(warning)))
     if not names:
         return _error(err, f"--limit {args.limit!r} leaves no host to work on")
 
@@ -244,7 +248,7 @@ def _plan_and_maybe_apply(args: argparse.Namespace, inventory: inv.Inventory, na
 
 def _save(args: argparse.Namespace, plan: Plan, inventory: inv.Inventory, run: Run, err: Console) -> int:
     try:
-        saved = planfile.new(plan, inventory, args.limit, run.org_host)
+        saved = planfile.new(plan, inventory, args.limit, run.org_host, tuple(args.extra_vars))
         planfile.save(args.out, saved, plan_json(plan))
     except (OSError, planfile.PlanFileError) as exc:
         return _error(err, f"cannot save the plan to {safe(str(args.out))}: {safe(getattr(exc, 'strerror', None) or str(exc))}")
@@ -380,13 +384,15 @@ def _apply_saved(args: argparse.Namespace, out: Console, err: Console) -> int:
         saved = planfile.load(args.inventory)
     except planfile.PlanFileError as exc:
         return _error(err, safe(str(exc)))
-    if not saved.inventory.is_file():
-        return _error(err, f"the plan's inventory {safe(str(saved.inventory))} is gone; run exconf plan again")
+    gone = [s for s in saved.sources if not s.exists()]
+    if gone:
+        return _error(err, f"the plan's inventory {safe(str(gone[0]))} is gone; run exconf plan again")
     try:
-        inventory = inv.load(saved.inventory)
-    except inv.InventoryError as exc:
-        return _inventory_error(err, saved.inventory, exc)
-    stale = planfile.provenance_problems(saved, inventory)
+        # The plan's own sources; the vault options and -e of this command (-e must be the plan's).
+        inventory = load_from_args(argparse.Namespace(**{**vars(args), "inventory": None, "inventories": list(saved.sources)}))
+    except InventoryUnusable as exc:
+        return _inventory_unusable(err, exc)
+    stale = planfile.provenance_problems(saved, inventory, tuple(args.extra_vars))
     if stale:
         return _stale(saved, stale, out, err)
     plan = saved.plan

@@ -15,6 +15,20 @@ from .inventory import Host
 from .transport import ConnectionSettings
 
 SUPPORTED_AUTH = ("ntlm", "basic")
+NOT_YET = ("kerberos", "credssp", "certificate")  # Ansible has them; exconf does not yet
+
+
+def unsupported_connection(v: Mapping[str, object]) -> list[tuple[str, str]]:
+    """Connection variables exconf cannot use yet, as (variable, message): checked with the inventory, before any host is contacted."""
+    out = []
+    kind = v.get("ansible_connection", "winrm")
+    if kind != "winrm":
+        out.append(("ansible_connection", f"{kind!r} is not supported yet; use winrm"))
+    declared = v.get("ansible_winrm_transport")
+    choices = [declared] if isinstance(declared, str) else list(declared) if isinstance(declared, list) else []
+    if choices and all(c in NOT_YET for c in choices):
+        out.append(("ansible_winrm_transport", f"{declared!r} is not supported yet; use ntlm, or basic over https"))
+    return out
 
 
 class ConnectionConfigError(ValueError):
@@ -26,7 +40,7 @@ def settings_for(host: Host, inventory_dir: Path, env: Mapping[str, str] = os.en
     kind = v.get("ansible_connection", "winrm")
     if kind != "winrm":
         raise ConnectionConfigError(f"{host.name}: ansible_connection {kind!r} is not supported yet; use winrm")
-    port = v.get("ansible_port")
+    port = int(v["ansible_port"]) if v.get("ansible_port") not in (None, "") else None  # "5986" works as in Ansible
     scheme = v.get("ansible_winrm_scheme") or ("https" if port == 5986 else "http")
     port = port or (5986 if scheme == "https" else 5985)
     auth = _auth(host, v.get("ansible_winrm_transport"), scheme)

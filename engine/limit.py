@@ -1,71 +1,134 @@
-"""``--limit`` patterns as Ansible reads them.
+"""``--limit`` patterns, evaluated as ansible-core's InventoryManager evaluates them.
 
-Terms are separated by ``,`` or ``:``; a term is a host or group name, a
-``*`` wildcard over both, or ``~regex``. ``!term`` excludes, ``&term``
-intersects; unions are taken first, then intersections, then exclusions
-(Ansible's intro_patterns). A term that matches nothing is an error, so a
-typo never silently shrinks a run to nothing.
+Terms are separated by ``,`` (or ``:`` when there is no comma, outside
+brackets); a term is a host or group name, a shell glob (``*``, ``?``,
+``[abc]``), or ``~regex`` (Python's ``re.match``: anchored at the start
+only). Matching is case-sensitive, as in Ansible. A group term may take a
+subscript over its hosts: ``mailbox[0]``, ``mailbox[-1]``, ``mailbox[1:2]``
+(inclusive), ``mailbox[1:]``. ``@file`` reads more terms from a file, one a
+line (a retry file). ``!term`` excludes and ``&term`` intersects; plain
+terms are taken first, then intersections, then exclusions (Ansible's
+order_patterns); only ``!``/``&`` terms start from all hosts.
+
+Deliberately stricter than Ansible: a term (or ``@file`` line) that matches
+nothing is an error, where Ansible warns and carries on, so a typo never
+silently shrinks a run.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
+from pathlib import Path
 
 from .inventory import Inventory
+from .inventory_data import group_hosts
+
+_SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+):([0-9]*))\]$")
+_COLON_TERMS = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
 
 
 class LimitError(ValueError):
     pass
 
 
-def _split(pattern: str) -> list[str]:
-    return [t.strip() for t in re.split(r"[,:]", pattern) if t.strip()]
+def split_pattern(pattern: str) -> list[str]:
+    """ansible-core's split_host_pattern: commas, else colons outside brackets."""
+    if "," in pattern:
+        parts = pattern.split(",")
+    else:
+        parts = _COLON_TERMS.findall(pattern)
+    return [p.strip() for p in parts if p.strip()]
 
 
-def _term_hosts(term: str, inventory: Inventory) -> set[str]:
-    names = [h.name for h in inventory.hosts]
-    if term.startswith("~"):
+def expand_files(terms: list[str]) -> list[str]:
+    """Replace each ``@file`` term with the lines of that file."""
+    out: list[str] = []
+    for term in terms:
+        if not term.startswith("@"):
+            out.append(term)
+            continue
+        path = Path(term[1:]).expanduser()
+        if not path.exists():
+            raise LimitError(f"--limit: no limit file {term[1:]}")
+        if not path.is_file():
+            raise LimitError(f"--limit: {term[1:]} must be a file, not a directory")
         try:
-            rx = re.compile(term[1:])
-        except re.error as exc:
-            raise LimitError(f"--limit: bad regular expression {term!r}: {exc}") from None
-        hosts = {n for n in names if rx.search(n)}
-        for group, members in inventory.groups.items():
-            if rx.search(group):
-                hosts |= members
+            lines = path.read_text(encoding="utf-8").split("\n")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise LimitError(f"--limit: cannot read limit file {term[1:]}: {exc}") from None
+        out.extend(line.strip() for line in lines if line.strip())
+    return out
+
+
+def _compile(term: str, whole: str) -> re.Pattern[str]:
+    try:
+        return re.compile(term[1:]) if term.startswith("~") else re.compile(fnmatch.translate(term))
+    except re.error as exc:
+        raise LimitError(f"--limit: bad pattern {whole!r}: {exc}") from None
+
+
+def _enumerate(inventory: Inventory, expr: str, whole: str) -> list[str]:
+    rx = _compile(expr, whole)
+    names = [h.name for h in inventory.hosts]
+    matched_groups = [g for g in inventory.groups if rx.match(g)]
+    results: list[str] = []
+    for g in matched_groups:
+        if g == "all":
+            hosts = names
+        elif inventory.direct_hosts:
+            hosts = group_hosts(inventory.children, inventory.direct_hosts, g)
+        else:  # an Inventory built without its group tree: members in inventory order
+            hosts = [n for n in names if n in inventory.groups[g]]
+        results += [h for h in hosts if h not in results]
+    if not matched_groups or expr.startswith("~") or any(c in expr for c in ".?*["):
+        results += [h for h in names if rx.match(h) and h not in results]
+    return results
+
+
+def _term_hosts(inventory: Inventory, term: str) -> list[str]:
+    expr, subscript = term, None
+    if not term.startswith("~"):
+        m = _SUBSCRIPT.match(term)
+        if m:
+            expr = m.group(1)
+            subscript = (int(m.group(2)), None) if m.group(2) else (int(m.group(3)), int(m.group(4)) if m.group(4) else -1)
+    hosts = _enumerate(inventory, expr, term)
+    if not hosts or subscript is None:
         return hosts
-    hosts = {n for n in names if fnmatch.fnmatchcase(n.lower(), term.lower())}
-    for group, members in inventory.groups.items():
-        if fnmatch.fnmatchcase(group.lower(), term.lower()):
-            hosts |= members
-    return hosts
+    start, end = subscript
+    try:
+        if end is None:
+            return [hosts[start]]
+        end = len(hosts) - 1 if end == -1 else end
+        return hosts[start : end + 1]
+    except IndexError:
+        raise LimitError(f"--limit: {term!r}: {expr} has {len(hosts)} host{'s' if len(hosts) != 1 else ''}, no index {start}") from None
 
 
 def select(inventory: Inventory, pattern: str | None) -> list[str]:
     """Host names selected by the pattern, in inventory order."""
     if not pattern:
         return [h.name for h in inventory.hosts]
-    union: set[str] = set()
-    intersections: list[set[str]] = []
-    exclusions: set[str] = set()
-    terms = _split(pattern)
+    terms = expand_files(split_pattern(pattern))
     if not terms:
         raise LimitError(f"--limit {pattern!r} names no host or group")
-    for term in terms:
+    regular = [t for t in terms if t[0] not in "!&"] or ["all"]
+    ordered = regular + [t for t in terms if t[0] == "&"] + [t for t in terms if t[0] == "!"]
+    chosen: list[str] = []
+    for term in ordered:
         op, name = (term[0], term[1:]) if term[0] in "!&" else ("", term)
-        matched = _term_hosts(name, inventory)
+        if not name:
+            raise LimitError(f"--limit: {term!r} names no host or group")
+        matched = _term_hosts(inventory, name)
         if not matched:
-            raise LimitError(f"--limit: {name!r} matches no host or group in {inventory.path}")
+            where = ", ".join(str(p) for p in inventory.paths) or str(inventory.path)
+            raise LimitError(f"--limit: {name!r} matches no host or group in {where} (host and group names are case-sensitive; exconf stops here where Ansible would only warn)")
         if op == "!":
-            exclusions |= matched
+            chosen = [h for h in chosen if h not in matched]
         elif op == "&":
-            intersections.append(matched)
+            chosen = [h for h in chosen if h in matched]
         else:
-            union |= matched
-    if not union and (intersections or exclusions):
-        union = {h.name for h in inventory.hosts}
-    for other in intersections:
-        union &= other
-    union -= exclusions
-    return [h.name for h in inventory.hosts if h.name in union]
+            chosen += [h for h in matched if h not in chosen]
+    keep = set(chosen)
+    return [h.name for h in inventory.hosts if h.name in keep]

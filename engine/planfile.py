@@ -40,11 +40,12 @@ class SavedPlan:
     plan: Plan
     exconf_version: str
     program_hash: str
-    inventory: Path  # absolute
+    inventory: Path  # absolute: the first source
     inventory_digest: str
     limit: str | None
     created: str
     org_host: str | None
+    sources: tuple[Path, ...] = ()  # every inventory source (-i), absolute
 
 
 def inventory_files(inventory: Inventory) -> list[Path]:
@@ -56,9 +57,12 @@ def inventory_files(inventory: Inventory) -> list[Path]:
     return sorted(files)
 
 
-def inventory_digest(inventory: Inventory) -> str:
-    """SHA-256 over the inventory's files (path relative to the inventory's folder, and content)."""
+def inventory_digest(inventory: Inventory, extra_vars: tuple[str, ...] = ()) -> str:
+    """SHA-256 over the inventory's files (path relative to the inventory's folder, and content)
+    and the ``-e`` arguments (which are not stored: they may hold secrets)."""
     h = hashlib.sha256()
+    for arg in extra_vars:
+        h.update(b"-e\0" + hashlib.sha256(arg.encode()).digest())
     base = inventory.path.resolve().parent
     for file in inventory_files(inventory):
         try:
@@ -130,6 +134,7 @@ def to_json(saved: SavedPlan, public: dict[str, Any]) -> dict[str, Any]:
             "exconf_version": saved.exconf_version,
             "program_hash": saved.program_hash,
             "inventory": str(saved.inventory),
+            "sources": [str(s) for s in saved.sources],
             "inventory_digest": saved.inventory_digest,
             "limit": saved.limit,
             "created": saved.created,
@@ -144,16 +149,17 @@ def to_json(saved: SavedPlan, public: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def new(plan: Plan, inventory: Inventory, limit: str | None, org_host: str | None) -> SavedPlan:
+def new(plan: Plan, inventory: Inventory, limit: str | None, org_host: str | None, extra_vars: tuple[str, ...] = ()) -> SavedPlan:
     return SavedPlan(
         plan=plan,
         exconf_version=__version__,
         program_hash=program_hash(),
         inventory=inventory.path.resolve(),
-        inventory_digest=inventory_digest(inventory),
+        inventory_digest=inventory_digest(inventory, extra_vars),
         limit=limit,
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         org_host=org_host,
+        sources=tuple(p.resolve() for p in (inventory.paths or (inventory.path,))),
     )
 
 
@@ -262,6 +268,7 @@ def load(path: Path) -> SavedPlan:
             limit=saved.get("limit"),
             created=str(saved["created"]),
             org_host=saved.get("org_host"),
+            sources=tuple(Path(s) for s in saved.get("sources") or [saved["inventory"]]),
         )
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise PlanFileError(f"{path} is damaged: {type(exc).__name__} {exc}; make a new one with exconf plan --out") from None
@@ -270,15 +277,15 @@ def load(path: Path) -> SavedPlan:
 # --- staleness -------------------------------------------------------------------
 
 
-def provenance_problems(saved: SavedPlan, inventory: Inventory | None) -> list[str]:
+def provenance_problems(saved: SavedPlan, inventory: Inventory | None, extra_vars: tuple[str, ...] = ()) -> list[str]:
     """Why a saved plan cannot be applied by this exconf to this inventory, before any host is read."""
     out = []
     if saved.exconf_version != __version__:
         out.append(f"the plan was made by exconf {saved.exconf_version}; this is exconf {__version__}")
     if saved.program_hash != program_hash():
         out.append(f"the plan was made for remote program {saved.program_hash[:12]}…; this exconf sends {program_hash()[:12]}…")
-    if inventory is not None and inventory_digest(inventory) != saved.inventory_digest:
-        out.append(f"the inventory {saved.inventory} changed since the plan was made")
+    if inventory is not None and inventory_digest(inventory, extra_vars) != saved.inventory_digest:
+        out.append(f"the inventory {saved.inventory} changed since the plan was made (or -e differs from the plan's)")
     return out
 
 

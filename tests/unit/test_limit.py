@@ -41,3 +41,37 @@ def test_patterns_select_like_ansible(inv, pattern, expected):
 def test_a_pattern_matching_nothing_is_an_error(inv):
     with pytest.raises(LimitError, match="'edgee' matches no host or group"):
         select(inv, "mailbox,edgee")
+
+
+@pytest.mark.parametrize(
+    "pattern, expected",
+    [
+        ("amsterdam[0]", ["ex01.contoso.com"]),
+        ("amsterdam[-1]", ["ex02.contoso.com"]),
+        ("mailbox[1:2]", ["ex02.contoso.com", "ex03.contoso.com"]),  # inclusive, as Ansible's
+        ("mailbox[1:]", ["ex02.contoso.com", "ex03.contoso.com"]),
+        ("~ex0[13]", ["ex01.contoso.com", "ex03.contoso.com"]),
+        ("~contoso", None),  # re.match: anchored at the start, so nothing matches
+        ("EX01.contoso.com", None),  # host names match case-sensitively
+        ("edge:&~edge0[1]", ["edge01.contoso.com"]),
+    ],
+)
+def test_ansible_subscripts_regexes_and_case(inv, pattern, expected):
+    if expected is None:
+        with pytest.raises(LimitError, match="matches no host or group"):
+            select(inv, pattern)
+    else:
+        assert select(inv, pattern) == expected
+
+
+def test_a_subscript_past_the_end_says_how_many_hosts_there_are(inv):
+    with pytest.raises(LimitError, match="amsterdam has 2 hosts, no index 5"):
+        select(inv, "amsterdam[5]")
+
+
+def test_a_limit_file_lists_hosts_one_a_line(inv, tmp_path):
+    retry = tmp_path / "site.retry"
+    retry.write_text("edge02.contoso.com\n\nex03.contoso.com\n")
+    assert select(inv, f"@{retry}") == ["ex03.contoso.com", "edge02.contoso.com"]
+    with pytest.raises(LimitError, match="no limit file"):
+        select(inv, f"@{tmp_path / 'missing'}")

@@ -1,0 +1,174 @@
+"""``exconf inventory``: the resolved inventory as ``ansible-inventory`` shows it, and the inventory options of every command.
+
+``--list`` prints ansible-inventory's JSON (groups, ``_meta.hostvars``),
+``--graph`` its tree, ``--host`` one host's variables. The variables are
+exconf's: merged, with templates rendered; sensitive values (vault, and what
+is rendered from it) show as ``********``; ``--provenance`` adds the
+file:line:col of every value. Printed names are escaped so that a control or
+bidi character in an inventory cannot rewrite the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from . import inventory as inv
+from .inventory_data import ALL
+from .limit import LimitError, select
+from .schema import dotted
+from .sensitive import masked
+from .vault import VaultError, VaultOptions, load_secrets
+
+
+def add_inventory_options(parser: argparse.ArgumentParser, *, positional: bool = True) -> None:
+    """-i, -l, -e and the vault options, as Ansible's commands spell them."""
+    if positional:
+        parser.add_argument("inventory", type=Path, nargs="?", help="inventory file or directory (or use -i)")
+    parser.add_argument("-i", "--inventory", dest="inventories", type=Path, action="append", default=[], metavar="SOURCE", help="inventory file, directory or script; repeat to merge several")
+    parser.add_argument("-l", "--limit", metavar="PATTERN", help="hosts or groups, comma-separated; !x excludes, &x intersects, ~regex, group[0], @file")
+    parser.add_argument("-e", "--extra-vars", dest="extra_vars", action="append", default=[], metavar="VARS", help="key=value, a YAML/JSON mapping, or @file; overrides every other variable")
+    parser.add_argument("--vault-password-file", "--vault-pass-file", dest="vault_password_files", action="append", default=[], metavar="FILE", help="file (or executable script) holding the vault password")
+    parser.add_argument("-J", "--ask-vault-pass", "--ask-vault-password", dest="ask_vault_pass", action="store_true", help="ask for the vault password")
+    parser.add_argument("--vault-id", dest="vault_ids", action="append", default=[], metavar="ID@SOURCE", help="a vault id and its password file (or 'prompt')")
+
+
+def sources_of(args: argparse.Namespace) -> list[Path]:
+    sources = list(getattr(args, "inventories", []) or [])
+    if getattr(args, "inventory", None) is not None:
+        sources.insert(0, args.inventory)
+    return sources
+
+
+class InventoryUnusable(Exception):
+    """The inventory could not be loaded; ``lines`` is what to print."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = [safe(line) for line in lines]  # names in messages come from files: escape them for the terminal
+        super().__init__("\n".join(self.lines))
+
+
+def load_from_args(args: argparse.Namespace) -> inv.Inventory:
+    """Load the inventory the options name; raise InventoryUnusable with every problem."""
+    sources = sources_of(args)
+    if not sources:
+        raise InventoryUnusable(["no inventory given: name it, or use -i SOURCE"])
+    missing = [s for s in sources if not s.exists()]
+    if missing:
+        raise InventoryUnusable([f"no inventory file or directory at {m}" for m in missing])
+    try:
+        secrets = load_secrets(VaultOptions(tuple(args.vault_password_files), args.ask_vault_pass, tuple(args.vault_ids)))
+        return inv.load(sources, vault=secrets, extra=tuple(args.extra_vars))
+    except VaultError as exc:
+        raise InventoryUnusable([str(exc)]) from None
+    except inv.InventoryError as exc:
+        name = ", ".join(str(s) for s in sources)
+        head = f"{name} is not a valid inventory ({len(exc.issues)} problem{'s' if len(exc.issues) != 1 else ''}):"
+        raise InventoryUnusable([head] + [f"  {i}" for i in exc.issues]) from None
+
+
+def register(sub: Any) -> None:
+    """Add the ``inventory`` subcommand to the top-level parser's subparsers."""
+    p = sub.add_parser("inventory", help="show the resolved inventory as ansible-inventory does (--list, --graph, --host)", allow_abbrev=False)
+    add_inventory_options(p)
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--list", action="store_true", help="every group and host with its variables, as JSON")
+    what.add_argument("--graph", nargs="?", const=ALL, metavar="GROUP", help="the group tree (from GROUP, default all)")
+    what.add_argument("--host", metavar="HOST", help="one host's variables, as JSON")
+    p.add_argument("--vars", action="store_true", help="with --graph: show each host's variables")
+    p.add_argument("--provenance", action="store_true", help="add the file:line:col each value comes from")
+
+
+def inventory_main(args: argparse.Namespace, out: Any = None, err: Any = None) -> int:
+    """Run ``exconf inventory``; print to stdout, errors to stderr; return the exit code."""
+    write = (out.write if out is not None and hasattr(out, "write") else sys.stdout.write)
+    warn = (err.write if err is not None and hasattr(err, "write") else sys.stderr.write)
+    try:
+        inventory = load_from_args(args)
+        names = select(inventory, args.limit)
+    except InventoryUnusable as exc:
+        warn("Error: " + "\n".join(exc.lines) + "\n")
+        return 1
+    except LimitError as exc:
+        warn(f"Error: {safe(str(exc))}\n")
+        return 1
+    for warning in inventory.warnings:
+        warn(f"Warning: {safe(warning)}\n")
+    if args.host is not None:
+        if args.host not in [h.name for h in inventory.hosts]:
+            warn(f"Error: no host named {safe(args.host)!s} in the inventory\n")
+            return 1
+        host = inventory.host(args.host)
+        body: dict[str, Any] = masked(host.vars)
+        if args.provenance:
+            body = {"vars": body, "provenance": provenance(host)}
+        write(json.dumps(body, indent=4, sort_keys=True, ensure_ascii=True, default=str) + "\n")
+        return 0
+    if args.list:
+        write(json.dumps(list_json(inventory, names, args.provenance), indent=4, sort_keys=True, ensure_ascii=True, default=str) + "\n")
+        return 0
+    if args.graph not in inventory.groups:
+        warn(f"Error: no group named {safe(args.graph)} in the inventory\n")
+        return 1
+    write("\n".join(graph(inventory, args.graph, set(names), args.vars)) + "\n")
+    return 0
+
+
+def provenance(host: inv.Host) -> dict[str, str]:
+    return {dotted(path): str(where) for path, where in sorted(host.sources.items(), key=lambda kv: [str(p) for p in kv[0]])}
+
+
+def list_json(inventory: inv.Inventory, names: list[str], with_provenance: bool = False) -> dict[str, Any]:
+    """ansible-inventory --list: groups with their direct hosts and children, and _meta.hostvars (masked)."""
+    keep = set(names)
+    out: dict[str, Any] = {"_meta": {"hostvars": {h.name: masked(h.vars) for h in inventory.hosts if h.name in keep}}}
+    if with_provenance:
+        out["_meta"]["provenance"] = {h.name: provenance(h) for h in inventory.hosts if h.name in keep}
+    for group, children in inventory.children.items():
+        entry: dict[str, Any] = {}
+        hosts = [h for h in inventory.direct_hosts.get(group, ()) if h in keep and group != ALL]
+        if hosts:
+            entry["hosts"] = hosts
+        if children:
+            entry["children"] = list(children)
+        if entry:
+            out[group] = entry
+    return out
+
+
+def graph(inventory: inv.Inventory, group: str, keep: set[str], with_vars: bool, depth: int = 0) -> list[str]:
+    """ansible-inventory --graph: a group's children, then its hosts, in the order the inventory declares them."""
+
+    def line(text: str, level: int) -> str:
+        return ("  |" * level + "--" + text) if level else text
+
+    lines = [line(f"@{safe(group)}:", depth)]
+    for child in inventory.children.get(group, ()):
+        lines += graph(inventory, child, keep, with_vars, depth + 1)
+    if group != ALL:
+        for name in inventory.direct_hosts.get(group, ()):
+            if name not in keep:
+                continue
+            lines.append(line(safe(name), depth + 1))
+            if with_vars:
+                for key, value in sorted(masked(inventory.host(name).vars).items()):
+                    lines.append(line(safe(f"{{{key} = {value}}}"), depth + 2))
+    return lines
+
+
+def safe(text: str) -> str:
+    """Text safe for a terminal: control, format (bidi) and other invisible characters escaped."""
+    out = []
+    for ch in str(text):
+        if ch in "\n\t" or unicodedata.category(ch)[0] not in ("C", "Z") or ch == " ":
+            out.append(ch)
+        else:
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) > 0xFF else f"\\x{ord(ch):02x}")
+    return "".join(out)
+
+
+__all__ = ["InventoryUnusable", "add_inventory_options", "inventory_main", "load_from_args", "register", "sources_of"]

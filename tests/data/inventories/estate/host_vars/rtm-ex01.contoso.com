@@ -1,0 +1,2 @@
+ansible_host: 192.0.2.21
+troubleshooting: true
