@@ -87,15 +87,15 @@ def diff(kind: SettingsKind, desired: tuple[Desired, ...], observed: tuple[Obser
                 actual = prop.type.parse(raw)
             except ValueError_:
                 if raw is None and value.value is None:
-                    checked.append(FindingProperty(value.prop, expected, expected, value.source, prop.sensitive))
+                    checked.append(FindingProperty(value.prop, expected, expected, value.source, value.sensitive))
                     continue
                 shown_before: Any = "(not set)" if raw is None else str(raw)
             else:
                 shown_before = shown(prop.type, actual)
                 if same(prop.type, actual, value.value):
-                    checked.append(FindingProperty(value.prop, expected, shown_before, value.source, prop.sensitive))
+                    checked.append(FindingProperty(value.prop, expected, shown_before, value.source, value.sensitive))
                     continue
-            checked.append(FindingProperty(value.prop, expected, shown_before, value.source, prop.sensitive))
+            checked.append(FindingProperty(value.prop, expected, shown_before, value.source, value.sensitive))
             props.append(
                 PropertyChange(
                     prop=value.prop,
@@ -104,7 +104,7 @@ def diff(kind: SettingsKind, desired: tuple[Desired, ...], observed: tuple[Obser
                     after=expected,
                     wire=prop.type.wire(value.value),
                     source=value.source,
-                    sensitive=prop.sensitive,
+                    sensitive=value.sensitive,
                 )
             )
         status = FindingStatus.CHANGE if props else FindingStatus.IN_SYNC

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from exconf.model import Change, Desired, DesiredValue, Finding, ObservedObject, Operation, Refusal, ServerFacts
 from exconf.remote import LOCAL_SERVER, STATUS_NOT_APPLICABLE, Answer, Step
+from exconf.sensitive import is_sensitive
 from exconf.values import ValueError_, ValueType, same
 from exconf.yamlsource import Location, PathKey
 
@@ -147,8 +148,9 @@ class SettingsKind:
         out = []
         for name, props in entries:
             key: PathKey = (name,) if self.named else ()
+            # A value that came from a vault stays sensitive whatever property holds it.
             values = tuple(
-                DesiredValue(prop=k, value=self.prop(k).type.parse(v), source=where(key + (k,)), sensitive=self.prop(k).sensitive)
+                DesiredValue(prop=k, value=self.prop(k).type.parse(v), source=where(key + (k,)), sensitive=self.prop(k).sensitive or is_sensitive(v))
                 for k, v in (props or {}).items()
             )
             out.append(Desired(kind=self.kind, pattern=str(name) if self.named else "", values=values, source=where(key)))

@@ -52,3 +52,11 @@ def test_a_location_is_the_nearest_recorded_ancestor():
     assert where(("x", "y")) == Location("a.yaml", 2, 3)
     assert where(("x", "z", "w")) == Location("a.yaml", 1, 1)
     assert where(("other",)) == UNKNOWN
+
+
+def test_a_value_from_a_vault_stays_sensitive_in_the_desired_state():
+    from exconf.modules import TRANSPORT_SERVICE
+    from exconf.sensitive import Sensitive
+
+    (d,) = TRANSPORT_SERVICE.desired({"send_protocol_log_path": Sensitive("D:\\Secret\\Logs"), "send_protocol_log_max_age": "7.00:00:00"}, lambda p: UNKNOWN)
+    assert [(v.prop, v.sensitive) for v in d.values] == [("send_protocol_log_path", True), ("send_protocol_log_max_age", False)]
