@@ -22,7 +22,7 @@ from . import inventory as inv
 from .desired import DesiredState, parse
 from .inventorycli import InventoryUnusable, add_inventory_options, inventory_main, load_from_args
 from .inventorycli import register as register_inventory
-from .limit import LimitError, select
+from .limit import LimitError, select, select_organization
 from .lock import ApplyLock, LockHeld, acquire
 from .model import ChangeOutcome, HostResult, HostStatus, Plan
 from .render import apply_json, plan_json, plural, print_apply, print_plan, print_recap, recap_counts, summary_line
@@ -188,7 +188,7 @@ def _run(args: argparse.Namespace, out: Console, err: Console) -> int:
         return _error(err, safe(str(exc)))
     for warning in inventory.warnings:
         err.print(Text("Warning: ", style="yellow") + Text(safe(warning)))
-    if not names:
+    if not names and not (inventory.organization and select_organization(args.limit)):
         return _error(err, f"--limit {args.limit!r} leaves no host to work on")
 
     lock = _lock(inventory, err, "exconf apply") if args.command == "apply" else None
@@ -214,9 +214,22 @@ def _start_labs(inventory: inv.Inventory, err: Console) -> bool:
     return True
 
 
-def _new_run(inventory: inv.Inventory, names: list[str], desired: DesiredState, forks: int, err: Console, quiet: bool):
+def _new_run(inventory: inv.Inventory, names: list[str], desired: DesiredState, forks: int, err: Console, quiet: bool, limit: str | None = None):
     status, event = _progress(err, quiet)
-    run = Run(inventory=inventory, hosts=[inventory.host(n) for n in names], desired=desired, forks=forks)
+    organization = select_organization(limit)
+    run = Run(
+        inventory=inventory,
+        hosts=[inventory.host(n) for n in names],
+        desired=desired,
+        forks=forks,
+        organization=organization,
+        carriers=[h for h in inventory.hosts if h.name not in names],
+    )
+    if desired.organization and not organization:
+        run.warnings.append(
+            f"organisation-wide objects (exchange_organization) were not planned: --limit {limit!r} does not select "
+            f"the pseudo-host 'organization'; add it to include them (--limit '{limit},organization')"
+        )
     run.on_event = lambda phase, host, done, total: event(phase, host, done, total, run)
     run.on_interrupt = lambda flying: _interrupted(err, flying)
     return run, status
@@ -228,7 +241,7 @@ def _interrupted(err: Console, flying: list[str]) -> None:
 
 
 def _plan_and_maybe_apply(args: argparse.Namespace, inventory: inv.Inventory, names: list[str], out: Console, err: Console) -> int:
-    run, status = _new_run(inventory, names, parse(inventory), args.forks, err, quiet=len(names) > 50)
+    run, status = _new_run(inventory, names, parse(inventory), args.forks, err, quiet=len(names) > 50, limit=args.limit)
     try:
         with status or contextlib.nullcontext():
             run.read(keep_connections=args.command == "apply")
@@ -248,7 +261,7 @@ def _plan_and_maybe_apply(args: argparse.Namespace, inventory: inv.Inventory, na
 
 def _save(args: argparse.Namespace, plan: Plan, inventory: inv.Inventory, run: Run, err: Console) -> int:
     try:
-        saved = planfile.new(plan, inventory, args.limit, run.org_host, tuple(args.extra_vars))
+        saved = planfile.new(plan, inventory, args.limit, run.org_host, tuple(args.extra_vars), tuple(sorted(run.carrier_only)))
         planfile.save(args.out, saved, plan_json(plan))
     except (OSError, planfile.PlanFileError) as exc:
         return _error(err, f"cannot save the plan to {safe(str(args.out))}: {safe(getattr(exc, 'strerror', None) or str(exc))}")
@@ -417,6 +430,7 @@ def _apply_saved(args: argparse.Namespace, out: Console, err: Console) -> int:
         if saved.org_host not in hosts:
             desired = DesiredState(hosts=desired.hosts, organization=())
         run, status = _new_run(inventory, hosts, desired, args.forks, err, quiet=len(hosts) > 50)
+        run.carrier_only = set(saved.carrier_only)
         try:
             with status or contextlib.nullcontext():
                 run.read(org_host=saved.org_host if saved.org_host in hosts else None)

@@ -13,6 +13,12 @@ order_patterns); only ``!``/``&`` terms start from all hosts.
 Deliberately stricter than Ansible: a term (or ``@file`` line) that matches
 nothing is an error, where Ansible warns and carries on, so a typo never
 silently shrinks a run.
+
+Organisation-wide objects (``exchange_organization``) answer to the pseudo-host
+``organization``, a member of ``all`` and of no other group: with no
+``--limit``, or ``all``, ``*`` or ``organization`` in it, they are planned
+(through a Mailbox server); ``--limit ex01`` pilots on one server without
+touching them, and ``--limit 'all:!organization'`` leaves them out explicitly.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ from .inventory_data import group_hosts
 
 _SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+):([0-9]*))\]$")
 _COLON_TERMS = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
+
+
+ORGANIZATION = "organization"  # the pseudo-host of organisation-wide objects
 
 
 class LimitError(ValueError):
@@ -121,6 +130,8 @@ def select(inventory: Inventory, pattern: str | None) -> list[str]:
         if not name:
             raise LimitError(f"--limit: {term!r} names no host or group")
         matched = _term_hosts(inventory, name)
+        if not matched and _matches_organization(name):
+            continue  # the pseudo-host alone: select_organization() answers for it
         if not matched:
             where = ", ".join(str(p) for p in inventory.paths) or str(inventory.path)
             raise LimitError(f"--limit: {name!r} matches no host or group in {where} (host and group names are case-sensitive; exconf stops here where Ansible would only warn)")
@@ -132,3 +143,31 @@ def select(inventory: Inventory, pattern: str | None) -> list[str]:
             chosen += [h for h in matched if h not in chosen]
     keep = set(chosen)
     return [h.name for h in inventory.hosts if h.name in keep]
+
+
+def _matches_organization(expr: str) -> bool:
+    """Whether a term names the pseudo-host: ``organization``, ``all``, or a pattern matching it."""
+    if expr in (ORGANIZATION, "all"):
+        return True
+    if expr.startswith("~") or any(c in expr for c in "?*["):
+        try:
+            return _compile(expr, expr).match(ORGANIZATION) is not None
+        except LimitError:
+            return False
+    return False
+
+
+def select_organization(pattern: str | None) -> bool:
+    """Whether the pattern selects the organisation-wide objects (the ``organization`` pseudo-host)."""
+    if not pattern:
+        return True
+    terms = expand_files(split_pattern(pattern))
+    regular = [t for t in terms if t[0] not in "!&"]
+    chosen = not regular  # only exclusions and intersections: they start from all
+    for term in regular:
+        chosen = chosen or _matches_organization(term)
+    for term in (t for t in terms if t[0] == "&"):
+        chosen = chosen and _matches_organization(term[1:])
+    for term in (t for t in terms if t[0] == "!"):
+        chosen = chosen and not _matches_organization(term[1:])
+    return chosen

@@ -46,6 +46,7 @@ class SavedPlan:
     created: str
     org_host: str | None
     sources: tuple[Path, ...] = ()  # every inventory source (-i), absolute
+    carrier_only: tuple[str, ...] = ()  # hosts outside --limit read only to carry organisation-wide objects
 
 
 def inventory_files(inventory: Inventory) -> list[Path]:
@@ -139,6 +140,7 @@ def to_json(saved: SavedPlan, public: dict[str, Any]) -> dict[str, Any]:
             "limit": saved.limit,
             "created": saved.created,
             "org_host": saved.org_host,
+            "carrier_only": list(saved.carrier_only),
             "hosts": hosts,
             "operations": [
                 {"id": op.id, "host": op.host, "change": op.change, "needs": list(op.needs), "steps": [s.to_json() for s in op.steps]} for op in plan.operations
@@ -149,7 +151,9 @@ def to_json(saved: SavedPlan, public: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def new(plan: Plan, inventory: Inventory, limit: str | None, org_host: str | None, extra_vars: tuple[str, ...] = ()) -> SavedPlan:
+def new(
+    plan: Plan, inventory: Inventory, limit: str | None, org_host: str | None, extra_vars: tuple[str, ...] = (), carrier_only: tuple[str, ...] = ()
+) -> SavedPlan:
     return SavedPlan(
         plan=plan,
         exconf_version=__version__,
@@ -160,6 +164,7 @@ def new(plan: Plan, inventory: Inventory, limit: str | None, org_host: str | Non
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         org_host=org_host,
         sources=tuple(p.resolve() for p in (inventory.paths or (inventory.path,))),
+        carrier_only=carrier_only,
     )
 
 
@@ -269,6 +274,7 @@ def load(path: Path) -> SavedPlan:
             created=str(saved["created"]),
             org_host=saved.get("org_host"),
             sources=tuple(Path(s) for s in saved.get("sources") or [saved["inventory"]]),
+            carrier_only=tuple(saved.get("carrier_only") or ()),
         )
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise PlanFileError(f"{path} is damaged: {type(exc).__name__} {exc}; make a new one with exconf plan --out") from None

@@ -134,6 +134,9 @@ class Run:
     reads: dict[str, HostRead] = field(default_factory=dict)
     org_host: str | None = None
     warnings: list[str] = field(default_factory=list)
+    organization: bool = True  # plan organisation-wide objects (--limit selects the pseudo-host)
+    carriers: list[Host] = field(default_factory=list)  # hosts outside --limit that may carry them
+    carrier_only: set[str] = field(default_factory=set)  # carriers read for the organisation alone
 
     def __post_init__(self) -> None:
         self.files: FileLimit = raise_open_file_limit()
@@ -261,7 +264,7 @@ class Run:
         open-file limit allows); False for a run that only reads (plan, drift), which closes each
         host's shell and socket as soon as it is read, so a run holds about ``forks`` sockets.
         """
-        org = self._kinds(ORGANIZATION, self.desired.organization_kinds)
+        org = self._kinds(ORGANIZATION, self.desired.organization_kinds) if self.organization else []
         first = org_host or (self.hosts[0].name if self.hosts and org else None)
         # Connections are kept from read to apply, as far as the open-file limit allows beside the
         # hosts in flight (each may briefly hold IN_FLIGHT_SOCKETS while NTLM authenticates); beyond
@@ -311,32 +314,71 @@ class Run:
         candidate = self.reads.get(first) if first else None
         if candidate and candidate.status is HostStatus.OK and all(self._org_objects.get(k.kind) is not None for k in org):
             self.org_host = first
-        else:
-            others = [r for r in self.reads.values() if r.status is HostStatus.OK and r.facts and r.facts.role == "Mailbox"]
-            if not others:
-                self.warnings.append("organisation-wide objects (exchange_organization) were not checked: no reachable Mailbox server in this run")
+            self._observe_organization()
+            return
+        steps = [s for k in org for s in k.read_steps(ORG)]
+        selected = [self.sessions[r.host] for r in self.reads.values() if r.status is HostStatus.OK and r.facts and r.facts.role == "Mailbox"]
+        for session in selected:
+            if self._read_organization_on(session, org, steps):
                 return
-            session = self.sessions[others[0].host]
+        # No selected host can carry them: a Mailbox server outside --limit reads and changes them
+        # (and nothing of its own), as an administrator would connect to any Mailbox server.
+        tried: list[str] = []
+        for host in self.carriers:
+            session = self.sessions.setdefault(host.name, Session(host))
+            read = HostRead(host.name, endpoint=endpoint_of(host, self.inventory.path.parent))
 
-            def work() -> None:
-                answer = self._executor(session).execute([s for k in org for s in k.read_steps(ORG)], halt_on_error=False)
-                self._org_objects = {k.kind: k.observe(answer, ORG) for k in org}
+            def facts(session: Session = session, read: HostRead = read) -> None:
+                read.facts = server_facts(self._executor(session).execute([SERVER_STEP], halt_on_error=False))
 
-            guard(session, work)
-            if session.status is not HostStatus.OK:
-                self.reads[session.host.name].status = session.status
-                self.reads[session.host.name].error = session.error
+            guard(session, facts)
+            if session.status is not HostStatus.OK or read.facts is None or read.facts.role != "Mailbox":
+                tried.append(f"{host.name} ({session.error.splitlines()[0] if session.error else (read.facts.role if read.facts else '?') + ' server'})")
+                self.sessions.pop(host.name)
+                continue
+            self.reads[host.name] = read
+            self.carrier_only.add(host.name)
+            if self._read_organization_on(session, org, steps):
+                self.warnings.append(
+                    f"organisation-wide objects are read and changed through {host.name}, a Mailbox server outside --limit (only those objects)"
+                )
                 return
-            self.org_host = session.host.name
-        # The organisation's objects are observed on the carrier, beside its own.
+        why = "no selected host is a reachable Mailbox server"
+        if tried:
+            why += "; tried outside --limit: " + ", ".join(tried)
+        self.warnings.append(f"organisation-wide objects (exchange_organization) were not checked: {why}")
+
+    def _read_organization_on(self, session: Session, org: list[Kind], steps: list[Step]) -> bool:
+        """Read the organisation's objects on one Mailbox server; True when it is now their carrier."""
+
+        def work() -> None:
+            answer = self._executor(session).execute(steps, halt_on_error=False)
+            self._org_objects = {k.kind: k.observe(answer, ORG) for k in org}
+
+        guard(session, work)
+        if session.status is not HostStatus.OK:
+            self.reads[session.host.name].status = session.status
+            self.reads[session.host.name].error = session.error
+            return False
+        self.org_host = session.host.name
+        self._observe_organization()
+        return True
+
+    def _observe_organization(self) -> None:
+        """The organisation's objects are observed on the carrier, beside its own."""
+        assert self.org_host is not None
         for kind, objects in self._org_objects.items():
             self.reads[self.org_host].objects[kind] = objects  # type: ignore[assignment]
 
     # --- plan ---------------------------------------------------------------
 
     def plan(self, overrides: tuple[str, ...] = ()) -> Plan:
-        """Plan every host read (pure, from what read() gathered)."""
-        return planner.plan(self.desired, self.reads, self.kinds, org_host=self.org_host, warnings=tuple(self.warnings), overrides=overrides)
+        """Plan every host read (pure, from what read() gathered); a carrier outside --limit plans nothing of its own."""
+        desired = DesiredState(
+            hosts={h: d for h, d in self.desired.hosts.items() if h not in self.carrier_only},
+            organization=self.desired.organization if self.organization else (),
+        )
+        return planner.plan(desired, self.reads, self.kinds, org_host=self.org_host, warnings=tuple(self.warnings), overrides=overrides)
 
     # --- apply --------------------------------------------------------------
 

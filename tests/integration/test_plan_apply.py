@@ -178,8 +178,37 @@ def test_limit_and_forks(lab, capsys):
     doc = json.loads(out)
     assert list(doc["hosts"]) == ["edge01.contoso.lab"]
     assert [c["resource"] for c in doc["changes"]] == ["receive_connector"]
-    assert any("no reachable Mailbox server" in w for w in doc["warnings"])
+    # Honest about why: not selected, not "unreachable".
+    assert any("were not planned: --limit 'edge' does not select the pseudo-host 'organization'" in w for w in doc["warnings"])
+    assert not any("reachable" in w for w in doc["warnings"])
     assert lab.stats()["EX01"]["requests"] == 0
+
+
+def test_organisation_objects_are_selected_with_the_organization_pseudo_host(lab, capsys):
+    inv = lab.inventory(INVENTORY)
+    # Piloting on one server leaves the organisation alone.
+    doc = json.loads(run(capsys, "plan", str(inv), "--json", "--limit", "ex02.contoso.lab")[1])
+    assert {c["resource"] for c in doc["changes"]} == {"receive_connector", "transport_service", "frontend_transport_service"}
+    # Named explicitly with an Edge only: a Mailbox server outside --limit carries them, and only them.
+    ex02_before = lab.stats()["EX02"]["requests"]
+    code, out, _ = run(capsys, "plan", str(inv), "--json", "--limit", "edge,organization")
+    doc = json.loads(out)
+    assert code == 0
+    assert {(c["host"], c["resource"]) for c in doc["changes"]} == {
+        ("edge01.contoso.lab", "receive_connector"),
+        ("ex01.contoso.lab", "send_connector"),
+        ("ex01.contoso.lab", "transport_config"),
+    }
+    assert any("through ex01.contoso.lab, a Mailbox server outside --limit (only those objects)" in w for w in doc["warnings"])
+    assert lab.stats()["EX02"]["requests"] == ex02_before  # one carrier is enough
+    # Excluded explicitly.
+    doc = json.loads(run(capsys, "plan", str(inv), "--json", "--limit", "all:!organization")[1])
+    assert not {"send_connector", "transport_config"} & {c["resource"] for c in doc["changes"]}
+    # The organisation alone.
+    code, out, _ = run(capsys, "apply", str(inv), "--json", "--limit", "organization", "--auto-approve")
+    doc = json.loads(out)
+    assert code == 0 and {c["resource"] for c in doc["changes"]} == {"send_connector", "transport_config"}
+    assert all(c["outcome"] == "applied" for c in doc["changes"])
 
 
 def test_organisation_objects_go_through_a_mailbox_server_when_the_first_host_is_an_edge(lab, capsys):

@@ -75,3 +75,20 @@ def test_a_limit_file_lists_hosts_one_a_line(inv, tmp_path):
     assert select(inv, f"@{retry}") == ["ex03.contoso.com", "edge02.contoso.com"]
     with pytest.raises(LimitError, match="no limit file"):
         select(inv, f"@{tmp_path / 'missing'}")
+
+
+def test_the_organization_pseudo_host_selects_organisation_wide_objects():
+    from exconf.limit import select_organization
+
+    selected = {p: select_organization(p) for p in [None, "ex01", "mailbox", "all", "*", "organization", "ex01,organization", "all:!organization", "!ex02", "edge:&organization", "~org", "!all", "ex*"]}
+    assert selected == {
+        None: True, "ex01": False, "mailbox": False, "all": True, "*": True, "organization": True, "ex01,organization": True,
+        "all:!organization": False, "!ex02": True, "edge:&organization": False, "~org": True, "!all": False, "ex*": False,
+    }
+
+
+def test_the_pseudo_host_is_no_host_and_no_error(write):
+    inv = load(write({"inv.yaml": "all:\n  hosts:\n    ex01:\n    ex02:\n"}))
+    assert select(inv, "organization") == []
+    assert select(inv, "ex01,organization") == ["ex01"]
+    assert select(inv, "all:!organization") == ["ex01", "ex02"]
