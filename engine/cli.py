@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import json
+import os
+import re
 import sys
 import warnings
 from pathlib import Path
+from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.text import Text
@@ -33,8 +37,38 @@ from .termsafe import safe
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_FAILED, EXIT_UNREACHABLE = 0, 1, 2, 2, 4
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="exconf", description="Declarative configuration for Microsoft Exchange on-premises.")
+class _Parser(argparse.ArgumentParser):
+    """argparse with no abbreviations (``--lim`` is not ``--limit``) and errors that suggest the nearest
+    option or command, with the usage of the (sub)command that failed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def known(self) -> list[str]:
+        names = [o for o in self._option_string_actions if o.startswith("--")]
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                names += list(action.choices)
+        return names
+
+    def error(self, message: str) -> NoReturn:
+        hint = ""
+        m = re.search(r"unrecognized arguments?: (\S+)|invalid choice: '([^']*)'", message)
+        if m:
+            word = m.group(1) or m.group(2)
+            known = self.known()
+            if word.startswith("-") and not word.startswith("--") and "-" + word in known:
+                hint = f" (did you mean -{word}? exconf's long options take two dashes)"
+            else:
+                close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}{hint}\n")
+
+
+def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    p = _Parser(prog="exconf", description="Declarative configuration for Microsoft Exchange on-premises.")
     p.add_argument("--version", action="version", version=f"exconf {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -78,7 +112,9 @@ def _parser() -> argparse.ArgumentParser:
     stop = labsub.add_parser("stop", help="stop this checkout's labs, or the lab of an org file, state file or inventory")
     stop.add_argument("target", type=Path, nargs="?", metavar="ORG_FILE|INVENTORY")
     stop.add_argument("--all", action="store_true", help="stop every running lab of this user")
-    return p
+    commands = {name: parser for name, parser in sub.choices.items()}
+    commands.update({f"lab {name}": parser for name, parser in labsub.choices.items()})
+    return p, commands
 
 
 def _positive(text: str) -> int:
@@ -89,13 +125,24 @@ def _positive(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    # --no-color anywhere (as NO_COLOR in the environment, and any output that is not a terminal)
+    plain = "--no-color" in words[: words.index("--")] if "--" in words else "--no-color" in words
+    if plain:
+        words.remove("--no-color")
+    parser, commands = _parser()
+    args, extras = parser.parse_known_args(words)
+    if extras:
+        name = args.command + (f" {args.lab_command}" if args.command == "lab" else "")
+        commands.get(name, parser).error(f"unrecognized arguments: {' '.join(extras)}")
     # urllib3 warns per request when validation is off, pywinrm when it falls back to
     # REQUESTS_CA_BUNDLE: exconf says the first itself, once per run (runner.Run).
     warnings.filterwarnings("ignore", message="Unverified HTTPS request")
     warnings.filterwarnings("ignore", message="'pywinrm' will use an environment variable defined CA Trust")
-    out = Console(highlight=False, soft_wrap=True)
-    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    # Plain means no escape sequence at all (rich's no_color would still send bold).
+    style: dict[str, Any] = {"color_system": None} if plain or os.environ.get("NO_COLOR") else {}
+    out = Console(highlight=False, soft_wrap=True, **style)
+    err = Console(stderr=True, highlight=False, soft_wrap=True, **style)
     try:
         if args.command == "lab":
             from .labcli import lab_main
