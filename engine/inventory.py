@@ -21,6 +21,7 @@ from exconf.modules import RESOURCES, Resource, by_scope
 from exconf.modules.base import ORGANIZATION, SERVER, placeholder_error
 from exconf.values import ValueError_
 
+from . import safepath
 from .schema import CONNECTION_VARS, Issue, dotted, validate_block, vars_schema
 from .yamlsource import Document, Location, PathKey, SourceError, load_file
 
@@ -232,10 +233,9 @@ def _add_block(blocks: list[VarsBlock], doc: Document, base: PathKey, data: Any,
 def _vars_files(folder: Path, name: str, owner: str, issues: list[Issue | str]) -> list[VarsBlock]:
     """group_vars/<name>[.yml|.yaml|.json] and the files of a group_vars/<name>/ folder, in lexical order."""
     blocks: list[VarsBlock] = []
-    candidates = [folder / (name + ext) for ext in VARS_EXTENSIONS if (folder / (name + ext)).is_file()]
-    if (folder / name).is_dir():
-        candidates += sorted(p for p in (folder / name).rglob("*") if p.is_file() and p.suffix in (".yml", ".yaml", ".json", ""))
-    for file in candidates:
+    found = safepath.vars_files(folder, name, folder.parent)  # names are untrusted: never a path outside
+    issues.extend(f"{display_path(p)}: {problem}" for p, problem in found.problems)
+    for file in found.files:
         try:
             doc = load_file(file, display_path(file))
         except SourceError as exc:
