@@ -139,11 +139,11 @@ def main(argv: list[str] | None = None) -> int:
         if not any(s.counted for s in scores):
             print(f"mutmut produced no results (exit {code})", file=sys.stderr)
             return 1
-        print(f"{'module':<16}{'score':>8}{'killed':>8}{'survived':>10}{'no tests':>10}{'other':>7}")
+        print(f"{'module':<26}{'score':>8}{'killed':>8}{'survived':>10}{'no tests':>10}{'other':>7}")
         for s in scores:
-            print(f"{'engine/' + s.module + '.py':<16}{s.percent:>7.1f}%{s.killed:>8}{s.survived:>10}{s.no_tests:>10}{s.other:>7}")
+            print(f"{'engine/' + s.module + '.py':<26}{s.percent:>7.1f}%{s.killed:>8}{s.survived:>10}{s.no_tests:>10}{s.other:>7}")
         total = Score("total", *(sum(getattr(s, f) for s in scores) for f in ("killed", "survived", "no_tests", "other")))
-        print(f"{'total':<16}{total.percent:>7.1f}%{total.killed:>8}{total.survived:>10}{total.no_tests:>10}{total.other:>7}")
+        print(f"{'total':<26}{total.percent:>7.1f}%{total.killed:>8}{total.survived:>10}{total.no_tests:>10}{total.other:>7}")
         if args.show:
             mutmut = Path(sys.executable).with_name("mutmut")
             for m, names in survivors.items():

@@ -129,8 +129,8 @@ def load_text(text: str, file: str) -> Document:
         # A control character (a binary file among the vars files): say where, as the scanner would.
         where = _position(file, text, exc.position)
         raise SourceError(f"{where}: not a YAML text file: control character #x{exc.character:04x}") from None
-    except yaml.YAMLError as exc:  # pragma: no cover - every PyYAML error above is marked or a ReaderError
-        raise SourceError(f"{file}: invalid YAML: {exc}") from None
+    except yaml.YAMLError as exc:  # pragma: no cover, no mutate - every loading error is marked or a ReaderError
+        raise SourceError(f"{file}: invalid YAML: {exc}") from None  # pragma: no mutate
     finally:
         if loader is not None:
             loader.dispose()
@@ -176,8 +176,8 @@ class _Builder:
     def __init__(self, doc: Document, budget: int):
         self.doc = doc
         self.budget = budget  # values that may be built: those in the file plus MAX_ALIAS_EXPANSION
-        self.constructor = yaml.SafeLoader("")
-        self.merged: dict[int, int] = {}  # id(mapping node) -> how many leading pairs came from merge keys (<<)
+        self.constructor = yaml.SafeLoader("")  # builds scalars only; mappings and merges are resolved here
+        self.merged: dict[int, tuple[list[tuple[yaml.Node, yaml.Node]], int]] = {}  # id(mapping) -> its pairs, how many merged
         self.open: set[int] = set()  # nodes being built (an alias to one of them is a cycle)
         self.flattening: set[int] = set()  # mappings whose merge keys are being resolved
 
@@ -202,17 +202,16 @@ class _Builder:
             self.open.discard(id(node))
 
     def _mapping(self, node: yaml.MappingNode, path: PathKey, depth: int) -> dict[Any, Any]:
-        pairs = self._flatten(node)
-        merged = self.merged[id(node)]
+        pairs, merged = self._pairs(node)
         keys: list[Any] = []
         winner: dict[Any, int] = {}
         for index, (key_node, _) in enumerate(pairs):
             key = self._key(key_node)
-            if key in winner and index >= merged and winner[key] >= merged:
+            if key in winner and winner[key] >= merged:  # written twice in this mapping (not merged)
                 raise SourceError(f"{_loc(self.doc.file, key_node)}: duplicate key {key!r}")
             if key not in winner:
                 keys.append(key)
-            winner[key] = index  # YAML merge: a key written in the mapping overrides a merged one
+            winner[key] = index  # a later pair wins: a key written in the mapping overrides a merged one
         result: dict[Any, Any] = {}
         for key in keys:
             key_node, value_node = pairs[winner[key]]
@@ -220,26 +219,41 @@ class _Builder:
             result[key] = self.build(value_node, path + (key,), depth + 1)
         return result
 
-    def _flatten(self, node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
-        """Resolve merge keys (<<) once per node; merged pairs come first, then the node's own."""
+    def _pairs(self, node: yaml.MappingNode) -> tuple[list[tuple[yaml.Node, yaml.Node]], int]:
+        """A mapping's pairs with merge keys (<<) resolved, and how many lead from merges.
+
+        YAML's merge rule (yaml.org/type/merge.html): keys written in the mapping override
+        merged ones, and of several merged mappings the first wins. Merged pairs are kept
+        once per key (PyYAML's flatten_mapping compares key objects, which CPython shares
+        for one-letter strings, and can drop an override), so merges cannot multiply.
+        """
         if id(node) in self.merged:
-            return node.value
+            return self.merged[id(node)]
         if id(node) in self.flattening:
             raise SourceError(f"{_loc(self.doc.file, node)}: a merge key (<<) refers to the mapping that contains it")
         self.flattening.add(id(node))
+        merged: dict[tuple[str, str], tuple[yaml.Node, yaml.Node]] = {}
+        own: list[tuple[yaml.Node, yaml.Node]] = []
         for key_node, value_node in node.value:
-            if key_node.tag == _MERGE_TAG:  # flatten merged mappings first, so that each knows its own pairs
-                subs = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
-                for sub in subs:
-                    if isinstance(sub, yaml.MappingNode):
-                        self._flatten(sub)
-        own = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
-        try:
-            self.constructor.flatten_mapping(node)
-        except yaml.constructor.ConstructorError as exc:
-            raise SourceError(f"{_loc(self.doc.file, exc.problem_mark or node)}: {exc.problem}") from None
-        self.merged[id(node)] = len(node.value) - own
-        return node.value
+            if key_node.tag != _MERGE_TAG:
+                own.append((key_node, value_node))
+                continue
+            if isinstance(value_node, yaml.MappingNode):
+                sources = [value_node]
+            elif isinstance(value_node, yaml.SequenceNode):
+                sources = value_node.value
+            else:
+                raise SourceError(f"{_loc(self.doc.file, value_node)}: expected a mapping or list of mappings for merging, but found {value_node.id}")
+            for source in reversed(sources):  # the first mapping listed wins: merge it last
+                if not isinstance(source, yaml.MappingNode):
+                    raise SourceError(f"{_loc(self.doc.file, source)}: expected a mapping for merging, but found {source.id}")
+                source_pairs, _ = self._pairs(source)
+                for pair in source_pairs:
+                    self._key(pair[0])  # a plain value, or the error
+                    merged[(pair[0].tag, pair[0].value)] = pair
+        result = (list(merged.values()) + own, len(merged))
+        self.merged[id(node)] = result
+        return result
 
     def _key(self, key_node: yaml.Node) -> Any:
         if not isinstance(key_node, yaml.ScalarNode):
@@ -252,9 +266,9 @@ class _Builder:
 
     def _construct(self, node: yaml.ScalarNode, where: Location) -> Any:
         # Never quote the text: the value may be a password. Say which tag could not be read.
-        tag = node.tag.rsplit(":", 1)[-1]
+        tag = node.tag.rpartition(":")[2]
         try:
-            return self.constructor.construct_object(node, deep=True)
+            return self.constructor.construct_object(node)
         except yaml.constructor.ConstructorError as exc:
             raise SourceError(f"{where}: {exc.problem}") from None
         except (ValueError, TypeError, OverflowError):
