@@ -156,9 +156,9 @@ def _read_vars_files(paths: tuple[Path, ...], data: InventoryData, vault: VaultS
     group_files: dict[str, list[VarsBlock]] = {name: [] for name in data.groups}
     for base in basedirs:
         for name in data.groups:
-            group_files[name] += vars_blocks(vars_files(base / "group_vars", name), f"group {name}", vault, data.issues)
+            group_files[name] += vars_blocks(vars_files(base / "group_vars", name, data.issues), f"group {name}", vault, data.issues)
         for host in data.host_order:
-            data.host_files[host] += vars_blocks(vars_files(base / "host_vars", host), f"host {host}", vault, data.issues)
+            data.host_files[host] += vars_blocks(vars_files(base / "host_vars", host, data.issues), f"host {host}", vault, data.issues)
         data.warnings += _unknown_vars_files(base, data)
     return group_files
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import safepath
 from .inventory_data import InventoryData, VarsBlock
 from .inventory_ini import read_ini_inventory
 from .inventory_script import ScriptError, looks_like_list_output, read_list_json, read_script
@@ -25,7 +26,7 @@ from .schema import Issue
 from .sensitive import mark
 from .templating import Unsafe
 from .vault import VaultError, VaultSecrets, decrypt, decrypt_text, is_encrypted
-from .yamlsource import Document, Location, SourceError, load_text
+from .yamlsource import Document, Location, SourceError, load_text, read_text_file
 from .yamltags import Untagged, untag
 
 YAML_EXTENSIONS = (".yml", ".yaml", ".json")
@@ -53,12 +54,7 @@ class Text:
 def read_text(path: Path, secrets: VaultSecrets) -> Text:
     """Read a file; raise SourceError (or VaultError) naming it."""
     name = display_path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise SourceError(f"{name}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SourceError(f"{name}: cannot read: {exc}") from None
+    text = read_text_file(path, name)  # bounded in size, UTF-8 checked with the position of a bad byte
     if is_encrypted(text):
         return Text(decrypt(text, secrets, name), True)
     return Text(text, False)
@@ -162,27 +158,13 @@ def _has_shebang(path: Path) -> bool:
         return False
 
 
-def vars_files(folder: Path, name: str) -> list[Path]:
-    """ansible-core's ``find_vars_files``: the first of NAME, NAME.yml, NAME.yaml, NAME.json; a folder is every file in it, in order."""
-    for ext in ("",) + YAML_EXTENSIONS:
-        candidate = folder / (name + ext)
-        if candidate.is_dir():
-            return _folder_files(candidate)
-        if candidate.is_file():
-            return [candidate]
-    return []
-
-
-def _folder_files(folder: Path) -> list[Path]:
-    out: list[Path] = []
-    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
-        if entry.name.startswith(".") or entry.name.endswith("~"):
-            continue
-        if entry.is_dir():
-            out.extend(_folder_files(entry))
-        elif entry.suffix in YAML_EXTENSIONS or not entry.suffix:
-            out.append(entry)
-    return out
+def vars_files(folder: Path, name: str, issues: list[Issue | str]) -> list[Path]:
+    """ansible-core's ``find_vars_files``: the first of NAME, NAME.yml, NAME.yaml, NAME.json; a folder is every
+    file in it, in order. Names are untrusted: safepath never leaves the inventory's folder and reports links
+    that loop, dangle or lead outside it."""
+    found = safepath.vars_files(folder, name, folder.parent)
+    issues.extend(f"{display_path(p)}: {problem}" for p, problem in found.problems)
+    return found.files
 
 
 def vars_blocks(files: list[Path], owner: str, secrets: VaultSecrets, issues: list[Issue | str]) -> list[VarsBlock]:

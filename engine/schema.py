@@ -7,6 +7,7 @@ what was found, so that a 2 a.m. typo costs one glance.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -132,6 +133,30 @@ def _describe(value: Any) -> str:
     return repr(value)
 
 
+# A value under a key with one of these in its name is a secret (Ansible's ansible_password,
+# ansible_become_pass, ansible_ssh_pass; exconf_password_env, whose value is a password when typed
+# there by mistake; a future pfx_password). Errors about it say where and what type, never what.
+_SECRET_NAME = re.compile(r"password|passwd|passphrase|secret|(^|_)pass$", re.IGNORECASE)
+
+
+def is_secret(path: PathKey) -> bool:
+    """True when any key on the path names a secret, so that no message may show the value."""
+    return any(isinstance(part, str) and _SECRET_NAME.search(part) for part in path)
+
+
+def _kind(value: Any) -> str:
+    """What a value is, without what it says (for secrets)."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return _describe(value)
+
+
 def _expected(schema: dict[str, Any]) -> str:
     if "enum" in schema:
         return "one of " + ", ".join(str(v) for v in schema["enum"])
@@ -182,6 +207,8 @@ def _issues_for(doc: Document, base: PathKey, err: jsonschema.ValidationError) -
         deepest = max(err.context, key=lambda e: len(e.absolute_path))
         if len(deepest.absolute_path) > len(err.absolute_path):
             return _issues_for(doc, base, deepest)
+    if is_secret(path):
+        return [_secret_issue(doc, path, err)]
     found = _describe(err.instance)
     scalar = doc.scalars.get(path)
     hint = ""
@@ -194,6 +221,21 @@ def _issues_for(doc: Document, base: PathKey, err: jsonschema.ValidationError) -
     if err.validator == "required":
         return [Issue(where, dotted(path), err.message)]
     return [Issue(where, dotted(path), f"expected {_expected(err.schema)}, found {found}{hint}")]
+
+
+def _secret_issue(doc: Document, path: PathKey, err: jsonschema.ValidationError) -> Issue:
+    """The error for a secret's value: where it is and what type it has; never the value, nor YAML's text of it."""
+    where, at = str(doc.where(path)), dotted(path)
+    hidden = " (the value is not shown: it may be a password)"
+    if err.validator == "pattern" and isinstance(err.instance, str):
+        if err.schema.get("pattern") == CONNECTION_VARS["exconf_password_env"]["pattern"]:
+            return Issue(where, at, "expected the name of an environment variable (letters, digits and _, not starting with a digit), found another string" + hidden)
+        return Issue(where, at, f"expected {_expected(err.schema)}, found another string{hidden}")
+    scalar = doc.scalars.get(path)
+    hint = ""
+    if scalar is not None and scalar.plain and not isinstance(err.instance, str) and isinstance(err.instance, (bool, int, float)):
+        hint = "; YAML reads an unquoted value such as this one as " + ("a boolean" if isinstance(err.instance, bool) else "a number") + ": put it in quotes"
+    return Issue(where, at, f"expected {_expected(err.schema)}, found {_kind(err.instance)}{hint}{hidden}")
 
 
 def main() -> None:

@@ -76,6 +76,37 @@ def load(path: Path) -> OrgSpec:
 # --- YAML with positions -------------------------------------------------------------------------
 
 
+# Far above any organisation file, far below exhausting memory or Python's recursion limit.
+MAX_DEPTH = 100
+MAX_ALIAS_EXPANSION = 100_000
+
+
+class _TooDeep(Exception):
+    def __init__(self, mark: yaml.Mark):
+        self.mark = mark
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, stopping before its recursive composer nests deeper than MAX_DEPTH."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.depth = 0
+        self.composed = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            return super().compose_node(parent, index)
+        self.depth += 1
+        self.composed += 1
+        if self.depth > MAX_DEPTH:
+            raise _TooDeep(self.peek_event().start_mark)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
 class _Document:
     """The YAML data plus the position of every value and key."""
 
@@ -84,21 +115,59 @@ class _Document:
         self.marks: dict[KeyPath, yaml.Mark] = {}
         self.key_marks: dict[KeyPath, yaml.Mark] = {}
         try:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            loader = _BoundedLoader(text)
+        except yaml.reader.ReaderError as exc:
+            line = text.count("\n", 0, exc.position) + 1
+            column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+            raise OrgFileError(f"{path}:{line}:{column}: not valid YAML: control character #x{exc.character:04x}") from None
+        try:
+            node = loader.get_single_node()
+        except _TooDeep as exc:
+            raise OrgFileError(f"{self._where(exc.mark)}: nested deeper than {MAX_DEPTH} levels") from None
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             raise OrgFileError(f"{self._where(mark)}: not valid YAML: {exc.problem or exc.context}") from None
+        finally:
+            loader.dispose()
         if node is None:
             raise OrgFileError(f"{path}:1:1: the organisation file is empty; expected a mapping with 'servers'")
         self._loader = yaml.SafeLoader("")
+        # An alias repeats a node; a "billion laughs" file composes to a few dozen nodes and expands to 10^9.
+        self._budget = loader.composed + MAX_ALIAS_EXPANSION
+        self._open: set[int] = set()
         self.data = self._value(node, ())
 
     def _value(self, node: yaml.Node, path: KeyPath) -> Any:
+        self._budget -= 1
+        if self._budget < 0:
+            raise OrgFileError(f"{self._where(node.start_mark)}: aliases repeat more than {MAX_ALIAS_EXPANSION} values; the lab refuses the file")
+        if len(path) > MAX_DEPTH or id(node) in self._open:
+            raise OrgFileError(f"{self._where(node.start_mark)}: an alias refers to the value that contains it, or nests deeper than {MAX_DEPTH} levels")
         self.marks[path] = node.start_mark
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node)
+        self._open.add(id(node))
+        try:
+            return self._collection(node, path)
+        finally:
+            self._open.discard(id(node))
+
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return self._loader.construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            raise OrgFileError(f"{self._where(node.start_mark)}: {exc.problem}") from None
+        except (ValueError, TypeError, OverflowError):
+            tag = node.tag.rsplit(":", 1)[-1]
+            raise OrgFileError(f"{self._where(node.start_mark)}: not a valid {tag}; put the value in quotes") from None
+
+    def _collection(self, node: yaml.Node, path: KeyPath) -> Any:
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                key = self._loader.construct_object(key_node, deep=True)
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise OrgFileError(f"{self._where(key_node.start_mark)}: keys must be strings, got a {key_node.id}")
+                key = self._scalar(key_node)
                 if not isinstance(key, str):
                     raise OrgFileError(f"{self._where(key_node.start_mark)}: keys must be strings, got {key!r}")
                 if key in out:
@@ -106,9 +175,7 @@ class _Document:
                 self.key_marks[path + (key,)] = key_node.start_mark
                 out[key] = self._value(value_node, path + (key,))
             return out
-        if isinstance(node, yaml.SequenceNode):
-            return [self._value(item, path + (i,)) for i, item in enumerate(node.value)]
-        return self._loader.construct_object(node, deep=True)
+        return [self._value(item, path + (i,)) for i, item in enumerate(node.value)]
 
     def _where(self, mark: yaml.Mark | None) -> str:
         if mark is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from exconf.cli import main
 
@@ -56,7 +57,9 @@ def test_a_wrong_password_is_unreachable_for_that_host_only(make_lab, capsys):
     assert code == 1
     doc = json.loads(out)
     assert doc["hosts"]["ex01.contoso.lab"]["status"] == "unreachable"
-    assert "refused the credentials of 'CONTOSO\\\\exadmin'" in doc["hosts"]["ex01.contoso.lab"]["error"] or "refused the credentials" in doc["hosts"]["ex01.contoso.lab"]["error"]
+    error = doc["hosts"]["ex01.contoso.lab"]["error"]
+    # The endpoint and the account are named (the backslash doubled as repr writes it today, or single).
+    assert re.fullmatch(r"http://[\d.]+:\d+/wsman: the server refused the credentials of 'CONTOSO\\{1,2}exadmin'", error), error
     assert "wrong-password" not in out + err
     assert lab.stats()["EX01"]["auth_failures"] >= 1
 
