@@ -27,7 +27,7 @@ def waves(operations: Iterable[Operation]) -> list[list[Operation]]:
             if need not in by_id:
                 raise GraphError(f"operation {op.id} needs {need}, which is not in the plan")
     level: dict[str, int] = {}
-    visiting: set[str] = set()
+    visiting: set[str] = set()  # on the current path; a finished operation answers from ``level`` first
 
     def of(op: Operation) -> int:
         if op.id in level:
@@ -39,7 +39,6 @@ def waves(operations: Iterable[Operation]) -> list[list[Operation]]:
         for need in op.needs:
             other = by_id[need]
             here = max(here, of(other) + (0 if other.host == op.host else 1))
-        visiting.discard(op.id)
         level[op.id] = here
         return here
 

@@ -60,3 +60,8 @@ def test_a_value_from_a_vault_stays_sensitive_in_the_desired_state():
 
     (d,) = TRANSPORT_SERVICE.desired({"send_protocol_log_path": Sensitive("D:\\Secret\\Logs"), "send_protocol_log_max_age": "7.00:00:00"}, lambda p: UNKNOWN)
     assert [(v.prop, v.sensitive) for v in d.values] == [("send_protocol_log_path", True), ("send_protocol_log_max_age", False)]
+
+
+def test_the_nearest_ancestor_is_one_level_up_before_two():
+    sources = {("exchange", "x"): Location("a.yaml", 1, 1), ("exchange", "x", "y"): Location("a.yaml", 2, 3)}
+    assert locator(sources, ("exchange",))(("x", "y", "z")) == Location("a.yaml", 2, 3)

@@ -44,3 +44,12 @@ def test_dependants_are_transitive_across_hosts_and_leave_others_alone():
     assert [o.id for o in dependants(ops, "a")] == ["b", "c"]
     assert [o.id for o in dependants(ops, "d")] == ["e"]
     assert dependants(ops, "c") == []
+
+
+def test_no_operations_is_no_wave():
+    assert waves([]) == []
+
+
+def test_dependants_are_found_whatever_order_the_plan_lists_them_in():
+    ops = [op("c", "h3", "b"), op("b", "h2", "a"), op("a", "h1")]
+    assert sorted(o.id for o in dependants(ops, "a")) == ["b", "c"]

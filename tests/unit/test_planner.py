@@ -117,3 +117,107 @@ def test_refusals_block_until_overridden_and_mark_only_their_changes():
     assert accepted.blocking == () and accepted.overridden == ("no-default",)
     assert {f.status for f in accepted.findings} == {FindingStatus.CHANGE}
     assert mark_refused(accepted) is accepted
+
+
+# --- whole values: every field of what the planner hands on -------------------------------------
+
+from dataclasses import replace  # noqa: E402
+
+from exconf.model import HostPlan, Operation  # noqa: E402
+
+
+class Chained:
+    """The receive connector kind whose operations need another host's: proves the planner asks the kind given."""
+
+    def __getattr__(self, name):
+        return getattr(RECEIVE_CONNECTOR, name)
+
+    def operations(self, change):
+        (op,) = RECEIVE_CONNECTOR.operations(change)
+        return (replace(op, needs=("elsewhere",)),)
+
+
+def test_every_field_of_a_planned_host_and_plan_is_handed_on():
+    desired = DesiredState(hosts={"ex01": (want("receive_connector", "Default {server}", "protocol_logging_level", "Verbose"),)}, organization=())
+    reads = {"ex01": read("ex01", EX01, receive_connector=(rc("Default EX01", "None"),))}
+    result = plan(desired, reads, (Chained(),), org_host=None, warnings=("careful",), overrides=("x",))
+    (change,) = result.changes
+    (finding,) = result.findings
+    assert result.hosts["ex01"] == HostPlan("ex01", HostStatus.OK, EX01, (change,), "", (finding,), "http://ex01:5985/wsman")
+    assert result.operations == (Operation(change.id, "ex01", change.id, RECEIVE_CONNECTOR.operations(change)[0].steps, ("elsewhere",)),)
+    assert (result.warnings, result.overridden, result.refusals) == (("careful",), ("x",), ())
+
+
+def test_every_field_survives_marking_refusals():
+    desired = DesiredState(hosts={"ex01": (want("receive_connector", "Default {server}", "protocol_logging_level", "Verbose"),)}, organization=())
+    reads = {"ex01": read("ex01", EX01, receive_connector=(rc("Default EX01", "None"),))}
+    base = plan(desired, reads, KINDS, org_host=None, warnings=("careful",))
+    (change,) = base.changes
+    stop = Refusal("r", "ex01", "no", change=change.id)
+    from exconf.model import Plan
+
+    marked = mark_refused(Plan(base.hosts, base.operations, base.warnings, (stop,), ()))
+    (finding,) = base.findings
+    assert marked.hosts["ex01"] == replace(base.hosts["ex01"], findings=(replace(finding, status=FindingStatus.REFUSED),))
+    assert (marked.operations, marked.warnings, marked.refusals, marked.overridden) == (base.operations, ("careful",), (stop,), ())
+
+
+def test_a_failed_host_keeps_its_facts_endpoint_findings_and_every_problem():
+    desired = DesiredState(
+        hosts={"ex01": (want("receive_connector", "A*", "protocol_logging_level", "None"), want("receive_connector", "B*", "protocol_logging_level", "None"))},
+        organization=(),
+    )
+    reads = {"ex01": read("ex01", EX01, receive_connector=(rc("Default EX01", "None"),))}
+    hp = plan(desired, reads, KINDS, org_host=None).hosts["ex01"]
+    problems = [
+        "inv.yaml:4:9: receive_connectors: 'A*' matches no receive connector on EX01",
+        "inv.yaml:4:9: receive_connectors: 'B*' matches no receive connector on EX01",
+    ]
+    assert hp == HostPlan("ex01", HostStatus.FAILED, EX01, (), "\n".join(problems), hp.findings, "http://ex01:5985/wsman")
+    assert [(f.host, f.kind, f.name, f.status, f.source, f.message) for f in hp.findings] == [
+        ("ex01", "receive_connector", "A*", FindingStatus.ERROR, AT, problems[0]),
+        ("ex01", "receive_connector", "B*", FindingStatus.ERROR, AT, problems[1]),
+    ]
+
+
+def test_a_kind_absent_on_the_role_does_not_stop_the_next_kind():
+    desired = DesiredState(
+        hosts={"edge": (want("transport_config", "", "tls_send_domain_secure_list", ("a.com",)), want("receive_connector", "Default*", "protocol_logging_level", "Verbose"))},
+        organization=(),
+    )
+    edge_rc = ObservedObject("receive_connector", "Default internal receive connector EDGE01", "g", {"Name": "x", "ProtocolLoggingLevel": "None"})
+    reads = {"edge": read("edge", EDGE, transport_config=None, receive_connector=(edge_rc,))}
+    hp = plan(desired, reads, KINDS, org_host=None).hosts["edge"]
+    assert [(f.host, f.kind, f.name, f.status) for f in hp.findings] == [
+        ("edge", "transport_config", "transport config", FindingStatus.ERROR),
+        ("edge", "receive_connector", "Default internal receive connector EDGE01", FindingStatus.CHANGE),
+    ]
+    assert [(f.source, f.message) for f in hp.findings][0] == (AT, hp.error)
+
+
+def test_the_carrier_keeps_the_organisations_findings_and_its_own():
+    desired = DesiredState(
+        hosts={"ex01": (want("receive_connector", "Default {server}", "protocol_logging_level", "None"),)},
+        organization=(want("send_connector", "Nothing*", "protocol_logging_level", "Verbose"), want("send_connector", "Out*", "protocol_logging_level", "None")),
+    )
+    reads = {"ex01": read("ex01", EX01, receive_connector=(rc("Default EX01", "None"),), send_connector=(sc("Outbound", "None"),))}
+    hp = plan(desired, reads, KINDS, org_host="ex01").hosts["ex01"]
+    assert [(f.kind, f.name, f.status) for f in hp.findings] == [
+        ("send_connector", "Nothing*", FindingStatus.ERROR),
+        ("send_connector", "Outbound", FindingStatus.IN_SYNC),
+        ("receive_connector", "Default EX01", FindingStatus.IN_SYNC),
+    ]
+    assert hp.error == "inv.yaml:4:9: send_connectors: 'Nothing*' matches no send connector on the organisation"
+
+
+def test_a_host_read_with_facts_but_failed_is_not_planned_and_a_host_without_declarations_is():
+    desired = DesiredState(hosts={"ex02": (want("receive_connector", "Default {server}", "protocol_logging_level", "Verbose"),)}, organization=())
+    broken = HostRead("ex02", status=HostStatus.FAILED, error="Get-ReceiveConnector failed", facts=EX01, endpoint="e")
+    reads = {"ex02": broken, "ex01": read("ex01", EX01, receive_connector=())}
+    assert [s.name for s in scopes(desired, reads, None)] == ["ex01"]
+    result = plan(desired, reads, KINDS, org_host=None)
+    assert result.hosts["ex02"] == HostPlan("ex02", HostStatus.FAILED, EX01, (), "Get-ReceiveConnector failed", result.hosts["ex02"].findings, "e")
+    assert [(f.host, f.kind, f.name, f.source, f.message) for f in result.hosts["ex02"].findings] == [
+        ("ex02", "receive_connector", "Default {server}", AT, "Get-ReceiveConnector failed")
+    ]
+    assert result.hosts["ex01"] == HostPlan("ex01", HostStatus.OK, EX01, (), "", (), "http://ex01:5985/wsman")
