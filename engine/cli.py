@@ -55,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("planfile", type=Path)
     show.add_argument("--json", action="store_true", help="the plan's JSON document")
 
+    # --- [h-drift] exconf drift / drift history: engine/drift/command.py ---
+    from .drift.command import register as register_drift
+
+    register_drift(sub)
+
     lab = sub.add_parser("lab", help="the built-in simulated Exchange organisation")
     labsub = lab.add_subparsers(dest="lab_command", required=True, metavar="LAB_COMMAND")
     serve = labsub.add_parser("serve", help="serve an organisation file on its loopback addresses")
@@ -98,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
             from .labcli import lab_main
 
             return lab_main(args, out, err)
+        if args.command == "drift":  # [h-drift]
+            from .drift.command import drift_main
+
+            return drift_main(args, out, err)
         return _run(args, out, err)
     except KeyboardInterrupt:
         message = "Interrupted."

@@ -132,6 +132,12 @@ class Run:
     reads: dict[str, HostRead] = field(default_factory=dict)
     org_host: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # [h-drift] steps read with the organisation, on the Mailbox server that carries it (drift reads the
+    # admin audit log there); their answer is ``org_answer``. ``hold=False``: a read-only run (drift) ends
+    # each host's shell as soon as its read is done.
+    org_steps: tuple[Step, ...] = ()
+    org_answer: Answer | None = None
+    hold: bool = True
 
     def __post_init__(self) -> None:
         self.files: FileLimit = raise_open_file_limit()
@@ -245,7 +251,7 @@ class Run:
     def read(self, *, org_host: str | None = None) -> dict[str, HostRead]:
         """Read every selected host in parallel (one command each); the organisation through one Mailbox server."""
         org = self._kinds(ORGANIZATION, self.desired.organization_kinds)
-        first = org_host or (self.hosts[0].name if self.hosts and org else None)
+        first = org_host or (self.hosts[0].name if self.hosts and (org or self.org_steps) else None)
         # Connections are kept from read to apply, as far as the open-file limit allows beside the
         # hosts in flight; beyond that a host gives its socket back and reconnects to apply.
         keep = max(0, self.files.sockets - self.forks)
@@ -258,13 +264,19 @@ class Run:
             kinds = self._kinds(SERVER, self.desired.kinds_of(name))
             steps = [SERVER_STEP] + [s for k in kinds for s in k.read_steps(READ)]
             if name == first:
-                steps += [s for k in org for s in k.read_steps(ORG)]
+                steps += [s for k in org for s in k.read_steps(ORG)] + list(self.org_steps)
             answer = self._executor(session).execute(steps, halt_on_error=False)
             result.facts = server_facts(answer)
             for k in kinds:
                 result.objects[k.kind] = k.observe(answer, READ)
             if name == first:
                 self._org_objects = {k.kind: k.observe(answer, ORG) for k in org}
+                self.org_answer = answer
+            if not self.hold:  # [h-drift] nothing follows the read: end the shell now (Delete), not at the end
+                executor, session.executor = session.executor, None
+                if executor is not None:
+                    executor.close()
+                return
             with held_lock:
                 over = held[0] >= keep
                 held[0] += 0 if over else 1
@@ -279,24 +291,27 @@ class Run:
         for name, session in self.sessions.items():
             read = self.reads[name]
             read.status, read.error = session.status, session.error
-        if org:
+        if org or self.org_steps:
             self._read_organization(org, first)
         return self.reads
 
     def _read_organization(self, org: list[Kind], first: str | None) -> None:
         candidate = self.reads.get(first) if first else None
-        if candidate and candidate.status is HostStatus.OK and all(self._org_objects.get(k.kind) is not None for k in org):
+        carried = candidate is not None and candidate.facts is not None and candidate.facts.role == "Mailbox"
+        if candidate and candidate.status is HostStatus.OK and all(self._org_objects.get(k.kind) is not None for k in org) and (carried or not self.org_steps):
             self.org_host = first
         else:
             others = [r for r in self.reads.values() if r.status is HostStatus.OK and r.facts and r.facts.role == "Mailbox"]
             if not others:
-                self.warnings.append("organisation-wide objects (exchange_organization) were not checked: no reachable Mailbox server in this run")
+                if org:
+                    self.warnings.append("organisation-wide objects (exchange_organization) were not checked: no reachable Mailbox server in this run")
                 return
             session = self.sessions[others[0].host]
 
             def work() -> None:
-                answer = self._executor(session).execute([s for k in org for s in k.read_steps(ORG)], halt_on_error=False)
+                answer = self._executor(session).execute([s for k in org for s in k.read_steps(ORG)] + list(self.org_steps), halt_on_error=False)
                 self._org_objects = {k.kind: k.observe(answer, ORG) for k in org}
+                self.org_answer = answer
 
             guard(session, work)
             if session.status is not HostStatus.OK:
