@@ -64,7 +64,7 @@ def loop(run: Callable[[], int], every: int, *, count: int | None = None, stop: 
     while not stop.is_set():
         code = run()
         done += 1
-        if count is not None and done >= count:
+        if (count is not None and done >= count) or stop.is_set():
             break
         delay = every + rng.uniform(0, every * JITTER)
         if on_wait is not None:

@@ -32,6 +32,7 @@ changes the organisation has seen (docs/lab.md, journal); the cmdlet merges them
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -94,6 +95,7 @@ def record(state: Any, org: OrgSpec, local: ServerEntry, cmdlet: str, named: lis
             "ObjectModified": target, "CmdletName": cmdlet, "CmdletParameters": names, "ModifiedProperties": [],
             "Caller": caller_name(org, principal), "Succeeded": True, "Error": None, "RunDate": run_date,
             "OriginatingServer": local.name,
+            "Order": time.time_ns(),  # orders entries of one second across servers (not a property)
         })
     oldest = (now - AGE_LIMIT).astimezone(timezone.utc).isoformat()
     if log and (log[0]["RunDate"] < oldest or len(log) > MAX_PER_SERVER):
@@ -155,7 +157,7 @@ def search(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
     cmdlets, objects, users, params = (_any(bound.get(k)) for k in ("Cmdlets", "ObjectIds", "UserIds", "Parameters"))
     start, end = bound.get("StartDate"), bound.get("EndDate")
     out = []
-    merged = [(e["RunDate"], i, e) for server in ctx.org.mailbox_servers
+    merged = [(e["RunDate"], e.get("Order", i), e) for server in ctx.org.mailbox_servers
               for i, e in enumerate(ctx.state.get(server.name, KEY)["entries"])]
     merged.sort(key=lambda t: (t[0], t[1]), reverse=True)
     for _, _, e in merged:
