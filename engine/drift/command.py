@@ -29,7 +29,7 @@ from ..termsafe import safe
 from ..yamlsource import Location
 from . import audit, history, html, junit, notify, prometheus, schedule
 from .outputs import OutputError, write_atomic
-from .report import EXIT_ERROR, DriftReport, DriftState, build, with_history
+from .report import EXIT_ERROR, DriftReport, DriftState, build, differing, with_history
 
 DEFAULT_EVERY = "15m"
 
@@ -93,7 +93,7 @@ def drift_main(args: argparse.Namespace, out: Console, err: Console) -> int:
         code = schedule.loop(checker.run, every, count=args.count, stop=stop,
                              on_wait=lambda s: err.print(Text(f"next drift run in {s:.0f} s", style="dim")))
     if stop.is_set():
-        err.print(Text("Stopped: no run was in progress.", style="dim"))
+        err.print(Text("Stopped by a signal between runs; the exit status is the last run's.", style="dim"))
     return code
 
 
@@ -246,7 +246,7 @@ def print_report(console: Console, report: DriftReport) -> None:
         head = f"{safe(f.host, newlines=False)}: {f.kind} {value_text(f.name)}"
         if item.state is DriftState.DRIFT:
             console.print(Text("drift: ", style="bold yellow") + Text(head) + Text(f"  # {safe(f.source.file, newlines=False)}:{f.source.line}", style="dim"))
-            for p in f.properties:
+            for p in differing(f):
                 expected = "(sensitive)" if p.sensitive else value_text(p.expected)
                 actual = "(sensitive)" if p.sensitive else value_text(p.actual)
                 console.print(Text(f"    {p.prop}: expected {expected}, actual {actual}"))

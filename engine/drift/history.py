@@ -3,9 +3,10 @@
 The standard library's sqlite3, in WAL mode (readers never block the writer, a second run
 waits ``busy timeout`` seconds for the first instead of failing), each run written in one
 transaction (a crash mid-write leaves the previous runs intact), and bounded: runs older than
-``keep_days`` are deleted with their findings as each run is written. ``latest`` keeps the
-last state of each finding and since when it has had it, so that a run costs what it writes,
-not what the database holds.
+``keep_days`` are deleted with their findings as each run is written. ``objects`` names each
+finding once (host, kind, name) and keeps its last state and since when it has had it, so that
+a run costs what it writes, not what the database holds; a finding row is then a few numbers
+(its details only when it is not in sync).
 """
 
 from __future__ import annotations
@@ -31,26 +32,25 @@ CREATE TABLE IF NOT EXISTS runs (
     inventory TEXT NOT NULL,
     exit_code INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS findings (
-    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    host TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    name TEXT NOT NULL,
-    state TEXT NOT NULL,
-    since TEXT NOT NULL,
-    detail TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS findings_run ON findings(run_id);
-CREATE INDEX IF NOT EXISTS findings_key ON findings(host, kind, name, run_id);
 CREATE INDEX IF NOT EXISTS runs_started ON runs(started);
-CREATE TABLE IF NOT EXISTS latest (
+CREATE TABLE IF NOT EXISTS objects (
+    id INTEGER PRIMARY KEY,
     host TEXT NOT NULL,
     kind TEXT NOT NULL,
     name TEXT NOT NULL,
     state TEXT NOT NULL,
     since TEXT NOT NULL,
-    PRIMARY KEY (host, kind, name)
+    UNIQUE (host, kind, name)
 );
+CREATE TABLE IF NOT EXISTS findings (
+    run_id INTEGER NOT NULL,
+    object_id INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    since TEXT NOT NULL,
+    detail TEXT,
+    PRIMARY KEY (run_id, object_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS findings_object ON findings(object_id, run_id);
 """
 
 Key = tuple[str, str, str]
@@ -144,7 +144,7 @@ class History:
             for chunk in range(0, len(hosts), 500):
                 part = hosts[chunk:chunk + 500]
                 rows = self.db.execute(
-                    f"SELECT host, kind, name, state, since FROM latest WHERE host IN ({','.join('?' * len(part))})", part)
+                    f"SELECT host, kind, name, state, since FROM objects WHERE host IN ({','.join('?' * len(part))})", part)
                 for host, kind, name, state, since in rows:
                     out[(host, kind, name)] = Previous(state, since)
             return out
@@ -155,24 +155,23 @@ class History:
         """Every stretch of drift, oldest first; ``since`` keeps those still open or seen after it."""
         where, args = "f.state = 'drift'", []
         if host:
-            where += " AND f.host = ?"
+            where += " AND o.host = ?"
             args.append(host)
         try:
             rows = self.db.execute(
-                "SELECT f.host, f.kind, f.name, f.since, MAX(f.run_id), MAX(r.started) FROM findings f JOIN runs r ON r.id = f.run_id "
-                f"WHERE {where} GROUP BY f.host, f.kind, f.name, f.since ORDER BY f.since, f.host, f.kind, f.name", args).fetchall()
+                "SELECT o.id, o.host, o.kind, o.name, f.since, MAX(f.run_id), MAX(r.started) FROM findings f "
+                "JOIN objects o ON o.id = f.object_id JOIN runs r ON r.id = f.run_id "
+                f"WHERE {where} GROUP BY o.id, f.since ORDER BY f.since, o.host, o.kind, o.name", args).fetchall()
             out = []
-            for h, kind, name, started, last_run, last_seen in rows:
+            for oid, h, kind, name, started, last_run, last_seen in rows:
                 after = self.db.execute(
-                    "SELECT r.started FROM findings f JOIN runs r ON r.id = f.run_id WHERE f.host = ? AND f.kind = ? "
-                    "AND f.name = ? AND f.run_id > ? AND f.state != 'drift' ORDER BY f.run_id LIMIT 1",
-                    (h, kind, name, last_run)).fetchone()
-                detail = self.db.execute("SELECT detail FROM findings WHERE run_id = ? AND host = ? AND kind = ? AND name = ?",
-                                         (last_run, h, kind, name)).fetchone()
+                    "SELECT r.started FROM findings f JOIN runs r ON r.id = f.run_id WHERE f.object_id = ? AND f.run_id > ? "
+                    "AND f.state != 'drift' ORDER BY f.run_id LIMIT 1", (oid, last_run)).fetchone()
+                detail = self.db.execute("SELECT detail FROM findings WHERE run_id = ? AND object_id = ?", (last_run, oid)).fetchone()
                 resolved = after[0] if after else ""
                 if since and resolved and resolved < since and last_seen < since:
                     continue
-                out.append(Episode(h, kind, name, started, last_seen, resolved, json.loads(detail[0]) if detail else {}))
+                out.append(Episode(h, kind, name, started, last_seen, resolved, json.loads(detail[0]) if detail and detail[0] else {}))
             return out
         except sqlite3.Error as exc:
             raise _explain(self.path, exc) from None
@@ -184,22 +183,30 @@ class History:
     def record(self, report: DriftReport, inventory: Path, *, keep_days: int = DEFAULT_KEEP_DAYS) -> int:
         """Write one run in one transaction; drop runs older than keep_days. Returns the run's id."""
         cutoff = (parse_time(report.started) - timedelta(days=keep_days)).strftime(TIME_FORMAT)
-        rows = [(i.finding.host, i.finding.kind, i.finding.name, i.state.value, i.since or report.started, json.dumps(_detail(i)))
-                for i in report.items]
+        rows = [(i.finding.host, i.finding.kind, i.finding.name, i.state.value, i.since or report.started,
+                 None if i.state is DriftState.IN_SYNC else json.dumps(_detail(i))) for i in report.items]
+        hosts = sorted({r[0] for r in rows})
         try:
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 run_id = self.db.execute("INSERT INTO runs (started, duration, inventory, exit_code) VALUES (?, ?, ?, ?)",
                                          (report.started, report.duration, str(inventory), report.exit_code)).lastrowid
-                self.db.executemany("INSERT INTO findings (run_id, host, kind, name, state, since, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                    [(run_id, *row) for row in rows])
                 self.db.executemany(
-                    "INSERT INTO latest (host, kind, name, state, since) VALUES (?, ?, ?, ?, ?) "
+                    "INSERT INTO objects (host, kind, name, state, since) VALUES (?, ?, ?, ?, ?) "
                     "ON CONFLICT (host, kind, name) DO UPDATE SET state = excluded.state, since = excluded.since",
                     [row[:5] for row in rows])
-                old = "SELECT id FROM runs WHERE started < ?"
-                self.db.execute(f"DELETE FROM findings WHERE run_id IN ({old})", (cutoff,))
-                self.db.execute("DELETE FROM runs WHERE started < ?", (cutoff,))
+                ids: dict[Key, int] = {}
+                for chunk in range(0, len(hosts), 500):
+                    part = hosts[chunk:chunk + 500]
+                    for oid, h, kind, name in self.db.execute(
+                            f"SELECT id, host, kind, name FROM objects WHERE host IN ({','.join('?' * len(part))})", part):
+                        ids[(h, kind, name)] = oid
+                self.db.executemany("INSERT INTO findings (run_id, object_id, state, since, detail) VALUES (?, ?, ?, ?, ?)",
+                                    [(run_id, ids[row[:3]], *row[3:]) for row in rows])
+                oldest = self.db.execute("SELECT MAX(id) FROM runs WHERE started < ?", (cutoff,)).fetchone()[0]
+                if oldest is not None:  # runs are numbered in time order: a range delete
+                    self.db.execute("DELETE FROM findings WHERE run_id <= ?", (oldest,))
+                    self.db.execute("DELETE FROM runs WHERE id <= ?", (oldest,))
                 self.db.execute("COMMIT")
             except BaseException:
                 if self.db.in_transaction:

@@ -16,7 +16,7 @@ from jinja2 import Environment, select_autoescape
 
 from ..render import value_text
 from .history import parse_time
-from .report import DriftReport, DriftState
+from .report import DriftReport, DriftState, differing
 
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
@@ -133,7 +133,7 @@ def render(report: DriftReport, inventory_dir: Path) -> bytes:
             "who": i.who.to_json() if i.who else None,
             "properties": [{"prop": p.prop, "expected": show(p.expected, p.sensitive), "actual": show(p.actual, p.sensitive),
                             "where": f"{p.source.file}:{p.source.line}", "href": _href(p.source.file, p.source.line, inventory_dir)}
-                           for p in f.properties],
+                           for p in differing(f)],
         }
 
     drifted = [entry(i) for i in items if i.state is DriftState.DRIFT]

@@ -11,7 +11,7 @@ import re
 import xml.etree.ElementTree as ET
 
 from ..render import value_text
-from .report import DriftReport, DriftState
+from .report import DriftReport, DriftState, differing
 
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
@@ -39,7 +39,7 @@ def render(report: DriftReport) -> bytes:
             if item.state is DriftState.DRIFT:
                 lines = [f"{p.prop}: expected {'(sensitive)' if p.sensitive else value_text(p.expected)}, "
                          f"actual {'(sensitive)' if p.sensitive else value_text(p.actual)} (declared at {p.source})"
-                         for p in f.properties] or [f.message or f.status.value]
+                         for p in differing(f)] or [f.message or f.status.value]
                 if item.since:
                     lines.append(f"drifting since {item.since}")
                 if item.who is not None:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from .report import DriftReport
+from .report import DriftReport, differing
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 10.0
@@ -56,7 +56,7 @@ def message(report: DriftReport, inventory: str) -> Message | None:
         lines.append(f"exconf: drift appeared on {len(report.appeared)} object(s) in {inventory}")
         for key in report.appeared[:20]:
             item = items[key]
-            props = ", ".join(p.prop for p in item.finding.properties)
+            props = ", ".join(p.prop for p in differing(item.finding))
             who = f" (changed by {item.who.caller} at {item.who.when})" if item.who else ""
             lines.append(f"• {key[0]}: {key[1]} {key[2]}{': ' + props if props else ''}{who}")
     if report.resolved:

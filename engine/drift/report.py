@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
-from ..model import Finding, FindingStatus, HostStatus, Plan
+from ..model import Finding, FindingProperty, FindingStatus, HostStatus, Plan
 from ..render import plan_json
 from ..yamlsource import Location
 from .audit import AuditEntry, AuditLog, who_changed
@@ -19,6 +19,12 @@ from .audit import AuditEntry, AuditLog, who_changed
 HOST_KIND = "host"  # the finding a host that could not be read gets, declared objects or not
 
 EXIT_NO_DRIFT, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
+
+
+def differing(finding: Finding) -> tuple[FindingProperty, ...]:
+    """The properties of a finding whose value differs (all of them when none visibly does, e.g. sensitive)."""
+    moved = tuple(p for p in finding.properties if p.sensitive or p.expected != p.actual)
+    return moved or finding.properties
 
 
 class DriftState(str, Enum):

@@ -71,8 +71,8 @@ def test_retention_deletes_old_runs_and_their_findings(tmp_path):
 def test_a_failure_mid_write_leaves_the_previous_runs_intact(tmp_path):
     with history.History(tmp_path / "h.sqlite") as db:
         record(db, [item("ex01", "A", DriftState.DRIFT)], T0)
-        # The second finding row fails inside the transaction, as a crash or a full disk would.
-        db.db.execute("CREATE TRIGGER boom BEFORE INSERT ON findings WHEN NEW.name = 'B' BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
+        # The drifted (second) finding row fails inside the transaction, as a crash or a full disk would.
+        db.db.execute("CREATE TRIGGER boom BEFORE INSERT ON findings WHEN NEW.detail IS NOT NULL BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
         with pytest.raises(history.HistoryError, match="disk I/O error"):
             record(db, [item("ex01", "A", DriftState.IN_SYNC), item("ex01", "B", DriftState.DRIFT)], T0 + timedelta(hours=1))
         assert db.db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1
