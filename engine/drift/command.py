@@ -23,11 +23,11 @@ from rich.text import Text
 from .. import inventory as inv
 from ..desired import parse
 from ..limit import LimitError, select
-from ..render import plural, value_text
+from ..render import plural, print_recap, recap_counts, value_text
 from ..runner import Run
 from ..termsafe import safe
 from ..yamlsource import Location
-from . import audit, history, html, junit, notify, prometheus, schedule
+from . import audit, history, junit, notify, prometheus, schedule
 from .outputs import OutputError, write_atomic
 from .report import EXIT_ERROR, DriftReport, DriftState, build, differing, with_history
 
@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("drift", help="read every server, report drift (exit 2), change nothing; 'drift history' lists it",
                        description="exconf drift INVENTORY [options] | exconf drift history [INVENTORY] [--host H] [--since DATE] [--json]")
     d.add_argument("words", nargs="+", metavar="INVENTORY", help="inventory file; or: history [INVENTORY]")
-    d.add_argument("--limit", metavar="PATTERN", help="hosts or groups, comma-separated; !x excludes, &x intersects")
+    d.add_argument("--limit", "-l", metavar="PATTERN", help="hosts or groups, comma-separated; !x excludes, &x intersects")
     d.add_argument("--forks", type=int, default=10, metavar="N", help="hosts worked on at once (default 10)")
     d.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     d.add_argument("--html", type=Path, metavar="FILE", help="write a self-contained HTML report")
@@ -168,10 +168,13 @@ class Checker:
         report = build(plan, audit.read(run.org_answer), started=started, duration=time.monotonic() - clock, host_sources=sources)
         report, failures = self._remember(report, names)
         failures += self._write_reports(report, inventory.path)
-        if args.json:
-            print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+        recap = {name: recap_counts(name, hp, None) for name, hp in report.plan.hosts.items()}
+        if args.json:  # in a loop, one JSON document per line (JSON Lines)
+            print(json.dumps(report.to_json(), indent=None if args.every else 2, ensure_ascii=False), flush=True)
+            print_recap(err, recap)
         else:
             print_report(self.out, report)
+            print_recap(self.out, recap)
         self._notify(report)
         for failure in failures:
             _error(err, safe(failure))
@@ -207,6 +210,8 @@ class Checker:
 
     def _write_reports(self, report: DriftReport, inventory: Path) -> list[str]:
         failures = []
+        from . import html  # jinja2 only when an HTML report is asked for
+
         for path, render in ((self.args.html, lambda: html.render(report, inventory.parent)),
                              (self.args.junit, lambda: junit.render(report)),
                              (self.args.prometheus, lambda: prometheus.render(report))):
@@ -274,7 +279,11 @@ def print_report(console: Console, report: DriftReport) -> None:
 
 def history_main(args: argparse.Namespace, inventory: Path | None, out: Console, err: Console) -> int:
     if args.history is None and inventory is None:
-        return _error(err, "drift history needs the inventory (its history is beside it) or --history DB")
+        found = sorted(Path(".").glob(".*.drift.sqlite"))  # the one history of the inventory in this folder
+        if len(found) != 1:
+            return _error(err, "drift history needs the inventory (its history is beside it) or --history DB"
+                          + (f": this folder has {len(found)} histories" if found else ""))
+        args.history = found[0]
     path = args.history or history.default_path(inventory)  # type: ignore[arg-type]
     if not path.is_file():
         return _error(err, f"no drift history at {safe(str(path))}: run exconf drift first")
@@ -294,9 +303,10 @@ def history_main(args: argparse.Namespace, inventory: Path | None, out: Console,
         out.print(Text("No drift recorded" + (f" for {safe(args.host)}" if args.host else "") + (f" since {since}" if since else "") + "."))
         return 0
     for e in episodes:
-        state = Text(f"resolved {e.resolved}", style="green") if e.resolved else Text("still drifting", style="bold yellow")
+        state = Text(f"resolved {safe(e.resolved)}", style="green") if e.resolved else Text("still drifting", style="bold yellow")
         who = e.detail.get("changed_by")
-        line = Text(f"{safe(e.host, newlines=False)}: {e.kind} {value_text(e.name)}: since {e.since}, last seen {e.last_seen}, ") + state
+        line = Text(f"{safe(e.host, newlines=False)}: {safe(e.kind, newlines=False)} {value_text(e.name)}: "
+                    f"since {safe(e.since, newlines=False)}, last seen {safe(e.last_seen, newlines=False)}, ") + state
         if who:
             line.append(f"; changed by {safe(str(who.get('caller', '')), newlines=False)} with {safe(str(who.get('cmdlet', '')), newlines=False)}")
         out.print(line)

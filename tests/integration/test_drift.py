@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 
 import pytest
@@ -72,7 +73,7 @@ def by_key(doc: dict) -> dict[tuple[str, str, str], dict]:
     return {(f["host"], f["resource"], f["name"]): f for f in doc["findings"]}
 
 
-def test_drift_names_the_out_of_band_change_and_its_caller_then_history_says_when_apply_resolved_it(lab, capsys):
+def test_drift_names_the_out_of_band_change_and_its_caller_then_history_says_when_apply_resolved_it(lab, capsys, monkeypatch):
     inv = lab.inventory(inventory_text())
     converge(lab, capsys, inv)
     code, out, err = run(capsys, "drift", str(inv), "--json")
@@ -117,6 +118,9 @@ def test_drift_names_the_out_of_band_change_and_its_caller_then_history_says_whe
     assert episode["resolved"] == resolved["resolved"] and episode["changed_by"]["caller"] == "contoso.lab/Users/exadmin"
     code, out, _ = run(capsys, "drift", "history", str(inv), "--host", "ex01.contoso.lab")
     assert code == 0 and "No drift recorded for ex01.contoso.lab" in out
+    monkeypatch.chdir(inv.parent)  # spec §2's form: exconf drift history, the inventory's history found beside it
+    code, out, _ = run(capsys, "drift", "history")
+    assert code == 0 and "ex02.contoso.lab: receive_connector \"Default Frontend EX02\": since " in out and "resolved" in out
 
 
 def test_a_change_made_over_winrm_is_attributed_to_the_account_that_made_it(lab, capsys):
@@ -146,6 +150,8 @@ def test_an_unreachable_host_is_a_finding_of_its_own_and_the_run_an_error(lab, c
     assert doc["hosts"]["ex01.contoso.lab"]["status"] == "ok"
     code, out, _ = run(capsys, "drift", str(inv), "--no-history")
     assert code == 1 and "error: ex02.contoso.lab: host" in out and "1 read" not in out
+    # spec §2: every run ends with a per-host recap line
+    assert re.search(r"^ex02\.contoso\.lab\s+: ok=0\s+changed=0\s+unreachable=1\s+failed=0", out, re.MULTILINE)
 
 
 def test_history_is_recorded_once_per_run_and_survives_a_corrupt_or_locked_database(lab, capsys, tmp_path):
