@@ -237,6 +237,10 @@ class Checker:
 
 
 def _first_location(host: inv.Host, path: Path) -> Location:
+    """Where the host is declared: its ansible_host, else its earliest source."""
+    declared = host.source(("ansible_host",))
+    if declared is not None:
+        return declared
     if host.sources:
         return min(host.sources.values(), key=lambda loc: (loc.line, loc.column))
     return Location(str(path), 1, 1)

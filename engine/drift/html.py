@@ -3,7 +3,7 @@
 A summary per host and per kind, each drifted object with its properties expected versus
 actual, since when and by whom, errors, what was resolved, a timeline of when drift began,
 and links from each finding to its declaring file:line. Jinja2 with autoescaping: every
-server and inventory string is escaped.
+server and inventory string is escaped, its control and bidi characters shown as escapes.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 from jinja2 import Environment, select_autoescape
 
 from ..render import value_text
+from ..termsafe import safe
 from .history import parse_time
 from .report import DriftReport, DriftState, differing
 
@@ -90,7 +91,10 @@ with <code>{{ d.who.cmdlet }}</code> at {{ d.who.when }}{% else %} · who change
 </html>
 """
 
-_ENV = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
+# Control and bidi characters are shown as escapes (termsafe), as on a terminal: U+202E must not
+# reverse what a reader sees; autoescaping handles markup.
+_ENV = Environment(autoescape=select_autoescape(default=True, default_for_string=True),
+                   finalize=lambda value: safe(value) if isinstance(value, str) else value)
 _TEMPLATE = _ENV.from_string(TEMPLATE)
 VERDICT = {0: "No drift", 1: "Not everything could be checked", 2: "Drift detected"}
 

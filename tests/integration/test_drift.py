@@ -180,3 +180,38 @@ def test_history_is_recorded_once_per_run_and_survives_a_corrupt_or_locked_datab
     code, out, err = run(capsys, "drift", str(inv), "--history", str(bad), "--json")
     assert code == 1 and "is damaged" in err and "move it away" in err
     assert json.loads(out)["drift"]["counts"]["drift"] > 0
+
+
+EDGE_FIRST = """
+all:
+  vars:
+    ansible_user: CONTOSO\\exadmin
+    ansible_password: @PASSWORD@
+  children:
+    edge:
+      hosts:
+        edge01.contoso.lab:
+          ansible_host: "{EDGE01}"
+          ansible_port: 5986
+          ansible_winrm_ca_trust_path: "{CA}"
+          ansible_user: EDGE01\\Administrator
+          ansible_password: @EDGE_PASSWORD@
+    mailbox:
+      vars:
+        exchange:
+          receive_connectors:
+            "Default Frontend {server}": {protocol_logging_level: Verbose}
+      hosts:
+        ex01.contoso.lab: {ansible_host: "{EX01}"}
+"""
+
+
+def test_with_an_edge_first_the_audit_log_is_searched_on_a_mailbox_server(lab, capsys):
+    inv = lab.inventory(EDGE_FIRST.replace("@PASSWORD@", PASSWORD).replace("@EDGE_PASSWORD@", EDGE_PASSWORD))
+    lab.exec("EX01", "Set-ReceiveConnector", Identity="EX01\\Default Frontend EX01", ProtocolLoggingLevel="None")
+    code, out, err = run(capsys, "drift", str(inv), "--json", "--no-history")
+    assert code == 2, err
+    doc = json.loads(out)
+    assert doc["drift"]["audit"] == "searched"
+    who = by_key(doc)[("ex01.contoso.lab", "receive_connector", "Default Frontend EX01")]["changed_by"]
+    assert who["caller"] == "contoso.lab/Users/exadmin"
