@@ -25,6 +25,7 @@ from . import __version__, planfile
 from . import inventory as inv
 from .desired import DesiredState, parse
 from .inventorycli import InventoryUnusable, add_inventory_options, inventory_main, load_from_args
+from .drift.command import register as register_drift
 from .inventorycli import register as register_inventory
 from .limit import LimitError, select, select_organization
 from .lock import ApplyLock, LockHeld, acquire
@@ -91,7 +92,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     show.add_argument("planfile", type=Path)
     show.add_argument("--json", action="store_true", help="the plan's JSON document")
 
-    register_inventory(sub)  # h-inventory: exconf inventory --list | --graph | --host
+    register_inventory(sub)  # exconf inventory --list | --graph | --host (inventorycli.py)
+    register_drift(sub)  # exconf drift, exconf drift history (drift/command.py)
     lab = sub.add_parser("lab", help="the built-in simulated Exchange organisation")
     labsub = lab.add_subparsers(dest="lab_command", required=True, metavar="LAB_COMMAND")
     serve = labsub.add_parser("serve", help="serve an organisation file on its loopback addresses")
@@ -150,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
             return lab_main(args, out, err)
         if args.command == "inventory":
             return inventory_main(args)
+        if args.command == "drift":
+            from .drift.command import drift_main
+
+            return drift_main(args, out, err)
         return _run(args, out, err)
     except KeyboardInterrupt:
         message = "Interrupted."

@@ -137,6 +137,10 @@ class Run:
     organization: bool = True  # plan organisation-wide objects (--limit selects the pseudo-host)
     carriers: list[Host] = field(default_factory=list)  # hosts outside --limit that may carry them
     carrier_only: set[str] = field(default_factory=set)  # carriers read for the organisation alone
+    # Steps read with the organisation, on the Mailbox server that carries it (drift reads the admin
+    # audit log there); their answer is ``org_answer``.
+    org_steps: tuple[Step, ...] = ()
+    org_answer: Answer | None = None
 
     def __post_init__(self) -> None:
         self.files: FileLimit = raise_open_file_limit()
@@ -265,7 +269,7 @@ class Run:
         host's shell and socket as soon as it is read, so a run holds about ``forks`` sockets.
         """
         org = self._kinds(ORGANIZATION, self.desired.organization_kinds) if self.organization else []
-        first = org_host or (self.hosts[0].name if self.hosts and org else None)
+        first = org_host or (self.hosts[0].name if self.hosts and (org or self.org_steps) else None)
         # Connections are kept from read to apply, as far as the open-file limit allows beside the
         # hosts in flight (each may briefly hold IN_FLIGHT_SOCKETS while NTLM authenticates); beyond
         # that a host gives its sockets back and reconnects to apply. What a host holds is counted,
@@ -280,13 +284,14 @@ class Run:
             kinds = self._kinds(SERVER, self.desired.kinds_of(name))
             steps = [SERVER_STEP] + [s for k in kinds for s in k.read_steps(READ)]
             if name == first:
-                steps += [s for k in org for s in k.read_steps(ORG)]
+                steps += [s for k in org for s in k.read_steps(ORG)] + list(self.org_steps)
             answer = self._executor(session).execute(steps, halt_on_error=False)
             result.facts = server_facts(answer)
             for k in kinds:
                 result.objects[k.kind] = k.observe(answer, READ)
             if name == first:
                 self._org_objects = {k.kind: k.observe(answer, ORG) for k in org}
+                self.org_answer = answer
             if not keep_connections:
                 self._finish(session)
                 return
@@ -306,17 +311,23 @@ class Run:
         for name, session in self.sessions.items():
             read = self.reads[name]
             read.status, read.error = session.status, session.error
-        if org:
+        if org or self.org_steps:
             self._read_organization(org, first)
         return self.reads
 
     def _read_organization(self, org: list[Kind], first: str | None) -> None:
         candidate = self.reads.get(first) if first else None
-        if candidate and candidate.status is HostStatus.OK and all(self._org_objects.get(k.kind) is not None for k in org):
+        carried = candidate is not None and candidate.facts is not None and candidate.facts.role == "Mailbox"
+        if (
+            candidate
+            and candidate.status is HostStatus.OK
+            and all(self._org_objects.get(k.kind) is not None for k in org)
+            and (carried or not self.org_steps)  # an Edge answers the organisation's extra steps not_applicable
+        ):
             self.org_host = first
             self._observe_organization()
             return
-        steps = [s for k in org for s in k.read_steps(ORG)]
+        steps = [s for k in org for s in k.read_steps(ORG)] + list(self.org_steps)
         selected = [self.sessions[r.host] for r in self.reads.values() if r.status is HostStatus.OK and r.facts and r.facts.role == "Mailbox"]
         for session in selected:
             if self._read_organization_on(session, org, steps):
@@ -346,7 +357,8 @@ class Run:
         why = "no selected host is a reachable Mailbox server"
         if tried:
             why += "; tried outside --limit: " + ", ".join(tried)
-        self.warnings.append(f"organisation-wide objects (exchange_organization) were not checked: {why}")
+        if org:
+            self.warnings.append(f"organisation-wide objects (exchange_organization) were not checked: {why}")
 
     def _read_organization_on(self, session: Session, org: list[Kind], steps: list[Step]) -> bool:
         """Read the organisation's objects on one Mailbox server; True when it is now their carrier."""
@@ -354,6 +366,7 @@ class Run:
         def work() -> None:
             answer = self._executor(session).execute(steps, halt_on_error=False)
             self._org_objects = {k.kind: k.observe(answer, ORG) for k in org}
+            self.org_answer = answer
 
         guard(session, work)
         if session.status is not HostStatus.OK:

@@ -60,6 +60,7 @@ ALLOWED_CMDLETS: tuple[str, ...] = (
     "Start-EdgeSynchronization",
     "Test-EdgeSynchronization",
     "Restart-Service",
+    "Search-AdminAuditLog",  # drift: who changed a drifted object (exconf.drift.audit)
 )
 # Restart-Service runs only as ``-Name ADAM_MSExchange``: restarting AD LDS on an Edge after its
 # default SMTP certificate changed (cmdlets.md §6, §9). The program refuses any other use.

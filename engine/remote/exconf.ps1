@@ -22,7 +22,7 @@ $allowedCmdlets = @(
     'New-ExchangeCertificate', 'Import-ExchangeCertificate', 'Export-ExchangeCertificate',
     'Remove-ExchangeCertificate', 'New-EdgeSubscription', 'Get-EdgeSubscription',
     'Remove-EdgeSubscription', 'Start-EdgeSynchronization', 'Test-EdgeSynchronization',
-    'Restart-Service')
+    'Restart-Service', 'Search-AdminAuditLog')
 # Common parameters and their aliases are not the payload's to set: -OutVariable could overwrite
 # this program's variables, -ErrorAction undo -ErrorAction Stop. PowerShell binds any unambiguous
 # prefix of a parameter name, so a name that is a prefix of one of these is refused as well.

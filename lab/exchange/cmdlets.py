@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any, Callable
 
 from . import (
-    certificates, errors, exchange_server, receive_connectors, send_connectors, transport_config, transport_services,
+    admin_audit_log, certificates, errors, exchange_server, receive_connectors, send_connectors, transport_config, transport_services,
     windows_services,
 )
 from .binder import Signature, bind
@@ -55,6 +55,8 @@ _ALL = (
     Cmdlet(certificates.EXPORT, TASKS + "ExportExchangeCertificate", certificates.export),
     Cmdlet(certificates.REMOVE, TASKS + "RemoveExchangeCertificate", certificates.remove),
     Cmdlet(windows_services.RESTART, windows_services.DOTNET, windows_services.restart),
+    # [h-drift] the organisation's admin audit log: Mailbox servers only (admin_audit_log.py)
+    Cmdlet(admin_audit_log.SEARCH, TASKS + "SearchAdminAuditLog", admin_audit_log.search, frozenset({"Mailbox"})),
 )
 CMDLETS: dict[str, Cmdlet] = {c.name.lower(): c for c in _ALL}
 
@@ -74,6 +76,7 @@ class Outcome:
     warnings: list[str]
     changed: bool
     files: dict[str, bytes] = field(default_factory=dict)  # [h-certs] files the cmdlet wrote (-FileName …)
+    modified: list[str] = field(default_factory=list)  # [h-drift] identities of the objects it changed
 
 
 def invoke(
@@ -104,4 +107,4 @@ def invoke(
         before_run(cmdlet)
     ctx = Context(org, state, local, now, cmdlet.name, cmdlet.dotnet, whatif=bool(bound.get("WhatIf")))
     objects = cmdlet.handler(ctx, bound)
-    return Outcome(cmdlet.name, objects, ctx.warnings, ctx.changed, ctx.files)
+    return Outcome(cmdlet.name, objects, ctx.warnings, ctx.changed, ctx.files, ctx.modified)

@@ -52,6 +52,7 @@ class Context:
     changed: bool = False
     whatif: bool = False
     files: dict[str, bytes] = field(default_factory=dict)  # [h-certs] files the cmdlet wrote, by path
+    modified: list[str] = field(default_factory=list)  # [h-drift] identities of the objects it changed (audit log)
 
     @property
     def edge(self) -> bool:

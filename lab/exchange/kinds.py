@@ -118,6 +118,7 @@ def set_object(
     obj.update(new)
     obj["WhenChanged"] = ctx.now
     ctx.changed = True
+    ctx.modified.append(identity)  # the admin audit log's ObjectModified
     return True
 
 

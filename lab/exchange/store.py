@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
-from . import cmdlets, errors, orgfile
+from . import admin_audit_log, cmdlets, errors, orgfile
 from . import state as lab_state
 from .serialize import serialize_all
 from .spec import Account, Faults, OrgFileError, OrgSpec, ServerEntry, ServerSpec, WinRMSettings
@@ -162,10 +162,20 @@ class LabStore:
         return self._index[key.strip().lower()]
 
     def run_command(self, server: ServerSpec, command: str, arguments: list[str], stdin: bytes,
-                    codepage: int) -> CommandResult:
+                    codepage: int, caller: str = "") -> CommandResult:
         from ..program import run_command
 
-        return run_command(self, server, command, arguments, stdin, codepage)
+        with self._caller(caller):  # [h-drift] who the admin audit log names
+            return run_command(self, server, command, arguments, stdin, codepage)
+
+    @contextlib.contextmanager
+    def _caller(self, principal: str) -> Iterator[None]:
+        previous = getattr(self._batch, "caller", "")
+        self._batch.caller = principal
+        try:
+            yield
+        finally:
+            self._batch.caller = previous
 
     def exec_console(self, server_name: str, cmdlet: str, params: dict[str, Any],
                      warnings: list[str] | None = None) -> list[dict[str, Any]]:
@@ -179,7 +189,8 @@ class LabStore:
         except KeyError:
             raise ConsoleError(f"This lab has no server named '{server_name}'.") from None
         try:
-            outcome = self.invoke(spec, cmdlet, list(params.items()), remote=False)
+            with self._caller(admin_audit_log.console_caller(self.org)):
+                outcome = self.invoke(spec, cmdlet, list(params.items()), remote=False)
         except errors.CmdletError as exc:
             raise ConsoleError(exc.console_text(), exc) from None
         if warnings is not None:
@@ -329,6 +340,8 @@ class LabStore:
                 if self._state.fault_counts != counts:
                     self._changed(())
             if outcome.changed:
+                admin_audit_log.record(self._state, self.org, entry, outcome.cmdlet, named, outcome.modified,
+                                       getattr(self._batch, "caller", ""), self._state.now())
                 self._changed(self._state.touched)
             return outcome
 

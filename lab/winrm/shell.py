@@ -60,8 +60,10 @@ STREAM_CHUNK = 32 * 1024
 class Backend(Protocol):
     """The process side of WinRS (exconf.lab.exchange.store.LabStore implements it)."""
 
-    def run_command(self, server: Any, command: str, arguments: list[str], stdin: bytes, codepage: int) -> Any:
-        """Run one command with all of its stdin; returns an object with stdout, stderr, exit_code."""
+    def run_command(self, server: Any, command: str, arguments: list[str], stdin: bytes, codepage: int,
+                    caller: str = "") -> Any:
+        """Run one command with all of its stdin, as ``caller`` (DOMAIN\\user, the shell's owner);
+        returns an object with stdout, stderr, exit_code."""
         ...
 
 
@@ -91,6 +93,7 @@ class Shell:
     idle_timeout: float
     commands: dict[str, Command] = field(default_factory=dict)
     last_used: float = field(default_factory=time.monotonic)
+    principal: str = ""  # the authenticated account as Windows names it (DOMAIN\\user): who runs its commands
 
 
 class ShellResource:
@@ -147,7 +150,8 @@ class ShellResource:
             idle_text = _child_text(req.body, "IdleTimeOut")
             if idle_text:
                 idle = soap.parse_duration(idle_text) or DEFAULT_IDLE_TIMEOUT
-        shell = Shell(id=str(uuid.uuid4()).upper(), owner=principal.lower(), codepage=codepage, idle_timeout=idle)
+        shell = Shell(id=str(uuid.uuid4()).upper(), owner=principal.lower(), codepage=codepage, idle_timeout=idle,
+                      principal=principal)
         with self._lock:
             self._expire_idle_locked()
             if sum(1 for s in self._shells.values() if s.owner == shell.owner) >= MAX_SHELLS_PER_USER:
@@ -296,15 +300,16 @@ class ShellResource:
     def _start(self, shell: Shell, cmd: Command) -> None:
         self.stats.add(commands=1)
         threading.Thread(
-            target=self._run, args=(shell.codepage, cmd), name=f"winrs-{self.spec.name}-{cmd.id[:8]}", daemon=True
+            target=self._run, args=(shell.codepage, cmd, shell.principal), name=f"winrs-{self.spec.name}-{cmd.id[:8]}", daemon=True
         ).start()
 
-    def _run(self, codepage: int, cmd: Command) -> None:
+    def _run(self, codepage: int, cmd: Command, caller: str = "") -> None:
         try:
             if not cmd.skip_cmd_shell and len(cmd.command_line) > CMD_MAX_COMMAND_LINE:
                 stdout, stderr, code = b"", _encode("The command line is too long.\r\n", codepage), 1
             else:
-                result = self.backend.run_command(self.spec, cmd.command, cmd.arguments, bytes(cmd.stdin), codepage)
+                result = self.backend.run_command(self.spec, cmd.command, cmd.arguments, bytes(cmd.stdin), codepage,
+                                                  caller=caller)
                 stdout, stderr, code = bytes(result.stdout), bytes(result.stderr), int(result.exit_code)
         except Exception as exc:  # a bug in the simulation; show it like a crashed process would
             log.exception("lab command failed on %s: %s", self.spec.name, cmd.command)

@@ -80,7 +80,8 @@ class FakeBackend:
     calls: list[dict[str, Any]] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
 
-    def run_command(self, server: Any, command: str, arguments: list[str], stdin: bytes, codepage: int) -> CommandResult:
+    def run_command(self, server: Any, command: str, arguments: list[str], stdin: bytes, codepage: int,
+                    caller: str = "") -> CommandResult:
         seen = {"server": server.name, "command": command, "arguments": arguments, "stdin_len": len(stdin), "codepage": codepage}
         self.calls.append(seen)
         if command == "echo":

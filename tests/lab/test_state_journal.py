@@ -42,7 +42,8 @@ def test_a_change_costs_one_record_of_what_it_touched(tmp_path):
     store.exec_console("EX02", RC, {"Identity": "EX02\\Default EX02", "ProtocolLoggingLevel": "Verbose"})
     assert state.read_bytes() == snapshot  # the snapshot is not rewritten per change
     [record] = [json.loads(line) for line in (tmp_path / "state.json.journal").read_text().splitlines()]
-    assert [(scope, kind) for scope, kind, _ in record["set"]] == [("EX02", "ReceiveConnector")]
+    # The connector, and the server's slot of the admin audit log (lab/exchange/admin_audit_log.py).
+    assert [(scope, kind) for scope, kind, _ in record["set"]] == [("EX02", "ReceiveConnector"), ("EX02", "admin_audit_log")]
     store.exec_console("EX02", "Get-ReceiveConnector", {})  # a read writes nothing
     assert len((tmp_path / "state.json.journal").read_text().splitlines()) == 1
 
@@ -173,7 +174,7 @@ def test_every_scope_holds_the_kinds_of_its_role(tmp_path):
     store = LabStore(ORG, tmp_path / "state.json")
     kinds = {scope: {k for s, k in store._state.objects if s == scope} for scope, _ in store._state.objects}
     assert kinds[stored.ORG] == {"SendConnector", "TransportConfig", "exchange_certificate_authority"}
-    assert kinds["EX01"] == {"ReceiveConnector", "TransportService", "FrontendTransportService", "exchange_certificates"}
+    assert kinds["EX01"] == {"ReceiveConnector", "TransportService", "FrontendTransportService", "exchange_certificates", "admin_audit_log"}
     assert kinds["EDGE02"] == {"ReceiveConnector", "TransportService", "SendConnector", "TransportConfig", "exchange_certificates"}
 
 
@@ -239,7 +240,8 @@ def test_a_change_by_guid_journals_only_the_server_that_holds_it(tmp_path):
     [rc] = store.exec_console("EX03", "Get-ReceiveConnector", {"Identity": "EX03\\Default EX03"})
     store.exec_console("EX01", RC, {"Identity": rc["Guid"], "ProtocolLoggingLevel": "Verbose"})
     [record] = [json.loads(line) for line in (tmp_path / "state.json.journal").read_text().splitlines()]
-    assert [(scope, kind) for scope, kind, _ in record["set"]] == [("EX03", "ReceiveConnector")]
+    # EX03's connector, and the admin audit log of EX01, the server that ran the cmdlet
+    assert [(scope, kind) for scope, kind, _ in record["set"]] == [("EX01", "admin_audit_log"), ("EX03", "ReceiveConnector")]
     assert level(LabStore(ORG, state), "EX03") == "Verbose"
     with pytest.raises(ConsoleError, match="couldn't be found"):
         store.exec_console("EX01", RC, {"Identity": "11111111-2222-3333-4444-555555555555", "Enabled": True})

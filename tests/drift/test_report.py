@@ -1,0 +1,99 @@
+"""Judging findings: a generic mapping from any finding status to in sync, drift or error; exit codes;
+who changed it from the audit log; the JSON's plan shape."""
+
+from __future__ import annotations
+
+from exconf.drift import audit, schedule
+from exconf.drift.report import DriftState, build, state_of
+from exconf.model import Change, Finding, FindingProperty, FindingStatus, HostPlan, HostStatus, Plan, PropertyChange, ServerFacts
+from exconf.remote import Answer, StepError, StepResult
+from exconf.yamlsource import Location
+
+import pytest
+
+WHERE = Location("inventory.yaml", 3, 5)
+FACTS = ServerFacts("EX01", "ex01.contoso.lab", "Mailbox", "15.2.1544.4", "Amsterdam")
+
+
+def test_every_finding_status_maps_to_a_drift_state_with_no_kind_specific_code():
+    assert {s: state_of(Finding("h", "k", "n", s, WHERE)) for s in FindingStatus} == {
+        FindingStatus.IN_SYNC: DriftState.IN_SYNC, FindingStatus.CHANGE: DriftState.DRIFT,
+        FindingStatus.ERROR: DriftState.ERROR, FindingStatus.REFUSED: DriftState.DRIFT}
+
+
+def entry(obj: str, params: list[str], caller: str, when: str) -> dict:
+    return {"ObjectModified": obj, "CmdletName": "Set-ReceiveConnector", "CmdletParameters": params, "Caller": caller,
+            "RunDate": when, "OriginatingServer": "EX01"}
+
+
+def plan_with_drift() -> Plan:
+    prop = FindingProperty("protocol_logging_level", "Verbose", "None", WHERE)
+    change = Change("c1", "ex01", "receive_connector", "Default EX01", "guid", "update",
+                    (PropertyChange("protocol_logging_level", "ProtocolLoggingLevel", "None", "Verbose", "Verbose", WHERE),), "declared")
+    findings = (Finding("ex01", "receive_connector", "Default EX01", FindingStatus.CHANGE, WHERE, (prop,)),
+                Finding("ex01", "receive_connector", "Client Proxy EX01", FindingStatus.IN_SYNC, WHERE))
+    return Plan(hosts={"ex01": HostPlan("ex01", HostStatus.OK, FACTS, (change,), findings=findings),
+                       "ex09": HostPlan("ex09", HostStatus.UNREACHABLE, None, (), error="cannot connect")})
+
+
+def test_the_newest_entry_for_the_object_and_a_drifted_parameter_names_who():
+    answer = Answer("EX01", False, {audit.STEP_ID: StepResult(audit.STEP_ID, "ok", (
+        entry("EX01\\Default EX01", ["Identity", "ProtocolLoggingLevel"], "contoso.lab/Users/old", "2026-11-01T08:00:00Z"),
+        entry("EX01\\Default EX01", ["Identity", "ProtocolLoggingLevel"], "contoso.lab/Users/newer", "2026-11-02T08:00:00Z"),
+        entry("EX01\\Default EX01", ["Identity", "Banner"], "contoso.lab/Users/unrelated", "2026-11-03T08:00:00Z"),
+        entry("EX02\\Default EX01", ["Identity", "ProtocolLoggingLevel"], "contoso.lab/Users/other-server", "2026-11-04T08:00:00Z"),
+    ))})
+    report = build(plan_with_drift(), audit.read(answer), started="2026-11-05T08:00:00Z", duration=1.0, host_sources={})
+    [drift] = report.drifted
+    assert drift.who is not None and drift.who.caller == "contoso.lab/Users/newer"
+    [host] = [i for i in report.errors if i.finding.kind == "host"]
+    assert host.finding.host == "ex09" and "unreachable: cannot connect" in host.finding.message
+    assert report.exit_code == 1  # an unchecked host makes the answer incomplete
+    doc = report.to_json()
+    assert [c["name"] for c in doc["changes"]] == ["Default EX01"] and doc["format_version"] == "1"
+    assert doc["drift"]["counts"] == {"in_sync": 1, "drift": 1, "error": 1}
+
+
+def test_an_audit_log_that_could_not_be_read_says_why():
+    failed = Answer("EX01", False, {audit.STEP_ID: StepResult(audit.STEP_ID, "error", error=StepError("Access denied"))})
+    assert audit.read(failed).note == "Search-AdminAuditLog failed on EX01: Access denied"
+    assert "no Mailbox server" in audit.read(None).note
+    report = build(plan_with_drift(), audit.read(None), started="2026-11-05T08:00:00Z", duration=1.0, host_sources={})
+    assert report.drifted[0].who is None
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("15m", 900), ("1h30m", 5400), ("90s", 90), ("1d", 86400), (" 2H ", 7200)])
+def test_intervals(text, seconds):
+    assert schedule.parse_interval(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "15", "15x", "m", "1.5h", "-5m", "0s", "15m garbage"])
+def test_an_interval_that_is_not_a_duration(text):
+    with pytest.raises(ValueError, match="--every"):
+        schedule.parse_interval(text)
+
+
+def test_the_loop_never_overlaps_adds_jitter_and_stops_when_told():
+    import random
+    import threading
+
+    waits: list[float] = []
+    calls: list[int] = []
+    stop = threading.Event()
+
+    def run() -> int:
+        calls.append(1)
+        if len(calls) == 3:
+            stop.set()  # a signal arriving during the third run: that run finishes, no fourth starts
+        return 2
+
+    code = schedule.loop(run, 0, stop=stop, rng=random.Random(1), on_wait=waits.append)
+    assert code == 2 and len(calls) == 3 and len(waits) == 2
+
+    class Instant(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:  # the waits are recorded, not slept
+            return False
+
+    waits.clear()
+    assert schedule.loop(lambda: 0, 100, count=3, stop=Instant(), rng=random.Random(7), on_wait=waits.append) == 0
+    assert len(waits) == 2 and all(100 <= w <= 110 for w in waits) and waits[0] != waits[1]  # jitter up to 10 %
