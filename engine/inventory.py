@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exconf.modules import RESOURCES, Resource, by_scope
+from exconf.modules import RESOURCES, Resource, SettingsKind, by_scope
 from exconf.modules.base import ORGANIZATION, SERVER, placeholder_error
 from exconf.values import ValueError_
 
@@ -273,9 +273,14 @@ def _semantic_issues(doc: Document, base: PathKey, data: dict[str, Any]) -> list
             continue
         for resource in by_scope(scope):
             declared = section.get(resource.section)
+            path = base + (section_key, resource.section)
+            if not isinstance(resource, SettingsKind):  # a kind with its own shape checks itself
+                check = getattr(resource, "inventory_issues", None)
+                for sub, message in check(declared, Path(doc.file).parent) if check else ():
+                    issues.append(Issue(str(doc.where(path + sub)), dotted(path + sub), message))
+                continue
             if not isinstance(declared, dict):
                 continue
-            path = base + (section_key, resource.section)
             if resource.named:
                 for name, props in declared.items():
                     problem = placeholder_error(str(name))
@@ -323,6 +328,12 @@ def _record(sources: dict[PathKey, Location], block: VarsBlock, here: PathKey, v
     if isinstance(value, dict):
         for key, sub in value.items():
             _record(sources, block, here + (key,), sub)
+    elif isinstance(value, list):  # a list of mappings (exchange.certificates): each item and its keys
+        for index, sub in enumerate(value):
+            if isinstance(sub, dict):
+                sources[here + (index,)] = block.doc.where_key(block.base + here + (index,))
+                for key, leaf in sub.items():
+                    _record(sources, block, here + (index, key), leaf)
 
 
 def _members(name: str, groups: dict[str, Group], seen: set[str] | None = None) -> list[str]:
