@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 NOT_ON_SERVER = "(not on the server)"
 NEW_THUMBPRINT = "(new, known after apply)"
-SELF_SIGNED_YEARS = 5  # New-ExchangeCertificate's validity (cmdlets.md §2, lab-certificates.md)
+SELF_SIGNED_YEARS = 5
+EDGE_SERVICES = frozenset({"SMTP"})  # New-ExchangeCertificate's validity (cmdlets.md §2, lab-certificates.md)
 
 
 def _day(value: dt.datetime | None) -> str:
@@ -125,6 +126,10 @@ def _plan_one(spec: CertSpec, want: Desired, store: dict[str, Cert], ctx: PlanCo
     if spec.pfx_error:
         _error(d, ctx, want, spec.pfx_error)
         return
+    if ctx.facts.role == "Edge" and spec.services and spec.services - EDGE_SERVICES:
+        # IMAP and POP are refused on servers without Client Access, and an Edge has no IIS for Exchange (cmdlets.md §2).
+        _error(d, ctx, want, f"{ctx.where} is an Edge Transport server, where a certificate serves only SMTP (declared: {', '.join(order(spec.services))})")
+        return
     if spec.pfx is not None and spec.pfx.cert.thumbprint not in store:
         _import(spec, want, ctx, now, d)
         return
@@ -194,9 +199,9 @@ def _import(spec: CertSpec, want: Desired, ctx: PlanContext, now: dt.datetime, d
     src = spec.at.get("import", want.source)
     props = [
         PropertyChange("pfx", "FileData", NOT_ON_SERVER, spec.pfx.describe(), spec.pfx.data, src),
-        PropertyChange("password", "Password", None, spec.pfx.password.describe(), _secret(spec), src),
+        PropertyChange("password", "Password", "(none)", spec.pfx.password.describe(), _secret(spec), src),
         PropertyChange("services", "Services", [], order(services), _wire(services), spec.at.get("services", want.source)),
-        PropertyChange("valid_until", "", None, _validity(cert, now), None, src),
+        PropertyChange("valid_until", "", "(none)", _validity(cert, now), None, src),
     ]
     change = _change(ctx, cert, "create", props, f"import {spec.pfx.ref.path}" + (f" and enable {', '.join(order(services))}" if services else ""))
     d.changes.append(change)
@@ -334,7 +339,7 @@ def _rails(d: Draft, store: dict[str, Cert], connectors: list[Connector], ctx: P
                 selected_by(conn.tls_name, c) and (c.thumbprint.startswith("new:") or c.valid_at(now)) for c in after.values()
             ):
                 out.append(Refusal(RAIL_CONNECTOR, ctx.host, f"{ctx.where}: {change.name} is the certificate the {conn.which} connector "
-                                                            f"{conn.name!r} selects (TlsCertificateName {conn.tls_name}); removing it leaves the connector none", change.id))
+                                                            f"\"{conn.name}\" selects (TlsCertificateName {conn.tls_name}); removing it leaves the connector none", change.id))
     fqdns = {ctx.facts.fqdn.lower()} | {c.fqdn.lower() for c in connectors if c.fqdn}
     for change in d.changes:
         bound = d.binds.get(change.id, frozenset())

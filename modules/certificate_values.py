@@ -262,17 +262,27 @@ def read_pfx(path: Path, password: SecretRef, secret: Secret) -> Pfx:
     except SecretError as exc:
         raise PfxError(f"the password of the PFX {path}: {exc}") from None
     try:
-        key, cert, _ = pkcs12.load_key_and_certificates(raw, text.encode("utf-8") if text else None)
+        key, cert, extra = pkcs12.load_key_and_certificates(raw, text.encode("utf-8") if text else None)
     except ValueError:
         if not _looks_like_pkcs12(raw):
             raise PfxError(f"{path} is not a PKCS#12 (PFX) file") from None
         raise PfxError(f"the password {password.describe()} does not open the PFX {path}") from None
     finally:
         del text
+    if cert is None and key is None:
+        # A PFX of certificates only: the server certificate is the one that is not a CA.
+        cert = next((c for c in extra if not _is_ca(c)), extra[0] if extra else None)
     if cert is None:
         raise PfxError(f"the PFX {path} holds no certificate")
     ref = FileRef(str(path.resolve()), digest(raw))
     return Pfx(ref=ref, password=password, cert=cert_from_x509(cert, key is not None), data=PfxBytes(raw, ref))
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
 
 
 def _looks_like_pkcs12(raw: bytes) -> bool:

@@ -18,19 +18,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from exconf.controllerfiles import RefSecret
-from exconf.model import Change, Desired, DesiredValue, Finding, FindingProperty, FindingStatus, ObservedObject, Operation, PropertyChange, Refusal, SecretRef
-from exconf.remote import LOCAL_SERVER, Answer, OutputRef, Step
+from exconf.model import Change, Desired, DesiredValue, ObservedObject, Operation, SecretRef
+from exconf.remote import LOCAL_SERVER, Answer, Step
 from exconf.yamlsource import Location, PathKey
 
 from .base import SERVER, KindPlan, PlanContext, ReadError
-from .certificate_values import (
-    READ_PROPERTIES, SERVICES, Cert, Match, Pfx, PfxError, cert_from_answer, covers, order, read_pfx, selected_by,
-)
+from .certificate_values import READ_PROPERTIES, SERVICES, Match, Pfx, PfxError, read_pfx
 
 KIND = "exchange_certificate"
 CONNECTOR = "exchange_certificate.connector"  # connectors read beside the certificates (their FQDN and TlsCertificateName)
@@ -298,4 +296,4 @@ class CertificateKind:
 
 KIND_INSTANCE = CertificateKind()
 
-__all__ = ["CONNECTOR", "KIND", "KIND_INSTANCE", "RAILS", "CertSpec", "CertificateKind", "replace"]
+__all__ = ["CONNECTOR", "KIND", "KIND_INSTANCE", "RAILS", "CertSpec", "CertificateKind"]

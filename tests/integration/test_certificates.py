@@ -4,7 +4,6 @@ Mailbox servers, renewal of an expiring self-signed certificate, idempotence, an
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 
 import pytest
@@ -66,15 +65,6 @@ SERVERS = [
         {"subject": "CN=smtp.contoso.lab, O=Contoso", "domains": ["smtp.contoso.lab", "edge01.contoso.lab"]},
     ]},
 ]
-
-HOSTS = """
-  hosts:
-    ex01.contoso.lab: {{ansible_host: "{{EX01}}"}}
-    edge01.contoso.lab:
-      ansible_host: "{{EDGE01}}"
-      ansible_user: EDGE01\\\\Administrator
-      ansible_password: {edge}
-"""
 
 
 def inventory_text(exchange_by_host: dict[str, str], common: str = "") -> str:
