@@ -28,7 +28,7 @@ from exconf.remote import LOCAL_SERVER, Answer, Step
 from exconf.yamlsource import Location, PathKey
 
 from .base import SERVER, KindPlan, PlanContext, ReadError
-from .certificate_values import READ_PROPERTIES, SERVICES, Match, Pfx, PfxError, read_pfx
+from .certificate_values import READ_PROPERTIES, SERVICES, Match, OpenedPfx, Pfx, PfxError, read_pfx
 
 KIND = "exchange_certificate"
 CONNECTOR = "exchange_certificate.connector"  # connectors read beside the certificates (their FQDN and TlsCertificateName)
@@ -83,13 +83,13 @@ def _password_ref(spec: dict[str, Any], base: Path) -> SecretRef:
     return SecretRef("file", str((base / str(spec["password_file"])).resolve()) if not Path(str(spec["password_file"])).is_absolute() else str(spec["password_file"]))
 
 
-def open_declared_pfx(spec: dict[str, Any], base: Path) -> Pfx:
+def open_declared_pfx(spec: dict[str, Any], base: Path, opened: OpenedPfx | None = None) -> Pfx:
     """The PFX an ``import:`` names (relative to the file that declares it), opened with its password."""
     ref = _password_ref(spec, base)
     path = Path(str(spec["pfx"]))
     if not path.is_absolute():
         path = base / path
-    return read_pfx(path, ref, RefSecret(ref))
+    return read_pfx(path, ref, RefSecret(ref), opened)
 
 
 def pfx_problems(entry: dict[str, Any], pfx: Pfx) -> list[tuple[PathKey, str]]:
@@ -191,6 +191,7 @@ class CertificateKind:
     title: str = "certificate"
     roles: frozenset[str] = frozenset({"Mailbox", "Edge"})
     clock: Callable[[], dt.datetime] = field(default=_utcnow, compare=False)
+    opened: OpenedPfx = field(default_factory=OpenedPfx, compare=False, repr=False)
 
     # --- schema and inventory checks -------------------------------------------------------------------
 
@@ -210,7 +211,7 @@ class CertificateKind:
             imp = entry.get("import")
             if isinstance(imp, dict) and isinstance(imp.get("pfx"), str) and ("password_env" in imp) != ("password_file" in imp):
                 try:
-                    pfx = open_declared_pfx(imp, base)
+                    pfx = open_declared_pfx(imp, base, self.opened)
                 except PfxError as exc:
                     out.append(((i, "import", "pfx"), str(exc)))
                     continue
@@ -226,7 +227,7 @@ class CertificateKind:
             pfx, error = None, ""
             if "import" in entry:
                 try:
-                    pfx = open_declared_pfx(entry["import"], Path(where((i, "import", "pfx")).file).parent)
+                    pfx = open_declared_pfx(entry["import"], Path(where((i, "import", "pfx")).file).parent, self.opened)
                     problems = pfx_problems(entry, pfx)
                     error = problems[0][1] if problems else ""
                 except PfxError as exc:

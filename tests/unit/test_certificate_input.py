@@ -110,3 +110,19 @@ def test_an_unknown_service_and_a_password_in_clear(write, tmp_path):
 def test_keys_that_exclude_or_need_each_other(write, tmp_path, entry, message):
     text = problems(write, tmp_path, entry)
     assert message in text and "inv.yaml:" in text
+
+
+def test_a_pfx_is_opened_once_per_file_and_password(tmp_path, pfx):
+    from exconf.model import SecretRef
+    from exconf.modules.certificate_values import OpenedPfx, PfxError, read_pfx
+    from exconf.remote import Secret
+
+    path = tmp_path / "mail.pfx"
+    path.write_bytes(pfx[0])
+    ref, opened = SecretRef("env", "X"), OpenedPfx()
+    first = read_pfx(path, ref, Secret.from_value(PASSWORD), opened)
+    assert read_pfx(path, ref, Secret.from_value(PASSWORD), opened) is first  # one PKCS#12 decryption for many hosts
+    with pytest.raises(PfxError, match="does not open"):
+        read_pfx(path, ref, Secret.from_value("another"), opened)  # a different password is tried again, and fails
+    path.write_bytes(make_pfx()[0])
+    assert read_pfx(path, ref, Secret.from_value(PASSWORD), opened).cert.thumbprint != first.cert.thumbprint
