@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from exconf.controllerfiles import RefSecret
 from exconf.model import Change, Desired, Finding, FindingProperty, FindingStatus, ObservedObject, PropertyChange, Refusal
 from exconf.remote import LOCAL_SERVER, OutputRef, Step
 from exconf.yamlsource import Location
@@ -21,12 +22,28 @@ from .base import KindPlan, PlanContext
 from .certificate_values import Cert, cert_from_answer, covers, order, selected_by
 
 if TYPE_CHECKING:
-    from .exchange_certificate import CertificateKind, CertSpec
+    from .exchange_certificate import CertSpec
+
+KIND = "exchange_certificate"
+CONNECTOR = "exchange_certificate.connector"  # connectors read beside the certificates (their FQDN and TlsCertificateName)
+DEFAULT_WARN_DAYS = 30
+
+# Rail names, as --override takes them (docs/certificates.md, "Safety rails").
+RAIL_SMTP = "smtp-certificate-kept"
+RAIL_CONNECTOR = "connector-certificate"
+RAIL_NAMES = "smtp-certificate-names"
+RAIL_IIS = "iis-self-signed"
+RAIL_EXPIRED = "certificate-expired"
+RAIL_EXPIRING = "certificate-expiring"
+RAIL_WEAK = "certificate-weak-key"
+RAIL_SHA1 = "certificate-sha1"
+RAIL_EDGE_MAILBOX = "edge-mailbox-same-certificate"  # engine/safety.py
+RAILS = (RAIL_SMTP, RAIL_CONNECTOR, RAIL_NAMES, RAIL_IIS, RAIL_EXPIRED, RAIL_EXPIRING, RAIL_WEAK, RAIL_SHA1, RAIL_EDGE_MAILBOX)
 
 NOT_ON_SERVER = "(not on the server)"
 NEW_THUMBPRINT = "(new, known after apply)"
-SELF_SIGNED_YEARS = 5
-EDGE_SERVICES = frozenset({"SMTP"})  # New-ExchangeCertificate's validity (cmdlets.md §2, lab-certificates.md)
+SELF_SIGNED_YEARS = 5  # New-ExchangeCertificate's validity (cmdlets.md §2, lab-certificates.md)
+EDGE_SERVICES = frozenset({"SMTP"})
 
 
 def _day(value: dt.datetime | None) -> str:
@@ -52,7 +69,6 @@ class Connector:
 
 
 def _connectors(observed: tuple[ObservedObject, ...], server: str, role: str) -> list[Connector]:
-    from .exchange_certificate import CONNECTOR
 
     out = []
     for o in observed:
@@ -79,8 +95,7 @@ class Draft:
     warn_days: dict[str, int]  # change id -> the declaration's expiry threshold
 
 
-def plan_certificates(kind: CertificateKind, desired: tuple[Desired, ...], observed: tuple[ObservedObject, ...], ctx: PlanContext, now: dt.datetime) -> KindPlan:
-    from .exchange_certificate import KIND
+def plan_certificates(desired: tuple[Desired, ...], observed: tuple[ObservedObject, ...], ctx: PlanContext, now: dt.datetime) -> KindPlan:
 
     store = {o.name: cert_from_answer(o.values) for o in observed if o.kind == KIND}
     connectors = _connectors(observed, ctx.facts.name, ctx.facts.role)
@@ -121,7 +136,6 @@ def _resolve(spec: CertSpec, store: dict[str, Cert], now: dt.datetime) -> tuple[
 
 
 def _plan_one(spec: CertSpec, want: Desired, store: dict[str, Cert], ctx: PlanContext, now: dt.datetime, d: Draft, claimed: dict[str, Desired]) -> None:
-    from .exchange_certificate import KIND
 
     if spec.pfx_error:
         _error(d, ctx, want, spec.pfx_error)
@@ -167,7 +181,6 @@ def _props(here: Location, cert: Cert, after: frozenset[str] | None, thumb_after
 
 
 def _change(ctx: PlanContext, cert: Cert, action: str, props: list[PropertyChange], reason: str) -> Change:
-    from .exchange_certificate import KIND
 
     return Change(id=f"{ctx.host}/{KIND}/{cert.thumbprint}", host=ctx.host, kind=KIND, name=cert.label, identity=cert.thumbprint,
                   action=action, properties=tuple(props), reason=reason)
@@ -175,7 +188,6 @@ def _change(ctx: PlanContext, cert: Cert, action: str, props: list[PropertyChang
 
 def _health(cert: Cert, warn_days: int, now: dt.datetime) -> list[tuple[str, str]]:
     """(rail, what is wrong) for a certificate exconf should not bind, or warns about."""
-    from .exchange_certificate import RAIL_EXPIRED, RAIL_EXPIRING, RAIL_SHA1, RAIL_WEAK
 
     out = []
     left = cert.days_left(now)
@@ -191,7 +203,6 @@ def _health(cert: Cert, warn_days: int, now: dt.datetime) -> list[tuple[str, str
 
 
 def _import(spec: CertSpec, want: Desired, ctx: PlanContext, now: dt.datetime, d: Draft) -> None:
-    from .exchange_certificate import KIND
 
     assert spec.pfx is not None
     cert = replace(spec.pfx.cert, services=frozenset())
@@ -212,8 +223,6 @@ def _import(spec: CertSpec, want: Desired, ctx: PlanContext, now: dt.datetime, d
 
 
 def _secret(spec: CertSpec) -> Any:
-    from exconf.controllerfiles import RefSecret
-
     assert spec.pfx is not None
     return RefSecret(spec.pfx.password)
 
@@ -223,7 +232,6 @@ def _wire(services: frozenset[str]) -> str:
 
 
 def _remove(cert: Cert, want: Desired, ctx: PlanContext, now: dt.datetime, d: Draft) -> None:
-    from .exchange_certificate import KIND
 
     before = order(cert.services) if cert.services is not None else "(unknown)"
     props = [
@@ -238,14 +246,13 @@ def _remove(cert: Cert, want: Desired, ctx: PlanContext, now: dt.datetime, d: Dr
 
 
 def _present(spec: CertSpec, cert: Cert, want: Desired, ctx: PlanContext, now: dt.datetime, d: Draft) -> None:
-    from .exchange_certificate import KIND, RAIL_EXPIRING
 
     assert cert.services is not None
     declared = spec.services if spec.services is not None else frozenset()
     missing = declared - cert.services
     extra = cert.services - declared if spec.exact else frozenset()
     left = cert.days_left(now)
-    renew = spec.renew_days is not None and cert.self_signed and (left is None or left < spec.renew_days)
+    renew = spec.renew_days is not None and cert.self_signed and left is not None and left < spec.renew_days  # never from an unknown date
     if spec.renew_days is not None and not cert.self_signed:
         d.warnings.append(f"{ctx.where}: {cert.label} is not self-signed; renew (declared at {spec.at.get('renew', want.source)}) renews only self-signed certificates: import its successor instead")
     if extra and not cert.self_signed:
@@ -268,7 +275,7 @@ def _present(spec: CertSpec, cert: Cert, want: Desired, ctx: PlanContext, now: d
         ]
         change = _change(ctx, cert, "replace", props, why)
         d.changes.append(change)
-        d.binds[change.id] = frozenset()  # the replacement keeps what the old one served
+        d.binds[change.id] = services - cert.services  # what the replacement serves beyond the old one
         d.certs[change.id] = cert
         d.findings.append(Finding(ctx.host, KIND, cert.label, FindingStatus.CHANGE, want.source, _props(want.source, cert, services, NEW_THUMBPRINT)))
         return
@@ -323,7 +330,6 @@ def _serves_smtp(cert: Cert, now: dt.datetime) -> bool:
 
 
 def _rails(d: Draft, store: dict[str, Cert], connectors: list[Connector], ctx: PlanContext, now: dt.datetime) -> list[Refusal]:
-    from .exchange_certificate import DEFAULT_WARN_DAYS, RAIL_CONNECTOR, RAIL_IIS, RAIL_NAMES, RAIL_SMTP
 
     out: list[Refusal] = []
     after = _after(d, store)
@@ -351,6 +357,8 @@ def _rails(d: Draft, store: dict[str, Cert], connectors: list[Connector], ctx: P
                                                     f"cover neither the server's FQDN {ctx.facts.fqdn} nor a connector's FQDN ({', '.join(sorted(fqdns - {ctx.facts.fqdn.lower()})) or 'none'})", change.id))
         if "IIS" in bound and cert.self_signed and ctx.facts.role == "Mailbox":
             out.append(Refusal(RAIL_IIS, ctx.host, f"{ctx.where}: {change.name} is self-signed; Outlook Anywhere and ActiveSync clients reject it for IIS", change.id))
+        if change.action == "replace":
+            continue  # a replacement is a new certificate: the old one's age and key are why it goes
         for rail, what in _health(cert, d.warn_days.get(change.id, DEFAULT_WARN_DAYS), now):
             out.append(Refusal(rail, ctx.host, f"{ctx.where}: {change.name} {what}; exconf will not bind {', '.join(order(bound))} to it", change.id))
     return out
@@ -398,7 +406,6 @@ def _enable_params(thumbprint: Any, services: str) -> dict[str, Any]:
 
 
 def verify_change(change: Change, readback: tuple[ObservedObject, ...]) -> str | None:
-    from .exchange_certificate import KIND
 
     store = {o.name: cert_from_answer(o.values) for o in readback if o.kind == KIND}
     services = _prop(change, "services")

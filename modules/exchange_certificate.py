@@ -28,23 +28,8 @@ from exconf.remote import LOCAL_SERVER, Answer, Step
 from exconf.yamlsource import Location, PathKey
 
 from .base import SERVER, KindPlan, PlanContext, ReadError
+from .certificate_plan import CONNECTOR, DEFAULT_WARN_DAYS, KIND, RAILS, plan_certificates, steps_for, verify_change
 from .certificate_values import READ_PROPERTIES, SERVICES, Match, OpenedPfx, Pfx, PfxError, read_pfx
-
-KIND = "exchange_certificate"
-CONNECTOR = "exchange_certificate.connector"  # connectors read beside the certificates (their FQDN and TlsCertificateName)
-DEFAULT_WARN_DAYS = 30
-
-# Rail names, as --override takes them.
-RAIL_SMTP = "smtp-certificate-kept"
-RAIL_CONNECTOR = "connector-certificate"
-RAIL_NAMES = "smtp-certificate-names"
-RAIL_IIS = "iis-self-signed"
-RAIL_EXPIRED = "certificate-expired"
-RAIL_EXPIRING = "certificate-expiring"
-RAIL_WEAK = "certificate-weak-key"
-RAIL_SHA1 = "certificate-sha1"
-RAIL_EDGE_MAILBOX = "edge-mailbox-same-certificate"  # engine/safety.py
-RAILS = (RAIL_SMTP, RAIL_CONNECTOR, RAIL_NAMES, RAIL_IIS, RAIL_EXPIRED, RAIL_EXPIRING, RAIL_WEAK, RAIL_SHA1, RAIL_EDGE_MAILBOX)
 
 
 def _utcnow() -> dt.datetime:
@@ -278,20 +263,14 @@ class CertificateKind:
     # --- planning ---------------------------------------------------------------------------------------
 
     def plan(self, desired: tuple[Desired, ...], observed: tuple[ObservedObject, ...], ctx: PlanContext) -> KindPlan:
-        from .certificate_plan import plan_certificates
-
-        return plan_certificates(self, desired, observed, ctx, self.clock())
+        return plan_certificates(desired, observed, ctx, self.clock())
 
     # --- changing ---------------------------------------------------------------------------------------
 
     def operations(self, change: Change) -> tuple[Operation, ...]:
-        from .certificate_plan import steps_for
-
         return (Operation(id=change.id, host=change.host, change=change.id, steps=steps_for(change)),)
 
     def verify(self, change: Change, readback: tuple[ObservedObject, ...]) -> str | None:
-        from .certificate_plan import verify_change
-
         return verify_change(change, readback)
 
 

@@ -206,3 +206,16 @@ def test_an_edge_serves_only_smtp():
     result = KINDS.plan((declare(thumbprint="A" * 40, services=frozenset({"SMTP", "IMAP"})),), (obs,), edge)
     assert not result.changes
     assert "EDGE01 is an Edge Transport server, where a certificate serves only SMTP (declared: IMAP, SMTP)" in result.problems[0]
+
+
+def test_a_renewal_that_adds_iis_on_a_mailbox_server_is_refused_but_its_age_is_not():
+    old = cert("E" * 40, "CN=EX01", services="SMTP", domains=("EX01", "ex01.contoso.com"), self_signed=True, after=12)
+    result = KINDS.plan((declare(match=Match(subject="CN=EX01"), services=frozenset({"SMTP", "IIS"}), renew_days=30),), (old,), MAILBOX)
+    (change,) = result.changes
+    assert change.action == "replace" and [r.rail for r in result.refusals] == ["iis-self-signed"]
+
+
+def test_no_renewal_from_an_unknown_expiry_date():
+    unknown = ObservedObject(KIND, "E" * 40, "E" * 40, {**cert("E" * 40, "CN=EX01", services="SMTP", domains=("ex01.contoso.com",), self_signed=True).values, "NotAfter": None})
+    result = KINDS.plan((declare(match=Match(subject="CN=EX01"), renew_days=30),), (unknown,), MAILBOX)
+    assert not result.changes
