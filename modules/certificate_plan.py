@@ -104,6 +104,13 @@ def plan_certificates(desired: tuple[Desired, ...], observed: tuple[ObservedObje
     for want in desired:
         spec: CertSpec = want.values[0].value
         _plan_one(spec, want, store, ctx, now, d, claimed)
+    if ctx.facts.role == "Edge":
+        for change in d.changes:
+            if "SMTP" in d.binds.get(change.id, frozenset()):
+                # -Force makes it the Edge's internal transport certificate; Exchange then asks for a new
+                # Edge Subscription and an AD LDS restart (cmdlets.md §6, §10.3).
+                d.warnings.append(f"{ctx.where}: {change.name} becomes this Edge's default SMTP certificate; "
+                                  "if the Edge is subscribed, create its Edge Subscription again and restart AD LDS afterwards")
     refusals = _rails(d, store, connectors, ctx, now)
     return KindPlan(changes=tuple(d.changes), findings=tuple(d.findings), problems=tuple(d.problems), refusals=tuple(refusals), warnings=tuple(d.warnings))
 

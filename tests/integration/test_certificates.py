@@ -146,6 +146,7 @@ def test_import_and_bind_smtp_on_mailbox_and_edge_in_one_round_trip_each_then_no
 
     code, out, err = run(capsys, "plan", str(inv))
     assert code == 0, out + err
+    assert "Warning: EDGE01: CN=smtp.contoso.lab, O=Contoso" in out and "create its Edge Subscription again" in out
     assert f'exchange_certificate "CN=mail.contoso.lab, O=Contoso ({thumb[:8]})" will be created' in out
     assert 'services    = [] -> ["SMTP"]' in out
     assert f'"CN=smtp.contoso.lab, O=Contoso ({edge_thumb[:8]})" will be updated in-place' in out
@@ -282,3 +283,20 @@ def test_a_match_that_finds_nothing_fails_the_host_naming_where(lab, capsys):
     assert code == 1
     assert "FAILED: ex01.contoso.lab" in out
     assert "inventory.yaml:10:13: exchange.certificates: match (subject 'CN=nowhere.contoso.lab') selects no valid certificate on EX01" in out
+
+
+def test_exact_services_replace_a_self_signed_certificate_that_serves_more(lab, capsys):
+    old = by_subject(lab, "EX01", "CN=selfie.")["Thumbprint"]
+    lab.exec("EX01", "Enable-ExchangeCertificate", Thumbprint=old, Services="IMAP, POP")
+    inv = lab.inventory(inventory_text({"ex01": """\
+        certificates:
+          - match: {subject: "CN=selfie.contoso.lab"}
+            services: [IMAP]
+            services_mode: exact
+""", "edge01": ""}))
+    code, out, err = run(capsys, "apply", str(inv), "--auto-approve")
+    assert code == 0, out + err
+    assert 'services    = ["IMAP", "POP"] -> ["IMAP"]' in out
+    assert old not in certs(lab, "EX01") and by_subject(lab, "EX01", "CN=selfie.")["Services"] == "IMAP"
+    code, out, err = run(capsys, "plan", str(inv))
+    assert code == 0 and "No changes." in out, out + err
