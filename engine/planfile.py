@@ -37,10 +37,6 @@ class PlanFileError(Exception):
     """The file is not a plan exconf can apply; the message says why."""
 
 
-class StalePlan(PlanFileError):
-    """A file the plan needs (a PFX) changed since the plan was made: apply changes nothing."""
-
-
 @dataclass(frozen=True)
 class SavedPlan:
     plan: Plan
@@ -98,24 +94,45 @@ def _saveable(value: Any, where: str) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class GoneFile:
+    """A file the saved plan needs that is gone or changed: ``provenance_problems`` refuses the plan
+    (nothing is sent); ``show`` can still print it."""
+
+    ref: FileRef
+    reason: str
+
+
 def _loaded(value: Any) -> Any:
-    """The reverse of _saveable: the file read again (refused if its SHA-256 moved), the secret's source."""
+    """The reverse of _saveable: the file read again (GoneFile if its SHA-256 moved), the secret's source."""
     if isinstance(value, dict) and set(value) == {FILE_MARK}:
         ref = FileRef(str(value[FILE_MARK]["path"]), str(value[FILE_MARK]["sha256"]))
         try:
             return read_checked(ref)
         except FileChanged as exc:
-            raise StalePlan(f"the saved plan is stale; nothing was changed on any host: {exc}") from None
+            return GoneFile(ref, str(exc))
     if isinstance(value, dict) and set(value) == {SECRET_MARK}:
-        ref = SecretRef(str(value[SECRET_MARK]["origin"]), str(value[SECRET_MARK]["name"]))
-        if (ref.origin == "env" and ref.name not in os.environ) or (ref.origin == "file" and not os.access(ref.name, os.R_OK)):
-            raise PlanFileError(f"the plan needs a password {ref.describe()}, which is not available: nothing was changed on any host")
-        return RefSecret(ref)
+        return RefSecret(SecretRef(str(value[SECRET_MARK]["origin"]), str(value[SECRET_MARK]["name"])))
     if isinstance(value, dict) and value.get("exconf_ref") == "Output" and set(value) == {"exconf_ref", "step", "property"}:
         return OutputRef(str(value["step"]), str(value["property"]))
     if isinstance(value, list):
         return [_loaded(v) for v in value]
     return value
+
+
+def _input_problems(plan: Plan) -> list[str]:
+    """Controller-side inputs of the plan's steps that are not as planned: a PFX changed, a password source missing."""
+    out: list[str] = []
+    for op in plan.operations:
+        for step in op.steps:
+            for value in step.params.values():
+                if isinstance(value, GoneFile):
+                    out.append(f"{op.host}: {value.reason}")
+                elif isinstance(value, RefSecret):
+                    ref = value.ref
+                    if (ref.origin == "env" and ref.name not in os.environ) or (ref.origin == "file" and not os.access(ref.name, os.R_OK)):
+                        out.append(f"{op.host}: the plan needs a password {ref.describe()}, which is not available")
+    return list(dict.fromkeys(out))
 
 
 def _step_json(step: Step, where: str) -> dict[str, Any]:
@@ -336,6 +353,7 @@ def provenance_problems(saved: SavedPlan, inventory: Inventory | None) -> list[s
         out.append(f"the plan was made for remote program {saved.program_hash[:12]}…; this exconf sends {program_hash()[:12]}…")
     if inventory is not None and inventory_digest(inventory) != saved.inventory_digest:
         out.append(f"the inventory {saved.inventory} changed since the plan was made")
+    out += _input_problems(saved.plan)
     return out
 
 

@@ -62,13 +62,15 @@ def test_a_pfx_that_changed_since_the_plan_is_refused(lab, ca, saved, capsys):
     code, out, err = run(capsys, "apply", str(plan_file))
     assert code == 1
     assert "the saved plan is stale; nothing was changed on any host" in err
-    assert "mail.pfx changed since the plan was made" in err
+    assert "ex01.contoso.lab: the file " in err and "mail.pfx changed since the plan was made" in err
     assert certs(lab, "EX01") == before
+    code, out, err = run(capsys, "show", str(plan_file))  # the plan can still be read
+    assert code == 0 and "will be created" in out, out + err
 
 
 def test_a_password_variable_gone_at_apply_is_refused_before_any_host(lab, saved, capsys, monkeypatch):
     thumb, plan_file = saved
     monkeypatch.delenv("SMTP_PFX_PASSWORD")
     code, out, err = run(capsys, "apply", str(plan_file))
-    assert code == 1 and "password from env SMTP_PFX_PASSWORD, which is not available" in err, out + err
+    assert code == 1 and "the environment variable SMTP_PFX_PASSWORD is not set" in err, out + err
     assert thumb not in certs(lab, "EX01")

@@ -177,8 +177,8 @@ def test_a_plan_file_holds_the_pfx_and_password_by_reference_and_notices_a_chang
     assert bytes(back) == b"0\x82pfx-bytes" and back.ref.path == str(tmp_path / "mail.pfx")
     assert planfile._loaded(saved["properties"][1]["wire"]).reveal() == "Unit-Secret-42"
     (tmp_path / "mail.pfx").write_bytes(b"0\x82other")
-    with pytest.raises(planfile.StalePlan, match="mail.pfx changed since the plan was made"):
-        planfile._loaded(saved["properties"][0]["wire"])
+    gone = planfile._loaded(saved["properties"][0]["wire"])
+    assert isinstance(gone, planfile.GoneFile) and "mail.pfx changed since the plan was made" in gone.reason
 
 
 def _finding(host: str, thumb: str, before: list[str], after: list[str], self_signed: bool = False) -> Finding:
@@ -219,3 +219,19 @@ def test_no_renewal_from_an_unknown_expiry_date():
     unknown = ObservedObject(KIND, "E" * 40, "E" * 40, {**cert("E" * 40, "CN=EX01", services="SMTP", domains=("ex01.contoso.com",), self_signed=True).values, "NotAfter": None})
     result = KINDS.plan((declare(match=Match(subject="CN=EX01"), renew_days=30),), (unknown,), MAILBOX)
     assert not result.changes
+
+
+def test_a_saved_plan_whose_pfx_moved_or_password_is_gone_is_refused_before_any_host(tmp_path, monkeypatch):
+    from exconf.model import Operation
+
+    change = _import_change(tmp_path)
+    steps = steps_for(change)
+    doc = [planfile._step_json(s, "ex01") for s in steps]
+    monkeypatch.delenv("UNIT_PFX_PW", raising=False)
+    (tmp_path / "mail.pfx").write_bytes(b"0\x82moved")
+    from exconf.remote import Step
+    loaded = tuple(Step(d["id"], d["cmdlet"], {k: planfile._loaded(v) for k, v in d["params"].items()}) for d in doc)
+    plan = Plan(hosts={}, operations=(Operation(change.id, "ex01", change.id, loaded),))
+    problems = planfile._input_problems(plan)
+    assert problems[0].startswith("ex01: the file ") and "changed since the plan was made" in problems[0]
+    assert problems[1] == "ex01: the plan needs a password from env UNIT_PFX_PW, which is not available"
