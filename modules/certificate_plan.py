@@ -44,6 +44,7 @@ NOT_ON_SERVER = "(not on the server)"
 NEW_THUMBPRINT = "(new, known after apply)"
 SELF_SIGNED_YEARS = 5  # New-ExchangeCertificate's validity (cmdlets.md §2, lab-certificates.md)
 EDGE_SERVICES = frozenset({"SMTP"})
+ORDER = {"create": 0, "update": 1, "replace": 2, "delete": 3}
 
 
 def _day(value: dt.datetime | None) -> str:
@@ -104,6 +105,9 @@ def plan_certificates(desired: tuple[Desired, ...], observed: tuple[ObservedObje
     for want in desired:
         spec: CertSpec = want.values[0].value
         _plan_one(spec, want, store, ctx, now, d, claimed)
+    # Replacements first, removals last, whatever the declaration order: a removal never runs
+    # before the certificate that takes over from it exists (and, with -Force, is the default).
+    d.changes.sort(key=lambda c: ORDER[c.action])
     if ctx.facts.role == "Edge":
         for change in d.changes:
             if "SMTP" in d.binds.get(change.id, frozenset()):
@@ -244,7 +248,7 @@ def _remove(cert: Cert, want: Desired, ctx: PlanContext, now: dt.datetime, d: Dr
     props = [
         PropertyChange("thumbprint", "Thumbprint", cert.thumbprint, "(removed)", cert.thumbprint, want.source),
         PropertyChange("services", "", before, [], None, want.source),
-        PropertyChange("valid_until", "", _validity(cert, now), None, None, want.source),
+        PropertyChange("valid_until", "", _validity(cert, now), "(removed)", None, want.source),
     ]
     change = _change(ctx, cert, "delete", props, "declared absent")
     d.changes.append(change)

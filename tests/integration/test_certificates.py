@@ -300,3 +300,18 @@ def test_exact_services_replace_a_self_signed_certificate_that_serves_more(lab, 
     assert old not in certs(lab, "EX01") and by_subject(lab, "EX01", "CN=selfie.")["Services"] == "IMAP"
     code, out, err = run(capsys, "plan", str(inv))
     assert code == 0 and "No changes." in out, out + err
+
+
+def test_the_default_smtp_certificate_of_an_edge_is_replaced_first_then_removed_in_one_apply(lab, capsys):
+    default = by_subject(lab, "EDGE01", "CN=EDGE01")["Thumbprint"]
+    inv = lab.inventory(inventory_text({"ex01": "", "edge01": """\
+        certificates:
+          - match: {subject: "CN=EDGE01"}
+            state: absent
+          - match: {subject: "CN=smtp.contoso.lab"}
+            services: [SMTP]
+"""}))
+    code, out, err = run(capsys, "apply", str(inv), "--auto-approve")
+    assert code == 0, out + err  # Exchange refuses to remove the internal transport certificate: the new one took over first
+    assert default not in certs(lab, "EDGE01")
+    assert by_subject(lab, "EDGE01", "CN=smtp.")["Services"] == "SMTP"

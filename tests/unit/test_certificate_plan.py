@@ -235,3 +235,12 @@ def test_a_saved_plan_whose_pfx_moved_or_password_is_gone_is_refused_before_any_
     problems = planfile._input_problems(plan)
     assert problems[0].startswith("ex01: the file ") and "changed since the plan was made" in problems[0]
     assert problems[1] == "ex01: the plan needs a password from env UNIT_PFX_PW, which is not available"
+
+
+def test_removals_run_after_the_certificates_that_take_over():
+    old = cert("E" * 40, "CN=EDGE01", services="SMTP", domains=("EDGE01", "edge01.contoso.com"), self_signed=True)
+    new = cert("A" * 40, "CN=smtp.contoso.com", domains=("edge01.contoso.com",))
+    edge = PlanContext("edge01", ServerFacts("EDGE01", "edge01.contoso.com", "Edge", "15.2.1544.4", ""), "EDGE01")
+    declared = (declare(thumbprint="E" * 40, absent=True), declare(thumbprint="A" * 40, services=frozenset({"SMTP"})))
+    result = KINDS.plan(declared, (old, new), edge)
+    assert [c.action for c in result.changes] == ["update", "delete"] and not result.refusals
