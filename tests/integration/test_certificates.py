@@ -166,8 +166,8 @@ def test_import_and_bind_smtp_on_mailbox_and_edge_in_one_round_trip_each_then_no
     assert code == 0 and "No changes." in out2, out2 + err2
     assert services(lab, "EX01", thumb) == "SMTP"
     for text in (out, err, out2, err2, every_text(lab.dir), every_text(tmp_path)):
-        assert PFX_PASSWORD not in text
-        assert PFX_PASSWORD.encode("utf-8").hex() not in text
+        assert "Pfx-S3cret" not in text  # any encoding of it: as typed, JSON-escaped, UTF-16
+        assert PFX_PASSWORD.encode("utf-8").hex() not in text and "P\x00f\x00x\x00-\x00S\x003" not in text
 
 
 
