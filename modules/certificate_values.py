@@ -112,22 +112,21 @@ READ_PROPERTIES = (
 
 
 def cert_from_answer(obj: dict[str, Any]) -> Cert:
-    domains = obj.get("CertificateDomains") or []
-    if isinstance(domains, str):
-        domains = [domains]
+    raw = obj.get("CertificateDomains")
+    domains = [raw] if isinstance(raw, str) else [d for d in raw if isinstance(d, str)] if isinstance(raw, list) else []
     size = obj.get("PublicKeySize")
     return Cert(
         thumbprint=str(obj.get("Thumbprint") or "").upper(),
         subject=str(obj.get("Subject") or ""),
         issuer=str(obj.get("Issuer") or ""),
-        domains=tuple(str(d) for d in domains),
+        domains=tuple(domains),
         not_before=_date(obj.get("NotBefore")),
         not_after=_date(obj.get("NotAfter")),
         services=parse_services(obj.get("Services")),
         status=str(obj.get("Status") or "Unknown"),
         self_signed=bool(obj.get("IsSelfSigned")),
         has_key=bool(obj.get("HasPrivateKey")),
-        key_size=size if isinstance(size, int) else None,
+        key_size=size if isinstance(size, int) and not isinstance(size, bool) else None,
         signature=str(obj.get("SignatureAlgorithm.FriendlyName") or ""),
     )
 

@@ -244,3 +244,24 @@ def test_removals_run_after_the_certificates_that_take_over():
     declared = (declare(thumbprint="E" * 40, absent=True), declare(thumbprint="A" * 40, services=frozenset({"SMTP"})))
     result = KINDS.plan(declared, (old, new), edge)
     assert [c.action for c in result.changes] == ["update", "delete"] and not result.refusals
+
+
+@pytest.mark.parametrize("prop", ["Thumbprint", "Subject", "Issuer", "CertificateDomains", "NotBefore", "NotAfter", "Services", "Status",
+                                  "IsSelfSigned", "PublicKeySize", "SignatureAlgorithm.FriendlyName"])
+@pytest.mark.parametrize("junk", [None, 7, [1, {"a": 2}], {"x": "y"}, "\u202e\x1b[31m"])
+def test_a_hostile_reading_never_raises_and_never_invents_services(prop, junk):
+    obs = cert("A" * 40, "CN=mail.contoso.com", services="IMAP", domains=("ex01.contoso.com",))
+    odd = ObservedObject(KIND, "A" * 40, "A" * 40, {**obs.values, prop: junk})
+    result = plan(declare(match=Match(subject="CN=mail.contoso.com"), services=frozenset({"SMTP"})), observed=(odd,))
+    for change in result.changes:  # a change only from a reading of Services that was understood
+        assert change.properties[0].before == ["IMAP"]
+
+
+@pytest.mark.parametrize("prop", ["Identity", "Fqdn", "TlsCertificateName", "SourceTransportServers"])
+@pytest.mark.parametrize("junk", [None, 7, [1, None], {"x": "y"}])
+def test_a_hostile_connector_reading_never_raises(prop, junk):
+    legacy = cert("A" * 40, "CN=mail.contoso.com", services="SMTP", domains=("mail.contoso.com",))
+    values = {"Identity": "EX01\\Partner", "Fqdn": "mail.contoso.com", "TlsCertificateName": "<I>CN=Public CA<S>CN=mail.contoso.com",
+              "SourceTransportServers": ["EX01"], prop: junk}
+    result = plan(declare(thumbprint="A" * 40, absent=True), observed=(legacy, ObservedObject(CONNECTOR, str(values["Identity"]), "send", values)))
+    assert [c.action for c in result.changes] == ["delete"]
