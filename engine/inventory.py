@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exconf.modules import RESOURCES, Resource, by_scope
+from exconf.modules import RESOURCES, Resource, SettingsKind, by_scope
 from exconf.modules.base import ORGANIZATION, SERVER, placeholder_error
 from exconf.values import ValueError_
 
@@ -296,7 +296,9 @@ class _Merged:
                 self._record(block, here + (key,), sub)
         elif isinstance(value, list):
             for i, sub in enumerate(value):
-                if isinstance(sub, (dict, list)) or block.base + here + (i,) in block.doc.locations:
+                if isinstance(sub, dict):  # a list of mappings (exchange.certificates): each item and its keys
+                    self._record(block, here + (i,), sub)
+                elif isinstance(sub, list) or block.base + here + (i,) in block.doc.locations:
                     self.sources[here + (i,)] = block.doc.where(path + (i,))
 
 
@@ -382,9 +384,14 @@ def _semantic_issues(doc: Document, base: PathKey, data: dict[str, Any]) -> list
             continue
         for resource in by_scope(scope):
             declared = section.get(resource.section)
+            path = base + (section_key, resource.section)
+            if not isinstance(resource, SettingsKind):  # a kind with its own shape checks itself
+                check = getattr(resource, "inventory_issues", None)
+                for sub, message in check(declared, Path(doc.where(path).file).parent) if check else ():
+                    issues.append(Issue(str(doc.where(path + sub)), dotted(path + sub), message))
+                continue
             if not isinstance(declared, dict):
                 continue
-            path = base + (section_key, resource.section)
             if resource.named:
                 for name, props in declared.items():
                     problem = placeholder_error(str(name))

@@ -22,10 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from exconf import __version__
-from exconf.remote import Step, program_hash
+from exconf.remote import OutputRef, Secret, Step, program_hash
+
+from .controllerfiles import FileChanged, PfxBytes, RefSecret, read_checked
 
 from .inventory import Inventory
-from .model import Change, Finding, FindingProperty, FindingStatus, HostPlan, HostStatus, Operation, Plan, PropertyChange, Refusal, ServerFacts
+from .model import Change, FileRef, Finding, FindingProperty, FindingStatus, HostPlan, HostStatus, Operation, Plan, PropertyChange, Refusal, SecretRef, ServerFacts
 from .yamlsource import Location
 
 PLANFILE_VERSION = 1
@@ -74,6 +76,76 @@ def inventory_digest(inventory: Inventory, extra_vars: tuple[str, ...] = ()) -> 
     return h.hexdigest()
 
 
+# --- controller-side files and secrets: saved as references only ------------------
+
+FILE_MARK = "exconf_file"  # {"exconf_file": {"path": ..., "sha256": ...}}: a PFX, read again (and checked) at apply
+SECRET_MARK = "exconf_secret_ref"  # {"exconf_secret_ref": {"origin": "env", "name": ...}}: the password's source, never its value
+
+
+def _saveable(value: Any, where: str) -> Any:
+    """A parameter value as the plan file holds it: a file and a secret by reference, never their content."""
+    if isinstance(value, PfxBytes):
+        return {FILE_MARK: {"path": value.ref.path, "sha256": value.ref.digest}}
+    if isinstance(value, RefSecret):
+        return {SECRET_MARK: {"origin": value.ref.origin, "name": value.ref.name}}
+    if isinstance(value, Secret):
+        raise PlanFileError(f"{where}: a secret typed at a prompt cannot be saved in a plan file")
+    if isinstance(value, (bytes, bytearray)):
+        raise PlanFileError(f"{where}: bytes with no file behind them cannot be saved in a plan file")
+    if isinstance(value, OutputRef):
+        return value.to_json()
+    if isinstance(value, (list, tuple)):
+        return [_saveable(v, where) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class GoneFile:
+    """A file the saved plan needs that is gone or changed: ``provenance_problems`` refuses the plan
+    (nothing is sent); ``show`` can still print it."""
+
+    ref: FileRef
+    reason: str
+
+
+def _loaded(value: Any) -> Any:
+    """The reverse of _saveable: the file read again (GoneFile if its SHA-256 moved), the secret's source."""
+    if isinstance(value, dict) and set(value) == {FILE_MARK}:
+        ref = FileRef(str(value[FILE_MARK]["path"]), str(value[FILE_MARK]["sha256"]))
+        try:
+            return read_checked(ref)
+        except FileChanged as exc:
+            return GoneFile(ref, str(exc))
+    if isinstance(value, dict) and set(value) == {SECRET_MARK}:
+        return RefSecret(SecretRef(str(value[SECRET_MARK]["origin"]), str(value[SECRET_MARK]["name"])))
+    if isinstance(value, dict) and value.get("exconf_ref") == "Output" and set(value) == {"exconf_ref", "step", "property"}:
+        return OutputRef(str(value["step"]), str(value["property"]))
+    if isinstance(value, list):
+        return [_loaded(v) for v in value]
+    return value
+
+
+def _input_problems(plan: Plan) -> list[str]:
+    """Controller-side inputs of the plan's steps that are not as planned: a PFX changed, a password source missing."""
+    out: list[str] = []
+    for op in plan.operations:
+        for step in op.steps:
+            for value in step.params.values():
+                if isinstance(value, GoneFile):
+                    out.append(f"{op.host}: {value.reason}")
+                elif isinstance(value, RefSecret):
+                    ref = value.ref
+                    if (ref.origin == "env" and ref.name not in os.environ) or (ref.origin == "file" and not os.access(ref.name, os.R_OK)):
+                        out.append(f"{op.host}: the plan needs a password {ref.describe()}, which is not available")
+    return list(dict.fromkeys(out))
+
+
+def _step_json(step: Step, where: str) -> dict[str, Any]:
+    doc = step.to_json()
+    doc["params"] = {k: _saveable(v, where) for k, v in step.params.items()}
+    return doc
+
+
 # --- writing -------------------------------------------------------------------
 
 
@@ -94,7 +166,8 @@ def _change(c: Change) -> dict[str, Any]:
         "action": c.action,
         "reason": c.reason,
         "properties": [
-            {"prop": p.prop, "param": p.param, "before": p.before, "after": p.after, "wire": p.wire, "source": _loc(p.source)} for p in c.properties
+            {"prop": p.prop, "param": p.param, "before": p.before, "after": p.after, "wire": _saveable(p.wire, f"{c.host}: {c.kind} {c.name!r}"), "source": _loc(p.source)}
+            for p in c.properties
         ],
     }
 
@@ -143,7 +216,7 @@ def to_json(saved: SavedPlan, public: dict[str, Any]) -> dict[str, Any]:
             "carrier_only": list(saved.carrier_only),
             "hosts": hosts,
             "operations": [
-                {"id": op.id, "host": op.host, "change": op.change, "needs": list(op.needs), "steps": [s.to_json() for s in op.steps]} for op in plan.operations
+                {"id": op.id, "host": op.host, "change": op.change, "needs": list(op.needs), "steps": [_step_json(s, op.host) for s in op.steps]} for op in plan.operations
             ],
             "refusals": [r.to_json() | {"change": r.change} for r in plan.refusals],
             "overridden": list(plan.overridden),
@@ -216,7 +289,7 @@ def load(path: Path) -> SavedPlan:
                     action=c["action"],
                     reason=c["reason"],
                     properties=tuple(
-                        PropertyChange(p["prop"], p["param"], p["before"], p["after"], p["wire"], _location(p["source"])) for p in c["properties"]
+                        PropertyChange(p["prop"], p["param"], p["before"], p["after"], _loaded(p["wire"]), _location(p["source"])) for p in c["properties"]
                     ),
                 )
                 for c in h["changes"]
@@ -247,10 +320,11 @@ def load(path: Path) -> SavedPlan:
                     Step(
                         id=s["id"],
                         cmdlet=s["cmdlet"],
-                        params=s.get("params") or {},
+                        params={k: _loaded(v) for k, v in (s.get("params") or {}).items()},
                         select=tuple(s.get("select") or ()),
                         skip_on_edge=bool(s.get("skip_on_edge")),
                         always_run=bool(s.get("always_run")),
+                        output_file=s.get("output_file"),
                     )
                     for s in op["steps"]
                 ),
@@ -292,6 +366,7 @@ def provenance_problems(saved: SavedPlan, inventory: Inventory | None, extra_var
         out.append(f"the plan was made for remote program {saved.program_hash[:12]}…; this exconf sends {program_hash()[:12]}…")
     if inventory is not None and inventory_digest(inventory, extra_vars) != saved.inventory_digest:
         out.append(f"the inventory {saved.inventory} changed since the plan was made (or -e differs from the plan's)")
+    out += _input_problems(saved.plan)
     return out
 
 

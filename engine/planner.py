@@ -66,6 +66,7 @@ def plan(
     findings: dict[str, list[Finding]] = {h: [] for h in reads}
     problems: dict[str, list[str]] = {h: [] for h in reads}
     refusals: list[Refusal] = []
+    notes: list[str] = []
     for scope in scopes(desired, reads, org_host):
         facts = reads[scope.reader].facts
         assert facts is not None
@@ -86,6 +87,7 @@ def plan(
             findings[scope.writer] += result.findings
             problems[scope.writer] += result.problems
             refusals += result.refusals
+            notes += result.warnings
 
     host_plans: dict[str, HostPlan] = {}
     for host, read in reads.items():
@@ -100,6 +102,7 @@ def plan(
         else:
             host_plans[host] = HostPlan(host, HostStatus.OK, read.facts, tuple(changes[host]), findings=tuple(findings[host]), endpoint=read.endpoint)
 
+    warnings = (*warnings, *notes)
     operations = tuple(op for hp in host_plans.values() for c in hp.changes for op in by_kind(c.kind, kinds).operations(c))
     draft = Plan(hosts=host_plans, operations=operations, warnings=warnings, overridden=tuple(overrides))
     refusals += global_checks(draft)

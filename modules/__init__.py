@@ -4,6 +4,7 @@ Adding a kind is one new file implementing ``base.Kind`` and one line here.
 """
 
 from .base import ORGANIZATION, SERVER, Kind, Resource, SettingsKind
+from .exchange_certificate import KIND_INSTANCE as EXCHANGE_CERTIFICATE
 from .frontend_transport_service import RESOURCE as FRONTEND_TRANSPORT_SERVICE
 from .receive_connector import RESOURCE as RECEIVE_CONNECTOR
 from .send_connector import RESOURCE as SEND_CONNECTOR
@@ -16,6 +17,7 @@ KINDS: tuple[Kind, ...] = (
     TRANSPORT_SERVICE,
     FRONTEND_TRANSPORT_SERVICE,
     RECEIVE_CONNECTOR,
+    EXCHANGE_CERTIFICATE,
 )
 
 # The settings kinds, for the inventory schema and the reference docs.

@@ -53,6 +53,7 @@ class KindPlan:
     findings: tuple[Finding, ...] = ()
     problems: tuple[str, ...] = ()  # declarations that cannot be resolved: the host fails at plan time
     refusals: tuple[Refusal, ...] = ()
+    warnings: tuple[str, ...] = ()  # shown in the plan, change nothing (a certificate near its expiry)
 
 
 class Kind(Protocol):

@@ -41,7 +41,12 @@ def test_the_shipped_lab_inventory_runs_the_whole_job(shipped_lab):
     first = exconf(env, "apply", str(inventories / "lab.yaml"), "--auto-approve")
     assert first.returncode == 0, first.stdout + first.stderr
     assert "Started the lab" in first.stderr
-    assert "Apply complete: 9 of 9 changes made and verified." in first.stdout
+    assert "Apply complete: 12 of 12 changes made and verified." in first.stdout
+    assert 'exchange_certificate "CN=mail.contoso.lab, O=Contoso (F171099D)" will be created' in first.stdout  # the shipped PFX
+    pfx_password = (inventories / "certs" / "mail.contoso.lab.pfx.password").read_text().strip()
+    assert pfx_password not in first.stdout + first.stderr
+    lab_files = "".join(f.read_bytes().decode("utf-8", "replace") for f in (inventories / ".lab").rglob("*") if f.is_file())
+    assert "Lab-Pfx" not in lab_files  # state, journal and the detached lab's log
     assert (inventories / ".lab" / "lab-org.state.json").is_file()
     assert "Lab-Exadmin-1" not in first.stdout + first.stderr
 

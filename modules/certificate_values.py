@@ -1,0 +1,319 @@
+"""Certificates as exconf reasons about them: what a server reports, what a declaration selects, what a PFX holds.
+
+Pure parsing and matching, plus ``read_pfx`` (the one function that opens a
+controller-side file). Service names and their order are Exchange's
+``AllowedServices`` flags (cmdlets.md §2: IMAP=1, POP=2, UM=4, IIS=8, SMTP=16,
+Federation=32, UMCallRouter=64), printed in .NET flag order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from exconf.controllerfiles import PfxBytes, digest
+from exconf.model import FileRef, SecretRef
+from exconf.remote import Secret, SecretError
+
+SERVICES = ("IMAP", "POP", "UM", "IIS", "SMTP", "Federation", "UMCallRouter")
+_CANON = {s.lower(): s for s in SERVICES}
+MIN_KEY_SIZE = 2048  # below this, a key is weak (the rail certificate-weak-key)
+
+
+def order(services: frozenset[str]) -> list[str]:
+    """Services in .NET flag order, as Exchange prints them; [] for none."""
+    return [s for s in SERVICES if s in services]
+
+
+def parse_services(raw: Any) -> frozenset[str] | None:
+    """Exchange's ``"IMAP, POP, IIS, SMTP"`` (or a list) as a set; None when it cannot be read (never "None")."""
+    if raw is None:
+        return None
+    parts = raw if isinstance(raw, list) else str(raw).split(",")
+    out = set()
+    for part in parts:
+        word = str(part).strip().lower()
+        if word in ("", "none"):
+            continue
+        if word not in _CANON:
+            return None  # a value exconf does not understand is not a reading it may act on
+        out.add(_CANON[word])
+    return frozenset(out)
+
+
+def canon_service(name: str) -> str | None:
+    return _CANON.get(name.strip().lower())
+
+
+def _date(raw: Any) -> dt.datetime | None:
+    if not isinstance(raw, str) or not raw:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class Cert:
+    """One certificate as a server reported it (or as a PFX holds it)."""
+
+    thumbprint: str
+    subject: str
+    issuer: str
+    domains: tuple[str, ...]
+    not_before: dt.datetime | None
+    not_after: dt.datetime | None
+    services: frozenset[str] | None  # None: could not be read
+    status: str = "Valid"
+    self_signed: bool = False
+    has_key: bool = True
+    key_size: int | None = None
+    signature: str = ""  # sha256RSA, sha1RSA, …
+
+    @property
+    def short(self) -> str:
+        return self.thumbprint[:8]
+
+    @property
+    def label(self) -> str:
+        return f"{self.subject} ({self.short})"
+
+    def valid_at(self, now: dt.datetime) -> bool:
+        return self.status == "Valid" and self.not_after is not None and self.not_after > now and (self.not_before is None or self.not_before <= now)
+
+    def days_left(self, now: dt.datetime) -> float | None:
+        return None if self.not_after is None else (self.not_after - now).total_seconds() / 86400
+
+    @property
+    def sha1(self) -> bool:
+        return self.signature.lower().startswith("sha1")
+
+    @property
+    def weak(self) -> bool:
+        return self.key_size is not None and self.key_size < MIN_KEY_SIZE
+
+
+READ_PROPERTIES = (
+    "Thumbprint", "Subject", "Issuer", "CertificateDomains", "NotBefore", "NotAfter", "Services", "Status",
+    "IsSelfSigned", "HasPrivateKey", "PublicKeySize", "SignatureAlgorithm.FriendlyName",
+)
+
+
+def cert_from_answer(obj: dict[str, Any]) -> Cert:
+    raw = obj.get("CertificateDomains")
+    domains = [raw] if isinstance(raw, str) else [d for d in raw if isinstance(d, str)] if isinstance(raw, list) else []
+    size = obj.get("PublicKeySize")
+    return Cert(
+        thumbprint=str(obj.get("Thumbprint") or "").upper(),
+        subject=str(obj.get("Subject") or ""),
+        issuer=str(obj.get("Issuer") or ""),
+        domains=tuple(domains),
+        not_before=_date(obj.get("NotBefore")),
+        not_after=_date(obj.get("NotAfter")),
+        services=parse_services(obj.get("Services")),
+        status=str(obj.get("Status") or "Unknown"),
+        self_signed=bool(obj.get("IsSelfSigned")),
+        has_key=bool(obj.get("HasPrivateKey")),
+        key_size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+        signature=str(obj.get("SignatureAlgorithm.FriendlyName") or ""),
+    )
+
+
+# --- matching ---------------------------------------------------------------------------------------------
+
+
+def like(pattern: str, text: str) -> bool:
+    """Case-insensitive, ``*`` is the only wildcard (as Exchange identities and the spec's example)."""
+    rx = "".join(".*" if ch == "*" else re.escape(ch) for ch in pattern)
+    return re.fullmatch(rx, text, flags=re.IGNORECASE | re.DOTALL) is not None
+
+
+def _rdns(dn: str) -> list[str]:
+    return [p.strip() for p in dn.split(",") if p.strip()]
+
+
+@dataclass(frozen=True)
+class Match:
+    """What selects a certificate across renewals: subject, SANs (every one listed), issuer."""
+
+    subject: str | None = None
+    domains: tuple[str, ...] = ()
+    issuer: str | None = None
+
+    def describe(self) -> str:
+        parts = [f"subject {self.subject!r}"] if self.subject else []
+        parts += [f"domains {list(self.domains)!r}"] if self.domains else []
+        parts += [f"issuer {self.issuer!r}"] if self.issuer else []
+        return ", ".join(parts)
+
+    def selects(self, cert: Cert) -> bool:
+        if self.subject is not None and not _subject_matches(self.subject, cert.subject):
+            return False
+        if self.issuer is not None and not like(self.issuer, cert.issuer):
+            return False
+        return all(any(like(d, name) for name in cert.domains) for d in self.domains)
+
+
+def _subject_matches(pattern: str, subject: str) -> bool:
+    """The whole subject, or (for a pattern with no comma, e.g. "CN=smtp.contoso.com") one of its RDNs."""
+    if like(pattern, subject):
+        return True
+    return "," not in pattern and any(like(pattern, rdn) for rdn in _rdns(subject))
+
+
+def covers(name: str, fqdn: str) -> bool:
+    """Whether a certificate name (``*.contoso.com`` allowed, one label) covers an FQDN."""
+    name, fqdn = name.lower().rstrip("."), fqdn.lower().rstrip(".")
+    if name.startswith("*."):
+        head, _, rest = fqdn.partition(".")
+        return bool(head) and rest == name[2:]
+    return name == fqdn
+
+
+def tls_certificate_name(cert: Cert) -> str:
+    """How a connector's TlsCertificateName names a certificate: ``<I>issuer<S>subject`` (cmdlets.md §3, §4)."""
+    return f"<I>{cert.issuer}<S>{cert.subject}"
+
+
+def _norm_dn(dn: str) -> str:
+    return ",".join(p.lower() for p in _rdns(dn))
+
+
+def selected_by(tls_name: str, cert: Cert) -> bool:
+    m = re.fullmatch(r"<I>(.*)<S>(.*)", tls_name.strip(), flags=re.DOTALL)
+    if not m:
+        return False
+    return _norm_dn(m.group(1)) == _norm_dn(cert.issuer) and _norm_dn(m.group(2)) == _norm_dn(cert.subject)
+
+
+# --- PFX files -------------------------------------------------------------------------------------------------
+
+
+class PfxError(Exception):
+    """A PFX that cannot be used: the message names the file and what is wrong (never the password)."""
+
+
+@dataclass(frozen=True)
+class Pfx:
+    """A PFX on the controller, opened at plan time: its certificate, its bytes and where its password comes from."""
+
+    ref: FileRef
+    password: SecretRef
+    cert: Cert
+    data: PfxBytes = field(repr=False, compare=False)
+
+    def describe(self) -> str:
+        return f"{self.ref.path} (SHA-256 {self.ref.digest[:12]}…)"
+
+
+def _dotnet_name(name: x509.Name) -> str:
+    """.NET's X500DistinguishedName form: the RDNs in reverse encoded order, ", " between them."""
+    return ", ".join(rdn.rfc4514_string() for rdn in reversed(list(name.rdns)))
+
+
+def _signature_name(cert: x509.Certificate) -> str:
+    algo = cert.signature_hash_algorithm.name if cert.signature_hash_algorithm else ""
+    key = cert.public_key()
+    suffix = "RSA" if isinstance(key, rsa.RSAPublicKey) else "ECDSA" if isinstance(key, ec.EllipticCurvePublicKey) else ""
+    return f"{algo.replace('-', '')}{suffix}"
+
+
+def cert_from_x509(cert: x509.Certificate, has_key: bool) -> Cert:
+    try:
+        sans = tuple(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName))
+    except x509.ExtensionNotFound:
+        sans = ()
+    key = cert.public_key()
+    size = key.key_size if isinstance(key, (rsa.RSAPublicKey, dsa.DSAPublicKey, ec.EllipticCurvePublicKey)) else None
+    return Cert(
+        thumbprint=cert.fingerprint(hashes.SHA1()).hex().upper(),
+        subject=_dotnet_name(cert.subject),
+        issuer=_dotnet_name(cert.issuer),
+        domains=sans,
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        services=frozenset(),
+        self_signed=cert.subject == cert.issuer,
+        has_key=has_key,
+        key_size=size,
+        signature=_signature_name(cert),
+    )
+
+
+class OpenedPfx:
+    """PFX files already opened in this run, so that one declaration inherited by 200 hosts costs one
+    PKCS#12 decryption (~0.1 s of key derivation each), not 200. Keyed by the file's SHA-256 and a
+    salted digest of the password, so a changed file or password is opened again; holds no password."""
+
+    def __init__(self) -> None:
+        self._salt = os.urandom(16)
+        self._seen: dict[tuple[str, str, SecretRef, bytes], Pfx] = {}
+
+    def key(self, path: Path, raw: bytes, password: SecretRef, text: str) -> tuple[str, str, SecretRef, bytes]:
+        return (str(path.resolve()), digest(raw), password, hashlib.sha256(self._salt + text.encode("utf-8")).digest())
+
+    def get(self, key: tuple[str, str, SecretRef, bytes]) -> Pfx | None:
+        return self._seen.get(key)
+
+    def put(self, key: tuple[str, str, SecretRef, bytes], pfx: Pfx) -> Pfx:
+        self._seen[key] = pfx
+        return pfx
+
+
+def read_pfx(path: Path, password: SecretRef, secret: Secret, opened: OpenedPfx | None = None) -> Pfx:
+    """Open a PFX with its password (revealed only for this call) and describe its certificate."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise PfxError(f"cannot read the PFX {path}: {exc.strerror or exc}") from None
+    try:
+        text = secret.reveal()
+    except SecretError as exc:
+        raise PfxError(f"the password of the PFX {path}: {exc}") from None
+    key_ = opened.key(path, raw, password, text) if opened is not None else None
+    known = opened.get(key_) if opened is not None and key_ is not None else None
+    if known is not None:
+        return known
+    try:
+        key, cert, extra = pkcs12.load_key_and_certificates(raw, text.encode("utf-8") if text else None)
+    except ValueError:
+        if not _looks_like_pkcs12(raw):
+            raise PfxError(f"{path} is not a PKCS#12 (PFX) file") from None
+        raise PfxError(f"the password {password.describe()} does not open the PFX {path}") from None
+    finally:
+        del text
+    if cert is None and key is None:
+        # A PFX of certificates only: the server certificate is the one that is not a CA.
+        cert = next((c for c in extra if not _is_ca(c)), extra[0] if extra else None)
+    if cert is None:
+        raise PfxError(f"the PFX {path} holds no certificate")
+    ref = FileRef(str(path.resolve()), digest(raw))
+    pfx = Pfx(ref=ref, password=password, cert=cert_from_x509(cert, key is not None), data=PfxBytes(raw, ref))
+    return opened.put(key_, pfx) if opened is not None and key_ is not None else pfx
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def _looks_like_pkcs12(raw: bytes) -> bool:
+    """A DER SEQUENCE whose first element is INTEGER 3 (PFX version 3, RFC 7292 §4)."""
+    if len(raw) < 8 or raw[0] != 0x30:
+        return False
+    i = 2 + (raw[1] & 0x7F if raw[1] & 0x80 else 0)
+    return raw[i : i + 3] == b"\x02\x01\x03"

@@ -1,0 +1,279 @@
+"""The exchange_certificate kind: which certificate serves which service on each server.
+
+Declared under ``exchange.certificates`` as a list. Each entry names one
+certificate by ``thumbprint``, by a ``match`` on subject / SANs / issuer that
+survives renewal (the newest valid match wins), or by the PFX it is
+``import``ed from; it can ``renew`` a self-signed certificate before it
+expires, or be ``state: absent``. Exchange cannot take a service away from a
+certificate (cmdlets.md §2), so ``services`` means *at least* these, unless
+``services_mode: exact``, which is met by a replacement.
+
+Safety rails (refusals, overridable by name) look at what the server would
+hold after the plan: see RAILS and docs/certificates.md. The rail that needs
+two hosts (one third-party certificate for SMTP on an Edge and a Mailbox
+server) is in engine/safety.py and reads the findings this kind writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from exconf.controllerfiles import RefSecret
+from exconf.model import Change, Desired, DesiredValue, ObservedObject, Operation, SecretRef
+from exconf.remote import LOCAL_SERVER, Answer, Step
+from exconf.yamlsource import Location, PathKey
+
+from .base import SERVER, KindPlan, PlanContext, ReadError
+from .certificate_plan import CONNECTOR, DEFAULT_WARN_DAYS, KIND, RAILS, plan_certificates, steps_for, verify_change
+from .certificate_values import READ_PROPERTIES, SERVICES, Match, OpenedPfx, Pfx, PfxError, read_pfx
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+# --- the declaration ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CertSpec:
+    """One declared certificate, parsed once (desired time); ``pfx_error`` keeps a PFX problem for plan time."""
+
+    thumbprint: str | None = None
+    match: Match | None = None
+    services: frozenset[str] | None = None  # None: not declared (no service change)
+    exact: bool = False
+    absent: bool = False
+    renew_days: int | None = None
+    warn_days: int = DEFAULT_WARN_DAYS
+    pfx: Pfx | None = None
+    pfx_error: str = ""
+    at: dict[str, Location] = field(default_factory=dict, compare=False, repr=False)
+
+    def describe(self) -> str:
+        if self.thumbprint:
+            return f"thumbprint {self.thumbprint}"
+        if self.match:
+            return f"match {self.match.describe()}"
+        return f"PFX {self.pfx.ref.path}" if self.pfx else "import"
+
+
+def _password_ref(spec: dict[str, Any], base: Path) -> SecretRef:
+    if "password_env" in spec:
+        return SecretRef("env", str(spec["password_env"]))
+    return SecretRef("file", str((base / str(spec["password_file"])).resolve()) if not Path(str(spec["password_file"])).is_absolute() else str(spec["password_file"]))
+
+
+def open_declared_pfx(spec: dict[str, Any], base: Path, opened: OpenedPfx | None = None) -> Pfx:
+    """The PFX an ``import:`` names (relative to the file that declares it), opened with its password."""
+    ref = _password_ref(spec, base)
+    path = Path(str(spec["pfx"]))
+    if not path.is_absolute():
+        path = base / path
+    return read_pfx(path, ref, RefSecret(ref), opened)
+
+
+def pfx_problems(entry: dict[str, Any], pfx: Pfx) -> list[tuple[PathKey, str]]:
+    """A PFX that is not the certificate declared, or cannot serve the services declared."""
+    out: list[tuple[PathKey, str]] = []
+    cert = pfx.cert
+    if entry.get("thumbprint") and str(entry["thumbprint"]).upper() != cert.thumbprint:
+        out.append((("import", "pfx"), f"the PFX {pfx.ref.path} holds certificate {cert.thumbprint}, not the declared thumbprint {str(entry['thumbprint']).upper()}"))
+    match = _match(entry.get("match"))
+    if match and not match.selects(cert):
+        out.append((("import", "pfx"), f"the PFX {pfx.ref.path} holds {cert.subject!r} (issuer {cert.issuer!r}, names {', '.join(cert.domains) or 'none'}), which the declared match ({match.describe()}) does not select"))
+    if entry.get("services") and not cert.has_key:
+        out.append((("import", "pfx"), f"the PFX {pfx.ref.path} has no private key: Exchange cannot enable {', '.join(entry['services'])} on a certificate without one"))
+    return out
+
+
+def _match(raw: Any) -> Match | None:
+    if not isinstance(raw, dict):
+        return None
+    return Match(subject=raw.get("subject"), domains=tuple(raw.get("domains") or ()), issuer=raw.get("issuer"))
+
+
+def semantic_problems(entry: dict[str, Any]) -> list[tuple[PathKey, str]]:
+    """What the JSON Schema cannot say about one entry (keys that exclude or need each other)."""
+    out: list[tuple[PathKey, str]] = []
+    ids = [k for k in ("thumbprint", "match") if k in entry]
+    if len(ids) > 1:
+        out.append(((), "declare the certificate by thumbprint or by match, not both"))
+    if not ids and "import" not in entry:
+        out.append(((), "name the certificate: thumbprint, match, or import (a PFX)"))
+    absent = entry.get("state") == "absent"
+    for key in ("import", "services", "renew", "services_mode"):
+        if absent and key in entry:
+            out.append(((key,), f"a certificate with state absent is removed; {key} does not apply"))
+    if "renew" in entry and "match" not in entry:
+        out.append((("renew",), "renew needs a match (a renewed certificate has a new thumbprint)"))
+    if "renew" in entry and "import" in entry:
+        out.append((("renew",), "renew makes a new self-signed certificate; an imported one is renewed by importing its successor"))
+    if entry.get("services_mode") == "exact" and "services" not in entry:
+        out.append((("services_mode",), "services_mode exact needs services"))
+    imp = entry.get("import")
+    if isinstance(imp, dict) and ("password_env" in imp) == ("password_file" in imp):
+        out.append((("import",), "give the PFX password as exactly one of password_env or password_file (never in clear)"))
+    return out
+
+
+# --- the kind ---------------------------------------------------------------------------------------------
+
+
+def _services_schema() -> dict[str, Any]:
+    return {"type": "array", "items": {"enum": list(SERVICES)}, "uniqueItems": True,
+            "description": "Exchange services (AllowedServices) the certificate serves: at least these, or exactly (services_mode)."}
+
+
+ENTRY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {
+        "thumbprint": {"type": "string", "pattern": "^[0-9A-Fa-f]{40}$", "description": "SHA-1 thumbprint (40 hex digits)."},
+        "match": {
+            "type": "object", "additionalProperties": False, "minProperties": 1,
+            "description": "Selects the certificate by its names, so that a renewed one still matches; * is a wildcard.",
+            "properties": {
+                "subject": {"type": "string", "minLength": 1, "description": "Subject, e.g. CN=mail.contoso.com (without a comma: one RDN of it)."},
+                "domains": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}, "description": "Names the certificate must all cover (CertificateDomains)."},
+                "issuer": {"type": "string", "minLength": 1, "description": "Issuer, e.g. *DigiCert*."},
+            },
+        },
+        "services": _services_schema(),
+        "services_mode": {"enum": ["at_least", "exact"], "description": "at_least (default): add what is missing; exact: replace a self-signed certificate that serves more."},
+        "import": {
+            "type": "object", "additionalProperties": False, "required": ["pfx"],
+            "description": "Import this PFX from the controller when the server does not have it.",
+            "properties": {
+                "pfx": {"type": "string", "minLength": 1, "description": "PFX file, relative to the file declaring it."},
+                "password_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": "Environment variable holding the PFX password."},
+                "password_file": {"type": "string", "minLength": 1, "description": "File holding the PFX password (relative to the declaring file)."},
+            },
+        },
+        "state": {"enum": ["present", "absent"], "description": "absent: remove every certificate the entry selects."},
+        "renew": {
+            "type": "object", "additionalProperties": False, "required": ["within_days"],
+            "description": "Renew a self-signed certificate that expires within this many days.",
+            "properties": {"within_days": {"type": "integer", "minimum": 1, "maximum": 3650}},
+        },
+        "warn_within_days": {"type": "integer", "minimum": 0, "maximum": 3650, "description": f"Warn (and refuse to bind) when it expires within this many days (default {DEFAULT_WARN_DAYS})."},
+    },
+}
+
+
+@dataclass(frozen=True)
+class CertificateKind:
+    """Implements ``base.Kind`` for Exchange certificates (one list per server)."""
+
+    kind: str = KIND
+    section: str = "certificates"
+    scope: str = SERVER
+    title: str = "certificate"
+    roles: frozenset[str] = frozenset({"Mailbox", "Edge"})
+    clock: Callable[[], dt.datetime] = field(default=_utcnow, compare=False)
+    opened: OpenedPfx = field(default_factory=OpenedPfx, compare=False, repr=False)
+
+    # --- schema and inventory checks -------------------------------------------------------------------
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "array", "items": ENTRY_SCHEMA,
+                "description": "Certificates of each server: which serves which service, PFX imports, renewals, removals."}
+
+    def inventory_issues(self, declared: Any, base: Path) -> list[tuple[PathKey, str]]:
+        """Problems JSON Schema cannot see, each with its path under the section; opens declared PFX files."""
+        if not isinstance(declared, list):
+            return []
+        out: list[tuple[PathKey, str]] = []
+        for i, entry in enumerate(declared):
+            if not isinstance(entry, dict):
+                continue
+            out += [((i, *p), m) for p, m in semantic_problems(entry)]
+            imp = entry.get("import")
+            if isinstance(imp, dict) and isinstance(imp.get("pfx"), str) and ("password_env" in imp) != ("password_file" in imp):
+                try:
+                    pfx = open_declared_pfx(imp, base, self.opened)
+                except PfxError as exc:
+                    out.append(((i, "import", "pfx"), str(exc)))
+                    continue
+                out += [((i, *p), m) for p, m in pfx_problems(entry, pfx)]
+        return out
+
+    # --- desired state ----------------------------------------------------------------------------------
+
+    def desired(self, declared: Any, where: Callable[[PathKey], Location]) -> tuple[Desired, ...]:
+        out = []
+        for i, entry in enumerate(declared or ()):
+            at = {k: where((i, k)) for k in entry}
+            pfx, error = None, ""
+            if "import" in entry:
+                try:
+                    pfx = open_declared_pfx(entry["import"], Path(where((i, "import", "pfx")).file).parent, self.opened)
+                    problems = pfx_problems(entry, pfx)
+                    error = problems[0][1] if problems else ""
+                except PfxError as exc:
+                    error = str(exc)
+            spec = CertSpec(
+                thumbprint=str(entry["thumbprint"]).upper() if entry.get("thumbprint") else None,
+                match=_match(entry.get("match")),
+                services=frozenset(entry["services"]) if "services" in entry else None,
+                exact=entry.get("services_mode") == "exact",
+                absent=entry.get("state") == "absent",
+                renew_days=(entry.get("renew") or {}).get("within_days"),
+                warn_days=int(entry.get("warn_within_days", DEFAULT_WARN_DAYS)),
+                pfx=pfx,
+                pfx_error=error,
+                at=at,
+            )
+            source = where((i,))
+            out.append(Desired(kind=self.kind, pattern=spec.describe(), values=(DesiredValue("certificate", spec, source),), source=source))
+        return tuple(out)
+
+    # --- reading ----------------------------------------------------------------------------------------
+
+    def read_steps(self, prefix: str) -> list[Step]:
+        return [
+            Step(id=f"{prefix}{self.kind}", cmdlet="Get-ExchangeCertificate", params={"Server": LOCAL_SERVER}, select=READ_PROPERTIES),
+            Step(id=f"{prefix}{self.kind}:receive", cmdlet="Get-ReceiveConnector", params={"Server": LOCAL_SERVER},
+                 select=("Identity", "Fqdn", "TlsCertificateName")),
+            Step(id=f"{prefix}{self.kind}:send", cmdlet="Get-SendConnector", params={},
+                 select=("Identity", "Fqdn", "TlsCertificateName", "SourceTransportServers")),
+        ]
+
+    def observe(self, answer: Answer, prefix: str) -> tuple[ObservedObject, ...] | None:
+        out = []
+        certs = answer.result(f"{prefix}{self.kind}")
+        if not certs.ok:
+            raise ReadError(f"Get-ExchangeCertificate failed: {certs.error.message if certs.error else certs.status}")
+        for obj in certs.objects:
+            thumb = str(obj.get("Thumbprint") or "").upper()
+            out.append(ObservedObject(kind=self.kind, name=thumb, identity=thumb, values=dict(obj)))
+        for which in ("receive", "send"):
+            result = answer.result(f"{prefix}{self.kind}:{which}")
+            if not result.ok:
+                raise ReadError(f"Get-{which.capitalize()}Connector failed: {result.error.message if result.error else result.status}")
+            for obj in result.objects:
+                out.append(ObservedObject(kind=CONNECTOR, name=str(obj.get("Identity") or ""), identity=which, values=dict(obj)))
+        return tuple(out)
+
+    # --- planning ---------------------------------------------------------------------------------------
+
+    def plan(self, desired: tuple[Desired, ...], observed: tuple[ObservedObject, ...], ctx: PlanContext) -> KindPlan:
+        return plan_certificates(desired, observed, ctx, self.clock())
+
+    # --- changing ---------------------------------------------------------------------------------------
+
+    def operations(self, change: Change) -> tuple[Operation, ...]:
+        return (Operation(id=change.id, host=change.host, change=change.id, steps=steps_for(change)),)
+
+    def verify(self, change: Change, readback: tuple[ObservedObject, ...]) -> str | None:
+        return verify_change(change, readback)
+
+
+KIND_INSTANCE = CertificateKind()
+
+__all__ = ["CONNECTOR", "KIND", "KIND_INSTANCE", "RAILS", "CertSpec", "CertificateKind"]

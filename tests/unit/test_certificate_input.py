@@ -1,0 +1,128 @@
+"""Bad certificate declarations are inventory errors naming file:line:column and what is wrong, before any host is
+contacted: a PFX that is not PKCS#12, a wrong password, a PFX that is not the declared certificate, no private key,
+an unknown service, a password variable that is not set, keys that exclude each other."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import NameOID
+
+from exconf.inventory import InventoryError, load
+
+PASSWORD = "Unit-Pfx-Pw-1"
+NOW = dt.datetime.now(dt.timezone.utc)
+
+
+def make_pfx(cn: str = "mail.contoso.com", sans=("mail.contoso.com",), key: bool = True, password: str = PASSWORD) -> tuple[bytes, str]:
+    own = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    issuer = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Unit CA")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer).public_key(own.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(NOW).not_valid_after(NOW + dt.timedelta(days=90))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(s) for s in sans]), critical=False)
+            .sign(own, hashes.SHA256()))
+    data = pkcs12.serialize_key_and_certificates(b"x", own if key else None, cert, None, serialization.BestAvailableEncryption(password.encode()))
+    return data, cert.fingerprint(hashes.SHA1()).hex().upper()
+
+
+@pytest.fixture(scope="module")
+def pfx() -> tuple[bytes, str]:
+    return make_pfx()
+
+
+def inventory(entry: str) -> str:
+    body = "".join(f"          {line}\n" for line in entry.strip("\n").splitlines())
+    return "all:\n  vars:\n    exchange:\n      certificates:\n" + body + "  hosts:\n    ex01.contoso.com:\n"
+
+
+def problems(write, tmp_path, entry: str, files: dict[str, bytes] | None = None) -> str:
+    for name, data in (files or {}).items():
+        (tmp_path / name).write_bytes(data)
+    path = write({"inv.yaml": inventory(entry)})
+    with pytest.raises(InventoryError) as caught:
+        load(path)
+    return str(caught.value)
+
+
+def test_a_file_that_is_not_pkcs12(write, tmp_path, monkeypatch):
+    monkeypatch.setenv("PFX_PW", PASSWORD)
+    text = problems(write, tmp_path, "- import: {pfx: mail.pfx, password_env: PFX_PW}\n  services: [SMTP]", {"mail.pfx": b"-----BEGIN CERTIFICATE-----\n"})
+    assert "inv.yaml:5:" in text and "exchange.certificates[0].import.pfx" in text and "is not a PKCS#12 (PFX) file" in text
+
+
+def test_a_wrong_password_names_its_source_not_its_value(write, tmp_path, monkeypatch, pfx):
+    monkeypatch.setenv("PFX_PW", "Wrong-Password-9")
+    text = problems(write, tmp_path, "- import: {pfx: mail.pfx, password_env: PFX_PW}", {"mail.pfx": pfx[0]})
+    assert "the password from env PFX_PW does not open the PFX" in text and "Wrong-Password-9" not in text
+
+
+def test_a_password_variable_that_is_not_set(write, tmp_path, monkeypatch, pfx):
+    monkeypatch.delenv("PFX_UNSET", raising=False)
+    text = problems(write, tmp_path, "- import: {pfx: mail.pfx, password_env: PFX_UNSET}", {"mail.pfx": pfx[0]})
+    assert "the environment variable PFX_UNSET is not set" in text
+
+
+def test_a_password_file_beside_the_inventory_opens_it(write, tmp_path, pfx):
+    (tmp_path / "mail.pfx").write_bytes(pfx[0])
+    (tmp_path / "mail.pw").write_text(PASSWORD + "\n")
+    inv = load(write({"inv.yaml": inventory("- import: {pfx: mail.pfx, password_file: mail.pw}\n  services: [SMTP]")}))
+    assert inv.hosts[0].vars["exchange"]["certificates"][0]["import"]["pfx"] == "mail.pfx"
+
+
+def test_a_pfx_that_is_not_the_declared_certificate(write, tmp_path, monkeypatch, pfx):
+    monkeypatch.setenv("PFX_PW", PASSWORD)
+    wrong = "A" * 40
+    text = problems(write, tmp_path, f"- thumbprint: {wrong}\n  import: {{pfx: mail.pfx, password_env: PFX_PW}}", {"mail.pfx": pfx[0]})
+    assert f"holds certificate {pfx[1]}, not the declared thumbprint {wrong}" in text
+    text = problems(write, tmp_path, '- match: {subject: "CN=smtp.contoso.com"}\n  import: {pfx: mail.pfx, password_env: PFX_PW}', {"mail.pfx": pfx[0]})
+    assert "holds 'CN=mail.contoso.com'" in text and "which the declared match (subject 'CN=smtp.contoso.com') does not select" in text
+
+
+def test_no_private_key_for_smtp(write, tmp_path, monkeypatch):
+    monkeypatch.setenv("PFX_PW", PASSWORD)
+    data, _ = make_pfx(key=False)
+    text = problems(write, tmp_path, "- import: {pfx: nokey.pfx, password_env: PFX_PW}\n  services: [SMTP]", {"nokey.pfx": data})
+    assert "has no private key: Exchange cannot enable SMTP on a certificate without one" in text
+
+
+def test_an_unknown_service_and_a_password_in_clear(write, tmp_path):
+    text = problems(write, tmp_path, '- match: {subject: "CN=x"}\n  services: [SMPT]')
+    assert "exchange.certificates[0].services[0]: expected one of IMAP, POP, UM, IIS, SMTP, Federation, UMCallRouter, found 'SMPT'" in text
+    text = problems(write, tmp_path, "- import: {pfx: a.pfx, password: hunter2}")
+    assert "unknown key 'password'" in text
+
+
+@pytest.mark.parametrize("entry, message", [
+    ('- thumbprint: "' + "B" * 40 + '"\n  match: {subject: "CN=x"}', "by thumbprint or by match, not both"),
+    ("- services: [SMTP]", "name the certificate: thumbprint, match, or import"),
+    ('- thumbprint: "' + "B" * 40 + '"\n  renew: {within_days: 30}', "renew needs a match"),
+    ('- match: {subject: "CN=x"}\n  state: absent\n  services: [SMTP]', "state absent is removed; services does not apply"),
+    ('- match: {subject: "CN=x"}\n  services_mode: exact', "services_mode exact needs services"),
+    ("- import: {pfx: a.pfx, password_env: A, password_file: b}", "exactly one of password_env or password_file"),
+    ("- thumbprint: ABC", "expected a string matching ^[0-9A-Fa-f]{40}$"),
+])
+def test_keys_that_exclude_or_need_each_other(write, tmp_path, entry, message):
+    text = problems(write, tmp_path, entry)
+    assert message in text and "inv.yaml:" in text
+
+
+def test_a_pfx_is_opened_once_per_file_and_password(tmp_path, pfx):
+    from exconf.model import SecretRef
+    from exconf.modules.certificate_values import OpenedPfx, PfxError, read_pfx
+    from exconf.remote import Secret
+
+    path = tmp_path / "mail.pfx"
+    path.write_bytes(pfx[0])
+    ref, opened = SecretRef("env", "X"), OpenedPfx()
+    first = read_pfx(path, ref, Secret.from_value(PASSWORD), opened)
+    assert read_pfx(path, ref, Secret.from_value(PASSWORD), opened) is first  # one PKCS#12 decryption for many hosts
+    with pytest.raises(PfxError, match="does not open"):
+        read_pfx(path, ref, Secret.from_value("another"), opened)  # a different password is tried again, and fails
+    path.write_bytes(make_pfx()[0])
+    assert read_pfx(path, ref, Secret.from_value(PASSWORD), opened).cert.thumbprint != first.cert.thumbprint
