@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import stored
+from . import edge_subscriptions, stored
 from .binder import Param, Signature
 from .context import Context, lab_guid
 from .dotnet_values import ByteSize, TimeSpan, Unlimited
@@ -157,7 +157,7 @@ def _current(ctx: Context) -> dict[str, Any]:
 def view(ctx: Context) -> dict[str, Any]:
     obj = _current(ctx)
     values = {p.name: obj[p.name] for p in KIND.props}
-    if ctx.edge and ctx.local.subscribed:
+    if ctx.edge and edge_subscriptions.subscribed_on_edge(ctx, ctx.local):
         values.update({name: ctx.state.get(stored.ORG, STORED.key)[name] for name in SYNCED})
     out: dict[str, Any] = {"Name": IDENTITY, **values}
     out.update(ctx.common(
@@ -198,7 +198,7 @@ def _validate(ctx: Context, old: dict[str, Any], new: dict[str, Any], changed: s
                 "MaxRecipientEnvelopeLimit, and SupervisionTags parameters. Therefore, setting these parameters will "
                 "have no effect."
             )
-        if ctx.local.subscribed:
+        if edge_subscriptions.subscribed_on_edge(ctx, ctx.local):
             for name in EDGE_LOCKED:
                 if name in changed:
                     raise ctx.error(
@@ -217,7 +217,7 @@ def _validate(ctx: Context, old: dict[str, Any], new: dict[str, Any], changed: s
 def set_(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
     _check_identity(ctx, bound.get("Identity"))
     obj = _current(ctx)
-    if ctx.edge and ctx.local.subscribed:
+    if ctx.edge and edge_subscriptions.subscribed_on_edge(ctx, ctx.local):
         # The Edge shows EdgeSync's copy of the replicated lists: compare and validate against
         # that view (the validator refuses to change them), then keep the Edge's other settings.
         shown = {**obj, **{name: ctx.state.get(stored.ORG, STORED.key)[name] for name in SYNCED}}
