@@ -38,7 +38,6 @@ whether the last synchronisation carried them (an object changed after it is Not
 from __future__ import annotations
 
 import base64
-import hashlib
 import secrets
 import uuid
 import xml.etree.ElementTree as ElementTree
@@ -160,8 +159,11 @@ MSG = {
 def _new_edge(org: Any, entry: ServerEntry | None, now: datetime) -> dict[str, Any]:
     """An Edge's side. An org-file ``subscribed: true`` Edge starts subscribed; its certificates are
     pinned to its internal transport certificate when first looked at (making keys at start is slow)."""
-    return {"subscribed": bool(entry is not None and entry.subscribed), "bootstrap": None,
-            "adam_store": None, "adam_presented": None}
+    subscribed = bool(entry is not None and entry.subscribed)
+    side = {"subscribed": subscribed, "bootstrap": None, "adam_store": None, "adam_presented": None}
+    if subscribed:
+        side["seed"] = True  # the organisation's record is made with it (records), also for an Edge added later
+    return side
 
 
 def _new_org(org: Any, entry: ServerEntry | None, now: datetime) -> dict[str, Any]:
@@ -218,8 +220,17 @@ def edge_side(ctx: Context, entry: ServerEntry) -> dict[str, Any]:
 
 
 def records(ctx: Context) -> dict[str, dict[str, Any]]:
-    """The organisation's subscriptions (Edges gone from the org file are left out)."""
-    return ctx.state.get(stored.ORG, ORG_KEY)
+    """The organisation's subscriptions, by Edge name. An Edge the org file declares ``subscribed`` after
+    the state was made gets its record here, once (its side carries ``seed`` until then)."""
+    blob = ctx.state.get(stored.ORG, ORG_KEY)
+    for entry in ctx.org.servers:
+        if entry.is_edge and entry.subscribed:
+            peek = ctx.state.objects.get((entry.name, EDGE_KEY))  # a read without touching; changed below
+            if peek is not None and peek.get("seed"):
+                ctx.state.get(entry.name, EDGE_KEY).pop("seed")
+                blob.setdefault(entry.name, _seeded_record(entry, ctx.now))
+                ctx.changed = True
+    return blob
 
 
 def _entry(ctx: Context, name: str) -> ServerEntry | None:
@@ -237,7 +248,7 @@ def _record(ctx: Context, name: str) -> dict[str, Any] | None:
         subscribed = _time(rec["subscribed_at"])
         adam_guid = str(lab_guid("adam", entry.name)).upper()
         seeded = SubscriptionFile(entry.name, entry.spec.fqdn, b"", f"cn=ESRA.{entry.name},OU=Services,CN=Configuration,"
-                                  f"CN={{{adam_guid}}}", "", subscribed, subscribed + DEFAULT_BOOTSTRAP)
+                                  f"CN={{{adam_guid}}}", subscribed, subscribed + DEFAULT_BOOTSTRAP)
         rec["credentials"] = _new_credentials(ctx, entry, rec["site"], seeded)
         ctx.changed = True
     return rec
@@ -516,8 +527,7 @@ def _new_on_edge(ctx: Context, bound: dict[str, Any], filename: str | None, dura
     user = f"cn=ESRA.{entry.name},OU=Services,CN=Configuration,CN={{{adam_guid}}}"
     password = secrets.token_urlsafe(24)  # written into the file only, as Exchange does; never kept
     ctx.files[filename] = _subscription_file(entry, cert, user, password, now, expiry)
-    side["bootstrap"] = {"user": user, "effective": _iso(now), "expires": _iso(now + expiry),
-                         "password_sha256": hashlib.sha256(password.encode("ascii")).hexdigest()}
+    side["bootstrap"] = {"user": user, "effective": _iso(now), "expires": _iso(now + expiry)}
     side["adam_store"] = thumb  # InstallCertificateToADAMServiceStore
     if side["adam_presented"] is None:
         side["adam_presented"] = thumb  # a first subscription: nothing else was presented before
@@ -563,7 +573,6 @@ class SubscriptionFile:
     edge_fqdn: str
     certificate_der: bytes
     user: str
-    password_sha256: str
     effective: datetime
     expires: datetime
 
@@ -593,8 +602,7 @@ def read_file(data: bytes) -> SubscriptionFile:
         duration = timedelta(microseconds=int(text.get("Duration", "")) // 10)
     except (ValueError, TypeError, OverflowError):
         raise ValueError(MSG["InvalidSubscriptionFile"]) from None
-    return SubscriptionFile(text["EdgeServerName"], text["EdgeServerFQDN"], der, text["ESRAUsername"],
-                            hashlib.sha256(text["ESRAPassword"].encode("utf-8")).hexdigest(), effective,
+    return SubscriptionFile(text["EdgeServerName"], text["EdgeServerFQDN"], der, text["ESRAUsername"], effective,
                             effective + duration)
 
 

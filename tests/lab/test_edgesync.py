@@ -367,3 +367,16 @@ def test_start_and_test_run_on_mailbox_servers_only(store):
     nothing = ok(step(store, "EX01", "Start-EdgeSynchronization", {}, select=RESULT)).objects
     assert [(r["Result"], r["Name"]) for r in nothing] == [("NoSubscriptions", "")]
     assert re.search("no Edge Subscriptions in Active Directory site Amsterdam", status(store, "EX01")[""]["FailureDetail"])
+
+
+def test_an_edge_the_org_file_subscribes_later_is_seeded_subscribed(store, tmp_path):
+    store.close()
+    org = tmp_path / "org.yaml"
+    org.write_text(ORG + "  - {name: EDGE04, role: Edge, site: Amsterdam, subscribed: true, address: 127.68.1.6}\n")
+    later = LabStore(org, tmp_path / "state.json")
+    assert status(later, "EX01")["EDGE04"]["SyncStatus"] == "Normal"
+    assert connectors(later, "EX01")["EdgeSync - Amsterdam to Internet"] == ("EDGE04",)
+    ok(step(later, "EX01", "Remove-EdgeSubscription", {"Identity": "EDGE04", "Confirm": False}))
+    later.close()
+    again = LabStore(org, tmp_path / "state.json")  # removed stays removed
+    assert "EDGE04" not in status(again, "EX01")
