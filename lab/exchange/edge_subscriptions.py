@@ -24,15 +24,13 @@ certificate breaks it until the Edge is subscribed again (Edge file, then Mailbo
 The first subscription of an Edge needs no restart: its AD LDS presented no EdgeSync certificate
 before, and the lab lets it present the one the subscription installed.
 
-The schedule (configuration every 3 minutes [EXD edge-subscriptions.md]) is modelled on the lab
-clock, lazily: whenever an EdgeSync cmdlet looks at a subscription (or something is about to break
-it), every scheduled synchronisation that would have run since the last one while it worked is
-counted as done, so ``LastSynchronizedUtc`` is the last 3-minute tick. An org-file ``subscribed:
-true`` Edge starts subscribed and synchronised, with the certificate it has when first looked at.
-
-What the Edge shows of the organisation's configuration (send connectors it is a source of, the
-domain-secure lists) stays the organisation's current values, as before; ``-FullCompareMode`` tells
-whether the last synchronisation carried them (an object changed after it is NotSynchronized).
+A synchronisation writes the Edge's replica (the send connectors it is a source of and the
+organisation's domain-secure lists), which is what a subscribed Edge shows; ``-FullCompareMode`` and
+Start's counts compare it with the organisation. The schedule (configuration every 3 minutes [EXD
+edge-subscriptions.md]) runs on the lab clock, lazily: when a cmdlet looks at a subscription (or
+something is about to change it) and 3 minutes have passed since the last synchronisation, one runs
+then, if synchronisation works. An org-file ``subscribed: true`` Edge starts subscribed, with the
+certificate it has and the replica of the organisation when it is first looked at.
 """
 
 from __future__ import annotations
@@ -215,6 +213,8 @@ def edge_side(ctx: Context, entry: ServerEntry) -> dict[str, Any]:
     if side["subscribed"] and side["adam_presented"] is None:
         thumb = internal_transport(ctx, entry)
         side["adam_presented"] = side["adam_store"] = thumb
+        if side.get("replica") is None:  # as if synchronisation had just run
+            side["replica"] = _snapshot(ctx, entry.name)
         ctx.changed = True
     return side
 
@@ -287,18 +287,25 @@ def problem(ctx: Context, rec: dict[str, Any]) -> str | None:
 
 
 def catch_up(ctx: Context, rec: dict[str, Any]) -> None:
-    """Count the scheduled synchronisations that ran while the subscription worked, up to now."""
+    """The schedule: when 3 minutes or more passed since the last synchronisation (or since the
+    subscription last started to work) and it works, a scheduled synchronisation runs now."""
     if problem(ctx, rec) is not None:
         return
     start = _time(rec["last_sync"]) or _time(rec["subscribed_at"])
     resumed = _time(rec.get("resumed"))
     if resumed is not None and resumed > start:  # it did not work before this moment
         start = resumed
-    ticks = (ctx.now - start) // CONFIG_INTERVAL
-    if ticks >= 1:
-        rec["last_sync"] = _iso(start + ticks * CONFIG_INTERVAL)
-        rec["lease_holder"] = rec["lease_holder"] or _site_mailbox(ctx, rec["site"])
-        ctx.changed = True
+    if ctx.now - start >= CONFIG_INTERVAL:
+        synchronise(ctx, rec, rec["lease_holder"] or _site_mailbox(ctx, rec["site"]))
+
+
+def synchronise(ctx: Context, rec: dict[str, Any], holder: str | None) -> None:
+    """One configuration synchronisation: the Edge's AD LDS receives the organisation's objects."""
+    entry = _entry(ctx, rec["name"])
+    if entry is not None:
+        ctx.state.get(entry.name, EDGE_KEY)["replica"] = _snapshot(ctx, rec["name"])
+    rec.update(last_sync=_iso(ctx.now), lease_holder=holder)
+    ctx.changed = True
 
 
 def catch_up_edge(ctx: Context, entry: ServerEntry) -> None:
@@ -324,14 +331,66 @@ def _replicated(ctx: Context, name: str) -> tuple[list[dict[str, Any]], dict[str
     return connectors, ctx.state.get(stored.ORG, transport_config.STORED.key)
 
 
-def _changed_since(ctx: Context, rec: dict[str, Any]) -> tuple[int, int, int]:
-    """(added, updated, scanned) configuration objects since the Edge's last synchronisation."""
-    last = _time(rec["last_sync"])
-    connectors, config = _replicated(ctx, rec["name"])
-    objects = connectors + [config]
-    added = sum(1 for o in objects if last is None or o["WhenCreated"] > last)
-    updated = sum(1 for o in objects if last is not None and o["WhenCreated"] <= last < o["WhenChanged"])
-    return added, updated, len(objects)
+def _snapshot(ctx: Context, name: str) -> dict[str, Any]:
+    """What a synchronisation writes into the Edge's AD LDS (JSON-ready, as the state keeps it)."""
+    from . import transport_config
+
+    connectors, config = _replicated(ctx, name)
+    dumped = transport_config.KIND.dump(config)
+    return {"connectors": [send_connectors.KIND.dump(c) for c in connectors],
+            "transport": {n: dumped[n] for n in transport_config.SYNCED}}
+
+
+EMPTY_REPLICA: dict[str, Any] = {"connectors": [], "transport": {}}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The organisation's objects against the Edge's copies (by Guid; the transport settings' lists)."""
+
+    added: tuple[str, ...]  # in the organisation, not on the Edge
+    updated: tuple[str, ...]  # on both, different
+    deleted: tuple[str, ...]  # on the Edge only
+    same: int
+    transport_same: bool
+
+    @property
+    def scanned(self) -> int:
+        return len(self.added) + len(self.updated) + self.same + 1
+
+
+def compare(ctx: Context, rec: dict[str, Any]) -> Comparison:
+    entry = _entry(ctx, rec["name"])
+    replica = (ctx.state.get(entry.name, EDGE_KEY).get("replica") if entry is not None else None) or EMPTY_REPLICA
+    now = _snapshot(ctx, rec["name"])
+    theirs = {r["Guid"]: r for r in replica["connectors"]}
+    ours = {r["Guid"]: r for r in now["connectors"]}
+    added = tuple(r["Name"] for g, r in ours.items() if g not in theirs)
+    updated = tuple(r["Name"] for g, r in ours.items() if g in theirs and theirs[g] != r)
+    deleted = tuple(r["Name"] for g, r in theirs.items() if g not in ours)
+    same = sum(1 for g, r in ours.items() if theirs.get(g) == r)
+    return Comparison(added, updated, deleted, same, replica["transport"] == now["transport"])
+
+
+def replicated_connectors(ctx: Context) -> list[dict[str, Any]]:
+    """The send connectors a subscribed Edge holds: what the last synchronisation wrote (a scheduled
+    one runs first if it is due). Read-only copies: the Edge refuses to change them."""
+    catch_up_edge(ctx, ctx.local)
+    side = edge_side(ctx, ctx.local)
+    replica = side.get("replica") or EMPTY_REPLICA
+    return [send_connectors.KIND.load(r, send_connectors.base_values(r["Name"])) for r in replica["connectors"]]
+
+
+def replicated_lists(ctx: Context) -> dict[str, Any]:
+    """TLSSendDomainSecureList, TLSReceiveDomainSecureList and InternalSMTPServers as EdgeSync last
+    wrote them on a subscribed Edge (empty before the first synchronisation)."""
+    from . import transport_config
+
+    catch_up_edge(ctx, ctx.local)
+    side = edge_side(ctx, ctx.local)
+    written = (side.get("replica") or EMPTY_REPLICA)["transport"]
+    return {n: transport_config.KIND.prop(n).type.load(written[n]) if n in written else ()
+            for n in transport_config.SYNCED}
 
 
 # --- views -------------------------------------------------------------------------------------------------------
@@ -413,18 +472,18 @@ def _status(ctx: Context, rec: dict[str, Any], full: bool, recipients: bool) -> 
         # the lab knows to be unreachable has cookies that a synchronisation can no longer update.
         failure = MSG["LeaseExpired"] if last is not None and now > lease_expiry + ALERT_PADDING else MSG["CookieNotUpdated"]
     if full and last is not None:
-        connectors, config = _replicated(ctx, rec["name"])
-        def compare(objects: list[dict[str, Any]]) -> ConfigStatus:
-            behind = [o.get("Name", "Transport Settings") for o in objects if o["WhenChanged"] > last]
-            if behind:
-                return ConfigStatus("NotSynchronized", len(objects) - len(behind), tuple(behind))
-            return ConfigStatus("Synchronized", len(objects))
+        diff = compare(ctx, rec)
+        in_sync = not (diff.added or diff.updated or diff.deleted)
+        connectors = ConfigStatus("Synchronized" if in_sync else "NotSynchronized", diff.same,
+                                  diff.added, diff.deleted, diff.updated)
+        transport = ConfigStatus("Synchronized", 1) if diff.transport_same else ConfigStatus(
+            "NotSynchronized", 0, (), (), ("Transport Settings",))
         tree_status.update(
             TransportServerStatus=ConfigStatus("Synchronized", 1),
-            TransportConfigStatus=compare([config]),
+            TransportConfigStatus=transport,
             AcceptedDomainStatus=ConfigStatus("Synchronized"),
             RemoteDomainStatus=ConfigStatus("Synchronized"),
-            SendConnectorStatus=compare(connectors),
+            SendConnectorStatus=connectors,
             MessageClassificationStatus=ConfigStatus("Synchronized"),
             RecipientStatus=ConfigStatus("Synchronized") if recipients else ConfigStatus("Skipped"),
         )
@@ -535,7 +594,7 @@ def _new_on_edge(ctx: Context, bound: dict[str, Any], filename: str | None, dura
         # The Edge's own send connectors go, and New/Set/Remove-SendConnector are refused from now on.
         own = ctx.state.get(entry.name, send_connectors.STORED.key)
         own.clear()
-        side["subscribed"] = True
+        side.update(subscribed=True, replica=dict(EMPTY_REPLICA, connectors=[]))
     ctx.changed = True
     return []
 
@@ -792,7 +851,7 @@ def _remove_on_edge(ctx: Context, entry: ServerEntry, force: bool) -> None:
 
     catch_up_edge(ctx, entry)
     side = edge_side(ctx, entry)
-    side.update(subscribed=False, bootstrap=None)
+    side.update(subscribed=False, bootstrap=None, replica=None)
     ctx.state.get(entry.name, send_connectors.STORED.key).clear()
     local = ctx.state.get(entry.name, transport_config.STORED.key)
     for name in transport_config.SYNCED:
@@ -872,12 +931,13 @@ def start(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
             out.append(_result("CouldNotConnect", "Configuration", rec["name"], now, failure=broken))
             out.append(_result("CouldNotConnect", "Recipients", rec["name"], now, failure=broken))
             continue
-        added, updated, scanned = _changed_since(ctx, rec)
+        diff = compare(ctx, rec)
+        updated = len(diff.updated) + (0 if diff.transport_same else 1)
         if bound.get("ForceFullSync"):  # every object is written again, not only the changed ones
-            updated = scanned - added
-        rec.update(last_sync=_iso(now), lease_holder=server.name)
-        ctx.changed = True
-        out.append(_result("Success", "Configuration", rec["name"], now, counts=(added, 0, updated, scanned)))
+            updated = diff.scanned - len(diff.added)
+        synchronise(ctx, rec, server.name)
+        counts = (len(diff.added), len(diff.deleted), updated, diff.scanned)
+        out.append(_result("Success", "Configuration", rec["name"], now, counts=counts))
         out.append(_result("Success", "Recipients", rec["name"], now))
     return out
 

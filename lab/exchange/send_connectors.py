@@ -156,7 +156,7 @@ def readable(ctx: Context) -> list[dict[str, Any]]:
     if not ctx.edge:
         return ctx.state.get(stored.ORG, STORED.key)
     if edge_subscriptions.subscribed_on_edge(ctx, ctx.local):  # [h-edgesync] the lab state, not the org file
-        return [c for c in ctx.state.get(stored.ORG, STORED.key) if ctx.local.name in c["SourceTransportServers"]]
+        return edge_subscriptions.replicated_connectors(ctx)  # what EdgeSync last wrote
     return ctx.state.get(ctx.local.name, STORED.key)
 
 

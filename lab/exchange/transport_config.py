@@ -158,7 +158,7 @@ def view(ctx: Context) -> dict[str, Any]:
     obj = _current(ctx)
     values = {p.name: obj[p.name] for p in KIND.props}
     if ctx.edge and edge_subscriptions.subscribed_on_edge(ctx, ctx.local):
-        values.update({name: ctx.state.get(stored.ORG, STORED.key)[name] for name in SYNCED})
+        values.update(edge_subscriptions.replicated_lists(ctx))  # [h-edgesync] what EdgeSync last wrote
     out: dict[str, Any] = {"Name": IDENTITY, **values}
     out.update(ctx.common(
         identity=IDENTITY, dn=f"CN={IDENTITY},{ctx.org_dn()}", guid=obj["Guid"],
@@ -220,7 +220,7 @@ def set_(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
     if ctx.edge and edge_subscriptions.subscribed_on_edge(ctx, ctx.local):
         # The Edge shows EdgeSync's copy of the replicated lists: compare and validate against
         # that view (the validator refuses to change them), then keep the Edge's other settings.
-        shown = {**obj, **{name: ctx.state.get(stored.ORG, STORED.key)[name] for name in SYNCED}}
+        shown = {**obj, **edge_subscriptions.replicated_lists(ctx)}
         if set_object(ctx, KIND, shown, bound, IDENTITY, _validate):
             obj.update({name: value for name, value in shown.items() if name not in SYNCED})
         return []

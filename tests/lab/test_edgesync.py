@@ -128,7 +128,8 @@ def test_first_subscription_of_a_new_edge_end_to_end_by_cmdlets(store, tmp_path)
     started = ok(step(store, "EX01", "Start-EdgeSynchronization", {}, select=RESULT)).objects
     assert [(r["Name"], r["Type"], r["Result"]) for r in started] == [
         ("EDGE01", "Configuration", "Success"), ("EDGE01", "Recipients", "Success")]
-    assert started[0]["Added"] == started[0]["Scanned"] == 3  # two EdgeSync connectors and the transport settings
+    # Two EdgeSync connectors added; the Edge's transport settings get the organisation's lists.
+    assert (started[0]["Added"], started[0]["Updated"], started[0]["Scanned"]) == (2, 1, 3)
     after = status(store, "EX01")["EDGE01"]
     assert (after["SyncStatus"], after["LeaseType"], after["FailureDetail"]) == ("Normal", "Option", None)
     assert after["LeaseHolder"].startswith("CN=EX01,CN=Servers,")
@@ -264,11 +265,14 @@ def test_a_subscription_seeded_by_the_org_file_breaks_too(store):
 def test_scheduled_synchronisation_runs_on_the_lab_clock(store):
     ok(import_file(store, "EX01", subscription_file(store, "EDGE01"), "Amsterdam"))
     assert status(store, "EX01")["EDGE01"]["SyncStatus"] == "Inconclusive"
-    store.advance_clock(7 * 60)
+    assert connectors(store, "EDGE01") == {}  # nothing replicated yet
+    store.advance_clock(2 * 60)
+    assert status(store, "EX01")["EDGE01"]["SyncStatus"] == "Inconclusive"  # not yet due
+    store.advance_clock(2 * 60)
     row = status(store, "EX01")["EDGE01"]
-    assert row["SyncStatus"] == "Normal"
-    # Two 3-minute ticks after the import: the last synchronisation is 1 minute ago.
-    assert store.clock_now() - parse_time(row["LastSynchronizedUtc"]) in (dt.timedelta(seconds=s) for s in range(58, 63))
+    # Due (4 minutes after the import): the scheduled synchronisation ran when the lab looked.
+    assert row["SyncStatus"] == "Normal" and parse_time(row["LastSynchronizedUtc"]) == store.clock_now()
+    assert set(connectors(store, "EDGE01")) == {"EdgeSync - Amsterdam to Internet", "EdgeSync - Inbound to Amsterdam"}
 
 
 def test_full_compare_tells_whether_the_edge_received_an_organisation_change(store):
@@ -294,12 +298,21 @@ def test_a_subscribed_edge_refuses_send_connector_changes_by_its_own_state(store
     refused = step(store, "EDGE01", "Set-SendConnector", {"Identity": "EdgeSync - Amsterdam to Internet",
                                                            "ProtocolLoggingLevel": "Verbose"})
     assert refused.error.exception == "CannotRunOnSubscribedEdgeException"
-    # Made on a Mailbox server, the change reaches the Edge.
+    # Made on a Mailbox server, the change reaches the Edge with the next synchronisation.
     ok(step(store, "EX01", "Set-SendConnector", {"Identity": "EdgeSync - Amsterdam to Internet",
                                                   "ProtocolLoggingLevel": "Verbose"}))
-    seen = ok(step(store, "EDGE01", "Get-SendConnector", {"Identity": "EdgeSync - Amsterdam to Internet"},
-                   select=("ProtocolLoggingLevel",))).objects
-    assert seen == ({"ProtocolLoggingLevel": "Verbose"},)
+
+    def on_edge() -> str:
+        return ok(step(store, "EDGE01", "Get-SendConnector", {"Identity": "EdgeSync - Amsterdam to Internet"},
+                       select=("ProtocolLoggingLevel",))).objects[0]["ProtocolLoggingLevel"]
+
+    assert on_edge() == "None"
+    ok(step(store, "EX01", "Start-EdgeSynchronization", {}, select=RESULT))
+    assert on_edge() == "Verbose"
+    ok(step(store, "EX01", "Set-SendConnector", {"Identity": "EdgeSync - Amsterdam to Internet",
+                                                  "ProtocolLoggingLevel": "None"}))
+    store.advance_clock(3 * 60)  # or by the schedule
+    assert on_edge() == "None"
 
 
 # --- removal ----------------------------------------------------------------------------------------------------------
@@ -380,3 +393,17 @@ def test_an_edge_the_org_file_subscribes_later_is_seeded_subscribed(store, tmp_p
     later.close()
     again = LabStore(org, tmp_path / "state.json")  # removed stays removed
     assert "EDGE04" not in status(again, "EX01")
+
+
+def test_a_broken_subscription_leaves_the_edge_with_what_it_last_received(store):
+    subscribe(store, "EDGE01", "EX01", "Amsterdam")
+    replace_smtp_certificate(store, "EDGE01")
+    ok(step(store, "EX01", "Set-TransportConfig", {"TLSSendDomainSecureList": "fabrikam.com"}))
+    store.advance_clock(10 * 60)
+    lists = ok(step(store, "EDGE01", "Get-TransportConfig", {}, select=("TLSSendDomainSecureList",))).objects
+    assert lists == ({"TLSSendDomainSecureList": []},)
+    behind = status(store, "EX01", FullCompareMode=True)["EDGE01"]
+    assert behind["TransportConfigStatus"] == "NotSynchronized"
+    subscribe(store, "EDGE01", "EX01", "Amsterdam")
+    lists = ok(step(store, "EDGE01", "Get-TransportConfig", {}, select=("TLSSendDomainSecureList",))).objects
+    assert lists == ({"TLSSendDomainSecureList": ["fabrikam.com"]},)
