@@ -501,8 +501,6 @@ def _status(ctx: Context, rec: dict[str, Any], full: bool, recipients: bool) -> 
         **tree_status,
         "CredentialRecords": _credentials(ctx, rec),
         "CookieRecords": Records("cookies", cookies),
-        "Identity": None,
-        "IsValid": True,
     }
 
 
@@ -964,6 +962,8 @@ def test(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
     """One EdgeSubscriptionStatus per subscribed Edge of this server's site, or NoSyncConfigured [SRC]."""
     site = ctx.local.spec.site
     chosen = _site_records(ctx, site, bound.get("TargetServer"))
+    if not chosen and _site_records(ctx, site, None):
+        return []  # the site has subscriptions, none of them the -TargetServer [SRC: the loop writes nothing]
     if not chosen:
         return [{
             "UtcNow": ctx.now, "Name": "", "LeaseHolder": None,

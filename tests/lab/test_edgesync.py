@@ -407,3 +407,10 @@ def test_a_broken_subscription_leaves_the_edge_with_what_it_last_received(store)
     subscribe(store, "EDGE01", "EX01", "Amsterdam")
     lists = ok(step(store, "EDGE01", "Get-TransportConfig", {}, select=("TLSSendDomainSecureList",))).objects
     assert lists == ({"TLSSendDomainSecureList": ["fabrikam.com"]},)
+
+
+def test_target_server_narrows_the_test_to_one_edge(store):
+    subscribe(store, "EDGE01", "EX01", "Amsterdam")
+    subscribe(store, "EDGE02", "EX01", "Amsterdam")
+    assert set(status(store, "EX01", TargetServer="edge02.contoso.lab")) == {"EDGE02"}
+    assert status(store, "EX01", TargetServer="EDGE09") == {}
