@@ -96,10 +96,9 @@ class Context:
 
     def _subscribed_edges(self) -> Any:
         """[h-edgesync] The Edges whose subscription the organisation imported (lab state, not the org file)."""
-        from .edge_subscriptions import ORG_KEY
-        from .stored import ORG
+        from .edge_subscriptions import records
 
-        return self.state.get(ORG, ORG_KEY)
+        return records(self)
 
     def legacy_dn(self, entry: ServerEntry) -> str:
         """The server's ExchangeLegacyDN (fixture GetExchangeServer.xml), an identity form of ServerIdParameter."""

@@ -171,18 +171,35 @@ def _new_org(org: Any, entry: ServerEntry | None, now: datetime) -> dict[str, An
 
 def _seeded_record(entry: ServerEntry, now: datetime) -> dict[str, Any]:
     return {"name": entry.name, "fqdn": entry.spec.fqdn, "site": entry.spec.site, "certificate": None,
-            "subscribed_at": _iso(now), "bootstrap": None, "last_sync": _iso(now), "last_changes": _iso(now),
-            "lease_holder": None}
+            "subscribed_at": _iso(now), "bootstrap": None, "last_sync": _iso(now), "lease_holder": None}
 
 
-def _blob(raw: Any, org: Any = None, entry: Any = None) -> dict[str, Any]:
-    if not isinstance(raw, dict):
-        raise ValueError("the Edge subscriptions of the state file are damaged")
+def _load_edge(raw: Any, org: Any = None, entry: Any = None) -> dict[str, Any]:
+    """An Edge's side from the state file; a damaged one is refused (the lab then refuses to start)."""
+    if not (isinstance(raw, dict) and isinstance(raw.get("subscribed"), bool)
+            and all(isinstance(raw.get(k), (str, type(None))) for k in ("adam_store", "adam_presented"))
+            and isinstance(raw.get("replica"), (dict, type(None)))):
+        raise ValueError("an Edge's subscription in the state file is damaged")
     return raw
 
 
-stored.register(stored.Stored(EDGE_KEY, lambda entry: entry is not None and entry.is_edge, _new_edge, dict, _blob))
-stored.register(stored.Stored(ORG_KEY, lambda entry: entry is None, _new_org, dict, _blob))
+def _load_org(raw: Any, org: Any = None, entry: Any = None) -> dict[str, Any]:
+    if not isinstance(raw, dict) or not all(
+        isinstance(rec, dict) and all(isinstance(rec.get(k), str) for k in ("name", "fqdn", "site", "subscribed_at"))
+        for rec in raw.values()
+    ):
+        raise ValueError("the organisation's Edge subscriptions in the state file are damaged")
+    for rec in raw.values():
+        for key in ("subscribed_at", "last_sync", "resumed"):
+            try:
+                _time(rec.get(key))
+            except (TypeError, ValueError):  # said without echoing the file's content
+                raise ValueError(f"an Edge subscription's {key} in the state file is not a date") from None
+    return raw
+
+
+stored.register(stored.Stored(EDGE_KEY, lambda entry: entry is not None and entry.is_edge, _new_edge, dict, _load_edge))
+stored.register(stored.Stored(ORG_KEY, lambda entry: entry is None, _new_org, dict, _load_org))
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -221,14 +238,14 @@ def edge_side(ctx: Context, entry: ServerEntry) -> dict[str, Any]:
 
 def records(ctx: Context) -> dict[str, dict[str, Any]]:
     """The organisation's subscriptions, by Edge name. An Edge the org file declares ``subscribed`` after
-    the state was made gets its record here, once (its side carries ``seed`` until then)."""
+    the state was made gets its record here (its side carries ``seed`` until a removal in the
+    organisation clears it); reading changes nothing otherwise."""
     blob = ctx.state.get(stored.ORG, ORG_KEY)
     for entry in ctx.org.servers:
-        if entry.is_edge and entry.subscribed:
-            peek = ctx.state.objects.get((entry.name, EDGE_KEY))  # a read without touching; changed below
+        if entry.is_edge and entry.subscribed and entry.name not in blob:
+            peek = ctx.state.objects.get((entry.name, EDGE_KEY))  # a read without touching
             if peek is not None and peek.get("seed"):
-                ctx.state.get(entry.name, EDGE_KEY).pop("seed")
-                blob.setdefault(entry.name, _seeded_record(entry, ctx.now))
+                blob[entry.name] = _seeded_record(entry, ctx.now)
                 ctx.changed = True
     return blob
 
@@ -260,11 +277,6 @@ def subscribed_on_edge(ctx: Context, entry: ServerEntry) -> bool:
     if not entry.is_edge:
         return False
     return bool(ctx.state.get(entry.name, EDGE_KEY)["subscribed"])
-
-
-def subscribed_in_org(ctx: Context, entry: ServerEntry) -> bool:
-    """Whether the organisation has a server object for this Edge (it imported its subscription)."""
-    return entry.is_edge and entry.name in records(ctx)
 
 
 # --- synchronisation ---------------------------------------------------------------------------------------------
@@ -720,7 +732,7 @@ def _new_in_org(ctx: Context, bound: dict[str, Any], filename: str | None) -> li
         catch_up(ctx, existing)
         existing["resumed"] = _iso(now)
     rec = existing or {"name": edge.name, "fqdn": edge.spec.fqdn, "site": site, "subscribed_at": _iso(now),
-                       "last_sync": None, "last_changes": None, "lease_holder": None}
+                       "last_sync": None, "lease_holder": None}
     rec.update(certificate=file_thumb, bootstrap={"user": parsed.user, "expires": _iso(parsed.expires)},
                credentials=_new_credentials(ctx, edge, site, parsed))
     if existing is None:
@@ -874,6 +886,7 @@ def _remove_in_org(ctx: Context, entry: ServerEntry) -> None:
                 connector["SourceTransportServers"] = tuple(s for s in sources if s != entry.name)
                 connector["WhenChanged"] = ctx.now
     del records(ctx)[entry.name]
+    ctx.state.get(entry.name, EDGE_KEY).pop("seed", None)  # an org-file subscription removed stays removed
     ctx.changed = True
 
 

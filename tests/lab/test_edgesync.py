@@ -414,3 +414,22 @@ def test_target_server_narrows_the_test_to_one_edge(store):
     subscribe(store, "EDGE02", "EX01", "Amsterdam")
     assert set(status(store, "EX01", TargetServer="edge02.contoso.lab")) == {"EDGE02"}
     assert status(store, "EX01", TargetServer="EDGE09") == {}
+
+
+@pytest.mark.parametrize("scope, key, damaged", [
+    ("EDGE01", "EdgeSubscriptionEdge", {"subscribed": "yes"}),
+    ("@org", "EdgeSubscriptions", {"EDGE03": {"name": "EDGE03", "fqdn": "x", "site": "Rotterdam", "subscribed_at": "soon"}}),
+])
+def test_a_damaged_subscription_in_the_state_file_stops_the_lab_with_a_clear_error(store, tmp_path, scope, key, damaged):
+    import json
+
+    from exconf.lab.exchange.store import StateFileError
+
+    store.close()
+    state = tmp_path / "state.json"
+    data = json.loads(state.read_text())
+    data["objects"][scope][key] = damaged
+    state.write_text(json.dumps(data))
+    with pytest.raises(StateFileError) as caught:
+        LabStore(tmp_path / "org.yaml", state)
+    assert "cannot read the lab state" in str(caught.value) and "soon" not in str(caught.value)
