@@ -96,7 +96,7 @@ class Context:
 
     def _subscribed_edges(self) -> Any:
         """[h-edgesync] The Edges whose subscription the organisation imported (lab state, not the org file)."""
-        from .edge_subscriptions import records
+        from .edge_sync import records
 
         return records(self)
 

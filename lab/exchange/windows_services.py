@@ -58,9 +58,9 @@ def restart(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
                 "ObjectNotFound", "ServiceCommandException", ctx.cmdlet,
             )
         if service == "ADAM_MSExchange":  # [h-edgesync] AD LDS presents its service store's certificate
-            from . import edge_subscriptions
+            from . import edge_sync
 
-            edge_subscriptions.adam_restarted(ctx)
+            edge_sync.adam_restarted(ctx)
         if bound.get("PassThru"):
             out.append({"Status": "Running", "Name": service, "DisplayName": DISPLAY_NAMES[service]})
     return out
