@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import secrets
 import uuid
+
+from cryptography import x509
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +23,7 @@ from . import edge_subscription_file as subscription_file
 from . import edge_sync as sync
 from . import errors, send_connectors, stored
 from . import param_types as v
+from . import x509 as lab_x509
 from .binder import Param, Signature
 from .certificate_store import certificate_of, server_store
 from .certificates import NON_INTERACTIVE as NON_INTERACTIVE_PROMPT
@@ -101,8 +104,10 @@ MSG = {
 }
 
 
-@dataclass(frozen=True)
+# --- views -------------------------------------------------------------------------------------------------------
 
+
+@dataclass(frozen=True)
 class ConfigStatus:
     """EdgeConfigStatus: prints its SyncStatus; the counts are its sub-properties [cmdlets.md §6]."""
 
@@ -117,7 +122,6 @@ class ConfigStatus:
 
 
 @dataclass(frozen=True)
-
 class Records:
     """CredentialRecords / CookieRecords: print "Number of credentials N"; ``.Records`` lists them."""
 
@@ -211,6 +215,8 @@ def _status(ctx: Context, rec: dict[str, Any], full: bool, recipients: bool) -> 
     }
 
 
+# --- New-EdgeSubscription ----------------------------------------------------------------------------------------
+
 SERVER_ID = v.id_param("ServerIdParameter")
 TRANSPORT_SERVER_ID = v.id_param("TransportServerIdParameter")
 SITE_ID = v.id_param("AdSiteIdParameter")
@@ -298,8 +304,6 @@ def _new_on_edge(ctx: Context, bound: dict[str, Any], filename: str | None, dura
 
 
 def _thumb_of(stored_cert: dict[str, Any]) -> str:
-    from . import x509 as lab_x509
-
     return lab_x509.thumbprint(certificate_of(stored_cert).certificate)
 
 
@@ -338,9 +342,6 @@ def _new_in_org(ctx: Context, bound: dict[str, Any], filename: str | None) -> li
         raise _fail(ctx, "ForeignSubscriptionFile", parsed.edge_name, parsed.edge_fqdn)
     # The lab checks what Exchange finds out only at the first LDAP session: the file's certificate
     # must be the Edge's default SMTP certificate now.
-    from cryptography import x509
-    from . import x509 as lab_x509
-
     file_thumb = lab_x509.thumbprint(x509.load_der_x509_certificate(parsed.certificate_der))
     current = sync.internal_transport(ctx, edge)
     if file_thumb != current:
@@ -363,8 +364,6 @@ def _new_in_org(ctx: Context, bound: dict[str, Any], filename: str | None) -> li
                        "last_sync": None, "lease_holder": None}
     rec.update(certificate=file_thumb, bootstrap={"user": parsed.user, "expires": sync.iso(parsed.expires)},
                credentials=sync.new_credentials(ctx, edge, site, parsed))
-    if existing is None:
-        rec["subscribed_at"] = sync.iso(now)
     sync.records(ctx)[edge.name] = rec
     connectors = ctx.state.get(stored.ORG, send_connectors.STORED.key)
     values = send_connectors.edgesync_values(site, (edge.name,))
@@ -392,6 +391,8 @@ def _ensure_connector(ctx: Context, connectors: list[dict[str, Any]], wanted: di
         found["SourceTransportServers"] = sources
         found["WhenChanged"] = ctx.now
 
+
+# --- Get-EdgeSubscription ----------------------------------------------------------------------------------------
 
 GET = Signature(
     "Get-EdgeSubscription",
@@ -422,6 +423,8 @@ def get(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
         candidates = [(e, s) for e, s in candidates if _matches(ident, e)]
     return [_subscription_view(ctx, e, s) for e, s in candidates]
 
+
+# --- Remove-EdgeSubscription -------------------------------------------------------------------------------------
 
 REMOVE = Signature(
     "Remove-EdgeSubscription",
@@ -496,6 +499,8 @@ def _remove_in_org(ctx: Context, entry: ServerEntry) -> None:
     ctx.changed = True
 
 
+# --- Start-EdgeSynchronization -----------------------------------------------------------------------------------
+
 START = Signature(
     "Start-EdgeSynchronization",
     (Param("Server", SERVER_ID), Param("TargetServer", v.STRING), Param("ForceFullSync", v.SWITCH),
@@ -556,6 +561,8 @@ def start(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(_result("Success", "Recipients", rec["name"], now))
     return out
 
+
+# --- Test-EdgeSynchronization ------------------------------------------------------------------------------------
 
 TEST = Signature(
     "Test-EdgeSynchronization",

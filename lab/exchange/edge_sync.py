@@ -40,7 +40,8 @@ from typing import Any
 from . import send_connectors, stored
 from .certificate_store import server_store
 from .context import Context, lab_guid
-from .edge_subscription_file import ADAM_SSL_PORT, SubscriptionFile
+from .dotnet_values import TimeSpan
+from .edge_subscription_file import ADAM_SSL_PORT, SubscriptionFile, span_ticks
 from .spec import ServerEntry
 
 EDGE_KEY = "EdgeSubscriptionEdge"  # per Edge: its side of the subscription
@@ -113,16 +114,16 @@ def _load_org(raw: Any, org: Any = None, entry: Any = None) -> dict[str, Any]:
 
 
 stored.register(stored.Stored(EDGE_KEY, lambda entry: entry is not None and entry.is_edge, _new_edge, dict, _load_edge))
-
-
 stored.register(stored.Stored(ORG_KEY, lambda entry: entry is None, _new_org, dict, _load_org))
 
 
-def iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+def iso(when: datetime | None) -> str | None:
+    """A lab-clock moment as the state keeps it."""
+    return None if when is None else when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def moment(text: str | None) -> datetime | None:
+    """A moment the state keeps, read back (ValueError or TypeError when it is not one)."""
     return None if text is None else datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
 
 
@@ -261,7 +262,6 @@ EMPTY_REPLICA: dict[str, Any] = {"connectors": [], "transport": {}}
 
 
 @dataclass(frozen=True)
-
 class Comparison:
     """The organisation's objects against the Edge's copies (by Guid; the transport settings' lists)."""
 
@@ -317,15 +317,23 @@ def new_credentials(ctx: Context, edge: ServerEntry, site: str, parsed: Subscrip
     for mbx in ctx.org.mailbox_servers:
         if mbx.spec.site.lower() != site.lower():
             continue
-        out.append({"user": parsed.user, "effective": iso(parsed.effective), "duration": str(duration),
+        out.append({"user": parsed.user, "effective": iso(parsed.effective), "duration": _span(duration),
                     "bootstrap": True})
         start = parsed.expires
         suffix = parsed.user.split(",", 1)[1] if "," in parsed.user else parsed.user
         for i in range(2):
             out.append({"user": f"cn=ESRA.{edge.name}.{mbx.name}.{i},{suffix}", "effective": iso(start),
-                        "duration": str(DEFAULT_ESRA), "bootstrap": False})
+                        "duration": _span(DEFAULT_ESRA), "bootstrap": False})
             start += DEFAULT_ESRA
     return out
+
+
+def _span(span: timedelta) -> str:
+    """A duration as .NET prints a TimeSpan (1.00:00:00)."""
+    return str(TimeSpan(span_ticks(span)))
+
+
+# --- hooks the certificate and service cmdlets call ----------------------------------------------------------------
 
 
 def internal_transport_changing(ctx: Context, entry: ServerEntry) -> None:
