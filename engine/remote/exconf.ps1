@@ -172,7 +172,8 @@ function Invoke-Step($step) {
             if ($fileParameter -notmatch '^[A-Za-z][A-Za-z0-9]*$' -or $stepArgs.ContainsKey($fileParameter)) {
                 throw "The output_file '$fileParameter' is not a parameter name the step leaves free."
             }
-            $outputPath = Join-Path -Path ([System.IO.Path]::GetTempPath()) -ChildPath ('exconf-' + [System.Guid]::NewGuid().ToString('N') + '.out')
+            # .xml: New-EdgeSubscription refuses any other extension (ErrorSubscriptionFileMustBeXml).
+            $outputPath = Join-Path -Path ([System.IO.Path]::GetTempPath()) -ChildPath ('exconf-' + [System.Guid]::NewGuid().ToString('N') + '.xml')
             $stepArgs[$fileParameter] = $outputPath
         }
         $stage = 'command'

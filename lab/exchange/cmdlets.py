@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any, Callable
 
 from . import (
-    admin_audit_log, certificates, errors, exchange_server, receive_connectors, send_connectors, transport_config, transport_services,
-    windows_services,
+    admin_audit_log, certificates, edge_subscriptions, errors, exchange_server, receive_connectors, send_connectors,
+    transport_config, transport_services, windows_services,
 )
 from .binder import Signature, bind
 from .context import Context
@@ -55,8 +55,16 @@ _ALL = (
     Cmdlet(certificates.EXPORT, TASKS + "ExportExchangeCertificate", certificates.export),
     Cmdlet(certificates.REMOVE, TASKS + "RemoveExchangeCertificate", certificates.remove),
     Cmdlet(windows_services.RESTART, windows_services.DOTNET, windows_services.restart),
-    # [h-drift] the organisation's admin audit log: Mailbox servers only (admin_audit_log.py)
+    # the organisation's admin audit log: Mailbox servers only (admin_audit_log.py)
     Cmdlet(admin_audit_log.SEARCH, TASKS + "SearchAdminAuditLog", admin_audit_log.search, frozenset({"Mailbox"})),
+    # EdgeSync (cmdlets.md §6); Start/Test run where the EdgeSync service runs: Mailbox servers.
+    Cmdlet(edge_subscriptions.NEW, TASKS + "NewEdgeSubscription", edge_subscriptions.new),
+    Cmdlet(edge_subscriptions.GET, TASKS + "GetEdgeSubscription", edge_subscriptions.get),
+    Cmdlet(edge_subscriptions.REMOVE, TASKS + "RemoveEdgeSubscription", edge_subscriptions.remove),
+    Cmdlet(edge_subscriptions.START, "Microsoft.Exchange.Management.EdgeSync.StartEdgeSynchronization",
+           edge_subscriptions.start, frozenset({"Mailbox"})),
+    Cmdlet(edge_subscriptions.TEST, "Microsoft.Exchange.Management.EdgeSync.TestEdgeSynchronization",
+           edge_subscriptions.test, frozenset({"Mailbox"})),
 )
 CMDLETS: dict[str, Cmdlet] = {c.name.lower(): c for c in _ALL}
 

@@ -92,7 +92,14 @@ class Context:
         subscription creates their server object in AD); an Edge sees only its AD LDS."""
         if self.edge:
             return (self.local,)
-        return tuple(e for e in self.org.servers if not e.is_edge or e.subscribed)
+        subscribed = self._subscribed_edges()
+        return tuple(e for e in self.org.servers if not e.is_edge or e.name in subscribed)
+
+    def _subscribed_edges(self) -> Any:
+        """[h-edgesync] The Edges whose subscription the organisation imported (lab state, not the org file)."""
+        from .edge_sync import records
+
+        return records(self)
 
     def legacy_dn(self, entry: ServerEntry) -> str:
         """The server's ExchangeLegacyDN (fixture GetExchangeServer.xml), an identity form of ServerIdParameter."""
@@ -100,7 +107,7 @@ class Context:
         return f"/o={org_name}/ou=Exchange Administrative Group (FYDIBOHF23SPDLT)/cn=Configuration/cn=Servers/cn={entry.name}"
 
     def _visible(self, entry: ServerEntry) -> bool:
-        return entry is self.local if self.edge else (not entry.is_edge or entry.subscribed)
+        return entry is self.local if self.edge else (not entry.is_edge or entry.name in self._subscribed_edges())
 
     def find_server(self, identity: str, candidates: tuple[ServerEntry, ...] | None = None) -> list[ServerEntry]:
         """Servers an identity (name, FQDN, GUID, DN or ExchangeLegacyDN; '*' wildcards) refers to."""

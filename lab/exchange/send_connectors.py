@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import stored
+from . import edge_sync, stored
 from .binder import Param, Signature
 from .context import ADMIN_GROUP, ROUTING_GROUP, Context, lab_guid, name_matches
 from .dotnet_values import ByteSize, TimeSpan, Unlimited
@@ -155,8 +155,8 @@ def readable(ctx: Context) -> list[dict[str, Any]]:
     """The connectors Get-SendConnector sees on this server."""
     if not ctx.edge:
         return ctx.state.get(stored.ORG, STORED.key)
-    if ctx.local.subscribed:
-        return [c for c in ctx.state.get(stored.ORG, STORED.key) if ctx.local.name in c["SourceTransportServers"]]
+    if edge_sync.subscribed_on_edge(ctx, ctx.local):  # [h-edgesync] the lab state, not the org file
+        return edge_sync.replicated_connectors(ctx)  # what EdgeSync last wrote
     return ctx.state.get(ctx.local.name, STORED.key)
 
 
@@ -334,7 +334,7 @@ def set_(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
     if len(found) > 1:
         raise ctx.ambiguous(bound["Identity"])
     obj = found[0]
-    if ctx.edge and ctx.local.subscribed:
+    if ctx.edge and edge_sync.subscribed_on_edge(ctx, ctx.local):
         # SetSendConnector.InternalValidate: Server.IsSubscribedGateway -> CannotRunOnSubscribedEdgeException [SRC]
         raise ctx.error(_MSG["CannotRunOnSubscribedEdge"], "CannotRunOnSubscribedEdgeException")
     if bound.get("SourceTransportServers") and not ctx.edge:

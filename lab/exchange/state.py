@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from . import certificate_store, receive_connectors, send_connectors, transport_config, transport_services  # noqa: F401 - they register
+from . import certificate_store, edge_sync, receive_connectors, send_connectors, transport_config, transport_services  # noqa: F401 - they register
 from . import stored
 from .context import lab_guid
 from .param_types import DATETIME

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import stored
+from . import edge_sync, stored
 from .binder import Param, Signature
 from .context import Context, lab_guid
 from .dotnet_values import ByteSize, TimeSpan, Unlimited
@@ -157,8 +157,8 @@ def _current(ctx: Context) -> dict[str, Any]:
 def view(ctx: Context) -> dict[str, Any]:
     obj = _current(ctx)
     values = {p.name: obj[p.name] for p in KIND.props}
-    if ctx.edge and ctx.local.subscribed:
-        values.update({name: ctx.state.get(stored.ORG, STORED.key)[name] for name in SYNCED})
+    if ctx.edge and edge_sync.subscribed_on_edge(ctx, ctx.local):
+        values.update(edge_sync.replicated_lists(ctx))  # [h-edgesync] what EdgeSync last wrote
     out: dict[str, Any] = {"Name": IDENTITY, **values}
     out.update(ctx.common(
         identity=IDENTITY, dn=f"CN={IDENTITY},{ctx.org_dn()}", guid=obj["Guid"],
@@ -198,7 +198,7 @@ def _validate(ctx: Context, old: dict[str, Any], new: dict[str, Any], changed: s
                 "MaxRecipientEnvelopeLimit, and SupervisionTags parameters. Therefore, setting these parameters will "
                 "have no effect."
             )
-        if ctx.local.subscribed:
+        if edge_sync.subscribed_on_edge(ctx, ctx.local):
             for name in EDGE_LOCKED:
                 if name in changed:
                     raise ctx.error(
@@ -217,10 +217,10 @@ def _validate(ctx: Context, old: dict[str, Any], new: dict[str, Any], changed: s
 def set_(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
     _check_identity(ctx, bound.get("Identity"))
     obj = _current(ctx)
-    if ctx.edge and ctx.local.subscribed:
+    if ctx.edge and edge_sync.subscribed_on_edge(ctx, ctx.local):
         # The Edge shows EdgeSync's copy of the replicated lists: compare and validate against
         # that view (the validator refuses to change them), then keep the Edge's other settings.
-        shown = {**obj, **{name: ctx.state.get(stored.ORG, STORED.key)[name] for name in SYNCED}}
+        shown = {**obj, **edge_sync.replicated_lists(ctx)}
         if set_object(ctx, KIND, shown, bound, IDENTITY, _validate):
             obj.update({name: value for name, value in shown.items() if name not in SYNCED})
         return []
