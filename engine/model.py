@@ -280,6 +280,7 @@ class ChangeResult:
     change: Change
     outcome: ChangeOutcome
     message: str = ""
+    warnings: tuple[str, ...] = ()  # what the cmdlets warned while making it (Exchange's own words)
 
 
 @dataclass(frozen=True)

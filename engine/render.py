@@ -131,6 +131,8 @@ def print_apply(console: Console, plan: Plan, results: dict[str, HostResult]) ->
             if r.message:
                 line.append(f": {safe(r.message)}")
             console.print(line)
+            for warning in r.warnings:
+                console.print(Text("  warning: ", style="bold yellow") + Text(safe(warning)))
         for note in result.notes:
             console.print(Text(f"note: [{safe(result.host, newlines=False)}] ", style="dim") + Text(safe(note)))
         if result.status is not HostStatus.OK and plan.hosts[result.host].status is HostStatus.OK:
@@ -196,6 +198,8 @@ def apply_json(plan: Plan, results: dict[str, HostResult]) -> dict[str, Any]:
         entry["outcome"] = r.outcome.value if r else ChangeOutcome.NOT_RUN.value
         if r and r.message:
             entry["message"] = r.message
+        if r and r.warnings:
+            entry["warnings"] = list(r.warnings)
     for name, res in results.items():
         if res.status is not HostStatus.OK:
             doc["hosts"][name]["status"] = res.status.value

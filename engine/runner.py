@@ -475,17 +475,19 @@ class Run:
 
     def _outcome(self, op: Operation, change: Change, answer: Answer) -> ChangeResult:
         results = [answer.result(s.id) for s in op.steps]
+        # Exchange's warnings (an Edge whose SMTP certificate changed must be subscribed again) are shown.
+        warned = tuple(dict.fromkeys(w for r in results for w in r.warnings))
         failed = next((r for r in results if r.status == STATUS_ERROR), None)
         if failed is not None:
-            return ChangeResult(change, ChangeOutcome.FAILED, failed.error.message if failed.error else "failed")
+            return ChangeResult(change, ChangeOutcome.FAILED, failed.error.message if failed.error else "failed", warned)
         if any(r.status == STATUS_NOT_RUN for r in results):
-            return ChangeResult(change, ChangeOutcome.NOT_RUN, "not attempted: an earlier change on this host failed")
+            return ChangeResult(change, ChangeOutcome.NOT_RUN, "not attempted: an earlier change on this host failed", warned)
         kind = by_kind(change.kind, self.kinds)
         try:
             readback = kind.observe(answer, VERIFY) or ()
         except (ReadError, ContractError) as exc:
-            return ChangeResult(change, ChangeOutcome.UNVERIFIED, f"made, but could not be read back: {exc}")
+            return ChangeResult(change, ChangeOutcome.UNVERIFIED, f"made, but could not be read back: {exc}", warned)
         problem = kind.verify(change, readback)
         if problem:
-            return ChangeResult(change, ChangeOutcome.UNVERIFIED, problem)
-        return ChangeResult(change, ChangeOutcome.APPLIED)
+            return ChangeResult(change, ChangeOutcome.UNVERIFIED, problem, warned)
+        return ChangeResult(change, ChangeOutcome.APPLIED, warnings=warned)

@@ -161,6 +161,9 @@ def test_import_and_bind_smtp_on_mailbox_and_edge_in_one_round_trip_each_then_no
     assert services(lab, "EX01", thumb) == "SMTP"
     assert services(lab, "EDGE01", edge_thumb) == "SMTP"
     assert "Apply complete: 2 of 2 changes made and verified." in out
+    # Exchange's own warning, as Enable-ExchangeCertificate gave it on the Edge, is shown with the change.
+    assert "warning: The internal transport certificate attribute for the local Edge Transport server has been updated." in out
+    assert out.count("warning: The internal transport certificate") == 1  # the Mailbox server gives none
 
     code, out2, err2 = run(capsys, "apply", str(inv), "--auto-approve")
     assert code == 0 and "No changes." in out2, out2 + err2
