@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exconf.modules import RESOURCES, Resource, SettingsKind, by_scope
+from exconf.modules import RESOURCES, SettingsKind, by_scope
 from exconf.modules.base import ORGANIZATION, SERVER, placeholder_error
 from exconf.values import ValueError_
 
@@ -404,7 +404,7 @@ def _semantic_issues(doc: Document, base: PathKey, data: dict[str, Any]) -> list
     return issues
 
 
-def _value_issues(doc: Document, path: PathKey, resource: Resource, props: dict[str, Any]) -> list[Issue]:
+def _value_issues(doc: Document, path: PathKey, resource: SettingsKind, props: dict[str, Any]) -> list[Issue]:
     issues = []
     for key, value in props.items():
         try:

@@ -1,15 +1,15 @@
-"""Resource kinds, one file per Exchange object kind; KINDS is in apply order.
+"""Resource kinds, one file per Exchange object kind (each exports its kind); KINDS is in apply order.
 
 Adding a kind is one new file implementing ``base.Kind`` and one line here.
 """
 
-from .base import ORGANIZATION, SERVER, Kind, Resource, SettingsKind
+from .base import ORGANIZATION, SERVER, Kind, SettingsKind
 from .exchange_certificate import KIND_INSTANCE as EXCHANGE_CERTIFICATE
-from .frontend_transport_service import RESOURCE as FRONTEND_TRANSPORT_SERVICE
-from .receive_connector import RESOURCE as RECEIVE_CONNECTOR
-from .send_connector import RESOURCE as SEND_CONNECTOR
-from .transport_config import RESOURCE as TRANSPORT_CONFIG
-from .transport_service import RESOURCE as TRANSPORT_SERVICE
+from .frontend_transport_service import KIND as FRONTEND_TRANSPORT_SERVICE
+from .receive_connector import KIND as RECEIVE_CONNECTOR
+from .send_connector import KIND as SEND_CONNECTOR
+from .transport_config import KIND as TRANSPORT_CONFIG
+from .transport_service import KIND as TRANSPORT_SERVICE
 
 KINDS: tuple[Kind, ...] = (
     TRANSPORT_CONFIG,
@@ -32,4 +32,4 @@ def by_kind(kind: str, kinds: tuple[Kind, ...] = KINDS) -> Kind:
     return next(k for k in kinds if k.kind == kind)
 
 
-__all__ = ["KINDS", "ORGANIZATION", "RESOURCES", "SERVER", "Kind", "Resource", "SettingsKind", "by_kind", "by_scope"]
+__all__ = ["KINDS", "ORGANIZATION", "RESOURCES", "SERVER", "Kind", "SettingsKind", "by_kind", "by_scope"]

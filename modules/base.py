@@ -242,9 +242,6 @@ def placeholder_error(template: str) -> str | None:
     return None
 
 
-# The name the five settings modules were written against.
-Resource = SettingsKind
-
 __all__ = [
     "LOCAL_SERVER",
     "ORGANIZATION",
@@ -254,7 +251,6 @@ __all__ = [
     "PlanContext",
     "Prop",
     "ReadError",
-    "Resource",
     "SettingsKind",
     "expand_name",
     "placeholder_error",

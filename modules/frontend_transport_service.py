@@ -4,10 +4,10 @@ It does not exist on Edge Transport servers (cmdlets.md §5); declaring it for
 an Edge host is an error reported at plan time.
 """
 
-from .base import LOCAL_SERVER, SERVER, Resource
+from .base import LOCAL_SERVER, SERVER, SettingsKind
 from .transport_logging import logging_props
 
-RESOURCE = Resource(
+KIND = SettingsKind(
     kind="frontend_transport_service",
     section="frontend_transport_service",
     scope=SERVER,

@@ -8,9 +8,9 @@ EdgeSync, so on an Edge they stay editable after subscription.
 
 from exconf.values import PROTOCOL_LOGGING_LEVEL
 
-from .base import LOCAL_SERVER, SERVER, Prop, Resource
+from .base import LOCAL_SERVER, SERVER, Prop, SettingsKind
 
-RESOURCE = Resource(
+KIND = SettingsKind(
     kind="receive_connector",
     section="receive_connectors",
     scope=SERVER,

@@ -9,9 +9,9 @@ Mailbox server and EdgeSync replicates them.
 
 from exconf.values import PROTOCOL_LOGGING_LEVEL
 
-from .base import ORGANIZATION, Prop, Resource
+from .base import ORGANIZATION, Prop, SettingsKind
 
-RESOURCE = Resource(
+KIND = SettingsKind(
     kind="send_connector",
     section="send_connectors",
     scope=ORGANIZATION,

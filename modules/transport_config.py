@@ -7,9 +7,9 @@ overwrites an Edge's local copy with the organisation's values.
 
 from exconf.values import DomainListType
 
-from .base import ORGANIZATION, Prop, Resource
+from .base import ORGANIZATION, Prop, SettingsKind
 
-RESOURCE = Resource(
+KIND = SettingsKind(
     kind="transport_config",
     section="transport_config",
     scope=ORGANIZATION,

@@ -4,10 +4,10 @@ Set-TransportService is the 2013+ name (Set-TransportServer is the 2010 one);
 on Edge the local server name is passed as Identity (cmdlets.md §5).
 """
 
-from .base import LOCAL_SERVER, SERVER, Resource
+from .base import LOCAL_SERVER, SERVER, SettingsKind
 from .transport_logging import logging_props
 
-RESOURCE = Resource(
+KIND = SettingsKind(
     kind="transport_service",
     section="transport_service",
     scope=SERVER,
