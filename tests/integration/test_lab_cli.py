@@ -41,7 +41,10 @@ def test_the_shipped_lab_inventory_runs_the_whole_job(shipped_lab):
     first = exconf(env, "apply", str(inventories / "lab.yaml"), "--auto-approve")
     assert first.returncode == 0, first.stdout + first.stderr
     assert "Started the lab" in first.stderr
-    assert "Apply complete: 12 of 12 changes made and verified." in first.stdout
+    assert "Apply complete: 11 of 11 changes made and verified." in first.stdout
+    # The lab's Edge stays subscribed and synchronising: the shipped inventory binds no new SMTP certificate on it.
+    healthy = exconf(env, "lab", "exec", "EX01", "--", "Test-EdgeSynchronization")
+    assert healthy.returncode == 0 and "SyncStatus" in healthy.stdout and "Normal" in healthy.stdout, healthy.stdout + healthy.stderr
     assert 'exchange_certificate "CN=mail.contoso.lab, O=Contoso (F171099D)" will be created' in first.stdout  # the shipped PFX
     pfx_password = (inventories / "certs" / "mail.contoso.lab.pfx.password").read_text().strip()
     assert pfx_password not in first.stdout + first.stderr
