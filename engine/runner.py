@@ -10,7 +10,9 @@ never stops the others.
 Organisation-wide objects are read and changed through one Mailbox server:
 the first selected host if it is a Mailbox server (its read carries the
 organisation reads, which an Edge answers ``not_applicable``), otherwise the
-first reachable Mailbox server, at the cost of one more command on it.
+first reachable selected Mailbox server, at the cost of one more command on
+it, otherwise the first Mailbox server outside ``--limit`` (which then plans
+nothing of its own).
 """
 
 from __future__ import annotations
@@ -44,8 +46,8 @@ from .transport.winrm import WinRMTransport
 ExecutorFactory = Callable[[Host], Executor]
 Event = Callable[[str, str, int, int], None]  # (phase, host, done, total)
 
-GRACE_SECONDS = 10.0
-IN_FLIGHT_SOCKETS = 3  # sockets one host may hold while it authenticates (measured under NTLM)  # after a first Ctrl-C, how long hosts in flight may take to finish
+GRACE_SECONDS = 10.0  # after a first Ctrl-C, how long hosts in flight may take to finish
+IN_FLIGHT_SOCKETS = 3  # sockets one host may hold while it authenticates (measured under NTLM)
 
 READ = "read:"
 ORG = "org:"
@@ -62,10 +64,11 @@ def default_executor_factory(inventory_dir: Path, watchdog: Watchdog | None = No
 
 
 def endpoint_of(host: Host, inventory_dir: Path) -> str:
+    """Where the host is reached, for plan files and reports (no password needed to say it)."""
     try:
         return settings_for(host, inventory_dir, env={}).endpoint
     except ConnectionConfigError:
-        return ""
+        return str(host.vars.get("ansible_host") or host.name)
 
 
 @dataclass
@@ -194,7 +197,10 @@ class Run:
                     done += 1
                     count = done
                 if self.on_event is not None:
-                    self.on_event(phase, session.host.name, count, len(sessions))
+                    try:
+                        self.on_event(phase, session.host.name, count, len(sessions))
+                    except Exception:  # noqa: BLE001 - a progress line that cannot print must not stop the hosts
+                        pass
 
         for _ in range(running):
             threading.Thread(target=worker, daemon=True, name=f"exconf-{phase}").start()
