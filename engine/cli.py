@@ -30,7 +30,7 @@ from .inventorycli import register as register_inventory
 from .limit import LimitError, select, select_organization
 from .lock import ApplyLock, LockHeld, acquire
 from .model import ChangeOutcome, HostResult, HostStatus, Plan
-from .render import apply_json, plan_json, plural, print_apply, print_plan, print_recap, recap_counts, summary_line
+from .render import apply_json, plan_json, plural, print_apply, print_plan, print_recap, recap_counts
 from .runner import GRACE_SECONDS, Run
 from .safety import refusal_message
 from .termsafe import safe

@@ -9,7 +9,7 @@ import re
 
 from exconf.remote import LOCAL_SERVER, Answer, Step
 
-from .model import ObservedObject, ServerFacts
+from .model import ServerFacts
 
 SERVER_STEP_ID = "server"
 SERVER_STEP = Step(

@@ -14,7 +14,7 @@ from exconf.modules import Kind, by_kind
 from exconf.modules.base import PlanContext
 
 from .desired import DesiredState
-from .model import Change, Desired, Finding, FindingStatus, HostPlan, HostStatus, ObservedObject, Operation, Plan, Refusal, ServerFacts
+from .model import Change, Desired, Finding, FindingStatus, HostPlan, HostStatus, ObservedObject, Plan, Refusal, ServerFacts
 from .safety import global_checks
 
 

@@ -297,7 +297,7 @@ def new(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
     entry = ctx.one_server(bound["Server"]) if bound.get("Server") is not None else ctx.local
     if bound.get("RequestFile") is not None and not entry.spec.version.startswith("15.0."):
         # -RequestFile exists only in Exchange 2013 [cmdlets.md §2].
-        raise errors.CmdletError(f"A parameter cannot be found that matches parameter name 'RequestFile'.",
+        raise errors.CmdletError("A parameter cannot be found that matches parameter name 'RequestFile'.",
                                  f"NamedParameterNotFound,{ctx.dotnet}", "InvalidArgument",
                                  "ParameterBindingException", ctx.cmdlet)
     store = server_store(ctx, entry)

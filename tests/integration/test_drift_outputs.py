@@ -12,17 +12,15 @@ import socket
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 import yaml
 from junitparser import Error, Failure, JUnitXml
 from prometheus_client.parser import text_string_to_metric_families
 
-from exconf.cli import main
 
 from .conftest import unique_prefix
-from .test_drift import HELPDESK_PASSWORD, PASSWORD, STANDARD, by_key, converge, inventory_text, run
+from .test_drift import HELPDESK_PASSWORD, PASSWORD, STANDARD, converge, inventory_text, run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
