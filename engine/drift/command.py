@@ -22,7 +22,8 @@ from rich.text import Text
 
 from .. import inventory as inv
 from ..desired import parse
-from ..limit import LimitError, select
+from ..inventorycli import InventoryUnusable, add_inventory_options, load_from_args
+from ..limit import LimitError, select, select_organization
 from ..render import plural, print_recap, recap_counts, value_text
 from ..runner import Run
 from ..termsafe import safe
@@ -38,8 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     """The ``drift`` command's arguments (``drift history …`` shares the parser)."""
     d = sub.add_parser("drift", help="read every server, report drift (exit 2), change nothing; 'drift history' lists it",
                        description="exconf drift INVENTORY [options] | exconf drift history [INVENTORY] [--host H] [--since DATE] [--json]")
-    d.add_argument("words", nargs="+", metavar="INVENTORY", help="inventory file; or: history [INVENTORY]")
-    d.add_argument("--limit", "-l", metavar="PATTERN", help="hosts or groups, comma-separated; !x excludes, &x intersects")
+    d.add_argument("words", nargs="*", metavar="INVENTORY", help="inventory file (or -i); or: history [INVENTORY]")
+    add_inventory_options(d, positional=False)  # -i, -l, -e and the vault options, as plan takes them
     d.add_argument("--forks", type=int, default=10, metavar="N", help="hosts worked on at once (default 10)")
     d.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     d.add_argument("--html", type=Path, metavar="FILE", help="write a self-contained HTML report")
@@ -58,11 +59,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def drift_main(args: argparse.Namespace, out: Console, err: Console) -> int:
     words = list(args.words)
-    if words[0] == "history" and (len(words) == 2 or (len(words) == 1 and not Path("history").is_file())):
+    if words and words[0] == "history" and (len(words) == 2 or (len(words) == 1 and not Path("history").is_file())):
         return history_main(args, Path(words[1]) if len(words) == 2 else None, out, err)
-    if len(words) != 1:
+    if len(words) > 1:
         return _error(err, f"drift takes one inventory, got {len(words)} words ({safe(' '.join(words))})")
-    inventory = Path(words[0])
+    sources = [Path(w) for w in words] + list(args.inventories)
+    if not sources:
+        return _error(err, "no inventory given: name it, or use -i SOURCE")
+    inventory = sources[0]
     interval_problem = None
     every = 0
     if args.every is not None or args.print_schedule:
@@ -106,6 +110,10 @@ def _passed_options(args: argparse.Namespace) -> list[str]:
             extra += [f"--{flag}", str(Path(value).resolve()) if isinstance(value, Path) else str(value)]
     if args.keep_days != history.DEFAULT_KEEP_DAYS:
         extra += ["--keep-days", str(args.keep_days)]
+    for source in args.inventories:
+        extra += ["-i", str(Path(source).resolve())]
+    for file in args.vault_password_files:  # a file (or script) name, never a password
+        extra += ["--vault-password-file", str(Path(file).resolve())]
     return extra
 
 
@@ -131,18 +139,17 @@ class Checker:
 
     def _run(self) -> int:
         args, err = self.args, self.err
-        if not self.inventory_path.is_file():
-            return _error(err, f"no inventory file at {safe(str(self.inventory_path))}")
+        sources = [self.inventory_path] + [s for s in args.inventories if s != self.inventory_path]
         try:
-            inventory = inv.load(self.inventory_path)
+            inventory = load_from_args(argparse.Namespace(**{**vars(args), "inventory": None, "inventories": sources}))
             names = select(inventory, args.limit)
-        except inv.InventoryError as exc:
-            from ..cli import _inventory_error
+        except InventoryUnusable as exc:
+            from ..cli import _inventory_unusable
 
-            return _inventory_error(err, self.inventory_path, exc)
+            return _inventory_unusable(err, exc)
         except LimitError as exc:
             return _error(err, safe(str(exc)))
-        if not names:
+        if not names and not (inventory.organization and select_organization(args.limit)):
             return _error(err, f"--limit {args.limit!r} leaves no host to work on")
         from ..cli import _interrupted, _progress, _start_labs
 
@@ -152,7 +159,8 @@ class Checker:
         clock = time.monotonic()
         status, event = _progress(err, quiet=len(names) > 50 or args.json)
         run = Run(inventory=inventory, hosts=[inventory.host(n) for n in names], desired=parse(inventory), forks=args.forks,
-                  org_steps=(audit.STEP,))
+                  org_steps=(audit.STEP,), organization=select_organization(args.limit),
+                  carriers=[h for h in inventory.hosts if h.name not in names])
         run.on_event = lambda phase, host, done, total: event(phase, host, done, total, run)
         run.on_interrupt = lambda flying: _interrupted(err, flying)
         try:
