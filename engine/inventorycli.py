@@ -21,7 +21,8 @@ from . import inventory as inv
 from .inventory_data import ALL
 from .limit import LimitError, select
 from .schema import dotted
-from .sensitive import masked
+from .schema import is_secret
+from .sensitive import MASK, masked
 from .vault import VaultError, VaultOptions, load_secrets
 
 
@@ -103,7 +104,7 @@ def inventory_main(args: argparse.Namespace, out: Any = None, err: Any = None) -
             warn(f"Error: no host named {safe(args.host)!s} in the inventory\n")
             return 1
         host = inventory.host(args.host)
-        body: dict[str, Any] = masked(host.vars)
+        body: dict[str, Any] = shown(host.vars)
         if args.provenance:
             body = {"vars": body, "provenance": provenance(host)}
         write(json.dumps(body, indent=4, sort_keys=True, ensure_ascii=True, default=str) + "\n")
@@ -118,6 +119,18 @@ def inventory_main(args: argparse.Namespace, out: Any = None, err: Any = None) -
     return 0
 
 
+def shown(value: Any, path: tuple[Any, ...] = ()) -> Any:
+    """A host's variables as they may be shown: vaulted values and every value under a secret's key
+    (``ansible_password``, ``*_pass``, ``*secret*`` …) masked; a ``*_file`` key names a file, not a secret."""
+    if isinstance(value, dict):
+        return {k: shown(v, path + (k,)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shown(v, path) for v in value]
+    if path and is_secret(path) and not (isinstance(path[-1], str) and path[-1].endswith("_file")):
+        return MASK
+    return masked(value)
+
+
 def provenance(host: inv.Host) -> dict[str, str]:
     return {dotted(path): str(where) for path, where in sorted(host.sources.items(), key=lambda kv: [str(p) for p in kv[0]])}
 
@@ -125,7 +138,7 @@ def provenance(host: inv.Host) -> dict[str, str]:
 def list_json(inventory: inv.Inventory, names: list[str], with_provenance: bool = False) -> dict[str, Any]:
     """ansible-inventory --list: groups with their direct hosts and children, and _meta.hostvars (masked)."""
     keep = set(names)
-    out: dict[str, Any] = {"_meta": {"hostvars": {h.name: masked(h.vars) for h in inventory.hosts if h.name in keep}}}
+    out: dict[str, Any] = {"_meta": {"hostvars": {h.name: shown(h.vars) for h in inventory.hosts if h.name in keep}}}
     if with_provenance:
         out["_meta"]["provenance"] = {h.name: provenance(h) for h in inventory.hosts if h.name in keep}
     for group, children in inventory.children.items():
@@ -155,7 +168,7 @@ def graph(inventory: inv.Inventory, group: str, keep: set[str], with_vars: bool,
                 continue
             lines.append(line(safe(name), depth + 1))
             if with_vars:
-                for key, value in sorted(masked(inventory.host(name).vars).items()):
+                for key, value in sorted(shown(inventory.host(name).vars).items()):
                     lines.append(line(safe(f"{{{key} = {value}}}"), depth + 2))
     return lines
 

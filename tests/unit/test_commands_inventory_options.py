@@ -1,4 +1,4 @@
-"""exconf drift takes the inventory as plan does: -i, -l, -e, vault options; a bad one is a clear error."""
+"""drift and inventory take the inventory as plan does; a bad one is a clear error; secrets are never shown."""
 
 from exconf.cli import main
 
@@ -27,3 +27,15 @@ def test_a_schedule_repeats_the_inventory_sources_and_vault_file_but_no_secret(w
     out = capsys.readouterr().out
     assert str(path.resolve()) in out and "--vault-password-file" in out and str((tmp_path / "vault.txt").resolve()) in out
     assert "s3cret" not in out
+
+
+def test_exconf_inventory_never_shows_a_password_typed_in_clear(write, capsys):
+    from exconf.cli import main as exconf
+
+    path = write({"inv.yaml": "all:\n  vars: {ansible_user: u, ansible_password: Clear-Text-Pw, ansible_become_pass: Other-Pw}\n  hosts:\n    ex01:\n"})
+    for args in (["--host", "ex01"], ["--list"], ["--graph", "--vars"]):
+        assert exconf(["inventory", str(path), *args]) == 0
+        out = capsys.readouterr().out
+        assert "Clear-Text-Pw" not in out and "Other-Pw" not in out, args
+    assert exconf(["inventory", str(path), "--host", "ex01"]) == 0
+    assert '"ansible_password": "********"' in capsys.readouterr().out
