@@ -3,7 +3,8 @@
 Adding a kind is one new file implementing ``base.Kind`` and one line here.
 """
 
-from .base import ORGANIZATION, SERVER, Kind, SettingsKind
+from .base import ORGANIZATION, SERVER, Kind
+from .settings import SettingsKind
 from .exchange_certificate import KIND_INSTANCE as EXCHANGE_CERTIFICATE
 from .frontend_transport_service import KIND as FRONTEND_TRANSPORT_SERVICE
 from .receive_connector import KIND as RECEIVE_CONNECTOR

@@ -4,7 +4,8 @@ It does not exist on Edge Transport servers (cmdlets.md §5); declaring it for
 an Edge host is an error reported at plan time.
 """
 
-from .base import LOCAL_SERVER, SERVER, SettingsKind
+from .base import LOCAL_SERVER, SERVER
+from .settings import SettingsKind
 from .transport_logging import logging_props
 
 KIND = SettingsKind(

@@ -8,7 +8,8 @@ EdgeSync, so on an Edge they stay editable after subscription.
 
 from exconf.values import PROTOCOL_LOGGING_LEVEL
 
-from .base import LOCAL_SERVER, SERVER, Prop, SettingsKind
+from .base import LOCAL_SERVER, SERVER
+from .settings import Prop, SettingsKind
 
 KIND = SettingsKind(
     kind="receive_connector",

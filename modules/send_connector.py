@@ -9,7 +9,8 @@ Mailbox server and EdgeSync replicates them.
 
 from exconf.values import PROTOCOL_LOGGING_LEVEL
 
-from .base import ORGANIZATION, Prop, SettingsKind
+from .base import ORGANIZATION
+from .settings import Prop, SettingsKind
 
 KIND = SettingsKind(
     kind="send_connector",

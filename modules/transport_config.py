@@ -7,7 +7,8 @@ overwrites an Edge's local copy with the organisation's values.
 
 from exconf.values import DomainListType
 
-from .base import ORGANIZATION, Prop, SettingsKind
+from .base import ORGANIZATION
+from .settings import Prop, SettingsKind
 
 KIND = SettingsKind(
     kind="transport_config",

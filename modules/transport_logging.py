@@ -2,7 +2,7 @@
 
 from exconf.values import PROTOCOL_LOG_SIZE, PROTOCOL_LOGGING_LEVEL, PathType, TimeSpanType
 
-from .base import Prop
+from .settings import Prop
 
 
 def logging_props() -> tuple[Prop, ...]:

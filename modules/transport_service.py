@@ -4,7 +4,8 @@ Set-TransportService is the 2013+ name (Set-TransportServer is the 2010 one);
 on Edge the local server name is passed as Identity (cmdlets.md §5).
 """
 
-from .base import LOCAL_SERVER, SERVER, SettingsKind
+from .base import LOCAL_SERVER, SERVER
+from .settings import SettingsKind
 from .transport_logging import logging_props
 
 KIND = SettingsKind(

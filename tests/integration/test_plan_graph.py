@@ -18,7 +18,8 @@ from exconf.executor import ProgramExecutor
 from exconf.inventory import load
 from exconf.model import ChangeOutcome, Desired, DesiredValue, FindingStatus, HostStatus, Operation, Refusal
 from exconf.modules import RECEIVE_CONNECTOR
-from exconf.modules.base import KindPlan, PlanContext, SettingsKind
+from exconf.modules.base import KindPlan, PlanContext
+from exconf.modules.settings import SettingsKind
 from exconf.runner import Run, default_executor_factory
 from exconf.yamlsource import Location
 

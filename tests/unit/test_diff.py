@@ -1,4 +1,4 @@
-from exconf.diff import matches
+from exconf.modules.settings import matches
 from exconf.model import FindingStatus, ObservedObject, ServerFacts
 from exconf.modules import RECEIVE_CONNECTOR, SEND_CONNECTOR, TRANSPORT_CONFIG, TRANSPORT_SERVICE
 from exconf.modules.base import PlanContext

@@ -1,0 +1,292 @@
+"""The generic settings kind: Exchange objects whose properties one ``Set-*`` call changes.
+
+A settings module is data: which cmdlet reads its objects, which one changes
+them, which properties can be declared and of what Exchange type. From that,
+``SettingsKind`` derives the inventory schema, the read step, the pure
+per-property diff (below) and the change step.
+
+The diff matches names as Exchange identities do: case-insensitively, with
+``*`` as the only wildcard. Two declarations that reach the same object with
+different values are a conflict, reported with both places. Every declared
+object ends as findings: one per object it matched, in sync or to change, or
+an error when it matched nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from exconf.model import (
+    Change,
+    Desired,
+    DesiredValue,
+    Finding,
+    FindingProperty,
+    FindingStatus,
+    ObservedObject,
+    Operation,
+    PropertyChange,
+)
+from exconf.remote import STATUS_NOT_APPLICABLE, Answer, Step
+from exconf.sensitive import is_sensitive
+from exconf.values import ValueError_, ValueType, same
+from exconf.yamlsource import Location, PathKey
+
+from .base import KindPlan, PlanContext, ReadError, expand_name
+
+
+@dataclass(frozen=True)
+class Prop:
+    """A declarable property: inventory key, Exchange parameter/property name, type, help."""
+
+    key: str
+    param: str
+    type: ValueType
+    doc: str
+    sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class SettingsKind:
+    """An Exchange object kind whose properties exconf sets with a Set-* cmdlet.
+
+    ``named`` kinds are declared as a mapping of object names (``*``
+    wildcards allowed, ``{server}`` expanded to the Exchange server name);
+    single ones (a server's transport service, the organisation's transport
+    config) are declared as one mapping of properties.
+    """
+
+    kind: str
+    section: str
+    scope: str
+    title: str  # human name, e.g. "receive connector"
+    get_cmdlet: str
+    set_cmdlet: str
+    props: tuple[Prop, ...]
+    named: bool
+    roles: frozenset[str] = frozenset({"Mailbox", "Edge"})
+    get_params: dict[str, Any] = field(default_factory=dict)
+    identity_property: str | None = "Guid"  # passed as -Identity to the Set cmdlet; None = no Identity
+    doc: str = ""
+
+    # --- schema -------------------------------------------------------------
+
+    def props_schema(self) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "additionalProperties": False,
+            "minProperties": 1,
+            "properties": {p.key: {**p.type.schema(), "description": p.doc} for p in self.props},
+        }
+
+    def schema(self) -> dict[str, Any]:
+        """JSON Schema of this kind's section in the inventory."""
+        if not self.named:
+            return {**self.props_schema(), "description": self.doc}
+        return {
+            "type": "object",
+            "description": self.doc,
+            "minProperties": 1,
+            "propertyNames": {"minLength": 1},
+            "additionalProperties": self.props_schema(),
+        }
+
+    def prop(self, key: str) -> Prop:
+        return next(p for p in self.props if p.key == key)
+
+    # --- desired state --------------------------------------------------------
+
+    def desired(self, declared: Any, where: Callable[[PathKey], Location]) -> tuple[Desired, ...]:
+        """The declared objects of this section (already schema-valid), values parsed once."""
+        if not declared:
+            return ()
+        entries = declared.items() if self.named else [(None, declared)]
+        out = []
+        for name, props in entries:
+            key: PathKey = (name,) if self.named else ()
+            # A value that came from a vault stays sensitive whatever property holds it.
+            values = tuple(
+                DesiredValue(prop=k, value=self.prop(k).type.parse(v), source=where(key + (k,)), sensitive=self.prop(k).sensitive or is_sensitive(v))
+                for k, v in (props or {}).items()
+            )
+            out.append(Desired(kind=self.kind, pattern=str(name) if self.named else "", values=values, source=where(key)))
+        return tuple(out)
+
+    # --- reading ------------------------------------------------------------
+
+    def read_steps(self, prefix: str) -> list[Step]:
+        select = ("Name", "Identity", "Guid", *(p.param for p in self.props))
+        return [
+            Step(
+                id=f"{prefix}{self.kind}",
+                cmdlet=self.get_cmdlet,
+                params=dict(self.get_params),
+                select=tuple(dict.fromkeys(select)),
+                skip_on_edge="Edge" not in self.roles,
+            )
+        ]
+
+    def observe(self, answer: Answer, prefix: str) -> tuple[ObservedObject, ...] | None:
+        """The objects read, or None where the kind does not exist (an Edge server)."""
+        result = answer.result(f"{prefix}{self.kind}")
+        if result.status == STATUS_NOT_APPLICABLE:
+            return None
+        if not result.ok:
+            message = result.error.message if result.error else result.status
+            raise ReadError(f"{self.get_cmdlet} failed: {message}")
+        out = []
+        for obj in result.objects:
+            name = str(obj.get("Name") or obj.get("Identity") or "")
+            identity = str(obj.get(self.identity_property) or obj.get("Identity") or name) if self.identity_property else ""
+            out.append(ObservedObject(kind=self.kind, name=name, identity=identity, values=dict(obj)))
+        return tuple(out)
+
+    # --- planning -------------------------------------------------------------
+
+    def plan(self, desired: tuple[Desired, ...], observed: tuple[ObservedObject, ...], ctx: PlanContext) -> KindPlan:
+        return diff(self, desired, observed, ctx)
+
+    # --- changing -----------------------------------------------------------
+
+    def operations(self, change: Change) -> tuple[Operation, ...]:
+        """One Set-* call carrying only the properties that differ, on the host that carries the change."""
+        params: dict[str, Any] = {}
+        if self.identity_property:
+            params["Identity"] = change.identity
+        for pc in change.properties:
+            params[pc.param] = pc.wire
+        step = Step(id=f"{change.id}:set", cmdlet=self.set_cmdlet, params=params)
+        return (Operation(id=change.id, host=change.host, change=change.id, steps=(step,)),)
+
+    def verify(self, change: Change, readback: tuple[ObservedObject, ...]) -> str | None:
+        """None when the object read back has every changed property as planned; else what differs."""
+        seen = next((o for o in readback if o.name == change.name), None)
+        if seen is None:
+            return "made, but could not be read back"
+        off = []
+        for pc in change.properties:
+            t = self.prop(pc.prop).type
+            want = t.parse(pc.wire)
+            raw = seen.values.get(pc.param)
+            try:
+                got = t.parse(raw)
+            except ValueError_:
+                off.append(f"{pc.prop} is {raw!r}, expected {pc.after!r}")
+                continue
+            if not same(t, got, want):
+                off.append(f"{pc.prop} is {t.show(got)!r}, expected {pc.after!r}")
+        return "read back different: " + "; ".join(off) if off else None
+
+
+# --- the diff: desired × observed, per property (pure) ---------------------------
+
+
+def matches(pattern: str, name: str) -> bool:
+    """Exchange identity matching: case-insensitive, ``*`` is the only wildcard."""
+    rx = "".join(".*" if ch == "*" else re.escape(ch) for ch in pattern)
+    return re.fullmatch(rx, name, flags=re.IGNORECASE | re.DOTALL) is not None
+
+
+def shown(vtype: ValueType, value: Any) -> Any:
+    """What the plan shows: a list for a multi-valued property, else Exchange's text form."""
+    if isinstance(value, tuple):
+        return list(value)
+    return vtype.show(value)
+
+
+def diff(kind: SettingsKind, desired: tuple[Desired, ...], observed: tuple[ObservedObject, ...], ctx: PlanContext) -> KindPlan:
+    """Changes (and findings) that make ``observed`` match ``desired`` on the scope ``ctx`` names."""
+    problems: list[str] = []
+    findings: list[Finding] = []
+    wanted: dict[str, dict[str, DesiredValue]] = {}
+    declared_at: dict[str, Desired] = {}
+    by_name = {o.name: o for o in observed}
+    for d in desired:
+        pattern = expand_name(d.pattern, ctx.facts.name) if kind.named else ""
+        if kind.named:
+            hits = [o for o in observed if matches(pattern, o.name)]
+            if not hits:
+                problem = f"{d.source}: {kind.section}: {pattern!r} matches no {kind.title} on {ctx.where}"
+                problems.append(problem)
+                findings.append(Finding(ctx.host, kind.kind, pattern, FindingStatus.ERROR, d.source, message=problem))
+                continue
+        else:
+            hits = list(observed[:1])
+            if not hits:
+                problem = f"{d.source}: {kind.section}: {ctx.where} reported no {kind.title}"
+                problems.append(problem)
+                findings.append(Finding(ctx.host, kind.kind, kind.title, FindingStatus.ERROR, d.source, message=problem))
+                continue
+        for obj in hits:
+            slot = wanted.setdefault(obj.name, {})
+            declared_at.setdefault(obj.name, d)
+            for value in d.values:
+                prior = slot.get(value.prop)
+                t = kind.prop(value.prop).type
+                if prior is not None and not same(t, prior.value, value.value):
+                    problem = (
+                        f"{value.source}: {kind.section}: {obj.name!r} gets {value.prop} {t.show(value.value)!r} here "
+                        f"but {t.show(prior.value)!r} at {prior.source}"
+                    )
+                    problems.append(problem)
+                    findings.append(Finding(ctx.host, kind.kind, obj.name, FindingStatus.ERROR, value.source, message=problem))
+                    continue
+                slot[value.prop] = value
+
+    changes: list[Change] = []
+    for name, values in wanted.items():
+        obj = by_name[name]
+        props: list[PropertyChange] = []
+        checked: list[FindingProperty] = []
+        for value in values.values():
+            prop = kind.prop(value.prop)
+            raw = obj.values.get(prop.param)
+            expected = shown(prop.type, value.value)
+            try:
+                actual = prop.type.parse(raw)
+            except ValueError_:
+                if raw is None and value.value is None:
+                    checked.append(FindingProperty(value.prop, expected, expected, value.source, value.sensitive))
+                    continue
+                shown_before: Any = "(not set)" if raw is None else str(raw)
+            else:
+                shown_before = shown(prop.type, actual)
+                if same(prop.type, actual, value.value):
+                    checked.append(FindingProperty(value.prop, expected, shown_before, value.source, value.sensitive))
+                    continue
+            checked.append(FindingProperty(value.prop, expected, shown_before, value.source, value.sensitive))
+            props.append(
+                PropertyChange(
+                    prop=value.prop,
+                    param=prop.param,
+                    before=shown_before,
+                    after=expected,
+                    wire=prop.type.wire(value.value),
+                    source=value.source,
+                    sensitive=value.sensitive,
+                )
+            )
+        status = FindingStatus.CHANGE if props else FindingStatus.IN_SYNC
+        findings.append(Finding(ctx.host, kind.kind, name, status, declared_at[name].source, tuple(checked)))
+        if not props:
+            continue
+        files = sorted({f"{p.source.file}:{p.source.line}" for p in props})
+        changes.append(
+            Change(
+                id=f"{ctx.host}/{kind.kind}/{name}",
+                host=ctx.host,
+                kind=kind.kind,
+                name=name,
+                identity=obj.identity,
+                action="update",
+                properties=tuple(props),
+                reason="declared in " + ", ".join(files),
+            )
+        )
+    return KindPlan(changes=tuple(changes), findings=tuple(findings), problems=tuple(problems))
+
+
+__all__ = ["Prop", "SettingsKind", "diff", "matches", "shown"]
