@@ -31,7 +31,8 @@ from .limit import LimitError, select, select_organization
 from .lock import ApplyLock, LockHeld, acquire
 from .model import ChangeOutcome, HostResult, HostStatus, Plan
 from .render import apply_json, plan_json, plural, print_apply, print_plan, print_recap, recap_counts
-from .runner import GRACE_SECONDS, Run
+from .runner import Run
+from .commands import error, inventory_unusable, new_run, progress, start_labs
 from .safety import refusal_message
 from .termsafe import safe
 
@@ -165,40 +166,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
 
 
-def _status(err: Console, message: str):
-    """A spinner on a terminal (stderr), nothing otherwise: long runs should not look hung."""
-    return err.status(message) if err.is_terminal else contextlib.nullcontext()
-
-
-def _error(err: Console, message: str) -> int:
-    err.print(Text("Error: ", style="bold red") + Text(message))
-    return EXIT_ERROR
-
-
-def _inventory_unusable(err: Console, exc: InventoryUnusable) -> int:
-    err.print(Text(f"Error: {exc.lines[0]}", style="bold red"))  # lines are escaped for the terminal already
-    for line in exc.lines[1:]:
-        err.print(Text(line))
-    return EXIT_ERROR
-
-
-def _progress(err: Console, quiet: bool):
-    """Per-host lines as hosts finish (stderr), and a count on the terminal's spinner."""
-    status = err.status("") if err.is_terminal else None
-    verbs = {"read": "Reading", "apply": "Applying on"}
-
-    def event(phase: str, host: str, done: int, total: int, run: Run) -> None:
-        session = run.sessions.get(host)
-        if status is not None:
-            status.update(f"{verbs.get(phase, phase)} {done}/{total} hosts…")
-        if session is not None and session.status is not HostStatus.OK:
-            err.print(Text(f"{session.status.value}: {safe(host, newlines=False)}: ", style="bold red") + Text(safe(session.error.splitlines()[0] if session.error else "")))
-        elif not quiet:
-            err.print(Text(f"{phase} ok: {safe(host, newlines=False)}", style="dim"))
-
-    return status, event
-
-
 def _organisation(inventory: inv.Inventory) -> str:
     for host in inventory.hosts:
         name = host.vars.get("exconf_organization")
@@ -211,7 +178,7 @@ def _lock(inventory: inv.Inventory, err: Console, command: str) -> ApplyLock | N
     try:
         lock = acquire(inventory.path, _organisation(inventory), command)
     except LockHeld as exc:
-        _error(err, str(exc))
+        error(err, str(exc))
         return None
     if lock.taken_over:
         err.print(Text("Warning: ", style="bold yellow") + Text(f"took over a lock left by a process that is gone ({safe(lock.taken_over)})"))
@@ -236,19 +203,19 @@ def _run(args: argparse.Namespace, out: Console, err: Console) -> int:
         inventory = load_from_args(args)  # h-inventory: sources, vault, -e; every problem listed
         names = select(inventory, args.limit)
     except InventoryUnusable as exc:
-        return _inventory_unusable(err, exc)
+        return inventory_unusable(err, exc)
     except LimitError as exc:
-        return _error(err, safe(str(exc)))
+        return error(err, safe(str(exc)))
     for warning in inventory.warnings:
         err.print(Text("Warning: ", style="yellow") + Text(safe(warning)))
     if not names and not (inventory.organization and select_organization(args.limit)):
-        return _error(err, f"--limit {args.limit!r} leaves no host to work on")
+        return error(err, f"--limit {args.limit!r} leaves no host to work on")
 
     lock = _lock(inventory, err, "exconf apply") if args.command == "apply" else None
     if args.command == "apply" and lock is None:
         return EXIT_ERROR
     try:
-        if not _start_labs(inventory, err):
+        if not start_labs(inventory, err):
             return EXIT_ERROR
         return _plan_and_maybe_apply(args, inventory, names, out, err)
     finally:
@@ -256,45 +223,8 @@ def _run(args: argparse.Namespace, out: Console, err: Console) -> int:
             lock.release()
 
 
-def _start_labs(inventory: inv.Inventory, err: Console) -> bool:
-    from .labauto import LabStartError, start_labs
-
-    try:
-        start_labs(inventory, err)
-    except LabStartError as exc:
-        _error(err, safe(str(exc)))
-        return False
-    return True
-
-
-def _new_run(inventory: inv.Inventory, names: list[str], desired: DesiredState, forks: int, err: Console, quiet: bool, limit: str | None = None):
-    status, event = _progress(err, quiet)
-    organization = select_organization(limit)
-    run = Run(
-        inventory=inventory,
-        hosts=[inventory.host(n) for n in names],
-        desired=desired,
-        forks=forks,
-        organization=organization,
-        carriers=[h for h in inventory.hosts if h.name not in names],
-    )
-    if desired.organization and not organization:
-        run.warnings.append(
-            f"organisation-wide objects (exchange_organization) were not planned: --limit {limit!r} does not select "
-            f"the pseudo-host 'organization'; add it to include them (--limit '{limit},organization')"
-        )
-    run.on_event = lambda phase, host, done, total: event(phase, host, done, total, run)
-    run.on_interrupt = lambda flying: _interrupted(err, flying)
-    return run, status
-
-
-def _interrupted(err: Console, flying: list[str]) -> None:
-    waiting = f"waiting up to {GRACE_SECONDS:.0f} s for {plural(len(flying), 'host')} in flight ({safe(', '.join(flying[:5]))}{', …' if len(flying) > 5 else ''})" if flying else "no host is in flight"
-    err.print(Text("\nInterrupted: ", style="bold red") + Text(f"no new host will be started; {waiting}. Press Ctrl-C again to leave now."))
-
-
 def _plan_and_maybe_apply(args: argparse.Namespace, inventory: inv.Inventory, names: list[str], out: Console, err: Console) -> int:
-    run, status = _new_run(inventory, names, parse(inventory), args.forks, err, quiet=len(names) > 50, limit=args.limit)
+    run, status = new_run(inventory, names, parse(inventory), args.forks, err, quiet=len(names) > 50, limit=args.limit)
     try:
         with status or contextlib.nullcontext():
             run.read(keep_connections=args.command == "apply")
@@ -317,7 +247,7 @@ def _save(args: argparse.Namespace, plan: Plan, inventory: inv.Inventory, run: R
         saved = planfile.new(plan, inventory, args.limit, run.org_host, tuple(args.extra_vars), tuple(sorted(run.carrier_only)))
         planfile.save(args.out, saved, plan_json(plan))
     except (OSError, planfile.PlanFileError) as exc:
-        return _error(err, f"cannot save the plan to {safe(str(args.out))}: {safe(getattr(exc, 'strerror', None) or str(exc))}")
+        return error(err, f"cannot save the plan to {safe(str(args.out))}: {safe(getattr(exc, 'strerror', None) or str(exc))}")
     err.print(Text(f"Saved the plan to {safe(str(args.out))}. To apply exactly this plan: exconf apply {safe(str(args.out))}"))
     return 0
 
@@ -385,7 +315,7 @@ def _apply(args: argparse.Namespace, run: Run, plan: Plan, out: Console, err: Co
 
 def _carry_out(args: argparse.Namespace, run: Run, plan: Plan, out: Console, err: Console) -> int:
     hosts = len({op.host for op in plan.operations})
-    status, event = _progress(err, quiet=hosts > 50)
+    status, event = progress(err, quiet=hosts > 50)
     run.on_event = lambda phase, host, done, total: event(phase, host, done, total, run)
     with status or contextlib.nullcontext():
         if status is not None:
@@ -433,7 +363,7 @@ def _show(args: argparse.Namespace, out: Console, err: Console) -> int:
     try:
         saved = planfile.load(args.planfile)
     except planfile.PlanFileError as exc:
-        return _error(err, safe(str(exc)))
+        return error(err, safe(str(exc)))
     if args.json:
         print(json.dumps(plan_json(saved.plan), indent=2, ensure_ascii=False))
         return EXIT_OK
@@ -445,19 +375,19 @@ def _show(args: argparse.Namespace, out: Console, err: Console) -> int:
 def _apply_saved(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Apply exactly a saved plan, after proving it is not stale; no confirmation (the plan was the review)."""
     if args.limit:
-        return _error(err, "--limit cannot narrow a saved plan; make a new plan with --limit instead")
+        return error(err, "--limit cannot narrow a saved plan; make a new plan with --limit instead")
     try:
         saved = planfile.load(args.inventory)
     except planfile.PlanFileError as exc:
-        return _error(err, safe(str(exc)))
+        return error(err, safe(str(exc)))
     gone = [s for s in saved.sources if not s.exists()]
     if gone:
-        return _error(err, f"the plan's inventory {safe(str(gone[0]))} is gone; run exconf plan again")
+        return error(err, f"the plan's inventory {safe(str(gone[0]))} is gone; run exconf plan again")
     try:
         # The plan's own sources; the vault options and -e of this command (-e must be the plan's).
         inventory = load_from_args(argparse.Namespace(**{**vars(args), "inventory": None, "inventories": list(saved.sources)}))
     except InventoryUnusable as exc:
-        return _inventory_unusable(err, exc)
+        return inventory_unusable(err, exc)
     stale = planfile.provenance_problems(saved, inventory, tuple(args.extra_vars))
     if stale:
         return _stale(saved, stale, out, err)
@@ -477,12 +407,12 @@ def _apply_saved(args: argparse.Namespace, out: Console, err: Console) -> int:
     if lock is None:
         return EXIT_ERROR
     try:
-        if not _start_labs(inventory, err):
+        if not start_labs(inventory, err):
             return EXIT_ERROR
         desired = parse(inventory)
         if saved.org_host not in hosts:
             desired = DesiredState(hosts=desired.hosts, organization=())
-        run, status = _new_run(inventory, hosts, desired, args.forks, err, quiet=len(hosts) > 50)
+        run, status = new_run(inventory, hosts, desired, args.forks, err, quiet=len(hosts) > 50)
         run.carrier_only = set(saved.carrier_only)
         try:
             with status or contextlib.nullcontext():

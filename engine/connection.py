@@ -10,9 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .inventory import Host
 from .transport import ConnectionSettings
+
+if TYPE_CHECKING:  # the inventory asks this module which connections exist; the types only go the other way
+    from .inventory import Host
 
 SUPPORTED_AUTH = ("ntlm", "basic")
 NOT_YET = ("kerberos", "credssp", "certificate")  # Ansible has them; exconf does not yet

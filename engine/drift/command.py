@@ -22,10 +22,10 @@ from rich.text import Text
 
 from .. import inventory as inv
 from ..desired import parse
+from ..commands import inventory_unusable, new_run, start_labs
 from ..inventorycli import InventoryUnusable, add_inventory_options, load_from_args
 from ..limit import LimitError, select, select_organization
 from ..render import plural, print_recap, recap_counts, value_text
-from ..runner import Run
 from ..termsafe import safe
 from ..yamlsource import Location
 from . import audit, history, junit, notify, prometheus, schedule
@@ -144,25 +144,17 @@ class Checker:
             inventory = load_from_args(argparse.Namespace(**{**vars(args), "inventory": None, "inventories": sources}))
             names = select(inventory, args.limit)
         except InventoryUnusable as exc:
-            from ..cli import _inventory_unusable
-
-            return _inventory_unusable(err, exc)
+            return inventory_unusable(err, exc)
         except LimitError as exc:
             return _error(err, safe(str(exc)))
         if not names and not (inventory.organization and select_organization(args.limit)):
             return _error(err, f"--limit {args.limit!r} leaves no host to work on")
-        from ..cli import _interrupted, _progress, _start_labs
-
-        if not _start_labs(inventory, err):
+        if not start_labs(inventory, err):
             return EXIT_ERROR
         started = history.now_text()
         clock = time.monotonic()
-        status, event = _progress(err, quiet=len(names) > 50 or args.json)
-        run = Run(inventory=inventory, hosts=[inventory.host(n) for n in names], desired=parse(inventory), forks=args.forks,
-                  org_steps=(audit.STEP,), organization=select_organization(args.limit),
-                  carriers=[h for h in inventory.hosts if h.name not in names])
-        run.on_event = lambda phase, host, done, total: event(phase, host, done, total, run)
-        run.on_interrupt = lambda flying: _interrupted(err, flying)
+        run, status = new_run(inventory, names, parse(inventory), args.forks, err, quiet=len(names) > 50 or args.json,
+                              limit=args.limit, org_steps=(audit.STEP,))
         try:
             if status is not None:
                 with status:

@@ -1,0 +1,101 @@
+"""What the commands (plan, apply, drift) share: how a run is set up, and how it shows on the terminal.
+
+Errors, per-host progress lines, the Ctrl-C message and starting the labs an
+inventory names all go to stderr; everything that came from a server or an
+inventory is escaped for the terminal first.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.text import Text
+
+from exconf.remote import Step
+
+from . import inventory as inv
+from .desired import DesiredState
+from .inventorycli import InventoryUnusable
+from .limit import select_organization
+from .model import HostStatus
+from .render import plural
+from .runner import GRACE_SECONDS, Run
+from .termsafe import safe
+
+EXIT_ERROR = 1
+
+
+def error(err: Console, message: str) -> int:
+    err.print(Text("Error: ", style="bold red") + Text(message))
+    return EXIT_ERROR
+
+
+def inventory_unusable(err: Console, exc: InventoryUnusable) -> int:
+    err.print(Text(f"Error: {exc.lines[0]}", style="bold red"))  # lines are escaped for the terminal already
+    for line in exc.lines[1:]:
+        err.print(Text(line))
+    return EXIT_ERROR
+
+
+def progress(err: Console, quiet: bool):
+    """Per-host lines as hosts finish (stderr), and a count on the terminal's spinner."""
+    status = err.status("") if err.is_terminal else None
+    verbs = {"read": "Reading", "apply": "Applying on"}
+
+    def event(phase: str, host: str, done: int, total: int, run: Run) -> None:
+        session = run.sessions.get(host)
+        if status is not None:
+            status.update(f"{verbs.get(phase, phase)} {done}/{total} hosts…")
+        if session is not None and session.status is not HostStatus.OK:
+            err.print(Text(f"{session.status.value}: {safe(host, newlines=False)}: ", style="bold red") + Text(safe(session.error.splitlines()[0] if session.error else "")))
+        elif not quiet:
+            err.print(Text(f"{phase} ok: {safe(host, newlines=False)}", style="dim"))
+
+    return status, event
+
+
+def interrupted(err: Console, flying: list[str]) -> None:
+    waiting = f"waiting up to {GRACE_SECONDS:.0f} s for {plural(len(flying), 'host')} in flight ({safe(', '.join(flying[:5]))}{', …' if len(flying) > 5 else ''})" if flying else "no host is in flight"
+    err.print(Text("\nInterrupted: ", style="bold red") + Text(f"no new host will be started; {waiting}. Press Ctrl-C again to leave now."))
+
+
+def start_labs(inventory: inv.Inventory, err: Console) -> bool:
+    from .labauto import LabStartError, start_labs as start
+
+    try:
+        start(inventory, err)
+    except LabStartError as exc:
+        error(err, safe(str(exc)))
+        return False
+    return True
+
+
+def new_run(
+    inventory: inv.Inventory,
+    names: list[str],
+    desired: DesiredState,
+    forks: int,
+    err: Console,
+    quiet: bool,
+    limit: str | None = None,
+    org_steps: tuple[Step, ...] = (),
+):
+    """A run over the selected hosts, the organisation as --limit selects it, its progress on the terminal."""
+    status, event = progress(err, quiet)
+    organization = select_organization(limit)
+    run = Run(
+        inventory=inventory,
+        hosts=[inventory.host(n) for n in names],
+        desired=desired,
+        forks=forks,
+        organization=organization,
+        carriers=[h for h in inventory.hosts if h.name not in names],
+        org_steps=org_steps,
+    )
+    if desired.organization and not organization:
+        run.warnings.append(
+            f"organisation-wide objects (exchange_organization) were not planned: --limit {limit!r} does not select "
+            f"the pseudo-host 'organization'; add it to include them (--limit '{limit},organization')"
+        )
+    run.on_event = lambda phase, host, done, total: event(phase, host, done, total, run)
+    run.on_interrupt = lambda flying: interrupted(err, flying)
+    return run, status
