@@ -136,10 +136,9 @@ class Checker:
         try:
             inventory = inv.load(self.inventory_path)
             names = select(inventory, args.limit)
-        except inv.InventoryError as exc:
-            from ..cli import _inventory_error
-
-            return _inventory_error(err, self.inventory_path, exc)
+        except inv.InventoryError as exc:  # every problem with its file:line:column, as plan prints them
+            head = f"{safe(str(self.inventory_path))} is not a valid inventory ({plural(len(exc.issues), 'problem')}):"
+            return _error(err, head + "".join(f"\n  {safe(str(issue))}" for issue in exc.issues))
         except LimitError as exc:
             return _error(err, safe(str(exc)))
         if not names:
