@@ -43,6 +43,9 @@ th { background: #f0f0f0; }
 .meta { color: #555; font-size: .92em; }
 .bar { height: 12px; background: #e65100; display: inline-block; border-radius: 2px; }
 .bar.ok { background: #2e7d32; } .bar.gone { background: #b71c1c; }
+#expiry tr.drift, #expiry tr.in_sync, #expiry tr.error { color: inherit; font-weight: normal; }
+#expiry td.state.drift { color: #e65100; font-weight: 600; } #expiry td.state.in_sync { color: #2e7d32; }
+td.when { white-space: nowrap; }
 code { font-family: ui-monospace, monospace; }
 </style>
 </head>
@@ -89,9 +92,10 @@ with <code>{{ d.who.cmdlet }}</code> at {{ d.who.when }}{% else %} · who change
 {% if expiry %}<h2>Certificate expiry</h2>
 <p class="meta">Every declared object with an expiry date, soonest first; the bar is the time left (today at its left end).
 Orange: expires within its declared threshold (drift).</p>
-<table id="expiry"><tr><th>Host</th><th>Certificate</th><th>Expires</th><th>Time left</th></tr>
+<table id="expiry"><tr><th>Host</th><th>Certificate</th><th>Expires</th><th>State</th><th>Time left</th></tr>
 {% for e in expiry %}<tr class="{{ e.state }}" id="expiry-{{ loop.index }}"><td>{{ e.host }}</td><td>{{ e.name }}{% if e.message %}<div class="meta">{{ e.message }}</div>{% endif %}</td>
-<td>{{ e.date }}</td><td><span class="bar {{ e.tone }}" style="width: {{ e.width }}px"></span> <span class="left">{{ e.left }}</span></td></tr>{% endfor %}
+<td class="when">{{ e.date }}</td><td class="state {{ e.state }}">{{ e.label }}</td>
+<td class="when"><span class="bar {{ e.tone }}" style="width: {{ e.width }}px"></span> <span class="left">{{ e.left }}</span></td></tr>{% endfor %}
 </table>{% endif %}
 
 {% if timeline %}<h2>Timeline: how long each drift has lasted</h2>
@@ -135,6 +139,7 @@ def _expiry_rows(report: DriftReport, now) -> list[dict[str, Any]]:
         rows.append({"host": f.host, "name": f.name, "date": e.not_after.strftime("%Y-%m-%d %H:%M UTC"),
                      "left": _age(left) if left > 0 else "expired", "width": max(2, int(400 * max(left, 0) / longest)),
                      "state": e.item.state.value, "tone": "gone" if left <= 0 else "" if drift else "ok",
+                     "label": ("expired" if left <= 0 else "within its threshold") if drift else "in sync" if e.item.state is DriftState.IN_SYNC else "not checked",
                      "message": f.message if drift else ""})
     return rows
 
