@@ -130,6 +130,7 @@ def _input_problems(plan: Plan) -> list[str]:
     missing. A password typed at a prompt is asked here (once per PFX file), before any host is contacted,
     and must open the PFX the same step imports."""
     out: list[str] = []
+    checked: dict[tuple[str, str], str] = {}  # (password source, PFX digest) -> problem: one PKCS#12 decryption per PFX, not per host
     for op in plan.operations:
         for step in op.steps:
             for value in step.params.values():
@@ -140,7 +141,11 @@ def _input_problems(plan: Plan) -> list[str]:
                     if (ref.origin == "env" and ref.name not in os.environ) or (ref.origin == "file" and not os.access(ref.name, os.R_OK)):
                         out.append(f"{op.host}: the plan needs a password {ref.describe()}, which is not available")
                     elif ref.origin == "prompt":
-                        problem = _prompted_problem(value, [v for v in step.params.values() if isinstance(v, PfxBytes)])
+                        files = [v for v in step.params.values() if isinstance(v, PfxBytes)]
+                        key = (ref.name, ",".join(f.ref.digest for f in files))
+                        if key not in checked:
+                            checked[key] = _prompted_problem(value, files)
+                        problem = checked[key]
                         if problem:
                             out.append(f"{op.host}: {problem}")
     return list(dict.fromkeys(out))

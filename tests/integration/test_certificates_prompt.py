@@ -149,3 +149,13 @@ def test_no_terminal_is_a_clear_error_naming_where_before_any_host(lab, ca, tmp_
                          r"or give it with password_env or password_file", done.stderr), done.stderr
         assert "Traceback" not in done.stderr + done.stdout
     assert commands(lab).get("EX01", 0) == 0  # no host was contacted
+
+
+def test_apply_inventory_asks_once_for_a_pfx_two_hosts_import(make_lab, ca, tmp_path):
+    lab = make_lab([{"name": "EX01", "role": "Mailbox", "site": "Amsterdam"}, {"name": "EX02", "role": "Mailbox", "site": "Amsterdam"}])
+    thumb = write_pfx(lab, ca, "mail.pfx", "mail.contoso.lab", ["mail.contoso.lab", "ex01.contoso.lab", "ex02.contoso.lab"])
+    inv = lab.inventory(inventory_text({"ex01": "", "ex02": ""}, common=DECLARED.replace("        ", "      ", 1).replace("\n          ", "\n        ")))
+    code, shown, prompts = in_pty(["apply", str(inv), "--auto-approve"], [PFX_PASSWORD], tmp_path)
+    assert code == 0, shown
+    assert prompts == 1 and PFX_PASSWORD not in shown
+    assert all("SMTP" in str(certs(lab, server)[thumb]["Services"]) for server in ("EX01", "EX02"))
