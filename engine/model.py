@@ -153,6 +153,10 @@ class FindingStatus(str, Enum):
     CHANGE = "change"
     ERROR = "error"
     REFUSED = "refused"
+    EXPIRING = "expiring"  # as declared, nothing to change, but it expires within its declared threshold (drift reports it)
+
+
+AS_DECLARED = frozenset({FindingStatus.IN_SYNC, FindingStatus.EXPIRING})  # nothing for plan or apply to change
 
 
 @dataclass(frozen=True)
@@ -231,7 +235,7 @@ class HostPlan:
 
     @property
     def in_sync(self) -> int:
-        return sum(1 for f in self.findings if f.status is FindingStatus.IN_SYNC)
+        return sum(1 for f in self.findings if f.status in AS_DECLARED)
 
 
 @dataclass(frozen=True)

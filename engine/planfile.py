@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from exconf import __version__
-from exconf.remote import OutputRef, Secret, Step, program_hash
+from exconf.remote import OutputRef, Secret, SecretError, Step, program_hash
 
 from .controllerfiles import FileChanged, PfxBytes, RefSecret, read_checked
 
@@ -126,8 +126,11 @@ def _loaded(value: Any) -> Any:
 
 
 def _input_problems(plan: Plan) -> list[str]:
-    """Controller-side inputs of the plan's steps that are not as planned: a PFX changed, a password source missing."""
+    """Controller-side inputs of the plan's steps that are not as planned: a PFX changed, a password source
+    missing. A password typed at a prompt is asked here (once per PFX file), before any host is contacted,
+    and must open the PFX the same step imports."""
     out: list[str] = []
+    checked: dict[tuple[str, str], str] = {}  # (password source, PFX digest) -> problem: one PKCS#12 decryption per PFX, not per host
     for op in plan.operations:
         for step in op.steps:
             for value in step.params.values():
@@ -137,7 +140,34 @@ def _input_problems(plan: Plan) -> list[str]:
                     ref = value.ref
                     if (ref.origin == "env" and ref.name not in os.environ) or (ref.origin == "file" and not os.access(ref.name, os.R_OK)):
                         out.append(f"{op.host}: the plan needs a password {ref.describe()}, which is not available")
+                    elif ref.origin == "prompt":
+                        files = [v for v in step.params.values() if isinstance(v, PfxBytes)]
+                        key = (ref.name, ",".join(f.ref.digest for f in files))
+                        if key not in checked:
+                            checked[key] = _prompted_problem(value, files)
+                        problem = checked[key]
+                        if problem:
+                            out.append(f"{op.host}: {problem}")
     return list(dict.fromkeys(out))
+
+
+def _prompted_problem(secret: RefSecret, files: list[PfxBytes]) -> str:
+    """Ask for a prompted PFX password now (not while hosts are being changed) and check it opens the PFX."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
+    try:
+        text = secret.reveal()
+    except SecretError as exc:
+        return f"the password of the PFX {secret.ref.name}: {exc}"
+    try:
+        for data in files:
+            try:
+                pkcs12.load_key_and_certificates(bytes(data), text.encode("utf-8") if text else None)
+            except ValueError:
+                return f"the password typed at the prompt does not open the PFX {data.ref.path}"
+    finally:
+        del text
+    return ""
 
 
 def _step_json(step: Step, where: str) -> dict[str, Any]:

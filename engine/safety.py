@@ -37,7 +37,7 @@ def _smtp_third_party(plan: Plan) -> list[tuple[str, str, str, bool, str]]:
         if hp.status is not HostStatus.OK or hp.facts is None:
             continue
         for f in hp.findings:
-            if f.kind != CERTIFICATE or f.status not in (FindingStatus.CHANGE, FindingStatus.IN_SYNC):
+            if f.kind != CERTIFICATE or f.status not in (FindingStatus.CHANGE, FindingStatus.IN_SYNC, FindingStatus.EXPIRING):
                 continue
             props = {p.prop: p for p in f.properties}
             if not {"thumbprint", "services", "self_signed"} <= props.keys() or props["self_signed"].expected:

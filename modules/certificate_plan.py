@@ -180,15 +180,31 @@ def _plan_one(spec: CertSpec, want: Desired, store: dict[str, Cert], ctx: PlanCo
         _present(spec, cert, want, ctx, now, d)
 
 
+def _instant(value: dt.datetime | None) -> str:
+    """ISO 8601 UTC to the second: what drift's expiry timeline and Prometheus timestamps read."""
+    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if value else "(unknown)"
+
+
 def _props(here: Location, cert: Cert, after: frozenset[str] | None, thumb_after: str | None = None, before_thumb: str | None = None) -> tuple[FindingProperty, ...]:
-    """What a finding says of a certificate; engine/safety.py reads thumbprint, services and self_signed."""
+    """What a finding says of a certificate; engine/safety.py reads thumbprint, services and self_signed;
+    engine/drift reads not_after (any finding carrying one is on its expiry timeline)."""
     services_before = order(cert.services) if cert.services is not None else "(unknown)"
     return (
         FindingProperty("thumbprint", thumb_after or cert.thumbprint, before_thumb or cert.thumbprint, here),
+        FindingProperty("subject", cert.subject, cert.subject, here),
         FindingProperty("services", order(after) if after is not None else services_before, services_before, here),
         FindingProperty("self_signed", cert.self_signed, cert.self_signed, here),
-        FindingProperty("not_after", _day(cert.not_after), _day(cert.not_after), here),
+        FindingProperty("not_after", _instant(cert.not_after), _instant(cert.not_after), here),
     )
+
+
+def _expiry(spec: CertSpec, cert: Cert, want: Desired, now: dt.datetime) -> FindingProperty | None:
+    """The property that makes a certificate in use (serving a service) that expires within its declared
+    threshold a finding of its own (status expiring): expected at least ``warn_within_days`` days left."""
+    left = cert.days_left(now)
+    if not cert.services or left is None or left >= spec.warn_days:
+        return None
+    return FindingProperty("days_left", f"at least {spec.warn_days}", max(int(left), 0), spec.at.get("warn_within_days", want.source))
 
 
 def _change(ctx: PlanContext, cert: Cert, action: str, props: list[PropertyChange], reason: str) -> Change:
@@ -307,7 +323,14 @@ def _present(spec: CertSpec, cert: Cert, want: Desired, ctx: PlanContext, now: d
         return
     for rail, what in health:
         d.warnings.append(f"{ctx.where}: certificate {cert.label} {what}" + (" (renew it: declare renew, or import its successor)" if rail == RAIL_EXPIRING else ""))
-    d.findings.append(Finding(ctx.host, KIND, cert.label, FindingStatus.IN_SYNC, want.source, _props(want.source, cert, cert.services)))
+    expiry = _expiry(spec, cert, want, now)
+    if expiry is None:
+        d.findings.append(Finding(ctx.host, KIND, cert.label, FindingStatus.IN_SYNC, want.source, _props(want.source, cert, cert.services)))
+        return
+    # As declared (nothing to change), but in use and expiring: drift reports it (issue 10).
+    why = next(what for rail, what in health if rail in (RAIL_EXPIRED, RAIL_EXPIRING))
+    d.findings.append(Finding(ctx.host, KIND, cert.label, FindingStatus.EXPIRING, want.source,
+                              (expiry, *_props(want.source, cert, cert.services)), f"{cert.label} serves {', '.join(order(cert.services))} and {why}"))
 
 
 # --- rails ------------------------------------------------------------------------------------------------

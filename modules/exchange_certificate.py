@@ -62,19 +62,31 @@ class CertSpec:
         return f"PFX {self.pfx.ref.path}" if self.pfx else "import"
 
 
+PASSWORD_SOURCES = ("password_env", "password_file", "password_prompt")
+
+
+def _password_sources(spec: dict[str, Any]) -> list[str]:
+    return [k for k in PASSWORD_SOURCES if k in spec and spec[k] is not False]
+
+
+def _pfx_path(spec: dict[str, Any], base: Path) -> Path:
+    path = Path(str(spec["pfx"]))
+    return (path if path.is_absolute() else base / path).resolve()
+
+
 def _password_ref(spec: dict[str, Any], base: Path) -> SecretRef:
     if "password_env" in spec:
         return SecretRef("env", str(spec["password_env"]))
+    if spec.get("password_prompt") is True:
+        return SecretRef("prompt", str(_pfx_path(spec, base)))  # asked once per PFX file (controllerfiles.PROMPTS)
     return SecretRef("file", str((base / str(spec["password_file"])).resolve()) if not Path(str(spec["password_file"])).is_absolute() else str(spec["password_file"]))
 
 
 def open_declared_pfx(spec: dict[str, Any], base: Path, opened: OpenedPfx | None = None) -> Pfx:
-    """The PFX an ``import:`` names (relative to the file that declares it), opened with its password."""
+    """The PFX an ``import:`` names (relative to the file that declares it), opened with its password
+    (for ``password_prompt``, typed once per PFX file when the inventory is first loaded)."""
     ref = _password_ref(spec, base)
-    path = Path(str(spec["pfx"]))
-    if not path.is_absolute():
-        path = base / path
-    return read_pfx(path, ref, RefSecret(ref), opened)
+    return read_pfx(_pfx_path(spec, base), ref, RefSecret(ref), opened)
 
 
 def pfx_problems(entry: dict[str, Any], pfx: Pfx) -> list[tuple[PathKey, str]]:
@@ -116,8 +128,10 @@ def semantic_problems(entry: dict[str, Any]) -> list[tuple[PathKey, str]]:
     if entry.get("services_mode") == "exact" and "services" not in entry:
         out.append((("services_mode",), "services_mode exact needs services"))
     imp = entry.get("import")
-    if isinstance(imp, dict) and ("password_env" in imp) == ("password_file" in imp):
-        out.append((("import",), "give the PFX password as exactly one of password_env or password_file (never in clear)"))
+    if isinstance(imp, dict) and len(_password_sources(imp)) != 1:
+        given = _password_sources(imp)
+        out.append((("import",), "give the PFX password as exactly one of password_env, password_file or password_prompt: true (never in clear)"
+                    + (f"; declared: {', '.join(given)}" if given else "")))
     return out
 
 
@@ -153,6 +167,7 @@ ENTRY_SCHEMA: dict[str, Any] = {
                 "pfx": {"type": "string", "minLength": 1, "description": "PFX file, relative to the file declaring it."},
                 "password_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": "Environment variable holding the PFX password."},
                 "password_file": {"type": "string", "minLength": 1, "description": "File holding the PFX password (relative to the declaring file)."},
+                "password_prompt": {"type": "boolean", "description": "true: ask for the PFX password on the terminal (once per PFX file, never echoed); a saved plan asks again at apply. false is the same as leaving it out."},
             },
         },
         "state": {"enum": ["present", "absent"], "description": "absent: remove every certificate the entry selects."},
@@ -194,7 +209,7 @@ class CertificateKind:
                 continue
             out += [((i, *p), m) for p, m in semantic_problems(entry)]
             imp = entry.get("import")
-            if isinstance(imp, dict) and isinstance(imp.get("pfx"), str) and ("password_env" in imp) != ("password_file" in imp):
+            if isinstance(imp, dict) and isinstance(imp.get("pfx"), str) and len(_password_sources(imp)) == 1:
                 try:
                     pfx = open_declared_pfx(imp, base, self.opened)
                 except PfxError as exc:

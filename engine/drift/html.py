@@ -2,6 +2,7 @@
 
 A summary per host and per kind, each drifted object with its properties expected versus
 actual, since when and by whom, errors, what was resolved, a timeline of when drift began,
+the expiry of every object that has an expiry date (certificates) as a timeline,
 and links from each finding to its declaring file:line. Jinja2 with autoescaping: every
 server and inventory string is escaped, its control and bidi characters shown as escapes.
 """
@@ -16,6 +17,7 @@ from jinja2 import Environment, select_autoescape
 
 from ..render import value_text
 from ..termsafe import safe
+from .expiry import expiries
 from .history import parse_time
 from .report import DriftReport, DriftState, differing
 
@@ -40,6 +42,10 @@ th { background: #f0f0f0; }
 .expected { color: #2e7d32; } .actual { color: #b71c1c; }
 .meta { color: #555; font-size: .92em; }
 .bar { height: 12px; background: #e65100; display: inline-block; border-radius: 2px; }
+.bar.ok { background: #2e7d32; } .bar.gone { background: #b71c1c; }
+#expiry tr.drift, #expiry tr.in_sync, #expiry tr.error { color: inherit; font-weight: normal; }
+#expiry td.state.drift { color: #e65100; font-weight: 600; } #expiry td.state.in_sync { color: #2e7d32; }
+td.when { white-space: nowrap; }
 code { font-family: ui-monospace, monospace; }
 </style>
 </head>
@@ -83,6 +89,15 @@ with <code>{{ d.who.cmdlet }}</code> at {{ d.who.when }}{% else %} · who change
 {% for r in resolved %}<tr><td>{{ r.host }}</td><td>{{ r.kind }}</td><td>{{ r.name }}</td><td>{{ r.since }}</td><td>{{ r.resolved }}</td></tr>{% endfor %}
 </table>{% endif %}
 
+{% if expiry %}<h2>Certificate expiry</h2>
+<p class="meta">Every declared object with an expiry date, soonest first; the bar is the time left (today at its left end).
+Orange: expires within its declared threshold (drift).</p>
+<table id="expiry"><tr><th>Host</th><th>Certificate</th><th>Expires</th><th>State</th><th>Time left</th></tr>
+{% for e in expiry %}<tr class="{{ e.state }}" id="expiry-{{ loop.index }}"><td>{{ e.host }}</td><td>{{ e.name }}{% if e.message %}<div class="meta">{{ e.message }}</div>{% endif %}</td>
+<td class="when">{{ e.date }}</td><td class="state {{ e.state }}">{{ e.label }}</td>
+<td class="when"><span class="bar {{ e.tone }}" style="width: {{ e.width }}px"></span> <span class="left">{{ e.left }}</span></td></tr>{% endfor %}
+</table>{% endif %}
+
 {% if timeline %}<h2>Timeline: how long each drift has lasted</h2>
 <table id="timeline"><tr><th>Object</th><th>Since</th><th></th></tr>
 {% for t in timeline %}<tr><td>{{ t.label }}</td><td>{{ t.since }}</td><td><span class="bar" style="width: {{ t.width }}px"></span> {{ t.age }}</td></tr>{% endfor %}
@@ -110,6 +125,23 @@ def _age(seconds: float) -> str:
     days, rest = divmod(int(seconds), 86400)
     hours, rest = divmod(rest, 3600)
     return f"{days} d {hours} h" if days else f"{hours} h {rest // 60} min"
+
+
+def _expiry_rows(report: DriftReport, now) -> list[dict[str, Any]]:
+    """The expiry timeline: bars scaled to the furthest expiry shown (at most 400 px), soonest first."""
+    found = expiries(report)
+    lefts = [(e.not_after - now).total_seconds() for e in found]
+    longest = max((s for s in lefts if s > 0), default=0) or 1
+    rows = []
+    for e, left in zip(found, lefts):
+        f = e.item.finding
+        drift = e.item.state is DriftState.DRIFT
+        rows.append({"host": f.host, "name": f.name, "date": e.not_after.strftime("%Y-%m-%d %H:%M UTC"),
+                     "left": _age(left) if left > 0 else "expired", "width": max(2, int(400 * max(left, 0) / longest)),
+                     "state": e.item.state.value, "tone": "gone" if left <= 0 else "" if drift else "ok",
+                     "label": ("expired" if left <= 0 else "within its threshold") if drift else "in sync" if e.item.state is DriftState.IN_SYNC else "not checked",
+                     "message": f.message if drift else ""})
+    return rows
 
 
 def render(report: DriftReport, inventory_dir: Path) -> bytes:
@@ -147,6 +179,7 @@ def render(report: DriftReport, inventory_dir: Path) -> bytes:
     timeline = [{"label": f"{i.finding.host} · {i.finding.kind} {i.finding.name}", "since": i.since,
                  "width": max(2, int(400 * a / longest)), "age": _age(a)} for i, a in sorted(ages, key=lambda t: -t[1])]
     page = _TEMPLATE.render(
+        expiry=_expiry_rows(report, now),
         started=report.started, duration=report.duration, hosts=hosts, hosts_up=report.hosts_up(), kinds=kinds,
         drifted=drifted, errors=[entry(i) for i in items if i.state is DriftState.ERROR],
         resolved=[r.to_json() | {"kind": r.kind} for r in report.resolved], timeline=timeline, exit_code=report.exit_code,

@@ -1,6 +1,8 @@
 """Prometheus text exposition format, for node_exporter's textfile collector.
 
-Metrics: findings by host, kind and state; hosts up; last run time, duration and exit code.
+Metrics: findings by host, kind and state; hosts up; last run time, duration and exit code;
+and the expiry time of every finding that carries one (certificates: ``not_after``), so that an
+alert can fire on ``exconf_certificate_expiry_timestamp_seconds - time() < 30 * 86400``.
 Label values are escaped as the format requires (backslash, double quote, newline). The file
 is written atomically (outputs.write_atomic) so the collector never reads half a file.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from .expiry import expiries
 from .history import parse_time
 from .report import DriftReport, DriftState
 
@@ -35,6 +38,18 @@ def render(report: DriftReport) -> bytes:
         hp = report.plan.hosts.get(host)
         up = 1 if hp is not None and hp.status.value == "ok" else 0
         lines.append(f'exconf_drift_host_up{{host="{_label(host)}"}} {up}')
+    lines += [
+        "# HELP exconf_certificate_expiry_timestamp_seconds When each declared certificate expires (NotAfter, Unix time).",
+        "# TYPE exconf_certificate_expiry_timestamp_seconds gauge",
+    ]
+    seen: set[tuple[str, str, str]] = set()
+    for e in expiries(report):  # one series per host and certificate: the same labels twice would be invalid
+        labels = (e.item.finding.host, e.prop("thumbprint"), e.prop("subject") or e.item.finding.name)
+        if labels in seen:
+            continue
+        seen.add(labels)
+        host, thumbprint, subject = (_label(v) for v in labels)
+        lines.append(f'exconf_certificate_expiry_timestamp_seconds{{host="{host}",thumbprint="{thumbprint}",subject="{subject}"}} {e.not_after.timestamp():.0f}')
     lines += [
         "# HELP exconf_drift_hosts_up Hosts read in the last run.",
         "# TYPE exconf_drift_hosts_up gauge",

@@ -18,7 +18,8 @@ FACTS = ServerFacts("EX01", "ex01.contoso.lab", "Mailbox", "15.2.1544.4", "Amste
 def test_every_finding_status_maps_to_a_drift_state_with_no_kind_specific_code():
     assert {s: state_of(Finding("h", "k", "n", s, WHERE)) for s in FindingStatus} == {
         FindingStatus.IN_SYNC: DriftState.IN_SYNC, FindingStatus.CHANGE: DriftState.DRIFT,
-        FindingStatus.ERROR: DriftState.ERROR, FindingStatus.REFUSED: DriftState.DRIFT}
+        FindingStatus.ERROR: DriftState.ERROR, FindingStatus.REFUSED: DriftState.DRIFT,
+        FindingStatus.EXPIRING: DriftState.DRIFT}
 
 
 def entry(obj: str, params: list[str], caller: str, when: str) -> dict:

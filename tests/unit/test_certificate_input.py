@@ -104,7 +104,10 @@ def test_an_unknown_service_and_a_password_in_clear(write, tmp_path):
     ('- thumbprint: "' + "B" * 40 + '"\n  renew: {within_days: 30}', "renew needs a match"),
     ('- match: {subject: "CN=x"}\n  state: absent\n  services: [SMTP]', "state absent is removed; services does not apply"),
     ('- match: {subject: "CN=x"}\n  services_mode: exact', "services_mode exact needs services"),
-    ("- import: {pfx: a.pfx, password_env: A, password_file: b}", "exactly one of password_env or password_file"),
+    ("- import: {pfx: a.pfx, password_env: A, password_file: b}", "exactly one of password_env, password_file or password_prompt: true (never in clear); declared: password_env, password_file"),
+    ("- import: {pfx: a.pfx, password_prompt: true, password_env: A}", "exactly one of password_env, password_file or password_prompt: true (never in clear); declared: password_env, password_prompt"),
+    ("- import: {pfx: a.pfx}", "password_prompt: true (never in clear)"),
+    ("- import: {pfx: a.pfx, password_prompt: false}", "password_prompt: true (never in clear)"),
     ("- thumbprint: ABC", "expected a string matching ^[0-9A-Fa-f]{40}$"),
 ])
 def test_keys_that_exclude_or_need_each_other(write, tmp_path, entry, message):
@@ -126,3 +129,61 @@ def test_a_pfx_is_opened_once_per_file_and_password(tmp_path, pfx):
         read_pfx(path, ref, Secret.from_value("another"), opened)  # a different password is tried again, and fails
     path.write_bytes(make_pfx()[0])
     assert read_pfx(path, ref, Secret.from_value(PASSWORD), opened).cert.thumbprint != first.cert.thumbprint
+
+
+@pytest.fixture
+def typed(monkeypatch):
+    """The prompt's injectable input: records each prompt, answers from a list; forgets the answers afterwards."""
+    from exconf.controllerfiles import PROMPTS
+
+    asked: list[str] = []
+    answers: list[str] = []
+
+    def ask(prompt: str) -> str:
+        asked.append(prompt)
+        return answers.pop(0)
+
+    monkeypatch.setattr(PROMPTS, "ask", ask)
+    PROMPTS.forget()
+    yield asked, answers
+    PROMPTS.forget()
+
+
+def test_a_prompted_password_is_asked_once_per_pfx_file_and_opens_it(write, tmp_path, pfx, typed):
+    asked, answers = typed
+    answers += [PASSWORD]
+    (tmp_path / "mail.pfx").write_bytes(pfx[0])
+    entry = "- import: {pfx: mail.pfx, password_prompt: true}\n  services: [SMTP]"
+    text = inventory(entry).replace("  hosts:\n    ex01.contoso.com:\n", "  hosts:\n    ex01.contoso.com:\n    ex02.contoso.com:\n")
+    path = write({"inv.yaml": text})
+    inv = load(path)
+    from exconf.desired import parse
+
+    desired = parse(inv)  # both hosts' declarations open the same PFX: no second prompt
+    assert asked == [f"Password for the PFX {(tmp_path / 'mail.pfx').resolve()}: "]
+    [want] = desired.hosts["ex02.contoso.com"]
+    spec = want.values[0].value
+    assert spec.pfx.cert.thumbprint == pfx[1] and spec.pfx.password.origin == "prompt" and spec.pfx.password.describe() == "typed at a prompt"
+    assert PASSWORD not in repr(spec) and PASSWORD not in repr(inv.hosts[0].vars)
+
+
+def test_a_wrong_password_typed_at_the_prompt_is_an_error_naming_where(write, tmp_path, pfx, typed):
+    _, answers = typed
+    answers += ["Typo-Password-3"]
+    text = problems(write, tmp_path, "- import: {pfx: mail.pfx, password_prompt: true}", {"mail.pfx": pfx[0]})
+    assert "inv.yaml:5:" in text and "the password typed at a prompt does not open the PFX" in text and "Typo-Password-3" not in text
+
+
+def test_no_terminal_is_an_error_naming_where_the_prompt_was_declared(write, tmp_path, pfx, monkeypatch):
+    import io
+
+    from exconf.controllerfiles import PROMPTS, NoTerminal, ask_on_terminal
+
+    PROMPTS.forget()
+    monkeypatch.setattr("sys.stdin", io.StringIO("Piped-Password\n"))  # a pipe is not a terminal: never read from it
+    with pytest.raises(NoTerminal):
+        ask_on_terminal("Password: ")
+    text = problems(write, tmp_path, "- import: {pfx: mail.pfx, password_prompt: true}", {"mail.pfx": pfx[0]})
+    assert "inv.yaml:5:" in text and "exchange.certificates[0].import.pfx" in text
+    assert "typed at a prompt (password_prompt), but there is no terminal to type it on; run exconf in a terminal, or give it with password_env or password_file" in text
+    assert not PROMPTS.asked(str((tmp_path / "mail.pfx").resolve()))

@@ -136,6 +136,35 @@ def test_a_certificate_in_sync_near_expiry_is_a_warning():
     assert result.warnings == ("EX01: certificate CN=x (AAAAAAAA) expires in 10 days (2027-03-11; warning threshold 30 days) (renew it: declare renew, or import its successor)",)
 
 
+def test_a_certificate_in_use_near_expiry_is_an_expiring_finding_for_drift():
+    at = {"warn_within_days": Location("inv.yaml", 9, 29)}
+    soon = cert("A" * 40, "CN=x", services="SMTP", domains=("ex01.contoso.com",), after=10)
+    (finding,) = plan(declare(thumbprint="A" * 40, services=frozenset({"SMTP"}), warn_days=30, at=at), observed=(soon,)).findings
+    assert finding.status is FindingStatus.EXPIRING
+    props = {p.prop: p for p in finding.properties}
+    assert (props["days_left"].expected, props["days_left"].actual, props["days_left"].source) == ("at least 30", 10, at["warn_within_days"])
+    assert props["not_after"].actual == props["not_after"].expected == "2027-03-11T00:00:00Z"
+    assert props["subject"].actual == "CN=x" and props["thumbprint"].actual == "A" * 40
+    assert finding.message == "CN=x (AAAAAAAA) serves SMTP and expires in 10 days (2027-03-11; warning threshold 30 days)"
+    # outside the threshold, or not in use (no service), it is in sync: plan and drift have nothing to say
+    for obs, days in ((soon, 10), (cert("A" * 40, "CN=x", domains=("ex01.contoso.com",), after=10), 30)):
+        (other,) = plan(declare(thumbprint="A" * 40, warn_days=days), observed=(obs,)).findings
+        assert other.status is FindingStatus.IN_SYNC and "days_left" not in {p.prop for p in other.properties}
+    gone = cert("A" * 40, "CN=x", services="SMTP", domains=("ex01.contoso.com",), before=-400, after=-2, status="DateInvalid")
+    (expired,) = plan(declare(thumbprint="A" * 40), observed=(gone,)).findings
+    assert expired.status is FindingStatus.EXPIRING and {p.prop: p.actual for p in expired.properties}["days_left"] == 0
+    assert "is not valid (status DateInvalid" in expired.message
+
+
+def test_an_expiring_certificate_still_counts_as_in_sync_for_the_recap_and_the_edge_mailbox_rail():
+    host = HostPlan("ex01", HostStatus.OK, MAILBOX.facts, (), findings=(_finding("ex01", "A" * 40, ["SMTP"], ["SMTP"]),))
+    assert host.in_sync == 1
+    expiring = Finding("ex01", KIND, "CN=mail", FindingStatus.EXPIRING, HERE, _finding("ex01", "A" * 40, ["SMTP"], ["SMTP"]).properties)
+    assert HostPlan("ex01", HostStatus.OK, MAILBOX.facts, (), findings=(expiring,)).in_sync == 1
+    refusals = global_checks(_plan_of(_finding("edge", "A" * 40, [], ["SMTP"]), expiring))
+    assert [r.rail for r in refusals] == ["edge-mailbox-same-certificate"]
+
+
 def test_steps_always_force_enable_and_iis_keeps_the_web_site_ssl_setting():
     obs = cert("A" * 40, "CN=x", domains=("ex01.contoso.com",))
     (change,) = plan(declare(thumbprint="A" * 40, services=frozenset({"SMTP", "IIS"})), observed=(obs,)).changes
