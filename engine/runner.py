@@ -145,6 +145,7 @@ class Run:
     org_steps: tuple[Step, ...] = ()
     org_answer: Answer | None = None
     clock: Callable[[], float] = time.time  # wall clock for operations' ``within`` deadlines
+    sleep: Callable[[float], None] = time.sleep  # between the read-backs of a kind that ``polls``
 
     def __post_init__(self) -> None:
         self.files: FileLimit = raise_open_file_limit()
@@ -517,7 +518,37 @@ class Run:
                         got = answer.results.get(s.id)
                         if s.output_file and got is not None and got.ok and got.file is not None:
                             files[(op.id, s.id)] = got.file
-        return [self._outcome(op, changes[op.change], answer) for op in ops]
+        results = [self._outcome(op, changes[op.change], answer) for op in ops]
+        return [self._poll(session, op, changes[op.change], result) for op, result in zip(ops, results, strict=True)]
+
+    def _poll(self, session: Session, op: Operation, change: Change, result: ChangeResult) -> ChangeResult:
+        """Read back again, a bounded number of times, an operation whose effect comes later (synchronisation).
+
+        A kind says how often and how far apart with an optional ``polls(op) -> (count, seconds)``;
+        each poll is one more round trip of the kind's read steps, and the last verdict stands.
+        """
+        polls = getattr(by_kind(change.kind, self.kinds), "polls", None)
+        count, pause = polls(op) if polls is not None and result.outcome is ChangeOutcome.UNVERIFIED else (0, 0.0)
+        kind = by_kind(change.kind, self.kinds)
+        for _ in range(count):
+            self.sleep(pause)
+            answer: Answer | None = None
+
+            def work() -> None:
+                nonlocal answer
+                answer = self._executor(session).execute(kind.read_steps(VERIFY), halt_on_error=False)
+
+            guard(session, work)
+            if answer is None:
+                return result
+            try:
+                problem = kind.verify_operation(op, change, kind.observe(answer, VERIFY) or ())  # type: ignore[attr-defined]
+            except (ReadError, ContractError) as exc:
+                problem = f"made, but could not be read back: {exc}"
+            if problem is None:
+                return ChangeResult(change, ChangeOutcome.APPLIED, warnings=result.warnings)
+            result = ChangeResult(change, ChangeOutcome.UNVERIFIED, problem, result.warnings)
+        return result
 
     def _outcome(self, op: Operation, change: Change, answer: Answer) -> ChangeResult:
         results = [answer.result(s.id) for s in op.steps]

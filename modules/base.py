@@ -98,6 +98,8 @@ class Kind(Protocol):
     #   reads_peers: bool -- read on every selected host when one declares it; the plan gets ``ctx.peers``.
     #   verify_operation(op, change, readback) -> str | None -- for a change made of several operations
     #     on several hosts: each operation is verified on its own host's read-back instead of ``verify``.
+    #   polls(op) -> (count, seconds) -- with verify_operation: read back an operation whose effect comes
+    #     later (synchronisation) up to count more times, seconds apart, before it is unverified.
 
 
 @dataclass(frozen=True)

@@ -263,7 +263,10 @@ class EdgeSubscriptionKind:
     title: str = TITLE
     roles: frozenset[str] = frozenset({"Edge"})
     reads_peers: bool = True  # read on every selected host; the plan sees the Mailbox servers' side
-    sync_polls: int = 3  # Test-EdgeSynchronization read-backs after Start-EdgeSynchronization, at most
+    # After Start-EdgeSynchronization, Test-EdgeSynchronization is read back until SyncStatus Normal:
+    # at most this many more times, this many seconds apart (the runner's ``polls``).
+    sync_polls: int = 6
+    poll_seconds: float = 10.0
 
     def schema(self) -> dict[str, Any]:
         return SCHEMA
@@ -318,6 +321,10 @@ class EdgeSubscriptionKind:
 
     def verify_operation(self, op: Operation, change: Change, readback: tuple[ObservedObject, ...]) -> str | None:
         return verify_step(op, change, readback)
+
+    def polls(self, op: Operation) -> tuple[int, float]:
+        """Synchronisation may take a moment to report Normal; nothing else is worth reading again."""
+        return (self.sync_polls, self.poll_seconds) if op.id.endswith(SYNC) else (0, 0.0)
 
 
 KIND_INSTANCE = EdgeSubscriptionKind()
