@@ -83,11 +83,12 @@ def plan(
     for scope in scopes(desired, reads, org_host):
         facts = reads[scope.reader].facts
         assert facts is not None
+        in_scope: list[Change] = []  # a later kind may depend on an earlier one's change (an Edge's new SMTP certificate)
         for kind in kinds:
             wanted = tuple(d for d in scope.desired if d.kind == kind.kind)
             if not wanted:
                 continue
-            ctx = PlanContext(host=scope.writer, facts=facts, where=scope.where, peers=peers(kind, reads, scope.reader))
+            ctx = PlanContext(host=scope.writer, facts=facts, where=scope.where, peers=peers(kind, reads, scope.reader), planned=tuple(in_scope))
             observed = reads[scope.reader].objects.get(kind.kind)
             if observed is None:
                 where = wanted[0].source
@@ -96,6 +97,7 @@ def plan(
                 findings[scope.writer] += [Finding(scope.writer, kind.kind, d.pattern or kind.title, FindingStatus.ERROR, d.source, message=problem) for d in wanted]
                 continue
             result = kind.plan(wanted, observed, ctx)
+            in_scope += result.changes
             changes[scope.writer] += result.changes
             findings[scope.writer] += result.findings
             problems[scope.writer] += result.problems

@@ -58,6 +58,7 @@ class PlanContext:
     facts: ServerFacts
     where: str  # how messages name the scope: "EX01", "the organisation"
     peers: tuple[PeerRead, ...] = ()
+    planned: tuple[Change, ...] = ()  # what the kinds before this one (in KINDS order) change in this scope
 
 
 @dataclass(frozen=True)

@@ -175,6 +175,11 @@ def plan_subscription(want: Desired, own: tuple[ObservedObject, ...], ctx: PlanC
     elif str(now.status.get("SyncStatus")) != "Normal":
         detail = str(now.status.get("FailureDetail") or "")
         reason = f"SyncStatus {now.status.get('SyncStatus')}" + (f", FailureDetail {detail}" if detail else "")
+    certificate = smtp_certificate_change(ctx.planned)
+    if certificate is not None and action == "replace" and not reason:
+        # A new default SMTP certificate breaks synchronisation until the Edge is subscribed again and AD LDS
+        # restarted (cmdlets.md §6, §10.3): the resubscription follows the certificate in the same plan.
+        reason = f"this plan changes the Edge's default SMTP certificate ({certificate.name}): subscribed again after it"
     if not reason:
         return KindPlan(findings=(Finding(ctx.host, KIND, edge, FindingStatus.IN_SYNC, want.source, findings_props),))
 
@@ -187,10 +192,26 @@ def plan_subscription(want: Desired, own: tuple[ObservedObject, ...], ctx: PlanC
                               ("create_inbound_send_connector", "CreateInboundSendConnector", spec.inbound)):
         if value is not None:
             props.append(PropertyChange(key, param, "", value, value, want.source))
+    if certificate is not None:
+        props.append(PropertyChange("after_certificate", "", "", certificate.name, certificate.id, want.source))
     # The plan's text shows properties, so the reason travels as the status before (JSON has it as ``reason`` too).
     props.append(PropertyChange("status", "SyncStatus", reason, "SyncStatus Normal", "Normal", want.source))
     change = Change(f"{ctx.host}/{KIND}/{edge}", ctx.host, KIND, edge, edge, action, tuple(props), reason)
     return KindPlan(changes=(change,), findings=(Finding(ctx.host, KIND, edge, FindingStatus.CHANGE, want.source, findings_props, message=reason),))
+
+
+CERTIFICATE = "exchange_certificate"
+
+
+def smtp_certificate_change(planned: tuple[Change, ...]) -> Change | None:
+    """A certificate change of this plan on this Edge that enables SMTP (so makes a new default SMTP certificate)."""
+    for change in planned:
+        if change.kind != CERTIFICATE or change.action == "delete":
+            continue
+        for p in change.properties:
+            if p.prop == "services" and p.wire and "SMTP" in [x.strip() for x in str(p.wire).split(",")]:
+                return change
+    return None
 
 
 def _prop(change: Change, name: str) -> Any:
@@ -220,7 +241,8 @@ def operations_for(change: Change) -> tuple[Operation, ...]:
             Step(base + UNSUBSCRIBE, "Remove-EdgeSubscription", {"Identity": edge, "Confirm": False}),)))
         first = (base + UNSUBSCRIBE,)
     file_step = Step(base + FILE, "New-EdgeSubscription", {"Force": True}, output_file="FileName")
-    out.append(Operation(base + FILE, change.host, change.id, (file_step,), needs=first))
+    certificate = _prop(change, "after_certificate")  # the certificate's operation has its change's id
+    out.append(Operation(base + FILE, change.host, change.id, (file_step,), needs=first + ((certificate,) if certificate else ())))
     params: dict[str, Any] = {"FileData": FromOperation(base + FILE, file_step.id), "Site": _prop(change, "site")}
     for key, param in (("create_internet_send_connector", "CreateInternetSendConnector"), ("create_inbound_send_connector", "CreateInboundSendConnector")):
         value = _prop(change, key)

@@ -24,16 +24,17 @@ from .conftest import EDGE_PASSWORD, PASSWORD
 SERVERS = [
     {"name": "EX01", "role": "Mailbox", "site": "Amsterdam"},
     {"name": "EX02", "role": "Mailbox", "site": "Rotterdam"},
-    {"name": "EDGE01", "role": "Edge", "site": "Amsterdam"},
+    {"name": "EDGE01", "role": "Edge", "site": "Amsterdam", "certificates": [
+        {"subject": "CN=smtp.contoso.lab, O=Contoso", "domains": ["smtp.contoso.lab", "edge01.contoso.lab"]}]},
     {"name": "EDGE02", "role": "Edge", "site": "Amsterdam"},
 ]
 
 
-def inventory(edge01: str = "", edge02: str = "") -> str:
+def inventory(edge01: str = "", edge02: str = "", extra: str = "") -> str:
     def edge(name: str, body: str) -> str:
         out = (f'    {name.lower()}:\n      ansible_host: "{{{name}}}"\n      ansible_user: {name}\\Administrator\n'
                f"      ansible_password: {EDGE_PASSWORD}\n      ansible_winrm_transport: ntlm\n")
-        return out + (f"      exchange:\n        edge_subscription: {body}\n" if body else "")
+        return out + (f"      exchange:\n        edge_subscription: {body}\n" + (extra if name == "EDGE01" else "") if body else "")
 
     return (
         "all:\n  hosts:\n"
@@ -237,3 +238,31 @@ def test_bad_declarations_are_clear_problems(lab, capsys):
     assert "Amsterdam, Rotterdam" in out + err
     code, out, err = run(capsys, "plan", str(lab.inventory(inventory("{state: present}", ""))))
     assert code == 1 and "site" in out + err and "Traceback" not in out + err
+
+
+NEW_SMTP = """\
+        certificates:
+          - match: {subject: "CN=smtp.contoso.lab"}
+            services: [SMTP]
+"""
+
+
+def test_a_new_smtp_certificate_on_a_subscribed_edge_brings_the_resubscription_into_the_same_plan(lab, capsys):
+    assert run(capsys, "apply", str(lab.inventory(inventory(AMSTERDAM, ""))), "--auto-approve")[0] == 0
+    text = inventory(AMSTERDAM, "", NEW_SMTP)
+    code, out, err = run(capsys, "plan", str(lab.inventory(text)))
+    assert code == 0, out + err
+    assert 'edge_subscription "EDGE01" will be replaced' in out and "default SMTP certificate" in out
+    apply_run, recorder = a_run(lab, text)
+    try:
+        apply_run.read()
+        results = apply_run.apply(apply_run.plan())
+    finally:
+        apply_run.close()
+    assert [r.outcome for r in results["edge01"].results] == [ChangeOutcome.APPLIED, ChangeOutcome.APPLIED]
+    # The certificate first, then the file for it, in one round trip on the Edge; then the rest of the sequence.
+    edge_first = recorder.calls[4]
+    assert edge_first[0] == "edge01" and edge_first[1].index("Enable-ExchangeCertificate") < edge_first[1].index("New-EdgeSubscription")
+    assert statuses(lab) == {"EDGE01": "Normal"}
+    code, out, err = run(capsys, "plan", str(lab.inventory(text)), "--detailed-exitcode")
+    assert code == 0, out + err
