@@ -266,3 +266,15 @@ def test_a_new_smtp_certificate_on_a_subscribed_edge_brings_the_resubscription_i
     assert statuses(lab) == {"EDGE01": "Normal"}
     code, out, err = run(capsys, "plan", str(lab.inventory(text)), "--detailed-exitcode")
     assert code == 0, out + err
+
+
+def test_a_saved_plan_with_the_certificate_and_the_resubscription_applies_the_same_way(lab, capsys, tmp_path):
+    assert run(capsys, "apply", str(lab.inventory(inventory(AMSTERDAM, ""))), "--auto-approve")[0] == 0
+    saved = tmp_path / "cert.plan"
+    code, out, err = run(capsys, "plan", str(lab.inventory(inventory(AMSTERDAM, "", NEW_SMTP))), "--out", str(saved))
+    assert code == 0, out + err
+    text = saved.read_text()
+    assert '"exconf_ref": "Operation"' in text and '"within"' in text and "ESRAPassword" not in text
+    code, out, err = run(capsys, "apply", str(saved), "--auto-approve")
+    assert code == 0 and "2 of 2 changes made and verified" in out, out + err
+    assert statuses(lab) == {"EDGE01": "Normal"}
