@@ -53,12 +53,12 @@ def scopes(desired: DesiredState, reads: dict[str, HostRead], org_host: str | No
     return out
 
 
-def peers(kind: Kind, reads: dict[str, HostRead], reader: str) -> tuple[PeerRead, ...]:
-    """What the other hosts read of a kind that ``reads_peers`` (nothing for any other kind)."""
+def peers(kind: Kind, reads: dict[str, HostRead], reader: str, desired: DesiredState) -> tuple[PeerRead, ...]:
+    """What the other hosts read (and declare) of a kind that ``reads_peers`` (nothing for any other kind)."""
     if not getattr(kind, "reads_peers", False):
         return ()
     return tuple(
-        PeerRead(host, read.facts, objects)
+        PeerRead(host, read.facts, objects, tuple(d for d in desired.hosts.get(host, ()) if d.kind == kind.kind))
         for host, read in reads.items()
         if host != reader and read.status is HostStatus.OK and read.facts is not None
         and (objects := read.objects.get(kind.kind)) is not None
@@ -88,7 +88,7 @@ def plan(
             wanted = tuple(d for d in scope.desired if d.kind == kind.kind)
             if not wanted:
                 continue
-            ctx = PlanContext(host=scope.writer, facts=facts, where=scope.where, peers=peers(kind, reads, scope.reader), planned=tuple(in_scope))
+            ctx = PlanContext(host=scope.writer, facts=facts, where=scope.where, peers=peers(kind, reads, scope.reader, desired), planned=tuple(in_scope))
             observed = reads[scope.reader].objects.get(kind.kind)
             if observed is None:
                 where = wanted[0].source

@@ -43,6 +43,7 @@ class PeerRead:
     host: str
     facts: ServerFacts
     objects: tuple[ObservedObject, ...]
+    declared: tuple[Desired, ...] = ()  # what that host declares of the kind (an Edge declared twice)
 
 
 @dataclass(frozen=True)

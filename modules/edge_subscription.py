@@ -135,6 +135,13 @@ def plan_subscription(want: Desired, own: tuple[ObservedObject, ...], ctx: PlanC
 
     if ctx.facts.role != "Edge":
         return problem(f"{edge} is a {ctx.facts.role} server; an Edge Subscription is declared on the Edge Transport server it subscribes")
+    twice = [(p, d) for p in ctx.peers if p.facts.role == "Edge" and _same(p.facts.name, edge) for d in p.declared]
+    if twice:
+        other, where = twice[0]
+        theirs: SubSpec = where.values[0].value
+        sites = f"site {spec.site or '(absent)'} here, site {theirs.site or '(absent)'} at {where.source}"
+        return problem(f"{edge} is declared twice, by inventory hosts {ctx.host} and {other.host} ({sites}); "
+                       "an Edge is subscribed to one site: declare it on one host")
     now = sides(edge, own, ctx.peers)
     mailboxes = sorted((p for p in ctx.peers if p.facts.role == "Mailbox"), key=lambda p: p.host)
     props: list[PropertyChange] = []

@@ -199,3 +199,18 @@ def test_synchronisation_is_read_back_a_bounded_number_of_times(tmp_path, syncs,
     assert pauses == [10.0] * (round_trips - 1)
     if outcome == "unverified":
         assert "SyncStatus Inconclusive" in result.message
+
+
+def test_an_edge_declared_by_two_inventory_hosts_in_two_sites_is_a_problem_on_both():
+    other = Location("group_vars/rotterdam.yaml", 3, 5)
+    desired = DesiredState(hosts={
+        "edge01": declared().hosts["edge01"],
+        "edge01-again": (Desired(KIND, "", (DesiredValue("subscription", SubSpec("Rotterdam", True, None, None), other),), other),),
+    }, organization=())
+    r = reads()
+    r["edge01-again"] = HostRead("edge01-again", facts=EDGE, objects={KIND: ()})
+    result = planned(desired, r)
+    assert result.operations == ()
+    assert "EDGE01 is declared twice" in result.hosts["edge01"].error
+    assert "site Amsterdam here, site Rotterdam at group_vars/rotterdam.yaml:3:5" in result.hosts["edge01"].error
+    assert "site Rotterdam here, site Amsterdam at inv.yaml:7:28" in result.hosts["edge01-again"].error
