@@ -136,13 +136,19 @@ class Change:
 
 @dataclass(frozen=True)
 class Operation:
-    """Steps that one host runs for one change; ``needs`` names operations (on any host) that must succeed first."""
+    """Steps that one host runs for one change; ``needs`` names operations (on any host) that must succeed first.
+
+    ``within``: (operation id, seconds): this operation must be sent no later than that many seconds
+    after that operation was sent (an Edge Subscription file's bootstrap window); the runner checks it
+    between waves and does not send it late.
+    """
 
     id: str
     host: str
     change: str  # Change.id
     steps: tuple[Step, ...]
     needs: tuple[str, ...] = ()
+    within: tuple[str, int] | None = None
 
 
 # --- findings: every declared object ends as one -----------------------------

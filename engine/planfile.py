@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from exconf import __version__
-from exconf.remote import OutputRef, Secret, SecretError, Step, program_hash
+from exconf.remote import FromOperation, OutputRef, Secret, SecretError, Step, program_hash
 
 from .controllerfiles import FileChanged, PfxBytes, RefSecret, read_checked
 
@@ -92,7 +92,7 @@ def _saveable(value: Any, where: str) -> Any:
         raise PlanFileError(f"{where}: a secret typed at a prompt cannot be saved in a plan file")
     if isinstance(value, (bytes, bytearray)):
         raise PlanFileError(f"{where}: bytes with no file behind them cannot be saved in a plan file")
-    if isinstance(value, OutputRef):
+    if isinstance(value, (OutputRef, FromOperation)):  # a reference: the bytes it names are never saved
         return value.to_json()
     if isinstance(value, (list, tuple)):
         return [_saveable(v, where) for v in value]
@@ -120,6 +120,8 @@ def _loaded(value: Any) -> Any:
         return RefSecret(SecretRef(str(value[SECRET_MARK]["origin"]), str(value[SECRET_MARK]["name"])))
     if isinstance(value, dict) and value.get("exconf_ref") == "Output" and set(value) == {"exconf_ref", "step", "property"}:
         return OutputRef(str(value["step"]), str(value["property"]))
+    if isinstance(value, dict) and value.get("exconf_ref") == "Operation" and set(value) == {"exconf_ref", "operation", "step"}:
+        return FromOperation(str(value["operation"]), str(value["step"]))
     if isinstance(value, list):
         return [_loaded(v) for v in value]
     return value
@@ -246,7 +248,8 @@ def to_json(saved: SavedPlan, public: dict[str, Any]) -> dict[str, Any]:
             "carrier_only": list(saved.carrier_only),
             "hosts": hosts,
             "operations": [
-                {"id": op.id, "host": op.host, "change": op.change, "needs": list(op.needs), "steps": [_step_json(s, op.host) for s in op.steps]} for op in plan.operations
+                {"id": op.id, "host": op.host, "change": op.change, "needs": list(op.needs), "steps": [_step_json(s, op.host) for s in op.steps],
+                 **({"within": list(op.within)} if op.within else {})} for op in plan.operations
             ],
             "refusals": [r.to_json() | {"change": r.change} for r in plan.refusals],
             "overridden": list(plan.overridden),
@@ -346,6 +349,7 @@ def load(path: Path) -> SavedPlan:
                 host=op["host"],
                 change=op["change"],
                 needs=tuple(op["needs"]),
+                within=(str(op["within"][0]), int(op["within"][1])) if op.get("within") else None,
                 steps=tuple(
                     Step(
                         id=s["id"],

@@ -3,7 +3,8 @@
 Pure: the runner reads, this decides. One loop serves every scope: a scope
 names the objects it holds, the host whose read observed them and the host
 that changes them (a server's own objects; the organisation's through one
-Mailbox server; an Edge subscription, Edge × site, next).
+Mailbox server). A kind that ``reads_peers`` (an Edge subscription) is planned
+in its host's scope with what the other hosts read of it beside.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from exconf.modules import Kind, by_kind
-from exconf.modules.base import PlanContext
+from exconf.modules.base import PeerRead, PlanContext
 
 from .desired import DesiredState
 from .model import Change, Desired, Finding, FindingStatus, HostPlan, HostStatus, ObservedObject, Plan, Refusal, ServerFacts
@@ -52,6 +53,18 @@ def scopes(desired: DesiredState, reads: dict[str, HostRead], org_host: str | No
     return out
 
 
+def peers(kind: Kind, reads: dict[str, HostRead], reader: str, desired: DesiredState) -> tuple[PeerRead, ...]:
+    """What the other hosts read (and declare) of a kind that ``reads_peers`` (nothing for any other kind)."""
+    if not getattr(kind, "reads_peers", False):
+        return ()
+    return tuple(
+        PeerRead(host, read.facts, objects, tuple(d for d in desired.hosts.get(host, ()) if d.kind == kind.kind))
+        for host, read in reads.items()
+        if host != reader and read.status is HostStatus.OK and read.facts is not None
+        and (objects := read.objects.get(kind.kind)) is not None
+    )
+
+
 def plan(
     desired: DesiredState,
     reads: dict[str, HostRead],
@@ -70,11 +83,12 @@ def plan(
     for scope in scopes(desired, reads, org_host):
         facts = reads[scope.reader].facts
         assert facts is not None
-        ctx = PlanContext(host=scope.writer, facts=facts, where=scope.where)
+        in_scope: list[Change] = []  # a later kind may depend on an earlier one's change (an Edge's new SMTP certificate)
         for kind in kinds:
             wanted = tuple(d for d in scope.desired if d.kind == kind.kind)
             if not wanted:
                 continue
+            ctx = PlanContext(host=scope.writer, facts=facts, where=scope.where, peers=peers(kind, reads, scope.reader, desired), planned=tuple(in_scope))
             observed = reads[scope.reader].objects.get(kind.kind)
             if observed is None:
                 where = wanted[0].source
@@ -83,6 +97,7 @@ def plan(
                 findings[scope.writer] += [Finding(scope.writer, kind.kind, d.pattern or kind.title, FindingStatus.ERROR, d.source, message=problem) for d in wanted]
                 continue
             result = kind.plan(wanted, observed, ctx)
+            in_scope += result.changes
             changes[scope.writer] += result.changes
             findings[scope.writer] += result.findings
             problems[scope.writer] += result.problems

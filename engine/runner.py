@@ -27,7 +27,7 @@ from pathlib import Path
 
 from exconf.modules import KINDS, ORGANIZATION, SERVER, Kind, by_kind
 from exconf.modules.base import ReadError
-from exconf.remote import STATUS_ERROR, STATUS_NOT_RUN, Answer, ContractError, RemoteFatal, Step
+from exconf.remote import STATUS_ERROR, STATUS_NOT_RUN, Answer, ContractError, FromOperation, RemoteFatal, Step
 
 from . import planner
 from .connection import ConnectionConfigError, settings_for
@@ -144,6 +144,8 @@ class Run:
     # audit log there); their answer is ``org_answer``.
     org_steps: tuple[Step, ...] = ()
     org_answer: Answer | None = None
+    clock: Callable[[], float] = time.time  # wall clock for operations' ``within`` deadlines
+    sleep: Callable[[float], None] = time.sleep  # between the read-backs of a kind that ``polls``
 
     def __post_init__(self) -> None:
         self.files: FileLimit = raise_open_file_limit()
@@ -238,6 +240,12 @@ class Run:
     def _kinds(self, scope: str, declared: frozenset[str]) -> list[Kind]:
         return [k for k in self.kinds if k.scope == scope and k.kind in declared]
 
+    def _host_kinds(self, host: str) -> list[Kind]:
+        """The server kinds a host declares, and those that ``reads_peers`` declared on any host."""
+        anywhere = frozenset(k for h in self.desired.hosts for k in self.desired.kinds_of(h))
+        return [k for k in self.kinds if k.scope == SERVER and (k.kind in self.desired.kinds_of(host)
+                                                                  or (getattr(k, "reads_peers", False) and k.kind in anywhere))]
+
     def release(self, hosts: set[str] | None = None) -> None:
         """Let go of sockets of hosts that have nothing more to do now (or all, while waiting)."""
         for name, s in self.sessions.items():
@@ -287,7 +295,7 @@ class Run:
         def read_one(session: Session) -> None:
             name = session.host.name
             result = self.reads.setdefault(name, HostRead(name, endpoint=endpoint_of(session.host, self.inventory.path.parent)))
-            kinds = self._kinds(SERVER, self.desired.kinds_of(name))
+            kinds = self._host_kinds(name)
             steps = [SERVER_STEP] + [s for k in kinds for s in k.read_steps(READ)]
             if name == first:
                 steps += [s for k in org for s in k.read_steps(ORG)] + list(self.org_steps)
@@ -410,25 +418,50 @@ class Run:
         lock = threading.Lock()
         plan_waves = waves(ops)
         last_wave = {op.host: i for i, wave in enumerate(plan_waves) for op in wave}
+        # The files earlier waves' steps wrote (an Edge Subscription file, with its bootstrap password):
+        # in this process's memory only, for FromOperation parameters of later waves; dropped on return.
+        files: dict[tuple[str, str], bytes] = {}
+        sent_at: dict[str, float] = {}
+
+        def record(change_id: str, result: ChangeResult) -> None:
+            """A change made of several operations keeps its first outcome that is not ``applied``."""
+            earlier = outcomes.get(change_id)
+            if earlier is None or earlier.outcome is ChangeOutcome.APPLIED:
+                outcomes[change_id] = result
 
         for index, wave in enumerate(plan_waves):
             by_host: dict[str, list[Operation]] = {}
             for op in wave:
                 if self.stopping.is_set():
                     blocked.setdefault(op.id, "not attempted: the run was interrupted")
+                if op.id not in blocked:
+                    late = late_for_window(op, sent_at, self.clock())
+                    if late:
+                        blocked[op.id] = late
+                if op.id not in blocked:
+                    try:
+                        op = resolve_files(op, files)
+                    except MissingOutput as exc:
+                        blocked[op.id] = str(exc)
                 if op.id in blocked:
-                    outcomes[op.change] = ChangeResult(changes[op.change], ChangeOutcome.NOT_RUN, blocked[op.id])
+                    record(op.change, ChangeResult(changes[op.change], ChangeOutcome.NOT_RUN, blocked[op.id]))
+                    for dep in dependants(ops, op.id):
+                        blocked.setdefault(dep.id, f"not attempted: it needs {op.id}, which did not run")
                     continue
                 by_host.setdefault(op.host, []).append(op)
 
             def apply_host(session: Session, by_host: dict[str, list[Operation]] = by_host, index: int = index) -> None:
                 host_ops = by_host[session.host.name]
-                results = self._apply_batch(session, host_ops, changes)
+                started = self.clock()
+                with lock:
+                    for op in host_ops:
+                        sent_at[op.id] = started
+                results = self._apply_batch(session, host_ops, changes, files, lock)
                 if index == last_wave[session.host.name]:
                     self._finish(session)  # nothing more to send: its socket is not held to the end of the run
                 with lock:
                     for op, result in zip(host_ops, results, strict=True):
-                        outcomes[op.change] = result
+                        record(op.change, result)
                         if result.outcome is not ChangeOutcome.APPLIED:
                             why = f"not attempted: it needs {op.change} on {op.host}, which {'failed' if result.outcome is not ChangeOutcome.NOT_RUN else 'did not run'}"
                             for dep in dependants(ops, op.id):
@@ -440,7 +473,7 @@ class Run:
 
             for skipped in self._parallel("apply", apply_host, [self.sessions[h] for h in by_host]):
                 for op in by_host[skipped.host.name]:
-                    outcomes[op.change] = ChangeResult(changes[op.change], ChangeOutcome.NOT_RUN, "not attempted: the run was interrupted")
+                    record(op.change, ChangeResult(changes[op.change], ChangeOutcome.NOT_RUN, "not attempted: the run was interrupted"))
             with lock:
                 for host in self.unknown:
                     for op in by_host.get(host, ()):
@@ -460,7 +493,8 @@ class Run:
             results[name] = HostResult(name, status, mine, in_sync=hp.in_sync, error=error, notes=notes)
         return results
 
-    def _apply_batch(self, session: Session, ops: list[Operation], changes: dict[str, Change]) -> list[ChangeResult]:
+    def _apply_batch(self, session: Session, ops: list[Operation], changes: dict[str, Change],
+                     files: dict[tuple[str, str], bytes] | None = None, lock: threading.Lock | None = None) -> list[ChangeResult]:
         """The operations, then a read-back of their kinds (always run: it changes nothing), in one round trip."""
         steps: list[Step] = [s for op in ops for s in op.steps]
         kinds = list(dict.fromkeys(changes[op.change].kind for op in ops))
@@ -477,7 +511,44 @@ class Run:
                 return [ChangeResult(changes[op.change], ChangeOutcome.NOT_RUN, f"not sent: {session.error}") for op in ops]
             # Nothing came back: whether the changes were made is unknown; say so.
             return [ChangeResult(changes[op.change], ChangeOutcome.FAILED, f"result unknown: {session.error}") for op in ops]
-        return [self._outcome(op, changes[op.change], answer) for op in ops]
+        if files is not None and lock is not None:
+            with lock:
+                for op in ops:
+                    for s in op.steps:
+                        got = answer.results.get(s.id)
+                        if s.output_file and got is not None and got.ok and got.file is not None:
+                            files[(op.id, s.id)] = got.file
+        results = [self._outcome(op, changes[op.change], answer) for op in ops]
+        return [self._poll(session, op, changes[op.change], result) for op, result in zip(ops, results, strict=True)]
+
+    def _poll(self, session: Session, op: Operation, change: Change, result: ChangeResult) -> ChangeResult:
+        """Read back again, a bounded number of times, an operation whose effect comes later (synchronisation).
+
+        A kind says how often and how far apart with an optional ``polls(op) -> (count, seconds)``;
+        each poll is one more round trip of the kind's read steps, and the last verdict stands.
+        """
+        polls = getattr(by_kind(change.kind, self.kinds), "polls", None)
+        count, pause = polls(op) if polls is not None and result.outcome is ChangeOutcome.UNVERIFIED else (0, 0.0)
+        kind = by_kind(change.kind, self.kinds)
+        for _ in range(count):
+            self.sleep(pause)
+            answer: Answer | None = None
+
+            def work() -> None:
+                nonlocal answer
+                answer = self._executor(session).execute(kind.read_steps(VERIFY), halt_on_error=False)
+
+            guard(session, work)
+            if answer is None:
+                return result
+            try:
+                problem = kind.verify_operation(op, change, kind.observe(answer, VERIFY) or ())  # type: ignore[attr-defined]
+            except (ReadError, ContractError) as exc:
+                problem = f"made, but could not be read back: {exc}"
+            if problem is None:
+                return ChangeResult(change, ChangeOutcome.APPLIED, warnings=result.warnings)
+            result = ChangeResult(change, ChangeOutcome.UNVERIFIED, problem, result.warnings)
+        return result
 
     def _outcome(self, op: Operation, change: Change, answer: Answer) -> ChangeResult:
         results = [answer.result(s.id) for s in op.steps]
@@ -493,7 +564,42 @@ class Run:
             readback = kind.observe(answer, VERIFY) or ()
         except (ReadError, ContractError) as exc:
             return ChangeResult(change, ChangeOutcome.UNVERIFIED, f"made, but could not be read back: {exc}", warned)
-        problem = kind.verify(change, readback)
+        by_operation = getattr(kind, "verify_operation", None)
+        problem = by_operation(op, change, readback) if by_operation is not None else kind.verify(change, readback)
         if problem:
             return ChangeResult(change, ChangeOutcome.UNVERIFIED, problem, warned)
         return ChangeResult(change, ChangeOutcome.APPLIED, warnings=warned)
+
+
+class MissingOutput(Exception):
+    """A FromOperation parameter whose file no earlier wave returned."""
+
+
+def resolve_files(op: Operation, files: dict[tuple[str, str], bytes]) -> Operation:
+    """The operation with each FromOperation parameter replaced by the bytes that step returned (in memory)."""
+    if not any(isinstance(v, FromOperation) for s in op.steps for v in s.params.values()):
+        return op
+    steps = []
+    for step in op.steps:
+        params = dict(step.params)
+        for name, value in step.params.items():
+            if isinstance(value, FromOperation):
+                data = files.get((value.operation, value.step))
+                if data is None:
+                    raise MissingOutput(f"not attempted: {value.operation} returned no file for -{name}")
+                params[name] = data
+        steps.append(replace(step, params=params))
+    return replace(op, steps=tuple(steps))
+
+
+def late_for_window(op: Operation, sent_at: dict[str, float], now: float) -> str:
+    """Why an operation must not be sent now (its ``within`` deadline has passed), or ""."""
+    if not op.within or op.within[0] not in sent_at:
+        return ""
+    ref, seconds = op.within
+    deadline = sent_at[ref] + seconds
+    if now <= deadline:
+        return ""
+    return (f"not attempted: {op.id} had to run within {seconds // 60} minutes of {ref} (the bootstrap window of the file it made, "
+            f"less Exchange's margin), and {int((now - sent_at[ref]) // 60)} minutes have passed; "
+            "run `exconf plan` and `exconf apply` again: the plan makes a new file and carries it at once")

@@ -4,6 +4,7 @@ Adding a kind is one new file implementing ``base.Kind`` and one line here.
 """
 
 from .base import ORGANIZATION, SERVER, Kind
+from .edge_subscription import KIND_INSTANCE as EDGE_SUBSCRIPTION
 from .settings import SettingsKind
 from .exchange_certificate import KIND_INSTANCE as EXCHANGE_CERTIFICATE
 from .frontend_transport_service import KIND as FRONTEND_TRANSPORT_SERVICE
@@ -19,6 +20,7 @@ KINDS: tuple[Kind, ...] = (
     FRONTEND_TRANSPORT_SERVICE,
     RECEIVE_CONNECTOR,
     EXCHANGE_CERTIFICATE,
+    EDGE_SUBSCRIPTION,
 )
 
 # The settings kinds, for the inventory schema and the reference docs.

@@ -35,12 +35,29 @@ class ReadError(Exception):
 
 
 @dataclass(frozen=True)
+class PeerRead:
+    """What another host read of the same kind (for a kind that ``reads_peers``)."""
+
+    host: str
+    facts: ServerFacts
+    objects: tuple[ObservedObject, ...]
+    declared: tuple[Desired, ...] = ()  # what that host declares of the kind (an Edge declared twice)
+
+
+@dataclass(frozen=True)
 class PlanContext:
-    """What a kind may know while planning one scope: the carrying host and its server."""
+    """What a kind may know while planning one scope: the carrying host and its server.
+
+    ``peers``: for a kind with ``reads_peers = True`` (an optional member: the kind is then read on
+    every selected host as soon as one host declares it), what each other host read of it; an Edge
+    Subscription is planned on the Edge from both sides, the Edge's and the Mailbox servers'.
+    """
 
     host: str  # inventory name of the host that carries the changes
     facts: ServerFacts
     where: str  # how messages name the scope: "EX01", "the organisation"
+    peers: tuple[PeerRead, ...] = ()
+    planned: tuple[Change, ...] = ()  # what the kinds before this one (in KINDS order) change in this scope
 
 
 @dataclass(frozen=True)
@@ -77,6 +94,13 @@ class Kind(Protocol):
 
     def verify(self, change: Change, readback: tuple[ObservedObject, ...]) -> str | None: ...
 
+    # Optional members (read with getattr, so the settings kinds need not carry them):
+    #   reads_peers: bool -- read on every selected host when one declares it; the plan gets ``ctx.peers``.
+    #   verify_operation(op, change, readback) -> str | None -- for a change made of several operations
+    #     on several hosts: each operation is verified on its own host's read-back instead of ``verify``.
+    #   polls(op) -> (count, seconds) -- with verify_operation: read back an operation whose effect comes
+    #     later (synchronisation) up to count more times, seconds apart, before it is unverified.
+
 
 def expand_name(template: str, server: str) -> str:
     """Expand ``{server}`` in a declared object name (``{{``/``}}`` are literal braces)."""
@@ -101,6 +125,7 @@ __all__ = [
     "SERVER",
     "Kind",
     "KindPlan",
+    "PeerRead",
     "PlanContext",
     "ReadError",
     "expand_name",

@@ -212,6 +212,22 @@ class OutputRef:
         return {"exconf_ref": "Output", "step": self.step, "property": self.property}
 
 
+@dataclass(frozen=True)
+class FromOperation:
+    """The bytes of the file a step of an *earlier wave's* operation wrote (its ``output_file``).
+
+    The runner replaces it with those bytes, in memory, when it builds the payload of a later wave
+    (an Edge Subscription file carried from the Edge to a Mailbox server); a plan file holds only
+    this reference, and it never reaches the wire unresolved.
+    """
+
+    operation: str
+    step: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"exconf_ref": "Operation", "operation": self.operation, "step": self.step}
+
+
 REDACTED = "********"
 
 
@@ -221,7 +237,7 @@ def _wire_value(value: Any, reveal: bool) -> Any:
         return {"exconf_secret": value.reveal() if reveal else REDACTED}
     if isinstance(value, (bytes, bytearray)):
         return {"exconf_bytes": base64.b64encode(bytes(value)).decode("ascii")}
-    if isinstance(value, OutputRef):
+    if isinstance(value, (OutputRef, FromOperation)):
         return value.to_json()
     if isinstance(value, (list, tuple)):
         return [_wire_value(v, reveal) for v in value]
@@ -279,6 +295,9 @@ def _check_steps(steps: list[Step]) -> None:
             raise ValueError(f"step {step.id!r}: {RESTART_SERVICE} runs only as -Name {RESTARTABLE_SERVICE}")
         for name, value in step.params.items():
             for item in value if isinstance(value, (list, tuple)) else [value]:
+                if isinstance(item, FromOperation):
+                    raise ValueError(f"step {step.id!r}: parameter {name!r} refers to the output of operation "
+                                     f"{item.operation!r}, which the runner did not resolve")
                 if isinstance(item, OutputRef) and item.step not in seen:
                     raise ValueError(f"step {step.id!r}: parameter {name!r} refers to step {item.step!r}, "
                                      "which is not an earlier step of the same payload")

@@ -1,0 +1,282 @@
+"""The edge_subscription kind over real WinRM against a lab with two sites, two Mailbox and two Edge servers:
+the subscription sequence across hosts in one apply, idempotence, removal, a broken subscription found by
+plan and drift and repaired by apply, the bootstrap window missed between waves, a failed import finished
+by the next apply, and the subscription file's password nowhere on the controller."""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+from pathlib import Path
+
+import pytest
+
+from exconf.cli import main
+from exconf.desired import parse
+from exconf.executor import ProgramExecutor
+from exconf.inventory import load
+from exconf.model import ChangeOutcome
+from exconf.runner import Run, default_executor_factory
+
+from .conftest import EDGE_PASSWORD, PASSWORD
+
+SERVERS = [
+    {"name": "EX01", "role": "Mailbox", "site": "Amsterdam"},
+    {"name": "EX02", "role": "Mailbox", "site": "Rotterdam"},
+    {"name": "EDGE01", "role": "Edge", "site": "Amsterdam", "certificates": [
+        {"subject": "CN=smtp.contoso.lab, O=Contoso", "domains": ["smtp.contoso.lab", "edge01.contoso.lab"]}]},
+    {"name": "EDGE02", "role": "Edge", "site": "Amsterdam"},
+]
+
+
+def inventory(edge01: str = "", edge02: str = "", extra: str = "") -> str:
+    def edge(name: str, body: str) -> str:
+        out = (f'    {name.lower()}:\n      ansible_host: "{{{name}}}"\n      ansible_user: {name}\\Administrator\n'
+               f"      ansible_password: {EDGE_PASSWORD}\n      ansible_winrm_transport: ntlm\n")
+        return out + (f"      exchange:\n        edge_subscription: {body}\n" + (extra if name == "EDGE01" else "") if body else "")
+
+    return (
+        "all:\n  hosts:\n"
+        f'    ex01: {{ansible_host: "{{EX01}}", ansible_user: CONTOSO\\exadmin, ansible_password: {PASSWORD}}}\n'
+        f'    ex02: {{ansible_host: "{{EX02}}", ansible_user: CONTOSO\\exadmin, ansible_password: {PASSWORD}}}\n'
+        + edge("EDGE01", edge01) + edge("EDGE02", edge02)
+    )
+
+
+AMSTERDAM = "{site: Amsterdam}"
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def statuses(lab, mailbox: str = "EX01") -> dict[str, str]:
+    return {r["Name"]: r["SyncStatus"] for r in lab.exec(mailbox, "Test-EdgeSynchronization") if r.get("Name")}
+
+
+class Recorder:
+    """Each host's real executor, recording the order of round trips across hosts (and a hook after each)."""
+
+    def __init__(self, factory, after=None):
+        self.factory, self.after = factory, after
+        self.calls: list[tuple[str, tuple[str, ...]]] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, host):
+        real: ProgramExecutor = self.factory(host)
+        recorder = self
+
+        class Recording:
+            def execute(self, steps, *, halt_on_error):
+                answer = real.execute(steps, halt_on_error=halt_on_error)
+                with recorder.lock:
+                    recorder.calls.append((host.name, tuple(s.cmdlet for s in steps)))
+                if recorder.after is not None:
+                    recorder.after(host.name, steps)
+                return answer
+
+            def __getattr__(self, name):
+                return getattr(real, name)
+
+        return Recording()
+
+
+def a_run(lab, text: str, after=None) -> tuple[Run, Recorder]:
+    inv = load(lab.inventory(text))
+    recorder = Recorder(default_executor_factory(inv.path.parent), after)
+    return Run(inv, list(inv.hosts), parse(inv), executor_factory=recorder), recorder
+
+
+def every_text(folder: Path) -> str:
+    return "\n".join(p.read_bytes().decode("utf-8", errors="replace") for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.fixture
+def lab(make_lab):
+    return make_lab(SERVERS)
+
+
+def test_first_subscription_in_one_apply_across_hosts_then_nothing_then_removal(lab, capsys, tmp_path):
+    text = inventory(AMSTERDAM, "")
+    code, out, err = run(capsys, "plan", str(lab.inventory(text)), "--detailed-exitcode")
+    assert code == 2, out + err
+    assert 'edge_subscription "EDGE01" will be created' in out
+    assert '"EDGE01 is not subscribed" -> "SyncStatus Normal"' in out
+
+    apply_run, recorder = a_run(lab, text)
+    try:
+        apply_run.read()
+        plan = apply_run.plan()
+        results = apply_run.apply(plan)
+    finally:
+        apply_run.close()
+    assert [r.outcome for r in results["edge01"].results] == [ChangeOutcome.APPLIED], results["edge01"].results
+    # After the reads: the Edge's file, the import on EX01 (Amsterdam), AD LDS restarted, synchronisation.
+    order = [(h, c[0]) for h, c in recorder.calls[4:]]
+    assert order == [("edge01", "New-EdgeSubscription"), ("ex01", "New-EdgeSubscription"),
+                     ("edge01", "Restart-Service"), ("ex01", "Start-EdgeSynchronization")]
+    assert statuses(lab) == {"EDGE01": "Normal"}
+    assert [s["Name"] for s in lab.exec("EX01", "Get-EdgeSubscription")] == ["EDGE01"]
+
+    code, out, err = run(capsys, "apply", str(lab.inventory(text)), "--auto-approve")
+    assert code == 0 and "No changes." in out, out + err
+
+    # Saved and shown plans carry no file; the password the file held is nowhere on the controller.
+    code, out, err = run(capsys, "plan", str(lab.inventory(inventory("{state: absent}", ""))), "--out", str(tmp_path / "rm.plan"))
+    assert code == 0 and 'edge_subscription "EDGE01" will be destroyed' in out, out + err
+    code, out, err = run(capsys, "apply", str(tmp_path / "rm.plan"), "--auto-approve")
+    assert code == 0, out + err
+    assert lab.exec("EX01", "Get-EdgeSubscription") == [] and lab.exec("EDGE01", "Get-EdgeSubscription") == []
+    code, out, err = run(capsys, "plan", str(lab.inventory(inventory("{state: absent}", ""))), "--detailed-exitcode")
+    assert code == 0, out + err
+
+
+def password_of(data: bytes) -> str:
+    return re.search(rb"<ESRAPassword>([^<]+)</ESRAPassword>", data).group(1).decode()
+
+
+def test_the_subscription_file_never_reaches_the_controller_disk_or_output(lab, capsys, tmp_path):
+    seen: list[bytes] = []
+    original = ProgramExecutor.execute
+
+    def spy(self, steps, *, halt_on_error):
+        answer = original(self, steps, halt_on_error=halt_on_error)
+        seen.extend(r.file for r in answer.results.values() if r.file)
+        return answer
+
+    ProgramExecutor.execute = spy
+    try:
+        text = inventory(AMSTERDAM, AMSTERDAM)
+        code, out1, err1 = run(capsys, "plan", str(lab.inventory(text)), "--out", str(tmp_path / "sub.plan"))
+        assert code == 0, out1 + err1
+        code, out2, err2 = run(capsys, "apply", str(tmp_path / "sub.plan"), "--auto-approve", "--json")
+        assert code == 0, out2 + err2
+    finally:
+        ProgramExecutor.execute = original
+    assert len(seen) == 2  # one file per Edge, both in one apply (two Edges of one site)
+    assert statuses(lab) == {"EDGE01": "Normal", "EDGE02": "Normal"}
+    words = [password_of(d) for d in seen]
+    everything = "\n".join((out1, err1, out2, err2, every_text(lab.dir), every_text(tmp_path)))
+    for word in words:
+        assert word not in everything and base64.b64encode(word.encode()).decode()[:12] not in everything
+    assert b"ESRAPassword" not in everything.encode()
+
+
+def test_broken_subscription_is_found_by_plan_and_drift_and_replaced_by_apply(lab, capsys):
+    text = inventory(AMSTERDAM, "")
+    inv = lab.inventory(text)
+    assert run(capsys, "apply", str(inv), "--auto-approve")[0] == 0
+    # A new default SMTP certificate on the Edge breaks synchronisation (cmdlets.md §6, §10).
+    lab.exec("EDGE01", "New-ExchangeCertificate", Services="SMTP", Force=True)
+    assert statuses(lab) == {"EDGE01": "Failed"}
+    code, out, err = run(capsys, "plan", str(inv))
+    assert code == 0 and 'edge_subscription "EDGE01" will be replaced' in out, out + err
+    assert "SyncStatus Failed, FailureDetail CookieNotUpdated" in out
+    code, out, err = run(capsys, "drift", str(inv), "--json")
+    assert code == 2, out + err
+    assert "sync_status" in out and "CookieNotUpdated" in out and "last_synchronized_utc" in out
+    code, out, err = run(capsys, "apply", str(inv), "--auto-approve")
+    assert code == 0, out + err
+    assert statuses(lab) == {"EDGE01": "Normal"}
+    code, out, err = run(capsys, "drift", str(inv))
+    assert code == 0, out + err
+
+
+def test_the_bootstrap_window_missed_between_waves_stops_before_the_import(lab):
+    clock = [1_000_000.0]
+    text = inventory(AMSTERDAM, "")
+
+    def later(host, steps):  # a run held up for a day after the Edge wrote its file
+        if any(s.output_file for s in steps):
+            clock[0] += 25 * 3600
+
+    apply_run, recorder = a_run(lab, text, later)
+    apply_run.clock = lambda: clock[0]
+    try:
+        apply_run.read()
+        results = apply_run.apply(apply_run.plan())
+    finally:
+        apply_run.close()
+    (result,) = results["edge01"].results
+    assert result.outcome is ChangeOutcome.NOT_RUN
+    assert "bootstrap window" in result.message and "exconf apply" in result.message
+    assert [h for h, _ in recorder.calls[4:]] == ["edge01"]  # nothing was sent to EX01
+    assert lab.exec("EX01", "Get-EdgeSubscription") == []
+
+
+def test_an_import_refused_after_the_edge_wrote_its_file_is_finished_by_the_next_apply(lab, capsys):
+    text = inventory(AMSTERDAM, "")
+
+    def expire(host, steps):  # the lab clock passes the file's bootstrap window: EX01 refuses the import
+        if any(s.output_file for s in steps):
+            lab.server.store.advance_clock(25 * 3600)
+
+    apply_run, _ = a_run(lab, text, expire)
+    try:
+        apply_run.read()
+        results = apply_run.apply(apply_run.plan())
+    finally:
+        apply_run.close()
+    (result,) = results["edge01"].results
+    assert result.outcome is ChangeOutcome.FAILED and "expire" in result.message
+    assert lab.exec("EX01", "Get-EdgeSubscription") == []
+    code, out, err = run(capsys, "plan", str(lab.inventory(text)))
+    assert code == 0 and 'edge_subscription "EDGE01" will be' in out, out + err
+    assert "the organisation does not have" in out or "is not subscribed" in out
+    code, out, err = run(capsys, "apply", str(lab.inventory(text)), "--auto-approve")
+    assert code == 0, out + err
+    assert statuses(lab) == {"EDGE01": "Normal"}
+
+
+def test_bad_declarations_are_clear_problems(lab, capsys):
+    code, out, err = run(capsys, "plan", str(lab.inventory(inventory("{site: Utrecht}", ""))))
+    assert code == 1
+    assert "site 'Utrecht': no Mailbox server of that site among the hosts read" in out + err
+    assert "Amsterdam, Rotterdam" in out + err
+    code, out, err = run(capsys, "plan", str(lab.inventory(inventory("{state: present}", ""))))
+    assert code == 1 and "site" in out + err and "Traceback" not in out + err
+
+
+NEW_SMTP = """\
+        certificates:
+          - match: {subject: "CN=smtp.contoso.lab"}
+            services: [SMTP]
+"""
+
+
+def test_a_new_smtp_certificate_on_a_subscribed_edge_brings_the_resubscription_into_the_same_plan(lab, capsys):
+    assert run(capsys, "apply", str(lab.inventory(inventory(AMSTERDAM, ""))), "--auto-approve")[0] == 0
+    text = inventory(AMSTERDAM, "", NEW_SMTP)
+    code, out, err = run(capsys, "plan", str(lab.inventory(text)))
+    assert code == 0, out + err
+    assert 'edge_subscription "EDGE01" will be replaced' in out and "default SMTP certificate" in out
+    apply_run, recorder = a_run(lab, text)
+    try:
+        apply_run.read()
+        results = apply_run.apply(apply_run.plan())
+    finally:
+        apply_run.close()
+    assert [r.outcome for r in results["edge01"].results] == [ChangeOutcome.APPLIED, ChangeOutcome.APPLIED]
+    # The certificate first, then the file for it, in one round trip on the Edge; then the rest of the sequence.
+    edge_first = recorder.calls[4]
+    assert edge_first[0] == "edge01" and edge_first[1].index("Enable-ExchangeCertificate") < edge_first[1].index("New-EdgeSubscription")
+    assert statuses(lab) == {"EDGE01": "Normal"}
+    code, out, err = run(capsys, "plan", str(lab.inventory(text)), "--detailed-exitcode")
+    assert code == 0, out + err
+
+
+def test_a_saved_plan_with_the_certificate_and_the_resubscription_applies_the_same_way(lab, capsys, tmp_path):
+    assert run(capsys, "apply", str(lab.inventory(inventory(AMSTERDAM, ""))), "--auto-approve")[0] == 0
+    saved = tmp_path / "cert.plan"
+    code, out, err = run(capsys, "plan", str(lab.inventory(inventory(AMSTERDAM, "", NEW_SMTP))), "--out", str(saved))
+    assert code == 0, out + err
+    text = saved.read_text()
+    assert '"exconf_ref": "Operation"' in text and '"within"' in text and "ESRAPassword" not in text
+    code, out, err = run(capsys, "show", str(saved))
+    assert code == 0 and 'edge_subscription "EDGE01" will be replaced' in out, out + err
+    code, out, err = run(capsys, "apply", str(saved), "--auto-approve")
+    assert code == 0 and "2 of 2 changes made and verified" in out, out + err
+    assert statuses(lab) == {"EDGE01": "Normal"}
