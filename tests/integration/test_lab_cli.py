@@ -41,8 +41,11 @@ def test_the_shipped_lab_inventory_runs_the_whole_job(shipped_lab):
     first = exconf(env, "apply", str(inventories / "lab.yaml"), "--auto-approve")
     assert first.returncode == 0, first.stdout + first.stderr
     assert "Started the lab" in first.stderr
-    assert "Apply complete: 11 of 11 changes made and verified." in first.stdout
-    # The lab's Edge stays subscribed and synchronising: the shipped inventory binds no new SMTP certificate on it.
+    assert "Apply complete: 13 of 13 changes made and verified." in first.stdout
+    # The Edge gets its third-party SMTP certificate and, in the same apply, after it, a new subscription:
+    # it ends synchronising (SyncStatus Normal), as the shipped inventory declares.
+    assert 'edge_subscription "EDGE01" will be replaced' in first.stdout
+    assert first.stdout.index('exchange_certificate "CN=smtp.contoso.lab') < first.stdout.index('edge_subscription "EDGE01" will be replaced')
     healthy = exconf(env, "lab", "exec", "EX01", "--", "Test-EdgeSynchronization")
     assert healthy.returncode == 0 and "SyncStatus" in healthy.stdout and "Normal" in healthy.stdout, healthy.stdout + healthy.stderr
     assert 'exchange_certificate "CN=mail.contoso.lab, O=Contoso (F171099D)" will be created' in first.stdout  # the shipped PFX
@@ -82,8 +85,12 @@ def test_the_shipped_lab_inventory_runs_the_whole_job(shipped_lab):
     assert lab["org_file"] == str((inventories / "lab-org.yaml").resolve())
     servers = lab["servers"]
     assert set(servers) == {"EX01", "EX02", "EDGE01"}
-    assert servers["EX01"]["commands"] == 4  # read + apply, read (plan), read (plan)
-    assert servers["EX01"]["requests"] == 12 + 8 + 8
+    # read; apply in three waves (its own changes, then the Edge's subscription file imported, then
+    # synchronisation started and tested); read (plan); read (plan)
+    assert servers["EX01"]["commands"] == 6
+    # 12 for a read and one apply command, + 2 × (Command, Send, Receive, Signal) for the two waves the
+    # subscription adds (the budget of 12 holds for plans without cross-host needs); then two plans of 8.
+    assert servers["EX01"]["requests"] == 12 + 2 * 4 + 8 + 8
 
     clock = exconf(env, "lab", "clock", "advance", "25h")
     assert clock.returncode == 0 and "(1d1h ahead of real time)" in clock.stdout, clock.stderr
