@@ -14,7 +14,8 @@ script runs mutmut in a scratch copy of the checkout laid out as ``src/exconf`` 
 with ``modules`` and ``lab`` inside). The checkout itself is never written to.
 
 Score = killed / (killed + survived + no tests + suspicious); timeouts count as killed
-(mutmut's own convention), skipped mutants are left out.
+(mutmut's own convention), skipped mutants are left out. Mutants mutmut did not get to
+(it stopped early) are counted apart as "unchecked", and the script then says so and exits 1.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ DEFAULT_MODULES = ("values", "limit", "inventory", "yamlsource")
 KILLED = {1, 3, 36, 37, -24, 24, 152, 255}  # mutmut's exit codes for killed, timeout, type-checked
 SURVIVED = {0}
 NO_TESTS = {5, 33}
-SKIPPED = {34, None}
+SKIPPED = {34}
+UNCHECKED = {None}
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class Score:
     survived: int
     no_tests: int
     other: int
+    unchecked: int = 0
 
     @property
     def counted(self) -> int:
@@ -61,7 +64,9 @@ def score_of(module: str, exit_codes: dict[str, int | None]) -> Score:
     """Classify mutmut's exit codes (from a .meta file) the way mutmut's stats do."""
     counts: Counter[str] = Counter()
     for code in exit_codes.values():
-        if code in SKIPPED:
+        if code in UNCHECKED:
+            counts["unchecked"] += 1
+        elif code in SKIPPED:
             counts["skipped"] += 1
         elif code in KILLED:
             counts["killed"] += 1
@@ -71,7 +76,7 @@ def score_of(module: str, exit_codes: dict[str, int | None]) -> Score:
             counts["no_tests"] += 1
         else:
             counts["other"] += 1  # suspicious, segfault
-    return Score(module, counts["killed"], counts["survived"], counts["no_tests"], counts["other"])
+    return Score(module, counts["killed"], counts["survived"], counts["no_tests"], counts["other"], counts["unchecked"])
 
 
 def _tracked_files() -> list[str]:
@@ -103,11 +108,13 @@ def prepare(scratch: Path, modules: list[str]) -> None:
     (scratch / "setup.cfg").write_text("\n".join(cfg) + "\n", encoding="utf-8")
 
 
-def run(scratch: Path, children: int) -> int:
+def run(scratch: Path, children: int) -> tuple[int, str]:
+    """Run mutmut in the scratch copy; its exit code and the end of what it printed (for a failure)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     mutmut = Path(sys.executable).with_name("mutmut")
     cmd = [str(mutmut) if mutmut.exists() else "mutmut", "run", "--max-children", str(children)]
-    return subprocess.run(cmd, cwd=scratch, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True).returncode
+    done = subprocess.run(cmd, cwd=scratch, env=env, capture_output=True, text=True, errors="replace")
+    return done.returncode, (done.stdout + done.stderr)[-2000:]
 
 
 def read_scores(scratch: Path, modules: list[str]) -> tuple[list[Score], dict[str, list[str]]]:
@@ -116,7 +123,7 @@ def read_scores(scratch: Path, modules: list[str]) -> tuple[list[Score], dict[st
         meta = scratch / "mutants" / "src" / "exconf" / f"{m}.py.meta"
         codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"] if meta.exists() else {}
         scores.append(score_of(m, codes))
-        survivors[m] = sorted(k for k, c in codes.items() if c not in KILLED and c not in SKIPPED)
+        survivors[m] = sorted(k for k, c in codes.items() if c in SURVIVED | NO_TESTS)
     return scores, survivors
 
 
@@ -126,33 +133,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--children", type=int, default=2, help="parallel mutant runs (default 2: the machine's cores)")
     parser.add_argument("--show", action="store_true", help="print the diff of every surviving mutant")
     parser.add_argument("--keep", action="store_true", help="keep the scratch copy and print its path")
+    parser.add_argument("--resume", type=Path, metavar="SCRATCH", help="go on in a scratch copy kept by --keep (mutmut checks what is left)")
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if not (ROOT / "engine" / f"{m}.py").is_file()]
     if unknown:
         print(f"no such engine module: {', '.join(unknown)}", file=sys.stderr)
         return 2
-    scratch = Path(tempfile.mkdtemp(prefix="exconf-mutation-"))
+    scratch = args.resume or Path(tempfile.mkdtemp(prefix="exconf-mutation-"))
+    keep = args.keep or args.resume is not None
     try:
-        prepare(scratch, args.modules)
-        code = run(scratch, args.children)
+        if args.resume is None:
+            prepare(scratch, args.modules)
+        code, output = run(scratch, args.children)
         scores, survivors = read_scores(scratch, args.modules)
         if not any(s.counted for s in scores):
-            print(f"mutmut produced no results (exit {code})", file=sys.stderr)
+            print(f"mutmut produced no results (exit {code}):\n{output}", file=sys.stderr)
             return 1
-        print(f"{'module':<26}{'score':>8}{'killed':>8}{'survived':>10}{'no tests':>10}{'other':>7}")
-        for s in scores:
-            print(f"{'engine/' + s.module + '.py':<26}{s.percent:>7.1f}%{s.killed:>8}{s.survived:>10}{s.no_tests:>10}{s.other:>7}")
-        total = Score("total", *(sum(getattr(s, f) for s in scores) for f in ("killed", "survived", "no_tests", "other")))
-        print(f"{'total':<26}{total.percent:>7.1f}%{total.killed:>8}{total.survived:>10}{total.no_tests:>10}{total.other:>7}")
+        fields = ("killed", "survived", "no_tests", "other", "unchecked")
+        print(f"{'module':<26}{'score':>8}{'killed':>8}{'survived':>10}{'no tests':>10}{'other':>7}{'unchecked':>11}")
+        total = Score("total", *(sum(getattr(s, f) for s in scores) for f in fields))
+        for s in [*scores, total]:
+            name = s.module if s is total else f"engine/{s.module}.py"
+            print(f"{name:<26}{s.percent:>7.1f}%{s.killed:>8}{s.survived:>10}{s.no_tests:>10}{s.other:>7}{s.unchecked:>11}")
         if args.show:
             mutmut = Path(sys.executable).with_name("mutmut")
             for m, names in survivors.items():
                 for name in names:
                     shown = subprocess.run([str(mutmut), "show", name], cwd=scratch, capture_output=True, text=True)
                     print(shown.stdout)
+        if total.unchecked:
+            print(f"mutmut stopped before checking {total.unchecked} mutants (exit {code}); the scores are partial:\n{output}", file=sys.stderr)
+            return 1
         return 0
     finally:
-        if args.keep:
+        if keep:
             print(f"scratch copy: {scratch}", file=sys.stderr)
         else:
             shutil.rmtree(scratch, ignore_errors=True)
