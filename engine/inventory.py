@@ -442,7 +442,13 @@ def _priority(group: Group) -> int:
 
 
 def _cycle_check(groups: dict[str, Group], issues: list[Issue | str]) -> None:
+    """Every group that is its own ancestor, reported once per cycle.
+
+    Depth-first, each group finished once: a lattice of groups that are children of several
+    parents has exponentially many paths, and walking them all took minutes for 22 levels.
+    """
     reported: set[frozenset[str]] = set()
+    finished: set[str] = set()
 
     def visit(name: str, trail: tuple[str, ...]) -> None:
         for child in groups[name].children:
@@ -451,11 +457,13 @@ def _cycle_check(groups: dict[str, Group], issues: list[Issue | str]) -> None:
                 if frozenset(cycle) not in reported:
                     reported.add(frozenset(cycle))
                     issues.append(f"group {child!r} is its own ancestor: {' -> '.join(cycle)}")
-                continue
-            visit(child, trail + (child,))
+            elif child not in finished:
+                visit(child, trail + (child,))
+        finished.add(name)
 
     for name in groups:
-        visit(name, (name,))
+        if name not in finished:
+            visit(name, (name,))
 
 
 __all__ = ["Host", "Inventory", "InventoryError", "RESOURCES", "UNGROUPED", "display_path", "load"]

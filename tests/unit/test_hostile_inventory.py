@@ -196,3 +196,30 @@ def test_a_password_typed_into_exconf_password_env_is_never_printed(write, capsy
     assert code == 1
     assert "group_vars/all.yml:1:22: exconf_password_env: expected the name of an environment variable" in err
     assert "Tr0ub4dor" not in out + err
+
+
+def test_a_lattice_of_groups_with_many_parents_loads_and_a_cycle_in_it_is_still_found(write):
+    """22 levels of two groups, each a child of both groups above: 2^22 paths, each group visited once."""
+    from exconf.inventory import InventoryError, load
+
+    levels = 22
+    lines = ["all:", "  children:"]
+    for level in range(levels):
+        for side in "ab":
+            lines.append(f"    g{level}{side}:")
+            children = [f"g{level + 1}a", f"g{level + 1}b"] if level + 1 < levels else []
+            if children:
+                lines.append("      children:")
+                lines += [f"        {c}:" for c in children]
+            else:
+                lines.append(f"      hosts: {{h{side}:}}")
+    inv = load(write({"inv.yaml": "\n".join(lines) + "\n"}))
+    assert {h.name for h in inv.hosts} == {"ha", "hb"}
+    assert "g0a" in inv.hosts[0].groups and f"g{levels - 1}a" in inv.hosts[0].groups
+    looped = "\n".join(lines).replace("      hosts: {ha:}", "      children:\n        g0a:")
+    try:
+        load(write({"loop.yaml": looped + "\n"}))
+    except InventoryError as exc:
+        assert any("is its own ancestor" in str(i) and "g0a" in str(i) for i in exc.issues)
+    else:
+        raise AssertionError("a cycle through the lattice was not reported")
