@@ -107,7 +107,8 @@ def test_a_deeper_group_wins_whatever_its_name_and_priority(write):
     assert inv.host("h").vars["ansible_port"] == 3  # two levels down beats one level down
 
 
-def test_group_vars_priority_is_read_from_the_groups_first_block(write):
+def test_a_priority_on_any_line_of_an_ini_vars_section_counts(write):
+    # Each [g:vars] line is set on the group in turn (ansible-core's Group.set_variable); the last one counts.
     path = write({
         "hosts.ini": """
             [alpha]
@@ -115,13 +116,31 @@ def test_group_vars_priority_is_read_from_the_groups_first_block(write):
             [beta]
             h
             [alpha:vars]
-            ansible_group_priority=5
             ansible_user=alpha
+            ansible_group_priority=1
+            ansible_group_priority=5
             [beta:vars]
             ansible_user=beta
             """,
     })
     assert load(path).host("h").vars["ansible_user"] == "alpha"
+
+
+def test_errors_sort_by_line_number_not_by_text(write):
+    path = write({"inv.yaml": """
+        all:
+          hosts:
+            h1:
+              x1: 1
+              x2: 2
+              x3: 3
+              x4: 4
+              x5: 5
+              ansible_port: "x"
+              exconf_foo: 1
+        """})
+    errors = errors_of(path)
+    assert [e.removeprefix(display_path(path)).split(":")[1:3] for e in errors] == [["9", "21"], ["10", "7"]], errors
 
 
 # -- the group tree ---------------------------------------------------------------------------------
@@ -285,3 +304,99 @@ def test_a_groups_hosts_are_its_own_then_its_childrens_level_by_level(write):
         """}))
     assert inv.direct_hosts["site"] == ("s1",)
     assert [select(inv, f"site[{i}]") for i in range(4)] == [["s1"], ["d1"], ["f1"], ["d2"]]
+
+
+# -- where each value was written, and checks that name the path -------------------------------------
+
+
+def test_sources_of_lists_mappings_and_their_items(write):
+    path = write({"inv.yaml": """
+        all:
+          hosts:
+            h1:
+              ansible_group_priority: 3
+              mylist: [a, [b], {k: v}]
+              exchange: {transport_service: {send_protocol_log_max_age: "1.00:00:00"}}
+        """})
+    h = load(path).host("h1")
+    at = display_path(path)
+    assert h.vars["ansible_group_priority"] == 3  # a host's variable like any other; only groups take it as their priority
+    assert [str(h.source(p)) for p in (("mylist", 0), ("mylist", 1), ("mylist", 2, "k"))] == [f"{at}:5:16", f"{at}:5:19", f"{at}:5:28"]
+    assert str(h.source(("exchange",))) == f"{at}:6:7"  # a mapping is named by its key
+    assert str(h.key_sources[("exchange",)]) == f"{at}:6:7"
+
+
+def test_a_merged_mapping_is_keyed_where_the_host_wrote_it(write):
+    path = write({"inv.yaml": """
+        all:
+          vars:
+            exchange: {transport_service: {send_protocol_log_max_age: "30.00:00:00"}}
+          hosts:
+            h:
+              exchange: {transport_service: {intra_org_connector_protocol_logging_level: Verbose}}
+        """})
+    assert str(load(path).host("h").key_sources[("exchange",)]) == f"{display_path(path)}:6:7"
+
+
+def test_an_error_shared_by_every_host_is_reported_once(write):
+    path = write({"inv.yaml": """
+        all:
+          vars:
+            exchange: {transport_service: {send_protocol_log_max_age: "99999.00:00:00"}}
+          hosts: {h1:, h2:}
+        """})
+    assert errors_of(path) == [
+        f"{display_path(path)}:3:63: exchange.transport_service.send_protocol_log_max_age: '99999.00:00:00' is out of range: must be between 00:00:00 and 24855.03:14:07"
+    ]
+
+
+def test_exchange_checks_name_the_path_and_the_known_names(write):
+    path = write({"inv.yaml": """
+        all:
+          hosts:
+            h1:
+              exconf_foo: 1
+              exchange:
+                receive_connectors:
+                  "Default {srv}": {protocol_logging_level: Verbose}
+        """})
+    at = display_path(path)
+    assert errors_of(path) == [
+        f"{at}:4:7: unknown key 'exconf_foo'; exconf variables are exconf_password_env, exconf_lab, exconf_organization",
+        f"{at}:7:11: exchange.receive_connectors: name 'Default {{srv}}': unknown placeholder {{srv}} (known: {{server}})",
+    ]
+
+
+def test_a_jinja_looking_name_is_refused_in_organisation_state_too(write):
+    path = write({"inv.yaml": """
+        all:
+          vars:
+            exchange_organization:
+              send_connectors:
+                "{{ name }}": {protocol_logging_level: Verbose}
+          hosts: {h1:}
+        """})
+    assert errors_of(path) == [
+        f"{display_path(path)}:5:9: exchange_organization.send_connectors: name '{{{{ name }}}}' looks like a Jinja template, and names (mapping keys) are not rendered, in Ansible as in exconf; use {{server}} for the server's name"
+    ]
+
+
+def test_a_bad_value_after_an_unknown_key_or_an_undeclared_resource_is_still_checked(write):
+    path = write({"inv.yaml": """
+        all:
+          hosts:
+            h1:
+              exchange:
+                frontend_transport_service: {bogus: 1, receive_protocol_log_max_age: "99999.00:00:00"}
+        """})
+    errors = errors_of(path)
+    assert len(errors) == 2 and "unknown key 'bogus'" in errors[0], errors
+    assert errors[1] == f"{display_path(path)}:5:78: exchange.frontend_transport_service.receive_protocol_log_max_age: '99999.00:00:00' is out of range: must be between 00:00:00 and 24855.03:14:07"
+
+
+def test_inventory_file_is_the_file_that_declared_the_host(write):
+    first = write({"a.yaml": "all:\n  hosts: {ex01:}\n  vars: {f: '{{ inventory_file }}'}\n"})
+    second = write({"sub/b.ini": "ex02\n"})
+    inv = load([first, second])
+    assert inv.host("ex01").vars["f"] == str(first.resolve())
+    assert inv.host("ex02").vars["f"] == str(second.resolve())

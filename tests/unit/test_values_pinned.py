@@ -78,7 +78,22 @@ def test_domain_list_schema_wants_a_list_of_distinct_domain_names():
 
 def test_path_and_time_span_schemas_refuse_what_parse_refuses():
     assert _valid(PathType().schema(), "D:\\Logs") and not _valid(PathType().schema(), "Logs\\Send")
+    assert _valid(PathType().schema(), "d:\\Logs")  # a drive letter in either case
+    assert not _valid(PathType().schema(), 5)
     assert _valid(TimeSpanType().schema(), "30.00:00:00") and not _valid(TimeSpanType().schema(), "30 days")
+    assert not _valid(TimeSpanType().schema(), 30)  # a number is not a time span; Exchange reads "30" as days, YAML 30 is not text
+
+
+@pytest.mark.parametrize("text, seconds", [("23:59:59", 86399), ("1.23:00:00", 169200), ("00:59:00", 3540), ("00:00:00.0000000", 0)])
+def test_time_spans_at_the_edge_of_each_field_are_accepted(text, seconds):
+    assert TimeSpanType().parse(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["24:00:00", "00:60:00", "00:00:60", "00:00:00.00000000"])
+def test_time_spans_past_a_fields_range_are_refused_as_timespan_parse_refuses_them(text):
+    with pytest.raises(ValueError_) as err:
+        TimeSpanType().parse(text)
+    assert str(err.value) == f"{text!r} is not a valid time span: hours must be 0-23, minutes and seconds 0-59"
 
 
 def _documented_sizes():
@@ -109,7 +124,8 @@ def test_every_declarable_property_names_its_documented_type_in_the_schema():
     for resource in RESOURCES:
         for prop in getattr(resource, "props", ()):
             documented = DATA[resource.set_cmdlet][prop.param]["type"]
-            assert documented in prop.type.schema()["x-exchange-type"], (resource.set_cmdlet, prop.param)
+            outer = prop.type.schema()["x-exchange-type"].split("<")[0]
+            assert outer == documented or outer.endswith("." + documented), (resource.set_cmdlet, prop.param)
 
 
 # -- sizes: parsing, range messages, errors ----------------------------------------------------------
@@ -181,6 +197,7 @@ def test_path_errors_show_an_example_and_paths_compare_without_case():
     with pytest.raises(ValueError_, match=r"^expected a full local path such as D:\\Logs\\SmtpSend, got 'Logs'$"):
         PathType().parse("Logs")
     assert PathType().parse("D:\\Logs\\") == "D:\\Logs"
+    assert PathType().parse("D:\\Logs\\MX\\") == "D:\\Logs\\MX"  # only the trailing backslash goes
     assert same(PathType(), "D:\\Logs", "d:\\LOGS")
     assert not same(DomainListType(), ("a.com",), ("b.com",))
 
