@@ -138,3 +138,37 @@ def test_ini_values_keep_their_columns_and_sections_may_come_in_any_order(write)
 )
 def test_ini_values_are_python_literals_made_plain(text, value):
     assert parse_value(text) == value and type(parse_value(text)) is type(value)
+
+
+def test_ini_lines_are_read_as_ansible_reads_them(write):
+    path = write({"hosts.ini": """
+        Xmb01 note=a=b
+        [bad section]
+        this line belongs to no section and is skipped
+        [late:vars]
+        ansible_user=u=v
+        [late]
+        ex01 ansible_host=ex01
+        [ghost:vars]
+        y=1
+        """})
+    at = display_path(path)
+    assert errors_of(path) == [
+        ":2:1: invalid section '[bad section]': a section is [name], [name:vars] or [name:children], without spaces",
+        ":8:1: section [ghost:vars] is for a group 'ghost' this file does not declare",
+    ]
+    path.write_text(path.read_text().replace("[bad section]\nthis line belongs to no section and is skipped\n", "").replace("[ghost:vars]\ny=1\n", ""))
+    inv = load(path)
+    assert inv.host("Xmb01").vars["note"] == "a=b"  # a host whose name starts with X is no comment; split at the first '='
+    ex01 = inv.host("ex01")
+    assert ex01.vars["ansible_user"] == "u=v"
+    assert str(ex01.key_sources[("ansible_user",)]) == f"{at}:3:1"
+    assert str(ex01.source(("ansible_user",))) == f"{at}:3:14"
+    assert str(ex01.key_sources[("ansible_host",)]) == f"{at}:5:6"  # the key after the host name, not the name repeated in the value
+
+
+def test_ini_host_port_is_located_at_the_host(write):
+    path = write({"hosts.ini": "[g]\n  ex[01:02]:5985\n"})
+    inv = load(path)
+    assert inv.host("ex02").vars["ansible_port"] == 5985
+    assert str(inv.host("ex02").source(("ansible_port",))) == f"{display_path(path)}:2:3"

@@ -187,6 +187,7 @@ def test_magic_variables_describe_the_host_as_ansible_does(write):
     assert ex01["members"] == ["ex01.contoso.com"]
     assert inv.host("lone").vars["names"] == ["ungrouped"]
     assert inv.groups["ungrouped"] == {"lone"}
+    assert inv.children["all"] == ("ungrouped", "mailbox", "zz")  # ams has a parent: it is no child of all
     assert inv.host("lone").groups == frozenset({"all", "ungrouped"})
 
 
@@ -286,7 +287,8 @@ def test_a_host_listed_first_ungrouped_and_then_in_a_group_leaves_ungrouped(writ
     inv = load(write({"hosts.ini": "h1\nh2\n[g]\nh1\n[g:children]\ng\n"}))
     assert inv.groups["ungrouped"] == {"h2"}
     assert inv.groups["g"] == {"h1"}
-    assert inv.children["g"] == ()  # a group is never its own child
+    assert inv.children["g"] == ()  # a group is never its own child (nor its own parent)
+    assert inv.children["all"] == ("ungrouped", "g")
     assert inv.host("h1").groups == frozenset({"all", "g"})
 
 

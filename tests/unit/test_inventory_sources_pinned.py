@@ -111,3 +111,22 @@ def test_a_directory_skips_hidden_files_vars_folders_and_ignored_extensions(here
     loaded = load(inv)
     assert [h.name for h in loaded.hosts] == ["a1", "b1"]  # files in name order
     assert loaded.host("b1").vars["ansible_user"] == "u"
+
+
+def test_unsafe_items_of_a_list_stay_unrendered(here):
+    (here / "inv.yaml").write_text('all:\n  hosts:\n    h:\n      names: [!unsafe "{{ not_a_var }}", "{{ inventory_hostname }}"]\n')
+    assert load(here / "inv.yaml").host("h").vars["names"] == ["{{ not_a_var }}", "h"]
+
+
+def test_every_file_of_a_vars_folder_is_read_past_an_empty_or_bad_one(here):
+    (here / "inv.yaml").write_text("all:\n  hosts: {h:}\n")
+    folder = here / "group_vars" / "all"
+    folder.mkdir(parents=True)
+    (folder / "a.yml").write_text("# empty\n")
+    (folder / "b.yml").write_text("ansible_user: u\n")
+    assert load(here / "inv.yaml").host("h").vars["ansible_user"] == "u"
+    (folder / "a.yml").write_text("- 1\n")
+    (folder / "b.yml").write_text("b: [\n")
+    (folder / "c.yml").write_text("- 3\n")
+    errors = errors_of(here / "inv.yaml")
+    assert [e.split(":")[0] for e in errors] == ["group_vars/all/a.yml", "group_vars/all/b.yml", "group_vars/all/c.yml"], errors
