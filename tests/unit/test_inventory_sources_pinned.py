@@ -130,3 +130,31 @@ def test_every_file_of_a_vars_folder_is_read_past_an_empty_or_bad_one(here):
     (folder / "c.yml").write_text("- 3\n")
     errors = errors_of(here / "inv.yaml")
     assert [e.split(":")[0] for e in errors] == ["group_vars/all/a.yml", "group_vars/all/b.yml", "group_vars/all/c.yml"], errors
+
+
+def _vault(text: str) -> str:
+    """Encrypt as ansible-vault does (ansible-core's own VaultLib), so the test does not trust exconf's reader."""
+    from ansible.parsing.vault import VaultLib
+    from ansible.parsing.vault import VaultSecret as AnsibleSecret
+
+    return VaultLib([("default", AnsibleSecret(b"pw"))]).encrypt(text).decode()
+
+
+def test_whole_file_vaults_in_a_directory_are_read_and_everything_in_them_is_sensitive(here):
+    from exconf.sensitive import is_sensitive
+    from exconf.vault import VaultSecret, VaultSecrets
+
+    secrets = VaultSecrets((VaultSecret("default", b"pw"),))
+    inv = here / "inv"
+    inv.mkdir()
+    (inv / "a.yml").write_text(_vault("all:\n  hosts:\n    y1: {note: from-yaml}\n"))
+    (inv / "b.ini").write_text(_vault("i1 note=from-ini\n[g:vars]\ngnote=g\n[g]\ni1\n"))
+    (inv / "c.yml").write_text("all:\n  hosts:\n    plain: {note: clear}\n")
+    listing = '{"_meta": {"hostvars": {"j1": {"note": "from-json"}}}, "all": {"children": ["ungrouped"]}, "ungrouped": {"hosts": ["j1"]}}'
+    (inv / "d.json").write_text(_vault(listing))
+    loaded = load(inv, vault=secrets)
+    assert [h.name for h in loaded.hosts] == ["y1", "i1", "plain", "j1"]
+    notes = {h.name: h.vars["note"] for h in loaded.hosts}
+    assert notes == {"y1": "from-yaml", "i1": "from-ini", "plain": "clear", "j1": "from-json"}
+    assert all(is_sensitive(notes[h]) for h in ("y1", "i1", "j1")) and is_sensitive(loaded.host("i1").vars["gnote"])
+    assert not is_sensitive(notes["plain"])
