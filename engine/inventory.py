@@ -99,7 +99,7 @@ def load(
 
     tree = _Tree.of(data)
     merged = _merge_all(data, tree, group_files, extras)
-    renderer = Renderer({name: Scope(name, m.vars, _magic(name, data, tree, paths), m.sources) for name, m in merged.items()})
+    renderer = Renderer({name: Scope(name, m.vars, _magic(name, data, tree), m.sources) for name, m in merged.items()})
     issues: list[Issue | str] = []
     seen: set[str] = set()
     hosts = []
@@ -224,11 +224,11 @@ def _merge_all(data: InventoryData, tree: _Tree, group_files: dict[str, list[Var
     return merged
 
 
-def _magic(name: str | None, data: InventoryData, tree: _Tree, paths: tuple[Path, ...]) -> dict[str, Any]:
+def _magic(name: str | None, data: InventoryData, tree: _Tree) -> dict[str, Any]:
     """Ansible's magic variables for a host (for the organisation: groups only)."""
     magic: dict[str, Any] = {"groups": tree.groups_magic}
     if name is not None:
-        source_file = data.host_source.get(name, paths[0].resolve())
+        source_file = data.host_source[name]  # every host is declared by a file read_source names
         magic.update(
             inventory_hostname=name,
             inventory_hostname_short=name.split(".")[0],
@@ -432,13 +432,13 @@ def _depths(groups: dict[str, Group]) -> dict[str, int]:
 
 
 def _priority(group: Group) -> int:
-    for block in group.blocks:
-        value = block.data.get("ansible_group_priority")
-        try:
-            return int(value) if value is not None else 1
-        except (TypeError, ValueError):
-            return 1
-    return 1
+    """ansible_group_priority as Ansible's Group.set_variable takes it: the last value set (an INI
+    ``[g:vars]`` line is a block of its own); 1 when unset or not a number."""
+    values = [block.data["ansible_group_priority"] for block in group.blocks if "ansible_group_priority" in block.data]
+    try:
+        return int(values[-1]) if values else 1
+    except (TypeError, ValueError):
+        return 1
 
 
 def _cycle_check(groups: dict[str, Group], issues: list[Issue | str]) -> None:

@@ -91,12 +91,13 @@ class InventoryData:
             self._membership.add((group, host))
             g.hosts.append(host)
 
-    def add_block(self, kind: str, name: str, block: VarsBlock) -> None:
-        """Variables declared for a group or host inside an inventory source."""
-        if kind == "group":
-            self.group(name).blocks.append(block)
-        else:
-            self.host_blocks[name].append(block)
+    def add_group_block(self, name: str, block: VarsBlock) -> None:
+        """Variables declared for a group inside an inventory source."""
+        self.group(name).blocks.append(block)
+
+    def add_host_block(self, name: str, block: VarsBlock) -> None:
+        """Variables declared for a host (already added) inside an inventory source."""
+        self.host_blocks[name].append(block)
 
     def reconcile(self) -> None:
         """Ansible's reconcile_inventory: a group with no parent is a child of all; a host in no group is in ungrouped."""

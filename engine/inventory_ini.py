@@ -51,7 +51,7 @@ def _plain(value: Any) -> Any:
 def read_ini_inventory(text: str, file: str, data: InventoryData, secret: bool = False) -> None:
     """Add the groups, hosts and variables of one INI inventory."""
     doc = Document(data=None, file=file, locations={}, key_locations={}, scalars={})
-    pending: dict[str, tuple[Location, str, list[str]]] = {}  # group -> (where, state, parents)
+    pending: dict[str, tuple[Location, bool, list[str]]] = {}  # group -> (where, named by a [g:vars] section, parents)
     declared: set[str] = set(data.groups)
     group, state = UNGROUPED, "hosts"
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -70,7 +70,7 @@ def read_ini_inventory(text: str, file: str, data: InventoryData, secret: bool =
             if state != "vars":
                 declared.add(group)
             elif group not in declared:
-                pending.setdefault(group, (where, "vars", []))
+                pending.setdefault(group, (where, True, []))
             data.group(group)
             continue
         if line.startswith("[") and line.endswith("]"):
@@ -93,7 +93,7 @@ def read_ini_inventory(text: str, file: str, data: InventoryData, secret: bool =
             path = (f"[{group}:vars]", key)
             doc.key_locations[path] = where
             doc.locations[path] = Location(file, number, raw.index("=") + 2 + (len(value) - len(value.lstrip())))
-            data.add_block("group", group, VarsBlock(doc, (f"[{group}:vars]",), {key: parse_value(value.strip())}, f"group {group}", secret))
+            data.add_group_block(group, VarsBlock(doc, (f"[{group}:vars]",), {key: parse_value(value.strip())}, f"group {group}", secret))
         else:  # children
             m = _GROUP_NAME.match(line)
             if not m:
@@ -102,11 +102,11 @@ def read_ini_inventory(text: str, file: str, data: InventoryData, secret: bool =
             child = m.group(1)
             data.add_child(group, child)
             if child not in declared:
-                pending.setdefault(child, (where, "children", []))[2].append(group)
-    for name, (where, kind, parents) in pending.items():
+                pending.setdefault(child, (where, False, []))[2].append(group)
+    for name, (where, from_vars, parents) in pending.items():
         if name in declared:
             continue
-        if kind == "vars":
+        if from_vars:
             data.issues.append(f"{where}: section [{name}:vars] is for a group {name!r} this file does not declare")
         else:
             data.issues.append(f"{where}: section [{parents[-1]}:children] includes a group {name!r} this file does not declare")
@@ -147,6 +147,6 @@ def _host_line(doc: Document, raw: str, line: str, where: Location, group: str, 
     for name in names:
         data.add_host(group, name, where)
         if port is not None:
-            data.add_block("host", name, VarsBlock(doc, base, {"ansible_port": port}, f"host {name}"))
+            data.add_host_block(name, VarsBlock(doc, base, {"ansible_port": port}, f"host {name}"))
         if values:
-            data.add_block("host", name, VarsBlock(doc, base, values, f"host {name}", secret))
+            data.add_host_block(name, VarsBlock(doc, base, values, f"host {name}", secret))

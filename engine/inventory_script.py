@@ -97,7 +97,7 @@ def read_list_json(value: Any, display: str, data: InventoryData, host_vars_of=N
         group_vars = body.get("vars")
         if group_vars:
             if isinstance(group_vars, dict):
-                data.add_block("group", name, VarsBlock(doc, ("groups", name, "vars"), group_vars, f"group {name}"))
+                data.add_group_block(name, VarsBlock(doc, ("groups", name, "vars"), group_vars, f"group {name}"))
             else:
                 data.issues.append(f"{display}: vars of group {name!r} must be an object")
     for host in mine:
@@ -109,7 +109,7 @@ def read_list_json(value: Any, display: str, data: InventoryData, host_vars_of=N
             found = None
         if found:
             if isinstance(found, dict):
-                data.add_block("host", host, VarsBlock(doc, ("_meta", "hostvars", host), found, f"host {host}"))
+                data.add_host_block(host, VarsBlock(doc, ("_meta", "hostvars", host), found, f"host {host}"))
             else:
                 data.issues.append(f"{display}: variables of host {host!r} must be an object")
 

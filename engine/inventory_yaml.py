@@ -41,7 +41,7 @@ def read_yaml_inventory(doc: Document, data: InventoryData, secret: bool = False
         if body.get("vars") is not None:
             block = as_mapping(doc, path + ("vars",), body["vars"], f"group {name}", issues)
             if block is not None:
-                data.add_block("group", name, VarsBlock(doc, path + ("vars",), block, f"group {name}", secret))
+                data.add_group_block(name, VarsBlock(doc, path + ("vars",), block, f"group {name}", secret))
         hosts = body.get("hosts")
         if hosts is not None:
             if not isinstance(hosts, dict):
@@ -76,6 +76,6 @@ def _host(doc: Document, data: InventoryData, group: str, path: PathKey, key: st
         if port is not None:
             # Ansible sets ansible_port from a host:port key; it sits where the key is written.
             port_doc = Document(data=None, file=doc.file, locations={("port",): doc.where_key(path)}, key_locations={}, scalars={})
-            data.add_block("host", name, VarsBlock(port_doc, ("port",), {"ansible_port": port}, f"host {name}"))
+            data.add_host_block(name, VarsBlock(port_doc, ("port",), {"ansible_port": port}, f"host {name}"))
         if block is not None:
-            data.add_block("host", name, VarsBlock(doc, path, block, f"host {name}", secret))
+            data.add_host_block(name, VarsBlock(doc, path, block, f"host {name}", secret))

@@ -32,6 +32,7 @@ from .inventory_data import group_hosts
 
 _SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+):([0-9]*))\]$")
 _COLON_TERMS = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
+_OPERATORS = ("!", "&")  # exclusion, intersection
 
 
 ORGANIZATION = "organization"  # the pseudo-host of organisation-wide objects
@@ -70,9 +71,14 @@ def expand_files(terms: list[str]) -> list[str]:
     return out
 
 
+def _regex(term: str) -> re.Pattern[str]:
+    """A term's regular expression (``~regex`` or a shell glob); raises re.error."""
+    return re.compile(term[1:]) if term.startswith("~") else re.compile(fnmatch.translate(term))
+
+
 def _compile(term: str, whole: str) -> re.Pattern[str]:
     try:
-        return re.compile(term[1:]) if term.startswith("~") else re.compile(fnmatch.translate(term))
+        return _regex(term)
     except re.error as exc:
         raise LimitError(f"--limit: bad pattern {whole!r}: {exc}") from None
 
@@ -83,12 +89,8 @@ def _enumerate(inventory: Inventory, expr: str, whole: str) -> list[str]:
     matched_groups = [g for g in inventory.groups if rx.match(g)]
     results: list[str] = []
     for g in matched_groups:
-        if g == "all":
-            hosts = names
-        elif inventory.direct_hosts:
-            hosts = group_hosts(inventory.children, inventory.direct_hosts, g)
-        else:  # an Inventory built without its group tree: members in inventory order
-            hosts = [n for n in names if n in inventory.groups[g]]
+        # all: every host in inventory order; another group: its own hosts, then its descendants'
+        hosts = names if g == "all" else group_hosts(inventory.children, inventory.direct_hosts, g)
         results += [h for h in hosts if h not in results]
     if not matched_groups or expr.startswith("~") or any(c in expr for c in ".?*["):
         results += [h for h in names if rx.match(h) and h not in results]
@@ -101,7 +103,8 @@ def _term_hosts(inventory: Inventory, term: str) -> list[str]:
         m = _SUBSCRIPT.match(term)
         if m:
             expr = m.group(1)
-            subscript = (int(m.group(2)), None) if m.group(2) else (int(m.group(3)), int(m.group(4)) if m.group(4) else -1)
+            # [i] is one host (end None); [i:j] is inclusive, as Ansible's; [i:] runs to the last host (end -1)
+            subscript = (int(m.group(2)), None) if m.group(2) else (int(m.group(3)), int(m.group(4) or -1))
     hosts = _enumerate(inventory, expr, term)
     if not hosts or subscript is None:
         return hosts
@@ -109,8 +112,7 @@ def _term_hosts(inventory: Inventory, term: str) -> list[str]:
     try:
         if end is None:
             return [hosts[start]]
-        end = len(hosts) - 1 if end == -1 else end
-        return hosts[start : end + 1]
+        return hosts[start:] if end == -1 else hosts[start : end + 1]
     except IndexError:
         raise LimitError(f"--limit: {term!r}: {expr} has {len(hosts)} host{'s' if len(hosts) != 1 else ''}, no index {start}") from None
 
@@ -122,18 +124,19 @@ def select(inventory: Inventory, pattern: str | None) -> list[str]:
     terms = expand_files(split_pattern(pattern))
     if not terms:
         raise LimitError(f"--limit {pattern!r} names no host or group")
-    regular = [t for t in terms if t[0] not in "!&"] or ["all"]
+    regular = [t for t in terms if t[0] not in _OPERATORS] or ["all"]
     ordered = regular + [t for t in terms if t[0] == "&"] + [t for t in terms if t[0] == "!"]
     chosen: list[str] = []
     for term in ordered:
-        op, name = (term[0], term[1:]) if term[0] in "!&" else ("", term)
+        op = term[0] if term[0] in _OPERATORS else ""
+        name = term[len(op) :]
         if not name:
             raise LimitError(f"--limit: {term!r} names no host or group")
         matched = _term_hosts(inventory, name)
         if not matched and _matches_organization(name):
             continue  # the pseudo-host alone: select_organization() answers for it
         if not matched:
-            where = ", ".join(str(p) for p in inventory.paths) or str(inventory.path)
+            where = ", ".join(str(p) for p in inventory.paths)
             raise LimitError(f"--limit: {name!r} matches no host or group in {where} (host and group names are case-sensitive; exconf stops here where Ansible would only warn)")
         if op == "!":
             chosen = [h for h in chosen if h not in matched]
@@ -149,12 +152,10 @@ def _matches_organization(expr: str) -> bool:
     """Whether a term names the pseudo-host: ``organization``, ``all``, or a pattern matching it."""
     if expr in (ORGANIZATION, "all"):
         return True
-    if expr.startswith("~") or any(c in expr for c in "?*["):
-        try:
-            return _compile(expr, expr).match(ORGANIZATION) is not None
-        except LimitError:
-            return False
-    return False
+    try:  # a plain name's glob matches only that name
+        return _regex(expr).match(ORGANIZATION) is not None
+    except re.error:
+        return False
 
 
 def select_organization(pattern: str | None) -> bool:
@@ -162,7 +163,7 @@ def select_organization(pattern: str | None) -> bool:
     if not pattern:
         return True
     terms = expand_files(split_pattern(pattern))
-    regular = [t for t in terms if t[0] not in "!&"]
+    regular = [t for t in terms if t[0] not in _OPERATORS]
     chosen = not regular  # only exclusions and intersections: they start from all
     for term in regular:
         chosen = chosen or _matches_organization(term)

@@ -158,7 +158,8 @@ class ByteSizeType:
                     return int(m["bytes"].replace(",", ""))
                 # Exact, even for huge sizes; a fraction of a byte is dropped, as ByteQuantifiedSize.Parse
                 # converts number x unit to a whole count of bytes ("0.1 KB" is 102 bytes).
-                return int(Fraction(m["n"].replace(",", "")) * _UNITS[(m["u"] or "B").upper()])
+                unit = _UNITS[m["u"].upper()] if m["u"] else 1  # no unit: bytes
+                return int(Fraction(m["n"].replace(",", "")) * unit)
         raise ValueError_(f"expected a size such as 250 MB{' or Unlimited' if self.unlimited else ''}, found {value!r}")
 
     def range_text(self) -> str:
