@@ -80,8 +80,12 @@ def score_of(module: str, exit_codes: dict[str, int | None]) -> Score:
 
 
 def _tracked_files() -> list[str]:
-    out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
-    return [p for p in out.decode().split("\0") if p]
+    """The checkout's files: git's list, or (in a copy that is no git checkout) every file but caches."""
+    done = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True)
+    if done.returncode == 0:
+        return [p for p in done.stdout.decode().split("\0") if p]
+    skip = {".git", ".venv", "mutants", "__pycache__", ".pytest_cache"}
+    return sorted(str(p.relative_to(ROOT)) for p in ROOT.rglob("*") if p.is_file() and not skip & set(p.relative_to(ROOT).parts))
 
 
 def prepare(scratch: Path, modules: list[str]) -> None:
