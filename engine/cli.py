@@ -200,7 +200,7 @@ def _run(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.command == "apply" and args.inventory is not None and args.inventory.is_file() and _is_planfile(args.inventory):
         return _apply_saved(args, out, err)
     try:
-        inventory = load_from_args(args)  # h-inventory: sources, vault, -e; every problem listed
+        inventory = load_from_args(args)  # sources, vault, -e; every problem listed
         names = select(inventory, args.limit)
     except InventoryUnusable as exc:
         return inventory_unusable(err, exc)
@@ -234,9 +234,9 @@ def _plan_and_maybe_apply(args: argparse.Namespace, inventory: inv.Inventory, na
             if args.out is not None:
                 code = _save(args, plan, inventory, run, err) or code
             return code
-        # Hosts with nothing to do give their connection back now, not at the end of the run.
+        # Hosts with nothing to do end their shell now (on the connection they have), not at the end of the run.
         busy = {op.host for op in plan.operations}
-        run.release({h for h in run.sessions if h not in busy})
+        run.finish({h for h in run.sessions if h not in busy})
         return _apply(args, run, plan, out, err)
     finally:
         run.close()

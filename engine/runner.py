@@ -252,6 +252,12 @@ class Run:
             if s.executor is not None and (hosts is None or name in hosts):
                 s.executor.release()
 
+    def finish(self, hosts: set[str]) -> None:
+        """End these hosts' shells now: they have nothing more to do in this run."""
+        for name in hosts:
+            if name in self.sessions:
+                self._finish(self.sessions[name])
+
     def _finish(self, session: Session) -> None:
         """Delete a host's shell on the connection it has (no extra log-on) and keep its notes."""
         executor, session.executor = session.executor, None

@@ -220,7 +220,7 @@ def run_step(store: "LabStore", server: ServerSpec, step: dict[str, Any],
             parameter = _ps_string(step["output_file"])
             if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", parameter) or parameter.lower() in given:
                 raise _BadParameter(f"The output_file '{parameter}' is not a parameter name the step leaves free.")
-            # .xml, as the program names it: New-EdgeSubscription refuses other extensions [h-edgesync]
+            # .xml, as the program names it: New-EdgeSubscription refuses other extensions
             output_path = f"{TEMP_DIRECTORY}exconf-{uuid.uuid4().hex}.xml"
             named.append((parameter, output_path))
     except _BadParameter as exc:

@@ -135,7 +135,7 @@ def _grant_smtp(ctx: Context, entry: ServerEntry, store: dict[str, Any], stored:
         return
     if not force:
         raise prompt_fails(ctx, changed=already_changed)
-    from . import edge_sync  # [h-edgesync] a subscribed Edge's synchronisation breaks from here on
+    from . import edge_sync  # a subscribed Edge's synchronisation breaks from here on
 
     edge_sync.internal_transport_changing(ctx, entry)
     store["internal_transport"] = thumb

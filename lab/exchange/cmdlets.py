@@ -47,7 +47,7 @@ _ALL = (
            frozenset({"Mailbox"})),
     Cmdlet(transport_config.GET, "Microsoft.Exchange.Management.TransportConfig.GetTransportConfig", transport_config.get),
     Cmdlet(transport_config.SET, "Microsoft.Exchange.Management.TransportConfig.SetTransportConfig", transport_config.set_),
-    # [h-certs] certificates (cmdlets.md §2)
+    # certificates (cmdlets.md §2)
     Cmdlet(certificates.GET, TASKS + "GetExchangeCertificate", certificates.get),
     Cmdlet(certificates.ENABLE, TASKS + "EnableExchangeCertificate", certificates.enable),
     Cmdlet(certificates.NEW, TASKS + "NewExchangeCertificate", certificates.new),
@@ -83,8 +83,8 @@ class Outcome:
     objects: list[dict[str, Any]]
     warnings: list[str]
     changed: bool
-    files: dict[str, bytes] = field(default_factory=dict)  # [h-certs] files the cmdlet wrote (-FileName …)
-    modified: list[str] = field(default_factory=list)  # [h-drift] identities of the objects it changed
+    files: dict[str, bytes] = field(default_factory=dict)  # files the cmdlet wrote (-FileName …)
+    modified: list[str] = field(default_factory=list)  # identities of the objects it changed
 
 
 def invoke(

@@ -51,8 +51,8 @@ class Context:
     warnings: list[str] = field(default_factory=list)
     changed: bool = False
     whatif: bool = False
-    files: dict[str, bytes] = field(default_factory=dict)  # [h-certs] files the cmdlet wrote, by path
-    modified: list[str] = field(default_factory=list)  # [h-drift] identities of the objects it changed (audit log)
+    files: dict[str, bytes] = field(default_factory=dict)  # files the cmdlet wrote, by path
+    modified: list[str] = field(default_factory=list)  # identities of the objects it changed (audit log)
 
     @property
     def edge(self) -> bool:
@@ -96,7 +96,7 @@ class Context:
         return tuple(e for e in self.org.servers if not e.is_edge or e.name in subscribed)
 
     def _subscribed_edges(self) -> Any:
-        """[h-edgesync] The Edges whose subscription the organisation imported (lab state, not the org file)."""
+        """The Edges whose subscription the organisation imported (lab state, not the org file)."""
         from .edge_sync import records
 
         return records(self)

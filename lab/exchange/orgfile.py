@@ -354,7 +354,7 @@ class _Builder:
             raise self.doc.error(at + ("send_connectors",), "a subscribed Edge has no send connectors of its own "
                                                             "(EdgeSync replaces them); declare them in the organisation",
                                  key=True)
-        declared = certificate_store.declare(  # [h-certs]
+        declared = certificate_store.declare(
             raw.get("certificates", []), lambda path, message: self.doc.error(at + ("certificates",) + path, message))
         return ServerEntry(spec, subscribed=subscribed, edition=raw.get("edition", "Standard"),
                            cmdlet_faults=tuple(cmdlet_faults), send_connectors=own_connectors, certificates=declared)

@@ -155,7 +155,7 @@ def readable(ctx: Context) -> list[dict[str, Any]]:
     """The connectors Get-SendConnector sees on this server."""
     if not ctx.edge:
         return ctx.state.get(stored.ORG, STORED.key)
-    if edge_sync.subscribed_on_edge(ctx, ctx.local):  # [h-edgesync] the lab state, not the org file
+    if edge_sync.subscribed_on_edge(ctx, ctx.local):  # the lab state, not the org file
         return edge_sync.replicated_connectors(ctx)  # what EdgeSync last wrote
     return ctx.state.get(ctx.local.name, STORED.key)
 

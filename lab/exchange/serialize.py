@@ -25,7 +25,7 @@ def serialize(value: Any) -> Any:
         return value
     if isinstance(value, datetime):
         return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(value, (bytes, bytearray)):  # [h-certs] contract v2: a byte[] travels whole, as base64
+    if isinstance(value, (bytes, bytearray)):  # contract v2: a byte[] travels whole, as base64
         return {"exconf_bytes": base64.b64encode(bytes(value)).decode("ascii")}
     if isinstance(value, (tuple, list)):
         return [None if item is None else to_string(item) for item in value]

@@ -40,7 +40,7 @@ class Faults:
     unreachable: bool = False
     refuse_credentials: bool = False
     delay_seconds: float = 0.0
-    constrained_language: bool = False  # [h-certs] PowerShell runs in CLM (AppLocker/WDAC): the bootstrap refuses
+    constrained_language: bool = False  # PowerShell runs in CLM (AppLocker/WDAC): the bootstrap refuses
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class ServerEntry:
     edition: str = "Standard"
     cmdlet_faults: tuple[CmdletFault, ...] = ()
     send_connectors: tuple[dict[str, Any], ...] = ()  # Edge only: its own connectors while not subscribed
-    certificates: tuple[Any, ...] = ()  # [h-certs] certificate_store.CertificateDecl the org file adds to its store
+    certificates: tuple[Any, ...] = ()  # certificate_store.CertificateDecl the org file adds to its store
 
     @property
     def name(self) -> str:

@@ -165,7 +165,7 @@ class LabStore:
                     codepage: int, caller: str = "") -> CommandResult:
         from ..program import run_command
 
-        with self._caller(caller):  # [h-drift] who the admin audit log names
+        with self._caller(caller):  # who the admin audit log names
             return run_command(self, server, command, arguments, stdin, codepage)
 
     @contextlib.contextmanager
@@ -333,7 +333,7 @@ class LabStore:
                     before_run=(lambda found: self._inject_fault(entry, found)) if remote else None,
                 )
             except errors.CmdletError as exc:
-                if getattr(exc, "changed", False):  # [h-certs] a cmdlet that changed state, then failed
+                if getattr(exc, "changed", False):  # a cmdlet that changed state, then failed
                     self._changed(self._state.touched)
                 raise
             finally:

@@ -158,7 +158,7 @@ def view(ctx: Context) -> dict[str, Any]:
     obj = _current(ctx)
     values = {p.name: obj[p.name] for p in KIND.props}
     if ctx.edge and edge_sync.subscribed_on_edge(ctx, ctx.local):
-        values.update(edge_sync.replicated_lists(ctx))  # [h-edgesync] what EdgeSync last wrote
+        values.update(edge_sync.replicated_lists(ctx))  # what EdgeSync last wrote
     out: dict[str, Any] = {"Name": IDENTITY, **values}
     out.update(ctx.common(
         identity=IDENTITY, dn=f"CN={IDENTITY},{ctx.org_dn()}", guid=obj["Guid"],

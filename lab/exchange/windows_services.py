@@ -57,7 +57,7 @@ def restart(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
                 f"Cannot find any service with service name '{name}'.", f"NoServiceFoundForGivenName,{DOTNET}",
                 "ObjectNotFound", "ServiceCommandException", ctx.cmdlet,
             )
-        if service == "ADAM_MSExchange":  # [h-edgesync] AD LDS presents its service store's certificate
+        if service == "ADAM_MSExchange":  # AD LDS presents its service store's certificate
             from . import edge_sync
 
             edge_sync.adam_restarted(ctx)
