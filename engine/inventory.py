@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from exconf.modules import RESOURCES, SettingsKind, by_scope
-from exconf.modules.base import ORGANIZATION, SERVER, placeholder_error
-from exconf.values import ValueError_
+from exconf.modules import RESOURCES, by_scope
+from exconf.modules.base import ORGANIZATION, SERVER
 
 from .inventory_data import ALL, UNGROUPED, Group, InventoryData, InventoryError, VarsBlock, group_hosts
 from .inventory_sources import display_path, extra_vars, read_source, vars_blocks, vars_files
@@ -382,38 +381,28 @@ def _semantic_issues(doc: Document, base: PathKey, data: dict[str, Any]) -> list
         section = data.get(section_key)
         if not isinstance(section, dict):
             continue
-        for resource in by_scope(scope):
-            declared = section.get(resource.section)
-            path = base + (section_key, resource.section)
-            if not isinstance(resource, SettingsKind):  # a kind with its own shape checks itself
-                check = getattr(resource, "inventory_issues", None)
-                for sub, message in check(declared, Path(doc.where(path).file).parent) if check else ():
+        for kind in by_scope(scope):
+            declared = section.get(kind.section)
+            path = base + (section_key, kind.section)
+            for sub, message in kind.inventory_issues(declared, Path(doc.where(path).file).parent):
+                # A declared object (a mapping) is named by its key, under its parent; a value where it is written.
+                if isinstance(_at(declared, sub), dict) and sub:
+                    issues.append(Issue(str(doc.where_key(path + sub)), dotted(path + sub[:-1]), message))
+                else:
                     issues.append(Issue(str(doc.where(path + sub)), dotted(path + sub), message))
-                continue
-            if not isinstance(declared, dict):
-                continue
-            if resource.named:
-                for name, props in declared.items():
-                    problem = placeholder_error(str(name))
-                    if problem:
-                        issues.append(Issue(str(doc.where_key(path + (name,))), dotted(path), f"name {name!r}: {problem}"))
-                    if isinstance(props, dict):
-                        issues.extend(_value_issues(doc, path + (name,), resource, props))
-            else:
-                issues.extend(_value_issues(doc, path, resource, declared))
     return issues
 
 
-def _value_issues(doc: Document, path: PathKey, resource: SettingsKind, props: dict[str, Any]) -> list[Issue]:
-    issues = []
-    for key, value in props.items():
-        try:
-            resource.prop(key).type.parse(value)
-        except StopIteration:
-            continue  # unknown keys are reported by the schema
-        except ValueError_ as exc:
-            issues.append(Issue(str(doc.where(path + (key,))), dotted(path + (key,)), str(exc)))
-    return issues
+def _at(value: Any, sub: PathKey) -> Any:
+    """The value a kind's issue points at, under its section."""
+    for part in sub:
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+            value = value[part]
+        else:
+            return None
+    return value
 
 
 def _depths(groups: dict[str, Group]) -> dict[str, int]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from exconf.model import Change, Desired, Finding, ObservedObject, Operation, Refusal, ServerFacts
@@ -81,6 +82,11 @@ class Kind(Protocol):
     roles: frozenset[str]
 
     def schema(self) -> dict[str, Any]: ...
+
+    def inventory_issues(self, declared: Any, base: Path) -> list[tuple[PathKey, str]]:
+        """What JSON Schema cannot check in the section (``base``: the declaring file's folder), each
+        problem with its path under the section; found when the inventory is loaded, before any host."""
+        ...
 
     def desired(self, declared: Any, where: Callable[[PathKey], Location]) -> tuple[Desired, ...]: ...
 

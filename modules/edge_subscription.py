@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from exconf.model import Change, Desired, DesiredValue, Finding, FindingProperty, FindingStatus, ObservedObject, Operation, PropertyChange
@@ -299,6 +300,9 @@ class EdgeSubscriptionKind:
 
     def schema(self) -> dict[str, Any]:
         return SCHEMA
+
+    def inventory_issues(self, declared: Any, base: Path) -> list[tuple[PathKey, str]]:
+        return []  # the schema says it all; sites are checked against what the servers report
 
     def desired(self, declared: Any, where: Callable[[PathKey], Location]) -> tuple[Desired, ...]:
         if not declared:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from exconf.model import (
@@ -35,7 +36,7 @@ from exconf.sensitive import is_sensitive
 from exconf.values import ValueError_, ValueType, same
 from exconf.yamlsource import Location, PathKey
 
-from .base import KindPlan, PlanContext, ReadError, expand_name
+from .base import KindPlan, PlanContext, ReadError, expand_name, placeholder_error
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,27 @@ class SettingsKind:
             "propertyNames": {"minLength": 1},
             "additionalProperties": self.props_schema(),
         }
+
+    def inventory_issues(self, declared: Any, base: Path) -> list[tuple[PathKey, str]]:
+        """Malformed ``{server}`` templates in names, and values Exchange would refuse (with its range)."""
+        if not isinstance(declared, dict):
+            return []
+        entries = declared.items() if self.named else [(None, declared)]
+        out: list[tuple[PathKey, str]] = []
+        for name, props in entries:
+            at: PathKey = (name,) if self.named else ()
+            problem = placeholder_error(str(name)) if self.named else None
+            if problem:
+                out.append((at, f"name {name!r}: {problem}"))
+            for key, value in (props.items() if isinstance(props, dict) else ()):
+                known = next((p for p in self.props if p.key == key), None)
+                if known is None:
+                    continue  # unknown keys are reported by the schema
+                try:
+                    known.type.parse(value)
+                except ValueError_ as exc:
+                    out.append((at + (key,), str(exc)))
+        return out
 
     def prop(self, key: str) -> Prop:
         return next(p for p in self.props if p.key == key)
