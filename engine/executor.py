@@ -45,20 +45,17 @@ class ProgramExecutor:
 
     def execute(self, steps: list[Step], *, halt_on_error: bool) -> Answer:
         out = self._transport.run(encode_stdin(steps, halt_on_error=halt_on_error))
-        self._notes.extend(getattr(out, "notes", ()))
+        self._notes.extend(out.notes)
         return decode_answer(out.stdout, out.stderr, out.exit_code)
 
     def release(self) -> None:
-        release = getattr(self._transport, "release", None)
-        if release is not None:
-            release()
+        self._transport.release()
 
     def close(self) -> None:
         self._transport.close()
 
     def open_sockets(self) -> int:
-        count = getattr(self._transport, "open_sockets", None)
-        return count() if count is not None else 1
+        return self._transport.open_sockets()
 
     def notes(self) -> tuple[str, ...]:
         return tuple(self._notes)

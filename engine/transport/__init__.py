@@ -96,3 +96,7 @@ class Transport(Protocol):
     def close(self) -> None:
         """Delete the shell and close everything; never raises."""
         ...
+
+    def open_sockets(self) -> int:
+        """Sockets this host holds now (for a runner keeping within the open-file limit)."""
+        ...
