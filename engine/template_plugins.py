@@ -19,6 +19,7 @@ import json
 import ntpath
 import operator as py_operator
 import posixpath
+import pprint
 import random as _random
 import re
 import shlex
@@ -84,13 +85,22 @@ def _flags(ignorecase: bool, multiline: bool) -> int:
 # ---- filters (ansible/plugins/filter/core.py) -------------------------------------------------
 
 
-def to_bool(value: Any) -> bool | None:
-    """core.py ``to_bool``: None stays None; True, 1, 'yes', 'on', '1', 'true' are true."""
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        value = value.lower()
-    return value in ("yes", "on", "1", "true", 1)
+_BOOL_TRUE = {"yes", "on", "true", "1"}
+_BOOL_FALSE = {"no", "off", "false", "0"}
+
+
+def to_bool(value: Any) -> bool:
+    """core.py ``to_bool``: yes/on/true/1 and no/off/false/0 in any case, numbers and booleans by their text;
+    anything else is what ansible-core's fallback gives (``value == 1``)."""
+    check: Any = value.lower() if isinstance(value, str) else str(value).lower() if isinstance(value, int) else value
+    try:
+        if check in _BOOL_TRUE:
+            return True
+        if check in _BOOL_FALSE:
+            return False
+        return bool(check == 1)
+    except TypeError:
+        return False
 
 
 def mandatory(value: Any, msg: str | None = None) -> Any:
@@ -158,8 +168,9 @@ def to_json(value: Any, *args: Any, **kwargs: Any) -> str:
     return json.dumps(value, *args, **kwargs)
 
 
-def to_nice_json(value: Any, indent: int = 4, sort_keys: bool = True, *args: Any, **kwargs: Any) -> str:
-    return json.dumps(value, *args, indent=indent, sort_keys=sort_keys, separators=(",", ": "), **kwargs)
+def to_nice_json(value: Any, indent: int = 4, sort_keys: bool = True, **kwargs: Any) -> str:
+    kwargs.pop("separators", None)
+    return json.dumps(value, indent=indent, sort_keys=sort_keys, separators=(",", ": "), **kwargs)
 
 
 class _Dumper(yaml.SafeDumper):
@@ -493,6 +504,8 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "extract": extract,
     "strftime": strftime,
     "random": rand,
+    # ansible-core's variables are its lazy lists and dicts, whose own repr pprint prints (in order, on one line)
+    "pprint": lambda value: repr(value) if isinstance(value, (dict, list)) else pprint.pformat(value),
 }
 
 

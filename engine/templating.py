@@ -135,9 +135,27 @@ def _undef(hint: str | None = None) -> jinja2.Undefined:
     return jinja2.StrictUndefined(hint=hint or "undef() was used")
 
 
+@jinja2.pass_context
+def _finalize(context: Any, value: Any) -> Any:
+    """Each ``{{ }}`` result as ansible-core finalizes it: generators and tuples become lists."""
+    return _native(value)
+
+
+def _native(value: Any) -> Any:
+    if isinstance(value, (str, bytes, int, float, bool, type(None), dict, list)) or isinstance(value, jinja2.Undefined):
+        return value
+    if isinstance(value, (tuple, range)) or type(value).__name__ in ("generator", "map", "filter", "zip", "dict_keys", "dict_values", "dict_items", "reversed", "list_reverseiterator"):
+        return list(value)
+    return value
+
+
 def make_environment() -> jinja2.Environment:
     """Jinja as ansible-core 2.19 configures it (trim_blocks, no autoescape), sandboxed, with Ansible's filters and tests."""
     env = _Sandbox(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False, trim_blocks=True)
+    # As ansible-core (_jinja_bits.py): no constant folding, which would turn a folded expression into its
+    # text ('3' for 3); a finalize that takes the context is what keeps Jinja from folding an output.
+    env.optimized = False
+    env.finalize = _finalize
     env.filters.update(FILTERS)
     env.filters["d"] = env.filters["default"]
     env.tests.update(TESTS)
