@@ -32,7 +32,7 @@ from exconf.limit import select
 from exconf.vault import VaultOptions, load_secrets
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "inventories"
-BIN = Path(sys.executable).parent
+from .conftest import BIN
 VAULT = ["--vault-password-file", str(CORPUS / "vault-pass.txt"), "--vault-id", f"prod@{CORPUS / 'vault-pass-prod.txt'}"]
 
 CASES = {

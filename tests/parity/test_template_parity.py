@@ -22,7 +22,8 @@ from exconf.inventory import load
 from exconf.templating import Renderer, make_environment
 
 from .templates import CASES, ENVIRON, FILES, NOT_PLUGINS, VARS
-from .test_ansible_parity import BIN, pytestmark  # noqa: F401 - skipped without ansible-core
+from .conftest import BIN
+from .test_ansible_parity import pytestmark  # noqa: F401 - skipped without ansible-core
 
 HOSTS = ["ex07.contoso.com", "ex02.contoso.com"]
 
