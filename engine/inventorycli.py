@@ -17,6 +17,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
+from . import exitcodes
 from . import inventory as inv
 from .inventory_data import ALL
 from .inventory_sources import is_host_list
@@ -55,6 +56,10 @@ class InventoryUnusable(Exception):
         super().__init__("\n".join(self.lines))
 
 
+class NoInventoryGiven(InventoryUnusable):
+    """The command line names no inventory: a usage error."""
+
+
 def load_from_args(args: argparse.Namespace, *, every: bool = False, limit: str | None = None) -> inv.Inventory:
     """Open the inventory the options name, select ``--limit``'s hosts and check what they need (with
     ``every``: all their variables); raise InventoryUnusable with every problem, LimitError for the limit.
@@ -64,7 +69,7 @@ def load_from_args(args: argparse.Namespace, *, every: bool = False, limit: str 
     """
     sources: list[Path | str] = [str(s) if is_host_list(str(s)) else s for s in sources_of(args)]
     if not sources:
-        raise InventoryUnusable(["no inventory given: name it, or use -i SOURCE"])
+        raise NoInventoryGiven(["no inventory given: name it, or use -i SOURCE"])
     missing = [s for s in sources if isinstance(s, Path) and not s.exists()]
     if missing:
         raise InventoryUnusable([f"no inventory file or directory at {m}" for m in missing])
@@ -108,7 +113,7 @@ def inventory_main(args: argparse.Namespace, out: Any = None, err: Any = None) -
         names = select(inventory, args.host if args.host is not None and not args.limit else args.limit)
     except InventoryUnusable as exc:
         warn("Error: " + "\n".join(exc.lines) + "\n")
-        return 1
+        return exitcodes.USAGE if isinstance(exc, NoInventoryGiven) else exitcodes.ERROR
     except LimitError as exc:
         if args.host is not None and not args.limit:
             warn(f"Error: no host named {safe(args.host)!s} in the inventory\n")

@@ -8,7 +8,7 @@ from exconf.cli import main
 def error_of(capsys, *argv):
     with pytest.raises(SystemExit) as exit_:
         main(list(argv))
-    assert exit_.value.code == 2
+    assert exit_.value.code == 64  # EX_USAGE: no command uses it for a result
     return capsys.readouterr().err
 
 
