@@ -22,6 +22,7 @@ from . import inventory as inv
 from .inventory_data import ALL
 from .inventory_sources import is_host_list
 from .limit import LimitError, select, select_organization
+from .render import FORMAT_VERSION, document_meta
 from .schema import dotted
 from .schema import is_secret
 from .sensitive import MASK, masked
@@ -131,7 +132,10 @@ def inventory_main(args: argparse.Namespace, out: Any = None, err: Any = None) -
             body = {"vars": body, "provenance": provenance(host)}
         output = json.dumps(body, indent=4, sort_keys=True, ensure_ascii=True, default=str) + "\n"
     elif args.list:
-        output = json.dumps(list_json(inventory, names, args.provenance, shown_vars), indent=4, sort_keys=True, ensure_ascii=True, default=str) + "\n"
+        listed = list_json(inventory, names, args.provenance, shown_vars)
+        # ansible-inventory's document, exconf's head where ansible-core keeps its own (_meta), so it loads back as an inventory
+        listed["_meta"]["exconf"] = {"format_version": FORMAT_VERSION, **document_meta(inventory.sources, args.limit)}
+        output = json.dumps(listed, indent=4, sort_keys=True, ensure_ascii=True, default=str) + "\n"
     elif args.graph not in inventory.groups:
         _warnings(inventory, warn)
         warn(f"Error: no group named {safe(args.graph)} in the inventory\n")

@@ -26,7 +26,7 @@ from ..desired import parse
 from ..commands import inventory_unusable, new_run, start_labs
 from ..inventorycli import InventoryUnusable, add_inventory_options, load_from_args
 from ..limit import LimitError, select, select_organization
-from ..render import document_meta, plural, print_recap, recap_counts, value_text
+from ..render import FORMAT_VERSION, document_meta, plural, print_recap, recap_counts, value_text
 from ..termsafe import safe
 from ..yamlsource import Location
 from . import audit, history, junit, notify, prometheus, schedule
@@ -311,7 +311,7 @@ def history_main(args: argparse.Namespace, inventory: Path | None, out: Console,
         return _error(err, safe(str(exc)))
     if args.json:
         meta = document_meta([str(inventory)] if inventory else [], None)
-        print(json.dumps({**meta, "history": str(path), "host": args.host, "since": args.since,
+        print(json.dumps({"format_version": FORMAT_VERSION, **meta, "history": str(path), "host": args.host, "since": args.since,
                           "episodes": [e.to_json() for e in episodes]}, indent=2, ensure_ascii=False))
         return 0
     if not episodes:
