@@ -277,7 +277,8 @@ def on_terminal(args: list[str], env: dict[str, str], answer: str | None = None,
 def test_on_a_terminal_colour_is_the_default_and_no_color_leaves_no_escape_sequence_at_all(lab):
     inv = str(lab.inventory(INVENTORY))
     code, coloured = on_terminal(["plan", inv], {})
-    assert code == 0 and b"\x1b[" in coloured  # the contrast: a terminal gets colour (and a live count) by default
+    assert code == 0 and b"\x1b[" in coloured  # the contrast: a terminal gets colour and a live count by default
+    assert re.search(rb"Reading \d/3 hosts", coloured)
     code, plain = on_terminal(["plan", inv], {"NO_COLOR": "1"})
     assert code == 0 and b"\x1b" not in plain and b"Plan: 0 to add, 3 to change" in plain
     # apply at the prompt, plain: the question, the answer, the changes, no escape sequence, no reconnection noise
@@ -286,3 +287,18 @@ def test_on_a_terminal_colour_is_the_default_and_no_color_leaves_no_escape_seque
     text = applied.decode()
     assert "\x1b" not in text and "Do you want to perform these actions?" in text and "Apply complete: 3 of 3 changes made and verified." in text
     assert "reconnected" not in text  # exconf gave its sockets back while the user read: its own doing, not news
+
+
+@pytest.mark.parametrize("press", [EOFError, KeyboardInterrupt], ids=["ctrl-d", "ctrl-c"])
+def test_ctrl_c_or_ctrl_d_at_the_prompt_cancels_and_nothing_is_sent(lab, capsys, monkeypatch, press):
+    inv = lab.inventory(INVENTORY)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True, raising=False)
+
+    def typed(self, prompt=""):
+        raise press
+
+    monkeypatch.setattr("rich.console.Console.input", typed)
+    read = {name: s["commands"] for name, s in lab.stats().items()}
+    code, out, _ = run(capsys, "apply", str(inv))
+    assert code == 1 and "Apply cancelled: nothing was sent to any server." in out
+    assert {name: s["commands"] for name, s in lab.stats().items()} == {name: n + 1 for name, n in read.items()}  # the read only
