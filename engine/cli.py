@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _organisation(inventory: inv.Inventory) -> str:
     for host in inventory.hosts:
-        name = host.vars.get("exconf_organization")
+        name = inventory.value(host, "exconf_organization")
         if name:
             return str(name)
     return inventory.path.stem

@@ -34,7 +34,7 @@ from .schema import CONNECTION_VARS, Issue, dotted, validate_block, vars_schema
 from .sensitive import mark
 from .template_plugins import OMIT
 from .templating import Renderer, RenderError, Scope, nearest
-from .vault import VaultSecrets
+from .vault import VaultError, VaultSecrets
 from .yamlsource import Document, Location, PathKey, ScalarSource
 
 _JINJA_KEY = re.compile(r"\{\{.*\}\}|\{%|\{#")
@@ -98,6 +98,20 @@ class Inventory:
             return {}
         sources = self.resolver.merged(None).sources
         return {k[1:]: v for k, v in sources.items() if k[:1] == ("exchange_organization",) and len(k) > 1}
+
+    def value(self, host: Host, key: str, default: Any = None) -> Any:
+        """A host's variable, or ``default`` when it is not set or cannot be rendered (a host outside
+        ``--limit`` whose variables were never checked must not stop the run)."""
+        try:
+            return host.vars.get(key, default)
+        except (RenderError, VaultError):
+            return default
+
+    def files(self) -> list[Path]:
+        """Every file the inventory's values may come from, found without reading them: the sources'
+        files and every group_vars/host_vars file of every group and host (for a plan file's digest)."""
+        assert self.resolver is not None
+        return self.resolver.files_found()
 
     def warn(self, message: str) -> None:
         if message not in self.warnings:
@@ -230,6 +244,16 @@ class _Resolver:
                     blocks += vars_blocks(found, f"{what} {name}", self.vault, issues)
                 self._files[key], self._file_issues[key] = blocks, issues
             return self._files[key]
+
+    def files_found(self) -> list[Path]:
+        found: set[Path] = {p.resolve() for p in self.data.files_read}
+        found |= {Path(b.doc.file).resolve() for b in self.extras if Path(b.doc.file).is_file()}  # -e @file
+        ignored: list[Issue | str] = []  # problems are reported when a selected host needs the file
+        for base in self.basedirs:
+            for what, names in (("group", list(self.data.groups)), ("host", list(self.data.host_order))):
+                for name in names:
+                    found |= {p.resolve() for p in vars_files(base / f"{what}_vars", name, ignored)}
+        return sorted(found)
 
     def merged(self, host: str | None) -> _Merged:
         with self._lock:

@@ -23,7 +23,7 @@ def lab_files(inventory: Inventory) -> list[Path]:
     """Organisation files named by exconf_lab, resolved against the inventory's folder."""
     seen: dict[Path, None] = {}
     for host in inventory.hosts:
-        name = host.vars.get("exconf_lab")
+        name = inventory.value(host, "exconf_lab")
         if name:
             seen[(inventory.path.parent / name).resolve()] = None
     return list(seen)

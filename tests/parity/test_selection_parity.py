@@ -233,3 +233,30 @@ def test_prompted_passwords_are_asked_lazily_and_once(estate: Path) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_a_whole_file_vault_of_a_group_outside_the_limit_is_neither_decrypted_nor_asked_for(estate: Path) -> None:
+    """group_vars/linux.yml encrypted whole (the common vault.yml per environment): a command limited to the
+    Windows servers, a plan file's digest included, never asks for its password."""
+    from ansible.parsing.vault import VaultLib
+    from ansible.parsing.vault import VaultSecret as AnsibleSecret
+
+    from exconf.planfile import inventory_digest
+
+    (estate / "group_vars").mkdir()
+    secret_file = VaultLib([("linux", AnsibleSecret(PASSWORDS["linux"].encode()))]).encrypt("db_password: hunter2\n", vault_id="linux")
+    (estate / "group_vars" / "linux.yml").write_bytes(secret_file)
+    asked: list[str] = []
+
+    def prompt(text: str) -> str:
+        asked.append(text)
+        return PASSWORDS["win" if "win" in text else "linux"]
+
+    secrets = load_secrets(VaultOptions(vault_ids=("win@prompt", "linux@prompt")), prompt=prompt)
+    inventory = open_inventory(estate / "inv.yml", vault=secrets)
+    inventory.check(select_hosts(inventory, "windows"), organization=True)
+    digest = inventory_digest(inventory)
+    assert asked == ["Vault password (win): "]
+    assert estate / "group_vars" / "linux.yml" in inventory.files()  # in the digest all the same: a change to it makes a plan stale
+    (estate / "group_vars" / "linux.yml").write_bytes(secret_file + b"\n")
+    assert inventory_digest(inventory) != digest
