@@ -393,7 +393,9 @@ def tls_problem(text: str, s: ConnectionSettings) -> str:
                 "certificate holds (ansible_host), the CA is not the problem")
     if "expired" in problem or "not yet valid" in problem:
         return f"TLS failed: the server's certificate is out of its validity period ({problem}); the WinRM listener needs a current certificate"
-    trust = (f"the CA file {s.ca_trust_path} (ansible_winrm_ca_trust_path) does not hold the CA that issued it"
+    # The CA file may be the inventory's or REQUESTS_CA_BUNDLE's; either way ansible_winrm_ca_trust_path is the fix.
+    trust = (f"the CA file {s.ca_trust_path} does not hold the CA that issued it; name the file that does with "
+             "ansible_winrm_ca_trust_path (a PEM file of CA certificates)"
              if s.ca_trust_path else "name the CA that issued it with ansible_winrm_ca_trust_path (a PEM file of CA certificates)")
     return f"TLS failed: the server's certificate is not trusted ({problem}); {trust}"
 
