@@ -24,7 +24,7 @@ from rich.text import Text
 
 from . import __version__, exitcodes, planfile
 from . import inventory as inv
-from .desired import DesiredState, parse
+from .desired import parse
 from .inventorycli import InventoryUnusable, add_inventory_options, inventory_main, load_from_args
 from .drift.command import register as register_drift
 from .inventorycli import register as register_inventory

@@ -19,7 +19,7 @@ import threading
 from binascii import Error as BinasciiError
 from binascii import unhexlify
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, padding

@@ -19,7 +19,6 @@ import pty
 import re
 import select
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -230,9 +229,6 @@ def test_prompted_passwords_are_asked_lazily_and_once(estate: Path) -> None:
         inventory.check(["lx01.contoso.com"])
     assert asked == ["Vault password (win): ", "Vault password (linux): "]
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(pytest.main([__file__, "-q"]))
 
 
 def test_a_whole_file_vault_of_a_group_outside_the_limit_is_neither_decrypted_nor_asked_for(estate: Path) -> None:

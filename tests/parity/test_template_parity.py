@@ -9,10 +9,8 @@ without proving it here fails this test.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +129,3 @@ def test_what_ansible_core_refuses_exconf_refuses_at_the_variable(tmp_path: Path
     assert str(issue).startswith("inv.yml:4:15: broken: ") or ":4:15: broken: " in str(issue)
     assert ours in str(issue)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(pytest.main([__file__, "-q", *os.sys.argv[1:]]))
