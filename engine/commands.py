@@ -13,6 +13,7 @@ from rich.text import Text
 from exconf.remote import Step
 
 from . import inventory as inv
+from .connection import reached_in_clear
 from .desired import DesiredState
 from .inventorycli import InventoryUnusable
 from .limit import select_organization
@@ -20,6 +21,7 @@ from .model import HostStatus
 from .render import plural
 from .runner import GRACE_SECONDS, Run
 from .termsafe import safe
+from .transport.cleartext import warning as cleartext_warning
 
 EXIT_ERROR = 1
 
@@ -96,6 +98,9 @@ def new_run(
             f"organisation-wide objects (exchange_organization) were not planned: --limit {limit!r} does not select "
             f"the pseudo-host 'organization'; add it to include them (--limit '{limit},organization')"
         )
+    clear = [h.name for h in run.hosts if reached_in_clear(h.vars)]
+    if clear:
+        run.warnings.append(cleartext_warning(clear))
     run.on_event = lambda phase, host, done, total: event(phase, host, done, total, run)
     run.on_interrupt = lambda flying: interrupted(err, flying)
     return run, status

@@ -317,9 +317,10 @@ def _validate(rendered: dict[str, Any], m: _Merged) -> list[Issue]:
 
 def _connection_issues(doc: Document, v: dict[str, Any]) -> list[Issue]:
     """Transports exconf does not have yet are refused now, before any host is contacted."""
-    from .connection import unsupported_connection  # connection imports this module
+    from .connection import cleartext_connection, unsupported_connection  # connection imports this module
 
-    return [Issue(str(doc.where((key,))), key, message) for key, message in unsupported_connection(v)]
+    found = unsupported_connection(v) + cleartext_connection(v)
+    return [Issue(str(doc.where((key,))), key, message) for key, message in found]
 
 
 def _org_misplaced(block: VarsBlock) -> Issue:

@@ -40,6 +40,7 @@ CONNECTION_VARS: dict[str, dict[str, Any]] = {
     "ansible_winrm_connection_timeout": {"type": "number", "exclusiveMinimum": 0, "description": "Sets both timeouts below."},
     "ansible_winrm_operation_timeout_sec": {"type": "number", "exclusiveMinimum": 0},
     "ansible_winrm_read_timeout_sec": {"type": "number", "exclusiveMinimum": 0},
+    "exconf_accept_cleartext": {"type": "boolean", "description": "Accept reaching this host over http without message encryption (never for a host given a secret)."},
     "exconf_password_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": "Environment variable holding the password."},
     "exconf_lab": {"type": "string", "description": "Lab organisation file (relative to the inventory) to start when it is not running."},
     "exconf_organization": {"type": "string", "minLength": 1, "description": "Organisation name for the apply lock (default: the inventory file's name)."},
