@@ -202,17 +202,23 @@ def read_bounded(response: requests.Response, limit: int) -> bytes:
     return body
 
 
-class _TrackedAdapter(BoundedAdapter):
-    """The bounded adapter with one connection per host, no retries, and tracked sockets."""
+class TrackedAdapter(BoundedAdapter):
+    """The bounded adapter with one connection per host, no retries, and tracked sockets (through a proxy too),
+    so that a watchdog can cut a request short at its deadline (``tracker.abort``)."""
 
-    def __init__(self, tracker: SocketTracker):
+    def __init__(self, tracker: SocketTracker, *, limit: int = ANSWER_LIMIT):
         self._tracker = tracker
         # max_retries=0: a request is never silently sent twice by urllib3.
-        super().__init__(pool_connections=1, pool_maxsize=1, max_retries=0)
+        super().__init__(limit=limit, pool_connections=1, pool_maxsize=1, max_retries=0)
 
     def init_poolmanager(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = self._tracker.pool_classes()
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):  # type: ignore[no-untyped-def]
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = self._tracker.pool_classes()
+        return manager
 
 
 def ntlm_secret(password: str) -> str:
@@ -250,7 +256,7 @@ def build_session(settings: ConnectionSettings, tracker: SocketTracker, secret: 
     session.max_redirects = 0  # the adapter refuses a 3xx first; this is the second lock on that door
     session.trust_env = False  # no proxies, netrc or CA bundle from the environment (psf/requests#4997)
     session.proxies = {}
-    adapter = _TrackedAdapter(tracker)
+    adapter = TrackedAdapter(tracker)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     if not settings.cert_validation:
