@@ -166,11 +166,16 @@ class Secret:
     @classmethod
     def from_file(cls, path: str) -> "Secret":
         def read() -> str:
+            from exconf.regularfile import SECRET_FILE_LIMIT, NotARegularFile, read_regular
+
             try:
-                with open(path, encoding="utf-8") as handle:
-                    return handle.read().rstrip("\r\n")
-            except OSError as exc:
-                raise SecretError(f"cannot read the secret file {path}: {exc.strerror or exc}") from None
+                raw = read_regular(path, limit=SECRET_FILE_LIMIT, what="the secret file")
+            except NotARegularFile as exc:
+                raise SecretError(str(exc)) from None
+            try:
+                return raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError:
+                raise SecretError(f"the secret file {path} is not UTF-8 text") from None
 
         return cls(f"file {path}", read)
 
