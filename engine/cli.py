@@ -28,7 +28,7 @@ from .inventorycli import InventoryUnusable, add_inventory_options, inventory_ma
 from .drift.command import register as register_drift
 from .inventorycli import register as register_inventory
 from .limit import LimitError, select, select_organization
-from .lock import ApplyLock, LockHeld, acquire
+from .lock import ApplyLock, LockError, acquire
 from .model import ChangeOutcome, HostResult, HostStatus, Plan
 from .render import apply_json, plan_json, plural, print_apply, print_plan, print_recap, recap_counts
 from .runner import Run
@@ -177,9 +177,10 @@ def _organisation(inventory: inv.Inventory) -> str:
 def _lock(inventory: inv.Inventory, err: Console, command: str) -> ApplyLock | None:
     try:
         lock = acquire(inventory.path, _organisation(inventory), command)
-    except LockHeld as exc:
-        error(err, str(exc))
+    except LockError as exc:
+        error(err, safe(str(exc)))
         return None
+    lock.on_lost = lambda problem: err.print(Text("Warning: ", style="bold yellow") + Text(safe(problem)))
     if lock.taken_over:
         err.print(Text("Warning: ", style="bold yellow") + Text(f"took over a lock left by a process that is gone ({safe(lock.taken_over)})"))
     return lock
