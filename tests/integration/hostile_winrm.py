@@ -135,3 +135,59 @@ def pour(sock: socket.socket, piece: bytes, limit: int = 8 << 30) -> int:
     except OSError:
         pass
     return sent
+
+
+Tamper = Callable[[str, dict[str, int], bytes], bytes | None]
+
+
+class TamperingProxy:
+    """Forwards each request to a real WinRM server (a lab) on a connection of its own per client
+    connection (NTLM authenticates connections), and lets ``tamper(action, counts, response)`` replace
+    the server's answer: the server did the work, the client gets whatever the proxy likes. Only for
+    plain SOAP (``message_encryption: never``), since a sealed message cannot be read."""
+
+    def __init__(self, upstream: tuple[str, int], tamper: Tamper):
+        self.upstream, self.tamper = upstream, tamper
+        self.counts: dict[str, int] = {}
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                self.request.settimeout(60)
+                try:
+                    with socket.create_connection(proxy.upstream, timeout=60) as server:
+                        while proxy._one(self.request, server):
+                            pass
+                except OSError:
+                    return
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.server = Server((f"{unique_prefix()}.1", 0), Handler)
+        self.host, self.port = self.server.server_address[:2]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _one(self, client: socket.socket, server: socket.socket) -> bool:
+        request = read_request(client)
+        if request is None:
+            return False
+        head, body = request
+        server.sendall(head + b"\r\n\r\n" + body)
+        response = read_request(server)  # a response is framed as a request is (head, Content-Length body)
+        if response is None:
+            return False
+        action = next((name for marker, name in _ACTIONS.items() if marker in body), "?")
+        with self.lock:
+            self.counts[action] = self.counts.get(action, 0) + 1
+            counts = dict(self.counts)
+        raw = response[0] + b"\r\n\r\n" + response[1]
+        replacement = self.tamper(action, counts, raw)
+        client.sendall(raw if replacement is None else replacement)
+        return replacement is None
