@@ -377,8 +377,18 @@ class RemoteFatal(Exception):
     """The program could not run at all (snap-in missing, hash mismatch, …)."""
 
 
+# Objects and lists an answer may hold. The transport bounds an answer's bytes (8 MiB), but 8 MiB of
+# "{}," parse into 2.8 million dicts (over 400 MB); a host's read answer holds hundreds, drift's 1,000
+# audit-log entries about ten thousand.
+MAX_ANSWER_CONTAINERS = 200_000
+
+
 def decode_answer(stdout: bytes, stderr: bytes = b"", exit_code: int = 0) -> Answer:
     """Parse the program's standard output; raise RemoteFatal or ContractError."""
+    containers = stdout.count(b"{") + stdout.count(b"[")
+    if containers > MAX_ANSWER_CONTAINERS:
+        raise ContractError(f"the remote program's answer holds {containers:,} objects and lists, more than the "
+                            f"{MAX_ANSWER_CONTAINERS:,} an answer may have; it was not read")
     text = stdout.decode("ascii", errors="replace").strip()
     if not text:
         detail = stderr.decode("utf-8", errors="replace").strip()
