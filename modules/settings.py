@@ -14,6 +14,7 @@ an error when it matched nothing.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -217,8 +218,13 @@ class SettingsKind(KindDefaults):
 
 def matches(pattern: str, name: str) -> bool:
     """Exchange identity matching: case-insensitive, ``*`` is the only wildcard."""
-    rx = "".join(".*" if ch == "*" else re.escape(ch) for ch in pattern)
-    return re.fullmatch(rx, name, flags=re.IGNORECASE | re.DOTALL) is not None
+    return _compiled(pattern).fullmatch(name) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """One compiled expression per pattern (a host-expanded pattern recurs on every run of a scope)."""
+    return re.compile("".join(".*" if ch == "*" else re.escape(ch) for ch in pattern), flags=re.IGNORECASE | re.DOTALL)
 
 
 def shown(vtype: ValueType, value: Any) -> Any:
