@@ -28,12 +28,12 @@ from .inventorycli import InventoryUnusable, add_inventory_options, inventory_ma
 from .drift.command import register as register_drift
 from .inventorycli import register as register_inventory
 from .limit import LimitError, select, select_organization
-from .lock import ApplyLock, LockHeld, acquire
+from .lock import ApplyLock, LockError, acquire
 from .model import ChangeOutcome, HostResult, HostStatus, Plan
 from .render import apply_json, plan_json, plural, print_apply, print_plan, print_recap, print_review, recap_counts
 from .review import changed_hosts, differences, review
 from .runner import Run
-from .commands import error, inventory_unusable, new_run, progress, start_labs
+from .commands import error, interrupts_stop, inventory_unusable, new_run, progress, start_labs
 from .safety import refusal_message
 from .termsafe import safe
 
@@ -160,9 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             return drift_main(args, out, err)
         return _run(args, out, err)
     except KeyboardInterrupt:
-        message = "Interrupted."
-        if args.command == "apply":
-            message += " Changes already sent to servers may or may not have been made: run exconf plan to see where each server stands."
+        # Once an apply sends its first change, Ctrl-C no longer raises (commands.interrupts_stop): here nothing was.
+        message = "Interrupted." + (" Nothing was changed on any server." if args.command == "apply" else "")
         err.print(Text(message, style="bold red"))
         return EXIT_ERROR
 
@@ -178,9 +177,10 @@ def _organisation(inventory: inv.Inventory) -> str:
 def _lock(inventory: inv.Inventory, err: Console, command: str) -> ApplyLock | None:
     try:
         lock = acquire(inventory.path, _organisation(inventory), command)
-    except LockHeld as exc:
-        error(err, str(exc))
+    except LockError as exc:
+        error(err, safe(str(exc)))
         return None
+    lock.on_lost = lambda problem: err.print(Text("Warning: ", style="bold yellow") + Text(safe(problem)))
     if lock.taken_over:
         err.print(Text("Warning: ", style="bold yellow") + Text(f"took over a lock left by a process that is gone ({safe(lock.taken_over)})"))
     return lock
@@ -320,16 +320,16 @@ def _carry_out(args: argparse.Namespace, run: Run, plan: Plan, out: Console, err
     hosts = len({op.host for op in plan.operations})
     status, event = progress(err, quiet=hosts > 50)
     run.on_event = lambda phase, host, done, total: event(phase, host, done, total, run)
-    with status or contextlib.nullcontext():
-        if status is not None:
-            status.update(f"Applying {plural(len(plan.changes), 'change')} on {plural(hosts, 'host')}…")
-        results = run.apply(plan)
-    counts = {name: recap_counts(name, plan.hosts[name], res) for name, res in results.items()}
-    try:
+    with interrupts_stop(run) as presses:  # from here on, Ctrl-C stops what is not started yet; the recap always prints
+        with status or contextlib.nullcontext():
+            if status is not None:
+                status.update(f"Applying {plural(len(plan.changes), 'change')} on {plural(hosts, 'host')}…")
+            results = run.apply(plan)
+        if presses[0]:
+            err.print(Text("\nInterrupted: ", style="bold red") + Text("no further change was started; the recap says what was made."))
+        counts = {name: recap_counts(name, plan.hosts[name], res) for name, res in results.items()}
         _report_apply(args, run, plan, results, counts, out, err)
-    except KeyboardInterrupt:
-        pass  # the changes are made: a Ctrl-C while printing must not change the exit code
-    return _exit_code(counts, results)
+        return _exit_code(counts, results)
 
 
 def _report_apply(args: argparse.Namespace, run: Run, plan: Plan, results: dict[str, HostResult], counts: dict[str, dict[str, int]], out: Console, err: Console) -> None:
@@ -347,14 +347,17 @@ def _report_apply(args: argparse.Namespace, run: Run, plan: Plan, results: dict[
 
 
 def _exit_code(counts: dict[str, dict[str, int]], results: dict[str, HostResult]) -> int:
-    """0 converged; 1 when nothing at all was attempted (interrupted first); else 2 failed | 4 unreachable."""
+    """0 converged; 1 when nothing at all was attempted (interrupted first); else 2 failed | 4 unreachable or
+    result unknown (docs/faults.md)."""
     attempted = any(r.outcome is not ChangeOutcome.NOT_RUN for res in results.values() for r in res.results)
     if not attempted and any(res.not_run for res in results.values()) and not any(c["unreachable"] for c in counts.values()):
         return EXIT_ERROR
+    # A change whose answer never came back is "result unknown": 4, as an unreachable host, not 2.
+    unknown = {name: sum(1 for r in res.results if r.message.startswith("result unknown")) for name, res in results.items()}
     code = EXIT_OK
-    if any(c["failed"] for c in counts.values()) or any(r.not_run for r in results.values()):
+    if any(c["failed"] > unknown.get(name, 0) for name, c in counts.items()) or any(r.not_run for r in results.values()):
         code |= EXIT_FAILED
-    if any(c["unreachable"] for c in counts.values()):
+    if any(c["unreachable"] for c in counts.values()) or any(unknown.values()):
         code |= EXIT_UNREACHABLE
     return code
 

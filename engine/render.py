@@ -208,7 +208,7 @@ def recap_counts(host: str, plan_entry: HostPlan | None, result: HostResult | No
     """ok/changed/unreachable/failed for one host, after a plan (result None) or an apply."""
     if result is not None:
         status = result.status
-        failed = result.failed + (1 if status is HostStatus.FAILED and not result.results else 0)
+        failed = max(result.failed, 1 if status is HostStatus.FAILED else 0)  # a failed host is never failed=0
         return {
             "ok": result.in_sync + result.changed,
             "changed": result.changed,

@@ -39,6 +39,7 @@ from .inventory import Host, Inventory
 from .model import Change, ChangeOutcome, ChangeResult, HostResult, HostStatus, Operation, OperationKind, Plan
 from .planner import HostRead
 from .transport import AuthenticationFailed, HostUnreachable, TransportError
+from .transport.cleartext import in_clear
 from .transport.limits import FileLimit, bound_forks, raise_open_file_limit
 from .transport.watchdog import Watchdog
 from .transport.winrm import WinRMTransport
@@ -58,7 +59,8 @@ def default_executor_factory(inventory_dir: Path, watchdog: Watchdog | None = No
     """WinRM executors; one watchdog (whole-request deadlines) shared by every host of the run."""
 
     def make(host: Host) -> Executor:
-        return ProgramExecutor(WinRMTransport(settings_for(host, inventory_dir), watchdog=watchdog))
+        s = settings_for(host, inventory_dir)
+        return ProgramExecutor(WinRMTransport(s, watchdog=watchdog), in_clear=in_clear(s.scheme, s.encrypts_messages), endpoint=s.endpoint)
 
     return make
 
@@ -442,8 +444,11 @@ class Run:
         sent_at: dict[str, float] = {}
 
         def record(change_id: str, result: ChangeResult) -> None:
-            """A change made of several operations keeps its first outcome that is not ``applied``."""
+            """A change made of several operations keeps its first outcome that is not ``applied``; one whose
+            first operations were made and a later one not is partly made: failed, never "not run"."""
             earlier = outcomes.get(change_id)
+            if earlier is not None and earlier.outcome is ChangeOutcome.APPLIED and result.outcome is ChangeOutcome.NOT_RUN:
+                result = replace(result, outcome=ChangeOutcome.FAILED, message=f"partly made (its first operations ran), then {result.message}")
             if earlier is None or earlier.outcome is ChangeOutcome.APPLIED:
                 outcomes[change_id] = result
 

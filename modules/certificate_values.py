@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from exconf.controllerfiles import PfxBytes, digest
 from exconf.model import FileRef, SecretRef
+from exconf.regularfile import PFX_LIMIT, NotARegularFile, read_regular
 from exconf.yamlsource import Location
 from exconf.remote import Secret, SecretError
 
@@ -276,9 +277,9 @@ class OpenedPfx:
 def read_pfx(path: Path, password: SecretRef, secret: Secret, opened: OpenedPfx | None = None) -> Pfx:
     """Open a PFX with its password (revealed only for this call) and describe its certificate."""
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise PfxError(f"cannot read the PFX {path}: {exc.strerror or exc}") from None
+        raw = read_regular(path, limit=PFX_LIMIT, what="the PFX")
+    except NotARegularFile as exc:
+        raise PfxError(str(exc)) from None
     try:
         text = secret.reveal()
     except SecretError as exc:
