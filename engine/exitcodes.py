@@ -13,7 +13,7 @@ OK = 0  # success: nothing to change, no drift, every host converged
 ERROR = 1  # an error: bad inventory, a host not read, a refused or stale plan, nothing confirmed, interrupted before any change
 CHANGES = 2  # plan --detailed-exitcode: there are changes; drift: something drifted
 FAILED = 2  # apply: a host failed (a change failed, or could not be verified)
-UNREACHABLE = 4  # apply: a host could not be reached (4 | 2 = 6 when both)
+UNREACHABLE = 4  # apply: a host could not be reached, or a result is unknown (4 | 2 = 6 when both)
 USAGE = 64  # the command line could not be understood; nothing was read or changed
 
 # (code, commands, meaning): docs/user-guide.md's table, row by row.
@@ -23,7 +23,7 @@ TABLE: tuple[tuple[int, str, str], ...] = (
     (2, "plan --detailed-exitcode", "there are changes to make"),
     (2, "drift", "something drifted"),
     (2, "apply", "a host failed (a change failed or could not be verified)"),
-    (4, "apply", "a host could not be reached"),
+    (4, "apply", "a host could not be reached, or a change's result is unknown (its answer never came back)"),
     (6, "apply", "both: a host failed and a host could not be reached"),
     (USAGE, "every command", "the command line could not be understood (an unknown option or command, a value of the wrong form, a missing argument); nothing was read or changed"),
 )

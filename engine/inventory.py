@@ -28,6 +28,7 @@ from typing import Any
 from exconf.modules import RESOURCES, by_scope
 from exconf.modules.base import ORGANIZATION, SERVER
 
+from . import safepath
 from .inventory_data import ALL, UNGROUPED, Group, InventoryData, InventoryError, VarsBlock, group_hosts
 from .inventory_sources import display_path, extra_vars, is_host_list, read_host_list, read_source, vars_blocks, vars_files
 from .schema import CONNECTION_VARS, Issue, dotted, validate_block, vars_schema
@@ -226,6 +227,7 @@ class _Resolver:
     def __init__(self, data: InventoryData, tree: _Tree, basedirs: list[Path], vault: VaultSecrets,
                  extras: list[VarsBlock], base_dir: Path, environ: Mapping[str, str] | None):
         self.data, self.tree, self.basedirs, self.vault, self.extras = data, tree, basedirs, vault, extras
+        self.base_dir = base_dir  # the inventory's folder: relative paths (lookup('file'), exconf_lab) inside it
         self._files: dict[tuple[str, str], list[VarsBlock]] = {}
         self._file_issues: dict[tuple[str, str], list[Issue | str]] = {}
         self._merged: dict[str | None, _Merged] = {}
@@ -314,7 +316,7 @@ class _Resolver:
                     continue
                 if value is not OMIT:
                     rendered[key] = value
-            for issue in _validate(rendered, m):
+            for issue in _validate(rendered, m) + list(_lab_issue(name, rendered, m, self.base_dir)):
                 _add_once(issues, seen, issue)
         if organization and "exchange_organization" in self.merged(None).vars:
             try:
@@ -524,9 +526,20 @@ def _validate(rendered: dict[str, Any], m: _Merged) -> list[Issue]:
 
 def _connection_issues(doc: Document, v: dict[str, Any]) -> list[Issue]:
     """Transports exconf does not have yet are refused now, before any host is contacted."""
-    from .connection import unsupported_connection  # connection imports this module
+    from .connection import cleartext_connection, unsupported_connection  # connection imports this module
 
-    return [Issue(str(doc.where((key,))), key, message) for key, message in unsupported_connection(v)]
+    found = unsupported_connection(v) + cleartext_connection(v)
+    return [Issue(str(doc.where((key,))), key, message) for key, message in found]
+
+
+def _lab_issue(host: str, rendered: dict[str, Any], m: _Merged, base: Path) -> tuple[Issue] | tuple[()]:
+    """exconf_lab names a file exconf starts a server from: only one inside the inventory's folder (links resolved)."""
+    name = rendered.get("exconf_lab")
+    if not isinstance(name, str) or not name or safepath.inside(base, name) is not None:
+        return ()
+    where = nearest(m.sources, ("exconf_lab",))
+    return (Issue(str(where) if where else host, "exconf_lab",
+                  f"{name!r} is outside the inventory's folder ({base.resolve()}); the lab's organisation file must be inside it"),)
 
 
 def _org_misplaced(block: VarsBlock) -> Issue:

@@ -45,11 +45,30 @@ _HOST = {
     "additionalProperties": False,
 }
 
+_COMMAND = {
+    "type": "object",
+    "required": ["step", "cmdlet", "parameters"],
+    "properties": {"step": _TEXT, "cmdlet": _TEXT, "parameters": {"type": "object", "description": "values, or references: a file by path and SHA-256, a secret by where it comes from"}},
+    "additionalProperties": False,
+}
+
+_OPERATION = {
+    "type": "object",
+    "required": ["id", "host", "wave", "role", "needs", "within", "commands"],
+    "properties": {
+        "id": _TEXT, "host": _TEXT, "wave": _COUNT, "role": _TEXT,
+        "needs": {"type": "array", "items": _TEXT},
+        "within": {"type": ["array", "null"]},
+        "commands": {"type": "array", "items": _COMMAND},
+    },
+    "additionalProperties": False,
+}
+
 _CHANGE = {
     "type": "object",
-    "required": ["address", "host", "resource", "name", "action", "actions", "properties", "reason"],
+    "required": ["address", "host", "resource", "name", "action", "actions", "properties", "reason", "operations"],
     "properties": {
-        "address": {**_TEXT, "description": 'HOST/KIND["NAME"], or organization/KIND["NAME"] for organisation-wide objects: stable across runs'},
+        "address": {**_TEXT, "description": "HOST/KIND/NAME (a certificate: HOST/KIND/THUMBPRINT): the change's id, the same in every run that plans it"},
         "host": _TEXT,
         "resource": _TEXT,
         "name": _TEXT,
@@ -66,15 +85,15 @@ _CHANGE = {
             "additionalProperties": {"type": "object", "required": ["before", "after"], "properties": {"before": {}, "after": {}}, "additionalProperties": False},
         },
         "reason": _TEXT,
+        "operations": {"type": "array", "items": _OPERATION, "description": "the cmdlets it runs, as plan and show print them"},
     },
     "additionalProperties": False,
 }
 
 _FINDING = {
     "type": "object",
-    "required": ["address", "host", "resource", "name", "status", "declared_at", "properties"],
+    "required": ["host", "resource", "name", "status", "declared_at", "properties"],
     "properties": {
-        "address": _TEXT,
         "host": _TEXT,
         "resource": _TEXT,
         "name": _TEXT,

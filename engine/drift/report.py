@@ -12,7 +12,7 @@ from enum import Enum
 from typing import Any
 
 from ..model import Finding, FindingProperty, FindingStatus, HostStatus, Plan
-from ..render import address, plan_json
+from ..render import plan_json
 from ..yamlsource import Location
 from .audit import AuditEntry, AuditLog, who_changed
 
@@ -55,8 +55,7 @@ class DriftItem:
         return (self.finding.host, self.finding.kind, self.finding.name)
 
     def to_json(self) -> dict[str, Any]:
-        f = self.finding
-        doc = f.to_json() | {"address": address(f.host, f.kind, f.name), "drift": self.state.value}
+        doc = self.finding.to_json() | {"drift": self.state.value}
         if self.since:
             doc["since"] = self.since
         if self.who is not None:

@@ -67,5 +67,4 @@ def test_findings_are_part_of_the_json_plan():
     finding = Finding("ex01.contoso.lab", "receive_connector", "Default EX01", FindingStatus.IN_SYNC, HERE)
     plan = Plan({"ex01.contoso.lab": HostPlan("ex01.contoso.lab", HostStatus.OK, MBX, (), findings=(finding,))})
     (doc,) = plan_json(plan)["findings"]
-    assert doc == {"host": "ex01.contoso.lab", "resource": "receive_connector", "name": "Default EX01", "status": "in_sync", "declared_at": "group_vars/mailbox.yaml:14:7", "properties": [],
-                   "address": 'ex01.contoso.lab/receive_connector["Default EX01"]'}
+    assert doc == {"host": "ex01.contoso.lab", "resource": "receive_connector", "name": "Default EX01", "status": "in_sync", "declared_at": "group_vars/mailbox.yaml:14:7", "properties": []}
