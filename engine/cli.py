@@ -472,7 +472,8 @@ def _apply_saved(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Apply a saved plan: derive it again from its inventory and a fresh read, and run it only when that is
     exactly the plan reviewed (review.differences); no confirmation (the review was the confirmation)."""
     if args.limit:
-        return error(err, "--limit cannot narrow a saved plan; make a new plan with --limit instead")
+        error(err, "--limit cannot narrow a saved plan; make a new plan with --limit instead")
+        return EXIT_USAGE
     key, why = _plan_key()
     if key is None:
         return error(err, f"the plan file {safe(str(args.inventory))} cannot be authenticated: {safe(why)}; nothing was sent to any server")
