@@ -104,10 +104,16 @@ def _stats(args: argparse.Namespace, out: Console, err: Console) -> int:
     for lab in labs:
         doc = runtime.stats(lab)
         table = Table(title=safe(f"lab {lab.org_file} (pid {lab.pid})"), title_justify="left")
-        for col in ("server", "requests", "shells", "commands", "bytes in", "bytes out", "auth failures"):
+        for col in ("server", "requests", "/wsman", "/PowerShell", "shells", "commands", "runspace pools", "pipelines",
+                    "bytes in", "bytes out", "auth failures"):
             table.add_column(col, justify="left" if col == "server" else "right")
         for name, s in doc["servers"].items():
-            table.add_row(safe(name), *(str(s.get(k, 0)) for k in ("requests", "shells", "commands", "bytes_in", "bytes_out", "auth_failures")))
+            endpoints = s.get("endpoints", {})
+            wsman, powershell = endpoints.get("/wsman", {}), endpoints.get("/PowerShell", {})
+            table.add_row(safe(name), str(s.get("requests", 0)), str(wsman.get("requests", 0)),
+                          str(powershell.get("requests", 0)), str(s.get("shells", 0)), str(s.get("commands", 0)),
+                          str(powershell.get("runspace_pools", 0)), str(powershell.get("pipelines", 0)),
+                          *(str(s.get(k, 0)) for k in ("bytes_in", "bytes_out", "auth_failures")))
         out.print(table)
     return 0
 

@@ -168,6 +168,11 @@ class LabStore:
         with self._caller(caller):  # who the admin audit log names
             return run_command(self, server, command, arguments, stdin, codepage)
 
+    def run_as(self, principal: str) -> Any:
+        """Cmdlets run inside this context are recorded in the admin audit log as ``principal``
+        (DOMAIN\\user): what a remote PowerShell session runs as (lab/powershell)."""
+        return self._caller(principal)
+
     @contextlib.contextmanager
     def _caller(self, principal: str) -> Iterator[None]:
         previous = getattr(self._batch, "caller", "")

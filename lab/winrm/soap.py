@@ -49,6 +49,7 @@ class WSManRequest:
     options: dict[str, str] = field(default_factory=dict)
     operation_timeout: float | None = None  # seconds, from w:OperationTimeout
     body: ET.Element | None = None  # the first element inside s:Body, if any
+    max_envelope_size: int | None = None  # bytes, from w:MaxEnvelopeSize: what the answer may hold
 
 
 @dataclass
@@ -111,6 +112,7 @@ def parse_request(data: bytes) -> WSManRequest:
         for opt in header.findall(f"{q('w', 'OptionSet')}/{q('w', 'Option')}")
     }
     timeout_text = text(q("w", "OperationTimeout"))
+    envelope_text = text(q("w", "MaxEnvelopeSize"))
     body = root.find(q("s", "Body"))
     return WSManRequest(
         action=text(q("a", "Action")),
@@ -121,6 +123,7 @@ def parse_request(data: bytes) -> WSManRequest:
         options=options,
         operation_timeout=parse_duration(timeout_text) if timeout_text else None,
         body=body[0] if body is not None and len(body) else None,
+        max_envelope_size=int(envelope_text) if envelope_text.isdigit() and len(envelope_text) < 10 else None,
     )
 
 

@@ -17,6 +17,10 @@ from exconf.lab.runtime import LabServer
 
 PASSWORD = "Lab-Exadmin-1"
 EDGE_PASSWORD = "Lab-EdgeAdmin-1"
+# Where a lab Mailbox server's IIS serves /PowerShell in the tests: above 1024, so that the suite runs
+# without root (Exchange's own default is 80/443; docs/lab.md).
+IIS_HTTP_PORT = 8080
+IIS_HTTPS_PORT = 8443
 _counter = itertools.count(1)
 
 
@@ -80,6 +84,8 @@ def org_document(servers: list[dict[str, Any]], prefix: str, extra: dict[str, An
         if server.get("role") == "Edge":
             server.setdefault("local_accounts", [{"user": "Administrator", "password": EDGE_PASSWORD}])
             server.setdefault("winrm", {"basic": True})
+        else:
+            server.setdefault("iis", {"http_port": IIS_HTTP_PORT, "https_port": IIS_HTTPS_PORT})
         out.append(server)
     doc = {
         "organization": {"name": "Contoso", "domain": "contoso.lab", "netbios": "CONTOSO"},
