@@ -108,7 +108,7 @@ def load(
         except RenderError as exc:
             _add_once(issues, seen, str(exc))
             continue
-        for issue in _validate(rendered, merged[name]):
+        for issue in _validate(rendered, merged[name], name):
             _add_once(issues, seen, issue)
         hosts.append(Host(name, index, frozenset(tree.groups_of[name]), rendered, merged[name].sources, merged[name].key_sources))
     organization: dict[str, Any] = {}
@@ -301,7 +301,7 @@ class _Merged:
                     self.sources[here + (i,)] = block.doc.where(path + (i,))
 
 
-def _validate(rendered: dict[str, Any], m: _Merged) -> list[Issue]:
+def _validate(rendered: dict[str, Any], m: _Merged, name: str | None = None) -> list[Issue]:
     """Schema and Exchange checks on a host's rendered variables, located where each value was written."""
     doc = Document(data=rendered, file="", locations=dict(m.sources), key_locations=dict(m.key_sources), scalars=dict(m.scalars))
     checked = dict(rendered)
@@ -311,15 +311,16 @@ def _validate(rendered: dict[str, Any], m: _Merged) -> list[Issue]:
     found = validate_block(doc, (), checked, vars_schema())
     reported = {(i.where, i.path) for i in found}
     found += [i for i in _semantic_issues(doc, (), checked) if (i.where, i.path) not in reported]
-    found += _connection_issues(doc, checked)
+    if name is not None:
+        found += _connection_issues(doc, checked, name)
     return found
 
 
-def _connection_issues(doc: Document, v: dict[str, Any]) -> list[Issue]:
-    """Transports exconf does not have yet are refused now, before any host is contacted."""
+def _connection_issues(doc: Document, v: dict[str, Any], name: str) -> list[Issue]:
+    """Transports exconf does not have yet, and doors a host cannot have, are refused now, before any host is contacted."""
     from .connection import unsupported_connection  # connection imports this module
 
-    return [Issue(str(doc.where((key,))), key, message) for key, message in unsupported_connection(v)]
+    return [Issue(str(doc.where((key,))), key, message) for key, message in unsupported_connection(v, name)]
 
 
 def _org_misplaced(block: VarsBlock) -> Issue:

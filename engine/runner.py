@@ -30,16 +30,19 @@ from exconf.modules.base import ReadError
 from exconf.remote import STATUS_ERROR, STATUS_NOT_RUN, Answer, ContractError, FromOperation, RemoteFatal, Step
 
 from . import planner
-from .connection import ConnectionConfigError, settings_for
+from .connection import ConnectionConfigError, psrp_settings_for, settings_for
 from .desired import DesiredState
+from .door import PSRP, DoorError, door_of
 from .executor import Executor, ProgramExecutor
 from .facts import SERVER_STEP, FactsError, server_facts
 from .graph import dependants, waves
 from .inventory import Host, Inventory
 from .model import Change, ChangeOutcome, ChangeResult, HostResult, HostStatus, Operation, Plan
 from .planner import HostRead
+from .psrp_executor import PSRPExecutor
 from .transport import AuthenticationFailed, HostUnreachable, TransportError
 from .transport.limits import FileLimit, bound_forks, raise_open_file_limit
+from .transport.psrp import PSRPTransport
 from .transport.watchdog import Watchdog
 from .transport.winrm import WinRMTransport
 
@@ -55,9 +58,13 @@ VERIFY = "verify:"
 
 
 def default_executor_factory(inventory_dir: Path, watchdog: Watchdog | None = None) -> ExecutorFactory:
-    """WinRM executors; one watchdog (whole-request deadlines) shared by every host of the run."""
+    """Each host's executor by its door (door.py): Exchange remote PowerShell or exconf's program over
+    WinRM; one watchdog (whole-request deadlines) shared by every host of the run."""
 
     def make(host: Host) -> Executor:
+        if door_of(host.name, host.vars).connection == PSRP:
+            settings = psrp_settings_for(host, inventory_dir)
+            return PSRPExecutor(PSRPTransport(settings, watchdog=watchdog), settings.server_name)
         return ProgramExecutor(WinRMTransport(settings_for(host, inventory_dir), watchdog=watchdog))
 
     return make
@@ -66,8 +73,10 @@ def default_executor_factory(inventory_dir: Path, watchdog: Watchdog | None = No
 def endpoint_of(host: Host, inventory_dir: Path) -> str:
     """Where the host is reached, for plan files and reports (no password needed to say it)."""
     try:
+        if door_of(host.name, host.vars).connection == PSRP:
+            return psrp_settings_for(host, inventory_dir, env={}).endpoint
         return settings_for(host, inventory_dir, env={}).endpoint
-    except ConnectionConfigError:
+    except (ConnectionConfigError, DoorError):
         return str(host.vars.get("ansible_host") or host.name)
 
 

@@ -114,17 +114,71 @@ def _alive(conn: HTTPConnection) -> bool:
         return False
 
 
-class _TrackedAdapter(HTTPAdapter):
-    """requests' adapter with one connection per host, no retries, and tracked sockets."""
+class ResponseTooLarge(Exception):
+    """An answer's body passed the transport's limit (counted after any content decoding)."""
 
-    def __init__(self, tracker: SocketTracker):
+    def __init__(self, limit: int):
+        super().__init__(f"the answer is larger than {limit:,} bytes")
+        self.limit = limit
+
+
+class _TrackedAdapter(HTTPAdapter):
+    """requests' adapter with one connection per host, no retries, tracked sockets, and, when asked,
+    a bound on every answer's body (its decoded size, so a compressed bomb is stopped too)."""
+
+    def __init__(self, tracker: SocketTracker, max_body: int | None = None):
         self._tracker = tracker
+        self._max_body = max_body
+        self.requests_sent = 0
+        self.bytes_received = 0  # answer bodies, after decoding (counted where they are bounded)
         # max_retries=0: a request is never silently sent twice by urllib3.
         super().__init__(pool_connections=1, pool_maxsize=1, max_retries=0)
 
     def init_poolmanager(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = self._tracker.pool_classes()
+
+    def send(self, request, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.requests_sent += 1
+        return super().send(request, *args, **kwargs)
+
+    def build_response(self, req, resp):  # type: ignore[no-untyped-def]
+        response = super().build_response(req, resp)
+        limit = self._max_body
+        if limit is None:
+            return response
+        declared = response.headers.get("Content-Length", "")
+        if declared.strip().isdigit() and int(declared) > limit:
+            raise ResponseTooLarge(limit)
+        raw_stream = resp.stream
+        adapter = self
+
+        def bounded(amt: int = 2**16, decode_content: bool | None = None):  # type: ignore[no-untyped-def]
+            seen = 0
+            for chunk in raw_stream(amt, decode_content=decode_content):
+                seen += len(chunk)
+                adapter.bytes_received += len(chunk)
+                if seen > limit:
+                    raise ResponseTooLarge(limit)
+                yield chunk
+
+        resp.stream = bounded
+        return response
+
+
+def hardened_session(cert_validation: bool, ca_trust_path: str | None, tracker: SocketTracker,
+                     max_body: int | None = None) -> requests.Session:
+    """A requests session without auth: no environment lookups, no redirect followed, one tracked
+    connection, no retry, and (``max_body``) a bound on each answer. The caller sets ``auth``."""
+    session = requests.Session()
+    session.trust_env = False  # no proxies, netrc or CA bundle from the environment (psf/requests#4997)
+    session.proxies = {}
+    session.max_redirects = 0  # a redirect is an error (requests.TooManyRedirects), never followed
+    adapter = _TrackedAdapter(tracker, max_body)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.verify = (ca_trust_path or True) if cert_validation else False
+    return session
 
 
 def ntlm_secret(password: str) -> str:

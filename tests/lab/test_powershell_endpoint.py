@@ -17,7 +17,7 @@ from pypsrp.wsman import WSMan
 from exconf.remote import clixml, nrbf
 from exconf.remote.certificate_data import decode
 
-from integration.conftest import IIS_HTTP_PORT, PASSWORD, make_lab  # noqa: F401  (make_lab is a fixture)
+from integration.conftest import IIS_HTTP_PORT, PASSWORD, door, make_lab  # noqa: F401  (door and make_lab are fixtures)
 
 VIEWER = "Lab-Viewer-1"
 SERVERS = [
