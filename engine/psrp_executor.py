@@ -15,13 +15,14 @@ Several steps travel in one pipeline as statements, each followed by a ``Measure
 statement (a restricted-session command, PowerShell's CommandMetadata.GetRestrictedCommands; it
 writes one GenericMeasureInfo and nothing else): the separators say which statements ran and which
 output belongs to which step; errors and warnings carry the command that wrote them (their
-CategoryInfo activity or InvocationInfo), so one pipeline holds each cmdlet at most once. PowerShell
-runs every statement of such a batch even after one failed (a terminating error ends only its
-statement; only a non-terminating error under ``-ErrorAction Stop`` ends the batch, PowerShell.cs
-BatchInvocationWorkItem), so only independent steps share a pipeline: reads, and the Set- steps of
-the settings kinds (each changes one object; nothing needs another). A step whose order matters
-(certificates, EdgeSync) travels alone, and a failure stops everything after it. Should a server not
-offer Measure-Object, the executor falls back to one step per pipeline for the rest of the run.
+CategoryInfo activity or InvocationInfo, with its bound -Identity). PowerShell runs every statement
+of such a batch even after one failed: a terminating error ends only its statement (only a
+non-terminating error under ``-ErrorAction Stop`` ends the batch, PowerShell.cs
+BatchInvocationWorkItem), and Exchange's errors are terminating (its Task.WriteError rethrows,
+PiratesRE/exchange_diff). So reads share pipelines, but under ``halt_on_error`` each change travels in
+a pipeline of its own, which the reads after it join (an apply's read-back rides with its last
+change): a failure stops everything after it, as the program stops. Should a server not offer
+Measure-Object, the executor falls back to one step per pipeline for the rest of the run.
 """
 
 from __future__ import annotations
@@ -64,25 +65,29 @@ def is_read(step: Step) -> bool:
     return step.cmdlet.startswith(READ_VERBS)
 
 
-def travels_alone(step: Step) -> bool:
-    """A changing step whose order matters: not a read and not a settings kind's Set-."""
-    return not is_read(step) and not step.cmdlet.startswith("Set-")
+def travels_alone(step: Step, halt: bool = True) -> bool:
+    """A change that must not run once an earlier step failed: under halt_on_error every change (PowerShell
+    runs the next statement of a batch after a terminating error, and Exchange's errors are terminating:
+    its Task.WriteError rethrows, PiratesRE/exchange_diff); otherwise a change whose order matters (not a
+    settings kind's Set-)."""
+    return not is_read(step) and (halt or not step.cmdlet.startswith("Set-"))
 
 
-def plan_batches(steps: list[Step]) -> list[list[Step]]:
+def plan_batches(steps: list[Step], halt: bool = True) -> list[list[Step]]:
     """Steps grouped into pipelines, in an order that keeps every step after those it must follow.
 
-    Each batch holds a cmdlet at most once. A step that ``travels_alone`` is a batch of its own. A
-    changing step goes after every earlier step; a read after the latest earlier change; a step that
-    reads an earlier step's output (``OutputRef``) after that step's batch. Within those bounds a
-    step joins the first batch that does not hold its cmdlet yet (within a batch, statements keep
-    their order), so reads of different objects share pipelines.
+    A change that ``travels_alone`` starts a pipeline of its own, which only reads after it may join (the
+    read-back of an apply rides with the last change). A change goes after every earlier step; a read
+    after the latest earlier change; a step that reads an earlier step's output (``OutputRef``) after
+    that step's batch. Within those bounds a step joins the first batch it fits (a read's cmdlet once
+    per batch; Set- steps of one cmdlet when each names its own -Identity), so reads of different
+    objects share pipelines. Within a batch, statements keep their order.
     """
     batches: list[list[Step]] = []
     where: dict[str, int] = {}
     change_floor = 0  # reads go no earlier than the latest change
     for step in steps:
-        if travels_alone(step):
+        if travels_alone(step, halt):
             floor = len(batches)
         elif is_read(step):
             floor = change_floor
@@ -93,23 +98,53 @@ def plan_batches(steps: list[Step]) -> list[list[Step]]:
                 if isinstance(item, OutputRef) and item.step in where:
                     floor = max(floor, where[item.step] + 1)
         index = floor
-        while index < len(batches) and not _fits(batches[index], step):
+        while index < len(batches) and not _fits(batches[index], step, halt):
             index += 1
         if index == len(batches):
             batches.append([])
         batches[index].append(step)
         where[step.id] = index
         if not is_read(step):
-            change_floor = index + 1 if travels_alone(step) else index
+            change_floor = index
     return batches
 
 
-def _fits(batch: list[Step], step: Step) -> bool:
-    if not batch or travels_alone(step):
-        return not batch
-    if travels_alone(batch[0]):
+def _same_reads(steps: list[Step]) -> dict[str, str]:
+    """Reads asked twice (the same cmdlet and parameters: a settings kind and the certificate kind both
+    read the local receive connectors): step id -> the first such step, which alone is sent."""
+    first: dict[tuple[str, str, bool], str] = {}
+    out: dict[str, str] = {}
+    for step in steps:
+        if not is_read(step) or step.output_file:
+            continue
+        key = (step.cmdlet.lower(), repr(sorted(step.params.items())), step.always_run)
+        if key in first:
+            out[step.id] = first[key]
+        else:
+            first[key] = step.id
+    return out
+
+
+def _fits(batch: list[Step], step: Step, halt: bool) -> bool:
+    """Whether a step may join a batch: a change that travels alone only an empty one; after such a
+    change only reads; a read's cmdlet once per batch; Set- steps of one cmdlet when each names its own
+    object by -Identity (their errors and warnings carry it, see _owners)."""
+    if not batch:
+        return True
+    if travels_alone(step, halt):
         return False
-    return all(s.cmdlet.lower() != step.cmdlet.lower() for s in batch)
+    if travels_alone(batch[0], halt) and not is_read(step):
+        return False
+    clash = [s for s in batch if s.cmdlet.lower() == step.cmdlet.lower()]
+    if not clash:
+        return True
+    return not is_read(step) and _identity(step) is not None and all(
+        _identity(s) not in (None, _identity(step)) for s in clash)
+
+
+def _identity(step: Step) -> str | None:
+    value = step.params.get("Identity")
+    return value.lower() if isinstance(value, str) else None
 
 
 @dataclass
@@ -133,7 +168,8 @@ class PSRPExecutor:
         results: dict[str, StepResult] = {}
         outputs: dict[str, list[Any]] = {}
         failed = False
-        for batch in plan_batches(steps):
+        same = _same_reads(steps)
+        for batch in plan_batches([s for s in steps if s.id not in same], halt_on_error):
             send: list[tuple[Step, list[tuple[str, Any]]]] = []
             for step in batch:
                 if halt_on_error and failed and not step.always_run:
@@ -148,6 +184,15 @@ class PSRPExecutor:
                 self._run_batch(send, halt_on_error, results, outputs)
             if halt_on_error and any(results[s.id].status == STATUS_ERROR for s in batch if s.id in results):
                 failed = True
+        for step in steps:  # a read sent once for several steps: each gets its own select of the objects
+            if step.id in same:
+                first = results[same[step.id]]
+                objects = outputs.get(same[step.id], []) if first.ok else []
+                results[step.id] = StepResult(
+                    step.id, first.status, tuple(_select(o, step.select) for o in objects) if step.select else (),
+                    first.warnings, first.error)
+                if first.ok:
+                    outputs[step.id] = objects
         ordered = {s.id: results[s.id] for s in steps}
         return Answer(computer=self._server.split(".", 1)[0].upper(), edge=False, results=ordered)
 
@@ -352,20 +397,38 @@ def _names(record: Any) -> list[str]:
     return out
 
 
-def _owner(steps: list[Step], record: Any) -> Step | None:
+def _owners(steps: list[Step], record: Any) -> list[Step]:
+    """The steps a record may come from: the command it names, and among several statements of that
+    command, the one whose -Identity its InvocationInfo's bound parameters hold."""
     names = _names(record)
-    return next((s for s in steps if s.cmdlet.lower() in names), None)
+    candidates = [s for s in steps if s.cmdlet.lower() in names]
+    if len(candidates) > 1:
+        bound = getattr(record, "invocation_bound_parameters", None)
+        identity = next((v for k, v in bound.items() if str(k).lower() == "identity"), None) if isinstance(bound, dict) else None
+        if identity is not None:
+            narrowed = [s for s in candidates if _identity(s) == str(identity).lower()]
+            if narrowed:
+                return narrowed
+    return candidates
+
+
+def _owner(steps: list[Step], record: Any) -> Step | None:
+    owners = _owners(steps, record)
+    return owners[0] if len(owners) == 1 else None
 
 
 def _by_step(steps: list[Step], records: list[Any]) -> dict[str, list[Any]]:
+    """Records by step. One that several statements could have written goes to each of them (a step is
+    never reported done when it may have failed); one no command claims to the batch's first step."""
     out: dict[str, list[Any]] = {}
     for record in records:
-        owner = _owner(steps, record)
-        if owner is None:
+        owners = _owners(steps, record)
+        if not owners:
             if SEPARATOR.lower() in _names(record):
                 continue
-            owner = steps[0]  # a record no command claims: shown on the batch's first step
-        out.setdefault(owner.id, []).append(record)
+            owners = steps[:1]
+        for owner in owners:
+            out.setdefault(owner.id, []).append(record)
     return out
 
 

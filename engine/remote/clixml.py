@@ -46,11 +46,16 @@ class DateTimeValue:
 
     def contract(self) -> str:
         moment = self.moment if self.moment.tzinfo else self.moment.replace(tzinfo=dt.timezone.utc)
-        return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        try:
+            m = moment.astimezone(dt.timezone.utc)
+        except OverflowError:  # DateTime.MinValue with an offset: keep its wall time
+            m = moment.replace(tzinfo=None)
+        return f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}Z"
 
     def dotnet(self) -> str:
         """DateTime.ToString() in the invariant culture, as the program prints an element of a list."""
-        return self.moment.strftime("%m/%d/%Y %H:%M:%S")
+        m = self.moment
+        return f"{m.month:02d}/{m.day:02d}/{m.year:04d} {m.hour:02d}:{m.minute:02d}:{m.second:02d}"
 
 
 @dataclass
@@ -206,10 +211,13 @@ class _Reader:
 
 def _datetime(text: str) -> dt.datetime:
     """xs:dateTime as .NET writes it: 7 fraction digits, and Z, an offset, or nothing."""
-    m = re.fullmatch(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?", text)
+    m = re.fullmatch(r"(\d{1,4})(-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?", text)
     if not m:
         raise ValueError(f"{text!r} is not an xs:dateTime")
-    moment = dt.datetime.fromisoformat(m.group(1))
+    # A year below 1000 may come unpadded ("1-01-01T00:00:00Z", DateTime.MinValue from psrpcore).
+    moment = dt.datetime.fromisoformat(m.group(1).zfill(4) + m.group(2))
+    m = re.fullmatch(r"(\d{1,4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})?", text)
+    assert m is not None
     if m.group(2):
         moment = moment.replace(microsecond=int(m.group(2)[1:7].ljust(6, "0")))
     zone = m.group(3)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 import uuid
 from typing import Any
 
@@ -37,6 +38,27 @@ from exconf.lab.exchange.enums import EnumValue
 from . import nrbf_writer
 
 DESERIALIZED = "Deserialized."
+
+_ESCAPE_ESCAPE = re.compile("(?i)_(x)")
+_ESCAPE = re.compile("[\u0000-\u001F\u007F-\u009F\uD800-\uDFFF\U00010000-\U0010FFFF]")
+
+
+def to_string_text(text: str) -> str:
+    """``text`` escaped for a ``<ToString>`` element as PowerShell writes it (MS-PSRP 2.2.5.3.2:
+    control characters and characters outside the BMP as ``_xHHHH_``, a literal ``_x`` as
+    ``_x005F_x``). psrpcore 0.3 escapes ``<S>`` values but writes ToString verbatim, which puts a
+    raw ESC into the XML and makes the whole message unreadable to the client (its reader
+    unescapes ToString, so escaping here round-trips)."""
+
+    def hexed(m: re.Match[str]) -> str:
+        raw = m.group(0).encode("utf-16-be", errors="surrogatepass").hex().upper()
+        return "".join(f"_x{raw[i:i + 4]}_" for i in range(0, len(raw), 4))
+
+    return _ESCAPE.sub(hexed, _ESCAPE_ESCAPE.sub("_x005F_\\1", text))
+
+
+def set_to_string(obj: ps.PSObject, text: str) -> None:
+    obj.PSObject.to_string = to_string_text(text)
 _DIR = "Microsoft.Exchange.Data.Directory."
 _SYS = _DIR + "SystemConfiguration."
 _AD_TAIL = (_DIR + "ADObject", _DIR + "ADRawEntry", "Microsoft.Exchange.Data.ConfigurableObject", "System.Object")
@@ -97,7 +119,7 @@ def value(v: Any) -> Any:
         # an object whose properties a client reads (SignatureAlgorithm.FriendlyName)
         obj = ps.PSObject()
         obj.PSObject.type_names = _deserialized((type(v).__name__, "System.Object"))
-        obj.PSObject.to_string = str(v)
+        set_to_string(obj, str(v))
         for f in dataclasses.fields(v):
             obj.PSObject.adapted_properties.append(ps.PSNoteProperty(f.name, value(getattr(v, f.name))))
         return obj
@@ -124,7 +146,7 @@ def to_psobject(cmdlet: str, obj: dict[str, Any], *, computer: str, runspace_id:
         return certificate_form(obj, computer=computer, runspace_id=runspace_id, serialization=certificate_serialization)
     out = ps.PSObject()
     out.PSObject.type_names = _deserialized(TYPES.get(cmdlet.lower(), ("System.Object",)))
-    out.PSObject.to_string = _to_string(cmdlet, obj)
+    set_to_string(out, _to_string(cmdlet, obj))
     for name, raw in obj.items():
         out.PSObject.adapted_properties.append(ps.PSNoteProperty(name, value(raw)))
     _session_notes(out, computer, runspace_id)
@@ -143,7 +165,7 @@ def certificate_form(obj: dict[str, Any], *, computer: str, runspace_id: uuid.UU
     der = obj["RawData"]
     out = ps.PSObject()
     out.PSObject.type_names = _deserialized(_CERTIFICATE)
-    out.PSObject.to_string = _x509_to_string(obj)
+    set_to_string(out, _x509_to_string(obj))
     out.PSObject.adapted_properties.append(ps.PSNoteProperty("RawData", ps.PSByteArray(der)))
     _session_notes(out, computer, runspace_id)
     if serialization != "none":
@@ -182,7 +204,7 @@ def measure_info(count: int = 0) -> ps.PSObject:
     """Measure-Object's GenericMeasureInfo (Count, and the numbers it did not compute as $null)."""
     out = ps.PSObject()
     out.PSObject.type_names = _deserialized(MEASURE_TYPES)
-    out.PSObject.to_string = "Microsoft.PowerShell.Commands.GenericMeasureInfo"
+    set_to_string(out, "Microsoft.PowerShell.Commands.GenericMeasureInfo")
     for name, v in (("Count", ps.PSInt(count)), ("Average", None), ("Sum", None), ("Maximum", None),
                     ("Minimum", None), ("Property", None)):
         out.PSObject.adapted_properties.append(ps.PSNoteProperty(name, v))

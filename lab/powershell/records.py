@@ -13,6 +13,8 @@ from typing import Any
 
 import psrpcore.types as ps
 
+from .objects import set_to_string
+
 # ErrorCategory [MS-PSRP] 2.2.3.9
 CATEGORIES = {c.name: int(c.value) for c in ps.ErrorCategory}
 EXCEPTION_TYPES = {
@@ -40,7 +42,7 @@ def _exception(message: str, short: str) -> ps.PSObject:
     full = EXCEPTION_TYPES.get(short, short if "." in short else f"System.{short}")
     exc = ps.PSObject()
     exc.PSObject.type_names = [full, "System.Exception", "System.Object"]
-    exc.PSObject.to_string = f"{full}: {message}"
+    set_to_string(exc, f"{full}: {message}")
     for name, value in (("Message", message), ("Data", None), ("HelpLink", None), ("HResult", ps.PSInt(-2146233087)),
                         ("InnerException", None), ("Source", None), ("StackTrace", None), ("TargetSite", None)):
         exc.PSObject.adapted_properties.append(ps.PSNoteProperty(name, value))
@@ -48,14 +50,15 @@ def _exception(message: str, short: str) -> ps.PSObject:
 
 
 def error_record(*, message: str, error_id: str, category: str, exception: str, activity: str = "",
-                 target_name: str = "", target_object: Any = None, invocation_name: str | None = None) -> ps.PSObject:
-    """One ErrorRecord. ``invocation_name`` (the command as invoked) adds the InvocationInfo a
-    client asked for with RemoteStreamOptions.AddInvocationInfo."""
+                 target_name: str = "", target_object: Any = None, invocation_name: str | None = None,
+                 bound: dict[str, Any] | None = None) -> ps.PSObject:
+    """One ErrorRecord. ``invocation_name`` (the command as invoked) and ``bound`` (its bound
+    parameters) add the InvocationInfo a client asked for with RemoteStreamOptions.AddInvocationInfo."""
     number = category_number(category)
     shown = category if not category.isdigit() else "NotSpecified"  # no name: the NotSpecified template
     record = ps.PSObject()
     record.PSObject.type_names = ["System.Management.Automation.ErrorRecord", "System.Object"]
-    record.PSObject.to_string = message
+    set_to_string(record, message)
     notes: list[tuple[str, Any]] = [
         ("Exception", _exception(message, exception)),
         ("TargetObject", target_object),
@@ -69,16 +72,21 @@ def error_record(*, message: str, error_id: str, category: str, exception: str, 
         ("SerializeExtendedInfo", invocation_name is not None),
     ]
     if invocation_name is not None:
-        notes += _invocation(invocation_name)
+        notes += _invocation(invocation_name, bound)
     for name, value in notes:
         ps.add_note_property(record, name, value)
     return record
 
 
-def _invocation(name: str) -> list[tuple[str, Any]]:
+def _invocation(name: str, parameters: dict[str, Any] | None = None) -> list[tuple[str, Any]]:
     """InvocationInfo_* with the .NET types PowerShell gives them (InvocationInfo.ToPSObjectForRemoting):
-    each collection has a type of its own, so no type-name reference crosses between them."""
+    each collection has a type of its own, so no type-name reference crosses between them. The bound
+    parameters travel as their text (byte arrays and SecureStrings are left out)."""
     bound = ps.PSDict()
+    for key, value in (parameters or {}).items():
+        shown = _bound_text(value)
+        if shown is not None:
+            bound[key] = shown
     bound.PSObject.type_names = [
         "System.Management.Automation.PSBoundParametersDictionary",
         "System.Collections.Generic.Dictionary`2[[System.String, mscorlib, Version=4.0.0.0, Culture=neutral, "
@@ -101,14 +109,24 @@ def _invocation(name: str) -> list[tuple[str, Any]]:
     ]
 
 
-def warning_record(message: str, invocation_name: str) -> ps.PSObject:
+def _bound_text(value: Any) -> Any:
+    if value is None or isinstance(value, (bytes, bytearray)) or type(value).__name__ == "SecureString":
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (list, tuple)):
+        return ps.PSList([str(v) for v in value])
+    return str(value)
+
+
+def warning_record(message: str, invocation_name: str, bound: dict[str, Any] | None = None) -> ps.PSObject:
     """A WARNING_RECORD: the message and the invocation of the command that wrote it."""
     record = ps.PSObject()
     record.PSObject.type_names = ["System.Management.Automation.WarningRecord",
                                   "System.Management.Automation.InformationalRecord", "System.Object"]
-    record.PSObject.to_string = message
+    set_to_string(record, message)
     ps.add_note_property(record, "InformationalRecord_Message", message)
     ps.add_note_property(record, "InformationalRecord_SerializeInvocationInfo", True)
-    for name, value in _invocation(invocation_name):
+    for name, value in _invocation(invocation_name, bound):
         ps.add_note_property(record, name, value)
     return record

@@ -142,7 +142,8 @@ class Session:
                 result = self.store.invoke(self.spec, canonical, named, positional, remote=True)
         except errors.CmdletError as exc:
             record = records.error_record(message=exc.message, error_id=exc.error_id, category=exc.category,
-                                          exception=exc.exception, activity=canonical, invocation_name=name)
+                                          exception=exc.exception, activity=canonical, invocation_name=name,
+                                          bound=dict(named))
             if not _non_terminating(canonical, exc):
                 return False, record
             if stop:
@@ -151,7 +152,7 @@ class Session:
             outcome.events.append(Event("error", record))
             return False, None
         for warning in result.warnings:
-            outcome.events.append(Event("warning", records.warning_record(warning, name)))
+            outcome.events.append(Event("warning", records.warning_record(warning, name, dict(named))))
         for obj in result.objects:
             outcome.events.append(Event("output", objects.to_psobject(
                 canonical, obj, computer=self.computer, runspace_id=self.runspace_id,

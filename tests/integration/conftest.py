@@ -56,10 +56,23 @@ def door() -> str:
     return "psrp"
 
 
+# Tests of the WinRM transport itself (idle connections, results unknown, faults): their hosts take the
+# WinRM door; tests/integration/test_psrp_transport.py holds remote PowerShell's.
+WINRM_TRANSPORT = {"test_transport_idle", "test_transport_unknown", "test_transport_faults", "test_transport_watchdog",
+                   "test_transport_limits", "test_wire"}
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "door" in metafunc.fixturenames:
         module = metafunc.module.__name__.rsplit(".", 1)[-1]
-        metafunc.parametrize("door", ("psrp", "winrm") if module in BOTH_DOORS else ("psrp",))
+        doors = ("psrp", "winrm") if module in BOTH_DOORS else ("winrm",) if module in WINRM_TRANSPORT else ("psrp",)
+        metafunc.parametrize("door", doors)
+
+
+def round_trips(lab: "Lab") -> dict[str, int]:
+    """What each server ran: WinRS commands (exconf's program) plus PSRP pipelines (remote PowerShell)."""
+    return {name: s["endpoints"]["/wsman"]["commands"] + s["endpoints"]["/PowerShell"]["pipelines"]
+            for name, s in lab.stats().items()}
 
 
 def door_vars(door: str) -> dict[str, Any]:

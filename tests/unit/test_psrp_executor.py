@@ -23,16 +23,24 @@ def test_reads_of_different_cmdlets_share_a_pipeline_and_a_repeated_cmdlet_start
     assert ids(plan_batches(steps)) == [["server", "rc", "ts", "cert", "sc"], ["cert:rc"]]
 
 
-def test_set_steps_share_a_pipeline_reads_back_after_them_and_order_sensitive_steps_travel_alone():
+def test_under_halt_each_change_travels_alone_and_the_read_back_rides_with_the_last():
     steps = [
-        Step("a", "Set-TransportService"), Step("b", "Set-ReceiveConnector"), Step("c", "Set-ReceiveConnector"),
+        Step("a", "Set-TransportService"), Step("b", "Set-ReceiveConnector", {"Identity": "EX01\\A"}),
+        Step("c", "Set-ReceiveConnector", {"Identity": "EX01\\B"}),
         Step("rb1", "Get-TransportService", always_run=True), Step("rb2", "Get-ReceiveConnector", always_run=True),
     ]
-    # the second Set-ReceiveConnector goes to a second pipeline; read-backs no earlier than the last change
-    assert ids(plan_batches(steps)) == [["a", "b"], ["c", "rb1", "rb2"]]
+    # PowerShell runs the next statement of a batch after a terminating error: no change may follow another
+    assert ids(plan_batches(steps, halt=True)) == [["a"], ["b"], ["c", "rb1", "rb2"]]
     cert = [Step("i", "Import-ExchangeCertificate"), Step("e", "Enable-ExchangeCertificate", {"Thumbprint": OutputRef("i", "Thumbprint")}),
             Step("r", "Remove-ExchangeCertificate"), Step("rb", "Get-ExchangeCertificate", always_run=True)]
-    assert ids(plan_batches(cert)) == [["i"], ["e"], ["r"], ["rb"]]
+    assert ids(plan_batches(cert, halt=True)) == [["i"], ["e"], ["r", "rb"]]
+
+
+def test_without_halt_independent_set_steps_share_a_pipeline_when_each_names_its_object():
+    steps = [Step("a", "Set-TransportService"), Step("b", "Set-ReceiveConnector", {"Identity": "EX01\\A"}),
+             Step("c", "Set-ReceiveConnector", {"Identity": "EX01\\B"}), Step("d", "Set-ReceiveConnector"),
+             Step("r", "Remove-ExchangeCertificate"), Step("g", "Get-ReceiveConnector")]
+    assert ids(plan_batches(steps, halt=False)) == [["a", "b", "c"], ["d"], ["r", "g"]]
 
 
 def test_a_change_never_runs_before_an_earlier_step():
@@ -84,23 +92,27 @@ def test_separators_attribute_outputs_errors_and_halt_stops_later_steps():
     from exconf.remote.clixml import PSObj
 
     def rule(statements):
-        # Set-TransportService fails with a non-terminating error under -ErrorAction Stop: the batch ends
-        out = [PSObj(types=("X",), props={"Name": "EX01"}), measure()]
-        return PipelineOutput(out, [], [FakeRecord("careful", invocation_name="Get-ExchangeServer")], 5,
-                              FakeRecord("not found", activity="Set-TransportService"))
+        if statements[0][0] == "Get-ExchangeServer":
+            out = [PSObj(types=("X",), props={"Name": "EX01"}), measure(), measure()]
+            return PipelineOutput(out, [], [FakeRecord("careful", invocation_name="Get-ExchangeServer")], 4)
+        # Set-TransportService fails with a non-terminating error under -ErrorAction Stop: the pipeline ends
+        return PipelineOutput([], [], [], 5, FakeRecord("not found", activity="Set-TransportService"))
 
     transport = FakeTransport(rule)
     executor = PSRPExecutor(transport, "ex01.contoso.lab")
     steps = [Step("s", "Get-ExchangeServer", {"Identity": LOCAL_SERVER}, select=("Name",)),
-             Step("t", "Set-TransportService", {"Identity": LOCAL_SERVER}), Step("u", "Set-FrontendTransportService")]
+             Step("g", "Get-TransportService", {"Identity": LOCAL_SERVER}),
+             Step("t", "Set-TransportService", {"Identity": LOCAL_SERVER}), Step("u", "Set-FrontendTransportService"),
+             Step("rb", "Get-TransportService", {"Identity": LOCAL_SERVER}, always_run=True)]
     answer = executor.execute(steps, halt_on_error=True)
     assert answer.result("s").objects == ({"Name": "EX01"},) and answer.result("s").warnings == ("careful",)
     assert answer.result("t").status == "error" and answer.result("t").error.message == "not found"
-    assert answer.result("u").status == "not_run"
-    (statements,) = transport.sent
-    assert [c for c, _ in statements] == ["Get-ExchangeServer", "Measure-Object", "Set-TransportService", "Measure-Object",
-                                          "Set-FrontendTransportService", "Measure-Object"]
-    assert dict(statements[0][1]) == {"Identity": "ex01.contoso.lab", "ErrorAction": "Stop"}  # LOCAL_SERVER: the host's name
+    assert answer.result("u").status == "not_run"  # never sent
+    reads, change, readback = transport.sent
+    assert [c for c, _ in reads] == ["Get-ExchangeServer", "Measure-Object", "Get-TransportService", "Measure-Object"]
+    assert dict(reads[0][1]) == {"Identity": "ex01.contoso.lab", "ErrorAction": "Stop"}  # LOCAL_SERVER: the host's name
+    assert [c for c, _ in change] == ["Set-TransportService", "Measure-Object"]
+    assert [c for c, _ in readback] == ["Get-TransportService", "Measure-Object"]  # always_run: sent all the same
 
 
 def test_output_refs_secrets_and_refused_parameters():
