@@ -60,7 +60,7 @@ def role_of(name: str, v: Mapping[str, object]) -> tuple[str, str]:
     if isinstance(user, str) and _local_account(user, name, v.get("ansible_host")):
         return "Edge", (f"it logs on with the local account {user!r}: Edge Transport servers are not domain-joined, and "
                         "remote PowerShell gives roles to Active Directory accounts only")
-    return "Mailbox", "nothing in its variables says Edge (exconf_role, exchange.edge_subscription, a local account)"
+    return "Mailbox", "nothing in its variables says Edge: no exconf_role, exchange.edge_subscription or local account"
 
 
 def _local_account(user: str, name: str, address: object) -> bool:
@@ -80,10 +80,9 @@ def door_of(name: str, v: Mapping[str, object]) -> Door:
     kind = v.get("ansible_connection")
     if kind is None:
         if role == "Edge":
-            return Door(WINRM, role, f"no ansible_connection, and it is an Edge Transport server ({why}): exconf's "
-                                     "program over WinRM, the only way into an Edge")
-        return Door(PSRP, role, f"no ansible_connection, and it is a Mailbox server ({why}): Exchange remote "
-                                "PowerShell, the endpoint Exchange's own shell uses")
+            return Door(WINRM, role, f"no ansible_connection, and it is an Edge Transport server ({why}), which has "
+                                     "no remote PowerShell")
+        return Door(PSRP, role, f"no ansible_connection, and it is a Mailbox server ({why})")
     if kind == PSRP:
         if role == "Edge":
             raise DoorError("ansible_connection", f"psrp reaches Exchange remote PowerShell, which an Edge Transport "

@@ -152,7 +152,9 @@ class ControlServer:
 
         warnings: list[str] = []
         try:
-            objects = self.lab.store.exec_console(names[server.lower()], cmdlet, params, warnings)
+            account = request.get("account")
+            objects = self.lab.store.exec_console(names[server.lower()], cmdlet, params, warnings,
+                                                  account=str(account) if account else None)
         except ConsoleError as exc:  # a user-ready message, as the console would print it
             return {"ok": False, "error": str(exc)}
         except Exception as exc:  # a bug in the lab

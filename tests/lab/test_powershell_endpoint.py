@@ -147,6 +147,29 @@ def test_changes_land_in_the_admin_audit_log_with_the_callers_identity(lab):
     assert entries[0]["ObjectModified"] == "EX01\\Client Frontend EX01"
 
 
+def test_lab_exec_as_an_account_runs_within_its_roles_and_is_audited_as_it(lab):
+    """`exconf lab exec --as ACCOUNT`: what that account's remote PowerShell session would allow."""
+    from exconf.lab.exchange.store import ConsoleError
+
+    store = lab.server.store
+    with pytest.raises(ConsoleError) as refused:
+        store.exec_console("EX01", "Set-ReceiveConnector", {"Identity": "EX01\\Default EX01", "ProtocolLoggingLevel": "Verbose"},
+                           account="viewer")
+    assert "The term 'Set-ReceiveConnector' is not recognized" in str(refused.value)
+    assert store.exec_console("EX01", "Get-SendConnector", {}, account="CONTOSO\\viewer")
+    with pytest.raises(ConsoleError, match="isn't assigned to any management roles"):
+        store.exec_console("EX01", "Get-SendConnector", {}, account="nobody")
+    with pytest.raises(ConsoleError, match="cannot log on to EX01"):
+        store.exec_console("EX01", "Get-SendConnector", {}, account="CONTOSO\\stranger")
+    store.exec_console("EX01", "Set-ReceiveConnector", {"Identity": "EX01\\Client Frontend EX01", "ProtocolLoggingLevel": "Verbose"},
+                       account="servers")
+    (entry, *_) = lab.exec("EX01", "Search-AdminAuditLog", Cmdlets=["Set-ReceiveConnector"])
+    assert entry["Caller"] == "contoso.lab/Users/servers"
+    # An Edge has no RBAC: its own local accounts only
+    with pytest.raises(ConsoleError, match="cannot log on to EDGE01"):
+        store.exec_console("EDGE01", "Get-TransportService", {}, account="exadmin")
+
+
 def test_typed_values_bytes_secure_string_and_switch(lab):
     from lab.certificate_helpers import PFX_PASSWORD, PublicCA  # a real PKCS#12 from a CA outside the lab
 
