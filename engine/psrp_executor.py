@@ -147,6 +147,9 @@ def _identity(step: Step) -> str | None:
     return value.lower() if isinstance(value, str) else None
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 @dataclass
 class _Refused(Exception):
     message: str
@@ -236,7 +239,16 @@ class PSRPExecutor:
             return SecureText(value.reveal)
         if isinstance(value, (bytes, bytearray)) and not in_array:
             return bytes(value)
-        if value is None or isinstance(value, (str, bool)):
+        if isinstance(value, str):
+            lone = _LONE_SURROGATE.search(value)
+            if lone:
+                # pypsrp would write it as an XML character reference no XML reader accepts (PowerShell
+                # sends _xD800_), and no Exchange value can hold it: refused here, as Windows refuses
+                # it on the program path (UTF-16 conversion).
+                raise _Refused(f"Cannot send the value of parameter '{name}': Unable to translate Unicode character "
+                               f"\\u{ord(lone.group()):04X} at index {lone.start()} to specified code page.")
+            return value
+        if value is None or isinstance(value, bool):
             return value
         if isinstance(value, int):
             return value if value in INT32 else TaggedValue("I64", value)
@@ -351,10 +363,22 @@ class PSRPExecutor:
             if result.ok:
                 outputs[step.id] = [_decoded(o) for o in mine]
 
+    def _not_in_session(self, cmdlet: str) -> None:
+        """Exchange leaves the cmdlets of roles the account does not hold out of its session, so a
+        refusal by RBAC reads "The term … is not recognized": say what that means, once per cmdlet."""
+        note = (f"{cmdlet} is not in the remote PowerShell session of {self._transport.user}: Exchange leaves out the "
+                "cmdlets of management roles the account does not hold; docs/remote-powershell.md names the role "
+                "groups that hold each cmdlet exconf runs")
+        if note not in self._notes:
+            self._notes.append(note)
+
     def _result(self, step: Step, objects: list[Any], errors: list[Any], warnings: list[Any]) -> StepResult:
         said = tuple(_text(w) for w in warnings)
         if errors:
-            return StepResult(step.id, STATUS_ERROR, warnings=said, error=_step_error(errors[0]))
+            error = _step_error(errors[0])
+            if error.exception == "CommandNotFoundException" and step.cmdlet in ALLOWED_CMDLETS:
+                self._not_in_session(step.cmdlet)
+            return StepResult(step.id, STATUS_ERROR, warnings=said, error=error)
         rows = tuple(_select(_decoded(o), step.select) for o in objects) if step.select else ()
         return StepResult(step.id, STATUS_OK, objects=rows, warnings=said)
 

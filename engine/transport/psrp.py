@@ -163,6 +163,11 @@ class PSRPTransport:
         return self._tracker.open_count() if self._tracker is not None else 0
 
     @property
+    def user(self) -> str:
+        """Who the session runs as (the logon name, for messages)."""
+        return self._settings.user
+
+    @property
     def requests_sent(self) -> int:
         return self._adapter.requests_sent if self._adapter is not None else 0
 

@@ -251,6 +251,8 @@ class PowerShellResource:
             self._feed(pool, data, pipeline_id)
         except psrpcore.PSRPCoreError as exc:
             raise soap.invalid_body_fault(f"not PSRP data: {exc}") from None
+        except ET.ParseError as exc:  # a PSRP message that is not XML (an invalid character reference …)
+            raise soap.invalid_body_fault(f"a PSRP message is not well-formed XML: {exc}") from None
 
     def _feed(self, pool: _Pool, data: bytes, pipeline_id: uuid.UUID | None) -> None:
         """Under pool.lock: give the data to psrpcore and act on the events it completes."""

@@ -233,3 +233,14 @@ def test_stats_count_requests_per_endpoint_and_paths_belong_to_their_service(lab
     assert requests.post(f"http://{address}:5985/PowerShell", timeout=10).status_code == 404
     with pytest.raises(requests.ConnectionError):  # an Edge runs no IIS
         requests.post(f"http://{lab.addresses['EDGE01']}:{IIS_HTTP_PORT}/PowerShell", timeout=10)
+
+
+def test_a_message_that_is_not_xml_gets_a_fault_not_a_crash(lab):
+    """Stock pypsrp writes a lone surrogate as an XML character reference no reader accepts; the lab
+    answers with a WS-Management fault, and the pool's next pipeline still runs."""
+    with pool(lab) as rp:
+        with pytest.raises(WSManFaultError) as raised:
+            run(rp, ("Get-SendConnector", {"Identity": "x\ud800"}))
+        assert "not well-formed XML" in str(raised.value)
+        after = run(rp, ("Get-TransportService", {"Identity": "EX01"}))
+        assert not after.had_errors and after.output

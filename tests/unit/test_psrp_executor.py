@@ -72,6 +72,7 @@ class FakeTransport:
     rule: Any
     sent: list[list[tuple[str, list]]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    user: str = "CONTOSO\\viewer"
 
     def run(self, statements, *, changes):
         self.sent.append(statements)
@@ -172,3 +173,18 @@ def test_numbers_outside_int32_keep_their_type(value):
     PSRPExecutor(transport, "ex01").execute([Step("s", "Set-TransportConfig", {"MaxSendSize": value})], halt_on_error=True)
     sent = dict(transport.sent[0][0][1])["MaxSendSize"]
     assert sent.tag == ("I64" if isinstance(value, int) else "Db") and sent.value == value
+
+
+def test_a_cmdlet_outside_the_accounts_roles_is_exchanges_refusal_with_a_note_saying_what_it_means():
+    refusal = FakeRecord("The term 'Set-ReceiveConnector' is not recognized as the name of a cmdlet, function, script file, "
+                         "or operable program.", fq_error="CommandNotFoundException", category=13,
+                         exception="CommandNotFoundException", activity="Set-ReceiveConnector")
+    refusal.reason = "CommandNotFoundException"
+    transport = FakeTransport(lambda s: PipelineOutput([], [], [], 4, refusal))
+    executor = PSRPExecutor(transport, "ex01.contoso.lab")
+    answer = executor.execute([Step("set", "Set-ReceiveConnector", {"Identity": "EX01\\Default EX01", "ProtocolLoggingLevel": "Verbose"})],
+                              halt_on_error=True)
+    error = answer.results["set"].error
+    assert error.message.startswith("The term 'Set-ReceiveConnector' is not recognized") and error.exception == "CommandNotFoundException"
+    (note,) = executor.notes()
+    assert note.startswith("Set-ReceiveConnector is not in the remote PowerShell session of CONTOSO\\viewer")
