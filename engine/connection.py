@@ -159,8 +159,11 @@ def _psrp_protocol(v: Mapping[str, object]) -> str:
 
 def _psrp_port_declared(v: Mapping[str, object]) -> int | None:
     """ansible_psrp_port, else ansible_port (Ansible's psrp plugin reads both, psrp's first); a value that
-    is not a port is the schema's to report."""
-    for name in ("ansible_psrp_port", "ansible_port"):
+    is not a port is the schema's to report. ``ansible_port`` counts only with an explicit
+    ``ansible_connection: psrp``: without one, an inventory written when exconf's only door was WinRM
+    meant WinRM's port (5985/5986), where no /PowerShell is served."""
+    names = ("ansible_psrp_port", "ansible_port") if v.get("ansible_connection") == "psrp" else ("ansible_psrp_port",)
+    for name in names:
         raw = v.get(name)
         if isinstance(raw, bool) or raw in (None, ""):
             continue

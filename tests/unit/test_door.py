@@ -89,6 +89,16 @@ all:
     assert s.password == "pw" and s.read_timeout > s.operation_timeout and "pw" not in repr(s)
 
 
+def test_ansible_port_is_the_psrp_port_only_when_psrp_is_asked_for(tmp_path):
+    # Without ansible_connection the port an inventory gives was written for WinRM (exconf's only door
+    # before), where Exchange serves no /PowerShell; ansible_psrp_port is always remote PowerShell's.
+    host, base = _host(tmp_path, "all:\n  hosts:\n    ex01.contoso.com: {ansible_user: u, ansible_password: x, ansible_port: 5986}\n")
+    assert psrp_settings_for(host, base, env={}).endpoint == "http://ex01.contoso.com:80/PowerShell"
+    host, base = _host(tmp_path, "all:\n  hosts:\n    ex01.contoso.com: {ansible_user: u, ansible_password: x, "
+                                 "ansible_connection: psrp, ansible_port: 443}\n")
+    assert psrp_settings_for(host, base, env={}).endpoint == "https://ex01.contoso.com:443/PowerShell"
+
+
 @pytest.mark.parametrize("variables, message", [
     ("ansible_psrp_auth: credssp", "hands your password"),
     ("ansible_psrp_auth: basic", "sends the password in clear"),
