@@ -109,3 +109,40 @@ def test_psrp_on_an_edge_is_refused_when_the_inventory_loads_and_no_host_is_cont
     assert code == 1
     assert "ansible_connection" in err and "an Edge Transport server does not have" in err and "set it to winrm" in err
     assert all(s["requests"] == 0 for s in lab.stats().values())
+
+
+def test_a_server_that_sends_a_certificates_rawdata_only_leaves_its_services_unknown_and_changes_nothing(make_lab, capsys):
+    """Older builds send no SerializationData: the certificate is read from RawData (thumbprint,
+    subject, dates) and its services are unknown, never "None" and never a reason for a change."""
+    lab = make_lab([{"name": "EX01", "role": "Mailbox", "site": "Amsterdam", "certificate_serialization": "none"}])
+    inv = lab.inventory(f"""
+        all:
+          hosts:
+            ex01.contoso.lab:
+              ansible_host: "{{EX01}}"
+              ansible_user: CONTOSO\\exadmin
+              ansible_password: {PASSWORD}
+              exchange:
+                certificates:
+                  - match: {{subject: "CN=EX01"}}
+                    services: [SMTP]
+        """)
+    code, out, err = run(capsys, "plan", str(inv), "--json")
+    doc = json.loads(out)
+    # Its Status comes from SerializationData too: unknown, so the match finds no certificate known to
+    # be valid, and says what it found (read from RawData: subject, thumbprint, end date)
+    (finding,) = [f for f in doc["findings"] if f["resource"] == "exchange_certificate"]
+    assert "selects no valid certificate (found: CN=EX01 (" in finding["message"] and " Unknown, until 20" in finding["message"]
+    assert not [c for c in doc["changes"] if c["resource"] == "exchange_certificate"]
+    before = lab.stats()["EX01"]["endpoints"]["/PowerShell"]["pipelines"]
+    code, out, err = run(capsys, "apply", str(inv), "--auto-approve")
+    assert "Enable-ExchangeCertificate" not in out
+    (cert,) = [c for c in lab.exec("EX01", "Get-ExchangeCertificate") if c["Subject"] == "CN=EX01"]
+    assert cert["Services"] == "IMAP, POP, IIS, SMTP"  # as it was
+    assert lab.stats()["EX01"]["endpoints"]["/PowerShell"]["pipelines"] == before + 1  # the read only
+
+    # Named by its thumbprint, the certificate is found, and its services are unknown: no change
+    inv = lab.inventory(inv.read_text().replace('match: {subject: "CN=EX01"}', f'thumbprint: {cert["Thumbprint"]}'))
+    code, out, err = run(capsys, "plan", str(inv), "--json")
+    (finding,) = [f for f in json.loads(out)["findings"] if f["resource"] == "exchange_certificate"]
+    assert "could not be read on EX01: unknown, so no change is proposed" in finding["message"], finding
