@@ -8,6 +8,7 @@ validation; nothing that sends a password in clear is accepted.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,7 +33,7 @@ def unsupported_connection(v: Mapping[str, object], name: str = "") -> list[tupl
     except DoorError as exc:
         return [(exc.variable, str(exc))]
     if door.connection == PSRP:
-        return unsupported_psrp(v)
+        return _psrp_name_issues(name) + unsupported_psrp(v)
     declared = v.get("ansible_winrm_transport")
     choices = [declared] if isinstance(declared, str) else list(declared) if isinstance(declared, list) else []
     if choices and all(c in NOT_YET for c in choices):
@@ -127,6 +128,18 @@ PSRP_AUTH = ("negotiate", "ntlm", "kerberos", "basic")
 # remote-powershell.md: "http://<ServerFQDN>/PowerShell/"; "TCP port 80 must be open").
 EXCHANGE_HTTP_PORT = 80
 EXCHANGE_HTTPS_PORT = 443
+
+
+def _psrp_name_issues(name: str) -> list[tuple[str, str]]:
+    """Over remote PowerShell the session's server is named to the cmdlets by the inventory name
+    (``-Server``, ``Get-ExchangeServer -Identity``): an address names no Exchange server."""
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return []
+    return [("ansible_host", f"the host is named {name!r}, an address; over Exchange remote PowerShell exconf names the "
+                             "server to its cmdlets by the inventory name, so name the host by its server name or FQDN "
+                             "and put the address in ansible_host")]
 
 
 def unsupported_psrp(v: Mapping[str, object]) -> list[tuple[str, str]]:

@@ -126,3 +126,14 @@ def test_inventory_host_says_which_door_and_why(tmp_path, capsys):
     args.host = "edge01.dmz.contoso.com"
     assert inventory_main(args) == 0
     assert "WinRM" in capsys.readouterr().err
+
+
+def test_a_host_named_by_its_address_cannot_take_remote_powershell(tmp_path):
+    # the cmdlets are told which server is meant by the inventory name: an address names none
+    path = tmp_path / "inventory.yaml"
+    path.write_text("all:\n  hosts:\n    10.0.0.5: {ansible_user: 'CONTOSO\\\\x', ansible_password: p}\n"
+                    "    10.0.0.6: {ansible_user: 'CONTOSO\\\\x', ansible_password: p, ansible_connection: winrm}\n", encoding="utf-8")
+    with pytest.raises(InventoryError) as raised:
+        load([path])
+    (issue,) = raised.value.issues
+    assert "'10.0.0.5', an address" in str(issue) and "ansible_host" in str(issue)
