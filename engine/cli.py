@@ -126,9 +126,11 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     serve.add_argument("--idle-timeout", type=float, help="stop after this many seconds without requests")
     ex = labsub.add_parser("exec", help="run a cmdlet on a running lab server, as an admin at its console")
     ex.add_argument("--lab", type=Path, metavar="ORG_FILE", help="the lab to use when several run")
+    ex.add_argument("--as", dest="account", metavar="ACCOUNT",
+                    help="run it as this lab account (DOMAIN\\user), within its Exchange management roles")
     ex.add_argument("server")
     ex.add_argument("words", nargs=argparse.REMAINDER, help="-- CMDLET [-Param Value ...]")
-    stats = labsub.add_parser("stats", help="per server: WS-Management requests, commands and bytes served")
+    stats = labsub.add_parser("stats", help="per server and endpoint (/wsman, /PowerShell): requests, sessions, commands and bytes served")
     stats.add_argument("--json", action="store_true")
     stats.add_argument("--lab", type=Path, metavar="ORG_FILE", help="only this lab")
     clock = labsub.add_parser("clock", help="show the lab clock, or move it forward (advance 25h)")

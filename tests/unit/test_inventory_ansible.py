@@ -140,8 +140,9 @@ def test_ansible_port_as_a_text_works(write):
 
 @pytest.mark.parametrize("transport", ["kerberos", "credssp", "certificate"])
 def test_a_transport_exconf_lacks_is_refused_when_the_inventory_is_checked(write, transport):
-    (error,) = errors_of(write({"inv.yaml": f"all:\n  vars:\n    ansible_winrm_transport: {transport}\n  hosts: {{h:}}\n"}))
-    assert "inv.yaml:3:30: ansible_winrm_transport:" in error and "not supported yet" in error
+    inventory = f"all:\n  vars:\n    ansible_connection: winrm\n    ansible_winrm_transport: {transport}\n  hosts: {{h:}}\n"
+    (error,) = errors_of(write({"inv.yaml": inventory}))
+    assert "inv.yaml:4:30: ansible_winrm_transport:" in error and "not supported yet" in error
 
 
 def test_extra_vars_win_over_everything_and_keep_their_source(write, tmp_path):
