@@ -26,6 +26,8 @@ from exconf.model import FileRef, SecretRef
 from exconf.yamlsource import Location
 from exconf.remote import Secret, SecretError
 
+from . import certificate_names as names
+
 SERVICES = ("IMAP", "POP", "UM", "IIS", "SMTP", "Federation", "UMCallRouter")
 _CANON = {s.lower(): s for s in SERVICES}
 MIN_KEY_SIZE = 2048  # below this, a key is weak (the rail certificate-weak-key)
@@ -141,10 +143,6 @@ def like(pattern: str, text: str) -> bool:
     return re.fullmatch(rx, text, flags=re.IGNORECASE | re.DOTALL) is not None
 
 
-def _rdns(dn: str) -> list[str]:
-    return [p.strip() for p in dn.split(",") if p.strip()]
-
-
 @dataclass(frozen=True)
 class Match:
     """What selects a certificate across renewals: subject, SANs (every one listed), issuer."""
@@ -162,16 +160,18 @@ class Match:
     def selects(self, cert: Cert) -> bool:
         if self.subject is not None and not _subject_matches(self.subject, cert.subject):
             return False
-        if self.issuer is not None and not like(self.issuer, cert.issuer):
+        if self.issuer is not None and not like(names.canonical(self.issuer), names.canonical(cert.issuer)):
             return False
         return all(any(like(d, name) for name in cert.domains) for d in self.domains)
 
 
 def _subject_matches(pattern: str, subject: str) -> bool:
-    """The whole subject, or (for a pattern with no comma, e.g. "CN=smtp.contoso.com") one of its RDNs."""
+    """The whole subject, or (for a pattern of one relative name, e.g. "CN=smtp.contoso.com") one of its
+    relative names; both in .NET's form (certificate_names), so "ST=" and "S=" are one key."""
+    pattern, subject = names.canonical(pattern), names.canonical(subject)
     if like(pattern, subject):
         return True
-    return "," not in pattern and any(like(pattern, rdn) for rdn in _rdns(subject))
+    return len(names.relative_names(pattern)) == 1 and any(like(pattern, rdn) for rdn in names.relative_names(subject))
 
 
 def covers(name: str, fqdn: str) -> bool:
@@ -188,15 +188,12 @@ def tls_certificate_name(cert: Cert) -> str:
     return f"<I>{cert.issuer}<S>{cert.subject}"
 
 
-def _norm_dn(dn: str) -> str:
-    return ",".join(p.lower() for p in _rdns(dn))
-
-
 def selected_by(tls_name: str, cert: Cert) -> bool:
+    """Whether a connector's TlsCertificateName names this certificate (issuer and subject, compared as names)."""
     m = re.fullmatch(r"<I>(.*)<S>(.*)", tls_name.strip(), flags=re.DOTALL)
     if not m:
         return False
-    return _norm_dn(m.group(1)) == _norm_dn(cert.issuer) and _norm_dn(m.group(2)) == _norm_dn(cert.subject)
+    return names.same(m.group(1), cert.issuer) and names.same(m.group(2), cert.subject)
 
 
 # --- PFX files -------------------------------------------------------------------------------------------------
@@ -219,11 +216,6 @@ class Pfx:
         return f"{self.ref.path} (SHA-256 {self.ref.digest[:12]}…)"
 
 
-def _dotnet_name(name: x509.Name) -> str:
-    """.NET's X500DistinguishedName form: the RDNs in reverse encoded order, ", " between them."""
-    return ", ".join(rdn.rfc4514_string() for rdn in reversed(list(name.rdns)))
-
-
 def _signature_name(cert: x509.Certificate) -> str:
     algo = cert.signature_hash_algorithm.name if cert.signature_hash_algorithm else ""
     key = cert.public_key()
@@ -240,8 +232,8 @@ def cert_from_x509(cert: x509.Certificate, has_key: bool) -> Cert:
     size = key.key_size if isinstance(key, (rsa.RSAPublicKey, dsa.DSAPublicKey, ec.EllipticCurvePublicKey)) else None
     return Cert(
         thumbprint=cert.fingerprint(hashes.SHA1()).hex().upper(),
-        subject=_dotnet_name(cert.subject),
-        issuer=_dotnet_name(cert.issuer),
+        subject=names.dotnet_name(cert.subject),
+        issuer=names.dotnet_name(cert.issuer),
         domains=sans,
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
