@@ -272,7 +272,10 @@ def operations_for(change: Change) -> tuple[Operation, ...]:
             params[param] = value
     out.append(op(IMPORT, work.imported_on, Step(sid(IMPORT), "New-EdgeSubscription", params, select=("Name", "Site")),
                   needs=(sid(FILE),), within=(sid(FILE), BOOTSTRAP_SECONDS - IMPORT_MARGIN_SECONDS)))
-    out.append(op(RESTART, change.host, Step(sid(RESTART), "Restart-Service", {"Name": ADAM}), needs=(sid(IMPORT),)))
+    # AD LDS has dependent services on an Edge (Transport, Credential Service, Service Host, Anti-spam Update,
+    # Transport Log Search [EXD services-overview.md]): Restart-Service stops it only with -Force, which
+    # restarts them too.
+    out.append(op(RESTART, change.host, Step(sid(RESTART), "Restart-Service", {"Name": ADAM, "Force": True}), needs=(sid(IMPORT),)))
     out.append(op(SYNC, work.imported_on, Step(sid(SYNC), "Start-EdgeSynchronization", {"TargetServer": edge},
                                                select=("Name", "Type", "Result", "FailureDetails")), needs=(sid(RESTART),)))
     return tuple(out)
