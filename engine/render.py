@@ -66,6 +66,9 @@ def change_text(change: dict[str, Any]) -> Text:
         out.append(f"{p['prop'].ljust(width)} = {before} -> {after}")
         out.append(f"  # {_location(p['declared_at'])}\n", style="dim")
     out.append("    }\n")
+    for effect in change.get("effects", ()):
+        out.append("    ! ", style="bold yellow")
+        out.append(safe(str(effect), newlines=False) + "\n")
     steps = {c["step"]: (c["cmdlet"], op["host"]) for op in change["operations"] for c in op["commands"]}
     for op in change["operations"]:
         when = f"wave {op['wave']}"

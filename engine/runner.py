@@ -584,7 +584,7 @@ class Run:
         problem = kind.verify_operation(op, change, readback)
         if problem:
             return ChangeResult(change, ChangeOutcome.UNVERIFIED, problem, warned)
-        return ChangeResult(change, ChangeOutcome.APPLIED, warnings=warned)
+        return ChangeResult(change, ChangeOutcome.APPLIED, kind.applied_note(op, change, readback), warned)
 
 
 def _kind(op: Operation) -> OperationKind:

@@ -133,6 +133,10 @@ class Kind(Protocol):
         """(count, seconds): read an operation's effect back again, bounded, before calling it unverified."""
         ...
 
+    def applied_note(self, op: Operation, change: Change, readback: tuple[ObservedObject, ...]) -> str:
+        """What apply says of an operation made and verified, beyond its change (the thumbprint a renewal got)."""
+        ...
+
     def plan_rails(self, plan: Plan) -> list[Refusal]:
         """Rails that need the whole plan (several hosts), judged after every scope is planned."""
         ...
@@ -152,6 +156,9 @@ class KindDefaults:
 
     def polls(self, op: Operation) -> tuple[int, float]:
         return (0, 0.0)
+
+    def applied_note(self, op: Operation, change: Change, readback: tuple[ObservedObject, ...]) -> str:
+        return ""
 
     def plan_rails(self, plan: Plan) -> list[Refusal]:
         return []

@@ -316,6 +316,33 @@ DEFAULT_WARN_DAYS = 30
 
 
 @dataclass(frozen=True)
+class ServerCerts:
+    """What a server says about how its certificates are used, read beside them: its default SMTP
+    (internal transport) certificate, the names IMAP4 and POP3 use (X509CertificateName), the
+    certificates OAuth uses (AuthConfig), and its clock. None where it was not read (an Edge has no
+    IMAP, POP or AuthConfig)."""
+
+    default_smtp: str | None = None
+    imap: str | None = None
+    pop: str | None = None
+    auth: tuple[str, ...] = ()  # CurrentCertificateThumbprint, NextCertificateThumbprint (the ones set)
+    now: dt.datetime | None = None
+
+    def shown_by_name(self, cert: Cert) -> frozenset[str]:
+        """IMAP and POP that Exchange shows on this certificate because one of its names is the service's
+        X509CertificateName, whatever was enabled [SRC ExchangeCertificateServerHelper.UpdateServices]."""
+        names = {n.lower() for n in names_of(cert)}
+        return frozenset(s for s, name in (("IMAP", self.imap), ("POP", self.pop)) if name and name.lower() in names)
+
+
+def names_of(cert: Cert) -> list[str]:
+    """TlsCertificateInfo.GetFQDNs: the subject's CN, then the SAN DNS names."""
+    cn = next((rdn[3:] for rdn in names.relative_names(cert.subject) if rdn.upper().startswith("CN=")), None)
+    out = [cn] if cn else []
+    return out + [d for d in cert.domains if d.lower() not in (n.lower() for n in out)]
+
+
+@dataclass(frozen=True)
 class CertSpec:
     """One declared certificate, parsed once (desired time); ``pfx_error`` keeps a PFX problem for plan time."""
 
@@ -328,6 +355,7 @@ class CertSpec:
     warn_days: int = DEFAULT_WARN_DAYS
     pfx: Pfx | None = None
     pfx_error: str = ""
+    default_smtp: bool | None = None  # the server's default SMTP (internal transport) certificate, or not; None: not declared
     at: dict[str, Location] = field(default_factory=dict, compare=False, repr=False)
 
     def describe(self) -> str:

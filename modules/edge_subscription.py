@@ -226,16 +226,13 @@ CERTIFICATE = "exchange_certificate"
 
 
 def smtp_certificate_change(planned: tuple[Change, ...]) -> Change | None:
-    """A certificate change of this plan on this Edge that binds SMTP to a certificate that did not serve it (an
-    import, an enable, a replacement: each becomes the default SMTP certificate, exconf binds with -Force), read
-    from the services the plan shows before and after."""
+    """A certificate change of this plan on this Edge that makes another certificate its default SMTP certificate
+    (the one New-EdgeSubscription puts in the file and AD LDS presents): the certificate kind shows it as the
+    property ``default_smtp`` (before: the default now, after: the one that takes over)."""
     for change in planned:
         if change.kind != CERTIFICATE or change.action == "delete":
             continue
-        services = next((p for p in change.properties if p.prop == "services"), None)
-        if services is None or not isinstance(services.after, list) or "SMTP" not in services.after:
-            continue
-        if change.action == "replace" or not (isinstance(services.before, list) and "SMTP" in services.before):
+        if any(p.prop == "default_smtp" for p in change.properties):
             return change
     return None
 

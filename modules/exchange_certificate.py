@@ -6,12 +6,20 @@ survives renewal (the newest valid match wins), or by the PFX it is
 ``import``ed from; it can ``renew`` a self-signed certificate before it
 expires, or be ``state: absent``. Exchange cannot take a service away from a
 certificate (cmdlets.md §2), so ``services`` means *at least* these, unless
-``services_mode: exact``, which is met by a replacement.
+``services_mode: exact``, which is met by a replacement. ``default_smtp``
+says whether it is the server's default SMTP (internal transport) certificate:
+only a declaration that says so makes a certificate the default.
+
+Beside the certificates the kind reads how the server uses them: the default
+SMTP certificate (Get-TransportService), the names IMAP4 and POP3 use
+(Get-ImapSettings, Get-PopSettings: Exchange shows IMAP or POP on every
+certificate carrying that name), the certificates OAuth uses (Get-AuthConfig),
+and the server's clock (expiry is judged on it).
 
 Safety rails (refusals, overridable by name) look at what the server would
 hold after the plan: see RAILS and docs/certificates.md. The rail that needs
 two hosts (one third-party certificate for SMTP on an Edge and a Mailbox
-server) is in engine/safety.py and reads the findings this kind writes.
+server) is ``plan_rails``, read from the findings this kind writes.
 """
 
 from __future__ import annotations
@@ -24,11 +32,11 @@ from typing import Any
 
 from exconf.controllerfiles import RefSecret
 from exconf.model import Change, Desired, DesiredValue, ObservedObject, Operation, Plan, Refusal, SecretRef
-from exconf.remote import LOCAL_SERVER, Answer, Step
+from exconf.remote import LOCAL_SERVER, STATUS_NOT_APPLICABLE, Answer, Step
 from exconf.yamlsource import Location, PathKey
 
 from .base import SERVER, KindDefaults, KindPlan, PlanContext, ReadError
-from .certificate_plan import CONNECTOR, KIND, RAILS, operations_for, plan_certificates, plan_rails, verify_change
+from .certificate_plan import CONNECTOR, KIND, RAILS, SERVER_INFO, applied_note, operations_for, plan_certificates, plan_rails, verify_change
 from .certificate_values import DEFAULT_WARN_DAYS, READ_PROPERTIES, SERVICES, CertSpec, Match, OpenedPfx, Pfx, PfxError, read_pfx
 
 
@@ -104,6 +112,10 @@ def semantic_problems(entry: dict[str, Any]) -> list[tuple[PathKey, str]]:
         out.append((("renew",), "renew makes a new self-signed certificate; an imported one is renewed by importing its successor"))
     if entry.get("services_mode") == "exact" and "services" not in entry:
         out.append((("services_mode",), "services_mode exact needs services"))
+    if absent and "default_smtp" in entry:
+        out.append((("default_smtp",), "a certificate with state absent is removed; default_smtp does not apply"))
+    if entry.get("default_smtp") is True and "services" in entry and "SMTP" not in (entry.get("services") or ()):
+        out.append((("default_smtp",), "the default SMTP certificate serves SMTP: add SMTP to services"))
     imp = entry.get("import")
     if isinstance(imp, dict) and len(_password_sources(imp)) != 1:
         given = _password_sources(imp)
@@ -154,8 +166,37 @@ ENTRY_SCHEMA: dict[str, Any] = {
             "properties": {"within_days": {"type": "integer", "minimum": 1, "maximum": 3650}},
         },
         "warn_within_days": {"type": "integer", "minimum": 0, "maximum": 3650, "description": f"Warn (and refuse to bind) when it expires within this many days (default {DEFAULT_WARN_DAYS})."},
+        "default_smtp": {"type": "boolean", "description": "true: the server's default SMTP (internal transport) certificate, made so with Enable-ExchangeCertificate -Force; false: it must not be. Left out, binding SMTP never replaces the default."},
     },
 }
+
+# Bindings a server has one of: the Default Web Site's certificate (IIS), the name IMAP4 and POP3 use
+# (X509CertificateName), the UM services' certificate, and the default SMTP certificate. Two entries
+# declaring one of them would take it from each other on every apply.
+SINGLE = ("IIS", "IMAP", "POP", "UM", "UMCallRouter")
+
+
+def binding_conflicts(declared: list[Any]) -> list[tuple[PathKey, str]]:
+    """Two entries of one server's list that claim the same single-valued binding."""
+    out: list[tuple[PathKey, str]] = []
+    first: dict[str, int] = {}
+    for i, entry in enumerate(declared):
+        if not isinstance(entry, dict) or entry.get("state") == "absent":
+            continue
+        claims = [s for s in SINGLE if s in (entry.get("services") or ())] + (["default_smtp"] if entry.get("default_smtp") is True else [])
+        for claim in claims:
+            if claim in first:
+                what = "the default SMTP certificate" if claim == "default_smtp" else {
+                    "IIS": "IIS (the Default Web Site is bound to one certificate)",
+                    "IMAP": "IMAP (IMAP4 uses the certificate named by one X509CertificateName)",
+                    "POP": "POP (POP3 uses the certificate named by one X509CertificateName)",
+                }.get(claim, f"{claim} (its service uses one certificate)")
+                key: PathKey = ("default_smtp",) if claim == "default_smtp" else ("services",)
+                out.append(((i, *key), f"entries {first[claim]} and {i} both declare {what}: a server has one; "
+                                       "each apply would take it from the other. Declare it on one entry"))
+            else:
+                first[claim] = i
+    return out
 
 
 @dataclass(frozen=True)
@@ -180,7 +221,7 @@ class CertificateKind(KindDefaults):
         """Problems JSON Schema cannot see, each with its path under the section; opens declared PFX files."""
         if not isinstance(declared, list):
             return []
-        out: list[tuple[PathKey, str]] = []
+        out: list[tuple[PathKey, str]] = binding_conflicts(declared)
         for i, entry in enumerate(declared):
             if not isinstance(entry, dict):
                 continue
@@ -219,6 +260,7 @@ class CertificateKind(KindDefaults):
                 warn_days=int(entry.get("warn_within_days", DEFAULT_WARN_DAYS)),
                 pfx=pfx,
                 pfx_error=error,
+                default_smtp=entry.get("default_smtp"),
                 at=at,
             )
             source = where((i,))
@@ -234,6 +276,14 @@ class CertificateKind(KindDefaults):
                  select=("Identity", "Fqdn", "TlsCertificateName")),
             Step(id=f"{prefix}{self.kind}:send", cmdlet="Get-SendConnector", params={},
                  select=("Identity", "Fqdn", "TlsCertificateName", "SourceTransportServers")),
+            # How the server uses its certificates (what Get-ExchangeCertificate's Services is computed from):
+            # the default SMTP certificate [CSS-Exchange HealthChecker reads it so], the IMAP4/POP3 names, OAuth's.
+            Step(id=f"{prefix}{self.kind}:transport", cmdlet="Get-TransportService", params={"Identity": LOCAL_SERVER},
+                 select=("InternalTransportCertificateThumbprint",)),
+            Step(id=f"{prefix}{self.kind}:imap", cmdlet="Get-ImapSettings", params={}, select=("X509CertificateName",), skip_on_edge=True),
+            Step(id=f"{prefix}{self.kind}:pop", cmdlet="Get-PopSettings", params={}, select=("X509CertificateName",), skip_on_edge=True),
+            Step(id=f"{prefix}{self.kind}:auth", cmdlet="Get-AuthConfig", params={},
+                 select=("CurrentCertificateThumbprint", "NextCertificateThumbprint"), skip_on_edge=True),
         ]
 
     def observe(self, answer: Answer, prefix: str) -> tuple[ObservedObject, ...] | None:
@@ -250,6 +300,19 @@ class CertificateKind(KindDefaults):
                 raise ReadError(f"Get-{which.capitalize()}Connector failed: {result.error.message if result.error else result.status}")
             for obj in result.objects:
                 out.append(ObservedObject(kind=CONNECTOR, name=str(obj.get("Identity") or ""), identity=which, values=dict(obj)))
+        info: dict[str, Any] = {"UtcNow": answer.utc_now}
+        for which, cmdlet, props in (("transport", "Get-TransportService", ("InternalTransportCertificateThumbprint",)),
+                                     ("imap", "Get-ImapSettings", ("X509CertificateName",)),
+                                     ("pop", "Get-PopSettings", ("X509CertificateName",)),
+                                     ("auth", "Get-AuthConfig", ("CurrentCertificateThumbprint", "NextCertificateThumbprint"))):
+            result = answer.results.get(f"{prefix}{self.kind}:{which}")
+            if result is None or result.status == STATUS_NOT_APPLICABLE:
+                continue  # not asked (a read-back), or not on this role (an Edge has no IMAP, POP or AuthConfig)
+            if not result.ok:
+                raise ReadError(f"{cmdlet} failed: {result.error.message if result.error else result.status}")
+            row = result.objects[0] if len(result.objects) == 1 else {}
+            info.update({f"{which}.{p}": row.get(p) for p in props})
+        out.append(ObservedObject(kind=SERVER_INFO, name="", identity="", values=info))
         return tuple(out)
 
     # --- planning ---------------------------------------------------------------------------------------
@@ -264,6 +327,9 @@ class CertificateKind(KindDefaults):
 
     def verify(self, change: Change, readback: tuple[ObservedObject, ...]) -> str | None:
         return verify_change(change, readback)
+
+    def applied_note(self, op: Operation, change: Change, readback: tuple[ObservedObject, ...]) -> str:
+        return applied_note(change, readback)
 
     def plan_rails(self, plan: Plan) -> list[Refusal]:
         return plan_rails(plan)

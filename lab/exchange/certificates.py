@@ -255,7 +255,7 @@ def enable(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
     if (services or bound.get("NetworkServiceAllowed")) and stored["key"] is None:
         raise ctx.error(f"The certificate with thumbprint {thumb} has no private key, so it can't be enabled for "
                         f"{EnumValue(ALLOWED_SERVICES, services)}.", "InvalidOperationException", "InvalidOperation")
-    if services and status(stored, cert, ctx.now) == "DateInvalid":
+    if (services or bound.get("NetworkServiceAllowed")) and status(stored, cert, ctx.now) == "DateInvalid":
         raise ctx.error(f"The certificate with thumbprint {thumb} has expired or isn't valid yet.",
                         "InvalidOperationException", "InvalidOperation")  # lab wording
     if services & IIS and not bound.get("DoNotRequireSsl") and not store["root_require_ssl"]:

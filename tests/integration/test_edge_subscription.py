@@ -244,6 +244,7 @@ NEW_SMTP = """\
         certificates:
           - match: {subject: "CN=smtp.contoso.lab"}
             services: [SMTP]
+            default_smtp: true
 """
 
 
