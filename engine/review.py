@@ -100,6 +100,8 @@ def review(plan: Plan) -> dict[str, Any]:
         change = changes.get(op.change)
         hidden = frozenset(p.param for p in change.properties if p.sensitive and p.param) if change else frozenset()
         by_change.setdefault(op.change, []).append(_operation(op, wave_of.get(op.id, 0), hidden))
+    for ops in by_change.values():
+        ops.sort(key=lambda o: o["wave"])  # as they run (stable: operations of one wave stay by address)
     return {
         "hosts": {
             name: {"status": hp.status.value, "error": hp.error, "endpoint": hp.endpoint, "facts": hp.facts.to_json() if hp.facts else None}

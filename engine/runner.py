@@ -158,6 +158,10 @@ class Run:
         # Kinds that reads_peers are read on every host once any host declares them (resolved once, not per host).
         declared_anywhere = frozenset(k for h in self.desired.hosts for k in self.desired.kinds_of(h))
         self._peer_kinds = frozenset(k.kind for k in self.kinds if k.scope == SERVER and k.reads_peers and k.kind in declared_anywhere)
+        # Of those, the kinds read once per AD site (by one Mailbox server of it) by the hosts that do not declare them.
+        self._site_kinds = frozenset(k.kind for k in self.kinds if k.kind in self._peer_kinds and k.reads_per_site)
+        self._sites_read: set[str] = set()
+        self._sites_lock = threading.Lock()
         unchecked = [h.name for h in self.hosts if h.vars.get("ansible_winrm_server_cert_validation") == "ignore"]
         if unchecked:
             self.warnings.append(
@@ -244,9 +248,30 @@ class Run:
         return [k for k in self.kinds if k.scope == scope and k.kind in declared]
 
     def _host_kinds(self, host: str) -> list[Kind]:
-        """The server kinds a host declares, and those that ``reads_peers`` declared on any host."""
+        """The server kinds a host declares, and those that ``reads_peers`` declared on any host (but not those read
+        per site, which only the site's reader reads)."""
         mine = self.desired.kinds_of(host)
-        return [k for k in self.kinds if k.scope == SERVER and (k.kind in mine or k.kind in self._peer_kinds)]
+        return [k for k in self.kinds if k.scope == SERVER and (k.kind in mine or (k.kind in self._peer_kinds and k.kind not in self._site_kinds))]
+
+    def _site_read(self, session: Session, result: HostRead) -> None:
+        """Kinds read once per AD site: the first Mailbox server of a site to be read reads them for it, in a
+        second command on its shell (Test-EdgeSynchronization contacts every Edge of the site: once is enough).
+        The other hosts that do not declare them show them empty, so that the planner still sees them as peers."""
+        wanted = [k for k in self.kinds if k.kind in self._site_kinds and k.kind not in self.desired.kinds_of(result.host)]
+        if not wanted or result.facts is None:
+            return
+        for k in wanted:
+            result.objects[k.kind] = ()
+        if result.facts.role != "Mailbox":
+            return
+        site = result.facts.site.casefold()
+        with self._sites_lock:
+            if site in self._sites_read:
+                return
+            self._sites_read.add(site)
+        answer = self._execute(session, [s for k in wanted for s in k.read_steps(READ)], halt_on_error=False)
+        for k in wanted:
+            result.objects[k.kind] = k.observe(answer, READ) or ()
 
     def _execute(self, session: Session, steps: list[Step], *, halt_on_error: bool) -> Answer:
         """One round trip; a read cmdlet asked for twice with the same parameters is sent once (readcache)."""
@@ -316,6 +341,7 @@ class Run:
             result.facts = server_facts(answer)
             for k in kinds:
                 result.objects[k.kind] = k.observe(answer, READ)
+            self._site_read(session, result)
             if name == first:
                 self._org_objects = {k.kind: k.observe(answer, ORG) for k in org}
                 self.org_answer = answer
@@ -497,6 +523,7 @@ class Run:
                     for op in by_host.get(host, ()):
                         outcomes.setdefault(op.change, ChangeResult(changes[op.change], ChangeOutcome.FAILED, self.sessions[host].error))
 
+        _drop_answered_warnings(outcomes, plan)
         results: dict[str, HostResult] = {}
         for name, hp in plan.hosts.items():
             session = self.sessions.get(name)
@@ -585,6 +612,23 @@ class Run:
         if problem:
             return ChangeResult(change, ChangeOutcome.UNVERIFIED, problem, warned)
         return ChangeResult(change, ChangeOutcome.APPLIED, kind.applied_note(op, change, readback), warned)
+
+
+def _drop_answered_warnings(outcomes: dict[str, ChangeResult], plan: Plan) -> None:
+    """A cmdlet's warning that a later change of this plan answers, made and verified, is not shown: Exchange's
+    "subscribe it again" after a new default SMTP certificate on an Edge, when the plan resubscribes it."""
+    kind_of = {op.change: op.kind for op in plan.operations if op.kind is not None}
+    for change in plan.changes:
+        done = outcomes.get(change.id)
+        kind = kind_of.get(change.id)
+        if done is None or done.outcome is not ChangeOutcome.APPLIED or kind is None:
+            continue
+        for earlier in change.after:
+            was = outcomes.get(earlier)
+            if was is not None and was.warnings:
+                kept = tuple(w for w in was.warnings if not kind.answers(change, w))
+                if kept != was.warnings:
+                    outcomes[earlier] = replace(was, warnings=kept)
 
 
 def _kind(op: Operation) -> OperationKind:

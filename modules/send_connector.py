@@ -4,7 +4,11 @@ Identity is the connector name (cmdlets.md §3); declared names may use ``*``
 as in the shell, and a name that matches nothing is an error. The EdgeSync
 connectors (``EdgeSync - <Site> to Internet``) are ordinary send connectors
 here; on a subscribed Edge they are read-only, so exconf changes them on a
-Mailbox server and EdgeSync replicates them.
+Mailbox server and EdgeSync replicates them. An Edge Subscription made or made
+again in the same plan makes them anew, with Exchange's defaults [EXD
+edge-subscriptions.md, "Send connectors created automatically by the Edge
+Subscription"]: the kind ``sees_planned``, and their declared settings are set
+after the subscription (a pattern that matches nothing until then is not an error).
 """
 
 from exconf.values import PROTOCOL_LOGGING_LEVEL
@@ -30,4 +34,5 @@ KIND = SettingsKind(
         ),
     ),
     doc="Send connectors of the organisation, by name or `*` pattern.",
+    sees_planned=True,
 )

@@ -174,7 +174,16 @@ class SettingsKind(KindDefaults):
     # --- planning -------------------------------------------------------------
 
     def plan(self, desired: tuple[Desired, ...], observed: tuple[ObservedObject, ...], ctx: PlanContext) -> KindPlan:
+        made = made_by(self.kind, ctx.planned) if self.sees_planned else {}
+        if made:
+            # Objects another change of this plan makes anew (with Exchange's defaults): declared settings of
+            # them are set after it, by name (the new object's Guid is not known before), read back after it.
+            observed = tuple(o for o in observed if o.name.lower() not in made) + tuple(
+                ObservedObject(self.kind, name, name, {}) for name, _ in made.values())
         result = diff(self, desired, observed, ctx)
+        if made:
+            result = replace(result, changes=tuple(_after_maker(c, made) for c in result.changes),
+                             findings=tuple(_made_finding(f, made) for f in result.findings))
         if self.follows is None:
             return result
         follows = self.follows
@@ -210,6 +219,30 @@ class SettingsKind(KindDefaults):
             if not same(t, got, want):
                 off.append(f"{pc.prop} is {t.show(got)!r}, expected {pc.after!r}")
         return "read back different: " + "; ".join(off) if off else None
+
+
+def made_by(kind: str, planned: tuple[Change, ...]) -> dict[str, tuple[str, Change]]:
+    """The objects of this kind that planned changes make anew: lower-case name -> (name, the change)."""
+    return {name.lower(): (name, change) for change in planned for k, name in change.makes if k == kind}
+
+
+def _after_maker(change: Change, made: dict[str, tuple[str, Change]]) -> Change:
+    hit = made.get(change.name.lower())
+    if hit is None:
+        return change
+    maker = hit[1]
+    before = f"(made again by {maker.kind} {maker.name!r}: Exchange's default)"
+    props = tuple(replace(p, before=before) for p in change.properties)
+    return replace(change, properties=props, after=tuple(dict.fromkeys((*change.after, maker.id))),
+                   reason=f"{change.reason}; set again after {maker.kind} {maker.name!r} makes it")
+
+
+def _made_finding(finding: Finding, made: dict[str, tuple[str, Change]]) -> Finding:
+    hit = made.get(finding.name.lower())
+    if hit is None:
+        return finding
+    actual = f"(made again by {hit[1].kind} {hit[1].name!r})"
+    return replace(finding, properties=tuple(replace(p, actual=actual) for p in finding.properties))
 
 
 # --- the diff: desired × observed, per property (pure) ---------------------------
