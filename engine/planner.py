@@ -160,16 +160,26 @@ def plan(
             clean = {h for h, r in reads.items() if r.status is HostStatus.OK and r.facts is not None and h not in troubled}
     # Second pass: kinds that see the other kinds' changes of their scope, with clean peers only. The
     # organisation's scope comes last and sees every change of the plan: organisation-wide objects are made by
-    # what servers do (an Edge Subscription makes its site's EdgeSync connectors).
-    for scope in sorted(all_scopes, key=lambda sc: sc.name == ORGANIZATION_SCOPE):
-        for kind in kinds:
-            if not kind.sees_planned or (scope.name, kind.kind) not in by_scope:
-                continue
-            others = tuple(c for (s, k), r in by_scope.items()
-                           if (s == scope.name or scope.name == ORGANIZATION_SCOPE) and (s, k) != (scope.name, kind.kind) for c in r.changes)
-            again = _plan_scope_kind(kind, scope, reads, desired, others, clean)
-            assert again is not None
-            by_scope[(scope.name, kind.kind)] = again
+    # what servers do (an Edge Subscription makes its site's EdgeSync connectors). A host is clean when it has no
+    # problem after the second pass; when that differs from what the pass assumed (a kind that sees_planned still
+    # finds a problem there), the pass runs again with the hosts now known clean (at most a few times).
+    first_pass = dict(by_scope)
+    for _ in range(3):
+        by_scope = dict(first_pass)
+        for scope in sorted(all_scopes, key=lambda sc: sc.name == ORGANIZATION_SCOPE):
+            for kind in kinds:
+                if not kind.sees_planned or (scope.name, kind.kind) not in by_scope:
+                    continue
+                others = tuple(c for (s, k), r in by_scope.items()
+                               if (s == scope.name or scope.name == ORGANIZATION_SCOPE) and (s, k) != (scope.name, kind.kind) for c in r.changes)
+                again = _plan_scope_kind(kind, scope, reads, desired, others, clean)
+                assert again is not None
+                by_scope[(scope.name, kind.kind)] = again
+        settled = {h for h, r in reads.items() if r.status is HostStatus.OK and r.facts is not None
+                   and h not in {writer[s] for (s, _), r2 in by_scope.items() if r2.problems}}
+        if settled == clean:
+            break
+        clean = settled
     for scope in all_scopes:
         for kind in kinds:
             if (scope.name, kind.kind) in by_scope:

@@ -79,6 +79,7 @@ class CertWork:
     # to overwrite the default, a question a non-interactive shell cannot answer.
     network_service: bool = False
     expect: frozenset[str] = frozenset()  # the services the certificate (or its replacement) shows afterwards, at least
+    cert: Cert | None = None  # the certificate the change leaves on the server (a replacement's thumbprint is not known)
 
 
 @dataclass(frozen=True)
@@ -324,7 +325,7 @@ def _import(spec: CertSpec, want: Desired, ctx: PlanContext, now: dt.datetime, d
         effects = _default_effects(ctx)
     passed, network = _smtp_work(services, default)
     work = CertWork(services=_wire(passed), pfx=spec.pfx.data, password=RefSecret(spec.pfx.password), default=default, network_service=network,
-                    expect=services)
+                    expect=services, cert=replace(cert, services=services))
     change = _change(ctx, cert, "create", props, f"import {spec.pfx.ref.path}" + (f" and enable {', '.join(order(services))}" if services else ""),
                      work, effects)
     d.changes.append(change)
@@ -413,7 +414,7 @@ def _present(spec: CertSpec, cert: Cert, want: Desired, ctx: PlanContext, now: d
         passed, network = _smtp_work(missing, make_default)
         why = ", ".join(([f"enable {', '.join(order(missing))}"] if missing else []) + (["make it the default SMTP certificate"] if make_default else []))
         work = CertWork(services=_wire(passed | ({"SMTP"} if make_default else frozenset())), default=make_default, network_service=network,
-                        expect=after)
+                        expect=after, cert=replace(cert, services=after))
         change = _change(ctx, cert, "update", props, why, work, effects)
         d.changes.append(change)
         d.binds[change.id] = missing
@@ -460,8 +461,10 @@ def _replace(spec: CertSpec, cert: Cert, want: Desired, ctx: PlanContext, now: d
         props.append(PropertyChange("default_smtp", "", cert.label, NEW_CERTIFICATE, None, spec.at.get("default_smtp", at)))
         effects = _default_effects(ctx)
     passed, network = _smtp_work(services, is_default)
+    new = replace(cert, thumbprint="", not_before=now, not_after=now + dt.timedelta(days=365 * SELF_SIGNED_YEARS), services=shown_after,
+                  status="Valid", self_signed=True, issuer=cert.subject)
     work = CertWork(services=_wire(passed), subject=cert.subject, domains=tuple(cert.domains), default=is_default,
-                    network_service=network, expect=services)
+                    network_service=network, expect=services, cert=new)
     change = _change(ctx, cert, "replace", props, why, work, effects)
     d.changes.append(change)
     d.binds[change.id] = services - cert.services  # what the replacement serves beyond the old one
