@@ -50,8 +50,9 @@ def _location(declared_at: list[Any]) -> str:
     return f"{safe(str(declared_at[0]), newlines=False)}:{declared_at[1]}"
 
 
-def change_text(change: dict[str, Any]) -> Text:
-    """One change of a review document (review.py): its properties, then every cmdlet it runs and where."""
+def change_text(change: dict[str, Any], names: dict[str, str] | None = None) -> Text:
+    """One change of a review document (review.py): its properties, what it follows, what it brings with it,
+    then every cmdlet it runs and where."""
     symbol, colour = SYMBOL[change["action"]]
     host, kind, name = safe(change["host"], newlines=False), change["kind"], _name(change["name"])
     out = Text()
@@ -66,6 +67,9 @@ def change_text(change: dict[str, Any]) -> Text:
         out.append(f"{p['prop'].ljust(width)} = {before} -> {after}")
         out.append(f"  # {_location(p['declared_at'])}\n", style="dim")
     out.append("    }\n")
+    if change.get("after") and names is not None:
+        follows = ", ".join(safe(names.get(a, a), newlines=False) for a in change["after"])
+        out.append(f"    after {follows}\n", style="dim")
     for effect in change.get("effects", ()):
         out.append("    ! ", style="bold yellow")
         out.append(safe(str(effect), newlines=False) + "\n")
@@ -157,8 +161,9 @@ def print_review(console: Console, doc: dict[str, Any]) -> None:
         console.print(Text("Warning: ", style="bold yellow") + Text(safe(warning)))
     if changes:
         console.print(Text("exconf will perform the following actions:\n"))
+        names = {c["address"]: f'{c["kind"]} {_name(c["name"])}' for c in changes}
         for change in changes:
-            console.print(change_text(change))
+            console.print(change_text(change, names))
         console.print(Text(summary_line(doc), style="bold"))
     elif all(h["status"] == "ok" for h in doc["hosts"].values()):
         console.print(Text("No changes. ", style="bold green") + Text("The servers match the configuration."))

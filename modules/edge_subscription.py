@@ -208,7 +208,7 @@ def plan_subscription(want: Desired, own: tuple[ObservedObject, ...], ctx: PlanC
     elif now.org_site and not _same(now.org_site, spec.site):
         reason = f"subscribed to site {now.org_site}, declared {spec.site}"
     elif not now.org_site:
-        reason = "the Edge holds a subscription that the organisation does not have (an import that did not finish)"
+        reason = "the Edge holds a subscription that the organisation does not have (removed in the organisation, or an import that did not finish)"
     elif not now.on_edge:
         reason = "the organisation has the subscription, the Edge no longer does (removed on the Edge)"
     elif now.status is None:
