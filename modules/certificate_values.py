@@ -18,11 +18,12 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from exconf.controllerfiles import PfxBytes, digest
 from exconf.model import FileRef, SecretRef
+from exconf.regularfile import PFX_LIMIT, NotARegularFile, read_regular
 from exconf.yamlsource import Location
 from exconf.remote import Secret, SecretError
 
@@ -229,7 +230,7 @@ def cert_from_x509(cert: x509.Certificate, has_key: bool) -> Cert:
     except x509.ExtensionNotFound:
         sans = ()
     key = cert.public_key()
-    size = key.key_size if isinstance(key, (rsa.RSAPublicKey, dsa.DSAPublicKey, ec.EllipticCurvePublicKey)) else None
+    size = getattr(key, "key_size", None)  # RSA, DSA and EC keys have one; naming dsa.DSAPublicKey warns CryptographyDeprecationWarning
     return Cert(
         thumbprint=cert.fingerprint(hashes.SHA1()).hex().upper(),
         subject=names.dotnet_name(cert.subject),
@@ -268,9 +269,9 @@ class OpenedPfx:
 def read_pfx(path: Path, password: SecretRef, secret: Secret, opened: OpenedPfx | None = None) -> Pfx:
     """Open a PFX with its password (revealed only for this call) and describe its certificate."""
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise PfxError(f"cannot read the PFX {path}: {exc.strerror or exc}") from None
+        raw = read_regular(path, limit=PFX_LIMIT, what="the PFX")
+    except NotARegularFile as exc:
+        raise PfxError(str(exc)) from None
     try:
         text = secret.reveal()
     except SecretError as exc:

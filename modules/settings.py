@@ -15,6 +15,7 @@ an error when it matched nothing.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -308,8 +309,13 @@ def _made_finding(finding: Finding, made: dict[str, tuple[str, Change]]) -> Find
 
 def matches(pattern: str, name: str) -> bool:
     """Exchange identity matching: case-insensitive, ``*`` is the only wildcard."""
-    rx = "".join(".*" if ch == "*" else re.escape(ch) for ch in pattern)
-    return re.fullmatch(rx, name, flags=re.IGNORECASE | re.DOTALL) is not None
+    return _compiled(pattern).fullmatch(name) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """One compiled expression per pattern (a host-expanded pattern recurs on every run of a scope)."""
+    return re.compile("".join(".*" if ch == "*" else re.escape(ch) for ch in pattern), flags=re.IGNORECASE | re.DOTALL)
 
 
 def shown(vtype: ValueType, value: Any) -> Any:
