@@ -480,11 +480,16 @@ class Run:
         sent_at: dict[str, float] = {}
 
         unsettled = {c: sum(1 for op in ops if op.change == c) for c in changes}  # operations of each change not yet recorded
+        answered = _answering(plan)
 
         def record(change_id: str, result: ChangeResult) -> None:
             """A change made of several operations keeps its first outcome that is not ``applied``; one whose
             first operations were made and a later one not is partly made: failed, never "not run"."""
             # Once a change's last operation is recorded, its outcome is final and ``on_change`` hears it.
+            if result.warnings and change_id in answered:
+                # A cmdlet's warning that a later change of this plan answers (Exchange's "subscribe it again"
+                # when the plan resubscribes) is not shown: the later change says what it does.
+                result = replace(result, warnings=tuple(w for w in result.warnings if not answered[change_id](w)))
             earlier = outcomes.get(change_id)
             if earlier is not None and earlier.outcome is ChangeOutcome.APPLIED and result.outcome is ChangeOutcome.NOT_RUN:
                 result = replace(result, outcome=ChangeOutcome.FAILED, message=f"partly made (its first operations ran), then {result.message}")
@@ -547,7 +552,6 @@ class Run:
                     for op in by_host.get(host, ()):
                         outcomes.setdefault(op.change, ChangeResult(changes[op.change], ChangeOutcome.FAILED, self.sessions[host].error))
 
-        _drop_answered_warnings(outcomes, plan)
         results: dict[str, HostResult] = {}
         for name, hp in plan.hosts.items():
             session = self.sessions.get(name)
@@ -638,21 +642,21 @@ class Run:
         return ChangeResult(change, ChangeOutcome.APPLIED, kind.applied_note(op, change, readback), warned)
 
 
-def _drop_answered_warnings(outcomes: dict[str, ChangeResult], plan: Plan) -> None:
-    """A cmdlet's warning that a later change of this plan answers, made and verified, is not shown: Exchange's
-    "subscribe it again" after a new default SMTP certificate on an Edge, when the plan resubscribes it."""
+def _answering(plan: Plan) -> dict[str, Callable[[str], bool]]:
+    """For each change that a later change of the plan follows: whether a warning of its cmdlets is one that
+    later change answers (its kind's ``answers``), so that apply does not tell the administrator to do it by hand."""
     kind_of = {op.change: op.kind for op in plan.operations if op.kind is not None}
+    later: dict[str, list[Change]] = {}
     for change in plan.changes:
-        done = outcomes.get(change.id)
-        kind = kind_of.get(change.id)
-        if done is None or done.outcome is not ChangeOutcome.APPLIED or kind is None:
-            continue
         for earlier in change.after:
-            was = outcomes.get(earlier)
-            if was is not None and was.warnings:
-                kept = tuple(w for w in was.warnings if not kind.answers(change, w))
-                if kept != was.warnings:
-                    outcomes[earlier] = replace(was, warnings=kept)
+            later.setdefault(earlier, []).append(change)
+
+    def check(followers: list[Change]) -> Callable[[str], bool]:
+        def answered(warning: str) -> bool:
+            return any((k := kind_of.get(c.id)) is not None and k.answers(c, warning) for c in followers)
+        return answered
+
+    return {cid: check(followers) for cid, followers in later.items()}
 
 
 def _kind(op: Operation) -> OperationKind:
