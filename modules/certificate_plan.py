@@ -203,7 +203,18 @@ def _plan_one(spec: CertSpec, want: Desired, store: dict[str, Cert], ctx: PlanCo
     if spec.pfx is not None and spec.pfx.cert.thumbprint not in store:
         _import(spec, want, ctx, now, d, store)
         return
+    if spec.pfx is None and spec.source is not None and not (spec.thumbprint or spec.match):
+        # A PFX left closed (a command that never imports, and its password not at hand): nothing else names it.
+        d.findings.append(Finding(ctx.host, KIND, want.pattern, FindingStatus.ERROR, want.source, message=(
+            f"{want.source}: exchange.certificates: which certificate the PFX {spec.pfx_named()} holds is not known without its password, which "
+            "this command does not ask for (it imports nothing): declare a match or thumbprint beside import to check it")))
+        return
     targets, why = ([store[spec.pfx.cert.thumbprint]], "") if spec.pfx is not None else _resolve(spec, store, now)
+    if not targets and spec.pfx is None and spec.source is not None and not spec.absent:
+        # Not on the server, and the PFX it would come from left closed: drift of the declaration.
+        d.findings.append(Finding(ctx.host, KIND, want.pattern, FindingStatus.CHANGE, want.source, message=(
+            f"{why} on {ctx.where}: it would be imported from the PFX {spec.pfx_named()} (not opened: this command imports nothing)")))
+        return
     if not targets:
         if spec.absent:
             d.findings.append(Finding(ctx.host, KIND, want.pattern, FindingStatus.IN_SYNC, want.source, message="absent"))

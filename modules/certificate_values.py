@@ -283,7 +283,7 @@ def read_pfx(path: Path, password: SecretRef, secret: Secret, opened: OpenedPfx 
     try:
         key, cert, extra = pkcs12.load_key_and_certificates(raw, text.encode("utf-8") if text else None)
     except ValueError:
-        if not _looks_like_pkcs12(raw):
+        if not looks_like_pkcs12(raw):
             raise PfxError(f"{path} is not a PKCS#12 (PFX) file") from None
         raise PfxError(f"the password {password.describe()} does not open the PFX {path}") from None
     finally:
@@ -305,7 +305,7 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
-def _looks_like_pkcs12(raw: bytes) -> bool:
+def looks_like_pkcs12(raw: bytes) -> bool:
     """A DER SEQUENCE whose first element is INTEGER 3 (PFX version 3, RFC 7292 §4)."""
     if len(raw) < 8 or raw[0] != 0x30:
         return False
@@ -357,11 +357,20 @@ class CertSpec:
     pfx: Pfx | None = None
     pfx_error: str = ""
     default_smtp: bool | None = None  # the server's default SMTP (internal transport) certificate, or not; None: not declared
+    source: Any = field(default=None, compare=False, repr=False)  # exchange_certificate.PfxSource: a PFX not opened yet
     at: dict[str, Location] = field(default_factory=dict, compare=False, repr=False)
+
+    def pfx_named(self) -> str:
+        """The PFX an import names, opened or not."""
+        if self.pfx is not None:
+            return self.pfx.ref.path
+        return str(self.source.spec["import"]["pfx"]) if self.source is not None else ""
 
     def describe(self) -> str:
         if self.thumbprint:
             return f"thumbprint {self.thumbprint}"
         if self.match:
             return f"match {self.match.describe()}"
-        return f"PFX {self.pfx.ref.path}" if self.pfx else "import"
+        if self.pfx:
+            return f"PFX {self.pfx.ref.path}"
+        return f"PFX {self.source.spec['import']['pfx']}" if self.source is not None else "import"

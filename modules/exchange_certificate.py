@@ -25,8 +25,9 @@ server) is ``plan_rails``, read from the findings this kind writes.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from exconf.yamlsource import Location, PathKey
 
 from .base import SERVER, KindDefaults, KindPlan, PlanContext, ReadError
 from .certificate_plan import CONNECTOR, KIND, RAILS, SERVER_INFO, applied_note, operations_for, plan_certificates, plan_rails, verify_change
-from .certificate_values import DEFAULT_WARN_DAYS, READ_PROPERTIES, SERVICES, CertSpec, Match, OpenedPfx, Pfx, PfxError, read_pfx
+from .certificate_values import DEFAULT_WARN_DAYS, READ_PROPERTIES, SERVICES, CertSpec, Match, OpenedPfx, Pfx, PfxError, looks_like_pkcs12, read_pfx
 
 
 def _utcnow() -> dt.datetime:
@@ -65,6 +66,64 @@ def _password_ref(spec: dict[str, Any], base: Path) -> SecretRef:
     if spec.get("password_prompt") is True:
         return SecretRef("prompt", str(_pfx_path(spec, base)))  # asked once per PFX file (controllerfiles.PROMPTS)
     return SecretRef("file", str((base / str(spec["password_file"])).resolve()) if not Path(str(spec["password_file"])).is_absolute() else str(spec["password_file"]))
+
+
+def password_at_hand(spec: dict[str, Any], base: Path) -> bool:
+    """Whether the PFX password can be had without asking anyone: a variable that is set, a file that is
+    there. A prompt is asked only by a command that will import the PFX (plan, apply), when it needs it."""
+    if "password_env" in spec:
+        return str(spec["password_env"]) in os.environ
+    if "password_file" in spec:
+        path = Path(str(spec["password_file"]))
+        return (path if path.is_absolute() else base / path).is_file()
+    return False
+
+
+def pfx_shape_problem(spec: dict[str, Any], base: Path) -> str | None:
+    """What is wrong with a PFX that can be told without its password: it cannot be read, or is no PKCS#12."""
+    path = _pfx_path(spec, base)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return f"cannot read the PFX {path}: {exc.strerror or exc}"
+    return None if looks_like_pkcs12(raw) else f"{path} is not a PKCS#12 (PFX) file"
+
+
+def pfx_problems_of_review(doc: dict[str, Any]) -> list[str]:
+    """Every PFX a reviewed plan imports whose password is typed at a prompt, asked now (once per file) and
+    tried: a saved plan asks before any host is contacted, and a typo stops it there."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for change in doc.get("changes", ()):
+        for op in change.get("operations", ()):
+            for command in op.get("commands", ()):
+                params = command.get("parameters", {})
+                data, password = params.get("FileData"), params.get("Password")
+                if not (isinstance(data, dict) and isinstance(password, dict) and password.get("origin") == "prompt"):
+                    continue
+                path = str(data.get("file"))
+                if path in seen:
+                    continue
+                seen.add(path)
+                ref = SecretRef("prompt", str(password.get("name")))
+                try:
+                    read_pfx(Path(path), ref, RefSecret(ref))
+                except PfxError as exc:
+                    out.append(str(exc))
+    return out
+
+
+@dataclass(frozen=True)
+class PfxSource:
+    """A declared PFX not opened yet: opened (password revealed, once per file and password) only when a
+    command needs its certificate, never by one that will not import it (drift, a plan of other hosts)."""
+
+    spec: dict[str, Any] = field(compare=False, repr=False)
+    base: Path
+    opened: OpenedPfx = field(compare=False, repr=False)
+
+    def open(self) -> Pfx:
+        return open_declared_pfx(self.spec, self.base, self.opened)
 
 
 def open_declared_pfx(spec: dict[str, Any], base: Path, opened: OpenedPfx | None = None) -> Pfx:
@@ -210,6 +269,9 @@ class CertificateKind(KindDefaults):
     roles: frozenset[str] = frozenset({"Mailbox", "Edge"})
     clock: Callable[[], dt.datetime] = field(default=_utcnow, compare=False)
     opened: OpenedPfx = field(default_factory=OpenedPfx, compare=False, repr=False)
+    # False for a command that never imports (drift): a PFX whose password is not at hand stays closed, and the
+    # declaration is judged by its match or thumbprint.
+    opens_pfx: bool = True
 
     # --- schema and inventory checks -------------------------------------------------------------------
 
@@ -228,6 +290,12 @@ class CertificateKind(KindDefaults):
             out += [((i, *p), m) for p, m in semantic_problems(entry)]
             imp = entry.get("import")
             if isinstance(imp, dict) and isinstance(imp.get("pfx"), str) and len(_password_sources(imp)) == 1:
+                shape = pfx_shape_problem(imp, base)
+                if shape is not None:
+                    out.append(((i, "import", "pfx"), shape))
+                    continue
+                if not password_at_hand(imp, base):
+                    continue  # asked, or found missing, by a command that imports it, for a host that needs it
                 try:
                     pfx = open_declared_pfx(imp, base, self.opened)
                 except PfxError as exc:
@@ -242,14 +310,13 @@ class CertificateKind(KindDefaults):
         out = []
         for i, entry in enumerate(declared or ()):
             at = {k: where((i, k)) for k in entry}
-            pfx, error = None, ""
+            pfx, error, lazy = None, "", None
             if "import" in entry:
-                try:
-                    pfx = open_declared_pfx(entry["import"], Path(where((i, "import", "pfx")).file).parent, self.opened)
-                    problems = pfx_problems(entry, pfx)
-                    error = problems[0][1] if problems else ""
-                except PfxError as exc:
-                    error = str(exc)
+                base = Path(where((i, "import", "pfx")).file).parent
+                if password_at_hand(entry["import"], base):
+                    pfx, error = self._open(entry, base)
+                else:
+                    lazy = PfxSource(entry, base, self.opened)
             spec = CertSpec(
                 thumbprint=str(entry["thumbprint"]).upper() if entry.get("thumbprint") else None,
                 match=_match(entry.get("match")),
@@ -261,11 +328,34 @@ class CertificateKind(KindDefaults):
                 pfx=pfx,
                 pfx_error=error,
                 default_smtp=entry.get("default_smtp"),
+                source=lazy,
                 at=at,
             )
             source = where((i,))
             out.append(Desired(kind=self.kind, pattern=spec.describe(), values=(DesiredValue("certificate", spec, source),), source=source))
         return tuple(out)
+
+    def _open(self, entry: dict[str, Any], base: Path) -> tuple[Pfx | None, str]:
+        """The PFX an entry imports, opened, or what is wrong with it (the first problem)."""
+        try:
+            pfx = open_declared_pfx(entry["import"], base, self.opened)
+        except PfxError as exc:
+            return None, str(exc)
+        problems = pfx_problems(entry, pfx)
+        return pfx, problems[0][1] if problems else ""
+
+    def _opened_now(self, want: Desired) -> Desired:
+        """A declaration whose PFX was left closed at load, opened now that a plan needs it."""
+        spec: CertSpec = want.values[0].value
+        if spec.source is None or spec.pfx is not None or spec.pfx_error or not self.opens_pfx:
+            return want
+        entry = spec.source.spec
+        pfx, error = self._open(entry, spec.source.base)
+        if error:
+            at = spec.at.get("import", want.source)
+            error = f"{error} ({at})" if str(at) not in error else error
+        value = replace(want.values[0], value=replace(spec, pfx=pfx, pfx_error=error))
+        return replace(want, values=(value,))
 
     # --- reading ----------------------------------------------------------------------------------------
 
@@ -318,7 +408,7 @@ class CertificateKind(KindDefaults):
     # --- planning ---------------------------------------------------------------------------------------
 
     def plan(self, desired: tuple[Desired, ...], observed: tuple[ObservedObject, ...], ctx: PlanContext) -> KindPlan:
-        return plan_certificates(desired, observed, ctx, self.clock())
+        return plan_certificates(tuple(self._opened_now(d) for d in desired), observed, ctx, self.clock())
 
     # --- changing ---------------------------------------------------------------------------------------
 
