@@ -381,18 +381,24 @@ def new(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
 IMPORT = Signature(
     "Import-ExchangeCertificate",
     (
-        Param("FileData", BYTES, mandatory=True),
+        Param("FileData", BYTES, mandatory=True, sets=("FileData",)),
+        # "deprecated and no longer used" [PS Import-ExchangeCertificate -Instance, String[]]: bound, then refused.
+        Param("Instance", v.multi(v.STRING, "System.String[]"), mandatory=True, sets=("Instance",)),
         Param("Password", SECURE_STRING),
         Param("PrivateKeyExportable", v.BOOL),
         Param("FriendlyName", v.STRING),
         Param("Server", SERVER_ID),
         Param("DomainController", v.FQDN),
     ),
+    default_set="FileData",
     should_process=True,
 )
 
 
 def import_(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
+    if bound.get("FileData") is None:  # -Instance: no longer used, so nothing to import (lab wording)
+        raise ctx.error("The Instance parameter is deprecated and no longer used. Give the certificate's bytes with the "
+                        "FileData parameter.", "ArgumentException", "InvalidArgument")
     entry = ctx.one_server(bound["Server"]) if bound.get("Server") is not None else ctx.local
     store = server_store(ctx, entry)
     password = bound["Password"].reveal() if bound.get("Password") is not None else None

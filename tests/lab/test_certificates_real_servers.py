@@ -132,6 +132,9 @@ def test_documented_limits(store, ca):
     # -Instance is deprecated: it takes an X509Certificate2, which no value an exconf step sends can be.
     error = run(store, "EX01", [remote.Step("n", "New-ExchangeCertificate", {"Instance": "x"})]).result("n").error
     assert "X509Certificate2" in error.message
+    # Import-ExchangeCertificate -Instance <String[]> (a parameter set of its own) binds, and imports nothing.
+    error = run(store, "EX01", [remote.Step("i", "Import-ExchangeCertificate", {"Instance": ["x"]})]).result("i").error
+    assert "deprecated and no longer used" in error.message
 
 
 def test_a_certificate_a_send_connector_names_cannot_be_removed(store, ca):
