@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from exconf.controllerfiles import RefSecret
+from exconf.regularfile import PFX_LIMIT, NotARegularFile, read_regular
 from exconf.model import Change, Desired, DesiredValue, ObservedObject, Operation, Plan, Refusal, SecretRef
 from exconf.remote import LOCAL_SERVER, STATUS_NOT_APPLICABLE, Answer, Step
 from exconf.yamlsource import Location, PathKey
@@ -75,7 +76,7 @@ def password_at_hand(spec: dict[str, Any], base: Path) -> bool:
         return str(spec["password_env"]) in os.environ
     if "password_file" in spec:
         path = Path(str(spec["password_file"]))
-        return (path if path.is_absolute() else base / path).is_file()
+        return os.path.lexists(path if path.is_absolute() else base / path)  # there (what it is, reading it says)
     return False
 
 
@@ -83,9 +84,9 @@ def pfx_shape_problem(spec: dict[str, Any], base: Path) -> str | None:
     """What is wrong with a PFX that can be told without its password: it cannot be read, or is no PKCS#12."""
     path = _pfx_path(spec, base)
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        return f"cannot read the PFX {path}: {exc.strerror or exc}"
+        raw = read_regular(path, limit=PFX_LIMIT, what="the PFX")  # a FIFO, /dev/zero or a huge file is refused, never read
+    except NotARegularFile as exc:
+        return str(exc)
     return None if looks_like_pkcs12(raw) else f"{path} is not a PKCS#12 (PFX) file"
 
 
