@@ -550,7 +550,7 @@ class Run:
             with lock:
                 for host in self.unknown:
                     for op in by_host.get(host, ()):
-                        outcomes.setdefault(op.change, ChangeResult(changes[op.change], ChangeOutcome.FAILED, self.sessions[host].error))
+                        outcomes.setdefault(op.change, ChangeResult(changes[op.change], ChangeOutcome.FAILED, self.sessions[host].error, unknown=True))
 
         results: dict[str, HostResult] = {}
         for name, hp in plan.hosts.items():
@@ -583,7 +583,7 @@ class Run:
             if not session.sent:  # the command never reached the server: nothing was changed
                 return [ChangeResult(changes[op.change], ChangeOutcome.NOT_RUN, f"not sent: {session.error}") for op in ops]
             # Nothing came back: whether the changes were made is unknown; say so.
-            return [ChangeResult(changes[op.change], ChangeOutcome.FAILED, f"result unknown: {session.error}") for op in ops]
+            return [ChangeResult(changes[op.change], ChangeOutcome.FAILED, f"result unknown: {session.error}", unknown=True) for op in ops]
         if files is not None and lock is not None:
             with lock:
                 for op in ops:

@@ -233,3 +233,9 @@ def test_a_lock_left_by_a_dead_process_is_taken_over_with_a_warning(lab, capsys)
     assert code == 0, out + err
     assert "took over a lock left by a process that is gone" in err and "pid 999999" in err
     assert levels(lab, "EX01")["Default EX01"] == "Verbose"
+
+
+def test_limit_on_a_saved_plan_is_a_usage_error(saved, capsys):
+    _, plan_file = saved
+    code, _, err = run(capsys, "apply", str(plan_file), "--limit", "ex01.contoso.lab")
+    assert code == 64 and "--limit cannot narrow a saved plan" in err
