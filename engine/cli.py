@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 from rich.console import Console
 from rich.text import Text
 
+from exconf.modules.exchange_certificate import pfx_problems_of_review as pfx_problems
 from . import __version__, exitcodes, planfile, plankey
 from . import inventory as inv
 from .desired import parse
@@ -514,6 +515,12 @@ def _apply_saved(args: argparse.Namespace, out: Console, err: Console) -> int:
     missing = [h for h in hosts if h not in {x.name for x in inventory.hosts}]
     if missing:
         return _stale(saved, [f"{h} is no longer in the inventory" for h in missing], out, err)
+    unopened = pfx_problems(saved.review)
+    if unopened:  # a PFX password typed at a prompt is asked, and checked, before any host (certificates.md)
+        err.print(Text("Error: ", style="bold red") + Text("the saved plan cannot import its PFX files; nothing was sent to any server:"))
+        for line in unopened:
+            err.print(Text("  " + safe(line)))
+        return EXIT_ERROR
     lock = _lock(inventory, err, f"exconf apply {args.inventory}")
     if lock is None:
         return EXIT_ERROR

@@ -106,6 +106,12 @@ class Kind(Protocol):
         """Planned a second time, with every change the other kinds planned in its scope (``ctx.planned``)."""
         ...
 
+    @property
+    def reads_per_site(self) -> bool:
+        """For a kind that ``reads_peers``: hosts that do not declare it read it only as the one Mailbox server of
+        their AD site that reads it for the site (a second command on that server), not each on its own."""
+        ...
+
     def schema(self) -> dict[str, Any]: ...
 
     def inventory_issues(self, declared: Any, base: Path) -> list[tuple[PathKey, str]]:
@@ -133,6 +139,15 @@ class Kind(Protocol):
         """(count, seconds): read an operation's effect back again, bounded, before calling it unverified."""
         ...
 
+    def applied_note(self, op: Operation, change: Change, readback: tuple[ObservedObject, ...]) -> str:
+        """What apply says of an operation made and verified, beyond its change (the thumbprint a renewal got)."""
+        ...
+
+    def answers(self, change: Change, warning: str) -> bool:
+        """Whether this change, made after another in the same plan, does what that one's cmdlet warned must be
+        done (a resubscription after Exchange's "subscribe it again"): the warning is then not shown."""
+        ...
+
     def plan_rails(self, plan: Plan) -> list[Refusal]:
         """Rails that need the whole plan (several hosts), judged after every scope is planned."""
         ...
@@ -143,6 +158,7 @@ class KindDefaults:
 
     reads_peers: bool = False
     sees_planned: bool = False
+    reads_per_site: bool = False
 
     def verify(self, change: Change, readback: tuple[ObservedObject, ...]) -> str | None:
         raise NotImplementedError
@@ -152,6 +168,12 @@ class KindDefaults:
 
     def polls(self, op: Operation) -> tuple[int, float]:
         return (0, 0.0)
+
+    def applied_note(self, op: Operation, change: Change, readback: tuple[ObservedObject, ...]) -> str:
+        return ""
+
+    def answers(self, change: Change, warning: str) -> bool:
+        return False
 
     def plan_rails(self, plan: Plan) -> list[Refusal]:
         return []

@@ -20,6 +20,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
+from exconf.modules import KINDS, Kind
+from exconf.modules.exchange_certificate import CertificateKind
+
 from .. import exitcodes
 from .. import inventory as inv
 from ..desired import parse
@@ -162,7 +165,7 @@ class Checker:
         clock = time.monotonic()
         run, status = new_run(inventory, names, parse(inventory, names, organization=select_organization(args.limit)), args.forks, err,
                               quiet=len(names) > 50 or args.json,
-                              limit=args.limit, org_steps=(audit.STEP,))
+                              limit=args.limit, org_steps=(audit.STEP,), kinds=importing_nothing())
         try:
             if status is not None:
                 with status:
@@ -288,6 +291,12 @@ def print_report(console: Console, report: DriftReport) -> None:
 
 
 # --- drift history -----------------------------------------------------------------------------------
+
+
+def importing_nothing() -> tuple[Kind, ...]:
+    """The kinds, with the certificate kind told that this command imports no PFX: a PFX password that is not at
+    hand (a scheduled drift has no terminal) is not needed to tell what drifted."""
+    return tuple(replace(k, opens_pfx=False) if isinstance(k, CertificateKind) else k for k in KINDS)
 
 
 def history_main(args: argparse.Namespace, inventory: Path | None, out: Console, err: Console) -> int:

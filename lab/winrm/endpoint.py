@@ -46,6 +46,8 @@ class ServerEndpoint:
     def __init__(self, spec: "ServerSpec", backend: Backend, credential_file: Path, powershell: Any = None):
         """``powershell``: a factory ``(spec, stats) -> resource`` of the server's /PowerShell, if it has one."""
         self.spec = spec
+        # The server's clock, which dates its answers (the lab clock: `exconf lab clock advance` moves it).
+        self.clock = getattr(backend, "clock_now", None)
         self.stats = ServerStats()
         self.auth = Authenticator(spec, credential_file)
         self.shells = ShellResource(spec, backend, self.stats)
