@@ -217,10 +217,18 @@ def run_step(store: "LabStore", server: ServerSpec, step: dict[str, Any],
         given = {key.lower(): value for key, value in named}
         if name == remote.RESTART_SERVICE and not (
             (len(named) == 1 or (len(named) == 2 and given.get("force") is True))
-            and isinstance(given.get("name"), str) and given["name"].lower() == "adam_msexchange"
-            and step.get("output_file") is None
+            and isinstance(given.get("name"), str) and given["name"].lower() in {n.lower() for n in remote.RESTARTABLE_SERVICES}
+            and step.get("output_file") is None and step.get("web_file") is None
         ):
-            raise _BadParameter("Restart-Service runs only as -Name ADAM_MSExchange [-Force] in an exconf step.")
+            raise _BadParameter("Restart-Service runs only as -Name ADAM_MSExchange or MSExchangeServiceHost [-Force] in an exconf step.")
+        if name == remote.RESTART_APP_POOL and not (
+            len(named) == 1 and isinstance(given.get("name"), str)
+            and given["name"].lower() in {n.lower() for n in remote.RESTARTABLE_APP_POOLS}
+            and step.get("output_file") is None and step.get("web_file") is None
+        ):
+            raise _BadParameter("Restart-WebAppPool runs only as -Name MSExchangeOWAAppPool or MSExchangeECPAppPool in an exconf step.")
+        if name in remote.WEB_FILE_CMDLETS or step.get("web_file") is not None:
+            named = _web_file(store, server, name, step, named, given)
         if step.get("output_file") is not None:
             parameter = _ps_string(step["output_file"])
             if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", parameter) or parameter.lower() in given:
@@ -237,6 +245,10 @@ def run_step(store: "LabStore", server: ServerSpec, step: dict[str, Any],
         # What the step selects is all that is read of each object (names "A.B" read property A).
         outcome = store.invoke(server, name, named, remote=True, selected=frozenset(n.split(".", 1)[0].lower() for n in names))
     except CmdletError as exc:
+        if name == "Remove-Item" and exc.exception == "ItemNotFoundException":  # the program's Test-Path: already gone
+            outputs[_ps_string(step.get("id"))] = []
+            result.update(status="ok", objects=[], warnings=[])
+            return result
         error = exc.as_contract()
         if exc.exception == "CommandNotFoundException":  # the program resolves the cmdlet with Get-Command
             error["error_id"] = f"CommandNotFoundException,{_GET_COMMAND}"
@@ -252,6 +264,34 @@ def run_step(store: "LabStore", server: ServerSpec, step: dict[str, Any],
         result["file"] = None if written is None else base64.b64encode(written).decode("ascii")
     outputs[_ps_string(step.get("id"))] = list(outcome.objects)
     return result
+
+
+# What the program writes beside a challenge file (exconf.ps1 $challengeWebConfig), and where: the web root IIS
+# setup records (HKLM:\SOFTWARE\Microsoft\InetStp PathWWWRoot, %SystemDrive%\inetpub\wwwroot).
+CHALLENGE_WEB_CONFIG = ('<?xml version="1.0" encoding="UTF-8"?><configuration><system.webServer><staticContent><clear />'
+                        '<mimeMap fileExtension="." mimeType="text/plain" /></staticContent><handlers><clear /><add name="StaticFile" '
+                        'path="*" verb="*" modules="StaticFileModule" resourceType="Either" requireAccess="Read" /></handlers>'
+                        '</system.webServer></configuration>')
+CHALLENGE_FOLDER = "C:\\inetpub\\wwwroot\\.well-known\\acme-challenge\\"
+
+
+def _web_file(store: "LabStore", server: ServerSpec, name: str, step: dict[str, Any], named: list[tuple[str, Any]],
+              given: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The program's checks of a web_file step, and the arguments it then passes (its path chosen by the program)."""
+    token = step.get("web_file")
+    value_ok = not named
+    if name == "Set-Content":
+        value_ok = len(named) == 1 and isinstance(given.get("value"), str) and re.fullmatch(r"[A-Za-z0-9_.-]{1,1024}", given["value"]) is not None
+    if not (name in remote.WEB_FILE_CMDLETS and isinstance(token, str) and re.fullmatch(r"[A-Za-z0-9_-]{1,255}", token)
+            and value_ok and step.get("output_file") is None):
+        raise _BadParameter("Set-Content and Remove-Item run only on an ACME challenge file named by web_file, Set-Content with -Value alone.")
+    path = CHALLENGE_FOLDER + token
+    if name == "Set-Content":
+        # New-Item -ItemType Directory -Force, then the web.config when it is missing (the lab's files have no folders)
+        store.invoke(server, "Set-Content", [("LiteralPath", CHALLENGE_FOLDER + "web.config"), ("Value", CHALLENGE_WEB_CONFIG),
+                                             ("Encoding", "UTF8")], remote=True)
+        return [*named, ("NoNewline", True), ("Encoding", "ASCII"), ("LiteralPath", path)]
+    return [("LiteralPath", path)]
 
 
 def _select(obj: dict[str, Any], names: list[str]) -> dict[str, Any]:

@@ -22,7 +22,18 @@ $allowedCmdlets = @(
     'New-ExchangeCertificate', 'Import-ExchangeCertificate', 'Export-ExchangeCertificate',
     'Remove-ExchangeCertificate', 'New-EdgeSubscription', 'Get-EdgeSubscription',
     'Remove-EdgeSubscription', 'Start-EdgeSynchronization', 'Test-EdgeSynchronization',
-    'Restart-Service', 'Search-AdminAuditLog', 'Get-ImapSettings', 'Get-PopSettings', 'Get-AuthConfig')
+    'Restart-Service', 'Search-AdminAuditLog', 'Get-ImapSettings', 'Get-PopSettings', 'Get-AuthConfig',
+    'Set-AuthConfig', 'Get-OwaVirtualDirectory', 'Get-EcpVirtualDirectory', 'Get-WebServicesVirtualDirectory',
+    'Get-OabVirtualDirectory', 'Get-ActiveSyncVirtualDirectory', 'Get-MapiVirtualDirectory',
+    'Get-AutodiscoverVirtualDirectory', 'Get-OutlookAnywhere', 'Get-ClientAccessService', 'Get-AcceptedDomain',
+    'Restart-WebAppPool', 'Set-Content', 'Remove-Item')
+# Restart-Service and Restart-WebAppPool only for these (AD LDS on an Edge; the Auth certificate's service and app
+# pools on a Mailbox server); Set-Content and Remove-Item only on one ACME challenge file (web_file).
+$restartableServices = @('ADAM_MSExchange', 'MSExchangeServiceHost')
+$restartableAppPools = @('MSExchangeOWAAppPool', 'MSExchangeECPAppPool')
+# What lets IIS serve a challenge file, which has no extension (404.3 otherwise): a MIME type for ".", as ACME
+# clients for IIS write it (win-acme's web_config.xml).
+$challengeWebConfig = '<?xml version="1.0" encoding="UTF-8"?><configuration><system.webServer><staticContent><clear /><mimeMap fileExtension="." mimeType="text/plain" /></staticContent><handlers><clear /><add name="StaticFile" path="*" verb="*" modules="StaticFileModule" resourceType="Either" requireAccess="Read" /></handlers></system.webServer></configuration>'
 # Common parameters and their aliases are not the payload's to set: -OutVariable could overwrite
 # this program's variables, -ErrorAction undo -ErrorAction Stop. PowerShell binds any unambiguous
 # prefix of a parameter name, so a name that is a prefix of one of these is refused as well.
@@ -162,11 +173,40 @@ function Invoke-Step($step) {
             }
         }
         # Restart-Service only restarts AD LDS on an Edge (cmdlets.md 6 and 9), with -Force for the services
-        # that depend on it, nothing else.
+        # that depend on it, or MSExchangeServiceHost (the Auth certificate's servicelet), nothing else.
         $restartArgs = $stepArgs.Count -eq 1 -or ($stepArgs.Count -eq 2 -and $stepArgs['Force'] -is [bool] -and $stepArgs['Force'])
         if ($name -ceq 'Restart-Service' -and -not ($restartArgs -and $stepArgs['Name'] -is [string] -and
-                $stepArgs['Name'] -eq 'ADAM_MSExchange' -and $null -eq $step.output_file)) {
-            throw 'Restart-Service runs only as -Name ADAM_MSExchange [-Force] in an exconf step.'
+                $restartableServices -contains $stepArgs['Name'] -and $null -eq $step.output_file -and $null -eq $step.web_file)) {
+            throw 'Restart-Service runs only as -Name ADAM_MSExchange or MSExchangeServiceHost [-Force] in an exconf step.'
+        }
+        if ($name -ceq 'Restart-WebAppPool' -and -not ($stepArgs.Count -eq 1 -and $stepArgs['Name'] -is [string] -and
+                $restartableAppPools -contains $stepArgs['Name'] -and $null -eq $step.output_file -and $null -eq $step.web_file)) {
+            throw 'Restart-WebAppPool runs only as -Name MSExchangeOWAAppPool or MSExchangeECPAppPool in an exconf step.'
+        }
+        # Set-Content and Remove-Item only on one file of the Default Web Site's /.well-known/acme-challenge/
+        # (RFC 8555 8.3): the program, never the payload, chooses the path, from the web root IIS setup records.
+        $webFilePath = $null
+        if ($name -ceq 'Set-Content' -or $name -ceq 'Remove-Item' -or $null -ne $step.web_file) {
+            $token = $step.web_file
+            $valueOk = $stepArgs.Count -eq 0
+            if ($name -ceq 'Set-Content') {
+                $valueOk = $stepArgs.Count -eq 1 -and $stepArgs['Value'] -is [string] -and $stepArgs['Value'] -cmatch '^[A-Za-z0-9_.-]{1,1024}$'
+            }
+            if (-not (($name -ceq 'Set-Content' -or $name -ceq 'Remove-Item') -and $token -is [string] -and
+                    $token -cmatch '^[A-Za-z0-9_-]{1,255}$' -and $valueOk -and $null -eq $step.output_file)) {
+                throw 'Set-Content and Remove-Item run only on an ACME challenge file named by web_file, Set-Content with -Value alone.'
+            }
+            $webRoot = [Microsoft.Win32.Registry]::GetValue('HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\InetStp', 'PathWWWRoot', $null)
+            $folder = Join-Path -Path ([Environment]::ExpandEnvironmentVariables([string]$webRoot)) -ChildPath '.well-known\acme-challenge'
+            $webFilePath = Join-Path -Path $folder -ChildPath $token
+            if ($name -ceq 'Set-Content') {
+                [void][System.IO.Directory]::CreateDirectory($folder)
+                $webConfig = Join-Path -Path $folder -ChildPath 'web.config'
+                if (-not (Test-Path -LiteralPath $webConfig)) { [System.IO.File]::WriteAllText($webConfig, $challengeWebConfig) }
+                $stepArgs['NoNewline'] = $true
+                $stepArgs['Encoding'] = 'ASCII'
+            }
+            $stepArgs['LiteralPath'] = $webFilePath
         }
         # output_file: the program, never the payload, chooses the path the cmdlet writes to.
         if ($null -ne $step.output_file) {
@@ -183,8 +223,9 @@ function Invoke-Step($step) {
         # alias of that name); the first one if two snap-ins provide it.
         $command = Get-Command -Name $name -CommandType Cmdlet -ErrorAction Stop | Select-Object -First 1
         $stepWarnings = $null
-        # @() keeps the output an array for zero or one object too.
-        $output = @(& $command @stepArgs -ErrorAction Stop -WarningAction SilentlyContinue -WarningVariable stepWarnings)
+        # @() keeps the output an array for zero or one object too. A challenge file already gone is not removed again.
+        if ($name -ceq 'Remove-Item' -and -not (Test-Path -LiteralPath $webFilePath)) { $output = @() }
+        else { $output = @(& $command @stepArgs -ErrorAction Stop -WarningAction SilentlyContinue -WarningVariable stepWarnings) }
         # An absent select must stay empty: @($null) is an array holding one $null.
         $select = @()
         if ($null -ne $step.select) { $select = @($step.select) }

@@ -324,6 +324,21 @@ class LabStore:
             finally:
                 os.close(dir_fd)
 
+    # --- IIS's Default Web Site, beside /PowerShell ------------------------------------------------------
+
+    def web_request(self, spec: ServerSpec, path: str, secure: bool) -> tuple[int, bytes]:
+        """What a Mailbox server's IIS answers an anonymous GET of a path of the Default Web Site other than
+        /PowerShell: the files exconf's program put there (web_files.py), 403.4 over plain HTTP when the site
+        requires SSL (Enable-ExchangeCertificate -Services IIS without -DoNotRequireSsl, cmdlets.md §2)."""
+        from . import certificate_store, web_files
+
+        with self._lock:
+            certs = self._state.objects.get((spec.name, certificate_store.SERVER_KEY)) or {}
+            if certs.get("root_require_ssl") and not secure:
+                return 403, b""
+            files = self._state.objects.get((spec.name, web_files.KEY)) or {}
+            return web_files.served(files, path)
+
     # --- the lab clock -------------------------------------------------------------------------------
 
     def clock_now(self) -> datetime:
