@@ -56,7 +56,12 @@ def command(step: Step, hidden: frozenset[str] = frozenset()) -> dict[str, Any]:
     params = {name: parameter(value, name in hidden) for name, value in step.params.items()}
     if step.output_file:
         params[step.output_file] = {"temporary_file": True}
-    return {"step": step.id, "cmdlet": step.cmdlet, "parameters": params}
+    if step.web_file is not None:
+        params["LiteralPath"] = {"challenge_file": parameter(step.web_file)}
+    doc: dict[str, Any] = {"step": step.id, "cmdlet": step.cmdlet, "parameters": params}
+    if step.carry:
+        doc["carries"] = step.carry
+    return doc
 
 
 def _operation(op: Operation, wave: int, hidden: frozenset[str]) -> dict[str, Any]:
@@ -68,6 +73,8 @@ def _operation(op: Operation, wave: int, hidden: frozenset[str]) -> dict[str, An
         "needs": list(op.needs),
         "within": list(op.within) if op.within else None,
         "commands": [command(s, hidden) for s in op.steps],
+        **({"where": op.where} if op.where else {}),
+        **({"cleanup": True} if op.cleanup else {}),
     }
 
 
