@@ -127,14 +127,17 @@ def _argument(value: Any, steps: dict[str, tuple[str, ...]]) -> str:
             return f"(the {safe(str(value.get('property')), newlines=False)} that {safe(cmdlet, newlines=False)} returns)"
         if "file_written_by" in value:
             cmdlet, host, carries = (*steps.get(str(value["file_written_by"]), (str(value["file_written_by"]), "?")), "")[:3]
+            if value.get("part"):
+                return f"({safe(str(value['part']), newlines=False)}, from {safe(cmdlet, newlines=False)}, carried in memory)"
             if carries:
                 return (f"(the {safe(str(carries), newlines=False)} that {safe(cmdlet, newlines=False)} returns on {safe(host, newlines=False)}, "
                         "carried in memory)")
             return f"(the file {safe(cmdlet, newlines=False)} writes on {safe(host, newlines=False)}, carried in memory)"
         if "challenge_file" in value:
             name = value["challenge_file"]
-            shown = safe(name, newlines=False) if isinstance(name, str) else _argument(name, steps).strip("()")
-            return f"(the file /.well-known/acme-challenge/{shown} of the Default Web Site)"
+            if isinstance(name, str):
+                return f"(the file /.well-known/acme-challenge/{safe(name, newlines=False)} of the Default Web Site)"
+            return f"(the file /.well-known/acme-challenge/<token> of the Default Web Site, <token>: {_argument(name, steps).strip('()')})"
         if "server" in value:
             return "(this server)"
         if "bytes" in value:

@@ -42,7 +42,7 @@ def parameter(value: Any, sensitive: bool = False) -> Any:
     if isinstance(value, OutputRef):
         return {"output_of": value.step, "property": value.property}
     if isinstance(value, FromOperation):
-        return {"file_written_by": value.step}
+        return {"file_written_by": value.step, **({"part": value.part} if value.part else {})}
     if value == LOCAL_SERVER:
         return {"server": "this server"}
     if isinstance(value, (list, tuple)):
@@ -107,8 +107,9 @@ def review(plan: Plan) -> dict[str, Any]:
         change = changes.get(op.change)
         hidden = frozenset(p.param for p in change.properties if p.sensitive and p.param) if change else frozenset()
         by_change.setdefault(op.change, []).append(_operation(op, wave_of.get(op.id, 0), hidden))
+    position = {op_id: i for i, op_id in enumerate(op_id for wave in plan.schedule for op_id in wave)}
     for ops in by_change.values():
-        ops.sort(key=lambda o: o["wave"])  # as they run (stable: operations of one wave stay by address)
+        ops.sort(key=lambda o: (o["wave"], position.get(o["id"], 0)))  # as they run: by wave, then in the schedule's order
     return {
         "hosts": {
             name: {"status": hp.status.value, "error": hp.error, "endpoint": hp.endpoint, "facts": hp.facts.to_json() if hp.facts else None}

@@ -547,8 +547,9 @@ class Run:
             earlier = outcomes.get(change_id)
             if earlier is not None and earlier.outcome is ChangeOutcome.APPLIED and result.outcome is ChangeOutcome.NOT_RUN:
                 result = replace(result, outcome=ChangeOutcome.FAILED, message=f"partly made (its first operations ran), then {result.message}")
-            if earlier is None or earlier.outcome is ChangeOutcome.APPLIED:
-                outcomes[change_id] = result
+            if earlier is None or (earlier.outcome is ChangeOutcome.APPLIED
+                                   and (result.outcome is not ChangeOutcome.APPLIED or result.message or not earlier.message)):
+                outcomes[change_id] = result  # an applied operation's note (a new thumbprint) is kept over a later one's silence
             unsettled[change_id] -= 1
             if unsettled[change_id] == 0 and self.on_change is not None:
                 try:
@@ -645,7 +646,7 @@ class Run:
                     with lock:
                         known = dict(carried)
                     ready.append(_kind(op).resolve(op, known))
-                except MissingOutput as exc:
+                except (MissingOutput, ControllerError) as exc:
                     results[op.id] = ChangeResult(changes[op.change], ChangeOutcome.NOT_RUN, str(exc))
                     stopped = stopped or ("" if op.cleanup else "not attempted: an earlier change on this host failed")
             if not ready:
@@ -667,7 +668,7 @@ class Run:
         with lock:
             known = dict(carried)
         try:
-            handed = _kind(op).run_on_controller(op, known)
+            handed = _kind(op).run_on_controller(op, change, known)
         except ControllerError as exc:
             return ChangeResult(change, ChangeOutcome.FAILED, str(exc))
         except Exception as exc:  # noqa: BLE001 - one change's surprise is that change's failure, never the run's

@@ -157,7 +157,7 @@ class Kind(Protocol):
         (``carried``: (operation id, step id) -> value, in memory); a kind may build steps from those values."""
         ...
 
-    def run_on_controller(self, op: Operation, carried: Mapping[tuple[str, str], Any]) -> dict[str, Any]:
+    def run_on_controller(self, op: Operation, change: Change, carried: Mapping[tuple[str, str], Any]) -> dict[str, Any]:
         """Run an operation whose ``where`` is CONTROLLER: what it hands on, by step id (ControllerError on failure)."""
         ...
 
@@ -190,7 +190,7 @@ class KindDefaults:
     def resolve(self, op: Operation, carried: Mapping[tuple[str, str], Any]) -> Operation:
         return resolve_from_operations(op, carried)
 
-    def run_on_controller(self, op: Operation, carried: Mapping[tuple[str, str], Any]) -> dict[str, Any]:
+    def run_on_controller(self, op: Operation, change: Change, carried: Mapping[tuple[str, str], Any]) -> dict[str, Any]:
         raise ControllerError(f"{op.id} runs on the controller, and its kind does not say how")
 
 

@@ -253,18 +253,24 @@ class OutputRef:
 
 @dataclass(frozen=True)
 class FromOperation:
-    """The bytes of the file a step of an *earlier wave's* operation wrote (its ``output_file``).
+    """What a step of an earlier operation handed on: the file it wrote (``output_file``), the property it
+    carries (``carry``), or what an operation run on the controller returned.
 
-    The runner replaces it with those bytes, in memory, when it builds the payload of a later wave
-    (an Edge Subscription file carried from the Edge to a Mailbox server); a plan file holds only
-    this reference, and it never reaches the wire unresolved.
+    The runner replaces it with that value, in memory, when it builds a later payload (an Edge Subscription
+    file carried from the Edge to a Mailbox server, a request carried to an issuer); a plan file holds only
+    this reference, and it never reaches the wire unresolved. ``part``: a part of that value, in words, that
+    the operation's kind picks out when it resolves the operation (an ACME challenge's token).
     """
 
     operation: str
     step: str
+    part: str = ""
 
     def to_json(self) -> dict[str, str]:
-        return {"exconf_ref": "Operation", "operation": self.operation, "step": self.step}
+        doc = {"exconf_ref": "Operation", "operation": self.operation, "step": self.step}
+        if self.part:
+            doc["part"] = self.part
+        return doc
 
 
 REDACTED = "********"
