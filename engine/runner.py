@@ -191,6 +191,9 @@ class Run:
         # Kinds that reads_peers are read on every host once any host declares them (resolved once, not per host).
         declared_anywhere = frozenset(k for h in self.desired.hosts for k in self.desired.kinds_of(h))
         self._peer_kinds = frozenset(k.kind for k in self.kinds if k.scope == SERVER and k.reads_peers and k.kind in declared_anywhere)
+        # An organisation kind that reads_peers is read on every host too (the Auth certificate must be on every Mailbox server).
+        self._peer_kinds |= frozenset(k.kind for k in self.kinds if k.scope == ORGANIZATION and k.reads_peers and self.organization
+                                      and k.kind in self.desired.organization_kinds)
         # Of those, the kinds read once per AD site (by one Mailbox server of it) by the hosts that do not declare them.
         self._site_kinds = frozenset(k.kind for k in self.kinds if k.kind in self._peer_kinds and k.reads_per_site)
         self._sites_read: set[str] = set()
@@ -306,7 +309,8 @@ class Run:
         """The server kinds a host declares, and those that ``reads_peers`` declared on any host (but not those read
         per site, which only the site's reader reads)."""
         mine = self.desired.kinds_of(host)
-        return [k for k in self.kinds if k.scope == SERVER and (k.kind in mine or (k.kind in self._peer_kinds and k.kind not in self._site_kinds))]
+        return [k for k in self.kinds if (k.scope == SERVER and (k.kind in mine or (k.kind in self._peer_kinds and k.kind not in self._site_kinds)))
+                or (k.scope == ORGANIZATION and k.kind in self._peer_kinds)]
 
     def _site_read(self, session: Session, result: HostRead) -> None:
         """Kinds read once per AD site: the first Mailbox server of a site to be read reads them for it, in a

@@ -3,6 +3,7 @@
 Adding a kind is one new file implementing ``base.Kind`` and one line here.
 """
 
+from .auth_certificate import KIND_INSTANCE as AUTH_CERTIFICATE
 from .base import ORGANIZATION, SERVER, Kind
 from .edge_subscription import KIND_INSTANCE as EDGE_SUBSCRIPTION
 from .settings import SettingsKind
@@ -21,6 +22,7 @@ KINDS: tuple[Kind, ...] = (
     RECEIVE_CONNECTOR,
     EXCHANGE_CERTIFICATE,
     EDGE_SUBSCRIPTION,
+    AUTH_CERTIFICATE,
 )
 
 # The settings kinds, for the inventory schema and the reference docs.
