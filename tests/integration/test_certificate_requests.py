@@ -28,7 +28,7 @@ def acme(make_lab, tmp_path):
     lab = make_lab(SERVERS)
     prefix = lab.addresses["EX01"].rsplit(".", 1)[0]
     names = {"mail.contoso.lab": lab.addresses["EX01"], "autodiscover.contoso.lab": lab.addresses["EX01"],
-             "ex01.contoso.lab": lab.addresses["EX01"]}
+             "ex01.contoso.lab": lab.addresses["EX01"], "webmail.contoso.lab": lab.addresses["EX01"]}
     dns_server = DnsServer(f"{prefix}.201", 5353, "contoso.lab", names)
     pebble = start_pebble(tmp_path / "pebble", f"{prefix}.200", IIS_HTTP_PORT, dns_server.address, dns_server.port)
     yield lab, pebble, dns_server
@@ -172,3 +172,49 @@ def test_copied_to_the_edge_in_one_plan_and_renewed_when_the_clock_passes_renew_
     # clock is ahead of: so it is within renew_within_days of the lab clock again).
     code, out, err = run(capsys, "plan", str(path))
     assert f'thumbprint  = "{renewed["Thumbprint"]}" -> "(new, known after apply)"' in out
+
+
+def test_a_missing_name_is_refused_with_the_url_that_needs_it(acme, capsys):
+    lab, pebble, _ = acme
+    lab.exec("EX01", "Set-OwaVirtualDirectory", Identity="EX01\\owa (Default Web Site)", ExternalUrl="https://webmail.contoso.lab/owa")
+    body = inventory(lab, pebble).replace("        certificates:\n", "        certificate_urls: {autodiscover: true}\n        certificates:\n", 1)
+    path = lab.inventory(body)
+    code, out, err = run(capsys, "plan", str(path))
+    assert code == 1 and "Refused [certificate-url-names]" in out + err, out + err
+    assert ("would serve IIS, but Outlook on the web (OwaVirtualDirectory) ExternalUrl https://webmail.contoso.lab/owa needs "
+            "webmail.contoso.lab, which its names (mail.contoso.lab, autodiscover.contoso.lab) do not cover") in out + err
+    code, out, err = run(capsys, "apply", str(path), "--auto-approve")
+    assert code == 1 and requested(lab) == []  # nothing requested, nothing changed
+
+    # The names declared to cover it: requested, and the finding names what is now covered.
+    # The default InternalUrls name the server (https://ex01.contoso.lab/owa …): its name too.
+    fixed = lab.inventory(body.replace("domains: [autodiscover.contoso.lab]", "domains: [autodiscover.contoso.lab, webmail.contoso.lab, ex01.contoso.lab]"),
+                          name="fixed.yaml")
+    code, out, err = run(capsys, "apply", str(fixed), "--auto-approve")
+    assert code == 0, out + err
+    code, out, err = run(capsys, "drift", str(fixed), "--json")
+    import json
+
+    (finding,) = [f for f in json.loads(out)["findings"] if f["resource"] == "certificate_urls"]
+    assert finding["status"] == "in_sync", finding
+    props = {p["property"]: p["actual"] for p in finding["properties"]}
+    assert props["webmail.contoso.lab"].startswith("CN=mail.contoso.lab (") and props["autodiscover.contoso.lab"].startswith("CN=mail.contoso.lab (")
+
+
+def test_a_failed_validation_removes_the_challenge_files_and_the_next_run_completes_the_same_request(acme, capsys):
+    lab, pebble, dns_server = acme
+    body = inventory(lab, pebble).replace("domains: [autodiscover.contoso.lab]", "domains: [autodiscover.contoso.lab, unknown.contoso.lab]")
+    path = lab.inventory(body)
+    code, out, err = run(capsys, "apply", str(path), "--auto-approve")
+    assert code == 2, out + err
+    assert "could not validate unknown.contoso.lab" in out and "could not resolve" in out
+    state = lab.server.store._state.objects[("EX01", "web_files")]
+    assert [k for k in state if not k.endswith("web.config")] == []  # the cleanup ran after the failure
+    (pending,) = [c for c in lab.exec("EX01", "Get-ExchangeCertificate") if str(c["Status"]) == "PendingRequest"]
+    dns_server.a["unknown.contoso.lab"] = lab.addresses["EX01"]
+    code, out, err = run(capsys, "apply", str(path), "--auto-approve")
+    assert code == 0, out + err
+    assert f"completes the pending request {pending['Thumbprint'][:8]}" in out
+    certs = lab.exec("EX01", "Get-ExchangeCertificate")
+    assert not [c for c in certs if str(c["Status"]) == "PendingRequest"]
+    assert [c for c in certs if "unknown.contoso.lab" in c["CertificateDomains"] and str(c["Status"]) == "Valid"]
