@@ -243,7 +243,7 @@ class CertificateUrlsKind(KindDefaults):
         now = dt.datetime.fromisoformat(str(row["UtcNow"]).replace("Z", "+00:00")) if row.get("UtcNow") else self.clock()
         here = want.source
         verdicts = judge(observed, spec.autodiscover, now)
-        props = tuple(FindingProperty(need.name, f"covered for {need.why}", served or problem, here) for need, served, problem in verdicts)
+        props = tuple(FindingProperty(need.why, f"a valid certificate for {need.name}", served or problem, here) for need, served, problem in verdicts)
         missing = [(need, problem) for need, _, problem in verdicts if problem]
         refusals = []
         for change, cert in planned_iis(ctx.planned, now):

@@ -198,7 +198,9 @@ def test_a_missing_name_is_refused_with_the_url_that_needs_it(acme, capsys):
     (finding,) = [f for f in json.loads(out)["findings"] if f["resource"] == "certificate_urls"]
     assert finding["status"] == "in_sync", finding
     props = {p["property"]: p["actual"] for p in finding["properties"]}
-    assert props["webmail.contoso.lab"].startswith("CN=mail.contoso.lab (") and props["autodiscover.contoso.lab"].startswith("CN=mail.contoso.lab (")
+    assert props["Outlook on the web (OwaVirtualDirectory) ExternalUrl https://webmail.contoso.lab/owa"].startswith("CN=mail.contoso.lab (")
+    assert props["https://autodiscover.contoso.lab/Autodiscover/Autodiscover.xml (Autodiscover of the accepted domain contoso.lab)"].startswith(
+        "CN=mail.contoso.lab (")
 
 
 def test_a_failed_validation_removes_the_challenge_files_and_the_next_run_completes_the_same_request(acme, capsys):
