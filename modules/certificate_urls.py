@@ -93,7 +93,7 @@ def needs(observed: tuple[ObservedObject, ...], autodiscover: bool) -> list[Need
                 out.append(Need(f"autodiscover.{domain}", f"https://autodiscover.{domain}/Autodiscover/Autodiscover.xml "
                                                           f"(Autodiscover of the accepted domain {domain})", "IIS", True))
         elif o.kind == CONNECTOR and o.values.get("Fqdn"):
-            out.append(Need(str(o.values["Fqdn"]), f"the receive connector {o.name!r} (Fqdn {o.values['Fqdn']})", "SMTP"))
+            out.append(Need(str(o.values["Fqdn"]), f'the receive connector "{o.name}" (Fqdn {o.values["Fqdn"]})', "SMTP"))
     seen: set[tuple[str, str, str]] = set()
     unique = []
     for n in out:

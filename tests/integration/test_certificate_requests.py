@@ -113,6 +113,9 @@ def test_dns_01_through_rfc_2136(acme, capsys, monkeypatch):
     lab, pebble, dns_server = acme
     monkeypatch.setenv("ACME_TSIG_SECRET", TSIG_SECRET)
     path = lab.inventory(inventory(lab, pebble, challenge="dns-01", dns=dns_server))
+    code, out, err = run(capsys, "plan", str(path))
+    assert (f"-DnsUpdate 'RFC 2136 updates of zone contoso.lab at {dns_server.address}:{dns_server.port}, TSIG key {TSIG_NAME} "
+            "(hmac-sha256, secret from env ACME_TSIG_SECRET)'") in out
     code, out, err = run(capsys, "apply", str(path), "--auto-approve")
     assert code == 0, out + err
     assert "through WinRM" not in out  # nothing to write on the server
