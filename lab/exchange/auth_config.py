@@ -196,3 +196,17 @@ def holds_current(ctx: Context, entry: ServerEntry) -> bool:
     """Whether OAuth can sign on this Mailbox server: it holds the current Auth certificate."""
     cfg = config(ctx)
     return any(not s["pending"] and thumbprint_of(s) == cfg["current"] for s in server_store(ctx, entry)["certs"])
+
+
+def signs_here(org_blob: dict[str, Any], store: dict[str, Any], now: dt.datetime) -> bool:
+    """Whether Outlook on the web and the admin centre can sign in on a server (its IIS answers 500 otherwise): it
+    holds the current Auth certificate, valid now. A server whose store was never made holds setup's."""
+    cfg = org_blob.get("auth_config")
+    current = cfg["current"] if cfg else (thumbprint_of(org_blob["auth"]) if "auth" in org_blob else "")
+    if not store.get("certs"):
+        return True  # not touched yet: a fresh install, which holds setup's Auth certificate
+    for s in store["certs"]:
+        if not s["pending"] and thumbprint_of(s) == current:
+            cert = certificate_of(s).certificate
+            return cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
+    return False

@@ -330,12 +330,16 @@ class LabStore:
         """What a Mailbox server's IIS answers an anonymous GET of a path of the Default Web Site other than
         /PowerShell: the files exconf's program put there (web_files.py), 403.4 over plain HTTP when the site
         requires SSL (Enable-ExchangeCertificate -Services IIS without -DoNotRequireSsl, cmdlets.md §2)."""
-        from . import certificate_store, web_files
+        from . import auth_config, certificate_store, stored, web_files
 
         with self._lock:
             certs = self._state.objects.get((spec.name, certificate_store.SERVER_KEY)) or {}
             if certs.get("root_require_ssl") and not secure:
                 return 403, b""
+            first = path.split("?", 1)[0].strip("/").split("/", 1)[0].lower()
+            if first in ("owa", "ecp"):  # signing in needs OAuth's certificate on this server (auth_config.py)
+                blob = self._state.objects.get((stored.ORG, certificate_store.ORG_KEY)) or {}
+                return (200, b"") if auth_config.signs_here(blob, certs, self._state.now()) else (500, b"")
             files = self._state.objects.get((spec.name, web_files.KEY)) or {}
             return web_files.served(files, path)
 

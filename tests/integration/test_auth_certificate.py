@@ -104,10 +104,14 @@ def test_the_auth_certificate_rotates_across_two_runs_with_its_effective_date(ma
 def test_a_mailbox_server_without_the_auth_certificate_gets_it(make_lab, capsys):
     lab = make_lab(SERVERS)
     current = auth(lab)["CurrentCertificateThumbprint"]
+    ex02 = lab.server.store.server("EX02")
+    assert lab.server.store.web_request(ex02, "/owa/", True)[0] == 200
     lab.exec("EX02", "Remove-ExchangeCertificate", Thumbprint=current, Confirm=False)
+    assert lab.server.store.web_request(ex02, "/owa/", True)[0] == 500  # OAuth cannot sign there: sign-in fails
     path = lab.inventory(inventory())
     code, out, err = run(capsys, "plan", str(path))
     assert 'current_on = ["EX01"] -> ["EX01", "EX02"]' in out and f"Export-ExchangeCertificate -Thumbprint '{current}'" in out
     code, out, err = run(capsys, "apply", str(path), "--auto-approve")
     assert code == 0, out + err
     assert current in {c["Thumbprint"] for c in lab.exec("EX02", "Get-ExchangeCertificate")}
+    assert lab.server.store.web_request(ex02, "/ecp/", True)[0] == 200

@@ -109,6 +109,19 @@ def test_a_declared_certificate_is_requested_signed_completed_and_bound_in_one_a
     assert code == 0, out + err  # in sync
 
 
+def test_a_saved_plan_of_a_request_is_applied_as_reviewed(acme, capsys, tmp_path):
+    lab, pebble, _ = acme
+    path = lab.inventory(inventory(lab, pebble, "          copy_to:\n          - {host: edge01.contoso.lab, services: [SMTP]}\n"))
+    saved = tmp_path / "request.plan"
+    code, out, err = run(capsys, "plan", str(path), "--out", str(saved))
+    assert code == 0, out + err
+    text = saved.read_text()
+    assert '"file_written_by"' in text and "BEGIN" not in text and "made at random" in text  # references, never a request, key or PFX
+    code, out, err = run(capsys, "apply", str(saved))
+    assert code == 0, out + err
+    assert [c for c in requested(lab, "EDGE01") if "SMTP" in str(c["Services"])]
+
+
 def test_dns_01_through_rfc_2136(acme, capsys, monkeypatch):
     lab, pebble, dns_server = acme
     monkeypatch.setenv("ACME_TSIG_SECRET", TSIG_SECRET)
