@@ -62,6 +62,14 @@ def test_the_auth_certificate_rotates_across_two_runs_with_its_effective_date(ma
     assert "on ex02.contoso.lab (wave 2):" in out and "Import-ExchangeCertificate -FileData (the FileData that Export-ExchangeCertificate returns" in out
     assert "Set-AuthConfig -NewCertificateThumbprint (the Thumbprint that New-ExchangeCertificate returns on ex01.contoso.lab" in out
 
+    # Every Mailbox server of the organisation must be in the run: without EX02 the host carrying it fails, naming it.
+    code, out, err = run(capsys, "plan", str(path), "--limit", "ex01.contoso.lab,organization")
+    assert code != 0 and "the Auth certificate must be on every Mailbox server, and EX02 is not in this run" in out + err, out + err
+    # Removing the current certificate is refused (the certificate kind's rail).
+    refused = lab.inventory(inventory(f"      exchange:\n        certificates:\n        - {{thumbprint: {first}, state: absent}}\n"), name="current.yaml")
+    code, out, err = run(capsys, "plan", str(refused))
+    assert "Refused [auth-certificate]" in out + err and "is the current certificate of the organisation's AuthConfig" in out + err, out + err
+
     default = lab.exec("EX01", "Get-TransportService", Identity="EX01")[0]["InternalTransportCertificateThumbprint"]
     code, out, err = run(capsys, "apply", str(path), "--auto-approve")
     assert code == 0, out + err

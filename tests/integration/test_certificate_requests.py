@@ -117,18 +117,39 @@ def test_a_saved_plan_of_a_request_is_applied_as_reviewed(acme, capsys, tmp_path
     assert code == 0, out + err
     text = saved.read_text()
     assert '"file_written_by"' in text and "BEGIN" not in text and "made at random" in text  # references, never a request, key or PFX
+    default = lab.exec("EDGE01", "Get-TransportService", Identity="EDGE01")[0]["InternalTransportCertificateThumbprint"]
     code, out, err = run(capsys, "apply", str(saved))
     assert code == 0, out + err
-    assert [c for c in requested(lab, "EDGE01") if "SMTP" in str(c["Services"])]
+    (copy,) = [c for c in requested(lab, "EDGE01") if "SMTP" in str(c["Services"])]
+    # SMTP bound on the copy without making it the Edge's default SMTP certificate (its Edge Subscription keeps working).
+    assert lab.exec("EDGE01", "Get-TransportService", Identity="EDGE01")[0]["InternalTransportCertificateThumbprint"] == default != copy["Thumbprint"]
+
+    # A later run copies it again where it went missing, and nothing else.
+    lab.exec("EDGE01", "Remove-ExchangeCertificate", Thumbprint=copy["Thumbprint"], Confirm=False)
+    code, out, err = run(capsys, "plan", str(path))
+    assert code == 0 and 'copied_to = [] -> ["edge01.contoso.lab"]' in out, out + err
+    assert "GenerateRequest" not in out and "New-AcmeOrder" not in out
+    code, out, err = run(capsys, "apply", str(path), "--auto-approve")
+    assert code == 0, out + err
+    assert [c["Thumbprint"] for c in requested(lab, "EDGE01")] == [copy["Thumbprint"]]
+    assert [c["Thumbprint"] for c in requested(lab)] == [copy["Thumbprint"]]
 
 
-def test_dns_01_through_rfc_2136(acme, capsys, monkeypatch):
+@pytest.mark.parametrize("source", ["env", "file"])
+def test_dns_01_through_rfc_2136(acme, capsys, monkeypatch, source):
     lab, pebble, dns_server = acme
-    monkeypatch.setenv("ACME_TSIG_SECRET", TSIG_SECRET)
-    path = lab.inventory(inventory(lab, pebble, challenge="dns-01", dns=dns_server))
+    body = inventory(lab, pebble, challenge="dns-01", dns=dns_server)
+    if source == "env":
+        monkeypatch.setenv("ACME_TSIG_SECRET", TSIG_SECRET)
+        described = "env ACME_TSIG_SECRET"
+    else:  # a file beside the inventory, named relative to it
+        (lab.dir / "tsig.key").write_text(TSIG_SECRET + "\n")
+        body = body.replace("tsig_secret_env: ACME_TSIG_SECRET", "tsig_secret_file: tsig.key")
+        described = f"file {(lab.dir / 'tsig.key').resolve()}"
+    path = lab.inventory(body)
     code, out, err = run(capsys, "plan", str(path))
     assert (f"-DnsUpdate 'RFC 2136 updates of zone contoso.lab at {dns_server.address}:{dns_server.port}, TSIG key {TSIG_NAME} "
-            "(hmac-sha256, secret from env ACME_TSIG_SECRET)'") in out
+            f"(hmac-sha256, secret from {described})'") in out, out + err
     code, out, err = run(capsys, "apply", str(path), "--auto-approve")
     assert code == 0, out + err
     assert "through WinRM" not in out  # nothing to write on the server
@@ -236,3 +257,25 @@ def test_a_failed_validation_removes_the_challenge_files_and_the_next_run_comple
     certs = lab.exec("EX01", "Get-ExchangeCertificate")
     assert not [c for c in certs if str(c["Status"]) == "PendingRequest"]
     assert [c for c in certs if "unknown.contoso.lab" in c["CertificateDomains"] and str(c["Status"]) == "Valid"]
+
+
+def test_http_01_is_refused_on_an_edge_which_has_no_iis(acme, capsys):
+    lab, pebble, _ = acme
+    body = inventory(lab, pebble, services="[SMTP]")
+    entry = body[body.index("      exchange:\n"):body.index("    edge01.contoso.lab:\n")]
+    body = body.replace(entry, "").replace(f"      ansible_password: {EDGE_PASSWORD}\n", f"      ansible_password: {EDGE_PASSWORD}\n{entry}")
+    path = lab.inventory(body)
+    code, out, err = run(capsys, "plan", str(path))
+    assert code == 1, out + err
+    assert "edge01.contoso.lab" in out + err and "which has no IIS to serve an HTTP-01 challenge: prove the names with dns-01" in out + err
+    assert requested(lab, "EDGE01") == []
+
+
+def test_a_copy_host_outside_the_run_is_an_error_of_the_declaring_host(acme, capsys):
+    lab, pebble, _ = acme
+    path = lab.inventory(inventory(lab, pebble, "          copy_to:\n          - {host: edge01.contoso.lab, services: [SMTP]}\n"))
+    code, out, err = run(capsys, "plan", str(path), "--limit", "ex01.contoso.lab")
+    assert code == 1, out + err
+    assert ("copy_to edge01.contoso.lab: that host was not read in this run (outside --limit, or it failed): "
+            "the certificate cannot be copied there") in out + err
+    assert "ex01.contoso.lab" in out + err and requested(lab) == []
