@@ -1,8 +1,9 @@
 """Connection settings of a host, from Ansible's connection variables.
 
-Defaults follow the issue's security stance: NTLM over HTTP with message
-encryption, or Basic/NTLM over HTTPS with certificate validation; nothing
-that sends a password in clear is accepted.
+Defaults follow the issue's security stance: NTLM or Kerberos over HTTP with message
+encryption, or Kerberos/NTLM/Basic over HTTPS with certificate validation; nothing
+that sends a password in clear is accepted, and nothing that hands it to the server
+(CredSSP). An estate that disabled NTLM says ``exconf_forbid_ntlm: true``.
 """
 
 from __future__ import annotations
@@ -13,25 +14,55 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .transport import ConnectionSettings
+from .transport.kerberos import kerberos_missing, spn_host
 
 if TYPE_CHECKING:  # the inventory asks this module which connections exist; the types only go the other way
     from .inventory import Host
 
-SUPPORTED_AUTH = ("ntlm", "basic")
-NOT_YET = ("kerberos", "credssp", "certificate")  # Ansible has them; exconf does not yet
+SUPPORTED_AUTH = ("ntlm", "kerberos", "basic")
+NOT_YET = ("certificate",)  # Ansible has it; exconf does not yet
+# CredSSP sends the user's password to the server (MS-CSSP 3.1.5: the TSPasswordCreds after the
+# TLS channel), where any process acting as the server can use it to reach every other service as
+# the user; Microsoft's own second-hop guide lists it as the option with the credential at risk
+# (learn.microsoft.com/powershell/scripting/security/remoting/ps-remoting-second-hop, "CredSSP").
+CREDSSP_REFUSED = (
+    "CredSSP is refused: it hands your password to the server, where whoever controls it can use it "
+    "against every other service as you; Mailbox servers are reached through remote PowerShell, which needs "
+    "no second hop, and the program path can use ansible_winrm_kerberos_delegation: true"
+)
 
 
 def unsupported_connection(v: Mapping[str, object]) -> list[tuple[str, str]]:
-    """Connection variables exconf cannot use yet, as (variable, message): checked with the inventory, before any host is contacted."""
+    """Connection variables exconf cannot or will not use, as (variable, message): checked with the
+    inventory, before any host is contacted."""
     out = []
     kind = v.get("ansible_connection", "winrm")
     if kind != "winrm":
         out.append(("ansible_connection", f"{kind!r} is not supported yet; use winrm"))
     declared = v.get("ansible_winrm_transport")
     choices = [declared] if isinstance(declared, str) else list(declared) if isinstance(declared, list) else []
-    if choices and all(c in NOT_YET for c in choices):
-        out.append(("ansible_winrm_transport", f"{declared!r} is not supported yet; use ntlm, or basic over https"))
+    forbid = _truthy(v.get("exconf_forbid_ntlm"))
+    usable = [c for c in choices if c not in NOT_YET and c != "credssp" and not (forbid and c == "ntlm")]
+    if choices and not usable:
+        if "credssp" in choices:
+            out.append(("ansible_winrm_transport", CREDSSP_REFUSED))
+        elif forbid and "ntlm" in choices:
+            out.append(("ansible_winrm_transport", "ntlm is forbidden here (exconf_forbid_ntlm: true); use kerberos, "
+                                                   "or basic over https"))
+        else:
+            out.append(("ansible_winrm_transport", f"{declared!r} is not supported yet; use kerberos or ntlm, or basic "
+                                                   "over https"))
+    elif not choices and forbid:
+        out.append(("exconf_forbid_ntlm", "NTLM is forbidden but ansible_winrm_transport is not set (its default is "
+                                          "ntlm); set it to kerberos"))
     return out
+
+
+def _truthy(value: object) -> bool:
+    """Ansible's boolean forms (true/yes/on/1 and their opposites), as the winrm plugin reads them."""
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("yes", "on", "1", "true", "y", "t") if value is not None else False
 
 
 class ConnectionConfigError(ValueError):
@@ -46,9 +77,9 @@ def settings_for(host: Host, inventory_dir: Path, env: Mapping[str, str] = os.en
     port = int(v["ansible_port"]) if v.get("ansible_port") not in (None, "") else None  # "5986" works as in Ansible
     scheme = v.get("ansible_winrm_scheme") or ("https" if port == 5986 else "http")
     port = port or (5986 if scheme == "https" else 5985)
-    auth = _auth(host, v.get("ansible_winrm_transport"), scheme)
+    auth = _auth(host, v.get("ansible_winrm_transport"), scheme, _truthy(v.get("exconf_forbid_ntlm")))
     user = v.get("ansible_user")
-    if not user:
+    if not user and auth != "kerberos":
         raise ConnectionConfigError(f"{host.name}: ansible_user is not set")
     password = v.get("ansible_password")
     env_name = v.get("exconf_password_env")
@@ -56,8 +87,13 @@ def settings_for(host: Host, inventory_dir: Path, env: Mapping[str, str] = os.en
         if env_name not in env:
             raise ConnectionConfigError(f"{host.name}: exconf_password_env names {env_name}, which is not set in the environment")
         password = env[env_name]
-    if password is None:
+    if password is None and auth != "kerberos":  # Kerberos without a password: the ticket from kinit
         raise ConnectionConfigError(f"{host.name}: no password: set exconf_password_env (or ansible_password)")
+    if auth == "kerberos":
+        missing = kerberos_missing()
+        if missing:
+            raise ConnectionConfigError(f"{host.name}: {missing}")
+        user = kerberos_principal(host.name, str(user or ""))
     ca = v.get("ansible_winrm_ca_trust_path")
     if ca:
         ca_path = (inventory_dir / str(ca)).resolve()
@@ -75,30 +111,60 @@ def settings_for(host: Host, inventory_dir: Path, env: Mapping[str, str] = os.en
     read = int(v.get("ansible_winrm_read_timeout_sec") or (timeout + 10 if timeout else 30))
     if read <= operation:
         raise ConnectionConfigError(f"{host.name}: ansible_winrm_read_timeout_sec ({read}) must exceed ansible_winrm_operation_timeout_sec ({operation})")
+    connect_to = str(v.get("ansible_host") or host.name)
     return ConnectionSettings(
-        host=str(v.get("ansible_host") or host.name),
+        host=connect_to,
         port=int(port),
         scheme=scheme,
         path=v.get("ansible_winrm_path", "/wsman"),
         auth=auth,
-        user=str(user),
-        password=str(password),
+        user=str(user or ""),
+        password=None if password is None else str(password),
         cert_validation=v.get("ansible_winrm_server_cert_validation", "validate") != "ignore",
         ca_trust_path=ca,
         message_encryption=v.get("ansible_winrm_message_encryption", "auto"),
         operation_timeout=operation,
         read_timeout=read,
+        service=str(v.get("ansible_winrm_service") or "HTTP"),
+        spn_host=spn_host(host.name, connect_to, _optional(v.get("ansible_winrm_kerberos_hostname_override"))),
+        delegate=auth == "kerberos" and _truthy(v.get("ansible_winrm_kerberos_delegation")),
     )
 
 
-def _auth(host: Host, declared: str | list[str] | None, scheme: str) -> str:
+def kerberos_principal(host_name: str, user: str) -> str:
+    """``user@REALM`` as MIT Kerberos needs it: the realm part in upper case (Active Directory's realm
+    is its DNS domain in upper case; the user part of a UPN is compared without case)."""
+    if not user:
+        return ""  # the credential cache's default principal
+    if "\\" in user:
+        raise ConnectionConfigError(
+            f"{host_name}: ansible_user {user!r} is a DOMAIN\\user name; Kerberos needs user@REALM "
+            "(e.g. exadmin@CONTOSO.LAB)")
+    name, at, realm = user.rpartition("@")
+    if not at or not name or not realm:
+        raise ConnectionConfigError(f"{host_name}: ansible_user {user!r} has no realm; Kerberos needs user@REALM "
+                                    "(e.g. exadmin@CONTOSO.LAB)")
+    return f"{name}@{realm.upper()}"
+
+
+def _optional(value: object) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def _auth(host: Host, declared: str | list[str] | None, scheme: str, forbid_ntlm: bool = False) -> str:
     choices = [declared] if isinstance(declared, str) else list(declared or ["ntlm"])
     choices = ["basic" if c == "ssl" else c for c in choices]
     for choice in choices:
         if choice == "plaintext":
-            raise ConnectionConfigError(f"{host.name}: ansible_winrm_transport plaintext sends the password in clear; use ntlm, or basic over https")
+            raise ConnectionConfigError(f"{host.name}: ansible_winrm_transport plaintext sends the password in clear; use kerberos or ntlm, or basic over https")
+        if choice == "ntlm" and forbid_ntlm:
+            continue
         if choice in SUPPORTED_AUTH:
             if choice == "basic" and scheme != "https":
-                raise ConnectionConfigError(f"{host.name}: basic authentication over http sends the password in clear; use https (port 5986) or ntlm")
+                raise ConnectionConfigError(f"{host.name}: basic authentication over http sends the password in clear; use https (port 5986), kerberos or ntlm")
             return choice
-    raise ConnectionConfigError(f"{host.name}: ansible_winrm_transport {declared!r} is not supported yet; use ntlm or basic (kerberos comes later)")
+    if "credssp" in choices:
+        raise ConnectionConfigError(f"{host.name}: {CREDSSP_REFUSED}")
+    if forbid_ntlm and "ntlm" in choices:
+        raise ConnectionConfigError(f"{host.name}: NTLM is forbidden here (exconf_forbid_ntlm: true); use kerberos, or basic over https")
+    raise ConnectionConfigError(f"{host.name}: ansible_winrm_transport {declared!r} is not supported yet; use kerberos or ntlm, or basic over https")

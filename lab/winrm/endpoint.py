@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping
 
 from . import encryption, soap
-from .auth import Authenticator, ConnectionAuth
+from .auth import Authenticator, ConnectionAuth, Logon
 from .shell import SHELL_URI, Backend, ShellResource
 from .stats import ServerStats
 
 if TYPE_CHECKING:
     from exconf.lab.exchange.store import ServerSpec
+    from exconf.lab.kerberos import ServiceKey
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +40,15 @@ class HttpResponse:
 class ServerEndpoint:
     """The WinRM service of one lab server (both its HTTP and HTTPS listeners)."""
 
-    def __init__(self, spec: "ServerSpec", backend: Backend, credential_file: Path):
+    def __init__(self, spec: "ServerSpec", backend: Backend, credential_file: Path,
+                 service_key: "ServiceKey | None" = None, realm: str = ""):
         self.spec = spec
         self.stats = ServerStats()
-        self.auth = Authenticator(spec, credential_file)
+        self.auth = Authenticator(spec, credential_file, service_key=service_key, realm=realm)
         self.shells = ShellResource(spec, backend, self.stats)
 
-    def new_connection(self, secure: bool) -> ConnectionAuth:
-        return ConnectionAuth(secure=secure)
+    def new_connection(self, secure: bool, channel_bindings: bytes | None = None) -> ConnectionAuth:
+        return ConnectionAuth(secure=secure, channel_bindings=channel_bindings)
 
     def handle(
         self, conn: ConnectionAuth, method: str, path: str, headers: Mapping[str, str], body: bytes, client_ip: str = ""
@@ -68,26 +70,28 @@ class ServerEndpoint:
     def _wsman(self, conn: ConnectionAuth, headers: Mapping[str, str], body: bytes, client_ip: str) -> HttpResponse:
         authorization = headers.get("Authorization", "")
         principal: str | None = None
+        logon: Logon | None = None
         mutual_token: bytes | None = None
         if authorization:
             scheme, _, param = authorization.partition(" ")
-            if scheme.lower() in ("negotiate", "ntlm"):
+            if scheme.lower() in ("negotiate", "kerberos", "ntlm"):
                 outcome = self.auth.negotiate_step(conn, scheme, param)
                 if outcome.status == "challenge":
                     value = f"{conn.scheme} {base64.b64encode(outcome.token or b'').decode()}"
                     return HttpResponse(401, [("WWW-Authenticate", value)])
                 if outcome.status == "failed":
-                    return self._refuse(outcome.reason)
-                principal, mutual_token = conn.principal, outcome.token
+                    return self._refuse(outcome.reason, scheme, outcome.token)
+                principal, logon, mutual_token = conn.principal, conn.logon, outcome.token
             elif scheme.lower() == "basic":
                 outcome = self.auth.basic(param, conn.secure)
                 if outcome.status != "ok":
                     return self._refuse(outcome.reason)
                 principal = outcome.reason  # DOMAIN\user of the account
+                logon = Logon(principal, "basic")
             else:
                 return self._refuse(f"unsupported authentication scheme {scheme!r}")
         elif conn.principal is not None:
-            principal = conn.principal
+            principal, logon = conn.principal, conn.logon
         else:
             return self._challenge()  # the first, anonymous leg: not a failure
 
@@ -140,9 +144,13 @@ class ServerEndpoint:
     def _challenge(self) -> HttpResponse:
         return HttpResponse(401, [("WWW-Authenticate", offer) for offer in self.auth.challenges()])
 
-    def _refuse(self, reason: str) -> HttpResponse:
+    def _refuse(self, reason: str, scheme: str = "", error_token: bytes | None = None) -> HttpResponse:
         self.stats.add(auth_failures=1)
         log.info("%s: authentication refused: %s", self.spec.name, reason)
+        if error_token:
+            # Kerberos answered with a KRB-ERROR (clock skew, channel bindings): send it back so the
+            # client can tell why (RFC 4559 §5: the 401 may carry the final GSS-API token).
+            return HttpResponse(401, [("WWW-Authenticate", f"{scheme} {base64.b64encode(error_token).decode()}")])
         return self._challenge()
 
     def close(self) -> None:

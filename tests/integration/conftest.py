@@ -92,11 +92,17 @@ def org_document(servers: list[dict[str, Any]], prefix: str, extra: dict[str, An
 
 @pytest.fixture
 def make_lab(tmp_path: Path):
-    """make_lab(servers, **extra) -> Lab, stopped at the end of the test."""
+    """make_lab(servers, kdc=None, **extra) -> Lab, stopped at the end of the test.
+
+    With ``kdc`` (the session's realm, tests/conftest.py), the organisation's accounts and servers
+    get their principals and the lab its keytabs: its servers accept Kerberos."""
     started: list[LabServer] = []
 
-    def _make(servers: list[dict[str, Any]], **extra: Any) -> Lab:
+    def _make(servers: list[dict[str, Any]], kdc: Any = None, **extra: Any) -> Lab:
         doc, addresses = org_document(servers, unique_prefix(), extra)
+        if kdc is not None:
+            kdc.provision(doc)
+            doc["kerberos"] = {"keytabs": str(kdc.kdc.keytab_dir)}
         org = tmp_path / "lab-org.yaml"
         org.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
         state = tmp_path / ".lab" / "lab-org.state.json"
