@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
+from .. import eventlog
 from . import admin_audit_log, cmdlets, errors, orgfile
 from . import state as lab_state
 from .serialize import serialize_all
@@ -100,6 +101,7 @@ class LabStore:
         self._seq = 0  # number of the last journal record
         self._snapshot_size = 0
         self._entries = {e.name: e for e in self.org.servers}
+        self.event_logs = eventlog.EventLogs()  # each server's module logging (event 4103), in memory
         self._remove_stale_temporaries()
         self._state = self._load_state()
         self.save()
@@ -167,6 +169,11 @@ class LabStore:
 
         with self._caller(caller):  # who the admin audit log names
             return run_command(self, server, command, arguments, stdin, codepage)
+
+    def module_log(self, server: ServerSpec, command: str, parameters: list[tuple[str, Any]]) -> None:
+        """Event 4103 for a command the program ran on ``server``, as the current caller, at lab time."""
+        self.event_logs.record(server.computer_name, getattr(self._batch, "caller", ""), self.clock_now(), command,
+                               parameters)
 
     @contextlib.contextmanager
     def _caller(self, principal: str) -> Iterator[None]:
