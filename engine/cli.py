@@ -21,18 +21,19 @@ from typing import Any, NoReturn
 from rich.console import Console
 from rich.text import Text
 
-from . import __version__, planfile
+from . import __version__, planfile, plankey
 from . import inventory as inv
 from .desired import DesiredState, parse
 from .inventorycli import InventoryUnusable, add_inventory_options, inventory_main, load_from_args
 from .drift.command import register as register_drift
 from .inventorycli import register as register_inventory
 from .limit import LimitError, select, select_organization
-from .lock import ApplyLock, LockHeld, acquire
+from .lock import ApplyLock, LockError, acquire
 from .model import ChangeOutcome, HostResult, HostStatus, Plan
-from .render import apply_json, plan_json, plural, print_apply, print_plan, print_recap, recap_counts
+from .render import apply_json, plan_json, plural, print_apply, print_plan, print_recap, print_review, recap_counts
+from .review import changed_hosts, differences, review
 from .runner import Run
-from .commands import error, inventory_unusable, new_run, progress, start_labs
+from .commands import error, interrupts_stop, inventory_unusable, new_run, progress, start_labs
 from .safety import refusal_message
 from .termsafe import safe
 
@@ -163,9 +164,8 @@ def main(argv: list[str] | None = None) -> int:
             return drift_main(args, out, err)
         return _run(args, out, err)
     except KeyboardInterrupt:
-        message = "Interrupted."
-        if args.command == "apply":
-            message += " Changes already sent to servers may or may not have been made: run exconf plan to see where each server stands."
+        # Once an apply sends its first change, Ctrl-C no longer raises (commands.interrupts_stop): here nothing was.
+        message = "Interrupted." + (" Nothing was changed on any server." if args.command == "apply" else "")
         err.print(Text(message, style="bold red"))
         return EXIT_ERROR
 
@@ -181,9 +181,10 @@ def _organisation(inventory: inv.Inventory) -> str:
 def _lock(inventory: inv.Inventory, err: Console, command: str) -> ApplyLock | None:
     try:
         lock = acquire(inventory.path, _organisation(inventory), command)
-    except LockHeld as exc:
-        error(err, str(exc))
+    except LockError as exc:
+        error(err, safe(str(exc)))
         return None
+    lock.on_lost = lambda problem: err.print(Text("Warning: ", style="bold yellow") + Text(safe(problem)))
     if lock.taken_over:
         err.print(Text("Warning: ", style="bold yellow") + Text(f"took over a lock left by a process that is gone ({safe(lock.taken_over)})"))
     return lock
@@ -247,12 +248,14 @@ def _plan_and_maybe_apply(args: argparse.Namespace, inventory: inv.Inventory, na
 
 
 def _save(args: argparse.Namespace, plan: Plan, inventory: inv.Inventory, run: Run, err: Console) -> int:
+    key_file = plankey.key_path()
     try:
         saved = planfile.new(plan, inventory, args.limit, run.org_host, tuple(args.extra_vars), tuple(sorted(run.carrier_only)))
-        planfile.save(args.out, saved, plan_json(plan))
-    except (OSError, planfile.PlanFileError) as exc:
+        planfile.save(args.out, saved, plan_json(plan), plankey.load_or_create(key_file))
+    except (OSError, planfile.PlanFileError, plankey.PlanKeyError) as exc:
         return error(err, f"cannot save the plan to {safe(str(args.out))}: {safe(getattr(exc, 'strerror', None) or str(exc))}")
-    err.print(Text(f"Saved the plan to {safe(str(args.out))}. To apply exactly this plan: exconf apply {safe(str(args.out))}"))
+    err.print(Text(f"Saved the plan to {safe(str(args.out))}, authenticated with your plan key ({safe(str(key_file))}). "
+                   f"To apply exactly this plan: exconf apply {safe(str(args.out))}"))
     return 0
 
 
@@ -321,16 +324,16 @@ def _carry_out(args: argparse.Namespace, run: Run, plan: Plan, out: Console, err
     hosts = len({op.host for op in plan.operations})
     status, event = progress(err, quiet=hosts > 50)
     run.on_event = lambda phase, host, done, total: event(phase, host, done, total, run)
-    with status or contextlib.nullcontext():
-        if status is not None:
-            status.update(f"Applying {plural(len(plan.changes), 'change')} on {plural(hosts, 'host')}…")
-        results = run.apply(plan)
-    counts = {name: recap_counts(name, plan.hosts[name], res) for name, res in results.items()}
-    try:
+    with interrupts_stop(run) as presses:  # from here on, Ctrl-C stops what is not started yet; the recap always prints
+        with status or contextlib.nullcontext():
+            if status is not None:
+                status.update(f"Applying {plural(len(plan.changes), 'change')} on {plural(hosts, 'host')}…")
+            results = run.apply(plan)
+        if presses[0]:
+            err.print(Text("\nInterrupted: ", style="bold red") + Text("no further change was started; the recap says what was made."))
+        counts = {name: recap_counts(name, plan.hosts[name], res) for name, res in results.items()}
         _report_apply(args, run, plan, results, counts, out, err)
-    except KeyboardInterrupt:
-        pass  # the changes are made: a Ctrl-C while printing must not change the exit code
-    return _exit_code(counts, results)
+        return _exit_code(counts, results)
 
 
 def _report_apply(args: argparse.Namespace, run: Run, plan: Plan, results: dict[str, HostResult], counts: dict[str, dict[str, int]], out: Console, err: Console) -> None:
@@ -348,14 +351,17 @@ def _report_apply(args: argparse.Namespace, run: Run, plan: Plan, results: dict[
 
 
 def _exit_code(counts: dict[str, dict[str, int]], results: dict[str, HostResult]) -> int:
-    """0 converged; 1 when nothing at all was attempted (interrupted first); else 2 failed | 4 unreachable."""
+    """0 converged; 1 when nothing at all was attempted (interrupted first); else 2 failed | 4 unreachable or
+    result unknown (docs/faults.md)."""
     attempted = any(r.outcome is not ChangeOutcome.NOT_RUN for res in results.values() for r in res.results)
     if not attempted and any(res.not_run for res in results.values()) and not any(c["unreachable"] for c in counts.values()):
         return EXIT_ERROR
+    # A change whose answer never came back is "result unknown": 4, as an unreachable host, not 2.
+    unknown = {name: sum(1 for r in res.results if r.message.startswith("result unknown")) for name, res in results.items()}
     code = EXIT_OK
-    if any(c["failed"] for c in counts.values()) or any(r.not_run for r in results.values()):
+    if any(c["failed"] > unknown.get(name, 0) for name, c in counts.items()) or any(r.not_run for r in results.values()):
         code |= EXIT_FAILED
-    if any(c["unreachable"] for c in counts.values()):
+    if any(c["unreachable"] for c in counts.values()) or any(unknown.values()):
         code |= EXIT_UNREACHABLE
     return code
 
@@ -363,27 +369,53 @@ def _exit_code(counts: dict[str, dict[str, int]], results: dict[str, HostResult]
 # --- saved plans -----------------------------------------------------------------
 
 
-def _show(args: argparse.Namespace, out: Console, err: Console) -> int:
+def _plan_key() -> tuple[bytes | None, str]:
+    """This user's plan key, or None and why it cannot be had."""
     try:
-        saved = planfile.load(args.planfile)
+        return plankey.load(plankey.key_path()), ""
+    except plankey.PlanKeyError as exc:
+        return None, str(exc)
+
+
+def _show(args: argparse.Namespace, out: Console, err: Console) -> int:
+    key, why = _plan_key()
+    try:
+        saved = planfile.load(args.planfile, key)
     except planfile.PlanFileError as exc:
         return error(err, safe(str(exc)))
+    if key is None or saved.authentic is not None:
+        problem = why if key is None else saved.authentic
+        err.print(Text("Warning: ", style="bold yellow") + Text(f"this plan file is not authenticated: {safe(str(problem))}. "
+                                                                "exconf apply will refuse it."))
     if args.json:
-        print(json.dumps(plan_json(saved.plan), indent=2, ensure_ascii=False))
+        print(json.dumps(saved.public, indent=2, ensure_ascii=False))
         return EXIT_OK
-    out.print(Text(f"Saved plan: {safe(str(args.planfile))}, made {saved.created} by exconf {saved.exconf_version} from {safe(str(saved.inventory))}" + (f" (--limit {safe(saved.limit)})" if saved.limit else ""), style="dim"))
-    print_plan(out, saved.plan)
+    out.print(Text(f"Saved plan: {safe(str(args.planfile))}, made {safe(saved.created)} by exconf {safe(saved.exconf_version)} from "
+                   f"{safe(', '.join(str(s) for s in saved.sources))}" + (f" (--limit {safe(saved.limit)})" if saved.limit else ""), style="dim"))
+    print_review(out, saved.review)
     return EXIT_OK
 
 
 def _apply_saved(args: argparse.Namespace, out: Console, err: Console) -> int:
-    """Apply exactly a saved plan, after proving it is not stale; no confirmation (the plan was the review)."""
+    """Apply a saved plan: derive it again from its inventory and a fresh read, and run it only when that is
+    exactly the plan reviewed (review.differences); no confirmation (the review was the confirmation)."""
     if args.limit:
         return error(err, "--limit cannot narrow a saved plan; make a new plan with --limit instead")
+    key, why = _plan_key()
+    if key is None:
+        return error(err, f"the plan file {safe(str(args.inventory))} cannot be authenticated: {safe(why)}; nothing was sent to any server")
     try:
-        saved = planfile.load(args.inventory)
+        saved = planfile.load(args.inventory, key, strict=True)
     except planfile.PlanFileError as exc:
-        return error(err, safe(str(exc)))
+        return error(err, safe(str(exc)) + "; nothing was sent to any server")
+    if saved.authentic is not None:
+        return error(err, f"the plan file {safe(str(args.inventory))} is refused: {safe(saved.authentic)}; nothing was sent to any server. "
+                          "Make a new plan with exconf plan --out and review it.")
+    hosts = changed_hosts(saved.review)
+    show = err if args.json else out
+    show.print(Text(f"Applying the saved plan {safe(str(args.inventory))}, made {safe(saved.created)} from the inventory "
+                    f"{safe(', '.join(str(s) for s in saved.sources))}" + (f" (--limit {safe(saved.limit)})" if saved.limit else "")
+                    + f"; it changes {plural(len(hosts), 'host')}: {safe(', '.join(hosts)) or 'none'}", style="bold"))
     gone = [s for s in saved.sources if not s.exists()]
     if gone:
         return error(err, f"the plan's inventory {safe(str(gone[0]))} is gone; run exconf plan again")
@@ -395,14 +427,14 @@ def _apply_saved(args: argparse.Namespace, out: Console, err: Console) -> int:
     stale = planfile.provenance_problems(saved, inventory, tuple(args.extra_vars))
     if stale:
         return _stale(saved, stale, out, err)
-    plan = saved.plan
-    show = err if args.json else out
-    if plan.blocking:
-        return _refuse(plan, show, err)
-    hosts = list(dict.fromkeys(op.host for op in plan.operations))
+    if any(not r["overridden"] for r in saved.review["refusals"]):
+        err.print(Text("Error: ", style="bold red") + Text("the saved plan was refused by exconf's safety rails when it was made; nothing was sent to any server:"))
+        for r in saved.review["refusals"]:
+            if not r["overridden"]:
+                err.print(Text(f"  [{safe(r['rail'])}] {safe(r['message'])}"))
+        return EXIT_ERROR
     if not hosts:
         show.print(Text("No changes in this plan: nothing to apply.", style="bold green"))
-        print_recap(show, _nothing_applied(plan))
         return EXIT_OK
     missing = [h for h in hosts if h not in {x.name for x in inventory.hosts}]
     if missing:
@@ -421,13 +453,16 @@ def _apply_saved(args: argparse.Namespace, out: Console, err: Console) -> int:
         try:
             with status or contextlib.nullcontext():
                 run.read(org_host=saved.org_host if saved.org_host in hosts else None)
-            fresh = run.plan(overrides=plan.overridden)
-            moved = planfile.drift_between(plan, fresh, hosts)
+            fresh = run.plan(overrides=saved.overridden)
+            moved = differences(saved.review, review(fresh), hosts)
             if moved:
                 return _stale(saved, moved, out, err)
+            if fresh.blocking:
+                return _refuse(fresh, show, err)
             if not args.json:
-                print_plan(out, plan)
-            return _carry_out(args, run, plan, out, err)
+                print_plan(out, fresh)
+            # What runs is the fresh plan, derived from the inventory and the servers: its review is the one in the file.
+            return _carry_out(args, run, fresh, out, err)
         finally:
             run.close()
     finally:

@@ -7,12 +7,18 @@ inventory is escaped for the terminal first.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+
 from rich.console import Console
 from rich.text import Text
 
 from exconf.remote import Step
 
 from . import inventory as inv
+from .connection import reached_in_clear
 from .desired import DesiredState
 from .inventorycli import InventoryUnusable
 from .limit import select_organization
@@ -20,6 +26,7 @@ from .model import HostStatus
 from .render import plural
 from .runner import GRACE_SECONDS, Run
 from .termsafe import safe
+from .transport.cleartext import warning as cleartext_warning
 
 EXIT_ERROR = 1
 
@@ -56,6 +63,28 @@ def progress(err: Console, quiet: bool):
 def interrupted(err: Console, flying: list[str]) -> None:
     waiting = f"waiting up to {GRACE_SECONDS:.0f} s for {plural(len(flying), 'host')} in flight ({safe(', '.join(flying[:5]))}{', …' if len(flying) > 5 else ''})" if flying else "no host is in flight"
     err.print(Text("\nInterrupted: ", style="bold red") + Text(f"no new host will be started; {waiting}. Press Ctrl-C again to leave now."))
+
+
+@contextlib.contextmanager
+def interrupts_stop(run: Run) -> Iterator[list[int]]:
+    """From the first change sent to the exit code, Ctrl-C never raises: it stops the run from starting
+    anything more (the runner counts presses itself while hosts are in flight). A press between two
+    waves of an apply would otherwise leave with exit 1 and no recap after changes were made.
+    Yields the number of presses seen outside the runner's own counting."""
+    presses = [0]
+    if threading.current_thread() is not threading.main_thread():
+        yield presses
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        presses[0] += 1
+        run.stopping.set()
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield presses
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def start_labs(inventory: inv.Inventory, err: Console) -> bool:
@@ -96,6 +125,9 @@ def new_run(
             f"organisation-wide objects (exchange_organization) were not planned: --limit {limit!r} does not select "
             f"the pseudo-host 'organization'; add it to include them (--limit '{limit},organization')"
         )
+    clear = [h.name for h in run.hosts if reached_in_clear(h.vars)]
+    if clear:
+        run.warnings.append(cleartext_warning(clear))
     run.on_event = lambda phase, host, done, total: event(phase, host, done, total, run)
     run.on_interrupt = lambda flying: interrupted(err, flying)
     return run, status

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .transport import ConnectionSettings
+from .transport import ConnectionSettings, cleartext
 from .transport.kerberos import kerberos_missing, spn_host
 
 if TYPE_CHECKING:  # the inventory asks this module which connections exist; the types only go the other way
@@ -65,6 +65,53 @@ def _truthy(value: object) -> bool:
     return str(value).strip().lower() in ("yes", "on", "1", "true", "y", "t") if value is not None else False
 
 
+def cleartext_connection(v: Mapping[str, object]) -> list[tuple[str, str]]:
+    """A host reached over http without message encryption: refused when it is given a secret, or when the
+    inventory does not accept cleartext for it (transport/cleartext.py); checked when the inventory loads."""
+    if v.get("ansible_connection", "winrm") != "winrm":
+        return []
+    encryption = v.get("ansible_winrm_message_encryption", "auto")
+    problem = cleartext.refusal(
+        clear=reached_in_clear(v), setting=str(encryption),
+        accepted=v.get(cleartext.ACCEPT_VAR) is True, secrets=declared_secrets(v.get("exchange")),
+    )
+    return [("ansible_winrm_message_encryption", problem)] if problem else []
+
+
+def reached_in_clear(v: Mapping[str, object]) -> bool:
+    """WinRM over http with ``ansible_winrm_message_encryption: never``: NTLM seals otherwise (pywinrm's
+    ``auto``), and basic over http is refused on its own (``_auth``)."""
+    try:
+        scheme, _ = _scheme_and_port(v)
+    except ValueError:  # a port that is not a number: the schema reports it
+        return False
+    return cleartext.in_clear(scheme, sealed=v.get("ansible_winrm_message_encryption", "auto") != "never")
+
+
+def declared_secrets(section: object, path: str = "exchange") -> list[str]:
+    """Where a host's declarations name a secret (a key such as password_env or password_file), dotted."""
+    from .schema import is_secret  # schema imports the kinds; connection is imported by the inventory
+
+    out: list[str] = []
+    if isinstance(section, Mapping):
+        for key, value in section.items():
+            here = f"{path}.{key}"
+            if is_secret((str(key),)) and value not in (None, False, ""):
+                out.append(here)
+            else:
+                out += declared_secrets(value, here)
+    elif isinstance(section, list):
+        for i, value in enumerate(section):
+            out += declared_secrets(value, f"{path}[{i}]")
+    return out
+
+
+def _scheme_and_port(v: Mapping[str, object]) -> tuple[str, int | None]:
+    port = int(str(v["ansible_port"])) if v.get("ansible_port") not in (None, "") else None  # "5986" works as in Ansible
+    scheme = str(v.get("ansible_winrm_scheme") or ("https" if port == 5986 else "http"))
+    return scheme, port
+
+
 class ConnectionConfigError(ValueError):
     """A host's connection variables cannot be used; the message names the host and the variable."""
 
@@ -74,8 +121,7 @@ def settings_for(host: Host, inventory_dir: Path, env: Mapping[str, str] = os.en
     kind = v.get("ansible_connection", "winrm")
     if kind != "winrm":
         raise ConnectionConfigError(f"{host.name}: ansible_connection {kind!r} is not supported yet; use winrm")
-    port = int(v["ansible_port"]) if v.get("ansible_port") not in (None, "") else None  # "5986" works as in Ansible
-    scheme = v.get("ansible_winrm_scheme") or ("https" if port == 5986 else "http")
+    scheme, port = _scheme_and_port(v)
     port = port or (5986 if scheme == "https" else 5985)
     auth = _auth(host, v.get("ansible_winrm_transport"), scheme, _truthy(v.get("exconf_forbid_ntlm")))
     user = v.get("ansible_user")

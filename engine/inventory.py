@@ -27,6 +27,7 @@ from typing import Any
 from exconf.modules import RESOURCES, by_scope
 from exconf.modules.base import ORGANIZATION, SERVER
 
+from . import safepath
 from .inventory_data import ALL, UNGROUPED, Group, InventoryData, InventoryError, VarsBlock, group_hosts
 from .inventory_sources import display_path, extra_vars, read_source, vars_blocks, vars_files
 from .schema import CONNECTION_VARS, Issue, dotted, validate_block, vars_schema
@@ -120,10 +121,14 @@ def load(
                 _add_once(issues, seen, issue)
     except RenderError as exc:
         _add_once(issues, seen, str(exc))
+    main_file = _main_file(paths[0], data)
+    for host in hosts:
+        for issue in _lab_issue(host, main_file.parent):
+            _add_once(issues, seen, issue)
     _stop_on(issues)
     org_sources = {k[1:]: v for k, v in merged[None].sources.items() if k[:1] == ("exchange_organization",) and len(k) > 1}
     return Inventory(
-        path=_main_file(paths[0], data),
+        path=main_file,
         hosts=tuple(hosts),
         groups={name: frozenset(hs) for name, hs in tree.members.items()},
         organization=organization,
@@ -317,9 +322,20 @@ def _validate(rendered: dict[str, Any], m: _Merged) -> list[Issue]:
 
 def _connection_issues(doc: Document, v: dict[str, Any]) -> list[Issue]:
     """Transports exconf does not have yet are refused now, before any host is contacted."""
-    from .connection import unsupported_connection  # connection imports this module
+    from .connection import cleartext_connection, unsupported_connection  # connection imports this module
 
-    return [Issue(str(doc.where((key,))), key, message) for key, message in unsupported_connection(v)]
+    found = unsupported_connection(v) + cleartext_connection(v)
+    return [Issue(str(doc.where((key,))), key, message) for key, message in found]
+
+
+def _lab_issue(host: Host, base: Path) -> tuple[Issue] | tuple[()]:
+    """exconf_lab names a file exconf starts a server from: only one inside the inventory's folder (links resolved)."""
+    name = host.vars.get("exconf_lab")
+    if not isinstance(name, str) or not name or safepath.inside(base, name) is not None:
+        return ()
+    where = host.source(("exconf_lab",))
+    return (Issue(str(where) if where else host.name, "exconf_lab",
+                  f"{name!r} is outside the inventory's folder ({base.resolve()}); the lab's organisation file must be inside it"),)
 
 
 def _org_misplaced(block: VarsBlock) -> Issue:

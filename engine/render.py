@@ -9,12 +9,14 @@ only on a terminal (rich honours NO_COLOR). Sensitive values show as
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rich.console import Console
 from rich.text import Text
 
-from .model import Change, ChangeOutcome, HostPlan, HostResult, HostStatus, Plan, PropertyChange
+from .model import ChangeOutcome, HostPlan, HostResult, HostStatus, Plan
+from .review import review
 from .termsafe import safe
 
 FORMAT_VERSION = "1"
@@ -44,31 +46,83 @@ def _name(text: str) -> str:
     return value_text(text)
 
 
-def _prop_values(p: PropertyChange) -> tuple[str, str]:
-    if p.sensitive:
-        return SENSITIVE, SENSITIVE
-    return value_text(p.before), value_text(p.after)
+def _location(declared_at: list[Any]) -> str:
+    return f"{safe(str(declared_at[0]), newlines=False)}:{declared_at[1]}"
 
 
-def change_text(change: Change) -> Text:
-    symbol, colour = SYMBOL[change.action]
-    host, kind, name = safe(change.host, newlines=False), change.kind, _name(change.name)
+def change_text(change: dict[str, Any]) -> Text:
+    """One change of a review document (review.py): its properties, then every cmdlet it runs and where."""
+    symbol, colour = SYMBOL[change["action"]]
+    host, kind, name = safe(change["host"], newlines=False), change["kind"], _name(change["name"])
     out = Text()
-    out.append(f"  # {host}: {kind} {name} will be {VERB[change.action]}\n", style="bold")
+    out.append(f"  # {host}: {kind} {name} will be {VERB[change['action']]}\n", style="bold")
     out.append(f"  {symbol} ", style=colour)
     out.append(f"{kind} {name} {{\n")
-    width = max((len(p.prop) for p in change.properties), default=0)
-    for p in change.properties:
-        before, after = _prop_values(p)
+    props = change["properties"]
+    width = max((len(p["prop"]) for p in props), default=0)
+    for p in props:
+        before, after = (SENSITIVE, SENSITIVE) if p["sensitive"] else (value_text(p["before"]), value_text(p["after"]))
         out.append(f"      {symbol} ", style=colour)
-        out.append(f"{p.prop.ljust(width)} = {before} -> {after}")
-        out.append(f"  # {safe(p.source.file, newlines=False)}:{p.source.line}\n", style="dim")
+        out.append(f"{p['prop'].ljust(width)} = {before} -> {after}")
+        out.append(f"  # {_location(p['declared_at'])}\n", style="dim")
     out.append("    }\n")
+    steps = {c["step"]: (c["cmdlet"], op["host"]) for op in change["operations"] for c in op["commands"]}
+    for op in change["operations"]:
+        when = f"wave {op['wave']}"
+        if op.get("within"):
+            when += f", within {int(op['within'][1]) // 60} minutes of the file it needs"
+        out.append(f"    on {safe(op['host'], newlines=False)} ({when}):\n", style="dim")
+        for c in op["commands"]:
+            out.append("      " + command_text(c, steps) + "\n", style="dim")
     return out
 
 
-def summary_line(plan: Plan) -> str:
-    s = plan.summary()
+def command_text(command: dict[str, Any], steps: dict[str, tuple[str, str]] | None = None) -> str:
+    """A cmdlet as an administrator would type it, with references in words; safe for a terminal."""
+    words = [safe(command["cmdlet"], newlines=False)]
+    for name, value in command["parameters"].items():
+        name = safe(str(name), newlines=False)
+        if isinstance(value, bool):
+            words.append(f"-{name}" if value else f"-{name}:$false")
+        else:
+            words.append(f"-{name} {_argument(value, steps or {})}")
+    return " ".join(words)
+
+
+def _argument(value: Any, steps: dict[str, tuple[str, str]]) -> str:
+    if isinstance(value, list):
+        return ",".join(_argument(v, steps) for v in value) or "@()"
+    if value is None:
+        return "$null"
+    if isinstance(value, bool):
+        return "$true" if value else "$false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str):
+        return "'" + safe(value, newlines=False).replace("'", "''") + "'"
+    if isinstance(value, dict):
+        if "file" in value and "sha256" in value:
+            return f"(bytes of {safe(str(value['file']), newlines=False)}, SHA-256 {str(value['sha256'])[:16]}…)"
+        if "temporary_file" in value:
+            return "(a temporary file on the server, whose bytes come back)"
+        if "secret" in value:
+            return f"(a SecureString: the password {safe(str(value['secret']), newlines=False)})"
+        if "output_of" in value:
+            cmdlet, _ = steps.get(str(value["output_of"]), (str(value["output_of"]), ""))
+            return f"(the {safe(str(value.get('property')), newlines=False)} that {safe(cmdlet, newlines=False)} returns)"
+        if "file_written_by" in value:
+            cmdlet, host = steps.get(str(value["file_written_by"]), (str(value["file_written_by"]), "?"))
+            return f"(the file {safe(cmdlet, newlines=False)} writes on {safe(host, newlines=False)}, carried in memory)"
+        if "server" in value:
+            return "(this server)"
+        if "bytes" in value:
+            return f"({value['bytes']} bytes, SHA-256 {str(value.get('sha256'))[:16]}…)"
+        return safe(json.dumps(value, ensure_ascii=False), newlines=False)
+    return safe(str(value), newlines=False)
+
+
+def summary_line(plan: Plan | dict[str, Any]) -> str:
+    s = plan.summary() if isinstance(plan, Plan) else review_summary(plan)
     line = f"Plan: {s['add']} to add, {s['change']} to change, {s['destroy']} to destroy, {s['replace']} to replace."
     trouble = []
     if s["unreachable"]:
@@ -78,31 +132,42 @@ def summary_line(plan: Plan) -> str:
     return line + (" " + ", ".join(trouble) + "." if trouble else "")
 
 
+def review_summary(doc: dict[str, Any]) -> dict[str, int]:
+    """Plan.summary() of a review document."""
+    counts = {"add": 0, "change": 0, "destroy": 0, "replace": 0}
+    key = {"create": "add", "update": "change", "delete": "destroy", "replace": "replace"}
+    for change in doc["changes"]:
+        counts[key[change["action"]]] += 1
+    counts["unreachable"] = sum(1 for h in doc["hosts"].values() if h["status"] == "unreachable")
+    counts["failed"] = sum(1 for h in doc["hosts"].values() if h["status"] == "failed")
+    return counts
+
+
 def print_plan(console: Console, plan: Plan) -> None:
-    changes = plan.changes
-    for warning in plan.warnings:
+    print_review(console, review(plan))
+
+
+def print_review(console: Console, doc: dict[str, Any]) -> None:
+    """A review document (review.py) as plan prints it; ``show`` prints a saved one the same way."""
+    changes = doc["changes"]
+    for warning in doc["warnings"]:
         console.print(Text("Warning: ", style="bold yellow") + Text(safe(warning)))
     if changes:
         console.print(Text("exconf will perform the following actions:\n"))
         for change in changes:
             console.print(change_text(change))
-        console.print(Text(summary_line(plan), style="bold"))
-    elif all(hp.status is HostStatus.OK for hp in plan.hosts.values()):
+        console.print(Text(summary_line(doc), style="bold"))
+    elif all(h["status"] == "ok" for h in doc["hosts"].values()):
         console.print(Text("No changes. ", style="bold green") + Text("The servers match the configuration."))
     else:
         console.print(Text("No changes on the hosts that could be read and planned; see the errors below.", style="bold"))
-        console.print(Text(summary_line(plan), style="bold"))
-    for hp in plan.hosts.values():
-        if hp.status is not HostStatus.OK:
-            print_host_error(console, hp.host, hp.status, hp.error)
-    print_refusals(console, plan)
-
-
-def print_refusals(console: Console, plan: Plan) -> None:
-    for r in plan.refusals:
-        overridden = r.rail in plan.overridden
-        head = Text(f"\n{'Overridden' if overridden else 'Refused'} [{r.rail}]: ", style="bold yellow" if overridden else "bold red")
-        console.print(head + Text(safe(r.message)))
+        console.print(Text(summary_line(doc), style="bold"))
+    for name, h in doc["hosts"].items():
+        if h["status"] != "ok":
+            print_host_error(console, name, HostStatus(h["status"]), h["error"])
+    for r in doc["refusals"]:
+        head = Text(f"\n{'Overridden' if r['overridden'] else 'Refused'} [{r['rail']}]: ", style="bold yellow" if r["overridden"] else "bold red")
+        console.print(head + Text(safe(r["message"])))
 
 
 def print_host_error(console: Console, host: str, status: HostStatus, error: str) -> None:
@@ -143,7 +208,7 @@ def recap_counts(host: str, plan_entry: HostPlan | None, result: HostResult | No
     """ok/changed/unreachable/failed for one host, after a plan (result None) or an apply."""
     if result is not None:
         status = result.status
-        failed = result.failed + (1 if status is HostStatus.FAILED and not result.results else 0)
+        failed = max(result.failed, 1 if status is HostStatus.FAILED else 0)  # a failed host is never failed=0
         return {
             "ok": result.in_sync + result.changed,
             "changed": result.changed,
@@ -179,10 +244,12 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         if hp.error:
             entry["error"] = hp.error
         hosts[name] = entry
+    reviewed = {c["address"]: c for c in review(plan)["changes"]}
     return {
         "format_version": FORMAT_VERSION,
         "hosts": hosts,
-        "changes": [c.to_json() for c in plan.changes],
+        # Each change with its stable address and the cmdlets it runs, as plan and show print them.
+        "changes": [c.to_json() | {"address": c.id, "operations": reviewed[c.id]["operations"]} for c in plan.changes],
         "warnings": list(plan.warnings),
         "summary": plan.summary(),
         "findings": [f.to_json() for f in plan.findings],

@@ -25,20 +25,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from exconf.modules import KINDS, ORGANIZATION, SERVER, Kind, by_kind
+from exconf.modules import KINDS, ORGANIZATION, SERVER, Kind
 from exconf.modules.base import ReadError
 from exconf.remote import STATUS_ERROR, STATUS_NOT_RUN, Answer, ContractError, FromOperation, RemoteFatal, Step
 
-from . import planner
+from . import planner, readcache
 from .connection import ConnectionConfigError, settings_for
 from .desired import DesiredState
 from .executor import Executor, ProgramExecutor
 from .facts import SERVER_STEP, FactsError, server_facts
-from .graph import dependants, waves
+from .graph import dependants
 from .inventory import Host, Inventory
-from .model import Change, ChangeOutcome, ChangeResult, HostResult, HostStatus, Operation, Plan
+from .model import Change, ChangeOutcome, ChangeResult, HostResult, HostStatus, Operation, OperationKind, Plan
 from .planner import HostRead
 from .transport import AuthenticationFailed, HostUnreachable, TransportError
+from .transport.cleartext import in_clear
 from .transport.limits import FileLimit, bound_forks, raise_open_file_limit
 from .transport.watchdog import Watchdog
 from .transport.winrm import WinRMTransport
@@ -58,7 +59,8 @@ def default_executor_factory(inventory_dir: Path, watchdog: Watchdog | None = No
     """WinRM executors; one watchdog (whole-request deadlines) shared by every host of the run."""
 
     def make(host: Host) -> Executor:
-        return ProgramExecutor(WinRMTransport(settings_for(host, inventory_dir), watchdog=watchdog))
+        s = settings_for(host, inventory_dir)
+        return ProgramExecutor(WinRMTransport(s, watchdog=watchdog), in_clear=in_clear(s.scheme, s.encrypts_messages), endpoint=s.endpoint)
 
     return make
 
@@ -155,6 +157,9 @@ class Run:
             self._watchdog = Watchdog()
             self.executor_factory = default_executor_factory(self.inventory.path.parent, self._watchdog)
         self.sessions = {h.name: Session(h) for h in self.hosts}
+        # Kinds that reads_peers are read on every host once any host declares them (resolved once, not per host).
+        declared_anywhere = frozenset(k for h in self.desired.hosts for k in self.desired.kinds_of(h))
+        self._peer_kinds = frozenset(k.kind for k in self.kinds if k.scope == SERVER and k.reads_peers and k.kind in declared_anywhere)
         unchecked = [h.name for h in self.hosts if h.vars.get("ansible_winrm_server_cert_validation") == "ignore"]
         if unchecked:
             self.warnings.append(
@@ -242,9 +247,13 @@ class Run:
 
     def _host_kinds(self, host: str) -> list[Kind]:
         """The server kinds a host declares, and those that ``reads_peers`` declared on any host."""
-        anywhere = frozenset(k for h in self.desired.hosts for k in self.desired.kinds_of(h))
-        return [k for k in self.kinds if k.scope == SERVER and (k.kind in self.desired.kinds_of(host)
-                                                                  or (getattr(k, "reads_peers", False) and k.kind in anywhere))]
+        mine = self.desired.kinds_of(host)
+        return [k for k in self.kinds if k.scope == SERVER and (k.kind in mine or k.kind in self._peer_kinds)]
+
+    def _execute(self, session: Session, steps: list[Step], *, halt_on_error: bool) -> Answer:
+        """One round trip; a read cmdlet asked for twice with the same parameters is sent once (readcache)."""
+        sent, alias = readcache.shared(steps)
+        return readcache.answer_for(self._executor(session).execute(sent, halt_on_error=halt_on_error), alias)
 
     def release(self, hosts: set[str] | None = None) -> None:
         """Let go of sockets of hosts that have nothing more to do now (or all, while waiting)."""
@@ -305,7 +314,7 @@ class Run:
             steps = [SERVER_STEP] + [s for k in kinds for s in k.read_steps(READ)]
             if name == first:
                 steps += [s for k in org for s in k.read_steps(ORG)] + list(self.org_steps)
-            answer = self._executor(session).execute(steps, halt_on_error=False)
+            answer = self._execute(session, steps, halt_on_error=False)
             result.facts = server_facts(answer)
             for k in kinds:
                 result.objects[k.kind] = k.observe(answer, READ)
@@ -384,7 +393,7 @@ class Run:
         """Read the organisation's objects on one Mailbox server; True when it is now their carrier."""
 
         def work() -> None:
-            answer = self._executor(session).execute(steps, halt_on_error=False)
+            answer = self._execute(session, steps, halt_on_error=False)
             self._org_objects = {k.kind: k.observe(answer, ORG) for k in org}
             self.org_answer = answer
 
@@ -416,13 +425,18 @@ class Run:
     # --- apply --------------------------------------------------------------
 
     def apply(self, plan: Plan) -> dict[str, HostResult]:
-        """Run the plan graph wave by wave; a host's operations of one wave travel in one round trip."""
+        """Run the plan's schedule wave by wave; a host's operations of one wave travel in one round trip.
+
+        The schedule is the plan's own (planner.py computed it, and a saved plan's was compared with a
+        fresh one): apply never recomputes an order.
+        """
         outcomes: dict[str, ChangeResult] = {}
         changes = {c.id: c for c in plan.changes}
         blocked: dict[str, str] = {}  # operation id -> why it will not run
-        ops = [op for op in plan.operations if plan.hosts[op.host].status is HostStatus.OK]
+        ops = list(plan.operations)
+        by_id = {op.id: op for op in ops}
         lock = threading.Lock()
-        plan_waves = waves(ops)
+        plan_waves = [[by_id[i] for i in wave] for wave in plan.schedule]
         last_wave = {op.host: i for i, wave in enumerate(plan_waves) for op in wave}
         # The files earlier waves' steps wrote (an Edge Subscription file, with its bootstrap password):
         # in this process's memory only, for FromOperation parameters of later waves; dropped on return.
@@ -430,8 +444,11 @@ class Run:
         sent_at: dict[str, float] = {}
 
         def record(change_id: str, result: ChangeResult) -> None:
-            """A change made of several operations keeps its first outcome that is not ``applied``."""
+            """A change made of several operations keeps its first outcome that is not ``applied``; one whose
+            first operations were made and a later one not is partly made: failed, never "not run"."""
             earlier = outcomes.get(change_id)
+            if earlier is not None and earlier.outcome is ChangeOutcome.APPLIED and result.outcome is ChangeOutcome.NOT_RUN:
+                result = replace(result, outcome=ChangeOutcome.FAILED, message=f"partly made (its first operations ran), then {result.message}")
             if earlier is None or earlier.outcome is ChangeOutcome.APPLIED:
                 outcomes[change_id] = result
 
@@ -503,13 +520,13 @@ class Run:
                      files: dict[tuple[str, str], bytes] | None = None, lock: threading.Lock | None = None) -> list[ChangeResult]:
         """The operations, then a read-back of their kinds (always run: it changes nothing), in one round trip."""
         steps: list[Step] = [s for op in ops for s in op.steps]
-        kinds = list(dict.fromkeys(changes[op.change].kind for op in ops))
-        steps += [replace(s, always_run=True) for k in kinds for s in by_kind(k, self.kinds).read_steps(VERIFY)]
+        kinds = list({id(k): k for op in ops if (k := _kind(op)) is not None}.values())
+        steps += [replace(s, always_run=True) for k in kinds for s in k.read_steps(VERIFY)]
         answer: Answer | None = None
 
         def work() -> None:
             nonlocal answer
-            answer = self._executor(session).execute(steps, halt_on_error=True)
+            answer = self._execute(session, steps, halt_on_error=True)
 
         guard(session, work)
         if answer is None:
@@ -533,22 +550,21 @@ class Run:
         A kind says how often and how far apart with an optional ``polls(op) -> (count, seconds)``;
         each poll is one more round trip of the kind's read steps, and the last verdict stands.
         """
-        polls = getattr(by_kind(change.kind, self.kinds), "polls", None)
-        count, pause = polls(op) if polls is not None and result.outcome is ChangeOutcome.UNVERIFIED else (0, 0.0)
-        kind = by_kind(change.kind, self.kinds)
+        kind = _kind(op)
+        count, pause = kind.polls(op) if result.outcome is ChangeOutcome.UNVERIFIED else (0, 0.0)
         for _ in range(count):
             self.sleep(pause)
             answer: Answer | None = None
 
             def work() -> None:
                 nonlocal answer
-                answer = self._executor(session).execute(kind.read_steps(VERIFY), halt_on_error=False)
+                answer = self._execute(session, kind.read_steps(VERIFY), halt_on_error=False)
 
             guard(session, work)
             if answer is None:
                 return result
             try:
-                problem = kind.verify_operation(op, change, kind.observe(answer, VERIFY) or ())  # type: ignore[attr-defined]
+                problem = kind.verify_operation(op, change, kind.observe(answer, VERIFY) or ())
             except (ReadError, ContractError) as exc:
                 problem = f"made, but could not be read back: {exc}"
             if problem is None:
@@ -565,16 +581,21 @@ class Run:
             return ChangeResult(change, ChangeOutcome.FAILED, failed.error.message if failed.error else "failed", warned)
         if any(r.status == STATUS_NOT_RUN for r in results):
             return ChangeResult(change, ChangeOutcome.NOT_RUN, "not attempted: an earlier change on this host failed", warned)
-        kind = by_kind(change.kind, self.kinds)
+        kind = _kind(op)
         try:
             readback = kind.observe(answer, VERIFY) or ()
         except (ReadError, ContractError) as exc:
             return ChangeResult(change, ChangeOutcome.UNVERIFIED, f"made, but could not be read back: {exc}", warned)
-        by_operation = getattr(kind, "verify_operation", None)
-        problem = by_operation(op, change, readback) if by_operation is not None else kind.verify(change, readback)
+        problem = kind.verify_operation(op, change, readback)
         if problem:
             return ChangeResult(change, ChangeOutcome.UNVERIFIED, problem, warned)
         return ChangeResult(change, ChangeOutcome.APPLIED, warnings=warned)
+
+
+def _kind(op: Operation) -> OperationKind:
+    """The kind that made an operation (the planner sets it; a plan always comes from the planner)."""
+    assert op.kind is not None, f"operation {op.id} was not made by the planner"
+    return op.kind
 
 
 class MissingOutput(Exception):

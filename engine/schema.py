@@ -44,6 +44,7 @@ CONNECTION_VARS: dict[str, dict[str, Any]] = {
     "ansible_winrm_connection_timeout": {"type": "number", "exclusiveMinimum": 0, "description": "Sets both timeouts below."},
     "ansible_winrm_operation_timeout_sec": {"type": "number", "exclusiveMinimum": 0},
     "ansible_winrm_read_timeout_sec": {"type": "number", "exclusiveMinimum": 0},
+    "exconf_accept_cleartext": {"type": "boolean", "description": "Accept reaching this host over http without message encryption (never for a host given a secret)."},
     "exconf_password_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": "Environment variable holding the password."},
     "exconf_lab": {"type": "string", "description": "Lab organisation file (relative to the inventory) to start when it is not running."},
     "exconf_organization": {"type": "string", "minLength": 1, "description": "Organisation name for the apply lock (default: the inventory file's name)."},
@@ -182,6 +183,26 @@ def _expected(schema: dict[str, Any]) -> str:
     return names.get(t, "a valid value") if t else "a valid value"
 
 
+_RANGE = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+
+
+def range_text(schema: dict[str, Any]) -> str:
+    """A number's range as the schema gives it: "must be between 1 and 65,535", "must be more than 0"."""
+    lo, hi = schema.get("minimum"), schema.get("maximum")
+    if lo is not None and hi is not None:
+        return f"must be between {lo:,} and {hi:,}"
+    parts = []
+    if lo is not None:
+        parts.append(f"at least {lo:,}")
+    if schema.get("exclusiveMinimum") is not None:
+        parts.append(f"more than {schema['exclusiveMinimum']:,}")
+    if hi is not None:
+        parts.append(f"at most {hi:,}")
+    if schema.get("exclusiveMaximum") is not None:
+        parts.append(f"less than {schema['exclusiveMaximum']:,}")
+    return "must be " + " and ".join(parts)
+
+
 def validate_block(doc: Document, base: PathKey, value: Any, schema: dict[str, Any]) -> list[Issue]:
     """Validate ``value`` (found at ``base`` in ``doc``) and turn each error into an Issue."""
     validator = jsonschema.Draft202012Validator(schema)
@@ -222,6 +243,8 @@ def _issues_for(doc: Document, base: PathKey, err: jsonschema.ValidationError) -
         hint = f" (YAML reads the unquoted {scalar.text} as a boolean; put it in quotes)"
     if err.validator == "uniqueItems":
         return [Issue(where, dotted(path), "lists the same item twice")]
+    if err.validator in _RANGE and isinstance(err.instance, (int, float)) and not isinstance(err.instance, bool):
+        return [Issue(where, dotted(path), f"{err.instance!r} is out of range: {range_text(err.schema)}")]
     if err.validator == "required":
         return [Issue(where, dotted(path), err.message)]
     return [Issue(where, dotted(path), f"expected {_expected(err.schema)}, found {found}{hint}")]

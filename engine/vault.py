@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
+from .regularfile import SECRET_FILE_LIMIT, NotARegularFile, read_regular
 from .sensitive import VaultText
 
 HEADER = "$ANSIBLE_VAULT"
@@ -154,9 +155,9 @@ def _from_source(label: str, source: str, prompt: Callable[[str], str]) -> Vault
             raise VaultPasswordError("the vault password typed is empty")
         return VaultSecret(label, text.encode("utf-8"))
     path = Path(source).expanduser()
-    if not path.is_file():
+    if not path.exists():
         raise VaultPasswordError(f"vault password file {source}: no such file")
-    if os.access(path, os.X_OK):
+    if path.is_file() and os.access(path, os.X_OK):
         # An executable password file is a client script: its standard output is the password (Ansible's ScriptVaultSecret).
         args = [str(path)] + ([f"--vault-id={label}"] if label != DEFAULT_ID else [])
         try:
@@ -168,9 +169,9 @@ def _from_source(label: str, source: str, prompt: Callable[[str], str]) -> Vault
         data = done.stdout
     else:
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise VaultPasswordError(f"vault password file {source}: cannot read it: {exc.strerror}") from None
+            data = read_regular(path, limit=SECRET_FILE_LIMIT, what="vault password file")
+        except NotARegularFile as exc:
+            raise VaultPasswordError(str(exc)) from None
     password = data.strip(b"\r\n")
     if not password:
         raise VaultPasswordError(f"vault password file {source}: it is empty")

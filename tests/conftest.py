@@ -1,4 +1,5 @@
-"""A real MIT KDC for the tests that need Kerberos: one per test process, on a loopback address.
+"""Settings every test shares: a plan key of the test session's own, never the user's; and a real
+MIT KDC for the tests that need Kerberos, one per test process, on a loopback address.
 
 ``kdc`` starts it once per session (per xdist worker) with the realm CONTOSO.LAB of the lab
 organisations the tests build; tests provision the accounts and the ``HTTP/<fqdn>`` principals of
@@ -79,6 +80,20 @@ class Realm:
         done = subprocess.run([exe, "-l", lifetime, principal], input=password.encode() + b"\n", env=env,
                               capture_output=True, timeout=30, check=False)
         assert done.returncode == 0, done.stderr.decode()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _plan_key(tmp_path_factory: pytest.TempPathFactory):
+    """exconf signs saved plans with the user's plan key (engine/plankey.py); tests use a key of their own."""
+    folder = tmp_path_factory.mktemp("plan-key")
+    folder.chmod(0o700)
+    previous = os.environ.get("EXCONF_PLAN_KEY")
+    os.environ["EXCONF_PLAN_KEY"] = str(folder / "plan.key")
+    yield folder / "plan.key"
+    if previous is None:
+        os.environ.pop("EXCONF_PLAN_KEY", None)
+    else:
+        os.environ["EXCONF_PLAN_KEY"] = previous
 
 
 @pytest.fixture(scope="session")

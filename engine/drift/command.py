@@ -296,7 +296,7 @@ def history_main(args: argparse.Namespace, inventory: Path | None, out: Console,
     except ValueError as exc:
         return _error(err, safe(str(exc)))
     try:
-        with history.History(path) as db:
+        with history.History(path, readonly=True) as db:
             episodes = db.episodes(host=args.host, since=since)
     except history.HistoryError as exc:
         return _error(err, safe(str(exc)))

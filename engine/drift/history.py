@@ -7,12 +7,22 @@ transaction (a crash mid-write leaves the previous runs intact), and bounded: ru
 finding once (host, kind, name) and keeps its last state and since when it has had it, so that
 a run costs what it writes, not what the database holds; a finding row is then a few numbers
 (its details only when it is not in sync).
+
+The history is private to its owner, as plan files are (it names every drifted object, its
+values and who changed it): the file is created 0600 before SQLite opens it, so it is never
+readable by others even for an instant, and SQLite gives its -wal and -shm files the database
+file's mode (sqlite.org/tempfiles.html: "the same permissions as the original database");
+a history made readable by others earlier is made private again when a run writes it.
+``drift history`` only reads: it opens the database read-only, and a history in a folder it
+cannot write (where SQLite cannot make the -shm file WAL readers need) as immutable.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import stat
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -100,11 +110,37 @@ def _explain(path: Path, exc: sqlite3.Error) -> HistoryError:
     return HistoryError(f"the drift history {path} cannot be used: {text}")
 
 
-class History:
-    """One open history database; use as a context manager."""
+PRIVATE = 0o600
 
-    def __init__(self, path: Path, *, busy_timeout: float = BUSY_TIMEOUT):
+
+def _make_private(path: Path) -> None:
+    """Create the database file 0600 if it is missing (SQLite would create it 0644); make it and its
+    -wal and -shm files private if an earlier version left them readable by others."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, PRIVATE)
+        os.close(fd)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise HistoryError(f"cannot create the drift history {path} ({exc.strerror or exc})") from None
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            st = file.lstat()
+            if stat.S_ISREG(st.st_mode) and st.st_mode & 0o077 and st.st_uid == os.geteuid():
+                os.chmod(file, PRIVATE)
+        except OSError:
+            pass
+
+
+class History:
+    """One open history database; use as a context manager. ``readonly`` for ``drift history``."""
+
+    def __init__(self, path: Path, *, busy_timeout: float = BUSY_TIMEOUT, readonly: bool = False):
         self.path = path
+        if readonly:
+            self.db = _open_readonly(path)
+            return
+        _make_private(path)
         try:
             self.db = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None)
         except sqlite3.Error as exc:
@@ -216,6 +252,35 @@ class History:
             return run_id
         except sqlite3.Error as exc:
             raise _explain(self.path, exc) from None
+
+
+def _open_readonly(path: Path) -> sqlite3.Connection:
+    """The history for reading only. A WAL database needs its -shm file: when it is missing and the folder
+    cannot be written (SQLite cannot make it), the file is opened as immutable — nobody can be writing it."""
+    from urllib.parse import quote
+
+    base = "file:" + quote(str(path.resolve()))
+    last: sqlite3.Error | None = None
+    for uri in (base + "?mode=ro", base + "?mode=ro&immutable=1"):
+        try:
+            db = sqlite3.connect(uri, uri=True, isolation_level=None)
+        except sqlite3.Error as exc:
+            last = exc
+            continue
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.Error as exc:
+            db.close()
+            last = exc
+            continue
+        if version not in (0, SCHEMA_VERSION):
+            db.close()
+            raise HistoryError(f"the drift history {path} was written by another exconf version (schema {version})")
+        return db
+    assert last is not None
+    if "not a database" in str(last) or "malformed" in str(last):
+        raise _explain(path, last)
+    raise HistoryError(f"cannot read the drift history {path} ({last})") from None
 
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"

@@ -6,6 +6,11 @@ plus exconf's own ``exconf`` object with the details. Webhook URLs carry their s
 path, so a message about a failure names only the scheme and host. A failure is reported,
 never fatal; the message carries findings (names and values already shown in the report, with
 sensitive values hidden), never a secret.
+
+The receiver is bounded like a WinRM host (issue 14): the whole request — connecting,
+sending, the status line and headers — must end within ``DEADLINE`` seconds, however slowly
+the receiver drips (the watchdog then shuts the socket down); its body is never read, only
+its status; and a redirect is never followed.
 """
 
 from __future__ import annotations
@@ -16,10 +21,14 @@ from urllib.parse import urlsplit
 
 import requests
 
+from ..transport.session import AnswerRefused, SocketTracker, TrackedAdapter
+from ..transport.watchdog import Watchdog
 from .report import DriftReport, differing
 
 CONNECT_TIMEOUT = 5.0
-READ_TIMEOUT = 10.0
+READ_TIMEOUT = 10.0  # each read of the socket
+DEADLINE = 20.0  # the whole request
+BODY_LIMIT = 64 * 1024  # what may be read of an answer (only its status is looked at)
 
 
 class NotifyError(Exception):
@@ -76,16 +85,33 @@ def message(report: DriftReport, inventory: str) -> Message | None:
     return Message(body["text"], body)
 
 
-def send(url: str, msg: Message, *, session: requests.Session | None = None) -> None:
-    """POST the message; NotifyError on any failure (refused, timed out, an HTTP error status)."""
-    post = (session or requests).post
+def send(url: str, msg: Message) -> None:
+    """POST the message; NotifyError on any failure (refused, timed out, redirected, an HTTP error status)."""
+    tracker = SocketTracker()
+    session = requests.Session()  # proxies from the environment still apply: a webhook is often reached through one
+    session.max_redirects = 0
+    adapter = TrackedAdapter(tracker, limit=BODY_LIMIT)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    watchdog = Watchdog()
+    deadline = watchdog.arm(DEADLINE, tracker.abort)
     try:
-        response = post(url, json=msg.body, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), allow_redirects=False)
-    except requests.Timeout:
-        raise NotifyError(f"the notification to {where(url)} timed out (no answer within {READ_TIMEOUT:.0f} s)") from None
-    except requests.ConnectionError:
-        raise NotifyError(f"the notification to {where(url)} could not connect (refused or unreachable)") from None
+        with session.post(url, json=msg.body, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), allow_redirects=False, stream=True) as response:
+            status = response.status_code  # the body is never read
+        if deadline.expired:  # headers cut short at the deadline can still parse as an answer: it is not one
+            raise requests.Timeout()
+    except AnswerRefused as exc:
+        raise NotifyError(f"the notification to {where(url)} was not delivered: {str(exc).split(';')[0]}; not followed") from None
     except requests.RequestException as exc:
+        if deadline.expired or isinstance(exc, requests.Timeout):
+            raise NotifyError(f"the notification to {where(url)} timed out (no answer within {DEADLINE if deadline.expired else READ_TIMEOUT:.0f} s)") from None
+        if isinstance(exc, requests.ConnectionError):
+            raise NotifyError(f"the notification to {where(url)} could not connect (refused or unreachable)") from None
         raise NotifyError(f"the notification to {where(url)} failed ({type(exc).__name__})") from None
-    if not 200 <= response.status_code < 300:
-        raise NotifyError(f"the notification to {where(url)} was refused: HTTP {response.status_code}")
+    finally:
+        deadline.cancel()
+        watchdog.close()
+        tracker.close_all()
+        session.close()
+    if not 200 <= status < 300:
+        raise NotifyError(f"the notification to {where(url)} was refused: HTTP {status}")

@@ -34,12 +34,16 @@ from winrm.protocol import Protocol
 from exconf.remote import command_line
 
 from . import AuthenticationFailed, ConnectionSettings, HostUnreachable, Output, TransportError, kerberos
-from .session import SocketTracker, build_session, ntlm_secret
+from .session import AnswerRefused, SocketTracker, build_session, ntlm_secret
 from .watchdog import Watchdog
 
 T = TypeVar("T")
 
 COMMAND_DEADLINE = 600  # seconds a single command may run before exconf gives up on it
+# What one command may write (stdout and stderr, over all its Receive answers). A host's read answer is
+# tens of KB; the admin audit log's 1,000 entries drift reads are about 1 MB. Each answer is bounded
+# too (session.ANSWER_LIMIT): together they keep a host that never stops talking to a few MB of memory.
+OUTPUT_LIMIT = 8 * 1024 * 1024
 # WS-Management fault codes (MS-WSMV 2.2.4.x / winerror.h) that mean "this shell is gone".
 SHELL_NOT_FOUND = {2150858843}  # ERROR_WSMAN_SHELL_NOT_FOUND (0x8033805B)
 
@@ -198,19 +202,29 @@ class WinRMTransport:
     def _receive(self, protocol: Protocol, shell: str, command_id: str) -> tuple[bytes, bytes, int]:
         out: list[bytes] = []
         err: list[bytes] = []
+        size = 0
         deadline = self._clock() + COMMAND_DEADLINE
         while True:
+            if self._clock() > deadline:  # also a server that answers at once, forever, that it is still running
+                self._broken = True
+                raise HostUnreachable(
+                    f"{self._where()}: the command did not finish within {COMMAND_DEADLINE} s; its result is unknown",
+                    result_unknown=True,
+                )
             try:
                 stdout, stderr, code, done = self._exchange(
                     lambda p: p.get_command_output_raw(shell, command_id), stage="receive", unknown=True
                 )
             except WinRMOperationTimeoutError:
-                if self._clock() > deadline:
-                    raise HostUnreachable(
-                        f"{self._where()}: the command did not finish within {COMMAND_DEADLINE} s; its result is unknown",
-                        result_unknown=True,
-                    ) from None
                 continue  # expected while a long command runs (MS-WSMV OperationTimeout); ask again
+            size += len(stdout) + len(stderr)
+            if size > OUTPUT_LIMIT:
+                self._broken = True
+                raise TransportError(
+                    f"{self._where()}: the command wrote more than {OUTPUT_LIMIT // (1024 * 1024)} MiB, more than an answer "
+                    "of exconf's program may have; exconf stopped reading it, and its result is unknown",
+                    result_unknown=True,
+                )
             out.append(stdout)
             err.append(stderr)
             if done:
@@ -303,8 +317,8 @@ class WinRMTransport:
                 if retry_safe:
                     raise error from None
                 error = HostUnreachable(f"{self._where()}: {error.reason}", result_unknown=unknown)
-            if isinstance(error, HostUnreachable):
-                self._broken = True
+            if isinstance(error, HostUnreachable) or isinstance(exc, AnswerRefused):
+                self._broken = True  # close() does not go back to a host that stopped answering, or answered so
             raise error from None
         finally:
             self._in_flight = None
@@ -318,6 +332,8 @@ class WinRMTransport:
         def unreachable(text: str) -> HostUnreachable:
             return HostUnreachable(f"{where}: {text}{suffix}", result_unknown=unknown)
 
+        if isinstance(exc, AnswerRefused):
+            return TransportError(f"{where}: {exc}{suffix}", result_unknown=unknown)
         if s.auth == "kerberos":
             offered = kerberos.offers_no_kerberos(exc)
             if offered is not None:

@@ -8,6 +8,8 @@ desired state is built as data, as the engine's own parser would build it.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import threading
 from dataclasses import dataclass, field
 
@@ -151,8 +153,8 @@ def test_a_failed_operation_stops_its_dependant_on_another_host(setup):
         # Make EX01's change fail on the server: a value Exchange refuses (an unknown enum name).
         (first,) = [op for op in plan.operations if op.host == "ex01.contoso.lab"]
         (step,) = first.steps
-        broken = Operation(first.id, first.host, first.change, (type(step)(step.id, step.cmdlet, {**step.params, "ProtocolLoggingLevel": "Loud"}),))
-        plan = type(plan)(plan.hosts, tuple(broken if op.id == first.id else op for op in plan.operations), plan.warnings)
+        broken = replace(first, steps=(replace(step, params={**step.params, "ProtocolLoggingLevel": "Loud"}),))
+        plan = replace(plan, operations=tuple(broken if op.id == first.id else op for op in plan.operations))
         before = lab.stats()["EX02"]["commands"]
         results = run.apply(plan)
     finally:

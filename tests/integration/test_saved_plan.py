@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from exconf import planfile
+from exconf import planfile, plankey
 from exconf.cli import main
 from exconf.lock import acquire, lock_path
 
@@ -32,6 +32,13 @@ all:
     ex01.contoso.lab: {{ansible_host: "{{EX01}}"}}
     ex02.contoso.lab: {{ansible_host: "{{EX02}}"}}
 """
+
+
+def resign(plan_file, doc) -> None:
+    """Write an edited plan with a valid MAC: what someone holding the plan key could do."""
+    doc.pop("mac", None)
+    doc["mac"] = plankey.sign(plankey.load(plankey.key_path()), doc)
+    plan_file.write_text(json.dumps(doc))
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -115,8 +122,8 @@ def test_a_before_value_that_moved_is_named_with_both_values(lab, capsys, tmp_pa
     assert run(capsys, "plan", str(inv), "--out", str(plan_file))[0] == 0
     # Someone else makes a third value: still differs from the declaration, but not from what was planned.
     saved = planfile.load(plan_file)
-    (change,) = [c for c in saved.plan.changes if c.name == "Default EX01"]
-    assert change.properties[0].before == "Verbose"
+    (change,) = [c for c in saved.review["changes"] if c["name"] == "Default EX01"]
+    assert change["properties"][0]["before"] == "Verbose"
     lab.exec("EX01", "Set-ReceiveConnector", Identity="EX01\\Default EX01", ProtocolLoggingLevel="None")
     lab.exec("EX01", "Set-ReceiveConnector", Identity="EX01\\Client Proxy EX01", ProtocolLoggingLevel="Verbose")
     code, _, err = run(capsys, "apply", str(plan_file))
@@ -163,7 +170,7 @@ def test_another_exconf_or_program_makes_it_stale(lab, saved, capsys, field, val
     _, plan_file = saved
     doc = json.loads(plan_file.read_text())
     doc["saved"][field] = value
-    plan_file.write_text(json.dumps(doc))
+    resign(plan_file, doc)  # an old plan of this user, authentic but made by another exconf
     snapshot = everything(lab)
     code, _, err = run(capsys, "apply", str(plan_file))
     assert code == 1 and message in err
@@ -177,8 +184,10 @@ def test_the_plan_file_is_private_and_holds_no_secret(saved):
     assert PASSWORD not in text
     doc = json.loads(text)
     assert doc["format_version"] == "1" and doc["saved"]["planfile_version"] == planfile.PLANFILE_VERSION
-    assert all(set(h) >= {"endpoint", "facts", "changes", "findings"} for h in doc["saved"]["hosts"].values())
-    assert doc["saved"]["hosts"]["ex01.contoso.lab"]["endpoint"].startswith("http://127.")
+    review = doc["saved"]["review"]
+    assert all(set(h) >= {"endpoint", "facts", "status"} for h in review["hosts"].values())
+    assert review["hosts"]["ex01.contoso.lab"]["endpoint"].startswith("http://127.")
+    assert doc["mac"]["algorithm"] == "HMAC-SHA256" and len(doc["mac"]["value"]) == 64
 
 
 def test_show_prints_a_saved_plan_as_text_and_json(saved, capsys):
@@ -200,6 +209,9 @@ def test_a_file_that_is_not_a_plan_is_a_clear_error(tmp_path, capsys):
     code, _, err = run(capsys, "apply", str(bad))
     assert code == 1 and "is not a saved plan" in err and "Traceback" not in err
     bad.write_text('{"format_version": "1", "saved": {"planfile_version": 1, "hosts": {"h": {}}}}')
+    code, _, err = run(capsys, "show", str(bad))
+    assert code == 1 and "a plan file of format 1; this exconf reads format 2" in err
+    bad.write_text('{"format_version": "1", "saved": {"planfile_version": 2, "review": {"hosts": []}}}')
     code, _, err = run(capsys, "show", str(bad))
     assert code == 1 and "is damaged" in err
 
