@@ -29,6 +29,7 @@ INVENTORY = """
 all:
   vars:
     ansible_winrm_transport: kerberos
+    ansible_winrm_kerberos_delegation: true      # exconf's program on a Mailbox server makes a second hop
     ansible_user: exadmin@contoso.lab
     exconf_password_env: EXCONF_TEST_PW
     exchange:
@@ -66,6 +67,10 @@ def test_plan_over_kerberos_http_encrypted_by_host_name(lab, capsys):
     stats = lab.stats()["EX01"]
     # Kerberos is one round trip (the 401, then the AP-REQ), NTLM two: 2 + Create + 3 + Delete.
     assert stats["requests"] == 7 and stats["auth_failures"] == 0
+    code, out, err = run(capsys, "apply", inventory(lab), "--auto-approve")
+    assert code == 0, out + err
+    # An apply: 2 + Create + 3 (read) + Signal + 3 (change and read back) + Delete.
+    assert lab.stats()["EX01"]["requests"] - stats["requests"] == 11
 
 
 def test_plan_over_kerberos_https_with_channel_binding(lab, capsys):
