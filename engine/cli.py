@@ -1,8 +1,9 @@
 """The ``exconf`` command line (spec §2, a Contract): plan, apply, and the lab.
 
-Exit codes: ``plan`` 0 (1 on error; with --detailed-exitcode 2 when there
-are changes); ``apply`` 0 converged, 1 error before any change, 2 a host
-failed, 4 a host unreachable, 6 both.
+Exit codes (exitcodes.py, one table for every command): ``plan`` 0 (1 on
+error; with --detailed-exitcode 2 when there are changes); ``apply`` 0
+converged, 1 error before any change, 2 a host failed, 4 a host unreachable,
+6 both; 64 for a command line that could not be understood.
 """
 
 from __future__ import annotations
@@ -21,23 +22,26 @@ from typing import Any, NoReturn
 from rich.console import Console
 from rich.text import Text
 
-from . import __version__, planfile, plankey
+from . import __version__, exitcodes, planfile, plankey
 from . import inventory as inv
-from .desired import DesiredState, parse
+from .desired import parse
 from .inventorycli import InventoryUnusable, add_inventory_options, inventory_main, load_from_args
 from .drift.command import register as register_drift
 from .inventorycli import register as register_inventory
 from .limit import LimitError, select, select_organization
 from .lock import ApplyLock, LockError, acquire
-from .model import ChangeOutcome, HostResult, HostStatus, Plan
-from .render import apply_json, plan_json, plural, print_apply, print_plan, print_recap, print_review, recap_counts
+from .model import ChangeOutcome, ChangeResult, HostResult, HostStatus, Plan
+from .render import (apply_json, document_meta, plan_json, plural, print_apply, print_change_result, print_plan, print_recap, print_review,
+                     recap_counts)
 from .review import changed_hosts, differences, review
-from .runner import Run
+from .runner import GRACE_SECONDS, Run
 from .commands import error, interrupts_stop, inventory_unusable, new_run, progress, start_labs
 from .safety import refusal_message
 from .termsafe import safe
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_FAILED, EXIT_UNREACHABLE = 0, 1, 2, 2, 4
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE = (
+    exitcodes.OK, exitcodes.ERROR, exitcodes.CHANGES, exitcodes.FAILED, exitcodes.UNREACHABLE, exitcodes.USAGE)
+GLOBAL_OPTIONS = ("--no-color",)  # taken anywhere on the line, before argparse sees it
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,25 +53,43 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def known(self) -> list[str]:
-        names = [o for o in self._option_string_actions if o.startswith("--")]
+        names = [o for o in self._option_string_actions if o.startswith("--")] + list(GLOBAL_OPTIONS)
         for action in self._actions:
             if isinstance(action, argparse._SubParsersAction):
                 names += list(action.choices)
         return names
 
     def error(self, message: str) -> NoReturn:
+        """Print the usage and the error, with a "did you mean", and exit 64: a usage error is never a result's code."""
         hint = ""
         m = re.search(r"unrecognized arguments?: (\S+)|invalid choice: '([^']*)'", message)
         if m:
             word = m.group(1) or m.group(2)
             known = self.known()
-            if word.startswith("-") and not word.startswith("--") and "-" + word in known:
-                hint = f" (did you mean -{word}? exconf's long options take two dashes)"
+            stem, equals, value = word.partition("=")  # Terraform's -out=FILE
+            if stem.startswith("-") and not stem.startswith("--") and "-" + stem in known:
+                hint = f" (did you mean -{stem}{' ' + value if equals else ''}? exconf's long options take two dashes)"
             else:
-                close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
+                close = difflib.get_close_matches(stem, known, n=1, cutoff=0.6)
                 hint = f" (did you mean {close[0]}?)" if close else ""
         self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {message}{hint}\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}{hint}\n")
+
+
+_SINGLE_DASH_LONG = re.compile(r"^-[A-Za-z][A-Za-z0-9]+(?:-[A-Za-z0-9]+)*(?:=.*)?$")
+
+
+def _single_dash_long(words: list[str], parser: argparse.ArgumentParser, commands: dict[str, argparse.ArgumentParser]) -> None:
+    """Terraform's spelling of a long option (``-out=tonight.plan``, ``-no-color``, ``-limit=ex01``) is a usage
+    error with a "did you mean", even where argparse would read it as a short option and its value (``-l imit=ex01``)."""
+    command = next((w for w in words if w in commands), None)
+    if command == "lab":
+        return  # lab exec passes cmdlet parameters (-Identity) through
+    target = commands.get(command or "", parser)
+    known = set(target.known()) if isinstance(target, _Parser) else set()  # type: ignore[union-attr]
+    for word in words[: words.index("--")] if "--" in words else words:
+        if _SINGLE_DASH_LONG.match(word) and "-" + word.partition("=")[0] in known:
+            target.error(f"unrecognized arguments: {word}")
 
 
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
@@ -139,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     if plain:
         words.remove("--no-color")
     parser, commands = _parser()
+    _single_dash_long(words, parser, commands)
     args, extras = parser.parse_known_args(words)
     if extras:
         name = args.command + (f" {args.lab_command}" if args.command == "lab" else "")
@@ -172,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _organisation(inventory: inv.Inventory) -> str:
     for host in inventory.hosts:
-        name = host.vars.get("exconf_organization")
+        name = inventory.value(host, "exconf_organization")
         if name:
             return str(name)
     return inventory.path.stem
@@ -204,6 +227,9 @@ def _run(args: argparse.Namespace, out: Console, err: Console) -> int:
         return _show(args, out, err)
     if args.command == "apply" and args.inventory is not None and args.inventory.is_file() and _is_planfile(args.inventory):
         return _apply_saved(args, out, err)
+    if args.command == "apply" and not args.auto_approve and not sys.stdin.isatty():
+        # Refused now, before any host is read: without a terminal nobody can answer the question.
+        return error(err, "apply needs confirmation: run it in a terminal, or pass --auto-approve (no host was read)")
     try:
         inventory = load_from_args(args)  # sources, vault, -e; every problem listed
         names = select(inventory, args.limit)
@@ -213,7 +239,7 @@ def _run(args: argparse.Namespace, out: Console, err: Console) -> int:
         return error(err, safe(str(exc)))
     for warning in inventory.warnings:
         err.print(Text("Warning: ", style="yellow") + Text(safe(warning)))
-    if not names and not (inventory.organization and select_organization(args.limit)):
+    if not names and not (inventory.declares_organization and select_organization(args.limit)):
         return error(err, f"--limit {args.limit!r} leaves no host to work on")
 
     lock = _lock(inventory, err, "exconf apply") if args.command == "apply" else None
@@ -228,30 +254,61 @@ def _run(args: argparse.Namespace, out: Console, err: Console) -> int:
             lock.release()
 
 
+def _meta(args: argparse.Namespace, inventory: inv.Inventory) -> dict[str, object]:
+    """The exconf version, the time, the inventory sources and --limit: the head of every JSON document."""
+    return document_meta(inventory.sources or [str(p) for p in inventory.paths], args.limit)
+
+
 def _plan_and_maybe_apply(args: argparse.Namespace, inventory: inv.Inventory, names: list[str], out: Console, err: Console) -> int:
-    run, status = new_run(inventory, names, parse(inventory), args.forks, err, quiet=len(names) > 50, limit=args.limit)
+    run, status = new_run(inventory, names, parse(inventory, names, organization=select_organization(args.limit)), args.forks, err,
+                          quiet=len(names) > 50, limit=args.limit)
     try:
         with status or contextlib.nullcontext():
             run.read(keep_connections=args.command == "apply")
         plan = run.plan(overrides=tuple(args.override))
+        meta = _meta(args, inventory)
         if args.command == "plan":
-            code = _finish_plan(args, plan, out, err)
+            saved, problem = None, ""
             if args.out is not None:
-                code = _save(args, plan, inventory, run, err) or code
+                try:
+                    saved = planfile.new(plan, inventory, args.limit, run.org_host, tuple(args.extra_vars), tuple(sorted(run.carrier_only)))
+                    meta = _saved_meta(saved)  # plan --json and show --json print the same document
+                except planfile.PlanFileError as exc:
+                    problem = str(exc)
+            code = _finish_plan(args, plan, meta, out, err)
+            if problem:
+                return error(err, f"cannot save the plan to {safe(str(args.out))}: {safe(problem)}")
+            if saved is not None:
+                code = _save(args, saved, plan, meta, err) or code
             return code
+        if run.stopping.is_set():
+            return _interrupted_before_apply(args, plan, out, err)
         # Hosts with nothing to do end their shell now (on the connection they have), not at the end of the run.
         busy = {op.host for op in plan.operations}
         run.finish({h for h in run.sessions if h not in busy})
-        return _apply(args, run, plan, out, err)
+        return _apply(args, run, plan, meta, out, err)
     finally:
         run.close()
 
 
-def _save(args: argparse.Namespace, plan: Plan, inventory: inv.Inventory, run: Run, err: Console) -> int:
+def _saved_meta(saved: planfile.SavedPlan) -> dict[str, object]:
+    return document_meta([str(s) for s in saved.sources], saved.limit, timestamp=saved.created, version=saved.exconf_version)
+
+
+def _interrupted_before_apply(args: argparse.Namespace, plan: Plan, out: Console, err: Console) -> int:
+    """Ctrl-C while hosts were read: nothing is applied, nothing is asked; exit 1 (nothing was attempted)."""
+    show = err if args.json else out
+    if not args.json:
+        print_plan(out, plan)
+    show.print(Text("\nInterrupted while hosts were read: nothing was sent to any server.", style="bold"))
+    print_recap(show, _nothing_applied(plan))
+    return EXIT_ERROR
+
+
+def _save(args: argparse.Namespace, saved: planfile.SavedPlan, plan: Plan, meta: dict[str, object], err: Console) -> int:
     key_file = plankey.key_path()
     try:
-        saved = planfile.new(plan, inventory, args.limit, run.org_host, tuple(args.extra_vars), tuple(sorted(run.carrier_only)))
-        planfile.save(args.out, saved, plan_json(plan), plankey.load_or_create(key_file))
+        planfile.save(args.out, saved, plan_json(plan, meta), plankey.load_or_create(key_file))
     except (OSError, planfile.PlanFileError, plankey.PlanKeyError) as exc:
         return error(err, f"cannot save the plan to {safe(str(args.out))}: {safe(getattr(exc, 'strerror', None) or str(exc))}")
     err.print(Text(f"Saved the plan to {safe(str(args.out))}, authenticated with your plan key ({safe(str(key_file))}). "
@@ -259,10 +316,10 @@ def _save(args: argparse.Namespace, plan: Plan, inventory: inv.Inventory, run: R
     return 0
 
 
-def _finish_plan(args: argparse.Namespace, plan: Plan, out: Console, err: Console) -> int:
+def _finish_plan(args: argparse.Namespace, plan: Plan, meta: dict[str, object], out: Console, err: Console) -> int:
     counts = {name: recap_counts(name, hp, None) for name, hp in plan.hosts.items()}
     if args.json:
-        print(json.dumps(plan_json(plan), indent=2, ensure_ascii=False))
+        print(json.dumps(plan_json(plan, meta), indent=2, ensure_ascii=False))
         print_recap(err, counts)
     else:
         print_plan(out, plan)
@@ -300,7 +357,7 @@ def _confirm(show: Console, err: Console) -> bool | None:
     return answer.strip() == "yes"
 
 
-def _apply(args: argparse.Namespace, run: Run, plan: Plan, out: Console, err: Console) -> int:
+def _apply(args: argparse.Namespace, run: Run, plan: Plan, meta: dict[str, object], out: Console, err: Console) -> int:
     show = err if args.json else out
     if not args.json:
         print_plan(out, plan)
@@ -317,13 +374,21 @@ def _apply(args: argparse.Namespace, run: Run, plan: Plan, out: Console, err: Co
             show.print(Text("\nApply cancelled: nothing was sent to any server.", style="bold"))
             print_recap(show, _nothing_applied(plan))
             return EXIT_ERROR
-    return _carry_out(args, run, plan, out, err)
+    return _carry_out(args, run, plan, meta, out, err)
 
 
-def _carry_out(args: argparse.Namespace, run: Run, plan: Plan, out: Console, err: Console) -> int:
+def _carry_out(args: argparse.Namespace, run: Run, plan: Plan, meta: dict[str, object], out: Console, err: Console) -> int:
     hosts = len({op.host for op in plan.operations})
     status, event = progress(err, quiet=hosts > 50)
     run.on_event = lambda phase, host, done, total: event(phase, host, done, total, run)
+    streamed: set[str] = set()
+    if not args.json:
+        # Each change's line as soon as its outcome is final, not all of them at the end.
+        def stream(result: ChangeResult) -> None:
+            print_change_result(out, result)
+            streamed.add(result.change.id)
+
+        run.on_change = stream
     with interrupts_stop(run) as presses:  # from here on, Ctrl-C stops what is not started yet; the recap always prints
         with status or contextlib.nullcontext():
             if status is not None:
@@ -332,22 +397,33 @@ def _carry_out(args: argparse.Namespace, run: Run, plan: Plan, out: Console, err
         if presses[0]:
             err.print(Text("\nInterrupted: ", style="bold red") + Text("no further change was started; the recap says what was made."))
         counts = {name: recap_counts(name, plan.hosts[name], res) for name, res in results.items()}
-        _report_apply(args, run, plan, results, counts, out, err)
+        _report_apply(args, run, plan, results, counts, meta, streamed, out, err)
         return _exit_code(counts, results)
 
 
-def _report_apply(args: argparse.Namespace, run: Run, plan: Plan, results: dict[str, HostResult], counts: dict[str, dict[str, int]], out: Console, err: Console) -> None:
+def _report_apply(args: argparse.Namespace, run: Run, plan: Plan, results: dict[str, HostResult], counts: dict[str, dict[str, int]],
+                  meta: dict[str, object], streamed: set[str], out: Console, err: Console) -> None:
     show = err if args.json else out
     if args.json:
-        print(json.dumps(apply_json(plan, results), indent=2, ensure_ascii=False))
+        print(json.dumps(apply_json(plan, results, meta), indent=2, ensure_ascii=False))
     else:
-        print_apply(out, plan, results)
+        print_apply(out, plan, results, shown=streamed)
         if plan.changes:
-            applied = sum(r.changed for r in results.values())
-            out.print(Text(f"\nApply complete: {applied} of {plural(len(plan.changes), 'change')} made and verified.", style="bold"))
+            out.print(Text("\n" + apply_verdict(plan, results), style="bold"))
     if run.unknown:
-        err.print(Text("Left at once: ", style="bold red") + Text(f"the result on {safe(', '.join(run.unknown))} is unknown. Run exconf plan to see where each server stands."))
+        head = "Left at once: " if run.left_at_once else f"Stopped waiting {GRACE_SECONDS:.0f} s after Ctrl-C: "
+        err.print(Text(head, style="bold red") + Text(f"the result on {safe(', '.join(run.unknown))} is unknown. Run exconf plan to see where each server stands."))
     print_recap(show, counts)
+
+
+def apply_verdict(plan: Plan, results: dict[str, HostResult]) -> str:
+    """"Apply complete" only when every change was made and verified; otherwise how many were, and that it failed."""
+    made, total = sum(r.changed for r in results.values()), len(plan.changes)
+    if made == total:
+        return f"Apply complete: {made} of {plural(total, 'change')} made and verified."
+    if made == 0:
+        return f"Apply failed: 0 of {plural(total, 'change')} made."
+    return f"Apply incomplete: {made} of {plural(total, 'change')} made and verified; see the failures above."
 
 
 def _exit_code(counts: dict[str, dict[str, int]], results: dict[str, HostResult]) -> int:
@@ -388,7 +464,7 @@ def _show(args: argparse.Namespace, out: Console, err: Console) -> int:
         err.print(Text("Warning: ", style="bold yellow") + Text(f"this plan file is not authenticated: {safe(str(problem))}. "
                                                                 "exconf apply will refuse it."))
     if args.json:
-        print(json.dumps(saved.public, indent=2, ensure_ascii=False))
+        print(json.dumps(saved.public, indent=2, ensure_ascii=False))  # the document plan --json printed, head included
         return EXIT_OK
     out.print(Text(f"Saved plan: {safe(str(args.planfile))}, made {safe(saved.created)} by exconf {safe(saved.exconf_version)} from "
                    f"{safe(', '.join(str(s) for s in saved.sources))}" + (f" (--limit {safe(saved.limit)})" if saved.limit else ""), style="dim"))
@@ -421,7 +497,7 @@ def _apply_saved(args: argparse.Namespace, out: Console, err: Console) -> int:
         return error(err, f"the plan's inventory {safe(str(gone[0]))} is gone; run exconf plan again")
     try:
         # The plan's own sources; the vault options and -e of this command (-e must be the plan's).
-        inventory = load_from_args(argparse.Namespace(**{**vars(args), "inventory": None, "inventories": list(saved.sources)}))
+        inventory = load_from_args(argparse.Namespace(**{**vars(args), "inventory": None, "inventories": list(saved.sources)}), limit=saved.limit)
     except InventoryUnusable as exc:
         return inventory_unusable(err, exc)
     stale = planfile.provenance_problems(saved, inventory, tuple(args.extra_vars))
@@ -445,9 +521,7 @@ def _apply_saved(args: argparse.Namespace, out: Console, err: Console) -> int:
     try:
         if not start_labs(inventory, err):
             return EXIT_ERROR
-        desired = parse(inventory)
-        if saved.org_host not in hosts:
-            desired = DesiredState(hosts=desired.hosts, organization=())
+        desired = parse(inventory, hosts, organization=saved.org_host in hosts)
         run, status = new_run(inventory, hosts, desired, args.forks, err, quiet=len(hosts) > 50)
         run.carrier_only = set(saved.carrier_only)
         try:
@@ -462,7 +536,7 @@ def _apply_saved(args: argparse.Namespace, out: Console, err: Console) -> int:
             if not args.json:
                 print_plan(out, fresh)
             # What runs is the fresh plan, derived from the inventory and the servers: its review is the one in the file.
-            return _carry_out(args, run, fresh, out, err)
+            return _carry_out(args, run, fresh, document_meta([str(s) for s in saved.sources], saved.limit), out, err)
         finally:
             run.close()
     finally:

@@ -20,7 +20,8 @@ from exconf.remote import Step
 from . import inventory as inv
 from .connection import reached_in_clear
 from .desired import DesiredState
-from .inventorycli import InventoryUnusable
+from . import exitcodes
+from .inventorycli import InventoryUnusable, NoInventoryGiven
 from .limit import select_organization
 from .model import HostStatus
 from .render import plural
@@ -28,7 +29,7 @@ from .runner import GRACE_SECONDS, Run
 from .termsafe import safe
 from .transport.cleartext import warning as cleartext_warning
 
-EXIT_ERROR = 1
+EXIT_ERROR = exitcodes.ERROR
 
 
 def error(err: Console, message: str) -> int:
@@ -40,12 +41,13 @@ def inventory_unusable(err: Console, exc: InventoryUnusable) -> int:
     err.print(Text(f"Error: {exc.lines[0]}", style="bold red"))  # lines are escaped for the terminal already
     for line in exc.lines[1:]:
         err.print(Text(line))
-    return EXIT_ERROR
+    return exitcodes.USAGE if isinstance(exc, NoInventoryGiven) else EXIT_ERROR
 
 
 def progress(err: Console, quiet: bool):
     """Per-host lines as hosts finish (stderr), and a count on the terminal's spinner."""
-    status = err.status("") if err.is_terminal else None
+    # A live count rewrites the line with escape sequences: on a terminal only, and never when plain text was asked.
+    status = err.status("") if err.is_terminal and err.color_system is not None else None
     verbs = {"read": "Reading", "apply": "Applying on"}
 
     def event(phase: str, host: str, done: int, total: int, run: Run) -> None:
@@ -120,7 +122,7 @@ def new_run(
         carriers=[h for h in inventory.hosts if h.name not in names],
         org_steps=org_steps,
     )
-    if desired.organization and not organization:
+    if inventory.declares_organization and not organization:
         run.warnings.append(
             f"organisation-wide objects (exchange_organization) were not planned: --limit {limit!r} does not select "
             f"the pseudo-host 'organization'; add it to include them (--limit '{limit},organization')"

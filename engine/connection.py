@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .templating import RenderError
 from .transport import ConnectionSettings, cleartext
 from .transport.kerberos import kerberos_missing, spn_host
 
@@ -117,6 +118,15 @@ class ConnectionConfigError(ValueError):
 
 
 def settings_for(host: Host, inventory_dir: Path, env: Mapping[str, str] = os.environ) -> ConnectionSettings:
+    """A host's connection settings; a variable that cannot be rendered (a host outside --limit, read only
+    when it carries the organisation's objects) is this host's error, never the run's."""
+    try:
+        return _settings(host, inventory_dir, env)
+    except RenderError as exc:
+        raise ConnectionConfigError(f"{host.name}: {exc}") from None
+
+
+def _settings(host: Host, inventory_dir: Path, env: Mapping[str, str]) -> ConnectionSettings:
     v = host.vars
     kind = v.get("ansible_connection", "winrm")
     if kind != "winrm":

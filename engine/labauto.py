@@ -25,7 +25,7 @@ def lab_files(inventory: Inventory) -> list[Path]:
     (inventory.load refuses one outside; this holds for an Inventory built any other way too)."""
     seen: dict[Path, None] = {}
     for host in inventory.hosts:
-        name = host.vars.get("exconf_lab")
+        name = inventory.value(host, "exconf_lab")
         if name:
             path = inside(inventory.path.parent, str(name))
             if path is None:

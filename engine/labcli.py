@@ -98,7 +98,9 @@ def _stats(args: argparse.Namespace, out: Console, err: Console) -> int:
         return 1
     if args.json:
         # One entry per lab: two labs may both have a server EX01.
-        print(json.dumps({"labs": [
+        from exconf.render import FORMAT_VERSION, document_meta
+
+        print(json.dumps({"format_version": FORMAT_VERSION, **document_meta([], None), "labs": [
             {"org_file": str(lab.org_file), "state_file": str(lab.state_file), "pid": lab.pid, **runtime.stats(lab)}
             for lab in labs
         ]}, indent=2))

@@ -64,11 +64,8 @@ class SavedPlan:
 
 def inventory_files(inventory: Inventory) -> list[Path]:
     """Every file the inventory's values came from, and the inventory file itself."""
-    files = {inventory.path.resolve()}
-    for host in inventory.hosts:
-        files |= {Path(loc.file).resolve() for loc in host.sources.values() if loc.file != "?"}
-    files |= {Path(loc.file).resolve() for loc in inventory.organization_sources.values() if loc.file != "?"}
-    return sorted(files)
+    # Found without reading them: reading every host's files would decrypt vaults no selected host needs.
+    return sorted({inventory.path.resolve(), *inventory.files()})
 
 
 def inventory_digest(inventory: Inventory, extra_vars: tuple[str, ...] = ()) -> str:

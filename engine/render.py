@@ -9,13 +9,16 @@ only on a terminal (rich honours NO_COLOR). Sensitive values show as
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
 from rich.text import Text
 
-from .model import ChangeOutcome, HostPlan, HostResult, HostStatus, Plan
+from . import __version__
+from .model import Change, ChangeOutcome, ChangeResult, HostPlan, HostResult, HostStatus, Plan
 from .review import review
 from .termsafe import safe
 
@@ -132,6 +135,19 @@ def summary_line(plan: Plan | dict[str, Any]) -> str:
     return line + (" " + ", ".join(trouble) + "." if trouble else "")
 
 
+LEGEND = {"create": "create", "update": "update in-place", "delete": "destroy", "replace": "replace (the new one and the old one's removal, in the order the change says)"}
+
+
+def legend(actions_used: list[str]) -> Text:
+    """Terraform's legend: what each symbol the plan uses means (only those it uses)."""
+    out = Text("Actions are shown with these symbols:\n")
+    for action in (a for a in SYMBOL if a in actions_used):
+        symbol, colour = SYMBOL[action]
+        out.append(f"  {symbol:>3} ", style=colour)
+        out.append(f"{LEGEND[action]}\n")
+    return out
+
+
 def review_summary(doc: dict[str, Any]) -> dict[str, int]:
     """Plan.summary() of a review document."""
     counts = {"add": 0, "change": 0, "destroy": 0, "replace": 0}
@@ -153,6 +169,7 @@ def print_review(console: Console, doc: dict[str, Any]) -> None:
     for warning in doc["warnings"]:
         console.print(Text("Warning: ", style="bold yellow") + Text(safe(warning)))
     if changes:
+        console.print(legend([c["action"] for c in changes]))
         console.print(Text("exconf will perform the following actions:\n"))
         for change in changes:
             console.print(change_text(change))
@@ -185,19 +202,26 @@ OUTCOME_LABEL = {
 }
 
 
-def print_apply(console: Console, plan: Plan, results: dict[str, HostResult]) -> None:
-    """Each change's outcome, and the errors of hosts that failed during apply (plan errors were shown)."""
+def print_change_result(console: Console, r: ChangeResult) -> None:
+    """One change's outcome (``changed: [host] kind "name" (…)``), with what Exchange warned while making it."""
+    label = OUTCOME_LABEL[r.outcome]
+    line = Text(f"{label[0]}: ", style=label[1]) + Text(f"[{safe(r.change.host, newlines=False)}] {r.change.kind} {_name(r.change.name)}")
+    props = ", ".join(f"{p.prop}={SENSITIVE if p.sensitive else value_text(p.after)}" for p in r.change.properties)
+    line.append(f" ({props})", style="dim")
+    if r.message:
+        line.append(f": {safe(r.message)}")
+    console.print(line)
+    for warning in r.warnings:
+        console.print(Text("  warning: ", style="bold yellow") + Text(safe(warning)))
+
+
+def print_apply(console: Console, plan: Plan, results: dict[str, HostResult], shown: set[str] | None = None) -> None:
+    """Each change's outcome not already printed as it happened (``shown``: change ids), then notes and
+    the errors of hosts that failed during apply (plan errors were shown)."""
     for result in results.values():
         for r in result.results:
-            label = OUTCOME_LABEL[r.outcome]
-            line = Text(f"{label[0]}: ", style=label[1]) + Text(f"[{safe(r.change.host, newlines=False)}] {r.change.kind} {_name(r.change.name)}")
-            props = ", ".join(f"{p.prop}={SENSITIVE if p.sensitive else value_text(p.after)}" for p in r.change.properties)
-            line.append(f" ({props})", style="dim")
-            if r.message:
-                line.append(f": {safe(r.message)}")
-            console.print(line)
-            for warning in r.warnings:
-                console.print(Text("  warning: ", style="bold yellow") + Text(safe(warning)))
+            if shown is None or r.change.id not in shown:
+                print_change_result(console, r)
         for note in result.notes:
             console.print(Text(f"note: [{safe(result.host, newlines=False)}] ", style="dim") + Text(safe(note)))
         if result.status is not HostStatus.OK and plan.hosts[result.host].status is HostStatus.OK:
@@ -234,8 +258,35 @@ def print_recap(console: Console, counts: dict[str, dict[str, int]]) -> None:
         console.print(Text(f"{safe(host, newlines=False):<26}", style=colour) + Text(f" : {fields}"))
 
 
-def plan_json(plan: Plan) -> dict[str, Any]:
-    """The JSON plan of the contract (spec §2), with findings and refusals beside its fields."""
+def document_meta(sources: Sequence[str], limit: str | None, *, timestamp: str | None = None, version: str | None = None) -> dict[str, Any]:
+    """What every JSON document of exconf carries first: which exconf, when, from which inventory and ``--limit``."""
+    return {
+        "exconf_version": version or __version__,
+        "timestamp": timestamp or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "inventory": [str(s) for s in sources],
+        "limit": limit,
+    }
+
+
+def actions(change: Change, plan: Plan) -> list[str]:
+    """``terraform show -json``'s ``actions``: a replace is a create and a delete in the order its steps run."""
+    if change.action != "replace":
+        return [change.action]
+    for op in plan.operations:
+        if op.change != change.id:
+            continue
+        for step in op.steps:
+            verb = step.cmdlet.split("-", 1)[0]
+            if verb in ("Remove", "Disable"):
+                return ["delete", "create"]
+            if verb in ("New", "Import", "Enable"):
+                return ["create", "delete"]
+    return ["delete", "create"]
+
+
+def plan_json(plan: Plan, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON plan of the contract (spec §2), with findings and refusals beside its fields; ``meta``
+    (document_meta) first when the command knows it."""
     hosts: dict[str, Any] = {}
     for name, hp in plan.hosts.items():
         entry: dict[str, Any] = {"status": hp.status.value}
@@ -247,9 +298,11 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     reviewed = {c["address"]: c for c in review(plan)["changes"]}
     return {
         "format_version": FORMAT_VERSION,
+        **(meta or {}),
         "hosts": hosts,
-        # Each change with its stable address and the cmdlets it runs, as plan and show print them.
-        "changes": [c.to_json() | {"address": c.id, "operations": reviewed[c.id]["operations"]} for c in plan.changes],
+        # Each change with its stable address, the cmdlets it runs (as plan and show print them) and, as
+        # terraform show -json has them, its actions as a list.
+        "changes": [c.to_json() | {"address": c.id, "actions": actions(c, plan), "operations": reviewed[c.id]["operations"]} for c in plan.changes],
         "warnings": list(plan.warnings),
         "summary": plan.summary(),
         "findings": [f.to_json() for f in plan.findings],
@@ -257,8 +310,10 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     }
 
 
-def apply_json(plan: Plan, results: dict[str, HostResult]) -> dict[str, Any]:
-    doc = plan_json(plan)
+def apply_json(plan: Plan, results: dict[str, HostResult], meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The plan's document with each change's ``outcome``; hosts, ``summary`` and ``recap`` say what the apply did
+    (a host with a change that failed is ``failed``, in the recap, the summary and its status alike)."""
+    doc = plan_json(plan, meta)
     outcomes = {r.change.id: r for res in results.values() for r in res.results}
     for change, entry in zip(plan.changes, doc["changes"], strict=True):
         r = outcomes.get(change.id)
@@ -267,11 +322,21 @@ def apply_json(plan: Plan, results: dict[str, HostResult]) -> dict[str, Any]:
             entry["message"] = r.message
         if r and r.warnings:
             entry["warnings"] = list(r.warnings)
+    recap = {name: recap_counts(name, plan.hosts.get(name), res) for name, res in results.items()}
     for name, res in results.items():
         if res.status is not HostStatus.OK:
             doc["hosts"][name]["status"] = res.status.value
             doc["hosts"][name]["error"] = res.error
+        elif recap[name]["failed"]:
+            doc["hosts"][name]["status"] = HostStatus.FAILED.value
         if res.notes:
             doc["hosts"][name]["notes"] = list(res.notes)
-    doc["recap"] = {name: recap_counts(name, plan.hosts.get(name), res) for name, res in results.items()}
+    made = sum(1 for e in doc["changes"] if e["outcome"] == ChangeOutcome.APPLIED.value)
+    doc["summary"] = doc["summary"] | {
+        "unreachable": sum(1 for c in recap.values() if c["unreachable"]),
+        "failed": sum(1 for c in recap.values() if c["failed"]),
+        "made": made,
+        "not_made": len(doc["changes"]) - made,
+    }
+    doc["recap"] = recap
     return doc

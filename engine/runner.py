@@ -83,6 +83,7 @@ class Session:
     error: str = ""
     sent: bool = True  # False when the last failure happened before the command reached the server
     notes: tuple[str, ...] = ()  # what a closed executor had noted
+    abandoned: bool = False  # left in flight at Ctrl-C: its worker may still be waiting on its connection
 
     def fail(self, status: HostStatus, message: str, *, sent: bool = True) -> None:
         self.status, self.error, self.sent = status, message, sent
@@ -133,8 +134,10 @@ class Run:
     executor_factory: ExecutorFactory | None = None
     on_event: Event | None = None
     on_interrupt: Callable[[list[str]], None] | None = None  # told which hosts are in flight at a first Ctrl-C
+    on_change: Callable[[ChangeResult], None] | None = None  # told each change's outcome as soon as it is final
     stopping: threading.Event = field(default_factory=threading.Event)
     unknown: list[str] = field(default_factory=list)  # hosts left in flight after an interrupt
+    left_at_once: bool = False  # a second Ctrl-C, not the end of the grace period, left them
     sessions: dict[str, Session] = field(default_factory=dict)
     reads: dict[str, HostRead] = field(default_factory=dict)
     org_host: str | None = None
@@ -229,8 +232,15 @@ class Run:
                     continue
                 with lock:
                     late = [s for s in sessions if s.host.name in in_flight]
+                self.left_at_once = self.left_at_once or presses[0] > 1
+                how = "left at once at a second Ctrl-C" if presses[0] > 1 else f"still busy {GRACE_SECONDS:.0f} s after Ctrl-C"
                 for s in late:
-                    s.fail(HostStatus.UNREACHABLE, f"result unknown: left while {phase} was in progress on {s.host.name} (interrupted)")
+                    s.abandoned = True
+                    if phase == "read":
+                        # Reading changes nothing: a slow host is not unreachable, and nothing about it is unknown.
+                        s.fail(HostStatus.FAILED, f"not read: interrupted ({how} while it was being read)", sent=False)
+                        continue
+                    s.fail(HostStatus.UNREACHABLE, f"result unknown: {how} while {phase} was in progress on {s.host.name} (interrupted)")
                     self.unknown.append(s.host.name)
                 break
         with lock:
@@ -279,7 +289,7 @@ class Run:
 
     def close(self) -> None:
         for s in self.sessions.values():
-            if s.executor is not None:
+            if s.executor is not None and not s.abandoned:  # an abandoned host's request may hold its connection: leave it
                 try:
                     s.executor.close()
                 except Exception:  # noqa: BLE001 - closing is best effort, and never hides a result
@@ -340,7 +350,7 @@ class Run:
         for name, session in self.sessions.items():
             read = self.reads[name]
             read.status, read.error = session.status, session.error
-        if org or self.org_steps:
+        if (org or self.org_steps) and not self.stopping.is_set():
             self._read_organization(org, first)
         return self.reads
 
@@ -443,14 +453,23 @@ class Run:
         files: dict[tuple[str, str], bytes] = {}
         sent_at: dict[str, float] = {}
 
+        unsettled = {c: sum(1 for op in ops if op.change == c) for c in changes}  # operations of each change not yet recorded
+
         def record(change_id: str, result: ChangeResult) -> None:
             """A change made of several operations keeps its first outcome that is not ``applied``; one whose
             first operations were made and a later one not is partly made: failed, never "not run"."""
+            # Once a change's last operation is recorded, its outcome is final and ``on_change`` hears it.
             earlier = outcomes.get(change_id)
             if earlier is not None and earlier.outcome is ChangeOutcome.APPLIED and result.outcome is ChangeOutcome.NOT_RUN:
                 result = replace(result, outcome=ChangeOutcome.FAILED, message=f"partly made (its first operations ran), then {result.message}")
             if earlier is None or earlier.outcome is ChangeOutcome.APPLIED:
                 outcomes[change_id] = result
+            unsettled[change_id] -= 1
+            if unsettled[change_id] == 0 and self.on_change is not None:
+                try:
+                    self.on_change(outcomes[change_id])
+                except Exception:  # noqa: BLE001 - a line that cannot print must not stop the hosts
+                    pass
 
         for index, wave in enumerate(plan_waves):
             by_host: dict[str, list[Operation]] = {}

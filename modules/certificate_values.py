@@ -18,7 +18,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from exconf.controllerfiles import PfxBytes, digest
@@ -238,7 +238,7 @@ def cert_from_x509(cert: x509.Certificate, has_key: bool) -> Cert:
     except x509.ExtensionNotFound:
         sans = ()
     key = cert.public_key()
-    size = key.key_size if isinstance(key, (rsa.RSAPublicKey, dsa.DSAPublicKey, ec.EllipticCurvePublicKey)) else None
+    size = getattr(key, "key_size", None)  # RSA, DSA and EC keys have one; naming dsa.DSAPublicKey warns CryptographyDeprecationWarning
     return Cert(
         thumbprint=cert.fingerprint(hashes.SHA1()).hex().upper(),
         subject=_dotnet_name(cert.subject),

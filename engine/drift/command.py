@@ -20,12 +20,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
+from .. import exitcodes
 from .. import inventory as inv
 from ..desired import parse
 from ..commands import inventory_unusable, new_run, start_labs
 from ..inventorycli import InventoryUnusable, add_inventory_options, load_from_args
 from ..limit import LimitError, select, select_organization
-from ..render import plural, print_recap, recap_counts, value_text
+from ..render import FORMAT_VERSION, document_meta, plural, print_recap, recap_counts, value_text
 from ..termsafe import safe
 from ..yamlsource import Location
 from . import audit, history, junit, notify, prometheus, schedule
@@ -62,10 +63,10 @@ def drift_main(args: argparse.Namespace, out: Console, err: Console) -> int:
     if words and words[0] == "history" and (len(words) == 2 or (len(words) == 1 and not Path("history").is_file())):
         return history_main(args, Path(words[1]) if len(words) == 2 else None, out, err)
     if len(words) > 1:
-        return _error(err, f"drift takes one inventory, got {len(words)} words ({safe(' '.join(words))})")
+        return _usage(err, f"drift takes one inventory, got {len(words)} words ({safe(' '.join(words))})")
     sources = [Path(w) for w in words] + list(args.inventories)
     if not sources:
-        return _error(err, "no inventory given: name it, or use -i SOURCE")
+        return _usage(err, "no inventory given: name it, or use -i SOURCE")
     inventory = sources[0]
     interval_problem = None
     every = 0
@@ -82,7 +83,7 @@ def drift_main(args: argparse.Namespace, out: Console, err: Console) -> int:
     for name in ("forks", "keep_days", "count"):
         value = getattr(args, name)
         if value is not None and value < 1:
-            return _error(err, f"--{name.replace('_', '-')} must be at least 1")
+            return _usage(err, f"--{name.replace('_', '-')} must be at least 1")
     problems = [interval_problem] if interval_problem else []
     if args.notify and notify.check_url(args.notify):
         problems.append(notify.check_url(args.notify) or "")
@@ -122,6 +123,12 @@ def _error(err: Console, message: str) -> int:
     return EXIT_ERROR
 
 
+def _usage(err: Console, message: str) -> int:
+    """A command line drift cannot use: nothing was read; the code no command uses for a result."""
+    _error(err, message)
+    return exitcodes.USAGE
+
+
 class Checker:
     """One drift check, repeatable (the loop calls ``run`` again); remembers the previous run's
     states in memory for notifications when the history cannot be used."""
@@ -147,13 +154,14 @@ class Checker:
             return inventory_unusable(err, exc)
         except LimitError as exc:
             return _error(err, safe(str(exc)))
-        if not names and not (inventory.organization and select_organization(args.limit)):
+        if not names and not (inventory.declares_organization and select_organization(args.limit)):
             return _error(err, f"--limit {args.limit!r} leaves no host to work on")
         if not start_labs(inventory, err):
             return EXIT_ERROR
         started = history.now_text()
         clock = time.monotonic()
-        run, status = new_run(inventory, names, parse(inventory), args.forks, err, quiet=len(names) > 50 or args.json,
+        run, status = new_run(inventory, names, parse(inventory, names, organization=select_organization(args.limit)), args.forks, err,
+                              quiet=len(names) > 50 or args.json,
                               limit=args.limit, org_steps=(audit.STEP,))
         try:
             if status is not None:
@@ -170,7 +178,8 @@ class Checker:
         failures += self._write_reports(report, inventory.path)
         recap = {name: recap_counts(name, hp, None) for name, hp in report.plan.hosts.items()}
         if args.json:  # in a loop, one JSON document per line (JSON Lines)
-            print(json.dumps(report.to_json(), indent=None if args.every else 2, ensure_ascii=False), flush=True)
+            meta = document_meta(inventory.sources or [str(p) for p in inventory.paths], args.limit, timestamp=report.started)
+            print(json.dumps(report.to_json(meta), indent=None if args.every else 2, ensure_ascii=False), flush=True)
             print_recap(err, recap)
         else:
             print_report(self.out, report)
@@ -301,7 +310,9 @@ def history_main(args: argparse.Namespace, inventory: Path | None, out: Console,
     except history.HistoryError as exc:
         return _error(err, safe(str(exc)))
     if args.json:
-        print(json.dumps({"history": str(path), "episodes": [e.to_json() for e in episodes]}, indent=2, ensure_ascii=False))
+        meta = document_meta([str(inventory)] if inventory else [], None)
+        print(json.dumps({"format_version": FORMAT_VERSION, **meta, "history": str(path), "host": args.host, "since": args.since,
+                          "episodes": [e.to_json() for e in episodes]}, indent=2, ensure_ascii=False))
         return 0
     if not episodes:
         out.print(Text("No drift recorded" + (f" for {safe(args.host)}" if args.host else "") + (f" since {since}" if since else "") + "."))

@@ -106,9 +106,9 @@ class DriftReport:
     def hosts_up(self) -> int:
         return sum(1 for hp in self.plan.hosts.values() if hp.status is HostStatus.OK)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, meta: dict[str, Any] | None = None) -> dict[str, Any]:
         """The plan's JSON shape (spec §2) with ``changes`` holding what drifted, plus drift's own fields."""
-        doc = plan_json(self.plan)
+        doc = plan_json(self.plan, meta)
         drifted = {(i.finding.host, i.finding.kind, i.finding.name) for i in self.drifted}
         doc["changes"] = [c for c in doc["changes"] if (c["host"], c["resource"], c["name"]) in drifted]
         doc["findings"] = [i.to_json() for i in self.items]

@@ -21,6 +21,7 @@ the input, and everything after it, is never repeated: a failure there is
 
 from __future__ import annotations
 
+import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -89,7 +90,6 @@ class WinRMTransport:
         self._shell: str | None = None
         self._finished_command: str | None = None
         self._last_used: float | None = None
-        self._released = False
         self._broken = False  # the host stopped answering: close() does not wait for it again
         self._in_flight: object | None = None
 
@@ -109,7 +109,6 @@ class WinRMTransport:
         """Close the socket(s) but keep the shell: a later run() authenticates a new connection."""
         if self._protocol is not None and self._protocol.transport.session is not None:
             self._drop_connection()
-            self._released = True
         if self._own_watchdog:
             self._watchdog.close()
 
@@ -181,11 +180,8 @@ class WinRMTransport:
             if reason:
                 notes.append(f"reconnected: {reason}")
                 self._drop_connection()
-        elif self._released and self._last_used is not None:
-            notes.append(f"reconnected: the connection had been released while idle {self._clock() - self._last_used:.0f} s")
         if self._protocol.transport.session is None:
             self._open_connection()
-        self._released = False
 
     def _ensure_shell(self, notes: list[str]) -> None:
         if self._shell is not None and self._finished_command:
@@ -360,7 +356,7 @@ class WinRMTransport:
         if isinstance(exc, OSError) and not isinstance(exc, requests.RequestException) and "CA" in str(exc):
             return TransportError(f"{where}: cannot read the CA file {s.ca_trust_path!r} (ansible_winrm_ca_trust_path)")
         if isinstance(exc, requests.exceptions.SSLError):
-            return unreachable(f"TLS failed: {_reason(exc)}")
+            return unreachable(tls_problem(str(exc), s))
         if isinstance(exc, requests.exceptions.ConnectTimeout):
             return unreachable(f"connection timed out after {s.read_timeout} s")
         if isinstance(exc, requests.exceptions.ReadTimeout):
@@ -412,6 +408,28 @@ class _ShellGone(_Retry):
 
 
 _NO_CONNECTION = ("Connection refused", "No route to host", "Name or service not known", "timed out")
+
+
+_VERIFY = (re.compile(r"certificate verify failed: (.+?) \(_ssl\.c:\d+\)"), re.compile(r"certificate verify failed: ([^'\")]+)"))
+
+
+def tls_problem(text: str, s: ConnectionSettings) -> str:
+    """A TLS failure as the user can act on it: what is wrong with the server's certificate, and the variable
+    that fixes it (the CA to trust: ansible_winrm_ca_trust_path; the name to use: ansible_host)."""
+    m = _VERIFY[0].search(text) or _VERIFY[1].search(text)
+    if not m:
+        return f"TLS failed: {_reason(Exception(text))}"
+    problem = m.group(1).strip()
+    if "mismatch" in problem:
+        return (f"TLS failed: the server's certificate is not for {s.host} ({problem}); connect with a name the "
+                "certificate holds (ansible_host), the CA is not the problem")
+    if "expired" in problem or "not yet valid" in problem:
+        return f"TLS failed: the server's certificate is out of its validity period ({problem}); the WinRM listener needs a current certificate"
+    # The CA file may be the inventory's or REQUESTS_CA_BUNDLE's; either way ansible_winrm_ca_trust_path is the fix.
+    trust = (f"the CA file {s.ca_trust_path} does not hold the CA that issued it; name the file that does with "
+             "ansible_winrm_ca_trust_path (a PEM file of CA certificates)"
+             if s.ca_trust_path else "name the CA that issued it with ansible_winrm_ca_trust_path (a PEM file of CA certificates)")
+    return f"TLS failed: the server's certificate is not trusted ({problem}); {trust}"
 
 
 def _dropped(reason: str) -> bool:

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import termios
 import time
+from pathlib import Path
 
 import pytest
 
@@ -96,7 +97,11 @@ def test_ctrl_c_while_exconf_imports_its_modules_is_one_line(tmp_path):
 
 def test_ctrl_c_at_the_vault_password_prompt_is_one_line(tmp_path):
     inv = tmp_path / "inv.yaml"
-    inv.write_text("all:\n  hosts:\n    ex01: {ansible_user: u, ansible_password: p}\n")
+    # The password is a vaulted value the host needs: exconf asks for the vault password when it decrypts it.
+    inv.write_text("all:\n  hosts:\n    ex01: {ansible_user: u, ansible_password: '{{ vault_exadmin_password }}'}\n")
+    (tmp_path / "group_vars").mkdir()
+    vaulted = Path(__file__).resolve().parents[1] / "data" / "inventories" / "estate" / "group_vars" / "all" / "vault.yml"
+    (tmp_path / "group_vars" / "all.yml").write_text(vaulted.read_text())
     main_fd, child_fd = pty.openpty()
 
     def own_terminal() -> None:  # a session of its own, with the pty as its controlling terminal, as in a shell

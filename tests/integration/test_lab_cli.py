@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from .conftest import unique_prefix
@@ -42,6 +43,7 @@ def test_the_shipped_lab_inventory_runs_the_whole_job(shipped_lab):
     assert first.returncode == 0, first.stdout + first.stderr
     assert "Started the lab" in first.stderr
     assert "Apply complete: 13 of 13 changes made and verified." in first.stdout
+    assert "DeprecationWarning" not in first.stderr and "Traceback" not in first.stderr  # reading certificates warns nothing
     # The Edge gets its third-party SMTP certificate and, in the same apply, after it, a new subscription:
     # it ends synchronising (SyncStatus Normal), as the shipped inventory declares.
     assert 'edge_subscription "EDGE01" will be replaced' in first.stdout
@@ -101,6 +103,12 @@ def test_the_shipped_lab_inventory_runs_the_whole_job(shipped_lab):
     # 12 for a read and one apply command, + 2 × (Command, Send, Receive, Signal) for the two waves the
     # subscription adds (the budget of 12 holds for plans without cross-host needs); then two plans of 8.
     assert servers["EX01"]["requests"] == 12 + 2 * 4 + 8 + 8
+    jsonschema.validate(json.loads(stats.stdout), json.loads((ROOT / "docs" / "schemas" / "lab-stats.schema.json").read_text()))
+
+    planned = exconf(env, "plan", str(inventories / "lab.yaml"), "--json")
+    hosts = json.loads(planned.stdout)["hosts"]
+    assert hosts["edge01.dmz.contoso.lab"]["site"] is None and hosts["ex01.contoso.lab"]["site"] == "Amsterdam"  # null, never "None"
+    assert "DeprecationWarning" not in planned.stderr
 
     clock = exconf(env, "lab", "clock", "advance", "25h")
     assert clock.returncode == 0 and "(1d1h ahead of real time)" in clock.stdout, clock.stderr

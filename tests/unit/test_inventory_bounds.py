@@ -8,6 +8,7 @@ inventory loads, at the line that sets it. A whole number outside its range says
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,9 @@ def test_lab_files_refuses_an_outside_path_whatever_built_the_inventory(write, t
     path = lab_inventory(write, "lab-org.yaml")
     inventory = load(path)
     host = inventory.hosts[0]
-    host.vars["exconf_lab"] = "../../../etc/passwd"
+    # An Inventory built some other way (its variables a plain mapping), naming a file outside the folder.
+    outside = dataclasses.replace(host, vars={**dict(host.vars), "exconf_lab": "../../../etc/passwd"})
+    inventory = dataclasses.replace(inventory, hosts=(outside, *inventory.hosts[1:]))
     with pytest.raises(LabStartError, match="is outside the inventory's folder"):
         lab_files(inventory)
 
