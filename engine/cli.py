@@ -126,9 +126,11 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     serve.add_argument("--idle-timeout", type=float, help="stop after this many seconds without requests")
     ex = labsub.add_parser("exec", help="run a cmdlet on a running lab server, as an admin at its console")
     ex.add_argument("--lab", type=Path, metavar="ORG_FILE", help="the lab to use when several run")
+    ex.add_argument("--as", dest="account", metavar="ACCOUNT",
+                    help="run it as this lab account (DOMAIN\\user), within its Exchange management roles")
     ex.add_argument("server")
     ex.add_argument("words", nargs=argparse.REMAINDER, help="-- CMDLET [-Param Value ...]")
-    stats = labsub.add_parser("stats", help="per server: WS-Management requests, commands and bytes served")
+    stats = labsub.add_parser("stats", help="per server and endpoint (/wsman, /PowerShell): requests, sessions, commands and bytes served")
     stats.add_argument("--json", action="store_true")
     stats.add_argument("--lab", type=Path, metavar="ORG_FILE", help="only this lab")
     events = labsub.add_parser("events", help="a server's PowerShell module logging (event 4103) of the program's commands")
@@ -433,7 +435,7 @@ def _exit_code(counts: dict[str, dict[str, int]], results: dict[str, HostResult]
     if not attempted and any(res.not_run for res in results.values()) and not any(c["unreachable"] for c in counts.values()):
         return EXIT_ERROR
     # A change whose answer never came back is "result unknown": 4, as an unreachable host, not 2.
-    unknown = {name: sum(1 for r in res.results if r.message.startswith("result unknown")) for name, res in results.items()}
+    unknown = {name: sum(1 for r in res.results if r.unknown) for name, res in results.items()}
     code = EXIT_OK
     if any(c["failed"] > unknown.get(name, 0) for name, c in counts.items()) or any(r.not_run for r in results.values()):
         code |= EXIT_FAILED
@@ -476,7 +478,8 @@ def _apply_saved(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Apply a saved plan: derive it again from its inventory and a fresh read, and run it only when that is
     exactly the plan reviewed (review.differences); no confirmation (the review was the confirmation)."""
     if args.limit:
-        return error(err, "--limit cannot narrow a saved plan; make a new plan with --limit instead")
+        error(err, "--limit cannot narrow a saved plan; make a new plan with --limit instead")
+        return EXIT_USAGE
     key, why = _plan_key()
     if key is None:
         return error(err, f"the plan file {safe(str(args.inventory))} cannot be authenticated: {safe(why)}; nothing was sent to any server")

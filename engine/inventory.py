@@ -316,7 +316,7 @@ class _Resolver:
                     continue
                 if value is not OMIT:
                     rendered[key] = value
-            for issue in _validate(rendered, m) + list(_lab_issue(name, rendered, m, self.base_dir)):
+            for issue in _validate(rendered, m, name) + list(_lab_issue(name, rendered, m, self.base_dir)):
                 _add_once(issues, seen, issue)
         if organization and "exchange_organization" in self.merged(None).vars:
             try:
@@ -510,7 +510,7 @@ class _Merged:
                     self.sources[here + (i,)] = block.doc.where(path + (i,))
 
 
-def _validate(rendered: dict[str, Any], m: _Merged) -> list[Issue]:
+def _validate(rendered: dict[str, Any], m: _Merged, name: str | None = None) -> list[Issue]:
     """Schema and Exchange checks on a host's rendered variables, located where each value was written."""
     doc = Document(data=rendered, file="", locations=dict(m.sources), key_locations=dict(m.key_sources), scalars=dict(m.scalars))
     checked = dict(rendered)
@@ -520,15 +520,17 @@ def _validate(rendered: dict[str, Any], m: _Merged) -> list[Issue]:
     found = validate_block(doc, (), checked, vars_schema())
     reported = {(i.where, i.path) for i in found}
     found += [i for i in _semantic_issues(doc, (), checked) if (i.where, i.path) not in reported]
-    found += _connection_issues(doc, checked)
+    if name is not None:
+        found += _connection_issues(doc, checked, name)
     return found
 
 
-def _connection_issues(doc: Document, v: dict[str, Any]) -> list[Issue]:
-    """Transports exconf does not have yet are refused now, before any host is contacted."""
+def _connection_issues(doc: Document, v: dict[str, Any], name: str) -> list[Issue]:
+    """Transports exconf does not have yet, doors a host cannot have, and cleartext it did not accept are refused
+    now, before any host is contacted."""
     from .connection import cleartext_connection, unsupported_connection  # connection imports this module
 
-    found = unsupported_connection(v) + cleartext_connection(v)
+    found = unsupported_connection(v, name) + cleartext_connection(v)
     return [Issue(str(doc.where((key,))), key, message) for key, message in found]
 
 

@@ -127,6 +127,7 @@ def inventory_main(args: argparse.Namespace, out: Any = None, err: Any = None) -
             warn(f"Error: no host named {safe(args.host)!s} in the inventory\n")
             return 1
         host = inventory.host(args.host)
+        warn(door_note(host, inventory.base_dir) + "\n")  # stdout stays what ansible-inventory prints
         body: dict[str, Any] = shown_vars(host)
         if args.provenance:
             body = {"vars": body, "provenance": provenance(host)}
@@ -181,6 +182,23 @@ def _as_written(value: Any) -> Any:
     if isinstance(value, list):
         return [_as_written(v) for v in value]
     return MASK if isinstance(value, Encrypted) else value
+
+
+def door_note(host: inv.Host, base_dir: Path) -> str:
+    """Which door exconf takes to the host, where, and why (door.py)."""
+    from .connection import ConnectionConfigError, psrp_settings_for, settings_for
+    from .door import PSRP, DoorError, door_of
+
+    try:
+        door = door_of(host.name, host.vars)
+    except DoorError as exc:
+        return f"Door: {safe(host.name)}: none: {exc.variable}: {safe(str(exc))}"
+    try:
+        endpoint = (psrp_settings_for(host, base_dir, env={}) if door.connection == PSRP else settings_for(host, base_dir, env={})).endpoint
+    except ConnectionConfigError:
+        endpoint = str(host.vars.get("ansible_host") or host.name)
+    how = "Exchange remote PowerShell" if door.connection == PSRP else "exconf's program over WinRM"
+    return f"Door: {safe(host.name)}: {how} ({safe(endpoint)}): {safe(door.why)}"
 
 
 def shown(value: Any, path: tuple[Any, ...] = ()) -> Any:

@@ -324,6 +324,7 @@ class ChangeResult:
     outcome: ChangeOutcome
     message: str = ""
     warnings: tuple[str, ...] = ()  # what the cmdlets warned while making it (Exchange's own words)
+    unknown: bool = False  # sent, and no answer came back: made or not, nobody knows (exit 4, docs/faults.md)
 
 
 @dataclass(frozen=True)

@@ -214,7 +214,10 @@ def drift_history_schema() -> dict[str, Any]:
 
 
 def lab_stats_schema() -> dict[str, Any]:
-    server = {"type": "object", "properties": {k: _COUNT for k in ("requests", "shells", "commands", "bytes_in", "bytes_out", "auth_failures")}}
+    counters = {"type": "object", "additionalProperties": _COUNT}
+    server = {"type": "object", "properties": {**{k: _COUNT for k in ("requests", "shells", "commands", "bytes_in", "bytes_out", "auth_failures")},
+                                               # per endpoint (/wsman, /PowerShell): its own counters
+                                               "endpoints": {"type": "object", "additionalProperties": counters}}}
     lab = {"type": "object", "required": ["org_file", "state_file", "pid", "servers"],
            "properties": {"org_file": _TEXT, "state_file": _TEXT, "pid": {"type": "integer"}, "servers": {"type": "object", "additionalProperties": server}}}
     return _document("lab-stats", "exconf lab stats --json (no inventory: 'inventory' is empty, 'limit' null)", {

@@ -90,6 +90,9 @@ def inventory_digest(inventory: Inventory, extra_vars: tuple[str, ...] = ()) -> 
 def new(
     plan: Plan, inventory: Inventory, limit: str | None, org_host: str | None, extra_vars: tuple[str, ...] = (), carrier_only: tuple[str, ...] = ()
 ) -> SavedPlan:
+    if inventory is not None and len(inventory.paths) < len(inventory.sources):
+        raise PlanFileError("a plan made from a host list (-i 'ex01,ex02,') cannot be saved: apply PLANFILE loads the plan's inventory "
+                            "again, and a host list is not a file; write the hosts in an inventory file")
     for change in plan.changes:
         if any(p.sensitive for p in change.properties):
             raise PlanFileError(f"{change.host}: {change.kind} {change.name!r}: a sensitive value cannot be saved in a plan file")

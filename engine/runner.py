@@ -30,17 +30,20 @@ from exconf.modules.base import ReadError
 from exconf.remote import STATUS_ERROR, STATUS_NOT_RUN, Answer, ContractError, FromOperation, RemoteFatal, Step
 
 from . import planner, readcache
-from .connection import ConnectionConfigError, settings_for
+from .connection import ConnectionConfigError, psrp_settings_for, settings_for
 from .desired import DesiredState
+from .door import PSRP, DoorError, door_of
 from .executor import Executor, ProgramExecutor
 from .facts import SERVER_STEP, FactsError, server_facts
 from .graph import dependants
 from .inventory import Host, Inventory
 from .model import Change, ChangeOutcome, ChangeResult, HostResult, HostStatus, Operation, OperationKind, Plan
 from .planner import HostRead
+from .psrp_executor import PSRPExecutor
 from .transport import AuthenticationFailed, HostUnreachable, TransportError
 from .transport.cleartext import in_clear
 from .transport.limits import FileLimit, bound_forks, raise_open_file_limit
+from .transport.psrp import PSRPTransport
 from .transport.watchdog import Watchdog
 from .transport.winrm import WinRMTransport
 
@@ -56,9 +59,13 @@ VERIFY = "verify:"
 
 
 def default_executor_factory(inventory_dir: Path, watchdog: Watchdog | None = None) -> ExecutorFactory:
-    """WinRM executors; one watchdog (whole-request deadlines) shared by every host of the run."""
+    """Each host's executor by its door (door.py): Exchange remote PowerShell or exconf's program over
+    WinRM; one watchdog (whole-request deadlines) shared by every host of the run."""
 
     def make(host: Host) -> Executor:
+        if door_of(host.name, host.vars).connection == PSRP:
+            p = psrp_settings_for(host, inventory_dir)
+            return PSRPExecutor(PSRPTransport(p, watchdog=watchdog), p.server_name, in_clear=in_clear(p.scheme, p.encrypts_messages), endpoint=p.endpoint)
         s = settings_for(host, inventory_dir)
         return ProgramExecutor(WinRMTransport(s, watchdog=watchdog), in_clear=in_clear(s.scheme, s.encrypts_messages), endpoint=s.endpoint)
 
@@ -68,8 +75,10 @@ def default_executor_factory(inventory_dir: Path, watchdog: Watchdog | None = No
 def endpoint_of(host: Host, inventory_dir: Path) -> str:
     """Where the host is reached, for plan files and reports (no password needed to say it)."""
     try:
+        if door_of(host.name, host.vars).connection == PSRP:
+            return psrp_settings_for(host, inventory_dir, env={}).endpoint
         return settings_for(host, inventory_dir, env={}).endpoint
-    except ConnectionConfigError:
+    except (ConnectionConfigError, DoorError):
         return str(host.vars.get("ansible_host") or host.name)
 
 
@@ -519,7 +528,7 @@ class Run:
             with lock:
                 for host in self.unknown:
                     for op in by_host.get(host, ()):
-                        outcomes.setdefault(op.change, ChangeResult(changes[op.change], ChangeOutcome.FAILED, self.sessions[host].error))
+                        outcomes.setdefault(op.change, ChangeResult(changes[op.change], ChangeOutcome.FAILED, self.sessions[host].error, unknown=True))
 
         results: dict[str, HostResult] = {}
         for name, hp in plan.hosts.items():
@@ -552,7 +561,7 @@ class Run:
             if not session.sent:  # the command never reached the server: nothing was changed
                 return [ChangeResult(changes[op.change], ChangeOutcome.NOT_RUN, f"not sent: {session.error}") for op in ops]
             # Nothing came back: whether the changes were made is unknown; say so.
-            return [ChangeResult(changes[op.change], ChangeOutcome.FAILED, f"result unknown: {session.error}") for op in ops]
+            return [ChangeResult(changes[op.change], ChangeOutcome.FAILED, f"result unknown: {session.error}", unknown=True) for op in ops]
         if files is not None and lock is not None:
             with lock:
                 for op in ops:

@@ -311,6 +311,9 @@ def _check_steps(steps: list[Step]) -> None:
         seen.add(step.id)
 
 
+validate_steps = _check_steps  # the same checks, for an executor that sends steps another way (psrp_executor.py)
+
+
 def encode_payload(steps: list[Step], *, halt_on_error: bool = True) -> str:
     """The payload JSON (ASCII only) for a list of steps; the only place secrets are revealed."""
     _check_steps(steps)

@@ -27,6 +27,7 @@ import re
 import socket
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import requests
@@ -139,7 +140,9 @@ class AnswerTooLarge(AnswerRefused):
 
 
 class Redirected(AnswerRefused):
-    pass
+    def __init__(self, message: str, location: str = ""):
+        super().__init__(message)
+        self.location = location  # where the server pointed (cut short), for a transport's own message
 
 
 class BoundedResponse(requests.Response):
@@ -150,11 +153,14 @@ class BoundedResponse(requests.Response):
     """
 
     limit: int = ANSWER_LIMIT
+    counted: Callable[[int], None] | None = None  # told each body's size once read (a transport's per-command bound)
 
     @property
     def content(self) -> bytes:  # type: ignore[override]
         if self._content is False and not self._content_consumed and self.raw is not None:
-            read_bounded(self, self.limit)
+            body = read_bounded(self, self.limit)
+            if self.counted is not None:
+                self.counted(len(body))
         return super().content
 
 
@@ -175,7 +181,8 @@ class BoundedAdapter(HTTPAdapter):
             where = response.headers.get("Location", "")
             raise Redirected(
                 f"the server answered with a redirect (HTTP {response.status_code}{' to ' + where[:200] if where else ''}); "
-                "exconf never follows one: a WinRM endpoint does not move, and the request would be sent again elsewhere"
+                "exconf never follows one: a WinRM endpoint does not move, and the request would be sent again elsewhere",
+                where[:200],
             )
         response.__class__ = BoundedResponse
         response.limit = self._limit  # type: ignore[attr-defined]
@@ -204,10 +211,13 @@ def read_bounded(response: requests.Response, limit: int) -> bytes:
 
 class TrackedAdapter(BoundedAdapter):
     """The bounded adapter with one connection per host, no retries, and tracked sockets (through a proxy too),
-    so that a watchdog can cut a request short at its deadline (``tracker.abort``)."""
+    so that a watchdog can cut a request short at its deadline (``tracker.abort``); it counts the requests it
+    sent and the bytes of the bodies read (after decoding)."""
 
     def __init__(self, tracker: SocketTracker, *, limit: int = ANSWER_LIMIT):
         self._tracker = tracker
+        self.requests_sent = 0
+        self.bytes_received = 0  # answer bodies, after decoding (counted where they are bounded)
         # max_retries=0: a request is never silently sent twice by urllib3.
         super().__init__(limit=limit, pool_connections=1, pool_maxsize=1, max_retries=0)
 
@@ -219,6 +229,30 @@ class TrackedAdapter(BoundedAdapter):
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
         manager.pool_classes_by_scheme = self._tracker.pool_classes()
         return manager
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        self.requests_sent += 1
+        response = super().send(request, stream=stream, **kwargs)
+        response.counted = self._received  # type: ignore[attr-defined]
+        return response
+
+    def _received(self, size: int) -> None:
+        self.bytes_received += size
+
+
+def hardened_session(cert_validation: bool, ca_trust_path: str | None, tracker: SocketTracker,
+                     max_body: int = ANSWER_LIMIT) -> tuple[requests.Session, TrackedAdapter]:
+    """A requests session without auth (the caller sets it): no environment lookups, no redirect followed,
+    one tracked connection, no retry, each answer bounded to ``max_body``; and its adapter (counters)."""
+    session = requests.Session()
+    session.trust_env = False  # no proxies, netrc or CA bundle from the environment (psf/requests#4997)
+    session.proxies = {}
+    session.max_redirects = 0  # the adapter refuses a 3xx first; this is the second lock on that door
+    adapter = TrackedAdapter(tracker, limit=max_body)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.verify = (ca_trust_path or True) if cert_validation else False
+    return session, adapter
 
 
 def ntlm_secret(password: str) -> str:

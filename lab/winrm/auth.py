@@ -30,7 +30,7 @@ import struct
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import spnego
 
@@ -137,7 +137,8 @@ class Authenticator:
 
     ``service_key``: the server's Kerberos keys (None: no keytab, so no Kerberos ticket for it can
     be accepted); ``realm``: the domain's Kerberos realm; ``policy``: what this endpoint accepts
-    (default: Windows' WinRM service).
+    (default: Windows' WinRM service), or ``policy_source``, asked at each request, for an endpoint
+    whose settings change at run time (Set-PowerShellVirtualDirectory).
     """
 
     spec: "ServerSpec"
@@ -145,6 +146,7 @@ class Authenticator:
     service_key: ServiceKey | None = None
     realm: str = ""
     policy: AuthPolicy | None = None
+    policy_source: Callable[[], AuthPolicy] | None = None
 
     def __post_init__(self) -> None:
         write_credential_file(self.credential_file, self.spec)
@@ -153,17 +155,21 @@ class Authenticator:
         self._credential: Any = None
         self._credential_lock = threading.Lock()
 
+    def current_policy(self) -> AuthPolicy:
+        if self.policy_source is not None:
+            return self.policy_source()
+        assert self.policy is not None
+        return self.policy
+
     # -- what a 401 offers -------------------------------------------------------
 
     def challenges(self) -> list[str]:
-        assert self.policy is not None
-        return list(self.policy.offers)
+        return list(self.current_policy().offers)
 
     # -- Kerberos / NTLM / Negotiate ---------------------------------------------------
 
     def negotiate_step(self, conn: ConnectionAuth, scheme: str, param: str) -> StepOutcome:
         """Feed one token from ``Authorization: Negotiate|Kerberos|NTLM <b64>`` to the connection's acceptor."""
-        assert self.policy is not None
         try:
             token = base64.b64decode(param.strip(), validate=True)
         except (binascii.Error, ValueError):
@@ -197,10 +203,10 @@ class Authenticator:
         return self._logged_on(conn, out)
 
     def _refused_kind(self, kind: str, scheme: str) -> str:
-        assert self.policy is not None
-        if kind == "ntlm" and not self.policy.ntlm:
+        policy = self.current_policy()
+        if kind == "ntlm" and not policy.ntlm:
             return "NTLM is not accepted on this endpoint"
-        if kind == "kerberos" and not self.policy.kerberos:
+        if kind == "kerberos" and not policy.kerberos:
             return "Kerberos is not accepted on this endpoint"
         if kind == "kerberos" and self.service_key is None:
             return f"{self.spec.fqdn} has no Kerberos key (no keytab): no ticket for it can be accepted"
@@ -222,14 +228,13 @@ class Authenticator:
             return self._credential
 
     def _step(self, conn: ConnectionAuth, token: bytes, kind: str) -> bytes | None:
-        assert self.policy is not None
         if isinstance(conn.ctx, KerberosAcceptor):
             try:
                 return conn.ctx.step(token)
             except KerberosFailure as failure:
                 # SPNEGO offering no Kerberos (a client without a ticket offers NTLM only):
                 # Windows' Negotiate package then negotiates NTLM, where NTLM is accepted.
-                if not (failure.unsupported_mech and kind == "spnego" and self.policy.ntlm):
+                if not (failure.unsupported_mech and kind == "spnego" and self.current_policy().ntlm):
                     raise
                 conn.ctx = self._pyspnego_acceptor("negotiate")
         with _ENV_LOCK:
@@ -237,10 +242,9 @@ class Authenticator:
             return conn.ctx.step(token)
 
     def _logged_on(self, conn: ConnectionAuth, out: bytes | None) -> StepOutcome:
-        assert self.policy is not None
         kerberos = isinstance(conn.ctx, KerberosAcceptor)
-        mechanism = "kerberos" if kerberos else str(getattr(conn.ctx, "negotiated_protocol", "ntlm") or "ntlm")
-        if mechanism != "kerberos" and not self.policy.ntlm:
+        mechanism = "kerberos" if kerberos else str(conn.ctx.negotiated_protocol or "ntlm")
+        if mechanism != "kerberos" and not self.current_policy().ntlm:
             conn.reset()
             return StepOutcome("failed", reason="NTLM is not accepted on this endpoint")
         if mechanism == "kerberos" and not kerberos:
@@ -290,10 +294,10 @@ class Authenticator:
         accounts (same guide, "Basic": "can only be used for local accounts"); IIS's
         (the PowerShell virtual directory's) logs domain accounts on.
         """
-        assert self.policy is not None
-        if not self.policy.basic:
+        policy = self.current_policy()
+        if not policy.basic:
             return StepOutcome("failed", reason="Basic authentication is disabled")
-        if not secure and not self.policy.basic_over_http:
+        if not secure and not policy.basic_over_http:
             return StepOutcome("failed", reason="Basic over HTTP needs AllowUnencrypted")
         if self.spec.faults.refuse_credentials:
             return StepOutcome("failed", reason="the server refuses all credentials (fault)")
@@ -306,7 +310,7 @@ class Authenticator:
             return StepOutcome("failed", reason="the Basic credentials have no password")
         domain, user = split_principal(username)
         account = find_account(self.spec, domain, user)
-        if account is None or not (_is_local(self.spec, account) or self.policy.basic_domain_accounts):
+        if account is None or not (_is_local(self.spec, account) or policy.basic_domain_accounts):
             return StepOutcome("failed", reason=f"{username} may not log on with Basic to {self.spec.name}")
         if not hmac.compare_digest(account.password.encode("utf-8"), password.encode("utf-8")):
             return StepOutcome("failed", reason="wrong password")

@@ -11,6 +11,7 @@ accept loop.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 import selectors
@@ -64,6 +65,7 @@ class Listener:
     secure: bool
     sock: socket.socket
     ssl_context: ssl.SSLContext | None = None
+    service: str = "winrm"  # "winrm" (HTTP.sys: /wsman) or "iis" (a Mailbox server's /PowerShell)
     channel_bindings: bytes | None = None  # tls-server-end-point of its certificate (RFC 5929 4.1)
 
 
@@ -187,23 +189,36 @@ class WinRMService:
             keytab = self.kerberos.keytab(spec.fqdn)
             if keytab.is_file():
                 service_key = ServiceKey(keytab, self._workdir / f"{safe}.rcache")
-        endpoint = ServerEndpoint(spec, self.backend, self._workdir / f"{safe}.ntlm", service_key=service_key,
-                                  realm=self.kerberos.realm if self.kerberos else "")
+        serves_powershell = spec.iis is not None and _powershell_backend(self.backend)
+        endpoint = ServerEndpoint(spec, self.backend, self._workdir / f"{safe}.ntlm",
+                                  powershell=self._powershell_factory() if serves_powershell else None,
+                                  service_key=service_key, realm=self.kerberos.realm if self.kerberos else "")
         self.endpoints[spec.name] = endpoint
         if spec.faults.unreachable:
             return  # nothing listens: clients get "connection refused"
-        if spec.winrm.http_port:
-            self.listeners.append(Listener(endpoint, spec.address, spec.winrm.http_port, False, _bind(spec, spec.winrm.http_port)))
-        if spec.winrm.https_port and self.ca is not None:
-            issued = self.ca.issue(spec.fqdn, spec.name, spec.address)
-            cert_path, key_path = issued.write(self._workdir, safe)
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-            ctx.load_cert_chain(cert_path, key_path)
-            self.listeners.append(
-                Listener(endpoint, spec.address, spec.winrm.https_port, True, _bind(spec, spec.winrm.https_port), ctx,
-                         channel_bindings=tls_server_end_point(issued.cert_pem))
-            )
+        ports = [(spec.winrm.http_port, False, "winrm"), (spec.winrm.https_port, True, "winrm")]
+        if serves_powershell:
+            ports += [(spec.iis.http_port, False, "iis"), (spec.iis.https_port, True, "iis")]
+        ctx: ssl.SSLContext | None = None
+        bindings: bytes | None = None
+        for port, secure, service in ports:
+            if not port or (secure and self.ca is None):
+                continue
+            if secure and ctx is None:
+                issued = self.ca.issue(spec.fqdn, spec.name, spec.address)
+                cert_path, key_path = issued.write(self._workdir, safe)
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+                ctx.load_cert_chain(cert_path, key_path)
+                bindings = tls_server_end_point(issued.cert_pem)
+            self.listeners.append(Listener(endpoint, spec.address, port, secure, _bind(spec, port),
+                                           ctx if secure else None, service, bindings if secure else None))
+
+    def _powershell_factory(self):  # type: ignore[no-untyped-def]
+        from exconf.lab.powershell.resource import PowerShellResource  # the lab's Exchange, beside WinRM
+
+        backend = self.backend
+        return lambda spec, stats: PowerShellResource(spec, backend, stats)
 
     def _close_listeners(self) -> None:
         for listener in self.listeners:
@@ -293,7 +308,8 @@ class _WSManHandler(BaseHTTPRequestHandler):
         self.conn_auth = listener.endpoint.new_connection(listener.secure, listener.channel_bindings)
 
     def version_string(self) -> str:
-        return "Microsoft-HTTPAPI/2.0"  # what WinRM's HTTP.sys sends
+        # what WinRM's HTTP.sys sends; IIS 10 (Windows Server 2016/2019, under Exchange 2016/2019) its own
+        return "Microsoft-IIS/10.0" if self.server.listener.service == "iis" else "Microsoft-HTTPAPI/2.0"
 
     def do_POST(self) -> None:
         self._handle()
@@ -307,7 +323,8 @@ class _WSManHandler(BaseHTTPRequestHandler):
             return
         try:
             resp = self.endpoint.handle(
-                self.conn_auth, self.command, self.path, self.headers, body, self.client_address[0]
+                self.conn_auth, self.command, self.path, self.headers, body, self.client_address[0],
+                service=self.server.listener.service,
             )
         except Exception:  # never leave the client waiting; the traceback goes to the log
             log.exception("internal error serving %s", self.endpoint.spec.name)
@@ -406,7 +423,12 @@ def _bind(spec: "ServerSpec", port: int) -> socket.socket:
         sock.setblocking(False)
     except OSError as exc:
         sock.close()
-        raise ListenError(f"cannot listen on {spec.address}:{port} for server {spec.name}: {exc.strerror or exc}",
+        hint = ""
+        if exc.errno == errno.EACCES and port < 1024:
+            # Linux lets only root (or CAP_NET_BIND_SERVICE) listen below 1024; IIS's own ports are 80/443.
+            hint = ("; ports below 1024 need root: give the server other ports in the organisation file "
+                    "(winrm: or iis: http_port / https_port, docs/lab.md)")
+        raise ListenError(f"cannot listen on {spec.address}:{port} for server {spec.name}: {exc.strerror or exc}{hint}",
                           spec.address, port) from exc
     return sock
 
@@ -424,6 +446,11 @@ def tls_server_end_point(cert_pem: bytes) -> bytes:
     digest = hashes.Hash(algorithm)
     digest.update(cert.public_bytes(serialization.Encoding.DER))
     return b"tls-server-end-point:" + digest.finalize()
+
+
+def _powershell_backend(backend: object) -> bool:
+    """Whether the backend is a lab organisation that can run cmdlets for /PowerShell (LabStore)."""
+    return all(hasattr(backend, name) for name in ("invoke", "entry", "one_save", "run_as", "org"))
 
 
 def _raise_fd_limit() -> None:

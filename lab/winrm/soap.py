@@ -122,7 +122,7 @@ def parse_request(data: bytes) -> WSManRequest:
         selectors=selectors,
         options=options,
         operation_timeout=parse_duration(timeout_text) if timeout_text else None,
-        max_envelope=int(envelope_text) if envelope_text.isdigit() else None,
+        max_envelope=int(envelope_text) if envelope_text.isdigit() and len(envelope_text) < 10 else None,
         body=body[0] if body is not None and len(body) else None,
     )
 

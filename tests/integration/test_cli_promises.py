@@ -28,7 +28,7 @@ import pytest
 from exconf import __version__
 from exconf.cli import main
 
-from .conftest import PASSWORD
+from .conftest import round_trips, PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "docs" / "schemas"
@@ -298,7 +298,7 @@ def test_ctrl_c_or_ctrl_d_at_the_prompt_cancels_and_nothing_is_sent(lab, capsys,
         raise press
 
     monkeypatch.setattr("rich.console.Console.input", typed)
-    read = {name: s["commands"] for name, s in lab.stats().items()}
+    read = round_trips(lab)
     code, out, _ = run(capsys, "apply", str(inv))
     assert code == 1 and "Apply cancelled: nothing was sent to any server." in out
-    assert {name: s["commands"] for name, s in lab.stats().items()} == {name: n + 1 for name, n in read.items()}  # the read only
+    assert round_trips(lab) == {name: n + 1 for name, n in read.items()}  # the read only

@@ -59,7 +59,8 @@ def test_a_wrong_password_is_unreachable_for_that_host_only(make_lab, capsys):
     assert doc["hosts"]["ex01.contoso.lab"]["status"] == "unreachable"
     error = doc["hosts"]["ex01.contoso.lab"]["error"]
     # The endpoint and the account are named (the backslash doubled as repr writes it today, or single).
-    assert re.fullmatch(r"http://[\d.]+:\d+/wsman: the server refused the credentials of 'CONTOSO\\{1,2}exadmin'", error), error
+    endpoint = "wsman" if lab.door == "winrm" else "PowerShell"
+    assert re.fullmatch(rf"http://[\d.]+:\d+/{endpoint}: the server refused the credentials of 'CONTOSO\\{{1,2}}exadmin'( \(negotiate\))?", error), error
     assert "wrong-password" not in out + err
     assert lab.stats()["EX01"]["auth_failures"] >= 1
 
@@ -180,7 +181,8 @@ def test_turning_certificate_validation_off_is_explicit_and_warned_about(make_la
 def test_a_host_that_does_not_answer_in_time_is_unreachable_and_the_others_go_on(make_lab, capsys):
     lab = make_lab([MAILBOX[0], {**MAILBOX[1], "faults": {"delay_seconds": 3}}])
     inv = lab.inventory(
-        inventory().replace("ansible_winrm_connection_timeout: 5", "ansible_winrm_operation_timeout_sec: 1\n        ansible_winrm_read_timeout_sec: 2")
+        inventory().replace("ansible_winrm_connection_timeout: 5", "ansible_winrm_operation_timeout_sec: 1\n        ansible_winrm_read_timeout_sec: 2\n"
+                            "        ansible_psrp_operation_timeout: 1\n        ansible_psrp_read_timeout: 2")
     )
     code, out, _ = run(capsys, "plan", str(inv), "--json")
     assert code == 1

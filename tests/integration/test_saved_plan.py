@@ -12,7 +12,7 @@ from exconf import planfile, plankey
 from exconf.cli import main
 from exconf.lock import acquire, lock_path
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, round_trips
 
 from .conftest import STANDARD as SERVERS  # noqa: E402  (the Edge makes the EdgeSync send connectors exist; it is not in the inventory)
 
@@ -96,11 +96,13 @@ def test_a_saved_plan_is_applied_exactly_without_a_prompt(lab, saved, capsys, mo
 
 def test_each_host_is_reread_in_one_command_before_anything_is_sent(lab, saved, capsys):
     _, plan_file = saved
-    before = {name: s["commands"] for name, s in lab.stats().items()}
+    before = round_trips(lab)
     assert run(capsys, "apply", str(plan_file))[0] == 0
-    after = {name: s["commands"] for name, s in lab.stats().items()}
-    # One command to re-read, one to apply and verify.
-    assert {name: after[name] - before[name] for name in after} == {"EX01": 2, "EX02": 2, "EDGE01": 0}
+    after = round_trips(lab)
+    # The program: one command to re-read, one to apply and verify. Remote PowerShell: the re-read, then a
+    # pipeline per change (the read-back rides with the last): EX01 sets 3 receive and 2 send connectors.
+    expected = {"EX01": 2, "EX02": 2} if lab.door == "winrm" else {"EX01": 1 + 5, "EX02": 1 + 3}
+    assert {name: after[name] - before[name] for name in after} == {**expected, "EDGE01": 0}
 
 
 def test_a_value_changed_since_the_plan_makes_it_stale_and_nothing_is_changed(lab, saved, capsys):
@@ -155,11 +157,11 @@ def test_a_changed_inventory_makes_it_stale(lab, saved, capsys):
     inv, plan_file = saved
     inv.write_text(inv.read_text() + "\n# a comment is a change too\n")
     snapshot = everything(lab)
-    before = {name: s["commands"] for name, s in lab.stats().items()}
+    before = round_trips(lab)
     code, _, err = run(capsys, "apply", str(plan_file))
     assert code == 1 and "the inventory" in err and "changed since the plan was made" in err
     assert everything(lab) == snapshot
-    assert {name: s["commands"] for name, s in lab.stats().items()} == before  # no host was even read
+    assert round_trips(lab) == before  # no host was even read
 
 
 @pytest.mark.parametrize(
@@ -233,3 +235,9 @@ def test_a_lock_left_by_a_dead_process_is_taken_over_with_a_warning(lab, capsys)
     assert code == 0, out + err
     assert "took over a lock left by a process that is gone" in err and "pid 999999" in err
     assert levels(lab, "EX01")["Default EX01"] == "Verbose"
+
+
+def test_limit_on_a_saved_plan_is_a_usage_error(saved, capsys):
+    _, plan_file = saved
+    code, _, err = run(capsys, "apply", str(plan_file), "--limit", "ex01.contoso.lab")
+    assert code == 64 and "--limit cannot narrow a saved plan" in err

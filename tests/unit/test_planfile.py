@@ -188,3 +188,12 @@ def test_an_unreadable_or_replaced_server_is_named():
     assert differences(old, down, ["ex01"]) == ["ex01: could not be read again: cannot connect"]
     other = review(Plan({"ex01": host_plan(facts=ServerFacts("EX09", "ex09", "Mailbox", "15.2.1748.10", "Amsterdam"))}))
     assert differences(old, other, ["ex01"]) == ["ex01: the server is not the one planned (EX01 15.2.1544.4 then, EX09 15.2.1748.10 now)"]
+
+
+def test_a_plan_from_a_host_list_is_not_saved_with_a_made_up_path(tmp_path, monkeypatch):
+    from exconf.inventory import load
+
+    monkeypatch.chdir(tmp_path)
+    inventory = load(("ex01.contoso.lab,ex02.contoso.lab,",))
+    with pytest.raises(planfile.PlanFileError, match=r"a plan made from a host list .* cannot be saved"):
+        planfile.new(Plan({}), inventory, None, None)
