@@ -345,6 +345,8 @@ def _psrp_settings(host: Host, inventory_dir: Path, env: Mapping[str, str]) -> P
     if auth == "negotiate" and _truthy(v.get(FORBID_NTLM)):
         auth = "kerberos"  # Negotiate would fall back to NTLM when Kerberos fails
     user, password = _credentials(host, env, kerberos=auth == "kerberos")
+    if auth == "negotiate" and "@" in user and "\\" not in user:
+        user = kerberos_principal(host.name, user)  # Kerberos first: its realm in upper case (NTLM takes either)
     connect_to = str(v.get("ansible_host") or host.name)
     connection = float(v.get("ansible_psrp_connection_timeout") or 30)
     operation = float(v.get("ansible_psrp_operation_timeout") or 20)

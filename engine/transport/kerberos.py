@@ -110,13 +110,31 @@ class Explanation:
     credentials: bool = False
 
 
-def explain(exc: BaseException, settings: "ConnectionSettings") -> Explanation | None:
+@dataclass(frozen=True)
+class Target:
+    """What a failure message names: who logs on, to which principal, on which host, over https or not."""
+
+    user: str
+    spn: str  # HTTP/ex01.contoso.com
+    host: str
+    https: bool
+    override_variable: str  # the inventory variable that names another principal host
+
+    @classmethod
+    def of(cls, settings: "ConnectionSettings") -> "Target":
+        return cls(settings.user, f"{settings.service}/{settings.spn_host or settings.host}", settings.host,
+                   settings.scheme == "https", "ansible_winrm_kerberos_hostname_override")
+
+
+def explain(exc: BaseException, target: "Target | ConnectionSettings") -> Explanation | None:
     """One sentence for a Kerberos failure, or None if ``exc`` is not one."""
     code, text = _code_and_text(exc)
     if code is None and not _is_kerberos(exc, text):
         return None
-    user = settings.user or "the default principal of the credential cache"
-    spn = f"{settings.service}/{settings.spn_host or settings.host}"
+    if not isinstance(target, Target):
+        target = Target.of(target)
+    user = target.user or "the default principal of the credential cache"
+    spn = target.spn
     realm = user.rpartition("@")[2] if "@" in user else "the default realm"
     if code in (PREAUTH_FAILED, BAD_INTEGRITY) or "Preauthentication failed" in text:
         return Explanation(f"Kerberos: the KDC refused the password of {user} (Preauthentication failed); "
@@ -127,11 +145,10 @@ def explain(exc: BaseException, settings: "ConnectionSettings") -> Explanation |
     if code == S_PRINCIPAL_UNKNOWN or ("Server" in text and "not found in Kerberos database" in text):
         return Explanation(f"Kerberos: the KDC knows no service principal {spn}: register it for the server's "
                            f"computer account (setspn -S {spn} <COMPUTER>), or, if the server answers to another "
-                           "DNS name, set ansible_winrm_kerberos_hostname_override (ansible_psrp_negotiate_"
-                           "hostname_override for remote PowerShell)")
+                           f"DNS name, set {target.override_variable}")
     if code in (AP_SKEW, KDCREP_SKEW) or "Clock skew too great" in text:
         whose = ("this controller and the KDC" if code == KDCREP_SKEW or "KDC reply" in text
-                 else f"{settings.host} and this controller (or its KDC)")
+                 else f"{target.host} and this controller (or its KDC)")
         return Explanation(f"Kerberos: the clocks of {whose} differ by more than {MAX_SKEW} (Clock skew too "
                            "great); synchronise them (NTP on the controller, w32time on Windows) and try again")
     if code == TKT_EXPIRED or "expired" in text.lower() and "password" not in text.lower():
@@ -149,10 +166,10 @@ def explain(exc: BaseException, settings: "ConnectionSettings") -> Explanation |
         return Explanation(f"Kerberos: cannot reach a KDC for {realm}; check krb5.conf (KRB5_CONFIG): the "
                            "realm's kdc entries or dns_lookup_kdc, and that the KDC's port 88 can be reached")
     if code == AP_MODIFIED:
-        return Explanation(f"Kerberos: {settings.host} could not decrypt the ticket for {spn}: the principal is "
+        return Explanation(f"Kerberos: {target.host} could not decrypt the ticket for {spn}: the principal is "
                            "registered to another account than this server's (duplicate SPN?), or its key changed")
-    if code == KRB_ERR_GENERIC and settings.scheme == "https":
-        return Explanation(f"Kerberos: {settings.host} refused the logon; over HTTPS that is the channel binding "
+    if code == KRB_ERR_GENERIC and target.https:
+        return Explanation(f"Kerberos: {target.host} refused the logon; over HTTPS that is the channel binding "
                            "(the certificate this controller saw is not the one the server presents: a TLS "
                            "proxy in between?)")
     return Explanation(f"Kerberos authentication failed: {_short(text)}")

@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from .. import eventlog
-from . import admin_audit_log, cmdlets, errors, orgfile
+from . import admin_audit_log, cmdlets, errors, orgfile, powershell_vdir
 from . import state as lab_state
 from .serialize import serialize_all
-from .spec import Account, Faults, OrgFileError, OrgSpec, ServerEntry, ServerSpec, WinRMSettings
+from .spec import Account, Faults, OrgFileError, OrgSpec, PowerShellVdir, ServerEntry, ServerSpec, WinRMSettings
 
 __all__ = [
     "Account", "CommandResult", "ConsoleError", "Faults", "LabStore", "OrgFileError", "ServerSpec", "WinRMSettings",
@@ -169,6 +169,13 @@ class LabStore:
 
         with self._caller(caller):  # who the admin audit log names
             return run_command(self, server, command, arguments, stdin, codepage)
+
+    def powershell_vdir(self, server: ServerSpec) -> PowerShellVdir:
+        """What a Mailbox server's /PowerShell accepts now: the organisation file's setting until
+        Set-PowerShellVirtualDirectory changes it (IIS applies it to the next request)."""
+        with self._lock:
+            obj = self._state.get(server.computer_name, powershell_vdir.STORED.key)
+            return PowerShellVdir(obj["BasicAuthentication"], obj["WindowsAuthentication"])
 
     def module_log(self, server: ServerSpec, command: str, parameters: list[tuple[str, Any]]) -> None:
         """Event 4103 for a command the program ran on ``server``, as the current caller, at lab time."""

@@ -151,7 +151,8 @@ class Lab:
         return path
 
 
-def org_document(servers: list[dict[str, Any]], prefix: str, extra: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+def org_document(servers: list[dict[str, Any]], prefix: str, extra: dict[str, Any] | None = None,
+                 kerberos: bool = False) -> tuple[dict[str, Any], dict[str, str]]:
     addresses = {}
     out = []
     for i, server in enumerate(servers, start=1):
@@ -163,6 +164,11 @@ def org_document(servers: list[dict[str, Any]], prefix: str, extra: dict[str, An
             server.setdefault("winrm", {"basic": True})
         else:
             server.setdefault("iis", {"http_port": IIS_HTTP_PORT, "https_port": IIS_HTTPS_PORT})
+            if not kerberos:
+                # Without a KDC, /PowerShell must also take NTLM: the documented non-default setting
+                # (Set-PowerShellVirtualDirectory -WindowsAuthentication $true). Labs made with a KDC keep
+                # Exchange's default, Kerberos only (docs/lab.md, "Kerberos in the lab").
+                server.setdefault("powershell_virtual_directory", {"windows_authentication": True})
         out.append(server)
     doc = {
         "organization": {"name": "Contoso", "domain": "contoso.lab", "netbios": "CONTOSO"},
@@ -182,7 +188,7 @@ def make_lab(tmp_path: Path, door: str):
     started: list[LabServer] = []
 
     def _make(servers: list[dict[str, Any]], kdc: Any = None, **extra: Any) -> Lab:
-        doc, addresses = org_document(servers, unique_prefix(), extra)
+        doc, addresses = org_document(servers, unique_prefix(), extra, kerberos=kdc is not None)
         if kdc is not None:
             kdc.provision(doc)
             doc["kerberos"] = {"keytabs": str(kdc.kdc.keytab_dir)}

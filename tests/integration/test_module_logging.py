@@ -74,7 +74,8 @@ def test_no_secret_and_no_payload_reaches_the_event_log_of_an_edge_importing_a_p
 
 
 def test_a_mailbox_server_logs_its_snap_in_and_each_step(lab, capsys):
-    inv = lab.inventory(inventory_text({"ex01": ""}))
+    # exconf's program on a Mailbox server, asked for explicitly (remote PowerShell is the default door).
+    inv = lab.inventory(inventory_text({"ex01": ""}).replace("  vars:\n", "  vars:\n    ansible_connection: winrm\n", 1))
     code, out, err = run(capsys, "plan", str(inv))
     assert code == 0, out + err
     commands = [e.command for e in lab.server.store.event_logs.events("EX01")]
