@@ -70,7 +70,8 @@ def bench(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         servers = [{"name": f"EX{i:03d}", "role": "Mailbox", "site": "Amsterdam",
-                    "address": f"127.67.{i // 250 + 100}.{i % 250 + 1}"} for i in range(n)]
+                    "address": f"127.67.{i // 250 + 100}.{i % 250 + 1}",
+                    "powershell_virtual_directory": {"windows_authentication": True}} for i in range(n)]
         org = {"organization": {"name": "Bench", "domain": "bench.lab", "netbios": "BENCH"},
                "accounts": [{"user": "exadmin", "password": PASSWORD}], "servers": servers}
         org_file = folder / "org.yaml"

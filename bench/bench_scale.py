@@ -43,7 +43,8 @@ def address(i: int) -> str:
 
 def write_lab(folder: Path, n: int, door: str) -> tuple[Path, Path]:
     servers = [{"name": f"EX{i:03d}", "role": "Mailbox", "site": "Amsterdam", "address": address(i),
-                "iis": {"http_port": IIS_PORT, "https_port": IIS_PORT + 363}} for i in range(n)]
+                "iis": {"http_port": IIS_PORT, "https_port": IIS_PORT + 363},
+                "powershell_virtual_directory": {"windows_authentication": True}} for i in range(n)]
     org = {"organization": {"name": "Bench", "domain": "bench.lab", "netbios": "BENCH"}, "accounts": [{"user": "exadmin", "password": PASSWORD}], "servers": servers}
     org_file = folder / "bench-org.yaml"
     org_file.write_text(yaml.safe_dump(org, sort_keys=False))

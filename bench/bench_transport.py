@@ -113,7 +113,8 @@ def measure(fn, n: int, lab: LabServer) -> tuple[float, float]:
 def main(n: int, rounds: int) -> None:
     with tempfile.TemporaryDirectory(prefix="exconf-bench-transport-") as tmp:
         folder = Path(tmp)
-        servers = [{"name": f"EX{i:03d}", "role": "Mailbox", "site": "Amsterdam", "address": address(i)} for i in range(n)]
+        servers = [{"name": f"EX{i:03d}", "role": "Mailbox", "site": "Amsterdam", "address": address(i),
+                    "powershell_virtual_directory": {"windows_authentication": True}} for i in range(n)]
         org = {"organization": {"name": "Bench", "domain": "bench.lab", "netbios": "BENCH"},
                "accounts": [{"user": "exadmin", "password": PASSWORD}], "servers": servers}
         org_file = folder / "bench-org.yaml"
