@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .door import PSRP, DoorError, door_of
+from .door import PSRP, DoorError, door_of, truthy as _truthy
 from .templating import RenderError
 from .transport import ConnectionSettings, cleartext
 from .transport.kerberos import kerberos_missing, spn_host
@@ -67,13 +67,6 @@ def unsupported_connection(v: Mapping[str, object], name: str = "") -> list[tupl
         out.append((FORBID_NTLM, "NTLM is forbidden but ansible_winrm_transport is not set (its default is ntlm); set "
                                  "it to kerberos"))
     return out
-
-
-def _truthy(value: object) -> bool:
-    """Ansible's boolean forms (true/yes/on/1 and their opposites), as its connection plugins read them."""
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("yes", "on", "1", "true", "y", "t") if value is not None else False
 
 
 def cleartext_connection(v: Mapping[str, object]) -> list[tuple[str, str]]:

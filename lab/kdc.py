@@ -168,14 +168,30 @@ class LabKDC:
         self._kadmin(f"addprinc -pw {_quote(password)} {principal}")
         return principal
 
-    def add_service(self, fqdn: str, service: str = "HTTP") -> Path:
-        """``HTTP/<fqdn>`` (a domain-joined server's web SPN) with a random key, exported to its keytab."""
-        principal = f"{service}/{fqdn.lower()}@{self.realm}"
-        self._kadmin(f"addprinc -randkey {principal}")
-        keytab = self.keytab(fqdn)
-        self._kadmin(f"ktadd -k {keytab} {principal}")
-        keytab.chmod(0o600)
-        return keytab
+    def set_password(self, user: str, password: str) -> None:
+        """A new password for a domain account (kadmin's cpw)."""
+        self._kadmin(f"cpw -pw {_quote(password)} {user}@{self.realm}")
+
+    def add_service(self, fqdn: str, service: str = "HTTP", aliases: tuple[str, ...] = ()) -> Path:
+        """``HTTP/<fqdn>`` (a domain-joined server's web SPN) with a random key, exported to its keytab,
+        with ``HTTP/<alias>`` for each alias in the same keytab. A computer account answers for
+        ``HTTP/`` through its ``HOST/`` SPNs, which name both its FQDN and its NetBIOS name (setspn -L);
+        MIT has no such mapping and compares case, so each name a client may use is a principal."""
+        return self.add_services([(fqdn, aliases)], service)[0]
+
+    def add_services(self, servers: list[tuple[str, tuple[str, ...]]], service: str = "HTTP") -> list[Path]:
+        """:meth:`add_service` for many servers (fqdn, aliases) in one ``kadmin.local`` (a bench's thousand)."""
+        queries, keytabs = [], []
+        for fqdn, aliases in servers:
+            keytab = self.keytab(fqdn)
+            keytabs.append(keytab)
+            for name in dict.fromkeys([fqdn.lower(), *(a.lower() for a in aliases)]):
+                principal = f"{service}/{name}@{self.realm}"
+                queries += [f"addprinc -randkey {principal}", f"ktadd -k {keytab} {principal}"]
+        self._kadmin_all(queries)
+        for keytab in keytabs:
+            keytab.chmod(0o600)
+        return keytabs
 
     def remove_service(self, fqdn: str, service: str = "HTTP") -> None:
         """Delete a service principal (the SPN that ``setspn -D`` would remove), keeping its keytab."""
@@ -187,14 +203,18 @@ class LabKDC:
     def _kadmin(self, query: str) -> None:
         self._run("kadmin.local", "-r", self.realm, "-q", query)
 
-    def _run(self, tool: str, *args: str) -> None:
+    def _kadmin_all(self, queries: list[str]) -> None:
+        """Queries on kadmin.local's standard input, one a line: one process for all of them."""
+        self._run("kadmin.local", "-r", self.realm, stdin="".join(f"{q}\n" for q in queries).encode("ascii"))
+
+    def _run(self, tool: str, *args: str, stdin: bytes | None = None) -> None:
         exe = find_tool(tool)
         if exe is None:
             raise KDCError(f"{tool} is not installed")
         env = {**_base_env(), **self.env()}
-        done = subprocess.run([exe, *args], env=env, capture_output=True, timeout=60, check=False)
+        done = subprocess.run([exe, *args], env=env, input=stdin, capture_output=True, timeout=600, check=False)
         out = (done.stdout + done.stderr).decode("utf-8", "replace")
-        if done.returncode != 0 or "error" in out.lower().replace("errors: 0", ""):
+        if done.returncode != 0 or _failure(out):
             raise KDCError(f"{tool} {args[0] if args else ''} failed in {self.folder}: {out.strip()[-500:]}")
 
     # -- serving ---------------------------------------------------------------------------
@@ -265,6 +285,14 @@ def _listening(address: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def _failure(out: str) -> bool:
+    """Whether a tool's output reports a failure: kadmin.local exits 0 after a failed query and says it
+    in com_err's form ("add_principal: Principal or policy already exists while creating …",
+    "kadmin.local: Principal … does not exist.")."""
+    text = out.lower()
+    return " while " in text or "does not exist" in text or "error" in text.replace("errors: 0", "")
 
 
 def _quote(text: str) -> str:

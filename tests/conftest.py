@@ -45,16 +45,20 @@ class Realm:
     def user(self, name: str, password: str) -> str:
         if self._users.get(name) != password:
             if name in self._users:
-                self.kdc._kadmin(f"cpw -pw \"{password}\" {name}@{self.kdc.realm}")
+                self.kdc.set_password(name, password)
             else:
                 self.kdc.add_user(name, password)
             self._users[name] = password
         return f"{name}@{self.kdc.realm}"
 
     def service(self, fqdn: str) -> Path:
+        """HTTP/<fqdn>, and HTTP/<short name> as a computer account's HOST/<NETBIOS> SPN gives it, unless
+        another server of the session (ex01.contoso.com beside ex01.contoso.lab) holds that short name
+        already: one SPN names one account, as in Active Directory."""
         if fqdn.lower() not in self._services:
-            self.kdc.add_service(fqdn)
-            self._services.add(fqdn.lower())
+            short = fqdn.split(".", 1)[0].lower()
+            self.kdc.add_service(fqdn, aliases=() if short in self._services else (short,))
+            self._services.update({fqdn.lower(), short})
         return self.kdc.keytab(fqdn)
 
     def provision(self, org: dict[str, Any]) -> None:

@@ -325,9 +325,9 @@ class PSRPTransport:
                 # Exchange's PowerShell virtual directory takes Kerberos only out of the box (lab/winrm/auth.py,
                 # AuthPolicy.powershell_vdir): NTLM is refused like a wrong password.
                 return AuthenticationFailed(
-                    f"{where}: the server refused the credentials of {s.user!r} ({s.auth}); Exchange's /PowerShell "
-                    "takes Kerberos only unless Set-PowerShellVirtualDirectory -WindowsAuthentication $true allows "
-                    "NTLM: use ansible_psrp_auth: kerberos (docs/kerberos.md), or check the password")
+                    f"{where}: the server refused the credentials of {s.user!r} ({s.auth}): check the password; if "
+                    "it is right, Exchange's /PowerShell takes Kerberos only unless Set-PowerShellVirtualDirectory "
+                    "-WindowsAuthentication $true allows NTLM: use ansible_psrp_auth: kerberos (docs/kerberos.md)")
             return AuthenticationFailed(f"{where}: the server refused the credentials of {s.user!r} ({s.auth})")
         if isinstance(exc, Redirected):
             return TransportError(f"{where}: the server answered with a redirect to {exc.location or '?'!r}; exconf follows no "

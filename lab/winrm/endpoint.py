@@ -139,14 +139,15 @@ class ServerEndpoint:
                 # rapid7/metasploit-framework#8900).
                 return HttpResponse(500, extra)
 
-        status, reply = self._dispatch(message, principal or "", client_ip, endpoint)
+        status, reply = self._dispatch(message, principal or "", client_ip, endpoint, logon)
         if sealed:
             return HttpResponse(
                 status, [*extra, ("Content-Type", encryption.CONTENT_TYPE)], encryption.encrypt(reply, conn.ctx)
             )
         return HttpResponse(status, [*extra, ("Content-Type", soap.CONTENT_TYPE)], reply)
 
-    def _dispatch(self, message: bytes, principal: str, client_ip: str, endpoint: str = WSMAN) -> tuple[int, bytes]:
+    def _dispatch(self, message: bytes, principal: str, client_ip: str, endpoint: str = WSMAN,
+                  logon: Logon | None = None) -> tuple[int, bytes]:
         try:
             req = soap.parse_request(message)
         except soap.SoapError as exc:
@@ -157,7 +158,7 @@ class ServerEndpoint:
             elif req.resource_uri.rstrip("/").lower() != SHELL_URI:
                 raise soap.resource_not_found_fault(req.resource_uri)
             else:
-                action, body = self.shells.handle(req, principal, client_ip)
+                action, body = self.shells.handle(req, principal, client_ip, logon)
         except soap.WSManFault as fault:
             return fault.http_status, soap.fault_envelope(fault, req.message_id, self.spec.fqdn)
         return 200, soap.envelope(action, req.message_id, body)

@@ -73,9 +73,15 @@ def test_no_secret_and_no_payload_reaches_the_event_log_of_an_edge_importing_a_p
                                             "Get-Command"]
 
 
-def test_a_mailbox_server_logs_its_snap_in_and_each_step(lab, capsys):
-    # exconf's program on a Mailbox server, asked for explicitly (remote PowerShell is the default door).
-    inv = lab.inventory(inventory_text({"ex01": ""}).replace("  vars:\n", "  vars:\n    ansible_connection: winrm\n", 1))
+def test_a_mailbox_server_logs_its_snap_in_and_each_step(make_lab, krb5_env, capsys):
+    # exconf's program on a Mailbox server, asked for explicitly (remote PowerShell is the default door), with a
+    # logon that can make the second hop (test_double_hop.py).
+    lab = make_lab(SERVERS, kdc=krb5_env)
+    text = inventory_text({"ex01": ""}).replace("ansible_user: CONTOSO\\exadmin", "ansible_user: exadmin@contoso.lab\n"
+                                                 "    ansible_connection: winrm\n"
+                                                 "    ansible_winrm_transport: kerberos\n"
+                                                 "    ansible_winrm_kerberos_delegation: true")
+    inv = lab.inventory(text)
     code, out, err = run(capsys, "plan", str(inv))
     assert code == 0, out + err
     commands = [e.command for e in lab.server.store.event_logs.events("EX01")]
