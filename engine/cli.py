@@ -28,7 +28,7 @@ from .inventorycli import InventoryUnusable, add_inventory_options, inventory_ma
 from .drift.command import register as register_drift
 from .inventorycli import register as register_inventory
 from .limit import LimitError, select, select_organization
-from .lock import ApplyLock, LockHeld, acquire
+from .lock import ApplyLock, LockHeld, acquire, organisation_of
 from .model import ChangeOutcome, HostResult, HostStatus, Plan
 from .render import apply_json, plan_json, plural, print_apply, print_plan, print_recap, recap_counts
 from .runner import Run
@@ -167,11 +167,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _organisation(inventory: inv.Inventory) -> str:
-    for host in inventory.hosts:
-        name = host.vars.get("exconf_organization")
-        if name:
-            return str(name)
-    return inventory.path.stem
+    return organisation_of(inventory)
 
 
 def _lock(inventory: inv.Inventory, err: Console, command: str) -> ApplyLock | None:

@@ -72,6 +72,23 @@ class KindPlan:
     warnings: tuple[str, ...] = ()  # shown in the plan, change nothing (a certificate near its expiry)
 
 
+SEVERITIES = ("critical", "high", "medium", "low")  # worst first
+
+
+@dataclass(frozen=True)
+class DriftTraits:
+    """How ``exconf drift`` treats a kind's objects: the optional member ``drift`` (defaults when absent).
+
+    ``severity``: how bad a drift of it is (reports list the worst first). ``audit_cmdlets``: the
+    cmdlets that change its objects, searched for in the admin audit log to say who changed one.
+    ``correctable(change)``: whether ``drift --correct`` may make this change unattended (never when None).
+    """
+
+    severity: str = "medium"
+    audit_cmdlets: tuple[str, ...] = ()
+    correctable: Callable[[Change], bool] | None = None
+
+
 class Kind(Protocol):
     """What the engine needs of a resource kind (see docs/architecture.md, "Kinds")."""
 
@@ -106,6 +123,7 @@ class Kind(Protocol):
     #     on several hosts: each operation is verified on its own host's read-back instead of ``verify``.
     #   polls(op) -> (count, seconds) -- with verify_operation: read back an operation whose effect comes
     #     later (synchronisation) up to count more times, seconds apart, before it is unverified.
+    #   drift: DriftTraits -- severity, the cmdlets that change its objects, which changes drift --correct may make.
 
 
 def expand_name(template: str, server: str) -> str:
@@ -128,6 +146,8 @@ def placeholder_error(template: str) -> str | None:
 __all__ = [
     "LOCAL_SERVER",
     "ORGANIZATION",
+    "SEVERITIES",
+    "DriftTraits",
     "SERVER",
     "Kind",
     "KindPlan",

@@ -27,7 +27,7 @@ from exconf.model import Change, Desired, DesiredValue, ObservedObject, Operatio
 from exconf.remote import LOCAL_SERVER, Answer, Step
 from exconf.yamlsource import Location, PathKey
 
-from .base import SERVER, KindPlan, PlanContext, ReadError
+from .base import SERVER, DriftTraits, KindPlan, PlanContext, ReadError
 from .certificate_plan import CONNECTOR, DEFAULT_WARN_DAYS, KIND, RAILS, plan_certificates, steps_for, verify_change
 from .certificate_values import READ_PROPERTIES, SERVICES, Match, OpenedPfx, Pfx, PfxError, read_pfx
 
@@ -181,6 +181,14 @@ ENTRY_SCHEMA: dict[str, Any] = {
 }
 
 
+def _safe_to_correct(change: Change) -> bool:
+    """Only an update that binds services again, SMTP excepted (certificates.md, drift --correct)."""
+    if change.action != "update" or any(p.prop != "services" for p in change.properties):
+        return False
+    return all("SMTP" not in (p.after if isinstance(p.after, (list, tuple)) else [p.after]) or
+               "SMTP" in (p.before if isinstance(p.before, (list, tuple)) else [p.before]) for p in change.properties)
+
+
 @dataclass(frozen=True)
 class CertificateKind:
     """Implements ``base.Kind`` for Exchange certificates (one list per server)."""
@@ -190,6 +198,11 @@ class CertificateKind:
     scope: str = SERVER
     title: str = "certificate"
     roles: frozenset[str] = frozenset({"Mailbox", "Edge"})
+    # drift: a missing or unbound SMTP certificate stops mail; --correct only re-binds services other than
+    # SMTP (binding SMTP replaces the default SMTP certificate, which breaks an Edge's subscription).
+    drift: DriftTraits = field(default_factory=lambda: DriftTraits(
+        "high", ("Import-ExchangeCertificate", "Enable-ExchangeCertificate", "New-ExchangeCertificate", "Remove-ExchangeCertificate"),
+        _safe_to_correct), compare=False, repr=False)
     clock: Callable[[], dt.datetime] = field(default=_utcnow, compare=False)
     opened: OpenedPfx = field(default_factory=OpenedPfx, compare=False, repr=False)
 

@@ -36,7 +36,7 @@ from exconf.sensitive import is_sensitive
 from exconf.values import ValueError_, ValueType, same
 from exconf.yamlsource import Location, PathKey
 
-from .base import KindPlan, PlanContext, ReadError, expand_name, placeholder_error
+from .base import DriftTraits, KindPlan, PlanContext, ReadError, expand_name, placeholder_error
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,12 @@ class SettingsKind:
     get_params: dict[str, Any] = field(default_factory=dict)
     identity_property: str | None = "Guid"  # passed as -Identity to the Set cmdlet; None = no Identity
     doc: str = ""
+    severity: str = "low"  # how bad its drift is (base.DriftTraits): logging settings, by default
+
+    @property
+    def drift(self) -> DriftTraits:
+        """Changed by its Set cmdlet alone; putting a setting back is safe unattended (drift --correct)."""
+        return DriftTraits(self.severity, (self.set_cmdlet,), lambda change: change.action == "update")
 
     # --- schema -------------------------------------------------------------
 
