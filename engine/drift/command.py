@@ -37,7 +37,8 @@ from ..yamlsource import Location
 from . import audit, cycle, history, junit, notify, outbox, prometheus, schedule, sinks
 from .history import HostInfo, RunSummary
 from .outputs import OutputError, write_atomic
-from .report import EXIT_ERROR, HOST_KIND, ORG_HOST, RUN_KIND, DriftReport, DriftState, build, differing, run_failed
+from ..model import Finding, FindingStatus
+from .report import EXIT_ERROR, HOST_KIND, HOST_SEVERITY, ORG_HOST, RUN_KIND, DriftItem, DriftReport, DriftState, build, differing, run_failed
 
 DEFAULT_EVERY = "15m"
 
@@ -327,7 +328,8 @@ class Checker:
             run_ok = replace(run_failed(report.started, 0, report.inventory, "", Location(report.inventory, 1, 1)).items[0],
                              state=DriftState.IN_SYNC)
             report = replace(report, items=report.items + (run_ok,))
-        recorded = replace(report, items=tuple(i for i in report.items if i.finding.host not in interrupted))
+        recorded = replace(report, items=tuple(i for i in report.items if i.finding.host not in interrupted)
+                           + _hosts_read(report, read_scopes - interrupted))
         judged, adv = cycle.run_once(recorded, prior, now_hosts, log, acks, ended=ended, read_scopes=read_scopes - interrupted)
         by_key = {i.key: i for i in judged.items}
         report = replace(judged, items=tuple(by_key.get(i.key, i) for i in report.items if i.finding.kind != RUN_KIND or inputs is None))
@@ -455,6 +457,13 @@ class Checker:
             print_report(self.out, report)
             if recap:
                 print_recap(self.out, recap)
+
+
+def _hosts_read(report: DriftReport, read: set[str]) -> tuple:
+    """A host read is in sync as a host (recorded, not shown): its outage, if it had one, ends."""
+    where = Location(report.inventory, 1, 1)
+    return tuple(DriftItem(Finding(h, HOST_KIND, h, FindingStatus.IN_SYNC, where), DriftState.IN_SYNC, HOST_SEVERITY)
+                 for h in sorted(read) if h not in (ORG_HOST, RUN_KIND))
 
 
 def _history_page(html: Path) -> Path:

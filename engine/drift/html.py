@@ -84,8 +84,8 @@ admin audit log: {{ audit }}</p>
 {% if d.message %}<div>{{ d.message }}</div>{% endif %}
 <div class="meta">Drifting since {{ d.since or "this run" }}{% if d.who %} · changed by <strong class="who">{{ d.who.caller }}</strong>
 with <code>{{ d.who.cmdlet }}</code> at {{ d.who.when }}{% elif d.culprit %} · {{ d.culprit }}{% endif %}</div>
-{% if d.ack %}<div class="ack">Acknowledged by <strong>{{ d.ack.owner }}</strong> until {{ d.ack.expires }}: {{ d.ack.reason }}</div>{% endif %}
-{% if d.correction %}<div class="meta">Not corrected: {{ d.correction }}</div>{% endif %}
+{%- if d.ack %}<div class="ack">Acknowledged by <strong>{{ d.ack.owner }}</strong> until {{ d.ack.expires }}: {{ d.ack.reason }}</div>{% endif %}
+{%- if d.correction %}<div class="meta">Not corrected: {{ d.correction }}</div>{% endif %}
 </div>{% endfor %}
 
 {% if errors %}<h2>Not checked ({{ errors|length }})</h2>
