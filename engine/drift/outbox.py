@@ -1,8 +1,8 @@
 """Delivering the outbox: every message a run made waits in the history until its sink takes it.
 
 Each run, after the history is written, tries what is due, oldest first, per sink (a sink that fails keeps
-its order: the rest of its messages wait for the next run). A failed message is tried again on later runs
-with backoff (1 min, 2, 4 … at most 6 h between attempts) until it is delivered or older than the history's
+its order: the rest of its messages wait for the next run). A failed message is tried again on the next run,
+then with backoff (1 min, 2, 4 … at most 6 h between attempts) until it is delivered or older than the history's
 retention; the report says what is still undelivered. Delivery is at least once: a message whose delivery
 was not recorded (the process died in between) is sent again, with the same ``id``.
 """
@@ -21,7 +21,8 @@ BACKOFF_MAX = 6 * 3600
 
 
 def next_attempt(now: str, attempts: int) -> str:
-    delay = min(BACKOFF_FIRST * 2 ** max(0, attempts - 1), BACKOFF_MAX)
+    """After a first failure, the next run tries again; then 1 min, 2, 4 … at most 6 h between attempts."""
+    delay = 0 if attempts <= 1 else min(BACKOFF_FIRST * 2 ** (attempts - 2), BACKOFF_MAX)
     return now_text(parse_time(now) + timedelta(seconds=delay))
 
 

@@ -143,3 +143,11 @@ def test_since_takes_a_span_or_a_date(text, expected):
 def test_since_that_is_neither_is_named():
     with pytest.raises(ValueError, match="neither a span"):
         history.parse_since("yesterday")
+
+
+def test_the_outbox_backs_off_after_the_second_failure():
+    from exconf.drift.outbox import next_attempt
+
+    now = "2026-11-01T08:00:00Z"
+    assert [next_attempt(now, n) for n in (1, 2, 3, 4, 12)] == [
+        now, "2026-11-01T08:01:00Z", "2026-11-01T08:02:00Z", "2026-11-01T08:04:00Z", "2026-11-01T14:00:00Z"]
