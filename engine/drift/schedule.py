@@ -189,8 +189,9 @@ def _calendar(every: int) -> str | None:
 
 
 def _systemd_quote(arg: str) -> str:
-    """ExecStart= quoting (systemd.service "Command lines"): double quotes, backslash escapes; % doubled."""
-    text = arg.replace("%", "%%")
+    """ExecStart= quoting (systemd.service "Command lines"): double quotes, backslash escapes; % doubled, except the
+    credentials directory specifier %d that this module puts in front of a credential's name."""
+    text = "%d/" + arg[3:].replace("%", "%%") if arg.startswith("%d/") else arg.replace("%", "%%")
     if text and not re.search(r"[\s\"'\\;$]", text):
         return text
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -242,7 +243,8 @@ def systemd(job: Job, every: int) -> dict[str, str]:
         "PrivateTmp=yes",
         "PrivateDevices=yes",
         "ProtectSystem=strict",
-        "ProtectHome=yes",
+        "ProtectHome=" + ("read-only" if any(_inside(p, Path(h)) for p in (Path(argv[0]), job.inventory) for h in ("/home", "/root", "/run/user"))
+                          else "yes"),
         "ProtectKernelTunables=yes",
         "ProtectKernelModules=yes",
         "ProtectControlGroups=yes",
