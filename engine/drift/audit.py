@@ -78,11 +78,20 @@ class Culprit:
             doc["note"] = self.note
         return doc
 
+    def to_row(self) -> dict[str, Any]:
+        """The history's compact form (the window flat)."""
+        doc: dict[str, Any] = {"status": self.status, "after": self.window[0], "until": self.window[1]}
+        if self.entry is not None:
+            doc |= self.entry.to_json()
+        if self.note:
+            doc["note"] = self.note
+        return doc
+
     @staticmethod
     def from_json(doc: dict[str, Any] | None) -> Culprit | None:
         if not isinstance(doc, dict) or "status" not in doc:
             return None
-        window = doc.get("window") or {}
+        window = doc.get("window") or {"after": doc.get("after"), "until": doc.get("until")}
         entry = AuditEntry.from_json(doc) if doc.get("cmdlet") else None
         return Culprit(str(doc["status"]), entry, (str(window.get("after") or ""), str(window.get("until") or "")),
                        str(doc.get("note", "")))

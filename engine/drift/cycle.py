@@ -13,11 +13,12 @@ from exconf.remote import Step
 
 from . import audit
 from .audit import AuditLog, Culprit, Target
-from .episodes import DRIFT, ERROR, GONE, IN_SYNC, PENDING, Advance, Episode, Key, ObjState, Seen, advance
+from .episodes import DRIFT, ERROR, GONE, IN_SYNC, PENDING, Advance, Episode, Key, Prior, Quiet, Seen, advance
 from .history import Ack, HostInfo
 from .report import HOST_KIND, ORG_HOST, RUN_KIND, AckInfo, DriftItem, DriftReport, DriftState, traits
 
 NOT_AUDITED = (HOST_KIND, RUN_KIND)
+_IN_SYNC, _DRIFT, _ERROR = DriftState.IN_SYNC, DriftState.DRIFT, DriftState.ERROR  # enum members, looked up once
 
 
 def _audited_cmdlets(kinds: tuple[Kind, ...]) -> tuple[str, ...]:
@@ -41,13 +42,18 @@ def target(key: Key, detail: dict[str, Any], hosts: dict[str, HostInfo], kinds: 
     return Target(tuple(dict.fromkeys(names)), servers, traits(kind, kinds).audit_cmdlets, tuple(detail.get("params", ())))
 
 
-def audit_steps(prior: dict[Key, ObjState], hosts: dict[str, HostInfo], kinds: tuple[Kind, ...] = KINDS) -> tuple[Step, ...]:
+def audit_steps(prior: Prior, hosts: dict[str, HostInfo], kinds: tuple[Kind, ...] = KINDS) -> tuple[Step, ...]:
     """The searches this run sends: since the earliest time an object was last seen in sync (or drifting, for who
     resolves it), by the kinds' cmdlets; and, for drift whose culprit an earlier run could not establish, by its
     objects in its window. None when no object was ever seen (nothing could be named)."""
     starts: list[str] = []
     open_eps: list[Episode] = []
+    reads: dict[str, str] = {}
     for key, o in prior.items():
+        if type(o) is Quiet:  # in sync: its window would start at its host's last read
+            if key[0] not in reads and key[1] not in NOT_AUDITED and _has_log(key[0], hosts):
+                reads[key[0]] = hosts.get(key[0], HostInfo("")).last_read
+            continue
         if key[1] in NOT_AUDITED or o.state == GONE or not _has_log(key[0], hosts):
             continue
         read = hosts.get(key[0], HostInfo("")).last_read
@@ -58,6 +64,7 @@ def audit_steps(prior: dict[Key, ObjState], hosts: dict[str, HostInfo], kinds: t
         ep = o.drift
         if ep is not None and ep.culprit is not None and ep.culprit.status not in audit.SETTLED and ep.culprit.window[0]:
             open_eps.append(ep)
+    starts += [r for r in reads.values() if r]
     steps: list[Step] = []
     cmdlets = _audited_cmdlets(kinds)
     if starts:
@@ -80,9 +87,15 @@ def find_ack(key: Key, acks: list[Ack]) -> Ack | None:
 
 
 def detail_of(item: DriftItem) -> dict[str, Any]:
+    """What an episode keeps of what a run saw: the values of a drift (expected, actual, where declared), the
+    message of what could not be checked."""
     doc = item.finding.to_json()
+    if item.state is _ERROR:
+        return {"message": doc["message"]} if doc.get("message") else {}
     out = {k: doc[k] for k in ("declared_at", "message") if k in doc}
-    out["properties"] = [p for p in doc.get("properties", [])]
+    # a property declared where the object is says so once
+    out["properties"] = [{k: v for k, v in p.items() if not (k == "declared_at" and v == doc.get("declared_at"))}
+                         for p in doc.get("properties", [])]
     if item.params:
         out["params"] = list(item.params)
     return out
@@ -90,11 +103,14 @@ def detail_of(item: DriftItem) -> dict[str, Any]:
 
 def seen_of(report: DriftReport, acks: list[Ack]) -> tuple[list[Seen], dict[Key, AckInfo]]:
     """What this run saw of each object, for the transitions; objects of a host that is down are announced by the host."""
-    down = {i.finding.host for i in report.items if i.finding.kind == HOST_KIND}
+    down = {i.finding.host for i in report.items if i.finding.kind == HOST_KIND and i.state is _ERROR}
     seen: list[Seen] = []
     acked: dict[Key, AckInfo] = {}
     for item in report.items:
-        ack = find_ack(item.key, acks) if item.state is DriftState.DRIFT else None
+        if item.state is _IN_SYNC and not item.corrected:  # most of them: the cheapest possible record
+            seen.append(Seen(item.key, IN_SYNC, {}, item.severity))
+            continue
+        ack = find_ack(item.key, acks) if item.state is _DRIFT and acks else None
         if ack is not None:
             acked[item.key] = AckInfo(ack.owner, ack.reason, ack.expires, ack.id)
         host_down = item.finding.kind != HOST_KIND and item.finding.host in down
@@ -128,8 +144,11 @@ def finish(report: DriftReport, adv: Advance, acked: dict[Key, AckInfo]) -> Drif
     items = []
     for item in report.items:
         o = adv.states.get(item.key)
-        since = o.since if o is not None else report.started
-        culprit = o.drift.culprit if o is not None and o.drift is not None else None
+        if o is None or (item.state is _IN_SYNC and not item.corrected):
+            items.append(item)  # in sync (most objects, most runs): nothing to add; since is told for the rest
+            continue
+        since = o.since
+        culprit = o.drift.culprit if o.drift is not None else None
         if item.corrected:
             closed = next((e for e in adv.closed if e.key == item.key and e.resolution == "corrected"), None)
             culprit = closed.culprit if closed is not None else culprit
@@ -137,7 +156,7 @@ def finish(report: DriftReport, adv: Advance, acked: dict[Key, AckInfo]) -> Drif
     return replace(report, items=tuple(items), events=tuple(adv.events))
 
 
-def run_once(report: DriftReport, prior: dict[Key, ObjState], hosts: dict[str, HostInfo], log: AuditLog, acks: list[Ack], *,
+def run_once(report: DriftReport, prior: Prior, hosts: dict[str, HostInfo], log: AuditLog, acks: list[Ack], *,
              ended: str, read_scopes: set[str], kinds: tuple[Kind, ...] = KINDS) -> tuple[DriftReport, Advance]:
     seen, acked = seen_of(report, acks)
     last_read = {h: i.last_read for h, i in hosts.items()}

@@ -13,7 +13,7 @@ object per run, and remembers per host when it was last read (so "last seen in s
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from .audit import Culprit
 
@@ -68,9 +68,22 @@ class ObjState:
     dirty: bool = False
 
 
-@dataclass(frozen=True)
-class Seen:
-    """What this run saw of one object."""
+class Quiet(NamedTuple):
+    """An object in sync with no open episode, as loaded (most of them): enough to leave it alone."""
+
+    id: int
+    severity: str
+    since: str
+
+    def full(self, key: Key) -> ObjState:
+        return ObjState(key, IN_SYNC, self.since, severity=self.severity, id=self.id)
+
+
+Prior = dict[Key, "ObjState | Quiet"]
+
+
+class Seen(NamedTuple):
+    """What this run saw of one object (a tuple: a run makes one per object)."""
 
     key: Key
     state: str  # in_sync | drift | error
@@ -98,7 +111,7 @@ class Advance:
     opened: list[Episode]
 
 
-def advance(prior: dict[Key, ObjState], last_read: dict[str, str], seen: list[Seen], *, started: str, ended: str,
+def advance(prior: Prior, last_read: dict[str, str], seen: list[Seen], *, started: str, ended: str,
             read_scopes: set[str]) -> Advance:
     """The transitions of one run. ``last_read``: per host (or "organization") the end of the last run that read
     it; ``read_scopes``: the hosts (and "organization") read now, whose objects not seen are no longer declared."""
@@ -113,6 +126,10 @@ def advance(prior: dict[Key, ObjState], last_read: dict[str, str], seen: list[Se
 
     for s in seen:
         p = prior.get(s.key)
+        if type(p) is Quiet:
+            if s.state == IN_SYNC and p.severity == s.severity:
+                continue  # in sync and still in sync: nothing to write (its host's last read says when it was seen)
+            p = p.full(s.key)
         read_before = last_read.get(s.key[0], "")
         if p is None or p.state == GONE:
             p = ObjState(s.key, GONE, started, last_in_sync=p.last_in_sync if p else "", last_drift=p.last_drift if p else "",
@@ -152,16 +169,19 @@ def advance(prior: dict[Key, ObjState], last_read: dict[str, str], seen: list[Se
             else:
                 ep = o.drift
                 o.since = ep.since
-                ep.latest, ep.severity, ep.dirty = s.detail, s.severity, True
+                if ep.latest != s.detail or ep.severity != s.severity:  # an open episode is rewritten only when it moved
+                    ep.latest, ep.severity, ep.dirty = s.detail, s.severity, True
                 if s.corrected:
                     close(ep, "corrected", ended)
                     events.append(Event(CORRECTED, s.key, started, ep))
                     o.drift, o.state, o.since, o.last_in_sync = None, IN_SYNC, started, ended
                 elif not ep.notified and not s.acked:  # its acknowledgement expired: announced now
-                    ep.notified = True
+                    ep.notified, ep.dirty = True, True
                     events.append(Event(APPEARED, s.key, started, ep, late="its acknowledgement expired"))
         else:  # ERROR: a drift episode stays open, neither ended nor split
-            if o.check is None:
+            if s.host_down and o.check is None:
+                pass  # its host's outage is the episode (one row, one event), not each of its objects
+            elif o.check is None:
                 ep = Episode(s.key, EPISODE_NOT_CHECKED, started, ended, s.severity, s.detail, s.detail,
                              notified=not s.host_down)
                 o.check, o.since, o.dirty = ep, started, True
@@ -176,7 +196,11 @@ def advance(prior: dict[Key, ObjState], last_read: dict[str, str], seen: list[Se
 
     seen_keys = {s.key for s in seen}
     for key, p in prior.items():
-        if key in seen_keys or p.state == GONE or key[0] not in read_scopes:
+        if key[0] not in read_scopes or key in seen_keys:
+            continue
+        if type(p) is Quiet:
+            p = p.full(key)
+        if p.state == GONE:
             continue
         o = replace(p, state=GONE, since=started, dirty=True)
         for ep in (p.drift, p.check):

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from .audit import Culprit
-from .episodes import EPISODE_DRIFT, EPISODE_NOT_CHECKED, GONE, Advance, Episode, Key, ObjState
+from .report import detail_json
+from .episodes import EPISODE_DRIFT, EPISODE_NOT_CHECKED, GONE, IN_SYNC, Advance, Episode, Key, ObjState, Prior, Quiet
 
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT = 10.0  # seconds a run waits for another run's write
@@ -70,10 +71,10 @@ CREATE TABLE IF NOT EXISTS episodes (
     id INTEGER PRIMARY KEY,
     object_id INTEGER NOT NULL,
     type TEXT NOT NULL,
-    since TEXT NOT NULL,
-    first_end TEXT NOT NULL,
-    last_seen TEXT NOT NULL DEFAULT '',
-    ended TEXT NOT NULL DEFAULT '',
+    since INTEGER NOT NULL,  -- Unix time (s): episodes are most of the history, so their times are numbers
+    first_end INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL DEFAULT 0,
+    ended INTEGER NOT NULL DEFAULT 0,  -- 0 while it lasts
     resolution TEXT NOT NULL DEFAULT '',
     severity TEXT NOT NULL DEFAULT 'medium',
     notified INTEGER NOT NULL DEFAULT 1,
@@ -172,7 +173,7 @@ class EpisodeRow:
         doc: dict[str, Any] = {"host": self.host, "resource": self.kind, "name": self.name, "type": e.type,
                                "severity": e.severity, "since": e.since, "last_seen": e.last_seen or None,
                                "resolved": e.ended or None, "resolution": e.resolution or None}
-        doc |= {k: e.latest[k] for k in ("properties", "message", "declared_at") if k in e.latest}
+        doc |= detail_json(e.latest)
         if e.culprit is not None:
             doc["changed_by"] = e.culprit.to_json()
         if e.resolved_by is not None:
@@ -268,7 +269,7 @@ class History:
                 if state in ("drift", "error"):
                     kind_ = EPISODE_DRIFT if state == "drift" else EPISODE_NOT_CHECKED
                     eid = self.db.execute("INSERT INTO episodes (object_id, type, since, first_end, culprit) VALUES (?, ?, ?, ?, ?)",
-                                          (oid, kind_, since, since, _json({"status": "not_searched", "window": {}}))).lastrowid
+                                          (oid, kind_, _secs(since), _secs(since), _json({"status": "not_searched", "window": {}}))).lastrowid
                     column = "drift_episode" if state == "drift" else "check_episode"
                     self.db.execute(f"UPDATE objects SET {column} = ? WHERE id = ?", (eid, oid))
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -280,21 +281,24 @@ class History:
 
     # --- reading -----------------------------------------------------------------------------
 
-    def load(self, scopes: Iterable[str]) -> tuple[dict[Key, ObjState], dict[str, HostInfo]]:
+    def load(self, scopes: Iterable[str]) -> tuple[Prior, dict[str, HostInfo]]:
         """The stored state of every object of these hosts (and "organization"), with their open episodes,
-        and when each host was last read."""
+        and when each host was last read. Objects in sync with nothing open come back as ``Quiet`` (cheap)."""
         scopes = sorted(set(scopes))
         try:
-            states: dict[Key, ObjState] = {}
+            states: Prior = {}
             open_ids: dict[int, tuple[Key, str]] = {}
             hosts: dict[str, HostInfo] = {}
             for part in _chunks(scopes):
                 marks = ",".join("?" * len(part))
                 for row in self.db.execute(f"SELECT name, last_read, server, fqdn, role FROM hosts WHERE name IN ({marks})", part):
                     hosts[row[0]] = HostInfo(*row[1:])
+                quiet = "state = 'in_sync' AND drift_episode IS NULL AND check_episode IS NULL"
+                states.update({(h, k, n): Quiet(oid, sev, since) for h, k, n, oid, sev, since in self.db.execute(
+                    f"SELECT host, kind, name, id, severity, since FROM objects WHERE host IN ({marks}) AND {quiet}", part)})
                 for oid, h, kind, name, state, since, lis, ld, sev, de, ce in self.db.execute(
                         "SELECT id, host, kind, name, state, since, last_in_sync, last_drift, severity, drift_episode, check_episode "
-                        f"FROM objects WHERE host IN ({marks})", part):
+                        f"FROM objects WHERE host IN ({marks}) AND NOT ({quiet})", part):
                     key = (h, kind, name)
                     states[key] = ObjState(key, state, since, lis, ld, severity=sev, id=oid)
                     if de is not None:
@@ -325,8 +329,8 @@ class History:
         where = [f"e.type IN ({','.join('?' * len(types))})"]
         args: list[Any] = list(types)
         if since:
-            where.append("(e.ended = '' OR e.ended >= ?)")
-            args.append(since)
+            where.append("(e.ended = 0 OR e.ended >= ?)")
+            args.append(_secs(since))
         wanted = set(hosts) if hosts is not None else None
         try:
             rows = self.db.execute(
@@ -473,9 +477,9 @@ class History:
                 continue
             seen.add(id(e))
             oid = adv.states[e.key].id if e.key in adv.states else None
-            values = (e.type, e.since, e.first_end, e.last_seen, e.ended, e.resolution, e.severity, int(e.notified),
-                      _json(e.culprit.to_json() if e.culprit else None), _json(e.resolved_by.to_json() if e.resolved_by else None),
-                      _json(e.detail), _json(e.latest))
+            values = (e.type, _secs(e.since), _secs(e.first_end), _secs(e.last_seen), _secs(e.ended), e.resolution, e.severity, int(e.notified),
+                      _json(e.culprit.to_row() if e.culprit else None), _json(e.resolved_by.to_row() if e.resolved_by else None),
+                      _json(e.detail), None if e.latest == e.detail else _json(e.latest))  # what changed while it lasted
             if e.id is None:
                 e.id = self.db.execute("INSERT INTO episodes (object_id, type, since, first_end, last_seen, ended, resolution, severity, "
                                        "notified, culprit, resolved_by, detail, latest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -492,7 +496,7 @@ class History:
 
     def _retain(self, cutoff: str) -> None:
         self.db.execute("DELETE FROM runs WHERE started < ?", (cutoff,))
-        self.db.execute("DELETE FROM episodes WHERE ended != '' AND ended < ?", (cutoff,))
+        self.db.execute("DELETE FROM episodes WHERE ended != 0 AND ended < ?", (_secs(cutoff),))
         gone = [oid for (oid,) in self.db.execute("SELECT id FROM objects WHERE state = ? AND since < ?", (GONE, cutoff))]
         for part in _chunks(gone):
             marks = ",".join("?" * len(part))
@@ -508,11 +512,21 @@ _EPISODE_COLUMNS = ("id, type, since, first_end, last_seen, ended, resolution, s
 
 def _episode(key: Key, row: tuple[Any, ...]) -> Episode:
     eid, type_, since, first_end, last_seen, ended, resolution, severity, notified, culprit, resolved_by, detail, latest = row
-    return Episode(key, type_, since, first_end, severity, _load(detail) or {}, _load(latest) or {}, last_seen, ended, resolution,
+    first = _load(detail) or {}
+    return Episode(key, type_, _text(since), _text(first_end), severity, first, _load(latest) or first, _text(last_seen), _text(ended), resolution,
                    Culprit.from_json(_load(culprit)), Culprit.from_json(_load(resolved_by)), bool(notified), eid, dirty=False)
 
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def _secs(text: str) -> int:
+    """An ISO time as Unix seconds (0 for none)."""
+    return int(datetime.strptime(text, TIME_FORMAT).replace(tzinfo=timezone.utc).timestamp()) if text else 0
+
+
+def _text(secs: int) -> str:
+    return datetime.fromtimestamp(int(secs), timezone.utc).strftime(TIME_FORMAT) if secs else ""
 
 
 def now_text(moment: datetime | None = None) -> str:

@@ -9,8 +9,10 @@ value. Objects of the organisation (send connectors, the transport config) are k
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from enum import Enum
+from functools import cached_property
 from typing import Any
 
 from exconf.modules import KINDS, Kind
@@ -89,7 +91,7 @@ class DriftItem:
     correction: str = ""  # why it was not corrected, when it was asked to be
     params: tuple[str, ...] = ()  # Exchange parameters of the drifted properties
 
-    @property
+    @cached_property
     def key(self) -> Key:
         return (self.scope_host or self.finding.host, self.finding.kind, self.finding.name)
 
@@ -149,11 +151,13 @@ class DriftReport:
 
     @property
     def drifted(self) -> list[DriftItem]:
-        return [i for i in self.items if i.state is DriftState.DRIFT]
+        drift = DriftState.DRIFT
+        return [i for i in self.items if i.state is drift]
 
     @property
     def errors(self) -> list[DriftItem]:
-        return [i for i in self.items if i.state is DriftState.ERROR]
+        error = DriftState.ERROR
+        return [i for i in self.items if i.state is error]
 
     @property
     def resolved(self) -> list[Event]:
@@ -173,10 +177,14 @@ class DriftReport:
         return EXIT_DRIFT if any(i.counts_as_drift for i in self.items) else EXIT_NO_DRIFT
 
     def counts(self) -> dict[str, int]:
-        out = {s.value: sum(1 for i in self.items if i.state is s and not i.corrected) for s in DriftState}
-        out["in_sync"] += sum(1 for i in self.items if i.corrected)
-        out["acknowledged"] = sum(1 for i in self.items if i.ack is not None and i.state is DriftState.DRIFT)
-        out["corrected"] = sum(1 for i in self.items if i.corrected)
+        tally = Counter(i.state for i in self.items)
+        odd = [i for i in self.items if i.corrected or i.ack is not None]  # few
+        corrected = sum(1 for i in odd if i.corrected)
+        out = {s.value: tally[s] for s in DriftState}
+        out["drift"] -= corrected
+        out["in_sync"] += corrected
+        out["acknowledged"] = sum(1 for i in odd if i.ack is not None and i.state is DriftState.DRIFT)
+        out["corrected"] = corrected
         return out
 
     def hosts_up(self) -> int:
@@ -218,14 +226,21 @@ def event_json(e: Event) -> dict[str, Any]:
     if ep.ended:
         doc["resolved"] = ep.ended
         doc["resolution"] = ep.resolution
-    detail = ep.latest or ep.detail
-    doc |= {k: detail[k] for k in ("properties", "message", "declared_at") if k in detail}
+    doc |= detail_json(ep.latest or ep.detail)
     if ep.culprit is not None and ep.type == "drift":
         doc["changed_by"] = ep.culprit.to_json()
     if ep.resolved_by is not None:
         doc["resolved_by"] = ep.resolved_by.to_json()
     if e.late:
         doc["late"] = e.late
+    return doc
+
+
+def detail_json(detail: dict[str, Any]) -> dict[str, Any]:
+    """An episode's stored detail as reports show it: each property with where it was declared."""
+    doc = {k: detail[k] for k in ("message", "declared_at") if k in detail}
+    if "properties" in detail:
+        doc["properties"] = [{"declared_at": detail.get("declared_at", "")} | p for p in detail["properties"]]
     return doc
 
 

@@ -93,3 +93,17 @@ def test_the_loop_never_overlaps_adds_jitter_and_stops_when_told():
     waits.clear()
     assert schedule.loop(lambda: 0, 100, count=3, stop=Instant(), rng=random.Random(7), on_wait=waits.append) == 0
     assert len(waits) == 2 and all(100 <= w <= 110 for w in waits) and waits[0] != waits[1]  # jitter up to 10 %
+
+
+def test_only_the_changes_a_kind_declares_safe_can_be_corrected_unattended():
+    from exconf.drift.report import traits
+
+    def change(kind: str, action: str, prop: str, before, after) -> Change:
+        return Change("c", "ex01", kind, "x", "x", action, (PropertyChange(prop, prop, before, after, after, WHERE),), "declared")
+
+    assert traits("receive_connector").correctable(change("receive_connector", "update", "protocol_logging_level", "None", "Verbose"))
+    safe = traits("exchange_certificate").correctable
+    assert safe(change("exchange_certificate", "update", "services", ["SMTP"], ["SMTP", "IMAP"]))  # re-binds IMAP
+    assert not safe(change("exchange_certificate", "update", "services", ["IMAP"], ["IMAP", "SMTP"]))  # SMTP: a new default certificate
+    assert not safe(change("exchange_certificate", "create", "pfx", "(not on the server)", "certs/mail.pfx"))
+    assert traits("edge_subscription").correctable is None
