@@ -428,7 +428,8 @@ class Checker:
         from . import html, openmetrics  # jinja2 only when an HTML report is asked for
 
         inventory_dir = self.inventory_path.resolve().parent
-        outputs = [(self.args.html, lambda: html.render(report, inventory_dir, history_link=_history_page(self.args.html).name)),
+        link = _history_page(self.args.html).name if self.args.html is not None and db is not None else ""
+        outputs = [(self.args.html, lambda: html.render(report, inventory_dir, history_link=link)),
                    (self.args.junit, lambda: junit.render(report)),
                    (self.args.prometheus, lambda: prometheus.render(report)),
                    (self.args.openmetrics, lambda: openmetrics.render(report))]

@@ -25,9 +25,11 @@ LABEL = {
 MAX_LINES = 30  # per message; the rest is counted, the report has all
 
 
-def _values(properties: list[dict[str, Any]]) -> str:
+def _values(properties: list[dict[str, Any]], *, back: bool = False) -> str:
+    """expected → actual (what drifted); actual → expected with ``back`` (what a correction did)."""
     shown = [p for p in properties if p.get("expected") != p.get("actual") or p.get("expected") == "(sensitive)"] or properties
-    return "; ".join(f"{p.get('property')}: {value_text(p.get('expected'))} → {value_text(p.get('actual'))}" for p in shown[:5])
+    pairs = [(p.get("actual"), p.get("expected")) if back else (p.get("expected"), p.get("actual")) for p in shown[:5]]
+    return "; ".join(f"{p.get('property')}: {value_text(a)} → {value_text(b)}" for p, (a, b) in zip(shown, pairs))
 
 
 def _who(doc: dict[str, Any] | None, verb: str = "changed") -> str:
@@ -57,7 +59,7 @@ def event_text(e: dict[str, Any]) -> str:
         parts.append(f"drifting since {e['since']}, resolved {e.get('resolved', e['at'])}")
         parts.append(_who(e.get("resolved_by"), "resolved"))
     elif kind == "drift_corrected":
-        parts.append(f"put back by exconf drift --correct ({_values(e.get('properties', []))})")
+        parts.append(f"put back by exconf drift --correct: {_values(e.get('properties', []), back=True)}")
     elif kind == "not_checked":
         parts.append((e.get("message") or "").splitlines()[0] if e.get("message") else "could not be checked")
         parts.append(f"since {e['since']}")

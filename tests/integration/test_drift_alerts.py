@@ -42,8 +42,10 @@ def test_a_webhook_that_fails_then_recovers_receives_the_message(lab, converged,
     hook = Receiver(status=500)
     try:
         drift_ex02(lab)
-        code, out, err = run(capsys, "drift", str(converged), "--notify", hook.url, "--json")
+        page = converged.with_name("drift.html")
+        code, out, err = run(capsys, "drift", str(converged), "--notify", hook.url, "--json", "--html", str(page))
         assert code == 2 and "refused: HTTP 500" in err and "stays in the outbox" in err
+        assert 'id="undelivered"' in page.read_text(encoding="utf-8")
         doc = json.loads(out)
         [waiting] = doc["drift"]["undelivered"]
         assert waiting["sink"] == "webhook" and waiting["attempts"] == 1 and "HTTP 500" in waiting["error"]

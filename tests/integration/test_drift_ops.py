@@ -54,9 +54,11 @@ def test_an_acknowledged_drift_is_shown_everywhere_and_left_out_of_the_exit_stat
                          "--name", "Default Frontend *", "--owner", "alice@contoso.lab", "--reason", "CHG-42 logging off for a vendor",
                          "--expires", "2d")
     assert code == 0 and "Acknowledged #1" in out, err
-    junit, page = tmp_path / "d.xml", tmp_path / "d.html"
-    code, out, err = run(capsys, "drift", str(converged), "--json", "--junit", str(junit), "--html", str(page))
+    junit, page, prom = tmp_path / "d.xml", tmp_path / "d.html", tmp_path / "d.prom"
+    code, out, err = run(capsys, "drift", str(converged), "--json", "--junit", str(junit), "--html", str(page), "--prometheus", str(prom))
     assert code == 0, err  # acknowledged: not counted
+    assert re.search(r'exconf_drift_object\{host="ex02.contoso.lab",kind="receive_connector",name="Default Frontend EX02",'
+                     r'severity="low",state="acknowledged"\} 1', prom.read_text(encoding="utf-8"))
     ack = by_key(out)[EX02_RC]["acknowledged"]
     assert (ack["owner"], ack["reason"]) == ("alice@contoso.lab", "CHG-42 logging off for a vendor") and ack["expires"]
     assert json.loads(out)["drift"]["counts"]["acknowledged"] == 1
@@ -88,6 +90,8 @@ def test_reports_list_the_worst_first(lab, converged, capsys, tmp_path):
     assert code == 2, err
     drifted = [(f["resource"], f["severity"]) for f in json.loads(out)["findings"] if f["drift"] == "drift"]
     assert drifted == [("transport_config", "medium"), ("receive_connector", "low")]
+    org = by_key(out)[("organization", "transport_config", "Transport Settings")]
+    assert org["read_on"] == "ex01.contoso.lab"  # keyed under the organisation, whichever server read it
     suites = [s.name for s in JUnitXml.fromfile(str(junit))]
     assert suites[0] == "organization"
     html = page.read_text(encoding="utf-8")
@@ -108,7 +112,8 @@ def test_correct_puts_back_the_kinds_asked_for_through_apply_and_records_it(lab,
         assert found[("organization", "transport_config", "Transport Settings")]["drift"] == "drift"
         [rc] = [c for c in lab.exec("EX02", "Get-ReceiveConnector") if c["Name"] == "Default Frontend EX02"]
         assert str(rc["ProtocolLoggingLevel"]) == "Verbose"  # made, and read back by apply
-        assert "CORRECTED [low] ex02.contoso.lab: receive_connector \"Default Frontend EX02\"" in hook.bodies[0]["text"]
+        assert ('CORRECTED [low] ex02.contoso.lab: receive_connector "Default Frontend EX02": put back by exconf drift --correct: '
+                'protocol_logging_level: "None" → "Verbose"') in hook.bodies[0]["text"]
         code, out, _ = run(capsys, "drift", "history", str(converged))
         assert re.search(r"Default Frontend EX02\" \[low\]: since \S+, last seen \S+, resolved \S+ \(corrected by exconf\)", out)
         assert run(capsys, "drift", str(converged), "--correct", "transport_config")[0] == 0

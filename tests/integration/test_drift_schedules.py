@@ -76,7 +76,7 @@ def test_systemd_units_pass_systemd_analyze_verify(inventory, tmp_path, capsys, 
     args = exec_start.group(2).split()
     assert args[:2] == ["drift", str(inventory)] if args[0] == "drift" else args[2:4] == ["drift", str(inventory)]
     # history and reports are writable under ProtectSystem=strict: the state directory, or ReadWritePaths
-    assert "ProtectSystem=strict" in service and "StateDirectory=exconf" in service
+    assert "ProtectSystem=strict" in service and "StateDirectory=exconf" in service and "TimeoutStopSec=30" in service
     assert "--history /var/lib/exconf/prod.drift.sqlite" in service and f"ReadWritePaths={reports}" in service
     # secrets: as credentials, never inline
     assert "SECRETTOKEN" not in out and "hooks.example.test" not in out
@@ -166,6 +166,7 @@ def test_the_kubernetes_cronjob_is_valid_in_strict_mode_and_runs_from_its_mounts
     assert args[args.index("--notify-url-file") + 1].startswith(mounts["secrets"] + "/")
     assert volumes["secrets"]["secret"]["secretName"] and container["envFrom"][0]["secretRef"]["name"]
     assert "SECRETTOKEN" not in out and args[args.index("--limit") + 1] == "mailbox"
+    assert "# kubectl create configmap exconf-inventory --from-file=prod.yaml=" in out
 
 
 def test_kubernetes_validate_would_catch_a_broken_cronjob(inventory, tmp_path, capsys):
