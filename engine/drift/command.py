@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import threading
 import time
 from dataclasses import replace
@@ -30,14 +28,13 @@ from ..commands import inventory_unusable, new_run, start_labs
 from ..desired import parse
 from ..inventorycli import InventoryUnusable, add_inventory_options, load_from_args
 from ..limit import LimitError, select, select_organization
-from ..model import HostStatus
+from ..model import Finding, FindingStatus, HostStatus
 from ..render import plural, print_recap, recap_counts, value_text
 from ..termsafe import safe
 from ..yamlsource import Location
 from . import audit, cycle, history, junit, notify, outbox, prometheus, schedule, sinks
 from .history import HostInfo, RunSummary
 from .outputs import OutputError, write_atomic
-from ..model import Finding, FindingStatus
 from .report import EXIT_ERROR, HOST_KIND, HOST_SEVERITY, ORG_HOST, RUN_KIND, DriftItem, DriftReport, DriftState, build, differing, run_failed
 
 DEFAULT_EVERY = "15m"
@@ -122,7 +119,7 @@ def drift_main(args: argparse.Namespace, out: Console, err: Console) -> int:
     problems += option_problems(args)
     checker = Checker(args, inventory, out, err, problems)
     stop = threading.Event()
-    with schedule.stop_on_signals(stop):
+    with schedule.stop_on_signals(stop, interrupt=args.every is not None):
         try:
             if args.every is None or interval_problem:
                 code = checker.run()
@@ -223,8 +220,8 @@ class Checker:
         db, db_problem = self._open()
         failures = [db_problem] if db_problem else []
         try:
-            report, adv_inputs, run = self._check(db, started, clock, failures)
-            return self._finish(db, report, adv_inputs, run, failures)
+            report, inputs = self._check(db, started, clock, failures)
+            return self._finish(db, report, inputs, failures)
         finally:
             self._close(db)
 
@@ -239,16 +236,16 @@ class Checker:
             names = select(inventory, args.limit)
         except InventoryUnusable as exc:
             inventory_unusable(err, exc)
-            return run_failed(started, time.monotonic() - clock, name, "the inventory cannot be used:\n" + "\n".join(exc.lines), where), None, None
+            return run_failed(started, time.monotonic() - clock, name, "the inventory cannot be used:\n" + "\n".join(exc.lines), where), None
         except LimitError as exc:
             _error(err, safe(str(exc)))
-            return run_failed(started, time.monotonic() - clock, name, str(exc), where), None, None
+            return run_failed(started, time.monotonic() - clock, name, str(exc), where), None
         if not names and not (inventory.organization and select_organization(args.limit)):
             message = f"--limit {args.limit!r} leaves no host to work on"
             _error(err, message)
-            return run_failed(started, time.monotonic() - clock, name, message, where), None, None
+            return run_failed(started, time.monotonic() - clock, name, message, where), None
         if not start_labs(inventory, err):
-            return run_failed(started, time.monotonic() - clock, name, "the lab could not be started", where), None, None
+            return run_failed(started, time.monotonic() - clock, name, "the lab could not be started", where), None
         organization = bool(inventory.organization) and select_organization(args.limit)
         scopes = list(names) + ([ORG_HOST] if organization else []) + [RUN_KIND]
         prior, hosts = {}, {}
@@ -280,7 +277,7 @@ class Checker:
                 from .correct import correct
 
                 acked = {i.key for i in report.items if cycle.find_ack(i.key, acks) is not None}
-                report = correct(report, run, plan, inventory, [k for c in args.correct for k in c.split(",") if k], err, acked)
+                report = correct(report, run, plan, inventory, [k for c in args.correct for k in c.split(",") if k], acked)
             if args.undeclared:
                 from .undeclared import undeclared
 
@@ -302,9 +299,9 @@ class Checker:
                 now_hosts[h] = HostInfo(hosts.get(h, HostInfo("")).last_read, hp.facts.name, hp.facts.fqdn, hp.facts.role)
         if run.org_host is not None and organization and any(i.scope_host == ORG_HOST for i in report.items):
             read_scopes.add(ORG_HOST)
-        return report, (prior, hosts, now_hosts, log, read_scopes, interrupted), run
+        return report, (prior, hosts, now_hosts, log, read_scopes, interrupted)
 
-    def _finish(self, db: history.History | None, report: DriftReport, inputs, run, failures: list[str]) -> int:
+    def _finish(self, db: history.History | None, report: DriftReport, inputs, failures: list[str]) -> int:
         args, err = self.args, self.err
         report = replace(report, report_url=self._report_url())
         ended = history.now_text()

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from rich.console import Console
-
 from .. import inventory as inv
 from ..lock import LockHeld, acquire, organisation_of
 from ..model import ChangeOutcome, Plan
@@ -22,8 +20,8 @@ from ..runner import Run
 from .report import DriftItem, DriftReport, DriftState, traits
 
 
-def correct(report: DriftReport, run: Run, plan: Plan, inventory: inv.Inventory, kinds: list[str], err: Console,
-            acked: set[tuple[str, str, str]] = frozenset()) -> DriftReport:  # type: ignore[assignment]
+def correct(report: DriftReport, run: Run, plan: Plan, inventory: inv.Inventory, kinds: list[str],
+            acked: set[tuple[str, str, str]] | frozenset[tuple[str, str, str]] = frozenset()) -> DriftReport:
     wanted = set(kinds)
     items = {(i.finding.host, i.finding.kind, i.finding.name): i for i in report.items}
     why: dict[tuple[str, str, str], str] = {}

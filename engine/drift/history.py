@@ -22,7 +22,7 @@ from typing import Any
 
 from .audit import Culprit
 from .report import detail_json
-from .episodes import EPISODE_DRIFT, EPISODE_NOT_CHECKED, GONE, IN_SYNC, Advance, Episode, Key, ObjState, Prior, Quiet
+from .episodes import EPISODE_DRIFT, EPISODE_NOT_CHECKED, GONE, Advance, Episode, Key, ObjState, Prior, Quiet
 
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT = 10.0  # seconds a run waits for another run's write

@@ -53,9 +53,10 @@ def parse_interval(text: str) -> int:
 
 
 @contextmanager
-def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM and SIGINT set ``stop`` instead of killing the process mid-run; SIGTERM also reaches the runner as
-    an interrupt, so hosts in flight are abandoned after its grace (main thread only)."""
+def stop_on_signals(stop: threading.Event, *, interrupt: bool = True) -> Iterator[None]:
+    """SIGTERM (and SIGINT when ``interrupt``: a loop) set ``stop`` instead of killing the process mid-run; SIGTERM
+    also reaches the runner as an interrupt, so hosts in flight are abandoned after its grace (main thread only).
+    A single run keeps Ctrl-C as every exconf command has it."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -67,10 +68,11 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     def on_term(signum: int, frame: object) -> None:
         stop.set()
         handler = signal.getsignal(signal.SIGINT)
-        if callable(handler) and handler is not on_int:  # the runner counts interrupts while hosts are in flight
-            handler(signal.SIGINT, frame)
+        if callable(handler) and handler not in (on_int, signal.default_int_handler):  # the runner counts interrupts
+            handler(signal.SIGINT, frame)  # while hosts are in flight: the first one gives them their grace
 
-    signal.signal(signal.SIGINT, on_int)
+    if interrupt:
+        signal.signal(signal.SIGINT, on_int)
     signal.signal(signal.SIGTERM, on_term)
     try:
         yield

@@ -22,7 +22,7 @@ import yaml
 
 from exconf.drift import schedule
 
-from .test_drift import PASSWORD, converge, inventory_text, run
+from .test_drift import inventory_text, run
 
 REQUIRED = os.environ.get("EXCONF_REQUIRE_SCHEDULE_TOOLS") == "1"
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
