@@ -259,7 +259,8 @@ class Checker:
             except history.HistoryError as exc:
                 failures.append(str(exc))
         steps = cycle.audit_steps(prior, hosts)
-        run, status = new_run(inventory, names, parse(inventory), args.forks, err, quiet=len(names) > 50 or args.json,
+        desired = parse(inventory)
+        run, status = new_run(inventory, names, desired, args.forks, err, quiet=len(names) > 50 or args.json,
                               limit=args.limit, org_steps=steps)
         try:
             if status is not None:
@@ -273,6 +274,8 @@ class Checker:
                            inventory=name)
             log = audit.read(run.org_answer, steps)
             report = replace(report, audit_note=log.note if steps else "")
+            if organization and desired.organization and run.org_host is None:
+                report = replace(report, items=report.items + _organisation_unchecked(desired, plan, prior))
             if args.correct:
                 from .correct import correct
 
@@ -455,6 +458,19 @@ class Checker:
             print_report(self.out, report)
             if recap:
                 print_recap(self.out, recap)
+
+
+def _organisation_unchecked(desired, plan, prior) -> tuple:
+    """No Mailbox server could carry the organisation's reads: its objects are not checked (never "no drift"),
+    by the names the history knows them by, else as declared."""
+    from .report import traits
+
+    why = next((w for w in plan.warnings if "organisation-wide objects" in w), "no Mailbox server could be read")
+    known = sorted(k for k, o in prior.items() if k[0] == ORG_HOST and getattr(o, "state", "in_sync") != "gone")
+    where = {d.kind: d.source for d in desired.organization}
+    pairs = [(k[1], k[2]) for k in known] or [(d.kind, d.pattern or d.kind) for d in desired.organization]
+    return tuple(DriftItem(Finding(ORG_HOST, kind, name, FindingStatus.ERROR, where.get(kind, Location("inventory", 1, 1)), message=why),
+                           DriftState.ERROR, traits(kind).severity, ORG_HOST) for kind, name in pairs)
 
 
 def _hosts_read(report: DriftReport, read: set[str]) -> tuple:

@@ -200,3 +200,14 @@ def test_a_loop_without_a_history_file_still_announces_each_transition_once(lab,
         assert len(hook.bodies) == 1  # the first run of the loop announces it; the next two say nothing new
     finally:
         hook.close()
+
+
+def test_organisation_wide_objects_no_server_could_read_are_not_checked_never_in_sync(lab, converged, capsys):
+    text = converged.read_text(encoding="utf-8")
+    nobody = f"{unique_prefix()}.250"
+    converged.write_text(text.replace(lab.addresses["EX01"], nobody).replace(lab.addresses["EX02"], nobody), encoding="utf-8")
+    code, out, _ = run(capsys, "drift", str(converged), "--json")
+    assert code == 1
+    [org] = [f for f in json.loads(out)["findings"] if f["host"] == "organization"]
+    assert (org["resource"], org["name"], org["drift"]) == ("transport_config", "Transport Settings", "error")
+    assert "organisation-wide objects" in org["message"]
