@@ -18,7 +18,7 @@ from .history import History, now_text, parse_time
 from .report import HOST_KIND, RUN_KIND
 
 DAYS = 7
-WIDTH = 700  # px of the time axis
+WIDTH = 360  # px of the time axis
 
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
@@ -37,6 +37,7 @@ th { background: #f0f0f0; }
 .span.open { background: #b71c1c; } .span.outage { background: #546e7a; } .span.resolved { background: #ef6c00; }
 .ok { color: #2e7d32; } .bad { color: #b71c1c; font-weight: 600; } .drift { color: #e65100; font-weight: 600; }
 .meta { color: #555; font-size: .92em; }
+td.when { white-space: nowrap; }
 </style>
 </head>
 <body>
@@ -47,18 +48,18 @@ th { background: #f0f0f0; }
 {% for d in days %}<tr><td>{{ d.day }}</td><td>{{ d.runs }}</td><td class="ok">{{ d.ok }}</td><td class="drift">{{ d.drift }}</td><td class="bad">{{ d.error }}</td></tr>{% endfor %}
 </table>
 <h2>Drift ({{ drift|length }})</h2>
-{% if not drift %}<p class="ok" id="no-drift">No drift in these {{ days|length }} days.</p>{% endif %}
+{% if not drift %}<p class="ok" id="no-drift">No drift in these {{ days|length }} days.</p>{% else %}
 <table id="drift"><tr><th>Object</th><th>Severity</th><th>Since</th><th>Resolved</th><th>Who changed it</th><th>Who resolved it</th><th>{{ start[:10] }} → {{ now[:10] }}</th></tr>
-{% for e in drift %}<tr><td>{{ e.host }} · {{ e.kind }} <strong>{{ e.name }}</strong></td><td>{{ e.severity }}</td><td>{{ e.since }}</td>
-<td>{{ e.resolved or "still drifting" }}</td><td>{{ e.who }}</td><td>{{ e.resolved_by }}</td>
+{% for e in drift %}<tr><td>{{ e.host }} · {{ e.kind }} <strong>{{ e.name }}</strong></td><td>{{ e.severity }}</td><td class="when">{{ e.since }}</td>
+<td class="when">{{ e.resolved or "still drifting" }}</td><td>{{ e.who }}</td><td>{{ e.resolved_by }}</td>
 <td><div class="axis"><span class="span {{ e.tone }}" style="left: {{ e.left }}px; width: {{ e.width }}px"></span></div></td></tr>{% endfor %}
-</table>
+</table>{% endif %}
 <h2>Outages ({{ outages|length }})</h2>
-{% if not outages %}<p class="ok" id="no-outage">Every host was read in every run.</p>{% endif %}
+{% if not outages %}<p class="ok" id="no-outage">Every host was read in every run.</p>{% else %}
 <table id="outages"><tr><th>Host</th><th>Since</th><th>Back</th><th>Why</th><th></th></tr>
 {% for e in outages %}<tr><td>{{ e.host }}</td><td>{{ e.since }}</td><td>{{ e.resolved or "still not checked" }}</td><td>{{ e.why }}</td>
 <td><div class="axis"><span class="span outage" style="left: {{ e.left }}px; width: {{ e.width }}px"></span></div></td></tr>{% endfor %}
-</table>
+</table>{% endif %}
 </body>
 </html>
 """

@@ -54,7 +54,7 @@ code { font-family: ui-monospace, monospace; }
 </head>
 <body>
 <h1>exconf drift report</h1>
-<p class="meta">Run started {{ started }} · {{ "%.1f"|format(duration) }} s · {{ hosts|length }} host(s), {{ hosts_up }} read ·
+<p class="meta">Run started {{ started }} · {{ "%.1f"|format(duration) }} s · {{ host_count }} host(s), {{ hosts_up }} read ·
 admin audit log: {{ audit }}</p>
 <p><span class="verdict v{{ exit_code }}" id="verdict">{{ verdict }}</span>
 {% if history_link %} · <a id="history-link" href="{{ history_link }}">history of the last 7 days</a>{% endif %}</p>
@@ -196,7 +196,7 @@ def render(report: DriftReport, inventory_dir: Path, history_link: str = "") -> 
                  "width": max(2, int(400 * a / longest)), "age": _age(a)} for i, a in sorted(ages, key=lambda t: -t[1])]
     page = _TEMPLATE.render(
         expiry=_expiry_rows(report, now),
-        started=report.started, duration=report.duration, hosts=hosts, hosts_up=report.hosts_up(), kinds=kinds,
+        started=report.started, duration=report.duration, hosts=hosts, host_count=len(report.plan.hosts), hosts_up=report.hosts_up(), kinds=kinds,
         drifted=drifted, errors=[entry(i) for i in report.worst_first(report.errors)],
         resolved=[event_json(e) for e in report.resolved], timeline=timeline, exit_code=report.exit_code,
         verdict=VERDICT[report.exit_code], audit=report.audit_note or "searched", notes=list(report.notes),
