@@ -273,7 +273,7 @@ class Checker:
             report = build(plan, started=started, duration=time.monotonic() - clock, host_sources=host_sources, known=known,
                            inventory=name)
             log = audit.read(run.org_answer, steps)
-            report = replace(report, audit_note=log.note if steps else "")
+            report = replace(report, audit_note=log.note)
             if organization and desired.organization and run.org_host is None:
                 report = replace(report, items=report.items + _organisation_unchecked(desired, plan, prior))
             if args.correct:
@@ -539,8 +539,8 @@ def print_report(console: Console, report: DriftReport) -> None:
         for u in report.undeclared:
             console.print(Text("undeclared: ", style="bold magenta") + Text(f"{safe(u.host, newlines=False)}: {u.kind} {value_text(u.name)}"
                                                                            + (f" ({safe(u.note)})" if u.note else "")))
-    if report.audit_note:
-        console.print(Text(f"note: who changed what is not known: {safe(report.audit_note)}", style="dim"))
+    if report.audit_note and report.drifted:
+        console.print(Text(f"note: the admin audit log: {safe(report.audit_note)}", style="dim"))
     if report.undelivered:
         oldest = min(u["created"] for u in report.undelivered)
         console.print(Text(f"undelivered: {plural(len(report.undelivered), 'message')} still in the outbox (oldest {oldest}); "
