@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from functools import cached_property
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -161,12 +162,23 @@ class Ack:
 
 @dataclass(frozen=True)
 class EpisodeRow:
-    """One stored episode with its object, as `drift history` lists it."""
+    """One stored episode with its object, as `drift history` lists it (its JSON read only when asked for)."""
 
     host: str
     kind: str
     name: str
-    episode: Episode
+    row: tuple[Any, ...] = field(repr=False, compare=False)
+
+    @cached_property
+    def episode(self) -> Episode:
+        try:
+            return _episode((self.host, self.kind, self.name), self.row)
+        except (ValueError, TypeError) as exc:
+            raise HistoryError(f"the drift history holds a damaged row ({exc})") from None
+
+    @property
+    def type(self) -> str:
+        return str(self.row[1])
 
     def to_json(self) -> dict[str, Any]:
         e = self.episode
@@ -341,7 +353,7 @@ class History:
             for h, kind, name, *rest in rows:
                 if wanted is not None and h not in wanted:
                     continue
-                out.append(EpisodeRow(h, kind, name, _episode((h, kind, name), tuple(rest))))
+                out.append(EpisodeRow(h, kind, name, tuple(rest)))
                 if limit is not None and len(out) >= limit:
                     break
             return out

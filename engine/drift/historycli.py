@@ -75,9 +75,9 @@ def history_main(args: argparse.Namespace, inventory: Path | None, out: Console,
                     return _error(err, safe(str(exc)))
     except history.HistoryError as exc:
         return _error(err, safe(str(exc)))
-    drift = [r for r in rows if r.episode.type == EPISODE_DRIFT]
-    outages = [r for r in rows if r.episode.type == EPISODE_NOT_CHECKED and r.kind in (HOST_KIND, RUN_KIND)]
-    unchecked = [r for r in rows if r.episode.type == EPISODE_NOT_CHECKED and r.kind not in (HOST_KIND, RUN_KIND)]
+    drift = [r for r in rows if r.type == EPISODE_DRIFT]
+    outages = [r for r in rows if r.type == EPISODE_NOT_CHECKED and r.kind in (HOST_KIND, RUN_KIND)]
+    unchecked = [r for r in rows if r.type == EPISODE_NOT_CHECKED and r.kind not in (HOST_KIND, RUN_KIND)]
     if args.json:
         print(json.dumps({"history": str(path), "since": since, "episodes": [r.to_json() for r in drift],
                           "outages": [r.to_json() for r in outages], "not_checked": [r.to_json() for r in unchecked],
