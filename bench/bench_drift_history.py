@@ -174,7 +174,7 @@ def queries(path: Path, now: str) -> list[tuple[str, float, int]]:
         out.append(("a run's load of 20,000 objects", time.perf_counter() - t, 0))
     for label, extra in (("exconf drift history --since 1d (text)", {"since": "1d"}),
                          ("exconf drift history --host 'ex00*' (text)", {"since": "7d", "host": "ex00*"})):
-        args = argparse.Namespace(history=path, since=None, host=None, json=False, html=None) 
+        args = argparse.Namespace(history=path, since=None, host=None, json=False, html=None)
         for k, v in extra.items():
             setattr(args, k, v)
         sink = Console(file=io.StringIO(), width=200)

@@ -84,22 +84,24 @@ def history_main(args: argparse.Namespace, inventory: Path | None, out: Console,
                           "runs": _runs_summary(runs)}, indent=2, ensure_ascii=False))
         return 0
     scope = (f" for {safe(args.host)}" if args.host else "") + f" since {since}"
+    lines: list[Text] = []  # printed at once: one print per line costs more than the query
     if not drift:
-        out.print(Text(f"No drift recorded{scope}."))
-    for r in drift:
-        out.print(_episode_line(r))
+        lines.append(Text(f"No drift recorded{scope}."))
+    lines += [_episode_line(r) for r in drift]
     if outages:
-        out.print(Text(f"Outages{scope}:", style="bold"))
+        lines.append(Text(f"Outages{scope}:", style="bold"))
         for r in outages:
             e = r.episode
             state = Text(f"back {e.ended}", style="green") if e.ended else Text("still not checked", style="bold red")
             why = (e.detail.get("message") or "").splitlines()[0] if e.detail.get("message") else ""
-            out.print(Text(f"{safe(r.host, newlines=False)}: not checked since {e.since}, ") + state + Text(f" ({safe(why, newlines=False)})" if why else ""))
+            lines.append(Text(f"{safe(r.host, newlines=False)}: not checked since {e.since}, ") + state
+                         + Text(f" ({safe(why, newlines=False)})" if why else ""))
     if unchecked:
-        out.print(Text(f"Objects not checked{scope}: {len(unchecked)} episodes (--json lists them)", style="dim"))
+        lines.append(Text(f"Objects not checked{scope}: {len(unchecked)} episodes (--json lists them)", style="dim"))
     s = _runs_summary(runs)
-    out.print(Text(f"Runs{scope}: {s['runs']} ({s['exit_codes'].get('0', 0)} no drift, {s['exit_codes'].get('2', 0)} drift, "
-                   f"{s['exit_codes'].get('1', 0)} error); last run {s['last'] or 'none'}", style="dim"))
+    lines.append(Text(f"Runs{scope}: {s['runs']} ({s['exit_codes'].get('0', 0)} no drift, {s['exit_codes'].get('2', 0)} drift, "
+                      f"{s['exit_codes'].get('1', 0)} error); last run {s['last'] or 'none'}", style="dim"))
+    out.print(Text("\n").join(lines), soft_wrap=True)
     return 0
 
 
