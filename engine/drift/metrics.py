@@ -51,7 +51,7 @@ def families(report: DriftReport) -> list[Family]:
         if i.since:
             since.append((labels, parse_time(i.since).timestamp()))
     out.append(Family("exconf_drift_object", "One series per declared object: its state in the last run (1).", tuple(per_object)))
-    out.append(Family("exconf_drift_object_since_timestamp_seconds", "Since when each object has had its state (Unix time).", tuple(since)))
+    out.append(Family("exconf_drift_object_since_timestamp_seconds", "Since when each object not in sync has had its state (Unix time).", tuple(since)))
     hosts = sorted({i.finding.host for i in report.items if i.finding.kind == HOST_KIND} | set(report.plan.hosts))
     out.append(Family("exconf_drift_host_up", "Whether the host could be read (1) or not (0) in the last run.", tuple(
         ((("host", h),), 1.0 if (hp := report.plan.hosts.get(h)) is not None and hp.status.value == "ok" else 0.0) for h in hosts)))
