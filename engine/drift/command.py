@@ -70,6 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--print-schedule", choices=("systemd", "cron", "kubernetes"), help="print units that run this check, and exit")
     d.add_argument("--host", metavar="PATTERN", help="history: hosts matching this pattern; ack: the host (or pattern)")
     d.add_argument("--since", metavar="WHEN", help="history: since a span (7d, 12h) or a date (2026-12-01); default 7d")
+    d.add_argument("--max", type=int, default=200, metavar="N", help="history: the newest N episodes of each sort (0: all; default 200)")
     d.add_argument("--kind", metavar="KIND", help="ack: the kind (default *)")
     d.add_argument("--name", metavar="NAME", help="ack: the object's name (a pattern; default *)")
     d.add_argument("--owner", metavar="WHO", help="ack: who owns it")

@@ -84,7 +84,6 @@ CREATE TABLE IF NOT EXISTS episodes (
     detail TEXT,
     latest TEXT
 );
-CREATE INDEX IF NOT EXISTS episodes_ended ON episodes(ended);
 CREATE INDEX IF NOT EXISTS episodes_object ON episodes(object_id);
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY,
@@ -106,6 +105,13 @@ CREATE TABLE IF NOT EXISTS acks (
     expires TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+
+# drift history: the newest episodes of a sort (type, since) and how many there are in a span (type, ended)
+INDEXES = """
+CREATE INDEX IF NOT EXISTS episodes_type_since ON episodes(type, since);
+CREATE INDEX IF NOT EXISTS episodes_type_ended ON episodes(type, ended);
 """
 
 
@@ -243,7 +249,10 @@ class History:
             if version == 1:
                 self._migrate_v1()
             elif version == 0:  # idempotent: two first runs at once both succeed
-                self.db.executescript("BEGIN IMMEDIATE;" + SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+                self.db.executescript("BEGIN IMMEDIATE;" + SCHEMA + INDEXES + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+            if version == SCHEMA_VERSION and not self.db.execute(
+                    "SELECT 1 FROM sqlite_master WHERE name = 'episodes_type_ended'").fetchone():
+                self.db.executescript("BEGIN IMMEDIATE;" + INDEXES + "COMMIT;")
         except sqlite3.Error as exc:
             self.db.close()
             raise _explain(path, exc) from None
@@ -269,7 +278,7 @@ class History:
             runs = self.db.execute("SELECT started, duration, inventory, exit_code FROM runs").fetchall()
             for table in ("findings", "objects", "runs"):
                 self.db.execute(f"DROP TABLE IF EXISTS {table}")
-            for statement in SCHEMA.split(";"):
+            for statement in (SCHEMA + INDEXES).split(";"):
                 if statement.strip():
                     self.db.execute(statement)
             for started, duration, inventory, code in runs:
@@ -335,32 +344,52 @@ class History:
         except sqlite3.Error as exc:
             raise _explain(self.path, exc) from None
 
-    def episodes(self, *, since: str | None = None, hosts: Iterable[str] | None = None, types: tuple[str, ...] = (EPISODE_DRIFT,),
-                 limit: int | None = None) -> list[EpisodeRow]:
-        """Episodes still open or ended at or after ``since``, oldest first; ``hosts`` keeps those of these hosts."""
+    def _episode_filter(self, since: str | None, hosts: Iterable[str] | None, types: tuple[str, ...],
+                        kinds: tuple[str, ...] | None, not_kinds: tuple[str, ...] | None) -> tuple[str, list[Any]]:
         where = [f"e.type IN ({','.join('?' * len(types))})"]
         args: list[Any] = list(types)
         if since:
             where.append("(e.ended = 0 OR e.ended >= ?)")
             args.append(_secs(since))
-        wanted = set(hosts) if hosts is not None else None
+        if hosts is not None:  # filters on the object by its id, so that counting needs no join
+            chosen = sorted(set(hosts))
+            where.append(f"e.object_id IN (SELECT id FROM objects WHERE host IN ({','.join('?' * len(chosen))}))" if chosen else "0")
+            args += chosen
+        if kinds:
+            where.append(f"e.object_id IN (SELECT id FROM objects WHERE kind IN ({','.join('?' * len(kinds))}))")
+            args += list(kinds)
+        if not_kinds:
+            where.append(f"e.object_id NOT IN (SELECT id FROM objects WHERE kind IN ({','.join('?' * len(not_kinds))}))")
+            args += list(not_kinds)
+        return " AND ".join(where), args
+
+    def episodes(self, *, since: str | None = None, hosts: Iterable[str] | None = None, types: tuple[str, ...] = (EPISODE_DRIFT,),
+                 kinds: tuple[str, ...] | None = None, not_kinds: tuple[str, ...] | None = None,
+                 newest: int | None = None) -> list[EpisodeRow]:
+        """Episodes still open or ended at or after ``since``, oldest first (the ``newest`` N of them when given);
+        ``hosts`` keeps those of these hosts, ``kinds``/``not_kinds`` those of (not of) these kinds."""
+        where, args = self._episode_filter(since, hosts, types, kinds, not_kinds)
+        order = "ORDER BY e.since, o.host, o.kind, o.name"
+        if newest is not None:
+            order = "ORDER BY e.since DESC, e.id DESC LIMIT ?"
+            args.append(newest)
         try:
             rows = self.db.execute(
                 f"SELECT o.host, o.kind, o.name, {', '.join('e.' + c for c in _EPISODE_COLUMNS.split(', '))} FROM episodes e "
-                f"JOIN objects o ON o.id = e.object_id WHERE {' AND '.join(where)} ORDER BY e.since, o.host, o.kind, o.name",
-                args).fetchall()
-            out = []
-            for h, kind, name, *rest in rows:
-                if wanted is not None and h not in wanted:
-                    continue
-                out.append(EpisodeRow(h, kind, name, tuple(rest)))
-                if limit is not None and len(out) >= limit:
-                    break
-            return out
+                f"JOIN objects o ON o.id = e.object_id WHERE {where} {order}", args).fetchall()
         except sqlite3.Error as exc:
             raise _explain(self.path, exc) from None
-        except (ValueError, TypeError) as exc:
-            raise HistoryError(f"the drift history {self.path} holds a damaged row ({exc})") from None
+        if newest is not None:
+            rows.reverse()
+        return [EpisodeRow(h, kind, name, tuple(rest)) for h, kind, name, *rest in rows]
+
+    def count_episodes(self, *, since: str | None = None, hosts: Iterable[str] | None = None, types: tuple[str, ...] = (EPISODE_DRIFT,),
+                       kinds: tuple[str, ...] | None = None, not_kinds: tuple[str, ...] | None = None) -> int:
+        where, args = self._episode_filter(since, hosts, types, kinds, not_kinds)
+        try:
+            return int(self.db.execute(f"SELECT COUNT(*) FROM episodes e WHERE {where}", args).fetchone()[0])
+        except sqlite3.Error as exc:
+            raise _explain(self.path, exc) from None
 
     def hosts_known(self) -> list[str]:
         try:
@@ -508,7 +537,8 @@ class History:
 
     def _retain(self, cutoff: str) -> None:
         self.db.execute("DELETE FROM runs WHERE started < ?", (cutoff,))
-        self.db.execute("DELETE FROM episodes WHERE ended != 0 AND ended < ?", (_secs(cutoff),))
+        for kind in (EPISODE_DRIFT, EPISODE_NOT_CHECKED):
+            self.db.execute("DELETE FROM episodes WHERE type = ? AND ended != 0 AND ended < ?", (kind, _secs(cutoff)))
         gone = [oid for (oid,) in self.db.execute("SELECT id FROM objects WHERE state = ? AND since < ?", (GONE, cutoff))]
         for part in _chunks(gone):
             marks = ",".join("?" * len(part))

@@ -19,6 +19,7 @@ from .report import HOST_KIND, RUN_KIND
 
 DAYS = 7
 WIDTH = 360  # px of the time axis
+ROWS = 1000  # the newest episodes of each sort on the page; the counts tell the rest
 
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
@@ -47,7 +48,7 @@ td.when { white-space: nowrap; }
 <table id="days"><tr><th>Day</th><th>Runs</th><th>No drift</th><th>Drift</th><th>Error</th></tr>
 {% for d in days %}<tr><td>{{ d.day }}</td><td>{{ d.runs }}</td><td class="ok">{{ d.ok }}</td><td class="drift">{{ d.drift }}</td><td class="bad">{{ d.error }}</td></tr>{% endfor %}
 </table>
-<h2>Drift ({{ drift|length }})</h2>
+<h2>Drift ({{ drift_total }}{% if drift_total > drift|length %}, the newest {{ drift|length }} shown{% endif %})</h2>
 {% if not drift %}<p class="ok" id="no-drift">No drift in these {{ days|length }} days.</p>{% else %}
 <table id="drift"><tr><th>Object</th><th>Severity</th><th>Since</th><th>Resolved</th><th>Who changed it</th><th>Who resolved it</th><th>{{ start[:10] }} → {{ now[:10] }}</th></tr>
 {% for e in drift %}<tr><td>{{ e.host }} · {{ e.kind }} <strong>{{ e.name }}</strong></td><td>{{ e.severity }}</td><td class="when">{{ e.since }}</td>
@@ -79,7 +80,9 @@ def render(db: History, now: str, *, since: str | None = None, hosts: set[str] |
         b = min(span, (parse_time(until) - start).total_seconds()) if until else span
         return {"left": int(WIDTH * a / span), "width": max(2, int(WIDTH * max(0.0, b - a) / span))}
 
-    rows = db.episodes(since=now_text(start), hosts=hosts, types=(EPISODE_DRIFT, EPISODE_NOT_CHECKED))
+    rows = db.episodes(since=now_text(start), hosts=hosts, newest=ROWS) + db.episodes(
+        since=now_text(start), hosts=hosts, types=(EPISODE_NOT_CHECKED,), kinds=(HOST_KIND, RUN_KIND), newest=ROWS)
+    drift_total = db.count_episodes(since=now_text(start), hosts=hosts)
     drift, outages = [], []
     for r in rows:
         e = r.episode
@@ -99,5 +102,6 @@ def render(db: History, now: str, *, since: str | None = None, hosts: set[str] |
         of_day = [r for r in runs if r["started"][:10] == day]
         days.append({"day": day, "runs": len(of_day), "ok": sum(1 for r in of_day if r["exit_code"] == 0),
                      "drift": sum(1 for r in of_day if r["exit_code"] == 2), "error": sum(1 for r in of_day if r["exit_code"] == 1)})
-    page = _TEMPLATE.render(start=now_text(start), now=now, days=days, drift=drift, outages=outages, width=WIDTH, report_link=report_link)
+    page = _TEMPLATE.render(start=now_text(start), now=now, days=days, drift=drift, outages=outages, width=WIDTH, report_link=report_link,
+                            drift_total=drift_total)
     return page.encode("utf-8")

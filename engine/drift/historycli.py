@@ -61,10 +61,17 @@ def history_main(args: argparse.Namespace, inventory: Path | None, out: Console,
         since = history.parse_since(args.since or DEFAULT_SINCE)
     except ValueError as exc:
         return _error(err, safe(str(exc)))
+    newest = None if args.max == 0 else args.max
+    outage_kinds = (HOST_KIND, RUN_KIND)
     try:
         with history.History(path) as db:
             hosts = host_filter(args.host, db.hosts_known())
-            rows = db.episodes(since=since, hosts=hosts, types=(EPISODE_DRIFT, EPISODE_NOT_CHECKED))
+            drift = db.episodes(since=since, hosts=hosts, newest=newest)
+            outages = db.episodes(since=since, hosts=hosts, types=(EPISODE_NOT_CHECKED,), kinds=outage_kinds, newest=newest)
+            unchecked = db.episodes(since=since, hosts=hosts, types=(EPISODE_NOT_CHECKED,), not_kinds=outage_kinds, newest=newest)
+            totals = {"drift": db.count_episodes(since=since, hosts=hosts),
+                      "outages": db.count_episodes(since=since, hosts=hosts, types=(EPISODE_NOT_CHECKED,), kinds=outage_kinds),
+                      "not_checked": db.count_episodes(since=since, hosts=hosts, types=(EPISODE_NOT_CHECKED,), not_kinds=outage_kinds)}
             runs = db.runs(since=since)
             if args.html is not None:
                 from . import history_html
@@ -75,29 +82,29 @@ def history_main(args: argparse.Namespace, inventory: Path | None, out: Console,
                     return _error(err, safe(str(exc)))
     except history.HistoryError as exc:
         return _error(err, safe(str(exc)))
-    drift = [r for r in rows if r.type == EPISODE_DRIFT]
-    outages = [r for r in rows if r.type == EPISODE_NOT_CHECKED and r.kind in (HOST_KIND, RUN_KIND)]
-    unchecked = [r for r in rows if r.type == EPISODE_NOT_CHECKED and r.kind not in (HOST_KIND, RUN_KIND)]
     if args.json:
         print(json.dumps({"history": str(path), "since": since, "episodes": [r.to_json() for r in drift],
                           "outages": [r.to_json() for r in outages], "not_checked": [r.to_json() for r in unchecked],
-                          "runs": _runs_summary(runs)}, indent=2, ensure_ascii=False))
+                          "totals": totals, "runs": _runs_summary(runs)}, indent=2, ensure_ascii=False))
         return 0
     scope = (f" for {safe(args.host)}" if args.host else "") + f" since {since}"
     lines: list[Text] = []  # printed at once: one print per line costs more than the query
     if not drift:
         lines.append(Text(f"No drift recorded{scope}."))
+    elif totals["drift"] > len(drift):
+        lines.append(Text(f"{totals['drift'] - len(drift)} earlier drift episodes{scope} are not shown (--max 0 shows all)", style="dim"))
     lines += [_episode_line(r) for r in drift]
     if outages:
-        lines.append(Text(f"Outages{scope}:", style="bold"))
+        lines.append(Text(f"Outages{scope}" + (f" (the newest {len(outages)} of {totals['outages']})" if totals["outages"] > len(outages) else "")
+                          + ":", style="bold"))
         for r in outages:
             e = r.episode
             state = Text(f"back {e.ended}", style="green") if e.ended else Text("still not checked", style="bold red")
             why = (e.detail.get("message") or "").splitlines()[0] if e.detail.get("message") else ""
             lines.append(Text(f"{safe(r.host, newlines=False)}: not checked since {e.since}, ") + state
                          + Text(f" ({safe(why, newlines=False)})" if why else ""))
-    if unchecked:
-        lines.append(Text(f"Objects not checked{scope}: {len(unchecked)} episodes (--json lists them)", style="dim"))
+    if totals["not_checked"]:
+        lines.append(Text(f"Objects not checked{scope}: {totals['not_checked']} episodes (--json lists them)", style="dim"))
     s = _runs_summary(runs)
     lines.append(Text(f"Runs{scope}: {s['runs']} ({s['exit_codes'].get('0', 0)} no drift, {s['exit_codes'].get('2', 0)} drift, "
                       f"{s['exit_codes'].get('1', 0)} error); last run {s['last'] or 'none'}", style="dim"))
