@@ -351,9 +351,9 @@ class History:
         if since:
             where.append("(e.ended = 0 OR e.ended >= ?)")
             args.append(_secs(since))
-        if hosts is not None:  # filters on the object by its id, so that counting needs no join
+        if hosts is not None:  # the hosts' objects first (CROSS JOIN keeps that order), then their episodes
             chosen = sorted(set(hosts))
-            where.append(f"e.object_id IN (SELECT id FROM objects WHERE host IN ({','.join('?' * len(chosen))}))" if chosen else "0")
+            where.append(f"o.host IN ({','.join('?' * len(chosen))})" if chosen else "0")
             args += chosen
         if kinds:
             where.append(f"e.object_id IN (SELECT id FROM objects WHERE kind IN ({','.join('?' * len(kinds))}))")
@@ -369,14 +369,15 @@ class History:
         """Episodes still open or ended at or after ``since``, oldest first (the ``newest`` N of them when given);
         ``hosts`` keeps those of these hosts, ``kinds``/``not_kinds`` those of (not of) these kinds."""
         where, args = self._episode_filter(since, hosts, types, kinds, not_kinds)
+        tables = _tables(hosts, count=False)
         order = "ORDER BY e.since, o.host, o.kind, o.name"
         if newest is not None:
             order = "ORDER BY e.since DESC, e.id DESC LIMIT ?"
             args.append(newest)
         try:
             rows = self.db.execute(
-                f"SELECT o.host, o.kind, o.name, {', '.join('e.' + c for c in _EPISODE_COLUMNS.split(', '))} FROM episodes e "
-                f"JOIN objects o ON o.id = e.object_id WHERE {where} {order}", args).fetchall()
+                f"SELECT o.host, o.kind, o.name, {', '.join('e.' + c for c in _EPISODE_COLUMNS.split(', '))} FROM {tables} "
+                f"WHERE {where} {order}", args).fetchall()
         except sqlite3.Error as exc:
             raise _explain(self.path, exc) from None
         if newest is not None:
@@ -387,7 +388,8 @@ class History:
                        kinds: tuple[str, ...] | None = None, not_kinds: tuple[str, ...] | None = None) -> int:
         where, args = self._episode_filter(since, hosts, types, kinds, not_kinds)
         try:
-            return int(self.db.execute(f"SELECT COUNT(*) FROM episodes e WHERE {where}", args).fetchone()[0])
+            tables = _tables(hosts, count=True)
+            return int(self.db.execute(f"SELECT COUNT(*) FROM {tables} WHERE {where}", args).fetchone()[0])
         except sqlite3.Error as exc:
             raise _explain(self.path, exc) from None
 
@@ -546,6 +548,19 @@ class History:
             self.db.execute(f"DELETE FROM objects WHERE id IN ({marks})", part)
         self.db.execute("DELETE FROM outbox WHERE created < ?", (cutoff,))
         self.db.execute("DELETE FROM acks WHERE expires < ?", (cutoff,))
+
+
+FEW_HOSTS = 200  # up to this many hosts, a query reads their objects' episodes; beyond, it reads the episodes in order
+
+
+def _tables(hosts: Iterable[str] | None, *, count: bool) -> str:
+    """The join order that keeps a query quick: a few hosts' objects first (their episodes by object), else the
+    episodes in their index order (type, since or ended) with their objects (CROSS JOIN fixes SQLite's order)."""
+    if hosts is not None and len(set(hosts)) <= FEW_HOSTS:
+        return "objects o CROSS JOIN episodes e INDEXED BY episodes_object ON e.object_id = o.id"
+    if hosts is None and count:
+        return "episodes e"
+    return "episodes e CROSS JOIN objects o ON o.id = e.object_id"
 
 
 _EPISODE_COLUMNS = ("id, type, since, first_end, last_seen, ended, resolution, severity, notified, culprit, resolved_by, "

@@ -48,7 +48,8 @@ def host_filter(pattern: str | None, hosts: list[str]) -> set[str] | None:
     include = [p for p in parts if not p.startswith("!")]
     exclude = [p[1:] for p in parts if p.startswith("!")]
     out = {h for h in hosts if not include or any(fnmatch.fnmatchcase(h.lower(), p.lower()) for p in include)}
-    return {h for h in out if not any(fnmatch.fnmatchcase(h.lower(), p.lower()) for p in exclude)}
+    out = {h for h in out if not any(fnmatch.fnmatchcase(h.lower(), p.lower()) for p in exclude)}
+    return None if out == set(hosts) else out  # every host: no filter
 
 
 def history_main(args: argparse.Namespace, inventory: Path | None, out: Console, err: Console) -> int:
