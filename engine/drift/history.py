@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
-from functools import cached_property
+from functools import cached_property, lru_cache
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -577,11 +577,13 @@ def _episode(key: Key, row: tuple[Any, ...]) -> Episode:
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
+@lru_cache(maxsize=65536)  # runs' times repeat in every episode of the run
 def _secs(text: str) -> int:
     """An ISO time as Unix seconds (0 for none)."""
     return int(datetime.strptime(text, TIME_FORMAT).replace(tzinfo=timezone.utc).timestamp()) if text else 0
 
 
+@lru_cache(maxsize=65536)
 def _text(secs: int) -> str:
     return datetime.fromtimestamp(int(secs), timezone.utc).strftime(TIME_FORMAT) if secs else ""
 

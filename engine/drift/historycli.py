@@ -86,7 +86,7 @@ def history_main(args: argparse.Namespace, inventory: Path | None, out: Console,
     if args.json:
         print(json.dumps({"history": str(path), "since": since, "episodes": [r.to_json() for r in drift],
                           "outages": [r.to_json() for r in outages], "not_checked": [r.to_json() for r in unchecked],
-                          "totals": totals, "runs": _runs_summary(runs)}, indent=2, ensure_ascii=False))
+                          "totals": totals, "runs": _runs_summary(runs)}, ensure_ascii=False))  # one line: thousands of episodes
         return 0
     scope = (f" for {safe(args.host)}" if args.host else "") + f" since {since}"
     lines: list[Text] = []  # printed at once: one print per line costs more than the query
