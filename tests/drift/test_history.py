@@ -151,3 +151,33 @@ def test_the_outbox_backs_off_after_the_second_failure():
     now = "2026-11-01T08:00:00Z"
     assert [next_attempt(now, n) for n in (1, 2, 3, 4, 12)] == [
         now, "2026-11-01T08:01:00Z", "2026-11-01T08:02:00Z", "2026-11-01T08:04:00Z", "2026-11-01T14:00:00Z"]
+
+
+def test_drift_history_shows_the_newest_episodes_of_each_sort_and_counts_the_rest(tmp_path, capsys):
+    import argparse
+    import io
+    import json
+
+    from rich.console import Console
+
+    from exconf.drift.historycli import history_main
+
+    path = tmp_path / "h.sqlite"
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    with history.History(path) as db:
+        record(db, [item("ex01", n, DriftState.IN_SYNC) for n in "ABC"], now - timedelta(hours=3))
+        for step, name in enumerate("ABC"):
+            record(db, [item("ex01", n, DriftState.DRIFT if n <= name else DriftState.IN_SYNC) for n in "ABC"],
+                   now - timedelta(hours=2 - step))
+    args = argparse.Namespace(history=path, since=None, host=None, json=True, html=None, max=2)
+    assert history_main(args, None, Console(file=io.StringIO()), Console(file=io.StringIO())) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [e["name"] for e in doc["episodes"]] == ["B", "C"] and doc["totals"]["drift"] == 3
+    text = io.StringIO()
+    args.json = False
+    history_main(args, None, Console(file=text, width=300), Console(file=io.StringIO()))
+    assert "1 earlier drift episodes since" in text.getvalue() and "(--max 0 shows all)" in text.getvalue()
+    args.max = 0
+    text = io.StringIO()
+    history_main(args, None, Console(file=text, width=300), Console(file=io.StringIO()))
+    assert text.getvalue().count("still drifting") == 3
