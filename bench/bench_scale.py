@@ -1,13 +1,16 @@
 """Scale benchmark: exconf plan and apply against 10, 200 and 1,000 lab servers (issue 11).
 
-Prints, for each size (at --forks 50): plan and apply wall time, WS-Management
-requests per host (the lab's own counters, the busiest host), controller and lab
+Prints, for each size and door (at --forks 50): plan and apply wall time, WS-Management
+requests per host (the lab's own counters, the busiest host; beside it the budget of the
+door: exconf's program over WinRM 8 plan / 12 apply, Exchange remote PowerShell 8 plan /
+8 + 2 per change apply, docs/remote-powershell.md), controller and lab
 CPU per host (user + system of the exconf process, and of the lab process read
 from /proc while it runs), and the controller's open file descriptors at peak
 (sampled from /proc/<pid>/fd every 20 ms while the command runs).
 
     .venv/bin/python bench/bench_scale.py            # 10, 200, 1000 servers
     .venv/bin/python bench/bench_scale.py 10 50      # chosen sizes
+    .venv/bin/python bench/bench_scale.py --door psrp 10   # one door (psrp: remote PowerShell, winrm: the program)
 
 The lab runs in its own process on 127.63.0.0/16. Nothing here asserts on time: it measures.
 """
@@ -30,14 +33,17 @@ from exconf.lab import runtime
 PASSWORD = "Bench-Passw0rd"
 SIZES = (10, 200, 1000)
 FORKS = 50
+DOORS = ("psrp", "winrm")
+IIS_PORT = 8080  # the lab's IIS (Exchange: 80), so the bench needs no root
 
 
 def address(i: int) -> str:
     return f"127.63.{i // 250}.{i % 250 + 1}"
 
 
-def write_lab(folder: Path, n: int) -> tuple[Path, Path]:
-    servers = [{"name": f"EX{i:03d}", "role": "Mailbox", "site": "Amsterdam", "address": address(i)} for i in range(n)]
+def write_lab(folder: Path, n: int, door: str) -> tuple[Path, Path]:
+    servers = [{"name": f"EX{i:03d}", "role": "Mailbox", "site": "Amsterdam", "address": address(i),
+                "iis": {"http_port": IIS_PORT, "https_port": IIS_PORT + 363}} for i in range(n)]
     org = {"organization": {"name": "Bench", "domain": "bench.lab", "netbios": "BENCH"}, "accounts": [{"user": "exadmin", "password": PASSWORD}], "servers": servers}
     org_file = folder / "bench-org.yaml"
     org_file.write_text(yaml.safe_dump(org, sort_keys=False))
@@ -47,6 +53,7 @@ def write_lab(folder: Path, n: int) -> tuple[Path, Path]:
             "vars": {
                 "ansible_user": "BENCH\\exadmin",
                 "ansible_password": PASSWORD,
+                **({"ansible_psrp_port": IIS_PORT} if door == "psrp" else {"ansible_connection": "winrm"}),
                 "exchange_organization": {"transport_config": {"tls_send_domain_secure_list": ["fabrikam.com"]}},
                 "exchange": {
                     "transport_service": {"intra_org_connector_protocol_logging_level": "Verbose", "send_protocol_log_max_age": "14.00:00:00"},
@@ -130,28 +137,42 @@ def measure(lab: runtime.RunningLab, argv: list[str]) -> tuple[Run, int, tuple[f
     return run, max(after[k] - before.get(k, 0) for k in after), lab_cpu
 
 
-def main(sizes: tuple[int, ...]) -> None:
+def budget(door: str, command: str) -> str:
+    """Requests per host the door is designed for (docs/remote-powershell.md, docs/remote-contract.md).
+    On a fresh lab the busiest host (the organisation's) makes 3 changes: its transport service, its
+    "Default" receive connector and the transport config ("Default Frontend" logs verbosely already)."""
+    if door == "winrm":
+        return "8" if command == "plan" else "12"
+    return "8" if command == "plan" else "8+2/change"
+
+
+def main(sizes: tuple[int, ...], doors: tuple[str, ...] = DOORS) -> None:
     exconf = [sys.executable, "-m", "exconf"]
-    print(f"{'servers':>7} {'command':>7} {'forks':>5} {'exit':>4} {'wall s':>7} {'req/host':>8} "
+    print(f"{'servers':>7} {'door':>5} {'command':>7} {'forks':>5} {'exit':>4} {'wall s':>7} {'req/host':>8} {'budget':>10} "
           f"{'ctl CPU ms/host':>15} {'lab CPU ms/host':>15} {'(of which sys)':>14} {'peak fds':>8}", flush=True)
     with tempfile.TemporaryDirectory(prefix="exconf-bench-") as tmp:
         os.environ["EXCONF_RUNTIME_DIR"] = str(Path(tmp) / "run")
         _child_cpu()
         for n in sizes:
-            folder = Path(tmp) / f"n{n}"
-            folder.mkdir()
-            org, inv = write_lab(folder, n)
-            lab = runtime.ensure_running(org, folder / ".lab" / "state.json", timeout=300)
-            _child_cpu()
-            try:
-                for command, extra in (("plan", []), ("apply", ["--auto-approve"])):
-                    run, per_host, lab_cpu = measure(lab, [*exconf, command, str(inv), "--forks", str(FORKS), *extra])
-                    print(f"{n:>7} {command:>7} {FORKS:>5} {run.code:>4} {run.wall:>7.2f} {per_host:>8} "
-                          f"{1000 * run.cpu / n:>15.1f} {1000 * sum(lab_cpu) / n:>15.1f} {1000 * lab_cpu[1] / n:>14.1f} "
-                          f"{run.peak_fds:>8}", flush=True)
-            finally:
-                runtime.stop(lab, timeout=120)
+            for door in doors:
+                folder = Path(tmp) / f"n{n}-{door}"
+                folder.mkdir()
+                org, inv = write_lab(folder, n, door)
+                lab = runtime.ensure_running(org, folder / ".lab" / "state.json", timeout=300)
+                _child_cpu()
+                try:
+                    for command, extra in (("plan", []), ("apply", ["--auto-approve"])):
+                        run, per_host, lab_cpu = measure(lab, [*exconf, command, str(inv), "--forks", str(FORKS), *extra])
+                        print(f"{n:>7} {door:>5} {command:>7} {FORKS:>5} {run.code:>4} {run.wall:>7.2f} {per_host:>8} "
+                              f"{budget(door, command):>10} {1000 * run.cpu / n:>15.1f} {1000 * sum(lab_cpu) / n:>15.1f} "
+                              f"{1000 * lab_cpu[1] / n:>14.1f} {run.peak_fds:>8}", flush=True)
+                finally:
+                    runtime.stop(lab, timeout=120)
 
 
 if __name__ == "__main__":
-    main(tuple(int(a) for a in sys.argv[1:]) or SIZES)
+    args = sys.argv[1:]
+    chosen = DOORS
+    if args[:1] == ["--door"]:
+        chosen, args = (args[1],), args[2:]
+    main(tuple(int(a) for a in args) or SIZES, chosen)

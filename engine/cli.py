@@ -1,8 +1,9 @@
 """The ``exconf`` command line (spec §2, a Contract): plan, apply, and the lab.
 
-Exit codes: ``plan`` 0 (1 on error; with --detailed-exitcode 2 when there
-are changes); ``apply`` 0 converged, 1 error before any change, 2 a host
-failed, 4 a host unreachable, 6 both.
+Exit codes (exitcodes.py, one table for every command): ``plan`` 0 (1 on
+error; with --detailed-exitcode 2 when there are changes); ``apply`` 0
+converged, 1 error before any change, 2 a host failed, 4 a host unreachable,
+6 both; 64 for a command line that could not be understood.
 """
 
 from __future__ import annotations
@@ -21,22 +22,26 @@ from typing import Any, NoReturn
 from rich.console import Console
 from rich.text import Text
 
-from . import __version__, planfile
+from . import __version__, exitcodes, planfile, plankey
 from . import inventory as inv
-from .desired import DesiredState, parse
+from .desired import parse
 from .inventorycli import InventoryUnusable, add_inventory_options, inventory_main, load_from_args
 from .drift.command import register as register_drift
 from .inventorycli import register as register_inventory
 from .limit import LimitError, select, select_organization
-from .lock import ApplyLock, LockHeld, acquire, organisation_of
-from .model import ChangeOutcome, HostResult, HostStatus, Plan
-from .render import apply_json, plan_json, plural, print_apply, print_plan, print_recap, recap_counts
-from .runner import Run
-from .commands import error, inventory_unusable, new_run, progress, start_labs
+from .lock import ApplyLock, LockError, acquire
+from .model import ChangeOutcome, ChangeResult, HostResult, HostStatus, Plan
+from .render import (apply_json, document_meta, plan_json, plural, print_apply, print_change_result, print_plan, print_recap, print_review,
+                     recap_counts)
+from .review import changed_hosts, differences, review
+from .runner import GRACE_SECONDS, Run
+from .commands import error, interrupts_stop, inventory_unusable, new_run, progress, start_labs
 from .safety import refusal_message
 from .termsafe import safe
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_FAILED, EXIT_UNREACHABLE = 0, 1, 2, 2, 4
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES, EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE = (
+    exitcodes.OK, exitcodes.ERROR, exitcodes.CHANGES, exitcodes.FAILED, exitcodes.UNREACHABLE, exitcodes.USAGE)
+GLOBAL_OPTIONS = ("--no-color",)  # taken anywhere on the line, before argparse sees it
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,25 +53,43 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def known(self) -> list[str]:
-        names = [o for o in self._option_string_actions if o.startswith("--")]
+        names = [o for o in self._option_string_actions if o.startswith("--")] + list(GLOBAL_OPTIONS)
         for action in self._actions:
             if isinstance(action, argparse._SubParsersAction):
                 names += list(action.choices)
         return names
 
     def error(self, message: str) -> NoReturn:
+        """Print the usage and the error, with a "did you mean", and exit 64: a usage error is never a result's code."""
         hint = ""
         m = re.search(r"unrecognized arguments?: (\S+)|invalid choice: '([^']*)'", message)
         if m:
             word = m.group(1) or m.group(2)
             known = self.known()
-            if word.startswith("-") and not word.startswith("--") and "-" + word in known:
-                hint = f" (did you mean -{word}? exconf's long options take two dashes)"
+            stem, equals, value = word.partition("=")  # Terraform's -out=FILE
+            if stem.startswith("-") and not stem.startswith("--") and "-" + stem in known:
+                hint = f" (did you mean -{stem}{' ' + value if equals else ''}? exconf's long options take two dashes)"
             else:
-                close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
+                close = difflib.get_close_matches(stem, known, n=1, cutoff=0.6)
                 hint = f" (did you mean {close[0]}?)" if close else ""
         self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {message}{hint}\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}{hint}\n")
+
+
+_SINGLE_DASH_LONG = re.compile(r"^-[A-Za-z][A-Za-z0-9]+(?:-[A-Za-z0-9]+)*(?:=.*)?$")
+
+
+def _single_dash_long(words: list[str], parser: argparse.ArgumentParser, commands: dict[str, argparse.ArgumentParser]) -> None:
+    """Terraform's spelling of a long option (``-out=tonight.plan``, ``-no-color``, ``-limit=ex01``) is a usage
+    error with a "did you mean", even where argparse would read it as a short option and its value (``-l imit=ex01``)."""
+    command = next((w for w in words if w in commands), None)
+    if command == "lab":
+        return  # lab exec passes cmdlet parameters (-Identity) through
+    target = commands.get(command or "", parser)
+    known = set(target.known()) if isinstance(target, _Parser) else set()  # type: ignore[union-attr]
+    for word in words[: words.index("--")] if "--" in words else words:
+        if _SINGLE_DASH_LONG.match(word) and "-" + word.partition("=")[0] in known:
+            target.error(f"unrecognized arguments: {word}")
 
 
 def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
@@ -103,9 +126,11 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     serve.add_argument("--idle-timeout", type=float, help="stop after this many seconds without requests")
     ex = labsub.add_parser("exec", help="run a cmdlet on a running lab server, as an admin at its console")
     ex.add_argument("--lab", type=Path, metavar="ORG_FILE", help="the lab to use when several run")
+    ex.add_argument("--as", dest="account", metavar="ACCOUNT",
+                    help="run it as this lab account (DOMAIN\\user), within its Exchange management roles")
     ex.add_argument("server")
     ex.add_argument("words", nargs=argparse.REMAINDER, help="-- CMDLET [-Param Value ...]")
-    stats = labsub.add_parser("stats", help="per server: WS-Management requests, commands and bytes served")
+    stats = labsub.add_parser("stats", help="per server and endpoint (/wsman, /PowerShell): requests, sessions, commands and bytes served")
     stats.add_argument("--json", action="store_true")
     stats.add_argument("--lab", type=Path, metavar="ORG_FILE", help="only this lab")
     clock = labsub.add_parser("clock", help="show the lab clock, or move it forward (advance 25h)")
@@ -134,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     if plain:
         words.remove("--no-color")
     parser, commands = _parser()
+    _single_dash_long(words, parser, commands)
     args, extras = parser.parse_known_args(words)
     if extras:
         name = args.command + (f" {args.lab_command}" if args.command == "lab" else "")
@@ -159,23 +185,27 @@ def main(argv: list[str] | None = None) -> int:
             return drift_main(args, out, err)
         return _run(args, out, err)
     except KeyboardInterrupt:
-        message = "Interrupted."
-        if args.command == "apply":
-            message += " Changes already sent to servers may or may not have been made: run exconf plan to see where each server stands."
+        # Once an apply sends its first change, Ctrl-C no longer raises (commands.interrupts_stop): here nothing was.
+        message = "Interrupted." + (" Nothing was changed on any server." if args.command == "apply" else "")
         err.print(Text(message, style="bold red"))
         return EXIT_ERROR
 
 
 def _organisation(inventory: inv.Inventory) -> str:
-    return organisation_of(inventory)
+    for host in inventory.hosts:
+        name = inventory.value(host, "exconf_organization")
+        if name:
+            return str(name)
+    return inventory.path.stem
 
 
 def _lock(inventory: inv.Inventory, err: Console, command: str) -> ApplyLock | None:
     try:
         lock = acquire(inventory.path, _organisation(inventory), command)
-    except LockHeld as exc:
-        error(err, str(exc))
+    except LockError as exc:
+        error(err, safe(str(exc)))
         return None
+    lock.on_lost = lambda problem: err.print(Text("Warning: ", style="bold yellow") + Text(safe(problem)))
     if lock.taken_over:
         err.print(Text("Warning: ", style="bold yellow") + Text(f"took over a lock left by a process that is gone ({safe(lock.taken_over)})"))
     return lock
@@ -195,6 +225,9 @@ def _run(args: argparse.Namespace, out: Console, err: Console) -> int:
         return _show(args, out, err)
     if args.command == "apply" and args.inventory is not None and args.inventory.is_file() and _is_planfile(args.inventory):
         return _apply_saved(args, out, err)
+    if args.command == "apply" and not args.auto_approve and not sys.stdin.isatty():
+        # Refused now, before any host is read: without a terminal nobody can answer the question.
+        return error(err, "apply needs confirmation: run it in a terminal, or pass --auto-approve (no host was read)")
     try:
         inventory = load_from_args(args)  # sources, vault, -e; every problem listed
         names = select(inventory, args.limit)
@@ -204,7 +237,7 @@ def _run(args: argparse.Namespace, out: Console, err: Console) -> int:
         return error(err, safe(str(exc)))
     for warning in inventory.warnings:
         err.print(Text("Warning: ", style="yellow") + Text(safe(warning)))
-    if not names and not (inventory.organization and select_organization(args.limit)):
+    if not names and not (inventory.declares_organization and select_organization(args.limit)):
         return error(err, f"--limit {args.limit!r} leaves no host to work on")
 
     lock = _lock(inventory, err, "exconf apply") if args.command == "apply" else None
@@ -219,39 +252,72 @@ def _run(args: argparse.Namespace, out: Console, err: Console) -> int:
             lock.release()
 
 
+def _meta(args: argparse.Namespace, inventory: inv.Inventory) -> dict[str, object]:
+    """The exconf version, the time, the inventory sources and --limit: the head of every JSON document."""
+    return document_meta(inventory.sources or [str(p) for p in inventory.paths], args.limit)
+
+
 def _plan_and_maybe_apply(args: argparse.Namespace, inventory: inv.Inventory, names: list[str], out: Console, err: Console) -> int:
-    run, status = new_run(inventory, names, parse(inventory), args.forks, err, quiet=len(names) > 50, limit=args.limit)
+    run, status = new_run(inventory, names, parse(inventory, names, organization=select_organization(args.limit)), args.forks, err,
+                          quiet=len(names) > 50, limit=args.limit)
     try:
         with status or contextlib.nullcontext():
             run.read(keep_connections=args.command == "apply")
         plan = run.plan(overrides=tuple(args.override))
+        meta = _meta(args, inventory)
         if args.command == "plan":
-            code = _finish_plan(args, plan, out, err)
+            saved, problem = None, ""
             if args.out is not None:
-                code = _save(args, plan, inventory, run, err) or code
+                try:
+                    saved = planfile.new(plan, inventory, args.limit, run.org_host, tuple(args.extra_vars), tuple(sorted(run.carrier_only)))
+                    meta = _saved_meta(saved)  # plan --json and show --json print the same document
+                except planfile.PlanFileError as exc:
+                    problem = str(exc)
+            code = _finish_plan(args, plan, meta, out, err)
+            if problem:
+                return error(err, f"cannot save the plan to {safe(str(args.out))}: {safe(problem)}")
+            if saved is not None:
+                code = _save(args, saved, plan, meta, err) or code
             return code
+        if run.stopping.is_set():
+            return _interrupted_before_apply(args, plan, out, err)
         # Hosts with nothing to do end their shell now (on the connection they have), not at the end of the run.
         busy = {op.host for op in plan.operations}
         run.finish({h for h in run.sessions if h not in busy})
-        return _apply(args, run, plan, out, err)
+        return _apply(args, run, plan, meta, out, err)
     finally:
         run.close()
 
 
-def _save(args: argparse.Namespace, plan: Plan, inventory: inv.Inventory, run: Run, err: Console) -> int:
+def _saved_meta(saved: planfile.SavedPlan) -> dict[str, object]:
+    return document_meta([str(s) for s in saved.sources], saved.limit, timestamp=saved.created, version=saved.exconf_version)
+
+
+def _interrupted_before_apply(args: argparse.Namespace, plan: Plan, out: Console, err: Console) -> int:
+    """Ctrl-C while hosts were read: nothing is applied, nothing is asked; exit 1 (nothing was attempted)."""
+    show = err if args.json else out
+    if not args.json:
+        print_plan(out, plan)
+    show.print(Text("\nInterrupted while hosts were read: nothing was sent to any server.", style="bold"))
+    print_recap(show, _nothing_applied(plan))
+    return EXIT_ERROR
+
+
+def _save(args: argparse.Namespace, saved: planfile.SavedPlan, plan: Plan, meta: dict[str, object], err: Console) -> int:
+    key_file = plankey.key_path()
     try:
-        saved = planfile.new(plan, inventory, args.limit, run.org_host, tuple(args.extra_vars), tuple(sorted(run.carrier_only)))
-        planfile.save(args.out, saved, plan_json(plan))
-    except (OSError, planfile.PlanFileError) as exc:
+        planfile.save(args.out, saved, plan_json(plan, meta), plankey.load_or_create(key_file))
+    except (OSError, planfile.PlanFileError, plankey.PlanKeyError) as exc:
         return error(err, f"cannot save the plan to {safe(str(args.out))}: {safe(getattr(exc, 'strerror', None) or str(exc))}")
-    err.print(Text(f"Saved the plan to {safe(str(args.out))}. To apply exactly this plan: exconf apply {safe(str(args.out))}"))
+    err.print(Text(f"Saved the plan to {safe(str(args.out))}, authenticated with your plan key ({safe(str(key_file))}). "
+                   f"To apply exactly this plan: exconf apply {safe(str(args.out))}"))
     return 0
 
 
-def _finish_plan(args: argparse.Namespace, plan: Plan, out: Console, err: Console) -> int:
+def _finish_plan(args: argparse.Namespace, plan: Plan, meta: dict[str, object], out: Console, err: Console) -> int:
     counts = {name: recap_counts(name, hp, None) for name, hp in plan.hosts.items()}
     if args.json:
-        print(json.dumps(plan_json(plan), indent=2, ensure_ascii=False))
+        print(json.dumps(plan_json(plan, meta), indent=2, ensure_ascii=False))
         print_recap(err, counts)
     else:
         print_plan(out, plan)
@@ -289,7 +355,7 @@ def _confirm(show: Console, err: Console) -> bool | None:
     return answer.strip() == "yes"
 
 
-def _apply(args: argparse.Namespace, run: Run, plan: Plan, out: Console, err: Console) -> int:
+def _apply(args: argparse.Namespace, run: Run, plan: Plan, meta: dict[str, object], out: Console, err: Console) -> int:
     show = err if args.json else out
     if not args.json:
         print_plan(out, plan)
@@ -306,48 +372,70 @@ def _apply(args: argparse.Namespace, run: Run, plan: Plan, out: Console, err: Co
             show.print(Text("\nApply cancelled: nothing was sent to any server.", style="bold"))
             print_recap(show, _nothing_applied(plan))
             return EXIT_ERROR
-    return _carry_out(args, run, plan, out, err)
+    return _carry_out(args, run, plan, meta, out, err)
 
 
-def _carry_out(args: argparse.Namespace, run: Run, plan: Plan, out: Console, err: Console) -> int:
+def _carry_out(args: argparse.Namespace, run: Run, plan: Plan, meta: dict[str, object], out: Console, err: Console) -> int:
     hosts = len({op.host for op in plan.operations})
     status, event = progress(err, quiet=hosts > 50)
     run.on_event = lambda phase, host, done, total: event(phase, host, done, total, run)
-    with status or contextlib.nullcontext():
-        if status is not None:
-            status.update(f"Applying {plural(len(plan.changes), 'change')} on {plural(hosts, 'host')}…")
-        results = run.apply(plan)
-    counts = {name: recap_counts(name, plan.hosts[name], res) for name, res in results.items()}
-    try:
-        _report_apply(args, run, plan, results, counts, out, err)
-    except KeyboardInterrupt:
-        pass  # the changes are made: a Ctrl-C while printing must not change the exit code
-    return _exit_code(counts, results)
+    streamed: set[str] = set()
+    if not args.json:
+        # Each change's line as soon as its outcome is final, not all of them at the end.
+        def stream(result: ChangeResult) -> None:
+            print_change_result(out, result)
+            streamed.add(result.change.id)
+
+        run.on_change = stream
+    with interrupts_stop(run) as presses:  # from here on, Ctrl-C stops what is not started yet; the recap always prints
+        with status or contextlib.nullcontext():
+            if status is not None:
+                status.update(f"Applying {plural(len(plan.changes), 'change')} on {plural(hosts, 'host')}…")
+            results = run.apply(plan)
+        if presses[0]:
+            err.print(Text("\nInterrupted: ", style="bold red") + Text("no further change was started; the recap says what was made."))
+        counts = {name: recap_counts(name, plan.hosts[name], res) for name, res in results.items()}
+        _report_apply(args, run, plan, results, counts, meta, streamed, out, err)
+        return _exit_code(counts, results)
 
 
-def _report_apply(args: argparse.Namespace, run: Run, plan: Plan, results: dict[str, HostResult], counts: dict[str, dict[str, int]], out: Console, err: Console) -> None:
+def _report_apply(args: argparse.Namespace, run: Run, plan: Plan, results: dict[str, HostResult], counts: dict[str, dict[str, int]],
+                  meta: dict[str, object], streamed: set[str], out: Console, err: Console) -> None:
     show = err if args.json else out
     if args.json:
-        print(json.dumps(apply_json(plan, results), indent=2, ensure_ascii=False))
+        print(json.dumps(apply_json(plan, results, meta), indent=2, ensure_ascii=False))
     else:
-        print_apply(out, plan, results)
+        print_apply(out, plan, results, shown=streamed)
         if plan.changes:
-            applied = sum(r.changed for r in results.values())
-            out.print(Text(f"\nApply complete: {applied} of {plural(len(plan.changes), 'change')} made and verified.", style="bold"))
+            out.print(Text("\n" + apply_verdict(plan, results), style="bold"))
     if run.unknown:
-        err.print(Text("Left at once: ", style="bold red") + Text(f"the result on {safe(', '.join(run.unknown))} is unknown. Run exconf plan to see where each server stands."))
+        head = "Left at once: " if run.left_at_once else f"Stopped waiting {GRACE_SECONDS:.0f} s after Ctrl-C: "
+        err.print(Text(head, style="bold red") + Text(f"the result on {safe(', '.join(run.unknown))} is unknown. Run exconf plan to see where each server stands."))
     print_recap(show, counts)
 
 
+def apply_verdict(plan: Plan, results: dict[str, HostResult]) -> str:
+    """"Apply complete" only when every change was made and verified; otherwise how many were, and that it failed."""
+    made, total = sum(r.changed for r in results.values()), len(plan.changes)
+    if made == total:
+        return f"Apply complete: {made} of {plural(total, 'change')} made and verified."
+    if made == 0:
+        return f"Apply failed: 0 of {plural(total, 'change')} made."
+    return f"Apply incomplete: {made} of {plural(total, 'change')} made and verified; see the failures above."
+
+
 def _exit_code(counts: dict[str, dict[str, int]], results: dict[str, HostResult]) -> int:
-    """0 converged; 1 when nothing at all was attempted (interrupted first); else 2 failed | 4 unreachable."""
+    """0 converged; 1 when nothing at all was attempted (interrupted first); else 2 failed | 4 unreachable or
+    result unknown (docs/faults.md)."""
     attempted = any(r.outcome is not ChangeOutcome.NOT_RUN for res in results.values() for r in res.results)
     if not attempted and any(res.not_run for res in results.values()) and not any(c["unreachable"] for c in counts.values()):
         return EXIT_ERROR
+    # A change whose answer never came back is "result unknown": 4, as an unreachable host, not 2.
+    unknown = {name: sum(1 for r in res.results if r.unknown) for name, res in results.items()}
     code = EXIT_OK
-    if any(c["failed"] for c in counts.values()) or any(r.not_run for r in results.values()):
+    if any(c["failed"] > unknown.get(name, 0) for name, c in counts.items()) or any(r.not_run for r in results.values()):
         code |= EXIT_FAILED
-    if any(c["unreachable"] for c in counts.values()):
+    if any(c["unreachable"] for c in counts.values()) or any(unknown.values()):
         code |= EXIT_UNREACHABLE
     return code
 
@@ -355,46 +443,73 @@ def _exit_code(counts: dict[str, dict[str, int]], results: dict[str, HostResult]
 # --- saved plans -----------------------------------------------------------------
 
 
-def _show(args: argparse.Namespace, out: Console, err: Console) -> int:
+def _plan_key() -> tuple[bytes | None, str]:
+    """This user's plan key, or None and why it cannot be had."""
     try:
-        saved = planfile.load(args.planfile)
+        return plankey.load(plankey.key_path()), ""
+    except plankey.PlanKeyError as exc:
+        return None, str(exc)
+
+
+def _show(args: argparse.Namespace, out: Console, err: Console) -> int:
+    key, why = _plan_key()
+    try:
+        saved = planfile.load(args.planfile, key)
     except planfile.PlanFileError as exc:
         return error(err, safe(str(exc)))
+    if key is None or saved.authentic is not None:
+        problem = why if key is None else saved.authentic
+        err.print(Text("Warning: ", style="bold yellow") + Text(f"this plan file is not authenticated: {safe(str(problem))}. "
+                                                                "exconf apply will refuse it."))
     if args.json:
-        print(json.dumps(plan_json(saved.plan), indent=2, ensure_ascii=False))
+        print(json.dumps(saved.public, indent=2, ensure_ascii=False))  # the document plan --json printed, head included
         return EXIT_OK
-    out.print(Text(f"Saved plan: {safe(str(args.planfile))}, made {saved.created} by exconf {saved.exconf_version} from {safe(str(saved.inventory))}" + (f" (--limit {safe(saved.limit)})" if saved.limit else ""), style="dim"))
-    print_plan(out, saved.plan)
+    out.print(Text(f"Saved plan: {safe(str(args.planfile))}, made {safe(saved.created)} by exconf {safe(saved.exconf_version)} from "
+                   f"{safe(', '.join(str(s) for s in saved.sources))}" + (f" (--limit {safe(saved.limit)})" if saved.limit else ""), style="dim"))
+    print_review(out, saved.review)
     return EXIT_OK
 
 
 def _apply_saved(args: argparse.Namespace, out: Console, err: Console) -> int:
-    """Apply exactly a saved plan, after proving it is not stale; no confirmation (the plan was the review)."""
+    """Apply a saved plan: derive it again from its inventory and a fresh read, and run it only when that is
+    exactly the plan reviewed (review.differences); no confirmation (the review was the confirmation)."""
     if args.limit:
-        return error(err, "--limit cannot narrow a saved plan; make a new plan with --limit instead")
+        error(err, "--limit cannot narrow a saved plan; make a new plan with --limit instead")
+        return EXIT_USAGE
+    key, why = _plan_key()
+    if key is None:
+        return error(err, f"the plan file {safe(str(args.inventory))} cannot be authenticated: {safe(why)}; nothing was sent to any server")
     try:
-        saved = planfile.load(args.inventory)
+        saved = planfile.load(args.inventory, key, strict=True)
     except planfile.PlanFileError as exc:
-        return error(err, safe(str(exc)))
+        return error(err, safe(str(exc)) + "; nothing was sent to any server")
+    if saved.authentic is not None:
+        return error(err, f"the plan file {safe(str(args.inventory))} is refused: {safe(saved.authentic)}; nothing was sent to any server. "
+                          "Make a new plan with exconf plan --out and review it.")
+    hosts = changed_hosts(saved.review)
+    show = err if args.json else out
+    show.print(Text(f"Applying the saved plan {safe(str(args.inventory))}, made {safe(saved.created)} from the inventory "
+                    f"{safe(', '.join(str(s) for s in saved.sources))}" + (f" (--limit {safe(saved.limit)})" if saved.limit else "")
+                    + f"; it changes {plural(len(hosts), 'host')}: {safe(', '.join(hosts)) or 'none'}", style="bold"))
     gone = [s for s in saved.sources if not s.exists()]
     if gone:
         return error(err, f"the plan's inventory {safe(str(gone[0]))} is gone; run exconf plan again")
     try:
         # The plan's own sources; the vault options and -e of this command (-e must be the plan's).
-        inventory = load_from_args(argparse.Namespace(**{**vars(args), "inventory": None, "inventories": list(saved.sources)}))
+        inventory = load_from_args(argparse.Namespace(**{**vars(args), "inventory": None, "inventories": list(saved.sources)}), limit=saved.limit)
     except InventoryUnusable as exc:
         return inventory_unusable(err, exc)
     stale = planfile.provenance_problems(saved, inventory, tuple(args.extra_vars))
     if stale:
         return _stale(saved, stale, out, err)
-    plan = saved.plan
-    show = err if args.json else out
-    if plan.blocking:
-        return _refuse(plan, show, err)
-    hosts = list(dict.fromkeys(op.host for op in plan.operations))
+    if any(not r["overridden"] for r in saved.review["refusals"]):
+        err.print(Text("Error: ", style="bold red") + Text("the saved plan was refused by exconf's safety rails when it was made; nothing was sent to any server:"))
+        for r in saved.review["refusals"]:
+            if not r["overridden"]:
+                err.print(Text(f"  [{safe(r['rail'])}] {safe(r['message'])}"))
+        return EXIT_ERROR
     if not hosts:
         show.print(Text("No changes in this plan: nothing to apply.", style="bold green"))
-        print_recap(show, _nothing_applied(plan))
         return EXIT_OK
     missing = [h for h in hosts if h not in {x.name for x in inventory.hosts}]
     if missing:
@@ -405,21 +520,22 @@ def _apply_saved(args: argparse.Namespace, out: Console, err: Console) -> int:
     try:
         if not start_labs(inventory, err):
             return EXIT_ERROR
-        desired = parse(inventory)
-        if saved.org_host not in hosts:
-            desired = DesiredState(hosts=desired.hosts, organization=())
+        desired = parse(inventory, hosts, organization=saved.org_host in hosts)
         run, status = new_run(inventory, hosts, desired, args.forks, err, quiet=len(hosts) > 50)
         run.carrier_only = set(saved.carrier_only)
         try:
             with status or contextlib.nullcontext():
                 run.read(org_host=saved.org_host if saved.org_host in hosts else None)
-            fresh = run.plan(overrides=plan.overridden)
-            moved = planfile.drift_between(plan, fresh, hosts)
+            fresh = run.plan(overrides=saved.overridden)
+            moved = differences(saved.review, review(fresh), hosts)
             if moved:
                 return _stale(saved, moved, out, err)
+            if fresh.blocking:
+                return _refuse(fresh, show, err)
             if not args.json:
-                print_plan(out, plan)
-            return _carry_out(args, run, plan, out, err)
+                print_plan(out, fresh)
+            # What runs is the fresh plan, derived from the inventory and the servers: its review is the one in the file.
+            return _carry_out(args, run, fresh, document_meta([str(s) for s in saved.sources], saved.limit), out, err)
         finally:
             run.close()
     finally:

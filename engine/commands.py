@@ -7,21 +7,29 @@ inventory is escaped for the terminal first.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+
 from rich.console import Console
 from rich.text import Text
 
 from exconf.remote import Step
 
 from . import inventory as inv
+from .connection import reached_in_clear
 from .desired import DesiredState
-from .inventorycli import InventoryUnusable
+from . import exitcodes
+from .inventorycli import InventoryUnusable, NoInventoryGiven
 from .limit import select_organization
 from .model import HostStatus
 from .render import plural
 from .runner import GRACE_SECONDS, Run
 from .termsafe import safe
+from .transport.cleartext import warning as cleartext_warning
 
-EXIT_ERROR = 1
+EXIT_ERROR = exitcodes.ERROR
 
 
 def error(err: Console, message: str) -> int:
@@ -33,12 +41,13 @@ def inventory_unusable(err: Console, exc: InventoryUnusable) -> int:
     err.print(Text(f"Error: {exc.lines[0]}", style="bold red"))  # lines are escaped for the terminal already
     for line in exc.lines[1:]:
         err.print(Text(line))
-    return EXIT_ERROR
+    return exitcodes.USAGE if isinstance(exc, NoInventoryGiven) else EXIT_ERROR
 
 
 def progress(err: Console, quiet: bool):
     """Per-host lines as hosts finish (stderr), and a count on the terminal's spinner."""
-    status = err.status("") if err.is_terminal else None
+    # A live count rewrites the line with escape sequences: on a terminal only, and never when plain text was asked.
+    status = err.status("") if err.is_terminal and err.color_system is not None else None
     verbs = {"read": "Reading", "apply": "Applying on"}
 
     def event(phase: str, host: str, done: int, total: int, run: Run) -> None:
@@ -56,6 +65,28 @@ def progress(err: Console, quiet: bool):
 def interrupted(err: Console, flying: list[str]) -> None:
     waiting = f"waiting up to {GRACE_SECONDS:.0f} s for {plural(len(flying), 'host')} in flight ({safe(', '.join(flying[:5]))}{', …' if len(flying) > 5 else ''})" if flying else "no host is in flight"
     err.print(Text("\nInterrupted: ", style="bold red") + Text(f"no new host will be started; {waiting}. Press Ctrl-C again to leave now."))
+
+
+@contextlib.contextmanager
+def interrupts_stop(run: Run) -> Iterator[list[int]]:
+    """From the first change sent to the exit code, Ctrl-C never raises: it stops the run from starting
+    anything more (the runner counts presses itself while hosts are in flight). A press between two
+    waves of an apply would otherwise leave with exit 1 and no recap after changes were made.
+    Yields the number of presses seen outside the runner's own counting."""
+    presses = [0]
+    if threading.current_thread() is not threading.main_thread():
+        yield presses
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        presses[0] += 1
+        run.stopping.set()
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield presses
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def start_labs(inventory: inv.Inventory, err: Console) -> bool:
@@ -91,11 +122,14 @@ def new_run(
         carriers=[h for h in inventory.hosts if h.name not in names],
         org_steps=org_steps,
     )
-    if desired.organization and not organization:
+    if inventory.declares_organization and not organization:
         run.warnings.append(
             f"organisation-wide objects (exchange_organization) were not planned: --limit {limit!r} does not select "
             f"the pseudo-host 'organization'; add it to include them (--limit '{limit},organization')"
         )
+    clear = [h.name for h in run.hosts if reached_in_clear(h.vars)]
+    if clear:
+        run.warnings.append(cleartext_warning(clear))
     run.on_event = lambda phase, host, done, total: event(phase, host, done, total, run)
     run.on_interrupt = lambda flying: interrupted(err, flying)
     return run, status

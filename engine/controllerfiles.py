@@ -25,6 +25,7 @@ from pathlib import Path
 from exconf.remote import Secret, SecretError
 
 from .model import FileRef, SecretRef
+from .regularfile import PFX_LIMIT, NotARegularFile, read_regular
 
 
 class PfxBytes(bytes):
@@ -132,9 +133,9 @@ class FileChanged(Exception):
 def read_checked(ref: FileRef) -> PfxBytes:
     """The file's bytes, if they still have the digest recorded at plan time."""
     try:
-        data = Path(ref.path).read_bytes()
-    except OSError as exc:
-        raise FileChanged(f"the file {ref.path} cannot be read: {exc.strerror or exc}") from None
+        data = read_regular(ref.path, limit=PFX_LIMIT, what="the file")
+    except NotARegularFile as exc:
+        raise FileChanged(str(exc)) from None
     now = digest(data)
     if now != ref.digest:
         raise FileChanged(f"the file {ref.path} changed since the plan was made (SHA-256 {ref.digest[:16]}… then, {now[:16]}… now)")

@@ -7,7 +7,7 @@ organisation-wide ones from ``exchange_organization:`` of the ``all`` group.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,11 +55,15 @@ def _section(kinds: tuple[Kind, ...], scope: str, declared: dict[str, Any], sour
     return tuple(out)
 
 
-def parse(inventory: Inventory, kinds: tuple[Kind, ...] = KINDS) -> DesiredState:
-    """The desired state of every host of the inventory (values already validated by inventory.load)."""
+def parse(inventory: Inventory, names: Iterable[str] | None = None, kinds: tuple[Kind, ...] = KINDS, *, organization: bool = True) -> DesiredState:
+    """The desired state of the selected hosts (every host without ``names``) and, unless told otherwise, of the
+    organisation (values already checked by Inventory.check). Hosts outside the selection are not rendered."""
+    keep = None if names is None else set(names)
     hosts = {
         h.name: _section(kinds, SERVER, h.vars.get("exchange") or {}, h.sources, ("exchange",))
         for h in inventory.hosts
+        if keep is None or h.name in keep
     }
-    org = _section(kinds, ORGANIZATION, inventory.organization or {}, inventory.organization_sources, ())
+    declared = organization and inventory.organization
+    org = _section(kinds, ORGANIZATION, declared or {}, inventory.organization_sources, ()) if declared else ()
     return DesiredState(hosts=hosts, organization=org)

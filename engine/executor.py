@@ -14,6 +14,7 @@ from typing import Protocol
 from exconf.remote import Answer, Step, decode_answer, encode_stdin
 
 from .transport import Transport
+from .transport.cleartext import check_payload
 
 
 class Executor(Protocol):
@@ -39,11 +40,14 @@ class Executor(Protocol):
 class ProgramExecutor:
     """exconf's program, sent on standard input through a transport's command channel."""
 
-    def __init__(self, transport: Transport):
+    def __init__(self, transport: Transport, *, in_clear: bool = False, endpoint: str = ""):
         self._transport = transport
         self._notes: list[str] = []
+        self._in_clear = in_clear  # reached without TLS or sealing: no command carrying a secret goes there
+        self._endpoint = endpoint
 
     def execute(self, steps: list[Step], *, halt_on_error: bool) -> Answer:
+        check_payload(self._endpoint, self._in_clear, steps)
         out = self._transport.run(encode_stdin(steps, halt_on_error=halt_on_error))
         self._notes.extend(out.notes)
         return decode_answer(out.stdout, out.stderr, out.exit_code)

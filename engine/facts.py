@@ -38,7 +38,7 @@ def server_facts(answer: Answer) -> ServerFacts:
         fqdn=str(obj.get("Fqdn", "")),
         role=role,
         version=parse_version(str(obj.get("AdminDisplayVersion", ""))),
-        site=str(obj.get("Site", "")).rsplit("/", 1)[-1],
+        site=str(obj.get("Site") or "").rsplit("/", 1)[-1],  # an Edge has no site: Site is $null, not the text "None"
     )
 
 

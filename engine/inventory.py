@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,41 +28,48 @@ from typing import Any
 from exconf.modules import RESOURCES, by_scope
 from exconf.modules.base import ORGANIZATION, SERVER
 
+from . import safepath
 from .inventory_data import ALL, UNGROUPED, Group, InventoryData, InventoryError, VarsBlock, group_hosts
-from .inventory_sources import display_path, extra_vars, read_source, vars_blocks, vars_files
+from .inventory_sources import display_path, extra_vars, is_host_list, read_host_list, read_source, vars_blocks, vars_files
 from .schema import CONNECTION_VARS, Issue, dotted, validate_block, vars_schema
 from .sensitive import mark
+from .template_plugins import OMIT
 from .templating import Renderer, RenderError, Scope, nearest
-from .vault import VaultSecrets
+from .vault import VaultError, VaultSecrets
 from .yamlsource import Document, Location, PathKey, ScalarSource
 
 _JINJA_KEY = re.compile(r"\{\{.*\}\}|\{%|\{#")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Host:
     name: str
     order: int
     groups: frozenset[str]  # every group it belongs to, ancestors included
-    vars: dict[str, Any]  # merged and rendered
-    sources: dict[PathKey, Location]
-    key_sources: dict[PathKey, Location] = field(default_factory=dict, repr=False)
+    vars: Mapping[str, Any]  # merged and rendered (each variable when it is first read)
+    sources: Mapping[PathKey, Location]
+    key_sources: Mapping[PathKey, Location] = field(default_factory=dict, repr=False)
 
     def source(self, path: PathKey) -> Location | None:
         return nearest(self.sources, path)
 
 
-@dataclass(frozen=True)
+# The variables exconf itself reads of a host: what a command needs rendered and valid before any host is contacted.
+def _needed(key: str) -> bool:
+    return key in CONNECTION_VARS or key.startswith("exconf_") or key == "exchange"
+
+
+@dataclass(frozen=True, eq=False)
 class Inventory:
-    path: Path  # the first source (for a directory: the first file read in it)
+    path: Path  # the first source (for a directory: the first file read in it; for a host list: the working folder)
     hosts: tuple[Host, ...]
     groups: dict[str, frozenset[str]]  # group -> names of its hosts (descendants included)
-    organization: dict[str, Any]  # exchange_organization, as declared for the all group
-    organization_sources: dict[PathKey, Location]
     paths: tuple[Path, ...] = ()  # every source, in order
     children: dict[str, tuple[str, ...]] = field(default_factory=dict)  # group -> its direct children
     direct_hosts: dict[str, tuple[str, ...]] = field(default_factory=dict)  # group -> hosts declared in it
-    warnings: tuple[str, ...] = ()
+    warnings: list[str] = field(default_factory=list)
+    resolver: _Resolver | None = field(default=None, repr=False)
+    sources: tuple[str, ...] = ()  # the sources as given (-i), for reports
 
     def host(self, name: str) -> Host:
         return next(h for h in self.hosts if h.name == name)
@@ -71,68 +79,126 @@ class Inventory:
         """The folder relative paths in the inventory are resolved against."""
         return self.path.parent
 
+    @property
+    def declares_organization(self) -> bool:
+        """Whether the all group declares exchange_organization (without rendering it)."""
+        return self.resolver is not None and "exchange_organization" in self.resolver.merged(None).vars
 
-def load(
-    path: Path | Sequence[Path],
+    @property
+    def organization(self) -> dict[str, Any]:
+        """exchange_organization, as declared for the all group, rendered."""
+        if not self.declares_organization:
+            return {}
+        assert self.resolver is not None
+        value = self.resolver.renderer.variable(None, "exchange_organization")
+        return value if isinstance(value, dict) else {}
+
+    @property
+    def organization_sources(self) -> dict[PathKey, Location]:
+        if self.resolver is None:
+            return {}
+        sources = self.resolver.merged(None).sources
+        return {k[1:]: v for k, v in sources.items() if k[:1] == ("exchange_organization",) and len(k) > 1}
+
+    def value(self, host: Host, key: str, default: Any = None) -> Any:
+        """A host's variable, or ``default`` when it is not set or cannot be rendered (a host outside
+        ``--limit`` whose variables were never checked must not stop the run)."""
+        try:
+            return host.vars.get(key, default)
+        except (RenderError, VaultError):
+            return default
+
+    def files(self) -> list[Path]:
+        """Every file the inventory's values may come from, found without reading them: the sources'
+        files and every group_vars/host_vars file of every group and host (for a plan file's digest)."""
+        assert self.resolver is not None
+        return self.resolver.files_found()
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+    def check(self, names: Sequence[str], *, organization: bool = True, every: bool = False) -> None:
+        """Render and validate what the selected hosts need (every variable of theirs, with ``every``) and,
+        when selected, the organisation's objects; raise InventoryError listing every problem.
+
+        This is ansible-core's laziness, with exconf's promise: a variable no selected host needs is
+        never rendered (a lookup or a vault id it uses is never asked for), and a variable one needs
+        is an error here, at its file:line:col, before any host is contacted.
+        """
+        assert self.resolver is not None
+        issues = self.resolver.check(names, organization=organization, every=every)
+        _stop_on(issues)
+
+
+def open_inventory(
+    path: Path | Sequence[Path | str],
     *,
     vault: VaultSecrets | None = None,
     extra: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
 ) -> Inventory:
-    """Load, merge, render and validate an inventory; raise InventoryError listing every problem."""
+    """Read the inventory's sources and its shape (groups and hosts); variables are merged and
+    rendered when first read. Raise InventoryError listing every problem of the sources."""
     vault = vault or VaultSecrets()
-    paths = (Path(path),) if isinstance(path, (str, Path)) else tuple(Path(p) for p in path)
+    given = (path,) if isinstance(path, (str, Path)) else tuple(path)
     data = InventoryData()
-    for source in paths:
-        read_source(source, data, vault)
+    paths: list[Path] = []
+    for source in given:
+        if isinstance(source, str) and is_host_list(source):
+            read_host_list(source, data)
+            continue
+        paths.append(Path(source))
+        read_source(Path(source), data, vault)
     if not data.issues:
         data.reconcile()
         _cycle_check(data.groups, data.issues)
     _stop_on(data.issues)
 
-    group_files = _read_vars_files(paths, data, vault)
     extras = extra_vars(tuple(extra), vault, data.issues)
     if not data.host_order:
-        data.issues.append(f"{display_path(paths[0])}: the inventory declares no hosts")
-    data.issues.extend(_misplaced_organization(data, group_files))
+        first = display_path(paths[0]) if paths else str(given[0])
+        data.issues.append(f"{first}: the inventory declares no hosts")
     _stop_on(data.issues)
+    for name in sorted(set(data.groups) & set(data.host_order)):
+        data.warnings.append(f"Found both group and host with same name: {name} (as ansible-core warns; a --limit naming it selects the host)")
 
     tree = _Tree.of(data)
-    merged = _merge_all(data, tree, group_files, extras)
-    renderer = Renderer({name: Scope(name, m.vars, _magic(name, data, tree), m.sources) for name, m in merged.items()})
-    issues: list[Issue | str] = []
-    seen: set[str] = set()
-    hosts = []
-    for index, name in enumerate(data.host_order):
-        try:
-            rendered = renderer.variables(name)
-        except RenderError as exc:
-            _add_once(issues, seen, str(exc))
-            continue
-        for issue in _validate(rendered, merged[name]):
-            _add_once(issues, seen, issue)
-        hosts.append(Host(name, index, frozenset(tree.groups_of[name]), rendered, merged[name].sources, merged[name].key_sources))
-    organization: dict[str, Any] = {}
-    try:
-        # Only exchange_organization is rendered for the organisation: the all group's other variables may need a host.
-        if "exchange_organization" in merged[None].vars:
-            organization = renderer.variable(None, "exchange_organization") or {}
-            for issue in _validate({"exchange_organization": organization}, merged[None]):
-                _add_once(issues, seen, issue)
-    except RenderError as exc:
-        _add_once(issues, seen, str(exc))
-    _stop_on(issues)
-    org_sources = {k[1:]: v for k, v in merged[None].sources.items() if k[:1] == ("exchange_organization",) and len(k) > 1}
+    basedirs = _basedirs(tuple(paths))
+    for base in basedirs:
+        data.warnings += _unknown_vars_files(base, data)
+    main_file = _main_file(paths[0], data) if paths else Path.cwd() / "inventory"  # a host list: the working folder
+    resolver = _Resolver(data, tree, basedirs, vault, extras, main_file.parent, environ)
+    hosts = tuple(
+        Host(name, index, frozenset(tree.groups_of[name]), _LazyVars(resolver, name), _LazySources(resolver, name, "sources"),
+             _LazySources(resolver, name, "key_sources"))
+        for index, name in enumerate(data.host_order)
+    )
     return Inventory(
-        path=_main_file(paths[0], data),
-        hosts=tuple(hosts),
+        path=main_file,
+        hosts=hosts,
         groups={name: frozenset(hs) for name, hs in tree.members.items()},
-        organization=organization,
-        organization_sources=org_sources,
-        paths=paths,
+        paths=tuple(paths),
         children=tree.children,
         direct_hosts=tree.direct,
-        warnings=tuple(data.warnings),
+        warnings=list(dict.fromkeys(data.warnings)),
+        resolver=resolver,
+        sources=tuple(str(s) for s in given),
     )
+
+
+def load(
+    path: Path | Sequence[Path | str],
+    *,
+    vault: VaultSecrets | None = None,
+    extra: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> Inventory:
+    """Open an inventory and check every variable of every host (what ``exconf inventory`` without
+    ``--limit`` shows); raise InventoryError listing every problem."""
+    inventory = open_inventory(path, vault=vault, extra=extra, environ=environ)
+    inventory.check([h.name for h in inventory.hosts], organization=True, every=True)
+    return inventory
 
 
 def _stop_on(issues: list[Issue | str]) -> None:
@@ -140,39 +206,203 @@ def _stop_on(issues: list[Issue | str]) -> None:
         raise InventoryError(_sorted(issues))
 
 
-def _read_vars_files(paths: tuple[Path, ...], data: InventoryData, vault: VaultSecrets) -> dict[str, list[VarsBlock]]:
-    """group_vars/ and host_vars/ beside each source (inside it, for a directory), in source order.
-
-    Host files go to ``data.host_files``; group files are returned, apart from the
-    groups' inventory vars, because Ansible ranks every group's inventory vars below
-    every group_vars file.
-    """
+def _basedirs(paths: tuple[Path, ...]) -> list[Path]:
+    """The folders whose group_vars/ and host_vars/ are read: beside each source (inside it, for a directory)."""
     basedirs: list[Path] = []
     for source in paths:
         base = source if source.is_dir() else source.parent
         if base.resolve() not in [b.resolve() for b in basedirs]:
             basedirs.append(base)
-    group_files: dict[str, list[VarsBlock]] = {name: [] for name in data.groups}
-    for base in basedirs:
-        for name in data.groups:
-            group_files[name] += vars_blocks(vars_files(base / "group_vars", name, data.issues), f"group {name}", vault, data.issues)
-        for host in data.host_order:
-            data.host_files[host] += vars_blocks(vars_files(base / "host_vars", host, data.issues), f"host {host}", vault, data.issues)
-        data.warnings += _unknown_vars_files(base, data)
-    return group_files
+    return basedirs
 
 
-def _misplaced_organization(data: InventoryData, group_files: dict[str, list[VarsBlock]]) -> list[Issue]:
-    out = []
-    for group in data.groups.values():
-        for block in group.blocks + group_files[group.name]:
-            if "exchange_organization" in block.data and group.name != ALL:
-                out.append(_org_misplaced(block))
-    for host in data.host_order:
-        for block in data.host_blocks[host] + data.host_files[host]:
-            if "exchange_organization" in block.data:
-                out.append(_org_misplaced(block))
-    return out
+class _Resolver:
+    """A host's variables, merged and rendered when first needed, and the problems found on the way.
+
+    group_vars/ and host_vars/ files are read when a host that needs them is merged (so a
+    vault-encrypted file of a group no selected host is in is never decrypted), every group's
+    inventory vars ranking below every group_vars file, as in ansible-core.
+    """
+
+    def __init__(self, data: InventoryData, tree: _Tree, basedirs: list[Path], vault: VaultSecrets,
+                 extras: list[VarsBlock], base_dir: Path, environ: Mapping[str, str] | None):
+        self.data, self.tree, self.basedirs, self.vault, self.extras = data, tree, basedirs, vault, extras
+        self.base_dir = base_dir  # the inventory's folder: relative paths (lookup('file'), exconf_lab) inside it
+        self._files: dict[tuple[str, str], list[VarsBlock]] = {}
+        self._file_issues: dict[tuple[str, str], list[Issue | str]] = {}
+        self._merged: dict[str | None, _Merged] = {}
+        self._lock = threading.RLock()
+        self.renderer = Renderer(_Scopes(self), base_dir=base_dir, secrets=vault, environ=environ)
+
+    def files(self, what: str, name: str) -> list[VarsBlock]:
+        """The blocks of group_vars/NAME (what="group") or host_vars/NAME (what="host"), read once."""
+        key = (what, name)
+        with self._lock:
+            if key not in self._files:
+                issues: list[Issue | str] = []
+                blocks: list[VarsBlock] = []
+                for base in self.basedirs:
+                    found = vars_files(base / f"{what}_vars", name, issues)
+                    blocks += vars_blocks(found, f"{what} {name}", self.vault, issues)
+                self._files[key], self._file_issues[key] = blocks, issues
+            return self._files[key]
+
+    def files_found(self) -> list[Path]:
+        found: set[Path] = {p.resolve() for p in self.data.files_read}
+        found |= {Path(b.doc.file).resolve() for b in self.extras if Path(b.doc.file).is_file()}  # -e @file
+        ignored: list[Issue | str] = []  # problems are reported when a selected host needs the file
+        for base in self.basedirs:
+            for what, names in (("group", list(self.data.groups)), ("host", list(self.data.host_order))):
+                for name in names:
+                    found |= {p.resolve() for p in vars_files(base / f"{what}_vars", name, ignored)}
+        return sorted(found)
+
+    def merged(self, host: str | None) -> _Merged:
+        with self._lock:
+            if host not in self._merged:
+                self._merged[host] = self._merge(host)
+            return self._merged[host]
+
+    def _merge(self, host: str | None) -> _Merged:
+        """A host's variables in Ansible's precedence (see the module's docstring); None is the organisation's (all group's)."""
+        all_group = self.data.groups[ALL]
+        m = _Merged()
+        if host is None:
+            for block in all_group.blocks:
+                m.add(block, group_inventory=True)
+            for block in self.files("group", ALL) + self.extras:
+                m.add(block)
+            return m
+        mine = [g for g in self.tree.ordered if g.name in self.tree.groups_of[host]]
+        for block in all_group.blocks + [b for g in mine for b in g.blocks]:
+            m.add(block, group_inventory=True)
+        group_files = self.files("group", ALL) + [b for g in mine for b in self.files("group", g.name)]
+        for block in group_files + self.data.host_blocks[host] + self.files("host", host) + self.extras:
+            m.add(block)
+        return m
+
+    def _read_issues(self, host: str | None) -> list[Issue | str]:
+        """Problems of the files a host's variables come from, and exchange_organization set where it cannot be."""
+        groups = [ALL] if host is None else sorted(self.tree.groups_of[host])
+        keys = [("group", g) for g in groups] + ([("host", host)] if host is not None else [])
+        out: list[Issue | str] = []
+        for key in keys:
+            self.files(*key)
+            out += self._file_issues.get(key, [])
+        if host is not None:
+            for g in groups:
+                group = self.data.groups[g]
+                for block in group.blocks + self.files("group", g):
+                    if "exchange_organization" in block.data and g != ALL:
+                        out.append(_org_misplaced(block))
+            for block in self.data.host_blocks[host] + self.files("host", host):
+                if "exchange_organization" in block.data:
+                    out.append(_org_misplaced(block))
+        return out
+
+    def check(self, names: Sequence[str], *, organization: bool, every: bool) -> list[Issue | str]:
+        issues: list[Issue | str] = []
+        seen: set[str] = set()
+        renderer = self.renderer
+        for name in names:
+            m = self.merged(name)
+            keys = list(m.vars) if every else [k for k in m.vars if _needed(k)]
+            rendered: dict[str, Any] = {}
+            for key in keys:
+                try:
+                    value = renderer.variable(name, key)
+                except RenderError as exc:
+                    _add_once(issues, seen, str(exc))
+                    continue
+                if value is not OMIT:
+                    rendered[key] = value
+            for issue in _validate(rendered, m, name) + list(_lab_issue(name, rendered, m, self.base_dir)):
+                _add_once(issues, seen, issue)
+        if organization and "exchange_organization" in self.merged(None).vars:
+            try:
+                value = renderer.variable(None, "exchange_organization")
+                for issue in _validate({"exchange_organization": value or {}}, self.merged(None)):
+                    _add_once(issues, seen, issue)
+            except RenderError as exc:
+                _add_once(issues, seen, str(exc))
+        # Problems of every file read for them, those of hosts their templates reached (hostvars) included.
+        with self._lock:
+            merged = [h for h in self._merged]
+        for host in merged:
+            for issue in self._read_issues(host):
+                _add_once(issues, seen, issue)
+        return issues
+
+
+class _Scopes(Mapping[str | None, Scope]):
+    """Each host's Scope (raw merged variables, magic variables, locations), built when a template first needs it."""
+
+    def __init__(self, resolver: _Resolver):
+        self.resolver = resolver
+        self._cache: dict[str | None, Scope] = {}
+
+    def __getitem__(self, host: str | None) -> Scope:
+        if host not in self._cache:
+            if host is not None and host not in self.resolver.data.host_blocks:
+                raise KeyError(host)
+            m = self.resolver.merged(host)
+            self._cache[host] = Scope(host, m.vars, _magic(host, self.resolver.data, self.resolver.tree), m.sources)
+        return self._cache[host]
+
+    def __contains__(self, host: object) -> bool:
+        return host is None or host in self.resolver.data.host_blocks
+
+    def __iter__(self) -> Iterator[str | None]:
+        return iter(self.resolver.data.host_order)
+
+    def __len__(self) -> int:
+        return len(self.resolver.data.host_order)
+
+
+class _LazyVars(Mapping[str, Any]):
+    """A host's variables, each rendered when first read (RenderError if it cannot be); ``omit`` reads as not set."""
+
+    def __init__(self, resolver: _Resolver, host: str):
+        self.resolver, self.host = resolver, host
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.resolver.merged(self.host).vars:
+            raise KeyError(key)
+        value = self.resolver.renderer.variable(self.host, key)
+        if value is OMIT:
+            raise KeyError(key)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k in list(self.resolver.merged(self.host).vars) if k in self)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __repr__(self) -> str:
+        return f"<variables of {self.host}>"
+
+
+class _LazySources(Mapping[PathKey, Location]):
+    """Where each of a host's values was written, known once the host is merged."""
+
+    def __init__(self, resolver: _Resolver, host: str, table: str):
+        self.resolver, self.host, self.table = resolver, host, table
+
+    def _map(self) -> dict[PathKey, Location]:
+        return getattr(self.resolver.merged(self.host), self.table)
+
+    def __getitem__(self, key: PathKey) -> Location:
+        return self._map()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._map()
+
+    def __iter__(self) -> Iterator[PathKey]:
+        return iter(self._map())
+
+    def __len__(self) -> int:
+        return len(self._map())
 
 
 @dataclass(frozen=True)
@@ -202,38 +432,17 @@ class _Tree:
         return _Tree(children, direct, members, {h: frozenset(gs) for h, gs in groups_of.items()}, ordered, groups_magic)
 
 
-def _merge_all(data: InventoryData, tree: _Tree, group_files: dict[str, list[VarsBlock]], extras: list[VarsBlock]) -> dict[str | None, _Merged]:
-    """Every host's variables in Ansible's precedence (see the module's docstring); None is the organisation's (all group's)."""
-    all_group = data.groups[ALL]
-    merged: dict[str | None, _Merged] = {}
-    for host in data.host_order:
-        mine = [g for g in tree.ordered if g.name in tree.groups_of[host]]
-        m = _Merged()
-        for block in all_group.blocks + [b for g in mine for b in g.blocks]:
-            m.add(block, group_inventory=True)
-        for block in group_files[ALL] + [b for g in mine for b in group_files[g.name]] + data.host_blocks[host] + data.host_files[host] + extras:
-            m.add(block)
-        merged[host] = m
-    org = _Merged()
-    for block in all_group.blocks:
-        org.add(block, group_inventory=True)
-    for block in group_files[ALL] + extras:
-        org.add(block)
-    merged[None] = org
-    return merged
-
-
 def _magic(name: str | None, data: InventoryData, tree: _Tree) -> dict[str, Any]:
     """Ansible's magic variables for a host (for the organisation: groups only)."""
     magic: dict[str, Any] = {"groups": tree.groups_magic}
     if name is not None:
-        source_file = data.host_source[name]  # every host is declared by a file read_source names
+        source_file = data.host_source[name]  # every host is declared by a file read_source names, or a host list
         magic.update(
             inventory_hostname=name,
             inventory_hostname_short=name.split(".")[0],
             group_names=sorted(g for g in tree.groups_of[name] if g != ALL),
             inventory_file=str(source_file),
-            inventory_dir=str(source_file.parent),
+            inventory_dir=str(source_file.parent) if isinstance(source_file, Path) else "None",  # ansible-core's, for a host list
             ansible_host=name,  # Ansible's fallback when the host does not set it (a task sees it so)
         )
     return magic
@@ -301,7 +510,7 @@ class _Merged:
                     self.sources[here + (i,)] = block.doc.where(path + (i,))
 
 
-def _validate(rendered: dict[str, Any], m: _Merged) -> list[Issue]:
+def _validate(rendered: dict[str, Any], m: _Merged, name: str | None = None) -> list[Issue]:
     """Schema and Exchange checks on a host's rendered variables, located where each value was written."""
     doc = Document(data=rendered, file="", locations=dict(m.sources), key_locations=dict(m.key_sources), scalars=dict(m.scalars))
     checked = dict(rendered)
@@ -311,15 +520,28 @@ def _validate(rendered: dict[str, Any], m: _Merged) -> list[Issue]:
     found = validate_block(doc, (), checked, vars_schema())
     reported = {(i.where, i.path) for i in found}
     found += [i for i in _semantic_issues(doc, (), checked) if (i.where, i.path) not in reported]
-    found += _connection_issues(doc, checked)
+    if name is not None:
+        found += _connection_issues(doc, checked, name)
     return found
 
 
-def _connection_issues(doc: Document, v: dict[str, Any]) -> list[Issue]:
-    """Transports exconf does not have yet are refused now, before any host is contacted."""
-    from .connection import unsupported_connection  # connection imports this module
+def _connection_issues(doc: Document, v: dict[str, Any], name: str) -> list[Issue]:
+    """Transports exconf does not have yet, doors a host cannot have, and cleartext it did not accept are refused
+    now, before any host is contacted."""
+    from .connection import cleartext_connection, unsupported_connection  # connection imports this module
 
-    return [Issue(str(doc.where((key,))), key, message) for key, message in unsupported_connection(v)]
+    found = unsupported_connection(v, name) + cleartext_connection(v)
+    return [Issue(str(doc.where((key,))), key, message) for key, message in found]
+
+
+def _lab_issue(host: str, rendered: dict[str, Any], m: _Merged, base: Path) -> tuple[Issue] | tuple[()]:
+    """exconf_lab names a file exconf starts a server from: only one inside the inventory's folder (links resolved)."""
+    name = rendered.get("exconf_lab")
+    if not isinstance(name, str) or not name or safepath.inside(base, name) is not None:
+        return ()
+    where = nearest(m.sources, ("exconf_lab",))
+    return (Issue(str(where) if where else host, "exconf_lab",
+                  f"{name!r} is outside the inventory's folder ({base.resolve()}); the lab's organisation file must be inside it"),)
 
 
 def _org_misplaced(block: VarsBlock) -> Issue:

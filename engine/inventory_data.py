@@ -57,7 +57,7 @@ class InventoryData:
     host_blocks: dict[str, list[VarsBlock]] = field(default_factory=dict)
     host_files: dict[str, list[VarsBlock]] = field(default_factory=dict)
     host_where: dict[str, Location] = field(default_factory=dict)
-    host_source: dict[str, Path] = field(default_factory=dict)  # the file that first declared the host (inventory_file)
+    host_source: dict[str, Path | str] = field(default_factory=dict)  # the file that first declared the host (inventory_file); a host list's text
     current_source: Path | None = None  # set by the reader of each file
     files_read: list[Path] = field(default_factory=list)
     _membership: set[tuple[str, str]] = field(default_factory=set, repr=False)

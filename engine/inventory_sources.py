@@ -18,14 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from . import safepath
-from .inventory_data import InventoryData, VarsBlock
+from .hostpattern import split_port
+from .inventory_data import UNGROUPED, InventoryData, VarsBlock
 from .inventory_ini import read_ini_inventory
 from .inventory_script import ScriptError, looks_like_list_output, read_list_json, read_script
 from .inventory_yaml import read_yaml_inventory
 from .schema import Issue
 from .sensitive import mark
 from .templating import Unsafe
-from .vault import VaultError, VaultSecrets, decrypt, decrypt_text, is_encrypted
+from .vault import Encrypted, VaultError, VaultSecrets, decrypt, is_encrypted
 from .yamlsource import Document, Location, SourceError, load_text, read_text_file
 from .yamltags import Untagged, untag
 
@@ -88,7 +89,7 @@ def _tagged(doc: Document, path: tuple[Any, ...], value: Any, tagged: Untagged, 
         at = doc.locations[path]
         if (at.line, at.column) in tagged.vault:
             hits.add((at.line, at.column))
-            return decrypt_text(value, secrets, str(at))
+            return Encrypted(value, secrets, str(at))  # decrypted when a selected host uses it
         if (at.line, at.column) in tagged.unsafe:
             hits.add((at.line, at.column))
             return Unsafe(value)
@@ -99,7 +100,7 @@ def json_tags(value: Any, secrets: VaultSecrets, where: str) -> Any:
     """ansible-core's JSON encoding of tagged values: ``{"__ansible_vault": ...}`` and ``{"__ansible_unsafe": ...}``."""
     if isinstance(value, dict):
         if len(value) == 1 and isinstance(value.get("__ansible_vault"), str):
-            return decrypt_text(value["__ansible_vault"], secrets, where)
+            return Encrypted(value["__ansible_vault"], secrets, where)
         if len(value) == 1 and isinstance(value.get("__ansible_unsafe"), str):
             return Unsafe(value["__ansible_unsafe"])
         return {k: json_tags(v, secrets, where) for k, v in value.items()}
@@ -148,6 +149,33 @@ def read_source(path: Path, data: InventoryData, secrets: VaultSecrets) -> None:
         read_ini_inventory(read.text, name, data, read.secret)
     except (SourceError, ScriptError, VaultError) as exc:
         data.issues.append(str(exc))
+
+
+def is_host_list(source: str) -> bool:
+    """ansible-core's host_list plugin takes a source that names no existing path and holds a comma: ``-i 'ex01,ex02,'``."""
+    return "," in source and not Path(source).exists()
+
+
+def read_host_list(source: str, data: InventoryData) -> None:
+    """The hosts of a host list, in ``ungrouped``, each with its ``:port`` (host_list.py: ``parse_address`` per name).
+
+    A host list has no folder: no group_vars/ or host_vars/ are read for it, as ansible-core reads none.
+    """
+    offset = 0
+    for part in source.split(","):
+        column = offset + len(part) - len(part.lstrip()) + 1
+        offset += len(part) + 1
+        text = part.strip()
+        if not text:
+            continue
+        host, port = split_port(text)
+        where = Location(source, 1, column)
+        data.current_source = None
+        data.add_host(UNGROUPED, host, where)
+        data.host_source.setdefault(host, source)
+        if port is not None:
+            doc = Document(data={"ansible_port": port}, file=source, locations={("ansible_port",): where}, key_locations={("ansible_port",): where}, scalars={})
+            data.add_host_block(host, VarsBlock(doc, (), doc.data, f"host {host}"))
 
 
 def _has_shebang(path: Path) -> bool:

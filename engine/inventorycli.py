@@ -17,13 +17,17 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
+from . import exitcodes
 from . import inventory as inv
 from .inventory_data import ALL
-from .limit import LimitError, select
+from .inventory_sources import is_host_list
+from .limit import LimitError, select, select_organization
+from .render import FORMAT_VERSION, document_meta
 from .schema import dotted
 from .schema import is_secret
 from .sensitive import MASK, masked
-from .vault import VaultError, VaultOptions, load_secrets
+from .templating import RenderError
+from .vault import Encrypted, VaultError, VaultOptions, load_secrets
 
 
 def add_inventory_options(parser: argparse.ArgumentParser, *, positional: bool = True) -> None:
@@ -53,17 +57,33 @@ class InventoryUnusable(Exception):
         super().__init__("\n".join(self.lines))
 
 
-def load_from_args(args: argparse.Namespace) -> inv.Inventory:
-    """Load the inventory the options name; raise InventoryUnusable with every problem."""
-    sources = sources_of(args)
+class NoInventoryGiven(InventoryUnusable):
+    """The command line names no inventory: a usage error."""
+
+
+def load_from_args(args: argparse.Namespace, *, every: bool = False, limit: str | None = None) -> inv.Inventory:
+    """Open the inventory the options name, select ``--limit``'s hosts and check what they need (with
+    ``every``: all their variables); raise InventoryUnusable with every problem, LimitError for the limit.
+
+    Only the selected hosts' variables are rendered, as ansible-core renders only what a task uses: a
+    lookup, a broken template or a vault id of hosts outside ``--limit`` is never reached.
+    """
+    sources: list[Path | str] = [str(s) if is_host_list(str(s)) else s for s in sources_of(args)]
     if not sources:
-        raise InventoryUnusable(["no inventory given: name it, or use -i SOURCE"])
-    missing = [s for s in sources if not s.exists()]
+        raise NoInventoryGiven(["no inventory given: name it, or use -i SOURCE"])
+    missing = [s for s in sources if isinstance(s, Path) and not s.exists()]
     if missing:
         raise InventoryUnusable([f"no inventory file or directory at {m}" for m in missing])
+    limit = limit or getattr(args, "limit", None)
     try:
         secrets = load_secrets(VaultOptions(tuple(args.vault_password_files), args.ask_vault_pass, tuple(args.vault_ids)))
-        return inv.load(sources, vault=secrets, extra=tuple(args.extra_vars))
+        inventory = inv.open_inventory(sources, vault=secrets, extra=tuple(args.extra_vars))
+        warnings: list[str] = []
+        names = select(inventory, limit, warnings)
+        for warning in warnings:
+            inventory.warn(warning)
+        inventory.check(names, organization=select_organization(limit), every=every)
+        return inventory
     except VaultError as exc:
         raise InventoryUnusable([str(exc)]) from None
     except inv.InventoryError as exc:
@@ -89,34 +109,96 @@ def inventory_main(args: argparse.Namespace, out: Any = None, err: Any = None) -
     write = (out.write if out is not None and hasattr(out, "write") else sys.stdout.write)
     warn = (err.write if err is not None and hasattr(err, "write") else sys.stderr.write)
     try:
-        inventory = load_from_args(args)
-        names = select(inventory, args.limit)
+        # --host shows one host: only that host's variables are rendered (and checked).
+        inventory = load_from_args(args, limit=args.host if args.host is not None and not args.limit else None)
+        names = select(inventory, args.host if args.host is not None and not args.limit else args.limit)
     except InventoryUnusable as exc:
         warn("Error: " + "\n".join(exc.lines) + "\n")
-        return 1
+        return exitcodes.USAGE if isinstance(exc, NoInventoryGiven) else exitcodes.ERROR
     except LimitError as exc:
-        warn(f"Error: {safe(str(exc))}\n")
+        if args.host is not None and not args.limit:
+            warn(f"Error: no host named {safe(args.host)!s} in the inventory\n")
+        else:
+            warn(f"Error: {safe(str(exc))}\n")
         return 1
-    for warning in inventory.warnings:
-        warn(f"Warning: {safe(warning)}\n")
+    shown_vars = _Shown(inventory)
     if args.host is not None:
-        if args.host not in [h.name for h in inventory.hosts]:
+        if args.host not in names:
             warn(f"Error: no host named {safe(args.host)!s} in the inventory\n")
             return 1
         host = inventory.host(args.host)
-        body: dict[str, Any] = shown(host.vars)
+        warn(door_note(host, inventory.base_dir) + "\n")  # stdout stays what ansible-inventory prints
+        body: dict[str, Any] = shown_vars(host)
         if args.provenance:
             body = {"vars": body, "provenance": provenance(host)}
-        write(json.dumps(body, indent=4, sort_keys=True, ensure_ascii=True, default=str) + "\n")
-        return 0
-    if args.list:
-        write(json.dumps(list_json(inventory, names, args.provenance), indent=4, sort_keys=True, ensure_ascii=True, default=str) + "\n")
-        return 0
-    if args.graph not in inventory.groups:
+        output = json.dumps(body, indent=4, sort_keys=True, ensure_ascii=True, default=str) + "\n"
+    elif args.list:
+        listed = list_json(inventory, names, args.provenance, shown_vars)
+        # ansible-inventory's document, exconf's head where ansible-core keeps its own (_meta), so it loads back as an inventory
+        listed["_meta"]["exconf"] = {"format_version": FORMAT_VERSION, **document_meta(inventory.sources, args.limit)}
+        output = json.dumps(listed, indent=4, sort_keys=True, ensure_ascii=True, default=str) + "\n"
+    elif args.graph not in inventory.groups:
+        _warnings(inventory, warn)
         warn(f"Error: no group named {safe(args.graph)} in the inventory\n")
         return 1
-    write("\n".join(graph(inventory, args.graph, set(names), args.vars)) + "\n")
+    else:
+        output = "\n".join(graph(inventory, args.graph, set(names), args.vars, shown_vars)) + "\n"
+    _warnings(inventory, warn)
+    write(output)
     return 0
+
+
+def _warnings(inventory: inv.Inventory, warn: Any) -> None:
+    for warning in inventory.warnings:
+        warn(f"Warning: {safe(warning)}\n")
+
+
+class _Shown:
+    """A host's variables as ``exconf inventory`` shows them: rendered; a variable exconf does not use that
+    cannot be rendered (a lookup exconf does not offer) is shown as written, as ansible-inventory shows
+    every template, with a warning saying why (the variables exconf uses were checked, and are errors)."""
+
+    def __init__(self, inventory: inv.Inventory):
+        self.inventory = inventory
+
+    def __call__(self, host: inv.Host) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        assert self.inventory.resolver is not None
+        raw = self.inventory.resolver.merged(host.name).vars
+        for key in raw:
+            try:
+                out[key] = host.vars[key]
+            except KeyError:
+                continue  # omit: as if it were not set
+            except RenderError as exc:
+                self.inventory.warn(f"{exc}; shown as written")
+                out[key] = _as_written(raw[key])
+        return shown(out)
+
+
+def _as_written(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _as_written(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_written(v) for v in value]
+    return MASK if isinstance(value, Encrypted) else value
+
+
+def door_note(host: inv.Host, base_dir: Path) -> str:
+    """Which door exconf takes to the host, where, and why (door.py)."""
+    from .connection import ConnectionConfigError, psrp_settings_for, settings_for
+    from .door import PSRP, DoorError, door_of
+
+    try:
+        door = door_of(host.name, host.vars)
+    except DoorError as exc:
+        return f"Door: {safe(host.name)}: none: {exc.variable}: {safe(str(exc))}"
+    try:
+        endpoint = (psrp_settings_for(host, base_dir, env={}) if door.connection == PSRP else settings_for(host, base_dir, env={})).endpoint
+    except ConnectionConfigError:
+        endpoint = str(host.vars.get("ansible_host") or host.name)
+    how = "Exchange remote PowerShell" if door.connection == PSRP else "exconf's program over WinRM"
+    return f"Door: {safe(host.name)}: {how} ({safe(endpoint)}): {safe(door.why)}"
 
 
 def shown(value: Any, path: tuple[Any, ...] = ()) -> Any:
@@ -135,10 +217,11 @@ def provenance(host: inv.Host) -> dict[str, str]:
     return {dotted(path): str(where) for path, where in sorted(host.sources.items(), key=lambda kv: [str(p) for p in kv[0]])}
 
 
-def list_json(inventory: inv.Inventory, names: list[str], with_provenance: bool = False) -> dict[str, Any]:
+def list_json(inventory: inv.Inventory, names: list[str], with_provenance: bool = False, vars_of: Any = None) -> dict[str, Any]:
     """ansible-inventory --list: groups with their direct hosts and children, and _meta.hostvars (masked)."""
     keep = set(names)
-    out: dict[str, Any] = {"_meta": {"hostvars": {h.name: shown(h.vars) for h in inventory.hosts if h.name in keep}}}
+    vars_of = vars_of or _Shown(inventory)
+    out: dict[str, Any] = {"_meta": {"hostvars": {h.name: vars_of(h) for h in inventory.hosts if h.name in keep}}}
     if with_provenance:
         out["_meta"]["provenance"] = {h.name: provenance(h) for h in inventory.hosts if h.name in keep}
     for group, children in inventory.children.items():
@@ -153,22 +236,23 @@ def list_json(inventory: inv.Inventory, names: list[str], with_provenance: bool 
     return out
 
 
-def graph(inventory: inv.Inventory, group: str, keep: set[str], with_vars: bool, depth: int = 0) -> list[str]:
+def graph(inventory: inv.Inventory, group: str, keep: set[str], with_vars: bool, vars_of: Any = None, depth: int = 0) -> list[str]:
     """ansible-inventory --graph: a group's children, then its hosts, in the order the inventory declares them."""
+    vars_of = vars_of or _Shown(inventory)
 
     def line(text: str, level: int) -> str:
         return ("  |" * level + "--" + text) if level else text
 
     lines = [line(f"@{safe(group)}:", depth)]
     for child in inventory.children.get(group, ()):
-        lines += graph(inventory, child, keep, with_vars, depth + 1)
+        lines += graph(inventory, child, keep, with_vars, vars_of, depth + 1)
     if group != ALL:
         for name in inventory.direct_hosts.get(group, ()):
             if name not in keep:
                 continue
             lines.append(line(safe(name), depth + 1))
             if with_vars:
-                for key, value in sorted(shown(inventory.host(name).vars).items()):
+                for key, value in sorted(vars_of(inventory.host(name)).items()):
                     lines.append(line(safe(f"{{{key} = {value}}}"), depth + 2))
     return lines
 

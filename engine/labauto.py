@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .inventory import Inventory, display_path
+from .safepath import inside
 
 
 class LabStartError(Exception):
@@ -20,12 +21,16 @@ class LabStartError(Exception):
 
 
 def lab_files(inventory: Inventory) -> list[Path]:
-    """Organisation files named by exconf_lab, resolved against the inventory's folder."""
+    """Organisation files named by exconf_lab, resolved against the inventory's folder and never outside it
+    (inventory.load refuses one outside; this holds for an Inventory built any other way too)."""
     seen: dict[Path, None] = {}
     for host in inventory.hosts:
-        name = host.vars.get("exconf_lab")
+        name = inventory.value(host, "exconf_lab")
         if name:
-            seen[(inventory.path.parent / name).resolve()] = None
+            path = inside(inventory.path.parent, str(name))
+            if path is None:
+                raise LabStartError(f"{host.name}: exconf_lab {name!r} is outside the inventory's folder; the lab's organisation file must be inside it")
+            seen[path] = None
     return list(seen)
 
 

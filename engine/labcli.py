@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -63,7 +64,7 @@ def _exec(args: argparse.Namespace, out: Console, err: Console) -> int:
     if words and words[0] == "--":
         words = words[1:]
     if not words:
-        err.print(Text("Error: ", style="bold red") + Text("usage: exconf lab exec [--lab ORG_FILE] SERVER -- CMDLET [-Param Value ...]"))
+        err.print(Text("Error: ", style="bold red") + Text("usage: exconf lab exec [--lab ORG_FILE] [--as ACCOUNT] SERVER -- CMDLET [-Param Value ...]"))
         return 1
     try:
         cmdlet, params = parse_command(words)
@@ -72,7 +73,7 @@ def _exec(args: argparse.Namespace, out: Console, err: Console) -> int:
         return 1
     warnings: list[str] = []
     try:
-        objects = runtime.exec_on(args.server, cmdlet, params, warnings, lab_file=args.lab)
+        objects = runtime.exec_on(args.server, cmdlet, params, warnings, lab_file=args.lab, account=args.account)
     except runtime.LabError as exc:  # the cmdlet's error as PowerShell prints it, or why no lab ran it
         err.print(Text(safe(str(exc), keep_newlines=True), style="red"))
         return 1
@@ -96,18 +97,29 @@ def _stats(args: argparse.Namespace, out: Console, err: Console) -> int:
         return 1
     if args.json:
         # One entry per lab: two labs may both have a server EX01.
-        print(json.dumps({"labs": [
+        from exconf.render import FORMAT_VERSION, document_meta
+
+        print(json.dumps({"format_version": FORMAT_VERSION, **document_meta([], None), "labs": [
             {"org_file": str(lab.org_file), "state_file": str(lab.state_file), "pid": lab.pid, **runtime.stats(lab)}
             for lab in labs
         ]}, indent=2))
         return 0
     for lab in labs:
         doc = runtime.stats(lab)
-        table = Table(title=safe(f"lab {lab.org_file} (pid {lab.pid})"), title_justify="left")
-        for col in ("server", "requests", "shells", "commands", "bytes in", "bytes out", "auth failures"):
-            table.add_column(col, justify="left" if col == "server" else "right")
+        # One row per server and endpoint that served requests: /wsman (WinRM shells running commands:
+        # exconf's program) and /PowerShell (Exchange remote PowerShell: runspace pools running pipelines).
+        table = Table(title=safe(f"lab {lab.org_file} (pid {lab.pid})"), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                      caption="sessions: WinRM shells or runspace pools; runs: commands or pipelines; in, out: bytes", caption_justify="left")
+        for col in ("server", "endpoint", "requests", "sessions", "runs", "in", "out", "auth fail"):
+            table.add_column(col, justify="left" if col in ("server", "endpoint") else "right", no_wrap=True, min_width=max(len(col), 7 if col in ("in", "out") else 4))
         for name, s in doc["servers"].items():
-            table.add_row(safe(name), *(str(s.get(k, 0)) for k in ("requests", "shells", "commands", "bytes_in", "bytes_out", "auth_failures")))
+            endpoints = s.get("endpoints") or {"/wsman": s}
+            served = [(path, e) for path, e in endpoints.items() if e.get("requests")] or [("/wsman", endpoints.get("/wsman", s))]
+            for path, e in served:
+                opened = e.get("shells", e.get("runspace_pools", 0))
+                ran = e.get("commands", e.get("pipelines", 0))
+                table.add_row(safe(name), safe(path), str(e.get("requests", 0)), str(opened), str(ran),
+                              *(str(e.get(k, 0)) for k in ("bytes_in", "bytes_out", "auth_failures")))
         out.print(table)
     return 0
 

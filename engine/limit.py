@@ -84,17 +84,28 @@ def _compile(term: str, whole: str) -> re.Pattern[str]:
 
 
 def _enumerate(inventory: Inventory, expr: str, whole: str) -> list[str]:
+    """ansible-core's _enumerate_matches: the hosts of every group the term matches (``all`` in ansible-core's
+    order: its own hosts, then its children's level by level), and hosts by name when no group matched or the
+    term is a pattern."""
     rx = _compile(expr, whole)
     names = [h.name for h in inventory.hosts]
     matched_groups = [g for g in inventory.groups if rx.match(g)]
     results: list[str] = []
     for g in matched_groups:
-        # all: every host in inventory order; another group: its own hosts, then its descendants'
-        hosts = names if g == "all" else group_hosts(inventory.children, inventory.direct_hosts, g)
+        hosts = group_hosts(inventory.children, inventory.direct_hosts, g) if g != "all" else _all_hosts(inventory)
         results += [h for h in hosts if h not in results]
     if not matched_groups or expr.startswith("~") or any(c in expr for c in ".?*["):
         results += [h for h in names if rx.match(h) and h not in results]
     return results
+
+
+def _all_hosts(inventory: Inventory) -> list[str]:
+    """The ``all`` group's hosts as ansible-core's Group.get_hosts lists them (what ``all[0]`` picks):
+    those declared under ``all`` itself, then each child group's (``ungrouped`` first), level by level.
+    A host that only a deeper group declares comes after every host of the groups above it."""
+    ordered = group_hosts(inventory.children, inventory.direct_hosts, "all")
+    listed = set(ordered)
+    return ordered + [h.name for h in inventory.hosts if h.name not in listed]
 
 
 def _term_hosts(inventory: Inventory, term: str) -> list[str]:
@@ -117,8 +128,8 @@ def _term_hosts(inventory: Inventory, term: str) -> list[str]:
         raise LimitError(f"--limit: {term!r}: {expr} has {len(hosts)} host{'s' if len(hosts) != 1 else ''}, no index {start}") from None
 
 
-def select(inventory: Inventory, pattern: str | None) -> list[str]:
-    """Host names selected by the pattern, in inventory order."""
+def select(inventory: Inventory, pattern: str | None, warnings: list[str] | None = None) -> list[str]:
+    """Host names selected by the pattern, in inventory order; what deserves a warning goes to ``warnings``."""
     if not pattern:
         return [h.name for h in inventory.hosts]
     terms = expand_files(split_pattern(pattern))
@@ -126,17 +137,27 @@ def select(inventory: Inventory, pattern: str | None) -> list[str]:
         raise LimitError(f"--limit {pattern!r} names no host or group")
     regular = [t for t in terms if t[0] not in _OPERATORS] or ["all"]
     ordered = regular + [t for t in terms if t[0] == "&"] + [t for t in terms if t[0] == "!"]
+    hosts = {h.name for h in inventory.hosts}
     chosen: list[str] = []
     for term in ordered:
         op = term[0] if term[0] in _OPERATORS else ""
         name = term[len(op) :]
         if not name:
             raise LimitError(f"--limit: {term!r} names no host or group")
+        if not op and name in hosts:
+            # ansible-core's _evaluate_patterns: a plain term that is a host's name is that host, even when a group
+            # has the same name (ansible-core warns about the name when it reads the inventory)
+            if name in inventory.groups and warnings is not None:
+                warnings.append(f"--limit {name!r}: {name} is both a host and a group; the host is selected, as ansible-core "
+                                f"selects it (for the group's hosts, use 'all:&{name}')")
+            if name not in chosen:
+                chosen.append(name)
+            continue
         matched = _term_hosts(inventory, name)
         if not matched and _matches_organization(name):
             continue  # the pseudo-host alone: select_organization() answers for it
         if not matched:
-            where = ", ".join(str(p) for p in inventory.paths)
+            where = ", ".join(inventory.sources or [str(p) for p in inventory.paths])
             raise LimitError(f"--limit: {name!r} matches no host or group in {where} (host and group names are case-sensitive; exconf stops here where Ansible would only warn)")
         if op == "!":
             chosen = [h for h in chosen if h not in matched]

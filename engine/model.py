@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
-from exconf.remote import Step
+from exconf.remote import Answer, Step
 
 from .yamlsource import Location
 
@@ -98,18 +98,29 @@ class ServerFacts:
 
 @dataclass(frozen=True)
 class PropertyChange:
+    """One property as the plan shows it (``before`` -> ``after``); ``param``/``wire`` are what a settings
+    kind sends as the Set-* parameter. Kinds with other life cycles keep what they send in ``Change.payload``."""
+
     prop: str
-    param: str  # Exchange parameter name
+    param: str  # Exchange parameter name ("" where the property is only shown)
     before: Any  # shown value: a string, or a list for a multi-valued property
     after: Any
-    wire: Any  # value sent as the parameter
+    wire: Any  # value sent as the parameter (None where the property is only shown)
     source: Location
     sensitive: bool = False
 
 
 @dataclass(frozen=True)
 class Change:
-    """One object to change, carried out by one host's operations."""
+    """One object to change, carried out by its kind's operations (on one host or several).
+
+    ``after``: ids of changes (of any kind, on any host) that must be made first; the planner turns
+    them into ``needs`` of this change's first operations: order between changes comes only from
+    these and from the needs a kind gives its own operations, never from the order of kinds.
+    ``payload``: what the kind needs to derive its operations that the shown properties do not
+    carry (a PFX's bytes and password reference, the Mailbox server that imports a subscription);
+    typed by the kind, never written to a plan file: a saved plan is re-derived, not loaded.
+    """
 
     id: str
     host: str  # inventory host that carries the change
@@ -119,6 +130,8 @@ class Change:
     action: str  # create | update | delete | replace
     properties: tuple[PropertyChange, ...]
     reason: str
+    after: tuple[str, ...] = ()
+    payload: Any = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -140,7 +153,9 @@ class Operation:
 
     ``within``: (operation id, seconds): this operation must be sent no later than that many seconds
     after that operation was sent (an Edge Subscription file's bootstrap window); the runner checks it
-    between waves and does not send it late.
+    between waves and does not send it late. ``role``: what the operation does within its change, as
+    its kind names it ("import", "restart"); a kind reads it back, never the id.
+    ``kind``: the kind that made it (set by the planner, so that the runner never looks one up by name).
     """
 
     id: str
@@ -149,6 +164,20 @@ class Operation:
     steps: tuple[Step, ...]
     needs: tuple[str, ...] = ()
     within: tuple[str, int] | None = None
+    role: str = ""
+    kind: OperationKind | None = field(default=None, compare=False, repr=False)
+
+
+class OperationKind(Protocol):
+    """What the runner needs of the kind that made an operation: read it back and judge it."""
+
+    def read_steps(self, prefix: str) -> list[Step]: ...
+
+    def observe(self, answer: Answer, prefix: str) -> tuple[ObservedObject, ...] | None: ...
+
+    def verify_operation(self, op: Operation, change: Change, readback: tuple[ObservedObject, ...]) -> str | None: ...
+
+    def polls(self, op: Operation) -> tuple[int, float]: ...
 
 
 # --- findings: every declared object ends as one -----------------------------
@@ -246,11 +275,15 @@ class HostPlan:
 
 @dataclass(frozen=True)
 class Plan:
+    """The plan as a value: per host its status and changes, the operations that make them, and the
+    schedule apply runs (``schedule``: waves of operation ids; see graph.py)."""
+
     hosts: dict[str, HostPlan]
     operations: tuple[Operation, ...] = ()
     warnings: tuple[str, ...] = ()
     refusals: tuple[Refusal, ...] = ()
     overridden: tuple[str, ...] = ()  # rails the user overrode by name
+    schedule: tuple[tuple[str, ...], ...] = ()
 
     @property
     def changes(self) -> list[Change]:
@@ -291,6 +324,7 @@ class ChangeResult:
     outcome: ChangeOutcome
     message: str = ""
     warnings: tuple[str, ...] = ()  # what the cmdlets warned while making it (Exchange's own words)
+    unknown: bool = False  # sent, and no answer came back: made or not, nobody knows (exit 4, docs/faults.md)
 
 
 @dataclass(frozen=True)

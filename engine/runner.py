@@ -25,21 +25,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from exconf.modules import KINDS, ORGANIZATION, SERVER, Kind, by_kind
+from exconf.modules import KINDS, ORGANIZATION, SERVER, Kind
 from exconf.modules.base import ReadError
 from exconf.remote import STATUS_ERROR, STATUS_NOT_RUN, Answer, ContractError, FromOperation, RemoteFatal, Step
 
-from . import planner
-from .connection import ConnectionConfigError, settings_for
+from . import planner, readcache
+from .connection import ConnectionConfigError, psrp_settings_for, settings_for
 from .desired import DesiredState
+from .door import PSRP, DoorError, door_of
 from .executor import Executor, ProgramExecutor
 from .facts import SERVER_STEP, FactsError, server_facts
-from .graph import dependants, waves
+from .graph import dependants
 from .inventory import Host, Inventory
-from .model import Change, ChangeOutcome, ChangeResult, HostResult, HostStatus, Operation, Plan
+from .model import Change, ChangeOutcome, ChangeResult, HostResult, HostStatus, Operation, OperationKind, Plan
 from .planner import HostRead
+from .psrp_executor import PSRPExecutor
 from .transport import AuthenticationFailed, HostUnreachable, TransportError
+from .transport.cleartext import in_clear
 from .transport.limits import FileLimit, bound_forks, raise_open_file_limit
+from .transport.psrp import PSRPTransport
 from .transport.watchdog import Watchdog
 from .transport.winrm import WinRMTransport
 
@@ -55,10 +59,15 @@ VERIFY = "verify:"
 
 
 def default_executor_factory(inventory_dir: Path, watchdog: Watchdog | None = None) -> ExecutorFactory:
-    """WinRM executors; one watchdog (whole-request deadlines) shared by every host of the run."""
+    """Each host's executor by its door (door.py): Exchange remote PowerShell or exconf's program over
+    WinRM; one watchdog (whole-request deadlines) shared by every host of the run."""
 
     def make(host: Host) -> Executor:
-        return ProgramExecutor(WinRMTransport(settings_for(host, inventory_dir), watchdog=watchdog))
+        if door_of(host.name, host.vars).connection == PSRP:
+            p = psrp_settings_for(host, inventory_dir)
+            return PSRPExecutor(PSRPTransport(p, watchdog=watchdog), p.server_name, in_clear=in_clear(p.scheme, p.encrypts_messages), endpoint=p.endpoint)
+        s = settings_for(host, inventory_dir)
+        return ProgramExecutor(WinRMTransport(s, watchdog=watchdog), in_clear=in_clear(s.scheme, s.encrypts_messages), endpoint=s.endpoint)
 
     return make
 
@@ -66,8 +75,10 @@ def default_executor_factory(inventory_dir: Path, watchdog: Watchdog | None = No
 def endpoint_of(host: Host, inventory_dir: Path) -> str:
     """Where the host is reached, for plan files and reports (no password needed to say it)."""
     try:
+        if door_of(host.name, host.vars).connection == PSRP:
+            return psrp_settings_for(host, inventory_dir, env={}).endpoint
         return settings_for(host, inventory_dir, env={}).endpoint
-    except ConnectionConfigError:
+    except (ConnectionConfigError, DoorError):
         return str(host.vars.get("ansible_host") or host.name)
 
 
@@ -81,6 +92,7 @@ class Session:
     error: str = ""
     sent: bool = True  # False when the last failure happened before the command reached the server
     notes: tuple[str, ...] = ()  # what a closed executor had noted
+    abandoned: bool = False  # left in flight at Ctrl-C: its worker may still be waiting on its connection
 
     def fail(self, status: HostStatus, message: str, *, sent: bool = True) -> None:
         self.status, self.error, self.sent = status, message, sent
@@ -131,8 +143,10 @@ class Run:
     executor_factory: ExecutorFactory | None = None
     on_event: Event | None = None
     on_interrupt: Callable[[list[str]], None] | None = None  # told which hosts are in flight at a first Ctrl-C
+    on_change: Callable[[ChangeResult], None] | None = None  # told each change's outcome as soon as it is final
     stopping: threading.Event = field(default_factory=threading.Event)
     unknown: list[str] = field(default_factory=list)  # hosts left in flight after an interrupt
+    left_at_once: bool = False  # a second Ctrl-C, not the end of the grace period, left them
     sessions: dict[str, Session] = field(default_factory=dict)
     reads: dict[str, HostRead] = field(default_factory=dict)
     org_host: str | None = None
@@ -155,6 +169,9 @@ class Run:
             self._watchdog = Watchdog()
             self.executor_factory = default_executor_factory(self.inventory.path.parent, self._watchdog)
         self.sessions = {h.name: Session(h) for h in self.hosts}
+        # Kinds that reads_peers are read on every host once any host declares them (resolved once, not per host).
+        declared_anywhere = frozenset(k for h in self.desired.hosts for k in self.desired.kinds_of(h))
+        self._peer_kinds = frozenset(k.kind for k in self.kinds if k.scope == SERVER and k.reads_peers and k.kind in declared_anywhere)
         unchecked = [h.name for h in self.hosts if h.vars.get("ansible_winrm_server_cert_validation") == "ignore"]
         if unchecked:
             self.warnings.append(
@@ -224,8 +241,15 @@ class Run:
                     continue
                 with lock:
                     late = [s for s in sessions if s.host.name in in_flight]
+                self.left_at_once = self.left_at_once or presses[0] > 1
+                how = "left at once at a second Ctrl-C" if presses[0] > 1 else f"still busy {GRACE_SECONDS:.0f} s after Ctrl-C"
                 for s in late:
-                    s.fail(HostStatus.UNREACHABLE, f"result unknown: left while {phase} was in progress on {s.host.name} (interrupted)")
+                    s.abandoned = True
+                    if phase == "read":
+                        # Reading changes nothing: a slow host is not unreachable, and nothing about it is unknown.
+                        s.fail(HostStatus.FAILED, f"not read: interrupted ({how} while it was being read)", sent=False)
+                        continue
+                    s.fail(HostStatus.UNREACHABLE, f"result unknown: {how} while {phase} was in progress on {s.host.name} (interrupted)")
                     self.unknown.append(s.host.name)
                 break
         with lock:
@@ -242,9 +266,13 @@ class Run:
 
     def _host_kinds(self, host: str) -> list[Kind]:
         """The server kinds a host declares, and those that ``reads_peers`` declared on any host."""
-        anywhere = frozenset(k for h in self.desired.hosts for k in self.desired.kinds_of(h))
-        return [k for k in self.kinds if k.scope == SERVER and (k.kind in self.desired.kinds_of(host)
-                                                                  or (getattr(k, "reads_peers", False) and k.kind in anywhere))]
+        mine = self.desired.kinds_of(host)
+        return [k for k in self.kinds if k.scope == SERVER and (k.kind in mine or k.kind in self._peer_kinds)]
+
+    def _execute(self, session: Session, steps: list[Step], *, halt_on_error: bool) -> Answer:
+        """One round trip; a read cmdlet asked for twice with the same parameters is sent once (readcache)."""
+        sent, alias = readcache.shared(steps)
+        return readcache.answer_for(self._executor(session).execute(sent, halt_on_error=halt_on_error), alias)
 
     def release(self, hosts: set[str] | None = None) -> None:
         """Let go of sockets of hosts that have nothing more to do now (or all, while waiting)."""
@@ -270,7 +298,7 @@ class Run:
 
     def close(self) -> None:
         for s in self.sessions.values():
-            if s.executor is not None:
+            if s.executor is not None and not s.abandoned:  # an abandoned host's request may hold its connection: leave it
                 try:
                     s.executor.close()
                 except Exception:  # noqa: BLE001 - closing is best effort, and never hides a result
@@ -305,7 +333,7 @@ class Run:
             steps = [SERVER_STEP] + [s for k in kinds for s in k.read_steps(READ)]
             if name == first:
                 steps += [s for k in org for s in k.read_steps(ORG)] + list(self.org_steps)
-            answer = self._executor(session).execute(steps, halt_on_error=False)
+            answer = self._execute(session, steps, halt_on_error=False)
             result.facts = server_facts(answer)
             for k in kinds:
                 result.objects[k.kind] = k.observe(answer, READ)
@@ -331,7 +359,7 @@ class Run:
         for name, session in self.sessions.items():
             read = self.reads[name]
             read.status, read.error = session.status, session.error
-        if org or self.org_steps:
+        if (org or self.org_steps) and not self.stopping.is_set():
             self._read_organization(org, first)
         return self.reads
 
@@ -384,7 +412,7 @@ class Run:
         """Read the organisation's objects on one Mailbox server; True when it is now their carrier."""
 
         def work() -> None:
-            answer = self._executor(session).execute(steps, halt_on_error=False)
+            answer = self._execute(session, steps, halt_on_error=False)
             self._org_objects = {k.kind: k.observe(answer, ORG) for k in org}
             self.org_answer = answer
 
@@ -416,24 +444,41 @@ class Run:
     # --- apply --------------------------------------------------------------
 
     def apply(self, plan: Plan) -> dict[str, HostResult]:
-        """Run the plan graph wave by wave; a host's operations of one wave travel in one round trip."""
+        """Run the plan's schedule wave by wave; a host's operations of one wave travel in one round trip.
+
+        The schedule is the plan's own (planner.py computed it, and a saved plan's was compared with a
+        fresh one): apply never recomputes an order.
+        """
         outcomes: dict[str, ChangeResult] = {}
         changes = {c.id: c for c in plan.changes}
         blocked: dict[str, str] = {}  # operation id -> why it will not run
-        ops = [op for op in plan.operations if plan.hosts[op.host].status is HostStatus.OK]
+        ops = list(plan.operations)
+        by_id = {op.id: op for op in ops}
         lock = threading.Lock()
-        plan_waves = waves(ops)
+        plan_waves = [[by_id[i] for i in wave] for wave in plan.schedule]
         last_wave = {op.host: i for i, wave in enumerate(plan_waves) for op in wave}
         # The files earlier waves' steps wrote (an Edge Subscription file, with its bootstrap password):
         # in this process's memory only, for FromOperation parameters of later waves; dropped on return.
         files: dict[tuple[str, str], bytes] = {}
         sent_at: dict[str, float] = {}
 
+        unsettled = {c: sum(1 for op in ops if op.change == c) for c in changes}  # operations of each change not yet recorded
+
         def record(change_id: str, result: ChangeResult) -> None:
-            """A change made of several operations keeps its first outcome that is not ``applied``."""
+            """A change made of several operations keeps its first outcome that is not ``applied``; one whose
+            first operations were made and a later one not is partly made: failed, never "not run"."""
+            # Once a change's last operation is recorded, its outcome is final and ``on_change`` hears it.
             earlier = outcomes.get(change_id)
+            if earlier is not None and earlier.outcome is ChangeOutcome.APPLIED and result.outcome is ChangeOutcome.NOT_RUN:
+                result = replace(result, outcome=ChangeOutcome.FAILED, message=f"partly made (its first operations ran), then {result.message}")
             if earlier is None or earlier.outcome is ChangeOutcome.APPLIED:
                 outcomes[change_id] = result
+            unsettled[change_id] -= 1
+            if unsettled[change_id] == 0 and self.on_change is not None:
+                try:
+                    self.on_change(outcomes[change_id])
+                except Exception:  # noqa: BLE001 - a line that cannot print must not stop the hosts
+                    pass
 
         for index, wave in enumerate(plan_waves):
             by_host: dict[str, list[Operation]] = {}
@@ -483,7 +528,7 @@ class Run:
             with lock:
                 for host in self.unknown:
                     for op in by_host.get(host, ()):
-                        outcomes.setdefault(op.change, ChangeResult(changes[op.change], ChangeOutcome.FAILED, self.sessions[host].error))
+                        outcomes.setdefault(op.change, ChangeResult(changes[op.change], ChangeOutcome.FAILED, self.sessions[host].error, unknown=True))
 
         results: dict[str, HostResult] = {}
         for name, hp in plan.hosts.items():
@@ -503,20 +548,20 @@ class Run:
                      files: dict[tuple[str, str], bytes] | None = None, lock: threading.Lock | None = None) -> list[ChangeResult]:
         """The operations, then a read-back of their kinds (always run: it changes nothing), in one round trip."""
         steps: list[Step] = [s for op in ops for s in op.steps]
-        kinds = list(dict.fromkeys(changes[op.change].kind for op in ops))
-        steps += [replace(s, always_run=True) for k in kinds for s in by_kind(k, self.kinds).read_steps(VERIFY)]
+        kinds = list({id(k): k for op in ops if (k := _kind(op)) is not None}.values())
+        steps += [replace(s, always_run=True) for k in kinds for s in k.read_steps(VERIFY)]
         answer: Answer | None = None
 
         def work() -> None:
             nonlocal answer
-            answer = self._executor(session).execute(steps, halt_on_error=True)
+            answer = self._execute(session, steps, halt_on_error=True)
 
         guard(session, work)
         if answer is None:
             if not session.sent:  # the command never reached the server: nothing was changed
                 return [ChangeResult(changes[op.change], ChangeOutcome.NOT_RUN, f"not sent: {session.error}") for op in ops]
             # Nothing came back: whether the changes were made is unknown; say so.
-            return [ChangeResult(changes[op.change], ChangeOutcome.FAILED, f"result unknown: {session.error}") for op in ops]
+            return [ChangeResult(changes[op.change], ChangeOutcome.FAILED, f"result unknown: {session.error}", unknown=True) for op in ops]
         if files is not None and lock is not None:
             with lock:
                 for op in ops:
@@ -533,22 +578,21 @@ class Run:
         A kind says how often and how far apart with an optional ``polls(op) -> (count, seconds)``;
         each poll is one more round trip of the kind's read steps, and the last verdict stands.
         """
-        polls = getattr(by_kind(change.kind, self.kinds), "polls", None)
-        count, pause = polls(op) if polls is not None and result.outcome is ChangeOutcome.UNVERIFIED else (0, 0.0)
-        kind = by_kind(change.kind, self.kinds)
+        kind = _kind(op)
+        count, pause = kind.polls(op) if result.outcome is ChangeOutcome.UNVERIFIED else (0, 0.0)
         for _ in range(count):
             self.sleep(pause)
             answer: Answer | None = None
 
             def work() -> None:
                 nonlocal answer
-                answer = self._executor(session).execute(kind.read_steps(VERIFY), halt_on_error=False)
+                answer = self._execute(session, kind.read_steps(VERIFY), halt_on_error=False)
 
             guard(session, work)
             if answer is None:
                 return result
             try:
-                problem = kind.verify_operation(op, change, kind.observe(answer, VERIFY) or ())  # type: ignore[attr-defined]
+                problem = kind.verify_operation(op, change, kind.observe(answer, VERIFY) or ())
             except (ReadError, ContractError) as exc:
                 problem = f"made, but could not be read back: {exc}"
             if problem is None:
@@ -565,16 +609,21 @@ class Run:
             return ChangeResult(change, ChangeOutcome.FAILED, failed.error.message if failed.error else "failed", warned)
         if any(r.status == STATUS_NOT_RUN for r in results):
             return ChangeResult(change, ChangeOutcome.NOT_RUN, "not attempted: an earlier change on this host failed", warned)
-        kind = by_kind(change.kind, self.kinds)
+        kind = _kind(op)
         try:
             readback = kind.observe(answer, VERIFY) or ()
         except (ReadError, ContractError) as exc:
             return ChangeResult(change, ChangeOutcome.UNVERIFIED, f"made, but could not be read back: {exc}", warned)
-        by_operation = getattr(kind, "verify_operation", None)
-        problem = by_operation(op, change, readback) if by_operation is not None else kind.verify(change, readback)
+        problem = kind.verify_operation(op, change, readback)
         if problem:
             return ChangeResult(change, ChangeOutcome.UNVERIFIED, problem, warned)
         return ChangeResult(change, ChangeOutcome.APPLIED, warnings=warned)
+
+
+def _kind(op: Operation) -> OperationKind:
+    """The kind that made an operation (the planner sets it; a plan always comes from the planner)."""
+    assert op.kind is not None, f"operation {op.id} was not made by the planner"
+    return op.kind
 
 
 class MissingOutput(Exception):

@@ -36,6 +36,16 @@ def is_file_name(name: str) -> bool:
     return name not in ("", ".", "..") and not any(c in name for c in ("/", "\\", "\0")) and not os.path.isabs(name)
 
 
+def inside(root: Path, name: str) -> Path | None:
+    """``root / name`` with every link resolved, if it stays inside ``root`` (an absolute ``name`` too); else None."""
+    boundary = root.resolve()
+    try:
+        target = (root / name).resolve()
+    except (OSError, RuntimeError, ValueError):  # a link loop, a NUL in the name
+        return None
+    return target if target == boundary or boundary in target.parents else None
+
+
 def vars_files(folder: Path, name: str, root: Path) -> Found:
     """The first of ``folder/name``, ``name.yml``, ``name.yaml``, ``name.json``; for a folder, the files in it.
 

@@ -21,10 +21,10 @@ from .yamlsource import Document, PathKey
 # Connection and engine variables exconf reads (Ansible's names, so inventories lift as they are).
 CONNECTION_VARS: dict[str, dict[str, Any]] = {
     "ansible_host": {"type": "string", "description": "Address or DNS name to connect to (default: the inventory host name)."},
-    "ansible_port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "WinRM port (5985 HTTP, 5986 HTTPS)."},
+    "ansible_port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "Port of the host's door: WinRM (5985 HTTP, 5986 HTTPS) or remote PowerShell (ansible_psrp_port wins)."},
     "ansible_user": {"type": "string", "description": "Account, as DOMAIN\\user or user@domain."},
     "ansible_password": {"type": "string", "description": "Password (prefer exconf_password_env)."},
-    "ansible_connection": {"enum": ["winrm", "psrp", "ssh"], "description": "How to reach the server."},
+    "ansible_connection": {"enum": ["winrm", "psrp", "ssh"], "description": "How to reach the server: psrp (Exchange remote PowerShell; the default for a Mailbox server) or winrm (exconf's program; the default for an Edge)."},
     "ansible_winrm_transport": {
         "anyOf": [
             {"enum": ["ntlm", "basic", "kerberos", "credssp", "certificate", "plaintext", "ssl"]},
@@ -40,6 +40,22 @@ CONNECTION_VARS: dict[str, dict[str, Any]] = {
     "ansible_winrm_connection_timeout": {"type": "number", "exclusiveMinimum": 0, "description": "Sets both timeouts below."},
     "ansible_winrm_operation_timeout_sec": {"type": "number", "exclusiveMinimum": 0},
     "ansible_winrm_read_timeout_sec": {"type": "number", "exclusiveMinimum": 0},
+    "exconf_accept_cleartext": {"type": "boolean", "description": "Accept reaching this host over http without message encryption (never for a host given a secret)."},
+    "ansible_psrp_auth": {"enum": ["negotiate", "kerberos", "ntlm", "basic", "credssp", "certificate"], "description": "Remote PowerShell authentication (default negotiate; basic only over https; credssp and certificate refused)."},
+    "ansible_psrp_protocol": {"enum": ["http", "https"], "description": "Default: https on port 443 or 5986, otherwise http (Exchange's default)."},
+    "ansible_psrp_port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "Remote PowerShell port (default 80 for http, 443 for https: IIS)."},
+    "ansible_psrp_path": {"type": "string", "description": "Remote PowerShell URL path (default PowerShell)."},
+    "ansible_psrp_configuration_name": {"type": "string", "minLength": 1, "description": "Session configuration (default Microsoft.Exchange)."},
+    "ansible_psrp_cert_validation": {"enum": ["validate", "ignore"], "description": "HTTPS certificate validation."},
+    "ansible_psrp_ca_path": {"type": "string", "description": "PEM file of CA certificates to trust for HTTPS."},
+    "ansible_psrp_message_encryption": {"enum": ["auto", "always", "never"], "description": "WS-Man message encryption (auto: over http)."},
+    "ansible_psrp_connection_timeout": {"type": "number", "exclusiveMinimum": 0, "description": "Seconds to connect (default 30)."},
+    "ansible_psrp_operation_timeout": {"type": "number", "exclusiveMinimum": 0, "description": "WS-Man OperationTimeout (default 20)."},
+    "ansible_psrp_read_timeout": {"type": "number", "exclusiveMinimum": 0, "description": "Seconds one request may take as a whole (default 30); must exceed the operation timeout."},
+    "ansible_psrp_negotiate_service": {"type": "string", "description": "Service class of the server's SPN (default HTTP)."},
+    "ansible_psrp_negotiate_hostname_override": {"type": "string", "description": "Host name of the server's SPN."},
+    "ansible_psrp_negotiate_delegate": {"type": "boolean", "description": "Ask for a delegable Kerberos ticket (default false)."},
+    "exconf_role": {"enum": ["Mailbox", "Edge"], "description": "The host's Exchange role, which decides its door before it is contacted (docs/remote-powershell.md)."},
     "exconf_password_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": "Environment variable holding the password."},
     "exconf_lab": {"type": "string", "description": "Lab organisation file (relative to the inventory) to start when it is not running."},
     "exconf_organization": {"type": "string", "minLength": 1, "description": "Organisation name for the apply lock (default: the inventory file's name)."},
@@ -178,6 +194,26 @@ def _expected(schema: dict[str, Any]) -> str:
     return names.get(t, "a valid value") if t else "a valid value"
 
 
+_RANGE = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+
+
+def range_text(schema: dict[str, Any]) -> str:
+    """A number's range as the schema gives it: "must be between 1 and 65,535", "must be more than 0"."""
+    lo, hi = schema.get("minimum"), schema.get("maximum")
+    if lo is not None and hi is not None:
+        return f"must be between {lo:,} and {hi:,}"
+    parts = []
+    if lo is not None:
+        parts.append(f"at least {lo:,}")
+    if schema.get("exclusiveMinimum") is not None:
+        parts.append(f"more than {schema['exclusiveMinimum']:,}")
+    if hi is not None:
+        parts.append(f"at most {hi:,}")
+    if schema.get("exclusiveMaximum") is not None:
+        parts.append(f"less than {schema['exclusiveMaximum']:,}")
+    return "must be " + " and ".join(parts)
+
+
 def validate_block(doc: Document, base: PathKey, value: Any, schema: dict[str, Any]) -> list[Issue]:
     """Validate ``value`` (found at ``base`` in ``doc``) and turn each error into an Issue."""
     validator = jsonschema.Draft202012Validator(schema)
@@ -218,6 +254,8 @@ def _issues_for(doc: Document, base: PathKey, err: jsonschema.ValidationError) -
         hint = f" (YAML reads the unquoted {scalar.text} as a boolean; put it in quotes)"
     if err.validator == "uniqueItems":
         return [Issue(where, dotted(path), "lists the same item twice")]
+    if err.validator in _RANGE and isinstance(err.instance, (int, float)) and not isinstance(err.instance, bool):
+        return [Issue(where, dotted(path), f"{err.instance!r} is out of range: {range_text(err.schema)}")]
     if err.validator == "required":
         return [Issue(where, dotted(path), err.message)]
     return [Issue(where, dotted(path), f"expected {_expected(err.schema)}, found {found}{hint}")]

@@ -1,42 +1,55 @@
-"""Jinja in inventory variables, rendered per host as Ansible renders it, in a sandbox.
+"""Jinja in inventory variables, rendered per host as ansible-core 2.19 renders it, in a sandbox.
 
-A value with ``{{``, ``{%`` or ``{#`` is a template. It is rendered lazily
-with the host's own variables and Ansible's magic variables
-(``inventory_hostname``, ``inventory_hostname_short``, ``group_names``,
-``groups``, ``hostvars``, ``inventory_dir``, ``inventory_file``), in
-``ImmutableSandboxedEnvironment`` with strict undefined and no lookups, no
-file and no environment access. As in ansible-core 2.19, a template that is
-one expression keeps its type (``"{{ 5985 + 1 }}"`` is the number 5986).
-Anything it cannot render is an error naming the file:line:col of the
-variable that holds the template, so no ``{{`` is ever sent to a server or
-used as a credential. A value rendered from a sensitive one is sensitive.
+A value with ``{{``, ``{%`` or ``{#`` is a template. It is rendered lazily,
+when a selected host needs it, with the host's own variables and Ansible's
+magic variables (``inventory_hostname``, ``inventory_hostname_short``,
+``group_names``, ``groups``, ``hostvars``, ``inventory_dir``,
+``inventory_file``), in ``ImmutableSandboxedEnvironment`` with strict
+undefined. As in ansible-core 2.19:
+
+- a template that is one expression keeps its type (``"{{ 5985 + 1 }}"`` is
+  the number 5986);
+- backslashes in the string literals of a ``{{ }}`` expression are kept as
+  written (``'D:\\Logs\\transport'`` is not a TAB): ansible-core's
+  ``AnsibleLexer`` (``_internal/_templating/_jinja_bits.py``) doubles them
+  before Jinja reads the escapes, so that YAML alone decides what a backslash
+  means; literals inside ``{% %}`` are read by Jinja as usual;
+- ``trim_blocks`` is on, ``omit`` drops the element it stands for, and every
+  filter and test is also ``ansible.builtin.NAME``.
+
+The lookups ``env``, ``file`` (inside the inventory's folder) and ``vars`` work
+as ansible-core's do; any other lookup is refused by name. Anything it cannot
+render is an error naming the file:line:col of the variable that holds the
+template, so no ``{{`` is ever sent to a server or used as a credential. A
+value rendered from a sensitive one is sensitive.
 """
 
 from __future__ import annotations
 
-import base64
 import itertools
-import json
-import ntpath
-import posixpath
+import os
 import re
-import shlex
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jinja2
-import yaml
+from jinja2.lexer import TOKEN_STRING, TOKEN_VARIABLE_BEGIN, TOKEN_VARIABLE_END, Lexer
 from jinja2.nativetypes import NativeCodeGenerator
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
 from .schema import dotted
 from .sensitive import Sensitive, VaultText, is_sensitive
+from .template_plugins import FILTERS, NAMESPACES, OMIT, TESTS, FilterError, now, strip_omit
+from .vault import Encrypted, VaultError, VaultSecrets, decrypt, is_encrypted
 from .yamlsource import Location, PathKey
 
 MARKERS = ("{{", "{%", "{#")
 MAX_TEXT = 1_000_000  # characters a template may build (a sandbox, not a CPU heater)
 MAX_STEPS = 1_000_000  # range() loop steps per host
+MAX_FILE = 8 * 1024 * 1024  # bytes lookup('file') reads, as for an inventory's YAML file
 
 
 class RenderError(Exception):
@@ -61,139 +74,21 @@ def has_template(value: Any) -> bool:
     return is_template(value)
 
 
-# ---- filters and tests Ansible users write (ansible.builtin), pure functions ------------------
+class _AnsibleLexer(Lexer):
+    """ansible-core 2.19's AnsibleLexer: backslashes in the string constants of ``{{ }}`` are doubled before
+    Jinja reads escapes, so ``'D:\\t'`` stays a backslash and a t; ``{% %}`` statements are left as Jinja reads them."""
 
-
-def _bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("yes", "on", "1", "true", "y", "t")
-
-
-def _mandatory(value: Any, msg: str | None = None) -> Any:
-    if isinstance(value, jinja2.Undefined):
-        raise jinja2.UndefinedError(msg or "mandatory variable is not defined")
-    return value
-
-
-def _regex_replace(value: Any, pattern: str, replacement: str = "", ignorecase: bool = False, multiline: bool = False) -> str:
-    flags = (re.I if ignorecase else 0) | (re.M if multiline else 0)
-    return re.sub(pattern, replacement, str(value), flags=flags)
-
-
-def _regex_search(value: Any, pattern: str, *groups: str, ignorecase: bool = False, multiline: bool = False) -> Any:
-    flags = (re.I if ignorecase else 0) | (re.M if multiline else 0)
-    m = re.search(pattern, str(value), flags=flags)
-    if not m:
-        return None
-    if not groups:
-        return m.group(0)
-    out = []
-    for g in groups:
-        if g.startswith("\\g<"):
-            out.append(m.group(g[3:-1]))
-        elif g.startswith("\\"):
-            out.append(m.group(int(g[1:])))
-    return out
-
-
-def _combine(*dicts: Any, recursive: bool = False, list_merge: str = "replace") -> dict[str, Any]:
-    def merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-        out = dict(a)
-        for k, v in b.items():
-            if recursive and isinstance(v, dict) and isinstance(out.get(k), dict):
-                out[k] = merge(out[k], v)
-            elif list_merge == "append" and isinstance(v, list) and isinstance(out.get(k), list):
-                out[k] = out[k] + v
-            else:
-                out[k] = v
-        return out
-
-    result: dict[str, Any] = {}
-    for d in itertools.chain.from_iterable(x if isinstance(x, list) else [x] for x in dicts):
-        result = merge(result, d)
-    return result
-
-
-def _flatten(value: list[Any], levels: int | None = None) -> list[Any]:
-    out: list[Any] = []
-    for item in value:
-        if isinstance(item, list) and (levels is None or levels > 0):
-            out.extend(_flatten(item, None if levels is None else levels - 1))
-        elif item is not None:
-            out.append(item)
-    return out
-
-
-def _unique(seq: Any) -> list[Any]:
-    out: list[Any] = []
-    for x in seq:
-        if x not in out:
-            out.append(x)
-    return out
-
-
-def _split(value: Any, sep: str | None = None, maxsplit: int = -1) -> list[str]:
-    return str(value).split(sep, maxsplit)
-
-
-def _ternary(value: Any, true_val: Any, false_val: Any, none_val: Any = None) -> Any:
-    if value is None and none_val is not None:
-        return none_val
-    return true_val if value else false_val
-
-
-FILTERS: dict[str, Callable[..., Any]] = {
-    "bool": _bool,
-    "mandatory": _mandatory,
-    "ternary": _ternary,
-    "regex_replace": _regex_replace,
-    "regex_search": _regex_search,
-    "regex_findall": lambda v, p, ignorecase=False, multiline=False: re.findall(p, str(v), (re.I if ignorecase else 0) | (re.M if multiline else 0)),
-    "regex_escape": lambda v: re.escape(str(v)),
-    "to_json": lambda v, **kw: json.dumps(v, **kw),
-    "to_nice_json": lambda v, indent=4, **kw: json.dumps(v, indent=indent, sort_keys=True, separators=(",", ": "), **kw),
-    "from_json": lambda v: json.loads(v),
-    "to_yaml": lambda v, **kw: yaml.safe_dump(v, allow_unicode=True, default_flow_style=None, **kw),
-    "to_nice_yaml": lambda v, indent=4, **kw: yaml.safe_dump(v, indent=indent, allow_unicode=True, default_flow_style=False, **kw),
-    "from_yaml": lambda v: yaml.safe_load(v),
-    "b64encode": lambda v, encoding="utf-8": base64.b64encode(str(v).encode(encoding)).decode("ascii"),
-    "b64decode": lambda v, encoding="utf-8": base64.b64decode(str(v)).decode(encoding),
-    "basename": lambda v: posixpath.basename(str(v)),
-    "dirname": lambda v: posixpath.dirname(str(v)),
-    "win_basename": lambda v: ntpath.basename(str(v)),
-    "win_dirname": lambda v: ntpath.dirname(str(v)),
-    "splitext": lambda v: list(posixpath.splitext(str(v))),
-    "quote": lambda v: shlex.quote(str(v)),
-    "combine": _combine,
-    "dict2items": lambda d, key_name="key", value_name="value": [{key_name: k, value_name: v} for k, v in d.items()],
-    "items2dict": lambda items, key_name="key", value_name="value": {i[key_name]: i[value_name] for i in items},
-    "flatten": _flatten,
-    "unique": _unique,
-    "union": lambda a, b: _unique(list(a) + list(b)),
-    "intersect": lambda a, b: [x for x in _unique(a) if x in b],
-    "difference": lambda a, b: [x for x in _unique(a) if x not in b],
-    "symmetric_difference": lambda a, b: [x for x in _unique(list(a) + list(b)) if (x in a) != (x in b)],
-    "zip": lambda *lists: [list(t) for t in zip(*lists, strict=False)],  # shortest, as Ansible's
-    "split": _split,
-    "type_debug": lambda v: type(v).__name__ if not isinstance(v, Sensitive) else "str",
-}
-
-TESTS: dict[str, Callable[..., bool]] = {
-    "match": lambda v, p, ignorecase=False, multiline=False: re.match(p, str(v), (re.I if ignorecase else 0) | (re.M if multiline else 0)) is not None,
-    "search": lambda v, p, ignorecase=False, multiline=False: re.search(p, str(v), (re.I if ignorecase else 0) | (re.M if multiline else 0)) is not None,
-    "regex": lambda v, p, ignorecase=False, multiline=False, match_type="search": getattr(re, match_type)(p, str(v), (re.I if ignorecase else 0) | (re.M if multiline else 0)) is not None,
-    "truthy": lambda v: bool(v),
-    "falsy": lambda v: not v,
-    "contains": lambda seq, v: v in seq,
-}
-
-
-def _no_lookup(name: str) -> Callable[..., Any]:
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        raise jinja2.exceptions.SecurityError(f"{name}() is not available in exconf inventories: lookup plugins would read files, the environment or the network; put the value in a variable, a vault or exconf_password_env")
-
-    return refuse
+    def tokeniter(self, *args: Any, **kwargs: Any) -> Iterator[tuple[int, str, str]]:
+        in_variable = False
+        for token in super().tokeniter(*args, **kwargs):
+            kind = token[1]
+            if kind == TOKEN_VARIABLE_BEGIN:
+                in_variable = True
+            elif kind == TOKEN_VARIABLE_END:
+                in_variable = False
+            elif in_variable and kind == TOKEN_STRING:
+                token = (token[0], kind, token[2].replace("\\", "\\\\"))
+            yield token
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
@@ -227,15 +122,80 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         return "".join(parts)
 
 
+    @property
+    def lexer(self) -> Lexer:  # type: ignore[override]
+        lexer = self.__dict__.get("_ansible_lexer")
+        if lexer is None:
+            lexer = self.__dict__["_ansible_lexer"] = _AnsibleLexer(self)
+        return lexer
+
+
+def _undef(hint: str | None = None) -> jinja2.Undefined:
+    """ansible-core's ``undef()``: an undefined value, with a hint of why, for ``default`` or ``mandatory`` to handle."""
+    return jinja2.StrictUndefined(hint=hint or "undef() was used")
+
+
+@jinja2.pass_context
+def _finalize(context: Any, value: Any) -> Any:
+    """Each ``{{ }}`` result as ansible-core finalizes it: generators and tuples become lists."""
+    return _native(value)
+
+
+def _native(value: Any) -> Any:
+    if isinstance(value, (str, bytes, int, float, bool, type(None), dict, list)) or isinstance(value, jinja2.Undefined):
+        return value
+    if isinstance(value, (tuple, range)) or type(value).__name__ in ("generator", "map", "filter", "zip", "dict_keys", "dict_values", "dict_items", "reversed", "list_reverseiterator"):
+        return list(value)
+    return value
+
+
 def make_environment() -> jinja2.Environment:
-    env = _Sandbox(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    """Jinja as ansible-core 2.19 configures it (trim_blocks, no autoescape), sandboxed, with Ansible's filters and tests."""
+    env = _Sandbox(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False, trim_blocks=True)
+    # As ansible-core (_jinja_bits.py): no constant folding, which would turn a folded expression into its
+    # text ('3' for 3); a finalize that takes the context is what keeps Jinja from folding an output.
+    env.optimized = False
+    env.finalize = _finalize
     env.filters.update(FILTERS)
     env.filters["d"] = env.filters["default"]
     env.tests.update(TESTS)
+    for table in (env.filters, env.tests):
+        for name in list(table):
+            for namespace in NAMESPACES:
+                table[namespace + name] = table[name]
     env.globals.pop("lipsum", None)
-    for name in ("lookup", "query", "q"):
-        env.globals[name] = _no_lookup(name)
+    env.globals.update(now=now, omit=OMIT, undef=_undef)
     return env
+
+
+# ---- lookups ----------------------------------------------------------------------------------
+
+LOOKUPS = ("env", "file", "vars")
+_REFUSED = {
+    "pipe": "runs a command on the controller",
+    "lines": "runs a command on the controller",
+    "password": "writes files on the controller",
+    "url": "reaches the network",
+    "template": "renders files from the controller",
+    "unvault": "reads files from the controller",
+    "fileglob": "lists files on the controller",
+    "first_found": "reads files from the controller",
+    "ini": "reads files from the controller",
+    "csvfile": "reads files from the controller",
+    "config": "reads Ansible's configuration",
+}
+
+
+class LookupError_(jinja2.exceptions.TemplateRuntimeError):
+    """A lookup that failed (a missing file, a variable that is not there), in ansible-core's words."""
+
+
+def _plugin(name: Any) -> str:
+    text = str(name)
+    for namespace in NAMESPACES:
+        if text.startswith(namespace):
+            return text[len(namespace):]
+    return text
 
 
 # ---- lazy, per-host variables -----------------------------------------------------------------
@@ -273,24 +233,39 @@ def nearest(sources: Mapping[PathKey, Location], path: PathKey) -> Location | No
 
 
 class Renderer:
-    """Renders every host's variables; a variable is rendered once per host and cached."""
+    """Renders hosts' variables when they are read; a variable is rendered once per host and cached.
 
-    def __init__(self, scopes: Mapping[str | None, Scope]):
+    ``base_dir`` is the inventory's folder (``lookup('file')`` reads inside it only),
+    ``secrets`` decrypt what it reads there, ``environ`` is what ``lookup('env')`` sees.
+    """
+
+    def __init__(self, scopes: Mapping[str | None, Scope], *, base_dir: Path | None = None,
+                 secrets: VaultSecrets | None = None, environ: Mapping[str, str] | None = None):
         self.env = make_environment()
         self.scopes = scopes
+        self.base_dir = base_dir
+        self.secrets = secrets or VaultSecrets()
+        self.environ = os.environ if environ is None else environ
         self.tracker = _Tracker()
         self._cache: dict[tuple[str | None, str], Any] = {}
         self._compiled: dict[str, jinja2.Template] = {}
         self.hostvars = _HostVars(self)
-        self._steps = 0
+        self._steps: dict[str | None, int] = {}
+        self._lock = threading.RLock()  # a carrier's variables may be read from a worker thread
         self.env.globals["range"] = self._range
+        self.env.globals["lookup"] = self._lookup_global(wantlist=False)
+        self.env.globals["query"] = self.env.globals["q"] = self._lookup_global(wantlist=True)
 
     def variables(self, host: str | None) -> dict[str, Any]:
-        """Every variable of a host, rendered."""
-        self._steps = 0
-        return {key: self.variable(host, key) for key in self.scopes[host].raw}
+        """Every variable of a host, rendered (a variable that is ``omit`` is left out, as if it were not set)."""
+        out = {key: self.variable(host, key) for key in self.scopes[host].raw}
+        return {k: v for k, v in out.items() if v is not OMIT}
 
     def variable(self, host: str | None, key: str) -> Any:
+        with self._lock:
+            return self._variable(host, key)
+
+    def _variable(self, host: str | None, key: str) -> Any:
         slot = (host, key)
         if slot in self._cache:
             value = self._cache[slot]
@@ -312,9 +287,16 @@ class Renderer:
 
     def _render(self, scope: Scope, path: PathKey, value: Any) -> Any:
         if isinstance(value, dict):
-            return {k: self._render(scope, path + (k,), v) for k, v in value.items()}
+            rendered = ((k, self._render(scope, path + (k,), v)) for k, v in value.items())
+            return {k: v for k, v in rendered if v is not OMIT}
         if isinstance(value, list):
-            return [self._render(scope, path + (i,), v) for i, v in enumerate(value)]
+            items = (self._render(scope, path + (i,), v) for i, v in enumerate(value))
+            return [v for v in items if v is not OMIT]
+        if isinstance(value, Encrypted):
+            try:
+                value = value.decrypt()
+            except VaultError as exc:
+                raise RenderError(f"{exc} (for {dotted(path)})") from None
         secret = isinstance(value, Sensitive)
         if secret:
             self.tracker.sensitive = True
@@ -345,6 +327,7 @@ class Renderer:
         try:
             context = template.new_context(_HostScope(self, scope), shared=True)
             result = template.environment.concat(template.root_render_func(context))  # type: ignore[attr-defined]
+            result = strip_omit(result)
             undefined = _first_undefined(result)
             if undefined is not None:
                 undefined._fail_with_undefined_error()
@@ -354,6 +337,8 @@ class Renderer:
             raise RenderError(f"{where}: {name}: not allowed: {self._withheld(exc)}") from None
         except jinja2.UndefinedError as exc:
             raise RenderError(f"{where}: {name}: {self._withheld(exc.message)}") from None
+        except (FilterError, LookupError_) as exc:
+            raise RenderError(f"{where}: {name}: cannot render: {self._withheld(exc)}") from None
         except jinja2.TemplateError as exc:
             raise RenderError(f"{where}: {name}: cannot render: {self._withheld(_explain(str(exc)))}") from None
         except RecursionError:
@@ -373,10 +358,115 @@ class Renderer:
     def _range(self, *args: int) -> range:
         """Jinja's sandboxed range, charged to a budget of steps per host, so that nested loops cannot hang a run."""
         steps = safe_range(*args)
-        self._steps += len(steps)
-        if self._steps > MAX_STEPS:
+        host = self.tracker.stack[0][0] if self.tracker.stack else None
+        self._steps[host] = self._steps.get(host, 0) + len(steps)
+        if self._steps[host] > MAX_STEPS:
             raise jinja2.exceptions.SecurityError(f"more than {MAX_STEPS} range() steps in one host's templates")
         return steps
+
+    # --- lookups (ansible-core's _invoke_lookup, for env, file and vars) ---------------------
+
+    def _lookup_global(self, wantlist: bool) -> Callable[..., Any]:
+        @jinja2.pass_context
+        def call(context: Any, plugin: Any, *terms: Any, **kwargs: Any) -> Any:
+            want = bool(kwargs.pop("wantlist", wantlist))
+            errors = kwargs.pop("errors", "strict")
+            name = _plugin(plugin)
+            if name not in LOOKUPS:
+                why = _REFUSED.get(name, "is not one exconf offers")
+                raise jinja2.exceptions.SecurityError(
+                    f"lookup {str(plugin)!r} {why}: an exconf inventory is data, read without running anything; "
+                    f"the lookups offered are {', '.join(LOOKUPS)}"
+                )
+            try:
+                found = getattr(self, f"_lookup_{name}")(context.parent, list(terms), kwargs)
+            except (LookupError_, FilterError, VaultError) as exc:
+                if errors in ("warn", "ignore"):
+                    return [] if want else None
+                raise LookupError_(f"lookup('{name}'): {exc}") from None
+            if not want and found:
+                if len(found) == 1:
+                    return found[0]
+                try:
+                    return ",".join(found)
+                except TypeError:
+                    return found
+            return found
+
+        return call
+
+    def _lookup_env(self, scope: Any, terms: list[Any], options: dict[str, Any]) -> list[Any]:
+        default = options.pop("default", "")
+        _no_options("env", options)
+        out = []
+        for term in terms:
+            var = str(term).split()[0] if str(term).split() else str(term)
+            out.append(self.environ.get(var, default))
+        return out
+
+    def _lookup_vars(self, scope: Any, terms: list[Any], options: dict[str, Any]) -> list[Any]:
+        default = options.pop("default", None)
+        _no_options("vars", options)
+        out = []
+        for term in terms:
+            if not isinstance(term, str):
+                raise LookupError_(f"Variable name must be 'str' not {type(term).__name__!r}.")
+            if isinstance(scope, _HostScope) and scope.has_variable(term):
+                out.append(scope[term])
+            elif default is not None:
+                out.append(default)
+            else:
+                raise LookupError_(f"No variable named {term!r} was found.")
+        return out
+
+    def _lookup_file(self, scope: Any, terms: list[Any], options: dict[str, Any]) -> list[Any]:
+        lstrip, rstrip = bool(options.pop("lstrip", False)), bool(options.pop("rstrip", True))
+        _no_options("file", options)
+        out: list[Any] = []
+        for term in terms:
+            text = self._read_file(str(term))
+            if lstrip:
+                text = type(text)(text.lstrip()) if isinstance(text, Sensitive) else text.lstrip()
+            if rstrip:
+                text = type(text)(text.rstrip()) if isinstance(text, Sensitive) else text.rstrip()
+            out.append(text)
+        return out
+
+    def _read_file(self, term: str) -> str:
+        """ansible-core's search for a file (``files/TERM``, then ``TERM``), in the inventory's folder only."""
+        if self.base_dir is None:
+            raise LookupError_(f"Unable to access the file {term!r}: this inventory has no folder to read files from")
+        base = self.base_dir.resolve()
+        given = Path(term).expanduser()
+        candidates = [given] if given.is_absolute() else [base / "files" / given, base / given]
+        for candidate in candidates:
+            if not candidate.is_file():
+                continue
+            real = candidate.resolve()
+            if real != base and base not in real.parents:
+                raise LookupError_(f"Unable to access the file {term!r}: it is outside the inventory's folder {base} (exconf reads no other file)")
+            try:
+                with real.open("rb") as handle:
+                    data = handle.read(MAX_FILE + 1)
+            except OSError as exc:
+                raise LookupError_(f"Unable to access the file {term!r}: {exc.strerror}") from None
+            if len(data) > MAX_FILE:
+                raise LookupError_(f"Unable to access the file {term!r}: it is larger than {MAX_FILE} bytes")
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise LookupError_(f"Unable to access the file {term!r}: it is not UTF-8 text") from None
+            if is_encrypted(text):  # as ansible-core's loader, a vault-encrypted file is decrypted (and is a secret)
+                self.tracker.sensitive = True
+                return VaultText(decrypt(text, self.secrets, str(candidate)))
+            return text
+        where = " or ".join(str(c) for c in candidates)
+        raise LookupError_(f"Unable to access the file {term!r}: no such file ({where})")
+
+
+def _no_options(plugin: str, options: dict[str, Any]) -> None:
+    if options:
+        raise LookupError_(f"unknown option{'s' if len(options) > 1 else ''} {', '.join(sorted(options))} for the {plugin} lookup")
 
 
 def _first_undefined(value: Any) -> jinja2.Undefined | None:
@@ -416,7 +506,11 @@ class _HostScope(Mapping[str, Any]):
         return self.renderer.env.globals[key]
 
     def __contains__(self, key: object) -> bool:
-        return key in self.scope.raw or key in ("hostvars", "vars") or key in self.scope.magic or key in self.renderer.env.globals
+        return self.has_variable(key) or key in self.renderer.env.globals
+
+    def has_variable(self, key: object) -> bool:
+        """A variable of the host (its own, hostvars, vars, a magic one), not one of Jinja's globals."""
+        return key in self.scope.raw or key in ("hostvars", "vars") or key in self.scope.magic
 
     def __iter__(self) -> Iterator[str]:
         return iter(set(self.scope.raw) | set(self.scope.magic))

@@ -15,16 +15,18 @@ import getpass
 import hmac as _hmac
 import os
 import subprocess
+import threading
 from binascii import Error as BinasciiError
 from binascii import unhexlify
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
+from .regularfile import SECRET_FILE_LIMIT, NotARegularFile, read_regular
 from .sensitive import VaultText
 
 HEADER = "$ANSIBLE_VAULT"
@@ -35,12 +37,44 @@ class VaultError(Exception):
     """Vault data that cannot be decrypted; the message names where, never a password."""
 
 
-@dataclass(frozen=True)
 class VaultSecret:
-    """One password and the vault id it was given for."""
+    """One password and the vault id it was given for.
 
-    label: str
-    password: bytes = field(repr=False)
+    A password typed at a prompt is asked only when a decryption needs it (and then
+    once): a command asks for the vault ids of the values it uses, not for every id
+    named on its command line.
+    """
+
+    def __init__(self, label: str, password: bytes | None = None, *, ask: Callable[[], bytes] | None = None):
+        if password is None and ask is None:
+            raise ValueError("a vault secret needs a password or a way to ask for it")
+        self.label = label
+        self._password = password
+        self._ask = ask
+        self._failure: VaultError | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def asked(self) -> bool:
+        """Whether the password is known (given, or typed already)."""
+        return self._password is not None
+
+    @property
+    def password(self) -> bytes:
+        with self._lock:
+            if self._password is None:
+                if self._failure is not None:
+                    raise self._failure
+                assert self._ask is not None
+                try:
+                    self._password = self._ask()
+                except VaultError as exc:
+                    self._failure = exc
+                    raise
+            return self._password
+
+    def __repr__(self) -> str:
+        return f"VaultSecret({self.label!r})"
 
 
 @dataclass(frozen=True)
@@ -146,17 +180,12 @@ class VaultPasswordError(VaultError):
 
 def _from_source(label: str, source: str, prompt: Callable[[str], str]) -> VaultSecret:
     if source in ("prompt", "prompt_ask_vault_pass"):
-        try:
-            text = prompt(f"Vault password ({label}): " if label != DEFAULT_ID else "Vault password: ")
-        except EOFError:
-            raise VaultPasswordError("no vault password could be read (no terminal, and standard input is closed); use --vault-password-file") from None
-        if not text:
-            raise VaultPasswordError("the vault password typed is empty")
-        return VaultSecret(label, text.encode("utf-8"))
+        text = f"Vault password ({label}): " if label != DEFAULT_ID else "Vault password: "
+        return VaultSecret(label, ask=lambda: _typed(prompt, text))
     path = Path(source).expanduser()
-    if not path.is_file():
+    if not path.exists():
         raise VaultPasswordError(f"vault password file {source}: no such file")
-    if os.access(path, os.X_OK):
+    if path.is_file() and os.access(path, os.X_OK):
         # An executable password file is a client script: its standard output is the password (Ansible's ScriptVaultSecret).
         args = [str(path)] + ([f"--vault-id={label}"] if label != DEFAULT_ID else [])
         try:
@@ -168,13 +197,23 @@ def _from_source(label: str, source: str, prompt: Callable[[str], str]) -> Vault
         data = done.stdout
     else:
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise VaultPasswordError(f"vault password file {source}: cannot read it: {exc.strerror}") from None
+            data = read_regular(path, limit=SECRET_FILE_LIMIT, what="vault password file")
+        except NotARegularFile as exc:
+            raise VaultPasswordError(str(exc)) from None
     password = data.strip(b"\r\n")
     if not password:
         raise VaultPasswordError(f"vault password file {source}: it is empty")
     return VaultSecret(label, password)
+
+
+def _typed(prompt: Callable[[str], str], text: str) -> bytes:
+    try:
+        typed = prompt(text)
+    except EOFError:
+        raise VaultPasswordError("no vault password could be read (no terminal, and standard input is closed); use --vault-password-file") from None
+    if not typed:
+        raise VaultPasswordError("the vault password typed is empty")
+    return typed.encode("utf-8")
 
 
 def decrypt_text(text: str, secrets: VaultSecrets, where: str) -> VaultText:
@@ -182,4 +221,33 @@ def decrypt_text(text: str, secrets: VaultSecrets, where: str) -> VaultText:
     return VaultText(decrypt(text, secrets, where))
 
 
-__all__ = ["VaultError", "VaultOptions", "VaultPasswordError", "VaultSecret", "VaultSecrets", "decrypt", "decrypt_text", "is_encrypted", "load_secrets"]
+class Encrypted:
+    """A ``!vault`` value as written, decrypted when a template (or exconf) first uses it.
+
+    Decrypting lazily is what asks a prompted vault password only when a selected
+    host needs a value encrypted with it. Immutable once decrypted; copies share
+    the decryption (PBKDF2 runs once per value, not once per host).
+    """
+
+    __slots__ = ("ciphertext", "where", "_secrets", "_plain", "_lock")
+
+    def __init__(self, ciphertext: str, secrets: VaultSecrets, where: str):
+        self.ciphertext, self.where, self._secrets = ciphertext, where, secrets
+        self._plain: VaultText | None = None
+        self._lock = threading.Lock()
+
+    def decrypt(self) -> VaultText:
+        """The value (sensitive); raises VaultError naming where it was written."""
+        with self._lock:
+            if self._plain is None:
+                self._plain = decrypt_text(self.ciphertext, self._secrets, self.where)
+            return self._plain
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Encrypted:
+        return self
+
+    def __repr__(self) -> str:
+        return f"Encrypted({self.where})"
+
+
+__all__ = ["Encrypted", "VaultError", "VaultOptions", "VaultPasswordError", "VaultSecret", "VaultSecrets", "decrypt", "decrypt_text", "is_encrypted", "load_secrets"]

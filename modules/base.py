@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from exconf.model import Change, Desired, Finding, ObservedObject, Operation, Refusal, ServerFacts
+from exconf.model import Change, Desired, Finding, ObservedObject, Operation, Plan, Refusal, ServerFacts
 from exconf.remote import LOCAL_SERVER, Answer, Step
 from exconf.yamlsource import Location, PathKey
 
@@ -43,22 +43,23 @@ class PeerRead:
     facts: ServerFacts
     objects: tuple[ObservedObject, ...]
     declared: tuple[Desired, ...] = ()  # what that host declares of the kind (an Edge declared twice)
+    clean: bool = True  # it planned without a problem (known in the planner's second pass): a peer to pick for work
 
 
 @dataclass(frozen=True)
 class PlanContext:
     """What a kind may know while planning one scope: the carrying host and its server.
 
-    ``peers``: for a kind with ``reads_peers = True`` (an optional member: the kind is then read on
-    every selected host as soon as one host declares it), what each other host read of it; an Edge
-    Subscription is planned on the Edge from both sides, the Edge's and the Mailbox servers'.
+    ``peers``: for a kind with ``reads_peers`` (it is then read on every selected host as soon as one
+    host declares it), what each other host read of it; an Edge Subscription is planned on the Edge
+    from both sides, the Edge's and the Mailbox servers'.
     """
 
     host: str  # inventory name of the host that carries the changes
     facts: ServerFacts
     where: str  # how messages name the scope: "EX01", "the organisation"
-    peers: tuple[PeerRead, ...] = ()
-    planned: tuple[Change, ...] = ()  # what the kinds before this one (in KINDS order) change in this scope
+    peers: tuple[PeerRead, ...] = ()  # the other hosts read; a kind picks a peer to work through among the ``clean`` ones
+    planned: tuple[Change, ...] = ()  # for a kind that ``sees_planned``: what every other kind changes in this scope
 
 
 @dataclass(frozen=True)
@@ -90,13 +91,37 @@ class DriftTraits:
 
 
 class Kind(Protocol):
-    """What the engine needs of a resource kind (see docs/architecture.md, "Kinds")."""
+    """What the engine needs of a resource kind (see docs/architecture.md, "Kinds").
 
-    kind: str
-    section: str
-    scope: str
-    title: str
-    roles: frozenset[str]
+    Names are read-only properties, so a frozen dataclass implements them. The optional members
+    have ordinary defaults in ``KindDefaults``, which every kind inherits: the engine never probes
+    a kind with getattr.
+    """
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def section(self) -> str: ...
+
+    @property
+    def scope(self) -> str: ...
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def roles(self) -> frozenset[str]: ...
+
+    @property
+    def reads_peers(self) -> bool:
+        """Read on every selected host as soon as one declares it; its plan gets what the others read (``ctx.peers``)."""
+        ...
+
+    @property
+    def sees_planned(self) -> bool:
+        """Planned a second time, with every change the other kinds planned in its scope (``ctx.planned``)."""
+        ...
 
     def schema(self) -> dict[str, Any]: ...
 
@@ -117,13 +142,42 @@ class Kind(Protocol):
 
     def verify(self, change: Change, readback: tuple[ObservedObject, ...]) -> str | None: ...
 
-    # Optional members (read with getattr, so the settings kinds need not carry them):
-    #   reads_peers: bool -- read on every selected host when one declares it; the plan gets ``ctx.peers``.
-    #   verify_operation(op, change, readback) -> str | None -- for a change made of several operations
-    #     on several hosts: each operation is verified on its own host's read-back instead of ``verify``.
-    #   polls(op) -> (count, seconds) -- with verify_operation: read back an operation whose effect comes
-    #     later (synchronisation) up to count more times, seconds apart, before it is unverified.
-    #   drift: DriftTraits -- severity, the cmdlets that change its objects, which changes drift --correct may make.
+    def verify_operation(self, op: Operation, change: Change, readback: tuple[ObservedObject, ...]) -> str | None:
+        """One operation of a change, judged on its own host's read-back (a change made on several hosts)."""
+        ...
+
+    def polls(self, op: Operation) -> tuple[int, float]:
+        """(count, seconds): read an operation's effect back again, bounded, before calling it unverified."""
+        ...
+
+    def plan_rails(self, plan: Plan) -> list[Refusal]:
+        """Rails that need the whole plan (several hosts), judged after every scope is planned."""
+        ...
+
+    @property
+    def drift(self) -> DriftTraits:
+        """How ``exconf drift`` treats its objects: severity, the cmdlets that change them, what ``--correct`` may make."""
+        ...
+
+
+class KindDefaults:
+    """The ordinary answers of the optional members of ``Kind``; every kind inherits them."""
+
+    reads_peers: bool = False
+    sees_planned: bool = False
+    drift: DriftTraits = DriftTraits()
+
+    def verify(self, change: Change, readback: tuple[ObservedObject, ...]) -> str | None:
+        raise NotImplementedError
+
+    def verify_operation(self, op: Operation, change: Change, readback: tuple[ObservedObject, ...]) -> str | None:
+        return self.verify(change, readback)
+
+    def polls(self, op: Operation) -> tuple[int, float]:
+        return (0, 0.0)
+
+    def plan_rails(self, plan: Plan) -> list[Refusal]:
+        return []
 
 
 def expand_name(template: str, server: str) -> str:
@@ -150,6 +204,7 @@ __all__ = [
     "DriftTraits",
     "SERVER",
     "Kind",
+    "KindDefaults",
     "KindPlan",
     "PeerRead",
     "PlanContext",

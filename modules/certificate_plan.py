@@ -11,22 +11,18 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
 
-from exconf.controllerfiles import RefSecret
-from exconf.model import Change, Desired, Finding, FindingProperty, FindingStatus, ObservedObject, PropertyChange, Refusal
+from exconf.controllerfiles import PfxBytes, RefSecret
+from exconf.model import (Change, Desired, Finding, FindingProperty, FindingStatus, HostStatus, ObservedObject, Operation, Plan,
+                          PropertyChange, Refusal)
 from exconf.remote import LOCAL_SERVER, OutputRef, Step
 from exconf.yamlsource import Location
 
 from .base import KindPlan, PlanContext
-from .certificate_values import Cert, cert_from_answer, covers, order, selected_by
-
-if TYPE_CHECKING:
-    from .exchange_certificate import CertSpec
+from .certificate_values import DEFAULT_WARN_DAYS, Cert, CertSpec, cert_from_answer, covers, order, selected_by
 
 KIND = "exchange_certificate"
 CONNECTOR = "exchange_certificate.connector"  # connectors read beside the certificates (their FQDN and TlsCertificateName)
-DEFAULT_WARN_DAYS = 30
 
 # Rail names, as --override takes them (docs/certificates.md, "Safety rails").
 RAIL_SMTP = "smtp-certificate-kept"
@@ -37,7 +33,7 @@ RAIL_EXPIRED = "certificate-expired"
 RAIL_EXPIRING = "certificate-expiring"
 RAIL_WEAK = "certificate-weak-key"
 RAIL_SHA1 = "certificate-sha1"
-RAIL_EDGE_MAILBOX = "edge-mailbox-same-certificate"  # engine/safety.py
+RAIL_EDGE_MAILBOX = "edge-mailbox-same-certificate"  # plan_rails: needs the whole plan
 RAILS = (RAIL_SMTP, RAIL_CONNECTOR, RAIL_NAMES, RAIL_IIS, RAIL_EXPIRED, RAIL_EXPIRING, RAIL_WEAK, RAIL_SHA1, RAIL_EDGE_MAILBOX)
 
 NOT_ON_SERVER = "(not on the server)"
@@ -52,12 +48,25 @@ def _day(value: dt.datetime | None) -> str:
 
 
 def _validity(cert: Cert, now: dt.datetime) -> str:
+    """A date, never "N days left": a plan made in the evening must read the same in the night (its
+    saved form is compared with a fresh plan at apply), and only an expiry changes it."""
     left = cert.days_left(now)
     if left is None:
         return "(unknown)"
     if left <= 0:
         return f"{_day(cert.not_after)} (expired)"
-    return f"{_day(cert.not_after)} ({int(left)} days left)"
+    return _day(cert.not_after)
+
+
+@dataclass(frozen=True)
+class CertWork:
+    """What a certificate change sends (its ``Change.payload``): the shown properties say what changes, this how."""
+
+    services: str = "None"  # the -Services value (only what is added: services are additive)
+    pfx: PfxBytes | None = None  # create: the PFX's bytes, read at plan time, with their path and SHA-256
+    password: RefSecret | None = None  # create: where its password comes from
+    subject: str = ""  # replace: the new self-signed certificate's subject and names
+    domains: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -105,9 +114,12 @@ def plan_certificates(desired: tuple[Desired, ...], observed: tuple[ObservedObje
     for want in desired:
         spec: CertSpec = want.values[0].value
         _plan_one(spec, want, store, ctx, now, d, claimed)
-    # Replacements first, removals last, whatever the declaration order: a removal never runs
-    # before the certificate that takes over from it exists (and, with -Force, is the default).
+    # Replacements after imports and enables, removals last, whatever the declaration order: a removal
+    # never runs before the certificate that takes over from it exists (and, with -Force, is the default).
+    # Said as ``after`` (the planner's needs), not by list order, which nothing downstream keeps.
     d.changes.sort(key=lambda c: ORDER[c.action])
+    d.changes[:] = [replace(c, after=tuple(e.id for e in d.changes if ORDER[e.action] < ORDER[c.action])) if c.action in ("replace", "delete") else c
+                    for c in d.changes]
     if ctx.facts.role == "Edge":
         for change in d.changes:
             if "SMTP" in d.binds.get(change.id, frozenset()):
@@ -207,10 +219,10 @@ def _expiry(spec: CertSpec, cert: Cert, want: Desired, now: dt.datetime) -> Find
     return FindingProperty("days_left", f"at least {spec.warn_days}", max(int(left), 0), spec.at.get("warn_within_days", want.source))
 
 
-def _change(ctx: PlanContext, cert: Cert, action: str, props: list[PropertyChange], reason: str) -> Change:
+def _change(ctx: PlanContext, cert: Cert, action: str, props: list[PropertyChange], reason: str, work: CertWork = CertWork()) -> Change:
 
     return Change(id=f"{ctx.host}/{KIND}/{cert.thumbprint}", host=ctx.host, kind=KIND, name=cert.label, identity=cert.thumbprint,
-                  action=action, properties=tuple(props), reason=reason)
+                  action=action, properties=tuple(props), reason=reason, payload=work)
 
 
 def _health(cert: Cert, warn_days: int, now: dt.datetime) -> list[tuple[str, str]]:
@@ -236,22 +248,18 @@ def _import(spec: CertSpec, want: Desired, ctx: PlanContext, now: dt.datetime, d
     services = spec.services or frozenset()
     src = spec.at.get("import", want.source)
     props = [
-        PropertyChange("pfx", "FileData", NOT_ON_SERVER, spec.pfx.describe(), spec.pfx.data, src),
-        PropertyChange("password", "Password", "(none)", spec.pfx.password.describe(), _secret(spec), src),
-        PropertyChange("services", "Services", [], order(services), _wire(services), spec.at.get("services", want.source)),
+        PropertyChange("pfx", "", NOT_ON_SERVER, spec.pfx.describe(), None, src),
+        PropertyChange("password", "", "(none)", spec.pfx.password.describe(), None, src),
+        PropertyChange("services", "", [], order(services), None, spec.at.get("services", want.source)),
         PropertyChange("valid_until", "", "(none)", _validity(cert, now), None, src),
     ]
-    change = _change(ctx, cert, "create", props, f"import {spec.pfx.ref.path}" + (f" and enable {', '.join(order(services))}" if services else ""))
+    work = CertWork(services=_wire(services), pfx=spec.pfx.data, password=RefSecret(spec.pfx.password))
+    change = _change(ctx, cert, "create", props, f"import {spec.pfx.ref.path}" + (f" and enable {', '.join(order(services))}" if services else ""), work)
     d.changes.append(change)
     d.binds[change.id] = services
     d.warn_days[change.id] = spec.warn_days
     d.certs[change.id] = replace(cert, services=services)
     d.findings.append(Finding(ctx.host, KIND, cert.label, FindingStatus.CHANGE, want.source, _props(want.source, cert, services, cert.thumbprint, NOT_ON_SERVER)))
-
-
-def _secret(spec: CertSpec) -> Any:
-    assert spec.pfx is not None
-    return RefSecret(spec.pfx.password)
 
 
 def _wire(services: frozenset[str]) -> str:
@@ -262,7 +270,7 @@ def _remove(cert: Cert, want: Desired, ctx: PlanContext, now: dt.datetime, d: Dr
 
     before = order(cert.services) if cert.services is not None else "(unknown)"
     props = [
-        PropertyChange("thumbprint", "Thumbprint", cert.thumbprint, "(removed)", cert.thumbprint, want.source),
+        PropertyChange("thumbprint", "", cert.thumbprint, "(removed)", None, want.source),
         PropertyChange("services", "", before, [], None, want.source),
         PropertyChange("valid_until", "", _validity(cert, now), "(removed)", None, want.source),
     ]
@@ -294,13 +302,13 @@ def _present(spec: CertSpec, cert: Cert, want: Desired, ctx: PlanContext, now: d
                       status="Valid", key_size=max(cert.key_size or 2048, 2048), signature="sha256RSA", self_signed=True)
         at = spec.at.get("renew" if renew else "services_mode", want.source)
         props = [
-            PropertyChange("thumbprint", "Thumbprint", cert.thumbprint, NEW_THUMBPRINT, cert.thumbprint, at),
-            PropertyChange("subject", "SubjectName", cert.subject, cert.subject, cert.subject, at),
-            PropertyChange("domains", "DomainName", list(cert.domains), list(cert.domains), list(cert.domains), at),
-            PropertyChange("services", "Services", order(cert.services), order(services), _wire(services), at),
-            PropertyChange("valid_until", "", _validity(cert, now), f"{_day(new.not_after)} (new self-signed, {SELF_SIGNED_YEARS} years)", None, at),
+            PropertyChange("thumbprint", "", cert.thumbprint, NEW_THUMBPRINT, None, at),
+            PropertyChange("subject", "", cert.subject, cert.subject, None, at),
+            PropertyChange("domains", "", list(cert.domains), list(cert.domains), None, at),
+            PropertyChange("services", "", order(cert.services), order(services), None, at),
+            PropertyChange("valid_until", "", _validity(cert, now), f"(new self-signed, valid {SELF_SIGNED_YEARS} years from its creation)", None, at),
         ]
-        change = _change(ctx, cert, "replace", props, why)
+        change = _change(ctx, cert, "replace", props, why, CertWork(services=_wire(services), subject=cert.subject, domains=tuple(cert.domains)))
         d.changes.append(change)
         d.binds[change.id] = services - cert.services  # what the replacement serves beyond the old one
         d.certs[change.id] = cert
@@ -311,10 +319,10 @@ def _present(spec: CertSpec, cert: Cert, want: Desired, ctx: PlanContext, now: d
         after = cert.services | missing
         at = spec.at.get("services", want.source)
         props = [
-            PropertyChange("services", "Services", order(cert.services), order(after), _wire(missing), at),
+            PropertyChange("services", "", order(cert.services), order(after), None, at),
             PropertyChange("valid_until", "", _validity(cert, now), _validity(cert, now), None, at),
         ]
-        change = _change(ctx, cert, "update", props, f"enable {', '.join(order(missing))}")
+        change = _change(ctx, cert, "update", props, f"enable {', '.join(order(missing))}", CertWork(services=_wire(missing)))
         d.changes.append(change)
         d.binds[change.id] = missing
         d.warn_days[change.id] = spec.warn_days
@@ -405,34 +413,34 @@ def _prop(change: Change, name: str) -> PropertyChange | None:
     return next((p for p in change.properties if p.prop == name), None)
 
 
+def operations_for(change: Change) -> tuple[Operation, ...]:
+    """One operation per change: its cmdlets always with -Force on Enable and New (cmdlets.md §1a), -Confirm:$false on Remove."""
+    return (Operation(id=change.id, host=change.host, change=change.id, steps=steps_for(change), role=change.action),)
+
+
 def steps_for(change: Change) -> tuple[Step, ...]:
-    """The cmdlets of one change: always -Force on Enable and New (cmdlets.md §1a), -Confirm:$false on Remove."""
     sid = change.id
+    work: CertWork = change.payload
     if change.action == "delete":
         return (Step(f"{sid}:remove", "Remove-ExchangeCertificate", {"Thumbprint": change.identity, "Server": LOCAL_SERVER, "Confirm": False}),)
-    services = _prop(change, "services")
-    wire = services.wire if services else "None"
     if change.action == "update":
-        return (Step(f"{sid}:enable", "Enable-ExchangeCertificate", _enable_params(change.identity, wire)),)
+        return (Step(f"{sid}:enable", "Enable-ExchangeCertificate", _enable_params(change.identity, work.services)),)
     if change.action == "create":
-        pfx, password = _prop(change, "pfx"), _prop(change, "password")
-        assert pfx is not None and password is not None
-        steps = [Step(f"{sid}:import", "Import-ExchangeCertificate", {"FileData": pfx.wire, "Password": password.wire, "Server": LOCAL_SERVER},
+        assert work.pfx is not None and work.password is not None
+        steps = [Step(f"{sid}:import", "Import-ExchangeCertificate", {"FileData": work.pfx, "Password": work.password, "Server": LOCAL_SERVER},
                       select=("Thumbprint",))]
-        if wire != "None":
-            steps.append(Step(f"{sid}:enable", "Enable-ExchangeCertificate", _enable_params(OutputRef(f"{sid}:import", "Thumbprint"), wire)))
+        if work.services != "None":
+            steps.append(Step(f"{sid}:enable", "Enable-ExchangeCertificate", _enable_params(OutputRef(f"{sid}:import", "Thumbprint"), work.services)))
         return tuple(steps)
-    subject, domains = _prop(change, "subject"), _prop(change, "domains")
-    assert subject is not None and domains is not None
-    new = {"SubjectName": subject.wire, "DomainName": list(domains.wire), "Services": wire, "Force": True, "Server": LOCAL_SERVER}
+    new = {"SubjectName": work.subject, "DomainName": list(work.domains), "Services": work.services, "Force": True, "Server": LOCAL_SERVER}
     return (
         Step(f"{sid}:new", "New-ExchangeCertificate", new, select=("Thumbprint",)),
         Step(f"{sid}:remove", "Remove-ExchangeCertificate", {"Thumbprint": change.identity, "Server": LOCAL_SERVER, "Confirm": False}),
     )
 
 
-def _enable_params(thumbprint: Any, services: str) -> dict[str, Any]:
-    params: dict[str, Any] = {"Thumbprint": thumbprint, "Services": services, "Server": LOCAL_SERVER, "Force": True}
+def _enable_params(thumbprint: str | OutputRef, services: str) -> dict[str, object]:
+    params: dict[str, object] = {"Thumbprint": thumbprint, "Services": services, "Server": LOCAL_SERVER, "Force": True}
     if "IIS" in services.split(", "):
         # Without it Exchange asks whether to require SSL on the Default Web Site (cmdlets.md §2); exconf leaves that setting alone.
         params["DoNotRequireSsl"] = True
@@ -458,3 +466,42 @@ def verify_change(change: Change, readback: tuple[ObservedObject, ...]) -> str |
     if cert.services is None or not wanted <= cert.services:
         return f"{change.name} serves {order(cert.services) if cert.services is not None else '(unknown)'}, expected at least {order(wanted)}"
     return None
+
+
+# --- the rail that needs the whole plan -------------------------------------------------------------------
+
+
+def _smtp_third_party(plan: Plan) -> list[tuple[str, str, str, bool, str]]:
+    """(host, role, thumbprint, newly bound, certificate) for each third-party certificate serving SMTP after the plan,
+    read from this kind's findings (thumbprint, services expected after the plan and actual before, self_signed)."""
+    out = []
+    for hp in plan.hosts.values():
+        if hp.status is not HostStatus.OK or hp.facts is None:
+            continue
+        for f in hp.findings:
+            if f.kind != KIND or f.status not in (FindingStatus.CHANGE, FindingStatus.IN_SYNC, FindingStatus.EXPIRING):
+                continue
+            props = {p.prop: p for p in f.properties}
+            if not {"thumbprint", "services", "self_signed"} <= props.keys() or props["self_signed"].expected:
+                continue
+            after, before = props["services"].expected, props["services"].actual
+            if isinstance(after, list) and "SMTP" in after:
+                newly = not (isinstance(before, list) and "SMTP" in before)
+                out.append((hp.host, hp.facts.role, str(props["thumbprint"].expected), newly, f.name))
+    return out
+
+
+def plan_rails(plan: Plan) -> list[Refusal]:
+    """One third-party certificate for SMTP on an Edge and a Mailbox server: both ends of one secure
+    transaction (Edge ↔ Mailbox) must not present the same certificate (cmdlets.md §11, [FIELD]).
+    Refused where this plan binds it; a pairing that exists already is left to drift to report."""
+    seen = _smtp_third_party(plan)
+    out = []
+    for host, role, thumb, newly, name in seen:
+        others = [h for h, r, t, _, _ in seen if t == thumb and r != role and {r, role} == {"Edge", "Mailbox"}]
+        if newly and others:
+            out.append(Refusal(RAIL_EDGE_MAILBOX, host, f"{host}: {name} would serve SMTP on this {role} server and also serves SMTP on "
+                                                        f"{', '.join(sorted(set(others)))}; an Edge and the Mailbox servers it synchronises with "
+                                                        "must not present the same certificate (keep the self-signed one for Edge ↔ Mailbox)",
+                               f"{host}/{KIND}/{thumb}"))
+    return out

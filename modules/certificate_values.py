@@ -18,11 +18,13 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from exconf.controllerfiles import PfxBytes, digest
 from exconf.model import FileRef, SecretRef
+from exconf.regularfile import PFX_LIMIT, NotARegularFile, read_regular
+from exconf.yamlsource import Location
 from exconf.remote import Secret, SecretError
 
 SERVICES = ("IMAP", "POP", "UM", "IIS", "SMTP", "Federation", "UMCallRouter")
@@ -236,7 +238,7 @@ def cert_from_x509(cert: x509.Certificate, has_key: bool) -> Cert:
     except x509.ExtensionNotFound:
         sans = ()
     key = cert.public_key()
-    size = key.key_size if isinstance(key, (rsa.RSAPublicKey, dsa.DSAPublicKey, ec.EllipticCurvePublicKey)) else None
+    size = getattr(key, "key_size", None)  # RSA, DSA and EC keys have one; naming dsa.DSAPublicKey warns CryptographyDeprecationWarning
     return Cert(
         thumbprint=cert.fingerprint(hashes.SHA1()).hex().upper(),
         subject=_dotnet_name(cert.subject),
@@ -275,9 +277,9 @@ class OpenedPfx:
 def read_pfx(path: Path, password: SecretRef, secret: Secret, opened: OpenedPfx | None = None) -> Pfx:
     """Open a PFX with its password (revealed only for this call) and describe its certificate."""
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise PfxError(f"cannot read the PFX {path}: {exc.strerror or exc}") from None
+        raw = read_regular(path, limit=PFX_LIMIT, what="the PFX")
+    except NotARegularFile as exc:
+        raise PfxError(str(exc)) from None
     try:
         text = secret.reveal()
     except SecretError as exc:
@@ -317,3 +319,29 @@ def _looks_like_pkcs12(raw: bytes) -> bool:
         return False
     i = 2 + (raw[1] & 0x7F if raw[1] & 0x80 else 0)
     return raw[i : i + 3] == b"\x02\x01\x03"
+
+
+DEFAULT_WARN_DAYS = 30
+
+
+@dataclass(frozen=True)
+class CertSpec:
+    """One declared certificate, parsed once (desired time); ``pfx_error`` keeps a PFX problem for plan time."""
+
+    thumbprint: str | None = None
+    match: Match | None = None
+    services: frozenset[str] | None = None  # None: not declared (no service change)
+    exact: bool = False
+    absent: bool = False
+    renew_days: int | None = None
+    warn_days: int = DEFAULT_WARN_DAYS
+    pfx: Pfx | None = None
+    pfx_error: str = ""
+    at: dict[str, Location] = field(default_factory=dict, compare=False, repr=False)
+
+    def describe(self) -> str:
+        if self.thumbprint:
+            return f"thumbprint {self.thumbprint}"
+        if self.match:
+            return f"match {self.match.describe()}"
+        return f"PFX {self.pfx.ref.path}" if self.pfx else "import"

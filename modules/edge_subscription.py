@@ -27,7 +27,7 @@ from exconf.model import Change, Desired, DesiredValue, Finding, FindingProperty
 from exconf.remote import STATUS_NOT_APPLICABLE, Answer, FromOperation, Step
 from exconf.yamlsource import Location, PathKey
 
-from .base import SERVER, DriftTraits, KindPlan, PeerRead, PlanContext, ReadError
+from .base import SERVER, DriftTraits, KindDefaults, KindPlan, PeerRead, PlanContext, ReadError
 
 KIND = "edge_subscription"
 STATUS = "edge_subscription.status"  # a Test-EdgeSynchronization row, read beside the subscriptions
@@ -40,14 +40,28 @@ IMPORT_MARGIN_SECONDS = 5 * 60
 STATUS_FIELDS = ("Name", "SyncStatus", "FailureDetail", "LeaseExpiryUtc", "LastSynchronizedUtc")
 ADAM = "ADAM_MSExchange"
 
-# Operation id suffixes: what each operation of a change does (verify_operation reads them).
-UNSUBSCRIBE = "#unsubscribe"  # the organisation's record, when the Edge moves to another site
-FILE = "#file"
-IMPORT = "#import"
-RESTART = "#adam"
-SYNC = "#sync"
-REMOVE_ORG = "#remove-org"
-REMOVE_EDGE = "#remove-edge"
+# Operation roles: what each operation of a change does (verify_operation and polls read them).
+UNSUBSCRIBE = "unsubscribe"  # the organisation's record, when the Edge moves to another site
+FILE = "file"
+IMPORT = "import"
+RESTART = "restart-adam"
+SYNC = "sync"
+REMOVE_ORG = "remove-org"
+REMOVE_EDGE = "remove-edge"
+REMOVALS = frozenset({UNSUBSCRIBE, REMOVE_ORG, REMOVE_EDGE})
+
+
+@dataclass(frozen=True)
+class SubscriptionWork:
+    """Where each operation of a subscription change runs (its ``Change.payload``); hosts are inventory names."""
+
+    site: str = ""
+    imported_on: str = ""  # the Mailbox server of the site that imports the file and synchronises
+    unsubscribe_on: str = ""  # a Mailbox server of the old site, when the Edge moves
+    remove_through: str = ""  # delete: the Mailbox server that removes the organisation's record
+    remove_on_edge: bool = False  # delete: the Edge still holds a subscription
+    internet: bool | None = None
+    inbound: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -144,29 +158,31 @@ def plan_subscription(want: Desired, own: tuple[ObservedObject, ...], ctx: PlanC
         return problem(f"{edge} is declared twice, by inventory hosts {ctx.host} and {other.host} ({sites}); "
                        "an Edge is subscribed to one site: declare it on one host")
     now = sides(edge, own, ctx.peers)
-    mailboxes = sorted((p for p in ctx.peers if p.facts.role == "Mailbox"), key=lambda p: p.host)
+    # Mailbox servers that can do the work: read, and planned without a problem (a typo on one must not pick it).
+    mailboxes = sorted((p for p in ctx.peers if p.facts.role == "Mailbox" and p.clean), key=lambda p: p.host)
     props: list[PropertyChange] = []
     findings_props = _finding_props(now.status, want.source)
 
     if not spec.present:
         if not now.on_edge and not now.org_site:
             return KindPlan(findings=(Finding(ctx.host, KIND, edge, FindingStatus.IN_SYNC, want.source),))
+        through = ""
         if now.org_site:
             if not mailboxes:
-                return problem(f"{edge} is subscribed to site {now.org_site}, and no Mailbox server among the hosts read can remove the organisation's side")
-            props.append(PropertyChange("remove_through", "Identity", "", mailboxes[0].host, mailboxes[0].host, want.source))
-        if now.on_edge:
-            props.append(PropertyChange("remove_on_edge", "Identity", "", ctx.host, edge, want.source))
-        props.insert(0, PropertyChange("site", "Site", now.org_site or "(Edge side only)", "(none)", "", want.source))
-        change = Change(f"{ctx.host}/{KIND}/{edge}", ctx.host, KIND, edge, edge, "delete", tuple(props), "declared absent")
+                return problem(f"{edge} is subscribed to site {now.org_site}, and no Mailbox server that was read and planned cleanly "
+                               "can remove the organisation's side")
+            through = mailboxes[0].host
+        props.append(PropertyChange("site", "", now.org_site or "(Edge side only)", "(none)", None, want.source))
+        work = SubscriptionWork(remove_through=through, remove_on_edge=now.on_edge)
+        change = Change(f"{ctx.host}/{KIND}/{edge}", ctx.host, KIND, edge, edge, "delete", tuple(props), "declared absent", payload=work)
         return KindPlan(changes=(change,), findings=(Finding(ctx.host, KIND, edge, FindingStatus.CHANGE, want.source, findings_props),))
 
     in_site = [p for p in mailboxes if _same(p.facts.site, spec.site)]
     if not in_site:
         seen = sorted({p.facts.site for p in mailboxes if p.facts.site})
-        return problem(f"site {spec.site!r}: no Mailbox server of that site among the hosts read "
-                       f"(sites of the Mailbox servers read: {', '.join(seen) or 'none'}); "
-                       "a Mailbox server of the site imports the subscription (select one with --limit, or check the site's name)")
+        return problem(f"site {spec.site!r}: no Mailbox server of that site among the hosts read and planned cleanly "
+                       f"(sites of those Mailbox servers: {', '.join(seen) or 'none'}); "
+                       "a Mailbox server of the site imports the subscription (select one with --limit, fix the one that failed, or check the site's name)")
     through = in_site[0]
     reason = ""
     action = "replace"
@@ -191,20 +207,18 @@ def plan_subscription(want: Desired, own: tuple[ObservedObject, ...], ctx: PlanC
     if not reason:
         return KindPlan(findings=(Finding(ctx.host, KIND, edge, FindingStatus.IN_SYNC, want.source, findings_props),))
 
-    props.append(PropertyChange("site", "Site", now.org_site or "(none)", spec.site, spec.site, want.source))
-    props.append(PropertyChange("imported_on", "Server", "", through.host, through.host, want.source))
+    props.append(PropertyChange("site", "", now.org_site or "(none)", spec.site, None, want.source))
+    unsubscribe_on = ""
     if now.org_site and not _same(now.org_site, spec.site):
-        old = next((p for p in mailboxes if _same(p.facts.site, now.org_site)), through)
-        props.append(PropertyChange("unsubscribe_on", "Identity", "", old.host, old.host, want.source))
-    for key, param, value in (("create_internet_send_connector", "CreateInternetSendConnector", spec.internet),
-                              ("create_inbound_send_connector", "CreateInboundSendConnector", spec.inbound)):
+        unsubscribe_on = next((p for p in mailboxes if _same(p.facts.site, now.org_site)), through).host
+    for key, value in (("create_internet_send_connector", spec.internet), ("create_inbound_send_connector", spec.inbound)):
         if value is not None:
-            props.append(PropertyChange(key, param, "", value, value, want.source))
-    if certificate is not None:
-        props.append(PropertyChange("after_certificate", "", "", certificate.name, certificate.id, want.source))
+            props.append(PropertyChange(key, "", "", value, None, want.source))
     # The plan's text shows properties, so the reason travels as the status before (JSON has it as ``reason`` too).
-    props.append(PropertyChange("status", "SyncStatus", reason, "SyncStatus Normal", "Normal", want.source))
-    change = Change(f"{ctx.host}/{KIND}/{edge}", ctx.host, KIND, edge, edge, action, tuple(props), reason)
+    props.append(PropertyChange("status", "", reason, "SyncStatus Normal", None, want.source))
+    work = SubscriptionWork(site=spec.site, imported_on=through.host, unsubscribe_on=unsubscribe_on, internet=spec.internet, inbound=spec.inbound)
+    change = Change(f"{ctx.host}/{KIND}/{edge}", ctx.host, KIND, edge, edge, action, tuple(props), reason,
+                    after=(certificate.id,) if certificate is not None else (), payload=work)
     return KindPlan(changes=(change,), findings=(Finding(ctx.host, KIND, edge, FindingStatus.CHANGE, want.source, findings_props, message=reason),))
 
 
@@ -212,56 +226,55 @@ CERTIFICATE = "exchange_certificate"
 
 
 def smtp_certificate_change(planned: tuple[Change, ...]) -> Change | None:
-    """A certificate change of this plan on this Edge that enables SMTP (so makes a new default SMTP certificate)."""
+    """A certificate change of this plan on this Edge that binds SMTP to a certificate that did not serve it (an
+    import, an enable, a replacement: each becomes the default SMTP certificate, exconf binds with -Force), read
+    from the services the plan shows before and after."""
     for change in planned:
         if change.kind != CERTIFICATE or change.action == "delete":
             continue
-        for p in change.properties:
-            if p.prop == "services" and p.wire and "SMTP" in [x.strip() for x in str(p.wire).split(",")]:
-                return change
+        services = next((p for p in change.properties if p.prop == "services"), None)
+        if services is None or not isinstance(services.after, list) or "SMTP" not in services.after:
+            continue
+        if change.action == "replace" or not (isinstance(services.before, list) and "SMTP" in services.before):
+            return change
     return None
-
-
-def _prop(change: Change, name: str) -> Any:
-    return next((p.wire for p in change.properties if p.prop == name), None)
 
 
 def operations_for(change: Change) -> tuple[Operation, ...]:
     """The cross-host sequence of docs/edgesync.md for one change (pure)."""
     base, edge = change.id, change.identity
+    work: SubscriptionWork = change.payload
+
+    def op(role: str, host: str, step: Step, **kw: Any) -> Operation:
+        return Operation(f"{base}#{role}", host, change.id, (step,), role=role, **kw)
+
+    def sid(role: str) -> str:
+        return f"{base}#{role}"
+
     if change.action == "delete":
         out = []
-        through = _prop(change, "remove_through")
-        if through:
-            out.append(Operation(base + REMOVE_ORG, through, change.id, (
-                Step(base + REMOVE_ORG, "Remove-EdgeSubscription", {"Identity": edge, "Confirm": False}),)))
-        if _prop(change, "remove_on_edge"):
+        if work.remove_through:
+            out.append(op(REMOVE_ORG, work.remove_through, Step(sid(REMOVE_ORG), "Remove-EdgeSubscription", {"Identity": edge, "Confirm": False})))
+        if work.remove_on_edge:
             # Without -Force, the Edge side asks about its recipients after the removal (docs/lab-edgesync.md).
-            out.append(Operation(base + REMOVE_EDGE, change.host, change.id, (
-                Step(base + REMOVE_EDGE, "Remove-EdgeSubscription", {"Identity": edge, "Confirm": False, "Force": True}),)))
+            out.append(op(REMOVE_EDGE, change.host, Step(sid(REMOVE_EDGE), "Remove-EdgeSubscription", {"Identity": edge, "Confirm": False, "Force": True})))
         return tuple(out)
-    mailbox = _prop(change, "imported_on")
     out: list[Operation] = []
     first: tuple[str, ...] = ()
-    old = _prop(change, "unsubscribe_on")
-    if old:
-        out.append(Operation(base + UNSUBSCRIBE, old, change.id, (
-            Step(base + UNSUBSCRIBE, "Remove-EdgeSubscription", {"Identity": edge, "Confirm": False}),)))
-        first = (base + UNSUBSCRIBE,)
-    file_step = Step(base + FILE, "New-EdgeSubscription", {"Force": True}, output_file="FileName")
-    certificate = _prop(change, "after_certificate")  # the certificate's operation has its change's id
-    out.append(Operation(base + FILE, change.host, change.id, (file_step,), needs=first + ((certificate,) if certificate else ())))
-    params: dict[str, Any] = {"FileData": FromOperation(base + FILE, file_step.id), "Site": _prop(change, "site")}
-    for key, param in (("create_internet_send_connector", "CreateInternetSendConnector"), ("create_inbound_send_connector", "CreateInboundSendConnector")):
-        value = _prop(change, key)
+    if work.unsubscribe_on:
+        out.append(op(UNSUBSCRIBE, work.unsubscribe_on, Step(sid(UNSUBSCRIBE), "Remove-EdgeSubscription", {"Identity": edge, "Confirm": False})))
+        first = (sid(UNSUBSCRIBE),)
+    file_step = Step(sid(FILE), "New-EdgeSubscription", {"Force": True}, output_file="FileName")
+    out.append(op(FILE, change.host, file_step, needs=first))
+    params: dict[str, Any] = {"FileData": FromOperation(sid(FILE), file_step.id), "Site": work.site}
+    for value, param in ((work.internet, "CreateInternetSendConnector"), (work.inbound, "CreateInboundSendConnector")):
         if value is not None:
             params[param] = value
-    out.append(Operation(base + IMPORT, mailbox, change.id, (Step(base + IMPORT, "New-EdgeSubscription", params, select=("Name", "Site")),),
-                         needs=(base + FILE,), within=(base + FILE, BOOTSTRAP_SECONDS - IMPORT_MARGIN_SECONDS)))
-    out.append(Operation(base + RESTART, change.host, change.id, (Step(base + RESTART, "Restart-Service", {"Name": ADAM}),), needs=(base + IMPORT,)))
-    out.append(Operation(base + SYNC, mailbox, change.id, (
-        Step(base + SYNC, "Start-EdgeSynchronization", {"TargetServer": edge}, select=("Name", "Type", "Result", "FailureDetails")),
-    ), needs=(base + RESTART,)))
+    out.append(op(IMPORT, work.imported_on, Step(sid(IMPORT), "New-EdgeSubscription", params, select=("Name", "Site")),
+                  needs=(sid(FILE),), within=(sid(FILE), BOOTSTRAP_SECONDS - IMPORT_MARGIN_SECONDS)))
+    out.append(op(RESTART, change.host, Step(sid(RESTART), "Restart-Service", {"Name": ADAM}), needs=(sid(IMPORT),)))
+    out.append(op(SYNC, work.imported_on, Step(sid(SYNC), "Start-EdgeSynchronization", {"TargetServer": edge},
+                                               select=("Name", "Type", "Result", "FailureDetails")), needs=(sid(RESTART),)))
     return tuple(out)
 
 
@@ -269,11 +282,11 @@ def verify_step(op: Operation, change: Change, readback: tuple[ObservedObject, .
     """Whether one operation did what it is for, from its host's read-back (pure)."""
     edge = change.identity
     listed = any(o.kind == KIND and _same(o.name, edge) for o in readback)
-    if op.id.endswith((REMOVE_ORG, REMOVE_EDGE, UNSUBSCRIBE)):
+    if op.role in REMOVALS:
         return f"removed, but Get-EdgeSubscription on {op.host} still lists {edge}" if listed else None
-    if op.id.endswith(IMPORT):
+    if op.role == IMPORT:
         return None if listed else f"imported, but Get-EdgeSubscription on {op.host} does not list {edge}"
-    if op.id.endswith(SYNC):
+    if op.role == SYNC:
         row = next((o.values for o in readback if o.kind == STATUS and _same(o.name, edge)), None)
         if row is None:
             return f"synchronised, but Test-EdgeSynchronization on {op.host} reports nothing for {edge}"
@@ -284,7 +297,7 @@ def verify_step(op: Operation, change: Change, readback: tuple[ObservedObject, .
 
 
 @dataclass(frozen=True)
-class EdgeSubscriptionKind:
+class EdgeSubscriptionKind(KindDefaults):
     """Implements ``base.Kind`` for Edge Subscriptions (one per Edge)."""
 
     kind: str = KIND
@@ -293,6 +306,7 @@ class EdgeSubscriptionKind:
     title: str = TITLE
     roles: frozenset[str] = frozenset({"Edge"})
     reads_peers: bool = True  # read on every selected host; the plan sees the Mailbox servers' side
+    sees_planned: bool = True  # resubscribes after a new SMTP certificate of the same plan; picks a clean importer
     # drift: a broken subscription stops mail through the Edge; never corrected unattended (a new file,
     # the bootstrap window, an AD LDS restart).
     drift: DriftTraits = field(default_factory=lambda: DriftTraits(
@@ -361,9 +375,9 @@ class EdgeSubscriptionKind:
 
     def polls(self, op: Operation) -> tuple[int, float]:
         """Synchronisation may take a moment to report Normal; nothing else is worth reading again."""
-        return (self.sync_polls, self.poll_seconds) if op.id.endswith(SYNC) else (0, 0.0)
+        return (self.sync_polls, self.poll_seconds) if op.role == SYNC else (0, 0.0)
 
 
 KIND_INSTANCE = EdgeSubscriptionKind()
 
-__all__ = ["KIND", "KIND_INSTANCE", "EdgeSubscriptionKind", "operations_for", "plan_subscription", "sides", "verify_step"]
+__all__ = ["KIND", "KIND_INSTANCE", "EdgeSubscriptionKind", "SubscriptionWork", "operations_for", "plan_subscription", "sides", "verify_step"]

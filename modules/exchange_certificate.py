@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from exconf.controllerfiles import RefSecret
-from exconf.model import Change, Desired, DesiredValue, ObservedObject, Operation, SecretRef
+from exconf.model import Change, Desired, DesiredValue, ObservedObject, Operation, Plan, Refusal, SecretRef
 from exconf.remote import LOCAL_SERVER, Answer, Step
 from exconf.yamlsource import Location, PathKey
 
-from .base import SERVER, DriftTraits, KindPlan, PlanContext, ReadError
-from .certificate_plan import CONNECTOR, DEFAULT_WARN_DAYS, KIND, RAILS, plan_certificates, steps_for, verify_change
-from .certificate_values import READ_PROPERTIES, SERVICES, Match, OpenedPfx, Pfx, PfxError, read_pfx
+from .base import SERVER, DriftTraits, KindDefaults, KindPlan, PlanContext, ReadError
+from .certificate_plan import CONNECTOR, KIND, RAILS, operations_for, plan_certificates, plan_rails, verify_change
+from .certificate_values import DEFAULT_WARN_DAYS, READ_PROPERTIES, SERVICES, CertSpec, Match, OpenedPfx, Pfx, PfxError, read_pfx
 
 
 def _utcnow() -> dt.datetime:
@@ -37,29 +37,6 @@ def _utcnow() -> dt.datetime:
 
 
 # --- the declaration ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CertSpec:
-    """One declared certificate, parsed once (desired time); ``pfx_error`` keeps a PFX problem for plan time."""
-
-    thumbprint: str | None = None
-    match: Match | None = None
-    services: frozenset[str] | None = None  # None: not declared (no service change)
-    exact: bool = False
-    absent: bool = False
-    renew_days: int | None = None
-    warn_days: int = DEFAULT_WARN_DAYS
-    pfx: Pfx | None = None
-    pfx_error: str = ""
-    at: dict[str, Location] = field(default_factory=dict, compare=False, repr=False)
-
-    def describe(self) -> str:
-        if self.thumbprint:
-            return f"thumbprint {self.thumbprint}"
-        if self.match:
-            return f"match {self.match.describe()}"
-        return f"PFX {self.pfx.ref.path}" if self.pfx else "import"
 
 
 PASSWORD_SOURCES = ("password_env", "password_file", "password_prompt")
@@ -190,7 +167,7 @@ def _safe_to_correct(change: Change) -> bool:
 
 
 @dataclass(frozen=True)
-class CertificateKind:
+class CertificateKind(KindDefaults):
     """Implements ``base.Kind`` for Exchange certificates (one list per server)."""
 
     kind: str = KIND
@@ -296,10 +273,13 @@ class CertificateKind:
     # --- changing ---------------------------------------------------------------------------------------
 
     def operations(self, change: Change) -> tuple[Operation, ...]:
-        return (Operation(id=change.id, host=change.host, change=change.id, steps=steps_for(change)),)
+        return operations_for(change)
 
     def verify(self, change: Change, readback: tuple[ObservedObject, ...]) -> str | None:
         return verify_change(change, readback)
+
+    def plan_rails(self, plan: Plan) -> list[Refusal]:
+        return plan_rails(plan)
 
 
 KIND_INSTANCE = CertificateKind()

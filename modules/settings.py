@@ -14,9 +14,10 @@ an error when it matched nothing.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from exconf.sensitive import is_sensitive
 from exconf.values import ValueError_, ValueType, same
 from exconf.yamlsource import Location, PathKey
 
-from .base import DriftTraits, KindPlan, PlanContext, ReadError, expand_name, placeholder_error
+from .base import DriftTraits, KindDefaults, KindPlan, PlanContext, ReadError, expand_name, placeholder_error
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class Prop:
 
 
 @dataclass(frozen=True)
-class SettingsKind:
+class SettingsKind(KindDefaults):
     """An Exchange object kind whose properties exconf sets with a Set-* cmdlet.
 
     ``named`` kinds are declared as a mapping of object names (``*``
@@ -72,10 +73,15 @@ class SettingsKind:
     get_params: dict[str, Any] = field(default_factory=dict)
     identity_property: str | None = "Guid"  # passed as -Identity to the Set cmdlet; None = no Identity
     doc: str = ""
+    # With ``sees_planned``, ``follows(change, ctx)`` names the changes of other kinds in the scope
+    # (``ctx.planned``) that one of this kind's changes must come after (a connector's certificate
+    # imported in the same plan): they become the change's ``after``, so the planner orders them.
+    sees_planned: bool = False
+    follows: Callable[[Change, PlanContext], tuple[str, ...]] | None = field(default=None, compare=False)
     severity: str = "low"  # how bad its drift is (base.DriftTraits): logging settings, by default
 
     @property
-    def drift(self) -> DriftTraits:
+    def drift(self) -> DriftTraits:  # type: ignore[override]
         """Changed by its Set cmdlet alone; putting a setting back is safe unattended (drift --correct)."""
         return DriftTraits(self.severity, (self.set_cmdlet,), lambda change: change.action == "update")
 
@@ -175,7 +181,11 @@ class SettingsKind:
     # --- planning -------------------------------------------------------------
 
     def plan(self, desired: tuple[Desired, ...], observed: tuple[ObservedObject, ...], ctx: PlanContext) -> KindPlan:
-        return diff(self, desired, observed, ctx)
+        result = diff(self, desired, observed, ctx)
+        if self.follows is None:
+            return result
+        follows = self.follows
+        return replace(result, changes=tuple(replace(c, after=tuple(dict.fromkeys((*c.after, *follows(c, ctx))))) for c in result.changes))
 
     # --- changing -----------------------------------------------------------
 
@@ -187,7 +197,7 @@ class SettingsKind:
         for pc in change.properties:
             params[pc.param] = pc.wire
         step = Step(id=f"{change.id}:set", cmdlet=self.set_cmdlet, params=params)
-        return (Operation(id=change.id, host=change.host, change=change.id, steps=(step,)),)
+        return (Operation(id=change.id, host=change.host, change=change.id, steps=(step,), role="set"),)
 
     def verify(self, change: Change, readback: tuple[ObservedObject, ...]) -> str | None:
         """None when the object read back has every changed property as planned; else what differs."""
@@ -214,8 +224,13 @@ class SettingsKind:
 
 def matches(pattern: str, name: str) -> bool:
     """Exchange identity matching: case-insensitive, ``*`` is the only wildcard."""
-    rx = "".join(".*" if ch == "*" else re.escape(ch) for ch in pattern)
-    return re.fullmatch(rx, name, flags=re.IGNORECASE | re.DOTALL) is not None
+    return _compiled(pattern).fullmatch(name) is not None
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """One compiled expression per pattern (a host-expanded pattern recurs on every run of a scope)."""
+    return re.compile("".join(".*" if ch == "*" else re.escape(ch) for ch in pattern), flags=re.IGNORECASE | re.DOTALL)
 
 
 def shown(vtype: ValueType, value: Any) -> Any:

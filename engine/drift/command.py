@@ -23,13 +23,14 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from .. import exitcodes
 from .. import inventory as inv
 from ..commands import inventory_unusable, new_run, start_labs
 from ..desired import parse
 from ..inventorycli import InventoryUnusable, add_inventory_options, load_from_args
 from ..limit import LimitError, select, select_organization
 from ..model import Finding, FindingStatus, HostStatus
-from ..render import plural, print_recap, recap_counts, value_text
+from ..render import document_meta, plural, print_recap, recap_counts, value_text
 from ..termsafe import safe
 from ..yamlsource import Location
 from . import audit, cycle, history, junit, notify, outbox, prometheus, schedule, sinks
@@ -91,10 +92,10 @@ def drift_main(args: argparse.Namespace, out: Console, err: Console) -> int:
 
         return ack_main(args, Path(words[1]) if len(words) == 2 else None, out, err)
     if len(words) > 1:
-        return _error(err, f"drift takes one inventory, got {len(words)} words ({safe(' '.join(words))})")
+        return _usage(err, f"drift takes one inventory, got {len(words)} words ({safe(' '.join(words))})")
     sources = [Path(w) for w in words] + list(args.inventories)
     if not sources:
-        return _error(err, "no inventory given: name it, or use -i SOURCE")
+        return _usage(err, "no inventory given: name it, or use -i SOURCE")
     inventory = sources[0]
     interval_problem = None
     every = 0
@@ -115,7 +116,7 @@ def drift_main(args: argparse.Namespace, out: Console, err: Console) -> int:
     for name in ("forks", "keep_days", "count"):
         value = getattr(args, name)
         if value is not None and value < 1:
-            return _error(err, f"--{name.replace('_', '-')} must be at least 1")
+            return _usage(err, f"--{name.replace('_', '-')} must be at least 1")
     problems = [interval_problem] if interval_problem else []
     problems += option_problems(args)
     checker = Checker(args, inventory, out, err, problems)
@@ -174,6 +175,12 @@ def _warn(err: Console, message: str) -> None:
     err.print(Text("Warning: ", style="bold yellow") + Text(safe(message)))
 
 
+def _usage(err: Console, message: str) -> int:
+    """A command line drift cannot use: nothing was read; the code no command uses for a result."""
+    _error(err, message)
+    return exitcodes.USAGE
+
+
 class Checker:
     """One drift check, repeatable (the loop calls ``run`` again). Without a history file, the history is kept in
     memory for the life of the process, so a loop still notifies once per transition."""
@@ -182,6 +189,7 @@ class Checker:
         self.args, self.inventory_path, self.out, self.err = args, inventory, out, err
         self.problems = problems or []
         self.memory: history.History | None = None
+        self.sources: list[str] = []  # the inventory's sources, for the JSON document's head
 
     def close(self) -> None:
         if self.memory is not None:
@@ -241,13 +249,14 @@ class Checker:
         except LimitError as exc:
             _error(err, safe(str(exc)))
             return run_failed(started, time.monotonic() - clock, name, str(exc), where), None
-        if not names and not (inventory.organization and select_organization(args.limit)):
+        if not names and not (inventory.declares_organization and select_organization(args.limit)):
             message = f"--limit {args.limit!r} leaves no host to work on"
             _error(err, message)
             return run_failed(started, time.monotonic() - clock, name, message, where), None
         if not start_labs(inventory, err):
             return run_failed(started, time.monotonic() - clock, name, "the lab could not be started", where), None
-        organization = bool(inventory.organization) and select_organization(args.limit)
+        self.sources = list(inventory.sources or [str(p) for p in inventory.paths])
+        organization = bool(inventory.declares_organization) and select_organization(args.limit)
         scopes = list(names) + ([ORG_HOST] if organization else []) + [RUN_KIND]
         prior, hosts = {}, {}
         known: dict[str, list[tuple[str, str]]] = {}
@@ -260,7 +269,7 @@ class Checker:
             except history.HistoryError as exc:
                 failures.append(str(exc))
         steps = cycle.audit_steps(prior, hosts)
-        desired = parse(inventory)
+        desired = parse(inventory, names, organization=select_organization(args.limit))
         run, status = new_run(inventory, names, desired, args.forks, err, quiet=len(names) > 50 or args.json,
                               limit=args.limit, org_steps=steps)
         try:
@@ -452,7 +461,9 @@ class Checker:
     def _print(self, report: DriftReport) -> None:
         recap = {name: recap_counts(name, hp, None) for name, hp in report.plan.hosts.items()}
         if self.args.json:  # in a loop, one JSON document per line (JSON Lines)
-            print(json.dumps(report.to_json(), indent=None if self.args.every else 2, ensure_ascii=False), flush=True)
+            sources = self.sources or [str(self.inventory_path)] + [str(p) for p in self.args.inventories]
+            meta = document_meta(sources, self.args.limit, timestamp=report.started)
+            print(json.dumps(report.to_json(meta), indent=None if self.args.every else 2, ensure_ascii=False), flush=True)
             if recap:
                 print_recap(self.err, recap)
         else:

@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from .. import inventory as inv
-from ..lock import LockHeld, acquire, organisation_of
+from ..graph import waves
+from ..lock import LockError, LockHeld, acquire, organisation_of
 from ..model import ChangeOutcome, Plan
 from ..runner import Run
 from .report import DriftItem, DriftReport, DriftState, traits
@@ -59,14 +60,17 @@ def correct(report: DriftReport, run: Run, plan: Plan, inventory: inv.Inventory,
     if chosen:
         try:
             lock = acquire(inventory.path, organisation_of(inventory), "exconf drift --correct")
-        except LockHeld as exc:
+        except LockError as exc:
             lock = None
+            held = "is held" if isinstance(exc, LockHeld) else "could not be taken"
             for c in chosen:
-                why[(c.host, c.kind, c.name)] = f"the apply lock is held ({exc})"
+                why[(c.host, c.kind, c.name)] = f"the apply lock {held} ({exc})"
         if lock is not None:
             try:
                 hosts = {h: replace(hp, changes=tuple(c for c in hp.changes if c.id in ids)) for h, hp in plan.hosts.items()}
-                results = run.apply(Plan(hosts=hosts, operations=tuple(ops), overridden=plan.overridden))
+                ordered = tuple(sorted(ops, key=lambda op: op.id))
+                schedule = tuple(tuple(op.id for op in wave) for wave in waves(ordered))  # as the planner orders a plan
+                results = run.apply(Plan(hosts=hosts, operations=ordered, overridden=plan.overridden, schedule=schedule))
             finally:
                 lock.release()
             for res in results.values():

@@ -8,15 +8,25 @@ a run writes its summary, the hosts it read (when each was last read stands for 
 object on it) and the objects whose state changed — never a row per in-sync object per run. Runs,
 closed episodes and undelivered messages older than ``keep_days`` are deleted as each run is written.
 ``--no-history`` uses the same schema in memory (kept across the runs of one ``--every`` loop).
+
+The history is private to its owner, as plan files are (it names every drifted object, its
+values and who changed it): the file is created 0600 before SQLite opens it, so it is never
+readable by others even for an instant, and SQLite gives its -wal and -shm files the database
+file's mode (sqlite.org/tempfiles.html: "the same permissions as the original database");
+a history made readable by others earlier is made private again when a run writes it.
+``drift history`` only reads: it opens the database read-only, and a history in a folder it
+cannot write (where SQLite cannot make the -shm file WAL readers need) as immutable.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import stat
 from collections.abc import Iterable, Iterator
-from functools import cached_property, lru_cache
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -229,11 +239,38 @@ def _load(text: str | None) -> Any:
     return json.loads(text) if text else None
 
 
-class History:
-    """One open history database (a file, or MEMORY); use as a context manager."""
+PRIVATE = 0o600
 
-    def __init__(self, path: Path | str, *, busy_timeout: float = BUSY_TIMEOUT):
+
+def _make_private(path: Path) -> None:
+    """Create the database file 0600 if it is missing (SQLite would create it 0644); make it and its
+    -wal and -shm files private if an earlier version left them readable by others."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, PRIVATE)
+        os.close(fd)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise HistoryError(f"cannot create the drift history {path} ({exc.strerror or exc})") from None
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            st = file.lstat()
+            if stat.S_ISREG(st.st_mode) and st.st_mode & 0o077 and st.st_uid == os.geteuid():
+                os.chmod(file, PRIVATE)
+        except OSError:
+            pass
+
+
+class History:
+    """One open history database (a file, or MEMORY); use as a context manager. ``readonly`` for ``drift history``."""
+
+    def __init__(self, path: Path | str, *, busy_timeout: float = BUSY_TIMEOUT, readonly: bool = False):
         self.path = path
+        if readonly:
+            self.db = _open_readonly(Path(path))
+            return
+        if str(path) != MEMORY:
+            _make_private(Path(path))
         try:
             self.db = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None)
         except sqlite3.Error as exc:
@@ -572,6 +609,37 @@ def _episode(key: Key, row: tuple[Any, ...]) -> Episode:
     first = _load(detail) or {}
     return Episode(key, type_, _text(since), _text(first_end), severity, first, _load(latest) or first, _text(last_seen), _text(ended), resolution,
                    Culprit.from_json(_load(culprit)), Culprit.from_json(_load(resolved_by)), bool(notified), eid, dirty=False)
+
+
+def _open_readonly(path: Path) -> sqlite3.Connection:
+    """The history for reading only. A WAL database needs its -shm file: when it is missing and the folder
+    cannot be written (SQLite cannot make it), the file is opened as immutable — nobody can be writing it."""
+    from urllib.parse import quote
+
+    base = "file:" + quote(str(path.resolve()))
+    last: sqlite3.Error | None = None
+    for uri in (base + "?mode=ro", base + "?mode=ro&immutable=1"):
+        try:
+            db = sqlite3.connect(uri, uri=True, isolation_level=None)
+        except sqlite3.Error as exc:
+            last = exc
+            continue
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.Error as exc:
+            db.close()
+            last = exc
+            continue
+        if version not in (0, SCHEMA_VERSION):
+            db.close()
+            if version == 1:
+                raise HistoryError(f"the drift history {path} was written by an earlier exconf: one exconf drift run converts it")
+            raise HistoryError(f"the drift history {path} was written by another exconf version (schema {version})")
+        return db
+    assert last is not None
+    if "not a database" in str(last) or "malformed" in str(last):
+        raise _explain(path, last)
+    raise HistoryError(f"cannot read the drift history {path} ({last})") from None
 
 
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"

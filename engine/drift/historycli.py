@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from ..render import value_text
+from ..render import FORMAT_VERSION, document_meta, value_text
 from ..termsafe import safe
 from . import history
 from .episodes import EPISODE_DRIFT, EPISODE_NOT_CHECKED
@@ -65,7 +65,7 @@ def history_main(args: argparse.Namespace, inventory: Path | None, out: Console,
     newest = None if args.max == 0 else args.max
     outage_kinds = (HOST_KIND, RUN_KIND)
     try:
-        with history.History(path) as db:
+        with history.History(path, readonly=True) as db:
             hosts = host_filter(args.host, db.hosts_known())
             drift = db.episodes(since=since, hosts=hosts, newest=newest)
             outages = db.episodes(since=since, hosts=hosts, types=(EPISODE_NOT_CHECKED,), kinds=outage_kinds, newest=newest)
@@ -84,7 +84,9 @@ def history_main(args: argparse.Namespace, inventory: Path | None, out: Console,
     except history.HistoryError as exc:
         return _error(err, safe(str(exc)))
     if args.json:
-        print(json.dumps({"history": str(path), "since": since, "episodes": [r.to_json() for r in drift],
+        meta = document_meta([str(inventory)] if inventory else [], None)
+        print(json.dumps({"format_version": FORMAT_VERSION, **meta, "history": str(path), "host": args.host, "since": since,
+                          "episodes": [r.to_json() for r in drift],
                           "outages": [r.to_json() for r in outages], "not_checked": [r.to_json() for r in unchecked],
                           "totals": totals, "runs": _runs_summary(runs)}, ensure_ascii=False))  # one line: thousands of episodes
         return 0

@@ -60,7 +60,7 @@ def state_of(finding: Finding) -> DriftState:
 
 def traits(kind: str, kinds: tuple[Kind, ...] = KINDS) -> DriftTraits:
     found = next((k for k in kinds if k.kind == kind), None)
-    return getattr(found, "drift", None) or DriftTraits()
+    return found.drift if found is not None else DriftTraits()
 
 
 def severity_rank(severity: str) -> int:
@@ -193,9 +193,9 @@ class DriftReport:
     def worst_first(self, items: list[DriftItem] | None = None) -> list[DriftItem]:
         return sorted(self.items if items is None else items, key=lambda i: (severity_rank(i.severity), i.key))
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, meta: dict[str, Any] | None = None) -> dict[str, Any]:
         """The plan's JSON shape (spec §2) with ``changes`` holding what drifted, plus drift's own fields."""
-        doc = plan_json(self.plan)
+        doc = plan_json(self.plan, meta)
         drifted = {(i.finding.host, i.finding.kind, i.finding.name) for i in self.drifted}
         doc["changes"] = [c for c in doc["changes"] if (c["host"], c["resource"], c["name"]) in drifted]
         doc["findings"] = [i.to_json() for i in self.worst_first()]

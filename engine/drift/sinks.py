@@ -22,8 +22,13 @@ from urllib.parse import urlsplit
 
 import requests
 
+from ..transport.session import AnswerRefused, SocketTracker, TrackedAdapter
+from ..transport.watchdog import Watchdog
+
 CONNECT_TIMEOUT = 5.0
-READ_TIMEOUT = 10.0
+READ_TIMEOUT = 10.0  # each read of the socket
+DEADLINE = 20.0  # the whole request to a webhook
+BODY_LIMIT = 64 * 1024  # what may be read of an answer (only its status is looked at)
 SD_ID = "exconf@32473"
 FACILITY_DAEMON = 3
 SYSLOG_MAX_UDP = 8192  # bytes of one datagram we send (RFC 5426 §3.2: receivers SHOULD take 2048; most take more)
@@ -58,24 +63,45 @@ def check_url(url: str) -> str | None:
 @dataclass
 class Webhook:
     url: str
-    session: requests.Session | None = None
     name: str = "webhook"
 
     def describe(self) -> str:
         return f"the webhook {where(self.url)}"
 
     def deliver(self, payload: dict[str, Any]) -> None:
-        post = (self.session or requests).post
+        """POST the message, bounded like a WinRM host (issue 14): the whole request — connecting, sending, the
+        status line and headers — ends within ``DEADLINE`` seconds however slowly the receiver drips (the watchdog
+        then shuts the socket down); the answer's body is never read, only its status; a redirect is never followed."""
+        tracker = SocketTracker()
+        session = requests.Session()  # proxies from the environment still apply: a webhook is often reached through one
+        session.max_redirects = 0
+        adapter = TrackedAdapter(tracker, limit=BODY_LIMIT)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        watchdog = Watchdog()
+        deadline = watchdog.arm(DEADLINE, tracker.abort)
         try:
-            response = post(self.url, json=payload, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), allow_redirects=False)
-        except requests.Timeout:
-            raise SinkError(f"the notification to {where(self.url)} timed out (no answer within {READ_TIMEOUT:.0f} s)") from None
-        except requests.ConnectionError:
-            raise SinkError(f"the notification to {where(self.url)} could not connect (refused or unreachable)") from None
+            with session.post(self.url, json=payload, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), allow_redirects=False,
+                              stream=True) as response:
+                status = response.status_code  # the body is never read
+            if deadline.expired:  # headers cut short at the deadline can still parse as an answer: it is not one
+                raise requests.Timeout()
+        except AnswerRefused as exc:
+            raise SinkError(f"the notification to {where(self.url)} was not delivered: {str(exc).split(';')[0]}; not followed") from None
         except requests.RequestException as exc:
+            if deadline.expired or isinstance(exc, requests.Timeout):
+                within = DEADLINE if deadline.expired else READ_TIMEOUT
+                raise SinkError(f"the notification to {where(self.url)} timed out (no answer within {within:.0f} s)") from None
+            if isinstance(exc, requests.ConnectionError):
+                raise SinkError(f"the notification to {where(self.url)} could not connect (refused or unreachable)") from None
             raise SinkError(f"the notification to {where(self.url)} failed ({type(exc).__name__})") from None
-        if not 200 <= response.status_code < 300:
-            raise SinkError(f"the notification to {where(self.url)} was refused: HTTP {response.status_code}")
+        finally:
+            deadline.cancel()
+            watchdog.close()
+            tracker.close_all()
+            session.close()
+        if not 200 <= status < 300:
+            raise SinkError(f"the notification to {where(self.url)} was refused: HTTP {status}")
 
 
 def parse_syslog_target(text: str) -> tuple[str, str, int]:

@@ -33,7 +33,7 @@ def _names(report: DriftReport) -> tuple[dict[tuple[str, str], set[str]], dict[s
 
 def undeclared(plan: Plan, reads: dict[str, Any], report: DriftReport, kinds: tuple[Kind, ...] = KINDS) -> tuple[Undeclared, ...]:
     per_host, anywhere = _names(report)
-    peers = {k.kind for k in kinds if getattr(k, "reads_peers", False)}
+    peers = {k.kind for k in kinds if k.reads_peers}
     out: list[Undeclared] = []
     seen: set[tuple[str, str]] = set()
     for host, read in reads.items():

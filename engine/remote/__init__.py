@@ -166,11 +166,16 @@ class Secret:
     @classmethod
     def from_file(cls, path: str) -> "Secret":
         def read() -> str:
+            from exconf.regularfile import SECRET_FILE_LIMIT, NotARegularFile, read_regular
+
             try:
-                with open(path, encoding="utf-8") as handle:
-                    return handle.read().rstrip("\r\n")
-            except OSError as exc:
-                raise SecretError(f"cannot read the secret file {path}: {exc.strerror or exc}") from None
+                raw = read_regular(path, limit=SECRET_FILE_LIMIT, what="the secret file")
+            except NotARegularFile as exc:
+                raise SecretError(str(exc)) from None
+            try:
+                return raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError:
+                raise SecretError(f"the secret file {path} is not UTF-8 text") from None
 
         return cls(f"file {path}", read)
 
@@ -306,6 +311,9 @@ def _check_steps(steps: list[Step]) -> None:
         seen.add(step.id)
 
 
+validate_steps = _check_steps  # the same checks, for an executor that sends steps another way (psrp_executor.py)
+
+
 def encode_payload(steps: list[Step], *, halt_on_error: bool = True) -> str:
     """The payload JSON (ASCII only) for a list of steps; the only place secrets are revealed."""
     _check_steps(steps)
@@ -372,8 +380,18 @@ class RemoteFatal(Exception):
     """The program could not run at all (snap-in missing, hash mismatch, …)."""
 
 
+# Objects and lists an answer may hold. The transport bounds an answer's bytes (8 MiB), but 8 MiB of
+# "{}," parse into 2.8 million dicts (over 400 MB); a host's read answer holds hundreds, drift's 1,000
+# audit-log entries about ten thousand.
+MAX_ANSWER_CONTAINERS = 200_000
+
+
 def decode_answer(stdout: bytes, stderr: bytes = b"", exit_code: int = 0) -> Answer:
     """Parse the program's standard output; raise RemoteFatal or ContractError."""
+    containers = stdout.count(b"{") + stdout.count(b"[")
+    if containers > MAX_ANSWER_CONTAINERS:
+        raise ContractError(f"the remote program's answer holds {containers:,} objects and lists, more than the "
+                            f"{MAX_ANSWER_CONTAINERS:,} an answer may have; it was not read")
     text = stdout.decode("ascii", errors="replace").strip()
     if not text:
         detail = stderr.decode("utf-8", errors="replace").strip()

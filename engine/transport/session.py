@@ -10,6 +10,14 @@ session through its public ``Transport.session`` attribute.
 
 The sockets are tracked so that the transport can tell whether the server has
 closed its connection while idle, and can cut a request short at its deadline.
+
+Every answer is bounded and never followed elsewhere (issue 14): the adapter,
+which every request of the session goes through (requests_ntlm's handshake
+included), reads each body itself, at most ``ANSWER_LIMIT`` bytes on the wire
+and as many once decoded (a gzip bomb is cut as it inflates), and refuses any
+3xx: a redirect would re-post the body, secrets included, to another address.
+The watchdog (watchdog.py) bounds how long an answer may take; the transport
+bounds the total output of one command (winrm.py).
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ import re
 import socket
 import threading
 import weakref
+from collections.abc import Callable
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -28,8 +38,15 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from . import ConnectionSettings
 
-# pywinrm's default headers (winrm/transport.py), which the session must carry.
-DEFAULT_HEADERS = {"Content-Type": "application/soap+xml;charset=UTF-8", "User-Agent": "Python WinRM client"}
+# pywinrm's default headers (winrm/transport.py), which the session must carry; WinRM does not
+# compress HTTP bodies, so none is asked for (an answer compressed anyway is still bounded once inflated).
+DEFAULT_HEADERS = {"Content-Type": "application/soap+xml;charset=UTF-8", "User-Agent": "Python WinRM client", "Accept-Encoding": "identity"}
+
+# WS-Management's MaxEnvelopeSize is the largest answer a client accepts (MS-WSMV 3.1.4.1.7, DMTF DSP0226
+# 6.2): pywinrm asks for 153,600 bytes (winrm/protocol.py DEFAULT_MAX_ENV_SIZE), and WinRM's own default
+# MaxEnvelopeSizekb is 500 KB (MS-WSMV 2.2.4.41). Anything bigger than 512 KiB is not a WinRM answer.
+ANSWER_LIMIT = 512 * 1024
+_READ_CHUNK = 64 * 1024
 
 # pyspnego and requests_ntlm accept "LMHASH:NTHASH" in place of a password ("pass-the-hash",
 # requests_ntlm's HttpNtlmAuth docstring; spnego/_ntlm_raw/crypto.py _NTLM_HASH_PATTERN).
@@ -114,17 +131,128 @@ def _alive(conn: HTTPConnection) -> bool:
         return False
 
 
-class _TrackedAdapter(HTTPAdapter):
-    """requests' adapter with one connection per host, no retries, and tracked sockets."""
+class AnswerRefused(Exception):
+    """An HTTP answer exconf will not take: too large, or a redirect. ``str()`` says what."""
 
-    def __init__(self, tracker: SocketTracker):
+
+class AnswerTooLarge(AnswerRefused):
+    pass
+
+
+class Redirected(AnswerRefused):
+    def __init__(self, message: str, location: str = ""):
+        super().__init__(message)
+        self.location = location  # where the server pointed (cut short), for a transport's own message
+
+
+class BoundedResponse(requests.Response):
+    """A response whose body, whoever reads it (requests, requests_ntlm, pywinrm), is read within ``limit``.
+
+    The body is read when first asked for, not as it arrives: requests_ntlm looks at the 401's
+    socket (for channel binding) before it reads its body.
+    """
+
+    limit: int = ANSWER_LIMIT
+    counted: Callable[[int], None] | None = None  # told each body's size once read (a transport's per-command bound)
+
+    @property
+    def content(self) -> bytes:  # type: ignore[override]
+        if self._content is False and not self._content_consumed and self.raw is not None:
+            body = read_bounded(self, self.limit)
+            if self.counted is not None:
+                self.counted(len(body))
+        return super().content
+
+
+class BoundedAdapter(HTTPAdapter):
+    """requests' adapter that refuses redirects and bounds every body to ``limit`` bytes (BoundedResponse).
+
+    A PSRP transport (pypsrp builds its own requests session) can mount it as well.
+    """
+
+    def __init__(self, *, limit: int = ANSWER_LIMIT, **kwargs: Any):
+        self._limit = limit
+        super().__init__(**kwargs)
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        response = super().send(request, stream=stream, **kwargs)
+        if 300 <= response.status_code < 400:
+            response.close()
+            where = response.headers.get("Location", "")
+            raise Redirected(
+                f"the server answered with a redirect (HTTP {response.status_code}{' to ' + where[:200] if where else ''}); "
+                "exconf never follows one: a WinRM endpoint does not move, and the request would be sent again elsewhere",
+                where[:200],
+            )
+        response.__class__ = BoundedResponse
+        response.limit = self._limit  # type: ignore[attr-defined]
+        return response
+
+
+def read_bounded(response: requests.Response, limit: int) -> bytes:
+    """The whole body, or AnswerTooLarge as soon as more than ``limit`` bytes arrive or inflate."""
+    announced = response.headers.get("Content-Length", "")
+    if announced.strip().isdigit() and int(announced) > limit:
+        response.close()
+        raise AnswerTooLarge(f"the answer announces {int(announced):,} bytes, more than the {limit:,} an answer may have")
+    chunks: list[bytes] = []
+    total = 0
+    for chunk in response.iter_content(_READ_CHUNK):
+        total += len(chunk)
+        if total > limit:
+            inflated = response.raw.tell() <= limit
+            response.close()
+            raise AnswerTooLarge(f"the answer passed {limit:,} bytes{' once decompressed' if inflated else ''}, more than an answer may have")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    response._content = body  # noqa: SLF001 - what requests' own Response.content caches
+    return body
+
+
+class TrackedAdapter(BoundedAdapter):
+    """The bounded adapter with one connection per host, no retries, and tracked sockets (through a proxy too),
+    so that a watchdog can cut a request short at its deadline (``tracker.abort``); it counts the requests it
+    sent and the bytes of the bodies read (after decoding)."""
+
+    def __init__(self, tracker: SocketTracker, *, limit: int = ANSWER_LIMIT):
         self._tracker = tracker
+        self.requests_sent = 0
+        self.bytes_received = 0  # answer bodies, after decoding (counted where they are bounded)
         # max_retries=0: a request is never silently sent twice by urllib3.
-        super().__init__(pool_connections=1, pool_maxsize=1, max_retries=0)
+        super().__init__(limit=limit, pool_connections=1, pool_maxsize=1, max_retries=0)
 
     def init_poolmanager(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = self._tracker.pool_classes()
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):  # type: ignore[no-untyped-def]
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = self._tracker.pool_classes()
+        return manager
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        self.requests_sent += 1
+        response = super().send(request, stream=stream, **kwargs)
+        response.counted = self._received  # type: ignore[attr-defined]
+        return response
+
+    def _received(self, size: int) -> None:
+        self.bytes_received += size
+
+
+def hardened_session(cert_validation: bool, ca_trust_path: str | None, tracker: SocketTracker,
+                     max_body: int = ANSWER_LIMIT) -> tuple[requests.Session, TrackedAdapter]:
+    """A requests session without auth (the caller sets it): no environment lookups, no redirect followed,
+    one tracked connection, no retry, each answer bounded to ``max_body``; and its adapter (counters)."""
+    session = requests.Session()
+    session.trust_env = False  # no proxies, netrc or CA bundle from the environment (psf/requests#4997)
+    session.proxies = {}
+    session.max_redirects = 0  # the adapter refuses a 3xx first; this is the second lock on that door
+    adapter = TrackedAdapter(tracker, limit=max_body)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.verify = (ca_trust_path or True) if cert_validation else False
+    return session, adapter
 
 
 def ntlm_secret(password: str) -> str:
@@ -159,9 +287,10 @@ def build_session(settings: ConnectionSettings, tracker: SocketTracker, secret: 
     ``secret`` is what authenticates (``ntlm_secret(password)`` for NTLM).
     """
     session = requests.Session()
+    session.max_redirects = 0  # the adapter refuses a 3xx first; this is the second lock on that door
     session.trust_env = False  # no proxies, netrc or CA bundle from the environment (psf/requests#4997)
     session.proxies = {}
-    adapter = _TrackedAdapter(tracker)
+    adapter = TrackedAdapter(tracker)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     if not settings.cert_validation:

@@ -21,6 +21,7 @@ the input, and everything after it, is never repeated: a failure there is
 
 from __future__ import annotations
 
+import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -34,12 +35,16 @@ from winrm.protocol import Protocol
 from exconf.remote import command_line
 
 from . import AuthenticationFailed, ConnectionSettings, HostUnreachable, Output, TransportError
-from .session import SocketTracker, build_session, ntlm_secret
+from .session import AnswerRefused, SocketTracker, build_session, ntlm_secret
 from .watchdog import Watchdog
 
 T = TypeVar("T")
 
 COMMAND_DEADLINE = 600  # seconds a single command may run before exconf gives up on it
+# What one command may write (stdout and stderr, over all its Receive answers). A host's read answer is
+# tens of KB; the admin audit log's 1,000 entries drift reads are about 1 MB. Each answer is bounded
+# too (session.ANSWER_LIMIT): together they keep a host that never stops talking to a few MB of memory.
+OUTPUT_LIMIT = 8 * 1024 * 1024
 # WS-Management fault codes (MS-WSMV 2.2.4.x / winerror.h) that mean "this shell is gone".
 SHELL_NOT_FOUND = {2150858843}  # ERROR_WSMAN_SHELL_NOT_FOUND (0x8033805B)
 
@@ -85,7 +90,6 @@ class WinRMTransport:
         self._shell: str | None = None
         self._finished_command: str | None = None
         self._last_used: float | None = None
-        self._released = False
         self._broken = False  # the host stopped answering: close() does not wait for it again
         self._in_flight: object | None = None
 
@@ -105,7 +109,6 @@ class WinRMTransport:
         """Close the socket(s) but keep the shell: a later run() authenticates a new connection."""
         if self._protocol is not None and self._protocol.transport.session is not None:
             self._drop_connection()
-            self._released = True
         if self._own_watchdog:
             self._watchdog.close()
 
@@ -177,11 +180,8 @@ class WinRMTransport:
             if reason:
                 notes.append(f"reconnected: {reason}")
                 self._drop_connection()
-        elif self._released and self._last_used is not None:
-            notes.append(f"reconnected: the connection had been released while idle {self._clock() - self._last_used:.0f} s")
         if self._protocol.transport.session is None:
             self._open_connection()
-        self._released = False
 
     def _ensure_shell(self, notes: list[str]) -> None:
         if self._shell is not None and self._finished_command:
@@ -198,19 +198,29 @@ class WinRMTransport:
     def _receive(self, protocol: Protocol, shell: str, command_id: str) -> tuple[bytes, bytes, int]:
         out: list[bytes] = []
         err: list[bytes] = []
+        size = 0
         deadline = self._clock() + COMMAND_DEADLINE
         while True:
+            if self._clock() > deadline:  # also a server that answers at once, forever, that it is still running
+                self._broken = True
+                raise HostUnreachable(
+                    f"{self._where()}: the command did not finish within {COMMAND_DEADLINE} s; its result is unknown",
+                    result_unknown=True,
+                )
             try:
                 stdout, stderr, code, done = self._exchange(
                     lambda p: p.get_command_output_raw(shell, command_id), stage="receive", unknown=True
                 )
             except WinRMOperationTimeoutError:
-                if self._clock() > deadline:
-                    raise HostUnreachable(
-                        f"{self._where()}: the command did not finish within {COMMAND_DEADLINE} s; its result is unknown",
-                        result_unknown=True,
-                    ) from None
                 continue  # expected while a long command runs (MS-WSMV OperationTimeout); ask again
+            size += len(stdout) + len(stderr)
+            if size > OUTPUT_LIMIT:
+                self._broken = True
+                raise TransportError(
+                    f"{self._where()}: the command wrote more than {OUTPUT_LIMIT // (1024 * 1024)} MiB, more than an answer "
+                    "of exconf's program may have; exconf stopped reading it, and its result is unknown",
+                    result_unknown=True,
+                )
             out.append(stdout)
             err.append(stderr)
             if done:
@@ -301,8 +311,8 @@ class WinRMTransport:
                 if retry_safe:
                     raise error from None
                 error = HostUnreachable(f"{self._where()}: {error.reason}", result_unknown=unknown)
-            if isinstance(error, HostUnreachable):
-                self._broken = True
+            if isinstance(error, HostUnreachable) or isinstance(exc, AnswerRefused):
+                self._broken = True  # close() does not go back to a host that stopped answering, or answered so
             raise error from None
         finally:
             self._in_flight = None
@@ -316,6 +326,8 @@ class WinRMTransport:
         def unreachable(text: str) -> HostUnreachable:
             return HostUnreachable(f"{where}: {text}{suffix}", result_unknown=unknown)
 
+        if isinstance(exc, AnswerRefused):
+            return TransportError(f"{where}: {exc}{suffix}", result_unknown=unknown)
         if isinstance(exc, InvalidCredentialsError):
             return AuthenticationFailed(f"{where}: the server refused the credentials of {s.user!r}")
         if isinstance(exc, PermissionError) and "challenge" in str(exc):
@@ -328,7 +340,7 @@ class WinRMTransport:
         if isinstance(exc, OSError) and not isinstance(exc, requests.RequestException) and "CA" in str(exc):
             return TransportError(f"{where}: cannot read the CA file {s.ca_trust_path!r} (ansible_winrm_ca_trust_path)")
         if isinstance(exc, requests.exceptions.SSLError):
-            return unreachable(f"TLS failed: {_reason(exc)}")
+            return unreachable(tls_problem(str(exc), s))
         if isinstance(exc, requests.exceptions.ConnectTimeout):
             return unreachable(f"connection timed out after {s.read_timeout} s")
         if isinstance(exc, requests.exceptions.ReadTimeout):
@@ -380,6 +392,28 @@ class _ShellGone(_Retry):
 
 
 _NO_CONNECTION = ("Connection refused", "No route to host", "Name or service not known", "timed out")
+
+
+_VERIFY = (re.compile(r"certificate verify failed: (.+?) \(_ssl\.c:\d+\)"), re.compile(r"certificate verify failed: ([^'\")]+)"))
+
+
+def tls_problem(text: str, s: ConnectionSettings) -> str:
+    """A TLS failure as the user can act on it: what is wrong with the server's certificate, and the variable
+    that fixes it (the CA to trust: ansible_winrm_ca_trust_path; the name to use: ansible_host)."""
+    m = _VERIFY[0].search(text) or _VERIFY[1].search(text)
+    if not m:
+        return f"TLS failed: {_reason(Exception(text))}"
+    problem = m.group(1).strip()
+    if "mismatch" in problem:
+        return (f"TLS failed: the server's certificate is not for {s.host} ({problem}); connect with a name the "
+                "certificate holds (ansible_host), the CA is not the problem")
+    if "expired" in problem or "not yet valid" in problem:
+        return f"TLS failed: the server's certificate is out of its validity period ({problem}); the WinRM listener needs a current certificate"
+    # The CA file may be the inventory's or REQUESTS_CA_BUNDLE's; either way ansible_winrm_ca_trust_path is the fix.
+    trust = (f"the CA file {s.ca_trust_path} does not hold the CA that issued it; name the file that does with "
+             "ansible_winrm_ca_trust_path (a PEM file of CA certificates)"
+             if s.ca_trust_path else "name the CA that issued it with ansible_winrm_ca_trust_path (a PEM file of CA certificates)")
+    return f"TLS failed: the server's certificate is not trusted ({problem}); {trust}"
 
 
 def _dropped(reason: str) -> bool:

@@ -55,6 +55,7 @@ AGE_LIMIT = timedelta(days=90)  # AdminAuditLogAgeLimit's default
 MAX_PER_SERVER = 2000
 DEFAULT_RESULT_SIZE = 1000
 MAX_RESULT_SIZE = 250_000
+_NOT_LOGGED = ("get-", "search-", "test-")  # verbs Exchange does not log (module docstring)
 _COMMON = {"verbose", "debug", "erroraction", "warningaction", "informationaction", "errorvariable", "warningvariable",
            "informationvariable", "outvariable", "outbuffer", "pipelinevariable", "whatif", "confirm"}
 
@@ -91,8 +92,11 @@ def console_caller(org: OrgSpec) -> str:
 
 def record(state: Any, org: OrgSpec, local: ServerEntry, cmdlet: str, named: list[tuple[str, Any]],
            modified: list[str], principal: str, now: datetime) -> None:
-    """Add one entry per changed object (none on an Edge, which keeps no admin audit log)."""
-    if local.is_edge:
+    """Add one entry per changed object (none on an Edge, which keeps no admin audit log).
+
+    A cmdlet that only reads is never recorded, even when the lab made something on first use
+    (Get-ExchangeCertificate creates a server's fresh-install certificates the first time)."""
+    if local.is_edge or cmdlet.lower().startswith(_NOT_LOGGED):
         return
     log = state.get(local.name, KEY)["entries"]
     names = [n.lstrip("-") for n, _ in named if n.lstrip("-").lower() not in _COMMON]

@@ -336,4 +336,6 @@ def view(ctx: Context, entry: ServerEntry, stored: dict[str, Any]) -> dict[str, 
         "CertificateRequest": request,
         "SignatureAlgorithm": Oid(lab_x509.SIGNATURE_NAMES.get(hash_name, hash_name), _SIGNATURE_OIDS.get(hash_name, "")),
         "Version": cert.version.value + 1,
+        # X509Certificate2.RawData: the DER, what a remote session sends of the certificate (lab/powershell)
+        "RawData": cert.public_bytes(serialization.Encoding.DER),
     }

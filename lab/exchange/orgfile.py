@@ -9,7 +9,7 @@ Shape (everything but ``servers`` is optional; a server needs only ``name`` and 
 
     organization: {name: Contoso, domain: contoso.lab, netbios: CONTOSO, domain_controller: DC01.contoso.lab}
     accounts:                      # domain accounts: may log on to every Mailbox server
-      - {user: exadmin, password: "..."}
+      - {user: exadmin, password: "...", role_groups: [Organization Management]}   # RBAC of /PowerShell
     servers:
       - {name: EX01, role: Mailbox, site: Amsterdam, address: 127.42.0.11}
       - name: EDGE01
@@ -22,6 +22,8 @@ Shape (everything but ``servers`` is optional; a server needs only ``name`` and 
       # per server, optional: version (15.2.1544.4), edition (Standard), site (Default-First-Site-Name),
       # address (127.42.0.<n> in file order), codepage (437),
       # winrm: {http_port: 5985, https_port: 5986, basic: false, allow_unencrypted: false},
+      # iis: {http_port: 80, https_port: 443} (Mailbox: where /PowerShell is served),
+      # certificate_serialization: signed | plain | none (Mailbox: Get-ExchangeCertificate over /PowerShell),
       # faults: {unreachable, refuse_credentials, delay_seconds,
       #          cmdlets: [{cmdlet: Set-ReceiveConnector, message: "...", times: 1, exception: ...}]}
     send_connectors:               # organisation send connectors beyond those EdgeSync creates
@@ -41,11 +43,12 @@ from typing import Any
 import jsonschema
 import yaml
 
-from . import certificate_store, send_connectors, transport_config
+from . import certificate_store, rbac, send_connectors, transport_config
 from .cmdlets import CMDLETS
 from .kinds import DeclarationError
 from .spec import (
-    Account, CmdletFault, Faults, OrgFileError, Organization, OrgSpec, ServerEntry, ServerSpec, WinRMSettings,
+    Account, CmdletFault, Faults, IISSettings, OrgFileError, Organization, OrgSpec, ServerEntry, ServerSpec,
+    WinRMSettings,
 )
 
 DEFAULT_VERSION = "15.2.1544.4"
@@ -286,7 +289,8 @@ class _Builder:
             domain_controller=raw_org.get("domain_controller", ""),
         )
         domain_accounts = tuple(
-            Account(organization.netbios, a["user"], a["password"]) for a in self.data.get("accounts", [])
+            Account(organization.netbios, a["user"], a["password"], tuple(a.get("role_groups", rbac.DEFAULT_ROLE_GROUPS)))
+            for a in self.data.get("accounts", [])
         )
         entries = tuple(self._server(i, raw, organization, domain_accounts) for i, raw in enumerate(self.data["servers"]))
         self._unique(entries)
@@ -320,7 +324,25 @@ class _Builder:
         except LookupError:
             raise self.doc.error(at + ("codepage",), f"code page {codepage} is not supported; expected a Windows "
                                                       "console code page such as 437, 850, 1252 or 65001") from None
+        for i, account in enumerate(raw.get("local_accounts", [])):
+            if "role_groups" in account:
+                raise self.doc.error(at + ("local_accounts", i, "role_groups"),
+                                     "a local account holds no Exchange role group (RBAC assigns roles to Active "
+                                     "Directory accounts); give role_groups to a domain account under accounts",
+                                     key=True)
+        for key in ("iis", "certificate_serialization"):
+            if edge and key in raw:
+                raise self.doc.error(at + (key,), f"only a Mailbox server takes '{key}' (an Edge Transport server "
+                                                  "runs no IIS and serves no /PowerShell)", key=True)
         local = tuple(Account(name.upper(), a["user"], a["password"]) for a in raw.get("local_accounts", []))
+        iis = None if edge else IISSettings(**raw.get("iis", {}))
+        winrm_ports = {p for p in (raw.get("winrm", {}).get("http_port", 5985), raw.get("winrm", {}).get("https_port", 5986)) if p}
+        if iis is not None:
+            for key in ("http_port", "https_port"):
+                if getattr(iis, key) in winrm_ports:
+                    raise self.doc.error(at + ("iis", key) if key in raw.get("iis", {}) else at,
+                                         f"IIS's {key} {getattr(iis, key)} is also a WinRM port of this server; "
+                                         "IIS and the WinRM service listen on different ports")
         accounts = local + (domain_accounts if (not edge or raw.get("domain_joined", False)) else ())
         winrm = WinRMSettings(**raw.get("winrm", {}))
         raw_faults = raw.get("faults", {})
@@ -345,6 +367,7 @@ class _Builder:
             winrm=winrm,
             faults=faults,
             accounts=accounts,
+            iis=iis,
         )
         subscribed = bool(raw.get("subscribed", False))
         own_connectors = self._unique_names(at + ("send_connectors",), tuple(
@@ -357,7 +380,8 @@ class _Builder:
         declared = certificate_store.declare(
             raw.get("certificates", []), lambda path, message: self.doc.error(at + ("certificates",) + path, message))
         return ServerEntry(spec, subscribed=subscribed, edition=raw.get("edition", "Standard"),
-                           cmdlet_faults=tuple(cmdlet_faults), send_connectors=own_connectors, certificates=declared)
+                           cmdlet_faults=tuple(cmdlet_faults), send_connectors=own_connectors, certificates=declared,
+                           certificate_serialization=raw.get("certificate_serialization", "signed"))
 
     def _unique(self, entries: tuple[ServerEntry, ...]) -> None:
         seen: dict[str, dict[str, int]] = {"name": {}, "fqdn": {}, "address": {}}

@@ -16,15 +16,24 @@ def to_string(value: Any) -> str:
     if isinstance(value, bool):
         return "True" if value else "False"
     if isinstance(value, datetime):  # DateTime.ToString() in the invariant culture the program sets
-        return value.astimezone(timezone.utc).strftime("%m/%d/%Y %H:%M:%S")
+        m = _utc(value)
+        return f"{m.month:02d}/{m.day:02d}/{m.year:04d} {m.hour:02d}:{m.minute:02d}:{m.second:02d}"
     return str(value)
+
+
+def _utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:  # DateTime.MinValue/MaxValue with an offset
+        return value.replace(tzinfo=None)
 
 
 def serialize(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        m = _utc(value)  # "yyyy": four digits, DateTime.MinValue is 0001-01-01 (strftime's %Y is not padded)
+        return f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}Z"
     if isinstance(value, (bytes, bytearray)):  # contract v2: a byte[] travels whole, as base64
         return {"exconf_bytes": base64.b64encode(bytes(value)).decode("ascii")}
     if isinstance(value, (tuple, list)):

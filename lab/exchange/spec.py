@@ -22,6 +22,9 @@ class Account:
     domain: str  # NetBIOS domain (e.g. "CONTOSO") for domain accounts; the server name for a server's local accounts
     user: str
     password: str = field(repr=False)
+    # Exchange management role groups the account is a member of (RBAC, lab/exchange/rbac.py): domain
+    # accounts only; a local account is no Active Directory object and holds no role.
+    role_groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,16 @@ class WinRMSettings:
     # HTTP.sys's IdleConnection timer: a keep-alive connection idle this long is closed
     # ("HTTP Server API default 120 Sec", learn.microsoft.com/windows/win32/http/server-timeouts-property).
     idle_connection_timeout: float = 120.0
+
+
+@dataclass(frozen=True)
+class IISSettings:
+    """The bindings of the Default Web Site, where Exchange serves ``/PowerShell`` (IIS answers on
+    http 80 and https 443 by default). Ports below 1024 need root on Linux, so the lab lets an
+    organisation file move them (docs/lab.md, "Remote PowerShell")."""
+
+    http_port: int = 80
+    https_port: int = 443
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,7 @@ class ServerSpec:
     winrm: WinRMSettings
     faults: Faults
     accounts: tuple[Account, ...]  # who may log on
+    iis: IISSettings | None = None  # Mailbox servers: where /PowerShell is served; None on an Edge (no IIS)
 
     @property
     def is_edge(self) -> bool:
@@ -86,6 +100,10 @@ class ServerEntry:
     cmdlet_faults: tuple[CmdletFault, ...] = ()
     send_connectors: tuple[dict[str, Any], ...] = ()  # Edge only: its own connectors while not subscribed
     certificates: tuple[Any, ...] = ()  # certificate_store.CertificateDecl the org file adds to its store
+    # How Get-ExchangeCertificate's SerializationData travels over /PowerShell: "signed" (newer
+    # builds: #sig#, length, stream, 32 bytes), "plain" (a bare BinaryFormatter stream) or "none"
+    # (RawData only, as some servers send: the services are then unknown to a client).
+    certificate_serialization: str = "signed"
 
     @property
     def name(self) -> str:

@@ -168,6 +168,11 @@ class LabStore:
         with self._caller(caller):  # who the admin audit log names
             return run_command(self, server, command, arguments, stdin, codepage)
 
+    def run_as(self, principal: str) -> Any:
+        """Cmdlets run inside this context are recorded in the admin audit log as ``principal``
+        (DOMAIN\\user): what a remote PowerShell session runs as (lab/powershell)."""
+        return self._caller(principal)
+
     @contextlib.contextmanager
     def _caller(self, principal: str) -> Iterator[None]:
         previous = getattr(self._batch, "caller", "")
@@ -178,8 +183,15 @@ class LabStore:
             self._batch.caller = previous
 
     def exec_console(self, server_name: str, cmdlet: str, params: dict[str, Any],
-                     warnings: list[str] | None = None) -> list[dict[str, Any]]:
+                     warnings: list[str] | None = None, account: str | None = None) -> list[dict[str, Any]]:
         """Run a cmdlet as an administrator's console would (no allowlist, no injected faults).
+
+        ``account`` (``DOMAIN\\user``, ``user`` or a server's local account): run it as that account
+        instead of the organisation's first administrator. On a Mailbox server that is what the
+        account's remote PowerShell session would let it run (RBAC, rbac.py): a cmdlet outside its
+        role groups is not in its session (CommandNotFoundException) and an account without any
+        role cannot open one; the admin audit log names the account. An Edge has no RBAC: the
+        account must be one of its local accounts.
 
         Returns every property of each output object, serialised as the remote program does;
         warnings, if a list is given, receive the cmdlet's warnings.
@@ -188,14 +200,38 @@ class LabStore:
             spec = self.server(server_name)
         except KeyError:
             raise ConsoleError(f"This lab has no server named '{server_name}'.") from None
+        caller = admin_audit_log.console_caller(self.org) if account is None else self._console_account(spec, cmdlet, account)
         try:
-            with self._caller(admin_audit_log.console_caller(self.org)):
+            with self._caller(caller):
                 outcome = self.invoke(spec, cmdlet, list(params.items()), remote=False)
         except errors.CmdletError as exc:
             raise ConsoleError(exc.console_text(), exc) from None
         if warnings is not None:
             warnings.extend(outcome.warnings)
         return [serialize_all(obj) for obj in outcome.objects]
+
+    def _console_account(self, spec: ServerSpec, cmdlet: str, account: str) -> str:
+        """Who ``exec_console(account=…)`` runs as (DOMAIN\\user), after the checks Exchange makes."""
+        from ..winrm.auth import account_name, find_account, split_principal
+        from . import rbac
+
+        domain, user = split_principal(account)
+        found = find_account(spec, domain, user)
+        if found is None and domain is None and "@" not in user:  # a bare name: the organisation's account
+            found = find_account(spec, self.org.organization.netbios, user)
+        if found is None:
+            raise ConsoleError(f"{account} cannot log on to {spec.name}: it is not an account of this lab that "
+                               f"may log on there.")
+        principal = account_name(found)
+        if spec.role == "Edge":
+            return principal  # an Edge's own shell: no RBAC ("Edge Transport servers don't use RBAC")
+        if not found.role_groups:
+            raise ConsoleError(f"The user \"{admin_audit_log.caller_name(self.org, principal)}\" isn't assigned to any "
+                               "management roles.")
+        if cmdlet.lower() in rbac.FEATURES and not rbac.may_run(tuple(found.role_groups), cmdlet):
+            # Not in the account's session: PowerShell does not find the command at all.
+            raise ConsoleError(errors.command_not_found(cmdlet).console_text())
+        return principal
 
     # --- persistence -----------------------------------------------------------------------------
 

@@ -141,10 +141,12 @@ def labs_of(running: list[RunningLab], org_files: list[Path]) -> list[RunningLab
 
 
 def exec_on(server_name: str, cmdlet: str, params: dict[str, Any],
-            warnings: list[str] | None = None, lab_file: Path | None = None) -> list[dict[str, Any]]:
+            warnings: list[str] | None = None, lab_file: Path | None = None,
+            account: str | None = None) -> list[dict[str, Any]]:
     """Run an admin's console command on the running lab that serves ``server_name`` (name or FQDN).
 
-    ``lab_file`` (an organisation or state file) picks the lab when several serve that name.
+    ``lab_file`` (an organisation or state file) picks the lab when several serve that name;
+    ``account`` runs it as that account, within its Exchange roles (LabStore.exec_console).
     Returns the output objects; ``warnings``, if a list is given, receives the cmdlet's warnings.
     """
     wanted = server_name.lower()
@@ -166,7 +168,8 @@ def exec_on(server_name: str, cmdlet: str, params: dict[str, Any],
         where = ", ".join(f"{lab.org_file} (pid {lab.pid})" for lab in labs.values())
         raise LabError(f"several running labs serve {server_name!r}: {where}; choose one with --lab ORG_FILE")
     lab, server = matches[0]
-    answer = lab.request("exec", timeout=60.0, server=server.name, cmdlet=cmdlet, params=params)
+    extra = {"account": account} if account else {}
+    answer = lab.request("exec", timeout=60.0, server=server.name, cmdlet=cmdlet, params=params, **extra)
     if not answer.get("ok"):
         raise ExecError(str(answer.get("error", "the command failed")))
     if warnings is not None:

@@ -152,7 +152,8 @@ class ControlServer:
 
         warnings: list[str] = []
         try:
-            objects = self.lab.store.exec_console(names[server.lower()], cmdlet, params, warnings)
+            as_account = {"account": str(request["account"])} if request.get("account") else {}
+            objects = self.lab.store.exec_console(names[server.lower()], cmdlet, params, warnings, **as_account)
         except ConsoleError as exc:  # a user-ready message, as the console would print it
             return {"ok": False, "error": str(exc)}
         except Exception as exc:  # a bug in the lab

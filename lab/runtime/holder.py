@@ -21,7 +21,8 @@ def lab_holding(labs: list[RunningLab], address: str, port: int) -> RunningLab |
     """The running lab that has a server listening on address:port, if any."""
     for lab in labs:
         for server in lab.servers:
-            if server.address == address and port in (server.http_port, server.https_port):
+            if server.address == address and port in (server.http_port, server.https_port, server.powershell_port,
+                                                      server.powershell_tls_port):
                 return lab
     return None
 

@@ -90,6 +90,8 @@ class LabServer:
                     http_port=None if down or not spec.winrm.http_port else spec.winrm.http_port,
                     https_port=None if down or not spec.winrm.https_port else spec.winrm.https_port,
                     unreachable=down,
+                    powershell_port=None if down or spec.iis is None or not spec.iis.http_port else spec.iis.http_port,
+                    powershell_tls_port=None if down or spec.iis is None or not spec.iis.https_port else spec.iis.https_port,
                 )
             )
         return tuple(infos)

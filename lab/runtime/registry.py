@@ -92,6 +92,9 @@ class ServerInfo:
     http_port: int | None  # None: nothing listens (the server is unreachable or has no such listener)
     https_port: int | None
     unreachable: bool = False
+    # a Mailbox server's IIS (Exchange's /PowerShell): http and https ports, None where nothing listens
+    powershell_port: int | None = None
+    powershell_tls_port: int | None = None
 
 
 @dataclass(frozen=True)

@@ -143,7 +143,7 @@ def _stop_on_signals(stop_event: threading.Event) -> Iterator[None]:
 
 
 def _print_banner(entry: RunningLab) -> None:
-    rows = [("SERVER", "ROLE", "ADDRESS", "HTTP", "HTTPS", "")]
+    rows = [("SERVER", "ROLE", "ADDRESS", "HTTP", "HTTPS", "/POWERSHELL", "")]
     for s in entry.servers:
         rows.append(
             (
@@ -152,6 +152,7 @@ def _print_banner(entry: RunningLab) -> None:
                 s.address,
                 str(s.http_port) if s.http_port else "-",
                 str(s.https_port) if s.https_port else "-",
+                "/".join(str(p) for p in (s.powershell_port, s.powershell_tls_port) if p) or "-",
                 "unreachable (fault)" if s.unreachable else s.fqdn,
             )
         )

@@ -14,12 +14,12 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from . import encryption, soap
 from .auth import Authenticator, ConnectionAuth
 from .shell import SHELL_URI, Backend, ShellResource
-from .stats import ServerStats
+from .stats import POWERSHELL, WSMAN, ServerStats
 
 if TYPE_CHECKING:
     from exconf.lab.exchange.store import ServerSpec
@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WSMAN_PATH = "/wsman"
+POWERSHELL_PATH = "/powershell"
+# Which listener serves which path: the WinRM service (HTTP.sys, 5985/5986) serves /wsman; IIS's
+# Default Web Site (80/443 on a Mailbox server) serves Exchange's /PowerShell virtual directory.
+SERVICE_PATHS = {"winrm": (WSMAN_PATH, WSMAN), "iis": (POWERSHELL_PATH, POWERSHELL)}
 
 
 @dataclass
@@ -39,33 +43,38 @@ class HttpResponse:
 class ServerEndpoint:
     """The WinRM service of one lab server (both its HTTP and HTTPS listeners)."""
 
-    def __init__(self, spec: "ServerSpec", backend: Backend, credential_file: Path):
+    def __init__(self, spec: "ServerSpec", backend: Backend, credential_file: Path, powershell: Any = None):
+        """``powershell``: a factory ``(spec, stats) -> resource`` of the server's /PowerShell, if it has one."""
         self.spec = spec
         self.stats = ServerStats()
         self.auth = Authenticator(spec, credential_file)
         self.shells = ShellResource(spec, backend, self.stats)
+        self.powershell = powershell(spec, self.stats) if powershell is not None else None
 
     def new_connection(self, secure: bool) -> ConnectionAuth:
         return ConnectionAuth(secure=secure)
 
     def handle(
-        self, conn: ConnectionAuth, method: str, path: str, headers: Mapping[str, str], body: bytes, client_ip: str = ""
+        self, conn: ConnectionAuth, method: str, path: str, headers: Mapping[str, str], body: bytes, client_ip: str = "",
+        service: str = "winrm",
     ) -> HttpResponse:
-        """Answer one HTTP request received on ``conn``."""
-        if path.split("?", 1)[0].rstrip("/").lower() != WSMAN_PATH:
-            return HttpResponse(404)  # HTTP.sys: no URL reservation matches
+        """Answer one HTTP request received on ``conn`` by a listener of ``service`` (winrm or iis)."""
+        served, endpoint = SERVICE_PATHS[service]
+        if path.split("?", 1)[0].rstrip("/").lower() != served or (service == "iis" and self.powershell is None):
+            return HttpResponse(404)  # HTTP.sys / IIS: nothing is served at this path
         if method != "POST":
             return HttpResponse(405, [("Allow", "POST")])
-        self.stats.add(requests=1, bytes_in=len(body))
-        response = self._wsman(conn, headers, body, client_ip)
+        self.stats.add(endpoint, requests=1, bytes_in=len(body))
+        response = self._wsman(conn, headers, body, client_ip, endpoint)
         if self.spec.faults.delay_seconds > 0:
             time.sleep(self.spec.faults.delay_seconds)
-        self.stats.add(bytes_out=len(response.body))
+        self.stats.add(endpoint, bytes_out=len(response.body))
         return response
 
     # -- the WS-Man POST ------------------------------------------------------------
 
-    def _wsman(self, conn: ConnectionAuth, headers: Mapping[str, str], body: bytes, client_ip: str) -> HttpResponse:
+    def _wsman(self, conn: ConnectionAuth, headers: Mapping[str, str], body: bytes, client_ip: str,
+               endpoint: str = WSMAN) -> HttpResponse:
         authorization = headers.get("Authorization", "")
         principal: str | None = None
         mutual_token: bytes | None = None
@@ -77,15 +86,15 @@ class ServerEndpoint:
                     value = f"{conn.scheme} {base64.b64encode(outcome.token or b'').decode()}"
                     return HttpResponse(401, [("WWW-Authenticate", value)])
                 if outcome.status == "failed":
-                    return self._refuse(outcome.reason)
+                    return self._refuse(outcome.reason, endpoint)
                 principal, mutual_token = conn.principal, outcome.token
             elif scheme.lower() == "basic":
                 outcome = self.auth.basic(param, conn.secure)
                 if outcome.status != "ok":
-                    return self._refuse(outcome.reason)
+                    return self._refuse(outcome.reason, endpoint)
                 principal = outcome.reason  # DOMAIN\user of the account
             else:
-                return self._refuse(f"unsupported authentication scheme {scheme!r}")
+                return self._refuse(f"unsupported authentication scheme {scheme!r}", endpoint)
         elif conn.principal is not None:
             principal = conn.principal
         else:
@@ -117,22 +126,25 @@ class ServerEndpoint:
                 # rapid7/metasploit-framework#8900).
                 return HttpResponse(500, extra)
 
-        status, reply = self._dispatch(message, principal or "", client_ip)
+        status, reply = self._dispatch(message, principal or "", client_ip, endpoint)
         if sealed:
             return HttpResponse(
                 status, [*extra, ("Content-Type", encryption.CONTENT_TYPE)], encryption.encrypt(reply, conn.ctx)
             )
         return HttpResponse(status, [*extra, ("Content-Type", soap.CONTENT_TYPE)], reply)
 
-    def _dispatch(self, message: bytes, principal: str, client_ip: str) -> tuple[int, bytes]:
+    def _dispatch(self, message: bytes, principal: str, client_ip: str, endpoint: str = WSMAN) -> tuple[int, bytes]:
         try:
             req = soap.parse_request(message)
         except soap.SoapError as exc:
             return 400, soap.fault_envelope(soap.invalid_body_fault(str(exc)), "", self.spec.fqdn)
         try:
-            if req.resource_uri.rstrip("/").lower() != SHELL_URI:
+            if endpoint == POWERSHELL:
+                action, body = self.powershell.handle(req, principal, client_ip)
+            elif req.resource_uri.rstrip("/").lower() != SHELL_URI:
                 raise soap.resource_not_found_fault(req.resource_uri)
-            action, body = self.shells.handle(req, principal, client_ip)
+            else:
+                action, body = self.shells.handle(req, principal, client_ip)
         except soap.WSManFault as fault:
             return fault.http_status, soap.fault_envelope(fault, req.message_id, self.spec.fqdn)
         return 200, soap.envelope(action, req.message_id, body)
@@ -140,10 +152,12 @@ class ServerEndpoint:
     def _challenge(self) -> HttpResponse:
         return HttpResponse(401, [("WWW-Authenticate", offer) for offer in self.auth.challenges()])
 
-    def _refuse(self, reason: str) -> HttpResponse:
-        self.stats.add(auth_failures=1)
+    def _refuse(self, reason: str, endpoint: str = WSMAN) -> HttpResponse:
+        self.stats.add(endpoint, auth_failures=1)
         log.info("%s: authentication refused: %s", self.spec.name, reason)
         return self._challenge()
 
     def close(self) -> None:
         self.shells.close()
+        if self.powershell is not None:
+            self.powershell.close()

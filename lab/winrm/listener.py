@@ -11,6 +11,7 @@ accept loop.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 import selectors
@@ -63,6 +64,7 @@ class Listener:
     secure: bool
     sock: socket.socket
     ssl_context: ssl.SSLContext | None = None
+    service: str = "winrm"  # "winrm" (HTTP.sys: /wsman) or "iis" (a Mailbox server's /PowerShell)
 
 
 class WinRMService:
@@ -167,21 +169,33 @@ class WinRMService:
     def _open(self, spec: "ServerSpec") -> None:
         assert self._workdir is not None
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in spec.name)
-        endpoint = ServerEndpoint(spec, self.backend, self._workdir / f"{safe}.ntlm")
+        serves_powershell = spec.iis is not None and _powershell_backend(self.backend)
+        endpoint = ServerEndpoint(spec, self.backend, self._workdir / f"{safe}.ntlm",
+                                  powershell=self._powershell_factory() if serves_powershell else None)
         self.endpoints[spec.name] = endpoint
         if spec.faults.unreachable:
             return  # nothing listens: clients get "connection refused"
-        if spec.winrm.http_port:
-            self.listeners.append(Listener(endpoint, spec.address, spec.winrm.http_port, False, _bind(spec, spec.winrm.http_port)))
-        if spec.winrm.https_port and self.ca is not None:
-            issued = self.ca.issue(spec.fqdn, spec.name, spec.address)
-            cert_path, key_path = issued.write(self._workdir, safe)
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-            ctx.load_cert_chain(cert_path, key_path)
-            self.listeners.append(
-                Listener(endpoint, spec.address, spec.winrm.https_port, True, _bind(spec, spec.winrm.https_port), ctx)
-            )
+        ports = [(spec.winrm.http_port, False, "winrm"), (spec.winrm.https_port, True, "winrm")]
+        if serves_powershell:
+            ports += [(spec.iis.http_port, False, "iis"), (spec.iis.https_port, True, "iis")]
+        ctx: ssl.SSLContext | None = None
+        for port, secure, service in ports:
+            if not port or (secure and self.ca is None):
+                continue
+            if secure and ctx is None:
+                issued = self.ca.issue(spec.fqdn, spec.name, spec.address)
+                cert_path, key_path = issued.write(self._workdir, safe)
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+                ctx.load_cert_chain(cert_path, key_path)
+            self.listeners.append(Listener(endpoint, spec.address, port, secure, _bind(spec, port),
+                                           ctx if secure else None, service))
+
+    def _powershell_factory(self):  # type: ignore[no-untyped-def]
+        from exconf.lab.powershell.resource import PowerShellResource  # the lab's Exchange, beside WinRM
+
+        backend = self.backend
+        return lambda spec, stats: PowerShellResource(spec, backend, stats)
 
     def _close_listeners(self) -> None:
         for listener in self.listeners:
@@ -271,7 +285,8 @@ class _WSManHandler(BaseHTTPRequestHandler):
         self.conn_auth = listener.endpoint.new_connection(listener.secure)
 
     def version_string(self) -> str:
-        return "Microsoft-HTTPAPI/2.0"  # what WinRM's HTTP.sys sends
+        # what WinRM's HTTP.sys sends; IIS 10 (Windows Server 2016/2019, under Exchange 2016/2019) its own
+        return "Microsoft-IIS/10.0" if self.server.listener.service == "iis" else "Microsoft-HTTPAPI/2.0"
 
     def do_POST(self) -> None:
         self._handle()
@@ -285,7 +300,8 @@ class _WSManHandler(BaseHTTPRequestHandler):
             return
         try:
             resp = self.endpoint.handle(
-                self.conn_auth, self.command, self.path, self.headers, body, self.client_address[0]
+                self.conn_auth, self.command, self.path, self.headers, body, self.client_address[0],
+                service=self.server.listener.service,
             )
         except Exception:  # never leave the client waiting; the traceback goes to the log
             log.exception("internal error serving %s", self.endpoint.spec.name)
@@ -384,9 +400,19 @@ def _bind(spec: "ServerSpec", port: int) -> socket.socket:
         sock.setblocking(False)
     except OSError as exc:
         sock.close()
-        raise ListenError(f"cannot listen on {spec.address}:{port} for server {spec.name}: {exc.strerror or exc}",
+        hint = ""
+        if exc.errno == errno.EACCES and port < 1024:
+            # Linux lets only root (or CAP_NET_BIND_SERVICE) listen below 1024; IIS's own ports are 80/443.
+            hint = ("; ports below 1024 need root: give the server other ports in the organisation file "
+                    "(winrm: or iis: http_port / https_port, docs/lab.md)")
+        raise ListenError(f"cannot listen on {spec.address}:{port} for server {spec.name}: {exc.strerror or exc}{hint}",
                           spec.address, port) from exc
     return sock
+
+
+def _powershell_backend(backend: object) -> bool:
+    """Whether the backend is a lab organisation that can run cmdlets for /PowerShell (LabStore)."""
+    return all(hasattr(backend, name) for name in ("invoke", "entry", "one_save", "run_as", "org"))
 
 
 def _raise_fd_limit() -> None:

@@ -52,9 +52,16 @@ MAX_SHELLS_PER_USER = 30
 # characters; the pywinrm limit reported in pywinrm#184). WINRS_SKIP_CMD_SHELL
 # starts the process directly, without cmd.exe and without this limit.
 CMD_MAX_COMMAND_LINE = 8191
-# Output is cut into stream elements of this many bytes, as Windows does; all
-# of them travel in the same Receive response.
+# Output is cut into stream elements of this many bytes, as Windows does.
 STREAM_CHUNK = 32 * 1024
+# A ReceiveResponse holds no more than the client's wsman:MaxEnvelopeSize, capped by the
+# server's MaxEnvelopeSizekb (default 500, `winrm get winrm/config`; MS-WSMV 3.1.4.1.7: the
+# client "expect[s] a response to be no larger than the given number of octets"): the rest of
+# the output waits, with the command Running, for the next Receive.
+MAX_ENVELOPE_SIZE = 500 * 1024
+ENVELOPE_OVERHEAD = 4096  # the SOAP header, the CommandState and the End elements, with room to spare
+STREAM_ELEMENT_OVERHEAD = 160  # <rsp:Stream Name="stdout" CommandId="…"></rsp:Stream>
+STATE_RUNNING = f"{_RSP}/CommandState/Running"
 
 
 class Backend(Protocol):
@@ -83,6 +90,7 @@ class Command:
     stdout: bytes = b""
     stderr: bytes = b""
     exit_code: int = 0
+    sent: dict[str, int] = field(default_factory=lambda: {"stdout": 0, "stderr": 0})  # output already received
 
 
 @dataclass
@@ -247,12 +255,25 @@ class ShellResource:
         if cmd.aborted:
             raise soap.shell_not_found_fault(shell.id)
         resp = ET.Element(q("rsp", "ReceiveResponse"))
-        for name, data in (("stdout", cmd.stdout), ("stderr", cmd.stderr)):
-            for i in range(0, len(data), STREAM_CHUNK):
-                chunk = data[i : i + STREAM_CHUNK]
-                ET.SubElement(resp, q("rsp", "Stream"), {"Name": name, "CommandId": cmd.id}).text = (
-                    base64.b64encode(chunk).decode("ascii")
-                )
+        room = min(req.max_envelope or MAX_ENVELOPE_SIZE, MAX_ENVELOPE_SIZE) - ENVELOPE_OVERHEAD
+        with self._lock:
+            for name, data in (("stdout", cmd.stdout), ("stderr", cmd.stderr)):
+                offset = cmd.sent[name]
+                while offset < len(data):
+                    take = min(STREAM_CHUNK, len(data) - offset, (room - STREAM_ELEMENT_OVERHEAD) // 4 * 3)
+                    if take <= 0:
+                        break
+                    ET.SubElement(resp, q("rsp", "Stream"), {"Name": name, "CommandId": cmd.id}).text = (
+                        base64.b64encode(data[offset : offset + take]).decode("ascii")
+                    )
+                    offset += take
+                    room -= STREAM_ELEMENT_OVERHEAD + (take + 2) // 3 * 4
+                cmd.sent[name] = offset
+            done = cmd.sent["stdout"] == len(cmd.stdout) and cmd.sent["stderr"] == len(cmd.stderr)
+        if not done:
+            ET.SubElement(resp, q("rsp", "CommandState"), {"CommandId": cmd.id, "State": STATE_RUNNING})
+            return ACTION_RECEIVE + "Response", [resp]
+        for name in ("stdout", "stderr"):
             ET.SubElement(resp, q("rsp", "Stream"), {"Name": name, "CommandId": cmd.id, "End": "true"})
         state = ET.SubElement(resp, q("rsp", "CommandState"), {"CommandId": cmd.id, "State": STATE_DONE})
         ET.SubElement(state, q("rsp", "ExitCode")).text = str(cmd.exit_code)

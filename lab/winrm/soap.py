@@ -49,6 +49,7 @@ class WSManRequest:
     options: dict[str, str] = field(default_factory=dict)
     operation_timeout: float | None = None  # seconds, from w:OperationTimeout
     body: ET.Element | None = None  # the first element inside s:Body, if any
+    max_envelope: int | None = None  # octets, from w:MaxEnvelopeSize: the largest answer the client accepts
 
 
 @dataclass
@@ -111,6 +112,7 @@ def parse_request(data: bytes) -> WSManRequest:
         for opt in header.findall(f"{q('w', 'OptionSet')}/{q('w', 'Option')}")
     }
     timeout_text = text(q("w", "OperationTimeout"))
+    envelope_text = text(q("w", "MaxEnvelopeSize")).strip()
     body = root.find(q("s", "Body"))
     return WSManRequest(
         action=text(q("a", "Action")),
@@ -120,6 +122,7 @@ def parse_request(data: bytes) -> WSManRequest:
         selectors=selectors,
         options=options,
         operation_timeout=parse_duration(timeout_text) if timeout_text else None,
+        max_envelope=int(envelope_text) if envelope_text.isdigit() and len(envelope_text) < 10 else None,
         body=body[0] if body is not None and len(body) else None,
     )
 

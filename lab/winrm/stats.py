@@ -1,4 +1,4 @@
-"""Per-server counters, so a benchmark can report round trips and bytes."""
+"""Per-server counters, so a benchmark can report round trips and bytes, per endpoint."""
 
 from __future__ import annotations
 
@@ -6,14 +6,24 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-# The keys of `lab stats`, in display order (a Contract for `exconf lab stats --json`).
+# The keys of `lab stats`, in display order (a Contract for `exconf lab stats --json`); each is the
+# server's total over its endpoints. "endpoints" breaks them down per path (/wsman, /PowerShell).
 STAT_KEYS = ("requests", "shells", "commands", "bytes_in", "bytes_out", "auth_failures")
+WSMAN = "/wsman"
+POWERSHELL = "/PowerShell"
+# Per endpoint: the HTTP-level counters, and what each endpoint's resource counts.
+ENDPOINT_KEYS = {
+    WSMAN: ("requests", "shells", "commands", "bytes_in", "bytes_out", "auth_failures"),
+    POWERSHELL: ("requests", "runspace_pools", "pipelines", "bytes_in", "bytes_out", "auth_failures"),
+}
+_RESOURCE_ENDPOINT = {"shells": WSMAN, "commands": WSMAN, "runspace_pools": POWERSHELL, "pipelines": POWERSHELL}
 
 
 @dataclass
 class ServerStats:
-    """Counters for one server. Every POST to /wsman counts as a request, authentication
-    round trips included; bytes are HTTP bodies as they crossed the wire (sealed if encrypted)."""
+    """Counters for one server. Every POST to /wsman or /PowerShell counts as a request,
+    authentication round trips included; bytes are HTTP bodies as they crossed the wire (sealed if
+    encrypted)."""
 
     requests: int = 0
     shells: int = 0
@@ -21,17 +31,26 @@ class ServerStats:
     bytes_in: int = 0
     bytes_out: int = 0
     auth_failures: int = 0
+    runspace_pools: int = 0
+    pipelines: int = 0
     # Not part of the `lab stats` shape; useful to tests and to explain a slow run.
     operation_timeouts: int = 0
+    endpoints: dict[str, dict[str, int]] = field(default_factory=lambda: {e: {k: 0 for k in keys} for e, keys in ENDPOINT_KEYS.items()})
     last_activity: float = field(default_factory=time.monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def add(self, **deltas: int) -> None:
+    def add(self, endpoint: str | None = None, **deltas: int) -> None:
+        """Add to the totals, and to ``endpoint``'s counters (a resource's own counters know their endpoint)."""
         with self._lock:
             for key, value in deltas.items():
                 setattr(self, key, getattr(self, key) + value)
+                where = endpoint or _RESOURCE_ENDPOINT.get(key)
+                if where in self.endpoints and key in self.endpoints[where]:
+                    self.endpoints[where][key] += value
             self.last_activity = time.monotonic()
 
-    def snapshot(self) -> dict[str, int]:
+    def snapshot(self) -> dict[str, object]:
         with self._lock:
-            return {key: getattr(self, key) for key in STAT_KEYS}
+            out: dict[str, object] = {key: getattr(self, key) for key in STAT_KEYS}
+            out["endpoints"] = {e: dict(counters) for e, counters in self.endpoints.items()}
+            return out

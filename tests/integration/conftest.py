@@ -17,6 +17,10 @@ from exconf.lab.runtime import LabServer
 
 PASSWORD = "Lab-Exadmin-1"
 EDGE_PASSWORD = "Lab-EdgeAdmin-1"
+# Where a lab Mailbox server's IIS serves /PowerShell in the tests: above 1024, so that the suite runs
+# without root (Exchange's own default is 80/443; docs/lab.md).
+IIS_HTTP_PORT = 8080
+IIS_HTTPS_PORT = 8443
 _counter = itertools.count(1)
 
 
@@ -35,6 +39,68 @@ def unique_prefix() -> str:
     return f"127.{base + _worker()}.{next(_counter) % 250 + 1}"
 
 
+# The doors a lab's inventories take (docs/remote-powershell.md): "psrp" is exconf's default (remote
+# PowerShell to Mailbox servers, the program over WinRM to Edges); "winrm" sets ansible_connection: winrm,
+# the program everywhere. Every test that makes a lab runs over psrp; the plan/apply/drift scenarios
+# (BOTH_DOORS) run over both.
+BOTH_DOORS = {
+    "test_plan_apply", "test_drift", "test_drift_expiry", "test_drift_outputs", "test_certificates",
+    "test_certificates_saved_plan", "test_certificates_prompt", "test_edge_subscription", "test_plan_graph",
+    "test_saved_plan", "test_failures", "test_hostile_output", "test_inventory_lab",
+}
+
+
+@pytest.fixture
+def door() -> str:
+    """The door of a lab's inventories when a test is not parametrised over both (pytest_generate_tests)."""
+    return "psrp"
+
+
+# Tests of the WinRM transport itself (idle connections, results unknown, faults): their hosts take the
+# WinRM door; tests/integration/test_psrp_transport.py holds remote PowerShell's.
+WINRM_TRANSPORT = {"test_transport_idle", "test_transport_unknown", "test_transport_faults", "test_transport_watchdog",
+                   "test_transport_limits", "test_wire", "test_hostile_memory", "test_cleartext", "test_interrupt_exits"}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "door" in metafunc.fixturenames:
+        module = metafunc.module.__name__.rsplit(".", 1)[-1]
+        doors = ("psrp", "winrm") if module in BOTH_DOORS else ("winrm",) if module in WINRM_TRANSPORT else ("psrp",)
+        metafunc.parametrize("door", doors)
+
+
+def round_trips(lab: "Lab") -> dict[str, int]:
+    """What each server ran: WinRS commands (exconf's program) plus PSRP pipelines (remote PowerShell)."""
+    return {name: s["endpoints"]["/wsman"]["commands"] + s["endpoints"]["/PowerShell"]["pipelines"]
+            for name, s in lab.stats().items()}
+
+
+def door_vars(door: str) -> dict[str, Any]:
+    """What a host's host_vars get for a door: where the lab's IIS serves /PowerShell, or WinRM explicitly."""
+    if door == "winrm":
+        return {"ansible_connection": "winrm"}
+    return {"ansible_psrp_port": IIS_HTTP_PORT}
+
+
+def _hosts_of(doc: Any) -> list[str]:
+    """Host names of a YAML inventory's groups (all, children, …)."""
+    out: list[str] = []
+
+    def group(g: Any) -> None:
+        if not isinstance(g, dict):
+            return
+        for name in (g.get("hosts") or {}):
+            if name not in out:
+                out.append(str(name))
+        for child in (g.get("children") or {}).values():
+            group(child)
+
+    if isinstance(doc, dict):
+        for g in doc.values():
+            group(g)
+    return out
+
+
 @dataclass
 class Lab:
     """A running in-process lab and the files that describe it."""
@@ -44,6 +110,7 @@ class Lab:
     state_file: Path
     server: LabServer
     addresses: dict[str, str]  # server name -> address
+    door: str = "psrp"
 
     @property
     def ca(self) -> Path:
@@ -67,6 +134,20 @@ class Lab:
             p = self.dir / rel
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
+        # The door's connection variables, as host_vars (which win over the inventory's host vars and
+        # shift none of its line numbers).
+        try:
+            hosts = _hosts_of(yaml.safe_load(body))
+        except yaml.YAMLError:
+            hosts = []  # a test of a broken inventory: nothing to add
+        given = {Path(rel).as_posix() for rel in (files or {})}
+        for host in hosts:
+            rel = f"host_vars/{host}.yml"
+            if rel in given or any(c in host for c in "/\\\0") or host.startswith("."):
+                continue
+            p = self.dir / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(yaml.safe_dump(door_vars(self.door)), encoding="utf-8")
         return path
 
 
@@ -80,6 +161,8 @@ def org_document(servers: list[dict[str, Any]], prefix: str, extra: dict[str, An
         if server.get("role") == "Edge":
             server.setdefault("local_accounts", [{"user": "Administrator", "password": EDGE_PASSWORD}])
             server.setdefault("winrm", {"basic": True})
+        else:
+            server.setdefault("iis", {"http_port": IIS_HTTP_PORT, "https_port": IIS_HTTPS_PORT})
         out.append(server)
     doc = {
         "organization": {"name": "Contoso", "domain": "contoso.lab", "netbios": "CONTOSO"},
@@ -91,8 +174,8 @@ def org_document(servers: list[dict[str, Any]], prefix: str, extra: dict[str, An
 
 
 @pytest.fixture
-def make_lab(tmp_path: Path):
-    """make_lab(servers, **extra) -> Lab, stopped at the end of the test."""
+def make_lab(tmp_path: Path, door: str):
+    """make_lab(servers, **extra) -> Lab, stopped at the end of the test; its inventories take ``door``."""
     started: list[LabServer] = []
 
     def _make(servers: list[dict[str, Any]], **extra: Any) -> Lab:
@@ -103,7 +186,7 @@ def make_lab(tmp_path: Path):
         state.parent.mkdir(exist_ok=True)
         server = LabServer(LabStore(org, state), state.parent).start()
         started.append(server)
-        return Lab(tmp_path, org, state, server, addresses)
+        return Lab(tmp_path, org, state, server, addresses, door)
 
     yield _make
     for server in started:

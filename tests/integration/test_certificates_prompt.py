@@ -86,8 +86,8 @@ def in_pty(args: list[str], answers: list[str], cwd: Path, timeout: float = 120)
 def secret_refs(doc):
     """Every password reference a plan file holds."""
     if isinstance(doc, dict):
-        if "exconf_secret_ref" in doc:
-            yield doc["exconf_secret_ref"]
+        if "secret" in doc:  # a command's -Password, as the review shows it
+            yield {"origin": doc["origin"], "name": doc["name"]}
         for value in doc.values():
             yield from secret_refs(value)
     elif isinstance(doc, list):

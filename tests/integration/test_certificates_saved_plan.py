@@ -38,13 +38,14 @@ def test_the_plan_file_holds_references_only(lab, saved):
     pfx = (lab.dir / "certs" / "mail.pfx").read_bytes()
     assert "Pfx-S3cret" not in text
     assert base64.b64encode(pfx).decode()[:40] not in text
-    (op,) = json.loads(text)["saved"]["operations"]
-    import_step, enable_step = op["steps"]
-    assert import_step["params"]["FileData"] == {"exconf_file": {"path": str((lab.dir / "certs" / "mail.pfx").resolve()),
-                                                                 "sha256": __import__("hashlib").sha256(pfx).hexdigest()}}
-    assert import_step["params"]["Password"] == {"exconf_secret_ref": {"origin": "env", "name": "SMTP_PFX_PASSWORD"}}
-    assert enable_step["params"]["Thumbprint"] == {"exconf_ref": "Output", "step": import_step["id"], "property": "Thumbprint"}
-    assert enable_step["params"]["Force"] is True and enable_step["params"]["Services"] == "SMTP"
+    (change,) = json.loads(text)["saved"]["review"]["changes"]
+    (op,) = change["operations"]
+    import_step, enable_step = op["commands"]
+    assert import_step["parameters"]["FileData"] == {"file": str((lab.dir / "certs" / "mail.pfx").resolve()),
+                                                     "sha256": __import__("hashlib").sha256(pfx).hexdigest()}
+    assert import_step["parameters"]["Password"] == {"secret": "from env SMTP_PFX_PASSWORD", "origin": "env", "name": "SMTP_PFX_PASSWORD"}
+    assert enable_step["parameters"]["Thumbprint"] == {"output_of": import_step["step"], "property": "Thumbprint"}
+    assert enable_step["parameters"]["Force"] is True and enable_step["parameters"]["Services"] == "SMTP"
 
 
 def test_a_saved_plan_with_an_import_is_applied(lab, saved, capsys):

@@ -6,7 +6,9 @@ import json
 import re
 import sqlite3
 import time
+from pathlib import Path
 
+import jsonschema
 import pytest
 
 from exconf.cli import main
@@ -116,6 +118,9 @@ def test_drift_names_the_out_of_band_change_and_its_caller_then_history_says_whe
 
     code, out, err = run(capsys, "drift", "history", str(inv), "--json")
     assert code == 0, err
+    schema = json.loads((Path(__file__).resolve().parents[2] / "docs" / "schemas" / "drift-history.schema.json").read_text())
+    jsonschema.validate(json.loads(out), schema)
+    assert json.loads(out)["inventory"] == [str(inv)]
     [episode] = json.loads(out)["episodes"]
     assert episode["name"] == "Default Frontend EX02" and episode["since"] == first_seen
     assert episode["resolved"] == resolved["resolved"] and episode["changed_by"]["caller"] == "contoso.lab/Users/exadmin"

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from .conftest import unique_prefix
@@ -42,6 +43,7 @@ def test_the_shipped_lab_inventory_runs_the_whole_job(shipped_lab):
     assert first.returncode == 0, first.stdout + first.stderr
     assert "Started the lab" in first.stderr
     assert "Apply complete: 13 of 13 changes made and verified." in first.stdout
+    assert "DeprecationWarning" not in first.stderr and "Traceback" not in first.stderr  # reading certificates warns nothing
     # The Edge gets its third-party SMTP certificate and, in the same apply, after it, a new subscription:
     # it ends synchronising (SyncStatus Normal), as the shipped inventory declares.
     assert 'edge_subscription "EDGE01" will be replaced' in first.stdout
@@ -70,6 +72,12 @@ def test_the_shipped_lab_inventory_runs_the_whole_job(shipped_lab):
     unchanged = exconf(env, "lab", "exec", "EX02", "--", "Set-ReceiveConnector", "-Identity", "EX02\\Default EX02", "-ProtocolLoggingLevel", "None")
     assert unchanged.returncode == 0 and "WARNING: The command completed successfully but no settings of" in unchanged.stderr
 
+    # The shipped view-only account reads but does not find the Set- cmdlets (RBAC, docs/lab.md)
+    viewer = exconf(env, "lab", "exec", "--as", "CONTOSO\\exviewer", "EX01", "--", "Set-ReceiveConnector", "-Identity",
+                    "EX01\\Default EX01", "-ProtocolLoggingLevel", "None")
+    assert viewer.returncode == 1 and "The term 'Set-ReceiveConnector' is not recognized" in viewer.stderr
+    assert exconf(env, "lab", "exec", "--as", "exviewer", "EX01", "--", "Get-ReceiveConnector", "-Server", "EX01").returncode == 0
+
     refused = exconf(env, "lab", "exec", "EX01", "--", "Set-ReceiveConnector", "-Identity", "EX01\\Default EX01", "-ProtocolLoggingLevel", "Loud")
     assert refused.returncode == 1 and "Cannot convert value \"Loud\"" in refused.stderr
 
@@ -85,12 +93,24 @@ def test_the_shipped_lab_inventory_runs_the_whole_job(shipped_lab):
     assert lab["org_file"] == str((inventories / "lab-org.yaml").resolve())
     servers = lab["servers"]
     assert set(servers) == {"EX01", "EX02", "EDGE01"}
-    # read; apply in three waves (its own changes, then the Edge's subscription file imported, then
-    # synchronisation started and tested); read (plan); read (plan)
-    assert servers["EX01"]["commands"] == 6
-    # 12 for a read and one apply command, + 2 × (Command, Send, Receive, Signal) for the two waves the
-    # subscription adds (the budget of 12 holds for plans without cross-host needs); then two plans of 8.
-    assert servers["EX01"]["requests"] == 12 + 2 * 4 + 8 + 8
+    # EX01 is reached over Exchange remote PowerShell, the Edge over the program (docs/remote-powershell.md).
+    ex01, edge = servers["EX01"]["endpoints"], servers["EDGE01"]["endpoints"]
+    assert ex01["/wsman"]["requests"] == 0 and edge["/PowerShell"]["requests"] == 0
+    # One runspace pool per run (apply, plan, plan). The apply: the read, its 7 changes (the
+    # certificate's Import and Enable are two), New-EdgeSubscription, Start-EdgeSynchronization with
+    # Test-EdgeSynchronization: 10 pipelines; each plan 1.
+    assert (ex01["/PowerShell"]["runspace_pools"], ex01["/PowerShell"]["pipelines"]) == (3, 12)
+    # 8 for the pool and its first pipeline, 2 (Command, Receive) per further pipeline, 2 to log on
+    # again after the socket was let go while the Edge ran its wave; then two plans of 8.
+    assert ex01["/PowerShell"]["requests"] == 8 + 2 * 9 + 2 + 8 + 8
+    # The Edge: read; apply in two waves (its changes, then the new subscription); read (plan); read (plan)
+    assert edge["/wsman"]["commands"] == 5
+    jsonschema.validate(json.loads(stats.stdout), json.loads((ROOT / "docs" / "schemas" / "lab-stats.schema.json").read_text()))
+
+    planned = exconf(env, "plan", str(inventories / "lab.yaml"), "--json")
+    hosts = json.loads(planned.stdout)["hosts"]
+    assert hosts["edge01.dmz.contoso.lab"]["site"] is None and hosts["ex01.contoso.lab"]["site"] == "Amsterdam"  # null, never "None"
+    assert "DeprecationWarning" not in planned.stderr
 
     clock = exconf(env, "lab", "clock", "advance", "25h")
     assert clock.returncode == 0 and "(1d1h ahead of real time)" in clock.stdout, clock.stderr

@@ -10,7 +10,7 @@ from exconf.lab.exchange.store import LabStore
 from exconf.remote import CONTRACT_VERSION, decode_answer, frame_stdin, program_text
 from exconf.transport.winrm import WinRMTransport
 
-from .conftest import PASSWORD
+from .conftest import IIS_HTTP_PORT, PASSWORD
 
 
 def test_a_lone_surrogate_over_winrm_is_refused_and_state_saving_goes_on(make_lab):
@@ -38,5 +38,33 @@ def test_a_lone_surrogate_over_winrm_is_refused_and_state_saving_goes_on(make_la
     assert '"format"' not in results["bad"].error.message  # nothing of the state file
     assert results["good"].status == "ok"
     # The change after the refused one is on disk: a store started on the same files sees it.
+    [rc] = LabStore(lab.org_file, lab.state_file).exec_console("EX01", "Get-ReceiveConnector", {"Identity": "EX01\\Default EX01"})
+    assert rc["ProtocolLoggingLevel"] == "Verbose" and rc["Name"] == "Default EX01"
+
+
+def test_a_lone_surrogate_over_remote_powershell_is_refused_and_state_saving_goes_on(make_lab):
+    """The same value over /PowerShell: exconf refuses it before sending (pypsrp would write an XML
+    character reference no reader accepts), with the text Windows gives on the program path; the
+    next step runs and is saved."""
+    from exconf.runner import default_executor_factory
+    from exconf.remote import Step
+
+    lab = make_lab([{"name": "EX01", "role": "Mailbox", "site": "Amsterdam"}])
+    inv = load(lab.inventory('all:\n  hosts:\n    ex01: {ansible_host: "{EX01}", ansible_user: CONTOSO\\exadmin, '
+                             'ansible_password: %s, ansible_psrp_port: %d}\n' % (PASSWORD, IIS_HTTP_PORT)))
+    executor = default_executor_factory(inv.path.parent)(inv.hosts[0])
+    try:
+        answer = executor.execute([
+            Step("bad", "Set-ReceiveConnector", {"Identity": "EX01\\Default EX01", "Name": "x\ud800"}),
+            Step("good", "Set-ReceiveConnector", {"Identity": "EX01\\Default EX01", "ProtocolLoggingLevel": "Verbose"}),
+        ], halt_on_error=False)
+    finally:
+        executor.close()
+    assert lab.stats()["EX01"]["endpoints"]["/PowerShell"]["pipelines"] >= 1  # it went through /PowerShell
+    bad, good = answer.results["bad"], answer.results["good"]
+    assert bad.status == "error", bad
+    assert "Unable to translate Unicode character \\uD800 at index 1" in bad.error.message
+    assert bad.error.error_id == "ExconfBadParameter"
+    assert good.status == "ok", good
     [rc] = LabStore(lab.org_file, lab.state_file).exec_console("EX01", "Get-ReceiveConnector", {"Identity": "EX01\\Default EX01"})
     assert rc["ProtocolLoggingLevel"] == "Verbose" and rc["Name"] == "Default EX01"

@@ -8,11 +8,11 @@ import stat
 
 import pytest
 
-from exconf import planfile
+from exconf import planfile, plankey
 from exconf.cli import main
 from exconf.lock import acquire, lock_path
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, round_trips
 
 from .conftest import STANDARD as SERVERS  # noqa: E402  (the Edge makes the EdgeSync send connectors exist; it is not in the inventory)
 
@@ -32,6 +32,13 @@ all:
     ex01.contoso.lab: {{ansible_host: "{{EX01}}"}}
     ex02.contoso.lab: {{ansible_host: "{{EX02}}"}}
 """
+
+
+def resign(plan_file, doc) -> None:
+    """Write an edited plan with a valid MAC: what someone holding the plan key could do."""
+    doc.pop("mac", None)
+    doc["mac"] = plankey.sign(plankey.load(plankey.key_path()), doc)
+    plan_file.write_text(json.dumps(doc))
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -89,11 +96,13 @@ def test_a_saved_plan_is_applied_exactly_without_a_prompt(lab, saved, capsys, mo
 
 def test_each_host_is_reread_in_one_command_before_anything_is_sent(lab, saved, capsys):
     _, plan_file = saved
-    before = {name: s["commands"] for name, s in lab.stats().items()}
+    before = round_trips(lab)
     assert run(capsys, "apply", str(plan_file))[0] == 0
-    after = {name: s["commands"] for name, s in lab.stats().items()}
-    # One command to re-read, one to apply and verify.
-    assert {name: after[name] - before[name] for name in after} == {"EX01": 2, "EX02": 2, "EDGE01": 0}
+    after = round_trips(lab)
+    # The program: one command to re-read, one to apply and verify. Remote PowerShell: the re-read, then a
+    # pipeline per change (the read-back rides with the last): EX01 sets 3 receive and 2 send connectors.
+    expected = {"EX01": 2, "EX02": 2} if lab.door == "winrm" else {"EX01": 1 + 5, "EX02": 1 + 3}
+    assert {name: after[name] - before[name] for name in after} == {**expected, "EDGE01": 0}
 
 
 def test_a_value_changed_since_the_plan_makes_it_stale_and_nothing_is_changed(lab, saved, capsys):
@@ -115,8 +124,8 @@ def test_a_before_value_that_moved_is_named_with_both_values(lab, capsys, tmp_pa
     assert run(capsys, "plan", str(inv), "--out", str(plan_file))[0] == 0
     # Someone else makes a third value: still differs from the declaration, but not from what was planned.
     saved = planfile.load(plan_file)
-    (change,) = [c for c in saved.plan.changes if c.name == "Default EX01"]
-    assert change.properties[0].before == "Verbose"
+    (change,) = [c for c in saved.review["changes"] if c["name"] == "Default EX01"]
+    assert change["properties"][0]["before"] == "Verbose"
     lab.exec("EX01", "Set-ReceiveConnector", Identity="EX01\\Default EX01", ProtocolLoggingLevel="None")
     lab.exec("EX01", "Set-ReceiveConnector", Identity="EX01\\Client Proxy EX01", ProtocolLoggingLevel="Verbose")
     code, _, err = run(capsys, "apply", str(plan_file))
@@ -148,11 +157,11 @@ def test_a_changed_inventory_makes_it_stale(lab, saved, capsys):
     inv, plan_file = saved
     inv.write_text(inv.read_text() + "\n# a comment is a change too\n")
     snapshot = everything(lab)
-    before = {name: s["commands"] for name, s in lab.stats().items()}
+    before = round_trips(lab)
     code, _, err = run(capsys, "apply", str(plan_file))
     assert code == 1 and "the inventory" in err and "changed since the plan was made" in err
     assert everything(lab) == snapshot
-    assert {name: s["commands"] for name, s in lab.stats().items()} == before  # no host was even read
+    assert round_trips(lab) == before  # no host was even read
 
 
 @pytest.mark.parametrize(
@@ -163,7 +172,7 @@ def test_another_exconf_or_program_makes_it_stale(lab, saved, capsys, field, val
     _, plan_file = saved
     doc = json.loads(plan_file.read_text())
     doc["saved"][field] = value
-    plan_file.write_text(json.dumps(doc))
+    resign(plan_file, doc)  # an old plan of this user, authentic but made by another exconf
     snapshot = everything(lab)
     code, _, err = run(capsys, "apply", str(plan_file))
     assert code == 1 and message in err
@@ -177,8 +186,10 @@ def test_the_plan_file_is_private_and_holds_no_secret(saved):
     assert PASSWORD not in text
     doc = json.loads(text)
     assert doc["format_version"] == "1" and doc["saved"]["planfile_version"] == planfile.PLANFILE_VERSION
-    assert all(set(h) >= {"endpoint", "facts", "changes", "findings"} for h in doc["saved"]["hosts"].values())
-    assert doc["saved"]["hosts"]["ex01.contoso.lab"]["endpoint"].startswith("http://127.")
+    review = doc["saved"]["review"]
+    assert all(set(h) >= {"endpoint", "facts", "status"} for h in review["hosts"].values())
+    assert review["hosts"]["ex01.contoso.lab"]["endpoint"].startswith("http://127.")
+    assert doc["mac"]["algorithm"] == "HMAC-SHA256" and len(doc["mac"]["value"]) == 64
 
 
 def test_show_prints_a_saved_plan_as_text_and_json(saved, capsys):
@@ -201,6 +212,9 @@ def test_a_file_that_is_not_a_plan_is_a_clear_error(tmp_path, capsys):
     assert code == 1 and "is not a saved plan" in err and "Traceback" not in err
     bad.write_text('{"format_version": "1", "saved": {"planfile_version": 1, "hosts": {"h": {}}}}')
     code, _, err = run(capsys, "show", str(bad))
+    assert code == 1 and "a plan file of format 1; this exconf reads format 2" in err
+    bad.write_text('{"format_version": "1", "saved": {"planfile_version": 2, "review": {"hosts": []}}}')
+    code, _, err = run(capsys, "show", str(bad))
     assert code == 1 and "is damaged" in err
 
 
@@ -221,3 +235,9 @@ def test_a_lock_left_by_a_dead_process_is_taken_over_with_a_warning(lab, capsys)
     assert code == 0, out + err
     assert "took over a lock left by a process that is gone" in err and "pid 999999" in err
     assert levels(lab, "EX01")["Default EX01"] == "Verbose"
+
+
+def test_limit_on_a_saved_plan_is_a_usage_error(saved, capsys):
+    _, plan_file = saved
+    code, _, err = run(capsys, "apply", str(plan_file), "--limit", "ex01.contoso.lab")
+    assert code == 64 and "--limit cannot narrow a saved plan" in err

@@ -172,7 +172,7 @@ def test_a_server_trickling_one_byte_a_second_cannot_hold_a_host_past_the_deadli
 
 def test_message_encryption_never_over_http_says_what_to_set(make_lab):
     lab = make_lab([{"name": "EX01", "role": "Mailbox", "site": "Amsterdam"}])
-    inv = load(lab.inventory(f'all:\n  hosts:\n    ex01: {{ansible_host: "{{EX01}}", ansible_user: CONTOSO\\exadmin, ansible_password: {PASSWORD}, ansible_winrm_message_encryption: never}}\n'))
+    inv = load(lab.inventory(f'all:\n  hosts:\n    ex01: {{ansible_host: "{{EX01}}", ansible_user: CONTOSO\\exadmin, ansible_password: {PASSWORD}, ansible_winrm_message_encryption: never, exconf_accept_cleartext: true}}\n'))
     error = _run(settings_for(inv.hosts[0], inv.path.parent))
     assert "the server refuses unencrypted messages" in str(error)
     assert "use https, or ansible_winrm_message_encryption: auto" in str(error)

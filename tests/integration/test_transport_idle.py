@@ -129,7 +129,8 @@ def test_release_closes_the_socket_and_a_later_run_uses_the_same_shell(make_lab)
         out = transport.run(encode_stdin([READ]))
     finally:
         transport.close()
-    assert out.notes and out.notes[0].startswith("reconnected: the connection had been released")
+    # exconf let the connection go itself (to hold no socket while a user reads the plan): nothing to note
+    assert not out.notes, out.notes
     assert decode_answer(out.stdout, out.stderr, out.exit_code).result("get").ok
     assert lab.stats()["EX01"]["shells"] == 1
 

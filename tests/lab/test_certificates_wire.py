@@ -11,7 +11,7 @@ from exconf.inventory import load
 from exconf.remote import OutputRef, Secret, Step, decode_answer, encode_stdin
 from exconf.transport.winrm import WinRMTransport
 
-from integration.conftest import EDGE_PASSWORD, PASSWORD, make_lab  # noqa: F401  (make_lab is a fixture)
+from integration.conftest import EDGE_PASSWORD, PASSWORD, door, make_lab  # noqa: F401  (door and make_lab are fixtures)
 from .certificate_helpers import PFX_PASSWORD, PublicCA, every_file_text, thumbprint
 
 INVENTORY = f"""

@@ -12,10 +12,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from css_fixtures import fixtures_dir
 
 from exconf.lab.exchange.store import LabStore
 
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "css-exchange" / "E19"
+FIXTURES = fixtures_dir() / "E19"
 DATA = Path(__file__).parent / "data"
 NS = "{http://schemas.microsoft.com/powershell/2004/04}"
 # What a remote session adds to every object (not properties of the Exchange object).

@@ -16,6 +16,7 @@ from winrm.protocol import Protocol
 
 from exconf.lab import runtime
 from exconf.lab.winrm import STAT_KEYS
+from exconf.lab.winrm.stats import ENDPOINT_KEYS
 
 from . import DOMAIN_ADMIN, TESTS_DIR, FakeStore, install_fake_store, wait_for, write_fake_org
 
@@ -83,7 +84,8 @@ def test_lab_server_serves_and_reports_every_server(tmp_path):
         p.close_shell(shell)
         stats = lab.stats()
         assert set(stats["servers"]) == {"EX01", "EDGE01"}
-        assert all(tuple(s) == STAT_KEYS for s in stats["servers"].values())
+        assert all(tuple(s) == STAT_KEYS + ("endpoints",) for s in stats["servers"].values())
+        assert stats["servers"]["EX01"]["endpoints"]["/wsman"]["requests"] == 5
         assert stats["servers"]["EX01"]["requests"] == 5 and stats["servers"]["EX01"]["shells"] == 1
         assert stats["servers"]["EDGE01"]["requests"] == 0
         infos = {s.name: s for s in lab.server_infos()}
@@ -153,7 +155,8 @@ def test_serve_registers_and_answers_control_requests(served):
 
     assert lab.ping()
     assert lab.request("ping")["pid"] == os.getpid()
-    assert runtime.stats(lab) == {"servers": {name: dict.fromkeys(STAT_KEYS, 0) for name in ("EX01", "EDGE01")}}
+    zero = {**dict.fromkeys(STAT_KEYS, 0), "endpoints": {e: dict.fromkeys(keys, 0) for e, keys in ENDPOINT_KEYS.items()}}
+    assert runtime.stats(lab) == {"servers": {name: zero for name in ("EX01", "EDGE01")}}
 
     assert runtime.exec_on("ex01.contoso.com", "Set-Thing", {"Identity": "x", "Enabled": True}) == [
         {"Server": "EX01", "Cmdlet": "Set-Thing", "Identity": "x", "Enabled": True}

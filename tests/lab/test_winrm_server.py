@@ -283,16 +283,30 @@ def test_basic_only_for_local_accounts(lab):
 # --- WinRS semantics ------------------------------------------------------------------------------
 
 
-def test_large_stdin_and_output_take_one_receive(lab):
+def test_large_output_comes_in_receives_within_the_clients_max_envelope_size(lab):
+    """MS-WSMV 3.1.4.1.7: the client expects no answer larger than its wsman:MaxEnvelopeSize (pywinrm:
+    153,600 octets); the rest of the output waits, the command Running, for the next Receive."""
     spec = make_spec()
     service, _, _ = lab(spec)
     p = Protocol(http_url(spec), transport="ntlm", username=USER, password=PASSWORD)
-    data = bytes(range(256)) * 1200  # 300 KB, several stream elements
+    answers: list[tuple[int, bool]] = []
+    send = p.send_message
+
+    def recording(message):
+        answer = send(message)
+        if "/shell/Receive<" in (message if isinstance(message, str) else message.decode()):
+            answers.append((len(answer), b"CommandState/Done" in answer))
+        return answer
+
+    p.send_message = recording
+    data = bytes(range(256)) * 1200  # 300 KB, two envelopes' worth and more
     chunks = [data[i : i + 100_000] for i in range(0, len(data), 100_000)]
     stdout, _, code = run(p, "echo", stdin_chunks=chunks)
     assert code == 0 and stdout == data
-    # 3 auth + Create + Command + 4 Send + 1 Receive + Signal + Delete
-    assert service.stats()["EX01"]["requests"] == 3 + 2 + len(chunks) + 3
+    assert len(answers) == 3 and all(size <= 153_600 for size, _ in answers), answers
+    assert [done for _, done in answers] == [False, False, True]
+    # 3 auth + Create + Command + 4 Send + 3 Receive + Signal + Delete
+    assert service.stats()["EX01"]["requests"] == 3 + 2 + len(chunks) + len(answers) + 2
 
 
 def test_stderr_and_exit_code(lab):

@@ -18,11 +18,9 @@ this test accounts for them:
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -32,7 +30,7 @@ from exconf.limit import select
 from exconf.vault import VaultOptions, load_secrets
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "inventories"
-BIN = Path(sys.executable).parent
+from .conftest import BIN
 VAULT = ["--vault-password-file", str(CORPUS / "vault-pass.txt"), "--vault-id", f"prod@{CORPUS / 'vault-pass-prod.txt'}"]
 
 CASES = {
@@ -59,27 +57,6 @@ PATTERNS = [
 ]
 
 pytestmark = pytest.mark.skipif(shutil.which("ansible-inventory", path=str(BIN)) is None, reason="ansible-core is not installed (pip install -e '.[test]')")
-
-
-@pytest.fixture(scope="module")
-def ansible_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Ansible isolated from any user or system configuration, writing only under a tmp dir."""
-    home = tmp_path_factory.mktemp("ansible-home")
-    cfg = home / "ansible.cfg"
-    cfg.write_text("[defaults]\n", encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    env.update(
-        ANSIBLE_CONFIG=str(cfg),
-        ANSIBLE_HOME=str(home),
-        ANSIBLE_LOCAL_TEMP=str(home / "tmp"),
-        ANSIBLE_HASH_BEHAVIOUR="merge",  # exconf's documented key-by-key merge
-        ANSIBLE_STDOUT_CALLBACK="minimal",
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_DEPRECATION_WARNINGS="0",
-        ANSIBLE_HOST_PATTERN_MISMATCH="error",
-        HOME=str(home),
-    )
-    return env
 
 
 def run(tool: str, args: list[str], env: dict[str, str]) -> str:

@@ -8,18 +8,17 @@ import json
 
 import pytest
 
-from exconf import planfile
 from exconf.controllerfiles import PfxBytes, RefSecret
 from exconf.model import (
     Change, Desired, DesiredValue, FileRef, Finding, FindingProperty, FindingStatus, HostPlan, HostStatus, ObservedObject,
     Plan, SecretRef, ServerFacts,
 )
 from exconf.modules.base import PlanContext
-from exconf.modules.certificate_plan import steps_for, verify_change
+from exconf.modules.certificate_plan import CertWork, steps_for, verify_change
 from exconf.modules.certificate_values import Match, parse_services
 from exconf.modules.exchange_certificate import CONNECTOR, KIND, CertificateKind, CertSpec
 from exconf.remote import LOCAL_SERVER, OutputRef
-from exconf.safety import global_checks
+from exconf.modules.certificate_plan import plan_rails as global_checks
 from exconf.yamlsource import Location
 
 NOW = dt.datetime(2027, 3, 1, tzinfo=dt.timezone.utc)
@@ -182,11 +181,12 @@ def _import_change(tmp_path) -> Change:
     ref = FileRef(str(path), __import__("hashlib").sha256(data).hexdigest())
     from exconf.model import PropertyChange
     props = (
-        PropertyChange("pfx", "FileData", "(not on the server)", f"{path}", PfxBytes(data, ref), HERE),
-        PropertyChange("password", "Password", None, "from env UNIT_PFX_PW", RefSecret(SecretRef("env", "UNIT_PFX_PW")), HERE),
-        PropertyChange("services", "Services", [], ["SMTP"], "SMTP", HERE),
+        PropertyChange("pfx", "", "(not on the server)", f"{path}", None, HERE),
+        PropertyChange("password", "", None, "from env UNIT_PFX_PW", None, HERE),
+        PropertyChange("services", "", [], ["SMTP"], None, HERE),
     )
-    return Change("ex01/exchange_certificate/" + "A" * 40, "ex01", KIND, "CN=x (AAAAAAAA)", "A" * 40, "create", props, "import")
+    work = CertWork(services="SMTP", pfx=PfxBytes(data, ref), password=RefSecret(SecretRef("env", "UNIT_PFX_PW")))
+    return Change("ex01/exchange_certificate/" + "A" * 40, "ex01", KIND, "CN=x (AAAAAAAA)", "A" * 40, "create", props, "import", payload=work)
 
 
 def test_import_and_enable_travel_together_enable_refers_to_the_import(tmp_path):
@@ -195,19 +195,16 @@ def test_import_and_enable_travel_together_enable_refers_to_the_import(tmp_path)
     assert enable.params["Thumbprint"] == OutputRef(imp.id, "Thumbprint") and enable.params["Force"] is True
 
 
-def test_a_plan_file_holds_the_pfx_and_password_by_reference_and_notices_a_changed_pfx(tmp_path, monkeypatch):
+def test_the_review_holds_the_pfx_and_password_by_reference_never_their_content(tmp_path, monkeypatch):
     monkeypatch.setenv("UNIT_PFX_PW", "Unit-Secret-42")
-    change = _import_change(tmp_path)
-    saved = planfile._change(change)
-    text = json.dumps(saved)
-    assert "Unit-Secret-42" not in text and "pfx-bytes" not in text
-    assert saved["properties"][1]["wire"] == {"exconf_secret_ref": {"origin": "env", "name": "UNIT_PFX_PW"}}
-    back = planfile._loaded(saved["properties"][0]["wire"])
-    assert bytes(back) == b"0\x82pfx-bytes" and back.ref.path == str(tmp_path / "mail.pfx")
-    assert planfile._loaded(saved["properties"][1]["wire"]).reveal() == "Unit-Secret-42"
-    (tmp_path / "mail.pfx").write_bytes(b"0\x82other")
-    gone = planfile._loaded(saved["properties"][0]["wire"])
-    assert isinstance(gone, planfile.GoneFile) and "mail.pfx changed since the plan was made" in gone.reason
+    from exconf.review import command
+
+    imp, enable = steps_for(_import_change(tmp_path))
+    shown = json.dumps([command(imp), command(enable)])
+    assert "Unit-Secret-42" not in shown and "pfx-bytes" not in shown
+    assert command(imp)["parameters"]["Password"] == {"secret": "from env UNIT_PFX_PW", "origin": "env", "name": "UNIT_PFX_PW"}
+    assert command(imp)["parameters"]["FileData"] == {"file": str(tmp_path / "mail.pfx"), "sha256": __import__("hashlib").sha256(b"0\x82pfx-bytes").hexdigest()}
+    assert command(enable)["parameters"]["Thumbprint"] == {"output_of": imp.id, "property": "Thumbprint"}
 
 
 def _finding(host: str, thumb: str, before: list[str], after: list[str], self_signed: bool = False) -> Finding:
@@ -250,22 +247,6 @@ def test_no_renewal_from_an_unknown_expiry_date():
     assert not result.changes
 
 
-def test_a_saved_plan_whose_pfx_moved_or_password_is_gone_is_refused_before_any_host(tmp_path, monkeypatch):
-    from exconf.model import Operation
-
-    change = _import_change(tmp_path)
-    steps = steps_for(change)
-    doc = [planfile._step_json(s, "ex01") for s in steps]
-    monkeypatch.delenv("UNIT_PFX_PW", raising=False)
-    (tmp_path / "mail.pfx").write_bytes(b"0\x82moved")
-    from exconf.remote import Step
-    loaded = tuple(Step(d["id"], d["cmdlet"], {k: planfile._loaded(v) for k, v in d["params"].items()}) for d in doc)
-    plan = Plan(hosts={}, operations=(Operation(change.id, "ex01", change.id, loaded),))
-    problems = planfile._input_problems(plan)
-    assert problems[0].startswith("ex01: the file ") and "changed since the plan was made" in problems[0]
-    assert problems[1] == "ex01: the plan needs a password from env UNIT_PFX_PW, which is not available"
-
-
 def test_removals_run_after_the_certificates_that_take_over():
     old = cert("E" * 40, "CN=EDGE01", services="SMTP", domains=("EDGE01", "edge01.contoso.com"), self_signed=True)
     new = cert("A" * 40, "CN=smtp.contoso.com", domains=("edge01.contoso.com",))
@@ -273,6 +254,8 @@ def test_removals_run_after_the_certificates_that_take_over():
     declared = (declare(thumbprint="E" * 40, absent=True), declare(thumbprint="A" * 40, services=frozenset({"SMTP"})))
     result = KINDS.plan(declared, (old, new), edge)
     assert [c.action for c in result.changes] == ["update", "delete"] and not result.refusals
+    update, delete = result.changes
+    assert delete.after == (update.id,) and update.after == ()  # said as an order the planner keeps, not by list position
 
 
 @pytest.mark.parametrize("prop", ["Thumbprint", "Subject", "Issuer", "CertificateDomains", "NotBefore", "NotAfter", "Services", "Status",

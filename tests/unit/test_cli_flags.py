@@ -8,7 +8,7 @@ from exconf.cli import main
 def error_of(capsys, *argv):
     with pytest.raises(SystemExit) as exit_:
         main(list(argv))
-    assert exit_.value.code == 2
+    assert exit_.value.code == 64  # EX_USAGE: no command uses it for a result
     return capsys.readouterr().err
 
 
@@ -44,3 +44,24 @@ def test_no_color_in_the_environment_gives_plain_output(capsys, tmp_path, monkey
     monkeypatch.setenv("NO_COLOR", "1")
     assert main(["plan", str(tmp_path / "missing.yaml")]) == 1
     assert "\x1b[" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "typed, meant",
+    [
+        ("-out=tonight.plan", "--out tonight.plan"),
+        ("-no-color", "--no-color"),
+        ("-limit=ex01", "--limit ex01"),  # argparse alone would read it as -l with the value 'imit=ex01'
+        ("-forks=5", "--forks 5"),
+        ("-detailed-exitcode", "--detailed-exitcode"),
+    ],
+)
+def test_terraform_style_options_with_values_get_a_did_you_mean(capsys, tmp_path, typed, meant):
+    err = error_of(capsys, "plan", str(tmp_path / "inv.yaml"), typed)
+    assert f"unrecognized arguments: {typed} (did you mean {meant}? exconf's long options take two dashes)" in err
+    assert err.startswith("usage: exconf plan")
+
+
+def test_a_short_option_with_its_value_attached_still_works(capsys, tmp_path):
+    assert main(["inventory", "-i" + str(tmp_path / "missing.yaml"), "--graph"]) == 1
+    assert "no inventory file or directory at" in capsys.readouterr().err

@@ -193,7 +193,7 @@ def test_synchronisation_is_read_back_a_bounded_number_of_times(tmp_path, syncs,
     pauses: list[float] = []
     run = Run(inv, list(inv.hosts), declared(), executor_factory=lambda host: scripted, sleep=pauses.append)
     the_plan = Plan(hosts={"edge01": HostPlan("edge01", HostStatus.OK, EDGE, (change,)), "ex01": HostPlan("ex01", HostStatus.OK, EX01, ())},
-                    operations=(dc_replace(sync, needs=()),))
+                    operations=(dc_replace(sync, needs=()),), schedule=((sync.id,),))
     (result,) = run.apply(the_plan)["edge01"].results
     assert result.outcome.value == outcome and scripted.calls == round_trips
     assert pauses == [10.0] * (round_trips - 1)
@@ -214,3 +214,29 @@ def test_an_edge_declared_by_two_inventory_hosts_in_two_sites_is_a_problem_on_bo
     assert "EDGE01 is declared twice" in result.hosts["edge01"].error
     assert "site Amsterdam here, site Rotterdam at group_vars/rotterdam.yaml:3:5" in result.hosts["edge01"].error
     assert "site Rotterdam here, site Amsterdam at inv.yaml:7:28" in result.hosts["edge01-again"].error
+
+
+def test_a_mailbox_server_that_failed_at_plan_time_is_never_the_importer():
+    """Issue 15: a typo on ex01 must not block the Edge: the import goes through ex03, of the same site, which planned cleanly."""
+    ex03 = ServerFacts("EX03", "ex03.contoso.lab", "Mailbox", "15.2.1544.4", "Amsterdam")
+    typo = Desired("receive_connector", "Default Frontnd {server}", (DesiredValue("protocol_logging_level", "Verbose", AT),), AT)
+    desired = DesiredState(hosts={**declared().hosts, "ex01": (typo,)}, organization=())
+    r = reads()
+    r["ex01"].objects["receive_connector"] = (ObservedObject("receive_connector", "Default Frontend EX01", "g", {"Name": "Default Frontend EX01"}),)
+    r["ex03"] = HostRead("ex03", facts=ex03, objects={KIND: ()})
+    result = planned(desired, r)
+    assert result.hosts["ex01"].status.value == "failed" and "matches no receive connector" in result.hosts["ex01"].error
+    assert result.hosts["edge01"].status.value == "ok"
+    assert {op.host for op in result.operations} == {"edge01", "ex03"}
+    assert all(op.host != "ex01" for op in result.operations)
+
+
+def test_without_a_clean_mailbox_server_of_the_site_the_edge_says_why_and_nothing_needs_a_missing_operation():
+    typo = Desired("receive_connector", "Nope*", (DesiredValue("protocol_logging_level", "Verbose", AT),), AT)
+    desired = DesiredState(hosts={**declared().hosts, "ex01": (typo,)}, organization=())
+    r = reads()
+    r["ex01"].objects["receive_connector"] = ()
+    result = planned(desired, r)
+    assert result.hosts["edge01"].status.value == "failed"
+    assert "no Mailbox server of that site among the hosts read and planned cleanly" in result.hosts["edge01"].error
+    assert result.operations == () and result.schedule == ()

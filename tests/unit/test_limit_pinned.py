@@ -46,15 +46,17 @@ def test_union_intersection_exclusion_and_slices(inv, pattern, expected):
     assert select(inv, pattern) == (expected or [])
 
 
-def test_all_subscript_counts_hosts_in_inventory_order(write):
-    # Declared order: deep01 (two levels down) before top01; all[0] is the first host declared.
+def test_all_subscript_counts_hosts_in_ansible_cores_order(write):
+    # Declared order: deep01 (two levels down) before top01; ansible-core's all[0] is top01 (Group.get_hosts
+    # lists the hosts of all's children before their children's; tests/parity proves it side by side).
     inv = load(write({"inv.yaml": """
         all:
           children:
             outer: {children: {inner: {hosts: {deep01:}}}}
             flat: {hosts: {top01:}}
         """}))
-    assert select(inv, "all[0]") == ["deep01"]
+    assert select(inv, "all[0]") == ["top01"]
+    assert select(inv, "all[1]") == ["deep01"]
     assert select(inv, "outer[0]") == ["deep01"]
 
 

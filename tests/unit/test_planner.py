@@ -37,8 +37,10 @@ def test_the_organisation_is_planned_first_and_through_its_carrier():
     assert [s.name for s in scopes(desired, reads, "ex01")] == ["organization", "ex01"]
     result = plan(desired, reads, KINDS, org_host="ex01")
     assert [(c.host, c.kind, c.name) for c in result.changes] == [("ex01", "send_connector", "Outbound"), ("ex01", "receive_connector", "Default EX01")]
-    assert [op.id for op in result.operations] == [c.id for c in result.changes]
+    # Operations are in address order (no order between kinds unless a need says so), all in one wave.
+    assert [op.id for op in result.operations] == sorted(c.id for c in result.changes)
     assert all(op.host == "ex01" and op.needs == () for op in result.operations)
+    assert result.schedule == (tuple(sorted(c.id for c in result.changes)),)
     assert result.hosts["ex01"].endpoint == "http://ex01:5985/wsman"
 
 
@@ -134,7 +136,7 @@ class Chained:
 
     def operations(self, change):
         (op,) = RECEIVE_CONNECTOR.operations(change)
-        return (replace(op, needs=("elsewhere",)),)
+        return (replace(op, role="chained"),)
 
 
 def test_every_field_of_a_planned_host_and_plan_is_handed_on():
@@ -144,8 +146,26 @@ def test_every_field_of_a_planned_host_and_plan_is_handed_on():
     (change,) = result.changes
     (finding,) = result.findings
     assert result.hosts["ex01"] == HostPlan("ex01", HostStatus.OK, EX01, (change,), "", (finding,), "http://ex01:5985/wsman")
-    assert result.operations == (Operation(change.id, "ex01", change.id, RECEIVE_CONNECTOR.operations(change)[0].steps, ("elsewhere",)),)
+    assert result.operations == (Operation(change.id, "ex01", change.id, RECEIVE_CONNECTOR.operations(change)[0].steps, role="chained"),)
+    assert result.schedule == ((change.id,),)
     assert (result.warnings, result.overridden, result.refusals) == (("careful",), ("x",), ())
+
+
+class Dangling(Chained):
+    """A kind whose operation needs one no kind made: the host fails at plan time, nothing is scheduled."""
+
+    def operations(self, change):
+        (op,) = RECEIVE_CONNECTOR.operations(change)
+        return (replace(op, needs=("elsewhere",)),)
+
+
+def test_an_operation_that_needs_one_not_in_the_plan_fails_its_host_never_the_run():
+    desired = DesiredState(hosts={"ex01": (want("receive_connector", "Default {server}", "protocol_logging_level", "Verbose"),)}, organization=())
+    reads = {"ex01": read("ex01", EX01, receive_connector=(rc("Default EX01", "None"),))}
+    result = plan(desired, reads, (Dangling(),), org_host=None)
+    assert result.hosts["ex01"].status is HostStatus.FAILED
+    assert "needs elsewhere, which is not in the plan" in result.hosts["ex01"].error
+    assert (result.operations, result.schedule) == ((), ())
 
 
 def test_every_field_survives_marking_refusals():

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
+
+from css_fixtures import fixtures_dir
 
 from exconf.facts import server_facts
 from exconf.model import ServerFacts
@@ -14,7 +15,7 @@ from exconf.modules.base import PlanContext
 from exconf.remote import Answer, StepResult
 from exconf.yamlsource import Location
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "css-exchange" / "E19"
+FIXTURES = fixtures_dir() / "E19"
 NS = "{http://schemas.microsoft.com/powershell/2004/04}"
 
 pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"CSS-Exchange fixtures not found at {FIXTURES}")

@@ -1,0 +1,94 @@
+"""Which door exconf takes to a host, decided from its inventory variables before it is contacted.
+
+Two doors (docs/remote-powershell.md):
+
+* **Exchange remote PowerShell** (``psrp``): PSRP to ``/PowerShell``, configuration
+  ``Microsoft.Exchange``, the endpoint Exchange's own shell uses on Mailbox servers; cmdlets run
+  inside Exchange under RBAC and land in the admin audit log.
+* **exconf's program over WinRM** (``winrm``): the Exchange snap-in loaded in a WinRM shell. An Edge
+  Transport server has no other: no IIS, no ``/PowerShell``, no RBAC ("Edge Transport servers don't
+  use Role Based Access Control", mail-flow-permissions.md; cmdlets.md §1b).
+
+A host without ``ansible_connection`` takes remote PowerShell when it is a Mailbox server and the
+program when it is an Edge. The role must be known before the host is contacted, so it comes from:
+
+1. ``exconf_role: Mailbox | Edge``, when given;
+2. otherwise Edge when the host declares ``exchange.edge_subscription`` (only an Edge has one);
+3. otherwise Edge when the account logs on as a local account of the host (``HOST\\user`` or
+   ``.\\user``): Edge servers are not domain-joined, and a local account can never use remote
+   PowerShell, whose RBAC gives roles to Active Directory accounts only;
+4. otherwise Mailbox.
+
+``ansible_connection: psrp`` on an Edge is refused when the inventory loads; ``ansible_connection:
+winrm`` on a Mailbox server means the program in a WinRM shell, kept as an explicit choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+PSRP = "psrp"
+WINRM = "winrm"
+ROLES = ("Mailbox", "Edge")
+
+
+@dataclass(frozen=True)
+class Door:
+    connection: str  # psrp | winrm
+    role: str  # Mailbox | Edge, as the inventory tells it
+    why: str  # one sentence, for `exconf inventory --host` and errors
+
+
+class DoorError(ValueError):
+    """The variables ask for a door the host cannot have; ``variable`` names the one to change."""
+
+    def __init__(self, variable: str, message: str):
+        super().__init__(message)
+        self.variable = variable
+
+
+def role_of(name: str, v: Mapping[str, object]) -> tuple[str, str]:
+    """(role, why) of a host, from its variables alone."""
+    declared = v.get("exconf_role")
+    if declared in ROLES:
+        return str(declared), f"exconf_role: {declared}"
+    exchange = v.get("exchange")
+    if isinstance(exchange, Mapping) and exchange.get("edge_subscription") is not None:
+        return "Edge", "it declares exchange.edge_subscription, which only an Edge Transport server has"
+    user = v.get("ansible_user")
+    if isinstance(user, str) and _local_account(user, name, v.get("ansible_host")):
+        return "Edge", (f"it logs on with the local account {user!r}: Edge Transport servers are not domain-joined, and "
+                        "remote PowerShell gives roles to Active Directory accounts only")
+    return "Mailbox", "nothing in its variables says Edge: no exconf_role, exchange.edge_subscription or local account"
+
+
+def _local_account(user: str, name: str, address: object) -> bool:
+    domain, sep, _ = user.partition("\\")
+    if not sep:
+        return False
+    short = name.split(".", 1)[0].lower()
+    aliases = {short}
+    if isinstance(address, str) and address and not address.replace(".", "").isdigit() and ":" not in address:
+        aliases.add(address.split(".", 1)[0].lower())
+    return domain == "." or domain.lower() in aliases
+
+
+def door_of(name: str, v: Mapping[str, object]) -> Door:
+    """The door of a host; DoorError when its variables ask for one it cannot have."""
+    role, why = role_of(name, v)
+    kind = v.get("ansible_connection")
+    if kind is None:
+        if role == "Edge":
+            return Door(WINRM, role, f"no ansible_connection, and it is an Edge Transport server ({why}), which has "
+                                     "no remote PowerShell")
+        return Door(PSRP, role, f"no ansible_connection, and it is a Mailbox server ({why})")
+    if kind == PSRP:
+        if role == "Edge":
+            raise DoorError("ansible_connection", f"psrp reaches Exchange remote PowerShell, which an Edge Transport "
+                                                  f"server does not have (no IIS, no RBAC; {why}); remove "
+                                                  "ansible_connection (an Edge is reached over WinRM) or set it to winrm")
+        return Door(PSRP, role, "ansible_connection: psrp (Exchange remote PowerShell)")
+    if kind == WINRM:
+        return Door(WINRM, role, "ansible_connection: winrm (exconf's program in a WinRM shell)")
+    raise DoorError("ansible_connection", f"{kind!r} is not supported yet; use psrp (Mailbox servers) or winrm")

@@ -1,0 +1,376 @@
+"""Exchange remote PowerShell with stock pypsrp: one runspace pool per host per run.
+
+PSRP over WS-Management to ``/PowerShell`` with configuration ``Microsoft.Exchange``, the endpoint
+Exchange's own shell uses (office-docs-powershell, connect-to-exchange-servers-using-remote-
+powershell.md). pypsrp (``pypsrp.wsman.WSMan``, ``pypsrp.powershell.RunspacePool``/``PowerShell``)
+speaks the protocol, as ansible-core's ``psrp`` connection plugin does; this module gives it the
+project's transport rules (docs/faults.md):
+
+* its HTTP session is exconf's (transport/session.py): no proxy, netrc or CA bundle read from the
+  environment, no retry, no redirect followed (a redirect is an error naming where it pointed),
+  each answer bounded (``MAX_ANSWER`` bytes, counted after decoding), and its sockets tracked;
+* every pypsrp call is bounded as a whole by ``read_timeout`` (watchdog.py), and a pipeline's whole
+  output by ``MAX_OUTPUT`` bytes and ``COMMAND_DEADLINE`` seconds;
+* every error leaves as HostUnreachable, AuthenticationFailed or TransportError, naming the endpoint;
+  once a pipeline that changes something reached the server, a failure is "result unknown".
+
+Request budget: NTLM authenticates a connection in 3 requests; the pool costs a Create, one Receive
+to open and a Delete; each pipeline a Command and (for an answer that fits one envelope) one
+Receive. The pool stays open from the first read to the last verification; ``release()`` gives the
+socket back and the next call authenticates a new connection on the same pool.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import requests
+from pypsrp.complex_objects import ObjectMeta
+from pypsrp.exceptions import AuthenticationError, SerializationError, WinRMError, WinRMTransportError, WSManFaultError
+from pypsrp.negotiate import HTTPNegotiateAuth
+from pypsrp.powershell import PowerShell, RunspacePool
+from pypsrp.wsman import WSMan
+from spnego.exceptions import SpnegoError
+
+from . import AuthenticationFailed, HostUnreachable, TransportError
+from .session import AnswerTooLarge, Redirected, SocketTracker, hardened_session, ntlm_secret
+from .watchdog import Watchdog
+
+T = TypeVar("T")
+
+EXCHANGE_CONFIGURATION = "Microsoft.Exchange"
+MAX_ANSWER = 16 * 1024 * 1024  # one WS-Man answer; Exchange's are a MaxEnvelopeSize (150-500 KB) each
+MAX_OUTPUT = 64 * 1024 * 1024  # all answers of one pipeline
+COMMAND_DEADLINE = 600  # seconds a pipeline may run before exconf gives up on it
+OPERATION_TIMEOUT_CODE = 2150858793  # ERROR_WSMAN_OPERATION_TIMEDOUT: a Receive with nothing yet; ask again
+SHELL_NOT_FOUND = 2150858843  # ERROR_WSMAN_SHELL_NOT_FOUND (0x8033805B): the pool is gone
+PIPELINE_FAILED = 5  # PSInvocationState.Failed
+PIPELINE_DONE = (3, 4, 5)  # Stopped, Completed, Failed
+
+
+@dataclass(frozen=True)
+class PSRPSettings:
+    """How to reach one host's /PowerShell (Ansible's ``ansible_psrp_*`` names); the password is never printed."""
+
+    host: str  # address or DNS name to connect to
+    port: int
+    scheme: str  # http | https
+    path: str  # PowerShell
+    auth: str  # negotiate | ntlm | kerberos | basic
+    user: str
+    password: str
+    cert_validation: bool
+    ca_trust_path: str | None
+    message_encryption: str  # auto | always | never
+    configuration_name: str
+    operation_timeout: int
+    read_timeout: int
+    connection_timeout: int
+    server_name: str  # what -Server gets for the local server: the host's inventory name (its FQDN)
+    negotiate_service: str | None = None  # SPN service class ("HTTP" for Exchange's IIS)
+    negotiate_hostname_override: str | None = None
+    negotiate_delegate: bool = False
+
+    @property
+    def endpoint(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}/{self.path.lstrip('/')}"
+
+    @property
+    def encrypts_messages(self) -> bool:
+        """Whether WS-Man messages are sealed (MS-WSMV 2.2.9.1), as pypsrp decides it."""
+        if self.auth == "basic" or self.message_encryption == "never":
+            return False
+        return self.message_encryption == "always" or self.scheme == "http"
+
+    def __repr__(self) -> str:  # never show the password, even in a traceback
+        return f"PSRPSettings(endpoint={self.endpoint!r}, auth={self.auth!r}, user={self.user!r})"
+
+
+@dataclass
+class PipelineOutput:
+    """What one pipeline returned, in pypsrp's objects: output (in order), error records (pypsrp
+    ErrorRecord: from the error stream, then the pipeline's own failure), warnings, final state."""
+
+    output: list[Any]
+    errors: list[Any]
+    warnings: list[Any]
+    state: int
+    failure: Any = None  # the error record that failed the pipeline (PIPELINE_STATE Failed)
+
+
+class PSRPTransport:
+    """One runspace pool on one host, opened on first use and kept for the run."""
+
+    def __init__(self, settings: PSRPSettings, *, watchdog: Watchdog | None = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self._settings = settings
+        self._clock = clock
+        self._own_watchdog = watchdog is None
+        self._watchdog = watchdog or Watchdog(clock)
+        self._secret = ntlm_secret(settings.password) if settings.auth == "ntlm" else settings.password
+        self._wsman: WSMan | None = None
+        self._pool: RunspacePool | None = None
+        self._tracker: SocketTracker | None = None
+        self._adapter: Any = None
+        self._broken = False
+        self._keys = False
+        self._released = False
+        self.notes: list[str] = []
+
+    # -- the pool -----------------------------------------------------------------------------------
+
+    def run(self, statements: list[tuple[str, list[tuple[str, Any]]]], *, changes: bool) -> PipelineOutput:
+        """Run one pipeline of statements (cmdlet, [(parameter, value)]); ``changes``: it may change
+        something, so a failure once it was sent is "result unknown". Values may be ``SecureText``."""
+        try:
+            return self._run(statements, changes)
+        except TransportError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - no library exception may escape to the runner
+            raise TransportError(f"{self._where()}: unexpected error in the PSRP client: {type(exc).__name__}: {_short(exc)}",
+                                 result_unknown=changes) from None
+
+    def release(self) -> None:
+        """Close the socket but keep the runspace pool: the next run authenticates a new connection."""
+        if self._wsman is not None and self._wsman.transport.session is not None:
+            self._drop_connection()
+            self._released = True
+        if self._own_watchdog:
+            self._watchdog.close()
+
+    def close(self) -> None:
+        """Close the runspace pool (a Delete) and the connection; never raises."""
+        try:
+            if self._pool is not None and not self._broken:
+                pool = self._pool
+                try:
+                    self._ensure_session()
+                    self._call(lambda: pool.close(), stage="close")
+                except Exception:  # noqa: BLE001 - closing is best effort
+                    pass
+        finally:
+            self._pool = None
+            self._drop_connection()
+            self._wsman = None
+            if self._own_watchdog:
+                self._watchdog.close()
+
+    def open_sockets(self) -> int:
+        return self._tracker.open_count() if self._tracker is not None else 0
+
+    @property
+    def user(self) -> str:
+        """Who the session runs as (the logon name, for messages)."""
+        return self._settings.user
+
+    @property
+    def requests_sent(self) -> int:
+        return self._adapter.requests_sent if self._adapter is not None else 0
+
+    # -- one pipeline ---------------------------------------------------------------------------------------
+
+    def _run(self, statements: list[tuple[str, list[tuple[str, Any]]]], changes: bool) -> PipelineOutput:
+        pool = self._ensure_pool()
+        if any(isinstance(v, SecureText) for _, params in statements for _, v in params) and not self._keys:
+            self._call(lambda: pool.exchange_keys(), stage="key exchange")  # PSRP's session key (MS-PSRP 3.1.5.4.2)
+            self._keys = True
+        ps = PowerShell(pool)
+        for index, (cmdlet, params) in enumerate(statements):
+            ps.add_cmdlet(cmdlet)
+            for name, value in params:
+                ps.add_parameter(name, pool.serialize(value.reveal(), ObjectMeta("SS")) if isinstance(value, SecureText) else value)
+            if index < len(statements) - 1:
+                ps.add_statement()
+        self._call(lambda: ps.begin_invoke(), stage="command", unknown=changes)
+        deadline = self._clock() + COMMAND_DEADLINE
+        received = self._adapter.bytes_received if self._adapter is not None else 0
+        while ps.state not in PIPELINE_DONE:
+            if self._clock() > deadline:
+                raise HostUnreachable(f"{self._where()}: the pipeline did not finish within {COMMAND_DEADLINE} s"
+                                      + ("; its result is unknown" if changes else ""), result_unknown=changes)
+            try:
+                self._call(lambda: ps.poll_invoke(), stage="receive", unknown=changes)
+            except _Again:
+                continue
+            self._bound_output(received)
+        failure = None
+        errors = list(ps.streams.error)
+        if ps.state == PIPELINE_FAILED and errors:
+            failure = errors.pop()  # pypsrp appends the PIPELINE_STATE's error record last
+        return PipelineOutput(list(ps.output), errors, list(ps.streams.warning), ps.state, failure)
+
+    def _bound_output(self, before: int) -> None:
+        adapter = self._adapter
+        if adapter is not None and adapter.bytes_received - before > MAX_OUTPUT:
+            self._broken = True
+            raise TransportError(f"{self._where()}: the pipeline's output passed {MAX_OUTPUT:,} bytes; exconf stopped reading it")
+
+    def _ensure_pool(self) -> RunspacePool:
+        if self._pool is None:
+            self._wsman = self._new_wsman()
+            self._ensure_session()
+            pool = RunspacePool(self._wsman, configuration_name=self._settings.configuration_name)
+            self._call(lambda: pool.open(), stage="open")
+            self._pool = pool
+            self._keys = False
+        else:
+            self._ensure_session()
+        return self._pool
+
+    def _new_wsman(self) -> WSMan:
+        s = self._settings
+        return WSMan(
+            s.host, port=s.port, username=s.user, password=self._secret, ssl=s.scheme == "https", path=s.path,
+            auth=s.auth, cert_validation=(s.ca_trust_path or True) if s.cert_validation else False,
+            connection_timeout=s.connection_timeout, read_timeout=s.read_timeout, operation_timeout=s.operation_timeout,
+            encryption=s.message_encryption, no_proxy=True,
+        )
+
+    def _ensure_session(self) -> None:
+        """pypsrp builds its own session on first use; exconf gives it one first (transport/session.py)."""
+        assert self._wsman is not None
+        transport = self._wsman.transport
+        if transport.session is not None:
+            return
+        self._released = False  # exconf let the connection go while the run waited: no note (nothing went wrong)
+        s = self._settings
+        self._tracker = SocketTracker()
+        session, self._adapter = hardened_session(s.cert_validation, s.ca_trust_path, self._tracker, max_body=MAX_ANSWER)
+        session.headers["User-Agent"] = "Python PSRP Client"
+        session.headers["Accept-Encoding"] = "identity"  # IIS would compress otherwise (pypsrp wsman.py)
+        if s.auth == "basic":
+            session.auth = requests.auth.HTTPBasicAuth(s.user, self._secret)
+        else:
+            session.auth = HTTPNegotiateAuth(
+                username=s.user, password=self._secret, auth_provider=s.auth, wrap_required=transport.wrap_required,
+                send_cbt=True, service=s.negotiate_service or "HTTP", delegate=s.negotiate_delegate,
+                hostname_override=s.negotiate_hostname_override,
+            )
+        transport.session = session
+        transport.encryption = None
+
+    def _drop_connection(self) -> None:
+        if self._wsman is not None:
+            transport = self._wsman.transport
+            try:
+                if transport.session is not None:
+                    transport.session.close()
+            except Exception:  # noqa: BLE001 - closing a socket cannot fail the run
+                pass
+            transport.session = None
+            transport.encryption = None
+        if self._tracker is not None:
+            self._tracker.close_all()
+        self._tracker = None
+
+    # -- one bounded call ---------------------------------------------------------------------------------------
+
+    def _call(self, fn: Callable[[], T], *, stage: str, unknown: bool = False) -> T:
+        tracker = self._tracker
+
+        def expire() -> None:
+            if tracker is not None:
+                tracker.abort()
+
+        deadline = self._watchdog.arm(self._settings.read_timeout + 2, expire)
+        try:
+            return fn()
+        except WSManFaultError as exc:
+            if exc.code == OPERATION_TIMEOUT_CODE and stage == "receive":
+                raise _Again() from None
+            raise self._classify(exc, stage, unknown, deadline.expired) from None
+        except Exception as exc:  # noqa: BLE001 - sorted below
+            error = self._classify(exc, stage, unknown, deadline.expired)
+            if isinstance(error, HostUnreachable):
+                self._broken = True
+            raise error from None
+        finally:
+            deadline.cancel()
+
+    def _classify(self, exc: Exception, stage: str, unknown: bool, expired: bool) -> TransportError:
+        where = self._where()
+        s = self._settings
+        suffix = "; the pipeline's result is unknown" if unknown else ""
+
+        def unreachable(text: str) -> HostUnreachable:
+            return HostUnreachable(f"{where}: {text}{suffix}", result_unknown=unknown)
+
+        if expired:
+            return unreachable(f"no answer within {s.read_timeout} s")
+        if isinstance(exc, AnswerTooLarge):
+            self._broken = True
+            return TransportError(f"{where}: {exc}; exconf stopped reading it{suffix}", result_unknown=unknown)
+        if isinstance(exc, AuthenticationError):
+            return AuthenticationFailed(f"{where}: the server refused the credentials of {s.user!r} ({s.auth})")
+        if isinstance(exc, Redirected):
+            return TransportError(f"{where}: the server answered with a redirect to {exc.location or '?'!r}; exconf follows no "
+                                  "redirect: set ansible_psrp_protocol, ansible_psrp_port and ansible_psrp_path to "
+                                  f"where /PowerShell is served{suffix}", result_unknown=unknown)
+        if isinstance(exc, requests.TooManyRedirects):
+            target = exc.response.headers.get("Location", "?") if exc.response is not None else "?"
+            return TransportError(f"{where}: the server answered with a redirect to {target!r}; exconf follows no "
+                                  "redirect: set ansible_psrp_protocol, ansible_psrp_port and ansible_psrp_path to "
+                                  f"where /PowerShell is served{suffix}", result_unknown=unknown)
+        if isinstance(exc, SpnegoError):
+            return TransportError(f"{where}: {s.auth} authentication failed: {_short(exc)}")
+        if isinstance(exc, requests.exceptions.SSLError):
+            return unreachable(f"TLS failed: {_short(exc)}")
+        if isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.ReadTimeout)):
+            return unreachable(f"no answer within {s.read_timeout} s")
+        if isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)):
+            return unreachable("the answer was cut short (the connection closed before the whole body arrived)")
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            text = str(exc)
+            cannot = stage == "open" or "Connection refused" in text or "Name or service not known" in text
+            reason = "Connection refused" if "Connection refused" in text else _short(text)
+            return unreachable(f"cannot connect: {reason}" if cannot else f"the connection failed: {reason}")
+        if isinstance(exc, requests.RequestException):
+            return unreachable(f"HTTP request failed: {_short(exc)}")
+        if isinstance(exc, WSManFaultError):
+            if exc.code == SHELL_NOT_FOUND:
+                self._pool = None  # the server no longer has the pool; the next run opens a new one
+            return TransportError(f"{where}: WS-Management fault {exc.code}: {_short(exc.reason or exc)}{suffix}",
+                                  result_unknown=unknown)
+        if isinstance(exc, WinRMTransportError):
+            if exc.code == 404:
+                return TransportError(f"{where}: HTTP 404: no remote PowerShell here (Exchange serves it at "
+                                      "/PowerShell on its Mailbox servers' IIS; an Edge Transport server has none: "
+                                      "give an Edge exconf_role: Edge)")
+            body = f": {_short(exc.response_text)}" if (exc.response_text or "").strip() else ""
+            return TransportError(f"{where}: HTTP {exc.code}{body}{suffix}", result_unknown=unknown)
+        if isinstance(exc, (SerializationError, WinRMError, ValueError, KeyError, AttributeError)):
+            return TransportError(f"{where}: the answer to {stage} is not the PSRP message it should be "
+                                  f"({type(exc).__name__}: {_short(exc)}){suffix}", result_unknown=unknown)
+        return TransportError(f"{where}: unexpected {type(exc).__name__} during {stage}: {_short(exc)}{suffix}",
+                              result_unknown=unknown)
+
+    def _where(self) -> str:
+        return self._settings.endpoint
+
+
+class SecureText:
+    """A parameter value pypsrp sends as a SecureString (encrypted with the pool's session key)."""
+
+    __slots__ = ("_reveal",)
+
+    def __init__(self, reveal: Callable[[], str]):
+        self._reveal = reveal
+
+    def reveal(self) -> str:
+        return self._reveal()
+
+    def __repr__(self) -> str:
+        return "SecureText(********)"
+
+
+class _Again(Exception):
+    """A Receive answered "nothing yet" (OperationTimeout): ask again."""
+
+
+def _short(value: object, limit: int = 300) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"

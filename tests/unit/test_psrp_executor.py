@@ -1,0 +1,190 @@
+"""How the remote PowerShell executor groups steps into pipelines (pure), and reads a pipeline's
+answer into the program's Answer, with a transport that answers as a server would."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from exconf.psrp_executor import PSRPExecutor, plan_batches
+from exconf.remote import LOCAL_SERVER, OutputRef, Secret, Step
+from exconf.transport.psrp import PipelineOutput, SecureText
+
+
+def ids(batches: list[list[Step]]) -> list[list[str]]:
+    return [[s.id for s in b] for b in batches]
+
+
+def test_reads_of_different_cmdlets_share_a_pipeline_and_a_repeated_cmdlet_starts_another():
+    steps = [Step("server", "Get-ExchangeServer"), Step("rc", "Get-ReceiveConnector"), Step("ts", "Get-TransportService"),
+             Step("cert", "Get-ExchangeCertificate"), Step("cert:rc", "Get-ReceiveConnector"), Step("sc", "Get-SendConnector")]
+    assert ids(plan_batches(steps)) == [["server", "rc", "ts", "cert", "sc"], ["cert:rc"]]
+
+
+def test_under_halt_each_change_travels_alone_and_the_read_back_rides_with_the_last():
+    steps = [
+        Step("a", "Set-TransportService"), Step("b", "Set-ReceiveConnector", {"Identity": "EX01\\A"}),
+        Step("c", "Set-ReceiveConnector", {"Identity": "EX01\\B"}),
+        Step("rb1", "Get-TransportService", always_run=True), Step("rb2", "Get-ReceiveConnector", always_run=True),
+    ]
+    # PowerShell runs the next statement of a batch after a terminating error: no change may follow another
+    assert ids(plan_batches(steps, halt=True)) == [["a"], ["b"], ["c", "rb1", "rb2"]]
+    cert = [Step("i", "Import-ExchangeCertificate"), Step("e", "Enable-ExchangeCertificate", {"Thumbprint": OutputRef("i", "Thumbprint")}),
+            Step("r", "Remove-ExchangeCertificate"), Step("rb", "Get-ExchangeCertificate", always_run=True)]
+    assert ids(plan_batches(cert, halt=True)) == [["i"], ["e"], ["r", "rb"]]
+
+
+def test_without_halt_independent_set_steps_share_a_pipeline_when_each_names_its_object():
+    steps = [Step("a", "Set-TransportService"), Step("b", "Set-ReceiveConnector", {"Identity": "EX01\\A"}),
+             Step("c", "Set-ReceiveConnector", {"Identity": "EX01\\B"}), Step("d", "Set-ReceiveConnector"),
+             Step("r", "Remove-ExchangeCertificate"), Step("g", "Get-ReceiveConnector")]
+    assert ids(plan_batches(steps, halt=False)) == [["a", "b", "c"], ["d"], ["r", "g"]]
+
+
+def test_a_change_never_runs_before_an_earlier_step():
+    steps = [Step("r1", "Get-ReceiveConnector"), Step("r2", "Get-ReceiveConnector"), Step("s", "Set-TransportConfig")]
+    batches = plan_batches(steps)
+    where = {s.id: i for i, b in enumerate(batches) for s in b}
+    assert where["s"] >= max(where["r1"], where["r2"])
+
+
+@dataclass
+class FakeRecord:
+    message: str
+    activity: str = ""
+    invocation_name: str = ""
+    target_name: str = ""
+    reason: str = "InvalidOperationException"
+    fq_error: str = "Boom"
+    category: int = 7
+    exception: Any = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass
+class FakeTransport:
+    """Answers each pipeline by a rule; records what was sent."""
+
+    rule: Any
+    sent: list[list[tuple[str, list]]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    user: str = "CONTOSO\\viewer"
+
+    def run(self, statements, *, changes):
+        self.sent.append(statements)
+        return self.rule(statements)
+
+    def release(self): ...
+    def close(self): ...
+    def open_sockets(self): return 0
+
+
+def measure():
+    from exconf.remote.clixml import PSObj
+
+    return PSObj(types=("Deserialized.Microsoft.PowerShell.Commands.GenericMeasureInfo",), props={"Count": 0})
+
+
+def test_separators_attribute_outputs_errors_and_halt_stops_later_steps():
+    from exconf.remote.clixml import PSObj
+
+    def rule(statements):
+        if statements[0][0] == "Get-ExchangeServer":
+            out = [PSObj(types=("X",), props={"Name": "EX01"}), measure(), measure()]
+            return PipelineOutput(out, [], [FakeRecord("careful", invocation_name="Get-ExchangeServer")], 4)
+        # Set-TransportService fails with a non-terminating error under -ErrorAction Stop: the pipeline ends
+        return PipelineOutput([], [], [], 5, FakeRecord("not found", activity="Set-TransportService"))
+
+    transport = FakeTransport(rule)
+    executor = PSRPExecutor(transport, "ex01.contoso.lab")
+    steps = [Step("s", "Get-ExchangeServer", {"Identity": LOCAL_SERVER}, select=("Name",)),
+             Step("g", "Get-TransportService", {"Identity": LOCAL_SERVER}),
+             Step("t", "Set-TransportService", {"Identity": LOCAL_SERVER}), Step("u", "Set-FrontendTransportService"),
+             Step("rb", "Get-TransportService", {"Identity": LOCAL_SERVER}, always_run=True)]
+    answer = executor.execute(steps, halt_on_error=True)
+    assert answer.result("s").objects == ({"Name": "EX01"},) and answer.result("s").warnings == ("careful",)
+    assert answer.result("t").status == "error" and answer.result("t").error.message == "not found"
+    assert answer.result("u").status == "not_run"  # never sent
+    reads, change, readback = transport.sent
+    assert [c for c, _ in reads] == ["Get-ExchangeServer", "Measure-Object", "Get-TransportService", "Measure-Object"]
+    assert dict(reads[0][1]) == {"Identity": "ex01.contoso.lab", "ErrorAction": "Stop"}  # LOCAL_SERVER: the host's name
+    assert [c for c, _ in change] == ["Set-TransportService", "Measure-Object"]
+    assert [c for c, _ in readback] == ["Get-TransportService", "Measure-Object"]  # always_run: sent all the same
+
+
+def test_output_refs_secrets_and_refused_parameters():
+    from exconf.remote.clixml import PSObj
+
+    def rule(statements):
+        cmdlet = statements[0][0]
+        if cmdlet == "Import-ExchangeCertificate":
+            return PipelineOutput([PSObj(types=("ExchangeCertificate",), props={"Thumbprint": "AB12"}), measure()], [], [], 4)
+        return PipelineOutput([measure()], [], [], 4)
+
+    transport = FakeTransport(rule)
+    executor = PSRPExecutor(transport, "ex01.contoso.lab")
+    steps = [Step("i", "Import-ExchangeCertificate", {"FileData": b"\x30\x82", "Password": Secret.from_value("pw")}, select=("Thumbprint",)),
+             Step("e", "Enable-ExchangeCertificate", {"Thumbprint": OutputRef("i", "Thumbprint"), "Services": "SMTP", "Force": True})]
+    answer = executor.execute(steps, halt_on_error=True)
+    assert answer.result("e").ok
+    imported, enabled = transport.sent
+    args = dict(imported[0][1])
+    assert args["FileData"] == b"\x30\x82" and isinstance(args["Password"], SecureText) and args["Password"].reveal() == "pw"
+    assert dict(enabled[0][1])["Thumbprint"] == "AB12"
+    # a name that abbreviates a common parameter never reaches the server
+    refused = executor.execute([Step("x", "Get-ExchangeServer", {"ErrorAct": "SilentlyContinue"})], halt_on_error=False)
+    assert refused.result("x").error.error_id == "ExconfBadParameter" and len(transport.sent) == 2
+
+
+def test_output_file_is_refused_over_remote_powershell():
+    transport = FakeTransport(lambda s: PipelineOutput([measure()], [], [], 4))
+    answer = PSRPExecutor(transport, "ex01").execute([Step("f", "New-EdgeSubscription", {"Force": True}, output_file="FileName")],
+                                                     halt_on_error=True)
+    assert answer.result("f").status == "error" and "no file the client can read back" in answer.result("f").error.message
+    assert transport.sent == []
+
+
+def test_without_measure_object_it_falls_back_to_one_step_per_pipeline():
+    from exconf.remote.clixml import PSObj
+
+    def rule(statements):
+        if any(c == "Measure-Object" for c, _ in statements):
+            return PipelineOutput([PSObj(types=("A",), props={"Name": "a"})],
+                                  [FakeRecord("The term 'Measure-Object' is not recognized", target_name="Measure-Object",
+                                              reason="CommandNotFoundException")] * 2, [], 4)
+        return PipelineOutput([PSObj(types=("A",), props={"Name": statements[0][0]})], [], [], 4)
+
+    transport = FakeTransport(rule)
+    executor = PSRPExecutor(transport, "ex01")
+    answer = executor.execute([Step("a", "Get-ExchangeServer", select=("Name",)), Step("b", "Get-TransportService", select=("Name",))],
+                              halt_on_error=False)
+    assert answer.result("a").objects == ({"Name": "Get-ExchangeServer"},)
+    assert answer.result("b").objects == ({"Name": "Get-TransportService"},)
+    assert len(transport.sent) == 3 and any("Measure-Object" in n for n in executor.notes())
+
+
+@pytest.mark.parametrize("value", [2**40, 1.5])
+def test_numbers_outside_int32_keep_their_type(value):
+    transport = FakeTransport(lambda s: PipelineOutput([measure()], [], [], 4))
+    PSRPExecutor(transport, "ex01").execute([Step("s", "Set-TransportConfig", {"MaxSendSize": value})], halt_on_error=True)
+    sent = dict(transport.sent[0][0][1])["MaxSendSize"]
+    assert sent.tag == ("I64" if isinstance(value, int) else "Db") and sent.value == value
+
+
+def test_a_cmdlet_outside_the_accounts_roles_is_exchanges_refusal_with_a_note_saying_what_it_means():
+    refusal = FakeRecord("The term 'Set-ReceiveConnector' is not recognized as the name of a cmdlet, function, script file, "
+                         "or operable program.", fq_error="CommandNotFoundException", category=13,
+                         exception="CommandNotFoundException", activity="Set-ReceiveConnector")
+    refusal.reason = "CommandNotFoundException"
+    transport = FakeTransport(lambda s: PipelineOutput([], [], [], 4, refusal))
+    executor = PSRPExecutor(transport, "ex01.contoso.lab")
+    answer = executor.execute([Step("set", "Set-ReceiveConnector", {"Identity": "EX01\\Default EX01", "ProtocolLoggingLevel": "Verbose"})],
+                              halt_on_error=True)
+    error = answer.results["set"].error
+    assert error.message.startswith("The term 'Set-ReceiveConnector' is not recognized") and error.exception == "CommandNotFoundException"
+    (note,) = executor.notes()
+    assert note.startswith("Set-ReceiveConnector is not in the remote PowerShell session of CONTOSO\\viewer")

@@ -1,0 +1,51 @@
+"""docs/remote-powershell.md keeps its promises: the RBAC table is the lab's model of Exchange's
+built-in role groups, covers every cmdlet exconf sends over remote PowerShell, and the request
+budget it states is the one bench_scale prints."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from exconf.lab.exchange import rbac
+from exconf.remote import ALLOWED_CMDLETS
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "remote-powershell.md"
+EDGE_ONLY = {"Restart-Service"}  # run on an Edge, through the program: never in an Exchange session
+NOT_SENT = {"Export-ExchangeCertificate"}  # in the allowlist, but no kind sends it
+
+
+def rbac_table() -> dict[str, set[str]]:
+    rows = {}
+    for line in DOC.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and re.fullmatch(r"[A-Z][a-z]+-[A-Za-z]+", cells[0]):
+            rows[cells[0]] = {g.strip() for g in cells[3].split(",")}
+    return rows
+
+
+def test_the_rbac_table_is_the_labs_model_of_the_built_in_role_groups():
+    table = rbac_table()
+    assert table, "no RBAC table found"
+    for cmdlet, groups in table.items():
+        assert groups == set(rbac.roles_for(cmdlet)), cmdlet
+
+
+def test_the_rbac_table_covers_every_cmdlet_exconf_sends_over_remote_powershell():
+    assert set(rbac_table()) == set(ALLOWED_CMDLETS) - EDGE_ONLY - NOT_SENT
+
+
+def test_the_stated_budget_is_the_benchs():
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("bench_scale", DOC.parents[1] / "bench" / "bench_scale.py")
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules["bench_scale"] = bench  # its dataclass looks itself up there
+    try:
+        spec.loader.exec_module(bench)
+    finally:
+        del sys.modules["bench_scale"]
+    text = DOC.read_text(encoding="utf-8")
+    assert "| exconf's program over WinRM | 8 | 12" in text and bench.budget("winrm", "apply") == "12"
+    assert "| Exchange remote PowerShell | 8 | 8 + 2 per change |" in text and bench.budget("psrp", "apply") == "8+2/change"
