@@ -297,7 +297,10 @@ class Checker:
                 report = replace(report, undeclared=undeclared(plan, run.reads, report))
         finally:
             run.close()
-        interrupted = set(run.unknown)
+        interrupted = set(run.unknown) | {n for n, sess in run.sessions.items() if sess.abandoned}
+        if run.stopping.is_set():  # a signal stopped the run: what it did not read is not the servers' doing
+            interrupted |= {h for h, hp in plan.hosts.items() if hp.status is not HostStatus.OK}
+            interrupted |= {ORG_HOST} if run.org_host is None else set()
         if interrupted:
             report = replace(report, notes=report.notes + (f"interrupted: {', '.join(sorted(interrupted))} left unchecked "
                                                           "(not recorded in the history)",))

@@ -206,7 +206,7 @@ def test_sigterm_ends_a_run_with_a_slow_server_within_the_grace_period_and_write
         proc.kill()
     assert proc.returncode == 1 and "Traceback" not in rest
     doc = json.loads(out)
-    assert any("interrupted" in n for n in doc["drift"]["notes"])
+    assert any("interrupted" in n for n in doc["drift"]["notes"]), (doc["drift"]["notes"], [f.get("message") for f in doc["findings"] if f["drift"] == "error"])
     host = [f for f in doc["findings"] if f["resource"] == "host"]
     assert [h["host"] for h in host] == ["ex02.contoso.lab"] and "interrupted" in host[0]["message"]
     assert junit.is_file() and "exconf_drift_last_run_exit_code 1" in prom.read_text()
