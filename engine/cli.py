@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 from rich.console import Console
 from rich.text import Text
 
+from exconf.modules.exchange_certificate import pfx_problems_of_review as pfx_problems
 from . import __version__, exitcodes, planfile, plankey
 from . import inventory as inv
 from .desired import parse
@@ -29,7 +30,7 @@ from .inventorycli import InventoryUnusable, add_inventory_options, inventory_ma
 from .drift.command import register as register_drift
 from .inventorycli import register as register_inventory
 from .limit import LimitError, select, select_organization
-from .lock import ApplyLock, LockError, acquire
+from .lock import ApplyLock, LockError, acquire, organisation_of
 from .model import ChangeOutcome, ChangeResult, HostResult, HostStatus, Plan
 from .render import (apply_json, document_meta, plan_json, plural, print_apply, print_change_result, print_plan, print_recap, print_review,
                      recap_counts)
@@ -195,17 +196,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
 
 
-def _organisation(inventory: inv.Inventory) -> str:
-    for host in inventory.hosts:
-        name = inventory.value(host, "exconf_organization")
-        if name:
-            return str(name)
-    return inventory.path.stem
-
-
 def _lock(inventory: inv.Inventory, err: Console, command: str) -> ApplyLock | None:
     try:
-        lock = acquire(inventory.path, _organisation(inventory), command)
+        lock = acquire(inventory.path, organisation_of(inventory), command)
     except LockError as exc:
         error(err, safe(str(exc)))
         return None
@@ -518,6 +511,12 @@ def _apply_saved(args: argparse.Namespace, out: Console, err: Console) -> int:
     missing = [h for h in hosts if h not in {x.name for x in inventory.hosts}]
     if missing:
         return _stale(saved, [f"{h} is no longer in the inventory" for h in missing], out, err)
+    unopened = pfx_problems(saved.review)
+    if unopened:  # a PFX password typed at a prompt is asked, and checked, before any host (certificates.md)
+        err.print(Text("Error: ", style="bold red") + Text("the saved plan cannot import its PFX files; nothing was sent to any server:"))
+        for line in unopened:
+            err.print(Text("  " + safe(line)))
+        return EXIT_ERROR
     lock = _lock(inventory, err, f"exconf apply {args.inventory}")
     if lock is None:
         return EXIT_ERROR

@@ -17,6 +17,8 @@ from rich.text import Text
 
 from exconf.remote import Step
 
+from exconf.modules import KINDS, Kind
+
 from . import inventory as inv
 from .connection import reached_in_clear
 from .desired import DesiredState
@@ -109,6 +111,7 @@ def new_run(
     quiet: bool,
     limit: str | None = None,
     org_steps: tuple[Step, ...] = (),
+    kinds: tuple[Kind, ...] = KINDS,
 ):
     """A run over the selected hosts, the organisation as --limit selects it, its progress on the terminal."""
     status, event = progress(err, quiet)
@@ -121,6 +124,7 @@ def new_run(
         organization=organization,
         carriers=[h for h in inventory.hosts if h.name not in names],
         org_steps=org_steps,
+        kinds=kinds,
     )
     if inventory.declares_organization and not organization:
         run.warnings.append(

@@ -132,9 +132,16 @@ class Change:
     reason: str
     after: tuple[str, ...] = ()
     payload: Any = field(default=None, compare=False)
+    # What making it does beyond the object itself, said before it happens ("AD LDS is restarted on
+    # EDGE01", "the EdgeSync connectors are made again"): shown in the plan, kept in its review.
+    effects: tuple[str, ...] = ()
+    # Objects of other kinds that making it creates anew, with Exchange's defaults, as (kind, name): an Edge
+    # Subscription makes its site's EdgeSync send connectors. A kind that ``sees_planned`` plans its declared
+    # settings of them after this change, in the same plan.
+    makes: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "host": self.host,
             "resource": self.kind,
             "name": self.name,
@@ -145,6 +152,9 @@ class Change:
             },
             "reason": self.reason,
         }
+        if self.effects:
+            doc["effects"] = list(self.effects)
+        return doc
 
 
 @dataclass(frozen=True)
@@ -178,6 +188,10 @@ class OperationKind(Protocol):
     def verify_operation(self, op: Operation, change: Change, readback: tuple[ObservedObject, ...]) -> str | None: ...
 
     def polls(self, op: Operation) -> tuple[int, float]: ...
+
+    def applied_note(self, op: Operation, change: Change, readback: tuple[ObservedObject, ...]) -> str: ...
+
+    def answers(self, change: Change, warning: str) -> bool: ...
 
 
 # --- findings: every declared object ends as one -----------------------------

@@ -136,7 +136,10 @@ def plan(
             if result is not None:
                 by_scope[(scope.name, kind.kind)] = result
     writer = {s.name: s.writer for s in all_scopes}
-    troubled = {writer[s] for (s, _), r in by_scope.items() if r.problems}
+    kind_of = {k.kind: k for k in kinds}
+    # A kind that sees_planned is planned again: its first-pass problems may be answered by what the others plan
+    # (a connector pattern that matches nothing until the Edge Subscription in this plan makes the connector).
+    troubled = {writer[s] for (s, k), r in by_scope.items() if r.problems and not kind_of[k].sees_planned}
     clean = {h for h, r in reads.items() if r.status is HostStatus.OK and r.facts is not None and h not in troubled}
     # The organisation's changes do not fail with their carrier's own mistakes: another Mailbox server that
     # planned cleanly carries them (any Mailbox server can change organisation-wide objects).
@@ -153,23 +156,35 @@ def plan(
                     assert result is not None
                     by_scope[(org.name, kind.kind)] = result
             writer[org.name] = spare
-            troubled = {writer[s] for (s, _), r in by_scope.items() if r.problems}
+            troubled = {writer[s] for (s, k), r in by_scope.items() if r.problems and not kind_of[k].sees_planned}
             clean = {h for h, r in reads.items() if r.status is HostStatus.OK and r.facts is not None and h not in troubled}
-    # Second pass: kinds that see the other kinds' changes of their scope, with clean peers only.
-    for scope in all_scopes:
-        for kind in kinds:
-            if not kind.sees_planned or (scope.name, kind.kind) not in by_scope:
-                continue
-            others = tuple(c for (s, k), r in by_scope.items() if s == scope.name and k != kind.kind for c in r.changes)
-            again = _plan_scope_kind(kind, scope, reads, desired, others, clean)
-            assert again is not None
-            by_scope[(scope.name, kind.kind)] = again
+    # Second pass: kinds that see the other kinds' changes of their scope, with clean peers only. The
+    # organisation's scope comes last and sees every change of the plan: organisation-wide objects are made by
+    # what servers do (an Edge Subscription makes its site's EdgeSync connectors). A host is clean when it has no
+    # problem after the second pass; when that differs from what the pass assumed (a kind that sees_planned still
+    # finds a problem there), the pass runs again with the hosts now known clean (at most a few times).
+    first_pass = dict(by_scope)
+    for _ in range(3):
+        by_scope = dict(first_pass)
+        for scope in sorted(all_scopes, key=lambda sc: sc.name == ORGANIZATION_SCOPE):
+            for kind in kinds:
+                if not kind.sees_planned or (scope.name, kind.kind) not in by_scope:
+                    continue
+                others = tuple(c for (s, k), r in by_scope.items()
+                               if (s == scope.name or scope.name == ORGANIZATION_SCOPE) and (s, k) != (scope.name, kind.kind) for c in r.changes)
+                again = _plan_scope_kind(kind, scope, reads, desired, others, clean)
+                assert again is not None
+                by_scope[(scope.name, kind.kind)] = again
+        settled = {h for h, r in reads.items() if r.status is HostStatus.OK and r.facts is not None
+                   and h not in {writer[s] for (s, _), r2 in by_scope.items() if r2.problems}}
+        if settled == clean:
+            break
+        clean = settled
     for scope in all_scopes:
         for kind in kinds:
             if (scope.name, kind.kind) in by_scope:
                 first.add(scope.writer, by_scope[(scope.name, kind.kind)])
 
-    kind_of = {k.kind: k for k in kinds}
     operations = _operations(first, kind_of)
     _fail_what_needs_failed_hosts(first, operations, reads)
     failed = {h for h in reads if reads[h].status is not HostStatus.OK or reads[h].facts is None or first.problems[h]}

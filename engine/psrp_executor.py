@@ -201,7 +201,7 @@ class PSRPExecutor:
                 if first.ok:
                     outputs[step.id] = objects
         ordered = {s.id: results[s.id] for s in steps}
-        return Answer(computer=self._server.split(".", 1)[0].upper(), edge=False, results=ordered)
+        return Answer(computer=self._server.split(".", 1)[0].upper(), edge=False, results=ordered, utc_now=self._transport.server_time)
 
     def release(self) -> None:
         self._transport.release()

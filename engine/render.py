@@ -53,8 +53,9 @@ def _location(declared_at: list[Any]) -> str:
     return f"{safe(str(declared_at[0]), newlines=False)}:{declared_at[1]}"
 
 
-def change_text(change: dict[str, Any]) -> Text:
-    """One change of a review document (review.py): its properties, then every cmdlet it runs and where."""
+def change_text(change: dict[str, Any], names: dict[str, str] | None = None) -> Text:
+    """One change of a review document (review.py): its properties, what it follows, what it brings with it,
+    then every cmdlet it runs and where."""
     symbol, colour = SYMBOL[change["action"]]
     host, kind, name = safe(change["host"], newlines=False), change["kind"], _name(change["name"])
     out = Text()
@@ -69,6 +70,12 @@ def change_text(change: dict[str, Any]) -> Text:
         out.append(f"{p['prop'].ljust(width)} = {before} -> {after}")
         out.append(f"  # {_location(p['declared_at'])}\n", style="dim")
     out.append("    }\n")
+    if change.get("after") and names is not None:
+        follows = ", ".join(safe(names.get(a, a), newlines=False) for a in change["after"])
+        out.append(f"    after {follows}\n", style="dim")
+    for effect in change.get("effects", ()):
+        out.append("    ! ", style="bold yellow")
+        out.append(safe(str(effect), newlines=False) + "\n")
     steps = {c["step"]: (c["cmdlet"], op["host"]) for op in change["operations"] for c in op["commands"]}
     for op in change["operations"]:
         when = f"wave {op['wave']}"
@@ -171,8 +178,9 @@ def print_review(console: Console, doc: dict[str, Any]) -> None:
     if changes:
         console.print(legend([c["action"] for c in changes]))
         console.print(Text("exconf will perform the following actions:\n"))
+        names = {c["address"]: f'{c["kind"]} {_name(c["name"])}' for c in changes}
         for change in changes:
-            console.print(change_text(change))
+            console.print(change_text(change, names))
         console.print(Text(summary_line(doc), style="bold"))
     elif all(h["status"] == "ok" for h in doc["hosts"].values()):
         console.print(Text("No changes. ", style="bold green") + Text("The servers match the configuration."))

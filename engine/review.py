@@ -81,6 +81,7 @@ def _change(change: Change, ops: list[dict[str, Any]]) -> dict[str, Any]:
         "action": change.action,
         "reason": change.reason,
         "after": list(change.after),
+        "effects": list(change.effects),
         "properties": [
             {"prop": p.prop, "before": SENSITIVE if p.sensitive else p.before, "after": SENSITIVE if p.sensitive else p.after,
              "sensitive": p.sensitive, "declared_at": [p.source.file, p.source.line, p.source.column]}
@@ -99,6 +100,8 @@ def review(plan: Plan) -> dict[str, Any]:
         change = changes.get(op.change)
         hidden = frozenset(p.param for p in change.properties if p.sensitive and p.param) if change else frozenset()
         by_change.setdefault(op.change, []).append(_operation(op, wave_of.get(op.id, 0), hidden))
+    for ops in by_change.values():
+        ops.sort(key=lambda o: o["wave"])  # as they run (stable: operations of one wave stay by address)
     return {
         "hosts": {
             name: {"status": hp.status.value, "error": hp.error, "endpoint": hp.endpoint, "facts": hp.facts.to_json() if hp.facts else None}
@@ -183,7 +186,7 @@ def differences(saved: dict[str, Any], fresh: dict[str, Any], hosts: list[str]) 
             moved = True
         if moved:
             continue
-        for key in ("host", "kind", "name", "identity", "action", "after", "properties", "operations"):
+        for key in ("host", "kind", "name", "identity", "action", "after", "effects", "properties", "operations"):
             if c.get(key) != now.get(key):
                 name = _field_name(key)
                 out.append(f"{label}: its {name} {'differ' if name.endswith('s') else 'differs'} from what the inventory and the servers give now"
@@ -209,7 +212,8 @@ def differences(saved: dict[str, Any], fresh: dict[str, Any], hosts: list[str]) 
 
 
 def _field_name(key: str) -> str:
-    return {"operations": "commands", "after": "order (what it follows)", "identity": "target (Identity)", "properties": "properties"}.get(key, key)
+    return {"operations": "commands", "after": "order (what it follows)", "identity": "target (Identity)", "properties": "properties",
+            "effects": "side effects"}.get(key, key)
 
 
 def _first_difference(was: Any, now: Any, path: str = "") -> str:

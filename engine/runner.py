@@ -172,6 +172,10 @@ class Run:
         # Kinds that reads_peers are read on every host once any host declares them (resolved once, not per host).
         declared_anywhere = frozenset(k for h in self.desired.hosts for k in self.desired.kinds_of(h))
         self._peer_kinds = frozenset(k.kind for k in self.kinds if k.scope == SERVER and k.reads_peers and k.kind in declared_anywhere)
+        # Of those, the kinds read once per AD site (by one Mailbox server of it) by the hosts that do not declare them.
+        self._site_kinds = frozenset(k.kind for k in self.kinds if k.kind in self._peer_kinds and k.reads_per_site)
+        self._sites_read: set[str] = set()
+        self._sites_lock = threading.Lock()
         unchecked = [h.name for h in self.hosts if h.vars.get("ansible_winrm_server_cert_validation") == "ignore"]
         if unchecked:
             self.warnings.append(
@@ -265,9 +269,30 @@ class Run:
         return [k for k in self.kinds if k.scope == scope and k.kind in declared]
 
     def _host_kinds(self, host: str) -> list[Kind]:
-        """The server kinds a host declares, and those that ``reads_peers`` declared on any host."""
+        """The server kinds a host declares, and those that ``reads_peers`` declared on any host (but not those read
+        per site, which only the site's reader reads)."""
         mine = self.desired.kinds_of(host)
-        return [k for k in self.kinds if k.scope == SERVER and (k.kind in mine or k.kind in self._peer_kinds)]
+        return [k for k in self.kinds if k.scope == SERVER and (k.kind in mine or (k.kind in self._peer_kinds and k.kind not in self._site_kinds))]
+
+    def _site_read(self, session: Session, result: HostRead) -> None:
+        """Kinds read once per AD site: the first Mailbox server of a site to be read reads them for it, in a
+        second command on its shell (Test-EdgeSynchronization contacts every Edge of the site: once is enough).
+        The other hosts that do not declare them show them empty, so that the planner still sees them as peers."""
+        wanted = [k for k in self.kinds if k.kind in self._site_kinds and k.kind not in self.desired.kinds_of(result.host)]
+        if not wanted or result.facts is None:
+            return
+        for k in wanted:
+            result.objects[k.kind] = ()
+        if result.facts.role != "Mailbox":
+            return
+        site = result.facts.site.casefold()
+        with self._sites_lock:
+            if site in self._sites_read:
+                return
+            self._sites_read.add(site)
+        answer = self._execute(session, [s for k in wanted for s in k.read_steps(READ)], halt_on_error=False)
+        for k in wanted:
+            result.objects[k.kind] = k.observe(answer, READ) or ()
 
     def _execute(self, session: Session, steps: list[Step], *, halt_on_error: bool) -> Answer:
         """One round trip; a read cmdlet asked for twice with the same parameters is sent once (readcache)."""
@@ -337,6 +362,7 @@ class Run:
             result.facts = server_facts(answer)
             for k in kinds:
                 result.objects[k.kind] = k.observe(answer, READ)
+            self._site_read(session, result)
             if name == first:
                 self._org_objects = {k.kind: k.observe(answer, ORG) for k in org}
                 self.org_answer = answer
@@ -463,11 +489,16 @@ class Run:
         sent_at: dict[str, float] = {}
 
         unsettled = {c: sum(1 for op in ops if op.change == c) for c in changes}  # operations of each change not yet recorded
+        answered = _answering(plan)
 
         def record(change_id: str, result: ChangeResult) -> None:
             """A change made of several operations keeps its first outcome that is not ``applied``; one whose
             first operations were made and a later one not is partly made: failed, never "not run"."""
             # Once a change's last operation is recorded, its outcome is final and ``on_change`` hears it.
+            if result.warnings and change_id in answered:
+                # A cmdlet's warning that a later change of this plan answers (Exchange's "subscribe it again"
+                # when the plan resubscribes) is not shown: the later change says what it does.
+                result = replace(result, warnings=tuple(w for w in result.warnings if not answered[change_id](w)))
             earlier = outcomes.get(change_id)
             if earlier is not None and earlier.outcome is ChangeOutcome.APPLIED and result.outcome is ChangeOutcome.NOT_RUN:
                 result = replace(result, outcome=ChangeOutcome.FAILED, message=f"partly made (its first operations ran), then {result.message}")
@@ -617,7 +648,24 @@ class Run:
         problem = kind.verify_operation(op, change, readback)
         if problem:
             return ChangeResult(change, ChangeOutcome.UNVERIFIED, problem, warned)
-        return ChangeResult(change, ChangeOutcome.APPLIED, warnings=warned)
+        return ChangeResult(change, ChangeOutcome.APPLIED, kind.applied_note(op, change, readback), warned)
+
+
+def _answering(plan: Plan) -> dict[str, Callable[[str], bool]]:
+    """For each change that a later change of the plan follows: whether a warning of its cmdlets is one that
+    later change answers (its kind's ``answers``), so that apply does not tell the administrator to do it by hand."""
+    kind_of = {op.change: op.kind for op in plan.operations if op.kind is not None}
+    later: dict[str, list[Change]] = {}
+    for change in plan.changes:
+        for earlier in change.after:
+            later.setdefault(earlier, []).append(change)
+
+    def check(followers: list[Change]) -> Callable[[str], bool]:
+        def answered(warning: str) -> bool:
+            return any((k := kind_of.get(c.id)) is not None and k.answers(c, warning) for c in followers)
+        return answered
+
+    return {cid: check(followers) for cid, followers in later.items()}
 
 
 def _kind(op: Operation) -> OperationKind:

@@ -30,26 +30,30 @@ class EnumType:
 
     exchange_type: str
     choices: tuple[str, ...]
+    nullable: bool = False  # a Nullable<enum> (TlsAuthLevel): null is declared and read as null ($null)
 
     def schema(self) -> dict[str, Any]:
-        return {
-            "type": "string",
+        doc: dict[str, Any] = {
+            "type": ["string", "null"] if self.nullable else "string",
             "examples": list(self.choices),
             "x-exchange-type": self.exchange_type,
             "x-exchange-values": list(self.choices),
         }
+        return doc
 
-    def parse(self, value: Any) -> str:
+    def parse(self, value: Any) -> str | None:
+        if value is None and self.nullable:
+            return None
         if isinstance(value, str):
             for choice in self.choices:
                 if choice.lower() == value.strip().lower():
                     return choice
-        raise ValueError_(f"expected one of {', '.join(self.choices)}, found {value!r}")
+        raise ValueError_(f"expected one of {', '.join(self.choices)}{' or null' if self.nullable else ''}, found {value!r}")
 
-    def show(self, value: str) -> str:
+    def show(self, value: str | None) -> str | None:
         return value
 
-    def wire(self, value: str) -> str:
+    def wire(self, value: str | None) -> str | None:
         return value
 
 
@@ -250,7 +254,111 @@ class DomainListType:
         return list(value)
 
 
-ValueType = EnumType | TimeSpanType | ByteSizeType | PathType | DomainListType
+@dataclass(frozen=True)
+class BoolType:
+    """A [bool] parameter; Exchange prints True/False, the program sends true/false."""
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "boolean", "x-exchange-type": "Boolean"}
+
+    def parse(self, value: Any) -> bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            return value.strip().lower() == "true"
+        raise ValueError_(f"expected true or false, found {value!r}")
+
+    def show(self, value: bool) -> bool:
+        return value
+
+    def wire(self, value: bool) -> bool:
+        return value
+
+
+_WILD_DOMAIN = re.compile(r"^(\*\.)?" + _DOMAIN.pattern[1:])
+
+
+@dataclass(frozen=True)
+class DomainType:
+    """One SmtpDomainWithSubdomains ("contoso.com", "*.contoso.com"), or null; compared case-insensitively."""
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": ["string", "null"], "pattern": _WILD_DOMAIN.pattern, "x-exchange-type": "SmtpDomainWithSubdomains"}
+
+    def parse(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not _WILD_DOMAIN.match(value.strip()):
+            raise ValueError_(f"expected a domain such as contoso.com or *.contoso.com, found {value!r}")
+        return value.strip().lower()
+
+    def show(self, value: str | None) -> str | None:
+        return value
+
+    def wire(self, value: str | None) -> str | None:
+        return value
+
+
+@dataclass(frozen=True)
+class CertificateRef:
+    """A certificate named as exchange.certificates names one: by thumbprint, or by a match that survives renewal."""
+
+    thumbprint: str | None = None
+    subject: str | None = None
+    domains: tuple[str, ...] = ()
+    issuer: str | None = None
+
+    def describe(self) -> str:
+        if self.thumbprint:
+            return f"thumbprint {self.thumbprint}"
+        parts = [f"subject {self.subject!r}"] if self.subject else []
+        parts += [f"domains {list(self.domains)!r}"] if self.domains else []
+        parts += [f"issuer {self.issuer!r}"] if self.issuer else []
+        return "match " + ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class CertificateRefType:
+    """TlsCertificateName (SmtpX509Identifier, "<I>issuer<S>subject" [cmdlets.md §3, §4]) declared by the
+    certificate it names. A declared value is a CertificateRef, which the kind resolves on the server to the
+    identifier of the certificate it selects; a value read is the identifier as the server prints it."""
+
+    def schema(self) -> dict[str, Any]:
+        match = {"type": "object", "additionalProperties": False, "minProperties": 1, "properties": {
+            "subject": {"type": "string", "minLength": 1}, "issuer": {"type": "string", "minLength": 1},
+            "domains": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}}}
+        return {"type": ["object", "null"], "additionalProperties": False, "minProperties": 1, "maxProperties": 1,
+                "properties": {"match": match, "thumbprint": {"type": "string", "pattern": "^[0-9A-Fa-f]{40}$"}},
+                "x-exchange-type": "SmtpX509Identifier"}
+
+    def parse(self, value: Any) -> CertificateRef | str | None:
+        if value is None:
+            return None
+        if isinstance(value, CertificateRef):
+            return value
+        if isinstance(value, dict):
+            if isinstance(value.get("thumbprint"), str) and re.fullmatch(r"[0-9A-Fa-f]{40}", value["thumbprint"]):
+                return CertificateRef(thumbprint=value["thumbprint"].upper())
+            match = value.get("match")
+            if isinstance(match, dict) and match:
+                domains = match.get("domains") or []
+                return CertificateRef(subject=match.get("subject"), issuer=match.get("issuer"),
+                                      domains=tuple(str(d) for d in (domains if isinstance(domains, list) else [domains])))
+            raise ValueError_("expected {match: {subject, issuer, domains}} or {thumbprint: <40 hex digits>}")
+        if isinstance(value, str) and re.fullmatch(r"(?is)(X509:)?(<I>.+)?<S>.+", value.strip()):
+            return value.strip()
+        raise ValueError_(f"expected a certificate reference ({{match: …}} or {{thumbprint: …}}), found {value!r}")
+
+    def show(self, value: CertificateRef | str | None) -> str | None:
+        return value.describe() if isinstance(value, CertificateRef) else value
+
+    def wire(self, value: CertificateRef | str | None) -> str | None:
+        if isinstance(value, CertificateRef):
+            raise ValueError_("a certificate reference is sent once resolved on the server")
+        return value
+
+
+ValueType = EnumType | TimeSpanType | ByteSizeType | PathType | DomainListType | BoolType | DomainType | CertificateRefType
 
 PROTOCOL_LOGGING_LEVEL = EnumType("Microsoft.Exchange.Data.ProtocolLoggingLevel", ("None", "Verbose"))
 
@@ -259,8 +367,17 @@ PROTOCOL_LOGGING_LEVEL = EnumType("Microsoft.Exchange.Data.ProtocolLoggingLevel"
 PROTOCOL_LOG_SIZE = ByteSizeType(unlimited=True, minimum=1, maximum=999_999_999_999_999)
 
 
+TLS_AUTH_LEVEL = EnumType("Microsoft.Exchange.Data.TlsAuthLevel", ("EncryptionOnly", "CertificateValidation", "DomainValidation"),
+                          nullable=True)
+
+
 def same(vtype: ValueType, a: Any, b: Any) -> bool:
     """Whether two canonical values are equal for this type."""
     if isinstance(vtype, PathType):
         return vtype.same(a, b)
+    if isinstance(vtype, CertificateRefType) and isinstance(a, str) and isinstance(b, str):
+        # SmtpX509Identifier: "X509:" is optional; names compare as Exchange prints them, case-insensitively.
+        def norm(t: str) -> str:
+            return re.sub(r"(?i)^x509:", "", t).strip().casefold()
+        return norm(a) == norm(b)
     return a == b

@@ -19,6 +19,8 @@ answer is encoded with it ([Console]::Out).
 
 from __future__ import annotations
 
+import datetime as dt
+
 import base64
 import binascii
 import hashlib
@@ -188,7 +190,9 @@ def run_program(store: "LabStore", server: ServerSpec, payload_json: str) -> tup
     steps = [] if steps is None else steps if isinstance(steps, list) else [steps]
     with store.one_save():
         results = _run_steps(store, server, steps, halt)
-    return remote.encode_answer(server.computer_name, server.is_edge, results), 0
+        # [DateTime]::UtcNow on the simulated server: the lab clock.
+        now = store.clock_now().astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return remote.encode_answer(server.computer_name, server.is_edge, results, now), 0
 
 
 def _run_steps(store: "LabStore", server: ServerSpec, steps: list[Any], halt: bool) -> list[dict[str, Any]]:
@@ -266,10 +270,11 @@ def run_step(store: "LabStore", server: ServerSpec, step: dict[str, Any],
         named = step_arguments(step.get("params"), server, outputs)
         given = {key.lower(): value for key, value in named}
         if name == remote.RESTART_SERVICE and not (
-            len(named) == 1 and isinstance(given.get("name"), str) and given["name"].lower() == "adam_msexchange"
+            (len(named) == 1 or (len(named) == 2 and given.get("force") is True))
+            and isinstance(given.get("name"), str) and given["name"].lower() == "adam_msexchange"
             and step.get("output_file") is None
         ):
-            raise _BadParameter("Restart-Service runs only as -Name ADAM_MSExchange in an exconf step.")
+            raise _BadParameter("Restart-Service runs only as -Name ADAM_MSExchange [-Force] in an exconf step.")
         if step.get("output_file") is not None:
             parameter = _ps_string(step["output_file"])
             if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", parameter) or parameter.lower() in given:
@@ -286,16 +291,17 @@ def run_step(store: "LabStore", server: ServerSpec, step: dict[str, Any],
     store.module_log(server, "Select-Object", [("First", 1), ("InputObject", name)])
     store.module_log(server, name, [*named, ("ErrorAction", "Stop"), ("WarningAction", "SilentlyContinue"),
                                     ("WarningVariable", "stepWarnings")])
+    wanted = step.get("select")
+    names = [] if wanted is None else [_ps_string(n) for n in (wanted if isinstance(wanted, list) else [wanted])]
     try:
-        outcome = store.invoke(server, name, named, remote=True)
+        # What the step selects is all that is read of each object (names "A.B" read property A).
+        outcome = store.invoke(server, name, named, remote=True, selected=frozenset(n.split(".", 1)[0].lower() for n in names))
     except CmdletError as exc:
         error = exc.as_contract()
         if exc.exception == "CommandNotFoundException":  # the program resolves the cmdlet with Get-Command
             error["error_id"] = f"CommandNotFoundException,{_GET_COMMAND}"
         result["error"] = error
         return result
-    wanted = step.get("select")
-    names = [] if wanted is None else [_ps_string(n) for n in (wanted if isinstance(wanted, list) else [wanted])]
     result.update(
         status="ok",
         objects=[_select(obj, names) for obj in outcome.objects] if names else [],

@@ -73,6 +73,23 @@ class KindPlan:
     warnings: tuple[str, ...] = ()  # shown in the plan, change nothing (a certificate near its expiry)
 
 
+SEVERITIES = ("critical", "high", "medium", "low")  # worst first
+
+
+@dataclass(frozen=True)
+class DriftTraits:
+    """How ``exconf drift`` treats a kind's objects: the optional member ``drift`` (defaults when absent).
+
+    ``severity``: how bad a drift of it is (reports list the worst first). ``audit_cmdlets``: the
+    cmdlets that change its objects, searched for in the admin audit log to say who changed one.
+    ``correctable(change)``: whether ``drift --correct`` may make this change unattended (never when None).
+    """
+
+    severity: str = "medium"
+    audit_cmdlets: tuple[str, ...] = ()
+    correctable: Callable[[Change], bool] | None = None
+
+
 class Kind(Protocol):
     """What the engine needs of a resource kind (see docs/architecture.md, "Kinds").
 
@@ -106,6 +123,12 @@ class Kind(Protocol):
         """Planned a second time, with every change the other kinds planned in its scope (``ctx.planned``)."""
         ...
 
+    @property
+    def reads_per_site(self) -> bool:
+        """For a kind that ``reads_peers``: hosts that do not declare it read it only as the one Mailbox server of
+        their AD site that reads it for the site (a second command on that server), not each on its own."""
+        ...
+
     def schema(self) -> dict[str, Any]: ...
 
     def inventory_issues(self, declared: Any, base: Path) -> list[tuple[PathKey, str]]:
@@ -133,8 +156,22 @@ class Kind(Protocol):
         """(count, seconds): read an operation's effect back again, bounded, before calling it unverified."""
         ...
 
+    def applied_note(self, op: Operation, change: Change, readback: tuple[ObservedObject, ...]) -> str:
+        """What apply says of an operation made and verified, beyond its change (the thumbprint a renewal got)."""
+        ...
+
+    def answers(self, change: Change, warning: str) -> bool:
+        """Whether this change, made after another in the same plan, does what that one's cmdlet warned must be
+        done (a resubscription after Exchange's "subscribe it again"): the warning is then not shown."""
+        ...
+
     def plan_rails(self, plan: Plan) -> list[Refusal]:
         """Rails that need the whole plan (several hosts), judged after every scope is planned."""
+        ...
+
+    @property
+    def drift(self) -> DriftTraits:
+        """How ``exconf drift`` treats its objects: severity, the cmdlets that change them, what ``--correct`` may make."""
         ...
 
 
@@ -143,6 +180,8 @@ class KindDefaults:
 
     reads_peers: bool = False
     sees_planned: bool = False
+    reads_per_site: bool = False
+    drift: DriftTraits = DriftTraits()
 
     def verify(self, change: Change, readback: tuple[ObservedObject, ...]) -> str | None:
         raise NotImplementedError
@@ -152,6 +191,12 @@ class KindDefaults:
 
     def polls(self, op: Operation) -> tuple[int, float]:
         return (0, 0.0)
+
+    def applied_note(self, op: Operation, change: Change, readback: tuple[ObservedObject, ...]) -> str:
+        return ""
+
+    def answers(self, change: Change, warning: str) -> bool:
+        return False
 
     def plan_rails(self, plan: Plan) -> list[Refusal]:
         return []
@@ -177,6 +222,8 @@ def placeholder_error(template: str) -> str | None:
 __all__ = [
     "LOCAL_SERVER",
     "ORGANIZATION",
+    "SEVERITIES",
+    "DriftTraits",
     "SERVER",
     "Kind",
     "KindDefaults",

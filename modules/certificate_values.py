@@ -27,6 +27,8 @@ from exconf.regularfile import PFX_LIMIT, NotARegularFile, read_regular
 from exconf.yamlsource import Location
 from exconf.remote import Secret, SecretError
 
+from . import certificate_names as names
+
 SERVICES = ("IMAP", "POP", "UM", "IIS", "SMTP", "Federation", "UMCallRouter")
 _CANON = {s.lower(): s for s in SERVICES}
 MIN_KEY_SIZE = 2048  # below this, a key is weak (the rail certificate-weak-key)
@@ -142,10 +144,6 @@ def like(pattern: str, text: str) -> bool:
     return re.fullmatch(rx, text, flags=re.IGNORECASE | re.DOTALL) is not None
 
 
-def _rdns(dn: str) -> list[str]:
-    return [p.strip() for p in dn.split(",") if p.strip()]
-
-
 @dataclass(frozen=True)
 class Match:
     """What selects a certificate across renewals: subject, SANs (every one listed), issuer."""
@@ -163,16 +161,18 @@ class Match:
     def selects(self, cert: Cert) -> bool:
         if self.subject is not None and not _subject_matches(self.subject, cert.subject):
             return False
-        if self.issuer is not None and not like(self.issuer, cert.issuer):
+        if self.issuer is not None and not like(names.canonical(self.issuer), names.canonical(cert.issuer)):
             return False
         return all(any(like(d, name) for name in cert.domains) for d in self.domains)
 
 
 def _subject_matches(pattern: str, subject: str) -> bool:
-    """The whole subject, or (for a pattern with no comma, e.g. "CN=smtp.contoso.com") one of its RDNs."""
+    """The whole subject, or (for a pattern of one relative name, e.g. "CN=smtp.contoso.com") one of its
+    relative names; both in .NET's form (certificate_names), so "ST=" and "S=" are one key."""
+    pattern, subject = names.canonical(pattern), names.canonical(subject)
     if like(pattern, subject):
         return True
-    return "," not in pattern and any(like(pattern, rdn) for rdn in _rdns(subject))
+    return len(names.relative_names(pattern)) == 1 and any(like(pattern, rdn) for rdn in names.relative_names(subject))
 
 
 def covers(name: str, fqdn: str) -> bool:
@@ -189,15 +189,12 @@ def tls_certificate_name(cert: Cert) -> str:
     return f"<I>{cert.issuer}<S>{cert.subject}"
 
 
-def _norm_dn(dn: str) -> str:
-    return ",".join(p.lower() for p in _rdns(dn))
-
-
 def selected_by(tls_name: str, cert: Cert) -> bool:
+    """Whether a connector's TlsCertificateName names this certificate (issuer and subject, compared as names)."""
     m = re.fullmatch(r"<I>(.*)<S>(.*)", tls_name.strip(), flags=re.DOTALL)
     if not m:
         return False
-    return _norm_dn(m.group(1)) == _norm_dn(cert.issuer) and _norm_dn(m.group(2)) == _norm_dn(cert.subject)
+    return names.same(m.group(1), cert.issuer) and names.same(m.group(2), cert.subject)
 
 
 # --- PFX files -------------------------------------------------------------------------------------------------
@@ -220,11 +217,6 @@ class Pfx:
         return f"{self.ref.path} (SHA-256 {self.ref.digest[:12]}…)"
 
 
-def _dotnet_name(name: x509.Name) -> str:
-    """.NET's X500DistinguishedName form: the RDNs in reverse encoded order, ", " between them."""
-    return ", ".join(rdn.rfc4514_string() for rdn in reversed(list(name.rdns)))
-
-
 def _signature_name(cert: x509.Certificate) -> str:
     algo = cert.signature_hash_algorithm.name if cert.signature_hash_algorithm else ""
     key = cert.public_key()
@@ -241,8 +233,8 @@ def cert_from_x509(cert: x509.Certificate, has_key: bool) -> Cert:
     size = getattr(key, "key_size", None)  # RSA, DSA and EC keys have one; naming dsa.DSAPublicKey warns CryptographyDeprecationWarning
     return Cert(
         thumbprint=cert.fingerprint(hashes.SHA1()).hex().upper(),
-        subject=_dotnet_name(cert.subject),
-        issuer=_dotnet_name(cert.issuer),
+        subject=names.dotnet_name(cert.subject),
+        issuer=names.dotnet_name(cert.issuer),
         domains=sans,
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
@@ -291,7 +283,7 @@ def read_pfx(path: Path, password: SecretRef, secret: Secret, opened: OpenedPfx 
     try:
         key, cert, extra = pkcs12.load_key_and_certificates(raw, text.encode("utf-8") if text else None)
     except ValueError:
-        if not _looks_like_pkcs12(raw):
+        if not looks_like_pkcs12(raw):
             raise PfxError(f"{path} is not a PKCS#12 (PFX) file") from None
         raise PfxError(f"the password {password.describe()} does not open the PFX {path}") from None
     finally:
@@ -313,7 +305,7 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
-def _looks_like_pkcs12(raw: bytes) -> bool:
+def looks_like_pkcs12(raw: bytes) -> bool:
     """A DER SEQUENCE whose first element is INTEGER 3 (PFX version 3, RFC 7292 §4)."""
     if len(raw) < 8 or raw[0] != 0x30:
         return False
@@ -322,6 +314,33 @@ def _looks_like_pkcs12(raw: bytes) -> bool:
 
 
 DEFAULT_WARN_DAYS = 30
+
+
+@dataclass(frozen=True)
+class ServerCerts:
+    """What a server says about how its certificates are used, read beside them: its default SMTP
+    (internal transport) certificate, the names IMAP4 and POP3 use (X509CertificateName), the
+    certificates OAuth uses (AuthConfig), and its clock. None where it was not read (an Edge has no
+    IMAP, POP or AuthConfig)."""
+
+    default_smtp: str | None = None
+    imap: str | None = None
+    pop: str | None = None
+    auth: tuple[str, ...] = ()  # CurrentCertificateThumbprint, NextCertificateThumbprint (the ones set)
+    now: dt.datetime | None = None
+
+    def shown_by_name(self, cert: Cert) -> frozenset[str]:
+        """IMAP and POP that Exchange shows on this certificate because one of its names is the service's
+        X509CertificateName, whatever was enabled [SRC ExchangeCertificateServerHelper.UpdateServices]."""
+        names = {n.lower() for n in names_of(cert)}
+        return frozenset(s for s, name in (("IMAP", self.imap), ("POP", self.pop)) if name and name.lower() in names)
+
+
+def names_of(cert: Cert) -> list[str]:
+    """TlsCertificateInfo.GetFQDNs: the subject's CN, then the SAN DNS names."""
+    cn = next((rdn[3:] for rdn in names.relative_names(cert.subject) if rdn.upper().startswith("CN=")), None)
+    out = [cn] if cn else []
+    return out + [d for d in cert.domains if d.lower() not in (n.lower() for n in out)]
 
 
 @dataclass(frozen=True)
@@ -337,11 +356,21 @@ class CertSpec:
     warn_days: int = DEFAULT_WARN_DAYS
     pfx: Pfx | None = None
     pfx_error: str = ""
+    default_smtp: bool | None = None  # the server's default SMTP (internal transport) certificate, or not; None: not declared
+    source: Any = field(default=None, compare=False, repr=False)  # exchange_certificate.PfxSource: a PFX not opened yet
     at: dict[str, Location] = field(default_factory=dict, compare=False, repr=False)
+
+    def pfx_named(self) -> str:
+        """The PFX an import names, opened or not."""
+        if self.pfx is not None:
+            return self.pfx.ref.path
+        return str(self.source.spec["import"]["pfx"]) if self.source is not None else ""
 
     def describe(self) -> str:
         if self.thumbprint:
             return f"thumbprint {self.thumbprint}"
         if self.match:
             return f"match {self.match.describe()}"
-        return f"PFX {self.pfx.ref.path}" if self.pfx else "import"
+        if self.pfx:
+            return f"PFX {self.pfx.ref.path}"
+        return f"PFX {self.source.spec['import']['pfx']}" if self.source is not None else "import"

@@ -19,7 +19,7 @@ its bytes never appear in a change, a finding, a plan file or a message.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,13 @@ from exconf.model import Change, Desired, DesiredValue, Finding, FindingProperty
 from exconf.remote import STATUS_NOT_APPLICABLE, Answer, FromOperation, Step
 from exconf.yamlsource import Location, PathKey
 
-from .base import SERVER, KindDefaults, KindPlan, PeerRead, PlanContext, ReadError
+from .base import LOCAL_SERVER, SERVER, DriftTraits, KindDefaults, KindPlan, PeerRead, PlanContext, ReadError
 
 KIND = "edge_subscription"
 STATUS = "edge_subscription.status"  # a Test-EdgeSynchronization row, read beside the subscriptions
+SITE_READ = "edge_subscription.site"  # a Mailbox server read its site's side (its name: the site)
+EDGE_DEFAULT = "edge_subscription.default"  # the Edge's default SMTP certificate (what its subscription must hold)
+SEND_CONNECTOR = "send_connector"
 TITLE = "edge subscription"
 
 # New-EdgeSubscription's AccountExpiryDuration default is 1440 minutes, and a Mailbox server refuses a
@@ -106,25 +109,35 @@ class Sides:
     on_edge: bool  # the Edge's AD LDS holds a subscription
     org_site: str  # the site of the organisation's record, "" when there is none
     status: dict[str, Any] | None  # its Test-EdgeSynchronization row, from a Mailbox server of its site
+    read: bool = True  # a Mailbox server read the organisation's side (Get-EdgeSubscription is organisation-wide)
+    site_mates: tuple[str, ...] = ()  # other Edges the organisation has subscribed to the same site
+    default: str = ""  # the Edge's default SMTP certificate (thumbprint), "" when not read
 
 
-def sides(edge: str, own: tuple[ObservedObject, ...], peers: tuple[PeerRead, ...]) -> Sides:
-    """Pure: gather both sides of one Edge's subscription from the reads."""
+def sides(edge: str, own: tuple[ObservedObject, ...], peers: tuple[PeerRead, ...], site: str = "") -> Sides:
+    """Pure: gather both sides of one Edge's subscription from the reads. The organisation's side is read
+    once per AD site, by one Mailbox server of it (SITE_READ says which sites were)."""
     on_edge = any(o.kind == KIND and _same(o.name, edge) for o in own)
-    org_site, status = "", None
+    default = next((str(o.values.get("InternalTransportCertificateThumbprint") or "") for o in own if o.kind == EDGE_DEFAULT), "")
+    org_site, status, read = "", None, False
+    records: dict[str, str] = {}
     for peer in peers:
         if peer.facts.role != "Mailbox":
             continue
+        if any(o.kind == SITE_READ for o in peer.objects):
+            read = True
         for o in peer.objects:
-            if o.kind == KIND and _same(o.name, edge) and not org_site:
-                org_site = _site_of(o.values.get("Site"))
+            if o.kind == KIND:
+                records.setdefault(o.name.casefold(), _site_of(o.values.get("Site")))
+    org_site = next((s for n, s in records.items() if n == edge.casefold()), "")
     for peer in peers:
         if peer.facts.role == "Mailbox" and org_site and _same(peer.facts.site, org_site):
             row = next((o.values for o in peer.objects if o.kind == STATUS and _same(o.name, edge)), None)
             if row is not None:
                 status = row
                 break
-    return Sides(on_edge, org_site, status)
+    mates = tuple(sorted(n for n, s in records.items() if n != edge.casefold() and site and _same(s, site)))
+    return Sides(on_edge, org_site, status, read, mates, default)
 
 
 def _finding_props(status: dict[str, Any] | None, at: Location) -> tuple[FindingProperty, ...]:
@@ -157,11 +170,15 @@ def plan_subscription(want: Desired, own: tuple[ObservedObject, ...], ctx: PlanC
         sites = f"site {spec.site or '(absent)'} here, site {theirs.site or '(absent)'} at {where.source}"
         return problem(f"{edge} is declared twice, by inventory hosts {ctx.host} and {other.host} ({sites}); "
                        "an Edge is subscribed to one site: declare it on one host")
-    now = sides(edge, own, ctx.peers)
+    now = sides(edge, own, ctx.peers, spec.site)
     # Mailbox servers that can do the work: read, and planned without a problem (a typo on one must not pick it).
     mailboxes = sorted((p for p in ctx.peers if p.facts.role == "Mailbox" and p.clean), key=lambda p: p.host)
     props: list[PropertyChange] = []
-    findings_props = _finding_props(now.status, want.source)
+    findings_props = _finding_props(now.status, want.source) + (
+        (FindingProperty("default_smtp_certificate", "(any)", now.default, want.source),) if now.default else ())
+    if not now.read and any(p.facts.role == "Mailbox" for p in ctx.peers):
+        return problem("no Mailbox server could read the organisation's side of the subscription (Get-EdgeSubscription, "
+                       "Test-EdgeSynchronization): see the errors of the Mailbox servers")
 
     if not spec.present:
         if not now.on_edge and not now.org_site:
@@ -191,7 +208,7 @@ def plan_subscription(want: Desired, own: tuple[ObservedObject, ...], ctx: PlanC
     elif now.org_site and not _same(now.org_site, spec.site):
         reason = f"subscribed to site {now.org_site}, declared {spec.site}"
     elif not now.org_site:
-        reason = "the Edge holds a subscription that the organisation does not have (an import that did not finish)"
+        reason = "the Edge holds a subscription that the organisation does not have (removed in the organisation, or an import that did not finish)"
     elif not now.on_edge:
         reason = "the organisation has the subscription, the Edge no longer does (removed on the Edge)"
     elif now.status is None:
@@ -207,9 +224,14 @@ def plan_subscription(want: Desired, own: tuple[ObservedObject, ...], ctx: PlanC
     if not reason:
         return KindPlan(findings=(Finding(ctx.host, KIND, edge, FindingStatus.IN_SYNC, want.source, findings_props),))
 
-    props.append(PropertyChange("site", "", now.org_site or "(none)", spec.site, None, want.source))
+    if not _same(now.org_site, spec.site):
+        props.append(PropertyChange("site", "", now.org_site or "(none)", spec.site, None, want.source))
     unsubscribe_on = ""
-    if now.org_site and not _same(now.org_site, spec.site):
+    if now.org_site:
+        # The organisation's record goes first: a subscription is deleted and made again ("you need to remove the
+        # old certificate, and then delete and recreate the Edge Subscription" [EXD client-access/renew-certificates.md];
+        # to change site, "remove the Edge Subscription from the Exchange organization" only [EXD
+        # edge-subscription-procedures.md]). The Edge keeps its side, which New-EdgeSubscription -Force replaces.
         unsubscribe_on = next((p for p in mailboxes if _same(p.facts.site, now.org_site)), through).host
     for key, value in (("create_internet_send_connector", spec.internet), ("create_inbound_send_connector", spec.inbound)):
         if value is not None:
@@ -217,25 +239,59 @@ def plan_subscription(want: Desired, own: tuple[ObservedObject, ...], ctx: PlanC
     # The plan's text shows properties, so the reason travels as the status before (JSON has it as ``reason`` too).
     props.append(PropertyChange("status", "", reason, "SyncStatus Normal", None, want.source))
     work = SubscriptionWork(site=spec.site, imported_on=through.host, unsubscribe_on=unsubscribe_on, internet=spec.internet, inbound=spec.inbound)
+    makes = made_connectors(spec, now)
+    effects = _effects(edge, spec.site, unsubscribe_on, now.org_site, through.facts.name, makes)
     change = Change(f"{ctx.host}/{KIND}/{edge}", ctx.host, KIND, edge, edge, action, tuple(props), reason,
-                    after=(certificate.id,) if certificate is not None else (), payload=work)
+                    after=(certificate.id,) if certificate is not None else (), payload=work, effects=effects,
+                    makes=tuple((SEND_CONNECTOR, name) for name in makes))
     return KindPlan(changes=(change,), findings=(Finding(ctx.host, KIND, edge, FindingStatus.CHANGE, want.source, findings_props, message=reason),))
 
 
 CERTIFICATE = "exchange_certificate"
 
 
+def made_connectors(spec: SubSpec, now: Sides) -> tuple[str, ...]:
+    """The EdgeSync send connectors the import makes anew, with Exchange's defaults: those of the site when no
+    other Edge of the site is subscribed (a second Edge joins the existing ones as a source; removing the
+    organisation's record deletes a connector only when the Edge was its only source) [EXD edge-subscriptions.md,
+    "Send connectors created automatically by the Edge Subscription"; edge-subscription-procedures.md]."""
+    if now.site_mates:
+        return ()
+    out = []
+    if spec.internet is not False:
+        out.append(f"EdgeSync - {spec.site} to Internet")
+    if spec.inbound is not False:
+        out.append(f"EdgeSync - Inbound to {spec.site}")
+    return tuple(out)
+
+
+def _effects(edge: str, site: str, unsubscribe_on: str, org_site: str, mailbox: str, makes: tuple[str, ...]) -> tuple[str, ...]:
+    """What a (re)subscription does beyond the subscription, said before it happens."""
+    out = []
+    if unsubscribe_on:
+        out.append(f"the organisation's Edge Subscription of {edge} (site {org_site}) is removed first, through {unsubscribe_on}")
+    if makes:
+        out.append(f"the EdgeSync connectors {', '.join(makes)} are made again with Exchange's defaults; declared send connector "
+                   "settings of them are set again after it (they reach the Edge with the next synchronisation)")
+    out.append(f"AD LDS (ADAM_MSExchange) is restarted on {edge} with the services that depend on it, Microsoft Exchange "
+               "Transport among them: mail through the Edge pauses for the restart")
+    out.append(f"{mailbox} synchronises {edge} at once (Start-EdgeSynchronization)")
+    return tuple(out)
+
+
+# Exchange's warning after a new default SMTP certificate on an Edge (cmdlets.md §6): a change of this kind
+# that follows it in the plan is that resubscription.
+RESUBSCRIBE_WARNING = "you must subscribe it again by using the New-EdgeSubscription cmdlet"
+
+
 def smtp_certificate_change(planned: tuple[Change, ...]) -> Change | None:
-    """A certificate change of this plan on this Edge that binds SMTP to a certificate that did not serve it (an
-    import, an enable, a replacement: each becomes the default SMTP certificate, exconf binds with -Force), read
-    from the services the plan shows before and after."""
+    """A certificate change of this plan on this Edge that makes another certificate its default SMTP certificate
+    (the one New-EdgeSubscription puts in the file and AD LDS presents): the certificate kind shows it as the
+    property ``default_smtp`` (before: the default now, after: the one that takes over)."""
     for change in planned:
         if change.kind != CERTIFICATE or change.action == "delete":
             continue
-        services = next((p for p in change.properties if p.prop == "services"), None)
-        if services is None or not isinstance(services.after, list) or "SMTP" not in services.after:
-            continue
-        if change.action == "replace" or not (isinstance(services.before, list) and "SMTP" in services.before):
+        if any(p.prop == "default_smtp" for p in change.properties):
             return change
     return None
 
@@ -272,7 +328,10 @@ def operations_for(change: Change) -> tuple[Operation, ...]:
             params[param] = value
     out.append(op(IMPORT, work.imported_on, Step(sid(IMPORT), "New-EdgeSubscription", params, select=("Name", "Site")),
                   needs=(sid(FILE),), within=(sid(FILE), BOOTSTRAP_SECONDS - IMPORT_MARGIN_SECONDS)))
-    out.append(op(RESTART, change.host, Step(sid(RESTART), "Restart-Service", {"Name": ADAM}), needs=(sid(IMPORT),)))
+    # AD LDS has dependent services on an Edge (Transport, Credential Service, Service Host, Anti-spam Update,
+    # Transport Log Search [EXD services-overview.md]): Restart-Service stops it only with -Force, which
+    # restarts them too.
+    out.append(op(RESTART, change.host, Step(sid(RESTART), "Restart-Service", {"Name": ADAM, "Force": True}), needs=(sid(IMPORT),)))
     out.append(op(SYNC, work.imported_on, Step(sid(SYNC), "Start-EdgeSynchronization", {"TargetServer": edge},
                                                select=("Name", "Type", "Result", "FailureDetails")), needs=(sid(RESTART),)))
     return tuple(out)
@@ -305,8 +364,13 @@ class EdgeSubscriptionKind(KindDefaults):
     scope: str = SERVER
     title: str = TITLE
     roles: frozenset[str] = frozenset({"Edge"})
-    reads_peers: bool = True  # read on every selected host; the plan sees the Mailbox servers' side
+    reads_peers: bool = True  # the plan sees the Mailbox servers' side
+    reads_per_site: bool = True  # ... read once per AD site, by one Mailbox server of it (Test-EdgeSynchronization contacts every Edge)
     sees_planned: bool = True  # resubscribes after a new SMTP certificate of the same plan; picks a clean importer
+    # drift: a broken subscription stops mail through the Edge; never corrected unattended (a new file,
+    # the bootstrap window, an AD LDS restart).
+    drift: DriftTraits = field(default_factory=lambda: DriftTraits(
+        "critical", ("New-EdgeSubscription", "Remove-EdgeSubscription", "Start-EdgeSynchronization")), compare=False, repr=False)
     # After Start-EdgeSynchronization, Test-EdgeSynchronization is read back until SyncStatus Normal:
     # at most this many more times, this many seconds apart (the runner's ``polls``).
     sync_polls: int = 6
@@ -335,6 +399,9 @@ class EdgeSubscriptionKind(KindDefaults):
             Step(id=f"{prefix}{self.kind}", cmdlet="Get-EdgeSubscription", params={}, select=("Name", "Site")),
             Step(id=f"{prefix}{STATUS}", cmdlet="Test-EdgeSynchronization", params={"ExcludeRecipientTest": True},
                  select=STATUS_FIELDS, skip_on_edge=True),
+            # Which certificate the subscription must hold: the Edge's default SMTP certificate (the file carries it).
+            Step(id=f"{prefix}{EDGE_DEFAULT}", cmdlet="Get-TransportService", params={"Identity": LOCAL_SERVER},
+                 select=("InternalTransportCertificateThumbprint",)),
         ]
 
     def observe(self, answer: Answer, prefix: str) -> tuple[ObservedObject, ...] | None:
@@ -346,10 +413,15 @@ class EdgeSubscriptionKind(KindDefaults):
             if not result.ok:
                 raise ReadError(f"{'Get-EdgeSubscription' if kind == KIND else 'Test-EdgeSynchronization'} failed: "
                                 f"{result.error.message if result.error else result.status}")
+            if kind == STATUS:
+                out.append(ObservedObject(kind=SITE_READ, name="", identity="", values={}))
             for obj in result.objects:
                 name = str(obj.get("Name") or "")
                 if name:  # NoSyncConfigured comes with an empty Name
                     out.append(ObservedObject(kind=kind, name=name, identity=name, values=dict(obj)))
+        default = answer.results.get(f"{prefix}{EDGE_DEFAULT}")
+        if answer.edge and default is not None and default.ok and len(default.objects) == 1:
+            out.append(ObservedObject(kind=EDGE_DEFAULT, name="", identity="", values=dict(default.objects[0])))
         return tuple(out)
 
     def plan(self, desired: tuple[Desired, ...], observed: tuple[ObservedObject, ...], ctx: PlanContext) -> KindPlan:
@@ -372,6 +444,10 @@ class EdgeSubscriptionKind(KindDefaults):
     def polls(self, op: Operation) -> tuple[int, float]:
         """Synchronisation may take a moment to report Normal; nothing else is worth reading again."""
         return (self.sync_polls, self.poll_seconds) if op.role == SYNC else (0, 0.0)
+
+    def answers(self, change: Change, warning: str) -> bool:
+        """Exchange's "subscribe it again" warning, when this change (which follows the certificate's) does it."""
+        return change.action in ("create", "replace") and RESUBSCRIBE_WARNING in warning
 
 
 KIND_INSTANCE = EdgeSubscriptionKind()

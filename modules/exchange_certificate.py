@@ -6,30 +6,40 @@ survives renewal (the newest valid match wins), or by the PFX it is
 ``import``ed from; it can ``renew`` a self-signed certificate before it
 expires, or be ``state: absent``. Exchange cannot take a service away from a
 certificate (cmdlets.md §2), so ``services`` means *at least* these, unless
-``services_mode: exact``, which is met by a replacement.
+``services_mode: exact``, which is met by a replacement. ``default_smtp``
+says whether it is the server's default SMTP (internal transport) certificate:
+only a declaration that says so makes a certificate the default.
+
+Beside the certificates the kind reads how the server uses them: the default
+SMTP certificate (Get-TransportService), the names IMAP4 and POP3 use
+(Get-ImapSettings, Get-PopSettings: Exchange shows IMAP or POP on every
+certificate carrying that name), the certificates OAuth uses (Get-AuthConfig),
+and the server's clock (expiry is judged on it).
 
 Safety rails (refusals, overridable by name) look at what the server would
 hold after the plan: see RAILS and docs/certificates.md. The rail that needs
 two hosts (one third-party certificate for SMTP on an Edge and a Mailbox
-server) is in engine/safety.py and reads the findings this kind writes.
+server) is ``plan_rails``, read from the findings this kind writes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from exconf.controllerfiles import RefSecret
+from exconf.regularfile import PFX_LIMIT, NotARegularFile, read_regular
 from exconf.model import Change, Desired, DesiredValue, ObservedObject, Operation, Plan, Refusal, SecretRef
-from exconf.remote import LOCAL_SERVER, Answer, Step
+from exconf.remote import LOCAL_SERVER, STATUS_NOT_APPLICABLE, Answer, Step
 from exconf.yamlsource import Location, PathKey
 
-from .base import SERVER, KindDefaults, KindPlan, PlanContext, ReadError
-from .certificate_plan import CONNECTOR, KIND, RAILS, operations_for, plan_certificates, plan_rails, verify_change
-from .certificate_values import DEFAULT_WARN_DAYS, READ_PROPERTIES, SERVICES, CertSpec, Match, OpenedPfx, Pfx, PfxError, read_pfx
+from .base import SERVER, DriftTraits, KindDefaults, KindPlan, PlanContext, ReadError
+from .certificate_plan import CONNECTOR, KIND, RAILS, SERVER_INFO, applied_note, operations_for, plan_certificates, plan_rails, verify_change
+from .certificate_values import DEFAULT_WARN_DAYS, READ_PROPERTIES, SERVICES, CertSpec, Match, OpenedPfx, Pfx, PfxError, looks_like_pkcs12, read_pfx
 
 
 def _utcnow() -> dt.datetime:
@@ -57,6 +67,64 @@ def _password_ref(spec: dict[str, Any], base: Path) -> SecretRef:
     if spec.get("password_prompt") is True:
         return SecretRef("prompt", str(_pfx_path(spec, base)))  # asked once per PFX file (controllerfiles.PROMPTS)
     return SecretRef("file", str((base / str(spec["password_file"])).resolve()) if not Path(str(spec["password_file"])).is_absolute() else str(spec["password_file"]))
+
+
+def password_at_hand(spec: dict[str, Any], base: Path) -> bool:
+    """Whether the PFX password can be had without asking anyone: a variable that is set, a file that is
+    there. A prompt is asked only by a command that will import the PFX (plan, apply), when it needs it."""
+    if "password_env" in spec:
+        return str(spec["password_env"]) in os.environ
+    if "password_file" in spec:
+        path = Path(str(spec["password_file"]))
+        return os.path.lexists(path if path.is_absolute() else base / path)  # there (what it is, reading it says)
+    return False
+
+
+def pfx_shape_problem(spec: dict[str, Any], base: Path) -> str | None:
+    """What is wrong with a PFX that can be told without its password: it cannot be read, or is no PKCS#12."""
+    path = _pfx_path(spec, base)
+    try:
+        raw = read_regular(path, limit=PFX_LIMIT, what="the PFX")  # a FIFO, /dev/zero or a huge file is refused, never read
+    except NotARegularFile as exc:
+        return str(exc)
+    return None if looks_like_pkcs12(raw) else f"{path} is not a PKCS#12 (PFX) file"
+
+
+def pfx_problems_of_review(doc: dict[str, Any]) -> list[str]:
+    """Every PFX a reviewed plan imports whose password is typed at a prompt, asked now (once per file) and
+    tried: a saved plan asks before any host is contacted, and a typo stops it there."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for change in doc.get("changes", ()):
+        for op in change.get("operations", ()):
+            for command in op.get("commands", ()):
+                params = command.get("parameters", {})
+                data, password = params.get("FileData"), params.get("Password")
+                if not (isinstance(data, dict) and isinstance(password, dict) and password.get("origin") == "prompt"):
+                    continue
+                path = str(data.get("file"))
+                if path in seen:
+                    continue
+                seen.add(path)
+                ref = SecretRef("prompt", str(password.get("name")))
+                try:
+                    read_pfx(Path(path), ref, RefSecret(ref))
+                except PfxError as exc:
+                    out.append(str(exc))
+    return out
+
+
+@dataclass(frozen=True)
+class PfxSource:
+    """A declared PFX not opened yet: opened (password revealed, once per file and password) only when a
+    command needs its certificate, never by one that will not import it (drift, a plan of other hosts)."""
+
+    spec: dict[str, Any] = field(compare=False, repr=False)
+    base: Path
+    opened: OpenedPfx = field(compare=False, repr=False)
+
+    def open(self) -> Pfx:
+        return open_declared_pfx(self.spec, self.base, self.opened)
 
 
 def open_declared_pfx(spec: dict[str, Any], base: Path, opened: OpenedPfx | None = None) -> Pfx:
@@ -104,6 +172,10 @@ def semantic_problems(entry: dict[str, Any]) -> list[tuple[PathKey, str]]:
         out.append((("renew",), "renew makes a new self-signed certificate; an imported one is renewed by importing its successor"))
     if entry.get("services_mode") == "exact" and "services" not in entry:
         out.append((("services_mode",), "services_mode exact needs services"))
+    if absent and "default_smtp" in entry:
+        out.append((("default_smtp",), "a certificate with state absent is removed; default_smtp does not apply"))
+    if entry.get("default_smtp") is True and "services" in entry and "SMTP" not in (entry.get("services") or ()):
+        out.append((("default_smtp",), "the default SMTP certificate serves SMTP: add SMTP to services"))
     imp = entry.get("import")
     if isinstance(imp, dict) and len(_password_sources(imp)) != 1:
         given = _password_sources(imp)
@@ -154,8 +226,45 @@ ENTRY_SCHEMA: dict[str, Any] = {
             "properties": {"within_days": {"type": "integer", "minimum": 1, "maximum": 3650}},
         },
         "warn_within_days": {"type": "integer", "minimum": 0, "maximum": 3650, "description": f"Warn (and refuse to bind) when it expires within this many days (default {DEFAULT_WARN_DAYS})."},
+        "default_smtp": {"type": "boolean", "description": "true: the server's default SMTP (internal transport) certificate, made so with Enable-ExchangeCertificate -Force; false: it must not be. Left out, binding SMTP never replaces the default."},
     },
 }
+
+# Bindings a server has one of: the Default Web Site's certificate (IIS), the name IMAP4 and POP3 use
+# (X509CertificateName), the UM services' certificate, and the default SMTP certificate. Two entries
+# declaring one of them would take it from each other on every apply.
+SINGLE = ("IIS", "IMAP", "POP", "UM", "UMCallRouter")
+
+
+def binding_conflicts(declared: list[Any]) -> list[tuple[PathKey, str]]:
+    """Two entries of one server's list that claim the same single-valued binding."""
+    out: list[tuple[PathKey, str]] = []
+    first: dict[str, int] = {}
+    for i, entry in enumerate(declared):
+        if not isinstance(entry, dict) or entry.get("state") == "absent":
+            continue
+        claims = [s for s in SINGLE if s in (entry.get("services") or ())] + (["default_smtp"] if entry.get("default_smtp") is True else [])
+        for claim in claims:
+            if claim in first:
+                what = "the default SMTP certificate" if claim == "default_smtp" else {
+                    "IIS": "IIS (the Default Web Site is bound to one certificate)",
+                    "IMAP": "IMAP (IMAP4 uses the certificate named by one X509CertificateName)",
+                    "POP": "POP (POP3 uses the certificate named by one X509CertificateName)",
+                }.get(claim, f"{claim} (its service uses one certificate)")
+                key: PathKey = ("default_smtp",) if claim == "default_smtp" else ("services",)
+                out.append(((i, *key), f"entries {first[claim]} and {i} both declare {what}: a server has one; "
+                                       "each apply would take it from the other. Declare it on one entry"))
+            else:
+                first[claim] = i
+    return out
+
+
+def _safe_to_correct(change: Change) -> bool:
+    """Only an update that binds services again, SMTP excepted (certificates.md, drift --correct)."""
+    if change.action != "update" or any(p.prop != "services" for p in change.properties):
+        return False
+    return all("SMTP" not in (p.after if isinstance(p.after, (list, tuple)) else [p.after]) or
+               "SMTP" in (p.before if isinstance(p.before, (list, tuple)) else [p.before]) for p in change.properties)
 
 
 @dataclass(frozen=True)
@@ -167,8 +276,16 @@ class CertificateKind(KindDefaults):
     scope: str = SERVER
     title: str = "certificate"
     roles: frozenset[str] = frozenset({"Mailbox", "Edge"})
+    # drift: a missing or unbound SMTP certificate stops mail; --correct only re-binds services other than
+    # SMTP (binding SMTP replaces the default SMTP certificate, which breaks an Edge's subscription).
+    drift: DriftTraits = field(default_factory=lambda: DriftTraits(
+        "high", ("Import-ExchangeCertificate", "Enable-ExchangeCertificate", "New-ExchangeCertificate", "Remove-ExchangeCertificate"),
+        _safe_to_correct), compare=False, repr=False)
     clock: Callable[[], dt.datetime] = field(default=_utcnow, compare=False)
     opened: OpenedPfx = field(default_factory=OpenedPfx, compare=False, repr=False)
+    # False for a command that never imports (drift): a PFX whose password is not at hand stays closed, and the
+    # declaration is judged by its match or thumbprint.
+    opens_pfx: bool = True
 
     # --- schema and inventory checks -------------------------------------------------------------------
 
@@ -180,13 +297,19 @@ class CertificateKind(KindDefaults):
         """Problems JSON Schema cannot see, each with its path under the section; opens declared PFX files."""
         if not isinstance(declared, list):
             return []
-        out: list[tuple[PathKey, str]] = []
+        out: list[tuple[PathKey, str]] = binding_conflicts(declared)
         for i, entry in enumerate(declared):
             if not isinstance(entry, dict):
                 continue
             out += [((i, *p), m) for p, m in semantic_problems(entry)]
             imp = entry.get("import")
             if isinstance(imp, dict) and isinstance(imp.get("pfx"), str) and len(_password_sources(imp)) == 1:
+                shape = pfx_shape_problem(imp, base)
+                if shape is not None:
+                    out.append(((i, "import", "pfx"), shape))
+                    continue
+                if not password_at_hand(imp, base):
+                    continue  # asked, or found missing, by a command that imports it, for a host that needs it
                 try:
                     pfx = open_declared_pfx(imp, base, self.opened)
                 except PfxError as exc:
@@ -201,14 +324,13 @@ class CertificateKind(KindDefaults):
         out = []
         for i, entry in enumerate(declared or ()):
             at = {k: where((i, k)) for k in entry}
-            pfx, error = None, ""
+            pfx, error, lazy = None, "", None
             if "import" in entry:
-                try:
-                    pfx = open_declared_pfx(entry["import"], Path(where((i, "import", "pfx")).file).parent, self.opened)
-                    problems = pfx_problems(entry, pfx)
-                    error = problems[0][1] if problems else ""
-                except PfxError as exc:
-                    error = str(exc)
+                base = Path(where((i, "import", "pfx")).file).parent
+                if password_at_hand(entry["import"], base):
+                    pfx, error = self._open(entry, base)
+                else:
+                    lazy = PfxSource(entry, base, self.opened)
             spec = CertSpec(
                 thumbprint=str(entry["thumbprint"]).upper() if entry.get("thumbprint") else None,
                 match=_match(entry.get("match")),
@@ -219,11 +341,35 @@ class CertificateKind(KindDefaults):
                 warn_days=int(entry.get("warn_within_days", DEFAULT_WARN_DAYS)),
                 pfx=pfx,
                 pfx_error=error,
+                default_smtp=entry.get("default_smtp"),
+                source=lazy,
                 at=at,
             )
             source = where((i,))
             out.append(Desired(kind=self.kind, pattern=spec.describe(), values=(DesiredValue("certificate", spec, source),), source=source))
         return tuple(out)
+
+    def _open(self, entry: dict[str, Any], base: Path) -> tuple[Pfx | None, str]:
+        """The PFX an entry imports, opened, or what is wrong with it (the first problem)."""
+        try:
+            pfx = open_declared_pfx(entry["import"], base, self.opened)
+        except PfxError as exc:
+            return None, str(exc)
+        problems = pfx_problems(entry, pfx)
+        return pfx, problems[0][1] if problems else ""
+
+    def _opened_now(self, want: Desired) -> Desired:
+        """A declaration whose PFX was left closed at load, opened now that a plan needs it."""
+        spec: CertSpec = want.values[0].value
+        if spec.source is None or spec.pfx is not None or spec.pfx_error or not self.opens_pfx:
+            return want
+        entry = spec.source.spec
+        pfx, error = self._open(entry, spec.source.base)
+        if error:
+            at = spec.at.get("import", want.source)
+            error = f"{error} ({at})" if str(at) not in error else error
+        value = replace(want.values[0], value=replace(spec, pfx=pfx, pfx_error=error))
+        return replace(want, values=(value,))
 
     # --- reading ----------------------------------------------------------------------------------------
 
@@ -234,6 +380,14 @@ class CertificateKind(KindDefaults):
                  select=("Identity", "Fqdn", "TlsCertificateName")),
             Step(id=f"{prefix}{self.kind}:send", cmdlet="Get-SendConnector", params={},
                  select=("Identity", "Fqdn", "TlsCertificateName", "SourceTransportServers")),
+            # How the server uses its certificates (what Get-ExchangeCertificate's Services is computed from):
+            # the default SMTP certificate [CSS-Exchange HealthChecker reads it so], the IMAP4/POP3 names, OAuth's.
+            Step(id=f"{prefix}{self.kind}:transport", cmdlet="Get-TransportService", params={"Identity": LOCAL_SERVER},
+                 select=("InternalTransportCertificateThumbprint",)),
+            Step(id=f"{prefix}{self.kind}:imap", cmdlet="Get-ImapSettings", params={}, select=("X509CertificateName",), skip_on_edge=True),
+            Step(id=f"{prefix}{self.kind}:pop", cmdlet="Get-PopSettings", params={}, select=("X509CertificateName",), skip_on_edge=True),
+            Step(id=f"{prefix}{self.kind}:auth", cmdlet="Get-AuthConfig", params={},
+                 select=("CurrentCertificateThumbprint", "NextCertificateThumbprint"), skip_on_edge=True),
         ]
 
     def observe(self, answer: Answer, prefix: str) -> tuple[ObservedObject, ...] | None:
@@ -250,12 +404,25 @@ class CertificateKind(KindDefaults):
                 raise ReadError(f"Get-{which.capitalize()}Connector failed: {result.error.message if result.error else result.status}")
             for obj in result.objects:
                 out.append(ObservedObject(kind=CONNECTOR, name=str(obj.get("Identity") or ""), identity=which, values=dict(obj)))
+        info: dict[str, Any] = {"UtcNow": answer.utc_now}
+        for which, cmdlet, props in (("transport", "Get-TransportService", ("InternalTransportCertificateThumbprint",)),
+                                     ("imap", "Get-ImapSettings", ("X509CertificateName",)),
+                                     ("pop", "Get-PopSettings", ("X509CertificateName",)),
+                                     ("auth", "Get-AuthConfig", ("CurrentCertificateThumbprint", "NextCertificateThumbprint"))):
+            result = answer.results.get(f"{prefix}{self.kind}:{which}")
+            if result is None or result.status == STATUS_NOT_APPLICABLE:
+                continue  # not asked (a read-back), or not on this role (an Edge has no IMAP, POP or AuthConfig)
+            if not result.ok:
+                raise ReadError(f"{cmdlet} failed: {result.error.message if result.error else result.status}")
+            row = result.objects[0] if len(result.objects) == 1 else {}
+            info.update({f"{which}.{p}": row.get(p) for p in props})
+        out.append(ObservedObject(kind=SERVER_INFO, name="", identity="", values=info))
         return tuple(out)
 
     # --- planning ---------------------------------------------------------------------------------------
 
     def plan(self, desired: tuple[Desired, ...], observed: tuple[ObservedObject, ...], ctx: PlanContext) -> KindPlan:
-        return plan_certificates(desired, observed, ctx, self.clock())
+        return plan_certificates(tuple(self._opened_now(d) for d in desired), observed, ctx, self.clock())
 
     # --- changing ---------------------------------------------------------------------------------------
 
@@ -264,6 +431,9 @@ class CertificateKind(KindDefaults):
 
     def verify(self, change: Change, readback: tuple[ObservedObject, ...]) -> str | None:
         return verify_change(change, readback)
+
+    def applied_note(self, op: Operation, change: Change, readback: tuple[ObservedObject, ...]) -> str:
+        return applied_note(change, readback)
 
     def plan_rails(self, plan: Plan) -> list[Refusal]:
         return plan_rails(plan)

@@ -14,6 +14,7 @@ an error when it matched nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
 from collections.abc import Callable
@@ -37,7 +38,20 @@ from exconf.sensitive import is_sensitive
 from exconf.values import ValueError_, ValueType, same
 from exconf.yamlsource import Location, PathKey
 
-from .base import KindDefaults, KindPlan, PlanContext, ReadError, expand_name, placeholder_error
+from .base import LOCAL_SERVER, DriftTraits, KindDefaults, KindPlan, PlanContext, ReadError, expand_name, placeholder_error
+from .certificate_values import READ_PROPERTIES
+from .connector_certificates import Resolved, name_refusals, resolve
+
+
+def _server_now(observed: tuple[ObservedObject, ...], ctx: PlanContext) -> dt.datetime:
+    """The server's clock as read with its certificates (the controller's when the server did not say)."""
+    said = next((o.values.get("UtcNow") for o in observed if o.kind.endswith(".clock")), None)
+    if isinstance(said, str):
+        try:
+            return dt.datetime.fromisoformat(said.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+    return dt.datetime.now(dt.timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -78,6 +92,15 @@ class SettingsKind(KindDefaults):
     # imported in the same plan): they become the change's ``after``, so the planner orders them.
     sees_planned: bool = False
     follows: Callable[[Change, PlanContext], tuple[str, ...]] | None = field(default=None, compare=False)
+    # A kind with properties of CertificateRefType (TlsCertificateName) reads the certificates of the server
+    # that presents them, to resolve a declared reference (connector_certificates.py); its FQDN too.
+    certificates: bool = False
+    severity: str = "low"  # how bad its drift is (base.DriftTraits): logging settings, by default
+
+    @property
+    def drift(self) -> DriftTraits:  # type: ignore[override]
+        """Changed by its Set cmdlet alone; putting a setting back is safe unattended (drift --correct)."""
+        return DriftTraits(self.severity, (self.set_cmdlet,), lambda change: change.action == "update")
 
     # --- schema -------------------------------------------------------------
 
@@ -146,8 +169,8 @@ class SettingsKind(KindDefaults):
     # --- reading ------------------------------------------------------------
 
     def read_steps(self, prefix: str) -> list[Step]:
-        select = ("Name", "Identity", "Guid", *(p.param for p in self.props))
-        return [
+        select = ("Name", "Identity", "Guid", *(p.param for p in self.props), *(("Fqdn", "TlsDomain") if self.certificates else ()))
+        steps = [
             Step(
                 id=f"{prefix}{self.kind}",
                 cmdlet=self.get_cmdlet,
@@ -156,6 +179,11 @@ class SettingsKind(KindDefaults):
                 skip_on_edge="Edge" not in self.roles,
             )
         ]
+        if self.certificates:
+            # The same read as the certificate kind's (one round trip sends it once: readcache).
+            steps.append(Step(id=f"{prefix}{self.kind}:certificates", cmdlet="Get-ExchangeCertificate", params={"Server": LOCAL_SERVER},
+                              select=READ_PROPERTIES, skip_on_edge="Edge" not in self.roles))
+        return steps
 
     def observe(self, answer: Answer, prefix: str) -> tuple[ObservedObject, ...] | None:
         """The objects read, or None where the kind does not exist (an Edge server)."""
@@ -170,16 +198,61 @@ class SettingsKind(KindDefaults):
             name = str(obj.get("Name") or obj.get("Identity") or "")
             identity = str(obj.get(self.identity_property) or obj.get("Identity") or name) if self.identity_property else ""
             out.append(ObservedObject(kind=self.kind, name=name, identity=identity, values=dict(obj)))
+        certs = answer.results.get(f"{prefix}{self.kind}:certificates")
+        if certs is not None and certs.status != STATUS_NOT_APPLICABLE:
+            if not certs.ok:
+                raise ReadError(f"Get-ExchangeCertificate failed: {certs.error.message if certs.error else certs.status}")
+            out += [ObservedObject(kind=self.certificate_kind, name=str(o.get("Thumbprint") or ""), identity="", values=dict(o))
+                    for o in certs.objects]
+            out.append(ObservedObject(kind=f"{self.kind}.clock", name="", identity="", values={"UtcNow": answer.utc_now}))
         return tuple(out)
+
+    @property
+    def certificate_kind(self) -> str:
+        return f"{self.kind}.certificate"
 
     # --- planning -------------------------------------------------------------
 
     def plan(self, desired: tuple[Desired, ...], observed: tuple[ObservedObject, ...], ctx: PlanContext) -> KindPlan:
+        resolved = None
+        if self.certificates:
+            resolved = resolve(self.kind, self.section, desired, observed, self.certificate_kind, ctx.planned, ctx.host, ctx.where,
+                               _server_now(observed, ctx))
+            desired = resolved.desired
+            observed = tuple(o for o in observed if o.kind not in (self.certificate_kind, f"{self.kind}.clock"))
+        made = made_by(self.kind, ctx.planned) if self.sees_planned else {}
+        if made:
+            # Objects another change of this plan makes anew (with Exchange's defaults): declared settings of
+            # them are set after it, by name (the new object's Guid is not known before), read back after it.
+            observed = tuple(o for o in observed if o.name.lower() not in made) + tuple(
+                ObservedObject(self.kind, name, name, {}) for name, _ in made.values())
         result = diff(self, desired, observed, ctx)
+        if made:
+            result = replace(result, changes=tuple(_after_maker(c, made) for c in result.changes),
+                             findings=tuple(_made_finding(f, made) for f in result.findings))
+        if resolved is not None:
+            result = self._with_certificates(result, resolved, desired, observed, ctx)
         if self.follows is None:
             return result
         follows = self.follows
         return replace(result, changes=tuple(replace(c, after=tuple(dict.fromkeys((*c.after, *follows(c, ctx))))) for c in result.changes))
+
+    def _with_certificates(self, result: KindPlan, resolved: Resolved, desired: tuple[Desired, ...], observed: tuple[ObservedObject, ...],
+                           ctx: PlanContext) -> KindPlan:
+        """Connector changes after the certificate changes they name; the names rail; resolution problems."""
+        by_name = {o.name: o for o in observed}
+        changes, refusals = [], list(result.refusals)
+        for change in result.changes:
+            pattern = next((d.pattern for d in desired if matches(expand_name(d.pattern, ctx.facts.name), change.name)), "")
+            follows = [cid for (p, prop), cid in resolved.after.items() if p == pattern and any(pc.prop == prop for pc in change.properties)]
+            changes.append(replace(change, after=tuple(dict.fromkeys((*change.after, *follows)))))
+            seen = by_name.get(change.name)
+            refusals += name_refusals(change, resolved, seen.values if seen else {}, ctx.host, ctx.facts.fqdn, ctx.where, pattern)
+        findings = result.findings + tuple(
+            Finding(ctx.host, self.kind, expand_name(pattern, ctx.facts.name), FindingStatus.ERROR, at, message=message)
+            for pattern, at, message in resolved.problems)
+        return replace(result, changes=tuple(changes), refusals=tuple(refusals), findings=findings,
+                       problems=result.problems + tuple(message for _, _, message in resolved.problems))
 
     # --- changing -----------------------------------------------------------
 
@@ -211,6 +284,30 @@ class SettingsKind(KindDefaults):
             if not same(t, got, want):
                 off.append(f"{pc.prop} is {t.show(got)!r}, expected {pc.after!r}")
         return "read back different: " + "; ".join(off) if off else None
+
+
+def made_by(kind: str, planned: tuple[Change, ...]) -> dict[str, tuple[str, Change]]:
+    """The objects of this kind that planned changes make anew: lower-case name -> (name, the change)."""
+    return {name.lower(): (name, change) for change in planned for k, name in change.makes if k == kind}
+
+
+def _after_maker(change: Change, made: dict[str, tuple[str, Change]]) -> Change:
+    hit = made.get(change.name.lower())
+    if hit is None:
+        return change
+    maker = hit[1]
+    before = f"(made again by {maker.kind} {maker.name!r}: Exchange's default)"
+    props = tuple(replace(p, before=before) for p in change.properties)
+    return replace(change, properties=props, after=tuple(dict.fromkeys((*change.after, maker.id))),
+                   reason=f"{change.reason}; set again after {maker.kind} {maker.name!r} makes it")
+
+
+def _made_finding(finding: Finding, made: dict[str, tuple[str, Change]]) -> Finding:
+    hit = made.get(finding.name.lower())
+    if hit is None:
+        return finding
+    actual = f"(made again by {hit[1].kind} {hit[1].name!r})"
+    return replace(finding, properties=tuple(replace(p, actual=actual) for p in finding.properties))
 
 
 # --- the diff: desired × observed, per property (pure) ---------------------------

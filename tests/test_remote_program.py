@@ -457,12 +457,15 @@ def test_an_output_reference_must_name_an_earlier_step():
         remote.encode_payload([enable, imp])
 
 
-@pytest.mark.parametrize("params", [{"Name": "MSExchangeTransport"}, {"Name": "ADAM_MSExchange", "Force": True},
+@pytest.mark.parametrize("params", [{"Name": "MSExchangeTransport"}, {"Name": "ADAM_MSExchange", "Force": False},
+                                    {"Name": "ADAM_MSExchange", "PassThru": True},
                                     {"DisplayName": "ADAM_MSExchange"}, {}])
 def test_restart_service_is_limited_to_ad_lds(params):
     with pytest.raises(ValueError, match="runs only as -Name ADAM_MSExchange"):
         remote.encode_payload([remote.Step("r", "Restart-Service", params)])
     remote.encode_payload([remote.Step("r", "Restart-Service", {"Name": "ADAM_MSExchange"})])
+    # -Force: AD LDS has dependent services on an Edge (EXD services-overview.md), which only -Force restarts.
+    remote.encode_payload([remote.Step("r", "Restart-Service", {"Name": "ADAM_MSExchange", "Force": True})])
 
 
 def test_the_allowlist_has_no_general_file_or_content_cmdlet():

@@ -61,9 +61,13 @@ ALLOWED_CMDLETS: tuple[str, ...] = (
     "Test-EdgeSynchronization",
     "Restart-Service",
     "Search-AdminAuditLog",  # drift: who changed a drifted object (exconf.drift.audit)
+    "Get-ImapSettings",  # which certificate IMAP4 and POP3 use (X509CertificateName): what Exchange shows as IMAP, POP
+    "Get-PopSettings",
+    "Get-AuthConfig",  # the certificate OAuth uses (CurrentCertificateThumbprint)
 )
-# Restart-Service runs only as ``-Name ADAM_MSExchange``: restarting AD LDS on an Edge after its
-# default SMTP certificate changed (cmdlets.md §6, §9). The program refuses any other use.
+# Restart-Service runs only as ``-Name ADAM_MSExchange [-Force]``: restarting AD LDS on an Edge after its
+# default SMTP certificate changed (cmdlets.md §6, §9); -Force restarts the services that depend on it.
+# The program refuses any other use.
 RESTART_SERVICE = "Restart-Service"
 RESTARTABLE_SERVICE = "ADAM_MSExchange"
 
@@ -295,9 +299,10 @@ def _check_steps(steps: list[Step]) -> None:
     seen: set[str] = set()
     for step in steps:
         if step.cmdlet == RESTART_SERVICE and (
-            set(step.params) != {"Name"} or step.params["Name"] != RESTARTABLE_SERVICE or step.output_file
+            set(step.params) - {"Force"} != {"Name"} or step.params["Name"] != RESTARTABLE_SERVICE or step.output_file
+            or step.params.get("Force", True) is not True
         ):
-            raise ValueError(f"step {step.id!r}: {RESTART_SERVICE} runs only as -Name {RESTARTABLE_SERVICE}")
+            raise ValueError(f"step {step.id!r}: {RESTART_SERVICE} runs only as -Name {RESTARTABLE_SERVICE} [-Force]")
         for name, value in step.params.items():
             for item in value if isinstance(value, (list, tuple)) else [value]:
                 if isinstance(item, FromOperation):
@@ -368,6 +373,7 @@ class Answer:
     computer: str
     edge: bool
     results: dict[str, StepResult]
+    utc_now: str | None = None  # the server's clock ("yyyy-MM-ddTHH:mm:ssZ") when it answered; None if not said
 
     def result(self, step_id: str) -> StepResult:
         try:
@@ -427,7 +433,9 @@ def decode_answer(stdout: bytes, stderr: bytes = b"", exit_code: int = 0) -> Ans
             if err
             else None,
         )
-    return Answer(computer=str(doc.get("computer", "")), edge=bool(doc.get("edge", False)), results=results)
+    now = doc.get("utc_now")
+    return Answer(computer=str(doc.get("computer", "")), edge=bool(doc.get("edge", False)), results=results,
+                  utc_now=now if isinstance(now, str) else None)
 
 
 def _answer_value(value: Any) -> Any:
@@ -437,9 +445,12 @@ def _answer_value(value: Any) -> Any:
     return value
 
 
-def encode_answer(computer: str, edge: bool, results: list[dict[str, Any]]) -> str:
+def encode_answer(computer: str, edge: bool, results: list[dict[str, Any]], utc_now: str | None = None) -> str:
     """The answer document as the program writes it (used by the lab)."""
-    doc = {"exconf": CONTRACT_VERSION, "computer": computer, "edge": edge, "results": results}
+    doc: dict[str, Any] = {"exconf": CONTRACT_VERSION, "computer": computer, "edge": edge}
+    if utc_now is not None:
+        doc["utc_now"] = utc_now
+    doc["results"] = results
     return json.dumps(doc, ensure_ascii=True, separators=(",", ":"))
 
 

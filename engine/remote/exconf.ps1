@@ -27,7 +27,7 @@ $allowedCmdlets = @(
     'New-ExchangeCertificate', 'Import-ExchangeCertificate', 'Export-ExchangeCertificate',
     'Remove-ExchangeCertificate', 'New-EdgeSubscription', 'Get-EdgeSubscription',
     'Remove-EdgeSubscription', 'Start-EdgeSynchronization', 'Test-EdgeSynchronization',
-    'Restart-Service', 'Search-AdminAuditLog')
+    'Restart-Service', 'Search-AdminAuditLog', 'Get-ImapSettings', 'Get-PopSettings', 'Get-AuthConfig')
 # Common parameters and their aliases are not the payload's to set: -OutVariable could overwrite
 # this program's variables, -ErrorAction undo -ErrorAction Stop. PowerShell binds any unambiguous
 # prefix of a parameter name, so a name that is a prefix of one of these is refused as well.
@@ -301,10 +301,12 @@ function Invoke-Step($step) {
                 $stepArgs[$key] = ConvertTo-Argument $member.Value $key
             }
         }
-        # Restart-Service only restarts AD LDS on an Edge (cmdlets.md 6 and 9), nothing else.
-        if ($name -ceq 'Restart-Service' -and -not ($stepArgs.Count -eq 1 -and $stepArgs['Name'] -is [string] -and
+        # Restart-Service only restarts AD LDS on an Edge (cmdlets.md 6 and 9), with -Force for the services
+        # that depend on it, nothing else.
+        $restartArgs = $stepArgs.Count -eq 1 -or ($stepArgs.Count -eq 2 -and $stepArgs['Force'] -is [bool] -and $stepArgs['Force'])
+        if ($name -ceq 'Restart-Service' -and -not ($restartArgs -and $stepArgs['Name'] -is [string] -and
                 $stepArgs['Name'] -eq 'ADAM_MSExchange' -and $null -eq $step.output_file)) {
-            throw 'Restart-Service runs only as -Name ADAM_MSExchange in an exconf step.'
+            throw 'Restart-Service runs only as -Name ADAM_MSExchange [-Force] in an exconf step.'
         }
         # output_file: the program, never the payload, chooses the path the cmdlet writes to.
         if ($null -ne $step.output_file) {
@@ -423,7 +425,9 @@ try {
         if ($result['status'] -eq 'error') { $failed = $true }
         $results.Add($result)
     }
-    Write-Answer ([ordered]@{ exconf = 2; computer = $computer; edge = $edge; results = $results.ToArray() })
+    # The server's clock when the steps ran: certificates' expiry is judged on it, not the controller's.
+    $utcNow = [DateTime]::UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", [System.Globalization.CultureInfo]::InvariantCulture)
+    Write-Answer ([ordered]@{ exconf = 2; computer = $computer; edge = $edge; utc_now = $utcNow; results = $results.ToArray() })
 } catch {
     Exit-Fatal "The exconf program failed on ${computer}: $($_.Exception.Message)"
 }

@@ -22,6 +22,9 @@ socket back and the next call authenticates a new connection on the same pool.
 
 from __future__ import annotations
 
+import datetime
+import email.utils
+
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -170,6 +173,19 @@ class PSRPTransport:
     @property
     def requests_sent(self) -> int:
         return self._adapter.requests_sent if self._adapter is not None else 0
+
+    @property
+    def server_time(self) -> str | None:
+        """The server's clock when it last answered ("yyyy-MM-ddTHH:mm:ssZ"), from the HTTP Date header
+        IIS puts on every answer (RFC 9110 6.6.1); None when it sent none that parses."""
+        raw = self._adapter.last_date if self._adapter is not None else ""
+        try:
+            when = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None or when.tzinfo is None:
+            return None
+        return when.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     # -- one pipeline ---------------------------------------------------------------------------------------
 

@@ -218,6 +218,7 @@ class TrackedAdapter(BoundedAdapter):
         self._tracker = tracker
         self.requests_sent = 0
         self.bytes_received = 0  # answer bodies, after decoding (counted where they are bounded)
+        self.last_date = ""  # the Date header of the latest answer: the server's clock when it answered
         # max_retries=0: a request is never silently sent twice by urllib3.
         super().__init__(limit=limit, pool_connections=1, pool_maxsize=1, max_retries=0)
 
@@ -234,6 +235,7 @@ class TrackedAdapter(BoundedAdapter):
         self.requests_sent += 1
         response = super().send(request, stream=stream, **kwargs)
         response.counted = self._received  # type: ignore[attr-defined]
+        self.last_date = response.headers.get("Date", "")[:64]
         return response
 
     def _received(self, size: int) -> None:

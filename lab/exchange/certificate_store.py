@@ -3,14 +3,45 @@ the object Get/New/Import-ExchangeCertificate write (cmdlets.md §2). The cmdlet
 certificates.py; the X.509 itself in x509.py.
 
 Each server has its own store. A fresh server holds what a fresh install has
-[EXD architecture/client-access/certificates.md, cmdlets.md §2]:
+[EXD architecture/client-access/certificates.md, cmdlets.md §2, and the CSS-Exchange recordings of
+real servers, ../shared/fixtures/css-exchange]:
 
 * the self-signed "Microsoft Exchange" certificate: CN=<server>, SANs the server's name and
-  FQDN, 5 years, RootCAType Registry, not exportable; Services IMAP, POP, IIS, SMTP on a Mailbox
+  FQDN, 5 years, RootCAType Registry, not exportable; it serves IMAP, POP, IIS and SMTP on a Mailbox
   server and SMTP on an Edge; it is the server's internal transport (default SMTP) certificate;
 * on Mailbox servers the organisation's "Microsoft Exchange Server Auth Certificate" (one for the
-  organisation, the same thumbprint on every Mailbox server; Services SMTP, RootCAType None);
-* on Mailbox servers the IIS Web Management certificate "WMSvc-SHA2-<server>" (Services None).
+  organisation, the same thumbprint on every Mailbox server; SMTP, RootCAType None, exportable,
+  no SAN, valid 1800 days as every recorded one is);
+* on Mailbox servers the IIS Web Management certificate "WMSvc-SHA2-<server>": exportable, no SAN,
+  10 years, SHA-256, serving nothing (as recorded on every build).
+
+Setup of a 2018-2021 build signs the first two with SHA-1 (sha1RSA in every recording of a server
+installed then: Exchange 2016 CU11 2018, 2019 2019, 2016 2021), later builds with SHA-256; which
+build is from when follows Microsoft's "Exchange Server build numbers and release dates" [EXD
+new-features/build-numbers-and-release-dates.md].
+
+What Get-ExchangeCertificate shows as Services is not stored on a certificate: Exchange computes it
+each time from where the certificate is used [SRC ExchangeCertificateServerHelper.UpdateServices,
+GetInstalledRoles]:
+
+* SMTP: NETWORK SERVICE may read its private key (granted when it is enabled for SMTP, IMAP or POP,
+  or with -NetworkServiceAllowed), on a server with the transport roles: every lab server;
+* IIS: an IIS web site's SSL binding names its thumbprint ("Default Web Site", which
+  Enable-ExchangeCertificate -Services IIS sets, and "Exchange Back End", which keeps the self-signed
+  certificate setup bound): so two certificates can show IIS at once, as the recordings show;
+* IMAP, POP: one of its names (subject CN or a SAN) is the X509CertificateName of the server's IMAP4
+  or POP3 settings (Get-ImapSettings, Get-PopSettings) [PS Set-ImapSettings -X509CertificateName;
+  EXD clients/pop3-and-imap4/configure-imap4.md: "This value identifies the certificate that matches
+  or contains the IMAP4 server FQDN"], which enabling a certificate for IMAP or POP sets to that
+  certificate's first name: so every certificate with that name shows IMAP, whatever was enabled,
+  and a certificate made with -Services SMTP shows "IMAP, SMTP" when it carries the server's name
+  (Microsoft's recording of New-ExchangeCertificate -Services SMTP -Force on E2k16-1 in CSS-Exchange);
+* UM, UMCallRouter, Federation: a thumbprint the UM service, the UM call router or a federation
+  trust holds (the lab keeps the bits it was given).
+
+The X509CertificateName of a fresh server is its FQDN, the name of its InternalConnectionSettings
+[PS Set-ImapSettings: "A valid value for this parameter is the FQDN from the ExternalConnectionSettings
+or InternalConnectionSettings parameters"], which the default certificate carries.
 
 The stores are made the first time a cmdlet touches a server (making RSA keys costs ~60 ms each;
 a lab of hundreds of servers must start at once), dated from the lab's creation so that nothing
@@ -59,6 +90,26 @@ AUTH_SUBJECT = "CN=Microsoft Exchange Server Auth Certificate"
 AUTH_FRIENDLY_NAME = "Microsoft Exchange Server Auth Certificate"
 LAB_CA_SUBJECT = "CN=exconf lab Exchange CA, O=exconf lab"  # not the lab's WinRM TLS CA (lab/certs.py)
 FIVE_YEARS = dt.timedelta(days=5 * 365 + 1)
+AUTH_VALIDITY = dt.timedelta(days=1800)  # every recorded Auth certificate: 2019-12-03 -> 2024-11-06 and alike
+WMSVC_VALIDITY = dt.timedelta(days=3650)  # recorded: 2019-12-03 -> 2029-11-30
+DEFAULT_WEB_SITE, BACK_END = "Default Web Site", "Exchange Back End"
+SHOWN_BY_BINDING = IIS | IMAP | POP | SMTP  # computed from where a certificate is used (see the module's docstring)
+
+# The first and last builds released in 2018-2021, per version [EXD build-numbers-and-release-dates.md]:
+# 2013 CU20 (15.0.1367, March 2018) and later (CU23 of June 2019 is the last); 2016 CU9 (15.1.1466,
+# March 2018) to CU22 (15.1.2375, September 2021); 2019 RTM (15.2.221, October 2018) to CU11
+# (15.2.986, September 2021).
+SHA1_SETUP_BUILDS = {(15, 0): (1367, 10**6), (15, 1): (1466, 2375), (15, 2): (221, 986)}
+
+
+def setup_signature(version: str) -> str:
+    """The hash setup of this build signs the default and Auth certificates with."""
+    try:
+        major, minor, build = (int(p) for p in version.split(".")[:3])
+    except ValueError:
+        return "sha256"
+    low, high = SHA1_SETUP_BUILDS.get((major, minor), (1, 0))
+    return "sha1" if low <= build <= high else "sha256"
 
 
 @dataclass(frozen=True)
@@ -155,8 +206,10 @@ def declare(raw: list[dict[str, Any]], fail: Callable[[tuple[Any, ...], str], Ex
 # --- the stores (lab state) -------------------------------------------------------------------------------
 # LabState.certificates is a JSON-ready dict this module owns:
 #   {"ca": {"cert": PEM, "key": PEM}, "auth": <stored>, "servers": {NAME: {"certs": [<stored>...],
-#    "internal_transport": thumbprint, "root_require_ssl": bool, "seeded": [decl keys]}}}
-# <stored> = {"der": base64, "key": PEM or None, "services": int, "friendly_name": str, "exportable": bool,
+#    "internal_transport": thumbprint, "root_require_ssl": bool, "seeded": [decl keys],
+#    Mailbox servers: "iis": {web site: thumbprint}, "imap": X509CertificateName, "pop": X509CertificateName}}}
+# <stored> = {"der": base64, "key": PEM or None, "services": int (UM, UMCallRouter, Federation only),
+#             "network_service": bool (NETWORK SERVICE may read the key), "friendly_name": str, "exportable": bool,
 #             "root_ca_type": name or None (derived), "pending": bool, "request": base64 PKCS#10 or None,
 #             "trusted": bool}
 
@@ -180,15 +233,50 @@ stored.register(stored.Stored(SERVER_KEY, stored.on_servers, lambda org, entry, 
 stored.register(stored.Stored(ORG_KEY, lambda entry: entry is None, lambda org, entry, now: {}, dict, _blob))
 
 
-def new_stored(keyed: lab_x509.KeyedCertificate, *, services: int = 0, friendly_name: str = "", exportable: bool = False,
-               root_ca_type: str | None = None, trusted: bool = True) -> dict[str, Any]:
-    """A store entry (JSON-ready) for a certificate and its key."""
+def new_stored(keyed: lab_x509.KeyedCertificate, *, network_service: bool = False, friendly_name: str = "",
+               exportable: bool = False, root_ca_type: str | None = None, trusted: bool = True) -> dict[str, Any]:
+    """A store entry (JSON-ready) for a certificate and its key. ``services`` keeps only the bits the lab
+    is given for UM, UMCallRouter and Federation; the others are computed (``shown_services``)."""
     return {
         "der": base64.b64encode(keyed.der).decode("ascii"),
         "key": keyed.key_pem.decode("ascii") if keyed.key_pem else None,
-        "services": services, "friendly_name": friendly_name, "exportable": exportable,
+        "services": 0, "network_service": network_service, "friendly_name": friendly_name, "exportable": exportable,
         "root_ca_type": root_ca_type, "pending": False, "request": None, "trusted": trusted,
     }
+
+
+def thumbprint_of(stored_cert: dict[str, Any]) -> str:
+    return lab_x509.thumbprint(certificate_of(stored_cert).certificate)
+
+
+def fqdns(cert: x509.Certificate) -> list[str]:
+    """TlsCertificateInfo.GetFQDNs: the subject's CN, then the SAN DNS names, each once (the order
+    Enable-ExchangeCertificate takes "the first" from for IMAP and POP) [SRC SetPopImapCertificate]."""
+    out: list[str] = []
+    cn = lab_x509.common_name(cert.subject)
+    for name in ([cn] if cn else []) + lab_x509.domains_of(cert):
+        if name.lower() not in (n.lower() for n in out):
+            out.append(name)
+    return out
+
+
+def shown_services(store: dict[str, Any], entry: ServerEntry, stored_cert: dict[str, Any]) -> int:
+    """What Get-ExchangeCertificate shows as Services: UpdateServices [SRC], from where the certificate is used."""
+    if stored_cert["pending"]:
+        return 0
+    bits = int(stored_cert.get("services", 0)) & ~SHOWN_BY_BINDING
+    if stored_cert.get("network_service"):
+        bits |= SMTP  # every lab server has a transport role (Hub or Edge)
+    if entry.is_edge:
+        return bits
+    thumb = thumbprint_of(stored_cert)
+    if thumb in store["iis"].values():
+        bits |= IIS
+    names = {n.lower() for n in fqdns(certificate_of(stored_cert).certificate)}
+    for bit, key in ((IMAP, "imap"), (POP, "pop")):
+        if store.get(key) and store[key].lower() in names:
+            bits |= bit
+    return bits
 
 
 def certificate_of(stored: dict[str, Any]) -> lab_x509.KeyedCertificate:
@@ -217,15 +305,16 @@ def lab_ca_certificate(blob: dict[str, Any]) -> bytes | None:
     return blob.get("ca", {}).get("cert", "").encode("ascii") or None
 
 
-def _auth_certificate(ctx: Context) -> dict[str, Any]:
-    """The organisation's Auth certificate: one, shared by every Mailbox server [EXD OAuth certificate]."""
+def _auth_certificate(ctx: Context, version: str) -> dict[str, Any]:
+    """The organisation's Auth certificate: one, shared by every Mailbox server [EXD OAuth certificate],
+    made by the first server's setup (its build decides the signature)."""
     blob = ctx.state.get(stored.ORG, ORG_KEY)
     if "auth" not in blob:
         start = ctx.state.created
-        keyed = lab_x509.issue(lab_x509.parse_name(AUTH_SUBJECT), [], start, start + FIVE_YEARS,
-                               key=lab_x509.new_key(2048))
-        blob["auth"] = new_stored(keyed, services=SMTP, friendly_name=AUTH_FRIENDLY_NAME, exportable=True,
-                               root_ca_type="None")
+        keyed = lab_x509.issue(lab_x509.parse_name(AUTH_SUBJECT), [], start, start + AUTH_VALIDITY,
+                               key=lab_x509.new_key(2048), signature_hash=setup_signature(version))
+        blob["auth"] = new_stored(keyed, network_service=True, friendly_name=AUTH_FRIENDLY_NAME, exportable=True,
+                                  root_ca_type="None")
         ctx.changed = True
     return dict(blob["auth"])
 
@@ -233,14 +322,13 @@ def _auth_certificate(ctx: Context) -> dict[str, Any]:
 def _fresh_install(ctx: Context, entry: ServerEntry) -> list[dict[str, Any]]:
     start, spec = ctx.state.created, entry.spec
     default = lab_x509.issue(lab_x509.parse_name(f"CN={entry.name}"), [entry.name, spec.fqdn], start, start + FIVE_YEARS,
-                             key=lab_x509.new_key(2048))
-    services = SMTP if entry.is_edge else IMAP | POP | IIS | SMTP
-    certs = [new_stored(default, services=services, friendly_name=DEFAULT_FRIENDLY_NAME, root_ca_type="Registry")]
+                             key=lab_x509.new_key(2048), signature_hash=setup_signature(spec.version))
+    certs = [new_stored(default, network_service=True, friendly_name=DEFAULT_FRIENDLY_NAME, root_ca_type="Registry")]
     if not entry.is_edge:
-        certs.append(_auth_certificate(ctx))
-        wmsvc = lab_x509.issue(lab_x509.parse_name(f"CN=WMSvc-SHA2-{entry.name}"), [f"WMSvc-SHA2-{entry.name}"], start,
-                               start + dt.timedelta(days=3652), key=lab_x509.new_key(2048))
-        certs.append(new_stored(wmsvc, friendly_name="WMSVC-SHA2", root_ca_type="Registry"))
+        certs.append(_auth_certificate(ctx, spec.version))
+        wmsvc = lab_x509.issue(lab_x509.parse_name(f"CN=WMSvc-SHA2-{entry.name}"), [], start, start + WMSVC_VALIDITY,
+                               key=lab_x509.new_key(2048))
+        certs.append(new_stored(wmsvc, friendly_name="WMSVC-SHA2", exportable=True, root_ca_type="Registry"))
     return certs
 
 
@@ -249,15 +337,50 @@ def server_store(ctx: Context, entry: ServerEntry) -> dict[str, Any]:
     store = ctx.state.get(entry.name, SERVER_KEY)
     if not store:
         certs = _fresh_install(ctx, entry)
-        store.update({"certs": certs, "internal_transport": lab_x509.thumbprint(certificate_of(certs[0]).certificate),
-                      "root_require_ssl": False, "seeded": []})
+        default = thumbprint_of(certs[0])
+        store.update({"certs": certs, "internal_transport": default, "root_require_ssl": False, "seeded": []})
+        if not entry.is_edge:
+            store.update(iis={DEFAULT_WEB_SITE: default, BACK_END: default}, imap=entry.spec.fqdn, pop=entry.spec.fqdn)
+        ctx.changed = True
+    elif "iis" not in store and not entry.is_edge:
+        _from_service_bits(store, entry)
         ctx.changed = True
     for decl in getattr(entry, "certificates", ()):
         if decl.key not in store["seeded"]:
-            store["certs"].append(_declared(ctx, decl))
+            added = _declared(ctx, decl)
+            store["certs"].append(added)
             store["seeded"].append(decl.key)
+            _use(store, entry, added, decl.services)
             ctx.changed = True
     return store
+
+
+def _from_service_bits(store: dict[str, Any], entry: ServerEntry) -> None:
+    """A store saved by an earlier lab, whose certificates kept Services as bits: where each is used."""
+    default = store["internal_transport"]
+    store.update(iis={DEFAULT_WEB_SITE: default, BACK_END: default}, imap=entry.spec.fqdn, pop=entry.spec.fqdn)
+    for stored_cert in store["certs"]:
+        bits = int(stored_cert.get("services", 0))
+        stored_cert.setdefault("network_service", bool(bits & (SMTP | IMAP | POP)))
+        if bits & IIS and thumbprint_of(stored_cert) != default:
+            store["iis"][DEFAULT_WEB_SITE] = thumbprint_of(stored_cert)
+        stored_cert["services"] = bits & ~SHOWN_BY_BINDING
+
+
+def _use(store: dict[str, Any], entry: ServerEntry, stored_cert: dict[str, Any], services: int) -> None:
+    """An org-file certificate's ``services``: where Exchange would then use it (as enabling it would)."""
+    thumb = thumbprint_of(stored_cert)
+    if services & (SMTP | IMAP | POP):
+        stored_cert["network_service"] = True
+    stored_cert["services"] = services & ~SHOWN_BY_BINDING
+    if entry.is_edge:
+        return
+    if services & IIS:
+        store["iis"][DEFAULT_WEB_SITE] = thumb
+    names = fqdns(certificate_of(stored_cert).certificate)
+    for bit, key in ((IMAP, "imap"), (POP, "pop")):
+        if services & bit and names:
+            store[key] = names[0]
 
 
 def _declared(ctx: Context, decl: CertificateDecl) -> dict[str, Any]:
@@ -270,8 +393,7 @@ def _declared(ctx: Context, decl: CertificateDecl) -> dict[str, Any]:
     domains = list(decl.domains) or ([cn] if cn else [])
     keyed = lab_x509.issue(subject, domains, not_before, not_after, key=lab_x509.new_key(decl.key_size),
                            issuer=None if self_signed else _lab_ca(ctx), signature_hash=decl.signature_hash)
-    return new_stored(keyed, services=decl.services, friendly_name=decl.friendly_name, exportable=decl.exportable,
-                   root_ca_type=None, trusted=True)
+    return new_stored(keyed, friendly_name=decl.friendly_name, exportable=decl.exportable, root_ca_type=None, trusted=True)
 
 
 # --- the object Get/New/Import write ----------------------------------------------------------------------
@@ -305,6 +427,7 @@ def _serial(cert: x509.Certificate) -> str:
 
 def view(ctx: Context, entry: ServerEntry, stored: dict[str, Any]) -> dict[str, Any]:
     keyed = certificate_of(stored)
+    services = shown_services(server_store(ctx, entry), entry, stored)
     cert = keyed.certificate
     thumb = lab_x509.thumbprint(cert)
     domains = tuple(lab_x509.domains_of(cert))
@@ -323,14 +446,15 @@ def view(ctx: Context, entry: ServerEntry, stored: dict[str, Any]) -> dict[str, 
         "PublicKeySize": lab_x509.key_size(cert),
         "RootCAType": EnumValue(ROOT_CA_TYPE, ROOT_CA_TYPE.parse(_root_ca_type(stored, cert))),
         "SerialNumber": _serial(cert),
-        "Services": EnumValue(ALLOWED_SERVICES, stored["services"]),
+        "Services": EnumValue(ALLOWED_SERVICES, services),
         "Status": EnumValue(CERTIFICATE_STATUS, CERTIFICATE_STATUS.parse(status(stored, cert, ctx.now))),
         "Subject": lab_x509.dotnet_name(cert.subject),
         "Thumbprint": thumb,
         "FriendlyName": stored["friendly_name"],
         "Identity": f"{entry.spec.fqdn}\\{thumb}",
-        "ServicesStringForm": services_string(stored["services"]),
-        "IISServices": (),
+        "ServicesStringForm": services_string(services),
+        "IISServices": tuple(f"IIS://{entry.name}/W3SVC/{1 if site == DEFAULT_WEB_SITE else 2}"
+                             for site, t in sorted(server_store(ctx, entry).get("iis", {}).items()) if t == thumb),
         "PrivateKeyExportable": bool(stored["exportable"]) and keyed.key_pem is not None,
         "DnsNameList": domains,
         "CertificateRequest": request,

@@ -20,8 +20,8 @@ from . import param_types as v
 from . import x509 as lab_x509
 from .binder import Param, Signature
 from .certificate_store import (
-    ALLOWED_SERVICES, DEFAULT_FRIENDLY_NAME, FIVE_YEARS, IIS, IMAP, POP, SMTP, certificate_of, new_stored, server_store, status,
-    view,
+    ALLOWED_SERVICES, DEFAULT_FRIENDLY_NAME, DEFAULT_WEB_SITE, FEDERATION, FIVE_YEARS, IIS, IMAP, POP, SMTP, UM, UM_CALL_ROUTER,
+    certificate_of, fqdns, new_stored, server_store, status, thumbprint_of, view,
 )
 from .context import Context
 from .secure import BYTES, SECURE_STRING
@@ -110,6 +110,13 @@ def _addressed(ctx: Context, bound: dict[str, Any]) -> tuple[ServerEntry, str, d
     return entry, thumb or "", store, _find(ctx, store, thumb or "")
 
 
+def _audited(ctx: Context, entry: ServerEntry, stored: dict[str, Any]) -> None:
+    """The admin audit log names the object a cmdlet operated on (ObjectModified, what -ObjectIds filters:
+    office-docs-powershell Search-AdminAuditLog.md); a certificate is named by its Identity,
+    ``ServerFQDN\\Thumbprint`` (cmdlets.md §2, Get-ExchangeCertificate's output)."""
+    ctx.modified.append(f"{entry.spec.fqdn}\\{lab_x509.thumbprint(certificate_of(stored).certificate)}")
+
+
 def _refuse_on_edge(ctx: Context, entry: ServerEntry, services: int) -> None:
     """On an Edge only SMTP (and None): IMAP/POP need the Client Access role [cmdlets.md §2,
     ExchangeCertificateServerHelper.cs l.729-735 SRC]. Lab wording."""
@@ -123,18 +130,18 @@ def _refuse_on_edge(ctx: Context, entry: ServerEntry, services: int) -> None:
         )
 
 
-def _grant_smtp(ctx: Context, entry: ServerEntry, store: dict[str, Any], stored: dict[str, Any], force: bool,
-                already_changed: bool) -> None:
-    """SMTP: the certificate gains SMTP (NETWORK SERVICE may read its key), then replacing the default SMTP
-    certificate asks; -Force answers yes, a non-interactive shell fails [cmdlets.md §2 "SMTP and -Force"]."""
-    thumb = lab_x509.thumbprint(certificate_of(stored).certificate)
-    if not stored["services"] & SMTP:
-        stored["services"] |= SMTP
-        ctx.changed = already_changed = True
+def _make_default(ctx: Context, entry: ServerEntry, store: dict[str, Any], stored: dict[str, Any], force: bool) -> bool:
+    """UpdateActiveDirectory [SRC ManageExchangeCertificate]: the certificate becomes the server's internal
+    transport (default SMTP) certificate. When another one is, Exchange asks first ("Overwrite the existing
+    default SMTP certificate?"), and only -Force answers yes [PS Enable-ExchangeCertificate -Force: "By
+    default, when you enable a certificate for SMTP, the command prompts you to replace the existing
+    certificate that's enabled for SMTP"]. False: the question is pending (a non-interactive shell fails it
+    once everything else the call does is done, cmdlets.md §2 "SMTP and -Force")."""
+    thumb = thumbprint_of(stored)
     if store["internal_transport"] == thumb:
-        return
+        return True
     if not force:
-        raise prompt_fails(ctx, changed=already_changed)
+        return False
     from . import edge_sync  # a subscribed Edge's synchronisation breaks from here on
 
     edge_sync.internal_transport_changing(ctx, entry)
@@ -142,6 +149,30 @@ def _grant_smtp(ctx: Context, entry: ServerEntry, store: dict[str, Any], stored:
     ctx.changed = True
     if entry.is_edge:  # a Mailbox server re-encrypts the EdgeSync credentials itself [cmdlets.md §6]
         ctx.warn(EDGE_RESUBSCRIBE_WARNING)
+    return True
+
+
+def _enable_for(ctx: Context, entry: ServerEntry, store: dict[str, Any], stored: dict[str, Any], services: int,
+                force: bool, network_service: bool = False) -> None:
+    """EnableForServices [SRC ManageExchangeCertificate], in its order: IIS binds the Default Web Site; SMTP,
+    IMAP, POP (or -NetworkServiceAllowed) let NETWORK SERVICE read the key; SMTP makes it the default SMTP
+    certificate (a question without -Force); POP and IMAP take its first name as their X509CertificateName.
+    A pending SMTP question fails the call at the end, with everything else done (as Exchange asks it after)."""
+    thumb = thumbprint_of(stored)
+    if services & IIS and store["iis"].get(DEFAULT_WEB_SITE) != thumb:
+        store["iis"][DEFAULT_WEB_SITE] = thumb
+        ctx.changed = True
+    if (services & (SMTP | IMAP | POP) or network_service) and not stored.get("network_service"):
+        stored["network_service"] = True
+        ctx.changed = True
+    answered = _make_default(ctx, entry, store, stored, force) if services & SMTP else True
+    names = fqdns(certificate_of(stored).certificate)
+    for bit, key in ((POP, "pop"), (IMAP, "imap")):
+        if services & bit and names and store.get(key) != names[0]:
+            store[key] = names[0]
+            ctx.changed = True
+    if not answered:
+        raise prompt_fails(ctx, changed=ctx.changed)
 
 
 # --- Get-ExchangeCertificate ------------------------------------------------------------------------------------
@@ -198,6 +229,26 @@ ENABLE = Signature(
 )
 
 
+def _refuse_missing_roles(ctx: Context, entry: ServerEntry, services: int) -> None:
+    """Services whose role the server lacks [SRC ExchangeCertificateServerHelper.EnableCertificate]: Federation
+    is managed through federation trusts; UM needs the Unified Messaging service in TLS or Dual startup mode,
+    and Exchange 2019 has no UM [PS Enable-ExchangeCertificate -Services]. The lab's UM services start in
+    TCP mode, their default, and it has no Set-UMService. Lab wording after Exchange's string ids."""
+    if services & FEDERATION:
+        raise ctx.error("Don't use Enable-ExchangeCertificate to enable a certificate for Federation. Create or modify "
+                        "a federation trust instead (New-FederationTrust, Set-FederationTrust).",
+                        "InvalidOperationException", "InvalidArgument")
+    um = services & (UM | UM_CALL_ROUTER)
+    if not um or entry.is_edge:
+        return
+    if entry.spec.version.startswith("15.2."):
+        raise ctx.error(f"The certificate can't be enabled for {EnumValue(ALLOWED_SERVICES, um)}: the service isn't "
+                        f"installed on {entry.name} (Exchange 2019 has no Unified Messaging).",
+                        "InvalidOperationException", "InvalidArgument")
+    raise ctx.error(f"The certificate can't be enabled for {EnumValue(ALLOWED_SERVICES, um)} because the UMStartupMode "
+                    "of the service is TCP. Set it to TLS or Dual first.", "InvalidOperationException", "InvalidOperation")
+
+
 def enable(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
     entry, thumb, store, stored = _addressed(ctx, bound)
     services = bound["Services"].number
@@ -207,10 +258,11 @@ def enable(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
                         "Import-ExchangeCertificate before you enable it.", "InvalidOperationException",
                         "InvalidOperation")  # lab wording
     _refuse_on_edge(ctx, entry, services)
-    if services and stored["key"] is None:
+    _refuse_missing_roles(ctx, entry, services)
+    if (services or bound.get("NetworkServiceAllowed")) and stored["key"] is None:
         raise ctx.error(f"The certificate with thumbprint {thumb} has no private key, so it can't be enabled for "
                         f"{EnumValue(ALLOWED_SERVICES, services)}.", "InvalidOperationException", "InvalidOperation")
-    if services and status(stored, cert, ctx.now) == "DateInvalid":
+    if (services or bound.get("NetworkServiceAllowed")) and status(stored, cert, ctx.now) == "DateInvalid":
         raise ctx.error(f"The certificate with thumbprint {thumb} has expired or isn't valid yet.",
                         "InvalidOperationException", "InvalidOperation")  # lab wording
     if services & IIS and not bound.get("DoNotRequireSsl") and not store["root_require_ssl"]:
@@ -219,19 +271,8 @@ def enable(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
         raise prompt_fails(ctx)
     if ctx.whatif:
         return []
-    changed = False
-    added = services & ~stored["services"] & ~SMTP
-    if services & IIS:  # IIS shows on the certificate bound to the Default Web Site: one at a time
-        for other in store["certs"]:
-            if other is not stored and other["services"] & IIS:
-                other["services"] &= ~IIS
-                changed = True
-    if added:
-        stored["services"] |= added
-        changed = True
-    ctx.changed = ctx.changed or changed
-    if services & SMTP:
-        _grant_smtp(ctx, entry, store, stored, bool(bound.get("Force")), changed)
+    _enable_for(ctx, entry, store, stored, services, bool(bound.get("Force")), bool(bound.get("NetworkServiceAllowed")))
+    _audited(ctx, entry, stored)
     return []
 
 
@@ -256,11 +297,13 @@ NEW = Signature(
         Param("SubjectKeyIdentifier", v.STRING),
         Param("Server", SERVER_ID),
         Param("Force", v.SWITCH),
+        Param("Instance", X509_INSTANCE),  # "deprecated and no longer used" [PS New-ExchangeCertificate]
         Param("DomainController", v.FQDN),
     ),
     default_set="Certificate",
     should_process=True,
 )
+MAX_FRIENDLY_NAME = 63  # "The value must be less than 64 characters" [PS]; FriendlyNameTooLong [SRC EnsureCreateDefaults]
 
 
 def _names(ctx: Context, entry: ServerEntry, bound: dict[str, Any]) -> tuple[x509.Name, list[str]]:
@@ -301,10 +344,13 @@ def new(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
                                  f"NamedParameterNotFound,{ctx.dotnet}", "InvalidArgument",
                                  "ParameterBindingException", ctx.cmdlet)
     store = server_store(ctx, entry)
+    friendly = bound.get("FriendlyName") or DEFAULT_FRIENDLY_NAME
+    if len(friendly) > MAX_FRIENDLY_NAME:
+        raise ctx.error(f"The friendly name must be less than {MAX_FRIENDLY_NAME + 1} characters.", "ArgumentException",
+                        "InvalidArgument")  # lab wording after Strings.FriendlyNameTooLong
     subject, domains = _names(ctx, entry, bound)
     size = bound.get("KeySize") or 2048
     exportable = bool(bound.get("PrivateKeyExportable", False))
-    friendly = bound.get("FriendlyName") or DEFAULT_FRIENDLY_NAME
     if ctx.whatif:
         return []
     key = lab_x509.new_key(size)
@@ -317,6 +363,7 @@ def new(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
         stored.update(pending=True, request=base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode("ascii"))
         store["certs"].append(stored)
         ctx.changed = True
+        _audited(ctx, entry, stored)
         text = lab_x509.request_text(csr)
         if bound.get("RequestFile") is not None:
             ctx.files[bound["RequestFile"]] = text.encode("ascii")
@@ -327,13 +374,15 @@ def new(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
     default_services = SMTP if entry.is_edge else IMAP | POP | SMTP  # [cmdlets.md §2]; an Edge has no IMAP/POP
     services = bound["Services"].number if bound.get("Services") is not None else default_services
     _refuse_on_edge(ctx, entry, services)
+    _refuse_missing_roles(ctx, entry, services)
     keyed = lab_x509.issue(subject, domains, ctx.now, ctx.now + FIVE_YEARS, key=key)
     # A new self-signed certificate shows RootCAType None [cmdlets.md §2 table].
-    stored = new_stored(keyed, services=services & ~SMTP, friendly_name=friendly, exportable=exportable, root_ca_type="None")
+    stored = new_stored(keyed, friendly_name=friendly, exportable=exportable, root_ca_type="None")
     store["certs"].append(stored)
     ctx.changed = True
-    if services & SMTP:
-        _grant_smtp(ctx, entry, store, stored, bool(bound.get("Force")), True)
+    # CreateCertificate enables it for its services as Enable-ExchangeCertificate does [SRC EnableForServices].
+    _enable_for(ctx, entry, store, stored, services, bool(bound.get("Force")))
+    _audited(ctx, entry, stored)
     return [view(ctx, entry, stored)]
 
 
@@ -342,18 +391,24 @@ def new(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
 IMPORT = Signature(
     "Import-ExchangeCertificate",
     (
-        Param("FileData", BYTES, mandatory=True),
+        Param("FileData", BYTES, mandatory=True, sets=("FileData",)),
+        # "deprecated and no longer used" [PS Import-ExchangeCertificate -Instance, String[]]: bound, then refused.
+        Param("Instance", v.multi(v.STRING, "System.String[]"), mandatory=True, sets=("Instance",)),
         Param("Password", SECURE_STRING),
         Param("PrivateKeyExportable", v.BOOL),
         Param("FriendlyName", v.STRING),
         Param("Server", SERVER_ID),
         Param("DomainController", v.FQDN),
     ),
+    default_set="FileData",
     should_process=True,
 )
 
 
 def import_(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
+    if bound.get("FileData") is None:  # -Instance: no longer used, so nothing to import (lab wording)
+        raise ctx.error("The Instance parameter is deprecated and no longer used. Give the certificate's bytes with the "
+                        "FileData parameter.", "ArgumentException", "InvalidArgument")
     entry = ctx.one_server(bound["Server"]) if bound.get("Server") is not None else ctx.local
     store = server_store(ctx, entry)
     password = bound["Password"].reveal() if bound.get("Password") is not None else None
@@ -388,6 +443,7 @@ def import_(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
                      exportable=exportable, trusted=not self_signed)  # a foreign self-signed root is not trusted
     store["certs"].append(stored)
     ctx.changed = True
+    _audited(ctx, entry, stored)
     return [view(ctx, entry, stored)]
 
 
@@ -443,13 +499,31 @@ REMOVE = Signature(
 
 
 def remove(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
+    """RemoveCertificate [SRC ExchangeCertificateServerHelper]: never the internal transport certificate, nor one a
+    send connector names by TlsCertificateName; an IIS binding to it is left as it is (IIS then has no
+    certificate: Exchange does not check), as is the IMAP/POP name, which other certificates may carry."""
     entry, thumb, store, stored = _addressed(ctx, bound)
     if store["internal_transport"] == thumb:
         raise ctx.error(INTERNAL_TRANSPORT_REMOVE, "InvalidOperationException", "InvalidOperation")
+    if not stored["pending"]:
+        using = _send_connectors_naming(ctx, certificate_of(stored).certificate)
+        if using:
+            # Lab wording after Strings.CannotRemoveSendConnectorCertificate.
+            raise ctx.error(f"The certificate with thumbprint {thumb} can't be removed because the send connectors "
+                            f"{', '.join(using)} use it (TlsCertificateName).", "InvalidOperationException", "InvalidArgument")
     if bound.get("Confirm") is not False and not ctx.whatif:
         raise prompt_fails(ctx)  # "Are you sure you want to perform this action?" cannot be asked
     if ctx.whatif:
         return []
     store["certs"].remove(stored)
     ctx.changed = True
+    _audited(ctx, entry, stored)
     return []
+
+
+def _send_connectors_naming(ctx: Context, cert: x509.Certificate) -> list[str]:
+    """IsSendConnectorUsingSMTPCertificate [SRC]: issuer and subject equal those of TlsCertificateName."""
+    from . import send_connectors, stored as lab_stored
+
+    wanted = f"<I>{lab_x509.dotnet_name(cert.issuer)}<S>{lab_x509.dotnet_name(cert.subject)}"
+    return [c["Name"] for c in ctx.state.get(lab_stored.ORG, send_connectors.STORED.key) if c.get("TlsCertificateName") == wanted]

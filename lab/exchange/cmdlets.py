@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any, Callable
 
 from . import (
-    admin_audit_log, certificates, edge_subscriptions, errors, exchange_server, powershell_vdir, receive_connectors,
-    send_connectors,
+    admin_audit_log, certificates, client_access_settings, edge_subscriptions, errors, exchange_server, powershell_vdir,
+    receive_connectors, send_connectors,
     transport_config, transport_services, windows_services,
 )
 from .binder import Signature, bind
@@ -56,6 +56,13 @@ _ALL = (
     Cmdlet(certificates.EXPORT, TASKS + "ExportExchangeCertificate", certificates.export),
     Cmdlet(certificates.REMOVE, TASKS + "RemoveExchangeCertificate", certificates.remove),
     Cmdlet(windows_services.RESTART, windows_services.DOTNET, windows_services.restart),
+    # which certificate IMAP4, POP3 and OAuth use: Client Access settings of Mailbox servers (client_access_settings.py)
+    Cmdlet(client_access_settings.GET_IMAP, TASKS + "GetImapConfiguration", client_access_settings.get_imap, frozenset({"Mailbox"})),
+    Cmdlet(client_access_settings.SET_IMAP, TASKS + "SetImapConfiguration", client_access_settings.set_imap, frozenset({"Mailbox"})),
+    Cmdlet(client_access_settings.GET_POP, TASKS + "GetPopConfiguration", client_access_settings.get_pop, frozenset({"Mailbox"})),
+    Cmdlet(client_access_settings.SET_POP, TASKS + "SetPopConfiguration", client_access_settings.set_pop, frozenset({"Mailbox"})),
+    Cmdlet(client_access_settings.GET_AUTH, "Microsoft.Exchange.Management.SystemConfigurationTasks.GetAuthConfig",
+           client_access_settings.get_auth, frozenset({"Mailbox"})),
     # the organisation's admin audit log: Mailbox servers only (admin_audit_log.py)
     Cmdlet(admin_audit_log.SEARCH, TASKS + "SearchAdminAuditLog", admin_audit_log.search, frozenset({"Mailbox"})),
     # EdgeSync (cmdlets.md §6); Start/Test run where the EdgeSync service runs: Mailbox servers.
@@ -104,6 +111,7 @@ def invoke(
     now: datetime,
     compiled: bool = True,
     before_run: Callable[[Cmdlet], None] | None = None,
+    selected: frozenset[str] | None = None,
 ) -> Outcome:
     """Bind and run one cmdlet with -ErrorAction Stop: the first error is raised as CmdletError.
 
@@ -119,6 +127,6 @@ def invoke(
         raise
     if before_run is not None:
         before_run(cmdlet)
-    ctx = Context(org, state, local, now, cmdlet.name, cmdlet.dotnet, whatif=bool(bound.get("WhatIf")))
+    ctx = Context(org, state, local, now, cmdlet.name, cmdlet.dotnet, whatif=bool(bound.get("WhatIf")), selected=selected)
     objects = cmdlet.handler(ctx, bound)
     return Outcome(cmdlet.name, objects, ctx.warnings, ctx.changed, ctx.files, ctx.modified)

@@ -53,6 +53,13 @@ class Context:
     whatif: bool = False
     files: dict[str, bytes] = field(default_factory=dict)  # files the cmdlet wrote, by path
     modified: list[str] = field(default_factory=list)  # identities of the objects it changed (audit log)
+    # The properties the caller selects (exconf's step ``select``, lower case); None: all of them. A
+    # property Exchange computes on access (TransportServer.InternalTransportCertificateThumbprint reads
+    # the certificate) is computed only when it is read.
+    selected: frozenset[str] | None = None
+
+    def wants(self, prop: str) -> bool:
+        return self.selected is None or prop.lower() in self.selected
 
     @property
     def edge(self) -> bool:

@@ -371,6 +371,7 @@ def _new_in_org(ctx: Context, bound: dict[str, Any], filename: str | None) -> li
         if make:
             _ensure_connector(ctx, connectors, wanted, which, site, edge.name)
     ctx.changed = True
+    ctx.modified.append(edge.name)  # ObjectModified: the subscription, named after its Edge (its Identity)
     ctx.warn(FQDN_WARNING.format(site=site, fqdn=edge.spec.fqdn, port=subscription_file.ADAM_SSL_PORT))
     return [_subscription_view(ctx, edge, site)]
 
@@ -381,10 +382,9 @@ def _ensure_connector(ctx: Context, connectors: list[dict[str, Any]], wanted: di
     among the source servers of the one that exists (a second Edge in the site joins it)."""
     found = next((c for c in connectors if c["Name"].lower() == wanted["Name"].lower()), None)
     if found is None:
-        guid = lab_guid("edgesync", ctx.domain, site, which)
-        if any(c["Guid"] == guid for c in connectors):
-            guid = uuid.uuid4()
-        connectors.append(send_connectors.KIND.new(wanted, guid=guid, created=ctx.now))
+        # A new AD object: a new objectGUID, also when a connector of that name was deleted before (a subscription
+        # removed and made again makes its connectors anew, with their defaults [EXD edge-subscriptions.md]).
+        connectors.append(send_connectors.KIND.new(wanted, guid=uuid.uuid4(), created=ctx.now))
         return
     sources = (edge,) + tuple(s for s in found["SourceTransportServers"] if s != edge)
     if sources != found["SourceTransportServers"]:

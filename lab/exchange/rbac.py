@@ -66,6 +66,12 @@ _CONFIG = Feature("Transport configuration", (ORGANIZATION_MANAGEMENT,))
 _CERTIFICATES = Feature("Certificate management", (ORGANIZATION_MANAGEMENT, SERVER_MANAGEMENT))
 _EDGESYNC = Feature("EdgeSync", (ORGANIZATION_MANAGEMENT,))
 _AUDIT = Feature("View-only administrator audit logging", (ORGANIZATION_MANAGEMENT, RECORDS_MANAGEMENT), viewable=False)
+# client-and-mobile-device-permissions.md: "POP3 and IMAP4 settings": Organization Management, Server Management.
+_POP_IMAP = Feature("POP3 and IMAP4 settings", (ORGANIZATION_MANAGEMENT, SERVER_MANAGEMENT))
+# Get-AuthConfig's role entries are Organization Client Access (in Organization Management) and View-Only
+# Configuration (in View-Only Organization Management): Get-ManagementRoleEntry "*\Get-AuthConfig", as
+# Microsoft365DSC's EXOPartnerApplication lists the same two roles for the partner-application cmdlets.
+_AUTH = Feature("Partner applications and the Auth certificate (AuthConfig)", (ORGANIZATION_MANAGEMENT,))
 
 FEATURES: dict[str, Feature] = {
     "get-exchangeserver": _SERVERS,
@@ -80,6 +86,8 @@ FEATURES: dict[str, Feature] = {
     "new-edgesubscription": _EDGESYNC, "get-edgesubscription": _EDGESYNC, "remove-edgesubscription": _EDGESYNC,
     "start-edgesynchronization": _EDGESYNC, "test-edgesynchronization": _EDGESYNC,
     "search-adminauditlog": _AUDIT,
+    "get-imapsettings": _POP_IMAP, "get-popsettings": _POP_IMAP,
+    "get-authconfig": _AUTH,
 }
 
 

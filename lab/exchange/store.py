@@ -375,7 +375,7 @@ class LabStore:
         return self._entries[spec.computer_name]
 
     def invoke(self, spec: ServerSpec, cmdlet: str, named: list[tuple[str, Any]], positional: list[Any] = (),
-               *, remote: bool) -> cmdlets.Outcome:
+               *, remote: bool, selected: frozenset[str] | None = None) -> cmdlets.Outcome:
         """Run one cmdlet on a server under the state lock; persist if it changed anything.
 
         ``remote``: run for exconf's remote program, which loads the Exchange snap-ins locally,
@@ -394,7 +394,7 @@ class LabStore:
             try:
                 outcome = cmdlets.invoke(
                     self.org, self._state, entry, cmdlet, named, positional, now=self._state.now(), compiled=compiled,
-                    before_run=(lambda found: self._before_run(entry, found)) if remote else None,
+                    before_run=(lambda found: self._before_run(entry, found)) if remote else None, selected=selected,
                 )
             except errors.CmdletError as exc:
                 if getattr(exc, "changed", False):  # a cmdlet that changed state, then failed

@@ -236,6 +236,12 @@ def _view(ctx: Context, kind: Kind, owner: ServerEntry, obj: dict[str, Any], fro
         dn = f"CN=FrontEnd,CN=Transport Configuration,{dn}"
     out: dict[str, Any] = {"Name": owner.name}
     out.update({p.name: obj[p.name] for p in kind.props})
+    if not frontend and ctx.wants("InternalTransportCertificateThumbprint"):
+        # The server's internal transport (default SMTP) certificate, as HealthChecker reads it
+        # (CSS-Exchange Invoke-JobExchangeInformationCmdlet.ps1: Get-TransportService -Identity $Server).
+        from .certificate_store import server_store
+
+        out["InternalTransportCertificateThumbprint"] = server_store(ctx, owner)["internal_transport"]
     common = ctx.common(
         identity=owner.name, dn=dn, guid=obj["Guid"],
         category="ms-Exch-Frontend-Transport-Server" if frontend else "ms-Exch-Exchange-Server",

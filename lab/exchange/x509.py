@@ -25,13 +25,18 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-# Short keys as .NET prints them, and as X500DistinguishedName parses them (case-insensitive).
-_SHORT = {
-    NameOID.COMMON_NAME: "CN", NameOID.ORGANIZATIONAL_UNIT_NAME: "OU", NameOID.ORGANIZATION_NAME: "O",
-    NameOID.LOCALITY_NAME: "L", NameOID.STATE_OR_PROVINCE_NAME: "S", NameOID.COUNTRY_NAME: "C",
-    NameOID.EMAIL_ADDRESS: "E", NameOID.DOMAIN_COMPONENT: "DC",
-}
-_BY_KEY = {short.lower(): oid for oid, short in _SHORT.items()} | {"st": NameOID.STATE_OR_PROVINCE_NAME}
+# CryptoAPI's names of RDN attributes (CRYPT_RDN_ATTR_OID_GROUP_ID), the printed one first; what
+# X500DistinguishedName prints and parses (keys case-insensitive; "OID.1.2.3" for any other).
+_NAMES = (
+    (NameOID.COMMON_NAME, ("CN",)), (NameOID.LOCALITY_NAME, ("L",)), (NameOID.ORGANIZATION_NAME, ("O",)),
+    (NameOID.ORGANIZATIONAL_UNIT_NAME, ("OU",)), (NameOID.EMAIL_ADDRESS, ("E", "Email")), (NameOID.COUNTRY_NAME, ("C",)),
+    (NameOID.STATE_OR_PROVINCE_NAME, ("S", "ST")), (NameOID.STREET_ADDRESS, ("STREET",)), (NameOID.TITLE, ("T", "Title")),
+    (NameOID.GIVEN_NAME, ("G", "GivenName")), (NameOID.INITIALS, ("I", "Initials")), (NameOID.SURNAME, ("SN",)),
+    (NameOID.DOMAIN_COMPONENT, ("DC",)), (NameOID.SERIAL_NUMBER, ("SERIALNUMBER",)), (NameOID.POSTAL_CODE, ("PostalCode",)),
+    (NameOID.USER_ID, ("UID",)),
+)
+_SHORT = {oid: names[0] for oid, names in _NAMES}
+_BY_KEY = {alias.lower(): oid for oid, names in _NAMES for alias in names}
 _SPECIAL = set(',=+<>#;"\n\r')
 HASHES = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
 # SignatureAlgorithm.FriendlyName of RSA signatures (.NET Oid friendly names).
@@ -53,12 +58,12 @@ def dotnet_name(name: x509.Name) -> str:
     """X500DistinguishedName.Name: "CN=mail.contoso.com, O=Contoso, C=NL"."""
     parts = []
     for rdn in reversed(name.rdns):
-        parts.append(" + ".join(f"{_SHORT.get(a.oid, a.oid.dotted_string)}={_quote(str(a.value))}" for a in rdn))
+        parts.append(" + ".join(f"{_SHORT.get(a.oid, 'OID.' + a.oid.dotted_string)}={_quote(str(a.value))}" for a in rdn))
     return ", ".join(parts)
 
 
 def _quote(value: str) -> str:
-    if value and (any(c in _SPECIAL for c in value) or value != value.strip()):
+    if value == "" or any(c in _SPECIAL for c in value) or value != value.strip():
         return '"' + value.replace('"', '""') + '"'
     return value
 
@@ -88,7 +93,7 @@ def parse_name(text: str) -> x509.Name:
     attributes = []
     for part in parts:
         key, sep, value = part.partition("=")
-        oid = _BY_KEY.get(key.strip().lower())
+        oid = _key_oid(key.strip())
         if not sep or oid is None or not value.strip():
             raise ValueError(f"'{part.strip()}' is not a valid X.500 name part (expected e.g. CN=mail.contoso.com).")
         value = value.strip()
@@ -96,6 +101,17 @@ def parse_name(text: str) -> x509.Name:
             raise ValueError(f"The country code '{value}' must be two letters.")
         attributes.append(x509.NameAttribute(oid, value))
     return x509.Name([x509.RelativeDistinguishedName([a]) for a in reversed(attributes)])
+
+
+def _key_oid(key: str) -> x509.ObjectIdentifier | None:
+    """The attribute a key names: a CryptoAPI name, or "OID.1.2.3" / "1.2.3"."""
+    known = _BY_KEY.get(key.lower())
+    if known is not None:
+        return known
+    dotted = key[4:] if key.lower().startswith("oid.") else key
+    if "." in dotted and all(p.isdigit() for p in dotted.split(".")):
+        return x509.ObjectIdentifier(dotted)
+    return None
 
 
 def common_name(name: x509.Name) -> str | None:

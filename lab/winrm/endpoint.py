@@ -50,6 +50,8 @@ class ServerEndpoint:
         (then ``backend`` is the lab's store, which says what its PowerShell virtual directory accepts);
         ``service_key`` and ``realm``: the server's Kerberos keys."""
         self.spec = spec
+        # The server's clock, which dates its answers (the lab clock: `exconf lab clock advance` moves it).
+        self.clock = getattr(backend, "clock_now", None)
         self.stats = ServerStats()
         self.auth = Authenticator(spec, credential_file, service_key=service_key, realm=realm)
         self.shells = ShellResource(spec, backend, self.stats)

@@ -21,6 +21,8 @@ import ssl
 import tempfile
 import threading
 from dataclasses import dataclass
+import datetime
+import email.utils
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
@@ -402,6 +404,14 @@ class _WSManHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if body:
             self.wfile.write(body)
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header on the simulated server's clock: HTTP.sys and IIS date every answer with their
+        host's clock (RFC 9110 6.6.1), which is how a client learns it over remote PowerShell."""
+        clock = getattr(getattr(self, "endpoint", None), "clock", None)
+        if timestamp is None and clock is not None:
+            return email.utils.format_datetime(clock().astimezone(datetime.timezone.utc), usegmt=True)
+        return super().date_time_string(timestamp)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's signature
         log.debug("%s %s", self.endpoint.spec.name if hasattr(self, "endpoint") else "-", format % args)

@@ -3,6 +3,8 @@ Mailbox servers, renewal of an expiring self-signed certificate, idempotence, an
 
 from __future__ import annotations
 
+import re
+
 import datetime as dt
 from pathlib import Path
 
@@ -60,6 +62,7 @@ SERVERS = [
         {"subject": "CN=selfie.contoso.lab", "domains": ["selfie.contoso.lab", "ex01.contoso.lab"], "issuer": "self", "not_after": "+400d"},
         {"subject": "CN=weak.contoso.lab", "domains": ["weak.contoso.lab", "ex01.contoso.lab"], "key_size": 1024, "signature_hash": "sha1"},
         {"subject": "CN=old.contoso.lab", "domains": ["old.contoso.lab", "ex01.contoso.lab"], "not_before": "-400d", "not_after": "-1d"},
+        {"subject": "CN=soon.contoso.lab", "domains": ["soon.contoso.lab", "ex01.contoso.lab"], "not_before": "-300d", "not_after": "+10d"},
     ]},
     {"name": "EDGE01", "role": "Edge", "site": "Amsterdam", "certificates": [
         {"subject": "CN=smtp.contoso.lab, O=Contoso", "domains": ["smtp.contoso.lab", "edge01.contoso.lab"]},
@@ -128,6 +131,7 @@ BIND_EDGE = """\
         certificates:
           - match: {subject: "CN=smtp.contoso.lab"}
             services: [SMTP]
+            default_smtp: true
 """
 
 
@@ -144,13 +148,20 @@ def test_import_and_bind_smtp_on_mailbox_and_edge_in_one_round_trip_each_then_no
     edge_thumb = next(t for t, c in certs(lab, "EDGE01").items() if c["Subject"].startswith("CN=smtp."))
     inv = lab.inventory(inventory_text({"ex01": IMPORT_MAIL, "edge01": BIND_EDGE}))
 
+    edge_default = by_subject(lab, "EDGE01", "CN=EDGE01")["Thumbprint"]
+    ex01_default = default_smtp(lab, "EX01")
     code, out, err = run(capsys, "plan", str(inv))
     assert code == 0, out + err
-    assert "Warning: EDGE01: CN=smtp.contoso.lab, O=Contoso" in out and "create its Edge Subscription again" in out
     assert f'exchange_certificate "CN=mail.contoso.lab, O=Contoso ({thumb[:8]})" will be created' in out
     assert 'services    = [] -> ["SMTP"]' in out
     assert f'"CN=smtp.contoso.lab, O=Contoso ({edge_thumb[:8]})" will be updated in-place' in out
+    # The Edge's default SMTP certificate changes because its declaration says so, and the plan says what follows.
+    assert f'default_smtp = "CN=EDGE01 ({edge_default[:8]})" -> "CN=smtp.contoso.lab, O=Contoso ({edge_thumb[:8]})"' in out
+    assert "! EDGE01's default SMTP certificate changes: its Edge Subscription stops synchronising" in out
     assert 'from env SMTP_PFX_PASSWORD' in out
+    # The Mailbox server's certificate serves SMTP without replacing its default: no -Force, -NetworkServiceAllowed.
+    assert "-Services 'None' -Server (this server) -NetworkServiceAllowed" in out
+    assert "-Services 'SMTP' -Server (this server) -Force" in out
 
     before = commands(lab)
     code, out, err = run(capsys, "apply", str(inv), "--auto-approve")
@@ -160,8 +171,9 @@ def test_import_and_bind_smtp_on_mailbox_and_edge_in_one_round_trip_each_then_no
     # PowerShell (EX01): the read, Import, then Enable (it needs Import's thumbprint) with the
     # read-back riding in its pipeline: each change is a pipeline of its own (docs/remote-powershell.md).
     assert {h: after[h] - before.get(h, 0) for h in ("EX01", "EDGE01")} == {"EX01": 2 if lab.door == "winrm" else 3, "EDGE01": 2}
-    assert services(lab, "EX01", thumb) == "SMTP"
-    assert services(lab, "EDGE01", edge_thumb) == "SMTP"
+    # On EX01 it carries the server's FQDN, the IMAP4/POP3 X509CertificateName: Exchange shows IMAP and POP too.
+    assert services(lab, "EX01", thumb) == "IMAP, POP, SMTP" and default_smtp(lab, "EX01") == ex01_default
+    assert services(lab, "EDGE01", edge_thumb) == "SMTP" and default_smtp(lab, "EDGE01") == edge_thumb
     assert "Apply complete: 2 of 2 changes made and verified." in out
     # Exchange's own warning, as Enable-ExchangeCertificate gave it on the Edge, is shown with the change.
     assert "warning: The internal transport certificate attribute for the local Edge Transport server has been updated." in out
@@ -169,11 +181,15 @@ def test_import_and_bind_smtp_on_mailbox_and_edge_in_one_round_trip_each_then_no
 
     code, out2, err2 = run(capsys, "apply", str(inv), "--auto-approve")
     assert code == 0 and "No changes." in out2, out2 + err2
-    assert services(lab, "EX01", thumb) == "SMTP"
+    assert services(lab, "EX01", thumb) == "IMAP, POP, SMTP"
     for text in (out, err, out2, err2, every_text(lab.dir), every_text(tmp_path)):
         assert "Pfx-S3cret" not in text  # any encoding of it: as typed, JSON-escaped, UTF-16
         assert PFX_PASSWORD.encode("utf-8").hex() not in text and "P\x00f\x00x\x00-\x00S\x003" not in text
 
+
+
+def default_smtp(lab, server: str) -> str:
+    return lab.exec(server, "Get-TransportService", Identity=server)[0]["InternalTransportCertificateThumbprint"]
 
 
 def by_subject(lab, server: str, prefix: str) -> dict:
@@ -197,7 +213,10 @@ def test_renewal_of_an_expiring_self_signed_certificate_is_one_replace(lab, caps
     assert code == 0, out + err
     assert old not in certs(lab, "EX01")
     new = by_subject(lab, "EX01", "CN=legacy.")
-    assert new["Services"] == "SMTP" and sorted(new["CertificateDomains"]) == ["ex01.contoso.lab", "legacy.contoso.lab"]
+    assert f"changed: [ex01.contoso.lab] exchange_certificate \"CN=legacy.contoso.lab ({old[:8]})\"" in out
+    assert f"new thumbprint {new['Thumbprint']}" in out  # the plan could only say "known after apply"
+    # SMTP without -Force (it was not the default); IMAP and POP shown by the server's FQDN, which it carries.
+    assert new["Services"] == "IMAP, POP, SMTP" and sorted(new["CertificateDomains"]) == ["ex01.contoso.lab", "legacy.contoso.lab"]
     assert dt.datetime.fromisoformat(new["NotAfter"].replace("Z", "+00:00")) > NOW + dt.timedelta(days=4 * 365)
     code, out, err = run(capsys, "plan", str(inv))
     assert code == 0 and "No changes." in out, out + err
@@ -212,7 +231,8 @@ def test_an_expiring_certificate_in_sync_is_a_warning_in_the_plan(lab, capsys):
     code, out, err = run(capsys, "plan", str(inv))
     assert code == 0, out + err
     assert "No changes." in out
-    assert "Warning: EX01: certificate CN=legacy.contoso.lab" in out and "expires in 9 days" in out
+    # Issued for 10 days when the lab started; read in the same second, or later (X.509 dates are to the second).
+    assert "Warning: EX01: certificate CN=legacy.contoso.lab" in out and re.search(r"expires in (9|10) days", out), out
 
 
 def _set_connector_certificate(lab):
@@ -226,10 +246,11 @@ RAILS = {
     "smtp-certificate-names": ("ex01", '- match: {subject: "CN=fabrikam.lab"}\n  services: [SMTP]', None, ("EX01", "CN=fabrikam.", "SMTP")),
     "iis-self-signed": ("ex01", '- match: {subject: "CN=selfie.contoso.lab"}\n  services: [IIS]', None, ("EX01", "CN=selfie.", "IIS")),
     "certificate-weak-key+certificate-sha1": ("ex01", '- match: {subject: "CN=weak.contoso.lab"}\n  services: [SMTP]', None, ("EX01", "CN=weak.", "SMTP")),
-    "certificate-expiring": ("ex01", '- match: {subject: "CN=legacy.contoso.lab"}\n  services: [IMAP, SMTP]', None, ("EX01", "CN=legacy.", "IMAP, SMTP")),
+    "certificate-expiring": ("ex01", '- match: {subject: "CN=soon.contoso.lab"}\n  services: [SMTP]', None, ("EX01", "CN=soon.", "SMTP")),
     "certificate-expired": ("ex01", "- thumbprint: {old}\n  services: [SMTP]", None, "expired"),
     "connector-certificate": ("ex01", '- match: {subject: "CN=legacy.contoso.lab"}\n  state: absent', _set_connector_certificate, ("EX01", "CN=legacy.", None)),
-    "smtp-certificate-kept": ("edge01", '- match: {subject: "CN=EDGE01"}\n  state: absent', None, "The internal transport certificate cannot be removed"),
+    "smtp-certificate-kept+default-smtp-certificate": ("edge01", '- match: {subject: "CN=EDGE01"}\n  state: absent', None,
+                                                       "The internal transport certificate cannot be removed"),
 }
 
 
@@ -275,7 +296,7 @@ def test_one_third_party_certificate_for_smtp_on_edge_and_mailbox_is_refused(lab
     assert thumb not in certs(lab, "EX01") and thumb not in certs(lab, "EDGE01")
     code, out, err = run(capsys, "apply", str(inv), "--auto-approve", "--override", "edge-mailbox-same-certificate")
     assert code == 0, out + err
-    assert services(lab, "EX01", thumb) == "SMTP" and services(lab, "EDGE01", thumb) == "SMTP"
+    assert services(lab, "EX01", thumb) == "IMAP, POP, SMTP" and services(lab, "EDGE01", thumb) == "SMTP"
 
 
 def test_a_match_that_finds_nothing_fails_the_host_naming_where(lab, capsys):
@@ -290,20 +311,39 @@ def test_a_match_that_finds_nothing_fails_the_host_naming_where(lab, capsys):
     assert "inventory.yaml:10:13: exchange.certificates: match (subject 'CN=nowhere.contoso.lab') selects no valid certificate on EX01" in out
 
 
-def test_exact_services_replace_a_self_signed_certificate_that_serves_more(lab, capsys):
+def test_exact_services_converge_when_exchange_shows_imap_pop_by_name(lab, capsys):
+    """Enabling IMAP and POP writes the certificate's name into the IMAP4/POP3 settings: Exchange then shows them on
+    it whatever else is declared, and SMTP with them (NETWORK SERVICE reads the key). exact must not replace it for
+    POP, which a replacement with the same names would show again: it converges at once, and says why."""
     old = by_subject(lab, "EX01", "CN=selfie.")["Thumbprint"]
     lab.exec("EX01", "Enable-ExchangeCertificate", Thumbprint=old, Services="IMAP, POP")
+    assert services(lab, "EX01", old) == "IMAP, POP, SMTP"
     inv = lab.inventory(inventory_text({"ex01": """\
         certificates:
           - match: {subject: "CN=selfie.contoso.lab"}
             services: [IMAP]
             services_mode: exact
 """, "edge01": ""}))
+    code, out, err = run(capsys, "plan", str(inv), "--detailed-exitcode")
+    assert code == 0 and "No changes." in out, out + err
+    assert "shows POP because it carries the name POP (selfie.contoso.lab)" in out
+
+
+def test_exact_services_replace_a_self_signed_certificate_bound_to_more(lab, capsys):
+    old = by_subject(lab, "EX01", "CN=selfie.")["Thumbprint"]
+    lab.exec("EX01", "Enable-ExchangeCertificate", Thumbprint=old, Services="IIS", DoNotRequireSsl=True, NetworkServiceAllowed=True)
+    inv = lab.inventory(inventory_text({"ex01": """\
+        certificates:
+          - match: {subject: "CN=selfie.contoso.lab"}
+            services: [SMTP]
+            services_mode: exact
+""", "edge01": ""}))
     code, out, err = run(capsys, "apply", str(inv), "--auto-approve")
     assert code == 0, out + err
-    assert 'services    = ["IMAP", "POP"] -> ["IMAP"]' in out
-    assert old not in certs(lab, "EX01") and by_subject(lab, "EX01", "CN=selfie.")["Services"] == "IMAP"
-    code, out, err = run(capsys, "plan", str(inv))
+    # IIS is what is bound to it and a replacement would not be: it goes; IMAP and POP stay (by the server's name).
+    assert 'services    = ["IMAP", "POP", "IIS", "SMTP"] -> ["IMAP", "POP", "SMTP"]' in out
+    assert old not in certs(lab, "EX01") and by_subject(lab, "EX01", "CN=selfie.")["Services"] == "IMAP, POP, SMTP"
+    code, out, err = run(capsys, "plan", str(inv), "--detailed-exitcode")
     assert code == 0 and "No changes." in out, out + err
 
 
@@ -315,8 +355,24 @@ def test_the_default_smtp_certificate_of_an_edge_is_replaced_first_then_removed_
             state: absent
           - match: {subject: "CN=smtp.contoso.lab"}
             services: [SMTP]
+            default_smtp: true
 """}))
     code, out, err = run(capsys, "apply", str(inv), "--auto-approve")
     assert code == 0, out + err  # Exchange refuses to remove the internal transport certificate: the new one took over first
     assert default not in certs(lab, "EDGE01")
     assert by_subject(lab, "EDGE01", "CN=smtp.")["Services"] == "SMTP"
+
+
+def test_expiry_is_judged_on_the_servers_clock_so_the_lab_clock_rehearses_it(lab, capsys):
+    """Over either door the server's clock is read with the answer (the program's [DateTime]::UtcNow, remote
+    PowerShell's Date header): moving the lab clock 30 days on makes the 10-day certificate expired."""
+    inv = lab.inventory(inventory_text({"ex01": """\
+        certificates:
+          - match: {subject: "CN=legacy.contoso.lab"}
+            services: [SMTP]
+""", "edge01": ""}))
+    code, out, err = run(capsys, "plan", str(inv))
+    assert code == 0 and re.search(r"expires in (9|10) days", out), out + err  # the lab's certificates exist from the first read
+    lab.server.store.advance_clock(30 * 86400)
+    code, out, err = run(capsys, "plan", str(inv))
+    assert code == 1 and "selects no valid certificate" in out + err and "legacy.contoso.lab" in out + err, out + err

@@ -131,24 +131,32 @@ def test_a_pfx_changed_since_the_plan_is_refused_after_the_prompt(lab, ca, tmp_p
     assert code == 0, shown
     write_pfx(lab, ca, "mail.pfx", "mail.contoso.lab", ["mail.contoso.lab", "ex01.contoso.lab"])  # re-issued
     code, shown, prompts = in_pty(["apply", str(plan_file)], [PFX_PASSWORD], tmp_path)
-    assert code == 1 and prompts == 1
+    assert code == 1 and prompts == 0  # refused as stale before anything is asked: the password is not needed
     assert "the saved plan is stale" in shown and "mail.pfx changed since the plan was made" in shown
     assert commands(lab)["EX01"] == 1
 
 
-def test_no_terminal_is_a_clear_error_naming_where_before_any_host(lab, ca, tmp_path):
-    write_pfx(lab, ca, "mail.pfx", "mail.contoso.lab", ["mail.contoso.lab", "ex01.contoso.lab"])
+def test_no_terminal_is_a_clear_error_naming_where_and_drift_needs_no_password(lab, ca, tmp_path):
+    """Without a terminal (cron, a pipe), a command that would import the PFX fails the host that needs it, naming
+    where the prompt was declared, and changes nothing; drift imports nothing, so it needs no password at all."""
+    thumb = write_pfx(lab, ca, "mail.pfx", "mail.contoso.lab", ["mail.contoso.lab", "ex01.contoso.lab"])
     inv = lab.inventory(inventory_text({"ex01": DECLARED}))
-    line = next(n for n, text in enumerate(inv.read_text(encoding="utf-8").splitlines(), start=1) if "password_prompt" in text)
-    for argv in (["plan", str(inv)], ["apply", str(inv), "--auto-approve"], ["drift", str(inv), "--no-history"]):
+    line = next(n for n, text in enumerate(inv.read_text(encoding="utf-8").splitlines(), start=1) if "- match:" in text)
+    for argv in (["plan", str(inv)], ["apply", str(inv), "--auto-approve"]):
         done = subprocess.run([sys.executable, "-m", "exconf", *argv], stdin=subprocess.DEVNULL, capture_output=True, text=True,
                               start_new_session=True, timeout=120, cwd=tmp_path)  # no controlling terminal, as under cron
-        assert done.returncode == 1, done.stderr
-        assert re.search(rf"inventory\.yaml:{line}:\d+: exchange\.certificates\[0\]\.import\.pfx: the password of the PFX \S+mail\.pfx: "
+        out = done.stdout + done.stderr
+        assert done.returncode != 0 and "FAILED: ex01.contoso.lab" in out, out
+        assert re.search(rf"inventory\.yaml:{line}:\d+: exchange\.certificates: the password of the PFX \S+mail\.pfx: "
                          r"it is typed at a prompt \(password_prompt\), but there is no terminal to type it on; run exconf in a terminal, "
-                         r"or give it with password_env or password_file", done.stderr), done.stderr
-        assert "Traceback" not in done.stderr + done.stdout
-    assert commands(lab).get("EX01", 0) == 0  # no host was contacted
+                         r"or give it with password_env or password_file", out), out
+        assert "Traceback" not in out
+    assert thumb not in certs(lab, "EX01")  # nothing was imported
+    done = subprocess.run([sys.executable, "-m", "exconf", "drift", str(inv), "--no-history"], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, start_new_session=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr  # drift: the certificate is not on the server
+    assert "it would be imported from the PFX certs/mail.pfx (not opened: this command imports nothing)" in done.stdout
+    assert "password" not in done.stderr.lower() and "Traceback" not in done.stdout + done.stderr
 
 
 def test_apply_inventory_asks_once_for_a_pfx_two_hosts_import(make_lab, ca, tmp_path):

@@ -45,14 +45,16 @@ def test_the_plan_file_holds_references_only(lab, saved):
                                                      "sha256": __import__("hashlib").sha256(pfx).hexdigest()}
     assert import_step["parameters"]["Password"] == {"secret": "from env SMTP_PFX_PASSWORD", "origin": "env", "name": "SMTP_PFX_PASSWORD"}
     assert enable_step["parameters"]["Thumbprint"] == {"output_of": import_step["step"], "property": "Thumbprint"}
-    assert enable_step["parameters"]["Force"] is True and enable_step["parameters"]["Services"] == "SMTP"
+    # SMTP without replacing the default SMTP certificate (no default_smtp declared): no -Force, NETWORK SERVICE.
+    assert "Force" not in enable_step["parameters"] and enable_step["parameters"]["Services"] == "None"
+    assert enable_step["parameters"]["NetworkServiceAllowed"] is True
 
 
 def test_a_saved_plan_with_an_import_is_applied(lab, saved, capsys):
     thumb, plan_file = saved
     code, out, err = run(capsys, "apply", str(plan_file))
     assert code == 0, out + err
-    assert services(lab, "EX01", thumb) == "SMTP"
+    assert services(lab, "EX01", thumb) == "IMAP, POP, SMTP"  # IMAP, POP: it carries EX01's FQDN
     assert "Pfx-S3cret" not in out + err
 
 

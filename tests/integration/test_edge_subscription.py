@@ -90,6 +90,25 @@ def a_run(lab, text: str, after=None) -> tuple[Run, Recorder]:
     return Run(inv, list(inv.hosts), parse(inv), executor_factory=recorder), recorder
 
 
+def applied(recorder: Recorder) -> list[tuple[str, tuple[str, ...]]]:
+    """The round trips of apply: those that change something (the reads, the site reads included, left out)."""
+    return [(h, c) for h, c in recorder.calls if not all(x.startswith(("Get-", "Test-")) for x in c)]
+
+
+def test_the_organisations_side_is_read_once_per_site_on_one_mailbox_server(lab):
+    """Get-EdgeSubscription and Test-EdgeSynchronization (which contacts every Edge of the site) run once per AD
+    site, on one Mailbox server of it, in a second command on its shell; the Edge reads its own side."""
+    apply_run, recorder = a_run(lab, inventory(AMSTERDAM, ""))
+    try:
+        reads = apply_run.read()
+    finally:
+        apply_run.close()
+    tests = [h for h, c in recorder.calls if "Test-EdgeSynchronization" in c and h.startswith("ex")]
+    assert sorted(tests) == ["ex01", "ex02"]  # one per site: Amsterdam and Rotterdam (the Edge's own read skips it)
+    assert sorted(h for h, c in recorder.calls if "Get-EdgeSubscription" in c) == ["edge01", "ex01", "ex02"]  # not edge02
+    assert reads["edge02"].objects["edge_subscription"] == ()  # not declared there: read by nobody for it, still a peer
+
+
 def every_text(folder: Path) -> str:
     return "\n".join(p.read_bytes().decode("utf-8", errors="replace") for p in folder.rglob("*") if p.is_file())
 
@@ -115,7 +134,7 @@ def test_first_subscription_in_one_apply_across_hosts_then_nothing_then_removal(
         apply_run.close()
     assert [r.outcome for r in results["edge01"].results] == [ChangeOutcome.APPLIED], results["edge01"].results
     # After the reads: the Edge's file, the import on EX01 (Amsterdam), AD LDS restarted, synchronisation.
-    order = [(h, c[0]) for h, c in recorder.calls[4:]]
+    order = [(h, c[0]) for h, c in applied(recorder)]
     assert order == [("edge01", "New-EdgeSubscription"), ("ex01", "New-EdgeSubscription"),
                      ("edge01", "Restart-Service"), ("ex01", "Start-EdgeSynchronization")]
     assert statuses(lab) == {"EDGE01": "Normal"}
@@ -204,7 +223,7 @@ def test_the_bootstrap_window_missed_between_waves_stops_before_the_import(lab):
     # The Edge made its file (and its bootstrap account): the change is partly made, so failed, never "not run".
     assert result.outcome is ChangeOutcome.FAILED and result.message.startswith("partly made (its first operations ran), then")
     assert "bootstrap window" in result.message and "exconf apply" in result.message
-    assert [h for h, _ in recorder.calls[4:]] == ["edge01"]  # nothing was sent to EX01
+    assert [h for h, _ in applied(recorder)] == ["edge01"]  # nothing was sent to EX01
     assert lab.exec("EX01", "Get-EdgeSubscription") == []
 
 
@@ -245,6 +264,7 @@ NEW_SMTP = """\
         certificates:
           - match: {subject: "CN=smtp.contoso.lab"}
             services: [SMTP]
+            default_smtp: true
 """
 
 
@@ -261,9 +281,10 @@ def test_a_new_smtp_certificate_on_a_subscribed_edge_brings_the_resubscription_i
     finally:
         apply_run.close()
     assert [r.outcome for r in results["edge01"].results] == [ChangeOutcome.APPLIED, ChangeOutcome.APPLIED]
-    # The certificate first, then the file for it, in one round trip on the Edge; then the rest of the sequence.
-    edge_first = recorder.calls[4]
-    assert edge_first[0] == "edge01" and edge_first[1].index("Enable-ExchangeCertificate") < edge_first[1].index("New-EdgeSubscription")
+    # The certificate first; then the organisation's old subscription removed (Microsoft's "delete and recreate"),
+    # then the file for the new certificate, and the rest of the sequence.
+    order = [(h, c[0]) for h, c in applied(recorder)]
+    assert order[:3] == [("edge01", "Enable-ExchangeCertificate"), ("ex01", "Remove-EdgeSubscription"), ("edge01", "New-EdgeSubscription")]
     assert statuses(lab) == {"EDGE01": "Normal"}
     code, out, err = run(capsys, "plan", str(lab.inventory(text)), "--detailed-exitcode")
     assert code == 0, out + err

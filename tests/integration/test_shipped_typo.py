@@ -34,8 +34,9 @@ def test_a_typo_on_one_mailbox_server_applies_every_other_host(shipped_lab, over
     assert "failed=1" in recap["ex01.contoso.lab"] and "changed=0" in recap["ex01.contoso.lab"]
     assert "failed=0" in recap["ex02.contoso.lab"] and "failed=0" in recap["edge01.dmz.contoso.lab"]
     assert "organisation-wide objects are changed through ex02.contoso.lab" in out
-    # The Edge was subscribed again through ex02, and synchronises.
-    assert "on ex02.contoso.lab (wave 2, within" in done.stdout and "New-EdgeSubscription -FileData" in done.stdout
+    # The Edge was subscribed again through ex02 (its old record removed first, Microsoft's "delete and recreate"),
+    # and synchronises.
+    assert "on ex02.contoso.lab (wave 4, within" in done.stdout and "New-EdgeSubscription -FileData" in done.stdout
     sync = exconf(env, "lab", "exec", "EX02", "--", "Test-EdgeSynchronization")
     assert "Normal" in sync.stdout, sync.stdout + sync.stderr
     ex02 = exconf(env, "lab", "exec", "EX02", "--", "Get-ReceiveConnector", "-Identity", "EX02\\Default EX02")

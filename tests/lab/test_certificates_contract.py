@@ -146,14 +146,20 @@ def test_a_step_without_output_file_answers_no_file(store):
 
 
 def test_restart_service_only_restarts_ad_lds_on_an_edge(store):
-    assert run(store, "EDGE01", [remote.Step("r", "Restart-Service", {"Name": "ADAM_MSExchange"})]).result("r").ok
-    error = run(store, "EX01", [remote.Step("r", "Restart-Service", {"Name": "ADAM_MSExchange"})]).result("r").error
+    # AD LDS has dependent services on an Edge (Transport, Credential Service, ... [EXD services-overview.md]):
+    # Restart-Service stops it only with -Force, as Windows PowerShell does.
+    error = run(store, "EDGE01", [remote.Step("r", "Restart-Service", {"Name": "ADAM_MSExchange"})]).result("r").error
+    assert error.message == ("Cannot stop service 'Microsoft Exchange ADAM (ADAM_MSExchange)' because it has dependent services. "
+                             "It can only be stopped if the Force flag is set.")
+    assert error.error_id == "ServiceHasDependentServices,Microsoft.PowerShell.Commands.RestartServiceCommand"
+    assert run(store, "EDGE01", [remote.Step("r", "Restart-Service", {"Name": "ADAM_MSExchange", "Force": True})]).result("r").ok
+    error = run(store, "EX01", [remote.Step("r", "Restart-Service", {"Name": "ADAM_MSExchange", "Force": True})]).result("r").error
     assert error.message == "Cannot find any service with service name 'ADAM_MSExchange'."
     assert error.error_id == "NoServiceFoundForGivenName,Microsoft.PowerShell.Commands.RestartServiceCommand"
     for params in ({"Name": "MSExchangeTransport"}, {"Name": ["ADAM_MSExchange", "W3SVC"]}, {"DisplayName": "x"},
-                   {"Name": "ADAM_MSExchange", "Force": True}):
+                   {"Name": "ADAM_MSExchange", "Force": False}, {"Name": "ADAM_MSExchange", "PassThru": True}):
         answer = run_raw(store, "EDGE01", [{"id": "r", "cmdlet": "Restart-Service", "params": params}])
-        assert answer.result("r").error.message == "Restart-Service runs only as -Name ADAM_MSExchange in an exconf step."
+        assert answer.result("r").error.message == "Restart-Service runs only as -Name ADAM_MSExchange [-Force] in an exconf step."
 
 
 # --- the bootstrap ------------------------------------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ def import_file(store: LabStore, mailbox: str, data: bytes, site: str, **params)
 def subscribe(store: LabStore, edge: str, mailbox: str, site: str) -> None:
     """The five steps of cmdlets.md §10 (after the certificate): Edge file, import, AD LDS, Start."""
     ok(import_file(store, mailbox, subscription_file(store, edge), site))
-    ok(step(store, edge, "Restart-Service", {"Name": "ADAM_MSExchange"}))
+    ok(step(store, edge, "Restart-Service", {"Name": "ADAM_MSExchange", "Force": True}))
     ok(step(store, mailbox, "Start-EdgeSynchronization", {}, select=RESULT))
 
 
@@ -124,7 +124,7 @@ def test_first_subscription_of_a_new_edge_end_to_end_by_cmdlets(store, tmp_path)
     before = status(store, "EX01")["EDGE01"]  # the initial synchronisation has not run
     assert (before["SyncStatus"], before["LeaseType"], before["SendConnectorStatus"]) == ("Inconclusive", "None", "NotStarted")
 
-    ok(step(store, "EDGE01", "Restart-Service", {"Name": "ADAM_MSExchange"}))
+    ok(step(store, "EDGE01", "Restart-Service", {"Name": "ADAM_MSExchange", "Force": True}))
     started = ok(step(store, "EX01", "Start-EdgeSynchronization", {}, select=RESULT)).objects
     assert [(r["Name"], r["Type"], r["Result"]) for r in started] == [
         ("EDGE01", "Configuration", "Success"), ("EDGE01", "Recipients", "Success")]
@@ -229,7 +229,7 @@ def test_a_replaced_edge_certificate_breaks_sync_until_resubscribed_and_ad_lds_r
     assert status(store, "EX01")["EDGE01"]["SyncStatus"] == "Failed"
     failed = ok(step(store, "EX01", "Start-EdgeSynchronization", {}, select=RESULT)).objects
     assert "the certificate its AD LDS presents" in failed[0]["FailureDetails"]
-    ok(step(store, "EDGE01", "Restart-Service", {"Name": "ADAM_MSExchange"}))
+    ok(step(store, "EDGE01", "Restart-Service", {"Name": "ADAM_MSExchange", "Force": True}))
     assert ok(step(store, "EX01", "Start-EdgeSynchronization", {}, select=RESULT)).objects[0]["Result"] == "Success"
     assert status(store, "EX01")["EDGE01"]["SyncStatus"] == "Normal"
 

@@ -56,7 +56,7 @@ class Hosts:
         imported = self.run(mailbox, [Step("import", "New-EdgeSubscription", {"FileData": data, "Site": site},
                                            select=("Name", "Site"))])
         assert imported.result("import").ok, imported.result("import").error
-        assert self.run(edge, [Step("adam", "Restart-Service", {"Name": "ADAM_MSExchange"})]).result("adam").ok
+        assert self.run(edge, [Step("adam", "Restart-Service", {"Name": "ADAM_MSExchange", "Force": True})]).result("adam").ok
         return self.run(mailbox, [
             Step("start", "Start-EdgeSynchronization", {}, select=("Name", "Type", "Result")),
             Step("test", "Test-EdgeSynchronization", {"FullCompareMode": True}, select=STATUS, always_run=True),

@@ -1,6 +1,8 @@
 """Bad certificate declarations are inventory errors naming file:line:column and what is wrong, before any host is
 contacted: a PFX that is not PKCS#12, a wrong password, a PFX that is not the declared certificate, no private key,
-an unknown service, a password variable that is not set, keys that exclude each other."""
+an unknown service, keys that exclude each other. A password that is not at hand (a variable not set, one typed at
+a prompt) is needed only by a command that imports the PFX, for a host that does: its problems are that host's,
+when it is planned, with where it was declared; drift never needs it."""
 
 from __future__ import annotations
 
@@ -62,10 +64,33 @@ def test_a_wrong_password_names_its_source_not_its_value(write, tmp_path, monkey
     assert "the password from env PFX_PW does not open the PFX" in text and "Wrong-Password-9" not in text
 
 
-def test_a_password_variable_that_is_not_set(write, tmp_path, monkeypatch, pfx):
+def planned(path, kind=None):
+    """Load, parse and plan the certificate kind of the first host against an empty store."""
+    from exconf.desired import parse
+    from exconf.model import ServerFacts
+    from exconf.modules import EXCHANGE_CERTIFICATE
+    from exconf.modules.base import PlanContext
+
+    inv = load(path)
+    desired = parse(inv)
+    ctx = PlanContext(inv.hosts[0].name, ServerFacts("EX01", "ex01.contoso.com", "Mailbox", "15.2.1544.4", "Amsterdam"), "EX01")
+    return (kind or EXCHANGE_CERTIFICATE).plan(desired.hosts[inv.hosts[0].name], (), ctx)
+
+
+def test_a_password_variable_that_is_not_set_is_needed_only_to_import(write, tmp_path, monkeypatch, pfx):
     monkeypatch.delenv("PFX_UNSET", raising=False)
-    text = problems(write, tmp_path, "- import: {pfx: mail.pfx, password_env: PFX_UNSET}", {"mail.pfx": pfx[0]})
-    assert "the environment variable PFX_UNSET is not set" in text
+    (tmp_path / "mail.pfx").write_bytes(pfx[0])
+    path = write({"inv.yaml": inventory('- match: {subject: "CN=mail.contoso.com"}\n  import: {pfx: mail.pfx, password_env: PFX_UNSET}')})
+    result = planned(path)  # the inventory loads; the plan of a host that imports it says what is missing, and where
+    assert "the environment variable PFX_UNSET is not set" in result.problems[0] and "inv.yaml:5:" in result.problems[0]
+    from dataclasses import replace
+
+    from exconf.modules import EXCHANGE_CERTIFICATE
+
+    drift = planned(path, replace(EXCHANGE_CERTIFICATE, opens_pfx=False))  # a command that imports nothing
+    assert not drift.problems and not drift.changes
+    (finding,) = drift.findings
+    assert finding.status.value == "change" and "it would be imported from the PFX mail.pfx (not opened" in finding.message
 
 
 def test_a_password_file_beside_the_inventory_opens_it(write, tmp_path, pfx):
@@ -158,19 +183,25 @@ def test_a_prompted_password_is_asked_once_per_pfx_file_and_opens_it(write, tmp_
     path = write({"inv.yaml": text})
     inv = load(path)
     from exconf.desired import parse
+    from exconf.model import ServerFacts
+    from exconf.modules import EXCHANGE_CERTIFICATE
+    from exconf.modules.base import PlanContext
 
-    desired = parse(inv)  # both hosts' declarations open the same PFX: no second prompt
+    desired = parse(inv)
+    assert asked == []  # loading asks nothing: only a command that imports it, for a host that does
+    for host in ("ex01.contoso.com", "ex02.contoso.com"):  # both hosts' plans open the same PFX: no second prompt
+        ctx = PlanContext(host, ServerFacts(host[:4].upper(), host, "Mailbox", "15.2.1544.4", "Amsterdam"), host)
+        (change,) = EXCHANGE_CERTIFICATE.plan(desired.hosts[host], (), ctx).changes
+        assert change.identity == pfx[1] and change.payload.password.ref.origin == "prompt"
     assert asked == [f"Password for the PFX {(tmp_path / 'mail.pfx').resolve()}: "]
-    [want] = desired.hosts["ex02.contoso.com"]
-    spec = want.values[0].value
-    assert spec.pfx.cert.thumbprint == pfx[1] and spec.pfx.password.origin == "prompt" and spec.pfx.password.describe() == "typed at a prompt"
-    assert PASSWORD not in repr(spec) and PASSWORD not in repr(inv.hosts[0].vars)
+    assert PASSWORD not in repr(desired) and PASSWORD not in repr(inv.hosts[0].vars)
 
 
 def test_a_wrong_password_typed_at_the_prompt_is_an_error_naming_where(write, tmp_path, pfx, typed):
     _, answers = typed
     answers += ["Typo-Password-3"]
-    text = problems(write, tmp_path, "- import: {pfx: mail.pfx, password_prompt: true}", {"mail.pfx": pfx[0]})
+    (tmp_path / "mail.pfx").write_bytes(pfx[0])
+    (text,) = planned(write({"inv.yaml": inventory("- import: {pfx: mail.pfx, password_prompt: true}")})).problems
     assert "inv.yaml:5:" in text and "the password typed at a prompt does not open the PFX" in text and "Typo-Password-3" not in text
 
 
@@ -183,7 +214,8 @@ def test_no_terminal_is_an_error_naming_where_the_prompt_was_declared(write, tmp
     monkeypatch.setattr("sys.stdin", io.StringIO("Piped-Password\n"))  # a pipe is not a terminal: never read from it
     with pytest.raises(NoTerminal):
         ask_on_terminal("Password: ")
-    text = problems(write, tmp_path, "- import: {pfx: mail.pfx, password_prompt: true}", {"mail.pfx": pfx[0]})
-    assert "inv.yaml:5:" in text and "exchange.certificates[0].import.pfx" in text
+    (tmp_path / "mail.pfx").write_bytes(pfx[0])
+    (text,) = planned(write({"inv.yaml": inventory("- import: {pfx: mail.pfx, password_prompt: true}")})).problems
+    assert "inv.yaml:5:" in text and "exchange.certificates:" in text
     assert "typed at a prompt (password_prompt), but there is no terminal to type it on; run exconf in a terminal, or give it with password_env or password_file" in text
     assert not PROMPTS.asked(str((tmp_path / "mail.pfx").resolve()))

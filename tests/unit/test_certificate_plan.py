@@ -87,9 +87,11 @@ def test_at_least_adds_what_is_missing_and_exact_replaces_a_self_signed_certific
     own = cert("B" * 40, "CN=own.contoso.com", services="IMAP, SMTP", domains=("own.contoso.com", "ex01.contoso.com"), self_signed=True)
     (change,) = plan(declare(match=Match(subject="CN=own.contoso.com"), services=frozenset({"SMTP"}), exact=True), observed=(own,)).changes
     assert change.action == "replace"
-    new, remove = steps_for(change)
-    assert (new.cmdlet, new.params["Services"], new.params["Force"]) == ("New-ExchangeCertificate", "SMTP", True)
+    # Not the default SMTP certificate: its replacement gets SMTP without -Force (NETWORK SERVICE reads its key).
+    new, enable, remove = steps_for(change)
+    assert (new.cmdlet, new.params["Services"], "Force" in new.params) == ("New-ExchangeCertificate", "None", False)
     assert new.params["SubjectName"] == "CN=own.contoso.com" and new.params["DomainName"] == ["own.contoso.com", "ex01.contoso.com"]
+    assert enable.params == {"Thumbprint": OutputRef(new.id, "Thumbprint"), "Services": "None", "Server": LOCAL_SERVER, "NetworkServiceAllowed": True}
     assert (remove.cmdlet, remove.params) == ("Remove-ExchangeCertificate", {"Thumbprint": "B" * 40, "Server": LOCAL_SERVER, "Confirm": False})
 
 
@@ -164,11 +166,11 @@ def test_an_expiring_certificate_still_counts_as_in_sync_for_the_recap_and_the_e
     assert [r.rail for r in refusals] == ["edge-mailbox-same-certificate"]
 
 
-def test_steps_always_force_enable_and_iis_keeps_the_web_site_ssl_setting():
+def test_smtp_is_bound_without_replacing_the_default_and_iis_keeps_the_web_site_ssl_setting():
     obs = cert("A" * 40, "CN=x", domains=("ex01.contoso.com",))
     (change,) = plan(declare(thumbprint="A" * 40, services=frozenset({"SMTP", "IIS"})), observed=(obs,)).changes
     (enable,) = steps_for(change)
-    assert enable.params == {"Thumbprint": "A" * 40, "Services": "IIS, SMTP", "Server": LOCAL_SERVER, "Force": True, "DoNotRequireSsl": True}
+    assert enable.params == {"Thumbprint": "A" * 40, "Services": "IIS", "Server": LOCAL_SERVER, "NetworkServiceAllowed": True, "DoNotRequireSsl": True}
     readback = (ObservedObject(KIND, "A" * 40, "A" * 40, {**obs.values, "Services": "IIS, SMTP"}),)
     assert verify_change(change, readback) is None
     assert "expected at least" in verify_change(change, (obs,))
@@ -185,14 +187,14 @@ def _import_change(tmp_path) -> Change:
         PropertyChange("password", "", None, "from env UNIT_PFX_PW", None, HERE),
         PropertyChange("services", "", [], ["SMTP"], None, HERE),
     )
-    work = CertWork(services="SMTP", pfx=PfxBytes(data, ref), password=RefSecret(SecretRef("env", "UNIT_PFX_PW")))
+    work = CertWork(services="SMTP", pfx=PfxBytes(data, ref), password=RefSecret(SecretRef("env", "UNIT_PFX_PW")), default=True)
     return Change("ex01/exchange_certificate/" + "A" * 40, "ex01", KIND, "CN=x (AAAAAAAA)", "A" * 40, "create", props, "import", payload=work)
 
 
 def test_import_and_enable_travel_together_enable_refers_to_the_import(tmp_path):
     imp, enable = steps_for(_import_change(tmp_path))
     assert imp.cmdlet == "Import-ExchangeCertificate" and isinstance(imp.params["FileData"], bytes)
-    assert enable.params["Thumbprint"] == OutputRef(imp.id, "Thumbprint") and enable.params["Force"] is True
+    assert enable.params["Thumbprint"] == OutputRef(imp.id, "Thumbprint") and enable.params["Force"] is True  # default_smtp: true
 
 
 def test_the_review_holds_the_pfx_and_password_by_reference_never_their_content(tmp_path, monkeypatch):

@@ -9,7 +9,7 @@ from exconf.desired import DesiredState
 from exconf.graph import waves
 from exconf.model import Desired, DesiredValue, FindingStatus, ObservedObject, ServerFacts
 from exconf.modules import KINDS
-from exconf.modules.edge_subscription import KIND, STATUS, SubSpec, operations_for, verify_step
+from exconf.modules.edge_subscription import KIND, SITE_READ, STATUS, SubSpec, operations_for, verify_step
 from exconf.planner import HostRead, plan
 from exconf.remote import FromOperation, Step, encode_payload
 from exconf.runner import MissingOutput, late_for_window, resolve_files
@@ -35,11 +35,14 @@ def status(name, sync, detail=None):
                                                "LeaseExpiryUtc": "2026-12-01T10:00:00Z", "LastSynchronizedUtc": "2026-12-01T09:00:00Z"})
 
 
+SITE = ObservedObject(SITE_READ, "", "", {})  # the Mailbox server read its site's side (the runner's site read)
+
+
 def reads(edge=(), ex01=(), ex02=()):
     return {
         "edge01": HostRead("edge01", facts=EDGE, objects={KIND: tuple(edge)}),
-        "ex01": HostRead("ex01", facts=EX01, objects={KIND: tuple(ex01)}),
-        "ex02": HostRead("ex02", facts=EX02, objects={KIND: tuple(ex02)}),
+        "ex01": HostRead("ex01", facts=EX01, objects={KIND: (*ex01, SITE)}),
+        "ex02": HostRead("ex02", facts=EX02, objects={KIND: (*ex02, SITE)}),
     }
 
 

@@ -73,6 +73,7 @@ class FakeTransport:
     sent: list[list[tuple[str, list]]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     user: str = "CONTOSO\\viewer"
+    server_time: str | None = "2026-12-06T10:00:00Z"  # the Date header of the server's last answer
 
     def run(self, statements, *, changes):
         self.sent.append(statements)
@@ -114,6 +115,7 @@ def test_separators_attribute_outputs_errors_and_halt_stops_later_steps():
     assert dict(reads[0][1]) == {"Identity": "ex01.contoso.lab", "ErrorAction": "Stop"}  # LOCAL_SERVER: the host's name
     assert [c for c, _ in change] == ["Set-TransportService", "Measure-Object"]
     assert [c for c, _ in readback] == ["Get-TransportService", "Measure-Object"]  # always_run: sent all the same
+    assert answer.utc_now == "2026-12-06T10:00:00Z"  # the server's clock, from its last answer's Date header
 
 
 def test_output_refs_secrets_and_refused_parameters():
