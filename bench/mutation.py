@@ -60,6 +60,11 @@ COVERED_ENGINE = (
     "engine/review.py",
     "engine/safety.py",
 )
+# modules/ files left out, each with why (docs/testing.md says the same).
+NOT_COVERED = {
+    "modules/transport_logging.py": "its one function builds the property table while modules/ is imported; mutmut switches mutants "
+                                    "only after import, so no test can reach them (the table is pinned by the docs and schema tests)",
+}
 EQUIVALENT_FILE = ROOT / "bench" / "mutation_equivalent.toml"
 RULES = "2"  # bump when the classification or the scratch layout changes: every cached result is then stale
 KILLED = {1, 3, 36, 37, -24, 24, 152, 255}  # mutmut's exit codes for killed, timeout, type-checked
@@ -71,7 +76,7 @@ UNCHECKED = {None}
 
 def covered() -> tuple[str, ...]:
     """The modules the floor applies to: COVERED_ENGINE and every file of modules/ (a new kind is covered by being added)."""
-    kinds = sorted(f"modules/{p.name}" for p in (ROOT / "modules").glob("*.py"))
+    kinds = sorted(f"modules/{p.name}" for p in (ROOT / "modules").glob("*.py") if f"modules/{p.name}" not in NOT_COVERED)
     return (*COVERED_ENGINE, *kinds)
 
 
@@ -182,9 +187,11 @@ def run(scratch: Path, children: int) -> tuple[int, str]:
     return done.returncode, (done.stdout + done.stderr)[-2000:]
 
 
-def exit_codes(scratch: Path, module: str) -> dict[str, int | None]:
+def exit_codes(scratch: Path, module: str) -> dict[str, int | None] | None:
+    """mutmut's exit code per mutant of a module ({} for a module without a function to mutate), or None when
+    mutmut did not get as far as mutating it."""
     meta = scratch / "mutants" / f"{scratch_path(module)}.meta"
-    return json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"] if meta.exists() else {}
+    return json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"] if meta.exists() else None
 
 
 _DIFFS = """
@@ -347,12 +354,14 @@ def mutate(modules: list[str], children: int, keep: bool, resume: Path | None) -
         if resume is None:
             prepare(scratch, modules)
         code, output = run(scratch, children)
-        results = [Result(m, exit_codes(scratch, m)) for m in modules]
-        if "could not find any test case" in output and all(c is None for r in results for c in r.codes.values()):
+        found = {m: exit_codes(scratch, m) for m in modules}
+        if any(codes is None for codes in found.values()):
+            return [], f"mutmut produced no results (exit {code}):\n{output}"
+        results = [Result(m, codes or {}) for m, codes in found.items()]
+        stopped = "could not find any test case" in output or "Unable to force test failures" in output
+        if stopped and all(c is None for r in results for c in r.codes.values()):
             for r in results:  # mutmut stops before running any: no unit test reaches these modules at all
                 r.codes = {name: 33 for name in r.codes}
-        if not any(r.codes for r in results):
-            return [], f"mutmut produced no results (exit {code}):\n{output}"
         wanted = [(r.module, name) for r in results for name, c in r.codes.items() if c in SURVIVED | NO_TESTS]
         shown = diffs(scratch, wanted)
         for r in results:
@@ -376,12 +385,17 @@ def ci_slice(modules: list[str], spec: str) -> list[str]:
     return [m for m in modules if int(hashlib.sha256(m.encode()).hexdigest(), 16) % n == i - 1]
 
 
+def below(score: Score, floor: float) -> bool:
+    """Under the floor; a module without a mutant (data only, no function) has nothing to kill and is not."""
+    return bool(score.counted) and score.percent < floor
+
+
 def table(scores: list[Score], sources: dict[str, str], floor: float) -> list[str]:
     lines = [f"{'module':<34}{'score':>8}{'killed':>8}{'survived':>10}{'no tests':>10}{'other':>7}{'equiv':>7}{'unchecked':>11}  "]
     fields = ("killed", "survived", "no_tests", "other", "unchecked", "equivalent")
     total = Score("total", *(sum(getattr(s, f) for s in scores) for f in fields))
     for s in [*scores, total]:
-        mark = "" if s is total else ("  BELOW FLOOR" if s.percent < floor else "") + f"  ({sources.get(s.module, '')})"
+        mark = "" if s is total else ("  BELOW FLOOR" if below(s, floor) else "  (no code to mutate)" if not s.counted else "") + f"  ({sources.get(s.module, '')})"
         lines.append(f"{s.module:<34}{s.percent:>7.1f}%{s.killed:>8}{s.survived:>10}{s.no_tests:>10}{s.other:>7}{s.equivalent:>7}{s.unchecked:>11}{mark}")
     return lines
 
@@ -442,9 +456,9 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"the scores are partial: {problem}", file=sys.stderr)
         return 1
-    below = [s for s in scores if s.percent < args.floor]
-    if below:
-        print(f"under the floor of {args.floor:g} % killed: " + ", ".join(f"{s.module} {s.percent:.1f} %" for s in below), file=sys.stderr)
+    under = [s for s in scores if below(s, args.floor)]
+    if under:
+        print(f"under the floor of {args.floor:g} % killed: " + ", ".join(f"{s.module} {s.percent:.1f} %" for s in under), file=sys.stderr)
         return 1
     return 0
 
