@@ -387,7 +387,7 @@ def ci_slice(modules: list[str], spec: str) -> list[str]:
 
 def below(score: Score, floor: float) -> bool:
     """Under the floor; a module without a mutant (data only, no function) has nothing to kill and is not."""
-    return bool(score.counted) and score.percent < floor
+    return bool(score.counted or score.unchecked) and score.percent < floor
 
 
 def table(scores: list[Score], sources: dict[str, str], floor: float) -> list[str]:
@@ -395,7 +395,7 @@ def table(scores: list[Score], sources: dict[str, str], floor: float) -> list[st
     fields = ("killed", "survived", "no_tests", "other", "unchecked", "equivalent")
     total = Score("total", *(sum(getattr(s, f) for s in scores) for f in fields))
     for s in [*scores, total]:
-        mark = "" if s is total else ("  BELOW FLOOR" if below(s, floor) else "  (no code to mutate)" if not s.counted else "") + f"  ({sources.get(s.module, '')})"
+        mark = "" if s is total else ("  BELOW FLOOR" if below(s, floor) else "  (no code to mutate)" if not s.counted and not s.unchecked else "") + f"  ({sources.get(s.module, '')})"
         lines.append(f"{s.module:<34}{s.percent:>7.1f}%{s.killed:>8}{s.survived:>10}{s.no_tests:>10}{s.other:>7}{s.equivalent:>7}{s.unchecked:>11}{mark}")
     return lines
 
