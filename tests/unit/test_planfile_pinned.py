@@ -75,15 +75,34 @@ def test_a_new_plan_file_records_where_it_came_from_and_what_was_reviewed(tmp_pa
 
 
 def test_every_saved_member_survives_the_file(tmp_path):
-    inv = load_inventory(inventory_at(tmp_path / "a"))
+    first = inventory_at(tmp_path / "a")
+    (tmp_path / "a" / "more.yaml").write_text("all:\n  hosts:\n    ex02.contoso.lab:\n      ansible_host: 127.0.0.2\n", encoding="utf-8")
+    inv = load_inventory([first, tmp_path / "a" / "more.yaml"])
     saved = planfile.new(empty_plan(), inv, None, "ex01.contoso.lab", (), ("ex09.contoso.lab",))
+    saved = replace(saved, review={**saved.review, "warnings": ["Connecteur reçu: 東京"]})
     path = tmp_path / "x.plan"
     planfile.save(path, saved, {"format_version": "1"}, KEY)
     back = planfile.load(path, KEY, strict=True)
     assert back == replace(saved, public={"format_version": "1"})  # authentic None: the MAC verified
-    # Indented JSON: a reviewer can read and diff the file.
+    assert len(back.sources) == 2
+    # Indented UTF-8 JSON: a reviewer can read and diff the file, names as they were written.
     text = path.read_text(encoding="utf-8")
-    assert text.endswith("}\n") and '\n  "saved": {\n    "planfile_version": 2,' in text
+    assert text.endswith("}\n") and '\n  "saved": {\n    "planfile_version": 2,' in text and "Connecteur reçu: 東京" in text
+
+
+def test_saving_never_writes_through_a_link_or_keeps_a_stale_temporary_file(tmp_path):
+    saved = planfile.new(empty_plan(), load_inventory(inventory_at(tmp_path / "a")), None, None)
+    path = tmp_path / "x.plan"
+    tmp = tmp_path / f".x.plan.{os.getpid()}.tmp"
+    tmp.write_text("x" * 100_000)  # left by a crashed exconf of the same pid
+    planfile.save(path, saved, {}, KEY)
+    assert planfile.load(path, KEY, strict=True).authentic is None and not tmp.exists()
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    tmp.symlink_to(victim)
+    with pytest.raises(OSError):
+        planfile.save(path, saved, {}, KEY)
+    assert victim.read_text() == "keep me"
 
 
 def test_without_a_key_a_file_is_read_but_its_mac_is_not_checked(tmp_path):
@@ -133,7 +152,7 @@ def test_every_file_a_value_came_from_counts_for_the_digest_the_organisations_to
     files = planfile.inventory_files(inv)
     assert (tmp_path / "a" / "group_vars" / "all.yaml").resolve() in files  # only the organisation's values come from it
     assert (tmp_path / "a" / "host_vars" / "ex01.contoso.lab.yaml").resolve() in files
-    assert files == sorted(files) and Path("?") not in files and len(files) == len(set(files))
+    assert files == sorted(files) and all(f.name != "?" for f in files) and len(files) == len(set(files))
     before = planfile.inventory_digest(inv)
     (tmp_path / "a" / "group_vars" / "all.yaml").write_text(
         "exchange_organization:\n  transport_config:\n    tls_send_domain_secure_list: [b.example]\n", encoding="utf-8")
@@ -206,7 +225,7 @@ def test_a_file_that_grows_while_read_is_read_at_most_one_byte_past_the_limit(tm
     path = tmp_path / "big.plan"
     path.write_text(json.dumps(saved_doc()) + " " * 5000, encoding="utf-8")
     monkeypatch.setattr(planfile, "MAX_BYTES", 1000)
-    grown = GrowingFile(monkeypatch, path)
+    grown = GrowingFile(monkeypatch, path, chunk=10)  # 100 reads of 10 bytes leave one to read
     with pytest.raises(planfile.PlanFileError) as exc:
         planfile.load(path)
     assert str(exc.value) == f"{path} is larger than 1,000 bytes; a plan file is not"
@@ -344,6 +363,7 @@ def test_a_plan_of_another_exconf_program_or_inventory_is_refused_saying_which(t
     ("-Infinity", "-Infinity is not a JSON number"),
     ("1e999", "1e999 is too large a number"),
     ("9" * 5000, "Exceeds the limit (4300 digits) for integer string conversion"),
+    ("1" + "0" * 400 + ".5", "1" + "0" * 19 + " is too large a number"),
 ])
 def test_a_number_json_does_not_have_is_refused_never_a_traceback(tmp_path, number, why):
     """Python reads NaN, Infinity, 1e999 (inf) and asks for a limit on huge integers; the MAC's canonical form has
@@ -356,3 +376,15 @@ def test_a_number_json_does_not_have_is_refused_never_a_traceback(tmp_path, numb
     with pytest.raises(planfile.PlanFileError) as exc:
         planfile.load(p, KEY, strict=True)
     assert str(exc.value).startswith(f"{p} is not a JSON plan file ({why}")
+
+
+def test_the_digest_covers_every_hosts_own_vars_file(tmp_path):
+    inv_file = inventory_at(tmp_path / "a")
+    (tmp_path / "a" / "inv.yaml").write_text(
+        "all:\n  hosts:\n    ex01.contoso.lab:\n      ansible_host: 127.0.0.1\n    ex02.contoso.lab:\n      ansible_host: 127.0.0.2\n", encoding="utf-8")
+    (tmp_path / "a" / "host_vars").mkdir()
+    for host, level in (("ex01", "None"), ("ex02", "Verbose")):
+        (tmp_path / "a" / "host_vars" / f"{host}.contoso.lab.yaml").write_text(
+            f'exchange:\n  transport_service:\n    intra_org_connector_protocol_logging_level: {level}\n', encoding="utf-8")
+    files = planfile.inventory_files(load_inventory(inv_file))
+    assert [f.name for f in files] == ["all.yaml", "ex01.contoso.lab.yaml", "ex02.contoso.lab.yaml", "inv.yaml"]

@@ -145,7 +145,8 @@ def test_failures_fall_until_nothing_more_falls_and_the_first_host_in_order_is_r
 
 def test_a_failed_host_first_in_order_does_not_stop_the_others_from_being_checked():
     reads = {"ex00": ok("ex00"), "ex01": ok("ex01"), "ex02": down("ex02")}
-    result = planned({"ex00": (typo(), relay("mine", target="ex01")), "ex01": (relay("r", target="ex02"),)}, reads)
+    reads["ex03"] = ok("ex03")
+    result = planned({"ex00": (typo(), relay("mine", target="ex01"), relay("also", target="ex03")), "ex01": (relay("r", target="ex02"),)}, reads)
     assert result.hosts["ex00"].status is HostStatus.FAILED and "matches no receive connector" in result.hosts["ex00"].error
     assert result.hosts["ex01"].error == "relay 'r' cannot be made: it needs ex02, which failed at plan time (cannot connect)"
     # ex00's change also ran an operation on ex01: a failed host's changes leave nothing behind on any host.
@@ -287,4 +288,33 @@ def test_a_kind_that_sees_the_plan_sees_only_its_own_scopes_changes_of_other_kin
     assert result.warnings == (
         "edge01 sees ['edge01/relay/mine'], clean ['ex01', 'ex02', 'ex04'], not clean []",
         "ex02 sees ['ex02/relay/theirs'], clean ['edge01', 'ex01', 'ex04'], not clean []",
+    )
+
+
+def test_a_change_that_must_follow_one_that_cannot_be_made_cannot_be_made_either():
+    """ex01's change follows ex02's, whose remote part runs on ex03, which could not be read: the need reaches ex03."""
+    reads = {"ex01": ok("ex01"), "ex02": ok("ex02"), "ex03": down("ex03")}
+    result = planned({"ex01": (relay("a", after=("ex02/relay/b",)),), "ex02": (relay("b", target="ex03"),)}, reads)
+    assert result.hosts["ex01"].error == "relay 'a' cannot be made: it needs ex03, which failed at plan time (cannot connect)"
+    assert result.operations == ()
+
+
+def test_a_host_read_with_an_error_after_its_facts_is_a_failed_host_for_what_needs_it():
+    broken = HostRead("ex02", status=HostStatus.FAILED, error="Get-ReceiveConnector failed: access denied", facts=facts("ex02"))
+    result = planned({"ex01": (relay("r", target="ex02"),)}, {"ex01": ok("ex01"), "ex02": broken})
+    assert result.hosts["ex01"].error == "relay 'r' cannot be made: it needs ex02, which failed at plan time (Get-ReceiveConnector failed: access denied)"
+
+
+def test_a_change_that_needs_a_host_not_read_at_all_cannot_be_made():
+    result = planned({"ex01": (relay("r", target="ex09"),)}, {"ex01": ok("ex01")})
+    assert result.hosts["ex01"].error.startswith("relay 'r' cannot be made: it needs ex09, which failed at plan time")
+    assert result.operations == ()
+
+
+def test_an_organisation_kind_that_reads_peers_is_planned_again_through_the_new_carrier():
+    hosts = {"ex01": (typo(),)}
+    result = planned(hosts, org_reads(), (*ORG, WATCH), org_host="ex01", kinds=(*KINDS, Observer()))
+    assert result.warnings == (
+        "organisation-wide objects are changed through ex04: ex01, which read them, failed at plan time",
+        "ex04 sees ['ex04/send_connector/Outbound'], clean ['edge01', 'ex02', 'ex04'], not clean []",
     )

@@ -197,6 +197,10 @@ def test_a_long_value_is_cut_in_the_message_and_a_list_of_another_length_says_so
     long_ops[0] = replace(long_ops[0], steps=(replace(step, params={**step.params, "Banner": exactly}),))
     (why,) = differences(review(the_plan()), review(the_plan(operations=tuple(long_ops))), ["ex01", "edge01"])
     assert why.endswith(f'"{exactly}" now')
+    one_more = "z" * 119  # 121 characters: cut
+    long_ops[0] = replace(long_ops[0], steps=(replace(step, params={**step.params, "Banner": one_more}),))
+    (why,) = differences(review(the_plan()), review(the_plan(operations=tuple(long_ops))), ["ex01", "edge01"])
+    assert why.endswith(f'"{"z" * 116}… now')
     extra_op = replace(the_plan().operations[0], id="more")
     (why,) = differences(review(the_plan()), review(the_plan(operations=(*operations(), extra_op))), ["ex01", "edge01"])
     assert why == f"ex01: receive_connector {s.name!r}: its commands differ from what the inventory and the servers give now: at the top, 1 in the plan reviewed, 2 now"
@@ -294,3 +298,20 @@ def test_a_rail_overridden_now_but_refusing_when_reviewed_is_named():
     reviewed = review(the_plan(overridden=()))
     assert differences(reviewed, review(the_plan()), ["ex01", "edge01"])[0] == (
         f"edge01: the safety rail certificate-sha1 is overridden {c.id} now, which the plan reviewed did not show")
+
+
+@pytest.mark.parametrize("was, now, shown", [
+    ({"exconf_ref": "ComputerName"}, "EX01", '{"server": "this server"} in the plan reviewed, "EX01" now'),
+    ("EX01", {"exconf_ref": "ComputerName"}, '"EX01" in the plan reviewed, {"server": "this server"} now'),
+    (["a.example"], None, '["a.example"] in the plan reviewed, null now'),
+    (None, ["a.example"], 'null in the plan reviewed, ["a.example"] now'),
+])
+def test_a_parameter_that_changed_its_type_is_named_with_both_values(was, now, shown):
+    def with_server(value):
+        ops = list(operations())
+        step = ops[0].steps[0]
+        ops[0] = replace(ops[0], steps=(replace(step, params={**step.params, "Server": value}),))
+        return review(the_plan(operations=tuple(ops)))
+
+    (why,) = differences(with_server(was), with_server(now), ["ex01", "edge01"])
+    assert why == f"ex01: receive_connector 'Default EX01': its commands differ from what the inventory and the servers give now: at [0].commands[0].parameters.Server, {shown}"
