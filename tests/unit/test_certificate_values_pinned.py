@@ -196,6 +196,9 @@ def test_a_pfx_of_certificates_only_gives_the_server_certificate_not_the_ca(tmp_
         assert (got.cert.subject, got.cert.has_key) == ("CN=mail.contoso.com", False)
     write_pfx(tmp_path / "ca.pfx", None, None, (ca,), password=None)
     assert read_pfx(tmp_path / "ca.pfx", SecretRef("env", "PW"), secret("")).cert.subject == "CN=CA"  # nothing but a CA: that one
+    write_pfx(tmp_path / "keyca.pfx", keys["ec"], None, (ca,), password=None)
+    with pytest.raises(PfxError, match="holds no certificate"):  # a key and its CA, but no certificate of that key
+        read_pfx(tmp_path / "keyca.pfx", SecretRef("env", "PW"), secret(""))
     write_pfx(tmp_path / "nokey.pfx", None, leaf, password=None)
     assert read_pfx(tmp_path / "nokey.pfx", SecretRef("env", "PW"), secret("")).cert.subject == "CN=mail.contoso.com"
 
