@@ -479,3 +479,142 @@ def test_the_edge_mailbox_rail_counts_an_expiring_certificate_and_ignores_failed
     assert [r.host for r in plan_rails(whole(("edge01", "Edge", (finding("edge01", t, [], ["SMTP"]),)), ("ex01", "Mailbox", (expiring,))))] == ["edge01"]
     assert plan_rails(whole(("edge01", "Edge", (finding("edge01", t, [], ["SMTP"]),)), ("ex01", "Mailbox", (expiring,)), down=("ex01",))) == []
     assert plan_rails(whole(("ex02", "Mailbox", (finding("ex02", t, [], ["SMTP"]),)), ("ex01", "Mailbox", (expiring,)))) == []
+
+
+# --- every finding, exactly; boundaries of dates ------------------------------------------------------------------------
+
+
+def props_of(thumb_after, thumb_before, subject, services_after, services_before, self_signed, not_after, at=HERE):
+    return (FindingProperty("thumbprint", thumb_after, thumb_before, at), FindingProperty("subject", subject, subject, at),
+            FindingProperty("services", services_after, services_before, at), FindingProperty("self_signed", self_signed, self_signed, at),
+            FindingProperty("not_after", not_after, not_after, at))
+
+
+def test_every_finding_names_the_host_the_certificate_and_where_it_was_declared():
+    a = cert("A" * 40, "CN=a", services="IMAP", domains=("ex01.contoso.com",))
+    (update,) = plan(declare(thumbprint="A" * 40, services=frozenset({"IMAP", "POP", "SMTP"})), observed=(SMTP_SELF, a)).findings
+    assert update == Finding("ex01", KIND, "CN=a (AAAAAAAA)", FindingStatus.CHANGE, HERE,
+                             props_of("A" * 40, "A" * 40, "CN=a", ["IMAP", "POP", "SMTP"], ["IMAP"], False, "2027-12-26T00:00:00Z"))
+    (change,) = plan(declare(thumbprint="A" * 40, services=frozenset({"IMAP", "POP", "SMTP"})), observed=(SMTP_SELF, a)).changes
+    assert change.reason == "enable POP, SMTP" and change.properties[0].source == HERE  # no key of its own: the entry's place
+    (in_sync,) = plan(declare(thumbprint="A" * 40), observed=(SMTP_SELF, a)).findings
+    assert in_sync == Finding("ex01", KIND, "CN=a (AAAAAAAA)", FindingStatus.IN_SYNC, HERE,
+                              props_of("A" * 40, "A" * 40, "CN=a", ["IMAP"], ["IMAP"], False, "2027-12-26T00:00:00Z"))
+    old = cert("E" * 40, "CN=EX01", services="SMTP", domains=("ex01.contoso.com",), self_signed=True, after=12)
+    result = plan(declare(match=Match(subject="CN=EX01"), renew_days=30), observed=(old,))
+    assert result.findings == (Finding("ex01", KIND, "CN=EX01 (EEEEEEEE)", FindingStatus.CHANGE, HERE,
+                                       props_of("(new, known after apply)", "E" * 40, "CN=EX01", ["SMTP"], ["SMTP"], True, "2027-03-13T00:00:00Z")),)
+    assert {p.source for p in result.changes[0].properties} == {HERE}
+    soon = cert("S" * 40, "CN=s", services="IMAP, SMTP", domains=("ex01.contoso.com",), after=10)
+    (expiring,) = plan(declare(thumbprint="S" * 40), observed=(SMTP_SELF, soon)).findings
+    assert expiring == Finding("ex01", KIND, "CN=s (SSSSSSSS)", FindingStatus.EXPIRING, HERE, (
+        FindingProperty("days_left", "at least 30", 10, HERE),
+        *props_of("S" * 40, "S" * 40, "CN=s", ["IMAP", "SMTP"], ["IMAP", "SMTP"], False, "2027-03-11T00:00:00Z")),
+        "CN=s (SSSSSSSS) serves IMAP, SMTP and expires in 10 days (2027-03-11; warning threshold 30 days)")
+
+
+def test_a_certificate_whose_services_could_not_be_read_is_an_error_finding_with_what_is_known():
+    unread = replace_values(cert("A" * 40, "CN=a", domains=("ex01.contoso.com",)), Services="Bogus", NotAfter=None)
+    (finding,) = plan(declare(thumbprint="A" * 40, services=frozenset({"SMTP"})), observed=(SMTP_SELF, unread)).findings
+    assert finding == Finding("ex01", KIND, "CN=a (AAAAAAAA)", FindingStatus.ERROR, HERE,
+                              props_of("A" * 40, "A" * 40, "CN=a", "(unknown)", "(unknown)", False, "(unknown)"),
+                              "the services of CN=a (AAAAAAAA) could not be read on EX01: unknown, so no change is proposed")
+    (removal,) = plan(declare(thumbprint="A" * 40, absent=True), observed=(SMTP_SELF, unread)).changes
+    assert removal.properties[1] == PropertyChange("services", "", "(unknown)", [], None, HERE)
+
+
+def test_expiry_dates_are_shown_in_utc_whatever_the_controllers_time_zone(monkeypatch):
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        soon = cert("S" * 40, "CN=s", services="SMTP", domains=("ex01.contoso.com",), after=10)
+        (finding,) = plan(declare(thumbprint="S" * 40), observed=(SMTP_SELF, soon)).findings
+        assert {p.prop: p.actual for p in finding.properties}["not_after"] == "2027-03-11T00:00:00Z"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def at_hours(hours: float) -> ObservedObject:
+    c = cert("H" * 40, "CN=h", domains=("ex01.contoso.com",), after=0)
+    return replace_values(c, NotAfter=(NOW + dt.timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def test_a_certificate_expiring_in_hours_is_expiring_not_expired_and_one_expiring_now_is_expired():
+    result = plan(declare(thumbprint="H" * 40, services=frozenset({"SMTP"})), observed=(SMTP_SELF, at_hours(12)))
+    assert [r.rail for r in result.refusals] == ["certificate-expiring"]
+    assert result.changes[0].properties[1].before == "2027-03-01"
+    revoked = replace_values(cert("R" * 40, "CN=r", domains=("ex01.contoso.com",)), Status="Revoked")
+    assert [(r.rail, r.message) for r in plan(declare(thumbprint="R" * 40, services=frozenset({"SMTP"})), observed=(SMTP_SELF, revoked)).refusals] == [
+        ("certificate-expired", "EX01: CN=r (RRRRRRRR) is not valid (status Revoked, valid until 2027-12-26); exconf will not bind SMTP to it")]
+    (removal,) = plan(declare(thumbprint="H" * 40, absent=True), observed=(SMTP_SELF, at_hours(0))).changes
+    assert removal.properties[2].before == "2027-03-01 (expired)"
+
+
+def test_the_thresholds_are_exclusive_at_exactly_so_many_days():
+    thirty = cert("A" * 40, "CN=a", domains=("ex01.contoso.com",), after=30)
+    assert plan(declare(thumbprint="A" * 40, services=frozenset({"SMTP"}), warn_days=30), observed=(SMTP_SELF, thirty)).refusals == ()
+    own = cert("E" * 40, "CN=EX01", services="SMTP", domains=("ex01.contoso.com",), self_signed=True, after=30)
+    assert plan(declare(match=Match(subject="CN=EX01"), renew_days=30), observed=(own,)).changes == ()
+
+
+def test_the_newest_match_is_the_one_valid_longest_then_issued_last():
+    longest = cert("A" * 40, "CN=mail", before=-50, after=400)
+    later = cert("B" * 40, "CN=mail", before=-1, after=100)
+    (change,) = plan(declare(match=Match(subject="CN=mail"), services=frozenset({"IMAP"})), observed=(SMTP_SELF, longest, later)).changes
+    assert change.identity == "A" * 40
+    same_end = (cert("C" * 40, "CN=mail", before=-10, after=300), cert("D" * 40, "CN=mail", before=-5, after=300))
+    (change,) = plan(declare(match=Match(subject="CN=mail"), services=frozenset({"IMAP"})), observed=(SMTP_SELF, *same_end)).changes
+    assert change.identity == "D" * 40
+    twins = (cert("C" * 40, "CN=mail"), cert("F" * 40, "CN=mail"))
+    assert plan(declare(match=Match(subject="CN=mail")), observed=(SMTP_SELF, *twins)).problems == (
+        "inv.yaml:7:11: exchange.certificates: match (subject 'CN=mail') selects 2 equally new certificates: CN=mail (CCCCCCCC), CN=mail (FFFFFFFF); "
+        "narrow the match or use a thumbprint on EX01",)
+    expired = (cert("C" * 40, "CN=mail", after=-1, status="DateInvalid"), replace_values(cert("F" * 40, "CN=mail", status="DateInvalid"), NotAfter=None))
+    assert plan(declare(match=Match(subject="CN=mail")), observed=(SMTP_SELF, *expired)).problems == (
+        "inv.yaml:7:11: exchange.certificates: match (subject 'CN=mail') selects no valid certificate (found: CN=mail (CCCCCCCC) DateInvalid, "
+        "until 2027-02-28; CN=mail (FFFFFFFF) DateInvalid, until (unknown)) on EX01",)
+
+
+def test_state_absent_removes_every_certificate_it_selects_but_one_declared_elsewhere():
+    a, b, c = (cert(t * 40, "CN=old", services="IMAP", domains=("old.contoso.com",)) for t in "ABC")
+    result = plan(declare(thumbprint="A" * 40), declare(match=Match(subject="CN=old"), absent=True), observed=(SMTP_SELF, a, b, c))
+    assert sorted(ch.identity for ch in result.changes) == ["B" * 40, "C" * 40]
+    assert len(result.problems) == 1 and "CN=old (AAAAAAAA) is also declared at inv.yaml:7:11" in result.problems[0]
+
+
+def test_exact_services_name_every_service_beyond_them_and_renew_on_a_bought_certificate_says_where_it_was_declared():
+    own = cert("B" * 40, "CN=own", services="IMAP, POP, SMTP", domains=("ex01.contoso.com",), self_signed=True)
+    (change,) = plan(declare(match=Match(subject="CN=own"), services=frozenset({"SMTP"}), exact=True), observed=(SMTP_SELF, own)).changes
+    assert change.reason == "serves IMAP, POP beyond the exact services; Exchange cannot remove a service"
+    assert {p.source for p in change.properties} == {HERE}
+    bought = cert("C" * 40, "CN=mail", services="SMTP", domains=("ex01.contoso.com",))
+    assert plan(declare(match=Match(subject="CN=mail"), renew_days=30), observed=(SMTP_SELF, bought)).warnings == (
+        "EX01: CN=mail (CCCCCCCC) is not self-signed; renew (declared at inv.yaml:7:11) renews only self-signed certificates: import its successor instead",)
+
+
+def test_each_renewal_that_adds_iis_is_refused_on_its_own():
+    a = cert("A" * 40, "CN=a", services="SMTP", domains=("ex01.contoso.com",), self_signed=True, after=5)
+    b = cert("B" * 40, "CN=b", services="SMTP", domains=("ex01.contoso.com",), self_signed=True, after=5)
+    result = plan(declare(match=Match(subject="CN=a"), services=frozenset({"SMTP", "IIS"}), renew_days=30),
+                  declare(match=Match(subject="CN=b"), services=frozenset({"SMTP", "IIS"}), renew_days=30), observed=(a, b))
+    assert [(r.rail, r.change) for r in result.refusals] == [("iis-self-signed", f"ex01/{KIND}/{'A' * 40}"), ("iis-self-signed", f"ex01/{KIND}/{'B' * 40}")]
+
+
+def test_a_send_connector_another_server_sources_does_not_hide_the_connectors_after_it():
+    tls = "<I>CN=Public CA<S>CN=mail.contoso.com"
+    legacy = cert("A" * 40, "CN=mail.contoso.com", domains=("mail.contoso.com",))
+    result = plan(declare(thumbprint="A" * 40, absent=True), observed=(SMTP_SELF, legacy, connector("send", "Theirs", "x", tls, ["EX02"]),
+                                                                      connector("receive", "EX01\\Mine", "x", tls)))
+    assert [r.message.split('"')[1] for r in result.refusals] == ["EX01\\Mine"]
+
+
+def test_the_edge_mailbox_rail_reads_every_host_and_finding_after_one_it_skips():
+    t = "A" * 40
+    noise = (Finding("edge01", "receive_connector", "x", FindingStatus.CHANGE, HERE), finding("edge01", "B" * 40, [], ["SMTP"], self_signed=True),
+             finding("edge01", "C" * 40, [], ["SMTP"], props=("thumbprint", "services")))
+    plan_ = whole(("ex09", "Mailbox", (finding("ex09", t, ["SMTP"], ["SMTP"]),)), ("edge01", "Edge", (*noise, finding("edge01", t, [], ["SMTP"]))),
+                  ("ex01", "Mailbox", (finding("ex01", t, ["SMTP"], ["SMTP"]),)), down=("ex09",))
+    assert [(r.host, r.message.split("also serves SMTP on ")[1].split(";")[0]) for r in plan_rails(plan_)] == [("edge01", "ex01")]

@@ -120,6 +120,9 @@ def test_a_pfx_without_its_key_cannot_serve_a_service(pfx_file, monkeypatch):
         (("import", "pfx"), f"the PFX {pfx.ref.path} has no private key: Exchange cannot enable SMTP, IIS on a certificate without one"),
     ]
     assert pfx_problems({}, keyless) == []
+    two_names = replace(pfx, cert=replace(pfx.cert, domains=("a.contoso.com", "b.contoso.com")))
+    assert pfx_problems({"match": {"domains": ["c.contoso.com"]}}, two_names)[0][1].endswith(
+        "holds 'CN=mail.contoso.com' (issuer 'CN=Unit CA', names a.contoso.com, b.contoso.com), which the declared match (domains ['c.contoso.com']) does not select")
 
 
 @pytest.mark.parametrize("spec, ref", [
@@ -246,3 +249,26 @@ def test_the_kind_plans_changes_and_verifies_them_with_the_certificate_planner()
     assert kind.verify(change, ()) is None
     assert kind.verify(change, (ObservedObject(KIND, "A" * 40, "A" * 40, {"Thumbprint": "A" * 40, "Subject": "CN=x"}),)) == "CN=x (AAAAAAAA) is still on the server"
     assert CertificateKind().clock().utcoffset() == dt.timedelta(0)  # expiry dates are compared in UTC
+
+
+def test_an_absolute_password_file_is_kept_as_written(tmp_path):
+    from exconf.modules.exchange_certificate import _password_ref
+
+    (tmp_path / "real.pw").write_text("x")
+    (tmp_path / "link.pw").symlink_to(tmp_path / "real.pw")
+    assert _password_ref({"pfx": "c.pfx", "password_file": str(tmp_path / "link.pw")}, tmp_path / "elsewhere") == SecretRef("file", str(tmp_path / "link.pw"))
+
+
+def test_a_pfx_checked_when_the_inventory_loads_is_not_decrypted_again_for_the_plan(pfx_file, monkeypatch):
+    from exconf.modules import certificate_values
+
+    folder, _ = pfx_file
+    monkeypatch.setenv("UNIT_PFX_PW", PASSWORD)
+    opened = []
+    real = certificate_values.pkcs12.load_key_and_certificates
+    monkeypatch.setattr(certificate_values.pkcs12, "load_key_and_certificates", lambda *a: opened.append(1) or real(*a))
+    kind = CertificateKind()
+    entry = {"import": {"pfx": "certs/mail.pfx", "password_env": "UNIT_PFX_PW"}}
+    assert kind.inventory_issues([entry, entry], folder) == []
+    kind.desired([entry], where_in(folder / "inv.yaml"))
+    assert len(opened) == 1

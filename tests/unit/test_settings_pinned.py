@@ -54,10 +54,12 @@ def test_the_read_step_selects_what_the_kind_compares_and_skips_where_the_kind_d
 
 
 def test_what_is_observed_of_each_object_its_name_and_the_identity_set_changes_it():
-    objects = ({"Name": "Default EX01", "Guid": "g-1", "Identity": "EX01\\Default EX01"}, {"Identity": "EX01\\Client", "ProtocolLoggingLevel": "None"}, {})
+    objects = ({"Name": "Default EX01", "Guid": "g-1", "Identity": "EX01\\Default EX01"}, {"Identity": "EX01\\Client", "ProtocolLoggingLevel": "None"},
+               {"Name": "Relay", "Identity": "EX01\\Relay"}, {})
     got = RECEIVE_CONNECTOR.observe(Answer("EX01", False, {"r:receive_connector": StepResult("r:receive_connector", "ok", objects)}), "r:")
     assert got == (ObservedObject("receive_connector", "Default EX01", "g-1", objects[0]),
                    ObservedObject("receive_connector", "EX01\\Client", "EX01\\Client", objects[1]),
+                   ObservedObject("receive_connector", "Relay", "EX01\\Relay", objects[2]),
                    ObservedObject("receive_connector", "", "", {}))
     config = ({"Name": "Transport Settings", "Guid": "g-9"},)
     assert TRANSPORT_CONFIG.observe(Answer("EX01", False, {"r:transport_config": StepResult("r:transport_config", "ok", config)}), "r:") == (
@@ -185,9 +187,12 @@ def test_a_change_is_verified_on_the_object_read_back_and_what_differs_is_named(
     ), "r")
     back = lambda **v: (ObservedObject("transport_service", "EX02", "EX02", {}), ObservedObject("transport_service", "EX01", "EX01", v))  # noqa: E731
     assert TRANSPORT_SERVICE.verify(change, back(SendProtocolLogMaxAge="10.00:00:00", IntraOrgConnectorProtocolLoggingLevel="verbose")) is None
-    assert TRANSPORT_SERVICE.verify(change, back(SendProtocolLogMaxAge="30.00:00:00", IntraOrgConnectorProtocolLoggingLevel="Bogus")) == (
-        "read back different: send_protocol_log_max_age is '30.00:00:00', expected '10.00:00:00'; "
-        "intra_org_connector_protocol_logging_level is 'Bogus', expected 'Verbose'")
+    assert TRANSPORT_SERVICE.verify(change, back(SendProtocolLogMaxAge="bogus", IntraOrgConnectorProtocolLoggingLevel="None")) == (
+        "read back different: send_protocol_log_max_age is 'bogus', expected '10.00:00:00'; "
+        "intra_org_connector_protocol_logging_level is 'None', expected 'Verbose'")
+    path = Change("ex01/transport_service/EX01", "ex01", "transport_service", "EX01", "EX01", "update", (
+        PropertyChange("send_protocol_log_path", "SendProtocolLogPath", "C:\\x", "D:\\Logs", "D:\\Logs", A),), "r")
+    assert TRANSPORT_SERVICE.verify(path, back(SendProtocolLogPath="d:\\logs")) is None  # Windows paths: case-insensitive
     assert TRANSPORT_SERVICE.verify(change, back()[:1]) == "made, but could not be read back"
 
 
@@ -223,3 +228,10 @@ def test_a_settings_kind_that_follows_other_kinds_gets_their_changes_as_its_orde
     kind = replace(RECEIVE_CONNECTOR, sees_planned=True, follows=follows)
     result = kind.plan((want(RECEIVE_CONNECTOR, "Default*", protocol_logging_level="Verbose"),), (rc("Default EX01", ProtocolLoggingLevel="None"),), CTX)
     assert seen == ["Default EX01"] and result.changes[0].after == ("ex01/exchange_certificate/A",)
+
+
+def test_a_declaration_that_matches_nothing_does_not_stop_the_next_one():
+    declared = (want(RECEIVE_CONNECTOR, "Nothing*", protocol_logging_level="Verbose"), want(RECEIVE_CONNECTOR, "Default*", at=B, protocol_logging_level="Verbose"))
+    result = diff(RECEIVE_CONNECTOR, declared, (rc("Default EX01", ProtocolLoggingLevel="None"),), CTX)
+    assert result.problems == ("group_vars/all.yaml:3:5: receive_connectors: 'Nothing*' matches no receive connector on EX01",)
+    assert [c.name for c in result.changes] == ["Default EX01"]
