@@ -375,14 +375,21 @@ def mutate(modules: list[str], children: int, keep: bool, resume: Path | None) -
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def ci_slice(modules: list[str], spec: str) -> list[str]:
-    """``I/N``: the I-th of N deterministic shares of the modules (by a hash of each path, so adding a module
-    moves no other)."""
+def ci_slice(modules: list[str], spec: str, root: Path = ROOT) -> list[str]:
+    """``I/N``: the I-th of N shares of the modules, balanced by source size (about as many mutants in each):
+    the largest first, each to the lightest share so far, ties by name. Deterministic for a given checkout."""
     index, _, count = spec.partition("/")
     i, n = int(index), int(count)
     if not 1 <= i <= n:
         raise SystemExit(f"--slice {spec}: expected I/N with 1 <= I <= N")
-    return [m for m in modules if int(hashlib.sha256(m.encode()).hexdigest(), 16) % n == i - 1]
+    weight = {m: (root / m).stat().st_size if (root / m).exists() else 0 for m in modules}
+    shares: list[list[str]] = [[] for _ in range(n)]
+    loads = [0] * n
+    for m in sorted(modules, key=lambda m: (-weight[m], m)):
+        lightest = loads.index(min(loads))
+        shares[lightest].append(m)
+        loads[lightest] += weight[m]
+    return [m for m in modules if m in shares[i - 1]]
 
 
 def below(score: Score, floor: float) -> bool:
@@ -391,12 +398,13 @@ def below(score: Score, floor: float) -> bool:
 
 
 def table(scores: list[Score], sources: dict[str, str], floor: float) -> list[str]:
-    lines = [f"{'module':<34}{'score':>8}{'killed':>8}{'survived':>10}{'no tests':>10}{'other':>7}{'equiv':>7}{'unchecked':>11}  "]
+    lines = [f"{'module':<40}{'score':>8}{'killed':>8}{'survived':>10}{'no tests':>10}{'other':>7}{'equiv':>7}{'unchecked':>11}  "]
     fields = ("killed", "survived", "no_tests", "other", "unchecked", "equivalent")
     total = Score("total", *(sum(getattr(s, f) for s in scores) for f in fields))
     for s in [*scores, total]:
         mark = "" if s is total else ("  BELOW FLOOR" if below(s, floor) else "  (no code to mutate)" if not s.counted and not s.unchecked else "") + f"  ({sources.get(s.module, '')})"
-        lines.append(f"{s.module:<34}{s.percent:>7.1f}%{s.killed:>8}{s.survived:>10}{s.no_tests:>10}{s.other:>7}{s.equivalent:>7}{s.unchecked:>11}{mark}")
+        shown = f"{s.percent:>7.1f}%" if s.counted or s.unchecked else f"{'—':>8}"
+        lines.append(f"{s.module:<40}{shown}{s.killed:>8}{s.survived:>10}{s.no_tests:>10}{s.other:>7}{s.equivalent:>7}{s.unchecked:>11}{mark}")
     return lines
 
 

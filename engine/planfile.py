@@ -63,12 +63,15 @@ class SavedPlan:
 
 
 def inventory_files(inventory: Inventory) -> list[Path]:
-    """Every file the inventory's values came from, and the inventory file itself."""
-    files = {inventory.path.resolve()}
+    """Every file the inventory's values came from, and the inventory file itself. A value's place that is no
+    file (``-e #1``: the -e arguments are digested on their own) is left out: read as a path, it would make the
+    digest depend on the folder exconf runs in."""
+    main = inventory.path.resolve()
+    files = {main}
     for host in inventory.hosts:
         files |= {Path(loc.file).resolve() for loc in host.sources.values() if loc.file != "?"}
     files |= {Path(loc.file).resolve() for loc in inventory.organization_sources.values() if loc.file != "?"}
-    return sorted(files)
+    return sorted(f for f in files if f == main or f.is_file())
 
 
 def inventory_digest(inventory: Inventory, extra_vars: tuple[str, ...] = ()) -> str:

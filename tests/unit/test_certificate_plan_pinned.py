@@ -547,8 +547,9 @@ def test_a_certificate_expiring_in_hours_is_expiring_not_expired_and_one_expirin
     assert [r.rail for r in result.refusals] == ["certificate-expiring"]
     assert result.changes[0].properties[1].before == "2027-03-01"
     revoked = replace_values(cert("R" * 40, "CN=r", domains=("ex01.contoso.com",)), Status="Revoked")
-    assert [(r.rail, r.message) for r in plan(declare(thumbprint="R" * 40, services=frozenset({"SMTP"})), observed=(SMTP_SELF, revoked)).refusals] == [
-        ("certificate-expired", "EX01: CN=r (RRRRRRRR) is not valid (status Revoked, valid until 2027-12-26); exconf will not bind SMTP to it")]
+    assert plan(declare(thumbprint="R" * 40, services=frozenset({"SMTP"})), observed=(SMTP_SELF, revoked)).refusals == (Refusal(
+        "certificate-expired", "ex01", "EX01: CN=r (RRRRRRRR) is not valid (status Revoked, valid until 2027-12-26); exconf will not bind SMTP to it",
+        f"ex01/{KIND}/{'R' * 40}"),)
     (removal,) = plan(declare(thumbprint="H" * 40, absent=True), observed=(SMTP_SELF, at_hours(0))).changes
     assert removal.properties[2].before == "2027-03-01 (expired)"
 
@@ -565,9 +566,9 @@ def test_the_newest_match_is_the_one_valid_longest_then_issued_last():
     later = cert("B" * 40, "CN=mail", before=-1, after=100)
     (change,) = plan(declare(match=Match(subject="CN=mail"), services=frozenset({"IMAP"})), observed=(SMTP_SELF, longest, later)).changes
     assert change.identity == "A" * 40
-    same_end = (cert("C" * 40, "CN=mail", before=-10, after=300), cert("D" * 40, "CN=mail", before=-5, after=300))
+    same_end = (cert("G" * 40, "CN=mail", before=-10, after=300), cert("J" * 40, "CN=mail", before=-5, after=300))
     (change,) = plan(declare(match=Match(subject="CN=mail"), services=frozenset({"IMAP"})), observed=(SMTP_SELF, *same_end)).changes
-    assert change.identity == "D" * 40
+    assert change.identity == "J" * 40
     twins = (cert("C" * 40, "CN=mail"), cert("F" * 40, "CN=mail"))
     assert plan(declare(match=Match(subject="CN=mail")), observed=(SMTP_SELF, *twins)).problems == (
         "inv.yaml:7:11: exchange.certificates: match (subject 'CN=mail') selects 2 equally new certificates: CN=mail (CCCCCCCC), CN=mail (FFFFFFFF); "
@@ -587,8 +588,10 @@ def test_state_absent_removes_every_certificate_it_selects_but_one_declared_else
 
 def test_exact_services_name_every_service_beyond_them_and_renew_on_a_bought_certificate_says_where_it_was_declared():
     own = cert("B" * 40, "CN=own", services="IMAP, POP, SMTP", domains=("ex01.contoso.com",), self_signed=True)
-    (change,) = plan(declare(match=Match(subject="CN=own"), services=frozenset({"SMTP"}), exact=True), observed=(SMTP_SELF, own)).changes
+    result = plan(declare(match=Match(subject="CN=own"), services=frozenset({"SMTP"}), exact=True), observed=(SMTP_SELF, own))
+    (change,) = result.changes
     assert change.reason == "serves IMAP, POP beyond the exact services; Exchange cannot remove a service"
+    assert {p.prop: (p.expected, p.actual) for p in result.findings[0].properties}["services"] == (["SMTP"], ["IMAP", "POP", "SMTP"])
     assert {p.source for p in change.properties} == {HERE}
     bought = cert("C" * 40, "CN=mail", services="SMTP", domains=("ex01.contoso.com",))
     assert plan(declare(match=Match(subject="CN=mail"), renew_days=30), observed=(SMTP_SELF, bought)).warnings == (

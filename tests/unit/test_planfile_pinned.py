@@ -388,3 +388,16 @@ def test_the_digest_covers_every_hosts_own_vars_file(tmp_path):
             f'exchange:\n  transport_service:\n    intra_org_connector_protocol_logging_level: {level}\n', encoding="utf-8")
     files = planfile.inventory_files(load_inventory(inv_file))
     assert [f.name for f in files] == ["all.yaml", "ex01.contoso.lab.yaml", "ex02.contoso.lab.yaml", "inv.yaml"]
+
+
+def test_a_plan_made_with_minus_e_in_one_folder_applies_from_another(tmp_path, monkeypatch):
+    """-e values are placed at "-e #1", which is no file: read as a path it made the digest depend on the folder exconf
+    ran in, so apply PLANFILE from another folder refused the plan as "the inventory changed"."""
+    inv_file = inventory_at(tmp_path / "a")
+    digests = set()
+    for cwd in (tmp_path, tmp_path / "a" / "group_vars"):
+        monkeypatch.chdir(cwd)
+        inv = load_inventory(inv_file, extra=("x=1",))
+        assert planfile.inventory_files(inv) == [(tmp_path / "a" / p).resolve() for p in ("group_vars/all.yaml", "inv.yaml")]
+        digests.add(planfile.inventory_digest(inv, ("x=1",)))
+    assert len(digests) == 1

@@ -235,3 +235,11 @@ def test_a_declaration_that_matches_nothing_does_not_stop_the_next_one():
     result = diff(RECEIVE_CONNECTOR, declared, (rc("Default EX01", ProtocolLoggingLevel="None"),), CTX)
     assert result.problems == ("group_vars/all.yaml:3:5: receive_connectors: 'Nothing*' matches no receive connector on EX01",)
     assert [c.name for c in result.changes] == ["Default EX01"]
+
+
+def test_every_declaration_of_a_kind_the_server_did_not_report_is_named():
+    declared = (want(TRANSPORT_CONFIG, "", tls_send_domain_secure_list=["a.example"]), want(TRANSPORT_CONFIG, "", at=B, tls_receive_domain_secure_list=["b.example"]))
+    assert diff(TRANSPORT_CONFIG, declared, (), CTX).problems == (
+        "group_vars/all.yaml:3:5: transport_config: EX01 reported no transport config",
+        "host_vars/ex01.yaml:7:9: transport_config: EX01 reported no transport config",
+    )
