@@ -9,8 +9,10 @@ scores under the floor (docs/testing.md).
     python bench/mutation.py engine/safety.py         # one module (while writing its tests)
     python bench/mutation.py --show modules/settings.py   # also print each surviving mutant
     python bench/mutation.py --no-cache               # mutate everything again
+    python bench/mutation.py --slice 2/3              # one of three shares balanced by size (CI: .ci/run)
 
-**Cache.** A module's result is kept under ``--cache`` (default ``$XDG_CACHE_HOME/exconf/mutation``)
+**Cache.** A module's result is kept under ``--cache`` (default ``$EXCONF_MUTATION_CACHE``, else
+``$XDG_CACHE_HOME/exconf/mutation`` or ``~/.cache/exconf/mutation``)
 keyed by the SHA-256 of the module's source, of every file of tests/unit (and tests/conftest.py),
 of this script's rules and of mutmut's version: an unchanged module with unchanged unit tests is not
 mutated again. What the key leaves out (other modules a test also runs, docs the tests read) can make
