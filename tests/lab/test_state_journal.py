@@ -175,7 +175,7 @@ def test_every_scope_holds_the_kinds_of_its_role(tmp_path):
     kinds = {scope: {k for s, k in store._state.objects if s == scope} for scope, _ in store._state.objects}
     assert kinds[stored.ORG] == {"SendConnector", "TransportConfig", "exchange_certificate_authority", "EdgeSubscriptions", "accepted_domains"}
     assert kinds["EX01"] == {"ReceiveConnector", "TransportService", "FrontendTransportService", "exchange_certificates", "admin_audit_log",
-                             "client_access_names", "web_files"}
+                             "client_access_names", "web_files", "PowerShellVirtualDirectory"}
     assert kinds["EDGE02"] == {"ReceiveConnector", "TransportService", "SendConnector", "TransportConfig", "exchange_certificates",
                                "EdgeSubscriptionEdge"}
 
