@@ -532,6 +532,6 @@ def test_the_program_deletes_an_output_file_whatever_happened(tree, program):
     # The one file the program writes itself is the constant web.config beside an ACME challenge file (IIS serves a
     # file without an extension only with it), at a path of its own making.
     writes = [line.strip() for line in program.splitlines() if "System.IO.File]::WriteAll" in line]
-    assert writes == ["if (-not (Test-Path -LiteralPath $webConfig)) { [System.IO.File]::WriteAllText($webConfig, $challengeWebConfig) }"]
+    assert writes == ["if (-not [System.IO.File]::Exists($webConfig)) { [System.IO.File]::WriteAllText($webConfig, $challengeWebConfig) }"]
     assert "OpenWrite" not in program
-    assert "$webConfig = Join-Path -Path $folder -ChildPath 'web.config'" in program and "$challengeWebConfig = '<?xml" in program
+    assert "$webConfig = [System.IO.Path]::Combine($folder, 'web.config')" in program and "$challengeWebConfig = '<?xml" in program

@@ -337,12 +337,13 @@ function Invoke-Step($step) {
                 throw 'Set-Content and Remove-Item run only on an ACME challenge file named by web_file, Set-Content with -Value alone.'
             }
             $webRoot = [Microsoft.Win32.Registry]::GetValue('HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\InetStp', 'PathWWWRoot', $null)
-            $folder = Join-Path -Path ([Environment]::ExpandEnvironmentVariables([string]$webRoot)) -ChildPath '.well-known\acme-challenge'
-            $webFilePath = Join-Path -Path $folder -ChildPath $token
+            # .NET, not Join-Path or Test-Path: the program's own commands bind no value (module logging, event 4103).
+            $folder = [System.IO.Path]::Combine([Environment]::ExpandEnvironmentVariables([string]$webRoot), '.well-known', 'acme-challenge')
+            $webFilePath = [System.IO.Path]::Combine($folder, $token)
             if ($name -ceq 'Set-Content') {
                 [void][System.IO.Directory]::CreateDirectory($folder)
-                $webConfig = Join-Path -Path $folder -ChildPath 'web.config'
-                if (-not (Test-Path -LiteralPath $webConfig)) { [System.IO.File]::WriteAllText($webConfig, $challengeWebConfig) }
+                $webConfig = [System.IO.Path]::Combine($folder, 'web.config')
+                if (-not [System.IO.File]::Exists($webConfig)) { [System.IO.File]::WriteAllText($webConfig, $challengeWebConfig) }
                 $stepArgs['NoNewline'] = $true
                 $stepArgs['Encoding'] = 'ASCII'
             }
@@ -364,7 +365,7 @@ function Invoke-Step($step) {
         $command = Get-Command -Name $name -CommandType Cmdlet -ErrorAction Stop | Select-Object -First 1
         $stepWarnings = $null
         # @() keeps the output an array for zero or one object too. A challenge file already gone is not removed again.
-        if ($name -ceq 'Remove-Item' -and -not (Test-Path -LiteralPath $webFilePath)) { $output = @() }
+        if ($name -ceq 'Remove-Item' -and -not [System.IO.File]::Exists($webFilePath)) { $output = @() }
         else { $output = @(& $command @stepArgs -ErrorAction Stop -WarningAction SilentlyContinue -WarningVariable stepWarnings) }
         # An absent select must stay empty: @($null) is an array holding one $null.
         $select = @()
