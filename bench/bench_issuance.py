@@ -53,7 +53,9 @@ def bench(n: int, challenge: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         servers = [{"name": f"EX{i:03d}", "role": "Mailbox", "site": "Amsterdam", "address": f"127.71.{i // 250 + 1}.{i % 250 + 1}",
-                    "iis": {"http_port": IIS_HTTP, "https_port": IIS_HTTPS}} for i in range(n)]
+                    "iis": {"http_port": IIS_HTTP, "https_port": IIS_HTTPS},
+                    # /PowerShell takes Kerberos only by default; the bench has no KDC and logs on with NTLM (as bench_scale).
+                    "powershell_virtual_directory": {"windows_authentication": True}} for i in range(n)]
         org = {"organization": {"name": "Bench", "domain": "bench.lab", "netbios": "BENCH"},
                "accounts": [{"user": "exadmin", "password": PASSWORD}], "servers": servers}
         (folder / "org.yaml").write_text(yaml.safe_dump(org, sort_keys=False))
