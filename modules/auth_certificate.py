@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ from exconf.model import (PROGRAM, Change, Desired, DesiredValue, Finding, Findi
 from exconf.remote import LOCAL_SERVER, STATUS_NOT_APPLICABLE, Answer, FromOperation, OutputRef, Step
 from exconf.yamlsource import Location, PathKey
 
-from .base import ORGANIZATION, KindDefaults, KindPlan, PeerRead, PlanContext, ReadError
+from .base import ORGANIZATION, DriftTraits, KindDefaults, KindPlan, PeerRead, PlanContext, ReadError
 from .certificate_requests import TransitPassword
 from .certificate_values import Cert, cert_from_answer
 
@@ -338,6 +338,11 @@ class AuthCertificateKind(KindDefaults):
     title: str = "Auth certificate"
     roles: frozenset[str] = frozenset({"Mailbox"})
     reads_peers: bool = True  # every Mailbox server's certificates: each must hold it
+    # drift: an Auth certificate that expires, or is missing on a server, stops OAuth (hybrid, the admin centre);
+    # never corrected unattended: a rotation restarts services and spans runs.
+    drift: DriftTraits = field(default_factory=lambda: DriftTraits(
+        "high", ("Set-AuthConfig", "New-ExchangeCertificate", "Import-ExchangeCertificate", "Remove-ExchangeCertificate")),
+        compare=False, repr=False)
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)
 
     def schema(self) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,7 +35,7 @@ from exconf.model import Change, Desired, DesiredValue, Finding, FindingProperty
 from exconf.remote import LOCAL_SERVER, STATUS_NOT_APPLICABLE, Answer, Step
 from exconf.yamlsource import Location, PathKey
 
-from .base import SERVER, KindDefaults, KindPlan, PlanContext, ReadError
+from .base import SERVER, DriftTraits, KindDefaults, KindPlan, PlanContext, ReadError
 from .certificate_values import Cert, cert_from_answer, covers, names_of
 
 KIND = "certificate_urls"
@@ -188,6 +188,12 @@ class CertificateUrlsKind(KindDefaults):
     title: str = "certificate names"
     roles: frozenset[str] = frozenset({"Mailbox", "Edge"})
     sees_planned: bool = True  # the certificate changes of the same plan are judged before they are made
+    # drift: a name clients use that the certificate does not cover breaks them (Outlook Anywhere, ActiveSync);
+    # it changed when a URL or the binding did. Nothing to correct: this kind changes nothing.
+    drift: DriftTraits = field(default_factory=lambda: DriftTraits(
+        "high", ("Enable-ExchangeCertificate", "Set-OwaVirtualDirectory", "Set-EcpVirtualDirectory", "Set-WebServicesVirtualDirectory",
+                 "Set-OabVirtualDirectory", "Set-ActiveSyncVirtualDirectory", "Set-MapiVirtualDirectory", "Set-AutodiscoverVirtualDirectory",
+                 "Set-OutlookAnywhere", "Set-ClientAccessService", "New-AcceptedDomain")), compare=False, repr=False)
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)
 
     def schema(self) -> dict[str, Any]:
