@@ -122,10 +122,14 @@ def get(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
         "NextCertificateEffectiveDate": effective,
         "ServiceName": cfg["service_name"],
         "Realm": cfg["realm"],
+        # The properties and classes CSS-Exchange recorded (HealthChecker Tests/DataCollection/E16/Exchange/
+        # GetAuthConfig.xml): no hybrid configuration here, so the deployment and issuer are empty.
+        "DeploymentId": "",
+        "IssuerIdentifier": "",
         "Name": "Auth Configuration",
     }
     out.update(ctx.common(identity="Auth Configuration", dn=dn, guid=lab_guid("authconfig", ctx.domain),
-                          category="ms-Exch-Auth-Auth-Config", classes=("top", "msExchAuthAuthConfig"),
+                          category="ms-Exch-Auth-Auth-Config", classes=("top", "container", "msExchContainer", "msExchAuthAuthConfig"),
                           created=ctx.state.created, changed=ctx.state.created))
     return [out]
 
