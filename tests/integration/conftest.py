@@ -21,6 +21,8 @@ EDGE_PASSWORD = "Lab-EdgeAdmin-1"
 # without root (Exchange's own default is 80/443; docs/lab.md).
 IIS_HTTP_PORT = 8080
 IIS_HTTPS_PORT = 8443
+# Where a lab Edge's sshd listens in the tests (Windows OpenSSH: 22, which needs root here; docs/lab.md).
+SSH_PORT = 2222
 _counter = itertools.count(1)
 
 
@@ -50,6 +52,15 @@ BOTH_DOORS = {
 }
 
 
+# The Edge scenarios (certificates, logging, the subscription with its cross-host waves) run over SSH too:
+# door "ssh" takes Edges over Windows OpenSSH (ansible_connection: ssh, docs/ssh.md) and Mailbox servers over
+# remote PowerShell, as "psrp" does.
+EDGE_DOORS = {
+    "test_plan_apply", "test_certificates", "test_certificates_saved_plan", "test_edge_subscription", "test_plan_graph",
+    "test_hostile_output", "test_wire",
+}
+
+
 @pytest.fixture
 def door() -> str:
     """The door of a lab's inventories when a test is not parametrised over both (pytest_generate_tests)."""
@@ -66,32 +77,39 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "door" in metafunc.fixturenames:
         module = metafunc.module.__name__.rsplit(".", 1)[-1]
         doors = ("psrp", "winrm") if module in BOTH_DOORS else ("winrm",) if module in WINRM_TRANSPORT else ("psrp",)
+        if module in EDGE_DOORS:
+            doors += ("ssh",)
         metafunc.parametrize("door", doors)
 
 
 def round_trips(lab: "Lab") -> dict[str, int]:
-    """What each server ran: WinRS commands (exconf's program) plus PSRP pipelines (remote PowerShell)."""
+    """What each server ran: WinRS and SSH commands (exconf's program) plus PSRP pipelines (remote PowerShell)."""
     return {name: s["endpoints"]["/wsman"]["commands"] + s["endpoints"]["/PowerShell"]["pipelines"]
-            for name, s in lab.stats().items()}
+            + s["endpoints"]["ssh"]["commands"] for name, s in lab.stats().items()}
 
 
-def door_vars(door: str) -> dict[str, Any]:
-    """What a host's host_vars get for a door: where the lab's IIS serves /PowerShell, or WinRM explicitly."""
+def door_vars(door: str, edge: bool = False, known_hosts: Path | None = None) -> dict[str, Any]:
+    """What a host's host_vars get for a door: where the lab's IIS serves /PowerShell, WinRM explicitly, or
+    for an Edge under "ssh", Windows OpenSSH with the lab's host keys as known_hosts."""
     if door == "winrm":
         return {"ansible_connection": "winrm"}
+    if door == "ssh" and edge:
+        return {"ansible_connection": "ssh", "ansible_shell_type": "powershell", "ansible_port": SSH_PORT,
+                "ansible_ssh_common_args": f"-o UserKnownHostsFile={known_hosts}"}
     return {"ansible_psrp_port": IIS_HTTP_PORT}
 
 
-def _hosts_of(doc: Any) -> list[str]:
-    """Host names of a YAML inventory's groups (all, children, …)."""
-    out: list[str] = []
+def _hosts_of(doc: Any) -> dict[str, str]:
+    """Host names of a YAML inventory's groups (all, children, …), each with its ansible_host ("" if none)."""
+    out: dict[str, str] = {}
 
     def group(g: Any) -> None:
         if not isinstance(g, dict):
             return
-        for name in (g.get("hosts") or {}):
-            if name not in out:
-                out.append(str(name))
+        for name, hv in (g.get("hosts") or {}).items():
+            address = hv.get("ansible_host") if isinstance(hv, dict) else None
+            if str(name) not in out or (address and not out[str(name)]):
+                out[str(name)] = str(address or "")
         for child in (g.get("children") or {}).values():
             group(child)
 
@@ -111,11 +129,22 @@ class Lab:
     server: LabServer
     addresses: dict[str, str]  # server name -> address
     door: str = "psrp"
+    edges: frozenset[str] = frozenset()  # names of the lab's Edge servers
 
     @property
     def ca(self) -> Path:
         return self.server.ca_path
 
+    @property
+    def known_hosts(self) -> Path:
+        """The lab's Edges' SSH host keys in known_hosts form (the lab writes it; an inventory names it)."""
+        return self.server.known_hosts_path
+
+    def is_edge_host(self, host: str, address: str) -> bool:
+        """Whether an inventory host is one of the lab's Edges: by its address, else by its short name."""
+        by_address = {a: n for n, a in self.addresses.items()}
+        server = by_address.get(address) or host.split(".", 1)[0].upper()
+        return server in self.edges
     def stats(self) -> dict[str, Any]:
         return self.server.stats()["servers"]
 
@@ -139,15 +168,16 @@ class Lab:
         try:
             hosts = _hosts_of(yaml.safe_load(body))
         except yaml.YAMLError:
-            hosts = []  # a test of a broken inventory: nothing to add
+            hosts = {}  # a test of a broken inventory: nothing to add
         given = {Path(rel).as_posix() for rel in (files or {})}
-        for host in hosts:
+        for host, address in (hosts.items() if isinstance(hosts, dict) else []):
             rel = f"host_vars/{host}.yml"
             if rel in given or any(c in host for c in "/\\\0") or host.startswith("."):
                 continue
             p = self.dir / rel
             p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_text(yaml.safe_dump(door_vars(self.door)), encoding="utf-8")
+            vars_ = door_vars(self.door, self.is_edge_host(host, address), self.known_hosts if self.door == "ssh" else None)
+            p.write_text(yaml.safe_dump(vars_), encoding="utf-8")
         return path
 
 
@@ -161,6 +191,7 @@ def org_document(servers: list[dict[str, Any]], prefix: str, extra: dict[str, An
         if server.get("role") == "Edge":
             server.setdefault("local_accounts", [{"user": "Administrator", "password": EDGE_PASSWORD}])
             server.setdefault("winrm", {"basic": True})
+            server.setdefault("ssh", {"port": SSH_PORT, "default_shell": "powershell"})
         else:
             server.setdefault("iis", {"http_port": IIS_HTTP_PORT, "https_port": IIS_HTTPS_PORT})
         out.append(server)
@@ -186,7 +217,8 @@ def make_lab(tmp_path: Path, door: str):
         state.parent.mkdir(exist_ok=True)
         server = LabServer(LabStore(org, state), state.parent).start()
         started.append(server)
-        return Lab(tmp_path, org, state, server, addresses, door)
+        edges = frozenset(s["name"] for s in doc["servers"] if s.get("role") == "Edge")
+        return Lab(tmp_path, org, state, server, addresses, door, edges)
 
     yield _make
     for server in started:
