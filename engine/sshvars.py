@@ -148,9 +148,9 @@ def _positive_int(value: object) -> bool:
 
 
 def ssh_settings(host: "Host", inventory_dir: Path, env: Mapping[str, str] = os.environ, *,
-                 keys: PrivateKeys | None = KEYS) -> SSHSettings:
-    """The host's SSH settings; ``keys`` None: the key is not read (for saying where a host is reached).
-    ConnectionConfigError (connection.py) is raised by the caller's wrapper; this raises SSHConfigError."""
+                 keys: PrivateKeys | None = KEYS, credentials: bool = True) -> SSHSettings:
+    """The host's SSH settings; ``keys`` None: the key is not read; ``credentials`` False: none is needed (to
+    fetch a host key, which needs no logon). connection.py turns SSHConfigError into ConnectionConfigError."""
     v = host.vars
     problems = inventory_issues(v)
     if problems:
@@ -166,7 +166,7 @@ def ssh_settings(host: "Host", inventory_dir: Path, env: Mapping[str, str] = os.
         password = env[str(env_name)]
     key_file = last_set(v, "ansible_private_key_file", "ansible_ssh_private_key_file")
     key_path = _path(str(key_file), inventory_dir, env) if key_file else None
-    if password is None and key_path is None:
+    if password is None and key_path is None and credentials:
         raise SSHConfigError("ansible_password", "no credential: set ansible_ssh_private_key_file (a key in the server's "
                                                  "administrators_authorized_keys), exconf_password_env or ansible_password")
     key = None
@@ -195,6 +195,21 @@ def ssh_settings(host: "Host", inventory_dir: Path, env: Mapping[str, str] = os.
         accept_new=strict == "accept-new",
         timeout=int(str(timeout)) if timeout not in (None, "") else 10,
     )
+
+
+def preload(hosts: "list[Host]", inventory_dir: Path, env: Mapping[str, str] = os.environ) -> None:
+    """Read the private keys of the hosts reached over SSH now, in this (the main) thread, so that a passphrase
+    prompt comes before any host is contacted; what cannot be read is each host's error later, when its
+    executor is made (the answer is kept: nothing is asked twice)."""
+    from .door import SSH, DoorError, door_of  # door is independent of this module; imported where used
+
+    for host in hosts:
+        try:
+            if door_of(host.name, host.vars).connection == SSH and last_set(host.vars, "ansible_private_key_file",
+                                                                           "ansible_ssh_private_key_file"):
+                ssh_settings(host, inventory_dir, env)
+        except (DoorError, SSHConfigError, RenderError):
+            continue
 
 
 def _files(option: tuple[str, str] | None, default: tuple[str, ...], inventory_dir: Path, env: Mapping[str, str]) -> tuple[str, ...]:
