@@ -148,7 +148,7 @@ def _positive_int(value: object) -> bool:
 
 
 def ssh_settings(host: "Host", inventory_dir: Path, env: Mapping[str, str] = os.environ, *,
-                 keys: PrivateKeys | None = KEYS, credentials: bool = True) -> SSHSettings:
+                 keys: PrivateKeys | None, credentials: bool = True) -> SSHSettings:
     """The host's SSH settings; ``keys`` None: the key is not read; ``credentials`` False: none is needed (to
     fetch a host key, which needs no logon). connection.py turns SSHConfigError into ConnectionConfigError."""
     v = host.vars
@@ -207,7 +207,7 @@ def preload(hosts: "list[Host]", inventory_dir: Path, env: Mapping[str, str] = o
         try:
             if door_of(host.name, host.vars).connection == SSH and last_set(host.vars, "ansible_private_key_file",
                                                                            "ansible_ssh_private_key_file"):
-                ssh_settings(host, inventory_dir, env)
+                ssh_settings(host, inventory_dir, env, keys=KEYS)
         except (DoorError, SSHConfigError, RenderError):
             continue
 

@@ -250,9 +250,11 @@ class SSHTransport:
         try:
             transport = paramiko.Transport(sock)
             self._transport = transport
-            transport.banner_timeout = transport.handshake_timeout = transport.auth_timeout = s.timeout
+            # paramiko's own limits are set beyond exconf's, so that a slow server meets the watchdog (and is said
+            # to be slow), not paramiko's "Authentication timeout", which reads as a refusal.
+            transport.banner_timeout = transport.handshake_timeout = transport.auth_timeout = _beyond(s.timeout)
             self._prefer_known_key_types(transport)
-            self._bounded(lambda: transport.start_client(timeout=s.timeout), "the SSH handshake")
+            self._bounded(lambda: transport.start_client(timeout=_beyond(s.timeout)), "the SSH handshake")
             self._check_host_key(transport.get_remote_server_key(), notes)
             self._log_on(transport)
         except BaseException:
@@ -353,17 +355,20 @@ class SSHTransport:
         deadline = self._watchdog.arm(limit, expire)
         try:
             return fn()
-        except paramiko.BadAuthenticationType as exc:
-            raise _Refused(f"not taken by the server (it takes: {', '.join(exc.allowed_types) or 'nothing'})") from None
-        except paramiko.AuthenticationException:
-            raise _Refused("refused") from None
         except Exception as exc:  # noqa: BLE001 - sorted below
             suffix = "; the command's result is unknown" if unknown else ""
-            if deadline.expired:
+            if deadline.expired:  # first: a connection cut at the deadline reads to paramiko as a refused logon
                 self._drop()
                 raise HostUnreachable(f"{self._where()}: no answer within {limit:g} s ({what}){suffix}",
                                       result_unknown=unknown) from None
-            if isinstance(exc, (TransportError,)):
+            if isinstance(exc, paramiko.BadAuthenticationType):
+                raise _Refused(f"not taken by the server (it takes: {', '.join(exc.allowed_types) or 'nothing'})") from None
+            if isinstance(exc, paramiko.AuthenticationException):
+                if self._transport is None or not self._transport.is_active():
+                    self._drop()
+                    raise HostUnreachable(f"{self._where()}: the server closed the connection ({what})") from None
+                raise _Refused("refused") from None
+            if isinstance(exc, TransportError):
                 raise
             self._drop()
             if isinstance(exc, (EOFError, OSError, paramiko.SSHException)):
@@ -414,12 +419,17 @@ def scan(settings: SSHSettings, watchdog: Watchdog | None = None) -> paramiko.PK
         transport._sock = sock  # noqa: SLF001 - the same bounded handshake as a run's
         t = paramiko.Transport(sock)
         transport._transport = t  # noqa: SLF001
-        t.banner_timeout = t.handshake_timeout = s.timeout
+        t.banner_timeout = t.handshake_timeout = _beyond(s.timeout)
         transport._prefer_known_key_types(t)  # noqa: SLF001
-        transport._bounded(lambda: t.start_client(timeout=s.timeout), "the SSH handshake")  # noqa: SLF001
+        transport._bounded(lambda: t.start_client(timeout=_beyond(s.timeout)), "the SSH handshake")  # noqa: SLF001
         return t.get_remote_server_key()
     finally:
         transport.close()
+
+
+def _beyond(seconds: float) -> float:
+    """A paramiko limit that exconf's own deadline (``seconds``, watchdog.py) always meets first."""
+    return seconds * 2 + 5
 
 
 def _reason(exc: BaseException) -> str:

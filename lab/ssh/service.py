@@ -152,7 +152,10 @@ class SSHService:
 
     def _serve(self, spec: "ServerSpec", conn: socket.socket) -> None:
         stats = self._stats_for(spec.name)
-        stats.add(ENDPOINT, connections=1)
+        # The version exchange, the KEXINIT exchange and the key exchange (RFC 4253 §4.2, §7.1, §8): three round
+        # trips before the client may ask for anything, counted as the connection is accepted (a client that leaves
+        # during the handshake is counted as if it had finished it).
+        stats.add(ENDPOINT, connections=1, requests=3)
         transport: paramiko.Transport | None = None
         try:
             transport = paramiko.Transport(_CountingSocket(conn, stats))
@@ -173,9 +176,6 @@ class SSHService:
 
             server = LabSSHServer(spec, self.backend, stats, live.close, open_channels, live.is_active)
             transport.start_server(server=server)
-            # The version exchange, the KEXINIT exchange and the key exchange (RFC 4253 §4.2, §7.1, §8): three
-            # round trips before the client may ask for anything.
-            stats.add(ENDPOINT, requests=3)
             started = time.monotonic()
             held: list[paramiko.Channel] = []  # a channel nobody holds is closed when collected (Channel.__del__)
             while transport.is_active() and not self._stopping.is_set():
