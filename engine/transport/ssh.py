@@ -354,7 +354,10 @@ class SSHTransport:
 
         deadline = self._watchdog.arm(limit, expire)
         try:
-            return fn()
+            result = fn()
+            if deadline.expired:  # paramiko may return quietly from a wait its connection's end cut short
+                raise EOFError("cut at the deadline")
+            return result
         except Exception as exc:  # noqa: BLE001 - sorted below
             suffix = "; the command's result is unknown" if unknown else ""
             if deadline.expired:  # first: a connection cut at the deadline reads to paramiko as a refused logon

@@ -67,6 +67,7 @@ class LabSSHServer(paramiko.ServerInterface):
         self._failures = 0
         self._service_counted = False
         self.principal = ""  # DOMAIN\\user once authenticated
+        self._pending: dict[int, tuple[paramiko.Channel, str]] = {}  # exec requests not yet answered
         self._authorized = [k for k in (self._parse(line) for line in self.settings.administrators_authorized_keys) if k]
 
     @staticmethod
@@ -145,8 +146,17 @@ class LabSSHServer(paramiko.ServerInterface):
         self._answered()
         self.stats.add(ENDPOINT, commands=1)
         text = command.decode("utf-8", errors="replace")  # sshd hands the command on as UTF-16 (CreateProcessW)
-        threading.Thread(target=self._exec, args=(channel, text), name=f"ssh-exec-{self.spec.name}", daemon=True).start()
+        with self._lock:
+            self._pending[channel.get_id()] = (channel, text)  # started once the request is answered (start_pending)
         return True
+
+    def start_pending(self, channel: paramiko.Channel) -> None:
+        """Run the command an exec request asked for, now that paramiko has answered the request: sshd says
+        "success" before the process writes anything, so a command that answers at once never races the reply."""
+        with self._lock:
+            pending = self._pending.pop(channel.get_id(), None)
+        if pending is not None:
+            threading.Thread(target=self._exec, args=pending, name=f"ssh-exec-{self.spec.name}", daemon=True).start()
 
     def check_channel_shell_request(self, channel: paramiko.Channel) -> bool:
         self._answered()

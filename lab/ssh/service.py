@@ -158,7 +158,7 @@ class SSHService:
         stats.add(ENDPOINT, connections=1, requests=3)
         transport: paramiko.Transport | None = None
         try:
-            transport = paramiko.Transport(_CountingSocket(conn, stats))
+            transport = _LabTransport(_CountingSocket(conn, stats))
             transport.banner_timeout = transport.handshake_timeout = HANDSHAKE_TIMEOUT
             # How Windows' own sshd names itself (`ssh -V` on a current Windows: OpenSSH_for_Windows_9.5p2,
             # PowerShell/Win32-OpenSSH#2422).
@@ -198,6 +198,21 @@ class SSHService:
                 pass
             with self._lock:
                 self._threads.discard(threading.current_thread())
+
+
+def _request_then_start(channel: paramiko.Channel, message: paramiko.Message) -> None:
+    """paramiko's handling of a channel request (the server's callback, then the reply), then the command."""
+    paramiko.Channel._handle_request(channel, message)  # noqa: SLF001 - paramiko's own handler, unchanged
+    server = channel.get_transport().server_object
+    if isinstance(server, LabSSHServer):
+        server.start_pending(channel)
+
+
+class _LabTransport(paramiko.Transport):
+    """paramiko's Transport, with the command of an exec request started after the request's reply is sent."""
+
+    _channel_handler_table = {**paramiko.Transport._channel_handler_table,  # noqa: SLF001
+                              paramiko.common.MSG_CHANNEL_REQUEST: _request_then_start}
 
 
 class _CountingSocket:
