@@ -248,6 +248,9 @@ class SSHTransport:
             raise HostUnreachable(f"{self._where()}: cannot connect: {exc.strerror or exc}") from None
         self._sock = sock
         try:
+            # Each exchange is a few small packets a side waits for: without TCP_NODELAY, Nagle's algorithm holds
+            # a packet back until the previous one is acknowledged, which delayed ACKs put off by up to 40 ms.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             transport = paramiko.Transport(sock)
             self._transport = transport
             # paramiko's own limits are set beyond exconf's, so that a slow server meets the watchdog (and is said

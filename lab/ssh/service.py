@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from exconf.lab.winrm.stats import ServerStats
 
 log = logging.getLogger(__name__)
+# paramiko logs a client that leaves without a goodbye (a reset) as an error; a lab served in a test's process
+# must not print it on stderr (with no handler at all, logging's last resort would): `lab serve` logs it to its file.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 LOGIN_GRACE_TIME = 120.0  # sshd_config LoginGraceTime default: seconds to authenticate, then the connection closes
 HANDSHAKE_TIMEOUT = 30.0  # a client that stalls before the key exchange ends is dropped
@@ -145,6 +148,10 @@ class SSHService:
                     log.warning("ssh accept failed for %s: %s", spec.name, exc)
                     continue
                 conn.setblocking(True)
+                # The lab models what sshd answers, not how fast a network carries it: no Nagle delay on loopback,
+                # which would only slow the tests (40 ms a round trip with delayed ACKs).
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
                 thread = threading.Thread(target=self._serve, args=(spec, conn), name=f"ssh-{spec.name}", daemon=True)
                 with self._lock:
                     self._threads.add(thread)
