@@ -474,7 +474,12 @@ class Run:
             hosts={h: d for h, d in self.desired.hosts.items() if h not in self.carrier_only},
             organization=self.desired.organization if self.organization else (),
         )
-        return planner.plan(desired, self.reads, self.kinds, org_host=self.org_host, warnings=tuple(self.warnings), overrides=overrides)
+        # What an executor had to do while reading (an SSH host key recorded under accept-new, a reconnection)
+        # is said with the plan too, not only after an apply.
+        noted = tuple(f"{name}: {note}" for name, s in self.sessions.items()
+                      for note in (*s.notes, *(s.executor.notes() if s.executor is not None else ())))
+        return planner.plan(desired, self.reads, self.kinds, org_host=self.org_host, warnings=(*self.warnings, *noted),
+                            overrides=overrides)
 
     # --- apply --------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from exconf.sshkeys import PrivateKeys
 from exconf.transport.ssh import SSHTransport
 
 from .conftest import EDGE_PASSWORD, PASSWORD, SSH_PORT
+from .test_lab_cli import exconf, shipped_lab  # noqa: F401 - the shipped inventories on addresses of their own
 
 EDGE = {"name": "EDGE01", "role": "Edge", "site": "Amsterdam"}
 MAILBOX = {"name": "EX01", "role": "Mailbox", "site": "Amsterdam"}
@@ -150,11 +151,12 @@ def test_accept_new_records_an_unknown_key_and_says_so_but_never_accepts_a_chang
     lab = make_lab([EDGE])
     known = tmp_path / "ssh" / "known_hosts"
     inv = inventory(lab, edge_host(known_hosts=f"{known} -o StrictHostKeyChecking=accept-new"))
-    code, out, err = run(capsys, "apply", str(inv), "--auto-approve")
+    code, out, err = run(capsys, "plan", str(inv))
     assert code == 0, out + err
     address = lab.addresses["EDGE01"]
-    assert (f"accepted the new host key of [{address}]:{SSH_PORT}: ED25519 key {fingerprint(lab)}, recorded in {known} "
-            "(StrictHostKeyChecking=accept-new)") in out
+    # Said with the plan, as a warning naming the host: recording a key is never silent.
+    assert (f"edge01.contoso.lab: accepted the new host key of [{address}]:{SSH_PORT}: ED25519 key {fingerprint(lab)}, "
+            f"recorded in {known} (StrictHostKeyChecking=accept-new)") in out
     assert known.read_text().split()[:2] == [f"[{address}]:{SSH_PORT}", "ssh-ed25519"]
     # Another key for the host: accept-new accepts new hosts only.
     other = paramiko.Ed25519Key(file_obj=__import__("io").StringIO(ed25519.Ed25519PrivateKey.generate().private_bytes(
@@ -356,3 +358,16 @@ def test_faults_behave_as_over_winrm_and_the_others_go_on(make_lab, capsys):
     assert hosts["edge01.contoso.lab"]["error"].endswith("cannot connect: Connection refused")
     assert "refused the credentials of 'EDGE02\\\\Administrator'" in hosts["edge02.contoso.lab"]["error"]
     assert "no answer within 1 s (password authentication)" in hosts["edge03.contoso.lab"]["error"]
+
+
+def test_the_shipped_lab_reaches_its_edge_over_ssh_as_its_inventory_comments_say(shipped_lab):  # noqa: F811
+    inventories, env = shipped_lab
+    inv = inventories / "lab.yaml"
+    text = inv.read_text()
+    assert "          ansible_port: 5986" in text and "#   ansible_connection: ssh" in text
+    inv.write_text(text.replace("          ansible_port: 5986", "").replace("          #   ", "          "))
+    done = exconf(env, "apply", str(inv), "--auto-approve")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Apply complete: 13 of 13 changes made and verified." in done.stdout
+    stats = json.loads(exconf(env, "lab", "stats", "--json").stdout)["labs"][0]["servers"]["EDGE01"]["endpoints"]
+    assert stats["ssh"]["commands"] >= 3 and stats["/wsman"]["requests"] == 0  # the Edge went over SSH only
