@@ -31,7 +31,7 @@ from .drift.command import register as register_drift
 from .inventorycli import register as register_inventory
 from .sshkeyscan import register as register_keyscan
 from .limit import LimitError, select, select_organization
-from .lock import ApplyLock, LockError, acquire
+from .lock import ApplyLock, LockError, acquire, organisation_of
 from .model import ChangeOutcome, ChangeResult, HostResult, HostStatus, Plan
 from .render import (apply_json, document_meta, plan_json, plural, print_apply, print_change_result, print_plan, print_recap, print_review,
                      recap_counts)
@@ -198,17 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
 
 
-def _organisation(inventory: inv.Inventory) -> str:
-    for host in inventory.hosts:
-        name = inventory.value(host, "exconf_organization")
-        if name:
-            return str(name)
-    return inventory.path.stem
-
-
 def _lock(inventory: inv.Inventory, err: Console, command: str) -> ApplyLock | None:
     try:
-        lock = acquire(inventory.path, _organisation(inventory), command)
+        lock = acquire(inventory.path, organisation_of(inventory), command)
     except LockError as exc:
         error(err, safe(str(exc)))
         return None
