@@ -151,7 +151,7 @@ class SSHTransport:
                 if self._transport is not None:
                     notes.append("reconnected: the SSH connection had closed")
                     self._drop()
-                elif self._connections:
+                elif self._connections and attempt == 1:  # on the retry, the note says why already
                     notes.append("reconnected: the SSH connection was given back while the run waited")
                 self._connect(notes)
             transport = self._transport

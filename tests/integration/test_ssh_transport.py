@@ -26,6 +26,7 @@ class Behaviour(paramiko.ServerInterface):
 
     def __init__(self, on_exec, exec_delay: float = 0.0, answers_probes: bool = True):
         self.on_exec, self.exec_delay, self.answers_probes = on_exec, exec_delay, answers_probes
+        self.transports: list[paramiko.Transport] = []  # the connections served, in order
 
     def get_allowed_auths(self, username):
         return "password"
@@ -66,6 +67,7 @@ def serve(behaviour: Behaviour, tmp_path: Path):
                 return
             t = paramiko.Transport(conn)
             t.add_server_key(key)
+            behaviour.transports.append(t)
             t.start_server(server=behaviour)
             held.append((t, t.accept(5)))
 
@@ -196,3 +198,75 @@ def test_a_port_nobody_listens_on_is_connection_refused():
     error = _fail(SSHSettings(host=host, port=2222, user="u", password="x", timeout=2))
     assert isinstance(error, HostUnreachable)
     assert str(error) == f"ssh://{host}:2222: cannot connect: Connection refused"
+
+
+def _answer(channel) -> None:
+    _drain(channel)
+    channel.sendall(b'{"exconf":2,"computer":"EDGE01","edge":true,"results":[]}')
+    channel.send_exit_status(0)
+    channel.close()
+
+
+class ClosesAfterOneCommand(Behaviour):
+    """Answers a command, then closes the connection (a restarted server, a firewall that dropped it)."""
+
+    def __init__(self):
+        super().__init__(self.answer_then_close)
+
+    def answer_then_close(self, channel) -> None:
+        _answer(channel)
+        time.sleep(0.2)
+        channel.get_transport().close()
+
+
+def test_a_connection_the_server_closed_between_commands_is_opened_again_and_the_notes_say_so(tmp_path):
+    behaviour = ClosesAfterOneCommand()
+    settings, stop = serve(behaviour, tmp_path)
+    transport = SSHTransport(settings)
+    try:
+        first = transport.run(STDIN)
+        for _ in range(100):  # the client learns of the close when the server's disconnect arrives
+            if transport._transport is None or not transport._transport.is_active():  # noqa: SLF001
+                break
+            time.sleep(0.05)
+        second = transport.run(STDIN)
+    finally:
+        transport.close()
+        stop()
+    assert first.notes == () and first.exit_code == 0
+    assert second.notes == ("reconnected: the SSH connection had closed",)
+    assert second.exit_code == 0 and b'"computer":"EDGE01"' in second.stdout
+    assert len(behaviour.transports) == 2
+
+
+class RefusesTheSecondChannel(Behaviour):
+    """The first connection's second channel request meets a server that has gone: the connection ends."""
+
+    def __init__(self):
+        super().__init__(_answer)
+        self.requests = 0
+
+    def check_channel_request(self, kind, chanid):
+        self.requests += 1
+        if self.requests == 2:
+            transport = self.transports[-1]
+            threading.Thread(target=transport.close, daemon=True).start()
+            return paramiko.OPEN_FAILED_CONNECT_FAILED
+        return paramiko.OPEN_SUCCEEDED
+
+
+def test_opening_a_channel_is_retried_once_on_a_new_connection(tmp_path):
+    behaviour = RefusesTheSecondChannel()
+    settings, stop = serve(behaviour, tmp_path)
+    transport = SSHTransport(settings)
+    try:
+        first = transport.run(STDIN)
+        second = transport.run(STDIN)  # the kept connection fails to open a channel: once more on a new one
+    finally:
+        transport.close()
+        stop()
+    assert first.notes == ()
+    assert len(second.notes) == 1 and second.notes[0].startswith("reconnected: ")
+    assert "opening a channel" in second.notes[0]
+    assert second.exit_code == 0 and b'"computer":"EDGE01"' in second.stdout
+    assert behaviour.requests == 3 and len(behaviour.transports) == 2  # one more connection, one more channel

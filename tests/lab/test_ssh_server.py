@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import stat
+import time
 import textwrap
 from pathlib import Path
 
@@ -186,3 +187,98 @@ def test_the_organisation_file_installs_sshd_on_edges_only_and_reads_every_key(t
     with pytest.raises(OrgFileError) as exc:
         LabStore(org, tmp_path / "state.json")
     assert "servers[0].ssh.administrators_authorized_keys[0]" in str(exc.value) and "not a public key sshd can read" in str(exc.value)
+
+
+def test_at_most_max_sessions_channels_are_open_at_once_and_a_closed_one_makes_room(lab):
+    _, address = lab()
+    client = _client(address, username="Administrator", password=PASSWORD)
+    try:
+        transport = client.get_transport()
+        channels = [transport.open_session(timeout=10) for _ in range(10)]  # sshd_config MaxSessions 10
+        with pytest.raises(paramiko.ChannelException) as exc:
+            transport.open_session(timeout=10)
+        assert exc.value.code == paramiko.OPEN_FAILED_RESOURCE_SHORTAGE
+        channels.pop().close()
+        for _ in range(50):  # the server sees the close when its CHANNEL_CLOSE arrives
+            try:
+                channels.append(transport.open_session(timeout=10))
+                break
+            except paramiko.ChannelException:
+                time.sleep(0.05)
+        assert len(channels) == 10
+    finally:
+        client.close()
+
+
+def test_no_pseudo_terminal_and_no_forwarding(lab):
+    _, address = lab()
+    client = _client(address, username="Administrator", password=PASSWORD)
+    try:
+        transport = client.get_transport()
+        with pytest.raises(paramiko.SSHException):
+            transport.open_session(timeout=10).get_pty()
+        with pytest.raises(paramiko.ChannelException) as exc:
+            transport.open_channel("direct-tcpip", ("127.0.0.1", 22), ("127.0.0.1", 5555), timeout=10)
+        assert exc.value.code == paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+        with pytest.raises(paramiko.SSHException, match="TCP forwarding request denied"):
+            transport.request_port_forward("127.0.0.1", 0)  # a global request sshd answers with a failure
+    finally:
+        client.close()
+
+
+def test_a_connection_that_does_not_log_on_within_the_login_grace_time_is_closed(lab, monkeypatch):
+    from exconf.lab.ssh import service
+
+    monkeypatch.setattr(service, "LOGIN_GRACE_TIME", 0.5)  # sshd_config LoginGraceTime 120, shortened for the test
+    _, address = lab()
+    transport = paramiko.Transport((address, PORT))
+    try:
+        transport.start_client(timeout=10)  # the key exchange, then nothing
+        for _ in range(200):
+            if not transport.is_active():
+                break
+            time.sleep(0.05)
+        assert not transport.is_active()
+    finally:
+        transport.close()
+    # A connection that logged on stays, however long it waits.
+    client = _client(address, username="Administrator", password=PASSWORD)
+    try:
+        time.sleep(1.5)
+        assert client.get_transport().is_active()
+    finally:
+        client.close()
+
+
+class _Exits:
+    """A process that exits with a given code: what the shells make of it, apart from the program."""
+
+    def __init__(self, code: int):
+        self.code = code
+
+    def run_command(self, server, command, arguments, stdin, codepage, caller=""):
+        from exconf.lab.exchange.store import CommandResult
+
+        return CommandResult(b"out", b"", self.code)
+
+
+@pytest.mark.parametrize(("shell_name", "code", "seen"), [("cmd", 3, 3), ("powershell", 3, 1), ("powershell", 0, 0),
+                                                          ("cmd", 0, 0)])
+def test_powershell_turns_a_programs_non_zero_exit_code_into_1_and_cmd_keeps_it(shell_name, code, seen):
+    from exconf.lab.ssh import shell
+
+    server = type("Server", (), {"codepage": 437})()
+    result = shell.run(shell_name, _Exits(code), server, _program(), lambda: b"", "EDGE01\\Administrator")
+    assert result == shell.Result(b"out", b"", seen)
+
+
+def test_lab_serve_says_where_the_ssh_host_keys_are(tmp_path, monkeypatch, capsys):
+    from exconf.lab import runtime
+
+    monkeypatch.setenv(runtime.RUNTIME_ENV, str(tmp_path / "run"))
+    org = _org(tmp_path, {}, unique_address())
+    assert runtime.serve(org, tmp_path / ".lab" / "state.json", idle_timeout=0.3) == 0
+    out = capsys.readouterr().out
+    known = tmp_path / ".lab" / "ssh_known_hosts"
+    assert f"SSH host keys (known_hosts): {known}" in out
+    assert known.read_text().startswith("[127.77.")

@@ -133,3 +133,34 @@ def test_recording_and_replacing_keep_other_hosts(tmp_path):
     assert hostkeys.replace(str(file), "[10.0.0.1]:2222", key) == 1
     lines = file.read_text().splitlines()
     assert lines == [f"edge02 ssh-ed25519 {other.get_base64()}", f"[10.0.0.1]:2222 ssh-ed25519 {key.get_base64()}"]
+
+
+def test_a_private_key_is_read_as_a_bounded_regular_file_once_and_named_when_it_cannot_be(tmp_path):
+    import os
+
+    from exconf.sshkeys import KEY_FILE_LIMIT, KeyProblem, PrivateKeys
+
+    asked: list[str] = []
+    keys = PrivateKeys(ask=lambda prompt: asked.append(prompt) or "")
+    good = tmp_path / "id_ed25519"
+    text = ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption())
+    good.write_bytes(text)
+    first = keys.key(str(good), None, env={})
+    good.write_bytes(b"changed after the first read")
+    assert keys.key(str(good), None, env={}) is first  # read once per run
+    big = tmp_path / "big"
+    big.write_bytes(text + b"\n" * KEY_FILE_LIMIT)
+    with pytest.raises(KeyProblem) as exc:
+        keys.key(str(big), None, env={})
+    assert str(exc.value) == f"ansible_ssh_private_key_file: the SSH private key {big} is larger than 64 KiB; exconf reads no bigger one"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(KeyProblem) as exc:
+        keys.key(str(fifo), None, env={})  # never blocks on a FIFO
+    assert f"the SSH private key {fifo} is a FIFO (named pipe), not a regular file" in str(exc.value)
+    garbage = tmp_path / "garbage"
+    garbage.write_text("not a key")
+    with pytest.raises(KeyProblem, match="is not a private key exconf can read"):
+        keys.key(str(garbage), None, env={})
+    assert asked == []
