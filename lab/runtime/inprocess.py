@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 from ..ssh import SSHService
 from ..tlsca import LabCA
-from ..winrm import WinRMService
+from ..winrm import KerberosKeys, WinRMService
 from .registry import ServerInfo
 
 if TYPE_CHECKING:
@@ -60,7 +60,11 @@ class LabServer:
 
     def start(self) -> "LabServer":
         self.ca = LabCA.load_or_create(self.state_dir)
-        self.winrm = WinRMService(self.store, self.store.servers, self.ca, workdir=self.private_dir).start()
+        org = getattr(self.store, "org", None)  # a store without an organisation (a test's) has no realm
+        keytabs = getattr(org, "keytabs", None)
+        kerberos = KerberosKeys(keytabs, org.realm) if keytabs is not None else None
+        self.winrm = WinRMService(self.store, self.store.servers, self.ca, workdir=self.private_dir,
+                                  kerberos=kerberos).start()
         winrm = self.winrm
         try:
             self.ssh = SSHService(self.store, self.store.servers, lambda name: winrm.endpoint(name).stats, self.state_dir)

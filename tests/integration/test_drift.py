@@ -93,9 +93,11 @@ def test_drift_names_the_out_of_band_change_and_its_caller_then_history_says_whe
     assert code == 2, err
     doc = json.loads(out)
     after = lab.stats()
-    # Read like plan: at most 8 WS-Man requests per host, the audit log included.
+    # Read like plan: at most 8 requests per host, the audit log included (7 where the Mailbox servers take
+    # the WinRM door: it logs on with Kerberos, one request fewer than NTLM's two, docs/kerberos.md).
     deltas = {s: after[s]["requests"] - before[s]["requests"] for s in ("EX01", "EX02", "EDGE01")}
-    assert deltas["EX01"] == 8 and max(deltas.values()) == 8, deltas  # EX01 carries the organisation and the audit log
+    most = 7 if lab.door == "winrm" else 8
+    assert deltas["EX01"] == most and max(deltas.values()) == most, deltas  # EX01 carries the organisation and the audit log
     [change] = doc["changes"]
     assert (change["host"], change["resource"], change["name"]) == ("ex02.contoso.lab", "receive_connector", "Default Frontend EX02")
     drifted = by_key(doc)[("ex02.contoso.lab", "receive_connector", "Default Frontend EX02")]
@@ -137,7 +139,7 @@ def test_a_change_made_over_winrm_is_attributed_to_the_account_that_made_it(lab,
     assert run(capsys, "drift", str(mine))[0] == 0  # seen in sync
     time.sleep(1.1)
     # Someone else applies their own inventory with their own account: drift for ours.
-    theirs = lab.inventory(inventory_text(level="None", user="helpdesk", password=HELPDESK_PASSWORD), name="theirs.yaml")
+    theirs = lab.inventory(inventory_text(level="None", user="helpdesk", password=HELPDESK_PASSWORD), name="theirs/inventory.yaml")
     converge(lab, capsys, theirs)
     code, out, err = run(capsys, "drift", str(mine), "--json")
     assert code == 2, err

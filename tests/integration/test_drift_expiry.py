@@ -76,7 +76,7 @@ def test_a_certificate_in_use_that_expires_within_its_threshold_is_drift(lab, ca
     code, out, err = run(capsys, "drift", str(inv), "--no-history")
     assert code == 2
     assert re.search(r"drift: ex01\.contoso\.lab: exchange_certificate \"CN=legacy\.contoso\.lab \([0-9A-F]{8}\)\"", out)
-    assert 'days_left: expected "at least 30", actual 1' not in out and re.search(r'days_left: expected "at least 30", actual (9|10)\b', out)
+    assert not re.search(r'days_left: expected "at least 30", actual 1\b', out) and re.search(r'days_left: expected "at least 30", actual (9|10)\b', out)
 
 
 def test_the_declared_threshold_decides(lab, capsys):
