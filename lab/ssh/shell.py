@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from exconf.lab.program import is_exconf_invocation
 from exconf.lab.winrm.shell import CMD_MAX_COMMAND_LINE, split_arguments
 
 CMD = "cmd"
@@ -65,6 +64,10 @@ def run(shell: str, backend: Process, server: Any, command: str, read_stdin: Cal
     program = ntpath.basename(words[0]).lower()
     if program not in ("powershell.exe", "powershell"):
         return Result(b"", _encode(_not_found(shell, words[0]), codepage), 1)
+    # Imported here, as _encode's codec: the lab's network side loads without the Exchange store (lab.program
+    # needs it), as the WinRM side does; a run imports it once.
+    from exconf.lab.program import is_exconf_invocation
+
     stdin = b""
     if is_exconf_invocation(words[1:]):
         got = read_stdin()
