@@ -149,7 +149,7 @@ def test_request_budget_per_host(lab, capsys):
     # each statement under -ErrorAction Stop, so an error Exchange writes ends it; the read-back rides
     # with them), Delete: 10 (docs/remote-powershell.md). EX02 changes 4 objects, EX01 also the
     # organisation's 3: the count does not grow with them.
-    assert per_host == {"EX01": 12, "EX02": 12, "EDGE01": 11} if lab.door == "winrm" else {"EX01": 10, "EX02": 10, "EDGE01": 11}
+    assert per_host == ({"EX01": 12, "EX02": 12, "EDGE01": 11} if lab.door == "winrm" else {"EX01": 10, "EX02": 10, "EDGE01": 11})
 
 
 def test_state_survives_a_lab_restart(lab, capsys):
