@@ -22,6 +22,7 @@ socket back and the next call authenticates a new connection on the same pool.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import email.utils
 
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
-from pypsrp.complex_objects import ObjectMeta
+from pypsrp.complex_objects import Command, ObjectMeta
 from pypsrp.exceptions import AuthenticationError, SerializationError, WinRMError, WinRMTransportError, WSManFaultError
 from pypsrp.negotiate import HTTPNegotiateAuth
 from pypsrp.powershell import PowerShell, RunspacePool
@@ -202,6 +203,8 @@ class PSRPTransport:
                 ps.add_parameter(name, pool.serialize(value.reveal(), ObjectMeta("SS")) if isinstance(value, SecureText) else value)
             if index < len(statements) - 1:
                 ps.add_statement()
+        for command in ps.commands:
+            command.__class__ = _CopiedShallow  # see the class: the same XML, without deep-copying each command twice
         self._call(lambda: ps.begin_invoke(), stage="command", unknown=changes)
         deadline = self._clock() + COMMAND_DEADLINE
         received = self._adapter.bytes_received if self._adapter is not None else 0
@@ -396,6 +399,19 @@ def _keep_output_raw(pool: RunspacePool) -> None:
     serializer = RawOutputSerializer()
     pool._serializer = serializer
     pool._fragmenter.serializer = serializer
+
+
+class _CopiedShallow(Command):
+    """pypsrp's Command, copied shallowly. When pypsrp writes a CREATE_PIPELINE of several statements it
+    deep-copies every command twice (Pipeline._get_statements, for the Cmds and the ExtraCmds lists: "in lxml
+    [appending] removes it from the original parent"); its serializer builds fresh xml.etree elements from
+    the objects, so a copy that shares the parameter values writes the same XML (tests/unit/
+    test_psrp_transport_raw.py compares them). Deep-copying was half of a plan's controller CPU (issue 20)."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "_CopiedShallow":
+        clone = copy.copy(self)
+        clone.args = list(self.args)
+        return clone
 
 
 class SecureText:

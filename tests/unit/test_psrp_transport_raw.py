@@ -47,3 +47,32 @@ def test_the_pool_and_its_fragmenter_share_the_serializer_pypsrp_keeps_where_exc
     pool = RunspacePool(WSMan("127.0.0.1", port=1, auth="basic", username="u", password="p", ssl=False, encryption="never"))
     _keep_output_raw(pool)
     assert isinstance(pool._serializer, RawOutputSerializer) and pool._fragmenter.serializer is pool._serializer
+
+
+def test_a_pipeline_of_statements_writes_the_same_xml_with_commands_copied_shallowly():
+    from pypsrp.complex_objects import Command, CommandParameter, Pipeline
+    from pypsrp.serializer import Serializer
+
+    from exconf.transport.psrp import _CopiedShallow
+
+    def commands(shallow: bool) -> list[Command]:
+        out = []
+        for i, (cmdlet, params) in enumerate([("Set-ReceiveConnector", {"Identity": "EX01\\Default", "ProtocolLoggingLevel": "Verbose"}),
+                                             ("Measure-Object", {}),
+                                             ("Import-ExchangeCertificate", {"FileData": b"\x30\x82\x01", "Server": "ex01"}),
+                                             ("Set-TransportConfig", {"TLSSendDomainSecureList": ["a.com", "b.com"], "ErrorAction": "Stop"})]):
+            command = Command(cmd=cmdlet, protocol_version="2.3", is_script=False, use_local_scope=None)
+            command.args = [CommandParameter(name=k, value=v) for k, v in params.items()]
+            command.end_of_statement = True
+            if shallow:
+                command.__class__ = _CopiedShallow
+            out.append(command)
+        return out
+
+    def xml(shallow: bool) -> bytes:
+        import xml.etree.ElementTree as ET
+
+        pipeline = Pipeline(is_nested=False, cmds=commands(shallow), history=None, redirect_err_to_out=False)
+        return ET.tostring(Serializer().serialize(pipeline))
+
+    assert xml(True) == xml(False) and b"Set-TransportConfig" in xml(True) and b"ExtraCmds" in xml(True)
