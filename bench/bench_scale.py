@@ -23,7 +23,7 @@ exconf's read) and the number of servers found as declared is printed.
     .venv/bin/python bench/bench_scale.py 10 200           # chosen sizes
     .venv/bin/python bench/bench_scale.py --mix logging 10 # issue 11's mix
 
-The lab runs in its own process on 127.<EXCONF_TEST_NET or 63>.0.0/16. Nothing here asserts on time:
+The lab runs in its own process on 127.<EXCONF_TEST_NET or 63>.200.0/22. Nothing here asserts on time:
 it measures.
 """
 
@@ -57,7 +57,7 @@ NET = int(os.environ.get("EXCONF_TEST_NET", "63"))
 
 
 def address(i: int) -> str:
-    return f"127.{NET}.{i // 250}.{i % 250 + 1}"
+    return f"127.{NET}.{200 + i // 250}.{i % 250 + 1}"  # 127.NET.200-203: clear of the tests' addresses
 
 
 @dataclass(frozen=True)
@@ -307,11 +307,23 @@ def measure(lab: runtime.RunningLab, argv: list[str], servers: list[Server]) -> 
     return run, by_door, lab_cpu, load
 
 
+MARKDOWN_HEADER = ("| servers | command | exit | wall s | load | remote PowerShell req/host (min/median/max) | program req/host "
+                   "(min/median/max) | budget | controller CPU ms/host | lab CPU ms/host | state (lab console) |")
+
+
+def markdown_row(n: int, label: str, code: int, wall: float, load: float, by_door: dict[str, list[int]], budget: int,
+                 ctl: float, lab: float, state: str) -> str:
+    """One row of docs/architecture.md's scale table, as this bench measured it."""
+    return (f"| {n:,} | {label} | {code} | {wall:.1f} | {load:.1f} | {spread(by_door['psrp'])} | {spread(by_door['winrm'])} | "
+            f"{budget} | {ctl:.1f} | {lab:.1f} | {state} |")
+
+
 def main(sizes: tuple[int, ...], mix: str) -> None:
     exconf = [sys.executable, "-m", "exconf"]
     print(f"mix {mix}, --forks {FORKS}, {os.cpu_count()} cores; requests per host min/median/max over all hosts of a door", flush=True)
     print(f"{'servers':>7} {'command':>7} {'exit':>4} {'wall s':>7} {'load':>5} {'psrp req/host':>13} {'winrm req/host':>14} {'budget':>6} "
           f"{'ctl CPU ms/host':>15} {'lab CPU ms/host':>15} {'peak fds':>8}", flush=True)
+    table: list[str] = []
     with tempfile.TemporaryDirectory(prefix="exconf-bench-") as tmp:
         os.environ["EXCONF_RUNTIME_DIR"] = str(Path(tmp) / "run")
         for n in sizes:
@@ -321,18 +333,22 @@ def main(sizes: tuple[int, ...], mix: str) -> None:
             org, inv = write_lab(folder, servers, mix)
             lab = runtime.ensure_running(org, folder / ".lab" / "state.json", timeout=600)
             try:
+                rows = []
                 for label, command, extra in (("plan", "plan", []), ("apply", "apply", ["--auto-approve"]), ("replan", "plan", ["--detailed-exitcode"])):
                     run, by_door, lab_cpu, load = measure(lab, [*exconf, command, str(inv), "--forks", str(FORKS), *extra], servers)
                     print(f"{n:>7} {label:>7} {run.code:>4} {run.wall:>7.1f} {load:>5.1f} {spread(by_door['psrp']):>13} {spread(by_door['winrm']):>14} "
                           f"{BUDGET[command]:>6} {1000 * run.cpu / n:>15.1f} {1000 * lab_cpu / n:>15.1f} {run.peak_fds:>8}", flush=True)
                     if run.code not in (0, 2) or (label == "replan" and run.code != 0):
                         print("    " + run.stderr[-1500:].replace("\n", "\n    "), flush=True)
+                    rows.append((n, label, run.code, run.wall, load, by_door, BUDGET[command], 1000 * run.cpu / n, 1000 * lab_cpu / n))
                 good, problems = check_all(lab, servers, mix)
                 print(f"{n:>7}   state {good}/{n} servers as declared (lab console)", flush=True)
                 for p in problems[:10]:
                     print(f"    {p}", flush=True)
+                table += [markdown_row(*row, f"{good:,}/{n:,}" if row[1] == "apply" else "") for row in rows]
             finally:
                 runtime.stop(lab, timeout=300)
+    print("\n" + MARKDOWN_HEADER + "\n" + "|---" * MARKDOWN_HEADER.count(" | ") + "|---|\n" + "\n".join(table), flush=True)
 
 
 if __name__ == "__main__":

@@ -40,9 +40,10 @@ from pypsrp.serializer import Serializer
 from pypsrp.wsman import WSMan
 from spnego.exceptions import SpnegoError
 
-from . import AuthenticationFailed, HostUnreachable, TransportError
+from . import SERVER_IDLE_TIMEOUT, AuthenticationFailed, HostUnreachable, TransportError
 from .session import AnswerTooLarge, Redirected, SocketTracker, hardened_session, ntlm_secret
 from .watchdog import Watchdog
+from .winrm import idle_margin
 
 T = TypeVar("T")
 
@@ -78,6 +79,9 @@ class PSRPSettings:
     negotiate_service: str | None = None  # SPN service class ("HTTP" for Exchange's IIS)
     negotiate_hostname_override: str | None = None
     negotiate_delegate: bool = False
+    # IIS serves /PowerShell through HTTP.sys, which closes a connection idle for 120 s (as WinRM's); IIS's own
+    # site limit connectionTimeout defaults to 120 s too (system.applicationHost/sites/site/limits).
+    server_idle_timeout: float = SERVER_IDLE_TIMEOUT
 
     @property
     def endpoint(self) -> str:
@@ -124,6 +128,7 @@ class PSRPTransport:
         self._broken = False
         self._keys = False
         self._released = False
+        self._last_used: float | None = None  # when the connection last carried a request
         self.notes: list[str] = []
 
     # -- the pool -----------------------------------------------------------------------------------
@@ -153,6 +158,7 @@ class PSRPTransport:
             if self._pool is not None and not self._broken:
                 pool = self._pool
                 try:
+                    self._reconnect_if_stale()
                     self._ensure_session()
                     self._call(lambda: pool.close(), stage="close")
                 except Exception:  # noqa: BLE001 - closing is best effort
@@ -230,6 +236,7 @@ class PSRPTransport:
             raise TransportError(f"{self._where()}: the pipeline's output passed {MAX_OUTPUT:,} bytes; exconf stopped reading it")
 
     def _ensure_pool(self) -> RunspacePool:
+        self._reconnect_if_stale()
         if self._pool is None:
             self._wsman = self._new_wsman()
             self._ensure_session()
@@ -241,6 +248,18 @@ class PSRPTransport:
         else:
             self._ensure_session()
         return self._pool
+
+    def _reconnect_if_stale(self) -> None:
+        """A connection idle near the server's limit, or one the server closed, is given up before it is used:
+        NTLM authenticated the connection, not the requests, so a sealed message sent on whatever socket
+        urllib3 opens instead is refused (HTTP 400). The next call authenticates a new connection (3
+        requests) on the same runspace pool, which the server keeps (a long run's gap between a host's
+        read and its apply)."""
+        if self._wsman is None or self._wsman.transport.session is None or self._last_used is None:
+            return
+        idle = self._clock() - self._last_used
+        if idle >= idle_margin(self._settings.server_idle_timeout) or (self._tracker is not None and not self._tracker.connected()):
+            self._drop_connection()
 
     def _new_wsman(self) -> WSMan:
         s = self._settings
@@ -311,6 +330,7 @@ class PSRPTransport:
             raise error from None
         finally:
             deadline.cancel()
+            self._last_used = self._clock()
 
     def _classify(self, exc: Exception, stage: str, unknown: bool, expired: bool) -> TransportError:
         where = self._where()
