@@ -143,8 +143,8 @@ def _same_reads(steps: list[Step]) -> dict[str, str]:
 
 def _fits(batch: list[Step], step: Step, halt: bool) -> bool:
     """Whether a step may join a batch: a change that travels alone only an empty one; after such a
-    change only reads; a change not after a read (a change goes after every earlier step); a read's cmdlet
-    once per batch. Changes of one cmdlet: under halt_on_error in any number (the error that ends the batch
+    change only reads; under halt_on_error a change not after a read (what it follows has answered); a
+    read's cmdlet once per batch. Changes of one cmdlet: under halt_on_error in any number (the error that ends the batch
     is the statement after the last separator); otherwise when each names its own object by -Identity
     (their errors and warnings carry it, see _owners)."""
     if not batch:
@@ -153,7 +153,7 @@ def _fits(batch: list[Step], step: Step, halt: bool) -> bool:
         return False
     if travels_alone(batch[0], halt) and not is_read(step):
         return False
-    if not is_read(step) and any(is_read(s) for s in batch):
+    if halt and not is_read(step) and any(is_read(s) for s in batch):
         return False
     clash = [s for s in batch if s.cmdlet.lower() == step.cmdlet.lower()]
     if not clash:

@@ -77,6 +77,15 @@ def test_without_halt_independent_set_steps_share_a_pipeline_when_each_names_its
     assert ids(plan_batches(steps, halt=False)) == [["a", "b", "c"], ["d"], ["r", "g"]]
 
 
+def test_a_change_joins_the_reads_before_it_only_without_halt():
+    steps = [Step("g", "Get-TransportService"), Step("s", "Set-ReceiveConnector", {"Identity": "EX01\\A"}),
+             Step("rb", "Get-ReceiveConnector", always_run=True)]
+    # without halt_on_error nothing waits for a failure: the change follows the read in the same pipeline
+    assert ids(plan_batches(steps, halt=False)) == [["g", "s", "rb"]]
+    # under halt_on_error a read's terminating error would not stop the statements after it: the change waits
+    assert ids(plan_batches(steps, halt=True)) == [["g"], ["s", "rb"]]
+
+
 def test_a_change_never_runs_before_an_earlier_step():
     steps = [Step("r1", "Get-ReceiveConnector"), Step("r2", "Get-ReceiveConnector"), Step("s", "Set-TransportConfig")]
     batches = plan_batches(steps)
