@@ -1,6 +1,8 @@
 """Certificate benchmark: what certificate work costs over real WinRM against the lab.
 
-For N Mailbox servers (default 20) on 127.67.0.0/16, prints:
+For N Edge servers (default 20) on 127.67.0.0/16 (the program's door, NTLM as each Edge's local
+administrator: a Mailbox server's program needs a delegated Kerberos ticket, the double hop,
+docs/kerberos.md), prints:
 - the lab's start time (certificate stores are made on first use, so none is made yet);
 - the first Get-ExchangeCertificate per server (its store is made: three RSA keys) and a second one;
 - a PFX import, its SMTP binding (-Force) and a read-back in one payload: wall time per host,
@@ -69,16 +71,17 @@ def run(transport_for, host, steps):
 def bench(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        servers = [{"name": f"EX{i:03d}", "role": "Mailbox", "site": "Amsterdam",
-                    "address": f"127.67.{i // 250 + 100}.{i % 250 + 1}"} for i in range(n)]
+        servers = [{"name": f"EDGE{i:03d}", "role": "Edge", "site": "Amsterdam",
+                    "address": f"127.67.{i // 250 + 100}.{i % 250 + 1}",
+                    "local_accounts": [{"user": "Administrator", "password": PASSWORD}]} for i in range(n)]
         org = {"organization": {"name": "Bench", "domain": "bench.lab", "netbios": "BENCH"},
                "accounts": [{"user": "exadmin", "password": PASSWORD}], "servers": servers}
         org_file = folder / "org.yaml"
         org_file.write_text(yaml.safe_dump(org, sort_keys=False))
-        hosts = {s["name"].lower(): {"ansible_host": s["address"]} for s in servers}
+        hosts = {s["name"].lower(): {"ansible_host": s["address"], "ansible_user": f"{s['name']}\\Administrator"}
+                 for s in servers}
         inv_file = folder / "inventory.yaml"
-        inv_file.write_text(yaml.safe_dump({"all": {"vars": {"ansible_user": "BENCH\\exadmin",
-                                                              "ansible_password": PASSWORD}, "hosts": hosts}}))
+        inv_file.write_text(yaml.safe_dump({"all": {"vars": {"ansible_password": PASSWORD}, "hosts": hosts}}))
         state = folder / ".lab" / "state.json"
         state.parent.mkdir()
         started = time.perf_counter()

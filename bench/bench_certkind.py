@@ -64,7 +64,8 @@ def per_host(before: dict, after: dict, key: str) -> float:
 def bench(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        servers = [{"name": f"EX{i:03d}", "role": "Mailbox", "site": "Amsterdam", "address": f"127.70.{i // 250 + 200}.{i % 250 + 1}"}
+        servers = [{"name": f"EX{i:03d}", "role": "Mailbox", "site": "Amsterdam", "address": f"127.70.{i // 250 + 200}.{i % 250 + 1}",
+                    "powershell_virtual_directory": {"windows_authentication": True}}
                    for i in range(n)]
         org = {"organization": {"name": "Bench", "domain": "bench.lab", "netbios": "BENCH"},
                "accounts": [{"user": "exadmin", "password": PASSWORD}], "servers": servers}

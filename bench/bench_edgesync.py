@@ -31,8 +31,10 @@ EDGE_PASSWORD = "Bench-Edge-Passw0rd"
 
 
 def org(edges: int) -> dict:
-    servers = [{"name": "EX01", "role": "Mailbox", "site": "Amsterdam", "address": "127.73.0.1"},
-               {"name": "EX02", "role": "Mailbox", "site": "Rotterdam", "address": "127.73.0.2"}]
+    servers = [{"name": "EX01", "role": "Mailbox", "site": "Amsterdam", "address": "127.73.0.1",
+                "powershell_virtual_directory": {"windows_authentication": True}},
+               {"name": "EX02", "role": "Mailbox", "site": "Rotterdam", "address": "127.73.0.2",
+                "powershell_virtual_directory": {"windows_authentication": True}}]
     for i in range(1, edges + 1):
         servers.append({"name": f"EDGE{i:02d}", "role": "Edge", "site": "Amsterdam", "address": f"127.73.0.{10 + i}",
                         "local_accounts": [{"user": "Administrator", "password": EDGE_PASSWORD}], "winrm": {"basic": True}})

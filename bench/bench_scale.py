@@ -9,7 +9,15 @@ Two mixes:
   certificate and is subscribed to its site; the organisation's transport config and send connector are
   declared too. Mailbox servers are reached over Exchange remote PowerShell, Edges over exconf's
   program (WinRM): the doors' default.
-* ``logging``: issue 11's mix, every host a Mailbox server declaring transport logging only.
+* ``logging``: issue 11's mix, every host a Mailbox server declaring transport logging only; with
+  ``--door winrm`` they are reached with exconf's program over WinRM instead.
+
+Remote PowerShell logs on with NTLM: the lab's Mailbox servers allow Windows authentication on
+/PowerShell (Set-PowerShellVirtualDirectory -WindowsAuthentication $true, the documented non-default
+setting; Exchange's default is Kerberos only), as the shipped lab's do. The program's door to a Mailbox
+server needs a delegated Kerberos ticket (the double hop, docs/kerberos.md), so ``--door winrm`` runs
+with an MIT KDC of its own (exconf.lab.kdc, a principal per server), and is left out, saying why, where
+the KDC tools or gssapi are missing. Edges, outside the domain, take NTLM.
 
 For each size it runs, against a fresh lab: ``plan`` (the first one, certificate stores made on first
 read), ``apply``, and ``plan`` again (which must find nothing to do). For each command and door it
@@ -22,6 +30,7 @@ exconf's read) and the number of servers found as declared is printed.
     .venv/bin/python bench/bench_scale.py                  # mission mix: 10, 200, 1000 servers
     .venv/bin/python bench/bench_scale.py 10 200           # chosen sizes
     .venv/bin/python bench/bench_scale.py --mix logging 10 # issue 11's mix
+    .venv/bin/python bench/bench_scale.py --mix logging --door winrm 10  # issue 11's mix, the program
 
 The lab runs in its own process on 127.<EXCONF_TEST_NET or 63>.200.0/22. Nothing here asserts on time:
 it measures.
@@ -42,6 +51,7 @@ from typing import Any
 
 import yaml
 
+from exconf.lab import kdc as labkdc
 from exconf.lab import runtime
 
 PASSWORD = "Bench-Passw0rd"
@@ -51,6 +61,7 @@ FORKS = 50
 SITES = ("Amsterdam", "Rotterdam", "Utrecht", "Eindhoven")
 IIS_PORT = 8080  # the lab's IIS (Exchange: 80), so the bench needs no root
 BUDGET = {"plan": 8, "apply": 12}  # WS-Man requests per host, both doors (docs/remote-powershell.md#requests)
+DOORS = ("psrp", "winrm")  # how the logging mix reaches its Mailbox servers (the mission mix: the doors' default)
 PFX = "mail.contoso.lab.pfx"
 PFX_PASSWORD = "Bench-Pfx-1"
 NET = int(os.environ.get("EXCONF_TEST_NET", "63"))
@@ -58,6 +69,9 @@ NET = int(os.environ.get("EXCONF_TEST_NET", "63"))
 
 def address(i: int) -> str:
     return f"127.{NET}.{200 + i // 250}.{i % 250 + 1}"  # 127.NET.200-203: clear of the tests' addresses
+
+
+KDC_ADDRESS = f"127.{NET}.204.1"
 
 
 @dataclass(frozen=True)
@@ -104,12 +118,23 @@ def bench_pfx() -> bytes:
     return pkcs12.serialize_key_and_certificates(b"mail", key, cert, None, serialization.BestAvailableEncryption(PFX_PASSWORD.encode()))
 
 
-def write_lab(folder: Path, servers: list[Server], mix: str) -> tuple[Path, Path]:
+def start_kdc(folder: Path, servers: list[Server]) -> labkdc.LabKDC:
+    """The bench domain's KDC, for the program's door to Mailbox servers: exadmin, and HTTP/<fqdn> with a
+    keytab per Mailbox server."""
+    kdc = labkdc.LabKDC(folder / "kdc", "CONTOSO.LAB", KDC_ADDRESS).create()
+    kdc.add_user("exadmin", PASSWORD)
+    kdc.add_services([(s.host, (s.name.lower(),)) for s in servers if s.role == "Mailbox"])
+    return kdc.start()
+
+
+def write_lab(folder: Path, servers: list[Server], mix: str, door: str = "psrp",
+              kdc: labkdc.LabKDC | None = None) -> tuple[Path, Path]:
     org_servers: list[dict[str, Any]] = []
     for s in servers:
         entry: dict[str, Any] = {"name": s.name, "role": s.role, "site": s.site, "address": s.address}
         if s.role == "Mailbox":
             entry["iis"] = {"http_port": IIS_PORT, "https_port": IIS_PORT + 363}
+            entry["powershell_virtual_directory"] = {"windows_authentication": True}  # NTLM too (see the docstring)
         else:
             entry["fqdn"] = s.host
             entry["local_accounts"] = [{"user": "Administrator", "password": EDGE_PASSWORD}]
@@ -117,13 +142,15 @@ def write_lab(folder: Path, servers: list[Server], mix: str) -> tuple[Path, Path
         org_servers.append(entry)
     org: dict[str, Any] = {"organization": {"name": "Contoso", "domain": "contoso.lab", "netbios": "CONTOSO"},
                            "accounts": [{"user": "exadmin", "password": PASSWORD}], "servers": org_servers}
+    if kdc is not None:
+        org["kerberos"] = {"keytabs": str(kdc.keytab_dir)}
     if mix == "mission":
         org["send_connectors"] = [{"name": "Internet", "address_spaces": ["SMTP:*;1"],
                                    "source_transport_servers": [servers[0].name]}]
     org_file = folder / "bench-org.yaml"
     org_file.write_text(yaml.safe_dump(org, sort_keys=False))
     inv_file = folder / "bench.yaml"
-    inv_file.write_text(yaml.safe_dump(inventory(folder, servers, mix), sort_keys=False))
+    inv_file.write_text(yaml.safe_dump(inventory(folder, servers, mix, door), sort_keys=False))
     return org_file, inv_file
 
 
@@ -135,10 +162,14 @@ MAILBOX = {
 }
 
 
-def inventory(folder: Path, servers: list[Server], mix: str) -> dict[str, Any]:
+def inventory(folder: Path, servers: list[Server], mix: str, door: str = "psrp") -> dict[str, Any]:
     mailboxes = {s.host: {"ansible_host": s.address} for s in servers if s.role == "Mailbox"}
     if mix == "logging":
-        return {"all": {"vars": {"ansible_user": "CONTOSO\\exadmin", "ansible_password": PASSWORD, "ansible_psrp_port": IIS_PORT,
+        # the program logs on to a Mailbox server with a delegated Kerberos ticket, as the double hop needs
+        door_vars = ({"ansible_user": "CONTOSO\\exadmin", "ansible_psrp_port": IIS_PORT} if door == "psrp" else
+                     {"ansible_user": "exadmin@contoso.lab", "ansible_connection": "winrm", "ansible_winrm_transport": "kerberos",
+                      "ansible_winrm_kerberos_delegation": True})
+        return {"all": {"vars": {**door_vars, "ansible_password": PASSWORD,
                                  "exchange_organization": {"transport_config": {"tls_send_domain_secure_list": ["fabrikam.com"]}},
                                  "exchange": MAILBOX},
                         "hosts": mailboxes}}
@@ -257,11 +288,12 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def timed(argv: list[str]) -> Run:
+def timed(argv: list[str], env: dict[str, str] | None = None) -> Run:
     """Run exconf as a child, sampling its open descriptors until it exits."""
     start = time.perf_counter()
     before = _children_cpu()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
     peak, done = [0], threading.Event()
 
     def sample() -> None:
@@ -292,18 +324,19 @@ def spread(values: list[int]) -> str:
     return f"{min(values)}/{statistics.median(values):g}/{max(values)}" if values else "-"
 
 
-def measure(lab: runtime.RunningLab, argv: list[str], servers: list[Server]) -> tuple[Run, dict[str, list[int]], float, float]:
+def measure(lab: runtime.RunningLab, argv: list[str], servers: list[Server], door: str = "psrp",
+            env: dict[str, str] | None = None) -> tuple[Run, dict[str, list[int]], float, float]:
     """(the run, requests per host by door, lab CPU seconds, load average over the run)."""
     before, lab_before = runtime.stats(lab)["servers"], process_cpu(lab.pid)
     load_before = os.getloadavg()[0]
-    run = timed(argv)
+    run = timed(argv, env)
     load = (load_before + os.getloadavg()[0]) / 2
     lab_cpu = process_cpu(lab.pid) - lab_before
     after = runtime.stats(lab)["servers"]
     by_door: dict[str, list[int]] = {"psrp": [], "winrm": []}
     for s in servers:
         got = after.get(s.name, {}).get("requests", 0) - before.get(s.name, {}).get("requests", 0)
-        by_door["psrp" if s.role == "Mailbox" else "winrm"].append(got)
+        by_door[door if s.role == "Mailbox" else "winrm"].append(got)
     return run, by_door, lab_cpu, load
 
 
@@ -318,9 +351,12 @@ def markdown_row(n: int, label: str, code: int, wall: float, load: float, by_doo
             f"{budget} | {ctl:.1f} | {lab:.1f} | {state} |")
 
 
-def main(sizes: tuple[int, ...], mix: str) -> None:
+def main(sizes: tuple[int, ...], mix: str, door: str = "psrp") -> None:
     exconf = [sys.executable, "-m", "exconf"]
-    print(f"mix {mix}, --forks {FORKS}, {os.cpu_count()} cores; requests per host min/median/max over all hosts of a door", flush=True)
+    if door == "winrm" and labkdc.missing():
+        print(f"--door winrm left out: {labkdc.missing()}", flush=True)
+        return
+    print(f"mix {mix}, Mailbox servers over {door}, --forks {FORKS}, {os.cpu_count()} cores; requests per host min/median/max over all hosts of a door", flush=True)
     print(f"{'servers':>7} {'command':>7} {'exit':>4} {'wall s':>7} {'load':>5} {'psrp req/host':>13} {'winrm req/host':>14} {'budget':>6} "
           f"{'ctl CPU ms/host':>15} {'lab CPU ms/host':>15} {'peak fds':>8}", flush=True)
     table: list[str] = []
@@ -330,12 +366,14 @@ def main(sizes: tuple[int, ...], mix: str) -> None:
             folder = Path(tmp) / f"n{n}"
             folder.mkdir()
             servers = servers_of(n, mix)
-            org, inv = write_lab(folder, servers, mix)
+            kdc = start_kdc(folder, servers) if door == "winrm" else None
+            org, inv = write_lab(folder, servers, mix, door, kdc)
             lab = runtime.ensure_running(org, folder / ".lab" / "state.json", timeout=600)
             try:
                 rows = []
                 for label, command, extra in (("plan", "plan", []), ("apply", "apply", ["--auto-approve"]), ("replan", "plan", ["--detailed-exitcode"])):
-                    run, by_door, lab_cpu, load = measure(lab, [*exconf, command, str(inv), "--forks", str(FORKS), *extra], servers)
+                    run, by_door, lab_cpu, load = measure(lab, [*exconf, command, str(inv), "--forks", str(FORKS), *extra], servers,
+                                                          door, kdc.env() if kdc else None)
                     print(f"{n:>7} {label:>7} {run.code:>4} {run.wall:>7.1f} {load:>5.1f} {spread(by_door['psrp']):>13} {spread(by_door['winrm']):>14} "
                           f"{BUDGET[command]:>6} {1000 * run.cpu / n:>15.1f} {1000 * lab_cpu / n:>15.1f} {run.peak_fds:>8}", flush=True)
                     if run.code not in (0, 2) or (label == "replan" and run.code != 0):
@@ -348,12 +386,20 @@ def main(sizes: tuple[int, ...], mix: str) -> None:
                 table += [markdown_row(*row, f"{good:,}/{n:,}" if row[1] == "apply" else "") for row in rows]
             finally:
                 runtime.stop(lab, timeout=300)
+                if kdc is not None:
+                    kdc.stop()
     print("\n" + MARKDOWN_HEADER + "\n" + "|---" * MARKDOWN_HEADER.count(" | ") + "|---|\n" + "\n".join(table), flush=True)
 
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    chosen = "mission"
-    if args[:1] == ["--mix"]:
-        chosen, args = args[1], args[2:]
-    main(tuple(int(a) for a in args) or SIZES, chosen)
+    chosen, door = "mission", "psrp"
+    while args[:1] in (["--mix"], ["--door"]):
+        if args[0] == "--mix":
+            chosen = args[1]
+        else:
+            door = args[1]
+        args = args[2:]
+    if door not in DOORS or (door == "winrm" and chosen != "logging"):
+        sys.exit("--door winrm goes with --mix logging (the mission mix reaches each server by its default door)")
+    main(tuple(int(a) for a in args) or SIZES, chosen, door)

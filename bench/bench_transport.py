@@ -1,6 +1,8 @@
 """Controller CPU per WS-Man request: pywinrm's own session set-up against exconf's transport.
 
-Serves N lab servers in this process (on 127.62.0.0/16) and runs, host after
+Serves N lab Edge servers in this process (on 127.62.0.0/16; the program's door, reached with NTLM as
+an Edge's local administrator: a Mailbox server's program needs a delegated Kerberos ticket, the double
+hop, docs/kerberos.md) and runs, host after
 host in one controller thread, what a plan does on each (authenticate, open a
 shell, run the read command, delete the shell: 8 requests). The controller's
 CPU is that thread's own CPU time (``time.thread_time``), so the lab's threads
@@ -39,7 +41,7 @@ from exconf.transport.watchdog import Watchdog
 from exconf.transport.winrm import WinRMTransport
 
 PASSWORD = "Bench-Passw0rd"
-STDIN = encode_stdin([Step("get", "Get-TransportService", {"Identity": "EX000"}, select=("Name",))])
+STDIN = encode_stdin([Step("get", "Get-TransportService", {}, select=("Name",))])
 
 
 def address(i: int) -> str:
@@ -48,7 +50,7 @@ def address(i: int) -> str:
 
 def settings(i: int) -> ConnectionSettings:
     return ConnectionSettings(
-        host=address(i), port=5985, scheme="http", path="/wsman", auth="ntlm", user="BENCH\\exadmin", password=PASSWORD,
+        host=address(i), port=5985, scheme="http", path="/wsman", auth="ntlm", user=f"EX{i:03d}\\Administrator", password=PASSWORD,
         cert_validation=True, ca_trust_path=None, message_encryption="auto", operation_timeout=20, read_timeout=30,
     )
 
@@ -113,7 +115,8 @@ def measure(fn, n: int, lab: LabServer) -> tuple[float, float]:
 def main(n: int, rounds: int) -> None:
     with tempfile.TemporaryDirectory(prefix="exconf-bench-transport-") as tmp:
         folder = Path(tmp)
-        servers = [{"name": f"EX{i:03d}", "role": "Mailbox", "site": "Amsterdam", "address": address(i)} for i in range(n)]
+        servers = [{"name": f"EX{i:03d}", "role": "Edge", "site": "Amsterdam", "address": address(i),
+                    "local_accounts": [{"user": "Administrator", "password": PASSWORD}]} for i in range(n)]
         org = {"organization": {"name": "Bench", "domain": "bench.lab", "netbios": "BENCH"},
                "accounts": [{"user": "exadmin", "password": PASSWORD}], "servers": servers}
         org_file = folder / "bench-org.yaml"

@@ -30,7 +30,7 @@ from .inventorycli import InventoryUnusable, add_inventory_options, inventory_ma
 from .drift.command import register as register_drift
 from .inventorycli import register as register_inventory
 from .limit import LimitError, select, select_organization
-from .lock import ApplyLock, LockError, acquire
+from .lock import ApplyLock, LockError, acquire, organisation_of
 from .model import ChangeOutcome, ChangeResult, HostResult, HostStatus, Plan
 from .render import (apply_json, document_meta, plan_json, plural, print_apply, print_change_result, print_plan, print_recap, print_review,
                      recap_counts)
@@ -134,6 +134,10 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     stats = labsub.add_parser("stats", help="per server and endpoint (/wsman, /PowerShell): requests, sessions, commands and bytes served")
     stats.add_argument("--json", action="store_true")
     stats.add_argument("--lab", type=Path, metavar="ORG_FILE", help="only this lab")
+    events = labsub.add_parser("events", help="a server's PowerShell module logging (event 4103) of the program's commands")
+    events.add_argument("--lab", type=Path, metavar="ORG_FILE", help="the lab to use when several run")
+    events.add_argument("--json", action="store_true")
+    events.add_argument("server")
     clock = labsub.add_parser("clock", help="show the lab clock, or move it forward (advance 25h)")
     clock.add_argument("--lab", type=Path, metavar="ORG_FILE", help="the lab to use when several run")
     clock.add_argument("action", nargs="?", choices=("show", "advance"), default="show")
@@ -192,17 +196,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
 
 
-def _organisation(inventory: inv.Inventory) -> str:
-    for host in inventory.hosts:
-        name = inventory.value(host, "exconf_organization")
-        if name:
-            return str(name)
-    return inventory.path.stem
-
-
 def _lock(inventory: inv.Inventory, err: Console, command: str) -> ApplyLock | None:
     try:
-        lock = acquire(inventory.path, _organisation(inventory), command)
+        lock = acquire(inventory.path, organisation_of(inventory), command)
     except LockError as exc:
         error(err, safe(str(exc)))
         return None

@@ -2,8 +2,11 @@
 
 Which door a host takes (Exchange remote PowerShell or exconf's program over WinRM) is door.py's;
 this module turns the variables of that door into settings. Defaults follow the issue's security
-stance: NTLM over HTTP with message encryption, or Basic/NTLM over HTTPS with certificate
-validation; nothing that sends a password in clear is accepted.
+stance: Kerberos or NTLM over HTTP with message encryption, or Kerberos/NTLM/Basic over HTTPS with
+certificate validation; nothing that sends a password in clear is accepted, and nothing that hands
+it to the server (CredSSP). An estate that disabled NTLM says ``exconf_forbid_ntlm: true``. Kerberos
+(docs/kerberos.md) takes its service principal from the inventory host name when ``ansible_host`` is
+an address, and its ticket from the credential cache when no password is given.
 """
 
 from __future__ import annotations
@@ -14,20 +17,32 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .door import PSRP, DoorError, door_of
+from .door import PSRP, DoorError, door_of, truthy as _truthy
 from .templating import RenderError
 from .transport import ConnectionSettings, cleartext
+from .transport.kerberos import kerberos_missing, spn_host
 from .transport.psrp import EXCHANGE_CONFIGURATION, PSRPSettings
 
 if TYPE_CHECKING:  # the inventory asks this module which connections exist; the types only go the other way
     from .inventory import Host
 
-SUPPORTED_AUTH = ("ntlm", "basic")
-NOT_YET = ("kerberos", "credssp", "certificate")  # Ansible has them; exconf does not yet
+SUPPORTED_AUTH = ("ntlm", "kerberos", "basic")
+NOT_YET = ("certificate",)  # Ansible has it; exconf does not yet
+# CredSSP sends the user's password to the server (MS-CSSP 3.1.5: the TSPasswordCreds after the
+# TLS channel), where any process acting as the server can use it to reach every other service as
+# the user; Microsoft's own second-hop guide lists it as the option with the credential at risk
+# (learn.microsoft.com/powershell/scripting/security/remoting/ps-remoting-second-hop, "CredSSP").
+CREDSSP_REFUSED = (
+    "CredSSP is refused: it hands your password to the server, where whoever controls it can use it "
+    "against every other service as you; Mailbox servers are reached through remote PowerShell, which needs "
+    "no second hop, and the program path can use ansible_winrm_kerberos_delegation: true"
+)
+FORBID_NTLM = "exconf_forbid_ntlm"
 
 
 def unsupported_connection(v: Mapping[str, object], name: str = "") -> list[tuple[str, str]]:
-    """Connection variables exconf cannot use yet, as (variable, message): checked with the inventory, before any host is contacted."""
+    """Connection variables exconf cannot or will not use, as (variable, message): checked with the
+    inventory, before any host is contacted."""
     out = []
     try:
         door = door_of(name, v)
@@ -37,8 +52,20 @@ def unsupported_connection(v: Mapping[str, object], name: str = "") -> list[tupl
         return unsupported_psrp(v)
     declared = v.get("ansible_winrm_transport")
     choices = [declared] if isinstance(declared, str) else list(declared) if isinstance(declared, list) else []
-    if choices and all(c in NOT_YET for c in choices):
-        out.append(("ansible_winrm_transport", f"{declared!r} is not supported yet; use ntlm, or basic over https"))
+    forbid = _truthy(v.get(FORBID_NTLM))
+    usable = [c for c in choices if c not in NOT_YET and c != "credssp" and not (forbid and c == "ntlm")]
+    if choices and not usable:
+        if "credssp" in choices:
+            out.append(("ansible_winrm_transport", CREDSSP_REFUSED))
+        elif forbid and "ntlm" in choices:
+            out.append(("ansible_winrm_transport", "ntlm is forbidden here (exconf_forbid_ntlm: true); use kerberos, "
+                                                   "or basic over https"))
+        else:
+            out.append(("ansible_winrm_transport", f"{declared!r} is not supported yet; use kerberos or ntlm, or basic "
+                                                   "over https"))
+    elif not choices and forbid:
+        out.append((FORBID_NTLM, "NTLM is forbidden but ansible_winrm_transport is not set (its default is ntlm); set "
+                                 "it to kerberos"))
     return out
 
 
@@ -118,47 +145,59 @@ def _settings(host: Host, inventory_dir: Path, env: Mapping[str, str]) -> Connec
         raise ConnectionConfigError(f"{host.name}: ansible_connection {kind!r} is not supported yet; use psrp or winrm")
     scheme, port = _scheme_and_port(v)
     port = port or (5986 if scheme == "https" else 5985)
-    auth = _auth(host, v.get("ansible_winrm_transport"), scheme)
-    user, password = _credentials(host, env)
+    auth = _auth(host, v.get("ansible_winrm_transport"), scheme, _truthy(v.get(FORBID_NTLM)))
+    user, password = _credentials(host, env, kerberos=auth == "kerberos")
     ca = _ca_path(host, "ansible_winrm_ca_trust_path", inventory_dir, env)
     timeout = v.get("ansible_winrm_connection_timeout")
     operation = int(v.get("ansible_winrm_operation_timeout_sec") or timeout or 20)
     read = int(v.get("ansible_winrm_read_timeout_sec") or (timeout + 10 if timeout else 30))
     if read <= operation:
         raise ConnectionConfigError(f"{host.name}: ansible_winrm_read_timeout_sec ({read}) must exceed ansible_winrm_operation_timeout_sec ({operation})")
+    connect_to = str(v.get("ansible_host") or host.name)
     return ConnectionSettings(
-        host=str(v.get("ansible_host") or host.name),
+        host=connect_to,
         port=int(port),
         scheme=scheme,
         path=v.get("ansible_winrm_path", "/wsman"),
         auth=auth,
-        user=str(user),
-        password=str(password),
+        user=user,
+        password=password,
         cert_validation=v.get("ansible_winrm_server_cert_validation", "validate") != "ignore",
         ca_trust_path=ca,
         message_encryption=v.get("ansible_winrm_message_encryption", "auto"),
         operation_timeout=operation,
         read_timeout=read,
+        service=str(v.get("ansible_winrm_service") or "HTTP"),
+        spn_host=spn_host(host.name, connect_to, _optional(v.get("ansible_winrm_kerberos_hostname_override"))),
+        delegate=auth == "kerberos" and _truthy(v.get("ansible_winrm_kerberos_delegation")),
     )
 
 
-def _auth(host: Host, declared: str | list[str] | None, scheme: str) -> str:
+def _auth(host: Host, declared: str | list[str] | None, scheme: str, forbid_ntlm: bool = False) -> str:
     choices = [declared] if isinstance(declared, str) else list(declared or ["ntlm"])
     choices = ["basic" if c == "ssl" else c for c in choices]
     for choice in choices:
         if choice == "plaintext":
-            raise ConnectionConfigError(f"{host.name}: ansible_winrm_transport plaintext sends the password in clear; use ntlm, or basic over https")
+            raise ConnectionConfigError(f"{host.name}: ansible_winrm_transport plaintext sends the password in clear; use kerberos or ntlm, or basic over https")
+        if choice == "ntlm" and forbid_ntlm:
+            continue
         if choice in SUPPORTED_AUTH:
             if choice == "basic" and scheme != "https":
-                raise ConnectionConfigError(f"{host.name}: basic authentication over http sends the password in clear; use https (port 5986) or ntlm")
+                raise ConnectionConfigError(f"{host.name}: basic authentication over http sends the password in clear; use https (port 5986), kerberos or ntlm")
             return choice
-    raise ConnectionConfigError(f"{host.name}: ansible_winrm_transport {declared!r} is not supported yet; use ntlm or basic (kerberos comes later)")
+    if "credssp" in choices:
+        raise ConnectionConfigError(f"{host.name}: {CREDSSP_REFUSED}")
+    if forbid_ntlm and "ntlm" in choices:
+        raise ConnectionConfigError(f"{host.name}: NTLM is forbidden here (exconf_forbid_ntlm: true); use kerberos, or basic over https")
+    raise ConnectionConfigError(f"{host.name}: ansible_winrm_transport {declared!r} is not supported yet; use kerberos or ntlm, or basic over https")
 
 
-def _credentials(host: Host, env: Mapping[str, str]) -> tuple[str, str]:
+def _credentials(host: Host, env: Mapping[str, str], kerberos: bool = False) -> tuple[str, str | None]:
+    """(user, password). With Kerberos both may be absent: the ticket and its principal then come from
+    the user's credential cache (kinit); a user is ``user@REALM`` with the realm upper-cased."""
     v = host.vars
     user = v.get("ansible_user")
-    if not user:
+    if not user and not kerberos:
         raise ConnectionConfigError(f"{host.name}: ansible_user is not set")
     password = v.get("ansible_password")
     env_name = v.get("exconf_password_env")
@@ -166,9 +205,34 @@ def _credentials(host: Host, env: Mapping[str, str]) -> tuple[str, str]:
         if env_name not in env:
             raise ConnectionConfigError(f"{host.name}: exconf_password_env names {env_name}, which is not set in the environment")
         password = env[env_name]
-    if password is None:
+    if password is None and not kerberos:
         raise ConnectionConfigError(f"{host.name}: no password: set exconf_password_env (or ansible_password)")
+    if kerberos:
+        missing = kerberos_missing()
+        if missing:
+            raise ConnectionConfigError(f"{host.name}: {missing}")
+        return kerberos_principal(host.name, str(user or "")), None if password is None else str(password)
     return str(user), str(password)
+
+
+def kerberos_principal(host_name: str, user: str) -> str:
+    """``user@REALM`` as MIT Kerberos needs it: the realm part in upper case (Active Directory's realm
+    is its DNS domain in upper case; the user part of a UPN is compared without case)."""
+    if not user:
+        return ""  # the credential cache's default principal
+    if "\\" in user:
+        raise ConnectionConfigError(
+            f"{host_name}: ansible_user {user!r} is a DOMAIN\\user name; Kerberos needs user@REALM "
+            "(e.g. exadmin@CONTOSO.LAB)")
+    name, at, realm = user.rpartition("@")
+    if not at or not name or not realm:
+        raise ConnectionConfigError(f"{host_name}: ansible_user {user!r} has no realm; Kerberos needs user@REALM "
+                                    "(e.g. exadmin@CONTOSO.LAB)")
+    return f"{name}@{realm.upper()}"
+
+
+def _optional(value: object) -> str | None:
+    return str(value) if value not in (None, "") else None
 
 
 def _ca_path(host: Host, variable: str, inventory_dir: Path, env: Mapping[str, str]) -> str | None:
@@ -211,7 +275,10 @@ def unsupported_psrp(v: Mapping[str, object]) -> list[tuple[str, str]]:
     out = []
     auth = v.get("ansible_psrp_auth", "negotiate")
     protocol = _psrp_protocol(v)
-    if auth == "credssp":
+    if auth == "ntlm" and _truthy(v.get(FORBID_NTLM)):
+        out.append(("ansible_psrp_auth", "ntlm is forbidden here (exconf_forbid_ntlm: true); use kerberos (or negotiate, "
+                                         "which then never falls back to NTLM)"))
+    elif auth == "credssp":
         out.append(("ansible_psrp_auth", "credssp hands your password itself to the server, which can then act as you "
                                          "anywhere; Exchange remote PowerShell needs no delegation: use negotiate, "
                                          "kerberos or ntlm"))
@@ -267,18 +334,24 @@ def _psrp_settings(host: Host, inventory_dir: Path, env: Mapping[str, str]) -> P
         raise ConnectionConfigError(f"{host.name}: {variable}: {message}")
     protocol = _psrp_protocol(v)
     port = _psrp_port_declared(v) or (EXCHANGE_HTTPS_PORT if protocol == "https" else EXCHANGE_HTTP_PORT)
-    user, password = _credentials(host, env)
+    auth = str(v.get("ansible_psrp_auth", "negotiate"))
+    if auth == "negotiate" and _truthy(v.get(FORBID_NTLM)):
+        auth = "kerberos"  # Negotiate would fall back to NTLM when Kerberos fails
+    user, password = _credentials(host, env, kerberos=auth == "kerberos")
+    if auth == "negotiate" and "@" in user and "\\" not in user:
+        user = kerberos_principal(host.name, user)  # Kerberos first: its realm in upper case (NTLM takes either)
+    connect_to = str(v.get("ansible_host") or host.name)
     connection = float(v.get("ansible_psrp_connection_timeout") or 30)
     operation = float(v.get("ansible_psrp_operation_timeout") or 20)
     read = float(v.get("ansible_psrp_read_timeout") or max(30, operation + 10))
     if read <= operation:
         raise ConnectionConfigError(f"{host.name}: ansible_psrp_read_timeout ({read:g}) must exceed ansible_psrp_operation_timeout ({operation:g})")
     return PSRPSettings(
-        host=str(v.get("ansible_host") or host.name),
+        host=connect_to,
         port=port,
         scheme=protocol,
         path=str(v.get("ansible_psrp_path") or "PowerShell").strip("/") or "PowerShell",
-        auth=str(v.get("ansible_psrp_auth", "negotiate")),
+        auth=auth,
         user=user,
         password=password,
         cert_validation=v.get("ansible_psrp_cert_validation", "validate") != "ignore",
@@ -290,6 +363,7 @@ def _psrp_settings(host: Host, inventory_dir: Path, env: Mapping[str, str]) -> P
         connection_timeout=int(connection),
         server_name=host.name,
         negotiate_service=str(v["ansible_psrp_negotiate_service"]) if v.get("ansible_psrp_negotiate_service") else None,
-        negotiate_hostname_override=str(v["ansible_psrp_negotiate_hostname_override"]) if v.get("ansible_psrp_negotiate_hostname_override") else None,
-        negotiate_delegate=bool(v.get("ansible_psrp_negotiate_delegate", False)),
+        # Kerberos names the service by a DNS name, never the address one connects to (connection.py, spn_host).
+        negotiate_hostname_override=spn_host(host.name, connect_to, _optional(v.get("ansible_psrp_negotiate_hostname_override"))),
+        negotiate_delegate=_truthy(v.get("ansible_psrp_negotiate_delegate", False)),
     )

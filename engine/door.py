@@ -20,7 +20,9 @@ program when it is an Edge. The role must be known before the host is contacted,
 4. otherwise Mailbox.
 
 ``ansible_connection: psrp`` on an Edge is refused when the inventory loads; ``ansible_connection:
-winrm`` on a Mailbox server means the program in a WinRM shell, kept as an explicit choice.
+winrm`` on a Mailbox server means the program in a WinRM shell, kept as an explicit choice, whose
+reason says when its logon cannot reach Active Directory (the double hop: only a delegated Kerberos
+ticket can).
 """
 
 from __future__ import annotations
@@ -74,6 +76,18 @@ def _local_account(user: str, name: str, address: object) -> bool:
     return domain == "." or domain.lower() in aliases
 
 
+def truthy(value: object) -> bool:
+    """Ansible's boolean forms (true/yes/on/1 and their opposites), as its connection plugins read them."""
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("yes", "on", "1", "true", "y", "t") if value is not None else False
+
+
+def _delegates(v: Mapping[str, object]) -> bool:
+    """Whether the WinRM logon hands the server a delegated Kerberos ticket (as engine/connection.py reads it)."""
+    return v.get("ansible_winrm_transport") == "kerberos" and truthy(v.get("ansible_winrm_kerberos_delegation"))
+
+
 def door_of(name: str, v: Mapping[str, object]) -> Door:
     """The door of a host; DoorError when its variables ask for one it cannot have."""
     role, why = role_of(name, v)
@@ -90,5 +104,10 @@ def door_of(name: str, v: Mapping[str, object]) -> Door:
                                                   "ansible_connection (an Edge is reached over WinRM) or set it to winrm")
         return Door(PSRP, role, "ansible_connection: psrp (Exchange remote PowerShell)")
     if kind == WINRM:
-        return Door(WINRM, role, "ansible_connection: winrm (exconf's program in a WinRM shell)")
+        why = "ansible_connection: winrm (exconf's program in a WinRM shell)"
+        if role == "Mailbox" and not _delegates(v):
+            why += ("; on a Mailbox server its cmdlets reach Active Directory from that shell, which only a delegated "
+                    "Kerberos ticket allows (the double hop: ansible_winrm_transport: kerberos, "
+                    "ansible_winrm_kerberos_delegation: true; docs/kerberos.md)")
+        return Door(WINRM, role, why)
     raise DoorError("ansible_connection", f"{kind!r} is not supported yet; use psrp (Mailbox servers) or winrm")

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from exconf.remote import Answer, Step, decode_answer, encode_stdin
 
+from . import second_hop
 from .transport import Transport
 from .transport.cleartext import check_payload
 
@@ -50,7 +51,7 @@ class ProgramExecutor:
         check_payload(self._endpoint, self._in_clear, steps)
         out = self._transport.run(encode_stdin(steps, halt_on_error=halt_on_error))
         self._notes.extend(out.notes)
-        return decode_answer(out.stdout, out.stderr, out.exit_code)
+        return second_hop.explain(decode_answer(out.stdout, out.stderr, out.exit_code))
 
     def release(self) -> None:
         self._transport.release()

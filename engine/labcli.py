@@ -1,4 +1,4 @@
-"""``exconf lab serve|exec|stats|clock|stop``: the command-line side of the lab (spec §5, a Contract).
+"""``exconf lab serve|exec|stats|events|clock|stop``: the command-line side of the lab (spec §5, a Contract).
 
 Several labs may run at once (other checkouts, other organisation files): ``exec``,
 ``stats`` and ``clock`` take ``--lab ORG_FILE`` to choose; ``stop`` without an
@@ -33,6 +33,8 @@ def lab_main(args: argparse.Namespace, out: Console, err: Console) -> int:
             return _stats(args, out, err)
         if args.lab_command == "clock":
             return _clock(args, out, err)
+        if args.lab_command == "events":
+            return _events(args, out, err)
         if args.lab_command == "stop":
             return _stop(args, out, err)
     except runtime.LabError as exc:
@@ -121,6 +123,23 @@ def _stats(args: argparse.Namespace, out: Console, err: Console) -> int:
                 table.add_row(safe(name), safe(path), str(e.get("requests", 0)), str(opened), str(ran),
                               *(str(e.get(k, 0)) for k in ("bytes_in", "bytes_out", "auth_failures")))
         out.print(table)
+    return 0
+
+
+def _events(args: argparse.Namespace, out: Console, err: Console) -> int:
+    """A server's PowerShell module logging (event 4103): what Windows records of the program's commands."""
+    from exconf.lab import runtime
+
+    doc = runtime.events(args.server, lab_file=args.lab)
+    if args.json:
+        print(json.dumps(doc, indent=2))
+        return 0
+    for event in doc["events"]:
+        out.print(Text(safe(f"{event['time']}  {event['event_id']}  {event['user']}  {event['command']}"), style="bold"))
+        for line in event["payload"]:
+            out.print(Text("    " + safe(line)))
+    if not doc["events"]:
+        out.print(Text(f"No module logging events on {safe(doc['server'])}."))
     return 0
 
 

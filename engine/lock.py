@@ -72,6 +72,15 @@ class ApplyLock:
         self.release()
 
 
+def organisation_of(inventory) -> str:
+    """The organisation a lock is per: ``exconf_organization`` of the first host that sets it, else the inventory's name."""
+    for host in inventory.hosts:
+        name = inventory.value(host, "exconf_organization")
+        if name:
+            return str(name)
+    return inventory.path.stem
+
+
 def lock_path(inventory: Path, organisation: str) -> Path:
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", organisation).strip("._") or "organisation"
     return inventory.resolve().parent / f".exconf-{safe}.lock"

@@ -175,12 +175,28 @@ def apply_schema() -> dict[str, Any]:
 def drift_schema() -> dict[str, Any]:
     finding = json.loads(json.dumps(_FINDING))
     finding["required"] = [*finding["required"], "drift"]
+    window = {"type": "object", "properties": {"after": _TEXT_OR_NULL, "until": _TEXT_OR_NULL}}
+    culprit = {"type": "object", "required": ["status"],
+               "properties": {"status": {"enum": ["found", "not_in_log", "no_in_sync_run", "not_searched", "too_many", "no_log", "pending"]},
+                              "window": window, "note": _TEXT, "caller": _TEXT, "cmdlet": _TEXT, "when": _TEXT, "object": _TEXT,
+                              "parameters": {"type": "array"}}}
     finding["properties"].update(
         drift={"enum": ["in_sync", "drift", "error"]},
+        severity={"enum": ["critical", "high", "medium", "low"]},
         since=_TEXT,
-        changed_by={"type": "object", "properties": {"caller": _TEXT, "cmdlet": _TEXT, "when": _TEXT, "object": _TEXT, "parameters": {"type": "array"}}},
+        read_on={**_TEXT, "description": "the server that read an organisation-wide object (its host is 'organization')"},
+        changed_by=culprit,
+        acknowledged={"type": "object", "required": ["owner", "reason", "expires"],
+                      "properties": {"id": {"type": "integer"}, "owner": _TEXT, "reason": _TEXT, "expires": _TEXT}},
+        corrected={"type": "boolean"},
+        correction={**_TEXT, "description": "why drift --correct did not put it back"},
     )
     key = {"type": "object", "required": ["host", "resource", "name"], "properties": {"host": _TEXT, "resource": _TEXT, "name": _TEXT}}
+    event = {"type": "object", "required": ["event", "host", "resource", "name", "at", "since", "severity"],
+             "properties": {"event": {"enum": ["drift_appeared", "drift_resolved", "drift_corrected", "not_checked", "checked_again",
+                                               "no_longer_declared"]},
+                            "host": _TEXT, "resource": _TEXT, "name": _TEXT, "at": _TEXT, "since": _TEXT, "severity": _TEXT,
+                            "resolved": _TEXT, "resolution": _TEXT, "changed_by": culprit, "resolved_by": culprit, "late": _TEXT}}
     return _document("drift", "exconf drift --json (one document per run; JSON Lines with --every)", {
         "hosts": {"type": "object", "additionalProperties": _HOST},
         "changes": {"type": "array", "items": _CHANGE, "description": "what drifted, as plan would change it back"},
@@ -195,22 +211,35 @@ def drift_schema() -> dict[str, Any]:
                 "started": _TEXT, "duration_seconds": {"type": "number"}, "exit_code": {"enum": [0, 1, 2]},
                 "counts": {"type": "object", "additionalProperties": _COUNT},
                 "appeared": {"type": "array", "items": key},
-                "resolved": {"type": "array", "items": {**key, "required": ["host", "resource", "name", "since", "resolved"]}},
+                "resolved": {"type": "array", "items": {**event, "required": ["host", "resource", "name", "since", "resolved"]}},
+                "events": {"type": "array", "items": event, "description": "this run's transitions, each announced once"},
                 "audit": _TEXT, "notes": {"type": "array", "items": _TEXT},
+                "undelivered": {"type": "array", "items": {"type": "object", "required": ["sink", "created", "attempts"]},
+                                "description": "messages still in the outbox"},
+                "last_run": {"type": ["object", "null"], "description": "the run before this one: started, ended, exit_code"},
+                "undeclared": {"type": "array", "items": key, "description": "with --undeclared: what exists and nothing declares"},
+                "report": _TEXT,
             },
         },
     }, ["hosts", "changes", "warnings", "summary", "findings", "refusals", "drift"])
 
 
 def drift_history_schema() -> dict[str, Any]:
-    episode = {"type": "object", "required": ["host", "resource", "name", "since", "last_seen", "resolved"],
-               "properties": {"host": _TEXT, "resource": _TEXT, "name": _TEXT, "since": _TEXT, "last_seen": _TEXT, "resolved": _TEXT_OR_NULL}}
+    episode = {"type": "object", "required": ["host", "resource", "name", "type", "since", "last_seen", "resolved"],
+               "properties": {"host": _TEXT, "resource": _TEXT, "name": _TEXT, "type": {"enum": ["drift", "not_checked"]},
+                              "severity": _TEXT, "since": _TEXT, "last_seen": _TEXT_OR_NULL, "resolved": _TEXT_OR_NULL,
+                              "resolution": {"enum": ["in_sync", "corrected", "checked", "no_longer_declared", None]},
+                              "changed_by": {"type": "object"}, "resolved_by": {"type": "object"}}}
     return _document("drift-history", "exconf drift history --json", {
         "history": {**_TEXT, "description": "the SQLite history file read"},
         "host": _TEXT_OR_NULL,
         "since": _TEXT_OR_NULL,
-        "episodes": {"type": "array", "items": episode},
-    }, ["history", "host", "since", "episodes"])
+        "episodes": {"type": "array", "items": episode, "description": "drift episodes: the newest --max"},
+        "outages": {"type": "array", "items": episode, "description": "hosts (and runs) not checked: the newest --max"},
+        "not_checked": {"type": "array", "items": episode, "description": "objects not checked: the newest --max"},
+        "totals": {"type": "object", "properties": {k: _COUNT for k in ("drift", "outages", "not_checked")}},
+        "runs": {"type": "object", "properties": {"runs": _COUNT, "exit_codes": {"type": "object"}, "last": _TEXT_OR_NULL}},
+    }, ["history", "host", "since", "episodes", "outages", "not_checked", "totals", "runs"])
 
 
 def lab_stats_schema() -> dict[str, Any]:

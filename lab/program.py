@@ -60,6 +60,15 @@ RESERVED_PARAMETERS = (
 _GET_COMMAND = "Microsoft.PowerShell.Commands.GetCommandCommand"
 # Where the program puts an output_file: [IO.Path]::GetTempPath() of the WinRM user's profile.
 TEMP_DIRECTORY = "C:\\Users\\exadmin\\AppData\\Local\\Temp\\"
+# The program's Read-Json refuses deeper nesting (engine/remote/exconf.ps1).
+MAX_JSON_DEPTH = 64
+# What the program loads: Exchange's snap-in on a Mailbox server; on an Edge, the snap-ins its
+# exshell.psc1 lists, which the lab takes to be E2010's, what Microsoft's own collector adds for a
+# local runspace (cmdlets.md 1b). %ExchangeInstallPath% of a default installation.
+EXCHANGE_INSTALL_PATH = "C:\\Program Files\\Microsoft\\Exchange Server\\V15\\"
+MAILBOX_SNAPIN = "Microsoft.Exchange.Management.PowerShell.SnapIn"
+EDGE_SNAPINS = ("Microsoft.Exchange.Management.PowerShell.E2010",)
+EDGE_ROLE_KEY = "HKLM:\\SOFTWARE\\Microsoft\\ExchangeServer\\v15\\EdgeTransportRole"
 
 
 def run_command(store: "LabStore", server: ServerSpec, command: str, arguments: list[str], stdin: bytes,
@@ -157,10 +166,17 @@ def run_bootstrap(store: "LabStore", server: ServerSpec, text: str) -> tuple[str
 
 
 def run_program(store: "LabStore", server: ServerSpec, payload_json: str) -> tuple[str, int]:
-    """engine/remote/exconf.ps1 on a simulated server: one JSON answer and the exit code."""
+    """engine/remote/exconf.ps1 on a simulated server: one JSON answer and the exit code.
+
+    The commands the program runs are written to the server's module logging (event 4103), as
+    Windows would write them: the program reads its payload with its own Read-Json, so the payload
+    itself is never bound to a parameter; only the steps' cmdlets get the steps' values.
+    """
+    if _json_depth(payload_json) > MAX_JSON_DEPTH + 1:
+        return remote.encode_fatal(f"The payload is not valid JSON: The JSON nests deeper than {MAX_JSON_DEPTH} levels."), 1
     try:
         payload = json.loads(payload_json)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         return remote.encode_fatal(f"The payload is not valid JSON: {exc}"), 1
     version = payload.get("exconf") if isinstance(payload, dict) else None
     if isinstance(version, bool) or not isinstance(version, int) or version != remote.CONTRACT_VERSION:
@@ -168,6 +184,7 @@ def run_program(store: "LabStore", server: ServerSpec, payload_json: str) -> tup
             f"Unsupported payload version '{_ps_string(version)}': this program speaks exconf version "
             f"{remote.CONTRACT_VERSION}."
         ), 1
+    _log_prologue(store, server)
     halt = _ps_ne_false(payload.get("halt_on_error"))  # absent means true
     steps = payload.get("steps")
     steps = [] if steps is None else steps if isinstance(steps, list) else [steps]
@@ -200,6 +217,43 @@ class _BadParameter(Exception):
     pass
 
 
+def _log_prologue(store: "LabStore", server: ServerSpec) -> None:
+    """The commands the program runs before its steps: the Edge role test and the snap-in loading."""
+    store.module_log(server, "Test-Path", [("LiteralPath", EDGE_ROLE_KEY)])
+    probe = [("Name", "Get-ExchangeServer"), ("CommandType", "Cmdlet"), ("ErrorAction", "SilentlyContinue")]
+    store.module_log(server, "Get-Command", probe)  # a new powershell.exe: the snap-in is not loaded yet
+    if server.is_edge:
+        store.module_log(server, "Join-Path", [("Path", EXCHANGE_INSTALL_PATH), ("ChildPath", "Bin\\exshell.psc1")])
+        for snapin in EDGE_SNAPINS:
+            store.module_log(server, "Get-PSSnapin", [("Name", snapin), ("ErrorAction", "SilentlyContinue")])
+            store.module_log(server, "Add-PSSnapin", [("Name", snapin)])
+    else:
+        store.module_log(server, "Add-PSSnapin", [("Name", MAILBOX_SNAPIN)])
+    store.module_log(server, "Get-Command", probe)
+
+
+def _json_depth(text: str) -> int:
+    """How deep arrays and objects nest in a JSON text (outside strings), as Read-Json counts."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 def run_step(store: "LabStore", server: ServerSpec, step: dict[str, Any],
              outputs: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {"id": _ps_string(step.get("id")), "status": "error"}
@@ -226,11 +280,17 @@ def run_step(store: "LabStore", server: ServerSpec, step: dict[str, Any],
             if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", parameter) or parameter.lower() in given:
                 raise _BadParameter(f"The output_file '{parameter}' is not a parameter name the step leaves free.")
             # .xml, as the program names it: New-EdgeSubscription refuses other extensions
-            output_path = f"{TEMP_DIRECTORY}exconf-{uuid.uuid4().hex}.xml"
+            leaf = f"exconf-{uuid.uuid4().hex}.xml"
+            store.module_log(server, "Join-Path", [("Path", TEMP_DIRECTORY), ("ChildPath", leaf)])
+            output_path = f"{TEMP_DIRECTORY}{leaf}"
             named.append((parameter, output_path))
     except _BadParameter as exc:
         result["error"] = _error(str(exc), "ExconfBadParameter", "InvalidArgument", "ArgumentException")
         return result
+    store.module_log(server, "Get-Command", [("Name", name), ("CommandType", "Cmdlet"), ("ErrorAction", "Stop")])
+    store.module_log(server, "Select-Object", [("First", 1), ("InputObject", name)])
+    store.module_log(server, name, [*named, ("ErrorAction", "Stop"), ("WarningAction", "SilentlyContinue"),
+                                    ("WarningVariable", "stepWarnings")])
     wanted = step.get("select")
     names = [] if wanted is None else [_ps_string(n) for n in (wanted if isinstance(wanted, list) else [wanted])]
     try:

@@ -73,6 +73,23 @@ class KindPlan:
     warnings: tuple[str, ...] = ()  # shown in the plan, change nothing (a certificate near its expiry)
 
 
+SEVERITIES = ("critical", "high", "medium", "low")  # worst first
+
+
+@dataclass(frozen=True)
+class DriftTraits:
+    """How ``exconf drift`` treats a kind's objects: the optional member ``drift`` (defaults when absent).
+
+    ``severity``: how bad a drift of it is (reports list the worst first). ``audit_cmdlets``: the
+    cmdlets that change its objects, searched for in the admin audit log to say who changed one.
+    ``correctable(change)``: whether ``drift --correct`` may make this change unattended (never when None).
+    """
+
+    severity: str = "medium"
+    audit_cmdlets: tuple[str, ...] = ()
+    correctable: Callable[[Change], bool] | None = None
+
+
 class Kind(Protocol):
     """What the engine needs of a resource kind (see docs/architecture.md, "Kinds").
 
@@ -152,6 +169,11 @@ class Kind(Protocol):
         """Rails that need the whole plan (several hosts), judged after every scope is planned."""
         ...
 
+    @property
+    def drift(self) -> DriftTraits:
+        """How ``exconf drift`` treats its objects: severity, the cmdlets that change them, what ``--correct`` may make."""
+        ...
+
 
 class KindDefaults:
     """The ordinary answers of the optional members of ``Kind``; every kind inherits them."""
@@ -159,6 +181,7 @@ class KindDefaults:
     reads_peers: bool = False
     sees_planned: bool = False
     reads_per_site: bool = False
+    drift: DriftTraits = DriftTraits()
 
     def verify(self, change: Change, readback: tuple[ObservedObject, ...]) -> str | None:
         raise NotImplementedError
@@ -199,6 +222,8 @@ def placeholder_error(template: str) -> str | None:
 __all__ = [
     "LOCAL_SERVER",
     "ORGANIZATION",
+    "SEVERITIES",
+    "DriftTraits",
     "SERVER",
     "Kind",
     "KindDefaults",

@@ -18,7 +18,7 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from exconf.controllerfiles import PfxBytes, digest
@@ -218,9 +218,12 @@ class Pfx:
 
 
 def _signature_name(cert: x509.Certificate) -> str:
+    """Windows' SignatureAlgorithm.FriendlyName (sha256RSA, sha384ECDSA): named after the certificate's
+    signatureAlgorithm, the algorithm its *issuer* signed with (RFC 5280 §4.1.1.2), not its own key's type
+    (an ECDSA certificate signed by an RSA CA is sha256RSA)."""
     algo = cert.signature_hash_algorithm.name if cert.signature_hash_algorithm else ""
-    key = cert.public_key()
-    suffix = "RSA" if isinstance(key, rsa.RSAPublicKey) else "ECDSA" if isinstance(key, ec.EllipticCurvePublicKey) else ""
+    signed = cert.signature_algorithm_parameters
+    suffix = "RSA" if isinstance(signed, (padding.PKCS1v15, padding.PSS)) else "ECDSA" if isinstance(signed, ec.ECDSA) else ""
     return f"{algo.replace('-', '')}{suffix}"
 
 

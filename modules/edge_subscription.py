@@ -19,7 +19,7 @@ its bytes never appear in a change, a finding, a plan file or a message.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from exconf.model import Change, Desired, DesiredValue, Finding, FindingProperty
 from exconf.remote import STATUS_NOT_APPLICABLE, Answer, FromOperation, Step
 from exconf.yamlsource import Location, PathKey
 
-from .base import LOCAL_SERVER, SERVER, KindDefaults, KindPlan, PeerRead, PlanContext, ReadError
+from .base import LOCAL_SERVER, SERVER, DriftTraits, KindDefaults, KindPlan, PeerRead, PlanContext, ReadError
 
 KIND = "edge_subscription"
 STATUS = "edge_subscription.status"  # a Test-EdgeSynchronization row, read beside the subscriptions
@@ -367,6 +367,10 @@ class EdgeSubscriptionKind(KindDefaults):
     reads_peers: bool = True  # the plan sees the Mailbox servers' side
     reads_per_site: bool = True  # ... read once per AD site, by one Mailbox server of it (Test-EdgeSynchronization contacts every Edge)
     sees_planned: bool = True  # resubscribes after a new SMTP certificate of the same plan; picks a clean importer
+    # drift: a broken subscription stops mail through the Edge; never corrected unattended (a new file,
+    # the bootstrap window, an AD LDS restart).
+    drift: DriftTraits = field(default_factory=lambda: DriftTraits(
+        "critical", ("New-EdgeSubscription", "Remove-EdgeSubscription", "Start-EdgeSynchronization")), compare=False, repr=False)
     # After Start-EdgeSynchronization, Test-EdgeSynchronization is read back until SyncStatus Normal:
     # at most this many more times, this many seconds apart (the runner's ``polls``).
     sync_polls: int = 6

@@ -37,7 +37,7 @@ from exconf.model import Change, Desired, DesiredValue, ObservedObject, Operatio
 from exconf.remote import LOCAL_SERVER, STATUS_NOT_APPLICABLE, Answer, Step
 from exconf.yamlsource import Location, PathKey
 
-from .base import SERVER, KindDefaults, KindPlan, PlanContext, ReadError
+from .base import SERVER, DriftTraits, KindDefaults, KindPlan, PlanContext, ReadError
 from .certificate_plan import CONNECTOR, KIND, RAILS, SERVER_INFO, applied_note, operations_for, plan_certificates, plan_rails, verify_change
 from .certificate_values import DEFAULT_WARN_DAYS, READ_PROPERTIES, SERVICES, CertSpec, Match, OpenedPfx, Pfx, PfxError, looks_like_pkcs12, read_pfx
 
@@ -259,6 +259,14 @@ def binding_conflicts(declared: list[Any]) -> list[tuple[PathKey, str]]:
     return out
 
 
+def _safe_to_correct(change: Change) -> bool:
+    """Only an update that binds services again, SMTP excepted (certificates.md, drift --correct)."""
+    if change.action != "update" or any(p.prop != "services" for p in change.properties):
+        return False
+    return all("SMTP" not in (p.after if isinstance(p.after, (list, tuple)) else [p.after]) or
+               "SMTP" in (p.before if isinstance(p.before, (list, tuple)) else [p.before]) for p in change.properties)
+
+
 @dataclass(frozen=True)
 class CertificateKind(KindDefaults):
     """Implements ``base.Kind`` for Exchange certificates (one list per server)."""
@@ -268,6 +276,11 @@ class CertificateKind(KindDefaults):
     scope: str = SERVER
     title: str = "certificate"
     roles: frozenset[str] = frozenset({"Mailbox", "Edge"})
+    # drift: a missing or unbound SMTP certificate stops mail; --correct only re-binds services other than
+    # SMTP (binding SMTP replaces the default SMTP certificate, which breaks an Edge's subscription).
+    drift: DriftTraits = field(default_factory=lambda: DriftTraits(
+        "high", ("Import-ExchangeCertificate", "Enable-ExchangeCertificate", "New-ExchangeCertificate", "Remove-ExchangeCertificate"),
+        _safe_to_correct), compare=False, repr=False)
     clock: Callable[[], dt.datetime] = field(default=_utcnow, compare=False)
     opened: OpenedPfx = field(default_factory=OpenedPfx, compare=False, repr=False)
     # False for a command that never imports (drift): a PFX whose password is not at hand stays closed, and the

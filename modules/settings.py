@@ -38,7 +38,7 @@ from exconf.sensitive import is_sensitive
 from exconf.values import ValueError_, ValueType, same
 from exconf.yamlsource import Location, PathKey
 
-from .base import LOCAL_SERVER, KindDefaults, KindPlan, PlanContext, ReadError, expand_name, placeholder_error
+from .base import LOCAL_SERVER, DriftTraits, KindDefaults, KindPlan, PlanContext, ReadError, expand_name, placeholder_error
 from .certificate_values import READ_PROPERTIES
 from .connector_certificates import Resolved, name_refusals, resolve
 
@@ -95,6 +95,12 @@ class SettingsKind(KindDefaults):
     # A kind with properties of CertificateRefType (TlsCertificateName) reads the certificates of the server
     # that presents them, to resolve a declared reference (connector_certificates.py); its FQDN too.
     certificates: bool = False
+    severity: str = "low"  # how bad its drift is (base.DriftTraits): logging settings, by default
+
+    @property
+    def drift(self) -> DriftTraits:  # type: ignore[override]
+        """Changed by its Set cmdlet alone; putting a setting back is safe unattended (drift --correct)."""
+        return DriftTraits(self.severity, (self.set_cmdlet,), lambda change: change.action == "update")
 
     # --- schema -------------------------------------------------------------
 

@@ -20,6 +20,7 @@ KIND = SettingsKind(
     named=False,
     roles=frozenset({"Mailbox"}),
     identity_property=None,
+    severity="medium",  # Domain Security: mutual TLS with partners, not only logging
     props=(
         Prop(
             "tls_send_domain_secure_list",

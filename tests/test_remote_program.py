@@ -40,10 +40,11 @@ CODE_TYPES = ("scriptblock", "powershell", "runspace", "parser", "reflection", "
               "activator", "appdomain", "assembly", "process")
 # The only commands the program calls besides its own functions. Adding one is a deliberate
 # change: check first that it cannot run text as code.
-PROGRAM_COMMANDS = {
-    "add-pssnapin", "convertfrom-json", "convertto-json", "get-command", "get-pssnapin", "join-path",
-    "new-object", "select-object", "test-path",
-}
+PROGRAM_COMMANDS = {"add-pssnapin", "get-command", "get-pssnapin", "join-path", "select-object", "test-path"}
+# The only variables those commands may be given: an allowlisted cmdlet name, a snap-in name from the
+# server's own exshell.psc1, the Exchange install path. Nothing else reaches a parameter that module
+# logging (event 4103) records: not the payload (secrets, PFX bytes), not the answer.
+PROGRAM_COMMAND_VARIABLES = {"name", "snapin", "env:exchangeinstallpath"}
 
 
 # --- syntax tree helpers -------------------------------------------------------------------
@@ -128,7 +129,7 @@ def test_program_file_is_ascii_lf_without_bom_and_short():
     raw.decode("ascii")  # raises on any non-ASCII byte
     assert b"\r" not in raw
     assert raw.endswith(b"\n")
-    assert len(raw.splitlines()) < 330
+    assert len(raw.splitlines()) < 440
     assert remote.program_text() == raw.decode("ascii")
 
 
@@ -162,6 +163,27 @@ def test_program_calls_only_known_commands(tree):
             name = command_name(node)
             assert re.fullmatch(r"[A-Za-z]+-[A-Za-z]+", name), f"not a plain command name: {text(node)}"
             assert name.lower() in PROGRAM_COMMANDS | own, f"unexpected command {name}: {text(node)}"
+
+
+def test_program_binds_no_payload_and_no_answer_to_a_cmdlet_parameter(tree):
+    """Module logging records each value bound to a cmdlet parameter (event 4103): the program's own
+    cmdlet calls take only constants and the names above; the payload is read by Read-Json, the
+    answer written by Write-Answer, program functions that no module logging sees."""
+    own = {text(child(n, "function_name")).lower() for n in walk(tree.root_node) if n.type == "function_statement"}
+    for node in walk(tree.root_node):
+        if node.type != "command" or child(node, "command_invokation_operator") is not None:
+            continue
+        name = command_name(node).lower()
+        if name in own:
+            continue
+        used = {variable_name(v) for v in walk(node) if v.type == "variable"}
+        assert used <= PROGRAM_COMMAND_VARIABLES, f"{text(node)} binds {used - PROGRAM_COMMAND_VARIABLES}"
+    assert not re.search(r"ConvertFrom-Json|ConvertTo-Json|ConvertTo-SecureString|New-Object", remote.program_text(),
+                         re.IGNORECASE) or all(
+        line.lstrip().startswith("#") for line in remote.program_text().splitlines()
+        if re.search(r"ConvertFrom-Json|ConvertTo-Json|ConvertTo-SecureString|New-Object", line, re.IGNORECASE))
+    (call,) = [n for n in walk(tree.root_node) if n.type == "command" and command_name(n) == "Read-Json"]
+    assert "$PayloadJson" in text(call)
 
 
 def test_program_has_no_script_block_types_or_code_members(tree):
@@ -474,7 +496,8 @@ def test_the_program_never_puts_a_secret_or_the_output_path_source_in_a_message(
 
 def test_the_program_turns_markers_into_typed_values(tree, program):
     assert "[System.Convert]::FromBase64String($text)" in program
-    assert "New-Object System.Security.SecureString" in program and "$secure.MakeReadOnly()" in program
+    assert "[System.Security.SecureString]::new()" in program and "$secure.MakeReadOnly()" in program
+    assert "$secure.AppendChar($c)" in program  # never ConvertTo-SecureString, whose -String module logging records
     assert "$value -is [byte[]]" in program and "exconf_bytes = [System.Convert]::ToBase64String($value)" in program
     assert re.search(r"\$stepOutputs\[\[string\]\$step\.id\] = \$output", program)
 

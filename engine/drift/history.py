@@ -1,12 +1,13 @@
-"""Drift history in SQLite: runs, one row per finding per run, since when and resolved when.
+"""Drift history in SQLite: runs (one summary row each), objects, episodes (transitions), an outbox, acknowledgements.
 
-The standard library's sqlite3, in WAL mode (readers never block the writer, a second run
-waits ``busy timeout`` seconds for the first instead of failing), each run written in one
-transaction (a crash mid-write leaves the previous runs intact), and bounded: runs older than
-``keep_days`` are deleted with their findings as each run is written. ``objects`` names each
-finding once (host, kind, name) and keeps its last state and since when it has had it, so that
-a run costs what it writes, not what the database holds; a finding row is then a few numbers
-(its details only when it is not in sync).
+The standard library's sqlite3, in WAL mode (readers never block the writer, a second run waits
+``busy timeout`` seconds for the first instead of failing), each run written in one transaction (a crash
+mid-write leaves the previous runs intact; the events of a run go into the outbox in the same
+transaction as its episodes, so none is lost and none is made twice). What grows is what changed:
+a run writes its summary, the hosts it read (when each was last read stands for "last seen" of every
+object on it) and the objects whose state changed — never a row per in-sync object per run. Runs,
+closed episodes and undelivered messages older than ``keep_days`` are deleted as each run is written.
+``--no-history`` uses the same schema in memory (kept across the runs of one ``--every`` loop).
 
 The history is private to its owner, as plan files are (it names every drifted object, its
 values and who changed it): the file is created 0600 before SQLite opens it, so it is never
@@ -23,26 +24,46 @@ import json
 import os
 import sqlite3
 import stat
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from .report import DriftItem, DriftReport, DriftState, Resolved
+from .audit import Culprit
+from .report import detail_json
+from .episodes import EPISODE_DRIFT, EPISODE_NOT_CHECKED, GONE, Advance, Episode, Key, ObjState, Prior, Quiet
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT = 10.0  # seconds a run waits for another run's write
 DEFAULT_KEEP_DAYS = 90
+MEMORY = ":memory:"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
     started TEXT NOT NULL,
-    duration REAL NOT NULL,
+    ended TEXT NOT NULL,
     inventory TEXT NOT NULL,
-    exit_code INTEGER NOT NULL
+    exit_code INTEGER NOT NULL,
+    in_sync INTEGER NOT NULL DEFAULT 0,
+    drift INTEGER NOT NULL DEFAULT 0,
+    error INTEGER NOT NULL DEFAULT 0,
+    acknowledged INTEGER NOT NULL DEFAULT 0,
+    corrected INTEGER NOT NULL DEFAULT 0,
+    hosts INTEGER NOT NULL DEFAULT 0,
+    hosts_read INTEGER NOT NULL DEFAULT 0,
+    note TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS runs_started ON runs(started);
+CREATE TABLE IF NOT EXISTS hosts (
+    name TEXT PRIMARY KEY,
+    last_read TEXT NOT NULL,
+    server TEXT NOT NULL DEFAULT '',
+    fqdn TEXT NOT NULL DEFAULT '',
+    role TEXT NOT NULL DEFAULT ''
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS objects (
     id INTEGER PRIMARY KEY,
     host TEXT NOT NULL,
@@ -50,20 +71,58 @@ CREATE TABLE IF NOT EXISTS objects (
     name TEXT NOT NULL,
     state TEXT NOT NULL,
     since TEXT NOT NULL,
+    last_in_sync TEXT NOT NULL DEFAULT '',
+    last_drift TEXT NOT NULL DEFAULT '',
+    severity TEXT NOT NULL DEFAULT 'medium',
+    drift_episode INTEGER,
+    check_episode INTEGER,
     UNIQUE (host, kind, name)
 );
-CREATE TABLE IF NOT EXISTS findings (
-    run_id INTEGER NOT NULL,
+CREATE TABLE IF NOT EXISTS episodes (
+    id INTEGER PRIMARY KEY,
     object_id INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    since TEXT NOT NULL,
+    type TEXT NOT NULL,
+    since INTEGER NOT NULL,  -- Unix time (s): episodes are most of the history, so their times are numbers
+    first_end INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL DEFAULT 0,
+    ended INTEGER NOT NULL DEFAULT 0,  -- 0 while it lasts
+    resolution TEXT NOT NULL DEFAULT '',
+    severity TEXT NOT NULL DEFAULT 'medium',
+    notified INTEGER NOT NULL DEFAULT 1,
+    culprit TEXT,
+    resolved_by TEXT,
     detail TEXT,
-    PRIMARY KEY (run_id, object_id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS findings_object ON findings(object_id, run_id);
+    latest TEXT
+);
+CREATE INDEX IF NOT EXISTS episodes_object ON episodes(object_id);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY,
+    sink TEXT NOT NULL,
+    created TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt TEXT NOT NULL,
+    last_error TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS acks (
+    id INTEGER PRIMARY KEY,
+    host TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created TEXT NOT NULL,
+    expires TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 """
 
-Key = tuple[str, str, str]
+
+# drift history: the newest episodes of a sort (type, since) and how many there are in a span (type, ended)
+INDEXES = """
+CREATE INDEX IF NOT EXISTS episodes_type_since ON episodes(type, since);
+CREATE INDEX IF NOT EXISTS episodes_type_ended ON episodes(type, ended);
+"""
 
 
 class HistoryError(Exception):
@@ -71,26 +130,83 @@ class HistoryError(Exception):
 
 
 @dataclass(frozen=True)
-class Previous:
-    state: str
-    since: str
+class HostInfo:
+    last_read: str
+    server: str = ""
+    fqdn: str = ""
+    role: str = ""
 
 
 @dataclass(frozen=True)
-class Episode:
-    """One stretch of drift of one finding: since when, last seen, resolved when (or still open)."""
+class RunSummary:
+    started: str
+    ended: str
+    inventory: str
+    exit_code: int
+    counts: dict[str, int]  # in_sync, drift, error, acknowledged, corrected
+    hosts: int
+    hosts_read: int
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    sink: str
+    created: str
+    payload: dict[str, Any]
+    attempts: int
+    next_attempt: str
+    last_error: str
+
+
+@dataclass(frozen=True)
+class Ack:
+    id: int
+    host: str  # a host name or pattern (fnmatch: * and ?)
+    kind: str  # a kind or *
+    name: str  # an object name or pattern
+    owner: str
+    reason: str
+    created: str
+    expires: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "host": self.host, "resource": self.kind, "name": self.name, "owner": self.owner,
+                "reason": self.reason, "created": self.created, "expires": self.expires}
+
+
+@dataclass(frozen=True)
+class EpisodeRow:
+    """One stored episode with its object, as `drift history` lists it (its JSON read only when asked for)."""
 
     host: str
     kind: str
     name: str
-    since: str
-    last_seen: str
-    resolved: str  # "" while it still drifts
-    detail: dict[str, Any]
+    row: tuple[Any, ...] = field(repr=False, compare=False)
+
+    @cached_property
+    def episode(self) -> Episode:
+        try:
+            return _episode((self.host, self.kind, self.name), self.row)
+        except (ValueError, TypeError) as exc:
+            raise HistoryError(f"the drift history holds a damaged row ({exc})") from None
+
+    @property
+    def type(self) -> str:
+        return str(self.row[1])
 
     def to_json(self) -> dict[str, Any]:
-        return {"host": self.host, "resource": self.kind, "name": self.name, "since": self.since,
-                "last_seen": self.last_seen, "resolved": self.resolved or None} | self.detail
+        e = self.episode
+        doc: dict[str, Any] = {"host": self.host, "resource": self.kind, "name": self.name, "type": e.type,
+                               "severity": e.severity, "since": e.since, "last_seen": e.last_seen or None,
+                               "resolved": e.ended or None, "resolution": e.resolution or None}
+        doc |= detail_json(e.latest)
+        if e.culprit is not None:
+            doc["changed_by"] = e.culprit.to_json()
+        if e.resolved_by is not None:
+            doc["resolved_by"] = e.resolved_by.to_json()
+        return doc
 
 
 def default_path(inventory: Path) -> Path:
@@ -98,7 +214,7 @@ def default_path(inventory: Path) -> Path:
     return inventory.with_name(f".{inventory.stem}.drift.sqlite")
 
 
-def _explain(path: Path, exc: sqlite3.Error) -> HistoryError:
+def _explain(path: Path | str, exc: sqlite3.Error) -> HistoryError:
     text = str(exc)
     if "locked" in text or "busy" in text:
         return HistoryError(f"the drift history {path} is locked by another process (waited {BUSY_TIMEOUT:.0f} s); "
@@ -108,6 +224,19 @@ def _explain(path: Path, exc: sqlite3.Error) -> HistoryError:
     if "unable to open" in text or "readonly" in text or "read-only" in text:
         return HistoryError(f"cannot write the drift history {path} ({text})")
     return HistoryError(f"the drift history {path} cannot be used: {text}")
+
+
+def _chunks(items: list[Any], size: int = 500) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _load(text: str | None) -> Any:
+    return json.loads(text) if text else None
 
 
 PRIVATE = 0o600
@@ -133,28 +262,34 @@ def _make_private(path: Path) -> None:
 
 
 class History:
-    """One open history database; use as a context manager. ``readonly`` for ``drift history``."""
+    """One open history database (a file, or MEMORY); use as a context manager. ``readonly`` for ``drift history``."""
 
-    def __init__(self, path: Path, *, busy_timeout: float = BUSY_TIMEOUT, readonly: bool = False):
+    def __init__(self, path: Path | str, *, busy_timeout: float = BUSY_TIMEOUT, readonly: bool = False):
         self.path = path
         if readonly:
-            self.db = _open_readonly(path)
+            self.db = _open_readonly(Path(path))
             return
-        _make_private(path)
+        if str(path) != MEMORY:
+            _make_private(Path(path))
         try:
             self.db = sqlite3.connect(str(path), timeout=busy_timeout, isolation_level=None)
         except sqlite3.Error as exc:
             raise _explain(path, exc) from None
         try:
             self.db.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            self.db.execute("PRAGMA journal_mode = WAL")
-            self.db.execute("PRAGMA foreign_keys = ON")
+            if str(path) != MEMORY:
+                self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")  # WAL: durable at checkpoints, never corrupt
             version = self.db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            if version not in (0, 1, SCHEMA_VERSION):
                 raise HistoryError(f"the drift history {path} was written by another exconf version (schema {version})")
-            if version == 0:  # idempotent: two first runs at once both succeed
-                self.db.executescript("BEGIN IMMEDIATE;" + SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+            if version == 1:
+                self._migrate_v1()
+            elif version == 0:  # idempotent: two first runs at once both succeed
+                self.db.executescript("BEGIN IMMEDIATE;" + SCHEMA + INDEXES + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+            if version == SCHEMA_VERSION and not self.db.execute(
+                    "SELECT 1 FROM sqlite_master WHERE name = 'episodes_type_ended'").fetchone():
+                self.db.executescript("BEGIN IMMEDIATE;" + INDEXES + "COMMIT;")
         except sqlite3.Error as exc:
             self.db.close()
             raise _explain(path, exc) from None
@@ -171,87 +306,309 @@ class History:
     def close(self) -> None:
         self.db.close()
 
+    def _migrate_v1(self) -> None:
+        """Schema 1 kept one row per finding per run: its objects (state and since) carry over, an open drift
+        as an open episode whose culprit is looked up again; the per-run rows are dropped."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            old = self.db.execute("SELECT host, kind, name, state, since FROM objects").fetchall()
+            runs = self.db.execute("SELECT started, duration, inventory, exit_code FROM runs").fetchall()
+            for table in ("findings", "objects", "runs"):
+                self.db.execute(f"DROP TABLE IF EXISTS {table}")
+            for statement in (SCHEMA + INDEXES).split(";"):
+                if statement.strip():
+                    self.db.execute(statement)
+            for started, duration, inventory, code in runs:
+                ended = now_text(parse_time(started) + timedelta(seconds=float(duration)))
+                self.db.execute("INSERT INTO runs (started, ended, inventory, exit_code) VALUES (?, ?, ?, ?)", (started, ended, inventory, code))
+            for host, kind, name, state, since in old:
+                oid = self.db.execute("INSERT INTO objects (host, kind, name, state, since) VALUES (?, ?, ?, ?, ?)",
+                                      (host, kind, name, state, since)).lastrowid
+                if state in ("drift", "error"):
+                    kind_ = EPISODE_DRIFT if state == "drift" else EPISODE_NOT_CHECKED
+                    eid = self.db.execute("INSERT INTO episodes (object_id, type, since, first_end, culprit) VALUES (?, ?, ?, ?, ?)",
+                                          (oid, kind_, _secs(since), _secs(since), _json({"status": "not_searched", "window": {}}))).lastrowid
+                    column = "drift_episode" if state == "drift" else "check_episode"
+                    self.db.execute(f"UPDATE objects SET {column} = ? WHERE id = ?", (eid, oid))
+            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self.db.execute("COMMIT")
+        except BaseException:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
+
     # --- reading -----------------------------------------------------------------------------
 
-    def previous(self, hosts: list[str]) -> dict[Key, Previous]:
-        """The last recorded state of every finding of these hosts."""
+    def load(self, scopes: Iterable[str]) -> tuple[Prior, dict[str, HostInfo]]:
+        """The stored state of every object of these hosts (and "organization"), with their open episodes,
+        and when each host was last read. Objects in sync with nothing open come back as ``Quiet`` (cheap)."""
+        scopes = sorted(set(scopes))
         try:
-            out: dict[Key, Previous] = {}
-            for chunk in range(0, len(hosts), 500):
-                part = hosts[chunk:chunk + 500]
-                rows = self.db.execute(
-                    f"SELECT host, kind, name, state, since FROM objects WHERE host IN ({','.join('?' * len(part))})", part)
-                for host, kind, name, state, since in rows:
-                    out[(host, kind, name)] = Previous(state, since)
-            return out
+            states: Prior = {}
+            open_ids: dict[int, tuple[Key, str]] = {}
+            hosts: dict[str, HostInfo] = {}
+            for part in _chunks(scopes):
+                marks = ",".join("?" * len(part))
+                for row in self.db.execute(f"SELECT name, last_read, server, fqdn, role FROM hosts WHERE name IN ({marks})", part):
+                    hosts[row[0]] = HostInfo(*row[1:])
+                quiet = "state = 'in_sync' AND drift_episode IS NULL AND check_episode IS NULL"
+                states.update({(h, k, n): Quiet(oid, sev, since) for h, k, n, oid, sev, since in self.db.execute(
+                    f"SELECT host, kind, name, id, severity, since FROM objects WHERE host IN ({marks}) AND {quiet}", part)})
+                for oid, h, kind, name, state, since, lis, ld, sev, de, ce in self.db.execute(
+                        "SELECT id, host, kind, name, state, since, last_in_sync, last_drift, severity, drift_episode, check_episode "
+                        f"FROM objects WHERE host IN ({marks}) AND NOT ({quiet})", part):
+                    key = (h, kind, name)
+                    states[key] = ObjState(key, state, since, lis, ld, severity=sev, id=oid)
+                    if de is not None:
+                        open_ids[de] = (key, "drift")
+                    if ce is not None:
+                        open_ids[ce] = (key, "check")
+            for part in _chunks(list(open_ids)):
+                for row in self.db.execute(f"SELECT {_EPISODE_COLUMNS} FROM episodes WHERE id IN ({','.join('?' * len(part))})", part):
+                    key, which = open_ids[row[0]]
+                    setattr(states[key], which, _episode(key, row))
+            return states, hosts
         except sqlite3.Error as exc:
             raise _explain(self.path, exc) from None
-
-    def episodes(self, *, host: str | None = None, since: str | None = None) -> list[Episode]:
-        """Every stretch of drift, oldest first; ``since`` keeps those still open or seen after it."""
-        where, args = "f.state = 'drift'", []
-        if host:
-            where += " AND o.host = ?"
-            args.append(host)
-        try:
-            rows = self.db.execute(
-                "SELECT o.id, o.host, o.kind, o.name, f.since, MAX(f.run_id), MAX(r.started) FROM findings f "
-                "JOIN objects o ON o.id = f.object_id JOIN runs r ON r.id = f.run_id "
-                f"WHERE {where} GROUP BY o.id, f.since ORDER BY f.since, o.host, o.kind, o.name", args).fetchall()
-            out = []
-            for oid, h, kind, name, started, last_run, last_seen in rows:
-                after = self.db.execute(
-                    "SELECT r.started FROM findings f JOIN runs r ON r.id = f.run_id WHERE f.object_id = ? AND f.run_id > ? "
-                    "AND f.state != 'drift' ORDER BY f.run_id LIMIT 1", (oid, last_run)).fetchone()
-                detail = self.db.execute("SELECT detail FROM findings WHERE run_id = ? AND object_id = ?", (last_run, oid)).fetchone()
-                resolved = after[0] if after else ""
-                if since and resolved and resolved < since and last_seen < since:
-                    continue
-                out.append(Episode(h, kind, name, started, last_seen, resolved, json.loads(detail[0]) if detail and detail[0] else {}))
-            return out
-        except sqlite3.Error as exc:
-            raise _explain(self.path, exc) from None
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, KeyError) as exc:
             raise HistoryError(f"the drift history {self.path} holds a damaged row ({exc})") from None
 
-    # --- writing -----------------------------------------------------------------------------
+    def known_objects(self, host: str) -> list[tuple[str, str]]:
+        """The (kind, name) of every object last seen declared on this host, for a host that cannot be read now."""
+        try:
+            return [(k, n) for k, n in self.db.execute(
+                "SELECT kind, name FROM objects WHERE host = ? AND state != ? AND kind != 'host' ORDER BY id", (host, GONE))]
+        except sqlite3.Error as exc:
+            raise _explain(self.path, exc) from None
 
-    def record(self, report: DriftReport, inventory: Path, *, keep_days: int = DEFAULT_KEEP_DAYS) -> int:
-        """Write one run in one transaction; drop runs older than keep_days. Returns the run's id."""
-        cutoff = (parse_time(report.started) - timedelta(days=keep_days)).strftime(TIME_FORMAT)
-        rows = [(i.finding.host, i.finding.kind, i.finding.name, i.state.value, i.since or report.started,
-                 None if i.state is DriftState.IN_SYNC else json.dumps(_detail(i))) for i in report.items]
-        hosts = sorted({r[0] for r in rows})
+    def _episode_filter(self, since: str | None, hosts: Iterable[str] | None, types: tuple[str, ...],
+                        kinds: tuple[str, ...] | None, not_kinds: tuple[str, ...] | None) -> tuple[str, list[Any]]:
+        where = [f"e.type IN ({','.join('?' * len(types))})"]
+        args: list[Any] = list(types)
+        if since:
+            where.append("(e.ended = 0 OR e.ended >= ?)")
+            args.append(_secs(since))
+        if hosts is not None:  # the hosts' objects first (CROSS JOIN keeps that order), then their episodes
+            chosen = sorted(set(hosts))
+            where.append(f"o.host IN ({','.join('?' * len(chosen))})" if chosen else "0")
+            args += chosen
+        if kinds:
+            where.append(f"e.object_id IN (SELECT id FROM objects WHERE kind IN ({','.join('?' * len(kinds))}))")
+            args += list(kinds)
+        if not_kinds:
+            where.append(f"e.object_id NOT IN (SELECT id FROM objects WHERE kind IN ({','.join('?' * len(not_kinds))}))")
+            args += list(not_kinds)
+        return " AND ".join(where), args
+
+    def episodes(self, *, since: str | None = None, hosts: Iterable[str] | None = None, types: tuple[str, ...] = (EPISODE_DRIFT,),
+                 kinds: tuple[str, ...] | None = None, not_kinds: tuple[str, ...] | None = None,
+                 newest: int | None = None) -> list[EpisodeRow]:
+        """Episodes still open or ended at or after ``since``, oldest first (the ``newest`` N of them when given);
+        ``hosts`` keeps those of these hosts, ``kinds``/``not_kinds`` those of (not of) these kinds."""
+        where, args = self._episode_filter(since, hosts, types, kinds, not_kinds)
+        tables = _tables(hosts, count=False)
+        order = "ORDER BY e.since, o.host, o.kind, o.name"
+        if newest is not None:
+            order = "ORDER BY e.since DESC, e.id DESC LIMIT ?"
+            args.append(newest)
+        try:
+            rows = self.db.execute(
+                f"SELECT o.host, o.kind, o.name, {', '.join('e.' + c for c in _EPISODE_COLUMNS.split(', '))} FROM {tables} "
+                f"WHERE {where} {order}", args).fetchall()
+        except sqlite3.Error as exc:
+            raise _explain(self.path, exc) from None
+        if newest is not None:
+            rows.reverse()
+        return [EpisodeRow(h, kind, name, tuple(rest)) for h, kind, name, *rest in rows]
+
+    def count_episodes(self, *, since: str | None = None, hosts: Iterable[str] | None = None, types: tuple[str, ...] = (EPISODE_DRIFT,),
+                       kinds: tuple[str, ...] | None = None, not_kinds: tuple[str, ...] | None = None) -> int:
+        where, args = self._episode_filter(since, hosts, types, kinds, not_kinds)
+        try:
+            tables = _tables(hosts, count=True)
+            return int(self.db.execute(f"SELECT COUNT(*) FROM {tables} WHERE {where}", args).fetchone()[0])
+        except sqlite3.Error as exc:
+            raise _explain(self.path, exc) from None
+
+    def hosts_known(self) -> list[str]:
+        try:
+            return [h for (h,) in self.db.execute("SELECT DISTINCT host FROM objects")]
+        except sqlite3.Error as exc:
+            raise _explain(self.path, exc) from None
+
+    def runs(self, *, since: str | None = None) -> list[dict[str, Any]]:
+        try:
+            rows = self.db.execute(
+                "SELECT started, ended, exit_code, in_sync, drift, error, acknowledged, corrected, hosts, hosts_read, note FROM runs "
+                "WHERE started >= ? ORDER BY id", (since or "",)).fetchall()
+        except sqlite3.Error as exc:
+            raise _explain(self.path, exc) from None
+        keys = ("started", "ended", "exit_code", "in_sync", "drift", "error", "acknowledged", "corrected", "hosts", "hosts_read", "note")
+        return [dict(zip(keys, r)) for r in rows]
+
+    def last_run(self) -> dict[str, Any] | None:
+        try:
+            row = self.db.execute("SELECT started, ended, exit_code FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        except sqlite3.Error as exc:
+            raise _explain(self.path, exc) from None
+        return {"started": row[0], "ended": row[1], "exit_code": row[2]} if row else None
+
+    def meta(self, key: str) -> str:
+        try:
+            row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            raise _explain(self.path, exc) from None
+        return row[0] if row else ""
+
+    # --- acknowledgements --------------------------------------------------------------------
+
+    def acks(self, now: str | None = None) -> list[Ack]:
+        """Acknowledgements in force at ``now`` (all of them when None)."""
+        try:
+            rows = self.db.execute("SELECT id, host, kind, name, owner, reason, created, expires FROM acks "
+                                   "WHERE expires > ? ORDER BY id", (now or "",)).fetchall()
+        except sqlite3.Error as exc:
+            raise _explain(self.path, exc) from None
+        return [Ack(*r) for r in rows]
+
+    def add_ack(self, host: str, kind: str, name: str, owner: str, reason: str, created: str, expires: str) -> int:
+        try:
+            cur = self.db.execute("INSERT INTO acks (host, kind, name, owner, reason, created, expires) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                  (host, kind, name, owner, reason, created, expires))
+            return int(cur.lastrowid or 0)
+        except sqlite3.Error as exc:
+            raise _explain(self.path, exc) from None
+
+    def remove_ack(self, ack_id: int) -> bool:
+        try:
+            return self.db.execute("DELETE FROM acks WHERE id = ?", (ack_id,)).rowcount > 0
+        except sqlite3.Error as exc:
+            raise _explain(self.path, exc) from None
+
+    # --- the outbox --------------------------------------------------------------------------
+
+    def pending(self) -> list[OutboxItem]:
+        try:
+            rows = self.db.execute("SELECT id, sink, created, payload, attempts, next_attempt, last_error FROM outbox ORDER BY id").fetchall()
+        except sqlite3.Error as exc:
+            raise _explain(self.path, exc) from None
+        return [OutboxItem(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6]) for r in rows]
+
+    def settle(self, delivered: list[int], failed: list[tuple[int, int, str, str]]) -> None:
+        """Delivered items leave the outbox; failed ones keep (attempts, next attempt, error)."""
         try:
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                run_id = self.db.execute("INSERT INTO runs (started, duration, inventory, exit_code) VALUES (?, ?, ?, ?)",
-                                         (report.started, report.duration, str(inventory), report.exit_code)).lastrowid
-                self.db.executemany(
-                    "INSERT INTO objects (host, kind, name, state, since) VALUES (?, ?, ?, ?, ?) "
-                    "ON CONFLICT (host, kind, name) DO UPDATE SET state = excluded.state, since = excluded.since",
-                    [row[:5] for row in rows])
-                ids: dict[Key, int] = {}
-                for chunk in range(0, len(hosts), 500):
-                    part = hosts[chunk:chunk + 500]
-                    for oid, h, kind, name in self.db.execute(
-                            f"SELECT id, host, kind, name FROM objects WHERE host IN ({','.join('?' * len(part))})", part):
-                        ids[(h, kind, name)] = oid
-                self.db.executemany("INSERT INTO findings (run_id, object_id, state, since, detail) VALUES (?, ?, ?, ?, ?)",
-                                    [(run_id, ids[row[:3]], *row[3:]) for row in rows])
-                oldest = self.db.execute("SELECT MAX(id) FROM runs WHERE started < ?", (cutoff,)).fetchone()[0]
-                if oldest is not None:  # runs are numbered in time order: a range delete
-                    self.db.execute("DELETE FROM findings WHERE run_id <= ?", (oldest,))
-                    self.db.execute("DELETE FROM runs WHERE id <= ?", (oldest,))
+                self.db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in delivered])
+                self.db.executemany("UPDATE outbox SET attempts = ?, next_attempt = ?, last_error = ? WHERE id = ?",
+                                    [(a, n, e, i) for i, a, n, e in failed])
                 self.db.execute("COMMIT")
             except BaseException:
                 if self.db.in_transaction:
                     self.db.execute("ROLLBACK")
                 raise
-            assert run_id is not None
-            return run_id
         except sqlite3.Error as exc:
             raise _explain(self.path, exc) from None
+
+    # --- writing -----------------------------------------------------------------------------
+
+    def write_run(self, run: RunSummary, adv: Advance, hosts: dict[str, HostInfo], outbox: list[tuple[str, dict[str, Any]]],
+                  *, keep_days: int = DEFAULT_KEEP_DAYS, meta: dict[str, str] | None = None) -> int:
+        """One run in one transaction: its summary, the hosts read, what changed, and its messages; then retention."""
+        cutoff = now_text(parse_time(run.started) - timedelta(days=keep_days))
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                c = run.counts
+                run_id = self.db.execute(
+                    "INSERT INTO runs (started, ended, inventory, exit_code, in_sync, drift, error, acknowledged, corrected, hosts, "
+                    "hosts_read, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (run.started, run.ended, run.inventory, run.exit_code, c.get("in_sync", 0), c.get("drift", 0), c.get("error", 0),
+                     c.get("acknowledged", 0), c.get("corrected", 0), run.hosts, run.hosts_read, run.note)).lastrowid
+                self.db.executemany("INSERT INTO hosts (name, last_read, server, fqdn, role) VALUES (?, ?, ?, ?, ?) "
+                                    "ON CONFLICT (name) DO UPDATE SET last_read = excluded.last_read, server = excluded.server, "
+                                    "fqdn = excluded.fqdn, role = excluded.role",
+                                    [(h, i.last_read, i.server, i.fqdn, i.role) for h, i in hosts.items()])
+                self._write_states(adv)
+                self.db.executemany("INSERT INTO outbox (sink, created, payload, next_attempt) VALUES (?, ?, ?, ?)",
+                                    [(sink, run.started, _json(payload), run.started) for sink, payload in outbox])
+                for key, value in (meta or {}).items():
+                    self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+                self._retain(cutoff)
+                self.db.execute("COMMIT")
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+            return int(run_id or 0)
+        except sqlite3.Error as exc:
+            raise _explain(self.path, exc) from None
+
+    def _write_states(self, adv: Advance) -> None:
+        new = [o for o in adv.states.values() if o.id is None]
+        for o in new:
+            o.id = self.db.execute("INSERT INTO objects (host, kind, name, state, since, last_in_sync, last_drift, severity) "
+                                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (*o.key, o.state, o.since, o.last_in_sync, o.last_drift, o.severity)).lastrowid
+            o.dirty = True
+        episodes = [e for o in adv.states.values() for e in (o.drift, o.check) if e is not None and e.dirty] + adv.closed
+        seen: set[int] = set()
+        for e in episodes:
+            if id(e) in seen:
+                continue
+            seen.add(id(e))
+            oid = adv.states[e.key].id if e.key in adv.states else None
+            values = (e.type, _secs(e.since), _secs(e.first_end), _secs(e.last_seen), _secs(e.ended), e.resolution, e.severity, int(e.notified),
+                      _json(e.culprit.to_row() if e.culprit else None), _json(e.resolved_by.to_row() if e.resolved_by else None),
+                      _json(e.detail), None if e.latest == e.detail else _json(e.latest))  # what changed while it lasted
+            if e.id is None:
+                e.id = self.db.execute("INSERT INTO episodes (object_id, type, since, first_end, last_seen, ended, resolution, severity, "
+                                       "notified, culprit, resolved_by, detail, latest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                       (oid, *values)).lastrowid
+            else:
+                self.db.execute("UPDATE episodes SET type = ?, since = ?, first_end = ?, last_seen = ?, ended = ?, resolution = ?, "
+                                "severity = ?, notified = ?, culprit = ?, resolved_by = ?, detail = ?, latest = ? WHERE id = ?", (*values, e.id))
+            e.dirty = False
+        self.db.executemany(
+            "UPDATE objects SET state = ?, since = ?, last_in_sync = ?, last_drift = ?, severity = ?, drift_episode = ?, check_episode = ? "
+            "WHERE id = ?",
+            [(o.state, o.since, o.last_in_sync, o.last_drift, o.severity, o.drift.id if o.drift else None, o.check.id if o.check else None, o.id)
+             for o in adv.states.values() if o.dirty])
+
+    def _retain(self, cutoff: str) -> None:
+        self.db.execute("DELETE FROM runs WHERE started < ?", (cutoff,))
+        for kind in (EPISODE_DRIFT, EPISODE_NOT_CHECKED):
+            self.db.execute("DELETE FROM episodes WHERE type = ? AND ended != 0 AND ended < ?", (kind, _secs(cutoff)))
+        gone = [oid for (oid,) in self.db.execute("SELECT id FROM objects WHERE state = ? AND since < ?", (GONE, cutoff))]
+        for part in _chunks(gone):
+            marks = ",".join("?" * len(part))
+            self.db.execute(f"DELETE FROM episodes WHERE object_id IN ({marks})", part)
+            self.db.execute(f"DELETE FROM objects WHERE id IN ({marks})", part)
+        self.db.execute("DELETE FROM outbox WHERE created < ?", (cutoff,))
+        self.db.execute("DELETE FROM acks WHERE expires < ?", (cutoff,))
+
+
+FEW_HOSTS = 200  # up to this many hosts, a query reads their objects' episodes; beyond, it reads the episodes in order
+
+
+def _tables(hosts: Iterable[str] | None, *, count: bool) -> str:
+    """The join order that keeps a query quick: a few hosts' objects first (their episodes by object), else the
+    episodes in their index order (type, since or ended) with their objects (CROSS JOIN fixes SQLite's order)."""
+    if hosts is not None and len(set(hosts)) <= FEW_HOSTS:
+        return "objects o CROSS JOIN episodes e INDEXED BY episodes_object ON e.object_id = o.id"
+    if hosts is None and count:
+        return "episodes e"
+    return "episodes e CROSS JOIN objects o ON o.id = e.object_id"
+
+
+_EPISODE_COLUMNS = ("id, type, since, first_end, last_seen, ended, resolution, severity, notified, culprit, resolved_by, "
+                    "detail, latest")
+
+
+def _episode(key: Key, row: tuple[Any, ...]) -> Episode:
+    eid, type_, since, first_end, last_seen, ended, resolution, severity, notified, culprit, resolved_by, detail, latest = row
+    first = _load(detail) or {}
+    return Episode(key, type_, _text(since), _text(first_end), severity, first, _load(latest) or first, _text(last_seen), _text(ended), resolution,
+                   Culprit.from_json(_load(culprit)), Culprit.from_json(_load(resolved_by)), bool(notified), eid, dirty=False)
 
 
 def _open_readonly(path: Path) -> sqlite3.Connection:
@@ -275,6 +632,8 @@ def _open_readonly(path: Path) -> sqlite3.Connection:
             continue
         if version not in (0, SCHEMA_VERSION):
             db.close()
+            if version == 1:
+                raise HistoryError(f"the drift history {path} was written by an earlier exconf: one exconf drift run converts it")
             raise HistoryError(f"the drift history {path} was written by another exconf version (schema {version})")
         return db
     assert last is not None
@@ -286,6 +645,17 @@ def _open_readonly(path: Path) -> sqlite3.Connection:
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
+@lru_cache(maxsize=65536)  # runs' times repeat in every episode of the run
+def _secs(text: str) -> int:
+    """An ISO time as Unix seconds (0 for none)."""
+    return int(datetime.strptime(text, TIME_FORMAT).replace(tzinfo=timezone.utc).timestamp()) if text else 0
+
+
+@lru_cache(maxsize=65536)
+def _text(secs: int) -> str:
+    return datetime.fromtimestamp(int(secs), timezone.utc).strftime(TIME_FORMAT) if secs else ""
+
+
 def now_text(moment: datetime | None = None) -> str:
     return (moment or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime(TIME_FORMAT)
 
@@ -294,33 +664,21 @@ def parse_time(text: str) -> datetime:
     return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=timezone.utc)
 
 
-def parse_date(text: str) -> str:
-    """--since: a date (2026-12-01) or a date and time, as the history's time text."""
+_SPAN_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_since(text: str, now: datetime | None = None) -> str:
+    """--since: a span back from now (7d, 12h, 2w) or a date (2026-12-01) or a date and time, as the history's time text."""
+    s = text.strip()
+    if s[:-1].isdigit() and s[-1:].lower() in _SPAN_UNITS:
+        return now_text((now or datetime.now(timezone.utc)) - timedelta(seconds=int(s[:-1]) * _SPAN_UNITS[s[-1].lower()]))
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(s.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError(f"--since {text!r} is not a date such as 2026-12-01 or 2026-12-01T08:00") from None
+        raise ValueError(f"--since {text!r} is neither a span such as 7d, 12h or 2w nor a date such as 2026-12-01") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return now_text(moment)
 
 
-def _detail(item: DriftItem) -> dict[str, Any]:
-    doc = item.to_json()
-    return {k: doc[k] for k in ("declared_at", "properties", "message", "changed_by") if k in doc}
-
-
-def transitions(items: tuple[DriftItem, ...], previous: dict[Key, Previous], now: str) -> tuple[dict[Key, str], tuple[Resolved, ...], tuple[Key, ...]]:
-    """Pure: since when each finding has had its state, what stopped drifting, what started."""
-    since: dict[Key, str] = {}
-    resolved: list[Resolved] = []
-    appeared: list[Key] = []
-    for item in items:
-        before = previous.get(item.key)
-        same = before is not None and before.state == item.state.value
-        since[item.key] = before.since if same and before is not None else now
-        if item.state is DriftState.DRIFT and not same:
-            appeared.append(item.key)
-        if item.state is DriftState.IN_SYNC and before is not None and before.state == DriftState.DRIFT.value:
-            resolved.append(Resolved(*item.key, since=before.since, resolved=now))
-    return since, tuple(resolved), tuple(appeared)
+parse_date = parse_since  # the name drift history used before spans

@@ -19,7 +19,7 @@ from ..render import value_text
 from ..termsafe import safe
 from .expiry import expiries
 from .history import parse_time
-from .report import DriftReport, DriftState, differing
+from .report import DriftReport, DriftState, differing, event_json
 
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
@@ -47,14 +47,20 @@ th { background: #f0f0f0; }
 #expiry td.state.drift { color: #e65100; font-weight: 600; } #expiry td.state.in_sync { color: #2e7d32; }
 td.when { white-space: nowrap; }
 code { font-family: ui-monospace, monospace; }
+.sev { display: inline-block; min-width: 4.5em; text-align: center; border-radius: 3px; color: #fff; background: #777; font-size: .85em; }
+.sev-critical .sev { background: #7b1fa2; } .sev-high .sev { background: #b71c1c; } .sev-medium .sev { background: #e65100; } .sev-low .sev { background: #607d8b; }
+.finding.acked { border-left-color: #0277bd; } .finding.corrected { border-left-color: #2e7d32; } .ack { color: #0277bd; }
 </style>
 </head>
 <body>
 <h1>exconf drift report</h1>
-<p class="meta">Run started {{ started }} · {{ "%.1f"|format(duration) }} s · {{ hosts|length }} host(s), {{ hosts_up }} read ·
+<p class="meta">Run started {{ started }} · {{ "%.1f"|format(duration) }} s · {{ host_count }} host(s), {{ hosts_up }} read ·
 admin audit log: {{ audit }}</p>
-<p><span class="verdict v{{ exit_code }}" id="verdict">{{ verdict }}</span></p>
+<p><span class="verdict v{{ exit_code }}" id="verdict">{{ verdict }}</span>
+{% if history_link %} · <a id="history-link" href="{{ history_link }}">history of the last 7 days</a>{% endif %}</p>
 {% for note in notes %}<p class="error">{{ note }}</p>{% endfor %}
+{% if undelivered %}<p class="error" id="undelivered">{{ undelivered|length }} message(s) not delivered yet (oldest {{ undelivered[0].created }},
+{{ undelivered[0].error }}); they are sent again on the next runs.</p>{% endif %}
 
 <h2>Summary per host</h2>
 <table id="hosts"><tr><th>Host</th><th>Role</th><th>Status</th><th>In sync</th><th>Drift</th><th>Errors</th></tr>
@@ -69,24 +75,31 @@ admin audit log: {{ audit }}</p>
 
 <h2>Drift ({{ drifted|length }})</h2>
 {% if not drifted %}<p class="in_sync" id="no-drift">No drift: every declared object matches the configuration.</p>{% endif %}
-{% for d in drifted %}<div class="finding" id="drift-{{ loop.index }}">
-<div><strong>{{ d.host }}</strong> · {{ d.kind }} <strong>{{ d.name }}</strong>
-· <a href="{{ d.href }}">{{ d.where }}</a></div>
+{% for d in drifted %}<div class="finding sev-{{ d.severity }}{% if d.ack %} acked{% endif %}{% if d.corrected %} corrected{% endif %}" id="drift-{{ loop.index }}">
+<div><span class="sev">{{ d.severity }}</span> <strong>{{ d.host }}</strong> · {{ d.kind }} <strong>{{ d.name }}</strong>
+· <a href="{{ d.href }}">{{ d.where }}</a>{% if d.corrected %} · <strong class="in_sync">corrected</strong>{% endif %}</div>
 {% if d.properties %}<table><tr><th>Property</th><th>Expected</th><th>Actual</th><th>Declared at</th></tr>
 {% for p in d.properties %}<tr><td><code>{{ p.prop }}</code></td><td class="expected">{{ p.expected }}</td><td class="actual">{{ p.actual }}</td>
 <td><a href="{{ p.href }}">{{ p.where }}</a></td></tr>{% endfor %}</table>{% endif %}
 {% if d.message %}<div>{{ d.message }}</div>{% endif %}
 <div class="meta">Drifting since {{ d.since or "this run" }}{% if d.who %} · changed by <strong class="who">{{ d.who.caller }}</strong>
-with <code>{{ d.who.cmdlet }}</code> at {{ d.who.when }}{% else %} · who changed it: not in the admin audit log{% endif %}</div>
+with <code>{{ d.who.cmdlet }}</code> at {{ d.who.when }}{% elif d.culprit %} · {{ d.culprit }}{% endif %}</div>
+{%- if d.ack %}<div class="ack">Acknowledged by <strong>{{ d.ack.owner }}</strong> until {{ d.ack.expires }}: {{ d.ack.reason }}</div>{% endif %}
+{%- if d.correction %}<div class="meta">Not corrected: {{ d.correction }}</div>{% endif %}
 </div>{% endfor %}
 
 {% if errors %}<h2>Not checked ({{ errors|length }})</h2>
 {% for e in errors %}<div class="finding err"><strong>{{ e.host }}</strong> · {{ e.kind }} <strong>{{ e.name }}</strong>
-· <a href="{{ e.href }}">{{ e.where }}</a><div>{{ e.message }}</div></div>{% endfor %}{% endif %}
+· <a href="{{ e.href }}">{{ e.where }}</a><div>{{ e.message }}</div><div class="meta">Not checked since {{ e.since or "this run" }}</div></div>{% endfor %}{% endif %}
+
+{% if undeclared is not none %}<h2>Undeclared objects ({{ undeclared|length }})</h2>
+{% if not undeclared %}<p class="in_sync">Every object read is declared.</p>{% endif %}
+<table id="undeclared">{% for u in undeclared %}<tr><td>{{ u.host }}</td><td>{{ u.resource }}</td><td>{{ u.name }}</td><td>{{ u.note }}</td></tr>{% endfor %}</table>{% endif %}
 
 {% if resolved %}<h2>Resolved since the previous run ({{ resolved|length }})</h2>
 <table id="resolved"><tr><th>Host</th><th>Kind</th><th>Name</th><th>Drifting since</th><th>Resolved</th></tr>
-{% for r in resolved %}<tr><td>{{ r.host }}</td><td>{{ r.kind }}</td><td>{{ r.name }}</td><td>{{ r.since }}</td><td>{{ r.resolved }}</td></tr>{% endfor %}
+{% for r in resolved %}<tr><td>{{ r.host }}</td><td>{{ r.resource }}</td><td>{{ r.name }}</td><td>{{ r.since }}</td><td>{{ r.resolved }}
+{% if r.resolution == "corrected" %}(corrected by exconf){% elif r.resolved_by and r.resolved_by.caller %}(by {{ r.resolved_by.caller }}){% endif %}</td></tr>{% endfor %}
 </table>{% endif %}
 
 {% if expiry %}<h2>Certificate expiry</h2>
@@ -112,6 +125,7 @@ _ENV = Environment(autoescape=select_autoescape(default=True, default_for_string
                    finalize=lambda value: safe(value) if isinstance(value, str) else value)
 _TEMPLATE = _ENV.from_string(TEMPLATE)
 VERDICT = {0: "No drift", 1: "Not everything could be checked", 2: "Drift detected"}
+ORG = "organization"
 
 
 def _href(file: str, line: int, base: Path) -> str:
@@ -144,12 +158,12 @@ def _expiry_rows(report: DriftReport, now) -> list[dict[str, Any]]:
     return rows
 
 
-def render(report: DriftReport, inventory_dir: Path) -> bytes:
+def render(report: DriftReport, inventory_dir: Path, history_link: str = "") -> bytes:
     items = report.items
     per_host: dict[str, Counter[str]] = {name: Counter() for name in report.plan.hosts}
     per_kind: dict[str, Counter[str]] = {}
     for i in items:
-        per_host.setdefault(i.finding.host, Counter())[i.state.value] += 1
+        per_host.setdefault(i.key[0], Counter())[i.state.value] += 1
         per_kind.setdefault(i.finding.kind, Counter())[i.state.value] += 1
     hosts = []
     for name, counts in per_host.items():
@@ -164,7 +178,9 @@ def render(report: DriftReport, inventory_dir: Path) -> bytes:
     def entry(i) -> dict[str, Any]:
         f = i.finding
         return {
-            "host": f.host, "kind": f.kind, "name": f.name, "message": f.message, "since": i.since,
+            "host": i.key[0], "kind": f.kind, "name": f.name, "message": f.message, "since": i.since, "severity": i.severity,
+            "ack": i.ack.to_json() if i.ack else None, "corrected": i.corrected, "correction": i.correction,
+            "culprit": i.culprit.text() if i.culprit is not None and i.culprit.entry is None else "",
             "where": f"{f.source.file}:{f.source.line}", "href": _href(f.source.file, f.source.line, inventory_dir),
             "who": i.who.to_json() if i.who else None,
             "properties": [{"prop": p.prop, "expected": show(p.expected, p.sensitive), "actual": show(p.actual, p.sensitive),
@@ -172,7 +188,7 @@ def render(report: DriftReport, inventory_dir: Path) -> bytes:
                            for p in differing(f)],
         }
 
-    drifted = [entry(i) for i in items if i.state is DriftState.DRIFT]
+    drifted = [entry(i) for i in report.worst_first(report.drifted)]
     now = parse_time(report.started)
     ages = [(i, (now - parse_time(i.since)).total_seconds()) for i in items if i.state is DriftState.DRIFT and i.since]
     longest = max((a for _, a in ages), default=0) or 1
@@ -180,9 +196,11 @@ def render(report: DriftReport, inventory_dir: Path) -> bytes:
                  "width": max(2, int(400 * a / longest)), "age": _age(a)} for i, a in sorted(ages, key=lambda t: -t[1])]
     page = _TEMPLATE.render(
         expiry=_expiry_rows(report, now),
-        started=report.started, duration=report.duration, hosts=hosts, hosts_up=report.hosts_up(), kinds=kinds,
-        drifted=drifted, errors=[entry(i) for i in items if i.state is DriftState.ERROR],
-        resolved=[r.to_json() | {"kind": r.kind} for r in report.resolved], timeline=timeline, exit_code=report.exit_code,
+        started=report.started, duration=report.duration, hosts=hosts, host_count=len(report.plan.hosts), hosts_up=report.hosts_up(), kinds=kinds,
+        drifted=drifted, errors=[entry(i) for i in report.worst_first(report.errors)],
+        resolved=[event_json(e) for e in report.resolved], timeline=timeline, exit_code=report.exit_code,
         verdict=VERDICT[report.exit_code], audit=report.audit_note or "searched", notes=list(report.notes),
+        undeclared=[u.to_json() for u in report.undeclared] if report.undeclared is not None else None,
+        undelivered=sorted(report.undelivered, key=lambda u: u["created"]), history_link=history_link,
     )
     return page.encode("utf-8")

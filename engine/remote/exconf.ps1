@@ -4,6 +4,11 @@ param([string]$PayloadJson)
 # as the only argument. It prints exactly one line of ASCII JSON, the answer, and nothing else.
 # No payload string ever becomes code: cmdlet names must be in $allowedCmdlets and are resolved with
 # Get-Command; values reach a cmdlet only as splatted parameters. Keep this file ASCII with LF endings.
+# Module logging (event 4103) records every value bound to a cmdlet parameter, so neither the payload
+# (secrets, PFX bytes) nor the answer (an Edge Subscription file) is ever bound to one: Read-Json and
+# Write-Answer below do what ConvertFrom-Json and ConvertTo-Json would, .NET objects are made with
+# ::new(), and a secret becomes a SecureString character by character (never ConvertTo-SecureString).
+# Only the steps' own parameters reach a cmdlet.
 
 # Every error is terminating, so each one is caught and answered; no progress or warning output.
 $ErrorActionPreference = 'Stop'
@@ -33,19 +38,154 @@ $reservedParameters = @('ErrorAction', 'WarningAction', 'InformationAction', 'Er
 $integerTypes = @([System.Byte], [System.SByte], [System.Int16], [System.UInt16], [System.Int32],
     [System.UInt32], [System.Int64], [System.UInt64])
 
-function Write-Answer($document) {
-    # -Depth: the default of 2 would flatten results[].objects[] into type names.
-    # -InputObject: piping the document would enumerate it.
-    $json = ConvertTo-Json -InputObject $document -Depth 8 -Compress
-    # Windows PowerShell 5.1 writes non-ASCII characters raw: escape each UTF-16 unit as \uXXXX, so
-    # the answer is ASCII whatever the console code page (a surrogate pair becomes two escapes).
-    $ascii = New-Object System.Text.StringBuilder
-    foreach ($c in $json.ToCharArray()) {
-        if ([int]$c -lt 128) { [void]$ascii.Append($c) }
-        else { [void]$ascii.Append('\u').Append(([int]$c).ToString('x4')) }
+$invariant = [System.Globalization.CultureInfo]::InvariantCulture
+$jsonNumber = [regex]'\G-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?'
+$jsonStops = [char[]]@(34, 92)  # " and \
+$jsonControl = [regex]'[\x00-\x1F]'
+
+# JSON text -> what ConvertFrom-Json gives: PSCustomObjects (members in order, names without case),
+# object[], strings, Int32/Int64/Decimal/Double, booleans and $null. $at[0] is the read position.
+function Read-Json([string]$text) {
+    $at = [int[]]@(0)
+    $value = Read-JsonValue $text $at 0
+    Skip-JsonSpace $text $at
+    if ($at[0] -ne $text.Length) { throw "Unexpected character at position $($at[0])." }
+    return , $value
+}
+
+function Skip-JsonSpace([string]$text, [int[]]$at) {
+    while ($at[0] -lt $text.Length -and ' ', "`t", "`n", "`r" -ccontains [string]$text[$at[0]]) { $at[0]++ }
+}
+
+function Read-JsonValue([string]$text, [int[]]$at, [int]$depth) {
+    if ($depth -gt 64) { throw 'The JSON nests deeper than 64 levels.' }
+    Skip-JsonSpace $text $at
+    if ($at[0] -ge $text.Length) { throw 'Unexpected end of the JSON text.' }
+    $c = [string]$text[$at[0]]
+    if ($c -ceq '"') { return Read-JsonString $text $at }
+    if ($c -ceq '{' -or $c -ceq '[') {
+        $object = $c -ceq '{'
+        $close = if ($object) { '}' } else { ']' }
+        $members = [ordered]@{}
+        $items = [System.Collections.Generic.List[object]]::new()
+        $at[0]++
+        Skip-JsonSpace $text $at
+        $more = -not ($at[0] -lt $text.Length -and [string]$text[$at[0]] -ceq $close)
+        while ($more) {
+            if ($object) {
+                Skip-JsonSpace $text $at
+                if ($at[0] -ge $text.Length -or [string]$text[$at[0]] -cne '"') { throw "Expected a name at position $($at[0])." }
+                $name = Read-JsonString $text $at
+                Skip-JsonSpace $text $at
+                if ($at[0] -ge $text.Length -or [string]$text[$at[0]] -cne ':') { throw "Expected ':' at position $($at[0])." }
+                $at[0]++
+                $members[$name] = Read-JsonValue $text $at ($depth + 1)
+            } else { $items.Add((Read-JsonValue $text $at ($depth + 1))) }
+            Skip-JsonSpace $text $at
+            if ($at[0] -ge $text.Length) { throw 'Unexpected end of the JSON text.' }
+            $more = [string]$text[$at[0]] -ceq ','
+            if (-not $more -and [string]$text[$at[0]] -cne $close) { throw "Expected ',' or '$close' at position $($at[0])." }
+            if ($more) { $at[0]++ }
+        }
+        $at[0]++
+        if ($object) { return [pscustomobject]$members }
+        return , $items.ToArray()
     }
+    foreach ($literal in @(@('true', $true), @('false', $false), @('null', $null))) {
+        if ([string]::CompareOrdinal($text, $at[0], $literal[0], 0, $literal[0].Length) -eq 0) {
+            $at[0] += $literal[0].Length
+            return $literal[1]
+        }
+    }
+    $number = $jsonNumber.Match($text, $at[0])
+    if (-not $number.Success) { throw "Unexpected character at position $($at[0])." }
+    $at[0] += $number.Length
+    if ($number.Groups[1].Success -or $number.Groups[2].Success) { return [double]::Parse($number.Value, $invariant) }
+    $long = [long]0
+    if (-not [long]::TryParse($number.Value, [System.Globalization.NumberStyles]::AllowLeadingSign, $invariant, [ref]$long)) {
+        return [decimal]::Parse($number.Value, $invariant)
+    }
+    if ($long -ge [int]::MinValue -and $long -le [int]::MaxValue) { return [int]$long }
+    return $long
+}
+
+function Read-JsonString([string]$text, [int[]]$at) {
+    $builder = [System.Text.StringBuilder]::new()
+    $i = $at[0] + 1
+    while ($true) {
+        $stop = $text.IndexOfAny($jsonStops, $i)
+        if ($stop -lt 0) { throw 'Unterminated string in the JSON text.' }
+        $run = $text.Substring($i, $stop - $i)
+        if ($jsonControl.IsMatch($run)) { throw 'A control character in a JSON string.' }
+        [void]$builder.Append($run)
+        if ([string]$text[$stop] -ceq '"') { $at[0] = $stop + 1; return $builder.ToString() }
+        $escape = if ($stop + 1 -lt $text.Length) { [string]$text[$stop + 1] } else { '' }
+        $i = $stop + 2
+        switch -CaseSensitive ($escape) {
+            '"' { [void]$builder.Append('"') }
+            '\' { [void]$builder.Append('\') }
+            '/' { [void]$builder.Append('/') }
+            'b' { [void]$builder.Append([char]8) }
+            'f' { [void]$builder.Append([char]12) }
+            'n' { [void]$builder.Append([char]10) }
+            'r' { [void]$builder.Append([char]13) }
+            't' { [void]$builder.Append([char]9) }
+            'u' {
+                if ($i + 4 -gt $text.Length -or $text.Substring($i, 4) -notmatch '^[0-9A-Fa-f]{4}$') { throw "Invalid \u escape at position $stop." }
+                [void]$builder.Append([char][System.Convert]::ToInt32($text.Substring($i, 4), 16))
+                $i += 4
+            }
+            default { throw "Invalid escape in a JSON string at position $stop." }
+        }
+    }
+}
+
+# A value -> JSON text, ASCII only: every other UTF-16 unit is escaped as \uXXXX, so the answer is
+# ASCII whatever the console code page (a surrogate pair becomes two escapes).
+function Write-JsonValue([System.Text.StringBuilder]$out, $value) {
+    if ($null -eq $value) { [void]$out.Append('null') }
+    elseif ($value -is [bool]) { [void]$out.Append($(if ($value) { 'true' } else { 'false' })) }
+    elseif ($value -is [string]) { Write-JsonString $out $value }
+    elseif ($value -is [System.Collections.IDictionary]) {
+        [void]$out.Append('{')
+        $separator = ''
+        foreach ($key in $value.Keys) {
+            [void]$out.Append($separator)
+            $separator = ','
+            Write-JsonString $out ([string]$key)
+            [void]$out.Append(':')
+            Write-JsonValue $out $value[$key]
+        }
+        [void]$out.Append('}')
+    } elseif ($value -is [System.Collections.IEnumerable]) {
+        [void]$out.Append('[')
+        $separator = ''
+        foreach ($item in $value) { [void]$out.Append($separator); $separator = ','; Write-JsonValue $out $item }
+        [void]$out.Append(']')
+    } elseif ($value -is [double]) { [void]$out.Append($value.ToString('R', $invariant)) }
+    elseif ($value -is [decimal] -or (Test-Integer $value)) { [void]$out.Append($value.ToString($invariant)) }
+    else { Write-JsonString $out ([string]$value) }
+}
+
+function Test-Integer($value) {
+    foreach ($type in $integerTypes) { if ($value -is $type) { return $true } }
+    return $false
+}
+
+function Write-JsonString([System.Text.StringBuilder]$out, [string]$text) {
+    [void]$out.Append('"')
+    foreach ($c in $text.ToCharArray()) {
+        if ([int]$c -lt 32 -or [int]$c -gt 126 -or $c -ceq '"' -or $c -ceq '\') { [void]$out.Append('\u').Append(([int]$c).ToString('x4')) }
+        else { [void]$out.Append($c) }
+    }
+    [void]$out.Append('"')
+}
+
+function Write-Answer($document) {
+    $json = [System.Text.StringBuilder]::new()
+    Write-JsonValue $json $document
     # [Console]::Out writes the text as it is; the output pipeline would format it.
-    [Console]::Out.Write($ascii.ToString())
+    [Console]::Out.Write($json.ToString())
 }
 
 function Exit-Fatal([string]$message) {
@@ -66,7 +206,7 @@ function ConvertTo-Argument($value, [string]$name, [bool]$inArray = $false) {
     if ($value -is [string] -or $value -is [bool] -or $value -is [int] -or $value -is [long] -or
         $value -is [decimal] -or $value -is [double]) { return $value }
     if ($value -is [System.Management.Automation.PSCustomObject]) {
-        # ConvertFrom-Json gives PSCustomObjects (5.1 has no -AsHashtable): read them by PSObject.Properties.
+        # Read-Json gives PSCustomObjects, as ConvertFrom-Json would: read them by PSObject.Properties.
         $members = @($value.PSObject.Properties)
         $marker = $members[0].Name
         $text = $members[0].Value
@@ -90,14 +230,14 @@ function ConvertTo-Argument($value, [string]$name, [bool]$inArray = $false) {
             return , $bytes
         }
         if ($members.Count -eq 1 -and $marker -ceq 'exconf_secret' -and $text -is [string] -and -not $inArray) {
-            $secure = New-Object System.Security.SecureString
+            $secure = [System.Security.SecureString]::new()
             foreach ($c in $text.ToCharArray()) { $secure.AppendChar($c) }
             $secure.MakeReadOnly()
             return , $secure
         }
     } elseif ($value -is [array]) {
         if ($value.Count -eq 0) { return $null }  # an empty array clears a multi-valued property
-        $items = New-Object 'System.Collections.Generic.List[object]'
+        $items = [System.Collections.Generic.List[object]]::new()
         $allStrings = $true
         foreach ($item in $value) {
             if ($item -is [array]) { throw "The value of parameter '$name' nests an array in an array." }
@@ -125,13 +265,13 @@ function ConvertTo-AnswerValue($value) {
     if ($value -is [byte[]]) { return [ordered]@{ exconf_bytes = [System.Convert]::ToBase64String($value) } }
     foreach ($type in $integerTypes) { if ($value -is $type) { return $value.PSObject.BaseObject } }
     if ($value -is [DateTime]) {
-        # ConvertTo-Json 5.1 would write "\/Date(...)\/"; the contract wants ISO 8601 in UTC.
+        # The contract wants ISO 8601 in UTC.
         return ([DateTime]$value).ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", [System.Globalization.CultureInfo]::InvariantCulture)
     }
-    # [string] drops a PSObject wrapper, which ConvertTo-Json 5.1 may write as an object.
+    # [string] drops a PSObject wrapper.
     if ($value -is [string]) { return [string]$value }
     if ($value -is [System.Collections.IEnumerable]) {
-        $items = New-Object 'System.Collections.Generic.List[object]'
+        $items = [System.Collections.Generic.List[object]]::new()
         foreach ($item in $value) {
             if ($null -eq $item) { $items.Add($null) } else { $items.Add($item.ToString()) }
         }
@@ -188,7 +328,7 @@ function Invoke-Step($step) {
         # An absent select must stay empty: @($null) is an array holding one $null.
         $select = @()
         if ($null -ne $step.select) { $select = @($step.select) }
-        $objects = New-Object 'System.Collections.Generic.List[object]'
+        $objects = [System.Collections.Generic.List[object]]::new()
         foreach ($item in $output) {
             if ($null -eq $item -or $select.Count -eq 0) { continue }
             $row = [ordered]@{}
@@ -206,7 +346,7 @@ function Invoke-Step($step) {
             }
             $objects.Add($row)
         }
-        $warnings = New-Object 'System.Collections.Generic.List[object]'
+        $warnings = [System.Collections.Generic.List[object]]::new()
         foreach ($warning in $stepWarnings) { if ($null -ne $warning) { $warnings.Add([string]$warning.Message) } }
         $result['status'] = 'ok'
         $result['objects'] = $objects.ToArray()
@@ -232,7 +372,7 @@ function Invoke-Step($step) {
 
 $computer = [string]$env:COMPUTERNAME
 try {
-    try { $payload = ConvertFrom-Json -InputObject $PayloadJson }
+    try { $payload = Read-Json $PayloadJson }
     catch { Exit-Fatal "The payload is not valid JSON: $($_.Exception.Message)" }
     $version = $null
     if ($payload -is [System.Management.Automation.PSCustomObject]) { $version = $payload.exconf }
@@ -249,7 +389,7 @@ try {
             if ($edge) {
                 # Edge has no remote PowerShell; its shell is the snap-ins listed in Bin\exshell.psc1
                 # [cmdlets.md 1b; PSC exchange-management-shell.md, open-the-exchange-management-shell.md].
-                $console = New-Object System.Xml.XmlDocument
+                $console = [System.Xml.XmlDocument]::new()
                 $console.Load((Join-Path -Path $env:ExchangeInstallPath -ChildPath 'Bin\exshell.psc1'))
                 foreach ($node in $console.SelectNodes('/PSConsoleFile/PSSnapIns/PSSnapIn')) {
                     $snapIn = $node.GetAttribute('Name')
@@ -273,9 +413,9 @@ try {
     $halt = $payload.halt_on_error -ne $false  # absent means true
     $steps = @()
     if ($null -ne $payload.steps) { $steps = @($payload.steps) }
-    $results = New-Object 'System.Collections.Generic.List[object]'
+    $results = [System.Collections.Generic.List[object]]::new()
     # The output objects of each successful step, by id (case-sensitive), for Output references.
-    $stepOutputs = New-Object 'System.Collections.Generic.Dictionary[string,object]'
+    $stepOutputs = [System.Collections.Generic.Dictionary[string,object]]::new()
     $failed = $false
     foreach ($step in $steps) {
         # always_run: a read-back that must run even after a failed change (it changes nothing).

@@ -58,15 +58,18 @@ class ConnectionSettings:
     port: int
     scheme: str  # http | https
     path: str
-    auth: str  # ntlm | basic
-    user: str
-    password: str
+    auth: str  # ntlm | kerberos | basic
+    user: str  # for Kerberos user@REALM, or "" for the credential cache's default principal
+    password: str | None  # None: Kerberos with the ticket in the user's credential cache
     cert_validation: bool
     ca_trust_path: str | None
     message_encryption: str  # auto | always | never
     operation_timeout: int
     read_timeout: int  # also bounds each whole HTTP exchange, not only each socket read
     server_idle_timeout: float = SERVER_IDLE_TIMEOUT
+    service: str = "HTTP"  # Kerberos: the service part of the SPN
+    spn_host: str = ""  # Kerberos: the host part of the SPN, a DNS name (exconf.transport.kerberos.spn_host)
+    delegate: bool = False  # Kerberos: forward the ticket, so the server can act as the user on a second hop
 
     @property
     def endpoint(self) -> str:
@@ -75,8 +78,8 @@ class ConnectionSettings:
 
     @property
     def encrypts_messages(self) -> bool:
-        """Whether WS-Man messages are sealed with NTLM (MS-WSMV 2.2.9.1), as pywinrm decides it."""
-        if self.auth != "ntlm" or self.message_encryption == "never":
+        """Whether WS-Man messages are sealed with NTLM or Kerberos (MS-WSMV 2.2.9.1), as pywinrm decides it."""
+        if self.auth not in ("ntlm", "kerberos") or self.message_encryption == "never":
             return False
         return self.message_encryption == "always" or self.scheme == "http"
 

@@ -40,7 +40,7 @@ from pypsrp.serializer import Serializer
 from pypsrp.wsman import WSMan
 from spnego.exceptions import SpnegoError
 
-from . import SERVER_IDLE_TIMEOUT, AuthenticationFailed, HostUnreachable, TransportError
+from . import SERVER_IDLE_TIMEOUT, AuthenticationFailed, HostUnreachable, TransportError, kerberos
 from .session import AnswerTooLarge, Redirected, SocketTracker, hardened_session, ntlm_secret
 from .watchdog import Watchdog
 from .winrm import idle_margin
@@ -67,7 +67,7 @@ class PSRPSettings:
     path: str  # PowerShell
     auth: str  # negotiate | ntlm | kerberos | basic
     user: str
-    password: str
+    password: str | None  # None: Kerberos with the ticket in the user's credential cache
     cert_validation: bool
     ca_trust_path: str | None
     message_encryption: str  # auto | always | never
@@ -345,7 +345,30 @@ class PSRPTransport:
         if isinstance(exc, AnswerTooLarge):
             self._broken = True
             return TransportError(f"{where}: {exc}; exconf stopped reading it{suffix}", result_unknown=unknown)
+        if s.auth in ("kerberos", "negotiate"):
+            offered = kerberos.offers_no_kerberos(exc)
+            if offered is not None and s.auth == "kerberos":
+                return TransportError(f"{where}: the server does not offer Kerberos on this endpoint (it offers: "
+                                      f"{offered}); set ansible_psrp_auth to what it accepts")
+            target = kerberos.Target(s.user, f"{s.negotiate_service or 'HTTP'}/{s.negotiate_hostname_override or s.host}",
+                                     s.host, s.scheme == "https", "ansible_psrp_negotiate_hostname_override")
+            explained = kerberos.explain(exc, target) if not isinstance(exc, AuthenticationError) else None
+            if explained is not None:
+                kind = AuthenticationFailed if explained.credentials else TransportError
+                return kind(f"{where}: {explained.message}{suffix}", result_unknown=unknown)
         if isinstance(exc, AuthenticationError):
+            if s.auth == "kerberos":
+                return AuthenticationFailed(
+                    f"{where}: the server refused the Kerberos logon of {s.user or 'the cached principal'!r} for "
+                    f"{s.negotiate_service or 'HTTP'}/{s.negotiate_hostname_override or s.host}: is the account "
+                    "allowed to log on there, and is that principal registered to this server's account?")
+            if s.auth in ("ntlm", "negotiate"):
+                # Exchange's PowerShell virtual directory takes Kerberos only out of the box (lab/winrm/auth.py,
+                # AuthPolicy.powershell_vdir): NTLM is refused like a wrong password.
+                return AuthenticationFailed(
+                    f"{where}: the server refused the credentials of {s.user!r} ({s.auth}): check the password; if "
+                    "it is right, Exchange's /PowerShell takes Kerberos only unless Set-PowerShellVirtualDirectory "
+                    "-WindowsAuthentication $true allows NTLM: use ansible_psrp_auth: kerberos (docs/kerberos.md)")
             return AuthenticationFailed(f"{where}: the server refused the credentials of {s.user!r} ({s.auth})")
         if isinstance(exc, Redirected):
             return TransportError(f"{where}: the server answered with a redirect to {exc.location or '?'!r}; exconf follows no "

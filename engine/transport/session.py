@@ -286,7 +286,8 @@ def _lm_compat_level(raw: str | None) -> int:
 def build_session(settings: ConnectionSettings, tracker: SocketTracker, secret: str) -> requests.Session:
     """A requests session for one host: no I/O, no environment lookups, one tracked connection.
 
-    ``secret`` is what authenticates (``ntlm_secret(password)`` for NTLM).
+    ``secret`` is what authenticates (``ntlm_secret(password)`` for NTLM; Kerberos takes the
+    password, or the credential cache, from the settings).
     """
     session = requests.Session()
     session.max_redirects = 0  # the adapter refuses a 3xx first; this is the second lock on that door
@@ -301,6 +302,10 @@ def build_session(settings: ConnectionSettings, tracker: SocketTracker, secret: 
         session.verify = settings.ca_trust_path or True
     if settings.auth == "ntlm":
         session.auth = HttpNtlmAuth(settings.user, secret, send_cbt=True)
+    elif settings.auth == "kerberos":
+        from .kerberos import http_auth
+
+        session.auth = http_auth(settings)
     else:
         session.auth = requests.auth.HTTPBasicAuth(settings.user, secret)
     session.headers.update(DEFAULT_HEADERS)

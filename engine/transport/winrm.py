@@ -34,7 +34,7 @@ from winrm.protocol import Protocol
 
 from exconf.remote import command_line
 
-from . import AuthenticationFailed, ConnectionSettings, HostUnreachable, Output, TransportError
+from . import AuthenticationFailed, ConnectionSettings, HostUnreachable, Output, TransportError, kerberos
 from .session import AnswerRefused, SocketTracker, build_session, ntlm_secret
 from .watchdog import Watchdog
 
@@ -84,7 +84,7 @@ class WinRMTransport:
         self._clock = clock
         self._own_watchdog = watchdog is None
         self._watchdog = watchdog or Watchdog(clock)
-        self._secret = ntlm_secret(settings.password) if settings.auth == "ntlm" else settings.password
+        self._secret = ntlm_secret(settings.password or "") if settings.auth == "ntlm" else settings.password
         self._protocol: Protocol | None = None
         self._tracker: SocketTracker | None = None
         self._shell: str | None = None
@@ -252,11 +252,13 @@ class WinRMTransport:
         protocol.transport.encryption = None
         if self._settings.encrypts_messages:
             self._exchange(lambda p: p.transport.setup_encryption(session), stage="authenticate", retry_safe=False)
-            if getattr(session.auth, "session_security", None) is None:
+            sealing = (session.auth.complete() if self._settings.auth == "kerberos"
+                       else getattr(session.auth, "session_security", None) is not None)
+            if not sealing:
                 self._drop_connection()
                 raise TransportError(
-                    f"{self._where()}: the server answered without asking to authenticate (no NTLM exchange); "
-                    "it is not a WinRM service exconf can seal messages for"
+                    f"{self._where()}: the server answered without asking to authenticate (no {self._settings.auth.upper()} "
+                    "exchange); it is not a WinRM service exconf can seal messages for"
                 )
 
     def _drop_connection(self) -> None:
@@ -328,7 +330,21 @@ class WinRMTransport:
 
         if isinstance(exc, AnswerRefused):
             return TransportError(f"{where}: {exc}{suffix}", result_unknown=unknown)
+        if s.auth == "kerberos":
+            offered = kerberos.offers_no_kerberos(exc)
+            if offered is not None:
+                return TransportError(f"{where}: the server does not offer Kerberos on this endpoint (it offers: "
+                                      f"{offered}); set ansible_winrm_transport to what it accepts")
+            explained = kerberos.explain(exc, s)
+            if explained is not None:
+                kind = AuthenticationFailed if explained.credentials else TransportError
+                return kind(f"{where}: {explained.message}{suffix}", result_unknown=unknown)
         if isinstance(exc, InvalidCredentialsError):
+            if s.auth == "kerberos":
+                return AuthenticationFailed(
+                    f"{where}: the server refused the Kerberos logon of {s.user or 'the cached principal'!r} for "
+                    f"{s.service}/{s.spn_host}: is the account allowed to log on there, and is that principal "
+                    "registered to this server's account?")
             return AuthenticationFailed(f"{where}: the server refused the credentials of {s.user!r}")
         if isinstance(exc, PermissionError) and "challenge" in str(exc):
             return TransportError(

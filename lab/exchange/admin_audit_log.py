@@ -19,6 +19,14 @@ What Exchange records, and where (Microsoft's documentation):
   RunDate (-StartDate/-EndDate), plus Error, ModifiedProperties and OriginatingServer
   ["Administrator audit log structure"]. ModifiedProperties is filled only with
   ``Set-AdminAuditLogConfig -LogLevel Verbose``; the default LogLevel is None, so it stays empty.
+* ObjectModified is the object the cmdlet operated on ("A valid value depends on how the object is
+  represented in the audit log", -ObjectIds): a connector's identity (EX01\\Default EX01, or a send
+  connector's name), a server's name for its transport service, a certificate's Identity
+  (ServerFQDN\\Thumbprint, cmdlets.md §2) for New/Import/Enable/Remove-ExchangeCertificate, the Edge's name
+  for New/Remove-EdgeSubscription. -ObjectIds, -Cmdlets and -UserIds take several values and match whole
+  values, case-insensitively; -StartDate keeps entries on or after it and -EndDate on or before it, to the
+  second and below (the Exchange 2010 SP2 help of New-AdminAuditLogSearch: "log entries that occurred on or
+  after/before the specified date").
 * Caller: on premises the caller's account as a canonical name (contoso.lab/Users/exadmin);
   the cmdlet page says callers without such a name appear as Domain\\Username.
 
@@ -175,8 +183,9 @@ def search(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         if "IsSuccess" in bound and bound["IsSuccess"] is not None and bool(bound["IsSuccess"]) != e["Succeeded"]:
             continue
-        if (start and e["RunDate"] < start) or (end and e["RunDate"] > end):
-            continue
+        when = datetime.fromisoformat(e["RunDate"])
+        if (start and when < datetime.fromisoformat(start)) or (end and when > datetime.fromisoformat(end)):
+            continue  # StartDate: on or after; EndDate: on or before (New-AdminAuditLogSearch's page, Exchange 2010 SP2+)
         out.append(e)
     first = max(0, bound.get("StartIndex") or 0)
     size = bound.get("ResultSize") or DEFAULT_RESULT_SIZE

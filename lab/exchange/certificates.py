@@ -110,6 +110,13 @@ def _addressed(ctx: Context, bound: dict[str, Any]) -> tuple[ServerEntry, str, d
     return entry, thumb or "", store, _find(ctx, store, thumb or "")
 
 
+def _audited(ctx: Context, entry: ServerEntry, stored: dict[str, Any]) -> None:
+    """The admin audit log names the object a cmdlet operated on (ObjectModified, what -ObjectIds filters:
+    office-docs-powershell Search-AdminAuditLog.md); a certificate is named by its Identity,
+    ``ServerFQDN\\Thumbprint`` (cmdlets.md §2, Get-ExchangeCertificate's output)."""
+    ctx.modified.append(f"{entry.spec.fqdn}\\{lab_x509.thumbprint(certificate_of(stored).certificate)}")
+
+
 def _refuse_on_edge(ctx: Context, entry: ServerEntry, services: int) -> None:
     """On an Edge only SMTP (and None): IMAP/POP need the Client Access role [cmdlets.md §2,
     ExchangeCertificateServerHelper.cs l.729-735 SRC]. Lab wording."""
@@ -265,6 +272,7 @@ def enable(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
     if ctx.whatif:
         return []
     _enable_for(ctx, entry, store, stored, services, bool(bound.get("Force")), bool(bound.get("NetworkServiceAllowed")))
+    _audited(ctx, entry, stored)
     return []
 
 
@@ -355,6 +363,7 @@ def new(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
         stored.update(pending=True, request=base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode("ascii"))
         store["certs"].append(stored)
         ctx.changed = True
+        _audited(ctx, entry, stored)
         text = lab_x509.request_text(csr)
         if bound.get("RequestFile") is not None:
             ctx.files[bound["RequestFile"]] = text.encode("ascii")
@@ -373,6 +382,7 @@ def new(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
     ctx.changed = True
     # CreateCertificate enables it for its services as Enable-ExchangeCertificate does [SRC EnableForServices].
     _enable_for(ctx, entry, store, stored, services, bool(bound.get("Force")))
+    _audited(ctx, entry, stored)
     return [view(ctx, entry, stored)]
 
 
@@ -433,6 +443,7 @@ def import_(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
                      exportable=exportable, trusted=not self_signed)  # a foreign self-signed root is not trusted
     store["certs"].append(stored)
     ctx.changed = True
+    _audited(ctx, entry, stored)
     return [view(ctx, entry, stored)]
 
 
@@ -506,6 +517,7 @@ def remove(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
         return []
     store["certs"].remove(stored)
     ctx.changed = True
+    _audited(ctx, entry, stored)
     return []
 
 

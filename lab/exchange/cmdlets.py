@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any, Callable
 
 from . import (
-    admin_audit_log, certificates, client_access_settings, edge_subscriptions, errors, exchange_server, receive_connectors, send_connectors,
+    admin_audit_log, certificates, client_access_settings, edge_subscriptions, errors, exchange_server, powershell_vdir,
+    receive_connectors, send_connectors,
     transport_config, transport_services, windows_services,
 )
 from .binder import Signature, bind
@@ -72,6 +73,11 @@ _ALL = (
            edge_subscriptions.start, frozenset({"Mailbox"})),
     Cmdlet(edge_subscriptions.TEST, "Microsoft.Exchange.Management.EdgeSync.TestEdgeSynchronization",
            edge_subscriptions.test, frozenset({"Mailbox"})),
+    # The PowerShell virtual directory (IIS): Mailbox servers only; for `exconf lab exec` (powershell_vdir.py).
+    Cmdlet(powershell_vdir.GET, powershell_vdir.DOTNET + "GetPowerShellVirtualDirectory", powershell_vdir.get,
+           frozenset({"Mailbox"})),
+    Cmdlet(powershell_vdir.SET, powershell_vdir.DOTNET + "SetPowerShellVirtualDirectory", powershell_vdir.set_,
+           frozenset({"Mailbox"})),
 )
 CMDLETS: dict[str, Cmdlet] = {c.name.lower(): c for c in _ALL}
 

@@ -371,6 +371,7 @@ def _new_in_org(ctx: Context, bound: dict[str, Any], filename: str | None) -> li
         if make:
             _ensure_connector(ctx, connectors, wanted, which, site, edge.name)
     ctx.changed = True
+    ctx.modified.append(edge.name)  # ObjectModified: the subscription, named after its Edge (its Identity)
     ctx.warn(FQDN_WARNING.format(site=site, fqdn=edge.spec.fqdn, port=subscription_file.ADAM_SSL_PORT))
     return [_subscription_view(ctx, edge, site)]
 

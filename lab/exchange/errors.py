@@ -157,6 +157,9 @@ def command_not_found(name: str) -> CmdletError:
 # errors. It has no ErrorCategory name, so CategoryInfo.Category prints as the number
 # (PowerShell displays it with the NotSpecified template).
 CATEGORY_CONTEXT = "1003"
+# ExchangeErrorCategory.Authorization (Microsoft.Exchange.Data/ExchangeErrorCategory.cs): what Exchange
+# writes for ADInvalidCredentialException and ADScopeException (DataAccessHelper.ResolveExceptionErrorCategory).
+CATEGORY_AUTHORIZATION = "1004"
 
 
 @dataclass(frozen=True)

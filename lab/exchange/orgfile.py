@@ -47,7 +47,8 @@ from . import certificate_store, rbac, send_connectors, transport_config
 from .cmdlets import CMDLETS
 from .kinds import DeclarationError
 from .spec import (
-    Account, CmdletFault, Faults, IISSettings, OrgFileError, Organization, OrgSpec, ServerEntry, ServerSpec,
+    Account, CmdletFault, Faults, IISSettings, OrgFileError, Organization, OrgSpec, PowerShellVdir, ServerEntry,
+    ServerSpec,
     WinRMSettings,
 )
 
@@ -307,12 +308,16 @@ class _Builder:
                 ("transport_config",), transport_config.KIND, transport_config.DECLARABLE,
                 self.data.get("transport_config", {}),
             ),
+            keytabs=(self.doc.path.parent / self.data["kerberos"]["keytabs"]) if "kerberos" in self.data else None,
         )
 
     def _server(self, index: int, raw: dict[str, Any], org: Organization, domain_accounts: tuple[Account, ...]) -> ServerEntry:
         at = ("servers", index)
         name, role = raw["name"], raw["role"]
         edge = role == "Edge"
+        if edge and "powershell_virtual_directory" in raw:
+            raise self.doc.error(at + ("powershell_virtual_directory",), "an Edge server has no PowerShell virtual "
+                                 "directory (its shell is the local snap-in)", key=True)
         if not edge:
             for key in ("subscribed", "domain_joined", "send_connectors"):
                 if key in raw:
@@ -367,6 +372,7 @@ class _Builder:
             winrm=winrm,
             faults=faults,
             accounts=accounts,
+            powershell_vdir=PowerShellVdir(**raw.get("powershell_virtual_directory", {})),
             iis=iis,
         )
         subscribed = bool(raw.get("subscribed", False))

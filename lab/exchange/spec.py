@@ -39,6 +39,16 @@ class WinRMSettings:
 
 
 @dataclass(frozen=True)
+class PowerShellVdir:
+    """What a Mailbox server's PowerShell virtual directory accepts beyond Exchange's own Kerberos
+    (Set-PowerShellVirtualDirectory -BasicAuthentication / -WindowsAuthentication; both off on a fresh
+    front end, see exconf.lab.winrm.auth.AuthPolicy.powershell_vdir)."""
+
+    basic_authentication: bool = False
+    windows_authentication: bool = False
+
+
+@dataclass(frozen=True)
 class IISSettings:
     """The bindings of the Default Web Site, where Exchange serves ``/PowerShell`` (IIS answers on
     http 80 and https 443 by default). Ports below 1024 need root on Linux, so the lab lets an
@@ -68,6 +78,7 @@ class ServerSpec:
     winrm: WinRMSettings
     faults: Faults
     accounts: tuple[Account, ...]  # who may log on
+    powershell_vdir: PowerShellVdir = PowerShellVdir()
     iis: IISSettings | None = None  # Mailbox servers: where /PowerShell is served; None on an Edge (no IIS)
 
     @property
@@ -134,6 +145,12 @@ class OrgSpec:
     servers: tuple[ServerEntry, ...]
     send_connectors: tuple[dict[str, Any], ...] = ()  # Exchange property name -> typed value
     transport_config: dict[str, Any] = field(default_factory=dict)
+    keytabs: Path | None = None  # kerberos.keytabs: <fqdn>.keytab per domain-joined server
+
+    @property
+    def realm(self) -> str:
+        """The domain's Kerberos realm: Active Directory's is its DNS name in upper case."""
+        return self.organization.domain.upper()
 
     @cached_property
     def mailbox_servers(self) -> tuple[ServerEntry, ...]:

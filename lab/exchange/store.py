@@ -25,12 +25,16 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-from . import admin_audit_log, cmdlets, errors, orgfile
+from .. import eventlog
+from . import admin_audit_log, cmdlets, errors, orgfile, powershell_vdir, windows_services
 from . import state as lab_state
 from .serialize import serialize_all
-from .spec import Account, Faults, OrgFileError, OrgSpec, ServerEntry, ServerSpec, WinRMSettings
+from .spec import Account, Faults, OrgFileError, OrgSpec, PowerShellVdir, ServerEntry, ServerSpec, WinRMSettings
+
+if TYPE_CHECKING:
+    from ..winrm.auth import Logon
 
 __all__ = [
     "Account", "CommandResult", "ConsoleError", "Faults", "LabStore", "OrgFileError", "ServerSpec", "WinRMSettings",
@@ -100,6 +104,7 @@ class LabStore:
         self._seq = 0  # number of the last journal record
         self._snapshot_size = 0
         self._entries = {e.name: e for e in self.org.servers}
+        self.event_logs = eventlog.EventLogs()  # each server's module logging (event 4103), in memory
         self._remove_stale_temporaries()
         self._state = self._load_state()
         self.save()
@@ -162,11 +167,34 @@ class LabStore:
         return self._index[key.strip().lower()]
 
     def run_command(self, server: ServerSpec, command: str, arguments: list[str], stdin: bytes,
-                    codepage: int, caller: str = "") -> CommandResult:
+                    codepage: int, caller: str = "", logon: Any = None) -> CommandResult:
+        """``logon``: the WinRM logon of the shell (exconf.lab.winrm.auth.Logon), whose token the
+        process runs with; None for a process started on the server itself."""
         from ..program import run_command
 
-        with self._caller(caller):  # who the admin audit log names
+        with self._caller(caller), self._logon(logon):  # who the admin audit log names, and with what token
             return run_command(self, server, command, arguments, stdin, codepage)
+
+    @contextlib.contextmanager
+    def _logon(self, logon: Any) -> Iterator[None]:
+        previous = getattr(self._batch, "logon", None)
+        self._batch.logon = logon
+        try:
+            yield
+        finally:
+            self._batch.logon = previous
+
+    def powershell_vdir(self, server: ServerSpec) -> PowerShellVdir:
+        """What a Mailbox server's /PowerShell accepts now: the organisation file's setting until
+        Set-PowerShellVirtualDirectory changes it (IIS applies it to the next request)."""
+        with self._lock:
+            obj = self._state.get(server.computer_name, powershell_vdir.STORED.key)
+            return PowerShellVdir(obj["BasicAuthentication"], obj["WindowsAuthentication"])
+
+    def module_log(self, server: ServerSpec, command: str, parameters: list[tuple[str, Any]]) -> None:
+        """Event 4103 for a command the program ran on ``server``, as the current caller, at lab time."""
+        self.event_logs.record(server.computer_name, getattr(self._batch, "caller", ""), self.clock_now(), command,
+                               parameters)
 
     def run_as(self, principal: str) -> Any:
         """Cmdlets run inside this context are recorded in the admin audit log as ``principal``
@@ -366,7 +394,7 @@ class LabStore:
             try:
                 outcome = cmdlets.invoke(
                     self.org, self._state, entry, cmdlet, named, positional, now=self._state.now(), compiled=compiled,
-                    before_run=(lambda found: self._inject_fault(entry, found)) if remote else None, selected=selected,
+                    before_run=(lambda found: self._before_run(entry, found)) if remote else None, selected=selected,
                 )
             except errors.CmdletError as exc:
                 if getattr(exc, "changed", False):  # a cmdlet that changed state, then failed
@@ -401,6 +429,31 @@ class LabStore:
             if not self._batch.depth and target:
                 self._batch.dirty = 0
                 self._commit(target)
+
+    def _before_run(self, entry: ServerEntry, cmdlet: cmdlets.Cmdlet) -> None:
+        """What happens to the program's cmdlet once its parameters are bound: the second hop, then faults."""
+        self._second_hop(entry, cmdlet)
+        self._inject_fault(entry, cmdlet)
+
+    def _second_hop(self, entry: ServerEntry, cmdlet: cmdlets.Cmdlet) -> None:
+        """The double hop: the snap-in's cmdlets on a Mailbox server read and write Active Directory as the
+        caller, from the WinRM shell's process; a logon that holds no credential a domain controller accepts
+        (NTLM, Basic, Kerberos without a delegated ticket) cannot (diyan/pywinrm#222, the maintainer's
+        answer: "CredSSP, Kerberos with delegation, or explicitly define the credential"; ansible/ansible
+        #68086). The directory driver binds to the DC as the current Windows identity and gets "invalid
+        credentials"; Exchange throws ADInvalidCredentialException with ExceptionInvalidCredentials,
+        naming the DC and WindowsIdentity.GetCurrent().Name, category Authorization (1004) (PiratesRE/
+        exchange_diff: PooledLdapConnection.GetInvalidCredentialException, DirectoryStrings,
+        DataAccessHelper.ResolveExceptionErrorCategory). An Edge reads its local AD LDS: no second hop.
+        Restart-Service is Windows', not Exchange's."""
+        logon: "Logon | None" = getattr(self._batch, "logon", None)  # set per thread by run_command
+        if logon is None or logon.delegated or entry.is_edge or cmdlet.dotnet == windows_services.DOTNET:
+            return
+        task = errors.TaskContext(entry.name, cmdlet.name, cmdlet.dotnet)
+        caller = getattr(self._batch, "caller", "") or logon.principal
+        raise errors.task_error(
+            task, f"Active Directory operation failed on {self.org.organization.dc}. The supplied credential for "
+                  f"'{caller}' is invalid.", "ADInvalidCredentialException", errors.CATEGORY_AUTHORIZATION)
 
     def _inject_fault(self, entry: ServerEntry, cmdlet: cmdlets.Cmdlet) -> None:
         """Fail the cmdlet as the org file's faults.cmdlets say: ``times`` times (counted in the state) or always."""

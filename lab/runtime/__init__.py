@@ -14,7 +14,8 @@ The names below are the public interface; import them from ``exconf.lab.runtime`
 
 from .client import (
     LAB_ENVIRONMENT, lab_environment,
-    DEFAULT_IDLE_TIMEOUT, advance_clock, ensure_running, exec_on, find_running, labs_of, select_lab, stats, stop,
+    DEFAULT_IDLE_TIMEOUT, advance_clock, ensure_running, events, exec_on, find_running, labs_of, select_lab, stats,
+    stop,
 )
 from .control import ControlServer
 from .inprocess import LabServer, LabService
@@ -26,6 +27,6 @@ from .serve import serve
 
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT", "LAB_ENVIRONMENT", "RUNTIME_ENV", "lab_environment", "ControlServer", "ExecError", "LabError", "LabLock", "LabServer",
-    "LabService", "RunningLab", "ServerInfo", "advance_clock", "default_state_path", "ensure_running", "exec_on",
+    "LabService", "RunningLab", "ServerInfo", "advance_clock", "default_state_path", "ensure_running", "events", "exec_on",
     "find_running", "lab_id", "labs_of", "log_path_for", "runtime_dir", "select_lab", "serve", "stats", "stop",
 ]

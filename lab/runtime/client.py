@@ -149,6 +149,28 @@ def exec_on(server_name: str, cmdlet: str, params: dict[str, Any],
     ``account`` runs it as that account, within its Exchange roles (LabStore.exec_console).
     Returns the output objects; ``warnings``, if a list is given, receives the cmdlet's warnings.
     """
+    lab, server = serving(server_name, lab_file)
+    extra = {"account": account} if account else {}
+    answer = lab.request("exec", timeout=60.0, server=server.name, cmdlet=cmdlet, params=params, **extra)
+    if not answer.get("ok"):
+        raise ExecError(str(answer.get("error", "the command failed")))
+    if warnings is not None:
+        warnings.extend(str(w) for w in answer.get("warnings") or ())
+    return list(answer.get("objects") or [])
+
+
+def events(server_name: str, lab_file: Path | None = None) -> dict[str, Any]:
+    """The module logging events (4103) of a server of a running lab:
+    ``{"server": NAME, "events": [{"event_id", "time", "user", "command", "payload": [...]}, ...]}``."""
+    lab, server = serving(server_name, lab_file)
+    answer = lab.request("events", timeout=60.0, server=server.name)
+    if not answer.get("ok"):
+        raise LabError(str(answer.get("error", "the lab refused the events request")))
+    return {"server": answer["server"], "events": answer["events"]}
+
+
+def serving(server_name: str, lab_file: Path | None = None) -> tuple[RunningLab, Any]:
+    """The one running lab that serves ``server_name`` (name or FQDN), and that server."""
     wanted = server_name.lower()
     running = select_lab(find_running(), lab_file)
     matches = [
@@ -167,14 +189,7 @@ def exec_on(server_name: str, cmdlet: str, params: dict[str, Any],
     if len(labs) > 1:
         where = ", ".join(f"{lab.org_file} (pid {lab.pid})" for lab in labs.values())
         raise LabError(f"several running labs serve {server_name!r}: {where}; choose one with --lab ORG_FILE")
-    lab, server = matches[0]
-    extra = {"account": account} if account else {}
-    answer = lab.request("exec", timeout=60.0, server=server.name, cmdlet=cmdlet, params=params, **extra)
-    if not answer.get("ok"):
-        raise ExecError(str(answer.get("error", "the command failed")))
-    if warnings is not None:
-        warnings.extend(str(w) for w in answer.get("warnings") or ())
-    return list(answer.get("objects") or [])
+    return matches[0]
 
 
 def advance_clock(lab: RunningLab, seconds: float) -> dict[str, Any]:

@@ -136,7 +136,19 @@ class ControlServer:
             return self._exec(request)
         if op == "clock":
             return self._clock(request)
+        if op == "events":
+            return self._events(request)
         return {"ok": False, "error": f"unknown operation {op!r}"}
+
+    def _events(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A server's module logging events (4103), oldest first."""
+        server = str(request.get("server", ""))
+        names = {s.name.lower(): s.name for s in self.lab.store.servers}
+        names.update({s.fqdn.lower(): s.name for s in self.lab.store.servers})
+        if server.lower() not in names:
+            return {"ok": False, "error": f"this lab has no server named {server!r}"}
+        events = self.lab.store.event_logs.events(names[server.lower()])
+        return {"ok": True, "server": names[server.lower()], "events": [e.to_json() for e in events]}
 
     def _exec(self, request: dict[str, Any]) -> dict[str, Any]:
         server = str(request.get("server", ""))

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 from ..tlsca import LabCA
-from ..winrm import WinRMService
+from ..winrm import KerberosKeys, WinRMService
 from .registry import ServerInfo
 
 if TYPE_CHECKING:
@@ -49,7 +49,11 @@ class LabServer:
 
     def start(self) -> "LabServer":
         self.ca = LabCA.load_or_create(self.state_dir)
-        self.winrm = WinRMService(self.store, self.store.servers, self.ca, workdir=self.private_dir).start()
+        org = getattr(self.store, "org", None)  # a store without an organisation (a test's) has no realm
+        keytabs = getattr(org, "keytabs", None)
+        kerberos = KerberosKeys(keytabs, org.realm) if keytabs is not None else None
+        self.winrm = WinRMService(self.store, self.store.servers, self.ca, workdir=self.private_dir,
+                                  kerberos=kerberos).start()
         try:
             for service in self.extra_services:
                 service.start()

@@ -9,13 +9,14 @@ the backend runs the commands (see ``shell.Backend``).
 """
 
 from .endpoint import HttpResponse, ServerEndpoint
-from .listener import ListenError, WinRMService
+from .listener import KerberosKeys, ListenError, WinRMService
 from .shell import SHELL_URI, Backend, split_arguments
 from .stats import STAT_KEYS, ServerStats
 
 __all__ = [
     "Backend",
     "HttpResponse",
+    "KerberosKeys",
     "ListenError",
     "SHELL_URI",
     "STAT_KEYS",

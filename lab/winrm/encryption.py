@@ -1,7 +1,7 @@
 """MS-WSMV 2.2.9.1 message encryption (HTTP-SPNEGO-session-encrypted), server side.
 
-Over HTTP, once NTLM has authenticated the connection, Windows expects every
-SOAP message sealed with the NTLM session keys and framed as MIME parts::
+Over HTTP, once NTLM or Kerberos has authenticated the connection, Windows expects every
+SOAP message sealed with the session keys and framed as MIME parts::
 
     --Encrypted Boundary\\r\\n
     \\tContent-Type: application/HTTP-SPNEGO-session-encrypted\\r\\n
@@ -11,8 +11,11 @@ SOAP message sealed with the NTLM session keys and framed as MIME parts::
     <uint32 LE signature length><signature><sealed message>--Encrypted Boundary--\\r\\n
 
 This mirrors pywinrm's winrm/encryption.py (``_encrypt_message``,
-``_build_ntlm_message``) and requests_ntlm's ShimSessionSecurity, which splits
-pyspnego's wrap output into a 16-byte signature and the sealed data.
+``_build_ntlm_message``, ``_build_kerberos_message``): the "signature" is NTLM's 16-byte
+signature (MS-NLMP 3.4.4) or Kerberos's GSS wrap header (RFC 4121 4.2.6.2, MS-WSMV
+2.2.9.1.2), and the sealed data is as long as the message (RC4 for NTLM, AES-CTS for
+Kerberos; the lab's realm has only AES keys). Both contexts seal through ``wrap_winrm`` and
+``unwrap_winrm`` (pyspnego's for NTLM, exconf.lab.kerberos's for Kerberos).
 """
 
 from __future__ import annotations
@@ -33,10 +36,10 @@ class EncryptionError(Exception):
 
 
 class SealingContext(Protocol):
-    """What we need from a completed pyspnego context."""
+    """What we need from a completed context (pyspnego's, or exconf.lab.kerberos.KerberosAcceptor)."""
 
-    def wrap(self, data: bytes, encrypt: bool = True, qop: int | None = None): ...  # -> WrapResult
-    def unwrap(self, data: bytes): ...  # -> UnwrapResult
+    def wrap_winrm(self, data: bytes): ...  # -> header, data, padding_length
+    def unwrap_winrm(self, header: bytes, data: bytes) -> bytes: ...
 
 
 def is_encrypted(content_type: str) -> bool:
@@ -76,13 +79,13 @@ def decrypt(body: bytes, ctx: SealingContext) -> bytes:
         (sig_len,) = struct.unpack("<I", body[part : part + 4])
         sig_start = part + 4
         data_start = sig_start + sig_len
-        data_end = data_start + length  # NTLM seals with RC4: the sealed data is as long as the plain text
+        data_end = data_start + length  # RC4 (NTLM) and AES-CTS (Kerberos): as long as the plain text
         if data_end > len(body):
             raise EncryptionError("encrypted message: truncated")
         signature = body[sig_start:data_start]
         sealed = body[data_start:data_end]
         try:
-            plain = ctx.unwrap(signature + sealed).data
+            plain = ctx.unwrap_winrm(signature, sealed)
         except Exception as exc:  # pyspnego raises various SpnegoError subclasses
             raise EncryptionError(f"encrypted message does not verify: {exc}") from exc
         if len(plain) != length:
@@ -96,8 +99,8 @@ def decrypt(body: bytes, ctx: SealingContext) -> bytes:
 
 def encrypt(message: bytes, ctx: SealingContext) -> bytes:
     """Seal a SOAP response; the body to send with ``CONTENT_TYPE``."""
-    wrapped = ctx.wrap(message, encrypt=True).data
-    signature, sealed = wrapped[:16], wrapped[16:]  # NTLM: 16-byte signature first (MS-NLMP 3.4.4)
+    wrapped = ctx.wrap_winrm(message)
+    signature, sealed = wrapped.header, wrapped.data
     return b"".join(
         [
             BOUNDARY,

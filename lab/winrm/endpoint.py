@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from . import encryption, soap
-from .auth import Authenticator, ConnectionAuth
+from .auth import AuthPolicy, Authenticator, ConnectionAuth, Logon
 from .shell import SHELL_URI, Backend, ShellResource
 from .stats import POWERSHELL, WSMAN, ServerStats
 
 if TYPE_CHECKING:
     from exconf.lab.exchange.store import ServerSpec
+    from exconf.lab.kerberos import ServiceKey
 
 log = logging.getLogger(__name__)
 
@@ -43,18 +44,27 @@ class HttpResponse:
 class ServerEndpoint:
     """The WinRM service of one lab server (both its HTTP and HTTPS listeners)."""
 
-    def __init__(self, spec: "ServerSpec", backend: Backend, credential_file: Path, powershell: Any = None):
-        """``powershell``: a factory ``(spec, stats) -> resource`` of the server's /PowerShell, if it has one."""
+    def __init__(self, spec: "ServerSpec", backend: Backend, credential_file: Path, powershell: Any = None,
+                 service_key: "ServiceKey | None" = None, realm: str = ""):
+        """``powershell``: a factory ``(spec, stats) -> resource`` of the server's /PowerShell, if it has one
+        (then ``backend`` is the lab's store, which says what its PowerShell virtual directory accepts);
+        ``service_key`` and ``realm``: the server's Kerberos keys."""
         self.spec = spec
         # The server's clock, which dates its answers (the lab clock: `exconf lab clock advance` moves it).
         self.clock = getattr(backend, "clock_now", None)
         self.stats = ServerStats()
-        self.auth = Authenticator(spec, credential_file)
+        self.auth = Authenticator(spec, credential_file, service_key=service_key, realm=realm)
         self.shells = ShellResource(spec, backend, self.stats)
         self.powershell = powershell(spec, self.stats) if powershell is not None else None
+        # /PowerShell accepts what Exchange's PowerShell virtual directory accepts, read at each request:
+        # Set-PowerShellVirtualDirectory changes it while the lab runs (AuthPolicy.powershell_vdir).
+        self.powershell_auth = Authenticator(
+            spec, credential_file, service_key=service_key, realm=realm,
+            policy_source=lambda: _vdir_policy(spec, backend.powershell_vdir(spec)),  # type: ignore[attr-defined]
+        ) if powershell is not None else None
 
-    def new_connection(self, secure: bool) -> ConnectionAuth:
-        return ConnectionAuth(secure=secure)
+    def new_connection(self, secure: bool, channel_bindings: bytes | None = None) -> ConnectionAuth:
+        return ConnectionAuth(secure=secure, channel_bindings=channel_bindings)
 
     def handle(
         self, conn: ConnectionAuth, method: str, path: str, headers: Mapping[str, str], body: bytes, client_ip: str = "",
@@ -77,30 +87,33 @@ class ServerEndpoint:
 
     def _wsman(self, conn: ConnectionAuth, headers: Mapping[str, str], body: bytes, client_ip: str,
                endpoint: str = WSMAN) -> HttpResponse:
+        auth = self.powershell_auth if endpoint == POWERSHELL and self.powershell_auth is not None else self.auth
         authorization = headers.get("Authorization", "")
         principal: str | None = None
+        logon: Logon | None = None
         mutual_token: bytes | None = None
         if authorization:
             scheme, _, param = authorization.partition(" ")
-            if scheme.lower() in ("negotiate", "ntlm"):
-                outcome = self.auth.negotiate_step(conn, scheme, param)
+            if scheme.lower() in ("negotiate", "kerberos", "ntlm"):
+                outcome = auth.negotiate_step(conn, scheme, param)
                 if outcome.status == "challenge":
                     value = f"{conn.scheme} {base64.b64encode(outcome.token or b'').decode()}"
                     return HttpResponse(401, [("WWW-Authenticate", value)])
                 if outcome.status == "failed":
-                    return self._refuse(outcome.reason, endpoint)
-                principal, mutual_token = conn.principal, outcome.token
+                    return self._refuse(outcome.reason, endpoint, scheme, outcome.token)
+                principal, logon, mutual_token = conn.principal, conn.logon, outcome.token
             elif scheme.lower() == "basic":
-                outcome = self.auth.basic(param, conn.secure)
+                outcome = auth.basic(param, conn.secure)
                 if outcome.status != "ok":
                     return self._refuse(outcome.reason, endpoint)
                 principal = outcome.reason  # DOMAIN\user of the account
+                logon = Logon(principal, "basic")
             else:
                 return self._refuse(f"unsupported authentication scheme {scheme!r}", endpoint)
         elif conn.principal is not None:
-            principal = conn.principal
+            principal, logon = conn.principal, conn.logon
         else:
-            return self._challenge()  # the first, anonymous leg: not a failure
+            return self._challenge(auth)  # the first, anonymous leg: not a failure
 
         extra: list[tuple[str, str]] = []
         if mutual_token:  # SPNEGO's final token (mechListMIC) rides on the 200
@@ -128,14 +141,15 @@ class ServerEndpoint:
                 # rapid7/metasploit-framework#8900).
                 return HttpResponse(500, extra)
 
-        status, reply = self._dispatch(message, principal or "", client_ip, endpoint)
+        status, reply = self._dispatch(message, principal or "", client_ip, endpoint, logon)
         if sealed:
             return HttpResponse(
                 status, [*extra, ("Content-Type", encryption.CONTENT_TYPE)], encryption.encrypt(reply, conn.ctx)
             )
         return HttpResponse(status, [*extra, ("Content-Type", soap.CONTENT_TYPE)], reply)
 
-    def _dispatch(self, message: bytes, principal: str, client_ip: str, endpoint: str = WSMAN) -> tuple[int, bytes]:
+    def _dispatch(self, message: bytes, principal: str, client_ip: str, endpoint: str = WSMAN,
+                  logon: Logon | None = None) -> tuple[int, bytes]:
         try:
             req = soap.parse_request(message)
         except soap.SoapError as exc:
@@ -146,20 +160,30 @@ class ServerEndpoint:
             elif req.resource_uri.rstrip("/").lower() != SHELL_URI:
                 raise soap.resource_not_found_fault(req.resource_uri)
             else:
-                action, body = self.shells.handle(req, principal, client_ip)
+                action, body = self.shells.handle(req, principal, client_ip, logon)
         except soap.WSManFault as fault:
             return fault.http_status, soap.fault_envelope(fault, req.message_id, self.spec.fqdn)
         return 200, soap.envelope(action, req.message_id, body)
 
-    def _challenge(self) -> HttpResponse:
-        return HttpResponse(401, [("WWW-Authenticate", offer) for offer in self.auth.challenges()])
+    def _challenge(self, auth: Authenticator | None = None) -> HttpResponse:
+        return HttpResponse(401, [("WWW-Authenticate", offer) for offer in (auth or self.auth).challenges()])
 
-    def _refuse(self, reason: str, endpoint: str = WSMAN) -> HttpResponse:
+    def _refuse(self, reason: str, endpoint: str = WSMAN, scheme: str = "", error_token: bytes | None = None) -> HttpResponse:
         self.stats.add(endpoint, auth_failures=1)
+        auth = self.powershell_auth if endpoint == POWERSHELL and self.powershell_auth is not None else self.auth
         log.info("%s: authentication refused: %s", self.spec.name, reason)
-        return self._challenge()
+        if error_token:
+            # Kerberos answered with a KRB-ERROR (clock skew, channel bindings): send it back so the
+            # client can tell why (RFC 4559 §5: the 401 may carry the final GSS-API token).
+            return HttpResponse(401, [("WWW-Authenticate", f"{scheme} {base64.b64encode(error_token).decode()}")])
+        return self._challenge(auth)
 
     def close(self) -> None:
         self.shells.close()
         if self.powershell is not None:
             self.powershell.close()
+
+
+def _vdir_policy(spec: "ServerSpec", vdir: Any) -> AuthPolicy:
+    """AuthPolicy of a Mailbox server's /PowerShell from its PowerShell virtual directory's settings."""
+    return AuthPolicy.powershell_vdir(vdir.basic_authentication, vdir.windows_authentication, spec.fqdn)

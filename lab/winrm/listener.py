@@ -27,6 +27,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
+from ..kerberos import ServiceKey, gssapi_missing
 from .endpoint import ServerEndpoint
 from .shell import Backend
 
@@ -67,16 +68,30 @@ class Listener:
     sock: socket.socket
     ssl_context: ssl.SSLContext | None = None
     service: str = "winrm"  # "winrm" (HTTP.sys: /wsman) or "iis" (a Mailbox server's /PowerShell)
+    channel_bindings: bytes | None = None  # tls-server-end-point of its certificate (RFC 5929 4.1)
+
+
+@dataclass(frozen=True)
+class KerberosKeys:
+    """Where a lab's servers find their Kerberos keys: ``<folder>/<fqdn>.keytab``, in ``realm``."""
+
+    folder: Path
+    realm: str
+
+    def keytab(self, fqdn: str) -> Path:
+        return self.folder / f"{fqdn.lower()}.keytab"
 
 
 class WinRMService:
     """The WinRM listeners (HTTP and HTTPS) of many lab servers."""
 
     def __init__(self, backend: Backend, servers: Iterable["ServerSpec"], ca: "LabCA | None" = None,
-                 workdir: Path | None = None):
-        """``workdir``: an empty private (0700) folder for NT-hash files and listener keys; by default
-        a new temporary one. Its contents are removed at stop."""
+                 workdir: Path | None = None, kerberos: KerberosKeys | None = None):
+        """``workdir``: an empty private (0700) folder for NT-hash files, replay caches and listener
+        keys; by default a new temporary one. Its contents are removed at stop. ``kerberos``: where
+        the servers' keytabs are (a server without one accepts no Kerberos ticket)."""
         self.backend = backend
+        self.kerberos = kerberos
         self._given_workdir = workdir
         self.specs = list(servers)
         self.ca = ca
@@ -171,9 +186,15 @@ class WinRMService:
     def _open(self, spec: "ServerSpec") -> None:
         assert self._workdir is not None
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in spec.name)
+        service_key = None
+        if self.kerberos is not None and gssapi_missing() is None:
+            keytab = self.kerberos.keytab(spec.fqdn)
+            if keytab.is_file():
+                service_key = ServiceKey(keytab, self._workdir / f"{safe}.rcache")
         serves_powershell = spec.iis is not None and _powershell_backend(self.backend)
         endpoint = ServerEndpoint(spec, self.backend, self._workdir / f"{safe}.ntlm",
-                                  powershell=self._powershell_factory() if serves_powershell else None)
+                                  powershell=self._powershell_factory() if serves_powershell else None,
+                                  service_key=service_key, realm=self.kerberos.realm if self.kerberos else "")
         self.endpoints[spec.name] = endpoint
         if spec.faults.unreachable:
             return  # nothing listens: clients get "connection refused"
@@ -181,6 +202,7 @@ class WinRMService:
         if serves_powershell:
             ports += [(spec.iis.http_port, False, "iis"), (spec.iis.https_port, True, "iis")]
         ctx: ssl.SSLContext | None = None
+        bindings: bytes | None = None
         for port, secure, service in ports:
             if not port or (secure and self.ca is None):
                 continue
@@ -190,8 +212,9 @@ class WinRMService:
                 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
                 ctx.minimum_version = ssl.TLSVersion.TLSv1_2
                 ctx.load_cert_chain(cert_path, key_path)
+                bindings = tls_server_end_point(issued.cert_pem)
             self.listeners.append(Listener(endpoint, spec.address, port, secure, _bind(spec, port),
-                                           ctx if secure else None, service))
+                                           ctx if secure else None, service, bindings if secure else None))
 
     def _powershell_factory(self):  # type: ignore[no-untyped-def]
         from exconf.lab.powershell.resource import PowerShellResource  # the lab's Exchange, beside WinRM
@@ -284,7 +307,7 @@ class _WSManHandler(BaseHTTPRequestHandler):
         super().setup()
         listener = self.server.listener
         self.endpoint = listener.endpoint
-        self.conn_auth = listener.endpoint.new_connection(listener.secure)
+        self.conn_auth = listener.endpoint.new_connection(listener.secure, listener.channel_bindings)
 
     def version_string(self) -> str:
         # what WinRM's HTTP.sys sends; IIS 10 (Windows Server 2016/2019, under Exchange 2016/2019) its own
@@ -418,6 +441,21 @@ def _bind(spec: "ServerSpec", port: int) -> socket.socket:
         raise ListenError(f"cannot listen on {spec.address}:{port} for server {spec.name}: {exc.strerror or exc}{hint}",
                           spec.address, port) from exc
     return sock
+
+
+def tls_server_end_point(cert_pem: bytes) -> bytes:
+    """RFC 5929 4.1: the certificate's hash with its signature's hash algorithm (SHA-256 for MD5 and
+    SHA-1), what clients bind Kerberos and NTLM to over HTTPS (Extended Protection)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    algorithm = cert.signature_hash_algorithm
+    if algorithm is None or algorithm.name in ("md5", "sha1"):
+        algorithm = hashes.SHA256()
+    digest = hashes.Hash(algorithm)
+    digest.update(cert.public_bytes(serialization.Encoding.DER))
+    return b"tls-server-end-point:" + digest.finalize()
 
 
 def _powershell_backend(backend: object) -> bool:

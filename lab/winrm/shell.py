@@ -68,9 +68,10 @@ class Backend(Protocol):
     """The process side of WinRS (exconf.lab.exchange.store.LabStore implements it)."""
 
     def run_command(self, server: Any, command: str, arguments: list[str], stdin: bytes, codepage: int,
-                    caller: str = "") -> Any:
-        """Run one command with all of its stdin, as ``caller`` (DOMAIN\\user, the shell's owner);
-        returns an object with stdout, stderr, exit_code."""
+                    caller: str = "", logon: Any = None) -> Any:
+        """Run one command with all of its stdin, as ``caller`` (DOMAIN\\user, the shell's owner)
+        with the shell's ``logon`` (exconf.lab.winrm.auth.Logon: whether it can reach another server
+        as the caller); returns an object with stdout, stderr, exit_code."""
         ...
 
 
@@ -102,6 +103,9 @@ class Shell:
     commands: dict[str, Command] = field(default_factory=dict)
     last_used: float = field(default_factory=time.monotonic)
     principal: str = ""  # the authenticated account as Windows names it (DOMAIN\\user): who runs its commands
+    # The logon that created the shell: its processes run with that logon's token, so whether they can
+    # reach Active Directory as the user (a delegated Kerberos ticket) is decided when the shell is made.
+    logon: Any = None
 
 
 class ShellResource:
@@ -116,10 +120,10 @@ class ShellResource:
 
     # -- dispatch ------------------------------------------------------------------
 
-    def handle(self, req: WSManRequest, principal: str, client_ip: str = "") -> tuple[str, list[ET.Element]]:
+    def handle(self, req: WSManRequest, principal: str, client_ip: str = "", logon: Any = None) -> tuple[str, list[ET.Element]]:
         """Run one WS-Man operation; returns (response action, body elements) or raises WSManFault."""
         if req.action == ACTION_CREATE:
-            return self._create(req, principal, client_ip)
+            return self._create(req, principal, client_ip, logon)
         shell = self._shell(req, principal)
         shell.last_used = time.monotonic()
         if req.action == ACTION_DELETE:
@@ -145,7 +149,7 @@ class ShellResource:
 
     # -- operations -------------------------------------------------------------------
 
-    def _create(self, req: WSManRequest, principal: str, client_ip: str) -> tuple[str, list[ET.Element]]:
+    def _create(self, req: WSManRequest, principal: str, client_ip: str, logon: Any = None) -> tuple[str, list[ET.Element]]:
         codepage = self.spec.codepage
         raw_cp = req.options.get("WINRS_CODEPAGE", "")
         if raw_cp:
@@ -159,7 +163,7 @@ class ShellResource:
             if idle_text:
                 idle = soap.parse_duration(idle_text) or DEFAULT_IDLE_TIMEOUT
         shell = Shell(id=str(uuid.uuid4()).upper(), owner=principal.lower(), codepage=codepage, idle_timeout=idle,
-                      principal=principal)
+                      principal=principal, logon=logon)
         with self._lock:
             self._expire_idle_locked()
             if sum(1 for s in self._shells.values() if s.owner == shell.owner) >= MAX_SHELLS_PER_USER:
@@ -321,16 +325,17 @@ class ShellResource:
     def _start(self, shell: Shell, cmd: Command) -> None:
         self.stats.add(commands=1)
         threading.Thread(
-            target=self._run, args=(shell.codepage, cmd, shell.principal), name=f"winrs-{self.spec.name}-{cmd.id[:8]}", daemon=True
+            target=self._run, args=(shell.codepage, cmd, shell.principal, shell.logon), name=f"winrs-{self.spec.name}-{cmd.id[:8]}",
+            daemon=True
         ).start()
 
-    def _run(self, codepage: int, cmd: Command, caller: str = "") -> None:
+    def _run(self, codepage: int, cmd: Command, caller: str = "", logon: Any = None) -> None:
         try:
             if not cmd.skip_cmd_shell and len(cmd.command_line) > CMD_MAX_COMMAND_LINE:
                 stdout, stderr, code = b"", _encode("The command line is too long.\r\n", codepage), 1
             else:
                 result = self.backend.run_command(self.spec, cmd.command, cmd.arguments, bytes(cmd.stdin), codepage,
-                                                  caller=caller)
+                                                  caller=caller, logon=logon)
                 stdout, stderr, code = bytes(result.stdout), bytes(result.stderr), int(result.exit_code)
         except Exception as exc:  # a bug in the simulation; show it like a crashed process would
             log.exception("lab command failed on %s: %s", self.spec.name, cmd.command)

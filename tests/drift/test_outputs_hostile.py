@@ -6,7 +6,8 @@ from __future__ import annotations
 from junitparser import Failure, JUnitXml
 from prometheus_client.parser import text_string_to_metric_families
 
-from exconf.drift import html, junit, notify, prometheus
+from exconf.drift import html, junit, notify, openmetrics, prometheus
+from exconf.drift.episodes import Episode, Event
 from exconf.drift.report import DriftItem, DriftReport, DriftState
 from exconf.model import Finding, FindingProperty, FindingStatus, HostPlan, HostStatus, Plan, ServerFacts
 from exconf.yamlsource import Location
@@ -21,8 +22,11 @@ def hostile_report() -> DriftReport:
     props = (FindingProperty("banner", HOSTILE, "220 ok", WHERE), FindingProperty("auth_password", SECRET, "other", WHERE, sensitive=True))
     finding = Finding(HOSTILE, "receive_connector", HOSTILE, FindingStatus.CHANGE, WHERE, props)
     plan = Plan(hosts={HOSTILE: HostPlan(HOSTILE, HostStatus.OK, facts, (), findings=(finding,))})
-    return DriftReport(plan, (DriftItem(finding, DriftState.DRIFT, since="2026-11-01T08:00:00Z"),), "2026-11-01T08:15:00Z", 1.0,
-                       appeared=((HOSTILE, "receive_connector", HOSTILE),))
+    item = DriftItem(finding, DriftState.DRIFT, since="2026-11-01T08:00:00Z")
+    episode = Episode(item.key, "drift", "2026-11-01T08:00:00Z", "2026-11-01T08:00:10Z", "low",
+                      {"properties": [p.to_json() for p in props]}, {"properties": [p.to_json() for p in props]})
+    return DriftReport(plan, (item,), "2026-11-01T08:15:00Z", 1.0, events=(Event("drift_appeared", item.key, "2026-11-01T08:15:00Z", episode),),
+                       inventory="inv.yaml")
 
 
 def test_junit_stays_parseable_and_hides_sensitive_values(tmp_path):
@@ -50,6 +54,18 @@ def test_html_escapes_markup_and_hides_sensitive_values(tmp_path):
 
 
 def test_notification_messages_hide_sensitive_values():
-    msg = notify.message(hostile_report(), "inv.yaml")
-    assert msg is not None and SECRET not in repr(msg.body) and "(sensitive)" in repr(msg.body)
-    assert "banner" in msg.text and "auth_password" in msg.text
+    report = hostile_report()
+    records = notify.event_records(report)
+    msg = notify.run_message(report, records)
+    assert msg is not None and SECRET not in repr(msg) and "(sensitive)" in repr(msg)
+    assert "banner" in msg["text"] and "auth_password" in msg["text"]
+    assert "\x1b" not in msg["text"] and "\u202e" not in msg["text"]  # message text is terminal-safe
+    digest = notify.digest(report)
+    assert SECRET not in repr(digest) and "banner" in digest["text"]
+
+
+def test_openmetrics_labels_are_escaped_and_parse_back_exactly():
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as om
+
+    families = {f.name: f for f in om(openmetrics.render(hostile_report()).decode("utf-8"))}
+    assert {s.labels["name"] for s in families["exconf_drift_object"].samples} == {HOSTILE}

@@ -3,10 +3,9 @@ who changed it from the audit log; the JSON's plan shape."""
 
 from __future__ import annotations
 
-from exconf.drift import audit, schedule
+from exconf.drift import schedule
 from exconf.drift.report import DriftState, build, state_of
 from exconf.model import Change, Finding, FindingProperty, FindingStatus, HostPlan, HostStatus, Plan, PropertyChange, ServerFacts
-from exconf.remote import Answer, StepError, StepResult
 from exconf.yamlsource import Location
 
 import pytest
@@ -22,45 +21,41 @@ def test_every_finding_status_maps_to_a_drift_state_with_no_kind_specific_code()
         FindingStatus.EXPIRING: DriftState.DRIFT}
 
 
-def entry(obj: str, params: list[str], caller: str, when: str) -> dict:
-    return {"ObjectModified": obj, "CmdletName": "Set-ReceiveConnector", "CmdletParameters": params, "Caller": caller,
-            "RunDate": when, "OriginatingServer": "EX01"}
-
-
 def plan_with_drift() -> Plan:
     prop = FindingProperty("protocol_logging_level", "Verbose", "None", WHERE)
     change = Change("c1", "ex01", "receive_connector", "Default EX01", "guid", "update",
                     (PropertyChange("protocol_logging_level", "ProtocolLoggingLevel", "None", "Verbose", "Verbose", WHERE),), "declared")
     findings = (Finding("ex01", "receive_connector", "Default EX01", FindingStatus.CHANGE, WHERE, (prop,)),
-                Finding("ex01", "receive_connector", "Client Proxy EX01", FindingStatus.IN_SYNC, WHERE))
+                Finding("ex01", "receive_connector", "Client Proxy EX01", FindingStatus.IN_SYNC, WHERE),
+                Finding("ex01", "transport_config", "Transport Settings", FindingStatus.IN_SYNC, WHERE))
     return Plan(hosts={"ex01": HostPlan("ex01", HostStatus.OK, FACTS, (change,), findings=findings),
-                       "ex09": HostPlan("ex09", HostStatus.UNREACHABLE, None, (), error="cannot connect")})
+                       "ex09": HostPlan("ex09", HostStatus.UNREACHABLE, None, (), error="cannot connect",
+                                        findings=(Finding("ex09", "receive_connector", "Default {server}", FindingStatus.ERROR, WHERE),))})
 
 
-def test_the_newest_entry_for_the_object_and_a_drifted_parameter_names_who():
-    answer = Answer("EX01", False, {audit.STEP_ID: StepResult(audit.STEP_ID, "ok", (
-        entry("EX01\\Default EX01", ["Identity", "ProtocolLoggingLevel"], "contoso.lab/Users/old", "2026-11-01T08:00:00Z"),
-        entry("EX01\\Default EX01", ["Identity", "ProtocolLoggingLevel"], "contoso.lab/Users/newer", "2026-11-02T08:00:00Z"),
-        entry("EX01\\Default EX01", ["Identity", "Banner"], "contoso.lab/Users/unrelated", "2026-11-03T08:00:00Z"),
-        entry("EX02\\Default EX01", ["Identity", "ProtocolLoggingLevel"], "contoso.lab/Users/other-server", "2026-11-04T08:00:00Z"),
-    ))})
-    report = build(plan_with_drift(), audit.read(answer), started="2026-11-05T08:00:00Z", duration=1.0, host_sources={})
-    [drift] = report.drifted
-    assert drift.who is not None and drift.who.caller == "contoso.lab/Users/newer"
+def test_a_host_that_could_not_be_read_is_a_finding_and_its_objects_keep_their_known_names():
+    report = build(plan_with_drift(), started="2026-11-05T08:00:00Z", duration=1.0, host_sources={},
+                   known={"ex09": [("receive_connector", "Default EX09"), ("receive_connector", "Client Proxy EX09")]})
     [host] = [i for i in report.errors if i.finding.kind == "host"]
     assert host.finding.host == "ex09" and "unreachable: cannot connect" in host.finding.message
+    assert sorted(i.finding.name for i in report.errors if i.finding.kind != "host") == ["Client Proxy EX09", "Default EX09"]
     assert report.exit_code == 1  # an unchecked host makes the answer incomplete
+    [drift] = report.drifted
+    assert drift.params == ("ProtocolLoggingLevel",) and drift.severity == "low"
+    org = [i for i in report.items if i.finding.kind == "transport_config"][0]
+    assert org.key == ("organization", "transport_config", "Transport Settings")  # whichever server read it
     doc = report.to_json()
     assert [c["name"] for c in doc["changes"]] == ["Default EX01"] and doc["format_version"] == "1"
-    assert doc["drift"]["counts"] == {"in_sync": 1, "drift": 1, "error": 1}
+    assert doc["drift"]["counts"] == {"in_sync": 2, "drift": 1, "error": 3, "acknowledged": 0, "corrected": 0}
+    assert [f["resource"] for f in doc["findings"]][:1] == ["host"]  # worst first: a host down (high) before a logging drift
 
 
-def test_an_audit_log_that_could_not_be_read_says_why():
-    failed = Answer("EX01", False, {audit.STEP_ID: StepResult(audit.STEP_ID, "error", error=StepError("Access denied"))})
-    assert audit.read(failed).note == "Search-AdminAuditLog failed on EX01: Access denied"
-    assert "no Mailbox server" in audit.read(None).note
-    report = build(plan_with_drift(), audit.read(None), started="2026-11-05T08:00:00Z", duration=1.0, host_sources={})
-    assert report.drifted[0].who is None
+def test_severity_is_declared_by_each_kind():
+    from exconf.drift.report import traits
+
+    assert traits("edge_subscription").severity == "critical" and traits("exchange_certificate").severity == "high"
+    assert traits("transport_config").severity == "medium" and traits("receive_connector").severity == "low"
+    assert traits("no_such_kind").severity == "medium"
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("15m", 900), ("1h30m", 5400), ("90s", 90), ("1d", 86400), (" 2H ", 7200)])
@@ -98,3 +93,17 @@ def test_the_loop_never_overlaps_adds_jitter_and_stops_when_told():
     waits.clear()
     assert schedule.loop(lambda: 0, 100, count=3, stop=Instant(), rng=random.Random(7), on_wait=waits.append) == 0
     assert len(waits) == 2 and all(100 <= w <= 110 for w in waits) and waits[0] != waits[1]  # jitter up to 10 %
+
+
+def test_only_the_changes_a_kind_declares_safe_can_be_corrected_unattended():
+    from exconf.drift.report import traits
+
+    def change(kind: str, action: str, prop: str, before, after) -> Change:
+        return Change("c", "ex01", kind, "x", "x", action, (PropertyChange(prop, prop, before, after, after, WHERE),), "declared")
+
+    assert traits("receive_connector").correctable(change("receive_connector", "update", "protocol_logging_level", "None", "Verbose"))
+    safe = traits("exchange_certificate").correctable
+    assert safe(change("exchange_certificate", "update", "services", ["SMTP"], ["SMTP", "IMAP"]))  # re-binds IMAP
+    assert not safe(change("exchange_certificate", "update", "services", ["IMAP"], ["IMAP", "SMTP"]))  # SMTP: a new default certificate
+    assert not safe(change("exchange_certificate", "create", "pfx", "(not on the server)", "certs/mail.pfx"))
+    assert traits("edge_subscription").correctable is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -75,29 +75,45 @@ def round_trips(lab: "Lab") -> dict[str, int]:
             for name, s in lab.stats().items()}
 
 
-def door_vars(door: str) -> dict[str, Any]:
-    """What a host's host_vars get for a door: where the lab's IIS serves /PowerShell, or WinRM explicitly."""
+def door_vars(door: str, role: str = "Mailbox", user: str = "") -> dict[str, Any]:
+    """What a host's host_vars get for a door: where the lab's IIS serves /PowerShell, or WinRM explicitly.
+
+    exconf's program on a Mailbox server reaches Active Directory from the WinRM shell (the double hop,
+    tests/integration/test_double_hop.py): only a delegated Kerberos ticket lets it, so the WinRM door to a
+    Mailbox server logs on with Kerberos and delegates (the lab then needs the KDC: make_lab), as the
+    inventory's CONTOSO\\user in the form Kerberos takes, user@contoso.lab."""
     if door == "winrm":
+        if role == "Mailbox":
+            out: dict[str, Any] = {"ansible_connection": "winrm", "ansible_winrm_transport": "kerberos",
+                                   "ansible_winrm_kerberos_delegation": True}
+            domain, _, name = user.rpartition("\\")
+            if domain.upper() == "CONTOSO" and name:
+                out["ansible_user"] = f"{name}@contoso.lab"
+            return out
         return {"ansible_connection": "winrm"}
     return {"ansible_psrp_port": IIS_HTTP_PORT}
 
 
-def _hosts_of(doc: Any) -> list[str]:
-    """Host names of a YAML inventory's groups (all, children, …)."""
-    out: list[str] = []
+def _hosts_of(doc: Any) -> dict[str, dict[str, str]]:
+    """Host names of a YAML inventory's groups (all, children, …), with the ansible_host and ansible_user
+    each gets (a group's vars, then its children's, then the host's own)."""
+    out: dict[str, dict[str, str]] = {}
 
-    def group(g: Any) -> None:
+    def group(g: Any, inherited: dict[str, str]) -> None:
         if not isinstance(g, dict):
             return
-        for name in (g.get("hosts") or {}):
-            if name not in out:
-                out.append(str(name))
+        gvars = g.get("vars") if isinstance(g.get("vars"), dict) else {}
+        here = inherited | {k: str(gvars[k]) for k in ("ansible_host", "ansible_user") if k in gvars}
+        for name, hvars in (g.get("hosts") or {}).items():
+            own = hvars if isinstance(hvars, dict) else {}
+            if str(name) not in out:
+                out[str(name)] = here | {k: str(own[k]) for k in ("ansible_host", "ansible_user") if k in own}
         for child in (g.get("children") or {}).values():
-            group(child)
+            group(child, here)
 
     if isinstance(doc, dict):
         for g in doc.values():
-            group(g)
+            group(g, {})
     return out
 
 
@@ -111,6 +127,14 @@ class Lab:
     server: LabServer
     addresses: dict[str, str]  # server name -> address
     door: str = "psrp"
+    roles: dict[str, str] = field(default_factory=dict)  # server name -> Mailbox | Edge
+
+    def role_of(self, host: str, address: str) -> str:
+        """The role of the lab server an inventory host reaches (by its address, else its name)."""
+        for name, addr in self.addresses.items():
+            if address and address == addr:
+                return self.roles.get(name, "Mailbox")
+        return self.roles.get(host.split(".", 1)[0].upper(), "Mailbox")
 
     @property
     def ca(self) -> Path:
@@ -123,15 +147,19 @@ class Lab:
         return self.server.store.exec_console(server, cmdlet, params)
 
     def inventory(self, text: str, name: str = "inventory.yaml", files: dict[str, str] | None = None) -> Path:
-        """Write an inventory; {EX01} style fields are replaced by the servers' addresses, {CA} by the CA file."""
+        """Write an inventory; {EX01} style fields are replaced by the servers' addresses, {CA} by the CA file.
+
+        ``files`` and the door's host_vars go beside it: an inventory for another account goes in a folder
+        of its own (name="theirs/inventory.yaml"), as its host_vars name that account."""
         body = textwrap.dedent(text).lstrip("\n")
         for server, address in self.addresses.items():
             body = body.replace("{" + server + "}", address)
         body = body.replace("{CA}", str(self.ca))
         path = self.dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(body, encoding="utf-8")
         for rel, content in (files or {}).items():
-            p = self.dir / rel
+            p = path.parent / rel
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(textwrap.dedent(content).lstrip("\n"), encoding="utf-8")
         # The door's connection variables, as host_vars (which win over the inventory's host vars and
@@ -139,19 +167,21 @@ class Lab:
         try:
             hosts = _hosts_of(yaml.safe_load(body))
         except yaml.YAMLError:
-            hosts = []  # a test of a broken inventory: nothing to add
+            hosts = {}  # a test of a broken inventory: nothing to add
         given = {Path(rel).as_posix() for rel in (files or {})}
-        for host in hosts:
+        for host, declared in hosts.items():
             rel = f"host_vars/{host}.yml"
             if rel in given or any(c in host for c in "/\\\0") or host.startswith("."):
                 continue
-            p = self.dir / rel
+            p = path.parent / rel  # host_vars/ beside the inventory, where Ansible reads them
             p.parent.mkdir(parents=True, exist_ok=True)
-            p.write_text(yaml.safe_dump(door_vars(self.door)), encoding="utf-8")
+            p.write_text(yaml.safe_dump(door_vars(self.door, self.role_of(host, declared.get("ansible_host", "")),
+                                                  declared.get("ansible_user", ""))), encoding="utf-8")
         return path
 
 
-def org_document(servers: list[dict[str, Any]], prefix: str, extra: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+def org_document(servers: list[dict[str, Any]], prefix: str, extra: dict[str, Any] | None = None,
+                 kerberos: bool = False) -> tuple[dict[str, Any], dict[str, str]]:
     addresses = {}
     out = []
     for i, server in enumerate(servers, start=1):
@@ -163,6 +193,11 @@ def org_document(servers: list[dict[str, Any]], prefix: str, extra: dict[str, An
             server.setdefault("winrm", {"basic": True})
         else:
             server.setdefault("iis", {"http_port": IIS_HTTP_PORT, "https_port": IIS_HTTPS_PORT})
+            if not kerberos:
+                # Without a KDC, /PowerShell must also take NTLM: the documented non-default setting
+                # (Set-PowerShellVirtualDirectory -WindowsAuthentication $true). Labs made with a KDC keep
+                # Exchange's default, Kerberos only (docs/lab.md, "Kerberos in the lab").
+                server.setdefault("powershell_virtual_directory", {"windows_authentication": True})
         out.append(server)
     doc = {
         "organization": {"name": "Contoso", "domain": "contoso.lab", "netbios": "CONTOSO"},
@@ -174,19 +209,27 @@ def org_document(servers: list[dict[str, Any]], prefix: str, extra: dict[str, An
 
 
 @pytest.fixture
-def make_lab(tmp_path: Path, door: str):
-    """make_lab(servers, **extra) -> Lab, stopped at the end of the test; its inventories take ``door``."""
+def make_lab(tmp_path: Path, door: str, request: pytest.FixtureRequest):
+    """make_lab(servers, kdc=None, **extra) -> Lab, stopped at the end of the test; its inventories take ``door``.
+
+    With ``kdc`` (the session's realm, tests/conftest.py), the organisation's accounts and servers
+    get their principals and the lab its keytabs: its servers accept Kerberos."""
     started: list[LabServer] = []
 
-    def _make(servers: list[dict[str, Any]], **extra: Any) -> Lab:
-        doc, addresses = org_document(servers, unique_prefix(), extra)
+    def _make(servers: list[dict[str, Any]], kdc: Any = None, **extra: Any) -> Lab:
+        if kdc is None and door == "winrm" and any(s.get("role") == "Mailbox" for s in servers):
+            kdc = request.getfixturevalue("krb5_env")  # the program on a Mailbox server needs Kerberos (door_vars)
+        doc, addresses = org_document(servers, unique_prefix(), extra, kerberos=kdc is not None)
+        if kdc is not None:
+            kdc.provision(doc)
+            doc["kerberos"] = {"keytabs": str(kdc.kdc.keytab_dir)}
         org = tmp_path / "lab-org.yaml"
         org.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
         state = tmp_path / ".lab" / "lab-org.state.json"
         state.parent.mkdir(exist_ok=True)
         server = LabServer(LabStore(org, state), state.parent).start()
         started.append(server)
-        return Lab(tmp_path, org, state, server, addresses, door)
+        return Lab(tmp_path, org, state, server, addresses, door, {x["name"]: x.get("role", "Mailbox") for x in servers})
 
     yield _make
     for server in started:

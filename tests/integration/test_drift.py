@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import time
 from pathlib import Path
 
 import jsonschema
@@ -83,22 +84,26 @@ def test_drift_names_the_out_of_band_change_and_its_caller_then_history_says_whe
     doc = json.loads(out)
     assert doc["changes"] == [] and {f["drift"] for f in doc["findings"]} == {"in_sync"}
 
-    # An administrator changes a connector at the console of EX02 (lab exec), out of band.
+    # An administrator changes a connector at the console of EX02 (lab exec), out of band. (RunDate has a
+    # precision of one second: a change in the second the in-sync run ended could be before its read, and is not named.)
+    time.sleep(1.1)
     lab.exec("EX02", "Set-ReceiveConnector", Identity="EX02\\Default Frontend EX02", ProtocolLoggingLevel="None")
     before = lab.stats()
     code, out, err = run(capsys, "drift", str(inv), "--json")
     assert code == 2, err
     doc = json.loads(out)
     after = lab.stats()
-    # Read like plan: at most 8 WS-Man requests per host, the audit log included.
+    # Read like plan: at most 8 requests per host, the audit log included (7 where the Mailbox servers take
+    # the WinRM door: it logs on with Kerberos, one request fewer than NTLM's two, docs/kerberos.md).
     deltas = {s: after[s]["requests"] - before[s]["requests"] for s in ("EX01", "EX02", "EDGE01")}
-    assert deltas["EX01"] == 8 and max(deltas.values()) == 8, deltas  # EX01 carries the organisation and the audit log
+    most = 7 if lab.door == "winrm" else 8
+    assert deltas["EX01"] == most and max(deltas.values()) == most, deltas  # EX01 carries the organisation and the audit log
     [change] = doc["changes"]
     assert (change["host"], change["resource"], change["name"]) == ("ex02.contoso.lab", "receive_connector", "Default Frontend EX02")
     drifted = by_key(doc)[("ex02.contoso.lab", "receive_connector", "Default Frontend EX02")]
     assert drifted["drift"] == "drift"
     assert drifted["properties"][0] | {"declared_at": ""} == {"property": "protocol_logging_level", "expected": "Verbose", "actual": "None", "declared_at": ""}
-    assert drifted["changed_by"]["caller"] == "contoso.lab/Users/exadmin"
+    assert drifted["changed_by"]["caller"] == "contoso.lab/Users/exadmin", drifted["changed_by"]
     assert drifted["changed_by"]["cmdlet"] == "Set-ReceiveConnector"
     first_seen = drifted["since"]
     assert by_key(doc)[("ex01.contoso.lab", "receive_connector", "Default Frontend EX01")]["drift"] == "in_sync"
@@ -125,16 +130,18 @@ def test_drift_names_the_out_of_band_change_and_its_caller_then_history_says_whe
     assert code == 0 and "No drift recorded for ex01.contoso.lab" in out
     monkeypatch.chdir(inv.parent)  # spec §2's form: exconf drift history, the inventory's history found beside it
     code, out, _ = run(capsys, "drift", "history")
-    assert code == 0 and "ex02.contoso.lab: receive_connector \"Default Frontend EX02\": since " in out and "resolved" in out
+    assert code == 0 and "ex02.contoso.lab: receive_connector \"Default Frontend EX02\" [low]: since " in out and "resolved" in out
 
 
 def test_a_change_made_over_winrm_is_attributed_to_the_account_that_made_it(lab, capsys):
     mine = lab.inventory(inventory_text())
     converge(lab, capsys, mine)
+    assert run(capsys, "drift", str(mine))[0] == 0  # seen in sync
+    time.sleep(1.1)
     # Someone else applies their own inventory with their own account: drift for ours.
-    theirs = lab.inventory(inventory_text(level="None", user="helpdesk", password=HELPDESK_PASSWORD), name="theirs.yaml")
+    theirs = lab.inventory(inventory_text(level="None", user="helpdesk", password=HELPDESK_PASSWORD), name="theirs/inventory.yaml")
     converge(lab, capsys, theirs)
-    code, out, err = run(capsys, "drift", str(mine), "--json", "--no-history")
+    code, out, err = run(capsys, "drift", str(mine), "--json")
     assert code == 2, err
     found = by_key(json.loads(out))
     for host in ("ex01.contoso.lab", "ex02.contoso.lab"):
@@ -154,7 +161,7 @@ def test_an_unreachable_host_is_a_finding_of_its_own_and_the_run_an_error(lab, c
     assert by_key(doc)[("ex02.contoso.lab", "receive_connector", "Default Frontend {server}")]["drift"] == "error"
     assert doc["hosts"]["ex01.contoso.lab"]["status"] == "ok"
     code, out, _ = run(capsys, "drift", str(inv), "--no-history")
-    assert code == 1 and "error: ex02.contoso.lab: host" in out and "1 read" not in out
+    assert code == 1 and "not checked: ex02.contoso.lab: host" in out and "1 read" not in out
     # spec §2: every run ends with a per-host recap line
     assert re.search(r"^ex02\.contoso\.lab\s+: ok=0\s+changed=0\s+unreachable=1\s+failed=0", out, re.MULTILINE)
 
@@ -167,8 +174,8 @@ def test_history_is_recorded_once_per_run_and_survives_a_corrupt_or_locked_datab
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         runs = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-        rows = conn.execute("SELECT COUNT(*) FROM findings").fetchone()[0]
-    assert runs == 1 and rows == len(json.loads(out)["findings"])
+        rows = conn.execute("SELECT COUNT(*) FROM objects WHERE kind NOT IN ('inventory', 'host')").fetchone()[0]
+    assert runs == 1 and rows == len(json.loads(out)["findings"])  # one row per object, none per run
 
     locker = sqlite3.connect(db, isolation_level=None)
     locker.execute("BEGIN EXCLUSIVE")
@@ -213,8 +220,11 @@ all:
 
 def test_with_an_edge_first_the_audit_log_is_searched_on_a_mailbox_server(lab, capsys):
     inv = lab.inventory(EDGE_FIRST.replace("@PASSWORD@", PASSWORD).replace("@EDGE_PASSWORD@", EDGE_PASSWORD))
+    converge(lab, capsys, inv)
+    assert run(capsys, "drift", str(inv))[0] == 0
+    time.sleep(1.1)
     lab.exec("EX01", "Set-ReceiveConnector", Identity="EX01\\Default Frontend EX01", ProtocolLoggingLevel="None")
-    code, out, err = run(capsys, "drift", str(inv), "--json", "--no-history")
+    code, out, err = run(capsys, "drift", str(inv), "--json")
     assert code == 2, err
     doc = json.loads(out)
     assert doc["drift"]["audit"] == "searched"

@@ -71,12 +71,12 @@ def test_a_certificate_in_use_that_expires_within_its_threshold_is_drift(lab, ca
     lab_not_after = dt.datetime.fromisoformat(str(certs(lab, "EX01")[thumb(lab, "CN=legacy.contoso.lab")]["NotAfter"]).replace("Z", "+00:00"))
     assert abs((not_after - lab_not_after.astimezone(dt.timezone.utc)).total_seconds()) < 1
     assert "serves IMAP, POP, SMTP and expires in" in legacy["message"]  # IMAP, POP: it carries the server's FQDN
-    assert doc["drift"]["counts"] == {"in_sync": 1, "drift": 1, "error": 0}
+    assert doc["drift"]["counts"] == {"in_sync": 1, "drift": 1, "error": 0, "acknowledged": 0, "corrected": 0}
     assert doc["changes"] == []  # drift, but nothing a plan would change
     code, out, err = run(capsys, "drift", str(inv), "--no-history")
     assert code == 2
     assert re.search(r"drift: ex01\.contoso\.lab: exchange_certificate \"CN=legacy\.contoso\.lab \([0-9A-F]{8}\)\"", out)
-    assert 'days_left: expected "at least 30", actual 1' not in out and re.search(r'days_left: expected "at least 30", actual (9|10)\b', out)
+    assert not re.search(r'days_left: expected "at least 30", actual 1\b', out) and re.search(r'days_left: expected "at least 30", actual (9|10)\b', out)
 
 
 def test_the_declared_threshold_decides(lab, capsys):

@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -35,6 +36,8 @@ def drifted(lab, capsys):
     """A converged lab, then one out-of-band change at EX02's console: one drifted object."""
     inv = lab.inventory(inventory_text())
     converge(lab, capsys, inv)
+    assert run(capsys, "drift", str(inv))[0] == 0  # seen in sync: a change after it can be named
+    time.sleep(1.1)  # RunDate has one-second precision
     lab.exec("EX02", "Set-ReceiveConnector", Identity="EX02\\Default Frontend EX02", ProtocolLoggingLevel="None")
     return inv
 
@@ -156,19 +159,25 @@ def test_notifications_on_appear_and_resolve_only_in_a_bounded_loop(lab, capsys,
     converge(lab, capsys, inv)
     code, _, err = run(capsys, "drift", str(inv), "--notify", receiver.url)
     assert code == 0 and receiver.bodies == []  # nothing drifts: no message
+    time.sleep(1.1)
     lab.exec("EX02", "Set-ReceiveConnector", Identity="EX02\\Default Frontend EX02", ProtocolLoggingLevel="None")
     # Two runs one second apart: the drift appears in the first; the second says nothing new.
     code, out, err = run(capsys, "drift", str(inv), "--notify", receiver.url, "--every", "1s", "--count", "2")
     assert code == 2, err
     assert "next drift run in" in err
     [appeared] = receiver.bodies
-    assert "drift appeared on 1 object" in appeared["text"] and "Default Frontend EX02" in appeared["text"]
-    assert appeared["exconf"]["appeared"][0]["changed_by"]["caller"] == "contoso.lab/Users/exadmin"
+    assert "1 drift in inventory.yaml" in appeared["text"] and "Default Frontend EX02" in appeared["text"]
+    # the values, who and since when
+    assert 'protocol_logging_level: "Verbose" → "None"' in appeared["text"]
+    assert "changed by contoso.lab/Users/exadmin with Set-ReceiveConnector" in appeared["text"] and "since 20" in appeared["text"]
+    [event] = appeared["exconf"]["events"]
+    assert event["event"] == "drift_appeared" and event["changed_by"]["caller"] == "contoso.lab/Users/exadmin"
     assert PASSWORD not in json.dumps(appeared)
     converge(lab, capsys, inv)
     code, _, _ = run(capsys, "drift", str(inv), "--notify", receiver.url)
     assert code == 0
-    assert len(receiver.bodies) == 2 and "drift resolved on 1 object" in receiver.bodies[1]["text"]
+    assert len(receiver.bodies) == 2 and "1 resolved" in receiver.bodies[1]["text"]
+    assert "RESOLVED [low] ex02.contoso.lab: receive_connector \"Default Frontend EX02\"" in receiver.bodies[1]["text"]
     db = inv.with_name(".inventory.drift.sqlite")
     import sqlite3
 
@@ -183,7 +192,7 @@ def test_a_refused_notification_is_reported_never_fatal_and_names_no_secret(drif
     finally:
         refusing.close()
     assert code == 2  # the drift check's own result
-    assert "was refused: HTTP 500" in err and "the drift check itself is complete" in err
+    assert "was refused: HTTP 500" in err and "stays in the outbox" in err
     assert "SECRETTOKEN" not in err + out
     with socket.socket() as s:  # a port nobody listens on
         s.bind((f"{unique_prefix()}.201", 0))
@@ -192,17 +201,17 @@ def test_a_refused_notification_is_reported_never_fatal_and_names_no_secret(drif
     assert code == 2 and "could not connect" in err and "SECRETTOKEN" not in err
 
 
-def test_a_hanging_notification_url_times_out(drifted, monkeypatch):
-    from exconf.drift import notify
+def test_a_hanging_notification_url_times_out(monkeypatch):
+    from exconf.drift import sinks
 
     listener = socket.socket()
     listener.bind((f"{unique_prefix()}.202", 0))
     listener.listen()  # accepts connections (the kernel does), never answers
-    monkeypatch.setattr(notify, "READ_TIMEOUT", 1.0)
+    monkeypatch.setattr(sinks, "READ_TIMEOUT", 1.0)
     host, port = listener.getsockname()
     try:
-        with pytest.raises(notify.NotifyError, match="timed out"):
-            notify.send(f"http://{host}:{port}/hook", notify.Message("x", {"text": "x"}))
+        with pytest.raises(sinks.SinkError, match="timed out"):
+            sinks.Webhook(f"http://{host}:{port}/hook").deliver({"text": "x"})
     finally:
         listener.close()
 
@@ -216,27 +225,10 @@ def test_bad_input_is_a_clear_error_and_the_check_still_completes(drifted, capsy
     assert "--every '15x' is not a duration" in err
     assert json.loads(out)["drift"]["counts"]["drift"] == 1 and ok.is_file()  # the check and the other report completed
     code, _, err = run(capsys, "drift", str(drifted), "--notify", "ftp://example/x")
-    assert code == 1 and "--notify needs an http:// or https:// URL" in err
+    assert code == 1 and "--notify: the webhook needs an http:// or https:// URL" in err
     code, _, err = run(capsys, "drift", "history", str(drifted), "--since", "yesterday")
-    assert code == 1 and "not a date" in err
+    assert code == 1 and "neither a span" in err
     assert "Traceback" not in err
-
-
-def test_print_schedule_gives_units_that_run_this_check(tmp_path, capsys):
-    inv = tmp_path / "inventory.yaml"
-    code, out, _ = run(capsys, "drift", str(inv), "--print-schedule", "systemd", "--every", "30m", "--junit", str(tmp_path / "d.xml"))
-    assert code == 0
-    assert "NoNewPrivileges=yes" in out and "PrivateTmp=yes" in out and "OnUnitActiveSec=30min" in out
-    assert f"ExecStart=exconf drift {inv.resolve()} --junit {tmp_path / 'd.xml'}" in out and "SuccessExitStatus=2" in out
-    code, out, _ = run(capsys, "drift", str(inv), "--print-schedule", "cron")
-    assert code == 0 and re.search(r"^\*/15 \* \* \* \* flock -n \S+ exconf drift ", out, re.MULTILINE)
-    code, out, _ = run(capsys, "drift", str(inv), "--print-schedule", "kubernetes", "--every", "1h")
-    job = yaml.safe_load(out)
-    assert job["kind"] == "CronJob" and job["spec"]["concurrencyPolicy"] == "Forbid" and job["spec"]["schedule"] == "0 */1 * * *"
-    container = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-    assert container["envFrom"][0]["secretRef"]["name"] and container["args"][:2] == ["drift", str(inv.resolve())]
-    code, _, err = run(capsys, "drift", str(inv), "--print-schedule", "cron", "--every", "soon")
-    assert code == 1 and "not a duration" in err
 
 
 def test_sigterm_ends_the_loop_cleanly(tmp_path):

@@ -74,6 +74,16 @@ def test_the_shipped_lab_inventory_runs_the_whole_job(shipped_lab):
     again = exconf(env, "plan", str(inventories / "lab.yaml"), "--detailed-exitcode")
     assert again.returncode == 0 and "No changes." in again.stdout and "Started the lab" not in again.stderr
 
+    # The Edge's module logging (event 4103): the program's commands, never a secret. (The Mailbox
+    # servers are reached through remote PowerShell: no program runs there.)
+    logged = exconf(env, "lab", "events", "EDGE01", "--json")
+    assert logged.returncode == 0, logged.stderr
+    events = json.loads(logged.stdout)["events"]
+    assert {"Enable-ExchangeCertificate", "New-EdgeSubscription", "Get-ExchangeCertificate"} <= {e["command"] for e in events}
+    assert pfx_password not in logged.stdout and "Lab-EdgeAdmin-1" not in logged.stdout
+    shown = exconf(env, "lab", "events", "EDGE01")
+    assert shown.returncode == 0 and "4103" in shown.stdout and "Test-Path" in shown.stdout, shown.stdout + shown.stderr
+
     # An admin's hand at the console, then the drift shows up.
     changed = exconf(env, "lab", "exec", "EX02", "--", "Set-ReceiveConnector", "-Identity", "EX02\\Default EX02", "-ProtocolLoggingLevel", "None")
     assert changed.returncode == 0, changed.stderr

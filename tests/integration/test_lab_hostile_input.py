@@ -10,12 +10,15 @@ from exconf.lab.exchange.store import LabStore
 from exconf.remote import CONTRACT_VERSION, decode_answer, frame_stdin, program_text
 from exconf.transport.winrm import WinRMTransport
 
-from .conftest import IIS_HTTP_PORT, PASSWORD
+from .conftest import EDGE_PASSWORD, IIS_HTTP_PORT, PASSWORD
 
 
 def test_a_lone_surrogate_over_winrm_is_refused_and_state_saving_goes_on(make_lab):
-    lab = make_lab([{"name": "EX01", "role": "Mailbox", "site": "Amsterdam"}])
-    inv = load(lab.inventory('all:\n  hosts:\n    ex01: {ansible_host: "{EX01}", ansible_user: CONTOSO\\exadmin, ansible_password: %s}\n' % PASSWORD))
+    """The program over WinRM, on an Edge server: where exconf runs it (a Mailbox server's program over NTLM
+    cannot reach Active Directory, tests/integration/test_double_hop.py)."""
+    lab = make_lab([{"name": "EDGE01", "role": "Edge", "site": "Amsterdam"}])
+    inv = load(lab.inventory('all:\n  hosts:\n    edge01: {ansible_host: "{EDGE01}", ansible_connection: winrm, '
+                             'ansible_user: EDGE01\\Administrator, ansible_password: %s}\n' % EDGE_PASSWORD))
     transport = WinRMTransport(settings_for(inv.hosts[0], inv.path.parent))
 
     def run(steps: list[dict]) -> dict:
@@ -26,9 +29,9 @@ def test_a_lone_surrogate_over_winrm_is_refused_and_state_saving_goes_on(make_la
 
     try:
         results = run([
-            {"id": "bad", "cmdlet": "Set-ReceiveConnector", "params": {"Identity": "EX01\\Default EX01", "Name": "x\ud800"}},
+            {"id": "bad", "cmdlet": "Set-ReceiveConnector", "params": {"Identity": "EDGE01\\Default internal receive connector EDGE01", "Name": "x\ud800"}},
             {"id": "good", "cmdlet": "Set-ReceiveConnector",
-             "params": {"Identity": "EX01\\Default EX01", "ProtocolLoggingLevel": "Verbose"}},
+             "params": {"Identity": "EDGE01\\Default internal receive connector EDGE01", "ProtocolLoggingLevel": "Verbose"}},
         ])
     finally:
         transport.close()
@@ -38,8 +41,8 @@ def test_a_lone_surrogate_over_winrm_is_refused_and_state_saving_goes_on(make_la
     assert '"format"' not in results["bad"].error.message  # nothing of the state file
     assert results["good"].status == "ok"
     # The change after the refused one is on disk: a store started on the same files sees it.
-    [rc] = LabStore(lab.org_file, lab.state_file).exec_console("EX01", "Get-ReceiveConnector", {"Identity": "EX01\\Default EX01"})
-    assert rc["ProtocolLoggingLevel"] == "Verbose" and rc["Name"] == "Default EX01"
+    [rc] = LabStore(lab.org_file, lab.state_file).exec_console("EDGE01", "Get-ReceiveConnector", {"Identity": "EDGE01\\Default internal receive connector EDGE01"})
+    assert rc["ProtocolLoggingLevel"] == "Verbose" and rc["Name"] == "Default internal receive connector EDGE01"
 
 
 def test_a_lone_surrogate_over_remote_powershell_is_refused_and_state_saving_goes_on(make_lab):

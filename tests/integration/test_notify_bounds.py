@@ -12,12 +12,12 @@ import tracemalloc
 
 import pytest
 
-from exconf.drift import notify
+from exconf.drift import sinks
 
 from .conftest import unique_prefix
 from .hostile_winrm import pour
 
-MESSAGE = notify.Message("x", {"text": "drift appeared"})
+MESSAGE = {"text": "drift appeared"}
 
 
 class Receiver:
@@ -63,7 +63,7 @@ class Receiver:
 
 
 def test_a_receiver_dripping_its_headers_is_cut_at_the_whole_request_deadline(monkeypatch):
-    monkeypatch.setattr(notify, "DEADLINE", 2.0)
+    monkeypatch.setattr(sinks, "DEADLINE", 2.0)
     dripped = []
 
     def drip(conn):
@@ -76,8 +76,8 @@ def test_a_receiver_dripping_its_headers_is_cut_at_the_whole_request_deadline(mo
     receiver = Receiver(drip)
     url = receiver.url
     try:
-        with pytest.raises(notify.NotifyError) as exc:
-            notify.send(url, MESSAGE)
+        with pytest.raises(sinks.SinkError) as exc:
+            sinks.Webhook(url).deliver(MESSAGE)
     finally:
         receiver.close()
     assert str(exc.value) == f"the notification to {url.split('/hook')[0]}/… timed out (no answer within 2 s)"
@@ -93,7 +93,7 @@ def test_a_huge_answer_is_never_read():
     receiver = Receiver(huge)
     tracemalloc.start()
     try:
-        notify.send(receiver.url, MESSAGE)  # 200: delivered; the body does not matter
+        sinks.Webhook(receiver.url).deliver(MESSAGE)  # 200: delivered; the body does not matter
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -111,8 +111,8 @@ def test_a_redirect_is_not_followed_and_nothing_reaches_its_target():
 
     receiver = Receiver(redirect)
     try:
-        with pytest.raises(notify.NotifyError) as exc:
-            notify.send(receiver.url, MESSAGE)
+        with pytest.raises(sinks.SinkError) as exc:
+            sinks.Webhook(receiver.url).deliver(MESSAGE)
     finally:
         receiver.close()
         target.close()

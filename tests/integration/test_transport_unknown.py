@@ -19,10 +19,15 @@ from exconf.remote import Step, encode_stdin
 from exconf.transport import HostUnreachable
 from exconf.transport.winrm import WinRMTransport
 
-from .conftest import PASSWORD, unique_prefix
+from .conftest import EDGE_PASSWORD, unique_prefix
 
-READ = Step("get", "Get-TransportService", {"Identity": "EX01"}, select=("Name", "IntraOrgConnectorProtocolLoggingLevel"))
-CHANGE = Step("set", "Set-TransportService", {"Identity": "EX01", "IntraOrgConnectorProtocolLoggingLevel": "Verbose"})
+# On an Edge, reached with NTLM as the program path is (a Mailbox server's program would need a delegated
+# Kerberos ticket, the double hop: test_double_hop.py), so the request numbers below are NTLM's.
+READ = Step("get", "Get-TransportService", {"Identity": "EDGE01"}, select=("Name", "IntraOrgConnectorProtocolLoggingLevel"))
+CHANGE = Step("set", "Set-TransportService", {"Identity": "EDGE01", "IntraOrgConnectorProtocolLoggingLevel": "Verbose"})
+EDGE = [{"name": "EDGE01", "role": "Edge", "site": "Amsterdam"}]
+INVENTORY = ('all:\n  hosts:\n    edge01: {ansible_host: "{EDGE01}", ansible_user: EDGE01\\Administrator, '
+             f'ansible_password: {EDGE_PASSWORD}}}\n')
 
 
 class _Relay(socketserver.ThreadingTCPServer):
@@ -73,7 +78,7 @@ class _RelayHandler(socketserver.BaseRequestHandler):
 
 
 def _level(lab) -> str:
-    (obj,) = lab.exec("EX01", "Get-TransportService", Identity="EX01")
+    (obj,) = lab.exec("EDGE01", "Get-TransportService", Identity="EDGE01")
     return obj["IntraOrgConnectorProtocolLoggingLevel"]
 
 
@@ -81,8 +86,8 @@ def _level(lab) -> str:
 # command (1..7), then Signal (8), Command (9), Send (10), Receive (11) for the second.
 @pytest.mark.parametrize("cut_at, made", [(10, False), (11, True)])
 def test_a_connection_lost_after_the_input_was_sent_is_result_unknown_and_not_retried(make_lab, cut_at, made):
-    lab = make_lab([{"name": "EX01", "role": "Mailbox", "site": "Amsterdam"}])
-    inv = load(lab.inventory(f'all:\n  hosts:\n    ex01: {{ansible_host: "{{EX01}}", ansible_user: CONTOSO\\exadmin, ansible_password: {PASSWORD}}}\n'))
+    lab = make_lab(EDGE)
+    inv = load(lab.inventory(INVENTORY))
     direct = settings_for(inv.hosts[0], inv.path.parent)
     relay = _Relay((direct.host, direct.port), cut_at)
     threading.Thread(target=relay.serve_forever, daemon=True).start()
@@ -98,14 +103,14 @@ def test_a_connection_lost_after_the_input_was_sent_is_result_unknown_and_not_re
     assert exc.value.result_unknown is True
     assert "result is unknown" in str(exc.value)
     assert relay.count == cut_at  # nothing was sent after the cut, not even the Delete
-    stats = lab.stats()["EX01"]
+    stats = lab.stats()["EDGE01"]
     assert stats["commands"] == (2 if made else 1)  # the change ran at most once
     assert _level(lab) == ("Verbose" if made else "None")
 
 
 def test_a_connection_lost_before_the_input_is_sent_is_reconnected_and_the_change_made_once(make_lab):
-    lab = make_lab([{"name": "EX01", "role": "Mailbox", "site": "Amsterdam"}])
-    inv = load(lab.inventory(f'all:\n  hosts:\n    ex01: {{ansible_host: "{{EX01}}", ansible_user: CONTOSO\\exadmin, ansible_password: {PASSWORD}}}\n'))
+    lab = make_lab(EDGE)
+    inv = load(lab.inventory(INVENTORY))
     direct = settings_for(inv.hosts[0], inv.path.parent)
     relay = _Relay((direct.host, direct.port), 9)  # the second Command: it changes nothing
     threading.Thread(target=relay.serve_forever, daemon=True).start()
@@ -118,5 +123,5 @@ def test_a_connection_lost_before_the_input_is_sent_is_reconnected_and_the_chang
         transport.close()
         relay.shutdown()
     assert any(n.startswith("reconnected: the server closed the connection") for n in out.notes), out.notes
-    assert lab.stats()["EX01"]["commands"] == 2
+    assert lab.stats()["EDGE01"]["commands"] == 2
     assert _level(lab) == "Verbose"

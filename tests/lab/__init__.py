@@ -81,7 +81,7 @@ class FakeBackend:
     release: threading.Event = field(default_factory=threading.Event)
 
     def run_command(self, server: Any, command: str, arguments: list[str], stdin: bytes, codepage: int,
-                    caller: str = "") -> CommandResult:
+                    caller: str = "", logon: Any = None) -> CommandResult:
         seen = {"server": server.name, "command": command, "arguments": arguments, "stdin_len": len(stdin), "codepage": codepage}
         self.calls.append(seen)
         if command == "echo":

@@ -68,3 +68,31 @@ def test_the_log_survives_a_restart(store, tmp_path):
     store.close()
     again = LabStore(ORG, tmp_path / "state.json")
     assert [e["ObjectModified"] for e in search(again)] == ["EX02\\Default EX02"]
+
+
+def test_certificate_cmdlets_name_the_certificate_by_its_identity(store):
+    """ObjectModified is the object the cmdlet operated on (Search-AdminAuditLog.md, -ObjectIds); a certificate's
+    Identity is ServerFQDN\\Thumbprint (cmdlets.md §2): a removal names the certificate it removed."""
+    [cert] = store.exec_console("EX02", "New-ExchangeCertificate", {"SubjectName": "CN=audit.contoso.lab", "DomainName": ["audit.contoso.lab"],
+                                                                   "Services": "IMAP"})
+    thumb = cert["Thumbprint"]
+    store.exec_console("EX02", "Remove-ExchangeCertificate", {"Thumbprint": thumb, "Confirm": False})
+    entries = search(store, Cmdlets=["New-ExchangeCertificate", "Remove-ExchangeCertificate"])
+    assert [(e["CmdletName"], e["ObjectModified"]) for e in entries] == [
+        ("Remove-ExchangeCertificate", cert["Identity"]), ("New-ExchangeCertificate", cert["Identity"])]
+    assert cert["Identity"].endswith("\\" + thumb)
+    assert [e["CmdletName"] for e in search(store, ObjectIds=[cert["Identity"]])] == ["Remove-ExchangeCertificate", "New-ExchangeCertificate"]
+
+
+def test_the_time_window_is_inclusive_and_object_ids_take_several_values(store):
+    store.exec_console("EX02", RC, {"Identity": "EX02\\Default EX02", "ProtocolLoggingLevel": "Verbose"})
+    store.exec_console("EX01", "Set-TransportService", {"Identity": "EX01", "MessageExpirationTimeout": "3.00:00:00"})
+    store.advance_clock(120)
+    store.exec_console("EX01", "Set-TransportService", {"Identity": "EX01", "MessageExpirationTimeout": "4.00:00:00"})
+    newest, middle, oldest = search(store)
+    # StartDate: entries on or after it; EndDate: on or before it (New-AdminAuditLogSearch, Exchange 2010 SP2 help).
+    assert search(store, StartDate=newest["RunDate"]) == [newest]
+    assert [e["ObjectModified"] for e in search(store, EndDate=middle["RunDate"].replace("Z", ".999Z"))] == ["EX01", "EX02\\Default EX02"]
+    assert search(store, StartDate=oldest["RunDate"], EndDate=middle["RunDate"].replace("Z", ".999Z")) == [middle, oldest]
+    assert len(search(store, ObjectIds=["EX01", "EX02\\Default EX02"])) == 3
+    assert search(store, ObjectIds=["ex01"])[0]["ObjectModified"] == "EX01"  # identities compare case-insensitively

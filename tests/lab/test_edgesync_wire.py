@@ -1,15 +1,16 @@
-"""EdgeSync over real WinRM (pywinrm, NTLM with message encryption) against a lab with two sites, two
-Mailbox servers and two Edge servers: the subscription file's bytes travel from the Edge to a Mailbox
-server in memory, as the engine's edge_subscription kind will carry them."""
+"""EdgeSync over the engine's doors against a lab with two sites, two Mailbox servers and two Edge
+servers: each Edge's program over WinRM (pywinrm, NTLM with message encryption), the Mailbox servers'
+Exchange remote PowerShell (pypsrp; their program over NTLM could not reach Active Directory, the
+double hop: tests/integration/test_double_hop.py). The subscription file's bytes travel from the Edge
+to a Mailbox server in memory, as the engine's edge_subscription kind carries them."""
 
 from __future__ import annotations
 
 import pytest
 
-from exconf.connection import settings_for
 from exconf.inventory import load
-from exconf.remote import Answer, Step, decode_answer, encode_stdin
-from exconf.transport.winrm import WinRMTransport
+from exconf.remote import Answer, Step
+from exconf.runner import default_executor_factory
 
 from integration.conftest import EDGE_PASSWORD, PASSWORD, door, make_lab  # noqa: F401  (door and make_lab are fixtures)
 
@@ -33,19 +34,19 @@ STATUS = ("Name", "SyncStatus", "FailureDetail", "LastSynchronizedUtc", "SendCon
 
 
 class Hosts:
-    """One WinRM round trip per call, as the engine makes them."""
+    """One connection per call, through each host's door, as the engine makes them."""
 
     def __init__(self, lab):
         self.inventory = load(lab.inventory(INVENTORY))
         self.hosts = {h.name: h for h in self.inventory.hosts}
+        self.executor_for = default_executor_factory(self.inventory.path.parent)
 
     def run(self, host: str, steps: list[Step]) -> Answer:
-        transport = WinRMTransport(settings_for(self.hosts[host], self.inventory.path.parent))
+        executor = self.executor_for(self.hosts[host])
         try:
-            out = transport.run(encode_stdin(steps))
+            return executor.execute(steps, halt_on_error=True)
         finally:
-            transport.close()
-        return decode_answer(out.stdout, out.stderr, out.exit_code)
+            executor.close()
 
     def subscribe(self, edge: str, mailbox: str, site: str) -> Answer:
         """Edge file -> Mailbox import -> AD LDS restart -> Start -> Test (cmdlets.md §10)."""
@@ -89,6 +90,9 @@ def test_first_subscriptions_of_two_edges_in_one_site_and_the_refused_edge_chang
     refused = remote.run("edge01", [Step("set", "Set-SendConnector", {"Identity": "EdgeSync - Amsterdam to Internet",
                                                                      "ProtocolLoggingLevel": "Verbose"})])
     assert refused.result("set").error.exception == "CannotRunOnSubscribedEdgeException"
+    # Each server took its door: the Mailbox servers /PowerShell only, the Edges /wsman only.
+    served = {name: {path for path, e in st["endpoints"].items() if e["requests"]} for name, st in lab.stats().items()}
+    assert served == {"EX01": {"/PowerShell"}, "EX02": {"/PowerShell"}, "EDGE01": {"/wsman"}, "EDGE02": {"/wsman"}}
 
 
 def test_certificate_replaced_then_resubscribed_expiry_and_removal(hosts):

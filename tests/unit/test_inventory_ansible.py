@@ -11,6 +11,7 @@ import yaml
 
 from exconf.cli import main
 from exconf.connection import settings_for
+from exconf.transport.kerberos import kerberos_missing
 from exconf.inventory import load
 from exconf.inventory_ini import parse_value
 from exconf.sensitive import Sensitive, is_sensitive
@@ -138,11 +139,45 @@ def test_ansible_port_as_a_text_works(write):
     assert (settings.port, settings.scheme) == (5986, "https")
 
 
-@pytest.mark.parametrize("transport", ["kerberos", "credssp", "certificate"])
-def test_a_transport_exconf_lacks_is_refused_when_the_inventory_is_checked(write, transport):
+@pytest.mark.parametrize("transport, says", [
+    ("certificate", "not supported yet"),
+    ("credssp", "CredSSP is refused: it hands your password to the server"),
+])
+def test_a_transport_exconf_lacks_or_refuses_is_refused_when_the_inventory_is_checked(write, transport, says):
     inventory = f"all:\n  vars:\n    ansible_connection: winrm\n    ansible_winrm_transport: {transport}\n  hosts: {{h:}}\n"
     (error,) = errors_of(write({"inv.yaml": inventory}))
-    assert "inv.yaml:4:30: ansible_winrm_transport:" in error and "not supported yet" in error
+    assert "inv.yaml:4:30: ansible_winrm_transport:" in error and says in error
+
+
+@pytest.mark.skipif(kerberos_missing() is not None, reason=str(kerberos_missing()))
+def test_kerberos_is_a_transport_and_takes_its_spn_from_the_host_name(write):
+    path = write({"inv.yaml": "all:\n  vars:\n    ansible_connection: winrm\n    ansible_winrm_transport: kerberos\n"
+                              "    ansible_user: exadmin@contoso.lab\n"
+                              "  hosts:\n    ex01.contoso.lab: {ansible_host: 192.0.2.10}\n"
+                              "    ex02.contoso.lab: {ansible_host: ex02-mgmt.contoso.lab}\n"
+                              "    ex03.contoso.lab: {ansible_host: 192.0.2.12, ansible_winrm_kerberos_hostname_override: mail3.contoso.lab,"
+                              " ansible_winrm_kerberos_delegation: 'yes'}\n"})
+    inventory = load(path)  # no issue
+    one, two, three = (settings_for(inventory.host(h), path.parent, env={})
+                       for h in ("ex01.contoso.lab", "ex02.contoso.lab", "ex03.contoso.lab"))
+    assert (one.auth, one.user, one.password, one.spn_host, one.delegate) == (
+        "kerberos", "exadmin@CONTOSO.LAB", None, "ex01.contoso.lab", False)  # no password: the credential cache
+    assert one.encrypts_messages and one.host == "192.0.2.10"
+    assert two.spn_host == "ex02-mgmt.contoso.lab"  # a DNS name in ansible_host is the name, as in Ansible
+    assert (three.spn_host, three.delegate) == ("mail3.contoso.lab", True)
+
+
+def test_forbidding_ntlm_needs_a_transport_that_is_not_ntlm(write):
+    winrm = "all:\n  vars:\n    ansible_connection: winrm\n    exconf_forbid_ntlm: true\n"
+    (error,) = errors_of(write({"inv.yaml": winrm + "  hosts: {h:}\n"}))
+    assert "exconf_forbid_ntlm" in error and "set it to kerberos" in error
+    (error,) = errors_of(write({"inv.yaml": winrm + "    ansible_winrm_transport: [ntlm]\n  hosts: {h:}\n"}))
+    assert "ntlm is forbidden here" in error
+    load(write({"inv.yaml": winrm + "    ansible_winrm_transport: [ntlm, kerberos]\n  hosts: {h:}\n"}))  # kerberos is left
+    # Remote PowerShell: ntlm is refused, and negotiate is taken as Kerberos (it would fall back to NTLM).
+    psrp = "all:\n  vars:\n    exconf_forbid_ntlm: true\n"
+    (error,) = errors_of(write({"inv.yaml": psrp + "    ansible_psrp_auth: ntlm\n  hosts: {ex01.contoso.lab:}\n"}))
+    assert "ansible_psrp_auth" in error and "ntlm is forbidden here" in error
 
 
 def test_extra_vars_win_over_everything_and_keep_their_source(write, tmp_path):
