@@ -21,10 +21,10 @@ from .yamlsource import Document, PathKey
 # Connection and engine variables exconf reads (Ansible's names, so inventories lift as they are).
 CONNECTION_VARS: dict[str, dict[str, Any]] = {
     "ansible_host": {"type": "string", "description": "Address or DNS name to connect to (default: the inventory host name)."},
-    "ansible_port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "Port of the host's door: WinRM (5985 HTTP, 5986 HTTPS) or remote PowerShell (ansible_psrp_port wins)."},
+    "ansible_port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "Port of the host's door: WinRM (5985 HTTP, 5986 HTTPS), SSH (22) or remote PowerShell (ansible_psrp_port wins)."},
     "ansible_user": {"type": "string", "description": "Account, as DOMAIN\\user or user@domain."},
     "ansible_password": {"type": "string", "description": "Password (prefer exconf_password_env)."},
-    "ansible_connection": {"enum": ["winrm", "psrp", "ssh"], "description": "How to reach the server: psrp (Exchange remote PowerShell; the default for a Mailbox server) or winrm (exconf's program; the default for an Edge)."},
+    "ansible_connection": {"enum": ["winrm", "psrp", "ssh"], "description": "How to reach the server: psrp (Exchange remote PowerShell; the default for a Mailbox server), winrm (exconf's program; the default for an Edge) or ssh (exconf's program over Windows OpenSSH; Edge servers)."},
     "ansible_winrm_transport": {
         "anyOf": [
             {"enum": ["ntlm", "basic", "kerberos", "credssp", "certificate", "plaintext", "ssl"]},
@@ -59,8 +59,24 @@ CONNECTION_VARS: dict[str, dict[str, Any]] = {
     "ansible_psrp_negotiate_service": {"type": "string", "description": "Service class of the server's SPN (default HTTP)."},
     "ansible_psrp_negotiate_hostname_override": {"type": "string", "description": "Host name of the server's SPN."},
     "ansible_psrp_negotiate_delegate": {"type": "boolean", "description": "Ask for a delegable Kerberos ticket (default false)."},
+    # ansible-core's ssh connection (docs/ssh.md); where an option has several names the last one set wins, as in Ansible.
+    "ansible_shell_type": {"type": "string", "description": "ssh: the server's OpenSSH DefaultShell, powershell or cmd (required: Ansible's default, sh, is for POSIX hosts)."},
+    "ansible_ssh_host": {"type": "string", "description": "ssh: address or DNS name to connect to (as ansible_host)."},
+    "ansible_ssh_port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "ssh: port (as ansible_port; default 22)."},
+    "ansible_ssh_user": {"type": "string", "description": "ssh: account (as ansible_user)."},
+    "ansible_ssh_pass": {"type": "string", "description": "ssh: password (as ansible_password; prefer exconf_password_env or a key)."},
+    "ansible_ssh_password": {"type": "string", "description": "ssh: password (as ansible_password)."},
+    "ansible_private_key_file": {"type": "string", "description": "ssh: private key file (relative to the inventory's folder)."},
+    "ansible_ssh_private_key_file": {"type": "string", "description": "ssh: private key file (relative to the inventory's folder); an encrypted key's passphrase comes from exconf_ssh_key_passphrase_env or a prompt."},
+    "ansible_ssh_args": {"type": "string", "description": "ssh: OpenSSH options; exconf takes -o UserKnownHostsFile, GlobalKnownHostsFile and StrictHostKeyChecking (-C and Control* change nothing), and refuses others."},
+    "ansible_ssh_common_args": {"type": "string", "description": "ssh: OpenSSH options, as ansible_ssh_args (e.g. -o UserKnownHostsFile=known_hosts)."},
+    "ansible_ssh_extra_args": {"type": "string", "description": "ssh: OpenSSH options, as ansible_ssh_args."},
+    "ansible_host_key_checking": {"type": ["boolean", "string"], "description": "ssh: host keys are always checked; false is refused (accept keys with exconf ssh-keyscan)."},
+    "ansible_ssh_host_key_checking": {"type": ["boolean", "string"], "description": "ssh: as ansible_host_key_checking."},
+    "ansible_ssh_timeout": {"type": ["integer", "string"], "description": "ssh: seconds to connect, and for each answer (default 10)."},
     "exconf_role": {"enum": ["Mailbox", "Edge"], "description": "The host's Exchange role, which decides its door before it is contacted (docs/remote-powershell.md)."},
     "exconf_password_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": "Environment variable holding the password."},
+    "exconf_ssh_key_passphrase_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": "ssh: environment variable holding the private key's passphrase (otherwise asked at a prompt)."},
     "exconf_lab": {"type": "string", "description": "Lab organisation file (relative to the inventory) to start when it is not running."},
     "exconf_organization": {"type": "string", "minLength": 1, "description": "Organisation name for the apply lock (default: the inventory file's name)."},
 }
