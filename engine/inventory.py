@@ -310,16 +310,16 @@ class _Resolver:
         if organization and "exchange_organization" in self.merged(None).vars:
             try:
                 value = renderer.variable(None, "exchange_organization")
-                for issue in _validate({"exchange_organization": value or {}}, self.merged(None)):
-                    _add_once(issues, seen, issue)
+                for found in _validate({"exchange_organization": value or {}}, self.merged(None)):
+                    _add_once(issues, seen, found)
             except RenderError as exc:
                 _add_once(issues, seen, str(exc))
         # Problems of every file read for them, those of hosts their templates reached (hostvars) included.
         with self._lock:
             merged = [h for h in self._merged]
         for host in merged:
-            for issue in self._read_issues(host):
-                _add_once(issues, seen, issue)
+            for read_issue in self._read_issues(host):
+                _add_once(issues, seen, read_issue)
         return issues
 
 

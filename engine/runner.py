@@ -377,7 +377,7 @@ class Run:
             if over:
                 executor.release()
 
-        self._org_objects: dict[str, object] = {}
+        self._org_objects = {}
         for skipped in self._parallel("read", read_one, list(self.sessions.values())):
             skipped.fail(HostStatus.FAILED, "not read: interrupted")
         # In selection order, whatever order the hosts finished in.
@@ -455,7 +455,7 @@ class Run:
         """The organisation's objects are observed on the carrier, beside its own."""
         assert self.org_host is not None
         for kind, objects in self._org_objects.items():
-            self.reads[self.org_host].objects[kind] = objects  # type: ignore[assignment]
+            self.reads[self.org_host].objects[kind] = objects
 
     # --- plan ---------------------------------------------------------------
 

@@ -37,6 +37,7 @@ from ..render import document_meta, plural, print_recap, recap_counts, value_tex
 from ..termsafe import safe
 from ..yamlsource import Location
 from . import audit, cycle, history, junit, notify, outbox, prometheus, schedule, sinks
+from .episodes import Prior
 from .history import HostInfo, RunSummary
 from .outputs import OutputError, write_atomic
 from .report import EXIT_ERROR, HOST_KIND, HOST_SEVERITY, ORG_HOST, RUN_KIND, DriftItem, DriftReport, DriftState, build, differing, run_failed
@@ -261,6 +262,8 @@ class Checker:
         self.sources = list(inventory.sources or [str(p) for p in inventory.paths])
         organization = bool(inventory.declares_organization) and select_organization(args.limit)
         scopes = list(names) + ([ORG_HOST] if organization else []) + [RUN_KIND]
+        prior: Prior
+        hosts: dict[str, HostInfo]
         prior, hosts = {}, {}
         known: dict[str, list[tuple[str, str]]] = {}
         acks: list[history.Ack] = []
@@ -332,7 +335,9 @@ class Checker:
             except history.HistoryError as exc:
                 failures.append(str(exc))
         if inputs is None:  # the run failed before any host: its own finding, and the run object's episode
-            prior, hosts = ({}, {})
+            prior: Prior
+            hosts: dict[str, HostInfo]
+            prior, hosts = {}, {}
             if db is not None:
                 try:
                     prior, hosts = db.load([RUN_KIND])

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Iterator
 
 import yaml
@@ -65,7 +66,7 @@ def stop_on_signals(stop: threading.Event, *, interrupt: bool = True) -> Iterato
     def on_int(signum: int, frame: object) -> None:
         stop.set()
 
-    def on_term(signum: int, frame: object) -> None:
+    def on_term(signum: int, frame: FrameType | None) -> None:
         stop.set()
         handler = signal.getsignal(signal.SIGINT)
         if callable(handler) and handler not in (on_int, signal.default_int_handler):  # the runner counts interrupts
