@@ -214,7 +214,7 @@ class Run:
                         return
                     session = pending.pop()
                     in_flight.add(session.host.name)
-                guard(session, lambda: fn(session))
+                guard(session, lambda: fn(session))  # noqa: B023 - called before the loop moves on
                 with lock:
                     in_flight.discard(session.host.name)
                     done += 1

@@ -227,7 +227,6 @@ class Checker:
     # --- one run -------------------------------------------------------------------------------
 
     def _run(self) -> int:
-        args, err = self.args, self.err
         started = history.now_text()
         clock = time.monotonic()
         db, db_problem = self._open()
@@ -356,7 +355,7 @@ class Checker:
         report = replace(judged, items=tuple(by_key.get(i.key, i) for i in report.items if i.finding.kind != RUN_KIND or inputs is None))
         records = notify.event_records(report)
         messages = self._messages(report, records, db)
-        if db is not None and not (db_failed := [f for f in failures if "drift history" in f]):
+        if db is not None and not any("drift history" in f for f in failures):
             host_rows = {h: replace(now_hosts.get(h, HostInfo("")), last_read=ended) for h in read_scopes if h != RUN_KIND}
             summary = RunSummary(report.started, ended, str(self.inventory_path.resolve()), report.exit_code, report.counts(),
                                  len(report.plan.hosts), report.hosts_up(), "; ".join(report.notes))

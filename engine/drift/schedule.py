@@ -357,7 +357,7 @@ def kubernetes(job: Job, every: int) -> str:
     outputs = {flag: state / p.name for flag, p in job.outputs.items()}
     secret_items = []
     vault = []
-    for i, f in enumerate(job.vault_files):
+    for i, _ in enumerate(job.vault_files):
         name = f"vault-password-{i}" if len(job.vault_files) > 1 else "vault-password"
         secret_items.append({"key": name, "path": name})
         vault.append(str(K8S_SECRETS / name))

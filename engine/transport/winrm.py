@@ -156,7 +156,8 @@ class WinRMTransport:
                 assert shell is not None
                 command, arguments = command_line()
                 return self._exchange(
-                    lambda p: p.run_command(shell, command, arguments, skip_cmd_shell=True), stage="command", retry_safe=True
+                    lambda p: p.run_command(shell, command, arguments, skip_cmd_shell=True),  # noqa: B023 - run before the loop moves on
+                    stage="command", retry_safe=True
                 )
             except _Retry as retry:
                 if attempt == 2:
