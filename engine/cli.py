@@ -88,7 +88,7 @@ def _single_dash_long(words: list[str], parser: argparse.ArgumentParser, command
     if command == "lab":
         return  # lab exec passes cmdlet parameters (-Identity) through
     target = commands.get(command or "", parser)
-    known = set(target.known()) if isinstance(target, _Parser) else set()  # type: ignore[union-attr]
+    known = set(target.known()) if isinstance(target, _Parser) else set()
     for word in words[: words.index("--")] if "--" in words else words:
         if _SINGLE_DASH_LONG.match(word) and "-" + word.partition("=")[0] in known:
             target.error(f"unrecognized arguments: {word}")
@@ -147,7 +147,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     stop = labsub.add_parser("stop", help="stop this checkout's labs, or the lab of an org file, state file or inventory")
     stop.add_argument("target", type=Path, nargs="?", metavar="ORG_FILE|INVENTORY")
     stop.add_argument("--all", action="store_true", help="stop every running lab of this user")
-    commands = {name: parser for name, parser in sub.choices.items()}
+    commands: dict[str, argparse.ArgumentParser] = {name: parser for name, parser in sub.choices.items()}
     commands.update({f"lab {name}": parser for name, parser in labsub.choices.items()})
     return p, commands
 

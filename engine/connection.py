@@ -15,18 +15,16 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .door import PSRP, SSH, DoorError, door_of, truthy as _truthy
 from . import sshvars
+from .door import PSRP, SSH, DoorError, door_of, truthy as _truthy
+from .host import Host
+from .schema import is_secret
 from .templating import RenderError
 from .transport import ConnectionSettings, cleartext
 from .transport.kerberos import kerberos_missing, spn_host
 from .transport.psrp import EXCHANGE_CONFIGURATION, PSRPSettings
 from .transport.ssh import SSHSettings
-
-if TYPE_CHECKING:  # the inventory asks this module which connections exist; the types only go the other way
-    from .inventory import Host
 
 SUPPORTED_AUTH = ("ntlm", "kerberos", "basic")
 NOT_YET = ("certificate",)  # Ansible has it; exconf does not yet
@@ -113,8 +111,6 @@ def reached_in_clear(v: Mapping[str, object]) -> bool:
 
 def declared_secrets(section: object, path: str = "exchange") -> list[str]:
     """Where a host's declarations name a secret (a key such as password_env or password_file), dotted."""
-    from .schema import is_secret  # schema imports the kinds; connection is imported by the inventory
-
     out: list[str] = []
     if isinstance(section, Mapping):
         for key, value in section.items():

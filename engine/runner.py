@@ -223,7 +223,7 @@ class Run:
                         return
                     session = pending.pop()
                     in_flight.add(session.host.name)
-                guard(session, lambda: fn(session))
+                guard(session, lambda: fn(session))  # noqa: B023 - called before the loop moves on
                 with lock:
                     in_flight.discard(session.host.name)
                     done += 1
@@ -386,7 +386,7 @@ class Run:
             if over:
                 executor.release()
 
-        self._org_objects: dict[str, object] = {}
+        self._org_objects = {}
         for skipped in self._parallel("read", read_one, list(self.sessions.values())):
             skipped.fail(HostStatus.FAILED, "not read: interrupted")
         # In selection order, whatever order the hosts finished in.
@@ -464,7 +464,7 @@ class Run:
         """The organisation's objects are observed on the carrier, beside its own."""
         assert self.org_host is not None
         for kind, objects in self._org_objects.items():
-            self.reads[self.org_host].objects[kind] = objects  # type: ignore[assignment]
+            self.reads[self.org_host].objects[kind] = objects
 
     # --- plan ---------------------------------------------------------------
 

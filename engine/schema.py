@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -208,7 +209,7 @@ def _expected(schema: dict[str, Any]) -> str:
     t = schema.get("type")
     names = {"string": "a string", "integer": "a whole number", "number": "a number", "object": "a mapping", "array": "a list", "boolean": "true or false", "null": "nothing"}
     if isinstance(t, list):
-        return " or ".join(names.get(x, x) for x in t)
+        return " or ".join(names.get(x, str(x)) for x in t)
     if t == "string" and "pattern" in schema:
         return "a string matching " + schema["pattern"]
     return names.get(t, "a valid value") if t else "a valid value"
@@ -243,16 +244,21 @@ def validate_block(doc: Document, base: PathKey, value: Any, schema: dict[str, A
     return issues
 
 
+def _schema_of(err: jsonschema.ValidationError) -> dict[str, Any]:
+    """The subschema that failed; a boolean schema (``false``) has no keywords to describe."""
+    return dict(err.schema) if isinstance(err.schema, Mapping) else {}
+
+
 def _issues_for(doc: Document, base: PathKey, err: jsonschema.ValidationError) -> list[Issue]:
     path = base + tuple(err.absolute_path)
     where = str(doc.where(path))
     if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-        allowed = list(err.schema.get("properties", {}))
+        allowed = list(_schema_of(err).get("properties", {}))
         extra = [k for k in err.instance if k not in allowed]
         out = []
         for key in extra:
-            hint = difflib.get_close_matches(str(key), allowed, n=1)
-            known = f"did you mean {hint[0]!r}?" if hint else ("expected one of: " + ", ".join(allowed) if allowed else "no keys are allowed here")
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            known = f"did you mean {close[0]!r}?" if close else ("expected one of: " + ", ".join(allowed) if allowed else "no keys are allowed here")
             out.append(Issue(str(doc.where_key(path + (key,))), dotted(path), f"unknown key {key!r}; {known}"))
         return out
     if err.validator == "minProperties" and err.validator_value == 1:
@@ -275,10 +281,10 @@ def _issues_for(doc: Document, base: PathKey, err: jsonschema.ValidationError) -
     if err.validator == "uniqueItems":
         return [Issue(where, dotted(path), "lists the same item twice")]
     if err.validator in _RANGE and isinstance(err.instance, (int, float)) and not isinstance(err.instance, bool):
-        return [Issue(where, dotted(path), f"{err.instance!r} is out of range: {range_text(err.schema)}")]
+        return [Issue(where, dotted(path), f"{err.instance!r} is out of range: {range_text(_schema_of(err))}")]
     if err.validator == "required":
         return [Issue(where, dotted(path), err.message)]
-    return [Issue(where, dotted(path), f"expected {_expected(err.schema)}, found {found}{hint}")]
+    return [Issue(where, dotted(path), f"expected {_expected(_schema_of(err))}, found {found}{hint}")]
 
 
 def _secret_issue(doc: Document, path: PathKey, err: jsonschema.ValidationError) -> Issue:
@@ -286,14 +292,14 @@ def _secret_issue(doc: Document, path: PathKey, err: jsonschema.ValidationError)
     where, at = str(doc.where(path)), dotted(path)
     hidden = " (the value is not shown: it may be a password)"
     if err.validator == "pattern" and isinstance(err.instance, str):
-        if err.schema.get("pattern") == CONNECTION_VARS["exconf_password_env"]["pattern"]:
+        if _schema_of(err).get("pattern") == CONNECTION_VARS["exconf_password_env"]["pattern"]:
             return Issue(where, at, "expected the name of an environment variable (letters, digits and _, not starting with a digit), found another string" + hidden)
-        return Issue(where, at, f"expected {_expected(err.schema)}, found another string{hidden}")
+        return Issue(where, at, f"expected {_expected(_schema_of(err))}, found another string{hidden}")
     scalar = doc.scalars.get(path)
     hint = ""
     if scalar is not None and scalar.plain and not isinstance(err.instance, str) and isinstance(err.instance, (bool, int, float)):
         hint = "; YAML reads an unquoted value such as this one as " + ("a boolean" if isinstance(err.instance, bool) else "a number") + ": put it in quotes"
-    return Issue(where, at, f"expected {_expected(err.schema)}, found {_kind(err.instance)}{hint}{hidden}")
+    return Issue(where, at, f"expected {_expected(_schema_of(err))}, found {_kind(err.instance)}{hint}{hidden}")
 
 
 def main() -> None:

@@ -6,7 +6,6 @@ or what exconf documents in docs/inventory.md (mappings merge key by key, errors
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
