@@ -31,6 +31,8 @@ import logging
 import socket
 import time
 from collections.abc import Callable
+from functools import partial
+from typing import Any
 from dataclasses import dataclass, field
 
 import paramiko
@@ -157,7 +159,7 @@ class SSHTransport:
             transport = self._transport
             assert transport is not None
             try:
-                return self._bounded(lambda: transport.open_session(timeout=self._settings.timeout), "opening a channel")
+                return self._bounded(partial(transport.open_session, timeout=self._settings.timeout), "opening a channel")
             except HostUnreachable as exc:
                 if not reused or attempt == 2:
                     raise
@@ -343,7 +345,7 @@ class SSHTransport:
 
     # -- bounded waits and errors -----------------------------------------------------------------------
 
-    def _bounded(self, fn: Callable[[], object], what: str, *, unknown: bool = False, seconds: float | None = None):  # type: ignore[no-untyped-def]
+    def _bounded(self, fn: Callable[[], object], what: str, *, unknown: bool = False, seconds: float | None = None) -> Any:
         """fn(), within ``seconds`` (default: the timeout); its failure sorted into exconf's kinds."""
         limit = self._settings.timeout if seconds is None else seconds
         sock = self._sock

@@ -194,7 +194,7 @@ def test_what_exconf_would_not_do_is_refused_when_the_inventory_loads(make_lab, 
     inv = inventory(lab, edge_host(extra=extra))
     code, out, err = run(capsys, "plan", str(inv))
     assert code == 1
-    assert f"inventory.yaml:" in err and f"{variable}: " in err and words in err, err
+    assert "inventory.yaml:" in err and f"{variable}: " in err and words in err, err
     assert ssh_stats(lab)["connections"] == 0  # nothing was contacted
 
 
