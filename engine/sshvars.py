@@ -27,15 +27,13 @@ import os
 import shlex
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from .host import Host
 from .sshkeys import KEYS, PASSPHRASE_VAR, KeyProblem, PrivateKeys
 from .templating import RenderError
 from .transport import hostkeys
 from .transport.ssh import SSHSettings
 
-if TYPE_CHECKING:
-    from .inventory import Host
 
 SHELL_TYPES = ("powershell", "cmd")
 ARGS_VARS = ("ansible_ssh_args", "ansible_ssh_common_args", "ansible_ssh_extra_args")  # in the order ssh sees them
