@@ -76,7 +76,8 @@ def change_text(change: dict[str, Any], names: dict[str, str] | None = None) -> 
     for effect in change.get("effects", ()):
         out.append("    ! ", style="bold yellow")
         out.append(safe(str(effect), newlines=False) + "\n")
-    steps = {c["step"]: (c["cmdlet"], op["host"], c.get("carries", "")) for op in change["operations"] for c in op["commands"]}
+    steps: dict[str, tuple[str, ...]] = {c["step"]: (c["cmdlet"], op["host"], c.get("carries", "")) for op in change["operations"]
+                                         for c in op["commands"]}
     for op in change["operations"]:
         when = f"wave {op['wave']}"
         if op.get("within"):

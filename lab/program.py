@@ -28,20 +28,20 @@ import json
 import ntpath
 import re
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from exconf import remote
 
+from .exchange.cmdlets import Outcome
 from .exchange.errors import CmdletError
 from .exchange.orgfile import python_codec
 from .exchange.secure import SecureString
 from .exchange.serialize import select
 from .exchange.spec import ServerSpec
-from .exchange.store import CommandResult
 from .winrm.shell import split_arguments
-
-if TYPE_CHECKING:
-    from .exchange.store import LabStore
 
 POWERSHELL_NAMES = ("powershell.exe", "powershell")
 # What the bootstrap itself prints (exconf.remote._BOOTSTRAP).
@@ -69,6 +69,27 @@ EXCHANGE_INSTALL_PATH = "C:\\Program Files\\Microsoft\\Exchange Server\\V15\\"
 MAILBOX_SNAPIN = "Microsoft.Exchange.Management.PowerShell.SnapIn"
 EDGE_SNAPINS = ("Microsoft.Exchange.Management.PowerShell.E2010",)
 EDGE_ROLE_KEY = "HKLM:\\SOFTWARE\\Microsoft\\ExchangeServer\\v15\\EdgeTransportRole"
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    stdout: bytes
+    stderr: bytes
+    exit_code: int
+
+
+class LabStore(Protocol):
+    """What a process on a lab server asks of the organisation (exconf.lab.exchange.store.LabStore, which
+    starts the process: declared here so that the program does not import the store back)."""
+
+    def one_save(self) -> AbstractContextManager[None]: ...
+
+    def clock_now(self) -> dt.datetime: ...
+
+    def module_log(self, server: ServerSpec, command: str, parameters: list[tuple[str, Any]]) -> None: ...
+
+    def invoke(self, spec: ServerSpec, cmdlet: str, named: list[tuple[str, Any]], positional: Sequence[Any] = (),
+               *, remote: bool, selected: frozenset[str] | None = None) -> Outcome: ...
 
 
 def run_command(store: "LabStore", server: ServerSpec, command: str, arguments: list[str], stdin: bytes,

@@ -56,7 +56,8 @@ class AcmeIssuer:
         jwk = jose.JWKRSA(key=key) if isinstance(key, rsa.RSAPrivateKey) else jose.JWKEC(key=key)
         alg = jose.RS256 if isinstance(key, rsa.RSAPrivateKey) else {256: jose.ES256, 384: jose.ES384, 521: jose.ES512}[key.curve.key_size]
         net = client.ClientNetwork(jwk, alg=alg, user_agent=USER_AGENT, timeout=min(45, self.spec.timeout_seconds))
-        net.verify_ssl = self.spec.ca_bundle or True  # requests takes a CA bundle's path where a bool is expected
+        # requests takes a CA bundle's path where a bool is expected (the acme package types it bool)
+        net.verify_ssl = self.spec.ca_bundle or True  # type: ignore[assignment]
         try:
             directory = client.ClientV2.get_directory(self.spec.directory, net)
             acme = client.ClientV2(directory, net)

@@ -45,7 +45,7 @@ from exconf.model import (PROGRAM, Change, Desired, DesiredValue, Finding, Findi
 from exconf.remote import LOCAL_SERVER, STATUS_NOT_APPLICABLE, Answer, FromOperation, OutputRef, Step
 from exconf.yamlsource import Location, PathKey
 
-from .base import ORGANIZATION, DriftTraits, KindDefaults, KindPlan, PeerRead, PlanContext, ReadError
+from .base import ORGANIZATION, DriftTraits, KindDefaults, KindPlan, PlanContext, ReadError
 from .certificate_requests import TransitPassword
 from .certificate_values import Cert, cert_from_answer
 
@@ -144,7 +144,6 @@ def plan_auth(want: Desired, observed: tuple[ObservedObject, ...], ctx: PlanCont
     outside = [n for n in org if n.lower() not in {s.name.lower() for s in servers}]
     holders = {t: [s for s in servers if t in s.certs] for t in (current, nxt) if t}
     cert = next((s.certs[current] for s in servers if current in s.certs), None)
-    next_cert = next((s.certs[nxt] for s in servers if nxt and nxt in s.certs), None)
     left = cert.days_left(clock) if cert is not None else None
     props = [
         FindingProperty("current_thumbprint", current or "(none)", current or "(none)", here),
@@ -204,7 +203,7 @@ def plan_auth(want: Desired, observed: tuple[ObservedObject, ...], ctx: PlanCont
             why = (f"the current Auth certificate {current[:8]} " + ("is on no Mailbox server read" if cert is None else f"expired on {_day(cert.not_after)}")
                    + ": replaced at once (Microsoft's ReplaceExpiredAuthCertificate)")
             return change("replace", [PropertyChange("current_thumbprint", "", current or "(none)", "(new, known after apply)", None, here)], why, work,
-                          (f"OAuth signs with the new certificate at once", *restarts))
+                          ("OAuth signs with the new certificate at once", *restarts))
         assert cert is not None and cert.not_after is not None
         due = cert.not_after - dt.timedelta(days=spec.renew_within)
         take_over = max(due + dt.timedelta(days=spec.effective_in), clock.replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(days=2))

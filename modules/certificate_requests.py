@@ -43,7 +43,7 @@ from exconf.remote import LOCAL_SERVER, FromOperation, OutputRef, Secret, Step
 
 from .base import PlanContext
 from .certificate_issuers import IssuerSpec, Session, issuer_for
-from .certificate_values import Cert, CertSpec, CopySpec, RequestSpec, cert_from_answer, order
+from .certificate_values import Cert, CertSpec, RequestSpec, cert_from_answer, order
 
 KIND = "exchange_certificate"
 NEW = "(new, known after apply)"

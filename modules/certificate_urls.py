@@ -167,7 +167,7 @@ def planned_iis(planned: tuple[Change, ...], now: dt.datetime) -> list[tuple[Cha
                                      frozenset({"IIS"}), "Valid")))
             continue
         cert = getattr(payload, "cert", None)
-        services = getattr(payload, "expect", frozenset())
+        services: frozenset[str] = getattr(payload, "expect", frozenset())
         if isinstance(cert, Cert) and "IIS" in services:
             out.append((change, cert))
     return out

@@ -90,8 +90,9 @@ def _domains(raw: Any, org: Any = None, entry: Any = None) -> list[Any]:
     return raw
 
 
-stored.register(stored.Stored(KEY, lambda entry: entry is not None and not entry.is_edge, lambda org, entry, now: {}, dict, _blob))
-stored.register(stored.Stored(ORG_KEY, lambda entry: entry is None, lambda org, entry, now: [], list, _domains))
+# Listed in state.KINDS: each Mailbox server's client access names, the organisation's accepted domains.
+SERVER_STORED = stored.Stored(KEY, lambda entry: entry is not None and not entry.is_edge, lambda org, entry, now: {}, dict, _blob)
+ORG_STORED = stored.Stored(ORG_KEY, lambda entry: entry is None, lambda org, entry, now: [], list, _domains)
 
 
 def _settings(ctx: Context, entry: ServerEntry) -> dict[str, Any]:

@@ -42,7 +42,8 @@ def _blob(raw: Any, org: Any = None, entry: Any = None) -> dict[str, Any]:
     return raw
 
 
-stored.register(stored.Stored(KEY, lambda entry: entry is not None and not entry.is_edge, lambda org, entry, now: {}, dict, _blob))
+# Listed in state.KINDS: the files of each Mailbox server's Default Web Site.
+STORED = stored.Stored(KEY, lambda entry: entry is not None and not entry.is_edge, lambda org, entry, now: {}, dict, _blob)
 
 SET_CONTENT = Signature(
     "Set-Content",

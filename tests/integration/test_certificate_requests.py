@@ -12,7 +12,7 @@ import pytest
 from exconf.cli import main
 
 from acme_servers import TSIG_NAME, TSIG_SECRET, DnsServer, pebble_available, start_pebble
-from .conftest import EDGE_PASSWORD, IIS_HTTP_PORT, PASSWORD, round_trips
+from .conftest import EDGE_PASSWORD, IIS_HTTP_PORT, PASSWORD
 
 # .ci/run installs Pebble: under CI a missing one fails the tests instead of skipping them.
 pytestmark = pytest.mark.skipif(not pebble_available() and not os.environ.get("CI"), reason="Pebble (Debian package pebble) is not installed")

@@ -15,6 +15,7 @@ import base64
 
 import pytest
 
+from .conftest import EDGE_PASSWORD
 from .test_certificates import PFX_PASSWORD, SERVERS, inventory_text, run, services, write_pfx
 from .test_certificates import ca, pfx_env  # noqa: F401  (fixtures)
 
@@ -45,6 +46,9 @@ def test_no_secret_and_no_payload_reaches_the_event_log_of_an_edge_importing_a_p
     code, out2, err2 = run(capsys, "apply", str(plan_file), "--auto-approve")
     assert code == 0, out2 + err2
     assert services(lab, "EDGE01", thumb) == "SMTP"
+    if lab.door == "ssh":  # the program reached the Edge through OpenSSH's default shell, not WinRS
+        edge = lab.stats()["EDGE01"]["endpoints"]
+        assert edge["ssh"]["commands"] >= 2 and edge["/wsman"]["requests"] == 0
 
     events = all_events(lab)
     assert events, "the program's commands are logged"
@@ -53,6 +57,7 @@ def test_no_secret_and_no_payload_reaches_the_event_log_of_an_edge_importing_a_p
     # No secret, in any encoding, and nothing of the payload: it is never bound to a parameter.
     for text in (logged, out, err, out2, err2, plan_file.read_text()):
         assert "Pfx-S3cret" not in text and PFX_PASSWORD.encode("utf-8").hex() not in text
+        assert EDGE_PASSWORD not in text  # the logon's password (WinRM's NTLM, or SSH's password request)
         assert "\"exconf_secret\"" not in text  # the wire marker (a plan file names the reference, exconf_secret_ref)
     assert base64.b64encode(pfx).decode()[:40] not in logged
     assert not [e for e in events if e.command in ("ConvertFrom-Json", "ConvertTo-Json", "ConvertTo-SecureString")]

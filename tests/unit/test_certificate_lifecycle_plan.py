@@ -11,7 +11,7 @@ from exconf.model import Desired, DesiredValue, ObservedObject, Operation, Serve
 from exconf.modules import auth_certificate as auth
 from exconf.modules import certificate_urls as urls
 from exconf.modules.base import PeerRead, PlanContext
-from exconf.modules.certificate_issuers import Challenge, IssuerSpec, Session, issuer_problems, parse_issuer
+from exconf.modules.certificate_issuers import Challenge, Session, issuer_problems, parse_issuer
 from exconf.modules.certificate_requests import CHALLENGE, UNCHALLENGE, requested_in, resolve
 from exconf.modules.certificate_values import Cert, RequestSpec
 from exconf.remote import FromOperation, Step
