@@ -99,15 +99,6 @@ class Issuer(Protocol):
     def abandon(self, session: Session) -> None: ...
 
 
-def issuer_for(spec: IssuerSpec) -> Issuer:
-    """The issuer that implements a declaration (made at apply, on the controller)."""
-    if spec.kind == "acme":
-        from .acme_issuer import AcmeIssuer  # the acme package is loaded only by an apply that issues
-
-        return AcmeIssuer(spec)
-    raise IssuerError(f"issuer {spec.kind!r} is not known")
-
-
 # --- the declaration ------------------------------------------------------------------------------------------
 
 SCHEMA: dict[str, Any] = {

@@ -21,6 +21,7 @@ from exconf.yamlsource import Location
 from . import certificate_requests
 from .base import KindPlan, PlanContext
 from .certificate_values import DEFAULT_WARN_DAYS, Cert, CertSpec, ServerCerts, cert_from_answer, covers, order, selected_by
+from .certificate_values import instant as _instant
 
 KIND = "exchange_certificate"
 CONNECTOR = "exchange_certificate.connector"  # connectors read beside the certificates (their FQDN and TlsCertificateName)
@@ -267,11 +268,6 @@ def _plan_one(spec: CertSpec, want: Desired, store: dict[str, Cert], ctx: PlanCo
                                       _props(want.source, cert, None, None, None, _is_default(d, cert), spec.default_smtp), message))
             continue
         _present(spec, cert, want, ctx, now, d, store)
-
-
-def _instant(value: dt.datetime | None) -> str:
-    """ISO 8601 UTC to the second: what drift's expiry timeline and Prometheus timestamps read."""
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if value else "(unknown)"
 
 
 def _props(here: Location, cert: Cert, after: frozenset[str] | None, thumb_after: str | None = None, before_thumb: str | None = None,

@@ -42,8 +42,8 @@ from exconf.model import (CONTROLLER, PROGRAM, Change, ControllerError, Desired,
 from exconf.remote import LOCAL_SERVER, FromOperation, OutputRef, Secret, Step
 
 from .base import PlanContext
-from .certificate_issuers import IssuerSpec, Session, issuer_for
-from .certificate_values import Cert, CertSpec, RequestSpec, cert_from_answer, order
+from .certificate_issuers import Issuer, IssuerError, IssuerSpec, Session
+from .certificate_values import Cert, CertSpec, RequestSpec, cert_from_answer, instant, order
 
 KIND = "exchange_certificate"
 NEW = "(new, known after apply)"
@@ -237,7 +237,6 @@ def _placeholder(req: RequestSpec, services: frozenset[str]) -> Cert:
 
 def _finding(ctx: PlanContext, want: Desired, cert: Cert, services: frozenset[str], status: FindingStatus, thumb_after: str,
              before: str | None = None) -> Finding:
-    from .certificate_plan import _instant
     from exconf.model import FindingProperty
 
     here = want.source
@@ -248,7 +247,7 @@ def _finding(ctx: PlanContext, want: Desired, cert: Cert, services: frozenset[st
         FindingProperty("services", order(services | (cert.services or frozenset())) if status is FindingStatus.IN_SYNC else order(services),
                         actual_services, here),
         FindingProperty("self_signed", False, cert.self_signed, here),
-        FindingProperty("not_after", _instant(cert.not_after), _instant(cert.not_after), here),
+        FindingProperty("not_after", instant(cert.not_after), instant(cert.not_after), here),
     ))
 
 
@@ -366,6 +365,15 @@ def _enable(thumbprint: Any, work: RequestWork) -> dict[str, Any]:
 
 
 # --- at apply: the controller's part, and the steps built from it ----------------------------------------------
+
+
+def issuer_for(spec: IssuerSpec) -> Issuer:
+    """The issuer that implements a declaration (made at apply, on the controller)."""
+    if spec.kind == "acme":
+        from .acme_issuer import AcmeIssuer  # the acme package is loaded only by an apply that issues
+
+        return AcmeIssuer(spec)
+    raise IssuerError(f"issuer {spec.kind!r} is not known")
 
 
 def run_on_controller(op: Operation, change: Change, carried: Mapping[tuple[str, str], Any]) -> dict[str, Any]:

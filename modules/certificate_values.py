@@ -346,6 +346,11 @@ def names_of(cert: Cert) -> list[str]:
     return out + [d for d in cert.domains if d.lower() not in (n.lower() for n in out)]
 
 
+def instant(value: dt.datetime | None) -> str:
+    """ISO 8601 UTC to the second: what drift's expiry timeline and Prometheus timestamps read."""
+    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if value else "(unknown)"
+
+
 @dataclass(frozen=True)
 class RequestSpec:
     """What a requested certificate must be: the server makes its key and request (New-ExchangeCertificate
