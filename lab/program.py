@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from exconf import remote
 
+from .exchange.certificates import StoreImportError
 from .exchange.errors import CmdletError
 from .exchange.orgfile import python_codec
 from .exchange.secure import SecureString
@@ -69,6 +70,11 @@ EXCHANGE_INSTALL_PATH = "C:\\Program Files\\Microsoft\\Exchange Server\\V15\\"
 MAILBOX_SNAPIN = "Microsoft.Exchange.Management.PowerShell.SnapIn"
 EDGE_SNAPINS = ("Microsoft.Exchange.Management.PowerShell.E2010",)
 EDGE_ROLE_KEY = "HKLM:\\SOFTWARE\\Microsoft\\ExchangeServer\\v15\\EdgeTransportRole"
+# An Import-ExchangeCertificate step is done by the program's Import-Pfx, never bound (engine/remote/exconf.ps1).
+IMPORT_CERTIFICATE = "Import-ExchangeCertificate"
+PFX_PARAMETERS = {"filedata", "password", "privatekeyexportable", "friendlyname", "server"}
+PFX_REFUSED = ("Import-ExchangeCertificate runs in an exconf step only as -FileData <PFX> -Password <SecureString> "
+               "[-PrivateKeyExportable <bool>] [-FriendlyName <string>] [-Server <this server>].")
 
 
 def run_command(store: "LabStore", server: ServerSpec, command: str, arguments: list[str], stdin: bytes,
@@ -284,9 +290,20 @@ def run_step(store: "LabStore", server: ServerSpec, step: dict[str, Any],
             store.module_log(server, "Join-Path", [("Path", TEMP_DIRECTORY), ("ChildPath", leaf)])
             output_path = f"{TEMP_DIRECTORY}{leaf}"
             named.append((parameter, output_path))
+        if name == IMPORT_CERTIFICATE:
+            _check_pfx_arguments(named, server)
     except _BadParameter as exc:
         result["error"] = _error(str(exc), "ExconfBadParameter", "InvalidArgument", "ArgumentException")
         return result
+    if name == IMPORT_CERTIFICATE:  # Import-Pfx: .NET method calls, which module logging does not record
+        given = {key.lower(): value for key, value in named}
+        try:
+            thumb = store.import_pfx(server, given["filedata"], given["password"].reveal(),
+                                     bool(given.get("privatekeyexportable")), given.get("friendlyname"))
+        except StoreImportError as exc:
+            result["error"] = _error(exc.message, exc.exception, "InvalidOperation", exc.exception)
+            return result
+        name, named = "Get-ExchangeCertificate", [("Thumbprint", thumb), ("Server", server.computer_name)]
     store.module_log(server, "Get-Command", [("Name", name), ("CommandType", "Cmdlet"), ("ErrorAction", "Stop")])
     store.module_log(server, "Select-Object", [("First", 1), ("InputObject", name)])
     store.module_log(server, name, [*named, ("ErrorAction", "Stop"), ("WarningAction", "SilentlyContinue"),
@@ -312,6 +329,20 @@ def run_step(store: "LabStore", server: ServerSpec, step: dict[str, Any],
         result["file"] = None if written is None else base64.b64encode(written).decode("ascii")
     outputs[_ps_string(step.get("id"))] = list(outcome.objects)
     return result
+
+
+def _check_pfx_arguments(named: list[tuple[str, Any]], server: ServerSpec) -> None:
+    """Assert-PfxArguments of the program: a PFX step is -FileData <byte[]> -Password <SecureString>
+    [-PrivateKeyExportable <bool>] [-FriendlyName <string>] [-Server <this server>], names whole (-contains)."""
+    given = {key.lower(): value for key, value in named}
+    server_name = given.get("server")
+    ok = (set(given) <= PFX_PARAMETERS and isinstance(given.get("filedata"), bytes)
+          and isinstance(given.get("password"), SecureString)
+          and (given.get("privatekeyexportable") is None or isinstance(given["privatekeyexportable"], bool))
+          and (given.get("friendlyname") is None or isinstance(given["friendlyname"], str))
+          and (server_name is None or (isinstance(server_name, str) and server_name.lower() == server.computer_name.lower())))
+    if not ok:
+        raise _BadParameter(PFX_REFUSED)
 
 
 def _select(obj: dict[str, Any], names: list[str]) -> dict[str, Any]:
