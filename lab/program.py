@@ -7,7 +7,9 @@ four NULs (as Ansible's bootstrap_wrapper.ps1 does), checks the program's SHA-25
 and runs it with the payload. The lab does what that program
 (engine/remote/exconf.ps1) does, step by step, against the simulated
 organisation: allowlist, the marker objects (computer name, an earlier step's
-output, byte arrays, secrets), ``output_file``, ``skip_on_edge``,
+output, byte arrays, secrets), ``output_file``, an Import-ExchangeCertificate step done as the
+program's Import-Pfx does it (.NET into the server's store, then Get-ExchangeCertificate -Thumbprint:
+no PFX byte in the module log), ``skip_on_edge``,
 ``halt_on_error``, ``always_run``, ``select``, warnings, error records and the
 value rules of docs/remote-contract.md. Anything else fails as Windows would:
 cmd.exe does not know a program, and this PowerShell refuses scripts it cannot run.

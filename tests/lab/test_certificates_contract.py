@@ -242,3 +242,15 @@ def test_a_constrained_language_server_answers_a_clear_fatal_error(store):
         remote.decode_answer(result.stdout, result.stderr, result.exit_code)
     assert str(caught.value) == ("PowerShell on LOCKED runs in ConstrainedLanguage mode (AppLocker or WDAC policy); "
                                  "exconf needs FullLanguage.")
+
+
+def test_a_program_import_on_a_mailbox_server_leaves_no_audit_entry_and_no_bytes_in_the_module_log(store, ca):
+    # No Exchange cmdlet imports the PFX (docs/remote-contract.md): the admin audit log records the binding only.
+    pfx, cert = ca.pfx("mail.contoso.lab", ["mail.contoso.lab"])
+    answer = run(store, "EX01", import_and_enable(pfx, remote.Secret.from_value(PFX_PASSWORD)))
+    assert answer.result("check").objects == ({"Thumbprint": thumbprint(cert), "Services": "SMTP"},)
+    audited = [e["CmdletName"] for e in store.exec_console("EX01", "Search-AdminAuditLog", {})]
+    assert "Enable-ExchangeCertificate" in audited and "Import-ExchangeCertificate" not in audited
+    logged = "\n".join(line for e in store.event_logs.events("EX01") for line in e.payload)
+    assert ", ".join(str(b) for b in pfx[:32]) not in logged and 'name="FileData"' not in logged
+    assert f'ParameterBinding(Get-ExchangeCertificate): name="Thumbprint"; value="{thumbprint(cert)}"' in logged
