@@ -186,6 +186,17 @@ def _read_bounded(path: Path, *, strict: bool) -> bytes:
     return data
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text[:20]} is too large a number")
+    return value
+
+
 def _depth(value: Any) -> int:
     deepest, stack = 0, [(value, 1)]
     while stack:
@@ -226,11 +237,13 @@ def load(path: Path, key: bytes | None = None, *, strict: bool = False) -> Saved
     """
     data = _read_bounded(path, strict=strict)
     try:
-        doc = json.loads(data.decode("utf-8"))
+        doc = json.loads(data.decode("utf-8"), parse_constant=_not_json, parse_float=_finite)
     except UnicodeDecodeError:
         raise PlanFileError(f"{path} is not a plan file (not UTF-8 text)") from None
     except json.JSONDecodeError as exc:
         raise PlanFileError(f"{path}:{exc.lineno}:{exc.colno}: not a JSON plan file ({exc.msg})") from None
+    except ValueError as exc:  # NaN, Infinity, 1e999, an integer of 5,000 digits: Python would read them, the MAC's canonical form has no such numbers
+        raise PlanFileError(f"{path} is not a JSON plan file ({exc})") from None
     except RecursionError:
         raise PlanFileError(f"{path} nests deeper than a plan file does") from None
     if _depth(doc) > MAX_DEPTH:

@@ -337,7 +337,7 @@ def test_every_file_a_plan_sends_is_checked_before_any_host(tmp_path):
     assert planfile.file_problems(saved) == [
         f"ex01: the file {a} changed since the plan was made (SHA-256 {hashlib.sha256(b'pfx-a').hexdigest()[:16]}… then, "
         f"{hashlib.sha256(b'other').hexdigest()[:16]}… now)",
-        f"ex02: the file {b} cannot be read: No such file or directory",
+        f"ex02: cannot read the file {b}: No such file or directory",
     ]
 
 
@@ -351,7 +351,7 @@ def test_a_plan_of_another_exconf_program_or_inventory_is_refused_saying_which(t
     (tmp_path / "gone.pfx").unlink()
     old = planfile.SavedPlan(saved.review, {}, "0.0.9", "0123456789ABCDEF" * 4, inv.path, "e" * 64, None, "", None)
     assert planfile.provenance_problems(old, inv, ("a=1",)) == [
-        f"ex01: the file {tmp_path / 'gone.pfx'} cannot be read: No such file or directory",
+        f"ex01: cannot read the file {tmp_path / 'gone.pfx'}: No such file or directory",
         f"the plan was made by exconf 0.0.9; this is exconf {__version__}",
         f"the plan was made for remote program 0123456789AB…; this exconf sends {program_hash()[:12]}…",
         f"the inventory {inv.path} changed since the plan was made (or -e differs from the plan's)",
