@@ -142,10 +142,13 @@ def plan(
     troubled = {writer[s] for (s, k), r in by_scope.items() if r.problems and not kind_of[k].sees_planned}
     clean = {h for h, r in reads.items() if r.status is HostStatus.OK and r.facts is not None and h not in troubled}
     # The organisation's changes do not fail with their carrier's own mistakes: another Mailbox server that
-    # planned cleanly carries them (any Mailbox server can change organisation-wide objects).
+    # planned cleanly carries them (any Mailbox server can change organisation-wide objects). Cleanly means no
+    # problem at all in the first pass: one a kind that sees_planned found may still be there after the second
+    # pass, and the organisation's changes would then fail with that server's own mistake.
     org = next((s for s in all_scopes if s.name == ORGANIZATION_SCOPE), None)
     if org is not None and any(r.problems for (s, _), r in by_scope.items() if s == org.writer):
-        spare = next((h for h, r in reads.items() if h in clean and h != org.writer and r.facts is not None and r.facts.role == "Mailbox"), None)
+        flawless = clean - {writer[s] for (s, _), r in by_scope.items() if r.problems}
+        spare = next((h for h, r in reads.items() if h in flawless and h != org.writer and r.facts is not None and r.facts.role == "Mailbox"), None)
         if spare is not None:
             moved = replace(org, writer=spare)
             all_scopes[all_scopes.index(org)] = moved

@@ -30,21 +30,21 @@ import json
 import ntpath
 import re
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from exconf import remote
 
 from .exchange.certificates import StoreImportError
+from .exchange.cmdlets import Outcome
 from .exchange.errors import CmdletError
 from .exchange.orgfile import python_codec
 from .exchange.secure import SecureString
 from .exchange.serialize import select
 from .exchange.spec import ServerSpec
-from .exchange.store import CommandResult
 from .winrm.shell import split_arguments
-
-if TYPE_CHECKING:
-    from .exchange.store import LabStore
 
 POWERSHELL_NAMES = ("powershell.exe", "powershell")
 # What the bootstrap itself prints (exconf.remote._BOOTSTRAP).
@@ -77,6 +77,29 @@ IMPORT_CERTIFICATE = "Import-ExchangeCertificate"
 PFX_PARAMETERS = {"filedata", "password", "privatekeyexportable", "friendlyname", "server"}
 PFX_REFUSED = ("Import-ExchangeCertificate runs in an exconf step only as -FileData <PFX> -Password <SecureString> "
                "[-PrivateKeyExportable <bool>] [-FriendlyName <string>] [-Server <this server>].")
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    stdout: bytes
+    stderr: bytes
+    exit_code: int
+
+
+class LabStore(Protocol):
+    """What a process on a lab server asks of the organisation (exconf.lab.exchange.store.LabStore, which
+    starts the process: declared here so that the program does not import the store back)."""
+
+    def one_save(self) -> AbstractContextManager[None]: ...
+
+    def clock_now(self) -> dt.datetime: ...
+
+    def module_log(self, server: ServerSpec, command: str, parameters: list[tuple[str, Any]]) -> None: ...
+
+    def invoke(self, spec: ServerSpec, cmdlet: str, named: list[tuple[str, Any]], positional: Sequence[Any] = (),
+               *, remote: bool, selected: frozenset[str] | None = None) -> Outcome: ...
+
+    def import_pfx(self, spec: ServerSpec, data: bytes, password: str, exportable: bool, friendly_name: str | None) -> str: ...
 
 
 def run_command(store: "LabStore", server: ServerSpec, command: str, arguments: list[str], stdin: bytes,

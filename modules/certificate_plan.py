@@ -19,7 +19,7 @@ from exconf.remote import LOCAL_SERVER, OutputRef, Step
 from exconf.yamlsource import Location
 
 from .base import KindPlan, PlanContext
-from .certificate_values import DEFAULT_WARN_DAYS, Cert, CertSpec, ServerCerts, cert_from_answer, covers, names_of, order, selected_by
+from .certificate_values import DEFAULT_WARN_DAYS, Cert, CertSpec, ServerCerts, cert_from_answer, covers, order, selected_by
 
 KIND = "exchange_certificate"
 CONNECTOR = "exchange_certificate.connector"  # connectors read beside the certificates (their FQDN and TlsCertificateName)

@@ -120,7 +120,7 @@ class PSRPTransport:
         self._clock = clock
         self._own_watchdog = watchdog is None
         self._watchdog = watchdog or Watchdog(clock)
-        self._secret = ntlm_secret(settings.password) if settings.auth == "ntlm" else settings.password
+        self._secret = ntlm_secret(settings.password or "") if settings.auth == "ntlm" else settings.password
         self._wsman: WSMan | None = None
         self._pool: RunspacePool | None = None
         self._tracker: SocketTracker | None = None
@@ -265,7 +265,7 @@ class PSRPTransport:
         s = self._settings
         return WSMan(
             s.host, port=s.port, username=s.user, password=self._secret, ssl=s.scheme == "https", path=s.path,
-            auth=s.auth, cert_validation=(s.ca_trust_path or True) if s.cert_validation else False,
+            auth=s.auth, cert_validation=(s.ca_trust_path or True) if s.cert_validation else False,  # type: ignore[arg-type]  # pypsrp's WSMan takes a CA bundle's path here too
             connection_timeout=s.connection_timeout, read_timeout=s.read_timeout, operation_timeout=s.operation_timeout,
             encryption=s.message_encryption, no_proxy=True,
         )
@@ -283,7 +283,7 @@ class PSRPTransport:
         session.headers["User-Agent"] = "Python PSRP Client"
         session.headers["Accept-Encoding"] = "identity"  # IIS would compress otherwise (pypsrp wsman.py)
         if s.auth == "basic":
-            session.auth = requests.auth.HTTPBasicAuth(s.user, self._secret)
+            session.auth = requests.auth.HTTPBasicAuth(s.user, self._secret or "")
         else:
             session.auth = HTTPNegotiateAuth(
                 username=s.user, password=self._secret, auth_provider=s.auth, wrap_required=transport.wrap_required,
@@ -375,8 +375,8 @@ class PSRPTransport:
                                   "redirect: set ansible_psrp_protocol, ansible_psrp_port and ansible_psrp_path to "
                                   f"where /PowerShell is served{suffix}", result_unknown=unknown)
         if isinstance(exc, requests.TooManyRedirects):
-            target = exc.response.headers.get("Location", "?") if exc.response is not None else "?"
-            return TransportError(f"{where}: the server answered with a redirect to {target!r}; exconf follows no "
+            location = exc.response.headers.get("Location", "?") if exc.response is not None else "?"
+            return TransportError(f"{where}: the server answered with a redirect to {location!r}; exconf follows no "
                                   "redirect: set ansible_psrp_protocol, ansible_psrp_port and ansible_psrp_path to "
                                   f"where /PowerShell is served{suffix}", result_unknown=unknown)
         if isinstance(exc, SpnegoError):

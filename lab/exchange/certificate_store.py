@@ -230,8 +230,8 @@ def _blob(raw: Any, org: Any = None, entry: Any = None) -> dict[str, Any]:
     return raw
 
 
-stored.register(stored.Stored(SERVER_KEY, stored.on_servers, lambda org, entry, now: {}, dict, _blob))
-stored.register(stored.Stored(ORG_KEY, lambda entry: entry is None, lambda org, entry, now: {}, dict, _blob))
+SERVER_STORED = stored.Stored(SERVER_KEY, stored.on_servers, lambda org, entry, now: {}, dict, _blob)
+ORG_STORED = stored.Stored(ORG_KEY, lambda entry: entry is None, lambda org, entry, now: {}, dict, _blob)
 
 
 def new_stored(keyed: lab_x509.KeyedCertificate, *, network_service: bool = False, friendly_name: str = "",

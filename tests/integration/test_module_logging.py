@@ -16,6 +16,7 @@ import json
 
 import pytest
 
+from .conftest import EDGE_PASSWORD
 from .test_certificates import PFX_PASSWORD, SERVERS, certs, inventory_text, run, services, write_pfx
 from .test_certificates import ca, pfx_env  # noqa: F401  (fixtures)
 
@@ -64,7 +65,10 @@ def test_no_pfx_byte_and_no_secret_reaches_the_event_log_of_an_edge_importing_a_
     # exportable (-PrivateKeyExportable's default), bound to the declared services, within the request budget.
     assert services(lab, "EDGE01", thumb) == "SMTP"
     assert certs(lab, "EDGE01")[thumb]["PrivateKeyExportable"] is False
-    assert lab.stats()["EDGE01"]["requests"] - requests <= 12  # the program's apply budget per host
+    assert lab.stats()["EDGE01"]["requests"] - requests <= 12  # the program's apply budget per host (WinRM)
+    if lab.door == "ssh":  # the program reached the Edge through OpenSSH's default shell, not WinRS
+        edge = lab.stats()["EDGE01"]["endpoints"]
+        assert edge["ssh"]["commands"] >= 2 and edge["/wsman"]["requests"] == 0
 
     events = all_events(lab)
     assert events, "the program's commands are logged"
@@ -76,6 +80,7 @@ def test_no_pfx_byte_and_no_secret_reaches_the_event_log_of_an_edge_importing_a_
     for text in (served, logged, out, err, out2, err2, plan_file.read_text()):
         assert PFX_PASSWORD not in text and PFX_PASSWORD.encode("utf-8").hex() not in text
         assert base64.b64encode(PFX_PASSWORD.encode("utf-16-le")).decode() not in text
+        assert EDGE_PASSWORD not in text  # the logon's password (WinRM's NTLM, or SSH's password request)
         assert "\"exconf_secret\"" not in text  # the wire marker (a plan file names the reference, exconf_secret_ref)
     assert not [e for e in events if e.command in ("Import-ExchangeCertificate", "ConvertFrom-Json", "ConvertTo-Json",
                                                   "ConvertTo-SecureString")]

@@ -5,7 +5,6 @@ default SMTP certificate, the Auth certificate, and the cmdlets' documented limi
 from __future__ import annotations
 
 import pytest
-from cryptography import x509
 
 from exconf import remote
 from exconf.lab.exchange.store import ConsoleError

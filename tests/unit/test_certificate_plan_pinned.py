@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import replace
 
 import pytest
 
@@ -14,7 +13,7 @@ from exconf.controllerfiles import PfxBytes
 from exconf.model import (Change, Desired, DesiredValue, FileRef, Finding, FindingProperty, FindingStatus, HostPlan, HostStatus,
                           ObservedObject, Plan, PropertyChange, Refusal, SecretRef, ServerFacts)
 from exconf.modules.base import PlanContext
-from exconf.modules.certificate_plan import CertWork, operations_for, plan_rails, steps_for, verify_change
+from exconf.modules.certificate_plan import SERVER_INFO, CertWork, operations_for, plan_rails, steps_for, verify_change
 from exconf.modules.certificate_values import Cert, Match, Pfx
 from exconf.modules.exchange_certificate import CONNECTOR, KIND, CertificateKind, CertSpec
 from exconf.remote import LOCAL_SERVER, OutputRef, Step
@@ -90,22 +89,25 @@ def test_an_import_shows_the_file_the_password_source_the_services_and_the_expir
         PropertyChange("valid_until", "", "(none)", "2028-02-29", None, AT_IMPORT),
     ), "import /srv/inv/mail.pfx and enable IIS, SMTP")
     work: CertWork = change.payload
-    # SMTP is not passed (that would make it the default SMTP certificate): NETWORK SERVICE may read its key instead
-    assert (work.services, work.network_service, work.default) == ("IIS", True, False)
-    assert (bytes(work.pfx), work.pfx.ref, work.password.ref) == (PFX_DATA, PFX_REF, PASSWORD)
+    # SMTP without default_smtp: -NetworkServiceAllowed grants SMTP and leaves the server's default SMTP certificate alone
+    assert (work.services, work.network_service, work.default, bytes(work.pfx), work.pfx.ref, work.password.ref) == (
+        "IIS", True, False, PFX_DATA, PFX_REF, PASSWORD)
+    assert (work.expect, change.effects) == (frozenset({"IIS", "SMTP"}), ())
     assert result.findings == (Finding("ex01", KIND, label, FindingStatus.CHANGE, HERE, (
         FindingProperty("thumbprint", "F" * 40, "(not on the server)", HERE),
         FindingProperty("subject", "CN=smtp.contoso.com", "CN=smtp.contoso.com", HERE),
         FindingProperty("services", ["IIS", "SMTP"], [], HERE),
         FindingProperty("self_signed", False, False, HERE),
         FindingProperty("not_after", "2028-02-29T00:00:00Z", "2028-02-29T00:00:00Z", HERE),
+        FindingProperty("default_smtp", "(unknown)", "(unknown)", HERE),  # the default SMTP certificate was not read here
     )),)
     assert (result.problems, result.refusals, result.warnings) == ((), (), ())
     imp, enable = steps_for(change)
     assert imp == Step(f"{change.id}:import", "Import-ExchangeCertificate", {"FileData": work.pfx, "Password": work.password, "Server": LOCAL_SERVER},
                        select=("Thumbprint",))
     assert enable == Step(f"{change.id}:enable", "Enable-ExchangeCertificate", {
-        "Thumbprint": OutputRef(f"{change.id}:import", "Thumbprint"), "Services": "IIS, SMTP", "Server": LOCAL_SERVER, "Force": True, "DoNotRequireSsl": True})
+        "Thumbprint": "F" * 40, "Services": "IIS", "Server": LOCAL_SERVER, "NetworkServiceAllowed": True,
+        "DoNotRequireSsl": True})
     (op,) = operations_for(change)
     assert (op.id, op.host, op.change, op.steps, op.role, op.needs) == (change.id, "ex01", change.id, (imp, enable), "create", ())
 
@@ -133,17 +135,30 @@ def test_a_pfx_that_cannot_be_used_is_a_problem_where_it_was_declared():
 def test_a_pfx_already_on_the_server_is_not_imported_again_only_its_services_are_enabled():
     there = cert("F" * 40, "CN=smtp.contoso.com", services="IIS", domains=("smtp.contoso.com", "ex01.contoso.com"))
     (change,) = plan(importing({"SMTP"}), observed=(SMTP_SELF, there)).changes
-    assert (change.action, change.reason, change.payload.services) == ("update", "enable SMTP", "SMTP")
+    assert (change.action, change.reason, change.payload.services, change.payload.network_service) == ("update", "enable SMTP", "None", True)
+    assert steps_for(change) == (Step(f"{change.id}:enable", "Enable-ExchangeCertificate",
+                                      {"Thumbprint": "F" * 40, "Services": "None", "Server": LOCAL_SERVER, "NetworkServiceAllowed": True}),)
     in_sync = plan(importing({"IIS"}), observed=(SMTP_SELF, there))
     assert in_sync.changes == () and [f.status for f in in_sync.findings] == [FindingStatus.IN_SYNC]
 
 
-def test_an_import_bound_to_smtp_on_an_edge_warns_that_the_subscription_is_made_again():
-    result = plan(importing({"SMTP"}), observed=(replace_values(SMTP_SELF, Services="SMTP"),), ctx=EDGE)
-    assert result.warnings == ("EDGE01: CN=smtp.contoso.com (FFFFFFFF) becomes this Edge's default SMTP certificate; "
-                               "if the Edge is subscribed, create its Edge Subscription again and restart AD LDS afterwards",)
+def test_an_import_made_the_default_smtp_certificate_says_what_that_does_on_an_edge_and_on_a_mailbox_server():
+    """SMTP alone (-NetworkServiceAllowed) leaves the default SMTP certificate, and the Edge's subscription, alone;
+    default_smtp: true makes the certificate the default (-Services SMTP -Force), which the plan says beforehand."""
+    plain = plan(importing({"SMTP"}), observed=(replace_values(SMTP_SELF, Services="SMTP"),), ctx=EDGE)
+    assert (plain.warnings, plain.changes[0].effects, plain.changes[0].payload.default) == ((), (), False)
+    made = declare(pfx=pfx(), services=frozenset({"SMTP"}), default_smtp=True, at={"import": AT_IMPORT, "default_smtp": AT_MODE})
+    (change,) = plan(made, observed=(SMTP_SELF,), ctx=EDGE).changes
+    assert change.effects == ("EDGE01's default SMTP certificate changes: its Edge Subscription stops synchronising until it is "
+                              "made again and AD LDS restarted (Exchange warns so)",)
+    assert [(p.prop, p.before, p.after, p.source) for p in change.properties if p.prop == "default_smtp"] == [
+        ("default_smtp", "(unknown)", "CN=smtp.contoso.com (FFFFFFFF)", AT_MODE)]
+    assert (change.payload.services, change.payload.default, change.payload.network_service) == ("SMTP", True, False)
+    assert steps_for(change)[1].params == {"Thumbprint": "F" * 40, "Services": "SMTP", "Server": LOCAL_SERVER,
+                                           "Force": True}
+    (change,) = plan(made, observed=(SMTP_SELF,)).changes
+    assert change.effects == ("EX01's default SMTP certificate changes (Exchange re-encrypts the EdgeSync credentials with it)",)
     assert plan(importing(), observed=(SMTP_SELF,), ctx=EDGE).warnings == ()
-    assert plan(importing({"SMTP"}), observed=(SMTP_SELF,)).warnings == ()  # a Mailbox server has no subscription to redo
 
 
 def replace_values(obs: ObservedObject, **values) -> ObservedObject:
@@ -213,12 +228,14 @@ def test_enabling_a_service_shows_before_and_after_and_sends_only_what_is_added(
     result = plan(declare(thumbprint="A" * 40, services=frozenset({"IMAP", "SMTP"}), at={"services": AT_SERVICES}), observed=(SMTP_SELF, has))
     (change,) = result.changes
     assert change == Change(f"ex01/{KIND}/{'A' * 40}", "ex01", KIND, "CN=mail.contoso.com (AAAAAAAA)", "A" * 40, "update", (
-        PropertyChange("services", "", ["IMAP"], ["IMAP", "SMTP"], None, AT_SERVICES),
-        PropertyChange("valid_until", "", "2027-12-26", "2027-12-26", None, AT_SERVICES),
+        PropertyChange("services", "", ["IMAP"], ["IMAP", "SMTP"], None, AT_SERVICES),  # an unchanged value is not shown
     ), "enable SMTP")
-    assert change.payload == CertWork(services="SMTP")
+    work = change.payload
+    assert (work.services, work.network_service, work.default, work.expect) == ("None", True, False, frozenset({"IMAP", "SMTP"}))
+    assert (work.cert.thumbprint, work.cert.services) == ("A" * 40, frozenset({"IMAP", "SMTP"}))
+    # SMTP through -NetworkServiceAllowed, never -Services SMTP: that would ask to replace the default SMTP certificate
     assert steps_for(change) == (Step(f"{change.id}:enable", "Enable-ExchangeCertificate",
-                                      {"Thumbprint": "A" * 40, "Services": "SMTP", "Server": LOCAL_SERVER, "Force": True}),)
+                                      {"Thumbprint": "A" * 40, "Services": "None", "Server": LOCAL_SERVER, "NetworkServiceAllowed": True}),)
     (finding,) = result.findings
     assert {p.prop: (p.expected, p.actual) for p in finding.properties}["services"] == (["IMAP", "SMTP"], ["IMAP"])
     readback = (replace_values(has, Services="IMAP, SMTP"),)
@@ -235,15 +252,17 @@ def test_a_renewal_replaces_the_certificate_with_a_new_self_signed_one_of_the_sa
     (change,) = result.changes
     assert change == Change(f"ex01/{KIND}/{'E' * 40}", "ex01", KIND, "CN=EX01 (EEEEEEEE)", "E" * 40, "replace", (
         PropertyChange("thumbprint", "", "E" * 40, "(new, known after apply)", None, AT_RENEW),
-        PropertyChange("subject", "", "CN=EX01", "CN=EX01", None, AT_RENEW),
-        PropertyChange("domains", "", ["EX01", "ex01.contoso.com"], ["EX01", "ex01.contoso.com"], None, AT_RENEW),
-        PropertyChange("services", "", ["IIS", "SMTP"], ["IIS", "SMTP"], None, AT_RENEW),
         PropertyChange("valid_until", "", "2027-03-13", "(new self-signed, valid 5 years from its creation)", None, AT_RENEW),
-    ), "expires 2027-03-13, within the 30 days of renew")
-    assert change.payload == CertWork(services="IIS, SMTP", subject="CN=EX01", domains=("EX01", "ex01.contoso.com"))
+    ), "expires 2027-03-13, within the 30 days of renew")  # subject, names and services stay: not shown
+    work = change.payload
+    assert (work.services, work.subject, work.domains, work.default, work.network_service, work.expect) == (
+        "IIS", "CN=EX01", ("EX01", "ex01.contoso.com"), False, True, frozenset({"IIS", "SMTP"}))
+    # not the default SMTP certificate: the new one gets SMTP through -NetworkServiceAllowed, no -Force
     assert steps_for(change) == (
         Step(f"{change.id}:new", "New-ExchangeCertificate", {"SubjectName": "CN=EX01", "DomainName": ["EX01", "ex01.contoso.com"],
-                                                             "Services": "IIS, SMTP", "Force": True, "Server": LOCAL_SERVER}, select=("Thumbprint",)),
+                                                             "Services": "IIS", "Server": LOCAL_SERVER}, select=("Thumbprint",)),
+        Step(f"{change.id}:enable", "Enable-ExchangeCertificate", {"Thumbprint": OutputRef(f"{change.id}:new", "Thumbprint"), "Services": "None",
+                                                                   "Server": LOCAL_SERVER, "NetworkServiceAllowed": True}),
         Step(f"{change.id}:remove", "Remove-ExchangeCertificate", {"Thumbprint": "E" * 40, "Server": LOCAL_SERVER, "Confirm": False}),
     )
     assert {p.prop: (p.expected, p.actual) for p in result.findings[0].properties}["thumbprint"] == ("(new, known after apply)", "E" * 40)
@@ -301,6 +320,7 @@ def test_a_removal_shows_what_goes_and_sends_remove_without_confirmation():
         FindingProperty("services", [], ["IMAP"], HERE),
         FindingProperty("self_signed", False, False, HERE),
         FindingProperty("not_after", "2027-12-26T00:00:00Z", "2027-12-26T00:00:00Z", HERE),
+        FindingProperty("default_smtp", False, "(unknown)", HERE),  # a removed certificate is no default; the default was not read
     )),)
     assert steps_for(change) == (Step(f"{change.id}:remove", "Remove-ExchangeCertificate", {"Thumbprint": "A" * 40, "Server": LOCAL_SERVER, "Confirm": False}),)
     assert verify_change(change, ()) is None and verify_change(change, (old,)) == "CN=old.contoso.com (AAAAAAAA) is still on the server"
@@ -486,10 +506,15 @@ def test_the_edge_mailbox_rail_counts_an_expiring_certificate_and_ignores_failed
 # --- every finding, exactly; boundaries of dates ------------------------------------------------------------------------
 
 
-def props_of(thumb_after, thumb_before, subject, services_after, services_before, self_signed, not_after, at=HERE):
+def props_of(thumb_after, thumb_before, subject, services_after, services_before, self_signed, not_after, at=HERE, default=("(unknown)", "(unknown)")):
     return (FindingProperty("thumbprint", thumb_after, thumb_before, at), FindingProperty("subject", subject, subject, at),
             FindingProperty("services", services_after, services_before, at), FindingProperty("self_signed", self_signed, self_signed, at),
-            FindingProperty("not_after", not_after, not_after, at))
+            FindingProperty("not_after", not_after, not_after, at), FindingProperty("default_smtp", default[0], default[1], at))
+
+
+def default_is(thumb: str) -> ObservedObject:
+    """The server's default SMTP certificate as Get-TransportService names it (read beside the certificates)."""
+    return ObservedObject(SERVER_INFO, "", "", {"transport.InternalTransportCertificateThumbprint": thumb.lower()})
 
 
 def test_every_finding_names_the_host_the_certificate_and_where_it_was_declared():
@@ -502,6 +527,9 @@ def test_every_finding_names_the_host_the_certificate_and_where_it_was_declared(
     (in_sync,) = plan(declare(thumbprint="A" * 40), observed=(SMTP_SELF, a)).findings
     assert in_sync == Finding("ex01", KIND, "CN=a (AAAAAAAA)", FindingStatus.IN_SYNC, HERE,
                               props_of("A" * 40, "A" * 40, "CN=a", ["IMAP"], ["IMAP"], False, "2027-12-26T00:00:00Z"))
+    for default, shown in (("A" * 40, True), ("D" * 40, False)):  # as it is, when the server's default was read and none is declared
+        (in_sync,) = plan(declare(thumbprint="A" * 40), observed=(SMTP_SELF, a, default_is(default))).findings
+        assert in_sync.properties == props_of("A" * 40, "A" * 40, "CN=a", ["IMAP"], ["IMAP"], False, "2027-12-26T00:00:00Z", default=(shown, shown))
     old = cert("E" * 40, "CN=EX01", services="SMTP", domains=("ex01.contoso.com",), self_signed=True, after=12)
     result = plan(declare(match=Match(subject="CN=EX01"), renew_days=30), observed=(old,))
     assert result.findings == (Finding("ex01", KIND, "CN=EX01 (EEEEEEEE)", FindingStatus.CHANGE, HERE,
@@ -547,7 +575,8 @@ def at_hours(hours: float) -> ObservedObject:
 def test_a_certificate_expiring_in_hours_is_expiring_not_expired_and_one_expiring_now_is_expired():
     result = plan(declare(thumbprint="H" * 40, services=frozenset({"SMTP"})), observed=(SMTP_SELF, at_hours(12)))
     assert [r.rail for r in result.refusals] == ["certificate-expiring"]
-    assert result.changes[0].properties[1].before == "2027-03-01"
+    (removal,) = plan(declare(thumbprint="H" * 40, absent=True), observed=(SMTP_SELF, at_hours(12))).changes
+    assert removal.properties[2].before == "2027-03-01"  # valid for 12 more hours: its date, not expired
     revoked = replace_values(cert("R" * 40, "CN=r", domains=("ex01.contoso.com",)), Status="Revoked")
     assert plan(declare(thumbprint="R" * 40, services=frozenset({"SMTP"})), observed=(SMTP_SELF, revoked)).refusals == (Refusal(
         "certificate-expired", "ex01", "EX01: CN=r (RRRRRRRR) is not valid (status Revoked, valid until 2027-12-26); exconf will not bind SMTP to it",

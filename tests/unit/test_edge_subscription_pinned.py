@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from exconf.model import Change, Desired, DesiredValue, Finding, FindingProperty, FindingStatus, ObservedObject, Operation, PropertyChange, ServerFacts
-from exconf.modules.base import PeerRead, PlanContext, ReadError
-from exconf.modules.edge_subscription import (KIND, KIND_INSTANCE, STATUS, SubscriptionWork, SubSpec, operations_for, plan_subscription, sides,
+from exconf.modules.base import LOCAL_SERVER, PeerRead, PlanContext, ReadError
+from exconf.modules.edge_subscription import (EDGE_DEFAULT, KIND, KIND_INSTANCE, SITE_READ, STATUS, SubscriptionWork, SubSpec, operations_for, plan_subscription, sides,
                                               smtp_certificate_change, verify_step)
 from exconf.remote import STATUS_NOT_APPLICABLE, Answer, FromOperation, Step, StepError, StepResult
 from exconf.yamlsource import Location
@@ -17,8 +17,10 @@ AT = Location("host_vars/edge01.yaml", 2, 3)
 EDGE = ServerFacts("EDGE01", "edge01.contoso.lab", "Edge", "15.2.1544.4", "")
 
 
-def mailbox(host: str, site: str = "Amsterdam", *objects: ObservedObject, clean: bool = True) -> PeerRead:
-    return PeerRead(host, ServerFacts(host.upper(), f"{host}.contoso.lab", "Mailbox", "15.2.1544.4", site), tuple(objects), (), clean)
+def mailbox(host: str, site: str = "Amsterdam", *objects: ObservedObject, clean: bool = True, read_site: bool = True) -> PeerRead:
+    """A Mailbox server as a peer; ``read_site``: it read its site's side (the organisation's side is read once per site)."""
+    marker = (ObservedObject(SITE_READ, "", "", {}),) if read_site else ()
+    return PeerRead(host, ServerFacts(host.upper(), f"{host}.contoso.lab", "Mailbox", "15.2.1544.4", site), (*marker, *objects), (), clean)
 
 
 def org(site: str, name: str = "EDGE01") -> ObservedObject:
@@ -64,7 +66,13 @@ def test_a_new_subscription_is_imported_by_the_first_clean_mailbox_server_of_the
         PropertyChange("create_internet_send_connector", "", "", False, None, AT),
         PropertyChange("create_inbound_send_connector", "", "", True, None, AT),
         PropertyChange("status", "", "EDGE01 is not subscribed", "SyncStatus Normal", None, AT),
-    ), "EDGE01 is not subscribed")
+    ), "EDGE01 is not subscribed", effects=(
+        "the EdgeSync connectors EdgeSync - Inbound to Amsterdam are made again with Exchange's defaults; declared send connector settings "
+        "of them are set again after it (they reach the Edge with the next synchronisation)",
+        "AD LDS (ADAM_MSExchange) is restarted on EDGE01 with the services that depend on it, Microsoft Exchange Transport among them: "
+        "mail through the Edge pauses for the restart",
+        "EX03 synchronises EDGE01 at once (Start-EdgeSynchronization)",
+    ), makes=(("send_connector", "EdgeSync - Inbound to Amsterdam"),))
     assert change.payload == SubscriptionWork(site="Amsterdam", imported_on="ex03", internet=False, inbound=True)
     assert result.findings == (Finding("edge01", KIND, "EDGE01", FindingStatus.CHANGE, AT, props(), message="EDGE01 is not subscribed"),)
     assert result.problems == ()
@@ -79,7 +87,7 @@ def test_the_operations_run_on_the_edge_and_the_importer_in_order_carrying_the_f
         Operation(f"{CHANGE_ID}#import", "ex03", CHANGE_ID, (Step(f"{CHANGE_ID}#import", "New-EdgeSubscription", {
             "FileData": FromOperation(f"{CHANGE_ID}#file", file_step.id), "Site": "Amsterdam", "CreateInternetSendConnector": False}, select=("Name", "Site")),),
             needs=(f"{CHANGE_ID}#file",), within=(f"{CHANGE_ID}#file", 1440 * 60 - 5 * 60), role="import"),
-        Operation(f"{CHANGE_ID}#restart-adam", "edge01", CHANGE_ID, (Step(f"{CHANGE_ID}#restart-adam", "Restart-Service", {"Name": "ADAM_MSExchange"}),),
+        Operation(f"{CHANGE_ID}#restart-adam", "edge01", CHANGE_ID, (Step(f"{CHANGE_ID}#restart-adam", "Restart-Service", {"Name": "ADAM_MSExchange", "Force": True}),),
                   needs=(f"{CHANGE_ID}#import",), role="restart-adam"),
         Operation(f"{CHANGE_ID}#sync", "ex03", CHANGE_ID, (Step(f"{CHANGE_ID}#sync", "Start-EdgeSynchronization", {"TargetServer": "EDGE01"},
                                                                 select=("Name", "Type", "Result", "FailureDetails")),),
@@ -96,7 +104,7 @@ def test_the_operations_run_on_the_edge_and_the_importer_in_order_carrying_the_f
 
 
 @pytest.mark.parametrize("edge_side, org_side, row, reason", [
-    (ON_EDGE, (), None, "the Edge holds a subscription that the organisation does not have (an import that did not finish)"),
+    (ON_EDGE, (), None, "the Edge holds a subscription that the organisation does not have (removed in the organisation, or an import that did not finish)"),
     ((), (org("Amsterdam"),), status("Normal"), "the organisation has the subscription, the Edge no longer does (removed on the Edge)"),
     (ON_EDGE, (org("Amsterdam"),), None, "Test-EdgeSynchronization on EX01 reports nothing for EDGE01"),
     (ON_EDGE, (org("Amsterdam"),), status("Failed", "LeaseExpired"), "SyncStatus Failed, FailureDetail LeaseExpired"),
@@ -108,7 +116,8 @@ def test_each_reason_to_subscribe_again_is_shown_as_it_is(edge_side, org_side, r
     result = plan_subscription(want(), edge_side, ctx(mailbox("ex01", "Amsterdam", *objects)))
     (change,) = result.changes
     assert (change.action, change.reason) == ("replace", reason)
-    assert change.properties[0] == PropertyChange("site", "", "Amsterdam" if org_side else "(none)", "Amsterdam", None, AT)
+    # the site is shown only when it changes (an unchanged value is not shown)
+    assert [p for p in change.properties if p.prop == "site"] == ([] if org_side else [PropertyChange("site", "", "(none)", "Amsterdam", None, AT)])
     assert change.properties[-1] == PropertyChange("status", "", reason, "SyncStatus Normal", None, AT)
     assert result.findings == (Finding("edge01", KIND, "EDGE01", FindingStatus.CHANGE, AT, props(row), message=reason),)
 
@@ -128,9 +137,10 @@ def test_a_move_to_another_site_unsubscribes_through_a_clean_mailbox_server_of_t
     assert plan_subscription(want("Rotterdam"), ON_EDGE, ctx(*unclean_old)).changes[0].payload.unsubscribe_on == "ex05"
 
 
-def test_a_new_smtp_certificate_of_the_same_plan_makes_the_subscription_follow_it():
+def test_a_new_default_smtp_certificate_of_the_same_plan_makes_the_subscription_follow_it():
     cert = Change("edge01/exchange_certificate/" + "A" * 40, "edge01", "exchange_certificate", "CN=smtp (AAAAAAAA)", "A" * 40, "create",
-                  (PropertyChange("services", "", [], ["SMTP"], None, AT),), "import")
+                  (PropertyChange("services", "", [], ["SMTP"], None, AT), PropertyChange("default_smtp", "", "CN=EDGE01 (BBBBBBBB)", "CN=smtp (AAAAAAAA)", None, AT)),
+                  "import")
     row = status("Normal")
     (change,) = plan_subscription(want(), ON_EDGE, ctx(mailbox("ex01", "Amsterdam", org("Amsterdam"), row), planned=(cert,))).changes
     assert (change.action, change.after) == ("replace", (cert.id,))
@@ -140,19 +150,21 @@ def test_a_new_smtp_certificate_of_the_same_plan_makes_the_subscription_follow_i
 
 
 @pytest.mark.parametrize("change, picked", [
-    (("create", [], ["SMTP"]), True),
-    (("update", ["IIS"], ["IIS", "SMTP"]), True),
-    (("update", ["SMTP"], ["IIS", "SMTP"]), False),  # already serving SMTP: not a new default
-    (("replace", ["SMTP"], ["SMTP"]), True),  # a renewal is a new certificate
-    (("replace", ["IIS"], ["IIS"]), False),
-    (("delete", ["SMTP"], []), False),
-    (("create", [], "(unknown)"), False),
-    (("update", "(unknown)", ["SMTP"]), True),
+    (("create", ["SMTP"], True), True),
+    (("update", ["IIS", "SMTP"], True), True),
+    (("update", ["IIS", "SMTP"], False), False),  # SMTP through -NetworkServiceAllowed: the default stays where it is
+    (("replace", ["SMTP"], True), True),  # the default renewed: its replacement becomes the default
+    (("replace", ["SMTP"], False), False),  # a renewal of another certificate serving SMTP
+    (("delete", [], True), False),
+    (("create", ["SMTP"], False), False),
+    (("update", [], True), True),  # made the default with nothing else to enable
 ])
 def test_which_certificate_change_makes_a_new_default_smtp_certificate(change, picked):
-    action, before, after = change
+    """The certificate kind shows a new default SMTP certificate as the property default_smtp; serving SMTP is not it."""
+    action, after, default = change
     c = Change("edge01/exchange_certificate/X", "edge01", "exchange_certificate", "CN=x", "X", action,
-               (PropertyChange("valid_until", "", "", "", None, AT), PropertyChange("services", "", before, after, None, AT)), "r")
+               (PropertyChange("valid_until", "", "", "", None, AT), PropertyChange("services", "", [], after, None, AT),
+                *((PropertyChange("default_smtp", "", "CN=old (00000000)", "CN=x", None, AT),) if default else ())), "r")
     other_kind = Change("edge01/receive_connector/X", "edge01", "receive_connector", "X", "X", "create", c.properties, "r")
     no_services = Change("edge01/exchange_certificate/Y", "edge01", "exchange_certificate", "CN=y", "Y", "create", c.properties[:1], "r")
     assert smtp_certificate_change((other_kind, no_services, c)) == (c if picked else None)
@@ -197,6 +209,14 @@ def test_no_clean_mailbox_server_of_the_site_is_a_problem_naming_the_sites_there
                     "planned cleanly (sites of those Mailbox servers: Amsterdam, Rotterdam); a Mailbox server of the site imports the subscription "
                     "(select one with --limit, fix the one that failed, or check the site's name)")
     assert "(sites of those Mailbox servers: none)" in problem_of(plan_subscription(want(), (), ctx()))
+
+
+def test_mailbox_servers_none_of_which_read_the_organisations_side_is_a_problem_pointing_at_their_errors():
+    expected = ("host_vars/edge01.yaml:2:3: exchange.edge_subscription: no Mailbox server could read the organisation's side of the subscription "
+                "(Get-EdgeSubscription, Test-EdgeSynchronization): see the errors of the Mailbox servers")
+    assert problem_of(plan_subscription(want(), ON_EDGE, ctx(mailbox("ex01", read_site=False), mailbox("ex05", "Rotterdam", read_site=False)))) == expected
+    assert problem_of(plan_subscription(want(present=False), ON_EDGE, ctx(mailbox("ex01", read_site=False)))) == expected
+    assert plan_subscription(want(), ON_EDGE, ctx(mailbox("ex01", read_site=False), mailbox("ex05", "Rotterdam"))).problems == ()  # one site read is enough
 
 
 # --- removal ------------------------------------------------------------------------------------------------------------
@@ -252,6 +272,13 @@ def test_both_sides_are_gathered_from_the_edge_and_the_mailbox_servers_of_the_si
     assert sides("EDGE01", ON_EDGE, ()).on_edge and sides("EDGE01", ON_EDGE, ()).org_site == "" and sides("EDGE01", ON_EDGE, ()).status is None
     no_site = ObservedObject(KIND, "EDGE01", "EDGE01", {"Name": "EDGE01", "Site": None})
     assert sides("EDGE01", (), (mailbox("ex01", "Amsterdam", no_site, status("Normal")),)).org_site == ""
+    assert (got.read, got.default, got.site_mates) == (True, "", ())
+    default = ObservedObject(EDGE_DEFAULT, "", "", {"InternalTransportCertificateThumbprint": "AB" * 20})
+    unread = sides("EDGE01", (default,), (mailbox("ex01", read_site=False), PeerRead("edge02", EDGE, (ObservedObject(SITE_READ, "", "", {}),))))
+    assert (unread.read, unread.default) == (False, "AB" * 20)  # only a Mailbox server reads the organisation's side
+    mates = (org("Amsterdam", "EDGE02"), org("Rotterdam", "EDGE03"), org("amsterdam", "edge01"))
+    assert sides("EDGE01", (), (mailbox("ex01", "Amsterdam", *mates),), "AMSTERDAM").site_mates == ("edge02",)
+    assert sides("EDGE01", (), (mailbox("ex01", "Amsterdam", *mates),)).site_mates == ()
 
 
 def test_the_kind_declares_reads_and_observes_both_sides():
@@ -265,17 +292,25 @@ def test_the_kind_declares_reads_and_observes_both_sides():
         Step("read:edge_subscription", "Get-EdgeSubscription", {}, select=("Name", "Site")),
         Step("read:edge_subscription.status", "Test-EdgeSynchronization", {"ExcludeRecipientTest": True},
              select=("Name", "SyncStatus", "FailureDetail", "LeaseExpiryUtc", "LastSynchronizedUtc"), skip_on_edge=True),
+        Step("read:edge_subscription.default", "Get-TransportService", {"Identity": LOCAL_SERVER}, select=("InternalTransportCertificateThumbprint",)),
     ]
+    default = {"InternalTransportCertificateThumbprint": "AB" * 20}
     answer = Answer("EDGE01", True, {
         "p:edge_subscription": StepResult("p:edge_subscription", "ok", ({"Name": "EDGE01", "Site": "x/Amsterdam"}, {"Name": "", "Site": None})),
         "p:edge_subscription.status": StepResult("p:edge_subscription.status", STATUS_NOT_APPLICABLE),
+        "p:edge_subscription.default": StepResult("p:edge_subscription.default", "ok", (default,)),
     })
-    assert kind.observe(answer, "p:") == (ObservedObject(KIND, "EDGE01", "EDGE01", {"Name": "EDGE01", "Site": "x/Amsterdam"}),)
+    assert kind.observe(answer, "p:") == (ObservedObject(KIND, "EDGE01", "EDGE01", {"Name": "EDGE01", "Site": "x/Amsterdam"}),
+                                          ObservedObject(EDGE_DEFAULT, "", "", default))
+    for odd in (StepResult("p:edge_subscription.default", "ok", (default, default)), StepResult("p:edge_subscription.default", "failed")):
+        assert kind.observe(Answer("EDGE01", True, {**answer.results, "p:edge_subscription.default": odd}), "p:") == kind.observe(answer, "p:")[:1]
     both = Answer("EX01", False, {
         "p:edge_subscription": StepResult("p:edge_subscription", STATUS_NOT_APPLICABLE),
         "p:edge_subscription.status": StepResult("p:edge_subscription.status", "ok", ({"Name": "EDGE01", "SyncStatus": "Normal"},)),
+        "p:edge_subscription.default": StepResult("p:edge_subscription.default", "ok", (default,)),  # a Mailbox server's: not the Edge's
     })
-    assert kind.observe(both, "p:") == (ObservedObject(STATUS, "EDGE01", "EDGE01", {"Name": "EDGE01", "SyncStatus": "Normal"}),)
+    assert kind.observe(both, "p:") == (ObservedObject(SITE_READ, "", "", {}),
+                                        ObservedObject(STATUS, "EDGE01", "EDGE01", {"Name": "EDGE01", "SyncStatus": "Normal"}))
 
 
 @pytest.mark.parametrize("failing, cmdlet", [("p:edge_subscription", "Get-EdgeSubscription"), ("p:edge_subscription.status", "Test-EdgeSynchronization")])

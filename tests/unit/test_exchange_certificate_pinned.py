@@ -18,6 +18,7 @@ from cryptography.x509.oid import NameOID
 
 from exconf.model import Change, Desired, DesiredValue, ObservedObject, SecretRef
 from exconf.modules.base import LOCAL_SERVER, ReadError
+from exconf.modules.certificate_plan import SERVER_INFO
 from exconf.modules.certificate_values import Match, read_pfx
 from exconf.modules.exchange_certificate import CONNECTOR, KIND, CertificateKind, CertSpec, pfx_problems, semantic_problems
 from exconf.remote import Answer, Secret, Step, StepError, StepResult
@@ -199,13 +200,19 @@ def test_the_schema_is_the_one_published():
 # --- reading ---------------------------------------------------------------------------------------------------------------
 
 
-def test_the_certificates_and_the_connectors_that_present_them_are_read_in_one_command():
+def test_the_certificates_the_connectors_that_present_them_and_what_the_server_binds_are_read_in_one_command():
+    """What Get-ExchangeCertificate's Services is computed from is read too: the default SMTP certificate, the IMAP4
+    and POP3 certificate names and OAuth's (those three skipped on an Edge, which has none)."""
     assert CertificateKind().read_steps("r:") == [
         Step("r:exchange_certificate", "Get-ExchangeCertificate", {"Server": LOCAL_SERVER},
              select=("Thumbprint", "Subject", "Issuer", "CertificateDomains", "NotBefore", "NotAfter", "Services", "Status", "IsSelfSigned",
                      "HasPrivateKey", "PublicKeySize", "SignatureAlgorithm.FriendlyName")),
         Step("r:exchange_certificate:receive", "Get-ReceiveConnector", {"Server": LOCAL_SERVER}, select=("Identity", "Fqdn", "TlsCertificateName")),
         Step("r:exchange_certificate:send", "Get-SendConnector", {}, select=("Identity", "Fqdn", "TlsCertificateName", "SourceTransportServers")),
+        Step("r:exchange_certificate:transport", "Get-TransportService", {"Identity": LOCAL_SERVER}, select=("InternalTransportCertificateThumbprint",)),
+        Step("r:exchange_certificate:imap", "Get-ImapSettings", {}, select=("X509CertificateName",), skip_on_edge=True),
+        Step("r:exchange_certificate:pop", "Get-PopSettings", {}, select=("X509CertificateName",), skip_on_edge=True),
+        Step("r:exchange_certificate:auth", "Get-AuthConfig", {}, select=("CurrentCertificateThumbprint", "NextCertificateThumbprint"), skip_on_edge=True),
     ]
 
 
@@ -214,24 +221,46 @@ def answer(**results) -> Answer:
     return Answer("EX01", False, {**ok, **{k.replace("__", ":"): v for k, v in results.items()}})
 
 
-def test_what_is_observed_each_certificate_by_its_thumbprint_and_each_connector_by_side():
-    got = CertificateKind().observe(answer(
+def test_what_is_observed_each_certificate_by_its_thumbprint_each_connector_by_side_and_the_servers_bindings_and_clock():
+    got = CertificateKind().observe(replace(answer(
         r__exchange_certificate=StepResult("r:exchange_certificate", "ok", ({"Thumbprint": "ab" * 20, "Subject": "CN=x"}, {"Subject": "CN=none"})),
         r__exchange_certificate__receive=StepResult("r:exchange_certificate:receive", "ok", ({"Identity": "EX01\\Default", "Fqdn": "ex01"},)),
         r__exchange_certificate__send=StepResult("r:exchange_certificate:send", "ok", ({"Fqdn": "out"},)),
-    ), "r:")
+        r__exchange_certificate__transport=StepResult("r:exchange_certificate:transport", "ok", ({"InternalTransportCertificateThumbprint": "CD" * 20},)),
+        r__exchange_certificate__imap=StepResult("r:exchange_certificate:imap", "ok", ({"X509CertificateName": "mail.contoso.com"},)),
+        r__exchange_certificate__pop=StepResult("r:exchange_certificate:pop", "ok", ({"X509CertificateName": "pop", "Other": 1}, {"X509CertificateName": "two"})),
+        r__exchange_certificate__auth=StepResult("r:exchange_certificate:auth", "ok", ({"CurrentCertificateThumbprint": "EF" * 20, "Other": 1},)),
+    ), utc_now="2026-01-02T03:04:05Z"), "r:")
     assert got == (
         ObservedObject(KIND, "AB" * 20, "AB" * 20, {"Thumbprint": "ab" * 20, "Subject": "CN=x"}),
         ObservedObject(KIND, "", "", {"Subject": "CN=none"}),
         ObservedObject(CONNECTOR, "EX01\\Default", "receive", {"Identity": "EX01\\Default", "Fqdn": "ex01"}),
         ObservedObject(CONNECTOR, "", "send", {"Fqdn": "out"}),
+        ObservedObject(SERVER_INFO, "", "", {  # one row each, only what was selected; two rows are no answer
+            "UtcNow": "2026-01-02T03:04:05Z", "transport.InternalTransportCertificateThumbprint": "CD" * 20,
+            "imap.X509CertificateName": "mail.contoso.com", "pop.X509CertificateName": None,
+            "auth.CurrentCertificateThumbprint": "EF" * 20, "auth.NextCertificateThumbprint": None}),
     )
+
+
+def test_a_read_back_or_an_edge_observes_only_the_clock_of_what_it_was_not_asked_or_does_not_have():
+    from exconf.remote import STATUS_NOT_APPLICABLE
+
+    got = CertificateKind().observe(answer(
+        r__exchange_certificate__transport=StepResult("r:exchange_certificate:transport", "ok", ({"InternalTransportCertificateThumbprint": None},)),
+        r__exchange_certificate__imap=StepResult("r:exchange_certificate:imap", STATUS_NOT_APPLICABLE),
+    ), "r:")
+    assert got == (ObservedObject(SERVER_INFO, "", "", {"UtcNow": None, "transport.InternalTransportCertificateThumbprint": None}),)
 
 
 @pytest.mark.parametrize("step, cmdlet", [
     ("r:exchange_certificate", "Get-ExchangeCertificate"),
     ("r:exchange_certificate:receive", "Get-ReceiveConnector"),
     ("r:exchange_certificate:send", "Get-SendConnector"),
+    ("r:exchange_certificate:transport", "Get-TransportService"),
+    ("r:exchange_certificate:imap", "Get-ImapSettings"),
+    ("r:exchange_certificate:pop", "Get-PopSettings"),
+    ("r:exchange_certificate:auth", "Get-AuthConfig"),
 ])
 def test_a_failed_read_names_the_cmdlet_and_why(step, cmdlet):
     with pytest.raises(ReadError) as exc:

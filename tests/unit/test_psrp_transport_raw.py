@@ -57,7 +57,7 @@ def test_a_pipeline_of_statements_writes_the_same_xml_with_commands_copied_shall
 
     def commands(shallow: bool) -> list[Command]:
         out = []
-        for i, (cmdlet, params) in enumerate([("Set-ReceiveConnector", {"Identity": "EX01\\Default", "ProtocolLoggingLevel": "Verbose"}),
+        for _i, (cmdlet, params) in enumerate([("Set-ReceiveConnector", {"Identity": "EX01\\Default", "ProtocolLoggingLevel": "Verbose"}),
                                              ("Measure-Object", {}),
                                              ("Import-ExchangeCertificate", {"FileData": b"\x30\x82\x01", "Server": "ex01"}),
                                              ("Set-TransportConfig", {"TLSSendDomainSecureList": ["a.com", "b.com"], "ErrorAction": "Stop"})]):

@@ -33,7 +33,8 @@ def setting() -> Change:
 
 def certificate() -> Change:
     return Change("edge01/exchange_certificate/" + "A" * 40, "edge01", "exchange_certificate", "CN=mail (AAAAAAAA)", "A" * 40, "create",
-                  (PropertyChange("services", "", [], ["SMTP"], None, AT),), "import /srv/inv/mail.pfx", after=("ex01/receive_connector/Default EX01",))
+                  (PropertyChange("services", "", [], ["SMTP"], None, AT),), "import /srv/inv/mail.pfx", after=("ex01/receive_connector/Default EX01",),
+                  effects=("the default SMTP certificate changes",))
 
 
 def operations() -> tuple[Operation, ...]:
@@ -80,7 +81,7 @@ def test_the_review_is_every_change_with_every_command_by_value_or_by_reference(
     setting_doc, cert_doc = doc["changes"]
     assert setting_doc == {
         "address": "ex01/receive_connector/Default EX01", "host": "ex01", "kind": "receive_connector", "name": "Default EX01", "identity": "g-1",
-        "action": "update", "reason": "declared in group_vars/all.yaml:3", "after": [],
+        "action": "update", "reason": "declared in group_vars/all.yaml:3", "after": [], "effects": [],
         "properties": [
             {"prop": "protocol_logging_level", "before": "None", "after": "Verbose", "sensitive": False, "declared_at": ["group_vars/all.yaml", 3, 5]},
             {"prop": "auth_password", "before": "(sensitive)", "after": "(sensitive)", "sensitive": True, "declared_at": ["group_vars/all.yaml", 3, 5]},
@@ -94,6 +95,7 @@ def test_the_review_is_every_change_with_every_command_by_value_or_by_reference(
     assert {k: v for k, v in cert_doc.items() if k != "operations"} == {
         "address": cid, "host": "edge01", "kind": "exchange_certificate", "name": "CN=mail (AAAAAAAA)", "identity": "A" * 40, "action": "create",
         "reason": "import /srv/inv/mail.pfx", "after": ["ex01/receive_connector/Default EX01"],
+        "effects": ["the default SMTP certificate changes"],
         "properties": [{"prop": "services", "before": [], "after": ["SMTP"], "sensitive": False, "declared_at": ["group_vars/all.yaml", 3, 5]}],
     }
     assert cert_doc["operations"] == [
@@ -168,6 +170,7 @@ def test_a_list_parameter_that_changed_is_a_difference_never_hidden_as_nulls():
     ("identity", "g-2", "target (Identity) differs"),
     ("action", "replace", "action differs"),
     ("after", ("x",), "order (what it follows) differs"),
+    ("effects", ("the Edge subscription is made again",), "side effects differ"),
 ])
 def test_each_field_of_a_change_that_moved_is_named(field, value, name):
     s = setting()
@@ -262,7 +265,7 @@ def test_every_change_that_moved_is_named_not_only_the_first():
 
 
 def test_changes_in_another_order_are_named_only_when_nothing_else_moved():
-    s, c = setting(), certificate()
+    s, _ = setting(), certificate()
     swapped = Plan({"edge01": the_plan().hosts["edge01"], "ex01": the_plan().hosts["ex01"], "ex02": the_plan().hosts["ex02"]},
                    operations(), ("careful",), the_plan().refusals, ("certificate-sha1",), the_plan().schedule)
     assert differences(review(the_plan()), review(swapped), ["ex01", "edge01"]) == ["the changes are not in the order reviewed"]

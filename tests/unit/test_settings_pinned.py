@@ -43,9 +43,17 @@ def test_each_kinds_schema_is_the_one_published():
 # --- reading ------------------------------------------------------------------------------------------------------------
 
 
-def test_the_read_step_selects_what_the_kind_compares_and_skips_where_the_kind_does_not_exist():
-    assert RECEIVE_CONNECTOR.read_steps("r:") == [Step("r:receive_connector", "Get-ReceiveConnector", {"Server": LOCAL_SERVER},
-                                                       select=("Name", "Identity", "Guid", "ProtocolLoggingLevel"), skip_on_edge=False)]
+def test_the_read_steps_select_what_the_kind_compares_and_the_certificates_it_names_and_skip_where_the_kind_does_not_exist():
+    """A kind whose properties name certificates (tls_certificate) also reads the connector's Fqdn and TlsDomain (the
+    names its certificate must hold) and the server's certificates, as the certificate kind reads them (readcache)."""
+    assert RECEIVE_CONNECTOR.read_steps("r:") == [
+        Step("r:receive_connector", "Get-ReceiveConnector", {"Server": LOCAL_SERVER},
+             select=("Name", "Identity", "Guid", "ProtocolLoggingLevel", "TlsCertificateName", "RequireTLS", "DomainSecureEnabled", "Fqdn", "TlsDomain"),
+             skip_on_edge=False),
+        Step("r:receive_connector:certificates", "Get-ExchangeCertificate", {"Server": LOCAL_SERVER},
+             select=("Thumbprint", "Subject", "Issuer", "CertificateDomains", "NotBefore", "NotAfter", "Services", "Status", "IsSelfSigned",
+                     "HasPrivateKey", "PublicKeySize", "SignatureAlgorithm.FriendlyName"), skip_on_edge=False),
+    ]
     assert TRANSPORT_CONFIG.read_steps("r:") == [Step("r:transport_config", "Get-TransportConfig", {},
                                                       select=("Name", "Identity", "Guid", "TLSSendDomainSecureList", "TLSReceiveDomainSecureList"),
                                                       skip_on_edge=True)]
