@@ -30,6 +30,8 @@ from .. import eventlog
 from ..program import CommandResult, run_command
 from ..winrm.auth import account_name, find_account, split_principal
 from . import admin_audit_log, cmdlets, errors, orgfile, powershell_vdir
+from .certificates import add_pfx_to_my_store
+from .context import Context
 from . import state as lab_state
 from .serialize import serialize_all
 from .spec import Account, Faults, OrgFileError, OrgSpec, PowerShellVdir, ServerEntry, ServerSpec, WinRMSettings
@@ -418,6 +420,19 @@ class LabStore:
                                        getattr(self._batch, "caller", ""), self._state.now())
                 self._changed(self._state.touched)
             return outcome
+
+    def import_pfx(self, spec: ServerSpec, data: bytes, password: str, exportable: bool, friendly_name: str | None) -> str:
+        """What exconf's program does for an Import-ExchangeCertificate step: the PFX into LocalMachine\\My with .NET,
+        no cmdlet (certificates.add_pfx_to_my_store). Returns the thumbprint; raises StoreImportError."""
+        entry = self.entry(spec)
+        with self.one_save(), self._lock:
+            self._state.touched.clear()
+            ctx = Context(self.org, self._state, entry, self._state.now(), "", "")
+            try:
+                return add_pfx_to_my_store(ctx, data, password, exportable, friendly_name)
+            finally:
+                if ctx.changed:
+                    self._changed(self._state.touched)
 
     def _changed(self, slots: Any) -> None:
         """Called under the state lock (inside one_save) after a change: number it for the commit,
