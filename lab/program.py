@@ -297,6 +297,7 @@ def run_step(store: "LabStore", server: ServerSpec, step: dict[str, Any],
         return result
     outputs = {} if outputs is None else outputs
     output_path = None
+    pfx = False
     try:
         named = step_arguments(step.get("params"), server, outputs)
         given = {key.lower(): value for key, value in named}
@@ -323,12 +324,14 @@ def run_step(store: "LabStore", server: ServerSpec, step: dict[str, Any],
             store.module_log(server, "Join-Path", [("Path", TEMP_DIRECTORY), ("ChildPath", leaf)])
             output_path = f"{TEMP_DIRECTORY}{leaf}"
             named.append((parameter, output_path))
-        if name == IMPORT_CERTIFICATE:
+        # the program's Test-CertificateChain: a completion (a CA's chain) runs as the cmdlet; a PFX is imported
+        pfx = name == IMPORT_CERTIFICATE and not _is_chain(named, server)
+        if pfx:
             _check_pfx_arguments(named, server)
     except _BadParameter as exc:
         result["error"] = _error(str(exc), "ExconfBadParameter", "InvalidArgument", "ArgumentException")
         return result
-    if name == IMPORT_CERTIFICATE:  # Import-Pfx: .NET method calls, which module logging does not record
+    if pfx:  # Import-Pfx: .NET method calls, which module logging does not record
         given = {key.lower(): value for key, value in named}
         try:
             thumb = store.import_pfx(server, given["filedata"], given["password"].reveal(),
@@ -394,6 +397,22 @@ def _web_file(store: "LabStore", server: ServerSpec, name: str, step: dict[str, 
                                              ("Encoding", "UTF8")], remote=True)
         return [*named, ("NoNewline", True), ("Encoding", "ASCII"), ("LiteralPath", path)]
     return [("LiteralPath", path)]
+
+
+# DER PKCS#7 signedData after the outer SEQUENCE: a CA's chain completing a pending request (exconf.ps1's
+# Test-CertificateChain); such a step runs Import-ExchangeCertificate itself, bound as any step.
+SIGNED_DATA_OID = bytes((0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x07, 0x02))
+
+
+def _is_chain(named: list[tuple[str, Any]], server: ServerSpec) -> bool:
+    given = {key.lower(): value for key, value in named}
+    data = given.get("filedata")
+    if not isinstance(data, bytes) or len(data) < 16 or data[0] != 0x30:
+        return False
+    at = 2 + (data[1] & 0x7F if data[1] >= 0x80 else 0)
+    server_name = given.get("server")
+    return (data[at:at + len(SIGNED_DATA_OID)] == SIGNED_DATA_OID and set(given) <= {"filedata", "server"}
+            and (server_name is None or (isinstance(server_name, str) and server_name.lower() == server.computer_name.lower())))
 
 
 def _check_pfx_arguments(named: list[tuple[str, Any]], server: ServerSpec) -> None:

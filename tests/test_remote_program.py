@@ -535,3 +535,15 @@ def test_the_program_deletes_an_output_file_whatever_happened(tree, program):
     assert writes == ["if (-not [System.IO.File]::Exists($webConfig)) { [System.IO.File]::WriteAllText($webConfig, $challengeWebConfig) }"]
     assert "OpenWrite" not in program
     assert "$webConfig = [System.IO.Path]::Combine($folder, 'web.config')" in program and "$challengeWebConfig = '<?xml" in program
+
+
+def test_only_a_pkcs7_chain_is_imported_by_the_cmdlet_itself(program):
+    """Completing a pending request binds the CA's chain (public) to Import-ExchangeCertificate; anything else is a PFX
+    step, imported by Import-Pfx, so no PFX byte reaches module logging (docs/remote-contract.md)."""
+    assert "$signedDataOid = [byte[]](0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x07, 0x02)" in program
+    assert "if ($name -ceq 'Import-ExchangeCertificate' -and -not (Test-CertificateChain $stepArgs)) {" in program
+    body = program[program.index("function Test-CertificateChain"):program.index("function Import-Pfx")]
+    assert "@('FileData', 'Server') -contains $key" in body and "-eq $computer" in body
+    from exconf.lab.program import SIGNED_DATA_OID  # the lab's program takes the same shape
+
+    assert bytes.fromhex("06092A864886F70D010702") == SIGNED_DATA_OID

@@ -309,6 +309,22 @@ function Assert-PfxArguments([hashtable]$stepArgs) {
     if (-not $ok) { throw 'Import-ExchangeCertificate runs in an exconf step only as -FileData <PFX> -Password <SecureString> [-PrivateKeyExportable <bool>] [-FriendlyName <string>] [-Server <this server>].' }
 }
 
+# Completing a pending request (EXD "Complete a pending Exchange Server certificate request") is the other
+# Import-ExchangeCertificate: -FileData the CA's chain, public, no password; the cmdlet itself matches it to the
+# request's key, so it runs as it is. Only a DER PKCS#7 signedData (OID 1.2.840.113549.1.7.2 after the outer
+# SEQUENCE) is taken that way: a PFX begins with its version, never this, so no PFX byte is ever bound.
+$signedDataOid = [byte[]](0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x07, 0x02)
+function Test-CertificateChain([hashtable]$stepArgs) {
+    $data = $stepArgs['FileData']
+    if (-not ($data -is [byte[]]) -or $data.Length -lt 16 -or $data[0] -ne 0x30) { return $false }
+    $at = 2
+    if ($data[1] -ge 0x80) { $at = 2 + ($data[1] -band 0x7f) }
+    if ($at + $signedDataOid.Length -gt $data.Length) { return $false }
+    for ($i = 0; $i -lt $signedDataOid.Length; $i++) { if ($data[$at + $i] -ne $signedDataOid[$i]) { return $false } }
+    foreach ($key in $stepArgs.Keys) { if (-not (@('FileData', 'Server') -contains $key)) { return $false } }
+    return ($null -eq $stepArgs['Server'] -or ($stepArgs['Server'] -is [string] -and $stepArgs['Server'] -eq $computer))
+}
+
 function Import-Pfx([hashtable]$stepArgs) {
     $flags = [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]'MachineKeySet, PersistKeySet'
     if ($stepArgs['PrivateKeyExportable']) { $flags = $flags -bor [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]::Exportable }
@@ -393,7 +409,7 @@ function Invoke-Step($step) {
             $outputPath = Join-Path -Path ([System.IO.Path]::GetTempPath()) -ChildPath ('exconf-' + [System.Guid]::NewGuid().ToString('N') + '.xml')
             $stepArgs[$fileParameter] = $outputPath
         }
-        if ($name -ceq 'Import-ExchangeCertificate') {
+        if ($name -ceq 'Import-ExchangeCertificate' -and -not (Test-CertificateChain $stepArgs)) {
             Assert-PfxArguments $stepArgs
             $stage = 'store'
             $stepArgs = Import-Pfx $stepArgs
