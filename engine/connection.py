@@ -135,12 +135,14 @@ class ConnectionConfigError(ValueError):
     """A host's connection variables cannot be used; the message names the host and the variable."""
 
 
-def settings_for(host: Host, inventory_dir: Path, env: Mapping[str, str] = os.environ) -> ConnectionSettings:
+def settings_for(host: Host, inventory_dir: Path, env: Mapping[str, str] = os.environ, *, beside_psrp: bool = False) -> ConnectionSettings:
     """WinRM settings (exconf's program): what the runner uses for a host whose door is WinRM (door.py). A
     variable that cannot be rendered (a host outside --limit, read only when it carries the organisation's
-    objects) is this host's error, never the run's."""
+    objects) is this host's error, never the run's. ``beside_psrp``: for the few steps a host reached over
+    remote PowerShell takes through WinRM's own endpoint (an ACME challenge file, an app pool restart: nothing
+    an Exchange session holds); ``ansible_port`` is then remote PowerShell's when ansible_connection says psrp."""
     try:
-        return _settings(host, inventory_dir, env)
+        return _settings(host, inventory_dir, env, beside_psrp)
     except RenderError as exc:
         raise ConnectionConfigError(f"{host.name}: {exc}") from None
 
@@ -157,12 +159,14 @@ def ssh_settings_for(host: Host, inventory_dir: Path, env: Mapping[str, str] = o
         raise ConnectionConfigError(f"{host.name}: {exc}") from None
 
 
-def _settings(host: Host, inventory_dir: Path, env: Mapping[str, str]) -> ConnectionSettings:
+def _settings(host: Host, inventory_dir: Path, env: Mapping[str, str], beside_psrp: bool = False) -> ConnectionSettings:
     v = host.vars
     kind = v.get("ansible_connection")
     if kind not in (None, "winrm", PSRP):
         raise ConnectionConfigError(f"{host.name}: ansible_connection {kind!r} is not supported yet; use psrp or winrm")
     scheme, port = _scheme_and_port(v)
+    if beside_psrp and kind == PSRP:
+        scheme, port = str(v.get("ansible_winrm_scheme") or "http"), None
     port = port or (5986 if scheme == "https" else 5985)
     auth = _auth(host, v.get("ansible_winrm_transport"), scheme, _truthy(v.get(FORBID_NTLM)))
     user, password = _credentials(host, env, kerberos=auth == "kerberos")

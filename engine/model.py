@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from exconf.remote import Answer, Step
@@ -166,6 +167,11 @@ class Operation:
     between waves and does not send it late. ``role``: what the operation does within its change, as
     its kind names it ("import", "restart"); a kind reads it back, never the id.
     ``kind``: the kind that made it (set by the planner, so that the runner never looks one up by name).
+    ``where``: how its steps reach ``host``: "" through the host's door; PROGRAM through exconf's program over
+    WinRM even where the host takes remote PowerShell (a file of IIS, an app pool: nothing an Exchange session
+    holds); CONTROLLER not at all: its kind runs it on the controller (``run_on_controller``: an issuer signs a
+    request), for ``host``, whose wave and failures it shares. ``cleanup``: it runs once what it needs has run,
+    whether that succeeded or not (it removes what an earlier operation left: an ACME challenge file).
     """
 
     id: str
@@ -176,10 +182,25 @@ class Operation:
     within: tuple[str, int] | None = None
     role: str = ""
     kind: OperationKind | None = field(default=None, compare=False, repr=False)
+    where: str = ""
+    cleanup: bool = False
+
+
+PROGRAM = "program"  # Operation.where: exconf's program over WinRM
+CONTROLLER = "controller"  # Operation.where: on the controller, by the operation's kind
+
+
+class ControllerError(Exception):
+    """An operation run on the controller failed; the message says what and where (never a secret)."""
 
 
 class OperationKind(Protocol):
-    """What the runner needs of the kind that made an operation: read it back and judge it."""
+    """What the runner needs of the kind that made an operation: read it back and judge it, and for an
+    operation whose parameters come from earlier ones, resolve it; for one run on the controller, run it."""
+
+    def resolve(self, op: Operation, carried: Mapping[tuple[str, str], Any]) -> Operation: ...
+
+    def run_on_controller(self, op: Operation, change: Change, carried: Mapping[tuple[str, str], Any]) -> dict[str, Any]: ...
 
     def read_steps(self, prefix: str) -> list[Step]: ...
 

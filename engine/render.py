@@ -76,18 +76,24 @@ def change_text(change: dict[str, Any], names: dict[str, str] | None = None) -> 
     for effect in change.get("effects", ()):
         out.append("    ! ", style="bold yellow")
         out.append(safe(str(effect), newlines=False) + "\n")
-    steps = {c["step"]: (c["cmdlet"], op["host"]) for op in change["operations"] for c in op["commands"]}
+    steps: dict[str, tuple[str, ...]] = {c["step"]: (c["cmdlet"], op["host"], c.get("carries", "")) for op in change["operations"]
+                                         for c in op["commands"]}
     for op in change["operations"]:
         when = f"wave {op['wave']}"
         if op.get("within"):
             when += f", within {int(op['within'][1]) // 60} minutes of the file it needs"
-        out.append(f"    on {safe(op['host'], newlines=False)} ({when}):\n", style="dim")
+        if op.get("cleanup"):
+            when += ", whatever came before"
+        host = safe(op["host"], newlines=False)
+        where = {"controller": f"on the controller, for {host}", "program": f"on {host} through WinRM (exconf's program)"}.get(
+            str(op.get("where") or ""), f"on {host}")
+        out.append(f"    {where} ({when}):\n", style="dim")
         for c in op["commands"]:
             out.append("      " + command_text(c, steps) + "\n", style="dim")
     return out
 
 
-def command_text(command: dict[str, Any], steps: dict[str, tuple[str, str]] | None = None) -> str:
+def command_text(command: dict[str, Any], steps: dict[str, tuple[str, ...]] | None = None) -> str:
     """A cmdlet as an administrator would type it, with references in words; safe for a terminal."""
     words = [safe(command["cmdlet"], newlines=False)]
     for name, value in command["parameters"].items():
@@ -99,7 +105,7 @@ def command_text(command: dict[str, Any], steps: dict[str, tuple[str, str]] | No
     return " ".join(words)
 
 
-def _argument(value: Any, steps: dict[str, tuple[str, str]]) -> str:
+def _argument(value: Any, steps: dict[str, tuple[str, ...]]) -> str:
     if isinstance(value, list):
         return ",".join(_argument(v, steps) for v in value) or "@()"
     if value is None:
@@ -118,11 +124,21 @@ def _argument(value: Any, steps: dict[str, tuple[str, str]]) -> str:
         if "secret" in value:
             return f"(a SecureString: the password {safe(str(value['secret']), newlines=False)})"
         if "output_of" in value:
-            cmdlet, _ = steps.get(str(value["output_of"]), (str(value["output_of"]), ""))
+            cmdlet = steps.get(str(value["output_of"]), (str(value["output_of"]),))[0]
             return f"(the {safe(str(value.get('property')), newlines=False)} that {safe(cmdlet, newlines=False)} returns)"
         if "file_written_by" in value:
-            cmdlet, host = steps.get(str(value["file_written_by"]), (str(value["file_written_by"]), "?"))
+            cmdlet, host, carries = (*steps.get(str(value["file_written_by"]), (str(value["file_written_by"]), "?")), "")[:3]
+            if value.get("part"):
+                return f"({safe(str(value['part']), newlines=False)}, from {safe(cmdlet, newlines=False)}, carried in memory)"
+            if carries:
+                return (f"(the {safe(str(carries), newlines=False)} that {safe(cmdlet, newlines=False)} returns on {safe(host, newlines=False)}, "
+                        "carried in memory)")
             return f"(the file {safe(cmdlet, newlines=False)} writes on {safe(host, newlines=False)}, carried in memory)"
+        if "challenge_file" in value:
+            name = value["challenge_file"]
+            if isinstance(name, str):
+                return f"(the file /.well-known/acme-challenge/{safe(name, newlines=False)} of the Default Web Site)"
+            return f"(the file /.well-known/acme-challenge/<token> of the Default Web Site, <token>: {_argument(name, steps).strip('()')})"
         if "server" in value:
             return "(this server)"
         if "bytes" in value:

@@ -42,7 +42,7 @@ def parameter(value: Any, sensitive: bool = False) -> Any:
     if isinstance(value, OutputRef):
         return {"output_of": value.step, "property": value.property}
     if isinstance(value, FromOperation):
-        return {"file_written_by": value.step}
+        return {"file_written_by": value.step, **({"part": value.part} if value.part else {})}
     if value == LOCAL_SERVER:
         return {"server": "this server"}
     if isinstance(value, (list, tuple)):
@@ -56,7 +56,12 @@ def command(step: Step, hidden: frozenset[str] = frozenset()) -> dict[str, Any]:
     params = {name: parameter(value, name in hidden) for name, value in step.params.items()}
     if step.output_file:
         params[step.output_file] = {"temporary_file": True}
-    return {"step": step.id, "cmdlet": step.cmdlet, "parameters": params}
+    if step.web_file is not None:
+        params["LiteralPath"] = {"challenge_file": parameter(step.web_file)}
+    doc: dict[str, Any] = {"step": step.id, "cmdlet": step.cmdlet, "parameters": params}
+    if step.carry:
+        doc["carries"] = step.carry
+    return doc
 
 
 def _operation(op: Operation, wave: int, hidden: frozenset[str]) -> dict[str, Any]:
@@ -68,6 +73,8 @@ def _operation(op: Operation, wave: int, hidden: frozenset[str]) -> dict[str, An
         "needs": list(op.needs),
         "within": list(op.within) if op.within else None,
         "commands": [command(s, hidden) for s in op.steps],
+        **({"where": op.where} if op.where else {}),
+        **({"cleanup": True} if op.cleanup else {}),
     }
 
 
@@ -100,8 +107,9 @@ def review(plan: Plan) -> dict[str, Any]:
         change = changes.get(op.change)
         hidden = frozenset(p.param for p in change.properties if p.sensitive and p.param) if change else frozenset()
         by_change.setdefault(op.change, []).append(_operation(op, wave_of.get(op.id, 0), hidden))
+    position = {op_id: i for i, op_id in enumerate(op_id for wave in plan.schedule for op_id in wave)}
     for ops in by_change.values():
-        ops.sort(key=lambda o: o["wave"])  # as they run (stable: operations of one wave stay by address)
+        ops.sort(key=lambda o: (o["wave"], position.get(o["id"], 0)))  # as they run: by wave, then in the schedule's order
     return {
         "hosts": {
             name: {"status": hp.status.value, "error": hp.error, "endpoint": hp.endpoint, "facts": hp.facts.to_json() if hp.facts else None}

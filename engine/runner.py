@@ -24,21 +24,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from exconf.modules import KINDS, ORGANIZATION, SERVER, Kind
-from exconf.modules.base import ReadError
-from exconf.remote import STATUS_ERROR, STATUS_NOT_RUN, Answer, ContractError, FromOperation, RemoteFatal, Step
+from exconf.modules.base import MissingOutput, ReadError, resolve_from_operations
+from exconf.remote import STATUS_ERROR, STATUS_NOT_RUN, Answer, ContractError, RemoteFatal, Step
 
 from . import planner, readcache
 from . import sshvars
 from .connection import ConnectionConfigError, psrp_settings_for, settings_for, ssh_settings_for
 from .desired import DesiredState
-from .door import PSRP, SSH, DoorError, door_of
+from .door import PSRP, SSH, WINRM, DoorError, door_of
 from .executor import Executor, ProgramExecutor
 from .facts import SERVER_STEP, FactsError, server_facts
 from .graph import dependants
 from .inventory import Host, Inventory
-from .model import Change, ChangeOutcome, ChangeResult, HostResult, HostStatus, Operation, OperationKind, Plan
+from .model import (CONTROLLER, PROGRAM, Change, ChangeOutcome, ChangeResult, ControllerError, HostResult, HostStatus, Operation,
+                    OperationKind, Plan)
 from .planner import HostRead
 from .psrp_executor import PSRPExecutor
 from .transport import AuthenticationFailed, HostUnreachable, TransportError
@@ -78,6 +80,17 @@ def default_executor_factory(inventory_dir: Path, watchdog: Watchdog | None = No
     return make
 
 
+def default_program_factory(inventory_dir: Path, watchdog: Watchdog | None = None) -> ExecutorFactory:
+    """exconf's program over WinRM for the operations of a host reached over remote PowerShell that no Exchange
+    session can run (``Operation.where == PROGRAM``: an ACME challenge file, an app pool restart)."""
+
+    def make(host: Host) -> Executor:
+        s = settings_for(host, inventory_dir, beside_psrp=True)
+        return ProgramExecutor(WinRMTransport(s, watchdog=watchdog), in_clear=in_clear(s.scheme, s.encrypts_messages), endpoint=s.endpoint)
+
+    return make
+
+
 def endpoint_of(host: Host, inventory_dir: Path) -> str:
     """Where the host is reached, for plan files and reports (no password needed to say it)."""
     try:
@@ -97,6 +110,7 @@ class Session:
 
     host: Host
     executor: Executor | None = None
+    program: Executor | None = None  # exconf's program over WinRM beside remote PowerShell (Operation.where == PROGRAM)
     status: HostStatus = HostStatus.OK
     error: str = ""
     sent: bool = True  # False when the last failure happened before the command reached the server
@@ -150,6 +164,7 @@ class Run:
     forks: int = 5
     kinds: tuple[Kind, ...] = KINDS
     executor_factory: ExecutorFactory | None = None
+    program_factory: ExecutorFactory | None = None  # None: the default over WinRM (or executor_factory when that is given)
     on_event: Event | None = None
     on_interrupt: Callable[[list[str]], None] | None = None  # told which hosts are in flight at a first Ctrl-C
     on_change: Callable[[ChangeResult], None] | None = None  # told each change's outcome as soon as it is final
@@ -177,10 +192,17 @@ class Run:
         if self.executor_factory is None:
             self._watchdog = Watchdog()
             self.executor_factory = default_executor_factory(self.inventory.path.parent, self._watchdog)
+            if self.program_factory is None:
+                self.program_factory = default_program_factory(self.inventory.path.parent, self._watchdog)
+        elif self.program_factory is None:
+            self.program_factory = self.executor_factory
         self.sessions = {h.name: Session(h) for h in self.hosts}
         # Kinds that reads_peers are read on every host once any host declares them (resolved once, not per host).
         declared_anywhere = frozenset(k for h in self.desired.hosts for k in self.desired.kinds_of(h))
         self._peer_kinds = frozenset(k.kind for k in self.kinds if k.scope == SERVER and k.reads_peers and k.kind in declared_anywhere)
+        # An organisation kind that reads_peers is read on every host too (the Auth certificate must be on every Mailbox server).
+        self._peer_kinds |= frozenset(k.kind for k in self.kinds if k.scope == ORGANIZATION and k.reads_peers and self.organization
+                                      and k.kind in self.desired.organization_kinds)
         # Of those, the kinds read once per AD site (by one Mailbox server of it) by the hosts that do not declare them.
         self._site_kinds = frozenset(k.kind for k in self.kinds if k.kind in self._peer_kinds and k.reads_per_site)
         self._sites_read: set[str] = set()
@@ -274,6 +296,21 @@ class Run:
             session.executor = self.executor_factory(session.host)
         return session.executor
 
+    def _takes_program(self, session: Session) -> bool:
+        """Whether the host's own door is exconf's program, over WinRM or SSH (then PROGRAM operations take that door too)."""
+        try:
+            return door_of(session.host.name, session.host.vars).connection in (WINRM, SSH)
+        except DoorError:
+            return False
+
+    def _program_executor(self, session: Session) -> Executor:
+        if self._takes_program(session):
+            return self._executor(session)
+        if session.program is None:
+            assert self.program_factory is not None
+            session.program = self.program_factory(session.host)
+        return session.program
+
     def _kinds(self, scope: str, declared: frozenset[str]) -> list[Kind]:
         return [k for k in self.kinds if k.scope == scope and k.kind in declared]
 
@@ -281,7 +318,8 @@ class Run:
         """The server kinds a host declares, and those that ``reads_peers`` declared on any host (but not those read
         per site, which only the site's reader reads)."""
         mine = self.desired.kinds_of(host)
-        return [k for k in self.kinds if k.scope == SERVER and (k.kind in mine or (k.kind in self._peer_kinds and k.kind not in self._site_kinds))]
+        return [k for k in self.kinds if (k.scope == SERVER and (k.kind in mine or (k.kind in self._peer_kinds and k.kind not in self._site_kinds)))
+                or (k.scope == ORGANIZATION and k.kind in self._peer_kinds)]
 
     def _site_read(self, session: Session, result: HostRead) -> None:
         """Kinds read once per AD site: the first Mailbox server of a site to be read reads them for it, in a
@@ -303,16 +341,21 @@ class Run:
         for k in wanted:
             result.objects[k.kind] = k.observe(answer, READ) or ()
 
-    def _execute(self, session: Session, steps: list[Step], *, halt_on_error: bool) -> Answer:
-        """One round trip; a read cmdlet asked for twice with the same parameters is sent once (readcache)."""
+    def _execute(self, session: Session, steps: list[Step], *, halt_on_error: bool, program: bool = False) -> Answer:
+        """One round trip; a read cmdlet asked for twice with the same parameters is sent once (readcache).
+        ``program``: through exconf's program over WinRM, beside the host's remote PowerShell."""
         sent, alias = readcache.shared(steps)
+        if program:
+            return readcache.answer_for(self._program_executor(session).execute(sent, halt_on_error=halt_on_error), alias)
         return readcache.answer_for(self._executor(session).execute(sent, halt_on_error=halt_on_error), alias)
 
     def release(self, hosts: set[str] | None = None) -> None:
         """Let go of sockets of hosts that have nothing more to do now (or all, while waiting)."""
         for name, s in self.sessions.items():
-            if s.executor is not None and (hosts is None or name in hosts):
-                s.executor.release()
+            if hosts is None or name in hosts:
+                for executor in (s.executor, s.program):
+                    if executor is not None:
+                        executor.release()
 
     def finish(self, hosts: set[str]) -> None:
         """End these hosts' shells now: they have nothing more to do in this run."""
@@ -322,8 +365,10 @@ class Run:
 
     def _finish(self, session: Session) -> None:
         """Delete a host's shell on the connection it has (no extra log-on) and keep its notes."""
-        executor, session.executor = session.executor, None
-        if executor is not None:
+        executors, session.executor, session.program = (session.executor, session.program), None, None
+        for executor in executors:
+            if executor is None:
+                continue
             session.notes += executor.notes()
             try:
                 executor.close()
@@ -332,12 +377,15 @@ class Run:
 
     def close(self) -> None:
         for s in self.sessions.values():
-            if s.executor is not None and not s.abandoned:  # an abandoned host's request may hold its connection: leave it
-                try:
-                    s.executor.close()
-                except Exception:  # noqa: BLE001 - closing is best effort, and never hides a result
-                    pass
-                s.executor = None
+            if s.abandoned:  # an abandoned host's request may hold its connection: leave it
+                continue
+            for executor in (s.executor, s.program):
+                if executor is not None:
+                    try:
+                        executor.close()
+                    except Exception:  # noqa: BLE001 - closing is best effort, and never hides a result
+                        pass
+            s.executor = s.program = None
         if self._watchdog is not None:
             self._watchdog.close()
 
@@ -497,9 +545,10 @@ class Run:
         lock = threading.Lock()
         plan_waves = [[by_id[i] for i in wave] for wave in plan.schedule]
         last_wave = {op.host: i for i, wave in enumerate(plan_waves) for op in wave}
-        # The files earlier waves' steps wrote (an Edge Subscription file, with its bootstrap password):
-        # in this process's memory only, for FromOperation parameters of later waves; dropped on return.
-        files: dict[tuple[str, str], bytes] = {}
+        # What earlier operations' steps handed on (an Edge Subscription file, with its bootstrap password; a
+        # certificate request; an exported PFX; what an issuer signed): in this process's memory only, for
+        # FromOperation parameters of later operations; dropped on return.
+        carried: dict[tuple[str, str], Any] = {}
         sent_at: dict[str, float] = {}
 
         unsettled = {c: sum(1 for op in ops if op.change == c) for c in changes}  # operations of each change not yet recorded
@@ -516,8 +565,9 @@ class Run:
             earlier = outcomes.get(change_id)
             if earlier is not None and earlier.outcome is ChangeOutcome.APPLIED and result.outcome is ChangeOutcome.NOT_RUN:
                 result = replace(result, outcome=ChangeOutcome.FAILED, message=f"partly made (its first operations ran), then {result.message}")
-            if earlier is None or earlier.outcome is ChangeOutcome.APPLIED:
-                outcomes[change_id] = result
+            if earlier is None or (earlier.outcome is ChangeOutcome.APPLIED
+                                   and (result.outcome is not ChangeOutcome.APPLIED or result.message or not earlier.message)):
+                outcomes[change_id] = result  # an applied operation's note (a new thumbprint) is kept over a later one's silence
             unsettled[change_id] -= 1
             if unsettled[change_id] == 0 and self.on_change is not None:
                 try:
@@ -534,15 +584,11 @@ class Run:
                     late = late_for_window(op, sent_at, self.clock())
                     if late:
                         blocked[op.id] = late
-                if op.id not in blocked:
-                    try:
-                        op = resolve_files(op, files)
-                    except MissingOutput as exc:
-                        blocked[op.id] = str(exc)
                 if op.id in blocked:
                     record(op.change, ChangeResult(changes[op.change], ChangeOutcome.NOT_RUN, blocked[op.id]))
                     for dep in dependants(ops, op.id):
-                        blocked.setdefault(dep.id, f"not attempted: it needs {op.id}, which did not run")
+                        if not dep.cleanup:
+                            blocked.setdefault(dep.id, f"not attempted: it needs {op.id}, which did not run")
                     continue
                 by_host.setdefault(op.host, []).append(op)
 
@@ -552,19 +598,20 @@ class Run:
                 with lock:
                     for op in host_ops:
                         sent_at[op.id] = started
-                results = self._apply_batch(session, host_ops, changes, files, lock)
+                results = self._apply_host(session, host_ops, changes, carried, lock)
                 if index == last_wave[session.host.name]:
                     self._finish(session)  # nothing more to send: its socket is not held to the end of the run
                 with lock:
                     for op, result in zip(host_ops, results, strict=True):
                         record(op.change, result)
-                        if result.outcome is not ChangeOutcome.APPLIED:
+                        if result.outcome is not ChangeOutcome.APPLIED and not op.cleanup:
                             why = f"not attempted: it needs {op.change} on {op.host}, which {'failed' if result.outcome is not ChangeOutcome.NOT_RUN else 'did not run'}"
                             for dep in dependants(ops, op.id):
-                                blocked.setdefault(dep.id, why)
+                                if not dep.cleanup:
+                                    blocked.setdefault(dep.id, why)
                             # A host stops at its first failure: its later waves do not run either.
                             for later in ops:
-                                if later.host == op.host and later.id not in outcomes and later not in host_ops:
+                                if later.host == op.host and later.id not in outcomes and later not in host_ops and not later.cleanup:
                                     blocked.setdefault(later.id, "not attempted: an earlier change on this host failed")
 
             for skipped in self._parallel("apply", apply_host, [self.sessions[h] for h in by_host]):
@@ -589,17 +636,81 @@ class Run:
             results[name] = HostResult(name, status, mine, in_sync=hp.in_sync, error=error, notes=notes)
         return results
 
+    def _apply_host(self, session: Session, ops: list[Operation], changes: dict[str, Change], carried: dict[tuple[str, str], Any],
+                    lock: threading.Lock) -> list[ChangeResult]:
+        """One host's operations of one wave, in order: consecutive operations that take the same way travel in one
+        round trip (the host's door, or exconf's program beside it); an operation run on the controller runs between
+        them. After the first failure nothing more runs on the host, except cleanup operations."""
+        program = self._takes_program(session)
+
+        def way(op: Operation) -> str:
+            return "door" if op.where == PROGRAM and program else op.where or "door"
+
+        results: dict[str, ChangeResult] = {}
+        stopped = ""  # why the host's later operations do not run
+        i = 0
+        while i < len(ops):
+            first = way(ops[i])
+            j = i + 1
+            while j < len(ops) and way(ops[j]) == first and first != CONTROLLER:
+                j += 1
+            segment, i = ops[i:j], j
+            ready: list[Operation] = []
+            for op in segment:
+                if stopped and (not op.cleanup or session.status is not HostStatus.OK):
+                    results[op.id] = ChangeResult(changes[op.change], ChangeOutcome.NOT_RUN, stopped)
+                    continue
+                try:
+                    with lock:
+                        known = dict(carried)
+                    ready.append(_kind(op).resolve(op, known))
+                except (MissingOutput, ControllerError) as exc:
+                    results[op.id] = ChangeResult(changes[op.change], ChangeOutcome.NOT_RUN, str(exc))
+                    stopped = stopped or ("" if op.cleanup else "not attempted: an earlier change on this host failed")
+            if not ready:
+                continue
+            if first == CONTROLLER:
+                done = [self._on_controller(op, changes[op.change], carried, lock) for op in ready]
+            elif not any(op.steps for op in ready):  # nothing left to send (a challenge already answered)
+                done = [ChangeResult(changes[op.change], ChangeOutcome.APPLIED) for op in ready]
+            else:
+                done = self._apply_batch(session, ready, changes, carried, lock, program=first == PROGRAM)
+            for op, result in zip(ready, done, strict=True):
+                results[op.id] = result
+                if result.outcome is not ChangeOutcome.APPLIED and not op.cleanup and not stopped:
+                    stopped = "not attempted: an earlier change on this host failed"
+        return [results[op.id] for op in ops]
+
+    def _on_controller(self, op: Operation, change: Change, carried: dict[tuple[str, str], Any], lock: threading.Lock) -> ChangeResult:
+        """An operation its kind runs on the controller (an issuer signing a request); what it hands on is carried."""
+        with lock:
+            known = dict(carried)
+        try:
+            handed = _kind(op).run_on_controller(op, change, known)
+        except ControllerError as exc:
+            return ChangeResult(change, ChangeOutcome.FAILED, str(exc))
+        except Exception as exc:  # noqa: BLE001 - one change's surprise is that change's failure, never the run's
+            return ChangeResult(change, ChangeOutcome.FAILED, f"{op.id}: unexpected {type(exc).__name__}: {exc}")
+        with lock:
+            for key, value in handed.items():
+                carried[(op.id, key)] = value
+        return ChangeResult(change, ChangeOutcome.APPLIED)
+
     def _apply_batch(self, session: Session, ops: list[Operation], changes: dict[str, Change],
-                     files: dict[tuple[str, str], bytes] | None = None, lock: threading.Lock | None = None) -> list[ChangeResult]:
-        """The operations, then a read-back of their kinds (always run: it changes nothing), in one round trip."""
+                     carried: dict[tuple[str, str], Any] | None = None, lock: threading.Lock | None = None,
+                     program: bool = False) -> list[ChangeResult]:
+        """The operations, then a read-back of their kinds (always run: it changes nothing), in one round trip.
+        ``program``: through exconf's program beside the host's remote PowerShell, with no read-back (what such
+        operations change, IIS's files and app pools, no Exchange cmdlet reads)."""
         steps: list[Step] = [s for op in ops for s in op.steps]
         kinds = list({id(k): k for op in ops if (k := _kind(op)) is not None}.values())
-        steps += [replace(s, always_run=True) for k in kinds for s in k.read_steps(VERIFY)]
+        if not program:
+            steps += [replace(s, always_run=True) for k in kinds for s in k.read_steps(VERIFY)]
         answer: Answer | None = None
 
         def work() -> None:
             nonlocal answer
-            answer = self._execute(session, steps, halt_on_error=True)
+            answer = self._execute(session, steps, halt_on_error=True, program=program)
 
         guard(session, work)
         if answer is None:
@@ -607,13 +718,19 @@ class Run:
                 return [ChangeResult(changes[op.change], ChangeOutcome.NOT_RUN, f"not sent: {session.error}") for op in ops]
             # Nothing came back: whether the changes were made is unknown; say so.
             return [ChangeResult(changes[op.change], ChangeOutcome.FAILED, f"result unknown: {session.error}", unknown=True) for op in ops]
-        if files is not None and lock is not None:
+        if carried is not None and lock is not None:
             with lock:
                 for op in ops:
                     for s in op.steps:
                         got = answer.results.get(s.id)
-                        if s.output_file and got is not None and got.ok and got.file is not None:
-                            files[(op.id, s.id)] = got.file
+                        if got is None or not got.ok:
+                            continue
+                        if s.output_file and got.file is not None:
+                            carried[(op.id, s.id)] = got.file
+                        if s.carry and len(got.objects) == 1 and got.objects[0].get(s.carry) is not None:
+                            carried[(op.id, s.id)] = got.objects[0][s.carry]
+        if program:
+            return [self._outcome(op, changes[op.change], answer, readback=False) for op in ops]
         results = [self._outcome(op, changes[op.change], answer) for op in ops]
         return [self._poll(session, op, changes[op.change], result) for op, result in zip(ops, results, strict=True)]
 
@@ -645,7 +762,7 @@ class Run:
             result = ChangeResult(change, ChangeOutcome.UNVERIFIED, problem, result.warnings)
         return result
 
-    def _outcome(self, op: Operation, change: Change, answer: Answer) -> ChangeResult:
+    def _outcome(self, op: Operation, change: Change, answer: Answer, readback: bool = True) -> ChangeResult:
         results = [answer.result(s.id) for s in op.steps]
         # Exchange's warnings (an Edge whose SMTP certificate changed must be subscribed again) are shown.
         warned = tuple(dict.fromkeys(w for r in results for w in r.warnings))
@@ -656,13 +773,13 @@ class Run:
             return ChangeResult(change, ChangeOutcome.NOT_RUN, "not attempted: an earlier change on this host failed", warned)
         kind = _kind(op)
         try:
-            readback = kind.observe(answer, VERIFY) or ()
+            read = (kind.observe(answer, VERIFY) or ()) if readback else ()
         except (ReadError, ContractError) as exc:
             return ChangeResult(change, ChangeOutcome.UNVERIFIED, f"made, but could not be read back: {exc}", warned)
-        problem = kind.verify_operation(op, change, readback)
+        problem = kind.verify_operation(op, change, read)
         if problem:
             return ChangeResult(change, ChangeOutcome.UNVERIFIED, problem, warned)
-        return ChangeResult(change, ChangeOutcome.APPLIED, kind.applied_note(op, change, readback), warned)
+        return ChangeResult(change, ChangeOutcome.APPLIED, kind.applied_note(op, change, read), warned)
 
 
 def _answering(plan: Plan) -> dict[str, Callable[[str], bool]]:
@@ -688,25 +805,8 @@ def _kind(op: Operation) -> OperationKind:
     return op.kind
 
 
-class MissingOutput(Exception):
-    """A FromOperation parameter whose file no earlier wave returned."""
-
-
-def resolve_files(op: Operation, files: dict[tuple[str, str], bytes]) -> Operation:
-    """The operation with each FromOperation parameter replaced by the bytes that step returned (in memory)."""
-    if not any(isinstance(v, FromOperation) for s in op.steps for v in s.params.values()):
-        return op
-    steps = []
-    for step in op.steps:
-        params = dict(step.params)
-        for name, value in step.params.items():
-            if isinstance(value, FromOperation):
-                data = files.get((value.operation, value.step))
-                if data is None:
-                    raise MissingOutput(f"not attempted: {value.operation} returned no file for -{name}")
-                params[name] = data
-        steps.append(replace(step, params=params))
-    return replace(op, steps=tuple(steps))
+# A FromOperation's value, in memory (modules/base.py): kept under these names for their callers.
+resolve_files = resolve_from_operations
 
 
 def late_for_window(op: Operation, sent_at: dict[str, float], now: float) -> str:

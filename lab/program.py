@@ -297,15 +297,24 @@ def run_step(store: "LabStore", server: ServerSpec, step: dict[str, Any],
         return result
     outputs = {} if outputs is None else outputs
     output_path = None
+    pfx = False
     try:
         named = step_arguments(step.get("params"), server, outputs)
         given = {key.lower(): value for key, value in named}
         if name == remote.RESTART_SERVICE and not (
             (len(named) == 1 or (len(named) == 2 and given.get("force") is True))
-            and isinstance(given.get("name"), str) and given["name"].lower() == "adam_msexchange"
-            and step.get("output_file") is None
+            and isinstance(given.get("name"), str) and given["name"].lower() in {n.lower() for n in remote.RESTARTABLE_SERVICES}
+            and step.get("output_file") is None and step.get("web_file") is None
         ):
-            raise _BadParameter("Restart-Service runs only as -Name ADAM_MSExchange [-Force] in an exconf step.")
+            raise _BadParameter("Restart-Service runs only as -Name ADAM_MSExchange or MSExchangeServiceHost [-Force] in an exconf step.")
+        if name == remote.RESTART_APP_POOL and not (
+            len(named) == 1 and isinstance(given.get("name"), str)
+            and given["name"].lower() in {n.lower() for n in remote.RESTARTABLE_APP_POOLS}
+            and step.get("output_file") is None and step.get("web_file") is None
+        ):
+            raise _BadParameter("Restart-WebAppPool runs only as -Name MSExchangeOWAAppPool or MSExchangeECPAppPool in an exconf step.")
+        if name in remote.WEB_FILE_CMDLETS or step.get("web_file") is not None:
+            named = _web_file(store, server, name, step, named, given)
         if step.get("output_file") is not None:
             parameter = _ps_string(step["output_file"])
             if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", parameter) or parameter.lower() in given:
@@ -315,12 +324,14 @@ def run_step(store: "LabStore", server: ServerSpec, step: dict[str, Any],
             store.module_log(server, "Join-Path", [("Path", TEMP_DIRECTORY), ("ChildPath", leaf)])
             output_path = f"{TEMP_DIRECTORY}{leaf}"
             named.append((parameter, output_path))
-        if name == IMPORT_CERTIFICATE:
+        # the program's Test-CertificateChain: a completion (a CA's chain) runs as the cmdlet; a PFX is imported
+        pfx = name == IMPORT_CERTIFICATE and not _is_chain(named, server)
+        if pfx:
             _check_pfx_arguments(named, server)
     except _BadParameter as exc:
         result["error"] = _error(str(exc), "ExconfBadParameter", "InvalidArgument", "ArgumentException")
         return result
-    if name == IMPORT_CERTIFICATE:  # Import-Pfx: .NET method calls, which module logging does not record
+    if pfx:  # Import-Pfx: .NET method calls, which module logging does not record
         given = {key.lower(): value for key, value in named}
         try:
             thumb = store.import_pfx(server, given["filedata"], given["password"].reveal(),
@@ -339,6 +350,10 @@ def run_step(store: "LabStore", server: ServerSpec, step: dict[str, Any],
         # What the step selects is all that is read of each object (names "A.B" read property A).
         outcome = store.invoke(server, name, named, remote=True, selected=frozenset(n.split(".", 1)[0].lower() for n in names))
     except CmdletError as exc:
+        if name == "Remove-Item" and exc.exception == "ItemNotFoundException":  # the program's Test-Path: already gone
+            outputs[_ps_string(step.get("id"))] = []
+            result.update(status="ok", objects=[], warnings=[])
+            return result
         error = exc.as_contract()
         if exc.exception == "CommandNotFoundException":  # the program resolves the cmdlet with Get-Command
             error["error_id"] = f"CommandNotFoundException,{_GET_COMMAND}"
@@ -354,6 +369,50 @@ def run_step(store: "LabStore", server: ServerSpec, step: dict[str, Any],
         result["file"] = None if written is None else base64.b64encode(written).decode("ascii")
     outputs[_ps_string(step.get("id"))] = list(outcome.objects)
     return result
+
+
+# What the program writes beside a challenge file (exconf.ps1 $challengeWebConfig), and where: the web root IIS
+# setup records (HKLM:\SOFTWARE\Microsoft\InetStp PathWWWRoot, %SystemDrive%\inetpub\wwwroot).
+CHALLENGE_WEB_CONFIG = ('<?xml version="1.0" encoding="UTF-8"?><configuration><system.webServer><staticContent><clear />'
+                        '<mimeMap fileExtension="." mimeType="text/plain" /></staticContent><handlers><clear /><add name="StaticFile" '
+                        'path="*" verb="*" modules="StaticFileModule" resourceType="Either" requireAccess="Read" /></handlers>'
+                        '</system.webServer></configuration>')
+CHALLENGE_FOLDER = "C:\\inetpub\\wwwroot\\.well-known\\acme-challenge\\"
+
+
+def _web_file(store: "LabStore", server: ServerSpec, name: str, step: dict[str, Any], named: list[tuple[str, Any]],
+              given: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The program's checks of a web_file step, and the arguments it then passes (its path chosen by the program)."""
+    token = step.get("web_file")
+    value_ok = not named
+    if name == "Set-Content":
+        value_ok = len(named) == 1 and isinstance(given.get("value"), str) and re.fullmatch(r"[A-Za-z0-9_.-]{1,1024}", given["value"]) is not None
+    if not (name in remote.WEB_FILE_CMDLETS and isinstance(token, str) and re.fullmatch(r"[A-Za-z0-9_-]{1,255}", token)
+            and value_ok and step.get("output_file") is None):
+        raise _BadParameter("Set-Content and Remove-Item run only on an ACME challenge file named by web_file, Set-Content with -Value alone.")
+    path = CHALLENGE_FOLDER + token
+    if name == "Set-Content":
+        # New-Item -ItemType Directory -Force, then the web.config when it is missing (the lab's files have no folders)
+        store.invoke(server, "Set-Content", [("LiteralPath", CHALLENGE_FOLDER + "web.config"), ("Value", CHALLENGE_WEB_CONFIG),
+                                             ("Encoding", "UTF8")], remote=True)
+        return [*named, ("NoNewline", True), ("Encoding", "ASCII"), ("LiteralPath", path)]
+    return [("LiteralPath", path)]
+
+
+# DER PKCS#7 signedData after the outer SEQUENCE: a CA's chain completing a pending request (exconf.ps1's
+# Test-CertificateChain); such a step runs Import-ExchangeCertificate itself, bound as any step.
+SIGNED_DATA_OID = bytes((0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x07, 0x02))
+
+
+def _is_chain(named: list[tuple[str, Any]], server: ServerSpec) -> bool:
+    given = {key.lower(): value for key, value in named}
+    data = given.get("filedata")
+    if not isinstance(data, bytes) or len(data) < 16 or data[0] != 0x30:
+        return False
+    at = 2 + (data[1] & 0x7F if data[1] >= 0x80 else 0)
+    server_name = given.get("server")
+    return (data[at:at + len(SIGNED_DATA_OID)] == SIGNED_DATA_OID and set(given) <= {"filedata", "server"}
+            and (server_name is None or (isinstance(server_name, str) and server_name.lower() == server.computer_name.lower())))
 
 
 def _check_pfx_arguments(named: list[tuple[str, Any]], server: ServerSpec) -> None:

@@ -3,7 +3,9 @@
 Adding a kind is one new file implementing ``base.Kind`` and one line here.
 """
 
+from .auth_certificate import KIND_INSTANCE as AUTH_CERTIFICATE
 from .base import ORGANIZATION, SERVER, Kind
+from .certificate_urls import KIND_INSTANCE as CERTIFICATE_URLS
 from .edge_subscription import KIND_INSTANCE as EDGE_SUBSCRIPTION
 from .settings import SettingsKind
 from .exchange_certificate import KIND_INSTANCE as EXCHANGE_CERTIFICATE
@@ -21,6 +23,8 @@ KINDS: tuple[Kind, ...] = (
     RECEIVE_CONNECTOR,
     EXCHANGE_CERTIFICATE,
     EDGE_SUBSCRIPTION,
+    AUTH_CERTIFICATE,
+    CERTIFICATE_URLS,
 )
 
 # The settings kinds, for the inventory schema and the reference docs.

@@ -16,13 +16,13 @@ implement the protocol directly.
 from __future__ import annotations
 
 import string
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from exconf.model import Change, Desired, Finding, ObservedObject, Operation, Plan, Refusal, ServerFacts
-from exconf.remote import LOCAL_SERVER, Answer, Step
+from exconf.model import Change, ControllerError, Desired, Finding, ObservedObject, Operation, Plan, Refusal, ServerFacts
+from exconf.remote import LOCAL_SERVER, Answer, FromOperation, Step
 from exconf.yamlsource import Location, PathKey
 
 SERVER = "server"  # declared under `exchange:`, read and changed on each host
@@ -169,6 +169,15 @@ class Kind(Protocol):
         """Rails that need the whole plan (several hosts), judged after every scope is planned."""
         ...
 
+    def resolve(self, op: Operation, carried: Mapping[tuple[str, str], Any]) -> Operation:
+        """The operation as it is sent: each FromOperation replaced by what the operation it names carried
+        (``carried``: (operation id, step id) -> value, in memory); a kind may build steps from those values."""
+        ...
+
+    def run_on_controller(self, op: Operation, change: Change, carried: Mapping[tuple[str, str], Any]) -> dict[str, Any]:
+        """Run an operation whose ``where`` is CONTROLLER: what it hands on, by step id (ControllerError on failure)."""
+        ...
+
     @property
     def drift(self) -> DriftTraits:
         """How ``exconf drift`` treats its objects: severity, the cmdlets that change them, what ``--correct`` may make."""
@@ -201,6 +210,37 @@ class KindDefaults:
     def plan_rails(self, plan: Plan) -> list[Refusal]:
         return []
 
+    def resolve(self, op: Operation, carried: Mapping[tuple[str, str], Any]) -> Operation:
+        return resolve_from_operations(op, carried)
+
+    def run_on_controller(self, op: Operation, change: Change, carried: Mapping[tuple[str, str], Any]) -> dict[str, Any]:
+        raise ControllerError(f"{op.id} runs on the controller, and its kind does not say how")
+
+
+class MissingOutput(Exception):
+    """A FromOperation whose operation carried nothing (it did not run, or its step returned nothing)."""
+
+
+def resolve_from_operations(op: Operation, carried: Mapping[tuple[str, str], Any]) -> Operation:
+    """The operation with each FromOperation (a parameter, a list item, a step's web_file) replaced by the value
+    that operation's step carried, in memory; MissingOutput names what is missing."""
+
+    def one(name: str, value: Any) -> Any:
+        if isinstance(value, FromOperation):
+            if (value.operation, value.step) not in carried or carried[(value.operation, value.step)] is None:
+                raise MissingOutput(f"not attempted: {value.operation} returned nothing for -{name}")
+            return carried[(value.operation, value.step)]
+        if isinstance(value, (list, tuple)) and any(isinstance(v, FromOperation) for v in value):
+            return [one(name, v) for v in value]
+        return value
+
+    if not any(isinstance(v, FromOperation) or (isinstance(v, (list, tuple)) and any(isinstance(i, FromOperation) for i in v))
+               for s in op.steps for v in (*s.params.values(), s.web_file)):
+        return op
+    steps = tuple(replace(s, params={k: one(k, v) for k, v in s.params.items()}, web_file=one("web_file", s.web_file))
+                  for s in op.steps)
+    return replace(op, steps=steps)
+
 
 def expand_name(template: str, server: str) -> str:
     """Expand ``{server}`` in a declared object name (``{{``/``}}`` are literal braces)."""
@@ -221,6 +261,7 @@ def placeholder_error(template: str) -> str | None:
 
 __all__ = [
     "LOCAL_SERVER",
+    "MissingOutput",
     "ORGANIZATION",
     "SEVERITIES",
     "DriftTraits",
@@ -233,4 +274,5 @@ __all__ = [
     "ReadError",
     "expand_name",
     "placeholder_error",
+    "resolve_from_operations",
 ]

@@ -18,8 +18,10 @@ from exconf.model import (Change, Desired, Finding, FindingProperty, FindingStat
 from exconf.remote import LOCAL_SERVER, OutputRef, Step
 from exconf.yamlsource import Location
 
+from . import certificate_requests
 from .base import KindPlan, PlanContext
 from .certificate_values import DEFAULT_WARN_DAYS, Cert, CertSpec, ServerCerts, cert_from_answer, covers, order, selected_by
+from .certificate_values import instant as _instant
 
 KIND = "exchange_certificate"
 CONNECTOR = "exchange_certificate.connector"  # connectors read beside the certificates (their FQDN and TlsCertificateName)
@@ -191,8 +193,39 @@ def _resolve(spec: CertSpec, store: dict[str, Cert], now: dt.datetime) -> tuple[
     return [newest], ""
 
 
+def _plan_request(spec: CertSpec, want: Desired, store: dict[str, Cert], ctx: PlanContext, now: dt.datetime, d: Draft,
+                  claimed: dict[str, Desired]) -> None:
+    """A requested certificate (certificate_requests.py), with the draft's bookkeeping for the rails."""
+    change, finding, problems, warnings, cert = certificate_requests.plan_request(spec, want, store, ctx, now, d.info.default_smtp)
+    d.warnings += warnings
+    if problems:
+        d.problems += problems
+        d.findings.append(finding)
+        return
+    if not cert.thumbprint.startswith("new:"):
+        if cert.thumbprint in claimed:
+            _error(d, ctx, want, f"{cert.label} is also declared at {claimed[cert.thumbprint].source}; declare each certificate once")
+            return
+        claimed[cert.thumbprint] = want
+    d.findings.append(finding)
+    if change is None:
+        return
+    work: certificate_requests.RequestWork = change.payload
+    d.changes.append(change)
+    d.certs[change.id] = cert
+    d.specs[change.id] = spec
+    d.warn_days[change.id] = spec.warn_days
+    bound = work.services | ({"SMTP"} if work.network_service else frozenset())
+    d.binds[change.id] = bound if change.action != "replace" else bound - (cert.services or frozenset())
+    if change.action == "replace":
+        d.replaced[change.id] = work.expect
+
+
 def _plan_one(spec: CertSpec, want: Desired, store: dict[str, Cert], ctx: PlanContext, now: dt.datetime, d: Draft, claimed: dict[str, Desired]) -> None:
 
+    if spec.request is not None:
+        _plan_request(spec, want, store, ctx, now, d, claimed)
+        return
     if spec.pfx_error:
         _error(d, ctx, want, spec.pfx_error)
         return
@@ -235,11 +268,6 @@ def _plan_one(spec: CertSpec, want: Desired, store: dict[str, Cert], ctx: PlanCo
                                       _props(want.source, cert, None, None, None, _is_default(d, cert), spec.default_smtp), message))
             continue
         _present(spec, cert, want, ctx, now, d, store)
-
-
-def _instant(value: dt.datetime | None) -> str:
-    """ISO 8601 UTC to the second: what drift's expiry timeline and Prometheus timestamps read."""
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if value else "(unknown)"
 
 
 def _props(here: Location, cert: Cert, after: frozenset[str] | None, thumb_after: str | None = None, before_thumb: str | None = None,
@@ -494,7 +522,7 @@ def _keep_default(d: Draft, store: dict[str, Cert], ctx: PlanContext, desired: t
         return
     want = claimed[current]
     spec: CertSpec = want.values[0].value
-    if spec.default_smtp is not False or any(c.payload.default for c in d.changes if isinstance(c.payload, CertWork) and c.identity != current):
+    if spec.default_smtp is not False or any(getattr(c.payload, "default", False) for c in d.changes if c.identity != current):
         return
     _error(d, ctx, want, f"{store[current].label} is {ctx.where}'s default SMTP certificate, declared default_smtp: false; only "
            "another certificate becoming the default replaces it: declare default_smtp: true on that one")
@@ -540,7 +568,7 @@ def _rails(d: Draft, store: dict[str, Cert], connectors: list[Connector], ctx: P
     removing = [c for c in d.changes if c.action in ("delete", "replace")]
     smtp_left = any(_serves_smtp(c, now) for c in after.values())
     iis_left = any(_serves(c, "IIS") for c in after.values())
-    new_default = any(isinstance(c.payload, CertWork) and c.payload.default for c in d.changes)
+    new_default = any(getattr(c.payload, "default", False) for c in d.changes)
     for change in removing:
         cert = d.certs[change.id]
         if _serves_smtp(cert, now) and not smtp_left:
@@ -580,8 +608,8 @@ def _rails(d: Draft, store: dict[str, Cert], connectors: list[Connector], ctx: P
                                                     f"cover neither the server's FQDN {ctx.facts.fqdn} nor a connector's FQDN ({', '.join(sorted(fqdns - {ctx.facts.fqdn.lower()})) or 'none'})", change.id))
         if "IIS" in bound and cert.self_signed and ctx.facts.role == "Mailbox":
             out.append(Refusal(RAIL_IIS, ctx.host, f"{ctx.where}: {change.name} is self-signed; Outlook Anywhere and ActiveSync clients reject it for IIS", change.id))
-        if change.action == "replace":
-            continue  # a replacement is a new certificate: the old one's age and key are why it goes
+        if change.action == "replace" or (change.action == "create" and isinstance(change.payload, certificate_requests.RequestWork)):
+            continue  # a new certificate (a replacement, a request): the old one's age and key are why it goes, the new one is not there yet
         for rail, what in _health(cert, d.warn_days.get(change.id, DEFAULT_WARN_DAYS), now):
             out.append(Refusal(rail, ctx.host, f"{ctx.where}: {change.name} {what}; exconf will not bind {', '.join(order(bound))} to it", change.id))
     return out
@@ -596,7 +624,10 @@ def _prop(change: Change, name: str) -> PropertyChange | None:
 
 def operations_for(change: Change) -> tuple[Operation, ...]:
     """One operation per change, -Confirm:$false on Remove; -Force only where the certificate is to become the
-    default SMTP certificate (it answers Exchange's "Overwrite the existing default SMTP certificate?")."""
+    default SMTP certificate (it answers Exchange's "Overwrite the existing default SMTP certificate?"). A requested
+    certificate's change has its own sequence (certificate_requests.operations)."""
+    if isinstance(change.payload, certificate_requests.RequestWork):
+        return certificate_requests.operations(change)
     return (Operation(id=change.id, host=change.host, change=change.id, steps=steps_for(change), role=change.action),)
 
 

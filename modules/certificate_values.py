@@ -346,6 +346,43 @@ def names_of(cert: Cert) -> list[str]:
     return out + [d for d in cert.domains if d.lower() not in (n.lower() for n in out)]
 
 
+def instant(value: dt.datetime | None) -> str:
+    """ISO 8601 UTC to the second: what drift's expiry timeline and Prometheus timestamps read."""
+    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if value else "(unknown)"
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """What a requested certificate must be: the server makes its key and request (New-ExchangeCertificate
+    -GenerateRequest); ``names``: the subject's CN (Exchange adds it to the names, cmdlets.md §2) and the domains."""
+
+    subject: str  # in .NET's form (certificate_names.canonical)
+    domains: tuple[str, ...]
+    key_size: int = 2048
+    exportable: bool = False
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        cn = next((rdn[3:] for rdn in names.relative_names(self.subject) if rdn.upper().startswith("CN=")), None)
+        out: list[str] = [cn] if cn and re.fullmatch(r"[A-Za-z0-9*][A-Za-z0-9.-]*", cn) else []
+        for d in self.domains:
+            if d.lower() not in (o.lower() for o in out):
+                out.append(d)
+        return tuple(out)
+
+    def is_one(self, cert: "Cert") -> bool:
+        """The certificate (or pending request) is this one: same subject and names, whoever signed it."""
+        return names.same(self.subject, cert.subject) and {d.lower() for d in cert.domains} == {d.lower() for d in self.names}
+
+
+@dataclass(frozen=True)
+class CopySpec:
+    """Another inventory host that holds a copy of a requested certificate, and the services it serves there."""
+
+    host: str
+    services: frozenset[str] = frozenset()
+
+
 @dataclass(frozen=True)
 class CertSpec:
     """One declared certificate, parsed once (desired time); ``pfx_error`` keeps a PFX problem for plan time."""
@@ -360,6 +397,10 @@ class CertSpec:
     pfx: Pfx | None = None
     pfx_error: str = ""
     default_smtp: bool | None = None  # the server's default SMTP (internal transport) certificate, or not; None: not declared
+    request: RequestSpec | None = None  # a certificate the server requests and an issuer signs
+    issuer: Any = None  # certificate_issuers.IssuerSpec of a request
+    renew_within: int = 30  # a requested certificate is requested again when it expires within this many days
+    copy_to: tuple[CopySpec, ...] = ()
     source: Any = field(default=None, compare=False, repr=False)  # exchange_certificate.PfxSource: a PFX not opened yet
     at: dict[str, Location] = field(default_factory=dict, compare=False, repr=False)
 
@@ -370,6 +411,8 @@ class CertSpec:
         return str(self.source.spec["import"]["pfx"]) if self.source is not None else ""
 
     def describe(self) -> str:
+        if self.request:
+            return f"request {self.request.subject}"
         if self.thumbprint:
             return f"thumbprint {self.thumbprint}"
         if self.match:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -37,9 +37,14 @@ from exconf.model import Change, Desired, DesiredValue, ObservedObject, Operatio
 from exconf.remote import LOCAL_SERVER, STATUS_NOT_APPLICABLE, Answer, Step
 from exconf.yamlsource import Location, PathKey
 
-from .base import SERVER, DriftTraits, KindDefaults, KindPlan, PlanContext, ReadError
+from .base import SERVER, DriftTraits, KindDefaults, KindPlan, PlanContext, ReadError, resolve_from_operations
 from .certificate_plan import CONNECTOR, KIND, RAILS, SERVER_INFO, applied_note, operations_for, plan_certificates, plan_rails, verify_change
-from .certificate_values import DEFAULT_WARN_DAYS, READ_PROPERTIES, SERVICES, CertSpec, Match, OpenedPfx, Pfx, PfxError, looks_like_pkcs12, read_pfx
+from . import certificate_requests
+from .certificate_issuers import SCHEMA as CERT_ISSUER_SCHEMA
+from .certificate_issuers import issuer_problems, parse_issuer
+from .certificate_names import canonical
+from .certificate_values import (DEFAULT_WARN_DAYS, READ_PROPERTIES, SERVICES, CertSpec, CopySpec, Match, OpenedPfx, Pfx, PfxError, RequestSpec,
+                                 looks_like_pkcs12, read_pfx)
 
 
 def _utcnow() -> dt.datetime:
@@ -158,10 +163,22 @@ def semantic_problems(entry: dict[str, Any]) -> list[tuple[PathKey, str]]:
     """What the JSON Schema cannot say about one entry (keys that exclude or need each other)."""
     out: list[tuple[PathKey, str]] = []
     ids = [k for k in ("thumbprint", "match") if k in entry]
+    if "request" in entry:
+        for key in ("thumbprint", "match", "import", "renew", "services_mode", "state"):
+            if key in entry:
+                out.append(((key,), f"a requested certificate is named by its request (subject and names); {key} does not apply"))
+        if "issuer" not in entry:
+            out.append((("request",), "a request needs its issuer: issuer: {acme: {...}}"))
+        if entry.get("copy_to") and not (entry.get("request") or {}).get("exportable"):
+            out.append((("copy_to",), "copy_to exports the certificate with its private key: the request needs exportable: true"))
+        return out
+    for key in ("issuer", "renew_within_days", "copy_to"):
+        if key in entry:
+            out.append(((key,), f"{key} applies to a requested certificate (request:)"))
     if len(ids) > 1:
         out.append(((), "declare the certificate by thumbprint or by match, not both"))
     if not ids and "import" not in entry:
-        out.append(((), "name the certificate: thumbprint, match, or import (a PFX)"))
+        out.append(((), "name the certificate: thumbprint, match, import (a PFX), or request (signed by an issuer)"))
     absent = entry.get("state") == "absent"
     for key in ("import", "services", "renew", "services_mode"):
         if absent and key in entry:
@@ -227,6 +244,27 @@ ENTRY_SCHEMA: dict[str, Any] = {
         },
         "warn_within_days": {"type": "integer", "minimum": 0, "maximum": 3650, "description": f"Warn (and refuse to bind) when it expires within this many days (default {DEFAULT_WARN_DAYS})."},
         "default_smtp": {"type": "boolean", "description": "true: the server's default SMTP (internal transport) certificate, made so with Enable-ExchangeCertificate -Force; false: it must not be. Left out, binding SMTP never replaces the default."},
+        "request": {
+            "type": "object", "additionalProperties": False, "required": ["subject"],
+            "description": "A certificate the server requests (New-ExchangeCertificate -GenerateRequest: its key never leaves it) and the issuer signs.",
+            "properties": {
+                "subject": {"type": "string", "minLength": 3, "description": "Subject, e.g. CN=mail.contoso.com, O=Contoso (its CN is one of the names)."},
+                "domains": {"type": "array", "items": {"type": "string", "minLength": 1, "maxLength": 255}, "uniqueItems": True,
+                            "description": "The names (subject alternative names) beside the subject's CN."},
+                "key_size": {"enum": [1024, 2048, 4096], "description": "RSA key size (default 2048)."},
+                "exportable": {"type": "boolean", "description": "Whether the private key can be exported (default false; copy_to needs true)."},
+            },
+        },
+        "issuer": CERT_ISSUER_SCHEMA,
+        "renew_within_days": {"type": "integer", "minimum": 1, "maximum": 3650, "description": "A requested certificate is requested again when it expires within this many days (default 30)."},
+        "copy_to": {
+            "type": "array", "minItems": 1,
+            "description": "Other inventory hosts that get the requested certificate too: exported with its private key and imported there in the same plan.",
+            "items": {"type": "object", "additionalProperties": False, "required": ["host"], "properties": {
+                "host": {"type": "string", "minLength": 1, "description": "An inventory host name."},
+                "services": _services_schema(),
+            }},
+        },
     },
 }
 
@@ -276,6 +314,9 @@ class CertificateKind(KindDefaults):
     scope: str = SERVER
     title: str = "certificate"
     roles: frozenset[str] = frozenset({"Mailbox", "Edge"})
+    # Every selected host's certificates are read as soon as one host declares any: a requested certificate's
+    # copy_to hosts are judged on what they hold (ctx.peers).
+    reads_peers: bool = True
     # drift: a missing or unbound SMTP certificate stops mail; --correct only re-binds services other than
     # SMTP (binding SMTP replaces the default SMTP certificate, which breaks an Edge's subscription).
     drift: DriftTraits = field(default_factory=lambda: DriftTraits(
@@ -302,6 +343,14 @@ class CertificateKind(KindDefaults):
             if not isinstance(entry, dict):
                 continue
             out += [((i, *p), m) for p, m in semantic_problems(entry)]
+            if isinstance(entry.get("request"), dict) and "issuer" in entry:
+                req = entry["request"]
+                if canonical(str(req.get("subject", ""))) == str(req.get("subject", "")) and "=" not in str(req.get("subject", "")):
+                    out.append(((i, "request", "subject"), f"{req.get('subject')!r} is not an X.500 name (e.g. CN=mail.contoso.com)"))
+                names = list(RequestSpec(canonical(str(req.get("subject", ""))), tuple(req.get("domains") or ())).names)
+                if not names:
+                    out.append(((i, "request"), "the request names no host: give a subject CN or domains"))
+                out += [((i, "issuer", *p), m) for p, m in issuer_problems(entry["issuer"], names, base)]
             imp = entry.get("import")
             if isinstance(imp, dict) and isinstance(imp.get("pfx"), str) and len(_password_sources(imp)) == 1:
                 shape = pfx_shape_problem(imp, base)
@@ -331,7 +380,18 @@ class CertificateKind(KindDefaults):
                     pfx, error = self._open(entry, base)
                 else:
                     lazy = PfxSource(entry, base, self.opened)
+            request, issuer = None, None
+            if isinstance(entry.get("request"), dict):
+                raw = entry["request"]
+                request = RequestSpec(canonical(str(raw["subject"])), tuple(str(d) for d in raw.get("domains") or ()), int(raw.get("key_size", 2048)),
+                                      bool(raw.get("exportable", False)))
+                if isinstance(entry.get("issuer"), dict):
+                    issuer = parse_issuer(entry["issuer"], Path(where((i, "issuer")).file).parent)
             spec = CertSpec(
+                request=request,
+                issuer=issuer,
+                renew_within=int(entry.get("renew_within_days", 30)),
+                copy_to=tuple(CopySpec(str(c["host"]), frozenset(c.get("services") or ())) for c in entry.get("copy_to") or ()),
                 thumbprint=str(entry["thumbprint"]).upper() if entry.get("thumbprint") else None,
                 match=_match(entry.get("match")),
                 services=frozenset(entry["services"]) if "services" in entry else None,
@@ -432,8 +492,23 @@ class CertificateKind(KindDefaults):
     def verify(self, change: Change, readback: tuple[ObservedObject, ...]) -> str | None:
         return verify_change(change, readback)
 
+    def verify_operation(self, op: Operation, change: Change, readback: tuple[ObservedObject, ...]) -> str | None:
+        if isinstance(change.payload, certificate_requests.RequestWork):
+            return certificate_requests.verify(op, change, readback, self.clock())
+        return verify_change(change, readback)
+
     def applied_note(self, op: Operation, change: Change, readback: tuple[ObservedObject, ...]) -> str:
+        if isinstance(change.payload, certificate_requests.RequestWork):
+            return certificate_requests.applied_note(op, change, readback)
         return applied_note(change, readback)
+
+    def resolve(self, op: Operation, carried: Mapping[tuple[str, str], Any]) -> Operation:
+        if op.role in (certificate_requests.CHALLENGE, certificate_requests.UNCHALLENGE):
+            return certificate_requests.resolve(op, carried)
+        return resolve_from_operations(op, carried)
+
+    def run_on_controller(self, op: Operation, change: Change, carried: Mapping[tuple[str, str], Any]) -> dict[str, Any]:
+        return certificate_requests.run_on_controller(op, change, carried)
 
     def plan_rails(self, plan: Plan) -> list[Refusal]:
         return plan_rails(plan)

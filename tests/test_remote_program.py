@@ -129,7 +129,7 @@ def test_program_file_is_ascii_lf_without_bom_and_short():
     raw.decode("ascii")  # raises on any non-ASCII byte
     assert b"\r" not in raw
     assert raw.endswith(b"\n")
-    assert len(raw.splitlines()) < 490  # 440 until the program imported a PFX itself (Import-Pfx)
+    assert len(raw.splitlines()) < 540  # 440 until the program imported a PFX itself (Import-Pfx) and wrote ACME challenge files
     assert remote.program_text() == raw.decode("ascii")
 
 
@@ -461,7 +461,7 @@ def test_an_output_reference_must_name_an_earlier_step():
                                     {"Name": "ADAM_MSExchange", "PassThru": True},
                                     {"DisplayName": "ADAM_MSExchange"}, {}])
 def test_restart_service_is_limited_to_ad_lds(params):
-    with pytest.raises(ValueError, match="runs only as -Name ADAM_MSExchange"):
+    with pytest.raises(ValueError, match="runs only as -Name ADAM_MSExchange or MSExchangeServiceHost"):
         remote.encode_payload([remote.Step("r", "Restart-Service", params)])
     remote.encode_payload([remote.Step("r", "Restart-Service", {"Name": "ADAM_MSExchange"})])
     # -Force: AD LDS has dependent services on an Edge (EXD services-overview.md), which only -Force restarts.
@@ -469,10 +469,27 @@ def test_restart_service_is_limited_to_ad_lds(params):
 
 
 def test_the_allowlist_has_no_general_file_or_content_cmdlet():
+    """The only file cmdlets are Set-Content and Remove-Item, and only on an ACME challenge file (web_file), whose path
+    the program chooses: a step that names any path, or writes anything but a key authorization, is refused."""
     general = re.compile(r"-(Content|Item|ItemProperty|ChildItem|Location|Acl)$|^(Out-File|Copy-|Move-|Remove-Item|"
                          r"Export-Csv|Import-Csv|Start-|Invoke-|Set-Service|Stop-Service)", re.IGNORECASE)
-    assert [c for c in remote.ALLOWED_CMDLETS if general.search(c) and c != "Start-EdgeSynchronization"] == []
-    assert "Restart-Service" in remote.ALLOWED_CMDLETS and remote.RESTARTABLE_SERVICE == "ADAM_MSExchange"
+    assert [c for c in remote.ALLOWED_CMDLETS if general.search(c) and c != "Start-EdgeSynchronization"] == list(remote.WEB_FILE_CMDLETS)
+    assert "Restart-Service" in remote.ALLOWED_CMDLETS and remote.RESTARTABLE_SERVICES == ("ADAM_MSExchange", "MSExchangeServiceHost")
+    remote.encode_payload([remote.Step("w", "Set-Content", {"Value": "tok.Abc-_9"}, web_file="tok"),
+                           remote.Step("r", "Remove-Item", {}, web_file="tok")])
+    for step in (remote.Step("w", "Set-Content", {"Value": "x"}),
+                 remote.Step("w", "Set-Content", {"Value": "x", "Path": "C:\\x"}, web_file="tok"),
+                 remote.Step("w", "Set-Content", {"Value": "<script>"}, web_file="tok"),
+                 remote.Step("w", "Set-Content", {"Value": "x"}, web_file="..\\web.config"),
+                 remote.Step("r", "Remove-Item", {"LiteralPath": "C:\\Windows"}),
+                 remote.Step("r", "Remove-Item", {"Recurse": True}, web_file="tok"),
+                 remote.Step("g", "Get-ExchangeServer", {}, web_file="tok")):
+        with pytest.raises(ValueError, match="acme-challenge"):
+            remote.encode_payload([step])
+    for name in ("MSExchangeOWAAppPool", "MSExchangeECPAppPool"):
+        remote.encode_payload([remote.Step("p", "Restart-WebAppPool", {"Name": name})])
+    with pytest.raises(ValueError, match="Restart-WebAppPool runs only"):
+        remote.encode_payload([remote.Step("p", "Restart-WebAppPool", {"Name": "DefaultAppPool"})])
 
 
 def test_answer_bytes_and_output_files_decode_to_bytes():
@@ -512,4 +529,21 @@ def test_the_program_deletes_an_output_file_whatever_happened(tree, program):
                r"|\$stepArgs\[\$fileParameter\] = \$outputPath|if \(\$null -ne \$outputPath.*"
                r"|if \(\[System\.IO\.File\]::Exists\(\$outputPath\)\) .*ReadAllBytes\(\$outputPath\).*)$")
     assert all(re.match(allowed, u) for u in uses), uses
-    assert "System.IO.File]::WriteAll" not in program and "OpenWrite" not in program
+    # The one file the program writes itself is the constant web.config beside an ACME challenge file (IIS serves a
+    # file without an extension only with it), at a path of its own making.
+    writes = [line.strip() for line in program.splitlines() if "System.IO.File]::WriteAll" in line]
+    assert writes == ["if (-not [System.IO.File]::Exists($webConfig)) { [System.IO.File]::WriteAllText($webConfig, $challengeWebConfig) }"]
+    assert "OpenWrite" not in program
+    assert "$webConfig = [System.IO.Path]::Combine($folder, 'web.config')" in program and "$challengeWebConfig = '<?xml" in program
+
+
+def test_only_a_pkcs7_chain_is_imported_by_the_cmdlet_itself(program):
+    """Completing a pending request binds the CA's chain (public) to Import-ExchangeCertificate; anything else is a PFX
+    step, imported by Import-Pfx, so no PFX byte reaches module logging (docs/remote-contract.md)."""
+    assert "$signedDataOid = [byte[]](0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x07, 0x02)" in program
+    assert "if ($name -ceq 'Import-ExchangeCertificate' -and -not (Test-CertificateChain $stepArgs)) {" in program
+    body = program[program.index("function Test-CertificateChain"):program.index("function Import-Pfx")]
+    assert "@('FileData', 'Server') -contains $key" in body and "-eq $computer" in body
+    from exconf.lab.program import SIGNED_DATA_OID  # the lab's program takes the same shape
+
+    assert bytes.fromhex("06092A864886F70D010702") == SIGNED_DATA_OID

@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -64,12 +65,41 @@ ALLOWED_CMDLETS: tuple[str, ...] = (
     "Get-ImapSettings",  # which certificate IMAP4 and POP3 use (X509CertificateName): what Exchange shows as IMAP, POP
     "Get-PopSettings",
     "Get-AuthConfig",  # the certificate OAuth uses (CurrentCertificateThumbprint)
+    "Set-AuthConfig",  # the Auth certificate's rotation (modules/auth_certificate.py)
+    # the names clients use, which the certificates bound to IIS must cover (modules/certificate_names.py)
+    "Get-OwaVirtualDirectory",
+    "Get-EcpVirtualDirectory",
+    "Get-WebServicesVirtualDirectory",
+    "Get-OabVirtualDirectory",
+    "Get-ActiveSyncVirtualDirectory",
+    "Get-MapiVirtualDirectory",
+    "Get-AutodiscoverVirtualDirectory",
+    "Get-OutlookAnywhere",
+    "Get-ClientAccessService",
+    "Get-AcceptedDomain",
+    # beside Exchange, through the program only (never in an Exchange session): the Auth certificate's app pools,
+    # and an ACME HTTP-01 challenge file in the Default Web Site (web_file)
+    "Restart-WebAppPool",
+    "Set-Content",
+    "Remove-Item",
 )
-# Restart-Service runs only as ``-Name ADAM_MSExchange [-Force]``: restarting AD LDS on an Edge after its
-# default SMTP certificate changed (cmdlets.md §6, §9); -Force restarts the services that depend on it.
-# The program refuses any other use.
+# Restart-Service runs only as ``-Name <one of RESTARTABLE_SERVICES> [-Force]``: AD LDS on an Edge after its
+# default SMTP certificate changed (cmdlets.md §6, §9; -Force restarts the services that depend on it), and
+# MSExchangeServiceHost on a Mailbox server, whose AuthAdmin servicelet publishes a new Auth certificate
+# (EXD maintain-oauth-certificate.md). The program refuses any other use.
 RESTART_SERVICE = "Restart-Service"
-RESTARTABLE_SERVICE = "ADAM_MSExchange"
+RESTARTABLE_SERVICES = ("ADAM_MSExchange", "MSExchangeServiceHost")
+RESTARTABLE_SERVICE = RESTARTABLE_SERVICES[0]
+# Restart-WebAppPool runs only as ``-Name <one of these>``: "A reference to the Auth Certificate is cached by the
+# MSExchangeOWAAppPool and MSExchangeECPAppPool application pool" (EXD maintain-oauth-certificate.md).
+RESTART_APP_POOL = "Restart-WebAppPool"
+RESTARTABLE_APP_POOLS = ("MSExchangeOWAAppPool", "MSExchangeECPAppPool")
+# Set-Content and Remove-Item run only on one file of the Default Web Site's /.well-known/acme-challenge/ folder,
+# named by the step's ``web_file`` (an ACME token: RFC 8555 §8.1 base64url), whose path the program chooses;
+# Set-Content takes only -Value, the key authorization (base64url and "."). RFC 8555 §8.3.
+WEB_FILE_CMDLETS = ("Set-Content", "Remove-Item")
+WEB_FILE_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}")
+WEB_FILE_VALUE = re.compile(r"[A-Za-z0-9_.-]{1,1024}")
 
 # A parameter value of this exact shape is replaced on the server by the local
 # computer name ($env:COMPUTERNAME).
@@ -223,18 +253,24 @@ class OutputRef:
 
 @dataclass(frozen=True)
 class FromOperation:
-    """The bytes of the file a step of an *earlier wave's* operation wrote (its ``output_file``).
+    """What a step of an earlier operation handed on: the file it wrote (``output_file``), the property it
+    carries (``carry``), or what an operation run on the controller returned.
 
-    The runner replaces it with those bytes, in memory, when it builds the payload of a later wave
-    (an Edge Subscription file carried from the Edge to a Mailbox server); a plan file holds only
-    this reference, and it never reaches the wire unresolved.
+    The runner replaces it with that value, in memory, when it builds a later payload (an Edge Subscription
+    file carried from the Edge to a Mailbox server, a request carried to an issuer); a plan file holds only
+    this reference, and it never reaches the wire unresolved. ``part``: a part of that value, in words, that
+    the operation's kind picks out when it resolves the operation (an ACME challenge's token).
     """
 
     operation: str
     step: str
+    part: str = ""
 
     def to_json(self) -> dict[str, str]:
-        return {"exconf_ref": "Operation", "operation": self.operation, "step": self.step}
+        doc = {"exconf_ref": "Operation", "operation": self.operation, "step": self.step}
+        if self.part:
+            doc["part"] = self.part
+        return doc
 
 
 REDACTED = "********"
@@ -266,6 +302,10 @@ class Step:
     program sets to a fresh temporary path; the bytes the cmdlet writes there come back in
     ``StepResult.file`` and the file is deleted. Params values may be ``bytes`` (a
     ``[byte[]]``), a :class:`Secret` (a SecureString) or an :class:`OutputRef`.
+    ``web_file``: for Set-Content and Remove-Item only, the name of the file under the Default Web Site's
+    ``/.well-known/acme-challenge/`` the step writes or removes (the program chooses the path).
+    ``carry``: a property of the step's one output object that a later operation of the plan takes as a
+    parameter (``FromOperation``): the runner keeps its value in memory (a request's FileData, a thumbprint).
     """
 
     id: str
@@ -275,6 +315,8 @@ class Step:
     skip_on_edge: bool = False
     always_run: bool = False
     output_file: str | None = None
+    web_file: Any = None  # a str on the wire; a FromOperation in a plan, resolved by the runner
+    carry: str | None = None
 
     def to_json(self, *, reveal: bool = False) -> dict[str, Any]:
         """The step as JSON; secrets show as ``********`` unless ``reveal`` (only the encoder)."""
@@ -288,6 +330,8 @@ class Step:
             data["always_run"] = True
         if self.output_file:
             data["output_file"] = self.output_file
+        if self.web_file is not None:
+            data["web_file"] = _wire_value(self.web_file, reveal)
         return data
 
 
@@ -299,10 +343,20 @@ def _check_steps(steps: list[Step]) -> None:
     seen: set[str] = set()
     for step in steps:
         if step.cmdlet == RESTART_SERVICE and (
-            set(step.params) - {"Force"} != {"Name"} or step.params["Name"] != RESTARTABLE_SERVICE or step.output_file
-            or step.params.get("Force", True) is not True
+            set(step.params) - {"Force"} != {"Name"} or step.params["Name"] not in RESTARTABLE_SERVICES or step.output_file
+            or step.params.get("Force", True) is not True or step.web_file is not None
         ):
-            raise ValueError(f"step {step.id!r}: {RESTART_SERVICE} runs only as -Name {RESTARTABLE_SERVICE} [-Force]")
+            raise ValueError(f"step {step.id!r}: {RESTART_SERVICE} runs only as -Name {' or '.join(RESTARTABLE_SERVICES)} [-Force]")
+        if step.cmdlet == RESTART_APP_POOL and (set(step.params) != {"Name"} or step.params["Name"] not in RESTARTABLE_APP_POOLS
+                                                or step.output_file or step.web_file is not None):
+            raise ValueError(f"step {step.id!r}: {RESTART_APP_POOL} runs only as -Name {' or '.join(RESTARTABLE_APP_POOLS)}")
+        if step.cmdlet in WEB_FILE_CMDLETS or step.web_file is not None:
+            wanted = {"Value"} if step.cmdlet == "Set-Content" else set()
+            if (step.cmdlet not in WEB_FILE_CMDLETS or not isinstance(step.web_file, str) or not WEB_FILE_NAME.fullmatch(step.web_file)
+                    or set(step.params) != wanted or step.output_file
+                    or (wanted and not (isinstance(step.params["Value"], str) and WEB_FILE_VALUE.fullmatch(step.params["Value"])))):
+                raise ValueError(f"step {step.id!r}: {step.cmdlet} runs only on a file of /.well-known/acme-challenge/ named by "
+                                 "web_file (an ACME token), Set-Content with -Value (a key authorization) alone")
         for name, value in step.params.items():
             for item in value if isinstance(value, (list, tuple)) else [value]:
                 if isinstance(item, FromOperation):

@@ -28,7 +28,18 @@ $allowedCmdlets = @(
     'New-ExchangeCertificate', 'Import-ExchangeCertificate', 'Export-ExchangeCertificate',
     'Remove-ExchangeCertificate', 'New-EdgeSubscription', 'Get-EdgeSubscription',
     'Remove-EdgeSubscription', 'Start-EdgeSynchronization', 'Test-EdgeSynchronization',
-    'Restart-Service', 'Search-AdminAuditLog', 'Get-ImapSettings', 'Get-PopSettings', 'Get-AuthConfig')
+    'Restart-Service', 'Search-AdminAuditLog', 'Get-ImapSettings', 'Get-PopSettings', 'Get-AuthConfig',
+    'Set-AuthConfig', 'Get-OwaVirtualDirectory', 'Get-EcpVirtualDirectory', 'Get-WebServicesVirtualDirectory',
+    'Get-OabVirtualDirectory', 'Get-ActiveSyncVirtualDirectory', 'Get-MapiVirtualDirectory',
+    'Get-AutodiscoverVirtualDirectory', 'Get-OutlookAnywhere', 'Get-ClientAccessService', 'Get-AcceptedDomain',
+    'Restart-WebAppPool', 'Set-Content', 'Remove-Item')
+# Restart-Service and Restart-WebAppPool only for these (AD LDS on an Edge; the Auth certificate's service and app
+# pools on a Mailbox server); Set-Content and Remove-Item only on one ACME challenge file (web_file).
+$restartableServices = @('ADAM_MSExchange', 'MSExchangeServiceHost')
+$restartableAppPools = @('MSExchangeOWAAppPool', 'MSExchangeECPAppPool')
+# What lets IIS serve a challenge file, which has no extension (404.3 otherwise): a MIME type for ".", as ACME
+# clients for IIS write it (win-acme's web_config.xml).
+$challengeWebConfig = '<?xml version="1.0" encoding="UTF-8"?><configuration><system.webServer><staticContent><clear /><mimeMap fileExtension="." mimeType="text/plain" /></staticContent><handlers><clear /><add name="StaticFile" path="*" verb="*" modules="StaticFileModule" resourceType="Either" requireAccess="Read" /></handlers></system.webServer></configuration>'
 # Common parameters and their aliases are not the payload's to set: -OutVariable could overwrite
 # this program's variables, -ErrorAction undo -ErrorAction Stop. PowerShell binds any unambiguous
 # prefix of a parameter name, so a name that is a prefix of one of these is refused as well.
@@ -298,6 +309,22 @@ function Assert-PfxArguments([hashtable]$stepArgs) {
     if (-not $ok) { throw 'Import-ExchangeCertificate runs in an exconf step only as -FileData <PFX> -Password <SecureString> [-PrivateKeyExportable <bool>] [-FriendlyName <string>] [-Server <this server>].' }
 }
 
+# Completing a pending request (EXD "Complete a pending Exchange Server certificate request") is the other
+# Import-ExchangeCertificate: -FileData the CA's chain, public, no password; the cmdlet itself matches it to the
+# request's key, so it runs as it is. Only a DER PKCS#7 signedData (OID 1.2.840.113549.1.7.2 after the outer
+# SEQUENCE) is taken that way: a PFX begins with its version, never this, so no PFX byte is ever bound.
+$signedDataOid = [byte[]](0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x07, 0x02)
+function Test-CertificateChain([hashtable]$stepArgs) {
+    $data = $stepArgs['FileData']
+    if (-not ($data -is [byte[]]) -or $data.Length -lt 16 -or $data[0] -ne 0x30) { return $false }
+    $at = 2
+    if ($data[1] -ge 0x80) { $at = 2 + ($data[1] -band 0x7f) }
+    if ($at + $signedDataOid.Length -gt $data.Length) { return $false }
+    for ($i = 0; $i -lt $signedDataOid.Length; $i++) { if ($data[$at + $i] -ne $signedDataOid[$i]) { return $false } }
+    foreach ($key in $stepArgs.Keys) { if (-not (@('FileData', 'Server') -contains $key)) { return $false } }
+    return ($null -eq $stepArgs['Server'] -or ($stepArgs['Server'] -is [string] -and $stepArgs['Server'] -eq $computer))
+}
+
 function Import-Pfx([hashtable]$stepArgs) {
     $flags = [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]'MachineKeySet, PersistKeySet'
     if ($stepArgs['PrivateKeyExportable']) { $flags = $flags -bor [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]::Exportable }
@@ -336,11 +363,41 @@ function Invoke-Step($step) {
             }
         }
         # Restart-Service only restarts AD LDS on an Edge (cmdlets.md 6 and 9), with -Force for the services
-        # that depend on it, nothing else.
+        # that depend on it, or MSExchangeServiceHost (the Auth certificate's servicelet), nothing else.
         $restartArgs = $stepArgs.Count -eq 1 -or ($stepArgs.Count -eq 2 -and $stepArgs['Force'] -is [bool] -and $stepArgs['Force'])
         if ($name -ceq 'Restart-Service' -and -not ($restartArgs -and $stepArgs['Name'] -is [string] -and
-                $stepArgs['Name'] -eq 'ADAM_MSExchange' -and $null -eq $step.output_file)) {
-            throw 'Restart-Service runs only as -Name ADAM_MSExchange [-Force] in an exconf step.'
+                $restartableServices -contains $stepArgs['Name'] -and $null -eq $step.output_file -and $null -eq $step.web_file)) {
+            throw 'Restart-Service runs only as -Name ADAM_MSExchange or MSExchangeServiceHost [-Force] in an exconf step.'
+        }
+        if ($name -ceq 'Restart-WebAppPool' -and -not ($stepArgs.Count -eq 1 -and $stepArgs['Name'] -is [string] -and
+                $restartableAppPools -contains $stepArgs['Name'] -and $null -eq $step.output_file -and $null -eq $step.web_file)) {
+            throw 'Restart-WebAppPool runs only as -Name MSExchangeOWAAppPool or MSExchangeECPAppPool in an exconf step.'
+        }
+        # Set-Content and Remove-Item only on one file of the Default Web Site's /.well-known/acme-challenge/
+        # (RFC 8555 8.3): the program, never the payload, chooses the path, from the web root IIS setup records.
+        $webFilePath = $null
+        if ($name -ceq 'Set-Content' -or $name -ceq 'Remove-Item' -or $null -ne $step.web_file) {
+            $token = $step.web_file
+            $valueOk = $stepArgs.Count -eq 0
+            if ($name -ceq 'Set-Content') {
+                $valueOk = $stepArgs.Count -eq 1 -and $stepArgs['Value'] -is [string] -and $stepArgs['Value'] -cmatch '^[A-Za-z0-9_.-]{1,1024}$'
+            }
+            if (-not (($name -ceq 'Set-Content' -or $name -ceq 'Remove-Item') -and $token -is [string] -and
+                    $token -cmatch '^[A-Za-z0-9_-]{1,255}$' -and $valueOk -and $null -eq $step.output_file)) {
+                throw 'Set-Content and Remove-Item run only on an ACME challenge file named by web_file, Set-Content with -Value alone.'
+            }
+            $webRoot = [Microsoft.Win32.Registry]::GetValue('HKEY_LOCAL_MACHINE\SOFTWARE\Microsoft\InetStp', 'PathWWWRoot', $null)
+            # .NET, not Join-Path or Test-Path: the program's own commands bind no value (module logging, event 4103).
+            $folder = [System.IO.Path]::Combine([Environment]::ExpandEnvironmentVariables([string]$webRoot), '.well-known', 'acme-challenge')
+            $webFilePath = [System.IO.Path]::Combine($folder, $token)
+            if ($name -ceq 'Set-Content') {
+                [void][System.IO.Directory]::CreateDirectory($folder)
+                $webConfig = [System.IO.Path]::Combine($folder, 'web.config')
+                if (-not [System.IO.File]::Exists($webConfig)) { [System.IO.File]::WriteAllText($webConfig, $challengeWebConfig) }
+                $stepArgs['NoNewline'] = $true
+                $stepArgs['Encoding'] = 'ASCII'
+            }
+            $stepArgs['LiteralPath'] = $webFilePath
         }
         # output_file: the program, never the payload, chooses the path the cmdlet writes to.
         if ($null -ne $step.output_file) {
@@ -352,7 +409,7 @@ function Invoke-Step($step) {
             $outputPath = Join-Path -Path ([System.IO.Path]::GetTempPath()) -ChildPath ('exconf-' + [System.Guid]::NewGuid().ToString('N') + '.xml')
             $stepArgs[$fileParameter] = $outputPath
         }
-        if ($name -ceq 'Import-ExchangeCertificate') {
+        if ($name -ceq 'Import-ExchangeCertificate' -and -not (Test-CertificateChain $stepArgs)) {
             Assert-PfxArguments $stepArgs
             $stage = 'store'
             $stepArgs = Import-Pfx $stepArgs
@@ -363,8 +420,9 @@ function Invoke-Step($step) {
         # alias of that name); the first one if two snap-ins provide it.
         $command = Get-Command -Name $name -CommandType Cmdlet -ErrorAction Stop | Select-Object -First 1
         $stepWarnings = $null
-        # @() keeps the output an array for zero or one object too.
-        $output = @(& $command @stepArgs -ErrorAction Stop -WarningAction SilentlyContinue -WarningVariable stepWarnings)
+        # @() keeps the output an array for zero or one object too. A challenge file already gone is not removed again.
+        if ($name -ceq 'Remove-Item' -and -not [System.IO.File]::Exists($webFilePath)) { $output = @() }
+        else { $output = @(& $command @stepArgs -ErrorAction Stop -WarningAction SilentlyContinue -WarningVariable stepWarnings) }
         # An absent select must stay empty: @($null) is an array holding one $null.
         $select = @()
         if ($null -ne $step.select) { $select = @($step.select) }

@@ -427,17 +427,22 @@ def import_(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
                             "InvalidOperationException", "InvalidOperation")
     key_pem = keyed.key_pem
     friendly = bound.get("FriendlyName") or ""
+    exportable = bool(bound.get("PrivateKeyExportable", False))
     if key_pem is None:  # an issued certificate completes the pending request that holds its key
         public = keyed.certificate.public_key().public_numbers()
         for stored in list(store["certs"]):
             if stored["pending"] and certificate_of(stored).certificate.public_key().public_numbers() == public:
                 key_pem = stored["key"].encode("ascii")
                 friendly = friendly or stored["friendly_name"]
-                store["certs"].remove(stored)
+                # The key was made by the request, exportable or not as New-ExchangeCertificate -PrivateKeyExportable
+                # said then [PS New-ExchangeCertificate]: completing it keeps that key as it is.
+                exportable = bool(stored["exportable"])
+                if not ctx.whatif:
+                    store["certs"].remove(stored)
                 break
     if ctx.whatif:
         return []
-    exportable = bool(bound.get("PrivateKeyExportable", False)) and key_pem is not None
+    exportable = exportable and key_pem is not None
     self_signed = lab_x509.is_self_signed(keyed.certificate)
     stored = new_stored(lab_x509.KeyedCertificate(keyed.certificate, key_pem), friendly_name=friendly,
                      exportable=exportable, trusted=not self_signed)  # a foreign self-signed root is not trusted

@@ -10,9 +10,7 @@ certificate store, where Enable-ExchangeCertificate -Services IMAP/POP also writ
 
 The lab implements X509CertificateName and what identifies the objects; the other properties show
 Exchange's defaults for a fresh server (IMAP4 993/143, POP3 995/110 on every address, SecureLogin)
-and Set-* takes only -X509CertificateName. Get-AuthConfig shows the organisation's Auth certificate
-as its CurrentCertificateThumbprint, with the other properties as the recording of a real Exchange
-2019 organisation shows them (CSS-Exchange, HealthChecker E19 GetAuthConfig.xml).
+and Set-* takes only -X509CertificateName. AuthConfig (OAuth's certificates) is auth_config.py.
 """
 
 from __future__ import annotations
@@ -20,9 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from . import param_types as v
-from . import stored
 from .binder import Param, Signature
-from .certificate_store import ORG_KEY, server_store, thumbprint_of
+from .certificate_store import server_store
 from .context import Context, lab_guid
 from .spec import ServerEntry
 
@@ -92,26 +89,3 @@ def _set(which: str):
 
 
 get_imap, set_imap, get_pop, set_pop = _get("imap"), _set("imap"), _get("pop"), _set("pop")
-
-GET_AUTH = Signature("Get-AuthConfig", (Param("DomainController", v.FQDN),))
-
-
-def get_auth(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
-    """The organisation's one AuthConfig object: the Auth certificate every Mailbox server holds."""
-    first = ctx.org.mailbox_servers[0]
-    server_store(ctx, first)  # the Auth certificate is made with the first store
-    auth = ctx.state.get(stored.ORG, ORG_KEY)["auth"]
-    dn = f"CN=Auth Configuration,{ctx.org_dn()}"
-    out: dict[str, Any] = {
-        "CurrentCertificateThumbprint": thumbprint_of(auth),
-        "PreviousCertificateThumbprint": "",
-        "NextCertificateThumbprint": "",
-        "NextCertificateEffectiveDate": None,
-        "ServiceName": "00000002-0000-0ff1-ce00-000000000000",
-        "Realm": "",
-        "Name": "Auth Configuration",
-    }
-    out.update(ctx.common(identity="Auth Configuration", dn=dn, guid=lab_guid("authconfig", ctx.domain),
-                          category="ms-Exch-Auth-Auth-Config", classes=("top", "msExchAuthAuthConfig"),
-                          created=ctx.state.created, changed=ctx.state.created))
-    return [out]

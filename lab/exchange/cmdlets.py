@@ -7,9 +7,8 @@ from datetime import datetime
 from typing import Any, Callable
 
 from . import (
-    admin_audit_log, certificates, client_access_settings, edge_subscriptions, errors, exchange_server, powershell_vdir,
-    receive_connectors, send_connectors,
-    transport_config, transport_services, windows_services,
+    admin_audit_log, auth_config, certificates, client_access_settings, edge_subscriptions, errors, exchange_server, powershell_vdir,
+    receive_connectors, send_connectors, transport_config, transport_services, virtual_directories, web_files, windows_services,
 )
 from .binder import Signature, bind
 from .context import Context
@@ -61,8 +60,27 @@ _ALL = (
     Cmdlet(client_access_settings.SET_IMAP, TASKS + "SetImapConfiguration", client_access_settings.set_imap, frozenset({"Mailbox"})),
     Cmdlet(client_access_settings.GET_POP, TASKS + "GetPopConfiguration", client_access_settings.get_pop, frozenset({"Mailbox"})),
     Cmdlet(client_access_settings.SET_POP, TASKS + "SetPopConfiguration", client_access_settings.set_pop, frozenset({"Mailbox"})),
-    Cmdlet(client_access_settings.GET_AUTH, "Microsoft.Exchange.Management.SystemConfigurationTasks.GetAuthConfig",
-           client_access_settings.get_auth, frozenset({"Mailbox"})),
+    Cmdlet(auth_config.GET, "Microsoft.Exchange.Management.SystemConfigurationTasks.GetAuthConfig", auth_config.get,
+           frozenset({"Mailbox"})),
+    Cmdlet(auth_config.SET, "Microsoft.Exchange.Management.SystemConfigurationTasks.SetAuthConfig", auth_config.set_,
+           frozenset({"Mailbox"})),
+    # the names clients use: virtual directories, Outlook Anywhere, Autodiscover, accepted domains (virtual_directories.py)
+    *(c for d, get_sig, set_sig, get, set_ in virtual_directories.HANDLERS
+      for c in (Cmdlet(get_sig, TASKS + d.dotnet, get, frozenset({"Mailbox"})),
+                Cmdlet(set_sig, TASKS + "Set" + d.dotnet[3:], set_, frozenset({"Mailbox"})))),
+    Cmdlet(virtual_directories.GET_OUTLOOK_ANYWHERE, TASKS + "GetRpcHttp", virtual_directories.get_outlook_anywhere, frozenset({"Mailbox"})),
+    Cmdlet(virtual_directories.SET_OUTLOOK_ANYWHERE, TASKS + "SetRpcHttp", virtual_directories.set_outlook_anywhere, frozenset({"Mailbox"})),
+    Cmdlet(virtual_directories.GET_CLIENT_ACCESS, TASKS + "GetClientAccessService", virtual_directories.get_client_access,
+           frozenset({"Mailbox"})),
+    Cmdlet(virtual_directories.SET_CLIENT_ACCESS, TASKS + "SetClientAccessService", virtual_directories.set_client_access,
+           frozenset({"Mailbox"})),
+    Cmdlet(virtual_directories.GET_ACCEPTED_DOMAIN, TASKS + "GetAcceptedDomain", virtual_directories.get_accepted_domain),
+    Cmdlet(virtual_directories.NEW_ACCEPTED_DOMAIN, TASKS + "NewAcceptedDomain", virtual_directories.new_accepted_domain),
+    # what a WinRM shell has beside Exchange: IIS's app pools and the Default Web Site's files (exconf's program only)
+    Cmdlet(windows_services.RESTART_APP_POOL, windows_services.APP_POOL_DOTNET, windows_services.restart_app_pool,
+           frozenset({"Mailbox"})),
+    Cmdlet(web_files.SET_CONTENT, web_files.SET_DOTNET, web_files.set_content, frozenset({"Mailbox"})),
+    Cmdlet(web_files.REMOVE_ITEM, web_files.REMOVE_DOTNET, web_files.remove_item, frozenset({"Mailbox"})),
     # the organisation's admin audit log: Mailbox servers only (admin_audit_log.py)
     Cmdlet(admin_audit_log.SEARCH, TASKS + "SearchAdminAuditLog", admin_audit_log.search, frozenset({"Mailbox"})),
     # EdgeSync (cmdlets.md §6); Start/Test run where the EdgeSync service runs: Mailbox servers.

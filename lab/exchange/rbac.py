@@ -72,6 +72,15 @@ _POP_IMAP = Feature("POP3 and IMAP4 settings", (ORGANIZATION_MANAGEMENT, SERVER_
 # Configuration (in View-Only Organization Management): Get-ManagementRoleEntry "*\Get-AuthConfig", as
 # Microsoft365DSC's EXOPartnerApplication lists the same two roles for the partner-application cmdlets.
 _AUTH = Feature("Partner applications and the Auth certificate (AuthConfig)", (ORGANIZATION_MANAGEMENT,))
+# client-and-mobile-device-permissions.md: "Outlook on the web virtual directories", "Exchange ActiveSync
+# virtual directories", "Outlook Anywhere", "Autodiscover" and the other client virtual directories:
+# Organization Management, Server Management; Get-ClientAccessService is the Client Access server's
+# configuration ("Exchange server configuration settings", infrastructure-permissions.md).
+_VDIRS = Feature("Client virtual directories, Outlook Anywhere and Autodiscover", (ORGANIZATION_MANAGEMENT, SERVER_MANAGEMENT))
+# mail-flow-permissions.md: "Accepted domains": Organization Management.
+_ACCEPTED = Feature("Accepted domains", (ORGANIZATION_MANAGEMENT,))
+_VDIR_NOUNS = ("owavirtualdirectory", "ecpvirtualdirectory", "webservicesvirtualdirectory", "oabvirtualdirectory",
+               "activesyncvirtualdirectory", "mapivirtualdirectory", "autodiscovervirtualdirectory", "outlookanywhere")
 
 FEATURES: dict[str, Feature] = {
     "get-exchangeserver": _SERVERS,
@@ -87,7 +96,10 @@ FEATURES: dict[str, Feature] = {
     "start-edgesynchronization": _EDGESYNC, "test-edgesynchronization": _EDGESYNC,
     "search-adminauditlog": _AUDIT,
     "get-imapsettings": _POP_IMAP, "get-popsettings": _POP_IMAP,
-    "get-authconfig": _AUTH,
+    "get-authconfig": _AUTH, "set-authconfig": _AUTH,
+    **{f"{verb}-{noun}": _VDIRS for noun in _VDIR_NOUNS for verb in ("get", "set")},
+    "get-clientaccessservice": _SERVERS, "set-clientaccessservice": _SERVERS,
+    "get-accepteddomain": _ACCEPTED, "new-accepteddomain": _ACCEPTED,
 }
 
 

@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 from . import (
     admin_audit_log, certificate_store, edge_sync, powershell_vdir, receive_connectors, send_connectors, stored,
-    transport_config, transport_services,
+    transport_config, transport_services, virtual_directories, web_files,
 )
 from .context import lab_guid
 from .labstate import LabState, Slot
@@ -39,6 +39,7 @@ KINDS: tuple[stored.Stored, ...] = (
     admin_audit_log.STORED, certificate_store.SERVER_STORED, certificate_store.ORG_STORED, send_connectors.STORED,
     edge_sync.EDGE_STORED, edge_sync.ORG_STORED, powershell_vdir.STORED, receive_connectors.STORED,
     transport_config.STORED, transport_services.TRANSPORT_STORED, transport_services.FRONTEND_STORED,
+    virtual_directories.SERVER_STORED, virtual_directories.ORG_STORED, web_files.STORED,
 )
 _BY_KEY = {kind.key: kind for kind in KINDS}
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from .. import eventlog
 from ..program import CommandResult, run_command
 from ..winrm.auth import account_name, find_account, split_principal
-from . import admin_audit_log, cmdlets, errors, orgfile, powershell_vdir, windows_services
+from . import admin_audit_log, cmdlets, errors, orgfile, powershell_vdir
 from .certificates import add_pfx_to_my_store
 from .context import Context
 from . import state as lab_state
@@ -345,6 +345,25 @@ class LabStore:
             finally:
                 os.close(dir_fd)
 
+    # --- IIS's Default Web Site, beside /PowerShell ------------------------------------------------------
+
+    def web_request(self, spec: ServerSpec, path: str, secure: bool) -> tuple[int, bytes]:
+        """What a Mailbox server's IIS answers an anonymous GET of a path of the Default Web Site other than
+        /PowerShell: the files exconf's program put there (web_files.py), 403.4 over plain HTTP when the site
+        requires SSL (Enable-ExchangeCertificate -Services IIS without -DoNotRequireSsl, cmdlets.md §2)."""
+        from . import auth_config, certificate_store, stored, web_files
+
+        with self._lock:
+            certs = self._state.objects.get((spec.name, certificate_store.SERVER_KEY)) or {}
+            if certs.get("root_require_ssl") and not secure:
+                return 403, b""
+            first = path.split("?", 1)[0].strip("/").split("/", 1)[0].lower()
+            if first in ("owa", "ecp"):  # signing in needs OAuth's certificate on this server (auth_config.py)
+                blob = self._state.objects.get((stored.ORG, certificate_store.ORG_KEY)) or {}
+                return (200, b"") if auth_config.signs_here(blob, certs, self._state.now()) else (500, b"")
+            files = self._state.objects.get((spec.name, web_files.KEY)) or {}
+            return web_files.served(files, path)
+
     # --- the lab clock -------------------------------------------------------------------------------
 
     def clock_now(self) -> datetime:
@@ -451,9 +470,11 @@ class LabStore:
         naming the DC and WindowsIdentity.GetCurrent().Name, category Authorization (1004) (PiratesRE/
         exchange_diff: PooledLdapConnection.GetInvalidCredentialException, DirectoryStrings,
         DataAccessHelper.ResolveExceptionErrorCategory). An Edge reads its local AD LDS: no second hop.
-        Restart-Service is Windows', not Exchange's."""
+        Restart-Service, Restart-WebAppPool, Set-Content and Remove-Item are Windows' and IIS's, not
+        Exchange's: they act on the server itself as the shell's own logon and never reach a domain
+        controller, so no second hop either."""
         logon: "Logon | None" = getattr(self._batch, "logon", None)  # set per thread by run_command
-        if logon is None or logon.delegated or entry.is_edge or cmdlet.dotnet == windows_services.DOTNET:
+        if logon is None or logon.delegated or entry.is_edge or not cmdlet.dotnet.startswith("Microsoft.Exchange."):
             return
         task = errors.TaskContext(entry.name, cmdlet.name, cmdlet.dotnet)
         caller = getattr(self._batch, "caller", "") or logon.principal

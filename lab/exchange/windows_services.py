@@ -24,7 +24,9 @@ from .context import Context
 
 DOTNET = "Microsoft.PowerShell.Commands.RestartServiceCommand"
 SERVICES = {
-    "Mailbox": ("MSExchangeTransport", "MSExchangeFrontEndTransport", "MSExchangeEdgeSync"),
+    # MSExchangeServiceHost runs on Mailbox servers too: its AuthAdmin servicelet publishes the next Auth
+    # certificate (auth_config.py) [EXD services-overview.md; maintain-oauth-certificate.md].
+    "Mailbox": ("MSExchangeTransport", "MSExchangeFrontEndTransport", "MSExchangeEdgeSync", "MSExchangeServiceHost"),
     "Edge": ("MSExchangeTransport", "ADAM_MSExchange", "MSExchangeEdgeCredential", "MSExchangeAntispamUpdate",
              "MSExchangeServiceHost", "MSExchangeTransportLogSearch"),
 }
@@ -82,6 +84,42 @@ def restart(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
             from . import edge_sync
 
             edge_sync.adam_restarted(ctx)
+        if service == "MSExchangeServiceHost" and not ctx.edge:  # "The servicelet is executed immediately if the
+            from . import auth_config  # MSExchangeServiceHost service is restarted" [maintain-oauth-certificate.md]
+
+            auth_config.run_servicelet_now(ctx)
         if bound.get("PassThru"):
             out.append({"Status": "Running", "Name": service, "DisplayName": DISPLAY_NAMES[service]})
     return out
+
+
+# --- Restart-WebAppPool (IIS's WebAdministration module) ---------------------------------------------------
+# "A reference to the Auth Certificate is cached by the MSExchangeOWAAppPool and MSExchangeECPAppPool application
+# pool. You can recycle those application pools to refresh this reference ... Restart-WebAppPool
+# MSExchangeOWAAppPool" [EXD maintain-oauth-certificate.md]. The application pools an Exchange 2016/2019 Mailbox
+# server has in IIS (the front end's and the back end's, setup's names); another name is WebAdministration's
+# error (lab wording). Nothing is kept: the lab has no running worker process to recycle.
+
+APP_POOL_DOTNET = "Microsoft.IIs.PowerShell.Provider.RestartAppPoolCommand"
+APP_POOLS = (
+    "DefaultAppPool", "MSExchangeAutodiscoverAppPool", "MSExchangeECPAppPool", "MSExchangeMapiFrontEndAppPool",
+    "MSExchangeOABAppPool", "MSExchangeOWAAppPool", "MSExchangePowerShellFrontEndAppPool", "MSExchangeRestFrontEndAppPool",
+    "MSExchangeServicesAppPool", "MSExchangeSyncAppPool", "MSExchangeRpcProxyFrontEndAppPool",
+)
+RESTART_APP_POOL = Signature(
+    "Restart-WebAppPool",
+    (
+        Param("Name", v.STRING, mandatory=True, position=1, sets=("Name",)),
+        Param("InputObject", v.RejectType("Microsoft.IIs.PowerShell.Framework.ConfigurationElement"), sets=("InputObject",)),
+    ),
+    default_set="Name",
+    should_process=True,
+)
+
+
+def restart_app_pool(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
+    name = bound["Name"]
+    if name.lower() not in (p.lower() for p in APP_POOLS):
+        raise errors.CmdletError(f"Cannot find an application pool named '{name}'.", f"InvalidArgument,{APP_POOL_DOTNET}",
+                                 "InvalidArgument", "ArgumentException", ctx.cmdlet)  # lab wording
+    return []

@@ -50,6 +50,7 @@ class ServerEndpoint:
         (then ``backend`` is the lab's store, which says what its PowerShell virtual directory accepts);
         ``service_key`` and ``realm``: the server's Kerberos keys."""
         self.spec = spec
+        self._backend = backend
         # The server's clock, which dates its answers (the lab clock: `exconf lab clock advance` moves it).
         self.clock = getattr(backend, "clock_now", None)
         self.stats = ServerStats()
@@ -72,6 +73,8 @@ class ServerEndpoint:
     ) -> HttpResponse:
         """Answer one HTTP request received on ``conn`` by a listener of ``service`` (winrm or iis)."""
         served, endpoint = SERVICE_PATHS[service]
+        if service == "iis" and method in ("GET", "HEAD") and path.split("?", 1)[0].rstrip("/").lower() != served:
+            return self._web(path, conn.secure, method)
         if path.split("?", 1)[0].rstrip("/").lower() != served or (service == "iis" and self.powershell is None):
             return HttpResponse(404)  # HTTP.sys / IIS: nothing is served at this path
         if method != "POST":
@@ -82,6 +85,16 @@ class ServerEndpoint:
             time.sleep(self.spec.faults.delay_seconds)
         self.stats.add(endpoint, bytes_out=len(response.body))
         return response
+
+    def _web(self, path: str, secure: bool, method: str) -> HttpResponse:
+        """IIS's Default Web Site beyond /PowerShell: anonymous static files (an ACME HTTP-01 challenge), as the
+        lab's Exchange keeps them (LabStore.web_request); 404 when the backend keeps none."""
+        answer = getattr(self._backend, "web_request", None)
+        if answer is None:
+            return HttpResponse(404)
+        status, body = answer(self.spec, path, secure)
+        headers = [("Content-Type", "application/octet-stream")] if status == 200 else []
+        return HttpResponse(status, headers, b"" if method == "HEAD" else body)
 
     # -- the WS-Man POST ------------------------------------------------------------
 

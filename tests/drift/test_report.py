@@ -55,6 +55,8 @@ def test_severity_is_declared_by_each_kind():
 
     assert traits("edge_subscription").severity == "critical" and traits("exchange_certificate").severity == "high"
     assert traits("transport_config").severity == "medium" and traits("receive_connector").severity == "low"
+    assert traits("auth_certificate").severity == "high" and traits("certificate_urls").severity == "high"
+    assert traits("auth_certificate").correctable is None and "Set-AuthConfig" in traits("auth_certificate").audit_cmdlets
     assert traits("no_such_kind").severity == "medium"
 
 

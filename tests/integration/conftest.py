@@ -48,7 +48,7 @@ def unique_prefix() -> str:
 BOTH_DOORS = {
     "test_plan_apply", "test_drift", "test_drift_expiry", "test_drift_outputs", "test_certificates",
     "test_certificates_saved_plan", "test_certificates_prompt", "test_edge_subscription", "test_plan_graph",
-    "test_saved_plan", "test_failures", "test_hostile_output", "test_inventory_lab",
+    "test_saved_plan", "test_failures", "test_hostile_output", "test_inventory_lab", "test_certificate_requests", "test_auth_certificate",
 }
 
 

@@ -106,3 +106,31 @@ def test_the_same_cmdlets_through_powershell_need_no_second_hop(make_lab, krb5_e
     assert code == 0, out + err
     (service,) = lab.exec("EX01", "Get-TransportService")
     assert service["IntraOrgConnectorProtocolLoggingLevel"] == "Verbose"
+
+
+def test_the_programs_windows_commands_reach_no_domain_controller_and_work_over_ntlm(make_lab):
+    """What exconf runs through its program beside remote PowerShell on a Mailbox server (an ACME challenge file in
+    IIS, the Auth certificate's restarts) is Windows' and IIS's, not Exchange's: it acts on the server itself, so
+    the logon remote PowerShell's door gives the program path (NTLM here, no delegation) is enough."""
+    from exconf.connection import settings_for
+    from exconf.inventory import load
+    from exconf.remote import Step, decode_answer, encode_stdin
+    from exconf.transport.winrm import WinRMTransport
+
+    lab = make_lab(SERVERS)
+    inv = load(lab.inventory('all:\n  hosts:\n    ex01: {ansible_host: "{EX01}", ansible_connection: winrm, '
+                             'ansible_user: CONTOSO\\exadmin, ansible_password: %s}\n' % PASSWORD))
+    transport = WinRMTransport(settings_for(inv.hosts[0], inv.path.parent))
+    try:
+        steps = [Step("write", "Set-Content", {"Value": "tok.key-authorization"}, web_file="tok"),
+                 Step("pool", "Restart-WebAppPool", {"Name": "MSExchangeOWAAppPool"}),
+                 Step("service", "Restart-Service", {"Name": "MSExchangeServiceHost"}),
+                 Step("remove", "Remove-Item", {}, web_file="tok"),
+                 Step("exchange", "Get-ExchangeCertificate", {})]
+        out = transport.run(encode_stdin(steps))
+        answer = decode_answer(out.stdout, out.stderr, out.exit_code)
+    finally:
+        transport.close()
+    for step in ("write", "pool", "service", "remove"):
+        assert answer.result(step).ok, (step, answer.result(step).error)
+    assert answer.result("exchange").error.exception == "ADInvalidCredentialException"  # the same logon, an Exchange cmdlet

@@ -200,7 +200,7 @@ def test_restart_service_only_restarts_ad_lds_on_an_edge(store):
     for params in ({"Name": "MSExchangeTransport"}, {"Name": ["ADAM_MSExchange", "W3SVC"]}, {"DisplayName": "x"},
                    {"Name": "ADAM_MSExchange", "Force": False}, {"Name": "ADAM_MSExchange", "PassThru": True}):
         answer = run_raw(store, "EDGE01", [{"id": "r", "cmdlet": "Restart-Service", "params": params}])
-        assert answer.result("r").error.message == "Restart-Service runs only as -Name ADAM_MSExchange [-Force] in an exconf step."
+        assert answer.result("r").error.message == "Restart-Service runs only as -Name ADAM_MSExchange or MSExchangeServiceHost [-Force] in an exconf step."
 
 
 # --- the bootstrap ------------------------------------------------------------------------------------------------------------

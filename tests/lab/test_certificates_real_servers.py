@@ -74,6 +74,14 @@ def test_setup_certificates_follow_the_recordings(store):
     assert days(auth) == 1800
     config = store.exec_console("EX01", "Get-AuthConfig", {})[0]
     assert config["CurrentCertificateThumbprint"] == auth["Thumbprint"] and config["NextCertificateThumbprint"] == ""
+    # The AuthConfig CSS-Exchange recorded (HealthChecker Tests/DataCollection/E16/Exchange/GetAuthConfig.xml): its
+    # properties in order, ServiceName Exchange's well-known application id, no next certificate (Nil date).
+    assert list(config)[:10] == ["CurrentCertificateThumbprint", "PreviousCertificateThumbprint", "NextCertificateThumbprint",
+                                 "NextCertificateEffectiveDate", "ServiceName", "Realm", "DeploymentId", "IssuerIdentifier", "Name",
+                                 "AdminDisplayName"]
+    assert (config["ServiceName"], config["NextCertificateEffectiveDate"], config["Name"]) == (
+        "00000002-0000-0ff1-ce00-000000000000", None, "Auth Configuration")
+    assert list(config["ObjectClass"]) == ["top", "container", "msExchContainer", "msExchAuthAuthConfig"]
 
 
 def test_imap_and_pop_follow_the_name_not_the_certificate(store, ca):

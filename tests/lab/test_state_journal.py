@@ -175,9 +175,9 @@ def test_a_new_kind_is_one_entry_in_the_list_and_is_built_persisted_and_reloaded
 def test_every_scope_holds_the_kinds_of_its_role(tmp_path):
     store = LabStore(ORG, tmp_path / "state.json")
     kinds = {scope: {k for s, k in store._state.objects if s == scope} for scope, _ in store._state.objects}
-    assert kinds[stored.ORG] == {"SendConnector", "TransportConfig", "exchange_certificate_authority", "EdgeSubscriptions"}
+    assert kinds[stored.ORG] == {"SendConnector", "TransportConfig", "exchange_certificate_authority", "EdgeSubscriptions", "accepted_domains"}
     assert kinds["EX01"] == {"ReceiveConnector", "TransportService", "FrontendTransportService", "exchange_certificates", "admin_audit_log",
-                              "PowerShellVirtualDirectory"}
+                             "client_access_names", "web_files", "PowerShellVirtualDirectory"}
     assert kinds["EDGE02"] == {"ReceiveConnector", "TransportService", "SendConnector", "TransportConfig", "exchange_certificates",
                                "EdgeSubscriptionEdge"}
 

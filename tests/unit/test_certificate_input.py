@@ -125,7 +125,7 @@ def test_an_unknown_service_and_a_password_in_clear(write, tmp_path):
 
 @pytest.mark.parametrize("entry, message", [
     ('- thumbprint: "' + "B" * 40 + '"\n  match: {subject: "CN=x"}', "by thumbprint or by match, not both"),
-    ("- services: [SMTP]", "name the certificate: thumbprint, match, or import"),
+    ("- services: [SMTP]", "name the certificate: thumbprint, match, import (a PFX), or request"),
     ('- thumbprint: "' + "B" * 40 + '"\n  renew: {within_days: 30}', "renew needs a match"),
     ('- match: {subject: "CN=x"}\n  state: absent\n  services: [SMTP]', "state absent is removed; services does not apply"),
     ('- match: {subject: "CN=x"}\n  services_mode: exact', "services_mode exact needs services"),

@@ -123,7 +123,7 @@ def test_files_are_carried_from_earlier_answers_and_a_missing_one_stops_the_oper
     ref = op.steps[0].params["FileData"]
     resolved = resolve_files(op, {(ref.operation, ref.step): b"<?xml?>"})
     assert resolved.steps[0].params["FileData"] == b"<?xml?>" and op.steps[0].params["FileData"] == ref
-    with pytest.raises(MissingOutput, match="returned no file"):
+    with pytest.raises(MissingOutput, match="returned nothing"):
         resolve_files(op, {})
     plain = operations_for(planned(declared(), reads()).changes[0])[2]
     assert resolve_files(plain, {}) is plain

@@ -146,7 +146,7 @@ def test_where_the_pfx_password_comes_from(tmp_path, spec, ref):
 
 @pytest.mark.parametrize("entry, problems", [
     ({"thumbprint": "A" * 40, "match": {"subject": "x"}}, [((), "declare the certificate by thumbprint or by match, not both")]),
-    ({"services": ["SMTP"]}, [((), "name the certificate: thumbprint, match, or import (a PFX)")]),
+    ({"services": ["SMTP"]}, [((), "name the certificate: thumbprint, match, import (a PFX), or request (signed by an issuer)")]),
     ({"match": {"subject": "x"}, "state": "absent", "services": ["SMTP"], "renew": {"within_days": 3}, "services_mode": "exact"}, [
         (("services",), "a certificate with state absent is removed; services does not apply"),
         (("renew",), "a certificate with state absent is removed; renew does not apply"),
@@ -182,7 +182,7 @@ def test_the_inventory_names_each_entrys_problems_by_its_index_and_opens_each_pf
     ]
     issues = CertificateKind().inventory_issues(declared, folder)
     assert issues == [
-        ((1,), "name the certificate: thumbprint, match, or import (a PFX)"),
+        ((1,), "name the certificate: thumbprint, match, import (a PFX), or request (signed by an issuer)"),
         ((2, "import", "pfx"), f"the PFX {(folder / 'certs' / 'mail.pfx').resolve()} holds certificate {pfx_file[1]}, not the declared thumbprint {'A' * 40}"),
         ((3, "import", "pfx"), f"cannot read the PFX {(folder / 'certs' / 'missing.pfx').resolve()}: No such file or directory"),
         ((4, "services_mode"), "services_mode exact needs services"),
