@@ -29,6 +29,7 @@ from .desired import parse
 from .inventorycli import InventoryUnusable, add_inventory_options, inventory_main, load_from_args
 from .drift.command import register as register_drift
 from .inventorycli import register as register_inventory
+from .sshkeyscan import register as register_keyscan
 from .limit import LimitError, select, select_organization
 from .lock import ApplyLock, LockError, acquire, organisation_of
 from .model import ChangeOutcome, ChangeResult, HostResult, HostStatus, Plan
@@ -87,7 +88,7 @@ def _single_dash_long(words: list[str], parser: argparse.ArgumentParser, command
     if command == "lab":
         return  # lab exec passes cmdlet parameters (-Identity) through
     target = commands.get(command or "", parser)
-    known = set(target.known()) if isinstance(target, _Parser) else set()  # type: ignore[union-attr]
+    known = set(target.known()) if isinstance(target, _Parser) else set()
     for word in words[: words.index("--")] if "--" in words else words:
         if _SINGLE_DASH_LONG.match(word) and "-" + word.partition("=")[0] in known:
             target.error(f"unrecognized arguments: {word}")
@@ -119,6 +120,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
 
     register_inventory(sub)  # exconf inventory --list | --graph | --host (inventorycli.py)
     register_drift(sub)  # exconf drift, exconf drift history (drift/command.py)
+    register_keyscan(sub)  # exconf ssh-keyscan: accept SSH host keys (sshkeyscan.py)
     lab = sub.add_parser("lab", help="the built-in simulated Exchange organisation")
     labsub = lab.add_subparsers(dest="lab_command", required=True, metavar="LAB_COMMAND")
     serve = labsub.add_parser("serve", help="serve an organisation file on its loopback addresses")
@@ -131,7 +133,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
                     help="run it as this lab account (DOMAIN\\user), within its Exchange management roles")
     ex.add_argument("server")
     ex.add_argument("words", nargs=argparse.REMAINDER, help="-- CMDLET [-Param Value ...]")
-    stats = labsub.add_parser("stats", help="per server and endpoint (/wsman, /PowerShell): requests, sessions, commands and bytes served")
+    stats = labsub.add_parser("stats", help="per server and endpoint (/wsman, /PowerShell, ssh): requests, sessions, commands and bytes served")
     stats.add_argument("--json", action="store_true")
     stats.add_argument("--lab", type=Path, metavar="ORG_FILE", help="only this lab")
     events = labsub.add_parser("events", help="a server's PowerShell module logging (event 4103) of the program's commands")
@@ -145,7 +147,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     stop = labsub.add_parser("stop", help="stop this checkout's labs, or the lab of an org file, state file or inventory")
     stop.add_argument("target", type=Path, nargs="?", metavar="ORG_FILE|INVENTORY")
     stop.add_argument("--all", action="store_true", help="stop every running lab of this user")
-    commands = {name: parser for name, parser in sub.choices.items()}
+    commands: dict[str, argparse.ArgumentParser] = {name: parser for name, parser in sub.choices.items()}
     commands.update({f"lab {name}": parser for name, parser in labsub.choices.items()})
     return p, commands
 
@@ -188,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
             from .drift.command import drift_main
 
             return drift_main(args, out, err)
+        if args.command == "ssh-keyscan":
+            from .sshkeyscan import keyscan_main
+
+            return keyscan_main(args, out, err)
         return _run(args, out, err)
     except KeyboardInterrupt:
         # Once an apply sends its first change, Ctrl-C no longer raises (commands.interrupts_stop): here nothing was.

@@ -28,6 +28,7 @@ from .limit import select_organization
 from .model import HostStatus
 from .render import plural
 from .runner import GRACE_SECONDS, Run
+from .sshvars import preload as preload_ssh_keys
 from .termsafe import safe
 from .transport.cleartext import warning as cleartext_warning
 
@@ -131,6 +132,7 @@ def new_run(
             f"organisation-wide objects (exchange_organization) were not planned: --limit {limit!r} does not select "
             f"the pseudo-host 'organization'; add it to include them (--limit '{limit},organization')"
         )
+    preload_ssh_keys(run.hosts, inventory.path.parent)  # a passphrase is asked before any host is contacted
     clear = [h.name for h in run.hosts if reached_in_clear(h.vars)]
     if clear:
         run.warnings.append(cleartext_warning(clear))

@@ -15,16 +15,16 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from .door import PSRP, DoorError, door_of, truthy as _truthy
+from . import sshvars
+from .door import PSRP, SSH, DoorError, door_of, truthy as _truthy
+from .host import Host
+from .schema import is_secret
 from .templating import RenderError
 from .transport import ConnectionSettings, cleartext
 from .transport.kerberos import kerberos_missing, spn_host
 from .transport.psrp import EXCHANGE_CONFIGURATION, PSRPSettings
-
-if TYPE_CHECKING:  # the inventory asks this module which connections exist; the types only go the other way
-    from .inventory import Host
+from .transport.ssh import SSHSettings
 
 SUPPORTED_AUTH = ("ntlm", "kerberos", "basic")
 NOT_YET = ("certificate",)  # Ansible has it; exconf does not yet
@@ -50,6 +50,8 @@ def unsupported_connection(v: Mapping[str, object], name: str = "") -> list[tupl
         return [(exc.variable, str(exc))]
     if door.connection == PSRP:
         return unsupported_psrp(v)
+    if door.connection == SSH:
+        return sshvars.inventory_issues(v)
     declared = v.get("ansible_winrm_transport")
     choices = [declared] if isinstance(declared, str) else list(declared) if isinstance(declared, list) else []
     forbid = _truthy(v.get(FORBID_NTLM))
@@ -76,6 +78,8 @@ def cleartext_connection(v: Mapping[str, object]) -> list[tuple[str, str]]:
         door = door_of("", v)
     except DoorError:
         return []  # unsupported_connection reports it
+    if door.connection == SSH:
+        return []  # SSH encrypts every byte of the connection
     variable = "ansible_psrp_message_encryption" if door.connection == PSRP else "ansible_winrm_message_encryption"
     clear = _psrp_in_clear(v) if door.connection == PSRP else reached_in_clear(v)
     problem = cleartext.refusal(
@@ -92,7 +96,12 @@ def _psrp_in_clear(v: Mapping[str, object]) -> bool:
 
 def reached_in_clear(v: Mapping[str, object]) -> bool:
     """WinRM over http with ``ansible_winrm_message_encryption: never``: NTLM seals otherwise (pywinrm's
-    ``auto``), and basic over http is refused on its own (``_auth``)."""
+    ``auto``), and basic over http is refused on its own (``_auth``). SSH is never in clear."""
+    try:
+        if door_of("", v).connection == SSH:
+            return False
+    except DoorError:
+        pass
     try:
         scheme, _ = _scheme_and_port(v)
     except ValueError:  # a port that is not a number: the schema reports it
@@ -102,8 +111,6 @@ def reached_in_clear(v: Mapping[str, object]) -> bool:
 
 def declared_secrets(section: object, path: str = "exchange") -> list[str]:
     """Where a host's declarations name a secret (a key such as password_env or password_file), dotted."""
-    from .schema import is_secret  # schema imports the kinds; connection is imported by the inventory
-
     out: list[str] = []
     if isinstance(section, Mapping):
         for key, value in section.items():
@@ -134,6 +141,18 @@ def settings_for(host: Host, inventory_dir: Path, env: Mapping[str, str] = os.en
     objects) is this host's error, never the run's."""
     try:
         return _settings(host, inventory_dir, env)
+    except RenderError as exc:
+        raise ConnectionConfigError(f"{host.name}: {exc}") from None
+
+
+def ssh_settings_for(host: Host, inventory_dir: Path, env: Mapping[str, str] = os.environ, *,
+                     read_key: bool = True) -> SSHSettings:
+    """SSH settings (exconf's program over SSH, docs/ssh.md): the private key read (and its passphrase asked
+    for, once per file) unless ``read_key`` is false."""
+    try:
+        return sshvars.ssh_settings(host, inventory_dir, env, keys=sshvars.KEYS if read_key else None)
+    except sshvars.SSHConfigError as exc:
+        raise ConnectionConfigError(f"{host.name}: {exc.variable}: {exc}") from None
     except RenderError as exc:
         raise ConnectionConfigError(f"{host.name}: {exc}") from None
 

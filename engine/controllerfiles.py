@@ -20,7 +20,6 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 
 from exconf.remote import Secret, SecretError
 

@@ -7,7 +7,7 @@ organisation-wide ones from ``exchange_organization:`` of the ``all`` group.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,7 @@ class DesiredState:
         return frozenset(d.kind for d in self.organization)
 
 
-def locator(sources: dict[PathKey, Location], base: PathKey) -> Callable[[PathKey], Location]:
+def locator(sources: Mapping[PathKey, Location], base: PathKey) -> Callable[[PathKey], Location]:
     """Where a declared path was written: the nearest recorded ancestor of ``base + path``."""
 
     def where(path: PathKey) -> Location:
@@ -47,7 +47,7 @@ def locator(sources: dict[PathKey, Location], base: PathKey) -> Callable[[PathKe
     return where
 
 
-def _section(kinds: tuple[Kind, ...], scope: str, declared: dict[str, Any], sources: dict[PathKey, Location], base: PathKey) -> tuple[Desired, ...]:
+def _section(kinds: tuple[Kind, ...], scope: str, declared: dict[str, Any], sources: Mapping[PathKey, Location], base: PathKey) -> tuple[Desired, ...]:
     out: list[Desired] = []
     for kind in kinds:
         if kind.scope == scope and declared.get(kind.section):

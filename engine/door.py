@@ -1,6 +1,6 @@
 """Which door exconf takes to a host, decided from its inventory variables before it is contacted.
 
-Two doors (docs/remote-powershell.md):
+Three doors (docs/remote-powershell.md, docs/ssh.md):
 
 * **Exchange remote PowerShell** (``psrp``): PSRP to ``/PowerShell``, configuration
   ``Microsoft.Exchange``, the endpoint Exchange's own shell uses on Mailbox servers; cmdlets run
@@ -8,6 +8,8 @@ Two doors (docs/remote-powershell.md):
 * **exconf's program over WinRM** (``winrm``): the Exchange snap-in loaded in a WinRM shell. An Edge
   Transport server has no other: no IIS, no ``/PowerShell``, no RBAC ("Edge Transport servers don't
   use Role Based Access Control", mail-flow-permissions.md; cmdlets.md §1b).
+* **exconf's program over SSH** (``ssh``): the same program on an exec channel of Windows OpenSSH,
+  through the server's DefaultShell; for an Edge in a perimeter network that allows only SSH.
 
 A host without ``ansible_connection`` takes remote PowerShell when it is a Mailbox server and the
 program when it is an Edge. The role must be known before the host is contacted, so it comes from:
@@ -23,6 +25,12 @@ program when it is an Edge. The role must be known before the host is contacted,
 winrm`` on a Mailbox server means the program in a WinRM shell, kept as an explicit choice, whose
 reason says when its logon cannot reach Active Directory (the double hop: only a delegated Kerberos
 ticket can).
+``ansible_connection: ssh`` on a Mailbox server is refused: its Exchange cmdlets would run through the
+snap-in and read Active Directory as the user, which a key logon cannot do (the double hop: "SSH keys
+... suffer from the double-hop issue", Ansible's Windows SSH guide, "Key Authentication";
+PowerShell/Win32-OpenSSH#518, "by design"), and a password logon does only by handing the server the
+password itself ("Password authentication works like WinRM CredSSP authentication", same guide), which
+exconf never does (it refuses CredSSP for the same reason).
 """
 
 from __future__ import annotations
@@ -32,12 +40,13 @@ from dataclasses import dataclass
 
 PSRP = "psrp"
 WINRM = "winrm"
+SSH = "ssh"
 ROLES = ("Mailbox", "Edge")
 
 
 @dataclass(frozen=True)
 class Door:
-    connection: str  # psrp | winrm
+    connection: str  # psrp | winrm | ssh
     role: str  # Mailbox | Edge, as the inventory tells it
     why: str  # one sentence, for `exconf inventory --host` and errors
 
@@ -110,4 +119,15 @@ def door_of(name: str, v: Mapping[str, object]) -> Door:
                     "Kerberos ticket allows (the double hop: ansible_winrm_transport: kerberos, "
                     "ansible_winrm_kerberos_delegation: true; docs/kerberos.md)")
         return Door(WINRM, role, why)
-    raise DoorError("ansible_connection", f"{kind!r} is not supported yet; use psrp (Mailbox servers) or winrm")
+    if kind == SSH:
+        if role == "Mailbox":
+            raise DoorError("ansible_connection", f"ssh to a Mailbox server ({why}) would run its Exchange cmdlets through "
+                                                  "the snap-in in exconf's program, reading Active Directory as you: a key "
+                                                  "logon cannot (the double hop; Ansible's Windows SSH guide: SSH keys "
+                                                  "\"suffer from the double-hop issue\"), and a password logon does so only "
+                                                  "by giving the server your password to act as you anywhere, as CredSSP "
+                                                  "does, which exconf does not do; remove ansible_connection (a Mailbox "
+                                                  "server is reached through Exchange remote PowerShell), or, if this host "
+                                                  "is an Edge Transport server, say so with exconf_role: Edge")
+        return Door(SSH, role, "ansible_connection: ssh (exconf's program over SSH, through the server's OpenSSH default shell)")
+    raise DoorError("ansible_connection", f"{kind!r} is not supported; use psrp (Mailbox servers), winrm or ssh (Edge servers)")

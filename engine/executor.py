@@ -2,9 +2,9 @@
 
 The engine hands an executor a list of steps and gets one ``Answer`` back.
 ``ProgramExecutor`` runs exconf's PowerShell program over a command channel
-(a WinRM shell today, SSH next); an Exchange remote PowerShell executor will
-send each step as a cmdlet and map CLIXML to the same answer. The engine
-never knows which one it talks to.
+(a WinRM shell, or an SSH exec channel); ``PSRPExecutor`` (psrp_executor.py)
+sends each step as a cmdlet through Exchange remote PowerShell and maps CLIXML
+to the same answer. The engine never knows which one it talks to.
 """
 
 from __future__ import annotations

@@ -29,6 +29,8 @@ from exconf.modules import RESOURCES, by_scope
 from exconf.modules.base import ORGANIZATION, SERVER
 
 from . import safepath
+from .connection import cleartext_connection, unsupported_connection
+from .host import Host
 from .inventory_data import ALL, UNGROUPED, Group, InventoryData, InventoryError, VarsBlock, group_hosts
 from .inventory_sources import display_path, extra_vars, is_host_list, read_host_list, read_source, vars_blocks, vars_files
 from .schema import CONNECTION_VARS, Issue, dotted, validate_block, vars_schema
@@ -39,19 +41,6 @@ from .vault import VaultError, VaultSecrets
 from .yamlsource import Document, Location, PathKey, ScalarSource
 
 _JINJA_KEY = re.compile(r"\{\{.*\}\}|\{%|\{#")
-
-
-@dataclass(frozen=True, eq=False)
-class Host:
-    name: str
-    order: int
-    groups: frozenset[str]  # every group it belongs to, ancestors included
-    vars: Mapping[str, Any]  # merged and rendered (each variable when it is first read)
-    sources: Mapping[PathKey, Location]
-    key_sources: Mapping[PathKey, Location] = field(default_factory=dict, repr=False)
-
-    def source(self, path: PathKey) -> Location | None:
-        return nearest(self.sources, path)
 
 
 # The variables exconf itself reads of a host: what a command needs rendered and valid before any host is contacted.
@@ -321,16 +310,16 @@ class _Resolver:
         if organization and "exchange_organization" in self.merged(None).vars:
             try:
                 value = renderer.variable(None, "exchange_organization")
-                for issue in _validate({"exchange_organization": value or {}}, self.merged(None)):
-                    _add_once(issues, seen, issue)
+                for found in _validate({"exchange_organization": value or {}}, self.merged(None)):
+                    _add_once(issues, seen, found)
             except RenderError as exc:
                 _add_once(issues, seen, str(exc))
         # Problems of every file read for them, those of hosts their templates reached (hostvars) included.
         with self._lock:
             merged = [h for h in self._merged]
         for host in merged:
-            for issue in self._read_issues(host):
-                _add_once(issues, seen, issue)
+            for read_issue in self._read_issues(host):
+                _add_once(issues, seen, read_issue)
         return issues
 
 
@@ -528,8 +517,6 @@ def _validate(rendered: dict[str, Any], m: _Merged, name: str | None = None) -> 
 def _connection_issues(doc: Document, v: dict[str, Any], name: str) -> list[Issue]:
     """Transports exconf does not have yet, doors a host cannot have, and cleartext it did not accept are refused
     now, before any host is contacted."""
-    from .connection import cleartext_connection, unsupported_connection  # connection imports this module
-
     found = unsupported_connection(v, name) + cleartext_connection(v)
     return [Issue(str(doc.where((key,))), key, message) for key, message in found]
 

@@ -186,18 +186,22 @@ def _as_written(value: Any) -> Any:
 
 def door_note(host: inv.Host, base_dir: Path) -> str:
     """Which door exconf takes to the host, where, and why (door.py)."""
+    from . import sshvars
     from .connection import ConnectionConfigError, psrp_settings_for, settings_for
-    from .door import PSRP, DoorError, door_of
+    from .door import PSRP, SSH, DoorError, door_of
 
     try:
         door = door_of(host.name, host.vars)
     except DoorError as exc:
         return f"Door: {safe(host.name)}: none: {exc.variable}: {safe(str(exc))}"
     try:
-        endpoint = (psrp_settings_for(host, base_dir, env={}) if door.connection == PSRP else settings_for(host, base_dir, env={})).endpoint
+        if door.connection == SSH:
+            endpoint = sshvars.endpoint(host)
+        else:
+            endpoint = (psrp_settings_for(host, base_dir, env={}) if door.connection == PSRP else settings_for(host, base_dir, env={})).endpoint
     except ConnectionConfigError:
         endpoint = str(host.vars.get("ansible_host") or host.name)
-    how = "Exchange remote PowerShell" if door.connection == PSRP else "exconf's program over WinRM"
+    how = {PSRP: "Exchange remote PowerShell", SSH: "exconf's program over SSH"}.get(door.connection, "exconf's program over WinRM")
     return f"Door: {safe(host.name)}: {how} ({safe(endpoint)}): {safe(door.why)}"
 
 

@@ -109,16 +109,18 @@ def _stats(args: argparse.Namespace, out: Console, err: Console) -> int:
     for lab in labs:
         doc = runtime.stats(lab)
         # One row per server and endpoint that served requests: /wsman (WinRM shells running commands:
-        # exconf's program) and /PowerShell (Exchange remote PowerShell: runspace pools running pipelines).
+        # exconf's program), /PowerShell (Exchange remote PowerShell: runspace pools running pipelines) and
+        # ssh (Windows OpenSSH: connections running exec commands, the program again).
         table = Table(title=safe(f"lab {lab.org_file} (pid {lab.pid})"), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
-                      caption="sessions: WinRM shells or runspace pools; runs: commands or pipelines; in, out: bytes", caption_justify="left")
+                      caption="sessions: WinRM shells, runspace pools or SSH connections; runs: commands or pipelines; "
+                              "in, out: bytes", caption_justify="left")
         for col in ("server", "endpoint", "requests", "sessions", "runs", "in", "out", "auth fail"):
             table.add_column(col, justify="left" if col in ("server", "endpoint") else "right", no_wrap=True, min_width=max(len(col), 7 if col in ("in", "out") else 4))
         for name, s in doc["servers"].items():
             endpoints = s.get("endpoints") or {"/wsman": s}
             served = [(path, e) for path, e in endpoints.items() if e.get("requests")] or [("/wsman", endpoints.get("/wsman", s))]
             for path, e in served:
-                opened = e.get("shells", e.get("runspace_pools", 0))
+                opened = e.get("shells", e.get("runspace_pools", e.get("connections", 0)))
                 ran = e.get("commands", e.get("pipelines", 0))
                 table.add_row(safe(name), safe(path), str(e.get("requests", 0)), str(opened), str(ran),
                               *(str(e.get(k, 0)) for k in ("bytes_in", "bytes_out", "auth_failures")))

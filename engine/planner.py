@@ -173,13 +173,16 @@ def plan(
             for kind in kinds:
                 if not kind.sees_planned or (scope.name, kind.kind) not in by_scope:
                     continue
-                others = tuple(c for (s, k), r in by_scope.items()
-                               if (s == scope.name or scope.name == ORGANIZATION_SCOPE) and (s, k) != (scope.name, kind.kind) for c in r.changes)
+                if scope.name == ORGANIZATION_SCOPE:
+                    others = tuple(c for key, r in by_scope.items() if key != (scope.name, kind.kind) for c in r.changes)
+                else:  # this scope's other kinds, in the order the first pass put them (a scan of every scope was O(hosts²))
+                    others = tuple(c for k in kinds if k.kind != kind.kind and (scope.name, k.kind) in by_scope
+                                   for c in by_scope[(scope.name, k.kind)].changes)
                 again = _plan_scope_kind(kind, scope, reads, desired, others, clean)
                 assert again is not None
                 by_scope[(scope.name, kind.kind)] = again
-        settled = {h for h, r in reads.items() if r.status is HostStatus.OK and r.facts is not None
-                   and h not in {writer[s] for (s, _), r2 in by_scope.items() if r2.problems}}
+        failing = {writer[s] for (s, _), r2 in by_scope.items() if r2.problems}
+        settled = {h for h, r in reads.items() if r.status is HostStatus.OK and r.facts is not None and h not in failing}
         if settled == clean:
             break
         clean = settled

@@ -15,13 +15,20 @@ Several steps travel in one pipeline as statements, each followed by a ``Measure
 statement (a restricted-session command, PowerShell's CommandMetadata.GetRestrictedCommands; it
 writes one GenericMeasureInfo and nothing else): the separators say which statements ran and which
 output belongs to which step; errors and warnings carry the command that wrote them (their
-CategoryInfo activity or InvocationInfo, with its bound -Identity). PowerShell runs every statement
-of such a batch even after one failed: a terminating error ends only its statement (only a
-non-terminating error under ``-ErrorAction Stop`` ends the batch, PowerShell.cs
-BatchInvocationWorkItem), and Exchange's errors are terminating (its Task.WriteError rethrows,
-PiratesRE/exchange_diff). So reads share pipelines, but under ``halt_on_error`` each change travels in
-a pipeline of its own, which the reads after it join (an apply's read-back rides with its last
-change): a failure stops everything after it, as the program stops. Should a server not offer
+CategoryInfo activity or InvocationInfo, with its bound -Identity). PowerShell's server runs such a
+batch statement by statement (PowerShell.cs BatchInvocationWorkItem): an ActionPreferenceStopException
+ends it, any other terminating error only its statement, since the server's invocation settings carry
+no ErrorActionPreference (ServerPowerShellDriver.PrepInvoke; CREATE_PIPELINE has no such field,
+MS-PSRP 2.2.2.10). Exchange writes the errors of a task's work as non-terminating errors (its
+Task.ProcessError in the ProcessRecord stage, PiratesRE/exchange_diff), so under ``halt_on_error``,
+with ``-ErrorAction Stop`` on every statement, any error Exchange's cmdlet writes ends the batch: changes
+share a pipeline and a failure stops everything after it, as the program stops. What PowerShell raises
+before a cmdlet runs (a parameter that does not bind, a cmdlet outside the account's roles) is
+terminating: the later statements of that pipeline still run, and each is reported as it ran (the
+separators say so); a removal (Remove-) and a step that uses an earlier step's output therefore start a
+pipeline of their own, sent only after everything before them succeeded (docs/remote-powershell.md,
+docs/faults.md). An apply's read-back rides with the last change, and is sent again on its own when a
+failure ended that batch before it. Should a server not offer
 Measure-Object, the executor falls back to one step per pipeline for the rest of the run.
 """
 
@@ -66,23 +73,31 @@ def is_read(step: Step) -> bool:
     return step.cmdlet.startswith(READ_VERBS)
 
 
+DESTRUCTIVE_VERBS = ("Remove-",)
+
+
 def travels_alone(step: Step, halt: bool = True) -> bool:
-    """A change that must not run once an earlier step failed: under halt_on_error every change (PowerShell
-    runs the next statement of a batch after a terminating error, and Exchange's errors are terminating:
-    its Task.WriteError rethrows, PiratesRE/exchange_diff); otherwise a change whose order matters (not a
-    settings kind's Set-)."""
-    return not is_read(step) and (halt or not step.cmdlet.startswith("Set-"))
+    """A change that starts a pipeline of its own, so that it is sent only once every earlier step is known
+    to have succeeded. Under halt_on_error that is a change that destroys (Remove-): a change that shares a
+    pipeline runs after an earlier statement's terminating error (see the module's docstring), and a removal
+    must never follow a failure. Without halt_on_error, a change whose order matters (not a settings kind's
+    Set-)."""
+    if is_read(step):
+        return False
+    return step.cmdlet.startswith(DESTRUCTIVE_VERBS) if halt else not step.cmdlet.startswith("Set-")
 
 
 def plan_batches(steps: list[Step], halt: bool = True) -> list[list[Step]]:
     """Steps grouped into pipelines, in an order that keeps every step after those it must follow.
 
-    A change that ``travels_alone`` starts a pipeline of its own, which only reads after it may join (the
-    read-back of an apply rides with the last change). A change goes after every earlier step; a read
-    after the latest earlier change; a step that reads an earlier step's output (``OutputRef``) after
-    that step's batch. Within those bounds a step joins the first batch it fits (a read's cmdlet once
-    per batch; Set- steps of one cmdlet when each names its own -Identity), so reads of different
-    objects share pipelines. Within a batch, statements keep their order.
+    Under halt_on_error every statement carries ``-ErrorAction Stop``: an error Exchange's task writes
+    ends the batch (ActionPreferenceStopException), so changes share a pipeline, in their order. A change
+    that ``travels_alone`` starts a pipeline of its own, which only reads after it may join; a step that
+    reads an earlier step's output (``OutputRef``) goes after that step's batch. A change goes after every
+    earlier step; a read after the latest earlier change (the read-back of an apply rides with the last
+    change). Within those bounds a step joins the first batch it fits (a read's cmdlet once per batch;
+    without halt_on_error, Set- steps of one cmdlet when each names its own -Identity), so reads of
+    different objects share pipelines. Within a batch, statements keep their order.
     """
     batches: list[list[Step]] = []
     where: dict[str, int] = {}
@@ -128,19 +143,24 @@ def _same_reads(steps: list[Step]) -> dict[str, str]:
 
 def _fits(batch: list[Step], step: Step, halt: bool) -> bool:
     """Whether a step may join a batch: a change that travels alone only an empty one; after such a
-    change only reads; a read's cmdlet once per batch; Set- steps of one cmdlet when each names its own
-    object by -Identity (their errors and warnings carry it, see _owners)."""
+    change only reads; under halt_on_error a change not after a read (what it follows has answered); a
+    read's cmdlet once per batch. Changes of one cmdlet: under halt_on_error in any number (the error that ends the batch
+    is the statement after the last separator); otherwise when each names its own object by -Identity
+    (their errors and warnings carry it, see _owners)."""
     if not batch:
         return True
     if travels_alone(step, halt):
         return False
     if travels_alone(batch[0], halt) and not is_read(step):
         return False
+    if halt and not is_read(step) and any(is_read(s) for s in batch):
+        return False
     clash = [s for s in batch if s.cmdlet.lower() == step.cmdlet.lower()]
     if not clash:
         return True
-    return not is_read(step) and _identity(step) is not None and all(
-        _identity(s) not in (None, _identity(step)) for s in clash)
+    if is_read(step):
+        return False
+    return halt or (_identity(step) is not None and all(_identity(s) not in (None, _identity(step)) for s in clash))
 
 
 def _identity(step: Step) -> str | None:
@@ -191,6 +211,11 @@ class PSRPExecutor:
                 self._run_batch(send, halt_on_error, results, outputs)
             if halt_on_error and any(results[s.id].status == STATUS_ERROR for s in batch if s.id in results):
                 failed = True
+        # A read-back that rode with a change whose error ended the batch did not run: it changes nothing and
+        # tells what the failure left, so it is sent once more, on its own.
+        again = [s for s in steps if s.always_run and s.id not in same and s.id in results and results[s.id].status == STATUS_NOT_RUN]
+        if again:
+            self._run_batch([(s, self._arguments(s, outputs, results, halt_on_error)) for s in again], halt_on_error, results, outputs)
         for step in steps:  # a read sent once for several steps: each gets its own select of the objects
             if step.id in same:
                 first = results[same[step.id]]

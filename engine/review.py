@@ -186,11 +186,11 @@ def differences(saved: dict[str, Any], fresh: dict[str, Any], hosts: list[str]) 
             moved = True
         if moved:
             continue
-        for key in ("host", "kind", "name", "identity", "action", "after", "effects", "properties", "operations"):
-            if c.get(key) != now.get(key):
-                name = _field_name(key)
+        for member in ("host", "kind", "name", "identity", "action", "after", "effects", "properties", "operations"):
+            if c.get(member) != now.get(member):
+                name = _field_name(member)
                 out.append(f"{label}: its {name} {'differ' if name.endswith('s') else 'differs'} from what the inventory and the servers give now"
-                           + _first_difference(c.get(key), now.get(key)))
+                           + _first_difference(c.get(member), now.get(member)))
                 break
     for address, c in new_changes.items():
         if address not in old_changes:

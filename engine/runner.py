@@ -30,9 +30,10 @@ from exconf.modules.base import ReadError
 from exconf.remote import STATUS_ERROR, STATUS_NOT_RUN, Answer, ContractError, FromOperation, RemoteFatal, Step
 
 from . import planner, readcache
-from .connection import ConnectionConfigError, psrp_settings_for, settings_for
+from . import sshvars
+from .connection import ConnectionConfigError, psrp_settings_for, settings_for, ssh_settings_for
 from .desired import DesiredState
-from .door import PSRP, DoorError, door_of
+from .door import PSRP, SSH, DoorError, door_of
 from .executor import Executor, ProgramExecutor
 from .facts import SERVER_STEP, FactsError, server_facts
 from .graph import dependants
@@ -44,6 +45,7 @@ from .transport import AuthenticationFailed, HostUnreachable, TransportError
 from .transport.cleartext import in_clear
 from .transport.limits import FileLimit, bound_forks, raise_open_file_limit
 from .transport.psrp import PSRPTransport
+from .transport.ssh import SSHTransport
 from .transport.watchdog import Watchdog
 from .transport.winrm import WinRMTransport
 
@@ -59,13 +61,17 @@ VERIFY = "verify:"
 
 
 def default_executor_factory(inventory_dir: Path, watchdog: Watchdog | None = None) -> ExecutorFactory:
-    """Each host's executor by its door (door.py): Exchange remote PowerShell or exconf's program over
-    WinRM; one watchdog (whole-request deadlines) shared by every host of the run."""
+    """Each host's executor by its door (door.py): Exchange remote PowerShell, or exconf's program over
+    WinRM or SSH; one watchdog (whole-request deadlines) shared by every host of the run."""
 
     def make(host: Host) -> Executor:
-        if door_of(host.name, host.vars).connection == PSRP:
+        door = door_of(host.name, host.vars).connection
+        if door == PSRP:
             p = psrp_settings_for(host, inventory_dir)
             return PSRPExecutor(PSRPTransport(p, watchdog=watchdog), p.server_name, in_clear=in_clear(p.scheme, p.encrypts_messages), endpoint=p.endpoint)
+        if door == SSH:
+            h = ssh_settings_for(host, inventory_dir)
+            return ProgramExecutor(SSHTransport(h, watchdog=watchdog), endpoint=h.endpoint)  # SSH encrypts: never in clear
         s = settings_for(host, inventory_dir)
         return ProgramExecutor(WinRMTransport(s, watchdog=watchdog), in_clear=in_clear(s.scheme, s.encrypts_messages), endpoint=s.endpoint)
 
@@ -75,8 +81,11 @@ def default_executor_factory(inventory_dir: Path, watchdog: Watchdog | None = No
 def endpoint_of(host: Host, inventory_dir: Path) -> str:
     """Where the host is reached, for plan files and reports (no password needed to say it)."""
     try:
-        if door_of(host.name, host.vars).connection == PSRP:
+        door = door_of(host.name, host.vars).connection
+        if door == PSRP:
             return psrp_settings_for(host, inventory_dir, env={}).endpoint
+        if door == SSH:
+            return sshvars.endpoint(host)
         return settings_for(host, inventory_dir, env={}).endpoint
     except (ConnectionConfigError, DoorError):
         return str(host.vars.get("ansible_host") or host.name)
@@ -214,7 +223,7 @@ class Run:
                         return
                     session = pending.pop()
                     in_flight.add(session.host.name)
-                guard(session, lambda: fn(session))
+                guard(session, lambda: fn(session))  # noqa: B023 - called before the loop moves on
                 with lock:
                     in_flight.discard(session.host.name)
                     done += 1
@@ -377,7 +386,7 @@ class Run:
             if over:
                 executor.release()
 
-        self._org_objects: dict[str, object] = {}
+        self._org_objects = {}
         for skipped in self._parallel("read", read_one, list(self.sessions.values())):
             skipped.fail(HostStatus.FAILED, "not read: interrupted")
         # In selection order, whatever order the hosts finished in.
@@ -455,7 +464,7 @@ class Run:
         """The organisation's objects are observed on the carrier, beside its own."""
         assert self.org_host is not None
         for kind, objects in self._org_objects.items():
-            self.reads[self.org_host].objects[kind] = objects  # type: ignore[assignment]
+            self.reads[self.org_host].objects[kind] = objects
 
     # --- plan ---------------------------------------------------------------
 
@@ -465,7 +474,12 @@ class Run:
             hosts={h: d for h, d in self.desired.hosts.items() if h not in self.carrier_only},
             organization=self.desired.organization if self.organization else (),
         )
-        return planner.plan(desired, self.reads, self.kinds, org_host=self.org_host, warnings=tuple(self.warnings), overrides=overrides)
+        # What an executor had to do while reading (an SSH host key recorded under accept-new, a reconnection)
+        # is said with the plan too, not only after an apply.
+        noted = tuple(f"{name}: {note}" for name, s in self.sessions.items()
+                      for note in (*s.notes, *(s.executor.notes() if s.executor is not None else ())))
+        return planner.plan(desired, self.reads, self.kinds, org_host=self.org_host, warnings=(*self.warnings, *noted),
+                            overrides=overrides)
 
     # --- apply --------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -21,10 +22,10 @@ from .yamlsource import Document, PathKey
 # Connection and engine variables exconf reads (Ansible's names, so inventories lift as they are).
 CONNECTION_VARS: dict[str, dict[str, Any]] = {
     "ansible_host": {"type": "string", "description": "Address or DNS name to connect to (default: the inventory host name)."},
-    "ansible_port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "Port of the host's door: WinRM (5985 HTTP, 5986 HTTPS) or remote PowerShell (ansible_psrp_port wins)."},
+    "ansible_port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "Port of the host's door: WinRM (5985 HTTP, 5986 HTTPS), SSH (22) or remote PowerShell (ansible_psrp_port wins)."},
     "ansible_user": {"type": "string", "description": "Account, as DOMAIN\\user or user@domain."},
     "ansible_password": {"type": "string", "description": "Password (prefer exconf_password_env)."},
-    "ansible_connection": {"enum": ["winrm", "psrp", "ssh"], "description": "How to reach the server: psrp (Exchange remote PowerShell; the default for a Mailbox server) or winrm (exconf's program; the default for an Edge)."},
+    "ansible_connection": {"enum": ["winrm", "psrp", "ssh"], "description": "How to reach the server: psrp (Exchange remote PowerShell; the default for a Mailbox server), winrm (exconf's program; the default for an Edge) or ssh (exconf's program over Windows OpenSSH; Edge servers)."},
     "ansible_winrm_transport": {
         "anyOf": [
             {"enum": ["ntlm", "basic", "kerberos", "credssp", "certificate", "plaintext", "ssl"]},
@@ -59,8 +60,24 @@ CONNECTION_VARS: dict[str, dict[str, Any]] = {
     "ansible_psrp_negotiate_service": {"type": "string", "description": "Service class of the server's SPN (default HTTP)."},
     "ansible_psrp_negotiate_hostname_override": {"type": "string", "description": "Host name of the server's SPN."},
     "ansible_psrp_negotiate_delegate": {"type": "boolean", "description": "Ask for a delegable Kerberos ticket (default false)."},
+    # ansible-core's ssh connection (docs/ssh.md); where an option has several names the last one set wins, as in Ansible.
+    "ansible_shell_type": {"type": "string", "description": "ssh: the server's OpenSSH DefaultShell, powershell or cmd (required: Ansible's default, sh, is for POSIX hosts)."},
+    "ansible_ssh_host": {"type": "string", "description": "ssh: address or DNS name to connect to (as ansible_host)."},
+    "ansible_ssh_port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "ssh: port (as ansible_port; default 22)."},
+    "ansible_ssh_user": {"type": "string", "description": "ssh: account (as ansible_user)."},
+    "ansible_ssh_pass": {"type": "string", "description": "ssh: password (as ansible_password; prefer exconf_password_env or a key)."},
+    "ansible_ssh_password": {"type": "string", "description": "ssh: password (as ansible_password)."},
+    "ansible_private_key_file": {"type": "string", "description": "ssh: private key file (relative to the inventory's folder)."},
+    "ansible_ssh_private_key_file": {"type": "string", "description": "ssh: private key file (relative to the inventory's folder); an encrypted key's passphrase comes from exconf_ssh_key_passphrase_env or a prompt."},
+    "ansible_ssh_args": {"type": "string", "description": "ssh: OpenSSH options; exconf takes -o UserKnownHostsFile, GlobalKnownHostsFile and StrictHostKeyChecking (-C and Control* change nothing), and refuses others."},
+    "ansible_ssh_common_args": {"type": "string", "description": "ssh: OpenSSH options, as ansible_ssh_args (e.g. -o UserKnownHostsFile=known_hosts)."},
+    "ansible_ssh_extra_args": {"type": "string", "description": "ssh: OpenSSH options, as ansible_ssh_args."},
+    "ansible_host_key_checking": {"type": ["boolean", "string"], "description": "ssh: host keys are always checked; false is refused (accept keys with exconf ssh-keyscan)."},
+    "ansible_ssh_host_key_checking": {"type": ["boolean", "string"], "description": "ssh: as ansible_host_key_checking."},
+    "ansible_ssh_timeout": {"type": ["integer", "string"], "description": "ssh: seconds to connect, and for each answer (default 10)."},
     "exconf_role": {"enum": ["Mailbox", "Edge"], "description": "The host's Exchange role, which decides its door before it is contacted (docs/remote-powershell.md)."},
     "exconf_password_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": "Environment variable holding the password."},
+    "exconf_ssh_key_passphrase_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": "ssh: environment variable holding the private key's passphrase (otherwise asked at a prompt)."},
     "exconf_lab": {"type": "string", "description": "Lab organisation file (relative to the inventory) to start when it is not running."},
     "exconf_organization": {"type": "string", "minLength": 1, "description": "Organisation name for the apply lock (default: the inventory file's name)."},
 }
@@ -192,7 +209,7 @@ def _expected(schema: dict[str, Any]) -> str:
     t = schema.get("type")
     names = {"string": "a string", "integer": "a whole number", "number": "a number", "object": "a mapping", "array": "a list", "boolean": "true or false", "null": "nothing"}
     if isinstance(t, list):
-        return " or ".join(names.get(x, x) for x in t)
+        return " or ".join(names.get(x, str(x)) for x in t)
     if t == "string" and "pattern" in schema:
         return "a string matching " + schema["pattern"]
     return names.get(t, "a valid value") if t else "a valid value"
@@ -227,16 +244,21 @@ def validate_block(doc: Document, base: PathKey, value: Any, schema: dict[str, A
     return issues
 
 
+def _schema_of(err: jsonschema.ValidationError) -> dict[str, Any]:
+    """The subschema that failed; a boolean schema (``false``) has no keywords to describe."""
+    return dict(err.schema) if isinstance(err.schema, Mapping) else {}
+
+
 def _issues_for(doc: Document, base: PathKey, err: jsonschema.ValidationError) -> list[Issue]:
     path = base + tuple(err.absolute_path)
     where = str(doc.where(path))
     if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-        allowed = list(err.schema.get("properties", {}))
+        allowed = list(_schema_of(err).get("properties", {}))
         extra = [k for k in err.instance if k not in allowed]
         out = []
         for key in extra:
-            hint = difflib.get_close_matches(str(key), allowed, n=1)
-            known = f"did you mean {hint[0]!r}?" if hint else ("expected one of: " + ", ".join(allowed) if allowed else "no keys are allowed here")
+            close = difflib.get_close_matches(str(key), allowed, n=1)
+            known = f"did you mean {close[0]!r}?" if close else ("expected one of: " + ", ".join(allowed) if allowed else "no keys are allowed here")
             out.append(Issue(str(doc.where_key(path + (key,))), dotted(path), f"unknown key {key!r}; {known}"))
         return out
     if err.validator == "minProperties" and err.validator_value == 1:
@@ -259,10 +281,10 @@ def _issues_for(doc: Document, base: PathKey, err: jsonschema.ValidationError) -
     if err.validator == "uniqueItems":
         return [Issue(where, dotted(path), "lists the same item twice")]
     if err.validator in _RANGE and isinstance(err.instance, (int, float)) and not isinstance(err.instance, bool):
-        return [Issue(where, dotted(path), f"{err.instance!r} is out of range: {range_text(err.schema)}")]
+        return [Issue(where, dotted(path), f"{err.instance!r} is out of range: {range_text(_schema_of(err))}")]
     if err.validator == "required":
         return [Issue(where, dotted(path), err.message)]
-    return [Issue(where, dotted(path), f"expected {_expected(err.schema)}, found {found}{hint}")]
+    return [Issue(where, dotted(path), f"expected {_expected(_schema_of(err))}, found {found}{hint}")]
 
 
 def _secret_issue(doc: Document, path: PathKey, err: jsonschema.ValidationError) -> Issue:
@@ -270,14 +292,14 @@ def _secret_issue(doc: Document, path: PathKey, err: jsonschema.ValidationError)
     where, at = str(doc.where(path)), dotted(path)
     hidden = " (the value is not shown: it may be a password)"
     if err.validator == "pattern" and isinstance(err.instance, str):
-        if err.schema.get("pattern") == CONNECTION_VARS["exconf_password_env"]["pattern"]:
+        if _schema_of(err).get("pattern") == CONNECTION_VARS["exconf_password_env"]["pattern"]:
             return Issue(where, at, "expected the name of an environment variable (letters, digits and _, not starting with a digit), found another string" + hidden)
-        return Issue(where, at, f"expected {_expected(err.schema)}, found another string{hidden}")
+        return Issue(where, at, f"expected {_expected(_schema_of(err))}, found another string{hidden}")
     scalar = doc.scalars.get(path)
     hint = ""
     if scalar is not None and scalar.plain and not isinstance(err.instance, str) and isinstance(err.instance, (bool, int, float)):
         hint = "; YAML reads an unquoted value such as this one as " + ("a boolean" if isinstance(err.instance, bool) else "a number") + ": put it in quotes"
-    return Issue(where, at, f"expected {_expected(err.schema)}, found {_kind(err.instance)}{hint}{hidden}")
+    return Issue(where, at, f"expected {_expected(_schema_of(err))}, found {_kind(err.instance)}{hint}{hidden}")
 
 
 def main() -> None:

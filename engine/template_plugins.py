@@ -182,11 +182,11 @@ _Dumper.add_representer(Sensitive, lambda dumper, data: dumper.represent_str(str
 
 def to_yaml(value: Any, *args: Any, **kwargs: Any) -> str:
     kwargs.setdefault("default_flow_style", None)
-    return yaml.dump(value, *args, Dumper=_Dumper, allow_unicode=True, **kwargs)
+    return yaml.dump(value, *args, Dumper=_Dumper, allow_unicode=True, **kwargs)  # type: ignore[call-overload]  # Ansible's filter passes yaml.dump's keywords through
 
 
 def to_nice_yaml(value: Any, indent: int = 4, *args: Any, **kwargs: Any) -> str:
-    return yaml.dump(value, *args, Dumper=_Dumper, indent=indent, allow_unicode=True, default_flow_style=False, **kwargs)
+    return yaml.dump(value, *args, Dumper=_Dumper, indent=indent, allow_unicode=True, default_flow_style=False, **kwargs)  # type: ignore[call-overload]  # as to_yaml
 
 
 def from_json(value: Any, **kwargs: Any) -> Any:
@@ -570,7 +570,7 @@ def version_compare(value: Any, version: Any, operator: str = "eq", strict: Any 
         raise FilterError("Input version value cannot be empty")
     if not version:
         raise FilterError("Version parameter to compare against cannot be empty")
-    parse = _loose
+    parse: Callable[[str], Any] = _loose
     if strict:
         parse = _strict
     elif version_type:

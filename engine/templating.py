@@ -123,7 +123,7 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 
 
     @property
-    def lexer(self) -> Lexer:  # type: ignore[override]
+    def lexer(self) -> Lexer:
         lexer = self.__dict__.get("_ansible_lexer")
         if lexer is None:
             lexer = self.__dict__["_ansible_lexer"] = _AnsibleLexer(self)
@@ -325,8 +325,8 @@ class Renderer:
         except jinja2.TemplateSyntaxError as exc:
             raise RenderError(f"{where}: {name}: template syntax error: {exc.message} (line {exc.lineno} of the template)") from None
         try:
-            context = template.new_context(_HostScope(self, scope), shared=True)
-            result = template.environment.concat(template.root_render_func(context))  # type: ignore[attr-defined]
+            context = template.new_context(_HostScope(self, scope), shared=True)  # type: ignore[arg-type]  # jinja2 reads any mapping: this one renders each variable when first read
+            result = template.environment.concat(template.root_render_func(context))
             result = strip_omit(result)
             undefined = _first_undefined(result)
             if undefined is not None:

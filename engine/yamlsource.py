@@ -19,7 +19,7 @@ import codecs
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -127,7 +127,7 @@ def load_text(text: str, file: str) -> Document:
         raise SourceError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
     except yaml.reader.ReaderError as exc:
         # A control character (a binary file among the vars files): say where, as the scanner would.
-        where = _position(file, text, exc.position)
+        where = str(_position(file, text, exc.position))
         raise SourceError(f"{where}: not a YAML text file: control character #x{exc.character:04x}") from None
     except yaml.YAMLError as exc:  # pragma: no cover, no mutate - every loading error is marked or a ReaderError
         raise SourceError(f"{file}: invalid YAML: {exc}") from None  # pragma: no mutate
@@ -144,9 +144,9 @@ def load_text(text: str, file: str) -> Document:
 
 
 def _position(file: str, text: str | bytes, offset: int) -> Location:
-    newline = "\n" if isinstance(text, str) else b"\n"
-    line = text.count(newline, 0, offset) + 1
-    return Location(file, line, offset - (text.rfind(newline, 0, offset) + 1) + 1)
+    chars = text if isinstance(text, str) else text.decode("latin-1")  # one character a byte: the same offsets
+    line = chars.count("\n", 0, offset) + 1
+    return Location(file, line, offset - (chars.rfind("\n", 0, offset) + 1) + 1)
 
 
 def read_text_file(path: Path, display: str | None = None) -> str:
@@ -202,7 +202,7 @@ class _Builder:
         try:
             if isinstance(node, yaml.SequenceNode):
                 return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
-            return self._mapping(node, path, depth)
+            return self._mapping(cast(yaml.MappingNode, node), path, depth)  # the composer makes no other node
         finally:
             self.open.discard(id(node))
 

@@ -40,7 +40,7 @@ def untag(text: str) -> Untagged:
         return Untagged(text, frozenset(), frozenset())
     chars = list(text)
     found: dict[str, set[tuple[int, int]]] = {tag: set() for tag in TAGS}
-    for start, end, tag in spans:
+    for start, end, _tag in spans:
         chars[start:end] = " " * (end - start)
     out = "".join(chars)
     for _, end, tag in spans:

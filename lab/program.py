@@ -7,7 +7,9 @@ four NULs (as Ansible's bootstrap_wrapper.ps1 does), checks the program's SHA-25
 and runs it with the payload. The lab does what that program
 (engine/remote/exconf.ps1) does, step by step, against the simulated
 organisation: allowlist, the marker objects (computer name, an earlier step's
-output, byte arrays, secrets), ``output_file``, ``skip_on_edge``,
+output, byte arrays, secrets), ``output_file``, an Import-ExchangeCertificate step done as the
+program's Import-Pfx does it (.NET into the server's store, then Get-ExchangeCertificate -Thumbprint:
+no PFX byte in the module log), ``skip_on_edge``,
 ``halt_on_error``, ``always_run``, ``select``, warnings, error records and the
 value rules of docs/remote-contract.md. Anything else fails as Windows would:
 cmd.exe does not know a program, and this PowerShell refuses scripts it cannot run.
@@ -28,20 +30,21 @@ import json
 import ntpath
 import re
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from exconf import remote
 
+from .exchange.certificates import StoreImportError
+from .exchange.cmdlets import Outcome
 from .exchange.errors import CmdletError
 from .exchange.orgfile import python_codec
 from .exchange.secure import SecureString
 from .exchange.serialize import select
 from .exchange.spec import ServerSpec
-from .exchange.store import CommandResult
 from .winrm.shell import split_arguments
-
-if TYPE_CHECKING:
-    from .exchange.store import LabStore
 
 POWERSHELL_NAMES = ("powershell.exe", "powershell")
 # What the bootstrap itself prints (exconf.remote._BOOTSTRAP).
@@ -69,6 +72,34 @@ EXCHANGE_INSTALL_PATH = "C:\\Program Files\\Microsoft\\Exchange Server\\V15\\"
 MAILBOX_SNAPIN = "Microsoft.Exchange.Management.PowerShell.SnapIn"
 EDGE_SNAPINS = ("Microsoft.Exchange.Management.PowerShell.E2010",)
 EDGE_ROLE_KEY = "HKLM:\\SOFTWARE\\Microsoft\\ExchangeServer\\v15\\EdgeTransportRole"
+# An Import-ExchangeCertificate step is done by the program's Import-Pfx, never bound (engine/remote/exconf.ps1).
+IMPORT_CERTIFICATE = "Import-ExchangeCertificate"
+PFX_PARAMETERS = {"filedata", "password", "privatekeyexportable", "friendlyname", "server"}
+PFX_REFUSED = ("Import-ExchangeCertificate runs in an exconf step only as -FileData <PFX> -Password <SecureString> "
+               "[-PrivateKeyExportable <bool>] [-FriendlyName <string>] [-Server <this server>].")
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    stdout: bytes
+    stderr: bytes
+    exit_code: int
+
+
+class LabStore(Protocol):
+    """What a process on a lab server asks of the organisation (exconf.lab.exchange.store.LabStore, which
+    starts the process: declared here so that the program does not import the store back)."""
+
+    def one_save(self) -> AbstractContextManager[None]: ...
+
+    def clock_now(self) -> dt.datetime: ...
+
+    def module_log(self, server: ServerSpec, command: str, parameters: list[tuple[str, Any]]) -> None: ...
+
+    def invoke(self, spec: ServerSpec, cmdlet: str, named: list[tuple[str, Any]], positional: Sequence[Any] = (),
+               *, remote: bool, selected: frozenset[str] | None = None) -> Outcome: ...
+
+    def import_pfx(self, spec: ServerSpec, data: bytes, password: str, exportable: bool, friendly_name: str | None) -> str: ...
 
 
 def run_command(store: "LabStore", server: ServerSpec, command: str, arguments: list[str], stdin: bytes,
@@ -284,9 +315,20 @@ def run_step(store: "LabStore", server: ServerSpec, step: dict[str, Any],
             store.module_log(server, "Join-Path", [("Path", TEMP_DIRECTORY), ("ChildPath", leaf)])
             output_path = f"{TEMP_DIRECTORY}{leaf}"
             named.append((parameter, output_path))
+        if name == IMPORT_CERTIFICATE:
+            _check_pfx_arguments(named, server)
     except _BadParameter as exc:
         result["error"] = _error(str(exc), "ExconfBadParameter", "InvalidArgument", "ArgumentException")
         return result
+    if name == IMPORT_CERTIFICATE:  # Import-Pfx: .NET method calls, which module logging does not record
+        given = {key.lower(): value for key, value in named}
+        try:
+            thumb = store.import_pfx(server, given["filedata"], given["password"].reveal(),
+                                     bool(given.get("privatekeyexportable")), given.get("friendlyname"))
+        except StoreImportError as exc:
+            result["error"] = _error(exc.message, exc.exception, "InvalidOperation", exc.exception)
+            return result
+        name, named = "Get-ExchangeCertificate", [("Thumbprint", thumb), ("Server", server.computer_name)]
     store.module_log(server, "Get-Command", [("Name", name), ("CommandType", "Cmdlet"), ("ErrorAction", "Stop")])
     store.module_log(server, "Select-Object", [("First", 1), ("InputObject", name)])
     store.module_log(server, name, [*named, ("ErrorAction", "Stop"), ("WarningAction", "SilentlyContinue"),
@@ -312,6 +354,20 @@ def run_step(store: "LabStore", server: ServerSpec, step: dict[str, Any],
         result["file"] = None if written is None else base64.b64encode(written).decode("ascii")
     outputs[_ps_string(step.get("id"))] = list(outcome.objects)
     return result
+
+
+def _check_pfx_arguments(named: list[tuple[str, Any]], server: ServerSpec) -> None:
+    """Assert-PfxArguments of the program: a PFX step is -FileData <byte[]> -Password <SecureString>
+    [-PrivateKeyExportable <bool>] [-FriendlyName <string>] [-Server <this server>], names whole (-contains)."""
+    given = {key.lower(): value for key, value in named}
+    server_name = given.get("server")
+    ok = (set(given) <= PFX_PARAMETERS and isinstance(given.get("filedata"), bytes)
+          and isinstance(given.get("password"), SecureString)
+          and (given.get("privatekeyexportable") is None or isinstance(given["privatekeyexportable"], bool))
+          and (given.get("friendlyname") is None or isinstance(given["friendlyname"], str))
+          and (server_name is None or (isinstance(server_name, str) and server_name.lower() == server.computer_name.lower())))
+    if not ok:
+        raise _BadParameter(PFX_REFUSED)
 
 
 def _select(obj: dict[str, Any], names: list[str]) -> dict[str, Any]:

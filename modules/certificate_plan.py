@@ -19,7 +19,7 @@ from exconf.remote import LOCAL_SERVER, OutputRef, Step
 from exconf.yamlsource import Location
 
 from .base import KindPlan, PlanContext
-from .certificate_values import DEFAULT_WARN_DAYS, Cert, CertSpec, ServerCerts, cert_from_answer, covers, names_of, order, selected_by
+from .certificate_values import DEFAULT_WARN_DAYS, Cert, CertSpec, ServerCerts, cert_from_answer, covers, order, selected_by
 
 KIND = "exchange_certificate"
 CONNECTOR = "exchange_certificate.connector"  # connectors read beside the certificates (their FQDN and TlsCertificateName)
@@ -609,7 +609,9 @@ def steps_for(change: Change) -> tuple[Step, ...]:
         steps = [Step(f"{sid}:import", "Import-ExchangeCertificate", {"FileData": work.pfx, "Password": work.password, "Server": LOCAL_SERVER},
                       select=("Thumbprint",))]
         if work.services != "None" or work.network_service:
-            steps.append(Step(f"{sid}:enable", "Enable-ExchangeCertificate", _enable_params(OutputRef(f"{sid}:import", "Thumbprint"), work)))
+            # The thumbprint is the PFX's own (exconf read the certificate from it; the change is named by it), so the
+            # binding needs no answer from the import and travels in the same pipeline (docs/remote-powershell.md).
+            steps.append(Step(f"{sid}:enable", "Enable-ExchangeCertificate", _enable_params(change.identity, work)))
         return tuple(steps)
     new: dict[str, object] = {"SubjectName": work.subject, "DomainName": list(work.domains), "Services": work.services, "Server": LOCAL_SERVER}
     if work.default:

@@ -68,7 +68,7 @@ def resolve(kind: str, section: str, desired: tuple[Desired, ...], observed: tup
             if not isinstance(v.value, CertificateRef):
                 values.append(v)
                 continue
-            candidates = [(c, None) for c in store if c.valid_at(now) and _selects(v.value, c)]
+            candidates: list[tuple[Cert, Change | None]] = [(c, None) for c in store if c.valid_at(now) and _selects(v.value, c)]
             candidates += [(c, ch) for c, ch in made if _selects(v.value, c)]
             if not candidates:
                 problems.append((d.pattern, v.source, f"{v.source}: {section}: {d.pattern!r} {v.prop}: {v.value.describe()} selects no "

@@ -183,14 +183,14 @@ def plan_subscription(want: Desired, own: tuple[ObservedObject, ...], ctx: PlanC
     if not spec.present:
         if not now.on_edge and not now.org_site:
             return KindPlan(findings=(Finding(ctx.host, KIND, edge, FindingStatus.IN_SYNC, want.source),))
-        through = ""
+        remove_through = ""
         if now.org_site:
             if not mailboxes:
                 return problem(f"{edge} is subscribed to site {now.org_site}, and no Mailbox server that was read and planned cleanly "
                                "can remove the organisation's side")
-            through = mailboxes[0].host
+            remove_through = mailboxes[0].host
         props.append(PropertyChange("site", "", now.org_site or "(Edge side only)", "(none)", None, want.source))
-        work = SubscriptionWork(remove_through=through, remove_on_edge=now.on_edge)
+        work = SubscriptionWork(remove_through=remove_through, remove_on_edge=now.on_edge)
         change = Change(f"{ctx.host}/{KIND}/{edge}", ctx.host, KIND, edge, edge, "delete", tuple(props), "declared absent", payload=work)
         return KindPlan(changes=(change,), findings=(Finding(ctx.host, KIND, edge, FindingStatus.CHANGE, want.source, findings_props),))
 
@@ -308,14 +308,14 @@ def operations_for(change: Change) -> tuple[Operation, ...]:
         return f"{base}#{role}"
 
     if change.action == "delete":
-        out = []
+        out: list[Operation] = []
         if work.remove_through:
             out.append(op(REMOVE_ORG, work.remove_through, Step(sid(REMOVE_ORG), "Remove-EdgeSubscription", {"Identity": edge, "Confirm": False})))
         if work.remove_on_edge:
             # Without -Force, the Edge side asks about its recipients after the removal (docs/lab-edgesync.md).
             out.append(op(REMOVE_EDGE, change.host, Step(sid(REMOVE_EDGE), "Remove-EdgeSubscription", {"Identity": edge, "Confirm": False, "Force": True})))
         return tuple(out)
-    out: list[Operation] = []
+    out = []
     first: tuple[str, ...] = ()
     if work.unsubscribe_on:
         out.append(op(UNSUBSCRIBE, work.unsubscribe_on, Step(sid(UNSUBSCRIBE), "Remove-EdgeSubscription", {"Identity": edge, "Confirm": False})))

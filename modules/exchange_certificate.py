@@ -409,12 +409,12 @@ class CertificateKind(KindDefaults):
                                      ("imap", "Get-ImapSettings", ("X509CertificateName",)),
                                      ("pop", "Get-PopSettings", ("X509CertificateName",)),
                                      ("auth", "Get-AuthConfig", ("CurrentCertificateThumbprint", "NextCertificateThumbprint"))):
-            result = answer.results.get(f"{prefix}{self.kind}:{which}")
-            if result is None or result.status == STATUS_NOT_APPLICABLE:
+            got = answer.results.get(f"{prefix}{self.kind}:{which}")
+            if got is None or got.status == STATUS_NOT_APPLICABLE:
                 continue  # not asked (a read-back), or not on this role (an Edge has no IMAP, POP or AuthConfig)
-            if not result.ok:
-                raise ReadError(f"{cmdlet} failed: {result.error.message if result.error else result.status}")
-            row = result.objects[0] if len(result.objects) == 1 else {}
+            if not got.ok:
+                raise ReadError(f"{cmdlet} failed: {got.error.message if got.error else got.status}")
+            row = got.objects[0] if len(got.objects) == 1 else {}
             info.update({f"{which}.{p}": row.get(p) for p in props})
         out.append(ObservedObject(kind=SERVER_INFO, name="", identity="", values=info))
         return tuple(out)

@@ -282,7 +282,7 @@ class SettingsKind(KindDefaults):
                 off.append(f"{pc.prop} is {raw!r}, expected {pc.after!r}")
                 continue
             if not same(t, got, want):
-                off.append(f"{pc.prop} is {t.show(got)!r}, expected {pc.after!r}")
+                off.append(f"{pc.prop} is {t.show(got)!r}, expected {pc.after!r}")  # type: ignore[arg-type]  # got is what t parsed
         return "read back different: " + "; ".join(off) if off else None
 
 

@@ -129,7 +129,7 @@ def test_program_file_is_ascii_lf_without_bom_and_short():
     raw.decode("ascii")  # raises on any non-ASCII byte
     assert b"\r" not in raw
     assert raw.endswith(b"\n")
-    assert len(raw.splitlines()) < 440
+    assert len(raw.splitlines()) < 490  # 440 until the program imported a PFX itself (Import-Pfx)
     assert remote.program_text() == raw.decode("ascii")
 
 

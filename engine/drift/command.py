@@ -37,6 +37,7 @@ from ..render import document_meta, plural, print_recap, recap_counts, value_tex
 from ..termsafe import safe
 from ..yamlsource import Location
 from . import audit, cycle, history, junit, notify, outbox, prometheus, schedule, sinks
+from .episodes import Prior
 from .history import HostInfo, RunSummary
 from .outputs import OutputError, write_atomic
 from .report import EXIT_ERROR, HOST_KIND, HOST_SEVERITY, ORG_HOST, RUN_KIND, DriftItem, DriftReport, DriftState, build, differing, run_failed
@@ -226,7 +227,6 @@ class Checker:
     # --- one run -------------------------------------------------------------------------------
 
     def _run(self) -> int:
-        args, err = self.args, self.err
         started = history.now_text()
         clock = time.monotonic()
         db, db_problem = self._open()
@@ -261,6 +261,8 @@ class Checker:
         self.sources = list(inventory.sources or [str(p) for p in inventory.paths])
         organization = bool(inventory.declares_organization) and select_organization(args.limit)
         scopes = list(names) + ([ORG_HOST] if organization else []) + [RUN_KIND]
+        prior: Prior
+        hosts: dict[str, HostInfo]
         prior, hosts = {}, {}
         known: dict[str, list[tuple[str, str]]] = {}
         acks: list[history.Ack] = []
@@ -332,7 +334,9 @@ class Checker:
             except history.HistoryError as exc:
                 failures.append(str(exc))
         if inputs is None:  # the run failed before any host: its own finding, and the run object's episode
-            prior, hosts = ({}, {})
+            prior: Prior
+            hosts: dict[str, HostInfo]
+            prior, hosts = {}, {}
             if db is not None:
                 try:
                     prior, hosts = db.load([RUN_KIND])
@@ -351,7 +355,7 @@ class Checker:
         report = replace(judged, items=tuple(by_key.get(i.key, i) for i in report.items if i.finding.kind != RUN_KIND or inputs is None))
         records = notify.event_records(report)
         messages = self._messages(report, records, db)
-        if db is not None and not (db_failed := [f for f in failures if "drift history" in f]):
+        if db is not None and not any("drift history" in f for f in failures):
             host_rows = {h: replace(now_hosts.get(h, HostInfo("")), last_read=ended) for h in read_scopes if h != RUN_KIND}
             summary = RunSummary(report.started, ended, str(self.inventory_path.resolve()), report.exit_code, report.counts(),
                                  len(report.plan.hosts), report.hosts_up(), "; ".join(report.notes))

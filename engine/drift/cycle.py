@@ -50,7 +50,7 @@ def audit_steps(prior: Prior, hosts: dict[str, HostInfo], kinds: tuple[Kind, ...
     open_eps: list[Episode] = []
     reads: dict[str, str] = {}
     for key, o in prior.items():
-        if type(o) is Quiet:  # in sync: its window would start at its host's last read
+        if isinstance(o, Quiet):  # in sync: its window would start at its host's last read
             if key[0] not in reads and key[1] not in NOT_AUDITED and _has_log(key[0], hosts):
                 reads[key[0]] = hosts.get(key[0], HostInfo("")).last_read
             continue
@@ -92,7 +92,7 @@ def detail_of(item: DriftItem) -> dict[str, Any]:
     doc = item.finding.to_json()
     if item.state is _ERROR:
         return {"message": doc["message"]} if doc.get("message") else {}
-    out = {k: doc[k] for k in ("declared_at", "message") if k in doc}
+    out: dict[str, Any] = {k: doc[k] for k in ("declared_at", "message") if k in doc}
     # a property declared where the object is says so once
     out["properties"] = [{k: v for k, v in p.items() if not (k == "declared_at" and v == doc.get("declared_at"))}
                          for p in doc.get("properties", [])]

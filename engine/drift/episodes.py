@@ -126,7 +126,7 @@ def advance(prior: Prior, last_read: dict[str, str], seen: list[Seen], *, starte
 
     for s in seen:
         p = prior.get(s.key)
-        if type(p) is Quiet:
+        if isinstance(p, Quiet):
             if s.state == IN_SYNC and p.severity == s.severity:
                 continue  # in sync and still in sync: nothing to write (its host's last read says when it was seen)
             p = p.full(s.key)
@@ -198,17 +198,17 @@ def advance(prior: Prior, last_read: dict[str, str], seen: list[Seen], *, starte
     for key, p in prior.items():
         if key[0] not in read_scopes or key in seen_keys:
             continue
-        if type(p) is Quiet:
+        if isinstance(p, Quiet):
             p = p.full(key)
         if p.state == GONE:
             continue
         o = replace(p, state=GONE, since=started, dirty=True)
-        for ep in (p.drift, p.check):
-            if ep is None:
+        for open_ep in (p.drift, p.check):
+            if open_ep is None:
                 continue
-            close(ep, "no_longer_declared", last_read.get(key[0], ""))
-            if ep.notified:
-                events.append(Event(NO_LONGER_DECLARED, key, started, ep))
+            close(open_ep, "no_longer_declared", last_read.get(key[0], ""))
+            if open_ep.notified:
+                events.append(Event(NO_LONGER_DECLARED, key, started, open_ep))
         o.drift = o.check = None
         states[key] = o
     return Advance(states, events, closed, opened)

@@ -197,15 +197,23 @@ class EpisodeRow:
         return str(self.row[1])
 
     def to_json(self) -> dict[str, Any]:
-        e = self.episode
-        doc: dict[str, Any] = {"host": self.host, "resource": self.kind, "name": self.name, "type": e.type,
-                               "severity": e.severity, "since": e.since, "last_seen": e.last_seen or None,
-                               "resolved": e.ended or None, "resolution": e.resolution or None}
-        doc |= detail_json(e.latest)
-        if e.culprit is not None:
-            doc["changed_by"] = e.culprit.to_json()
-        if e.resolved_by is not None:
-            doc["resolved_by"] = e.resolved_by.to_json()
+        """The episode as `drift history --json` lists it. Parses only the columns the document shows (an
+        export of every episode is mostly JSON decoding): the first run's detail only when no later one is kept."""
+        try:
+            _, type_, since, _, last_seen, ended, resolution, severity, _, culprit, resolved_by, detail, latest = self.row
+            shown = _load(latest) or _load(detail) or {}
+            changed = Culprit.from_json(_load(culprit))
+            resolver = Culprit.from_json(_load(resolved_by))
+        except (ValueError, TypeError) as exc:
+            raise HistoryError(f"the drift history holds a damaged row ({exc})") from None
+        doc: dict[str, Any] = {"host": self.host, "resource": self.kind, "name": self.name, "type": type_,
+                               "severity": severity, "since": _text(since), "last_seen": _text(last_seen) or None,
+                               "resolved": _text(ended) or None, "resolution": resolution or None}
+        doc |= detail_json(shown)
+        if changed is not None:
+            doc["changed_by"] = changed.to_json()
+        if resolver is not None:
+            doc["resolved_by"] = resolver.to_json()
         return doc
 
 

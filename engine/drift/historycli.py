@@ -15,7 +15,7 @@ from rich.text import Text
 from ..render import FORMAT_VERSION, document_meta, value_text
 from ..termsafe import safe
 from . import history
-from .episodes import EPISODE_DRIFT, EPISODE_NOT_CHECKED
+from .episodes import EPISODE_NOT_CHECKED
 from .outputs import OutputError, write_atomic
 from .report import HOST_KIND, RUN_KIND
 

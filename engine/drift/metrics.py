@@ -58,11 +58,11 @@ def families(report: DriftReport) -> list[Family]:
     certs = []
     labelled: set[tuple[str, str, str]] = set()
     for e in expiries(report):  # one series per host and certificate: the same labels twice would be invalid
-        labels = (e.item.key[0], e.prop("thumbprint"), e.prop("subject") or e.item.finding.name)
-        if labels in labelled:
+        cert = (e.item.key[0], e.prop("thumbprint"), e.prop("subject") or e.item.finding.name)
+        if cert in labelled:
             continue
-        labelled.add(labels)
-        certs.append(((("host", labels[0]), ("thumbprint", labels[1]), ("subject", labels[2])), e.not_after.timestamp()))
+        labelled.add(cert)
+        certs.append(((("host", cert[0]), ("thumbprint", cert[1]), ("subject", cert[2])), e.not_after.timestamp()))
     out.append(Family("exconf_certificate_expiry_timestamp_seconds", "When each declared certificate expires (NotAfter, Unix time).", tuple(certs)))
     started = parse_time(report.started).timestamp()
     out += [

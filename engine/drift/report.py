@@ -238,7 +238,7 @@ def event_json(e: Event) -> dict[str, Any]:
 
 def detail_json(detail: dict[str, Any]) -> dict[str, Any]:
     """An episode's stored detail as reports show it: each property with where it was declared."""
-    doc = {k: detail[k] for k in ("message", "declared_at") if k in detail}
+    doc: dict[str, Any] = {k: detail[k] for k in ("message", "declared_at") if k in detail}
     if "properties" in detail:
         doc["properties"] = [{"declared_at": detail.get("declared_at", "")} | p for p in detail["properties"]]
     return doc

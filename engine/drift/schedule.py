@@ -26,6 +26,7 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Iterator
 
 import yaml
@@ -65,7 +66,7 @@ def stop_on_signals(stop: threading.Event, *, interrupt: bool = True) -> Iterato
     def on_int(signum: int, frame: object) -> None:
         stop.set()
 
-    def on_term(signum: int, frame: object) -> None:
+    def on_term(signum: int, frame: FrameType | None) -> None:
         stop.set()
         handler = signal.getsignal(signal.SIGINT)
         if callable(handler) and handler not in (on_int, signal.default_int_handler):  # the runner counts interrupts
@@ -356,7 +357,7 @@ def kubernetes(job: Job, every: int) -> str:
     outputs = {flag: state / p.name for flag, p in job.outputs.items()}
     secret_items = []
     vault = []
-    for i, f in enumerate(job.vault_files):
+    for i, _ in enumerate(job.vault_files):
         name = f"vault-password-{i}" if len(job.vault_files) > 1 else "vault-password"
         secret_items.append({"key": name, "path": name})
         vault.append(str(K8S_SECRETS / name))

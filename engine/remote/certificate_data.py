@@ -21,6 +21,8 @@ A property the server did send by name wins over one derived here.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import struct
 from typing import Any
@@ -96,12 +98,10 @@ def decode(obj: PSObj) -> PSObj:
     """The certificate with every property exconf reads, derived from RawData and SerializationData."""
     derived: dict[str, Any] = {}
     raw = obj.get("RawData")
-    try:
-        cert = x509.load_der_x509_certificate(raw)
-    except ValueError:
-        cert = None  # not a certificate: only what the server sent by name
-    if cert is not None:
-        derived.update(_from_der(cert, raw))
+    if isinstance(raw, bytes):
+        # the cached values are shared: each answer gets its own PSObj containers
+        derived.update({k: dataclasses.replace(v, props=dict(v.props), items=None if v.items is None else list(v.items))
+                        if isinstance(v, PSObj) else v for k, v in _der_fields(raw).items()})
     blob = obj.get("SerializationData")
     if isinstance(blob, bytes) and blob:
         try:
@@ -111,6 +111,17 @@ def decode(obj: PSObj) -> PSObj:
     props = dict(derived)
     props.update(obj.props)  # what the server sent by name wins
     return PSObj(types=obj.types, to_string=obj.to_string, props=props)
+
+
+@functools.lru_cache(maxsize=1024)
+def _der_fields(raw: bytes) -> dict[str, Any]:
+    """What the DER says (nothing when it is not a certificate: only what the server sent by name), read once
+    per process for a certificate many servers hold (the organisation's Auth and SMTP certificates)."""
+    try:
+        cert = x509.load_der_x509_certificate(raw)
+    except ValueError:
+        return {}
+    return _from_der(cert, raw)
 
 
 def _from_der(cert: x509.Certificate, raw: bytes) -> dict[str, Any]:

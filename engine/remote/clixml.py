@@ -94,15 +94,18 @@ class PSObj:
 
 
 _MISSING = object()
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def unescape(text: str | None) -> str:
     """CLIXML's ``_xHHHH_`` escapes of a string ([MS-PSRP] 2.2.5.3.2)."""
     if not text:
         return ""
+    if "_x" not in text:
+        return text  # nothing escaped (most strings): XML text itself never holds a surrogate
     units = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
     # A surrogate pair written as two escapes becomes one character.
-    return units.encode("utf-16", "surrogatepass").decode("utf-16", "replace") if re.search("[\ud800-\udfff]", units) else units
+    return units.encode("utf-16", "surrogatepass").decode("utf-16", "replace") if _SURROGATE.search(units) else units
 
 
 def parse(text: str | bytes) -> Any:

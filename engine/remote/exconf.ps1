@@ -8,7 +8,8 @@ param([string]$PayloadJson)
 # (secrets, PFX bytes) nor the answer (an Edge Subscription file) is ever bound to one: Read-Json and
 # Write-Answer below do what ConvertFrom-Json and ConvertTo-Json would, .NET objects are made with
 # ::new(), and a secret becomes a SecureString character by character (never ConvertTo-SecureString).
-# Only the steps' own parameters reach a cmdlet.
+# Only the steps' own parameters reach a cmdlet, except a PFX: Import-ExchangeCertificate steps are done
+# by Import-Pfx below, and only the thumbprint reaches a cmdlet.
 
 # Every error is terminating, so each one is caught and answered; no progress or warning output.
 $ErrorActionPreference = 'Stop'
@@ -280,6 +281,39 @@ function ConvertTo-AnswerValue($value) {
     return $value.ToString()
 }
 
+# Import-ExchangeCertificate -FileData takes the PFX only as a byte[] (its -FileName is gone since the 2022 H1
+# CUs of 2016/2019 [PS Import-ExchangeCertificate.md]), which module logging writes out as its numbers. So the
+# program does what the cmdlet's server side does (ExchangeCertificateServerHelper.ImportCertificate, Exchange
+# 2013 [SRC PiratesRE/exchange_diff]): key flags MachineKeySet, PersistKeySet and Exportable only for
+# -PrivateKeyExportable $true; refused when LocalMachine\My has the thumbprint; FriendlyName; X509Store.Add.
+# The SecureString goes to X509Certificate2's constructor, which keeps the PFX's certificate with a private key
+# (else its first one: CLR FilterPFXStore). Get-ExchangeCertificate -Thumbprint then gives the cmdlet's output.
+$pfxParameters = @('FileData', 'Password', 'PrivateKeyExportable', 'FriendlyName', 'Server')
+function Assert-PfxArguments([hashtable]$stepArgs) {
+    $ok = $stepArgs['FileData'] -is [byte[]] -and $stepArgs['Password'] -is [System.Security.SecureString] -and
+        ($null -eq $stepArgs['PrivateKeyExportable'] -or $stepArgs['PrivateKeyExportable'] -is [bool]) -and
+        ($null -eq $stepArgs['FriendlyName'] -or $stepArgs['FriendlyName'] -is [string]) -and
+        ($null -eq $stepArgs['Server'] -or ($stepArgs['Server'] -is [string] -and $stepArgs['Server'] -eq $computer))
+    foreach ($key in $stepArgs.Keys) { if (-not ($pfxParameters -contains $key)) { $ok = $false } }
+    if (-not $ok) { throw 'Import-ExchangeCertificate runs in an exconf step only as -FileData <PFX> -Password <SecureString> [-PrivateKeyExportable <bool>] [-FriendlyName <string>] [-Server <this server>].' }
+}
+
+function Import-Pfx([hashtable]$stepArgs) {
+    $flags = [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]'MachineKeySet, PersistKeySet'
+    if ($stepArgs['PrivateKeyExportable']) { $flags = $flags -bor [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]::Exportable }
+    $certificate = [System.Security.Cryptography.X509Certificates.X509Certificate2]::new($stepArgs['FileData'], $stepArgs['Password'], $flags)
+    $store = [System.Security.Cryptography.X509Certificates.X509Store]::new('My', 'LocalMachine')
+    $store.Open('ReadWrite, OpenExistingOnly')
+    try {
+        if ($store.Certificates.Find('FindByThumbprint', $certificate.Thumbprint, $false).Count -gt 0) {
+            throw [System.InvalidOperationException]::new("The certificate with thumbprint $($certificate.Thumbprint) already exists in the certificate store.")
+        }
+        if ($stepArgs['FriendlyName']) { $certificate.FriendlyName = $stepArgs['FriendlyName'] }
+        $store.Add($certificate)
+    } finally { $store.Close() }
+    return @{ Thumbprint = $certificate.Thumbprint; Server = $computer }
+}
+
 function Invoke-Step($step) {
     $result = [ordered]@{ id = [string]$step.id; status = 'error' }
     $name = $step.cmdlet
@@ -317,6 +351,12 @@ function Invoke-Step($step) {
             # .xml: New-EdgeSubscription refuses any other extension (ErrorSubscriptionFileMustBeXml).
             $outputPath = Join-Path -Path ([System.IO.Path]::GetTempPath()) -ChildPath ('exconf-' + [System.Guid]::NewGuid().ToString('N') + '.xml')
             $stepArgs[$fileParameter] = $outputPath
+        }
+        if ($name -ceq 'Import-ExchangeCertificate') {
+            Assert-PfxArguments $stepArgs
+            $stage = 'store'
+            $stepArgs = Import-Pfx $stepArgs
+            $name = 'Get-ExchangeCertificate'
         }
         $stage = 'command'
         # Resolved only after the allowlist check, and only as a compiled cmdlet (not a function or
@@ -360,6 +400,12 @@ function Invoke-Step($step) {
         $record = $_
         if ($stage -eq 'arguments') {
             $result['error'] = New-StepError $record.Exception.Message 'ExconfBadParameter' 'InvalidArgument' 'ArgumentException'
+        } elseif ($stage -eq 'store') {
+            # .NET's own exception (CryptographicException: a wrong password), not PowerShell's wrapper.
+            $exception = $record.Exception
+            if ($exception -is [System.Management.Automation.MethodInvocationException] -and $null -ne $exception.InnerException) { $exception = $exception.InnerException }
+            $type = $exception.GetType().Name
+            $result['error'] = New-StepError $exception.Message.Trim() $type 'InvalidOperation' $type
         } else {
             # With -ErrorAction Stop the catch sees the cmdlet's own ErrorRecord and exception.
             $result['error'] = New-StepError $record.Exception.Message $record.FullyQualifiedErrorId $record.CategoryInfo.Category ($record.Exception.GetType().Name)

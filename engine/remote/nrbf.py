@@ -186,7 +186,7 @@ class _Reader:
             return self._class(kind, depth)
         if kind == 6:  # BinaryObjectString
             obj_id = self._int32()
-            value = self._string()
+            value: Any = self._string()
             self.objects[obj_id] = value
             return value
         if kind == 7:
@@ -206,7 +206,7 @@ class _Reader:
             length = self._count("an array length")
             code = self._byte()
             if code == 2:  # byte[]: kept as bytes
-                value: Any = self._take(length)
+                value = self._take(length)
             else:
                 value = [self._primitive(code) for _ in range(length)]
             self.objects[obj_id] = value

@@ -22,6 +22,7 @@ socket back and the next call authenticates a new connection on the same pool.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import email.utils
 
@@ -31,16 +32,18 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
-from pypsrp.complex_objects import ObjectMeta
+from pypsrp.complex_objects import Command, ObjectMeta
 from pypsrp.exceptions import AuthenticationError, SerializationError, WinRMError, WinRMTransportError, WSManFaultError
 from pypsrp.negotiate import HTTPNegotiateAuth
 from pypsrp.powershell import PowerShell, RunspacePool
+from pypsrp.serializer import Serializer
 from pypsrp.wsman import WSMan
 from spnego.exceptions import SpnegoError
 
-from . import AuthenticationFailed, HostUnreachable, TransportError, kerberos
+from . import SERVER_IDLE_TIMEOUT, AuthenticationFailed, HostUnreachable, TransportError, kerberos
 from .session import AnswerTooLarge, Redirected, SocketTracker, hardened_session, ntlm_secret
 from .watchdog import Watchdog
+from .winrm import idle_margin
 
 T = TypeVar("T")
 
@@ -76,6 +79,9 @@ class PSRPSettings:
     negotiate_service: str | None = None  # SPN service class ("HTTP" for Exchange's IIS)
     negotiate_hostname_override: str | None = None
     negotiate_delegate: bool = False
+    # IIS serves /PowerShell through HTTP.sys, which closes a connection idle for 120 s (as WinRM's); IIS's own
+    # site limit connectionTimeout defaults to 120 s too (system.applicationHost/sites/site/limits).
+    server_idle_timeout: float = SERVER_IDLE_TIMEOUT
 
     @property
     def endpoint(self) -> str:
@@ -114,7 +120,7 @@ class PSRPTransport:
         self._clock = clock
         self._own_watchdog = watchdog is None
         self._watchdog = watchdog or Watchdog(clock)
-        self._secret = ntlm_secret(settings.password) if settings.auth == "ntlm" else settings.password
+        self._secret = ntlm_secret(settings.password or "") if settings.auth == "ntlm" else settings.password
         self._wsman: WSMan | None = None
         self._pool: RunspacePool | None = None
         self._tracker: SocketTracker | None = None
@@ -122,6 +128,7 @@ class PSRPTransport:
         self._broken = False
         self._keys = False
         self._released = False
+        self._last_used: float | None = None  # when the connection last carried a request
         self.notes: list[str] = []
 
     # -- the pool -----------------------------------------------------------------------------------
@@ -151,6 +158,7 @@ class PSRPTransport:
             if self._pool is not None and not self._broken:
                 pool = self._pool
                 try:
+                    self._reconnect_if_stale()
                     self._ensure_session()
                     self._call(lambda: pool.close(), stage="close")
                 except Exception:  # noqa: BLE001 - closing is best effort
@@ -201,6 +209,8 @@ class PSRPTransport:
                 ps.add_parameter(name, pool.serialize(value.reveal(), ObjectMeta("SS")) if isinstance(value, SecureText) else value)
             if index < len(statements) - 1:
                 ps.add_statement()
+        for command in ps.commands:
+            command.__class__ = _CopiedShallow  # see the class: the same XML, without deep-copying each command twice
         self._call(lambda: ps.begin_invoke(), stage="command", unknown=changes)
         deadline = self._clock() + COMMAND_DEADLINE
         received = self._adapter.bytes_received if self._adapter is not None else 0
@@ -226,10 +236,12 @@ class PSRPTransport:
             raise TransportError(f"{self._where()}: the pipeline's output passed {MAX_OUTPUT:,} bytes; exconf stopped reading it")
 
     def _ensure_pool(self) -> RunspacePool:
+        self._reconnect_if_stale()
         if self._pool is None:
             self._wsman = self._new_wsman()
             self._ensure_session()
             pool = RunspacePool(self._wsman, configuration_name=self._settings.configuration_name)
+            _keep_output_raw(pool)
             self._call(lambda: pool.open(), stage="open")
             self._pool = pool
             self._keys = False
@@ -237,11 +249,23 @@ class PSRPTransport:
             self._ensure_session()
         return self._pool
 
+    def _reconnect_if_stale(self) -> None:
+        """A connection idle near the server's limit, or one the server closed, is given up before it is used:
+        NTLM authenticated the connection, not the requests, so a sealed message sent on whatever socket
+        urllib3 opens instead is refused (HTTP 400). The next call authenticates a new connection (3
+        requests) on the same runspace pool, which the server keeps (a long run's gap between a host's
+        read and its apply)."""
+        if self._wsman is None or self._wsman.transport.session is None or self._last_used is None:
+            return
+        idle = self._clock() - self._last_used
+        if idle >= idle_margin(self._settings.server_idle_timeout) or (self._tracker is not None and not self._tracker.connected()):
+            self._drop_connection()
+
     def _new_wsman(self) -> WSMan:
         s = self._settings
         return WSMan(
             s.host, port=s.port, username=s.user, password=self._secret, ssl=s.scheme == "https", path=s.path,
-            auth=s.auth, cert_validation=(s.ca_trust_path or True) if s.cert_validation else False,
+            auth=s.auth, cert_validation=(s.ca_trust_path or True) if s.cert_validation else False,  # type: ignore[arg-type]  # pypsrp's WSMan takes a CA bundle's path here too
             connection_timeout=s.connection_timeout, read_timeout=s.read_timeout, operation_timeout=s.operation_timeout,
             encryption=s.message_encryption, no_proxy=True,
         )
@@ -259,7 +283,7 @@ class PSRPTransport:
         session.headers["User-Agent"] = "Python PSRP Client"
         session.headers["Accept-Encoding"] = "identity"  # IIS would compress otherwise (pypsrp wsman.py)
         if s.auth == "basic":
-            session.auth = requests.auth.HTTPBasicAuth(s.user, self._secret)
+            session.auth = requests.auth.HTTPBasicAuth(s.user, self._secret or "")
         else:
             session.auth = HTTPNegotiateAuth(
                 username=s.user, password=self._secret, auth_provider=s.auth, wrap_required=transport.wrap_required,
@@ -306,6 +330,7 @@ class PSRPTransport:
             raise error from None
         finally:
             deadline.cancel()
+            self._last_used = self._clock()
 
     def _classify(self, exc: Exception, stage: str, unknown: bool, expired: bool) -> TransportError:
         where = self._where()
@@ -350,8 +375,8 @@ class PSRPTransport:
                                   "redirect: set ansible_psrp_protocol, ansible_psrp_port and ansible_psrp_path to "
                                   f"where /PowerShell is served{suffix}", result_unknown=unknown)
         if isinstance(exc, requests.TooManyRedirects):
-            target = exc.response.headers.get("Location", "?") if exc.response is not None else "?"
-            return TransportError(f"{where}: the server answered with a redirect to {target!r}; exconf follows no "
+            location = exc.response.headers.get("Location", "?") if exc.response is not None else "?"
+            return TransportError(f"{where}: the server answered with a redirect to {location!r}; exconf follows no "
                                   "redirect: set ansible_psrp_protocol, ansible_psrp_port and ansible_psrp_path to "
                                   f"where /PowerShell is served{suffix}", result_unknown=unknown)
         if isinstance(exc, SpnegoError):
@@ -389,6 +414,47 @@ class PSRPTransport:
 
     def _where(self) -> str:
         return self._settings.endpoint
+
+
+class RawOutputSerializer(Serializer):
+    """pypsrp's serializer, except that an output object (a PIPELINE_OUTPUT message's ``<Obj>``) is kept as
+    its CLIXML, which the executor reads with exconf's own reader (engine/remote/clixml.py), instead of
+    being built into pypsrp's generic objects first and then read again: a third of a plan's controller
+    CPU went there (issue 20). Every other message (states, errors, warnings, keys) is pypsrp's as before."""
+
+    def deserialize(self, element: Any, metadata: ObjectMeta | None = None, clear: bool = True) -> Any:
+        if metadata is None and isinstance(element, str) and element.startswith("<Obj"):
+            return RawOutput(element)
+        return super().deserialize(element, metadata, clear)
+
+
+@dataclass(frozen=True)
+class RawOutput:
+    """An output object as the server sent it (``_xml``: the name pypsrp gives the CLIXML it keeps)."""
+
+    _xml: str
+
+
+def _keep_output_raw(pool: RunspacePool) -> None:
+    """Give the pool (and its fragmenter, which reads incoming messages) the serializer above, before it is
+    opened. pypsrp 0.9 keeps both as ``_serializer`` and ``_fragmenter.serializer``
+    (tests/unit/test_psrp_transport_raw.py fails if a version stops doing so)."""
+    serializer = RawOutputSerializer()
+    pool._serializer = serializer
+    pool._fragmenter.serializer = serializer
+
+
+class _CopiedShallow(Command):
+    """pypsrp's Command, copied shallowly. When pypsrp writes a CREATE_PIPELINE of several statements it
+    deep-copies every command twice (Pipeline._get_statements, for the Cmds and the ExtraCmds lists: "in lxml
+    [appending] removes it from the original parent"); its serializer builds fresh xml.etree elements from
+    the objects, so a copy that shares the parameter values writes the same XML (tests/unit/
+    test_psrp_transport_raw.py compares them). Deep-copying was half of a plan's controller CPU (issue 20)."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "_CopiedShallow":
+        clone = copy.copy(self)
+        clone.args = list(self.args)
+        return clone
 
 
 class SecureText:

@@ -156,7 +156,7 @@ class BoundedResponse(requests.Response):
     counted: Callable[[int], None] | None = None  # told each body's size once read (a transport's per-command bound)
 
     @property
-    def content(self) -> bytes:  # type: ignore[override]
+    def content(self) -> bytes:
         if self._content is False and not self._content_consumed and self.raw is not None:
             body = read_bounded(self, self.limit)
             if self.counted is not None:
@@ -222,11 +222,11 @@ class TrackedAdapter(BoundedAdapter):
         # max_retries=0: a request is never silently sent twice by urllib3.
         super().__init__(limit=limit, pool_connections=1, pool_maxsize=1, max_retries=0)
 
-    def init_poolmanager(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def init_poolmanager(self, *args, **kwargs) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = self._tracker.pool_classes()
 
-    def proxy_manager_for(self, proxy, **proxy_kwargs):  # type: ignore[no-untyped-def]
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
         manager = super().proxy_manager_for(proxy, **proxy_kwargs)
         manager.pool_classes_by_scheme = self._tracker.pool_classes()
         return manager

@@ -73,8 +73,10 @@ class Watchdog:
         return deadline
 
     def _cancel(self, entry: _Entry) -> None:
-        with self._cond:
-            entry.cancelled = True  # dropped lazily when it reaches the top of the heap
+        # Dropped lazily when it reaches the top of the heap. No lock: setting an attribute is atomic, and every
+        # worker thread cancels a deadline per request, so taking the one condition here made them queue for it
+        # (issue 20). A deadline already popped runs its callback either way, as it did under the lock.
+        entry.cancelled = True
 
     def close(self) -> None:
         """Stop the thread (pending deadlines are dropped); arm() starts it again."""

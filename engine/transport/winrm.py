@@ -156,7 +156,8 @@ class WinRMTransport:
                 assert shell is not None
                 command, arguments = command_line()
                 return self._exchange(
-                    lambda p: p.run_command(shell, command, arguments, skip_cmd_shell=True), stage="command", retry_safe=True
+                    lambda p: p.run_command(shell, command, arguments, skip_cmd_shell=True),  # noqa: B023 - run before the loop moves on
+                    stage="command", retry_safe=True
                 )
             except _Retry as retry:
                 if attempt == 2:
@@ -232,12 +233,12 @@ class WinRMTransport:
         s = self._settings
         return Protocol(
             endpoint=s.endpoint,
-            transport=s.auth,
+            transport=s.auth,  # type: ignore[arg-type]  # one of connection.SUPPORTED_AUTH, checked when the inventory is read
             username=s.user,
             password=self._secret,
             server_cert_validation="validate" if s.cert_validation else "ignore",
             ca_trust_path=s.ca_trust_path if s.ca_trust_path else "legacy_requests",
-            message_encryption=s.message_encryption,
+            message_encryption=s.message_encryption,  # type: ignore[arg-type]  # auto, always or never: the inventory schema
             operation_timeout_sec=s.operation_timeout,
             read_timeout_sec=s.read_timeout,
             proxy=None,
@@ -247,12 +248,12 @@ class WinRMTransport:
         """A new session (and, for sealed messages, a new NTLM context: 3 requests)."""
         protocol = self._require_protocol()
         self._tracker = SocketTracker()
-        session = build_session(self._settings, self._tracker, self._secret)
+        session = build_session(self._settings, self._tracker, self._secret or "")
         protocol.transport.session = session
         protocol.transport.encryption = None
         if self._settings.encrypts_messages:
             self._exchange(lambda p: p.transport.setup_encryption(session), stage="authenticate", retry_safe=False)
-            sealing = (session.auth.complete() if self._settings.auth == "kerberos"
+            sealing = (session.auth.complete() if self._settings.auth == "kerberos"  # type: ignore[union-attr]  # build_session made a Kerberos auth
                        else getattr(session.auth, "session_security", None) is not None)
             if not sealing:
                 self._drop_connection()

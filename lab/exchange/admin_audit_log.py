@@ -70,8 +70,8 @@ def _load(raw: Any, org: OrgSpec | None = None, entry: ServerEntry | None = None
     return {"entries": entries}
 
 
-stored.register(stored.Stored(KEY, stored.on_mailbox_servers, lambda org, entry, now: {"entries": []},
-                              lambda log: {"entries": list(log["entries"])}, _load))
+STORED = stored.Stored(KEY, stored.on_mailbox_servers, lambda org, entry, now: {"entries": []},
+                       lambda log: {"entries": list(log["entries"])}, _load)
 
 
 def caller_name(org: OrgSpec, principal: str) -> str:

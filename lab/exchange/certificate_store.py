@@ -59,6 +59,7 @@ from typing import Any, Callable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from . import stored
 from . import string_values as v
@@ -229,8 +230,8 @@ def _blob(raw: Any, org: Any = None, entry: Any = None) -> dict[str, Any]:
     return raw
 
 
-stored.register(stored.Stored(SERVER_KEY, stored.on_servers, lambda org, entry, now: {}, dict, _blob))
-stored.register(stored.Stored(ORG_KEY, lambda entry: entry is None, lambda org, entry, now: {}, dict, _blob))
+SERVER_STORED = stored.Stored(SERVER_KEY, stored.on_servers, lambda org, entry, now: {}, dict, _blob)
+ORG_STORED = stored.Stored(ORG_KEY, lambda entry: entry is None, lambda org, entry, now: {}, dict, _blob)
 
 
 def new_stored(keyed: lab_x509.KeyedCertificate, *, network_service: bool = False, friendly_name: str = "",
@@ -305,6 +306,20 @@ def lab_ca_certificate(blob: dict[str, Any]) -> bytes | None:
     return blob.get("ca", {}).get("cert", "").encode("ascii") or None
 
 
+def _shared_key(ctx: Context, size: int = 2048) -> rsa.RSAPrivateKey:
+    """The key pair of the certificates a lab starts with (each server's self-signed default and WMSvc
+    certificates, the Auth certificate, those the organisation file declares): one per key size, made once
+    per lab and kept in its state. A simulation needs distinct certificates (subject, serial, dates,
+    thumbprint), not distinct keys; sharing them makes a fresh lab of 1,000 servers ready as fast as one
+    without certificates (docs/lab.md). Keys New-ExchangeCertificate makes are the server's own."""
+    blob = ctx.state.get(stored.ORG, ORG_KEY)
+    keys = blob.setdefault("shared_keys", {})
+    if str(size) not in keys:
+        keys[str(size)] = lab_x509.key_pem(lab_x509.new_key(size)).decode("ascii")
+        ctx.changed = True
+    return lab_x509.load_key(keys[str(size)].encode("ascii"))
+
+
 def _auth_certificate(ctx: Context, version: str) -> dict[str, Any]:
     """The organisation's Auth certificate: one, shared by every Mailbox server [EXD OAuth certificate],
     made by the first server's setup (its build decides the signature)."""
@@ -312,7 +327,7 @@ def _auth_certificate(ctx: Context, version: str) -> dict[str, Any]:
     if "auth" not in blob:
         start = ctx.state.created
         keyed = lab_x509.issue(lab_x509.parse_name(AUTH_SUBJECT), [], start, start + AUTH_VALIDITY,
-                               key=lab_x509.new_key(2048), signature_hash=setup_signature(version))
+                               key=_shared_key(ctx), signature_hash=setup_signature(version))
         blob["auth"] = new_stored(keyed, network_service=True, friendly_name=AUTH_FRIENDLY_NAME, exportable=True,
                                   root_ca_type="None")
         ctx.changed = True
@@ -322,12 +337,12 @@ def _auth_certificate(ctx: Context, version: str) -> dict[str, Any]:
 def _fresh_install(ctx: Context, entry: ServerEntry) -> list[dict[str, Any]]:
     start, spec = ctx.state.created, entry.spec
     default = lab_x509.issue(lab_x509.parse_name(f"CN={entry.name}"), [entry.name, spec.fqdn], start, start + FIVE_YEARS,
-                             key=lab_x509.new_key(2048), signature_hash=setup_signature(spec.version))
+                             key=_shared_key(ctx), signature_hash=setup_signature(spec.version))
     certs = [new_stored(default, network_service=True, friendly_name=DEFAULT_FRIENDLY_NAME, root_ca_type="Registry")]
     if not entry.is_edge:
         certs.append(_auth_certificate(ctx, spec.version))
         wmsvc = lab_x509.issue(lab_x509.parse_name(f"CN=WMSvc-SHA2-{entry.name}"), [], start, start + WMSVC_VALIDITY,
-                               key=lab_x509.new_key(2048))
+                               key=_shared_key(ctx))
         certs.append(new_stored(wmsvc, friendly_name="WMSVC-SHA2", exportable=True, root_ca_type="Registry"))
     return certs
 
@@ -391,7 +406,7 @@ def _declared(ctx: Context, decl: CertificateDecl) -> dict[str, Any]:
     subject = lab_x509.parse_name(decl.subject)
     cn = lab_x509.common_name(subject)
     domains = list(decl.domains) or ([cn] if cn else [])
-    keyed = lab_x509.issue(subject, domains, not_before, not_after, key=lab_x509.new_key(decl.key_size),
+    keyed = lab_x509.issue(subject, domains, not_before, not_after, key=_shared_key(ctx, decl.key_size),
                            issuer=None if self_signed else _lab_ca(ctx), signature_hash=decl.signature_hash)
     return new_stored(keyed, friendly_name=decl.friendly_name, exportable=decl.exportable, root_ca_type=None, trusted=True)
 

@@ -447,6 +447,41 @@ def import_(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
     return [view(ctx, entry, stored)]
 
 
+# --- what exconf's program does instead of Import-ExchangeCertificate -------------------------------------------
+
+
+class StoreImportError(Exception):
+    """What .NET throws while exconf's program imports a PFX itself: the exception's type name and message."""
+
+    def __init__(self, exception: str, message: str):
+        super().__init__(message)
+        self.exception = exception
+        self.message = message
+
+
+def add_pfx_to_my_store(ctx: Context, data: bytes, password: str, exportable: bool, friendly_name: str | None) -> str:
+    """Import-Pfx of engine/remote/exconf.ps1 on this server: ``X509Certificate2(byte[], SecureString, MachineKeySet
+    | PersistKeySet [| Exportable])`` (the PFX's certificate with a private key, else its first one: CLR FilterPFXStore;
+    the same one read_file_data keeps for a PFX), refused when LocalMachine\\My has its thumbprint (as Exchange's own
+    import refuses it, ExchangeCertificateServerHelper.ImportCertificate [SRC]), FriendlyName, ``X509Store.Add``.
+    No cmdlet runs: nothing is written to the admin audit log. Returns the thumbprint."""
+    store = server_store(ctx, ctx.local)
+    try:
+        keyed, _chain = lab_x509.read_file_data(data, password)
+    except lab_x509.CertificateDataError as exc:
+        raise StoreImportError("CryptographicException", str(exc)) from None
+    finally:
+        password = ""  # noqa: F841  the text is not kept past the call
+    thumb = lab_x509.thumbprint(keyed.certificate)
+    if any(not stored["pending"] and thumbprint_of(stored) == thumb for stored in store["certs"]):
+        raise StoreImportError("InvalidOperationException",
+                               f"The certificate with thumbprint {thumb} already exists in the certificate store.")
+    store["certs"].append(new_stored(keyed, friendly_name=friendly_name or "", exportable=exportable and keyed.key_pem is not None,
+                                     trusted=not lab_x509.is_self_signed(keyed.certificate)))
+    ctx.changed = True
+    return thumb
+
+
 # --- Export-ExchangeCertificate ------------------------------------------------------------------------------------
 
 EXPORT = Signature(

@@ -7,13 +7,12 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import errors
+from .edge_records import records
+from .labstate import LabState
 from .spec import OrgSpec, ServerEntry
-
-if TYPE_CHECKING:
-    from .state import LabState
 
 # The administrative and routing group every Exchange 2007+ organisation has
 # (fixtures GetSendConnector.xml, GetExchangeServer.xml).
@@ -43,7 +42,7 @@ class Context:
     """One cmdlet invocation on one server."""
 
     org: OrgSpec
-    state: "LabState"
+    state: LabState
     local: ServerEntry
     now: datetime
     cmdlet: str
@@ -104,8 +103,6 @@ class Context:
 
     def _subscribed_edges(self) -> Any:
         """The Edges whose subscription the organisation imported (lab state, not the org file)."""
-        from .edge_sync import records
-
         return records(self)
 
     def legacy_dn(self, entry: ServerEntry) -> str:

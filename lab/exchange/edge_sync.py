@@ -37,15 +37,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from . import send_connectors, stored
+from . import stored
 from .certificate_store import server_store
 from .context import Context, lab_guid
+from .edge_records import EDGE_KEY, ORG_KEY, iso, records, seeded_record
 from .dotnet_values import TimeSpan
 from .edge_subscription_file import ADAM_SSL_PORT, SubscriptionFile, span_ticks
 from .spec import ServerEntry
 
-EDGE_KEY = "EdgeSubscriptionEdge"  # per Edge: its side of the subscription
-ORG_KEY = "EdgeSubscriptions"  # the organisation: subscribed Edges by name
+# What EdgeSync copies of the organisation's transport settings to an Edge [EXD edge-subscriptions.md].
+SYNCED = ("InternalSMTPServers", "TLSReceiveDomainSecureList", "TLSSendDomainSecureList")
 
 # [EXD edge-subscriptions.md] "Configuration data is synchronized every 3 minutes, recipient data
 # every 5 minutes"; lease option 1 hour. [SRC TestEdgeSynchronization.GetAlertPaddingTimeSpan]
@@ -81,12 +82,7 @@ def _new_edge(org: Any, entry: ServerEntry | None, now: datetime) -> dict[str, A
 
 def _new_org(org: Any, entry: ServerEntry | None, now: datetime) -> dict[str, Any]:
     """The organisation's subscriptions: one per org-file subscribed Edge, synchronised as of now."""
-    return {e.name: _seeded_record(e, now) for e in org.servers if e.is_edge and e.subscribed}
-
-
-def _seeded_record(entry: ServerEntry, now: datetime) -> dict[str, Any]:
-    return {"name": entry.name, "fqdn": entry.spec.fqdn, "site": entry.spec.site, "certificate": None,
-            "subscribed_at": iso(now), "bootstrap": None, "last_sync": iso(now), "lease_holder": None}
+    return {e.name: seeded_record(e, now) for e in org.servers if e.is_edge and e.subscribed}
 
 
 def _load_edge(raw: Any, org: Any = None, entry: Any = None) -> dict[str, Any]:
@@ -113,13 +109,8 @@ def _load_org(raw: Any, org: Any = None, entry: Any = None) -> dict[str, Any]:
     return raw
 
 
-stored.register(stored.Stored(EDGE_KEY, lambda entry: entry is not None and entry.is_edge, _new_edge, dict, _load_edge))
-stored.register(stored.Stored(ORG_KEY, lambda entry: entry is None, _new_org, dict, _load_org))
-
-
-def iso(when: datetime | None) -> str | None:
-    """A lab-clock moment as the state keeps it."""
-    return None if when is None else when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+EDGE_STORED = stored.Stored(EDGE_KEY, lambda entry: entry is not None and entry.is_edge, _new_edge, dict, _load_edge)
+ORG_STORED = stored.Stored(ORG_KEY, lambda entry: entry is None, _new_org, dict, _load_org)
 
 
 def moment(text: str | None) -> datetime | None:
@@ -142,20 +133,6 @@ def edge_side(ctx: Context, entry: ServerEntry) -> dict[str, Any]:
             side["replica"] = snapshot(ctx, entry.name)
         ctx.changed = True
     return side
-
-
-def records(ctx: Context) -> dict[str, dict[str, Any]]:
-    """The organisation's subscriptions, by Edge name. An Edge the org file declares ``subscribed`` after
-    the state was made gets its record here (its side carries ``seed`` until a removal in the
-    organisation clears it); reading changes nothing otherwise."""
-    blob = ctx.state.get(stored.ORG, ORG_KEY)
-    for entry in ctx.org.servers:
-        if entry.is_edge and entry.subscribed and entry.name not in blob:
-            peek = ctx.state.objects.get((entry.name, EDGE_KEY))  # a read without touching
-            if peek is not None and peek.get("seed"):
-                blob[entry.name] = _seeded_record(entry, ctx.now)
-                ctx.changed = True
-    return blob
 
 
 def edge_entry(ctx: Context, name: str) -> ServerEntry | None:
@@ -242,20 +219,16 @@ def site_mailbox(ctx: Context, site: str) -> str | None:
 def replicated(ctx: Context, name: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """What EdgeSync carries to an Edge (configuration): the send connectors it is a source of and
     the organisation's transport settings (the lab has no accepted or remote domains)."""
-    from . import transport_config
-
-    connectors = [c for c in ctx.state.get(stored.ORG, send_connectors.STORED.key) if name in c["SourceTransportServers"]]
-    return connectors, ctx.state.get(stored.ORG, transport_config.STORED.key)
+    connectors = [c for c in ctx.state.get(stored.ORG, stored.SEND_CONNECTORS) if name in c["SourceTransportServers"]]
+    return connectors, ctx.state.get(stored.ORG, stored.TRANSPORT_CONFIG)
 
 
 def snapshot(ctx: Context, name: str) -> dict[str, Any]:
     """What a synchronisation writes into the Edge's AD LDS (JSON-ready, as the state keeps it)."""
-    from . import transport_config
-
     connectors, config = replicated(ctx, name)
-    dumped = transport_config.KIND.dump(config)
-    return {"connectors": [send_connectors.KIND.dump(c) for c in connectors],
-            "transport": {n: dumped[n] for n in transport_config.SYNCED}}
+    dumped = ctx.state.dumped(stored.TRANSPORT_CONFIG, config)
+    return {"connectors": ctx.state.dumped(stored.SEND_CONNECTORS, connectors),
+            "transport": {n: dumped[n] for n in SYNCED}}
 
 
 EMPTY_REPLICA: dict[str, Any] = {"connectors": [], "transport": {}}
@@ -289,25 +262,12 @@ def compare(ctx: Context, rec: dict[str, Any]) -> Comparison:
     return Comparison(added, updated, deleted, same, replica["transport"] == now["transport"])
 
 
-def replicated_connectors(ctx: Context) -> list[dict[str, Any]]:
-    """The send connectors a subscribed Edge holds: what the last synchronisation wrote (a scheduled
-    one runs first if it is due). Read-only copies: the Edge refuses to change them."""
+def replica(ctx: Context) -> dict[str, Any]:
+    """What the last synchronisation wrote on this subscribed Edge, as the state keeps it (a scheduled one runs
+    first if it is due): send_connectors and transport_config read their objects from it."""
     catch_up_edge(ctx, ctx.local)
     side = edge_side(ctx, ctx.local)
-    replica = side.get("replica") or EMPTY_REPLICA
-    return [send_connectors.KIND.load(r, send_connectors.base_values(r["Name"])) for r in replica["connectors"]]
-
-
-def replicated_lists(ctx: Context) -> dict[str, Any]:
-    """TLSSendDomainSecureList, TLSReceiveDomainSecureList and InternalSMTPServers as EdgeSync last
-    wrote them on a subscribed Edge (empty before the first synchronisation)."""
-    from . import transport_config
-
-    catch_up_edge(ctx, ctx.local)
-    side = edge_side(ctx, ctx.local)
-    written = (side.get("replica") or EMPTY_REPLICA)["transport"]
-    return {n: transport_config.KIND.prop(n).type.load(written[n]) if n in written else ()
-            for n in transport_config.SYNCED}
+    return side.get("replica") or EMPTY_REPLICA
 
 
 def new_credentials(ctx: Context, edge: ServerEntry, site: str, parsed: SubscriptionFile) -> list[dict[str, Any]]:

@@ -23,8 +23,10 @@ Shape (everything but ``servers`` is optional; a server needs only ``name`` and 
       # address (127.42.0.<n> in file order), codepage (437),
       # winrm: {http_port: 5985, https_port: 5986, basic: false, allow_unencrypted: false},
       # iis: {http_port: 80, https_port: 443} (Mailbox: where /PowerShell is served),
+      # ssh: {port: 22, default_shell: cmd | powershell, password_authentication: true,
+      #       administrators_authorized_keys: ["ssh-ed25519 AAAA... comment"]} (Edge: Windows OpenSSH Server),
       # certificate_serialization: signed | plain | none (Mailbox: Get-ExchangeCertificate over /PowerShell),
-      # faults: {unreachable, refuse_credentials, delay_seconds,
+      # faults: {unreachable, refuse_credentials, delay_seconds, constrained_language, ssh_host_key_changed,
       #          cmdlets: [{cmdlet: Set-ReceiveConnector, message: "...", times: 1, exception: ...}]}
     send_connectors:               # organisation send connectors beyond those EdgeSync creates
       - {name: "Outbound to Fabrikam", address_spaces: ["SMTP:fabrikam.com;1"], source_transport_servers: [EX01]}
@@ -48,8 +50,7 @@ from .cmdlets import CMDLETS
 from .kinds import DeclarationError
 from .spec import (
     Account, CmdletFault, Faults, IISSettings, OrgFileError, Organization, OrgSpec, PowerShellVdir, ServerEntry,
-    ServerSpec,
-    WinRMSettings,
+    ServerSpec, SSHSettings, WinRMSettings,
 )
 
 DEFAULT_VERSION = "15.2.1544.4"
@@ -349,6 +350,7 @@ class _Builder:
                                          f"IIS's {key} {getattr(iis, key)} is also a WinRM port of this server; "
                                          "IIS and the WinRM service listen on different ports")
         accounts = local + (domain_accounts if (not edge or raw.get("domain_joined", False)) else ())
+        ssh = self._ssh(at, raw, edge, winrm_ports | ({iis.http_port, iis.https_port} if iis is not None else set()))
         winrm = WinRMSettings(**raw.get("winrm", {}))
         raw_faults = raw.get("faults", {})
         faults = Faults(**{k: v for k, v in raw_faults.items() if k != "cmdlets"})
@@ -374,6 +376,7 @@ class _Builder:
             accounts=accounts,
             powershell_vdir=PowerShellVdir(**raw.get("powershell_virtual_directory", {})),
             iis=iis,
+            ssh=ssh,
         )
         subscribed = bool(raw.get("subscribed", False))
         own_connectors = self._unique_names(at + ("send_connectors",), tuple(
@@ -388,6 +391,40 @@ class _Builder:
         return ServerEntry(spec, subscribed=subscribed, edition=raw.get("edition", "Standard"),
                            cmdlet_faults=tuple(cmdlet_faults), send_connectors=own_connectors, certificates=declared,
                            certificate_serialization=raw.get("certificate_serialization", "signed"))
+
+    def _ssh(self, at: KeyPath, raw: dict[str, Any], edge: bool, other_ports: set[int]) -> SSHSettings | None:
+        """The server's Windows OpenSSH Server, if the file installs it."""
+        if "ssh" not in raw:
+            return None
+        if not edge:
+            # Over SSH a Mailbox server's Exchange cmdlets would run in exconf's program through the snap-in, reading
+            # Active Directory as the user: a key logon holds no credential another server accepts (the double hop:
+            # "SSH keys ... suffer from the double-hop issue", Ansible's Windows SSH guide; PowerShell/Win32-OpenSSH#518,
+            # "by design"). The lab does not model that second hop for an SSH logon, so it serves SSH on Edge servers
+            # only, where cmdlets read the local AD LDS; exconf reaches Mailbox servers through /PowerShell.
+            raise self.doc.error(at + ("ssh",), "the lab serves SSH on Edge servers only: over SSH a Mailbox server's "
+                                                "Exchange cmdlets need Active Directory as the user (the double hop), "
+                                                "which the lab does not model for an SSH logon; exconf reaches Mailbox "
+                                                "servers through Exchange remote PowerShell", key=True)
+        section = raw["ssh"] or {}
+        settings = SSHSettings(
+            port=section.get("port", 22),
+            default_shell=section.get("default_shell", "cmd"),
+            password_authentication=section.get("password_authentication", True),
+            administrators_authorized_keys=tuple(section.get("administrators_authorized_keys", [])),
+        )
+        if settings.port in other_ports:
+            raise self.doc.error(at + ("ssh", "port") if "port" in section else at + ("ssh",),
+                                 f"SSH's port {settings.port} is also a WinRM port of this server; sshd and the WinRM "
+                                 "service listen on different ports")
+        from exconf.lab.ssh.keys import KeyLineError, parse_public_key  # paramiko, only for a file that installs sshd
+
+        for i, line in enumerate(settings.administrators_authorized_keys):
+            try:
+                parse_public_key(line)
+            except KeyLineError as exc:
+                raise self.doc.error(at + ("ssh", "administrators_authorized_keys", i), str(exc)) from None
+        return settings
 
     def _unique(self, entries: tuple[ServerEntry, ...]) -> None:
         seen: dict[str, dict[str, int]] = {"name": {}, "fqdn": {}, "address": {}}

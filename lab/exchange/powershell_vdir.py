@@ -94,9 +94,9 @@ SET = Signature(
     should_process=True,
 )
 
-STORED = stored.register(stored.single(
+STORED = stored.single(
     "PowerShellVirtualDirectory", KIND, stored.on_mailbox_servers,
     new=lambda org, entry, now: KIND.new(defaults(entry), guid=lab_guid("psvdir", org.organization.domain, entry.name),
                                          created=now),
     defaults=lambda org, entry, raw: defaults(entry),
-))
+)

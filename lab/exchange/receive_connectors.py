@@ -431,8 +431,8 @@ def set_(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # Where the lab state keeps them: a list per server (see stored.py).
-STORED = stored.register(stored.objects(
+STORED = stored.objects(
     "ReceiveConnector", KIND, stored.on_servers,
     new=lambda org, entry, now: new_defaults(entry, org.organization.domain, now),
     defaults=lambda org, entry, raw: {**base_defaults(entry), "Name": raw.get("Name", "")},
-))
+)

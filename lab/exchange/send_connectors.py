@@ -156,7 +156,8 @@ def readable(ctx: Context) -> list[dict[str, Any]]:
     if not ctx.edge:
         return ctx.state.get(stored.ORG, STORED.key)
     if edge_sync.subscribed_on_edge(ctx, ctx.local):  # the lab state, not the org file
-        return edge_sync.replicated_connectors(ctx)  # what EdgeSync last wrote
+        # What EdgeSync last wrote. Read-only copies: the Edge refuses to change them.
+        return [KIND.load(r, base_values(r["Name"])) for r in edge_sync.replica(ctx)["connectors"]]
     return ctx.state.get(ctx.local.name, STORED.key)
 
 
@@ -345,10 +346,10 @@ def set_(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
 
 # Where the lab state keeps them: the organisation's, and an unsubscribed Edge's own (see stored.py).
 # The organisation's start empty: the state seeds the org file's and EdgeSync's (state.reconcile).
-STORED = stored.register(stored.objects(
-    "SendConnector", KIND, stored.on_org_and_edges,
+STORED = stored.objects(
+    stored.SEND_CONNECTORS, KIND, stored.on_org_and_edges,
     new=lambda org, entry, now: [] if entry is None else [
         new(declared_values(c), org.organization.domain, now, scope=entry.name) for c in entry.send_connectors
     ],
     defaults=lambda org, entry, raw: base_values(raw["Name"]),
-))
+)

@@ -59,11 +59,34 @@ class IISSettings:
 
 
 @dataclass(frozen=True)
+class SSHSettings:
+    """Windows OpenSSH Server (sshd) on a lab server: where it listens and what it accepts.
+
+    Windows' defaults: port 22; ``DefaultShell`` unset, so commands run through cmd.exe ("The initial
+    default Windows is the Windows Command shell (cmd.exe)", learn.microsoft.com/windows-server/
+    administration/openssh/openssh_server_configuration, "Configuring the default shell"); the
+    registry value HKLM\\SOFTWARE\\OpenSSH\\DefaultShell names powershell.exe instead. sshd_config's
+    PasswordAuthentication and PubkeyAuthentication default to yes, and the keys of members of the
+    Administrators group are read from %ProgramData%\\ssh\\administrators_authorized_keys only ("Match
+    Group administrators / AuthorizedKeysFile __PROGRAMDATA__/ssh/administrators_authorized_keys" in the
+    default sshd_config; Ansible's Windows SSH guide, "Key Authentication").
+    """
+
+    port: int = 22
+    default_shell: str = "cmd"  # "cmd" | "powershell": what DefaultShell names
+    password_authentication: bool = True
+    administrators_authorized_keys: tuple[str, ...] = ()  # OpenSSH public key lines ("ssh-ed25519 AAAA… comment")
+
+
+@dataclass(frozen=True)
 class Faults:
     unreachable: bool = False
     refuse_credentials: bool = False
     delay_seconds: float = 0.0
     constrained_language: bool = False  # PowerShell runs in CLM (AppLocker/WDAC): the bootstrap refuses
+    # sshd presents another host key than the one it had (the server was reinstalled, or someone sits in
+    # between): a client that knew the old one must refuse it.
+    ssh_host_key_changed: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,6 +103,7 @@ class ServerSpec:
     accounts: tuple[Account, ...]  # who may log on
     powershell_vdir: PowerShellVdir = PowerShellVdir()
     iis: IISSettings | None = None  # Mailbox servers: where /PowerShell is served; None on an Edge (no IIS)
+    ssh: SSHSettings | None = None  # Windows OpenSSH Server, when the organisation file installs it (Edge servers)
 
     @property
     def is_edge(self) -> bool:

@@ -7,9 +7,10 @@ server added to the org file since gets its default objects, a server removed
 from it is dropped, a server whose role changed is built afresh. The state file
 holds no account or password: those stay in the org file.
 
-Which kinds exist, and which scopes hold them, is what the kind modules registered
-(stored.py); this module knows none of them by name except the organisation-wide
-seeding of send connectors.
+Which kinds exist is ``KINDS``, built here from the kind modules (each says, in its ``Stored``
+values, which scopes hold it and how it persists: stored.py); apart from that list this module
+knows none of them by name except the organisation-wide seeding of send connectors. The state
+value itself is labstate.py's.
 
 The lab clock is real time plus an offset kept in the state, so tests and
 ``exconf lab clock advance 25h`` can move it (Edge subscription windows, certificate
@@ -18,78 +19,32 @@ expiry) and a restart keeps it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from . import certificate_store, edge_sync, receive_connectors, send_connectors, transport_config, transport_services  # noqa: F401 - they register
-from . import stored
+from . import (
+    admin_audit_log, certificate_store, edge_sync, powershell_vdir, receive_connectors, send_connectors, stored,
+    transport_config, transport_services,
+)
 from .context import lab_guid
+from .labstate import LabState, Slot
 from .param_types import DATETIME
 from .spec import OrgSpec, ServerEntry
 
+__all__ = ["FORMAT", "KINDS", "LabState", "Slot", "UnreadableState", "build", "dump", "dump_slot", "load", "reconcile"]
+
 FORMAT = 2
-Slot = tuple[str, str]  # (scope, kind key)
+# Every kind the lab keeps, in the order a fresh scope is filled and a snapshot lists them.
+KINDS: tuple[stored.Stored, ...] = (
+    admin_audit_log.STORED, certificate_store.SERVER_STORED, certificate_store.ORG_STORED, send_connectors.STORED,
+    edge_sync.EDGE_STORED, edge_sync.ORG_STORED, powershell_vdir.STORED, receive_connectors.STORED,
+    transport_config.STORED, transport_services.TRANSPORT_STORED, transport_services.FRONTEND_STORED,
+)
+_BY_KEY = {kind.key: kind for kind in KINDS}
 
 
 class UnreadableState(Exception):
     """The state file cannot be read back."""
-
-
-@dataclass
-class LabState:
-    created: datetime
-    objects: dict[Slot, Any]
-    roles: dict[str, str]  # server name (upper case) -> role, to notice a role change on load
-    fault_counts: dict[str, int] = field(default_factory=dict)  # failures served per injected fault
-    seeded: list[str] = field(default_factory=list)  # org-file send connectors already created
-    clock_offset: float = 0.0  # seconds the lab clock is ahead of real time
-    touched: set[Slot] = field(default_factory=set, repr=False, compare=False)  # read since reset
-    _where: dict[tuple[str, Any], str] = field(default_factory=dict, repr=False, compare=False)  # (kind, Guid) -> scope
-
-    def get(self, scope: str, key: str) -> Any:
-        """The stored value of one kind in one scope, noted as touched.
-
-        Cmdlets reach objects only through here: when a cmdlet changed something, the slots it
-        touched are what the store journals, so a change made to an object reached another way
-        would not be saved."""
-        slot = (scope, key)
-        value = self.objects[slot]
-        self.touched.add(slot)
-        return value
-
-    def holder(self, key: str, guid: Any) -> str | None:
-        """The scope whose list of ``key`` objects holds the object with this Guid, without reading
-        (and so touching) every scope: an identity given as a GUID costs what a name costs (issue 11).
-
-        The index is built on first use and rebuilt when it misses or is stale (objects are created
-        at build and reconcile; a Guid never changes)."""
-        scope = self._where.get((key, guid))
-        if scope is not None and any(o["Guid"] == guid for o in self.objects.get((scope, key), ())):
-            return scope
-        self._where = {
-            (k, obj["Guid"]): s for (s, k), value in self.objects.items() if isinstance(value, list) for obj in value
-        }
-        return self._where.get((key, guid))
-
-    def now(self, real: datetime | None = None) -> datetime:
-        """The lab clock: real UTC time (whole seconds) plus the offset."""
-        base = real or datetime.now(timezone.utc)
-        return (base + timedelta(seconds=self.clock_offset)).replace(microsecond=0)
-
-    def advance(self, seconds: float) -> None:
-        if seconds < 0:
-            raise ValueError("the lab clock only moves forward")
-        self.clock_offset += seconds
-
-    def meta(self) -> dict[str, Any]:
-        """What is not an object: persisted with every journal record (it is small)."""
-        return {"fault_counts": dict(self.fault_counts), "seeded": list(self.seeded), "clock_offset": self.clock_offset}
-
-    def set_meta(self, raw: dict[str, Any]) -> None:
-        self.fault_counts = {str(k): int(n) for k, n in raw.get("fault_counts", {}).items()}
-        self.seeded = [str(s) for s in raw.get("seeded", [])]
-        self.clock_offset = float(raw.get("clock_offset", 0.0))
 
 
 # --- building ------------------------------------------------------------------------------------
@@ -103,7 +58,7 @@ def _scopes(org: OrgSpec) -> Iterable[ServerEntry | None]:
 def _fill(state: LabState, org: OrgSpec, entry: ServerEntry | None, now: datetime) -> None:
     """Give a scope the objects of every kind it holds and lacks."""
     scope = stored.scope_of(entry)
-    for kind in stored.registered():
+    for kind in KINDS:
         if kind.holds(entry) and (scope, kind.key) not in state.objects:
             state.objects[(scope, kind.key)] = kind.new(org, entry, now)
 
@@ -135,7 +90,7 @@ def _seed_send_connectors(state: LabState, org: OrgSpec, now: datetime) -> None:
 
 def build(org: OrgSpec, now: datetime) -> LabState:
     """The state of a fresh lab, from the org file alone."""
-    state = LabState(created=now, objects={}, roles={})
+    state = LabState(created=now, objects={}, roles={}, kinds=_BY_KEY)
     reconcile(state, org, now)
     return state
 
@@ -173,9 +128,7 @@ def _drop_scope(state: LabState, name: str) -> None:
 
 
 def dump_slot(state: LabState, slot: Slot) -> Any:
-    kind = stored.lookup(slot[1])
-    assert kind is not None, slot
-    return kind.dump(state.objects[slot])
+    return state.dumped(slot[1], state.objects[slot])
 
 
 def dump(state: LabState) -> dict[str, Any]:
@@ -210,7 +163,7 @@ def load(raw: dict[str, Any], org: OrgSpec, replay: Iterable[dict[str, Any]] = (
         dumped: dict[Slot, Any] = {
             (scope, key): value for scope, kinds in raw["objects"].items() for key, value in kinds.items()
         }
-        state = LabState(created=DATETIME.load(raw["created"]), objects={}, roles={})
+        state = LabState(created=DATETIME.load(raw["created"]), objects={}, roles={}, kinds=_BY_KEY)
         state.set_meta(raw)
         for record in replay:
             for scope, key, value in record.get("set", []):
@@ -222,7 +175,7 @@ def load(raw: dict[str, Any], org: OrgSpec, replay: Iterable[dict[str, Any]] = (
             if entry is not None and entry.spec.role == role:
                 state.roles[name] = role
         for (scope, key), value in dumped.items():
-            kind = stored.lookup(key)
+            kind = _BY_KEY.get(key)
             entry = None if scope == stored.ORG else entries.get(scope)
             if kind is None or (scope != stored.ORG and scope not in state.roles) or not kind.holds(entry):
                 continue  # a kind this lab no longer has, or a server gone or rebuilt

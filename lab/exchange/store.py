@@ -22,13 +22,16 @@ import json
 import os
 import tempfile
 import threading
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from .. import eventlog
+from ..program import CommandResult, run_command
+from ..winrm.auth import account_name, find_account, split_principal
 from . import admin_audit_log, cmdlets, errors, orgfile, powershell_vdir, windows_services
+from .certificates import add_pfx_to_my_store
+from .context import Context
 from . import state as lab_state
 from .serialize import serialize_all
 from .spec import Account, Faults, OrgFileError, OrgSpec, PowerShellVdir, ServerEntry, ServerSpec, WinRMSettings
@@ -53,13 +56,6 @@ class ConsoleError(Exception):
 
 class StateFileError(OrgFileError):
     """The state file exists but cannot be read back."""
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    stdout: bytes
-    stderr: bytes
-    exit_code: int
 
 
 def journal_path(state_path: Path) -> Path:
@@ -170,8 +166,6 @@ class LabStore:
                     codepage: int, caller: str = "", logon: Any = None) -> CommandResult:
         """``logon``: the WinRM logon of the shell (exconf.lab.winrm.auth.Logon), whose token the
         process runs with; None for a process started on the server itself."""
-        from ..program import run_command
-
         with self._caller(caller), self._logon(logon):  # who the admin audit log names, and with what token
             return run_command(self, server, command, arguments, stdin, codepage)
 
@@ -240,7 +234,6 @@ class LabStore:
 
     def _console_account(self, spec: ServerSpec, cmdlet: str, account: str) -> str:
         """Who ``exec_console(account=…)`` runs as (DOMAIN\\user), after the checks Exchange makes."""
-        from ..winrm.auth import account_name, find_account, split_principal
         from . import rbac
 
         domain, user = split_principal(account)
@@ -408,6 +401,19 @@ class LabStore:
                                        getattr(self._batch, "caller", ""), self._state.now())
                 self._changed(self._state.touched)
             return outcome
+
+    def import_pfx(self, spec: ServerSpec, data: bytes, password: str, exportable: bool, friendly_name: str | None) -> str:
+        """What exconf's program does for an Import-ExchangeCertificate step: the PFX into LocalMachine\\My with .NET,
+        no cmdlet (certificates.add_pfx_to_my_store). Returns the thumbprint; raises StoreImportError."""
+        entry = self.entry(spec)
+        with self.one_save(), self._lock:
+            self._state.touched.clear()
+            ctx = Context(self.org, self._state, entry, self._state.now(), "", "")
+            try:
+                return add_pfx_to_my_store(ctx, data, password, exportable, friendly_name)
+            finally:
+                if ctx.changed:
+                    self._changed(self._state.touched)
 
     def _changed(self, slots: Any) -> None:
         """Called under the state lock (inside one_save) after a change: number it for the commit,

@@ -1,11 +1,12 @@
-"""Where each kind of object lives in the lab state: the registry kind modules add themselves to.
+"""Where each kind of object lives in the lab state: what a kind module declares of it.
 
 The state keys objects by (scope, kind): the scope is ``ORG`` for organisation-wide
 objects or a server's name; the kind is a registered :class:`Stored` key. A kind
 module says, once, which scopes hold it, how a fresh scope gets its objects, and how
-they persist (``register(objects(...))`` or ``register(single(...))`` at import).
-A new kind of object (certificates, Edge subscriptions) is then one new module that
-registers itself, not edits to the state's fields, its builder, its dump and its load.
+they persist (a ``Stored`` value, often made by ``objects(...)`` or ``single(...)``), and
+state.KINDS lists them. A new kind of object (certificates, Edge subscriptions) is then one
+new module and a line in that list, not edits to the state's fields, its builder, its dump
+and its load.
 Cmdlets read the objects with ``ctx.state.get(scope, KEY)`` (what they touch is what a
 change journals) and date changes with ``ctx.now``, the lab clock.
 """
@@ -14,13 +15,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 if TYPE_CHECKING:
-    from .kinds import Kind
     from .spec import OrgSpec, ServerEntry
 
 ORG = "@org"  # the organisation's scope; server names (NetBIOS) never contain "@"
+# The keys other modules read across kinds (EdgeSync copies the send connectors and transport settings).
+SEND_CONNECTORS = "SendConnector"
+TRANSPORT_CONFIG = "TransportConfig"
 
 Holds = Callable[["ServerEntry | None"], bool]  # None asks about the organisation scope
 New = Callable[["OrgSpec", "ServerEntry | None", datetime], Any]
@@ -38,26 +41,6 @@ class Stored:
     load: Callable[[Any, "OrgSpec", "ServerEntry | None"], Any]
 
 
-_REGISTRY: dict[str, Stored] = {}
-
-
-def register(stored: Stored) -> Stored:
-    """Add a kind (at import of its module); registering the same key twice is a bug."""
-    if stored.key in _REGISTRY and _REGISTRY[stored.key] is not stored:
-        raise ValueError(f"a stored kind {stored.key!r} is already registered")
-    _REGISTRY[stored.key] = stored
-    return stored
-
-
-def registered() -> tuple[Stored, ...]:
-    """Every registered kind, in registration order."""
-    return tuple(_REGISTRY.values())
-
-
-def lookup(key: str) -> Stored | None:
-    return _REGISTRY.get(key)
-
-
 def scope_of(entry: "ServerEntry | None") -> str:
     return ORG if entry is None else entry.name
 
@@ -65,7 +48,16 @@ def scope_of(entry: "ServerEntry | None") -> str:
 # --- the usual shapes: a list of objects of a Kind, or one object of a Kind -----------------------
 
 
-def objects(key: str, kind: "Kind", holds: Holds, new: New, defaults: Defaults) -> Stored:
+class Kind(Protocol):
+    """What these shapes use of a kinds.Kind (declared here: the kinds' module reaches the state through the
+    cmdlets' context, so this module does not import it back)."""
+
+    def dump(self, obj: dict[str, Any]) -> dict[str, Any]: ...
+
+    def load(self, raw: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]: ...
+
+
+def objects(key: str, kind: Kind, holds: Holds, new: New, defaults: Defaults) -> Stored:
     """A list of objects (connectors …); ``defaults`` fills properties a state file lacks."""
     return Stored(
         key=key,
@@ -76,7 +68,7 @@ def objects(key: str, kind: "Kind", holds: Holds, new: New, defaults: Defaults) 
     )
 
 
-def single(key: str, kind: "Kind", holds: Holds, new: New, defaults: Defaults) -> Stored:
+def single(key: str, kind: Kind, holds: Holds, new: New, defaults: Defaults) -> Stored:
     """One object per scope (a server's transport service, the transport config …)."""
     return Stored(
         key=key,

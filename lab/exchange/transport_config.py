@@ -110,7 +110,7 @@ KIND = Kind("TransportConfigContainer", [Prop(name, ptype, check=check) for name
 
 # What EdgeSync copies from the organisation onto a subscribed Edge, and what the Edge then
 # refuses to change (ADAMTransportConfigContainerSchema list of SetTransportConfig [SRC]).
-SYNCED = ("InternalSMTPServers", "TLSReceiveDomainSecureList", "TLSSendDomainSecureList")
+SYNCED = edge_sync.SYNCED
 EDGE_LOCKED = SYNCED + (
     "ShadowHeartbeatRetryCount", "ShadowHeartbeatTimeoutInterval", "ShadowMessageAutoDiscardInterval",
     "RejectMessageOnShadowFailure", "ShadowMessagePreferenceSetting", "MaxRetriesForLocalSiteShadow",
@@ -158,7 +158,7 @@ def view(ctx: Context) -> dict[str, Any]:
     obj = _current(ctx)
     values = {p.name: obj[p.name] for p in KIND.props}
     if ctx.edge and edge_sync.subscribed_on_edge(ctx, ctx.local):
-        values.update(edge_sync.replicated_lists(ctx))  # what EdgeSync last wrote
+        values.update(_replicated_lists(ctx))  # what EdgeSync last wrote
     out: dict[str, Any] = {"Name": IDENTITY, **values}
     out.update(ctx.common(
         identity=IDENTITY, dn=f"CN={IDENTITY},{ctx.org_dn()}", guid=obj["Guid"],
@@ -177,6 +177,13 @@ SET = Signature(
     + KIND.set_params(),
     should_process=True,
 )
+
+
+def _replicated_lists(ctx: Context) -> dict[str, Any]:
+    """TLSSendDomainSecureList, TLSReceiveDomainSecureList and InternalSMTPServers as EdgeSync last
+    wrote them on a subscribed Edge (empty before the first synchronisation)."""
+    written = edge_sync.replica(ctx)["transport"]
+    return {n: KIND.prop(n).type.load(written[n]) if n in written else () for n in SYNCED}
 
 
 def _check_identity(ctx: Context, ident: str | None) -> None:
@@ -220,7 +227,7 @@ def set_(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
     if ctx.edge and edge_sync.subscribed_on_edge(ctx, ctx.local):
         # The Edge shows EdgeSync's copy of the replicated lists: compare and validate against
         # that view (the validator refuses to change them), then keep the Edge's other settings.
-        shown = {**obj, **edge_sync.replicated_lists(ctx)}
+        shown = {**obj, **_replicated_lists(ctx)}
         if set_object(ctx, KIND, shown, bound, IDENTITY, _validate):
             obj.update({name: value for name, value in shown.items() if name not in SYNCED})
         return []
@@ -229,10 +236,10 @@ def set_(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # Where the lab state keeps it: the organisation's, and an Edge's local copy (see stored.py).
-STORED = stored.register(stored.single(
-    "TransportConfig", KIND, stored.on_org_and_edges,
+STORED = stored.single(
+    stored.TRANSPORT_CONFIG, KIND, stored.on_org_and_edges,
     new=lambda org, entry, now: new(
         {**defaults(), **org.transport_config}, org.organization.domain, "org", now
     ) if entry is None else new(defaults(), org.organization.domain, entry.name, now),
     defaults=lambda org, entry, raw: defaults(),
-))
+)

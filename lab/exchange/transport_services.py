@@ -16,6 +16,7 @@ from typing import Any
 
 from .binder import Check, Param, Signature
 from . import stored
+from .certificate_store import server_store
 from .context import INSTALL_PATH, Context, lab_guid
 from .dotnet_values import ByteSize, TimeSpan, Unlimited
 from .enums import PROTOCOL_LOGGING_LEVEL, PROTOCOL_OPTION, SYNC_LOG_LEVEL
@@ -32,7 +33,7 @@ MAX_BYTES = ByteSize(2**63 - 1)
 INT_MAX = 2**31 - 1
 
 # Types by shorthand.
-TS, UB, BQS, PATH, B, I, G = TIMESPAN, UNLIMITED_BYTES, BYTESIZE, LOCAL_PATH, BOOL, INT, GUID
+TS, UB, BQS, PATH, B, I, G = TIMESPAN, UNLIMITED_BYTES, BYTESIZE, LOCAL_PATH, BOOL, INT, GUID  # noqa: E741 - I is INT, as B is BOOL
 IPS = multi(IP_ADDRESS)
 ZERO_GUID = uuid.UUID(int=0)
 
@@ -239,8 +240,6 @@ def _view(ctx: Context, kind: Kind, owner: ServerEntry, obj: dict[str, Any], fro
     if not frontend and ctx.wants("InternalTransportCertificateThumbprint"):
         # The server's internal transport (default SMTP) certificate, as HealthChecker reads it
         # (CSS-Exchange Invoke-JobExchangeInformationCmdlet.ps1: Get-TransportService -Identity $Server).
-        from .certificate_store import server_store
-
         out["InternalTransportCertificateThumbprint"] = server_store(ctx, owner)["internal_transport"]
     common = ctx.common(
         identity=owner.name, dn=dn, guid=obj["Guid"],
@@ -407,13 +406,13 @@ def set_frontend(ctx: Context, bound: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # Where the lab state keeps them: one per server, the front end only on Mailbox servers (see stored.py).
-TRANSPORT_STORED = stored.register(stored.single(
+TRANSPORT_STORED = stored.single(
     "TransportService", TRANSPORT, stored.on_servers,
     new=lambda org, entry, now: new_transport(entry, org.organization.domain, now),
     defaults=lambda org, entry, raw: transport_defaults(entry),
-))
-FRONTEND_STORED = stored.register(stored.single(
+)
+FRONTEND_STORED = stored.single(
     "FrontendTransportService", FRONTEND, stored.on_mailbox_servers,
     new=lambda org, entry, now: new_frontend(entry, org.organization.domain, now),
     defaults=lambda org, entry, raw: frontend_defaults(entry),
-))
+)

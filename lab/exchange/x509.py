@@ -14,6 +14,7 @@ O, L, S, C and E, and a value that holds a special character in double quotes
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from typing import Callable
@@ -135,14 +136,19 @@ class KeyedCertificate:
 
     @property
     def key(self) -> rsa.RSAPrivateKey | None:
-        if self.key_pem is None:
-            return None
-        return serialization.load_pem_private_key(self.key_pem, password=None)  # type: ignore[return-value]
+        return None if self.key_pem is None else load_key(self.key_pem)
 
 
 def thumbprint(certificate: x509.Certificate) -> str:
     """X509Certificate2.Thumbprint: SHA-1 of the DER, upper-case hex."""
     return hashlib.sha1(certificate.public_bytes(serialization.Encoding.DER)).hexdigest().upper()
+
+
+@functools.lru_cache(maxsize=64)
+def load_key(pem: bytes) -> rsa.RSAPrivateKey:
+    """A private key from its PEM, loaded (and checked) once per process: the lab CA's signs every
+    certificate it issues, and the shared key below serves many servers."""
+    return serialization.load_pem_private_key(pem, password=None)  # type: ignore[return-value]
 
 
 def new_key(size: int) -> rsa.RSAPrivateKey:

@@ -23,10 +23,19 @@ error: a script, a command not found, a parameter that does not bind, a cmdlet's
 or its non-terminating error under ``-ErrorAction Stop``. Several statements in one pipeline run as
 PowerShell's server runs a batch (PowerShell.cs, BatchInvocationWorkItem): each in turn; an
 ActionPreferenceStopException (a non-terminating error under ``-ErrorAction Stop``) ends the batch
-and fails the pipeline with that error; any other error is written to the error stream and the next
-statement runs. The lab's Exchange cmdlets raise their errors as
-terminating (Exchange's Task.WriteError rethrows), except a Get that finds nothing, which Exchange
-writes as a non-terminating error (GetObjectWithIdentityTaskBase) [PiratesRE/exchange_diff].
+and fails the pipeline with that error; any other (terminating) error is written to the error stream
+and the next statement runs: the server's PSInvocationSettings never set ErrorActionPreference
+(ServerPowerShellDriver.PrepInvoke), and CREATE_PIPELINE has no field for it (MS-PSRP 2.2.2.10).
+
+Which errors are terminating follows Exchange's Task (Microsoft.Exchange.Configuration.Tasks.Task in
+PiratesRE/exchange_diff): an error a task raises while it processes its record (InternalValidate,
+InternalProcessRecord: not found, validation, save) goes through ProcessError with
+``terminating = Stage != ProcessRecord``, which writes it with Cmdlet.WriteError, a **non-terminating**
+error (Task.ProcessTaskStage, ProcessError); so ``-ErrorAction Stop`` turns it into an
+ActionPreferenceStopException. Errors before the task runs are terminating: a parameter that does not
+bind (ParameterBindingException), a command the session does not hold (CommandNotFoundException), a
+script. The lab's task errors all arise while the record is processed, as Exchange's do for the cmdlets
+it serves.
 Known simplification: a statement of several piped commands (``Get-X | Set-X``) is refused with a
 lab message.
 """
@@ -181,10 +190,16 @@ class Session:
         return None
 
 
+TERMINATING = ("CommandNotFoundException", "ParseException")  # and every ParameterBinding…Exception
+
+
 def _non_terminating(cmdlet: str, exc: errors.CmdletError) -> bool:
     """Whether Exchange writes this error without ending the command (so -ErrorAction Stop turns it into
-    ActionPreferenceStopException): a Get that found nothing (GetObjectWithIdentityTaskBase)."""
-    return cmdlet.lower().startswith("get-") and exc.exception == "ManagementObjectNotFoundException"
+    ActionPreferenceStopException): every error of the task's own work. Exchange's Task.ProcessError,
+    called with ``terminating = Stage != TaskStage.ProcessRecord``, writes an error raised while the
+    record is processed with WriteError [PiratesRE/exchange_diff Task.cs]; a parameter that does not
+    bind fails before the task runs, as PowerShell's terminating ParameterBindingException."""
+    return not exc.exception.startswith("ParameterBinding") and exc.exception not in TERMINATING
 
 
 def _arguments(parameters: list[tuple[str | None, Any]]) -> tuple[list[tuple[str, Any]], list[Any], bool]:

@@ -22,7 +22,7 @@ def lab_holding(labs: list[RunningLab], address: str, port: int) -> RunningLab |
     for lab in labs:
         for server in lab.servers:
             if server.address == address and port in (server.http_port, server.https_port, server.powershell_port,
-                                                      server.powershell_tls_port):
+                                                      server.powershell_tls_port, server.ssh_port):
                 return lab
     return None
 

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
+from ..ssh import SSHService
 from ..tlsca import LabCA
 from ..winrm import KerberosKeys, WinRMService
 from .registry import ServerInfo
@@ -28,7 +29,9 @@ class LabServer:
 
     ``state_dir`` holds the lab CA (``lab-ca.pem``, reused across restarts); ``private_dir``
     (a 0700 folder, see registry.private_dir) the listeners' keys and NT-hash files.
-    ``extra_services`` are started after and stopped before the WinRM listeners.
+    ``extra_services`` are started after and stopped before the WinRM listeners. Servers whose organisation
+    file installs Windows OpenSSH Server get an sshd (lab/ssh), whose host keys are kept in ``state_dir``
+    and published in ``ssh_known_hosts`` there.
     """
 
     def __init__(self, store: "LabStore", state_dir: Path, extra_services: Sequence[LabService] = (),
@@ -39,6 +42,7 @@ class LabServer:
         self.extra_services = list(extra_services)
         self.ca: LabCA | None = None
         self.winrm: WinRMService | None = None
+        self.ssh: SSHService | None = None
         self._started: list[LabService] = []
 
     @property
@@ -47,6 +51,13 @@ class LabServer:
             raise RuntimeError("the lab server is not started")
         return self.ca.cert_path
 
+    @property
+    def known_hosts_path(self) -> Path:
+        """The lab's servers' SSH host keys, in known_hosts form (written when a server serves SSH)."""
+        if self.ssh is None:
+            raise RuntimeError("the lab server is not started")
+        return self.ssh.known_hosts
+
     def start(self) -> "LabServer":
         self.ca = LabCA.load_or_create(self.state_dir)
         org = getattr(self.store, "org", None)  # a store without an organisation (a test's) has no realm
@@ -54,7 +65,11 @@ class LabServer:
         kerberos = KerberosKeys(keytabs, org.realm) if keytabs is not None else None
         self.winrm = WinRMService(self.store, self.store.servers, self.ca, workdir=self.private_dir,
                                   kerberos=kerberos).start()
+        winrm = self.winrm
         try:
+            self.ssh = SSHService(self.store, self.store.servers, lambda name: winrm.endpoint(name).stats, self.state_dir)
+            self.ssh.start()
+            self._started.append(self.ssh)
             for service in self.extra_services:
                 service.start()
                 self._started.append(service)
@@ -96,6 +111,7 @@ class LabServer:
                     unreachable=down,
                     powershell_port=None if down or spec.iis is None or not spec.iis.http_port else spec.iis.http_port,
                     powershell_tls_port=None if down or spec.iis is None or not spec.iis.https_port else spec.iis.https_port,
+                    ssh_port=None if down or spec.ssh is None else spec.ssh.port,
                 )
             )
         return tuple(infos)

@@ -95,6 +95,7 @@ class ServerInfo:
     # a Mailbox server's IIS (Exchange's /PowerShell): http and https ports, None where nothing listens
     powershell_port: int | None = None
     powershell_tls_port: int | None = None
+    ssh_port: int | None = None  # an Edge's sshd (Windows OpenSSH Server), None where nothing listens
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from ..ssh.keys import KNOWN_HOSTS_NAME
 from ..tlsca import CertError
 from ..winrm import ListenError
 from . import holder
@@ -143,7 +144,7 @@ def _stop_on_signals(stop_event: threading.Event) -> Iterator[None]:
 
 
 def _print_banner(entry: RunningLab) -> None:
-    rows = [("SERVER", "ROLE", "ADDRESS", "HTTP", "HTTPS", "/POWERSHELL", "")]
+    rows = [("SERVER", "ROLE", "ADDRESS", "HTTP", "HTTPS", "/POWERSHELL", "SSH", "")]
     for s in entry.servers:
         rows.append(
             (
@@ -153,6 +154,7 @@ def _print_banner(entry: RunningLab) -> None:
                 str(s.http_port) if s.http_port else "-",
                 str(s.https_port) if s.https_port else "-",
                 "/".join(str(p) for p in (s.powershell_port, s.powershell_tls_port) if p) or "-",
+                str(s.ssh_port) if s.ssh_port else "-",
                 "unreachable (fault)" if s.unreachable else s.fqdn,
             )
         )
@@ -161,6 +163,8 @@ def _print_banner(entry: RunningLab) -> None:
     for r in rows:
         print("  " + "  ".join(col.ljust(w) for col, w in zip(r, widths)).rstrip())
     print(f"CA certificate (ca_trust_path): {entry.ca_file}")
+    if any(s.ssh_port for s in entry.servers):
+        print(f"SSH host keys (known_hosts): {entry.ca_file.parent / KNOWN_HOSTS_NAME}")
     print("Stop with Ctrl+C or SIGTERM.", flush=True)
 
 

@@ -36,8 +36,8 @@ import spnego
 
 from ..kerberos import KerberosAcceptor, KerberosFailure, ServiceKey, token_kind
 
-if TYPE_CHECKING:  # the store is another engineer's module; only its shapes are used here
-    from exconf.lab.exchange.store import Account, ServerSpec
+if TYPE_CHECKING:  # only the shapes of the lab's accounts and servers are used here
+    from exconf.lab.exchange.spec import Account, ServerSpec
 
 _ENV_LOCK = threading.Lock()
 

@@ -27,7 +27,7 @@ from .soap import WSManRequest, q
 from .stats import ServerStats
 
 if TYPE_CHECKING:
-    from exconf.lab.exchange.store import ServerSpec
+    from exconf.lab.exchange.spec import ServerSpec
 
 log = logging.getLogger(__name__)
 

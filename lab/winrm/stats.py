@@ -11,19 +11,24 @@ from dataclasses import dataclass, field
 STAT_KEYS = ("requests", "shells", "commands", "bytes_in", "bytes_out", "auth_failures")
 WSMAN = "/wsman"
 POWERSHELL = "/PowerShell"
-# Per endpoint: the HTTP-level counters, and what each endpoint's resource counts.
+SSH = "ssh"  # Windows OpenSSH Server (lab/ssh): not an HTTP path, the server's sshd
+# Per endpoint: the HTTP-level counters, and what each endpoint's resource counts. Over SSH a request is a
+# round trip the client waited for (docs/ssh.md): the handshake's three, the service request, each
+# authentication attempt, each channel opened, each exec request, each command's answer and keep-alive probe.
 ENDPOINT_KEYS = {
     WSMAN: ("requests", "shells", "commands", "bytes_in", "bytes_out", "auth_failures"),
     POWERSHELL: ("requests", "runspace_pools", "pipelines", "bytes_in", "bytes_out", "auth_failures"),
+    SSH: ("requests", "connections", "channels", "commands", "bytes_in", "bytes_out", "auth_failures"),
 }
-_RESOURCE_ENDPOINT = {"shells": WSMAN, "commands": WSMAN, "runspace_pools": POWERSHELL, "pipelines": POWERSHELL}
+_RESOURCE_ENDPOINT = {"shells": WSMAN, "commands": WSMAN, "runspace_pools": POWERSHELL, "pipelines": POWERSHELL,
+                      "connections": SSH, "channels": SSH}
 
 
 @dataclass
 class ServerStats:
     """Counters for one server. Every POST to /wsman or /PowerShell counts as a request,
     authentication round trips included; bytes are HTTP bodies as they crossed the wire (sealed if
-    encrypted)."""
+    encrypted), and over SSH every byte of the connection (encrypted)."""
 
     requests: int = 0
     shells: int = 0
@@ -33,6 +38,8 @@ class ServerStats:
     auth_failures: int = 0
     runspace_pools: int = 0
     pipelines: int = 0
+    connections: int = 0
+    channels: int = 0
     # Not part of the `lab stats` shape; useful to tests and to explain a slow run.
     operation_timeouts: int = 0
     endpoints: dict[str, dict[str, int]] = field(default_factory=lambda: {e: {k: 0 for k in keys} for e, keys in ENDPOINT_KEYS.items()})

@@ -21,6 +21,8 @@ EDGE_PASSWORD = "Lab-EdgeAdmin-1"
 # without root (Exchange's own default is 80/443; docs/lab.md).
 IIS_HTTP_PORT = 8080
 IIS_HTTPS_PORT = 8443
+# Where a lab Edge's sshd listens in the tests (Windows OpenSSH: 22, which needs root here; docs/lab.md).
+SSH_PORT = 2222
 _counter = itertools.count(1)
 
 
@@ -50,6 +52,16 @@ BOTH_DOORS = {
 }
 
 
+# The Edge scenarios (certificates, logging, the subscription with its cross-host waves) run over SSH too:
+# door "ssh" takes Edges over Windows OpenSSH (ansible_connection: ssh, docs/ssh.md) and Mailbox servers over
+# remote PowerShell, as "psrp" does. Module logging's 4103 events (test_module_logging) must hold no secret
+# whichever door brought the program.
+EDGE_DOORS = {
+    "test_plan_apply", "test_certificates", "test_certificates_saved_plan", "test_edge_subscription", "test_plan_graph",
+    "test_hostile_output", "test_wire", "test_module_logging",
+}
+
+
 @pytest.fixture
 def door() -> str:
     """The door of a lab's inventories when a test is not parametrised over both (pytest_generate_tests)."""
@@ -66,22 +78,26 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "door" in metafunc.fixturenames:
         module = metafunc.module.__name__.rsplit(".", 1)[-1]
         doors = ("psrp", "winrm") if module in BOTH_DOORS else ("winrm",) if module in WINRM_TRANSPORT else ("psrp",)
+        if module in EDGE_DOORS:
+            doors += ("ssh",)
         metafunc.parametrize("door", doors)
 
 
 def round_trips(lab: "Lab") -> dict[str, int]:
-    """What each server ran: WinRS commands (exconf's program) plus PSRP pipelines (remote PowerShell)."""
+    """What each server ran: WinRS and SSH commands (exconf's program) plus PSRP pipelines (remote PowerShell)."""
     return {name: s["endpoints"]["/wsman"]["commands"] + s["endpoints"]["/PowerShell"]["pipelines"]
-            for name, s in lab.stats().items()}
+            + s["endpoints"]["ssh"]["commands"] for name, s in lab.stats().items()}
 
 
-def door_vars(door: str, role: str = "Mailbox", user: str = "") -> dict[str, Any]:
-    """What a host's host_vars get for a door: where the lab's IIS serves /PowerShell, or WinRM explicitly.
+def door_vars(door: str, role: str = "Mailbox", user: str = "", known_hosts: Path | None = None) -> dict[str, Any]:
+    """What a host's host_vars get for a door: where the lab's IIS serves /PowerShell, WinRM explicitly, or
+    for an Edge under "ssh", Windows OpenSSH with the lab's host keys as known_hosts.
 
     exconf's program on a Mailbox server reaches Active Directory from the WinRM shell (the double hop,
     tests/integration/test_double_hop.py): only a delegated Kerberos ticket lets it, so the WinRM door to a
     Mailbox server logs on with Kerberos and delegates (the lab then needs the KDC: make_lab), as the
-    inventory's CONTOSO\\user in the form Kerberos takes, user@contoso.lab."""
+    inventory's CONTOSO\\user in the form Kerberos takes, user@contoso.lab. Under "ssh" Mailbox servers take
+    remote PowerShell, as under "psrp" (SSH to a Mailbox server is refused: the double hop, docs/ssh.md)."""
     if door == "winrm":
         if role == "Mailbox":
             out: dict[str, Any] = {"ansible_connection": "winrm", "ansible_winrm_transport": "kerberos",
@@ -91,6 +107,9 @@ def door_vars(door: str, role: str = "Mailbox", user: str = "") -> dict[str, Any
                 out["ansible_user"] = f"{name}@contoso.lab"
             return out
         return {"ansible_connection": "winrm"}
+    if door == "ssh" and role == "Edge":
+        return {"ansible_connection": "ssh", "ansible_shell_type": "powershell", "ansible_port": SSH_PORT,
+                "ansible_ssh_common_args": f"-o UserKnownHostsFile={known_hosts}"}
     return {"ansible_psrp_port": IIS_HTTP_PORT}
 
 
@@ -140,6 +159,11 @@ class Lab:
     def ca(self) -> Path:
         return self.server.ca_path
 
+    @property
+    def known_hosts(self) -> Path:
+        """The lab's Edges' SSH host keys in known_hosts form (the lab writes it; an inventory names it)."""
+        return self.server.known_hosts_path
+
     def stats(self) -> dict[str, Any]:
         return self.server.stats()["servers"]
 
@@ -176,7 +200,8 @@ class Lab:
             p = path.parent / rel  # host_vars/ beside the inventory, where Ansible reads them
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_text(yaml.safe_dump(door_vars(self.door, self.role_of(host, declared.get("ansible_host", "")),
-                                                  declared.get("ansible_user", ""))), encoding="utf-8")
+                                                  declared.get("ansible_user", ""),
+                                                  self.known_hosts if self.door == "ssh" else None)), encoding="utf-8")
         return path
 
 
@@ -191,6 +216,7 @@ def org_document(servers: list[dict[str, Any]], prefix: str, extra: dict[str, An
         if server.get("role") == "Edge":
             server.setdefault("local_accounts", [{"user": "Administrator", "password": EDGE_PASSWORD}])
             server.setdefault("winrm", {"basic": True})
+            server.setdefault("ssh", {"port": SSH_PORT, "default_shell": "powershell"})
         else:
             server.setdefault("iis", {"http_port": IIS_HTTP_PORT, "https_port": IIS_HTTPS_PORT})
             if not kerberos:

@@ -40,7 +40,7 @@ def test_never_over_http_is_refused_when_the_inventory_loads(lab):
         load(lab.inventory(mailbox(f", {CLEAR}")))
     (problem,) = [str(p) for p in exc.value.issues]
     assert "inventory.yaml:4:" in problem
-    assert f"ansible_winrm_message_encryption: never over http sends every command and answer in clear" in problem
+    assert "ansible_winrm_message_encryption: never over http sends every command and answer in clear" in problem
     assert f"accept it with {ACCEPT_VAR}: true" in problem
     assert lab.stats()["EX01"]["requests"] == 0
 

@@ -40,7 +40,7 @@ def test_the_seed_story_converges_in_one_apply(shipped_lab):  # noqa: F811
     assert "! AD LDS (ADAM_MSExchange) is restarted on EDGE01 with the services that depend on it" in out
     assert "Restart-Service -Name 'ADAM_MSExchange' -Force" in out
     # The connectors' logging is planned after the subscription, by name (the new connectors' Guids are not known).
-    assert f'protocol_logging_level = "(made again by edge_subscription \'EDGE01\': Exchange\'s default)" -> "Verbose"' in out
+    assert 'protocol_logging_level = "(made again by edge_subscription \'EDGE01\': Exchange\'s default)" -> "Verbose"' in out
     assert f"Set-SendConnector -Identity '{INTERNET}' -ProtocolLoggingLevel 'Verbose'" in out
     # Exchange's "subscribe it again" warning is not shown: this plan does it.
     assert "you must subscribe it again" not in out

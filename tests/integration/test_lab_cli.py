@@ -37,17 +37,23 @@ def exconf(env: dict[str, str], *args: str, cwd: Path | None = None) -> subproce
                           cwd=cwd)
 
 
-def _mailbox_commands(plan_text: str) -> int:
-    """How many cmdlets the printed plan runs on the Mailbox servers (the lines under "on ex0…")."""
-    count, mailbox = 0, False
+def _mailbox_pipelines(plan_text: str) -> int:
+    """How many pipelines of changes the printed plan runs on the Mailbox servers: one per host and wave (the
+    lines "on ex0… (wave N…)"; under halt-on-error a host's changes of one wave share a pipeline,
+    docs/remote-powershell.md). A removal starts a pipeline of its own: this inventory's only removal is alone in
+    its wave, which the count checks rather than assumes."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    current: list[str] | None = None
     for line in plan_text.splitlines():
         if line.startswith("    on "):
-            mailbox = line.startswith("    on ex0")
-        elif line.startswith("      ") and mailbox and line.strip():
-            count += 1
+            host, _, wave = line[len("    on "):].partition(" (wave ")
+            current = groups.setdefault((host, wave.split(")")[0].split(",")[0]), []) if host.startswith("ex0") else None
+        elif line.startswith("      ") and current is not None and line.strip():
+            current.append(line.strip())
         elif not line.startswith("      "):
-            mailbox = False
-    return count
+            current = None
+    assert all(len(cmds) == 1 for cmds in groups.values() if any(c.startswith("Remove-") for c in cmds)), groups
+    return len(groups)
 
 
 def test_the_shipped_lab_inventory_runs_the_whole_job(shipped_lab):
@@ -121,10 +127,11 @@ def test_the_shipped_lab_inventory_runs_the_whole_job(shipped_lab):
     assert ex01["/wsman"]["requests"] == ex02["/wsman"]["requests"] == edge["/PowerShell"]["requests"] == 0
     # Per run (apply, plan, plan) each Mailbox server reads in one pipeline, and the site's EdgeSync side once more
     # on whichever Mailbox server of Amsterdam is read first (so per-server counts vary; totals do not). The apply
-    # then runs each cmdlet its plan shows on a Mailbox server in a pipeline of its own (each change alone under
-    # halt-on-error; Enable-ExchangeCertificate after the Import whose thumbprint it needs); read-backs ride along.
+    # then runs a Mailbox server's changes of each wave its plan shows in one pipeline, each statement under
+    # -ErrorAction Stop (the PFX import and its binding, which names the PFX's own thumbprint, together); a
+    # removal alone; read-backs ride along.
     pipelines = ex01["/PowerShell"]["pipelines"] + ex02["/PowerShell"]["pipelines"]
-    assert pipelines == 3 * 3 + _mailbox_commands(first.stdout)
+    assert pipelines == 3 * 3 + _mailbox_pipelines(first.stdout)
     pools = ex01["/PowerShell"]["runspace_pools"] + ex02["/PowerShell"]["runspace_pools"]
     assert pools == 3 * 2  # one runspace pool per host per run
     # 8 requests for a pool and its first pipeline, 2 (Command, Receive) per further pipeline, and 2 to log on

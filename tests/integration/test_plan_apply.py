@@ -136,9 +136,17 @@ def test_request_budget_per_host(lab, capsys):
     # 3 to authenticate + Create and a Receive to open the pool, one pipeline (Command, Receive), Delete.
     # The program to a Mailbox server logs on with Kerberos (the double hop needs it, docs/kerberos.md):
     # one request to authenticate instead of NTLM's two (docs/lab.md, "Counting").
+    # Over SSH (the Edge under door "ssh"): the version exchange, KEXINIT and the key exchange, the ssh-userauth
+    # service request and the password: 5 round trips, then a channel, its exec request and its answer.
     plan_cost = 7 if lab.door == "winrm" else 8
-    assert {name: s["requests"] for name, s in after_plan.items()} == {"EX01": plan_cost, "EX02": plan_cost, "EDGE01": 7}
-    assert wsman["EDGE01"]["commands"] == 1 and wsman["EDGE01"]["shells"] == 1
+    edge_plan = 8 if lab.door == "ssh" else 7
+    assert {name: s["requests"] for name, s in after_plan.items()} == {"EX01": plan_cost, "EX02": plan_cost, "EDGE01": edge_plan}
+    if lab.door == "ssh":
+        ssh = after_plan["EDGE01"]["endpoints"]["ssh"]
+        assert (ssh["connections"], ssh["channels"], ssh["commands"]) == (1, 1, 1)
+        assert wsman["EDGE01"]["requests"] == 0
+    else:
+        assert wsman["EDGE01"]["commands"] == 1 and wsman["EDGE01"]["shells"] == 1
     mailbox = wsman if lab.door == "winrm" else powershell
     for name in ("EX01", "EX02"):
         assert mailbox[name]["requests"] == plan_cost
@@ -148,13 +156,20 @@ def test_request_budget_per_host(lab, capsys):
     after_apply = lab.stats()
     per_host = {name: after_apply[name]["requests"] - after_plan[name]["requests"] for name in after_apply}
     # An apply is read, change and read back. Over remote PowerShell: 3 to authenticate, Create and a
-    # Receive to open the pool, a Command and a Receive for the read and for each change (a failure must
-    # stop what follows; the read-back rides with the last change), Delete: 8 + 2 per change
-    # (docs/remote-powershell.md). EX02 changes 4 objects, EX01 also the organisation's 3.
+    # Receive to open the pool, a Command and a Receive for the read and for the changes (one pipeline:
+    # each statement under -ErrorAction Stop, so an error Exchange writes ends it; the read-back rides
+    # with them), Delete: 10 (docs/remote-powershell.md). EX02 changes 4 objects, EX01 also the
+    # organisation's 3: the count does not grow with them. The program's door to a Mailbox server logs on
+    # with Kerberos (2 requests to authenticate where NTLM takes 3, conftest.door_vars): 11.
     if lab.door == "winrm":
         assert per_host == {"EX01": 11, "EX02": 11, "EDGE01": 11}
     else:
-        assert per_host == {"EX01": 8 + 2 * 7, "EX02": 8 + 2 * 4, "EDGE01": 11}
+        # Over SSH, apply is one connection (5) with two channels, read and change (3 each): 11, as over WinRM.
+        assert per_host == {"EX01": 10, "EX02": 10, "EDGE01": 11}
+    if lab.door == "ssh":
+        ssh = {k: after_apply["EDGE01"]["endpoints"]["ssh"][k] - after_plan["EDGE01"]["endpoints"]["ssh"][k]
+               for k in ("connections", "channels", "commands")}
+        assert ssh == {"connections": 1, "channels": 2, "commands": 2}  # one connection for read, apply and verify
 
 
 def test_state_survives_a_lab_restart(lab, capsys):

@@ -167,3 +167,54 @@ def test_a_connection_idle_near_the_servers_limit_is_replaced_before_the_server_
     assert out.notes and "(servers close idle connections after 2 s)" in out.notes[0], out.notes
     assert decode_answer(out.stdout, out.stderr, out.exit_code).result("set").ok
     assert lab.stats()["EX01"]["requests"] == 13 and lab.stats()["EX01"]["shells"] == 1  # 11 + a Kerberos handshake
+
+
+def _psrp(lab, idle: float | None = None):
+    from exconf.connection import psrp_settings_for
+    from exconf.transport.psrp import PSRPTransport
+
+    from .conftest import IIS_HTTP_PORT
+
+    # Kerberos, as Exchange's /PowerShell takes out of the box (the lab has its KDC: conftest.make_lab)
+    inv = load(lab.inventory(f'all:\n  hosts:\n    ex01.contoso.lab: {{ansible_host: "{{EX01}}", ansible_user: exadmin@contoso.lab, '
+                             f'ansible_password: {PASSWORD}, ansible_connection: psrp, ansible_psrp_auth: kerberos, '
+                             f'ansible_psrp_port: {IIS_HTTP_PORT}}}\n', name="psrp/inventory.yaml", files={"host_vars/ex01.contoso.lab.yml": "{}\n"}))
+    settings = psrp_settings_for(inv.hosts[0], inv.path.parent)
+    return PSRPTransport(replace(settings, server_idle_timeout=idle) if idle else settings)
+
+
+def _powershell_requests(lab) -> int:
+    return lab.stats()["EX01"]["endpoints"]["/PowerShell"]["requests"]
+
+
+def test_remote_powershell_after_the_server_dropped_the_idle_connection_logs_on_again_on_the_same_pool(make_lab):
+    """Issue 20: 1,000 hosts read for longer than IIS keeps an idle connection failed with HTTP 400 at apply."""
+    lab = make_lab(_servers(IDLE)[:1])
+    transport = _psrp(lab)
+    try:
+        transport.run([("Get-TransportService", [("Identity", "EX01")])], changes=False)
+        before = _powershell_requests(lab)
+        time.sleep(IDLE + 1.0)  # the lab closed the connection; the client's margin (90 s of 120) has not passed
+        out = transport.run([("Set-TransportService", [("Identity", "EX01"), ("IntraOrgConnectorProtocolLoggingLevel", "Verbose")])], changes=True)
+    finally:
+        transport.close()
+    assert out.state == 4 and not out.errors
+    assert _level(lab, "EX01") == "Verbose"
+    # 2 to authenticate the new connection (Kerberos), the pipeline's Command and Receive: the pool was kept
+    # (no Create)
+    assert _powershell_requests(lab) - before == 2 + 2 + 1  # and the Delete
+    assert lab.stats()["EX01"]["endpoints"]["/PowerShell"]["runspace_pools"] == 1
+
+
+def test_a_remote_powershell_connection_idle_near_the_servers_limit_is_replaced_before_it_is_used(make_lab):
+    lab = make_lab(_servers(None)[:1])
+    transport = _psrp(lab, IDLE)
+    try:
+        transport.run([("Get-TransportService", [("Identity", "EX01")])], changes=False)
+        before = _powershell_requests(lab)
+        time.sleep(idle_margin(IDLE) + 0.5)
+        out = transport.run([("Get-TransportService", [("Identity", "EX01")])], changes=False)
+    finally:
+        transport.close()
+    assert out.state == 4 and len(out.output) == 1
+    assert _powershell_requests(lab) - before == 2 + 2 + 1

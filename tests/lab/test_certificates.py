@@ -403,3 +403,18 @@ def test_stores_are_made_on_first_use_only(store):
     assert built() == []
     certs(store, "EX02")
     assert built() == ["EX02"]
+
+
+def test_a_fresh_labs_certificates_share_key_material_but_each_is_its_own(store):
+    """docs/lab-certificates.md: one key pair per key size for the certificates a lab starts with; distinct
+    certificates (subject, serial, thumbprint); a key New-ExchangeCertificate makes is the server's own."""
+    def public_key(server: str, subject: str) -> bytes:
+        raw = base64.b64decode(by_subject(store, server)[subject]["RawData"]["exconf_bytes"])
+        key = x509.load_der_x509_certificate(raw).public_key()
+        return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    ex01, ex02 = default_cert(store, "EX01"), default_cert(store, "EX02")
+    assert ex01["Thumbprint"] != ex02["Thumbprint"] and ex01["SerialNumber"] != ex02["SerialNumber"]
+    assert public_key("EX01", "CN=EX01") == public_key("EX02", "CN=EX02") == public_key("EX01", "CN=WMSvc-SHA2-EX01")
+    store.exec_console("EX01", "New-ExchangeCertificate", {"SubjectName": "CN=own.contoso.lab", "Services": "None"})
+    assert public_key("EX01", "CN=own.contoso.lab") != public_key("EX01", "CN=EX01")

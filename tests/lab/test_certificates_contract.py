@@ -99,11 +99,52 @@ def test_marker_objects_outside_the_contract_are_refused(store, value, message):
 
 
 def test_a_plain_string_cannot_become_the_password(store, ca):
+    # The program imports a PFX itself (Import-Pfx) and takes only -FileData <byte[]> -Password <SecureString>.
     pfx, _ = ca.pfx("mail.contoso.lab", ["mail.contoso.lab"])
     steps = [remote.Step("i", "Import-ExchangeCertificate", {"FileData": pfx, "Password": PFX_PASSWORD})]
     error = run(store, "EX01", steps).result("i").error
-    assert error.error_id.startswith("CannotConvertArgumentNoMessage,")
-    assert "System.Security.SecureString" in error.message and PFX_PASSWORD not in error.message
+    assert (error.error_id, error.exception) == ("ExconfBadParameter", "ArgumentException")
+    assert "-Password <SecureString>" in error.message and PFX_PASSWORD not in error.message
+    assert not [e for e in store.event_logs.events("EX01") if e.command == "Import-ExchangeCertificate"]
+
+
+@pytest.mark.parametrize("params, why", [
+    ({"Server": "EX13"}, "another server: the program imports into its own store only"),
+    ({"Instance": ["x"]}, "a parameter Import-Pfx does not take"),
+    ({"PrivateKeyExportable": "yes"}, "not a boolean"),
+    ({"Pass": None}, "a prefix PowerShell would bind is not a name Import-Pfx knows"),
+])
+def test_an_import_the_program_cannot_do_itself_is_refused_before_anything_is_imported(store, ca, params, why):
+    pfx, cert = ca.pfx("mail.contoso.lab", ["mail.contoso.lab"])
+    step = remote.Step("i", "Import-ExchangeCertificate",
+                       {"FileData": pfx, "Password": remote.Secret.from_value(PFX_PASSWORD), **params})
+    error = run(store, "EX01", [step]).result("i").error
+    assert error.error_id == "ExconfBadParameter" and "Import-ExchangeCertificate runs in an exconf step only as" in error.message, why
+    assert thumbprint(cert) not in {c["Thumbprint"] for c in store.exec_console("EX01", "Get-ExchangeCertificate", {})}
+
+
+def test_a_pfx_the_store_already_has_is_refused_as_exchange_refuses_it(store, ca):
+    pfx, cert = ca.pfx("mail.contoso.lab", ["mail.contoso.lab"])
+    first = run(store, "EDGE01", import_and_enable(pfx, remote.Secret.from_value(PFX_PASSWORD)))
+    assert first.result("import").ok
+    again = run(store, "EDGE01", import_and_enable(pfx, remote.Secret.from_value(PFX_PASSWORD))).result("import").error
+    assert again.message == f"The certificate with thumbprint {thumbprint(cert)} already exists in the certificate store."
+    assert (again.error_id, again.exception) == ("InvalidOperationException", "InvalidOperationException")
+
+
+def test_the_program_imports_with_the_exportability_and_friendly_name_asked_for(store, ca):
+    pfx, cert = ca.pfx("mail.contoso.lab", ["mail.contoso.lab"])
+    secret = remote.Secret.from_value(PFX_PASSWORD)
+    steps = [remote.Step("i", "Import-ExchangeCertificate",
+                         {"FileData": pfx, "Password": secret, "PrivateKeyExportable": True, "FriendlyName": "Relay 2027",
+                          "Server": remote.LOCAL_SERVER},
+                         select=("Thumbprint", "PrivateKeyExportable", "FriendlyName"))]
+    assert run(store, "EDGE01", steps).result("i").objects == (
+        {"Thumbprint": thumbprint(cert), "PrivateKeyExportable": True, "FriendlyName": "Relay 2027"},)
+    pfx2, cert2 = ca.pfx("relay.contoso.lab", ["relay.contoso.lab"])
+    plain = [remote.Step("i", "Import-ExchangeCertificate", {"FileData": pfx2, "Password": secret},
+                         select=("Thumbprint", "PrivateKeyExportable"))]
+    assert run(store, "EDGE01", plain).result("i").objects == ({"Thumbprint": thumbprint(cert2), "PrivateKeyExportable": False},)
 
 
 def test_byte_arrays_come_back_whole(store):
@@ -201,3 +242,15 @@ def test_a_constrained_language_server_answers_a_clear_fatal_error(store):
         remote.decode_answer(result.stdout, result.stderr, result.exit_code)
     assert str(caught.value) == ("PowerShell on LOCKED runs in ConstrainedLanguage mode (AppLocker or WDAC policy); "
                                  "exconf needs FullLanguage.")
+
+
+def test_a_program_import_on_a_mailbox_server_leaves_no_audit_entry_and_no_bytes_in_the_module_log(store, ca):
+    # No Exchange cmdlet imports the PFX (docs/remote-contract.md): the admin audit log records the binding only.
+    pfx, cert = ca.pfx("mail.contoso.lab", ["mail.contoso.lab"])
+    answer = run(store, "EX01", import_and_enable(pfx, remote.Secret.from_value(PFX_PASSWORD)))
+    assert answer.result("check").objects == ({"Thumbprint": thumbprint(cert), "Services": "SMTP"},)
+    audited = [e["CmdletName"] for e in store.exec_console("EX01", "Search-AdminAuditLog", {})]
+    assert "Enable-ExchangeCertificate" in audited and "Import-ExchangeCertificate" not in audited
+    logged = "\n".join(line for e in store.event_logs.events("EX01") for line in e.payload)
+    assert ", ".join(str(b) for b in pfx[:32]) not in logged and 'name="FileData"' not in logged
+    assert f'ParameterBinding(Get-ExchangeCertificate): name="Thumbprint"; value="{thumbprint(cert)}"' in logged

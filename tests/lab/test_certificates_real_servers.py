@@ -5,7 +5,6 @@ default SMTP certificate, the Auth certificate, and the cmdlets' documented limi
 from __future__ import annotations
 
 import pytest
-from cryptography import x509
 
 from exconf import remote
 from exconf.lab.exchange.store import ConsoleError
@@ -133,8 +132,11 @@ def test_documented_limits(store, ca):
     error = run(store, "EX01", [remote.Step("n", "New-ExchangeCertificate", {"Instance": "x"})]).result("n").error
     assert "X509Certificate2" in error.message
     # Import-ExchangeCertificate -Instance <String[]> (a parameter set of its own) binds, and imports nothing.
+    with pytest.raises(ConsoleError, match="deprecated and no longer used"):
+        store.exec_console("EX01", "Import-ExchangeCertificate", {"Instance": ["x"]})
+    # exconf's program never runs the cmdlet (it imports a PFX itself, Import-Pfx): it refuses the step.
     error = run(store, "EX01", [remote.Step("i", "Import-ExchangeCertificate", {"Instance": ["x"]})]).result("i").error
-    assert "deprecated and no longer used" in error.message
+    assert error.error_id == "ExconfBadParameter" and "runs in an exconf step only as -FileData" in error.message
 
 
 def test_a_certificate_a_send_connector_names_cannot_be_removed(store, ca):

@@ -107,7 +107,8 @@ def test_first_subscription_of_a_new_edge_end_to_end_by_cmdlets(store, tmp_path)
     assert int(fields["Duration"]) == 1440 * 60 * 10**7  # the default bootstrap window, in ticks
     default_smtp = [c for c in ok(step(store, "EDGE01", "Get-ExchangeCertificate", {},
                                        select=("Thumbprint", "Services"))).objects if "SMTP" in c["Services"]]
-    import base64, hashlib
+    import base64
+    import hashlib
     assert hashlib.sha1(base64.b64decode(fields["EdgeCertificateBlob"])).hexdigest().upper() == default_smtp[0]["Thumbprint"]
     # The Edge's own connectors are gone; it is subscribed on its side only.
     assert connectors(store, "EDGE01") == {}

@@ -142,7 +142,7 @@ def test_every_deliberate_difference_names_its_source():
 
 def test_enum_defaults_are_spelled_as_exchange_prints_them():
     """Documented enum defaults read back in Exchange's casing (a sanity check of the data itself)."""
-    for cmdlet, name, role, documented in _defaults_to_check():
+    for cmdlet, name, _role, documented in _defaults_to_check():
         param = next(p for p in _signature(cmdlet).params if p.name == name)
         if isinstance(param.type, EnumType):
             assert str(param.type.convert(documented)) == documented

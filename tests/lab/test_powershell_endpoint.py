@@ -110,6 +110,31 @@ def test_unknown_cmdlet_and_unknown_parameter_fail_as_powershell_fails_them(lab)
     assert batch.streams.error[0].target_name == "Remove-Item"
 
 
+def test_an_exchange_task_error_is_non_terminating_so_error_action_stop_ends_the_batch(lab):
+    """Exchange's Task.ProcessError writes the errors of its record's work with WriteError (PiratesRE/exchange_diff
+    Task.cs); PowerShell's BatchInvocationWorkItem ends a batch on ActionPreferenceStopException only."""
+    bad = {"Identity": "EX01\\No Such Connector", "ProtocolLoggingLevel": "Verbose"}
+    good = {"Identity": "EX01", "IntraOrgConnectorProtocolLoggingLevel": "Verbose"}
+    with pool(lab) as rp:
+        alone = run(rp, ("Set-ReceiveConnector", bad))
+        going_on = run(rp, ("Set-ReceiveConnector", bad), ("Set-TransportService", good))
+        stopped = run(rp, ("Set-ReceiveConnector", {**bad, "ErrorAction": "Stop"}),
+                      ("Set-FrontendTransportService", {"Identity": "EX01", "ReceiveProtocolLogMaxAge": "9.00:00:00", "ErrorAction": "Stop"}))
+        binding = run(rp, ("Set-ReceiveConnector", {"Identity": "EX01\\Default EX01", "Bogus": 1, "ErrorAction": "Stop"}),
+                      ("Get-ExchangeServer", {"Identity": "EX01", "ErrorAction": "Stop"}))
+    # without -ErrorAction Stop the error is written and the pipeline completes
+    assert alone.state == 4 and alone.streams.error[0].reason == "ManagementObjectNotFoundException"
+    assert going_on.state == 4 and len(going_on.streams.error) == 1
+    # with it, the pipeline fails with that error and the next statement never runs
+    assert stopped.state == 5 and stopped.streams.error[-1].reason == "ManagementObjectNotFoundException"
+    front = lab.exec("EX01", "Get-FrontendTransportService", Identity="EX01")[0]
+    assert front["ReceiveProtocolLogMaxAge"] != "9.00:00:00"
+    transport = lab.exec("EX01", "Get-TransportService", Identity="EX01")[0]
+    assert transport["IntraOrgConnectorProtocolLoggingLevel"] == "Verbose"  # the statement after the error ran
+    # a parameter that does not bind is terminating: under -ErrorAction Stop too, the next statement runs
+    assert binding.state == 4 and binding.streams.error[0].reason == "ParameterBindingException" and len(binding.output) == 1
+
+
 def test_rbac_view_only_reads_but_does_not_find_the_set_cmdlets(lab):
     with pool(lab, user="viewer", password=VIEWER) as rp:
         read = run(rp, ("Get-SendConnector", {}))

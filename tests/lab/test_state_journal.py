@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from exconf.lab import runtime
+from exconf.lab.exchange import state as lab_state
 from exconf.lab.exchange import stored
 from exconf.lab.exchange import store as store_module
 from exconf.lab.exchange.kinds import Kind, Prop
@@ -149,15 +150,16 @@ def test_kill_9_loses_nothing_acknowledged_and_the_next_start_cleans_what_the_de
 # --- state keyed by kind ---------------------------------------------------------------------------------
 
 
-def test_a_new_kind_registers_itself_and_is_built_persisted_and_reloaded(tmp_path, monkeypatch):
-    """What certificates or subscriptions will do: one registration, no edit of the state module."""
+def test_a_new_kind_is_one_entry_in_the_list_and_is_built_persisted_and_reloaded(tmp_path, monkeypatch):
+    """What certificates or subscriptions did: one entry in state.KINDS, no other edit of the state module."""
     kind = Kind("Note", (Prop("Text", STRING),))
     note = stored.objects(
         "Note", kind, stored.on_mailbox_servers,
         new=lambda org, entry, now: [kind.new({"Text": f"hello {entry.name}"}, guid=None, created=now)],
         defaults=lambda org, entry, raw: {"Text": ""},
     )
-    monkeypatch.setitem(stored._REGISTRY, "Note", note)
+    monkeypatch.setattr(lab_state, "KINDS", (*lab_state.KINDS, note))
+    monkeypatch.setitem(lab_state._BY_KEY, "Note", note)
     monkeypatch.setattr(kind, "dump", lambda obj: {"Text": obj["Text"]})
     monkeypatch.setattr(kind, "load", lambda raw, defaults: {"Text": raw["Text"]})
     state = tmp_path / "state.json"

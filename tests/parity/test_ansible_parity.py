@@ -30,7 +30,7 @@ from exconf.limit import select
 from exconf.vault import VaultOptions, load_secrets
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "inventories"
-from .conftest import BIN
+from .conftest import BIN  # noqa: E402 - the corpus path above is what the conftest is next to
 VAULT = ["--vault-password-file", str(CORPUS / "vault-pass.txt"), "--vault-id", f"prod@{CORPUS / 'vault-pass-prod.txt'}"]
 
 CASES = {

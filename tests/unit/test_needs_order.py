@@ -6,7 +6,7 @@ from dataclasses import replace
 from exconf.desired import DesiredState
 from exconf.model import Change, Desired, DesiredValue, ObservedObject, PropertyChange, ServerFacts
 from exconf.modules import RECEIVE_CONNECTOR
-from exconf.modules.base import KindDefaults, KindPlan, PlanContext
+from exconf.modules.base import KindDefaults, KindPlan
 from exconf.planner import HostRead, plan
 from exconf.yamlsource import Location
 

@@ -23,17 +23,51 @@ def test_reads_of_different_cmdlets_share_a_pipeline_and_a_repeated_cmdlet_start
     assert ids(plan_batches(steps)) == [["server", "rc", "ts", "cert", "sc"], ["cert:rc"]]
 
 
-def test_under_halt_each_change_travels_alone_and_the_read_back_rides_with_the_last():
+def test_under_halt_changes_share_a_pipeline_and_a_removal_or_an_output_ref_starts_another():
     steps = [
         Step("a", "Set-TransportService"), Step("b", "Set-ReceiveConnector", {"Identity": "EX01\\A"}),
-        Step("c", "Set-ReceiveConnector", {"Identity": "EX01\\B"}),
+        Step("c", "Set-ReceiveConnector", {"Identity": "EX01\\B"}), Step("n1", "New-EdgeSubscription"), Step("n2", "New-EdgeSubscription"),
         Step("rb1", "Get-TransportService", always_run=True), Step("rb2", "Get-ReceiveConnector", always_run=True),
     ]
-    # PowerShell runs the next statement of a batch after a terminating error: no change may follow another
-    assert ids(plan_batches(steps, halt=True)) == [["a"], ["b"], ["c", "rb1", "rb2"]]
+    # every statement carries -ErrorAction Stop: an error Exchange's task writes ends the batch
+    assert ids(plan_batches(steps, halt=True)) == [["a", "b", "c", "n1", "n2", "rb1", "rb2"]]
     cert = [Step("i", "Import-ExchangeCertificate"), Step("e", "Enable-ExchangeCertificate", {"Thumbprint": OutputRef("i", "Thumbprint")}),
-            Step("r", "Remove-ExchangeCertificate"), Step("rb", "Get-ExchangeCertificate", always_run=True)]
-    assert ids(plan_batches(cert, halt=True)) == [["i"], ["e"], ["r", "rb"]]
+            Step("s", "Set-TransportService"), Step("r", "Remove-ExchangeCertificate"), Step("rb", "Get-ExchangeCertificate", always_run=True)]
+    # a terminating error lets the next statement run: a removal, or a step using an earlier one's output, waits for its answer
+    assert ids(plan_batches(cert, halt=True)) == [["i"], ["e", "s"], ["r", "rb"]]
+
+
+def test_a_task_error_under_stop_ends_a_shared_batch_later_changes_are_not_run_and_the_read_back_is_sent_again():
+    def rule(statements):
+        if statements[0][0] == "Set-TransportService":
+            # Set-TransportService ran (its separator came back); Set-FrontendTransportService's error, under
+            # -ErrorAction Stop, failed the pipeline: Set-ReceiveConnector and the read-back never ran
+            return PipelineOutput([measure()], [], [], 5, FakeRecord("invalid", activity="Set-FrontendTransportService"))
+        return PipelineOutput([measure()], [], [], 4)
+
+    transport = FakeTransport(rule)
+    steps = [Step("t", "Set-TransportService"), Step("f", "Set-FrontendTransportService"),
+             Step("r", "Set-ReceiveConnector", {"Identity": "EX01\\A"}), Step("rb", "Get-TransportService", always_run=True)]
+    answer = PSRPExecutor(transport, "ex01.contoso.lab").execute(steps, halt_on_error=True)
+    assert [answer.result(i).status for i in ("t", "f", "r")] == ["ok", "error", "not_run"]
+    assert answer.result("f").error.message == "invalid"
+    batch, again = transport.sent
+    assert [c for c, _ in batch][::2] == ["Set-TransportService", "Set-FrontendTransportService", "Set-ReceiveConnector", "Get-TransportService"]
+    assert all(dict(args).get("ErrorAction") == "Stop" for c, args in batch if c != "Measure-Object")
+    assert [c for c, _ in again] == ["Get-TransportService", "Measure-Object"] and answer.result("rb").ok
+
+
+def test_a_terminating_error_in_a_shared_batch_lets_the_next_statement_run_and_each_is_reported_as_it_ran():
+    def rule(statements):
+        # Set-TransportService is not in the session (RBAC): CommandNotFoundException is terminating, written to
+        # the error stream; the batch goes on, so both separators come back and Set-ReceiveConnector ran
+        return PipelineOutput([measure(), measure()], [FakeRecord("not recognized", target_name="Set-TransportService",
+                                                                  reason="CommandNotFoundException")], [], 4)
+
+    transport = FakeTransport(rule)
+    steps = [Step("t", "Set-TransportService"), Step("r", "Set-ReceiveConnector", {"Identity": "EX01\\A"})]
+    answer = PSRPExecutor(transport, "ex01.contoso.lab").execute(steps, halt_on_error=True)
+    assert answer.result("t").status == "error" and answer.result("r").status == "ok"
 
 
 def test_without_halt_independent_set_steps_share_a_pipeline_when_each_names_its_object():
@@ -41,6 +75,15 @@ def test_without_halt_independent_set_steps_share_a_pipeline_when_each_names_its
              Step("c", "Set-ReceiveConnector", {"Identity": "EX01\\B"}), Step("d", "Set-ReceiveConnector"),
              Step("r", "Remove-ExchangeCertificate"), Step("g", "Get-ReceiveConnector")]
     assert ids(plan_batches(steps, halt=False)) == [["a", "b", "c"], ["d"], ["r", "g"]]
+
+
+def test_a_change_joins_the_reads_before_it_only_without_halt():
+    steps = [Step("g", "Get-TransportService"), Step("s", "Set-ReceiveConnector", {"Identity": "EX01\\A"}),
+             Step("rb", "Get-ReceiveConnector", always_run=True)]
+    # without halt_on_error nothing waits for a failure: the change follows the read in the same pipeline
+    assert ids(plan_batches(steps, halt=False)) == [["g", "s", "rb"]]
+    # under halt_on_error a read's terminating error would not stop the statements after it: the change waits
+    assert ids(plan_batches(steps, halt=True)) == [["g"], ["s", "rb"]]
 
 
 def test_a_change_never_runs_before_an_earlier_step():
@@ -109,12 +152,12 @@ def test_separators_attribute_outputs_errors_and_halt_stops_later_steps():
     answer = executor.execute(steps, halt_on_error=True)
     assert answer.result("s").objects == ({"Name": "EX01"},) and answer.result("s").warnings == ("careful",)
     assert answer.result("t").status == "error" and answer.result("t").error.message == "not found"
-    assert answer.result("u").status == "not_run"  # never sent
+    assert answer.result("u").status == "not_run"  # the failure ended the batch before it
     reads, change, readback = transport.sent
     assert [c for c, _ in reads] == ["Get-ExchangeServer", "Measure-Object", "Get-TransportService", "Measure-Object"]
     assert dict(reads[0][1]) == {"Identity": "ex01.contoso.lab", "ErrorAction": "Stop"}  # LOCAL_SERVER: the host's name
-    assert [c for c, _ in change] == ["Set-TransportService", "Measure-Object"]
-    assert [c for c, _ in readback] == ["Get-TransportService", "Measure-Object"]  # always_run: sent all the same
+    assert [c for c, _ in change][::2] == ["Set-TransportService", "Set-FrontendTransportService", "Get-TransportService"]
+    assert [c for c, _ in readback] == ["Get-TransportService", "Measure-Object"]  # always_run: sent again on its own
     assert answer.utc_now == "2026-12-06T10:00:00Z"  # the server's clock, from its last answer's Date header
 
 

@@ -265,7 +265,7 @@ def test_every_change_that_moved_is_named_not_only_the_first():
 
 
 def test_changes_in_another_order_are_named_only_when_nothing_else_moved():
-    s, c = setting(), certificate()
+    s, _ = setting(), certificate()
     swapped = Plan({"edge01": the_plan().hosts["edge01"], "ex01": the_plan().hosts["ex01"], "ex02": the_plan().hosts["ex02"]},
                    operations(), ("careful",), the_plan().refusals, ("certificate-sha1",), the_plan().schedule)
     assert differences(review(the_plan()), review(swapped), ["ex01", "edge01"]) == ["the changes are not in the order reviewed"]
