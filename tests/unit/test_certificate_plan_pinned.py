@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from dataclasses import replace
 
 import pytest
 
@@ -14,8 +15,7 @@ from exconf.model import (Change, Desired, DesiredValue, FileRef, Finding, Findi
                           ObservedObject, Plan, PropertyChange, Refusal, SecretRef, ServerFacts)
 from exconf.modules.base import PlanContext
 from exconf.modules.certificate_plan import SERVER_INFO, CertWork, applied_note, operations_for, plan_rails, server_certs, steps_for, verify_change
-from exconf.modules.certificate_values import ServerCerts
-from exconf.modules.certificate_values import Cert, Match, Pfx
+from exconf.modules.certificate_values import Cert, Match, Pfx, ServerCerts
 from exconf.modules.exchange_certificate import CONNECTOR, KIND, CertificateKind, CertSpec
 from exconf.remote import LOCAL_SERVER, OutputRef, Step
 from exconf.yamlsource import Location
