@@ -618,10 +618,6 @@ def _rails(d: Draft, store: dict[str, Cert], connectors: list[Connector], ctx: P
 # --- operations and verification ---------------------------------------------------------------------------
 
 
-def _prop(change: Change, name: str) -> PropertyChange | None:
-    return next((p for p in change.properties if p.prop == name), None)
-
-
 def operations_for(change: Change) -> tuple[Operation, ...]:
     """One operation per change, -Confirm:$false on Remove; -Force only where the certificate is to become the
     default SMTP certificate (it answers Exchange's "Overwrite the existing default SMTP certificate?"). A requested

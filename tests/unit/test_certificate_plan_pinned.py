@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from dataclasses import replace
 
 import pytest
 
@@ -13,8 +14,8 @@ from exconf.controllerfiles import PfxBytes
 from exconf.model import (Change, Desired, DesiredValue, FileRef, Finding, FindingProperty, FindingStatus, HostPlan, HostStatus,
                           ObservedObject, Plan, PropertyChange, Refusal, SecretRef, ServerFacts)
 from exconf.modules.base import PlanContext
-from exconf.modules.certificate_plan import SERVER_INFO, CertWork, operations_for, plan_rails, steps_for, verify_change
-from exconf.modules.certificate_values import Cert, Match, Pfx
+from exconf.modules.certificate_plan import SERVER_INFO, CertWork, applied_note, operations_for, plan_rails, server_certs, steps_for, verify_change
+from exconf.modules.certificate_values import Cert, Match, Pfx, ServerCerts
 from exconf.modules.exchange_certificate import CONNECTOR, KIND, CertificateKind, CertSpec
 from exconf.remote import LOCAL_SERVER, OutputRef, Step
 from exconf.yamlsource import Location
@@ -220,6 +221,45 @@ def test_a_certificate_whose_services_could_not_be_read_proposes_nothing_and_say
     assert result.changes == () and result.problems == ()
 
 
+# --- the default SMTP certificate ---------------------------------------------------------------------------------------
+
+
+def test_what_the_server_says_of_its_certificates_is_read_as_it_is():
+    row = {"UtcNow": "2027-03-01T10:30:00Z", "transport.InternalTransportCertificateThumbprint": "ab" * 20, "imap.X509CertificateName": "imap.contoso.com",
+           "pop.X509CertificateName": "pop.contoso.com", "auth.CurrentCertificateThumbprint": "cd" * 20, "auth.NextCertificateThumbprint": "ef" * 20}
+    assert server_certs((SMTP_SELF, ObservedObject(SERVER_INFO, "", "", row))) == ServerCerts(
+        default_smtp="AB" * 20, imap="imap.contoso.com", pop="pop.contoso.com", auth=("CD" * 20, "EF" * 20),
+        now=dt.datetime(2027, 3, 1, 10, 30, tzinfo=dt.timezone.utc))
+    sparse = {"UtcNow": "yesterday", "auth.NextCertificateThumbprint": "ef" * 20, "transport.InternalTransportCertificateThumbprint": ""}
+    assert server_certs((ObservedObject(SERVER_INFO, "", "", sparse),)) == ServerCerts(auth=("EF" * 20,))
+    assert server_certs((SMTP_SELF,)) == ServerCerts() and server_certs((ObservedObject(SERVER_INFO, "", "", {"UtcNow": 7}),)).now is None
+
+
+def test_default_smtp_false_on_the_default_is_an_error_unless_another_certificate_of_the_plan_becomes_the_default():
+    keep_out = declare(thumbprint="D" * 40, default_smtp=False)
+    result = plan(keep_out, importing({"SMTP"}), observed=(SMTP_SELF, default_is("D" * 40)))
+    assert result.problems == ("inv.yaml:7:11: exchange.certificates: CN=EX01 (DDDDDDDD) is EX01's default SMTP certificate, declared "
+                               "default_smtp: false; only another certificate becoming the default replaces it: declare default_smtp: true on that one",)
+    made = declare(pfx=pfx(), services=frozenset({"SMTP"}), default_smtp=True, at={"import": AT_IMPORT})
+    result = plan(keep_out, made, observed=(SMTP_SELF, default_is("D" * 40)))
+    assert result.problems == ()
+    assert [(p.before, p.after) for p in result.changes[0].properties if p.prop == "default_smtp"] == [("CN=EX01 (DDDDDDDD)", "CN=smtp.contoso.com (FFFFFFFF)")]
+    assert plan(keep_out, observed=(SMTP_SELF, default_is("A" * 40))).problems == ()  # not the default: nothing to take away
+
+
+def test_a_default_smtp_certificate_not_in_the_store_is_named_by_its_thumbprint():
+    made = declare(pfx=pfx(), services=frozenset({"SMTP"}), default_smtp=True, at={"import": AT_IMPORT})
+    (change,) = plan(made, observed=(SMTP_SELF, default_is("abcdef12" + "0" * 32))).changes
+    assert [(p.before, p.after) for p in change.properties if p.prop == "default_smtp"] == [
+        ("(ABCDEF12, not in the certificate store)", "CN=smtp.contoso.com (FFFFFFFF)")]
+
+
+def test_two_services_enabled_are_sent_as_one_list_with_iis_not_requiring_ssl():
+    has = cert("A" * 40, "CN=mail.contoso.com", services="SMTP", domains=("ex01.contoso.com",), after=300)
+    (change,) = plan(declare(thumbprint="A" * 40, services=frozenset({"IIS", "POP"})), observed=(SMTP_SELF, has)).changes
+    assert steps_for(change)[0].params == {"Thumbprint": "A" * 40, "Services": "POP, IIS", "Server": LOCAL_SERVER, "DoNotRequireSsl": True}
+
+
 # --- enabling, renewing, replacing, removing -----------------------------------------------------------------------------
 
 
@@ -269,6 +309,11 @@ def test_a_renewal_replaces_the_certificate_with_a_new_self_signed_one_of_the_sa
     new = cert("N" * 40, "CN=EX01", services="IIS, SMTP", domains=("EX01", "ex01.contoso.com"), self_signed=True, after=1800)
     assert verify_change(change, (new,)) is None
     assert verify_change(change, (old, new)) == "CN=EX01 (EEEEEEEE) is still on the server"
+    # the plan could only say "known after apply": the apply says which thumbprint the new one got
+    until = (NOW + dt.timedelta(days=1800)).strftime("%Y-%m-%d")
+    assert applied_note(change, (old, new)) == f"new thumbprint {'N' * 40} (valid until {until})"
+    assert applied_note(change, (old, replace_values(new, Subject="CN=other"))) == ""
+    assert applied_note(replace(change, action="update"), (new,)) == ""  # only a replacement has a new thumbprint to tell
     assert verify_change(change, (replace_values(new, Services="SMTP"),)) == "no replacement for CN=EX01 (EEEEEEEE) serving ['IIS', 'SMTP'] was read back"
     assert verify_change(change, (replace_values(new, Subject="CN=other"),)) == "no replacement for CN=EX01 (EEEEEEEE) serving ['IIS', 'SMTP'] was read back"
 
