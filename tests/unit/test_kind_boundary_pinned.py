@@ -66,3 +66,67 @@ def test_a_refused_plan_names_each_blocking_rail_and_how_to_override_each_once()
         "  [smtp-certificate-kept] EX03: removing CN=c would leave no SMTP certificate\n"
         "Fix the declaration, or override a rail you accept by name: --override certificate-sha1 --override smtp-certificate-kept"
     )
+
+
+# --- operations that take what an earlier operation handed on -------------------------------------------------------
+
+
+def _step(params, web_file=None):
+    from exconf.remote import Step
+
+    return Step("ex01/k/n:set", "Set-Thing", params, web_file=web_file)
+
+
+def test_an_operation_without_references_is_returned_as_it_is():
+    from exconf.modules.base import resolve_from_operations
+
+    op = Operation("ex01/k/n", "ex01", CHANGE.id, (_step({"Identity": "A", "Names": ["x", "y"]}),))
+    assert resolve_from_operations(op, {}) is op
+
+
+def test_every_reference_is_replaced_by_what_its_operation_carried_in_parameters_lists_and_web_files():
+    from exconf.modules.base import resolve_from_operations
+    from exconf.remote import FromOperation
+
+    file_ref, token = FromOperation("edge01/e/x", "new"), FromOperation("ex01/acme/order", "order")
+    carried = {("edge01/e/x", "new"): b"FILE", ("ex01/acme/order", "order"): "TOKEN"}
+    op = Operation("ex01/k/n", "ex01", CHANGE.id, (
+        _step({"FileData": file_ref, "Identity": "A", "Names": ["plain", token], "Other": ("p", "q")}, web_file=token),
+        _step({"Identity": "B"}),
+    ), needs=("edge01/e/x",), role="import")
+    resolved = resolve_from_operations(op, carried)
+    assert resolved.steps[0].params == {"FileData": b"FILE", "Identity": "A", "Names": ["plain", "TOKEN"], "Other": ("p", "q")}
+    assert resolved.steps[0].web_file == "TOKEN"
+    assert resolved.steps[1] == op.steps[1]
+    assert (resolved.id, resolved.host, resolved.change, resolved.needs, resolved.role) == (op.id, op.host, op.change, op.needs, op.role)
+    assert op.steps[0].params["FileData"] is file_ref  # the plan's operation keeps its reference
+
+
+@pytest.mark.parametrize("carried", [{}, {("edge01/e/x", "new"): None}, {("edge01/e/x", "other"): b"F"}])
+def test_a_reference_nothing_was_carried_for_names_the_operation_and_the_parameter(carried):
+    from exconf.modules.base import MissingOutput, resolve_from_operations
+    from exconf.remote import FromOperation
+
+    ref = FromOperation("edge01/e/x", "new")
+    for params in ({"FileData": ref}, {"Names": ["a", ref]}):
+        op = Operation("ex01/k/n", "ex01", CHANGE.id, (_step(params),))
+        with pytest.raises(MissingOutput) as caught:
+            resolve_from_operations(op, carried)
+        assert str(caught.value) == f"not attempted: edge01/e/x returned nothing for -{next(iter(params))}"
+    op = Operation("ex01/k/n", "ex01", CHANGE.id, (_step({}, web_file=ref),))
+    with pytest.raises(MissingOutput, match=r"^not attempted: edge01/e/x returned nothing for -web_file$"):
+        resolve_from_operations(op, carried)
+
+
+def test_the_defaults_resolve_with_what_was_carried_answer_no_warning_note_nothing_and_run_nothing_on_the_controller():
+    from exconf.model import ControllerError
+    from exconf.remote import FromOperation
+
+    kind = Recording()
+    op = Operation("ex01/k/n", "ex01", CHANGE.id, (_step({"FileData": FromOperation("a", "s")}),))
+    assert kind.resolve(op, {("a", "s"): b"X"}).steps[0].params == {"FileData": b"X"}
+    assert kind.answers(CHANGE, "WARNING: anything") is False
+    assert kind.applied_note(op, CHANGE, ()) == ""
+    with pytest.raises(ControllerError) as caught:
+        kind.run_on_controller(op, CHANGE, {})
+    assert str(caught.value) == "ex01/k/n runs on the controller, and its kind does not say how"
