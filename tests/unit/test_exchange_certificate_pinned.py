@@ -482,3 +482,140 @@ def test_a_saved_plan_asks_for_no_password_it_does_not_type_at_a_prompt(pfx_file
     assert pfx_problems_of_review(review_doc([[env, no_password, no_data, text_password, no_origin, {}]], [[]])) == []
     assert pfx_problems_of_review({"changes": [{}]}) == [] and pfx_problems_of_review({}) == []
     assert asked == []
+
+
+# --- requested certificates: what the inventory refuses and what an entry means ----------------------------------------------
+
+
+def test_a_requests_subject_and_names_are_checked_with_its_issuer_when_the_inventory_loads(tmp_path):
+    declared = [
+        {"request": {"subject": "mail.contoso.com", "domains": ["*.contoso.com"]}, "issuer": {"acme": {"directory": "https://ca/dir",
+                                                                                                     "account_key": "keys/acme.pem"}}},
+        {"request": {"subject": "O=Contoso"}, "issuer": {"acme": {"directory": "https://ca/dir"}}},
+        {"request": {"subject": "cn=*.contoso.com;o=Contoso"}, "issuer": {"acme": {"directory": "https://ca/dir"}}},
+        {"request": {"subject": "CN=mail.contoso.com", "domains": ["*.fabrikam.com"]}, "issuer": {"acme": {"directory": "https://ca/dir"}}},
+        {"request": {"subject": "x"}},  # no issuer: semantic_problems says so, nothing else is judged
+        {"request": "CN=x", "issuer": {"acme": {"directory": "https://ca/dir"}}},
+        {"request": {"domains": ["mail.contoso.com"]}, "issuer": {"acme": {"directory": "https://ca/dir"}}},
+    ]
+    assert CertificateKind().inventory_issues(declared, tmp_path) == [
+        ((0, "request", "subject"), "'mail.contoso.com' is not an X.500 name (e.g. CN=mail.contoso.com)"),
+        ((0, "issuer", "acme", "challenge"), "*.contoso.com: a wildcard name is proved only with dns-01 (RFC 8555 §7.1.3)"),
+        ((0, "issuer", "acme", "account_key"), f"cannot read the account key {tmp_path / 'keys' / 'acme.pem'}: No such file or directory"),
+        ((1, "request"), "the request names no host: give a subject CN or domains"),
+        ((2, "issuer", "acme", "challenge"), "*.contoso.com: a wildcard name is proved only with dns-01 (RFC 8555 §7.1.3)"),
+        ((3, "issuer", "acme", "challenge"), "*.fabrikam.com: a wildcard name is proved only with dns-01 (RFC 8555 §7.1.3)"),
+        ((4, "request"), "a request needs its issuer: issuer: {acme: {...}}"),
+        ((6, "request", "subject"), "None is not an X.500 name (e.g. CN=mail.contoso.com)"),
+    ]
+
+
+def test_a_requested_entry_means_its_request_issuer_copies_and_renewal(tmp_path):
+    from exconf.modules.certificate_issuers import parse_issuer
+    from exconf.modules.certificate_values import CopySpec, RequestSpec
+
+    issuer = {"acme": {"directory": "https://ca/dir", "account_key": "keys/acme.pem"}}
+    declared = [
+        {"request": {"subject": "cn=mail.contoso.com;o=Contoso", "domains": ["autodiscover.contoso.com", 7], "key_size": 4096, "exportable": True},
+         "issuer": issuer, "renew_within_days": 20, "copy_to": [{"host": "ex02", "services": ["IIS", "SMTP"]}, {"host": "ex03"}], "default_smtp": True},
+        {"request": {"subject": "CN=relay.contoso.com"}, "issuer": "not a mapping", "services": ["SMTP"], "default_smtp": False},
+    ]
+    first, second = CertificateKind().desired(declared, where_in(tmp_path / "group_vars" / "all.yaml"))
+    spec: CertSpec = first.values[0].value
+    assert spec == CertSpec(request=RequestSpec("CN=mail.contoso.com, O=Contoso", ("autodiscover.contoso.com", "7"), 4096, True),
+                            issuer=parse_issuer(issuer, tmp_path / "group_vars"), renew_within=20,
+                            copy_to=(CopySpec("ex02", frozenset({"IIS", "SMTP"})), CopySpec("ex03", frozenset())), default_smtp=True)
+    assert spec.issuer.account_key == str(tmp_path / "group_vars" / "keys" / "acme.pem")
+    assert second.values[0].value == CertSpec(request=RequestSpec("CN=relay.contoso.com", (), 2048, False), services=frozenset({"SMTP"}),
+                                              default_smtp=False)
+    assert (second.values[0].value.renew_within, second.values[0].value.copy_to, second.values[0].value.issuer) == (30, (), None)
+
+
+# --- a PFX whose password is typed: opened only when a plan needs it ------------------------------------------------------------
+
+
+def test_a_prompted_pfx_is_left_closed_at_load_and_opened_when_a_plan_needs_it(pfx_file, typed):
+    folder, thumb = pfx_file
+    asked, answers = typed
+    entry = {"import": {"pfx": "certs/mail.pfx", "password_prompt": True}}
+    where = where_in(folder / "inv.yaml")
+    kind = CertificateKind()
+    (lazy,) = kind.desired([entry], where)
+    spec: CertSpec = lazy.values[0].value
+    assert (spec.pfx, spec.pfx_error, spec.source.base, asked) == (None, "", folder, [])
+    assert CertificateKind(opens_pfx=False)._opened_now(lazy) is lazy  # drift never imports: never asks
+    answers += ["typo"]
+    wrong = kind._opened_now(lazy).values[0].value
+    assert (wrong.pfx, wrong.pfx_error) == (None, f"the password typed at a prompt does not open the PFX {folder / 'certs' / 'mail.pfx'} ({where((0, 'import'))})")
+    assert kind._opened_now(replace(lazy, values=(replace(lazy.values[0], value=wrong),))).values[0].value is wrong  # its problem is kept
+    unplaced = replace(lazy, values=(replace(lazy.values[0], value=replace(spec, at={})),))
+    assert kind._opened_now(unplaced).values[0].value.pfx_error.endswith(f" ({where((0,))})")  # no place of import: the entry's
+    PROMPTS_forget()
+    answers += [PASSWORD]
+    opened = kind._opened_now(lazy)
+    assert (opened.values[0].value.pfx.cert.thumbprint, opened.values[0].value.pfx_error) == (thumb, "")
+    assert (opened.pattern, opened.source, opened.values[0].source) == (lazy.pattern, lazy.source, lazy.values[0].source)
+    assert kind._opened_now(opened) is opened
+    assert kind._opened_now(lazy).values[0].value.pfx is opened.values[0].value.pfx  # one decryption per file and password
+    assert asked == [f"Password for the PFX {folder / 'certs' / 'mail.pfx'}: "] * 2
+
+
+def PROMPTS_forget():
+    from exconf.controllerfiles import PROMPTS
+
+    PROMPTS.forget()
+
+
+def test_a_password_file_is_at_hand_when_it_is_there_beside_the_declaring_file(tmp_path, monkeypatch):
+    from exconf.modules.exchange_certificate import password_at_hand
+
+    (tmp_path / "pw.txt").write_text("x")
+    monkeypatch.setenv("UNIT_AT_HAND", "x")
+    monkeypatch.delenv("UNIT_NOT_SET", raising=False)
+    assert password_at_hand({"password_file": "pw.txt"}, tmp_path) is True
+    assert password_at_hand({"password_file": str(tmp_path / "pw.txt")}, tmp_path / "elsewhere") is True
+    assert password_at_hand({"password_file": "pw.txt"}, tmp_path / "elsewhere") is False
+    assert password_at_hand({"password_file": str(tmp_path / "gone.txt")}, tmp_path) is False
+    assert password_at_hand({"password_env": "UNIT_AT_HAND"}, tmp_path) is True and password_at_hand({"password_env": "UNIT_NOT_SET"}, tmp_path) is False
+    assert password_at_hand({"password_prompt": True}, tmp_path) is False
+
+
+def test_a_file_that_is_no_pfx_is_named_before_its_password_is_asked(tmp_path):
+    from exconf.modules.exchange_certificate import pfx_shape_problem
+
+    (tmp_path / "a.pfx").write_bytes(b"-----BEGIN CERTIFICATE-----\n")
+    assert pfx_shape_problem({"pfx": "a.pfx"}, tmp_path) == f"{tmp_path / 'a.pfx'} is not a PKCS#12 (PFX) file"
+
+
+def test_a_requested_certificates_operations_are_verified_noted_resolved_and_run_by_the_request_module(monkeypatch):
+    """The kind routes a request's operations to certificate_requests and every other one to the certificate planner,
+    passing each what it was given (and the kind's clock)."""
+    from exconf.model import Operation
+    from exconf.modules import certificate_requests, exchange_certificate
+    from exconf.modules.certificate_values import RequestSpec
+
+    calls = []
+    for module, name in ((certificate_requests, "verify"), (certificate_requests, "applied_note"), (certificate_requests, "resolve"),
+                         (certificate_requests, "run_on_controller"), (exchange_certificate, "verify_change"), (exchange_certificate, "applied_note"),
+                         (exchange_certificate, "resolve_from_operations")):
+        monkeypatch.setattr(module, name, lambda *args, _n=f"{module.__name__.rsplit('.', 1)[1]}.{name}": calls.append((_n, args)) or _n)
+    clock = dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)
+    kind = CertificateKind(clock=lambda: clock)
+    work = certificate_requests.RequestWork(RequestSpec("CN=x", ()), None, frozenset(), False)
+    requested = Change("ex01/exchange_certificate/r", "ex01", KIND, "r", "", "create", (), "r", payload=work)
+    plain = replace(requested, payload=None)
+    op, back, carried = Operation("ex01/op", "ex01", requested.id, (), role="import"), (ObservedObject(KIND, "A", "A", {}),), {("a", "b"): 1}
+    challenge = replace(op, role=certificate_requests.CHALLENGE)
+    unchallenge = replace(op, role=certificate_requests.UNCHALLENGE)
+    assert [kind.verify_operation(op, requested, back), kind.verify_operation(op, plain, back), kind.applied_note(op, requested, back),
+            kind.applied_note(op, plain, back), kind.resolve(challenge, carried), kind.resolve(unchallenge, carried), kind.resolve(op, carried),
+            kind.run_on_controller(op, requested, carried)] == [
+        "certificate_requests.verify", "exchange_certificate.verify_change", "certificate_requests.applied_note", "exchange_certificate.applied_note",
+        "certificate_requests.resolve", "certificate_requests.resolve", "exchange_certificate.resolve_from_operations",
+        "certificate_requests.run_on_controller"]
+    assert calls == [
+        ("certificate_requests.verify", (op, requested, back, clock)), ("exchange_certificate.verify_change", (plain, back)),
+        ("certificate_requests.applied_note", (op, requested, back)), ("exchange_certificate.applied_note", (plain, back)),
+        ("certificate_requests.resolve", (challenge, carried)), ("certificate_requests.resolve", (unchallenge, carried)),
+        ("exchange_certificate.resolve_from_operations", (op, carried)), ("certificate_requests.run_on_controller", (op, requested, carried)),
+    ]
