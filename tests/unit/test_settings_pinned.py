@@ -397,3 +397,8 @@ def test_settings_of_an_object_another_change_makes_anew_are_set_after_it_on_exc
     assert [c.after for c in follows.plan(declared, observed, org).changes] == [("edge01/edge_subscription/Site", "x"), ("edge01/edge_subscription/Site", "x")]
     unseen = replace(SEND_CONNECTOR, sees_planned=False)
     assert [c.name for c in unseen.plan(declared, observed, org).changes] == ["Outbound"]
+
+
+def test_a_kind_only_mailbox_servers_have_skips_its_certificate_read_on_an_edge():
+    assert [(s.id, s.cmdlet, s.params, s.skip_on_edge) for s in SEND_CONNECTOR.read_steps("r:")] == [
+        ("r:send_connector", "Get-SendConnector", {}, True), ("r:send_connector:certificates", "Get-ExchangeCertificate", {"Server": LOCAL_SERVER}, True)]
