@@ -38,7 +38,7 @@ def declared(ref, pattern="Default*", at=A, also=()):
 
 
 def run(desired, observed=(), planned=()):
-    return resolve("receive_connector", "receive_connectors", desired, observed, STORE, planned, "ex01", "EX01", NOW)
+    return resolve("receive_connectors", desired, observed, STORE, planned, "ex01", "EX01", NOW)
 
 
 def name(c):
