@@ -441,16 +441,19 @@ def imports(path, name=None, origin="prompt"):
         "Password": {"secret": "typed at a prompt", "origin": origin, "name": str(path if name is None else name)}}}
 
 
-def test_a_saved_plan_asks_each_prompted_pfx_password_once_and_tries_it(pfx_file, typed):
+def test_a_saved_plan_asks_each_prompted_pfx_password_once_and_tries_it(pfx_file, typed, tmp_path):
     from exconf.modules.exchange_certificate import pfx_problems_of_review
 
     folder, _ = pfx_file
     asked, answers = typed
-    pfx = folder / "certs" / "mail.pfx"
-    answers += [PASSWORD]
-    doc = review_doc([[imports(pfx)], [imports(pfx)]], [[{"cmdlet": "Enable-ExchangeCertificate", "parameters": {"Services": "SMTP"}}, imports(pfx)]])
+    pfx, copy = folder / "certs" / "mail.pfx", tmp_path / "copy.pfx"
+    copy.write_bytes(pfx.read_bytes())
+    answers += [PASSWORD, PASSWORD]
+    enable = {"cmdlet": "Enable-ExchangeCertificate", "parameters": {"Services": "SMTP"}}
+    doc = review_doc([[imports(pfx)], [imports(pfx)], []], [[enable, imports(copy)]])
+    doc["changes"][0]["operations"].append({"role": "no commands"})
     assert pfx_problems_of_review(doc) == []
-    assert asked == [f"Password for the PFX {pfx}: "]
+    assert asked == [f"Password for the PFX {pfx}: ", f"Password for the PFX {copy}: "]
 
 
 def test_a_saved_plans_pfx_that_the_typed_password_does_not_open_is_named_once_per_file(pfx_file, typed, tmp_path):
