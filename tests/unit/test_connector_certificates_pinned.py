@@ -116,3 +116,25 @@ def test_a_certificate_whose_names_cover_neither_the_connectors_fqdn_nor_its_tls
     nameless = refuse({"Fqdn": "smtp.contoso.lab"}, declared="Other*")
     assert [r.message for r in nameless] == ["EX01: receive_connector 'Default EX01' would present O=x (22222222), whose names (none) do not cover its "
                                              "FQDN smtp.contoso.lab; Exchange offers a connector's certificate for the connector's FQDN"]
+
+
+def test_a_match_selects_on_subject_names_and_issuer_together():
+    there = cert("11" * 20, names=("mail.contoso.lab", "smtp.contoso.lab"))
+    for ref in (CertificateRef(subject="CN=mail.contoso.lab", issuer="CN=Other CA"), CertificateRef(subject="CN=mail.contoso.lab", domains=("x.contoso.lab",)),
+                CertificateRef(thumbprint="22" * 20)):
+        assert run((declared(ref),), stored(there)).names == {}
+    both = CertificateRef(subject="CN=mail.contoso.lab", issuer="CN=Unit CA", domains=("smtp.contoso.lab",))
+    assert run((declared(both),), stored(there)).names == {("Default*", "tls_certificate"): cert_from_answer(there)}
+
+
+def test_a_reference_that_selects_nothing_drops_only_itself_from_its_declaration():
+    nothing = Desired("receive_connector", "Default*", (DesiredValue("tls_certificate", CertificateRef(subject="CN=nothing"), A),
+                                                       DesiredValue("protocol_logging_level", "Verbose", B)), A)
+    got = run((nothing,), stored(cert("11" * 20)))
+    assert got.desired == (Desired("receive_connector", "Default*", (DesiredValue("protocol_logging_level", "Verbose", B),), A),)
+    assert len(got.problems) == 1
+
+
+def test_a_connector_without_a_tls_domain_is_judged_on_its_fqdn_alone():
+    resolved = Resolved((), (), {}, {("Default*", "tls_certificate"): cert_from_answer(cert("11" * 20, subject="O=x", names=("xxxx",)))})
+    assert len(name_refusals(change(), resolved, {"Fqdn": "smtp.contoso.lab"}, "ex01", "ex01.contoso.lab", "EX01", "Default*")) == 1
