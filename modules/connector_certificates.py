@@ -54,7 +54,7 @@ def _selects(ref: CertificateRef, cert: Cert) -> bool:
     return Match(subject=ref.subject, domains=ref.domains, issuer=ref.issuer).selects(cert)
 
 
-def resolve(kind: str, section: str, desired: tuple[Desired, ...], observed: tuple[ObservedObject, ...], store_kind: str,
+def resolve(section: str, desired: tuple[Desired, ...], observed: tuple[ObservedObject, ...], store_kind: str,
             planned: tuple[Change, ...], host: str, where: str, now: dt.datetime) -> Resolved:
     store = [cert_from_answer(o.values) for o in observed if o.kind == store_kind]
     made = _planned_certs(planned, host)

@@ -124,12 +124,9 @@ class PfxSource:
     """A declared PFX not opened yet: opened (password revealed, once per file and password) only when a
     command needs its certificate, never by one that will not import it (drift, a plan of other hosts)."""
 
-    spec: dict[str, Any] = field(compare=False, repr=False)
+    spec: dict[str, Any] = field(compare=False, repr=False)  # the whole entry (CertificateKind._opened_now opens its import)
     base: Path
     opened: OpenedPfx = field(compare=False, repr=False)
-
-    def open(self) -> Pfx:
-        return open_declared_pfx(self.spec, self.base, self.opened)
 
 
 def open_declared_pfx(spec: dict[str, Any], base: Path, opened: OpenedPfx | None = None) -> Pfx:

@@ -43,7 +43,7 @@ from .certificate_values import READ_PROPERTIES
 from .connector_certificates import Resolved, name_refusals, resolve
 
 
-def _server_now(observed: tuple[ObservedObject, ...], ctx: PlanContext) -> dt.datetime:
+def _server_now(observed: tuple[ObservedObject, ...]) -> dt.datetime:
     """The server's clock as read with its certificates (the controller's when the server did not say)."""
     said = next((o.values.get("UtcNow") for o in observed if o.kind.endswith(".clock")), None)
     if isinstance(said, str):
@@ -216,8 +216,7 @@ class SettingsKind(KindDefaults):
     def plan(self, desired: tuple[Desired, ...], observed: tuple[ObservedObject, ...], ctx: PlanContext) -> KindPlan:
         resolved = None
         if self.certificates:
-            resolved = resolve(self.kind, self.section, desired, observed, self.certificate_kind, ctx.planned, ctx.host, ctx.where,
-                               _server_now(observed, ctx))
+            resolved = resolve(self.section, desired, observed, self.certificate_kind, ctx.planned, ctx.host, ctx.where, _server_now(observed))
             desired = resolved.desired
             observed = tuple(o for o in observed if o.kind not in (self.certificate_kind, f"{self.kind}.clock"))
         made = made_by(self.kind, ctx.planned) if self.sees_planned else {}

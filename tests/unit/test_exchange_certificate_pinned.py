@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from exconf.model import Change, Desired, DesiredValue, ObservedObject, SecretRef
+from exconf.model import Change, Desired, DesiredValue, ObservedObject, PropertyChange, SecretRef
 from exconf.modules.base import LOCAL_SERVER, ReadError
 from exconf.modules.certificate_plan import SERVER_INFO
 from exconf.modules.certificate_values import Match, read_pfx
@@ -164,6 +164,42 @@ def test_where_the_pfx_password_comes_from(tmp_path, spec, ref):
      [(("import",), "give the PFX password as exactly one of password_env, password_file or password_prompt: true (never in clear); "
                     "declared: password_env, password_file")]),
     ({"import": {"pfx": "a.pfx", "password_prompt": True}}, []),
+    ({"request": {"subject": "CN=x"}, "thumbprint": "A" * 40, "match": {"subject": "x"}, "import": {"pfx": "a.pfx"}, "renew": {"within_days": 3},
+      "services_mode": "exact", "state": "present", "services": ["SMTP"], "default_smtp": True}, [
+        (("thumbprint",), "a requested certificate is named by its request (subject and names); thumbprint does not apply"),
+        (("match",), "a requested certificate is named by its request (subject and names); match does not apply"),
+        (("import",), "a requested certificate is named by its request (subject and names); import does not apply"),
+        (("renew",), "a requested certificate is named by its request (subject and names); renew does not apply"),
+        (("services_mode",), "a requested certificate is named by its request (subject and names); services_mode does not apply"),
+        (("state",), "a requested certificate is named by its request (subject and names); state does not apply"),
+        (("request",), "a request needs its issuer: issuer: {acme: {...}}")]),
+    ({"request": {"subject": "CN=x"}, "issuer": {"acme": {}}, "copy_to": [{"host": "ex02"}]},
+     [(("copy_to",), "copy_to exports the certificate with its private key: the request needs exportable: true")]),
+    ({"request": {"subject": "CN=x", "exportable": False}, "issuer": {"acme": {}}, "copy_to": [{"host": "ex02"}]},
+     [(("copy_to",), "copy_to exports the certificate with its private key: the request needs exportable: true")]),
+    ({"request": None, "issuer": {"acme": {}}, "copy_to": [{"host": "ex02"}]},
+     [(("copy_to",), "copy_to exports the certificate with its private key: the request needs exportable: true")]),
+    ({"request": {"subject": "CN=x", "exportable": True}, "issuer": {"acme": {}}, "copy_to": [{"host": "ex02"}], "renew_within_days": 9}, []),
+    ({"request": {"subject": "CN=x"}, "issuer": {"acme": {}}, "copy_to": []}, []),
+    ({"thumbprint": "A" * 40, "issuer": {"acme": {}}, "renew_within_days": 9, "copy_to": [{"host": "ex02"}]}, [
+        (("issuer",), "issuer applies to a requested certificate (request:)"),
+        (("renew_within_days",), "renew_within_days applies to a requested certificate (request:)"),
+        (("copy_to",), "copy_to applies to a requested certificate (request:)")]),
+    ({"thumbprint": "A" * 40, "state": "absent", "default_smtp": False},
+     [(("default_smtp",), "a certificate with state absent is removed; default_smtp does not apply")]),
+    ({"thumbprint": "A" * 40, "state": "present", "default_smtp": True, "services": ["IIS", "SMTP"]}, []),
+    ({"thumbprint": "A" * 40, "default_smtp": True, "services": ["IIS"]},
+     [(("default_smtp",), "the default SMTP certificate serves SMTP: add SMTP to services")]),
+    ({"thumbprint": "A" * 40, "default_smtp": True, "services": None},
+     [(("default_smtp",), "the default SMTP certificate serves SMTP: add SMTP to services")]),
+    ({"thumbprint": "A" * 40, "default_smtp": True}, []),
+    ({"thumbprint": "A" * 40, "default_smtp": False, "services": ["IIS"]}, []),
+    ({"thumbprint": "A" * 40, "default_smtp": "yes", "services": ["IIS"]}, []),
+    ({"match": {"subject": "x"}, "renew": {"within_days": 3}}, []),
+    ({"thumbprint": "A" * 40, "import": {"pfx": "a.pfx", "password_file": "f", "password_prompt": True}},
+     [(("import",), "give the PFX password as exactly one of password_env, password_file or password_prompt: true (never in clear); "
+                    "declared: password_file, password_prompt")]),
+    ({"thumbprint": "A" * 40, "import": "a.pfx"}, []),  # the schema says what is wrong with that
 ])
 def test_what_the_schema_cannot_say_about_an_entry(entry, problems):
     assert semantic_problems(entry) == problems
@@ -301,3 +337,288 @@ def test_a_pfx_checked_when_the_inventory_loads_is_not_decrypted_again_for_the_p
     assert kind.inventory_issues([entry, entry], folder) == []
     kind.desired([entry], where_in(folder / "inv.yaml"))
     assert len(opened) == 1
+
+
+# --- one binding per server, and what drift --correct may bind again --------------------------------------------------------
+
+
+def test_two_entries_claiming_a_binding_a_server_has_one_of_are_each_named_with_the_first_entry():
+    from exconf.modules.exchange_certificate import binding_conflicts
+
+    declared = [
+        {"thumbprint": "A" * 40, "services": ["IIS", "IMAP", "POP", "UM", "UMCallRouter", "SMTP"], "default_smtp": True},
+        "not an entry",
+        {"thumbprint": "B" * 40, "services": ["IIS", "IMAP", "POP", "UM", "UMCallRouter", "SMTP"], "default_smtp": True},
+        {"thumbprint": "C" * 40, "services": ["IIS"], "default_smtp": True, "state": "absent"},  # removed: claims nothing
+        {"thumbprint": "D" * 40, "services": ["SMTP"], "default_smtp": False},
+        {"thumbprint": "E" * 40, "services": ["IIS"], "state": "present"},
+        {"thumbprint": "F" * 40, "default_smtp": "yes"},  # only true claims the default
+        {"thumbprint": "0" * 40, "services": None},
+    ]
+    tail = ": a server has one; each apply would take it from the other. Declare it on one entry"
+    assert binding_conflicts(declared) == [
+        ((2, "services"), "entries 0 and 2 both declare IIS (the Default Web Site is bound to one certificate)" + tail),
+        ((2, "services"), "entries 0 and 2 both declare IMAP (IMAP4 uses the certificate named by one X509CertificateName)" + tail),
+        ((2, "services"), "entries 0 and 2 both declare POP (POP3 uses the certificate named by one X509CertificateName)" + tail),
+        ((2, "services"), "entries 0 and 2 both declare UM (its service uses one certificate)" + tail),
+        ((2, "services"), "entries 0 and 2 both declare UMCallRouter (its service uses one certificate)" + tail),
+        ((2, "default_smtp"), "entries 0 and 2 both declare the default SMTP certificate" + tail),
+        ((5, "services"), "entries 0 and 5 both declare IIS (the Default Web Site is bound to one certificate)" + tail),
+    ]
+    assert binding_conflicts([{"services": ["IIS"]}, {"services": ["SMTP"]}, {"default_smtp": True}]) == []
+
+
+def test_the_inventory_names_binding_conflicts_before_each_entrys_own_problems():
+    declared = [{"thumbprint": "A" * 40, "services": ["IIS"]}, {"thumbprint": "B" * 40, "services": ["IIS"], "services_mode": "exact", "copy_to": []}]
+    assert CertificateKind().inventory_issues(declared, ROOT) == [
+        ((1, "services"), "entries 0 and 1 both declare IIS (the Default Web Site is bound to one certificate): a server has one; each apply would "
+                          "take it from the other. Declare it on one entry"),
+        ((1, "copy_to"), "copy_to applies to a requested certificate (request:)"),
+    ]
+
+
+def services(before, after, action="update", prop="services"):
+    return Change("ex01/exchange_certificate/x", "ex01", KIND, "x", "x", action,
+                  (PropertyChange(prop, "", before, after, None, Location("inv.yaml", 1, 1)),), "r")
+
+
+@pytest.mark.parametrize("change, correctable", [
+    (services(["IIS"], ["IIS", "IMAP"]), True),
+    (services(["IIS"], ("IIS", "POP")), True),
+    (services("None", "IIS"), True),
+    (services(["SMTP"], ["SMTP", "IIS"]), True),  # SMTP already bound: binding it again changes no default
+    (services(("SMTP",), ("SMTP", "IIS")), True),
+    (services("SMTP", "SMTP"), True),
+    (services(["IIS"], ["IIS", "SMTP"]), False),  # binding SMTP replaces the default SMTP certificate
+    (services(("IIS",), ("IIS", "SMTP")), False),
+    (services("IIS", "SMTP"), False),
+    (services([], "SMTP"), False),
+    (services(["IIS"], ["IIS", "IMAP"], action="create"), False),
+    (services(["IIS"], ["IIS", "IMAP"], action="replace"), False),
+    (services(["IIS"], ["IIS", "IMAP"], prop="certificate"), False),
+    (replace(services(["IIS"], ["IIS", "IMAP"]), properties=()), True),
+    (replace(services(["IIS"], ["IIS", "IMAP"]), properties=(services(["IIS"], ["IIS", "IMAP"]).properties[0],
+                                                             services("a", "b", prop="subject").properties[0])), False),
+    (replace(services(["IIS"], ["IIS", "IMAP"]), properties=(services(["IIS"], ["IIS", "IMAP"]).properties[0],
+                                                             services(["POP"], ["POP", "SMTP"]).properties[0])), False),
+])
+def test_drift_correct_only_binds_services_again_and_never_smtp_anew(change, correctable):
+    drift = CertificateKind().drift
+    assert drift.correctable(change) is correctable
+    assert (drift.severity, drift.audit_cmdlets) == (
+        "high", ("Import-ExchangeCertificate", "Enable-ExchangeCertificate", "New-ExchangeCertificate", "Remove-ExchangeCertificate"))
+
+
+# --- a saved plan's prompted PFX passwords, asked before any host --------------------------------------------------------------
+
+
+@pytest.fixture
+def typed(monkeypatch):
+    """The prompt's injectable input: records each prompt, answers from a list; forgets the answers afterwards."""
+    from exconf.controllerfiles import PROMPTS
+
+    asked: list[str] = []
+    answers: list[str] = []
+
+    def ask(prompt: str) -> str:
+        asked.append(prompt)
+        return answers.pop(0)
+
+    monkeypatch.setattr(PROMPTS, "ask", ask)
+    PROMPTS.forget()
+    yield asked, answers
+    PROMPTS.forget()
+
+
+def review_doc(*commands_per_op):
+    """A reviewed plan (as planfile keeps it): one change per operation list given."""
+    return {"changes": [{"operations": [{"commands": list(cmds)} for cmds in ops]} for ops in commands_per_op]}
+
+
+def imports(path, name=None, origin="prompt"):
+    return {"cmdlet": "Import-ExchangeCertificate", "parameters": {
+        "FileData": {"file": str(path), "sha256": "0" * 64},
+        "Password": {"secret": "typed at a prompt", "origin": origin, "name": str(path if name is None else name)}}}
+
+
+def test_a_saved_plan_asks_each_prompted_pfx_password_once_and_tries_it(pfx_file, typed, tmp_path):
+    from exconf.modules.exchange_certificate import pfx_problems_of_review
+
+    folder, _ = pfx_file
+    asked, answers = typed
+    pfx, copy = folder / "certs" / "mail.pfx", tmp_path / "copy.pfx"
+    copy.write_bytes(pfx.read_bytes())
+    answers += [PASSWORD, PASSWORD]
+    enable = {"cmdlet": "Enable-ExchangeCertificate", "parameters": {"Services": "SMTP"}}
+    doc = review_doc([[imports(pfx)], [imports(pfx)], []], [[enable, imports(copy)]])
+    doc["changes"][0]["operations"].append({"role": "no commands"})
+    assert pfx_problems_of_review(doc) == []
+    assert asked == [f"Password for the PFX {pfx}: ", f"Password for the PFX {copy}: "]
+
+
+def test_a_saved_plans_pfx_that_the_typed_password_does_not_open_is_named_once_per_file(pfx_file, typed, tmp_path):
+    from exconf.modules.exchange_certificate import pfx_problems_of_review
+
+    folder, _ = pfx_file
+    asked, answers = typed
+    pfx, gone = folder / "certs" / "mail.pfx", tmp_path / "gone.pfx"
+    answers += ["typo", "other"]
+    doc = review_doc([[imports(pfx, name="the mail PFX")], [imports(pfx, name="the mail PFX"), imports(gone)]])
+    assert pfx_problems_of_review(doc) == [
+        f"the password typed at a prompt does not open the PFX {pfx}",
+        f"cannot read the PFX {gone}: No such file or directory",
+    ]
+    assert asked == ["Password for the PFX the mail PFX: "]  # a file that cannot be read is not asked for
+
+
+def test_a_saved_plan_asks_for_no_password_it_does_not_type_at_a_prompt(pfx_file, typed):
+    from exconf.modules.exchange_certificate import pfx_problems_of_review
+
+    folder, _ = pfx_file
+    asked, _ = typed
+    pfx = folder / "certs" / "mail.pfx"
+    env = imports(pfx, origin="env")
+    no_password = {"parameters": {"FileData": {"file": str(pfx)}}}
+    no_data = {"parameters": {"FileData": "(sensitive)", "Password": imports(pfx)["parameters"]["Password"]}}
+    text_password = {"parameters": {"FileData": {"file": str(pfx)}, "Password": "(sensitive)"}}
+    no_origin = {"parameters": {"FileData": {"file": str(pfx)}, "Password": {"name": str(pfx)}}}
+    assert pfx_problems_of_review(review_doc([[env, no_password, no_data, text_password, no_origin, {}]], [[]])) == []
+    assert pfx_problems_of_review({"changes": [{}]}) == [] and pfx_problems_of_review({}) == []
+    assert asked == []
+
+
+# --- requested certificates: what the inventory refuses and what an entry means ----------------------------------------------
+
+
+def test_a_requests_subject_and_names_are_checked_with_its_issuer_when_the_inventory_loads(tmp_path):
+    declared = [
+        {"request": {"subject": "mail.contoso.com", "domains": ["*.contoso.com"]}, "issuer": {"acme": {"directory": "https://ca/dir",
+                                                                                                     "account_key": "keys/acme.pem"}}},
+        {"request": {"subject": "O=Contoso"}, "issuer": {"acme": {"directory": "https://ca/dir"}}},
+        {"request": {"subject": "cn=*.contoso.com;o=Contoso"}, "issuer": {"acme": {"directory": "https://ca/dir"}}},
+        {"request": {"subject": "CN=mail.contoso.com", "domains": ["*.fabrikam.com"]}, "issuer": {"acme": {"directory": "https://ca/dir"}}},
+        {"request": {"subject": "x"}},  # no issuer: semantic_problems says so, nothing else is judged
+        {"request": "CN=x", "issuer": {"acme": {"directory": "https://ca/dir"}}},
+        {"request": {"domains": ["mail.contoso.com"]}, "issuer": {"acme": {"directory": "https://ca/dir"}}},
+    ]
+    assert CertificateKind().inventory_issues(declared, tmp_path) == [
+        ((0, "request", "subject"), "'mail.contoso.com' is not an X.500 name (e.g. CN=mail.contoso.com)"),
+        ((0, "issuer", "acme", "challenge"), "*.contoso.com: a wildcard name is proved only with dns-01 (RFC 8555 §7.1.3)"),
+        ((0, "issuer", "acme", "account_key"), f"cannot read the account key {tmp_path / 'keys' / 'acme.pem'}: No such file or directory"),
+        ((1, "request"), "the request names no host: give a subject CN or domains"),
+        ((2, "issuer", "acme", "challenge"), "*.contoso.com: a wildcard name is proved only with dns-01 (RFC 8555 §7.1.3)"),
+        ((3, "issuer", "acme", "challenge"), "*.fabrikam.com: a wildcard name is proved only with dns-01 (RFC 8555 §7.1.3)"),
+        ((4, "request"), "a request needs its issuer: issuer: {acme: {...}}"),
+        ((6, "request", "subject"), "None is not an X.500 name (e.g. CN=mail.contoso.com)"),
+    ]
+
+
+def test_a_requested_entry_means_its_request_issuer_copies_and_renewal(tmp_path):
+    from exconf.modules.certificate_issuers import parse_issuer
+    from exconf.modules.certificate_values import CopySpec, RequestSpec
+
+    issuer = {"acme": {"directory": "https://ca/dir", "account_key": "keys/acme.pem"}}
+    declared = [
+        {"request": {"subject": "cn=mail.contoso.com;o=Contoso", "domains": ["autodiscover.contoso.com", 7], "key_size": 4096, "exportable": True},
+         "issuer": issuer, "renew_within_days": 20, "copy_to": [{"host": "ex02", "services": ["IIS", "SMTP"]}, {"host": "ex03"}], "default_smtp": True},
+        {"request": {"subject": "CN=relay.contoso.com"}, "issuer": "not a mapping", "services": ["SMTP"], "default_smtp": False},
+    ]
+    first, second = CertificateKind().desired(declared, where_in(tmp_path / "group_vars" / "all.yaml"))
+    spec: CertSpec = first.values[0].value
+    assert spec == CertSpec(request=RequestSpec("CN=mail.contoso.com, O=Contoso", ("autodiscover.contoso.com", "7"), 4096, True),
+                            issuer=parse_issuer(issuer, tmp_path / "group_vars"), renew_within=20,
+                            copy_to=(CopySpec("ex02", frozenset({"IIS", "SMTP"})), CopySpec("ex03", frozenset())), default_smtp=True)
+    assert spec.issuer.account_key == str(tmp_path / "group_vars" / "keys" / "acme.pem")
+    assert second.values[0].value == CertSpec(request=RequestSpec("CN=relay.contoso.com", (), 2048, False), services=frozenset({"SMTP"}),
+                                              default_smtp=False)
+    assert (second.values[0].value.renew_within, second.values[0].value.copy_to, second.values[0].value.issuer) == (30, (), None)
+
+
+# --- a PFX whose password is typed: opened only when a plan needs it ------------------------------------------------------------
+
+
+def test_a_prompted_pfx_is_left_closed_at_load_and_opened_when_a_plan_needs_it(pfx_file, typed):
+    folder, thumb = pfx_file
+    asked, answers = typed
+    entry = {"import": {"pfx": "certs/mail.pfx", "password_prompt": True}}
+    where = where_in(folder / "inv.yaml")
+    kind = CertificateKind()
+    (lazy,) = kind.desired([entry], where)
+    spec: CertSpec = lazy.values[0].value
+    assert (spec.pfx, spec.pfx_error, spec.source.base, asked) == (None, "", folder, [])
+    assert CertificateKind(opens_pfx=False)._opened_now(lazy) is lazy  # drift never imports: never asks
+    answers += ["typo"]
+    wrong = kind._opened_now(lazy).values[0].value
+    assert (wrong.pfx, wrong.pfx_error) == (None, f"the password typed at a prompt does not open the PFX {folder / 'certs' / 'mail.pfx'} ({where((0, 'import'))})")
+    assert kind._opened_now(replace(lazy, values=(replace(lazy.values[0], value=wrong),))).values[0].value is wrong  # its problem is kept
+    unplaced = replace(lazy, values=(replace(lazy.values[0], value=replace(spec, at={})),))
+    assert kind._opened_now(unplaced).values[0].value.pfx_error.endswith(f" ({where((0,))})")  # no place of import: the entry's
+    PROMPTS_forget()
+    answers += [PASSWORD]
+    opened = kind._opened_now(lazy)
+    assert (opened.values[0].value.pfx.cert.thumbprint, opened.values[0].value.pfx_error) == (thumb, "")
+    assert (opened.pattern, opened.source, opened.values[0].source) == (lazy.pattern, lazy.source, lazy.values[0].source)
+    assert kind._opened_now(opened) is opened
+    assert kind._opened_now(lazy).values[0].value.pfx is opened.values[0].value.pfx  # one decryption per file and password
+    assert asked == [f"Password for the PFX {folder / 'certs' / 'mail.pfx'}: "] * 2
+
+
+def PROMPTS_forget():
+    from exconf.controllerfiles import PROMPTS
+
+    PROMPTS.forget()
+
+
+def test_a_password_file_is_at_hand_when_it_is_there_beside_the_declaring_file(tmp_path, monkeypatch):
+    from exconf.modules.exchange_certificate import password_at_hand
+
+    (tmp_path / "pw.txt").write_text("x")
+    monkeypatch.setenv("UNIT_AT_HAND", "x")
+    monkeypatch.delenv("UNIT_NOT_SET", raising=False)
+    assert password_at_hand({"password_file": "pw.txt"}, tmp_path) is True
+    assert password_at_hand({"password_file": str(tmp_path / "pw.txt")}, tmp_path / "elsewhere") is True
+    assert password_at_hand({"password_file": "pw.txt"}, tmp_path / "elsewhere") is False
+    assert password_at_hand({"password_file": str(tmp_path / "gone.txt")}, tmp_path) is False
+    assert password_at_hand({"password_env": "UNIT_AT_HAND"}, tmp_path) is True and password_at_hand({"password_env": "UNIT_NOT_SET"}, tmp_path) is False
+    assert password_at_hand({"password_prompt": True}, tmp_path) is False
+
+
+def test_a_file_that_is_no_pfx_is_named_before_its_password_is_asked(tmp_path):
+    from exconf.modules.exchange_certificate import pfx_shape_problem
+
+    (tmp_path / "a.pfx").write_bytes(b"-----BEGIN CERTIFICATE-----\n")
+    assert pfx_shape_problem({"pfx": "a.pfx"}, tmp_path) == f"{tmp_path / 'a.pfx'} is not a PKCS#12 (PFX) file"
+
+
+def test_a_requested_certificates_operations_are_verified_noted_resolved_and_run_by_the_request_module(monkeypatch):
+    """The kind routes a request's operations to certificate_requests and every other one to the certificate planner,
+    passing each what it was given (and the kind's clock)."""
+    from exconf.model import Operation
+    from exconf.modules import certificate_requests, exchange_certificate
+    from exconf.modules.certificate_values import RequestSpec
+
+    calls = []
+    for module, name in ((certificate_requests, "verify"), (certificate_requests, "applied_note"), (certificate_requests, "resolve"),
+                         (certificate_requests, "run_on_controller"), (exchange_certificate, "verify_change"), (exchange_certificate, "applied_note"),
+                         (exchange_certificate, "resolve_from_operations")):
+        monkeypatch.setattr(module, name, lambda *args, _n=f"{module.__name__.rsplit('.', 1)[1]}.{name}": calls.append((_n, args)) or _n)
+    clock = dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)
+    kind = CertificateKind(clock=lambda: clock)
+    work = certificate_requests.RequestWork(RequestSpec("CN=x", ()), None, frozenset(), False)
+    requested = Change("ex01/exchange_certificate/r", "ex01", KIND, "r", "", "create", (), "r", payload=work)
+    plain = replace(requested, payload=None)
+    op, back, carried = Operation("ex01/op", "ex01", requested.id, (), role="import"), (ObservedObject(KIND, "A", "A", {}),), {("a", "b"): 1}
+    challenge = replace(op, role=certificate_requests.CHALLENGE)
+    unchallenge = replace(op, role=certificate_requests.UNCHALLENGE)
+    assert [kind.verify_operation(op, requested, back), kind.verify_operation(op, plain, back), kind.applied_note(op, requested, back),
+            kind.applied_note(op, plain, back), kind.resolve(challenge, carried), kind.resolve(unchallenge, carried), kind.resolve(op, carried),
+            kind.run_on_controller(op, requested, carried)] == [
+        "certificate_requests.verify", "exchange_certificate.verify_change", "certificate_requests.applied_note", "exchange_certificate.applied_note",
+        "certificate_requests.resolve", "certificate_requests.resolve", "exchange_certificate.resolve_from_operations",
+        "certificate_requests.run_on_controller"]
+    assert calls == [
+        ("certificate_requests.verify", (op, requested, back, clock)), ("exchange_certificate.verify_change", (plain, back)),
+        ("certificate_requests.applied_note", (op, requested, back)), ("exchange_certificate.applied_note", (plain, back)),
+        ("certificate_requests.resolve", (challenge, carried)), ("certificate_requests.resolve", (unchallenge, carried)),
+        ("exchange_certificate.resolve_from_operations", (op, carried)), ("certificate_requests.run_on_controller", (op, requested, carried)),
+    ]

@@ -112,3 +112,20 @@ def test_ci_slices_share_the_modules_out_deterministically():
     assert sorted(m for s in slices for m in s) == sorted(modules)
     assert slices == [mutation.ci_slice(modules, f"{i}/3") for i in (1, 2, 3)]
     assert mutation.ci_slice(modules, "1/1") == modules
+
+
+def test_ci_runs_the_slice_of_the_commit_count_that_the_docs_describe():
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert '.venv/bin/python bench/mutation.py --slice "$(( $(git rev-list --count HEAD 2>/dev/null || echo 0) % 3 + 1 ))/3"' in ci
+    text = (ROOT / "docs" / "testing.md").read_text(encoding="utf-8")
+    section = text.split("## Mutation testing in CI", 1)[1]
+    assert "`python bench/mutation.py --slice I/3`" in section and "modulo 3, plus 1" in section
+    assert set(text.splitlines()).isdisjoint({"MEASURED", "TIMES", "CI"})  # no placeholder left
+
+
+def test_the_scores_the_docs_show_name_only_covered_modules_each_with_a_percentage():
+    text = (ROOT / "docs" / "testing.md").read_text(encoding="utf-8")
+    table = text.split("### Scores as measured", 1)[1].split("###", 1)[0]
+    rows = [line.split("|")[1:-1] for line in table.splitlines() if line.startswith("| `")]
+    assert rows and all(cells[0].strip().strip("`") in mutation.covered() for cells in rows)
+    assert all(cells[1].strip().endswith(" %") for cells in rows)

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from exconf.model import Change, Desired, DesiredValue, Finding, FindingProperty, FindingStatus, ObservedObject, Operation, PropertyChange, ServerFacts
-from exconf.modules import RECEIVE_CONNECTOR, TRANSPORT_CONFIG, TRANSPORT_SERVICE
+from exconf.model import (Change, Desired, DesiredValue, Finding, FindingProperty, FindingStatus, ObservedObject, Operation, PropertyChange, Refusal,
+                          ServerFacts)
+from exconf.modules import RECEIVE_CONNECTOR, SEND_CONNECTOR, TRANSPORT_CONFIG, TRANSPORT_SERVICE
 from exconf.modules.base import LOCAL_SERVER, PlanContext, ReadError
 from exconf.modules.settings import diff
 from exconf.remote import STATUS_NOT_APPLICABLE, Answer, Step, StepError, StepResult
@@ -251,3 +252,153 @@ def test_every_declaration_of_a_kind_the_server_did_not_report_is_named():
         "group_vars/all.yaml:3:5: transport_config: EX01 reported no transport config",
         "host_vars/ex01.yaml:7:9: transport_config: EX01 reported no transport config",
     )
+
+
+# --- certificates a connector names, and objects another change makes anew ------------------------------------------------
+
+
+def test_a_kind_that_names_certificates_observes_the_servers_certificates_and_its_clock():
+    connectors = ({"Name": "Default EX01", "Guid": "g-1"},)
+    certs = ({"Thumbprint": "AB" * 20, "Subject": "CN=mail"}, {"Subject": "CN=no thumbprint"})
+    read = {"r:receive_connector": StepResult("r:receive_connector", "ok", connectors),
+            "r:receive_connector:certificates": StepResult("r:receive_connector:certificates", "ok", certs)}
+    assert RECEIVE_CONNECTOR.observe(Answer("EX01", False, read, utc_now="2025-03-01T00:00:00Z"), "r:") == (
+        ObservedObject("receive_connector", "Default EX01", "g-1", connectors[0]),
+        ObservedObject("receive_connector.certificate", "AB" * 20, "", certs[0]),
+        ObservedObject("receive_connector.certificate", "", "", certs[1]),
+        ObservedObject("receive_connector.clock", "", "", {"UtcNow": "2025-03-01T00:00:00Z"}),
+    )
+    for certificates in ({}, {"r:receive_connector:certificates": StepResult("r:receive_connector:certificates", STATUS_NOT_APPLICABLE)}):
+        only = {"r:receive_connector": read["r:receive_connector"], **certificates}
+        assert RECEIVE_CONNECTOR.observe(Answer("EX01", False, only, utc_now="2025-03-01T00:00:00Z"), "r:") == (
+            ObservedObject("receive_connector", "Default EX01", "g-1", connectors[0]),)
+
+
+@pytest.mark.parametrize("result, why", [
+    (StepResult("r:receive_connector:certificates", "failed", error=StepError("access denied")), "access denied"),
+    (StepResult("r:receive_connector:certificates", "not_run"), "not_run"),
+])
+def test_a_failed_read_of_the_certificates_names_the_cmdlet_and_why(result, why):
+    read = {"r:receive_connector": StepResult("r:receive_connector", "ok", ()), "r:receive_connector:certificates": result}
+    with pytest.raises(ReadError) as exc:
+        RECEIVE_CONNECTOR.observe(Answer("EX01", False, read), "r:")
+    assert str(exc.value) == f"Get-ExchangeCertificate failed: {why}"
+
+
+MAIL = {"Thumbprint": "11" * 20, "Subject": "CN=mail.contoso.lab", "Issuer": "CN=Unit CA", "CertificateDomains": ["mail.contoso.lab", "ex01.contoso.lab"],
+        "NotBefore": "2025-01-01T00:00:00Z", "NotAfter": "2025-06-01T00:00:00Z", "Status": "Valid"}
+MAIL_NAME = "<I>CN=Unit CA<S>CN=mail.contoso.lab"
+
+
+def store(*certs, clock="2025-03-01T00:00:00Z"):
+    """The certificates and the clock a kind that names certificates observes beside its connectors."""
+    out = tuple(ObservedObject("receive_connector.certificate", c.get("Thumbprint", ""), "", c) for c in certs)
+    return out + ((ObservedObject("receive_connector.clock", "", "", {"UtcNow": clock}),) if clock != "(none)" else ())
+
+
+def named(pattern, at=A, **match):
+    return Desired("receive_connector", pattern, (DesiredValue("tls_certificate", RECEIVE_CONNECTOR.prop("tls_certificate").type.parse({"match": match}), at),), at)
+
+
+@pytest.mark.parametrize("clock", ["2025-03-01T00:00:00Z", "2025-03-01T00:00:00+00:00", "2025-05-31T23:59:59Z"])
+def test_a_certificate_is_judged_valid_on_the_servers_clock(clock):
+    result = RECEIVE_CONNECTOR.plan((named("Default {server}", subject="CN=mail.contoso.lab"),),
+                                    (rc("Default EX01", Fqdn="ex01.contoso.lab"), *store(MAIL, clock=clock)), CTX)
+    assert result.problems == () and result.refusals == ()
+    assert result.changes == (Change("ex01/receive_connector/Default EX01", "ex01", "receive_connector", "Default EX01", "g-Default EX01", "update",
+                                     (PropertyChange("tls_certificate", "TlsCertificateName", None, MAIL_NAME, MAIL_NAME, A),),
+                                     "declared in group_vars/all.yaml:3"),)
+
+
+@pytest.mark.parametrize("clock", ["(none)", "2025-06-02T00:00:00Z", "not a date", None, 1740787200])
+def test_without_a_clock_the_server_said_the_controllers_judges_and_an_expired_certificate_selects_nothing(clock):
+    result = RECEIVE_CONNECTOR.plan((named("Default {server}", subject="CN=mail.contoso.lab"),),
+                                    (rc("Default EX01", Fqdn="ex01.contoso.lab"), *store(MAIL, clock=clock)), CTX)
+    problem = ("group_vars/all.yaml:3:5: receive_connectors: 'Default {server}' tls_certificate: match subject 'CN=mail.contoso.lab' selects no valid "
+               "certificate on EX01, nor one this plan imports or makes there")
+    assert result.problems == (problem,) and result.changes == ()
+    assert result.findings == (Finding("ex01", "receive_connector", "Default EX01", FindingStatus.IN_SYNC, A, ()),
+                               Finding("ex01", "receive_connector", "Default EX01", FindingStatus.ERROR, A, message=problem))
+
+
+def test_a_connector_change_follows_the_certificate_change_of_this_plan_that_makes_its_certificate():
+    from exconf.modules.certificate_plan import CertWork
+    from exconf.modules.certificate_values import cert_from_answer
+
+    new = {**MAIL, "Thumbprint": "22" * 20, "NotAfter": "2026-01-01T00:00:00Z"}
+    made = Change("ex01/exchange_certificate/new", "ex01", "exchange_certificate", "CN=mail.contoso.lab (22222222)", "", "create", (), "r",
+                  payload=CertWork(cert=cert_from_answer(new)))
+    elsewhere = replace(made, id="ex02/exchange_certificate/new", host="ex02")
+    other = {**MAIL, "Thumbprint": "33" * 20, "Subject": "CN=relay.contoso.lab", "CertificateDomains": ["relay.contoso.lab"]}
+    declared = (named("Default {server}", subject="CN=mail.contoso.lab"), named("Relay*", at=B, subject="CN=relay.contoso.lab"),
+                named("Client {server}", at=B, subject="CN=nothing"))
+    observed = (rc("Default EX01", Fqdn="ex01.contoso.lab"), rc("Relay EX01", Fqdn="relay.contoso.lab"), rc("Client EX01"), *store(MAIL, other))
+    ctx = replace(CTX, planned=(elsewhere, made))
+    result = RECEIVE_CONNECTOR.plan(declared, observed, ctx)
+    relay_name = "<I>CN=Unit CA<S>CN=relay.contoso.lab"
+    assert result.changes == (
+        Change("ex01/receive_connector/Default EX01", "ex01", "receive_connector", "Default EX01", "g-Default EX01", "update",
+               (PropertyChange("tls_certificate", "TlsCertificateName", None, MAIL_NAME, MAIL_NAME, A),), "declared in group_vars/all.yaml:3",
+               after=("ex01/exchange_certificate/new",)),
+        Change("ex01/receive_connector/Relay EX01", "ex01", "receive_connector", "Relay EX01", "g-Relay EX01", "update",
+               (PropertyChange("tls_certificate", "TlsCertificateName", None, relay_name, relay_name, B),), "declared in host_vars/ex01.yaml:7"),
+    )
+    problem = ("host_vars/ex01.yaml:7:9: receive_connectors: 'Client {server}' tls_certificate: match subject 'CN=nothing' selects no valid "
+               "certificate on EX01, nor one this plan imports or makes there")
+    assert result.problems == (problem,) and result.refusals == ()
+    assert result.findings[-1] == Finding("ex01", "receive_connector", "Client EX01", FindingStatus.ERROR, B, message=problem)
+    assert [(f.name, f.status) for f in result.findings] == [("Default EX01", FindingStatus.CHANGE), ("Relay EX01", FindingStatus.CHANGE),
+                                                            ("Client EX01", FindingStatus.IN_SYNC), ("Client EX01", FindingStatus.ERROR)]
+
+
+def test_a_certificate_whose_names_do_not_cover_the_connectors_fqdn_is_refused():
+    declared = (named("Default {server}", subject="CN=mail.contoso.lab"), named("Relay*", at=B, subject="CN=mail.contoso.lab"),
+                named("Client*", at=B, subject="CN=mail.contoso.lab"))
+    observed = (rc("Default EX01", Fqdn="smtp.contoso.lab"), rc("Relay EX01", TlsDomain="mail.contoso.lab", Fqdn="smtp.contoso.lab"),
+                rc("Client EX01"), *store(MAIL))
+    far = replace(CTX, facts=replace(CTX.facts, fqdn="ex09.contoso.lab"))
+    result = RECEIVE_CONNECTOR.plan(declared, observed, far)
+    assert [c.name for c in result.changes] == ["Default EX01", "Relay EX01", "Client EX01"]
+    why = ("would present CN=mail.contoso.lab (11111111), whose names (mail.contoso.lab, ex01.contoso.lab) do not cover its FQDN {}; "
+           "Exchange offers a connector's certificate for the connector's FQDN")
+    assert result.refusals == (
+        Refusal("connector-certificate-names", "ex01", "EX01: receive_connector 'Default EX01' " + why.format("smtp.contoso.lab"),
+                "ex01/receive_connector/Default EX01"),
+        Refusal("connector-certificate-names", "ex01", "EX01: receive_connector 'Client EX01' " + why.format("ex09.contoso.lab"),
+                "ex01/receive_connector/Client EX01"),
+    )
+    assert RECEIVE_CONNECTOR.plan(declared[2:], observed, CTX).refusals == ()  # the server's own FQDN, when the connector has none
+
+
+def test_settings_of_an_object_another_change_makes_anew_are_set_after_it_on_exchanges_defaults():
+    made = Change("edge01/edge_subscription/Site", "edge01", "edge_subscription", "Site", "", "create", (), "r",
+                  makes=(("send_connector", "EdgeSync - Site to Internet"), ("receive_connector", "Other")))
+    declared = (Desired("send_connector", "edgesync*", (DesiredValue("protocol_logging_level", "Verbose", A),), A),
+                Desired("send_connector", "Outbound", (DesiredValue("protocol_logging_level", "Verbose", B),), B))
+    observed = (ObservedObject("send_connector", "EDGESYNC - site to internet", "g-old", {"Name": "EDGESYNC - site to internet", "ProtocolLoggingLevel": "Verbose"}),
+                ObservedObject("send_connector", "Outbound", "g-out", {"Name": "Outbound", "ProtocolLoggingLevel": "None"}))
+    org = PlanContext("ex01", CTX.facts, "the organisation", planned=(made,))
+    result = SEND_CONNECTOR.plan(declared, observed, org)
+    before = "(made again by edge_subscription 'Site': Exchange's default)"
+    assert result.changes == (
+        Change("ex01/send_connector/EdgeSync - Site to Internet", "ex01", "send_connector", "EdgeSync - Site to Internet", "EdgeSync - Site to Internet",
+               "update", (PropertyChange("protocol_logging_level", "ProtocolLoggingLevel", before, "Verbose", "Verbose", A),),
+               "declared in group_vars/all.yaml:3; set again after edge_subscription 'Site' makes it", after=("edge01/edge_subscription/Site",)),
+        Change("ex01/send_connector/Outbound", "ex01", "send_connector", "Outbound", "g-out", "update",
+               (PropertyChange("protocol_logging_level", "ProtocolLoggingLevel", "None", "Verbose", "Verbose", B),), "declared in host_vars/ex01.yaml:7"),
+    )
+    assert result.findings == (
+        Finding("ex01", "send_connector", "EdgeSync - Site to Internet", FindingStatus.CHANGE, A,
+                (FindingProperty("protocol_logging_level", "Verbose", "(made again by edge_subscription 'Site')", A),)),
+        Finding("ex01", "send_connector", "Outbound", FindingStatus.CHANGE, B, (FindingProperty("protocol_logging_level", "Verbose", "None", B),)),
+    )
+    assert [c.name for c in SEND_CONNECTOR.plan(declared, observed, replace(org, planned=())).changes] == ["Outbound"]  # not made again: in sync
+    follows = replace(SEND_CONNECTOR, follows=lambda change, ctx: ("edge01/edge_subscription/Site", "x"))
+    assert [c.after for c in follows.plan(declared, observed, org).changes] == [("edge01/edge_subscription/Site", "x"), ("edge01/edge_subscription/Site", "x")]
+    unseen = replace(SEND_CONNECTOR, sees_planned=False)
+    assert [c.name for c in unseen.plan(declared, observed, org).changes] == ["Outbound"]
+
+
+def test_a_kind_only_mailbox_servers_have_skips_its_certificate_read_on_an_edge():
+    assert [(s.id, s.cmdlet, s.params, s.skip_on_edge) for s in SEND_CONNECTOR.read_steps("r:")] == [
+        ("r:send_connector", "Get-SendConnector", {}, True), ("r:send_connector:certificates", "Get-ExchangeCertificate", {"Server": LOCAL_SERVER}, True)]
