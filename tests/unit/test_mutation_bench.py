@@ -116,10 +116,11 @@ def test_ci_slices_share_the_modules_out_deterministically():
 
 def test_ci_runs_the_slice_of_the_commit_count_that_the_docs_describe():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert '.venv/bin/python bench/mutation.py --slice "$(( $(git rev-list --count HEAD 2>/dev/null || echo 0) % 3 + 1 ))/3"' in ci
+    assert ('.venv/bin/python bench/mutation.py --children "$(nproc 2>/dev/null || echo 2)" '
+            '--slice "$(( $(git rev-list --count HEAD 2>/dev/null || echo 0) % 4 + 1 ))/4"') in ci
     text = (ROOT / "docs" / "testing.md").read_text(encoding="utf-8")
     section = text.split("## Mutation testing in CI", 1)[1]
-    assert "`python bench/mutation.py --slice I/3`" in section and "modulo 3, plus 1" in section
+    assert "`python bench/mutation.py --children N --slice I/4`" in section and "modulo 4, plus 1" in section
     assert set(text.splitlines()).isdisjoint({"MEASURED", "TIMES", "CI"})  # no placeholder left
 
 
