@@ -60,6 +60,7 @@ class DnsServer:
     keyring: dict = field(default_factory=lambda: dns.tsigkeyring.from_text({TSIG_NAME: TSIG_SECRET}))
     txt: dict[str, list[str]] = field(default_factory=dict)
     updates: list[str] = field(default_factory=list)  # "add NAME VALUE" / "delete NAME VALUE", for assertions
+    signed: list[tuple[str, int]] = field(default_factory=list)  # (TSIG algorithm, TTL) of each record an update added
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -128,6 +129,7 @@ class DnsServer:
                     if rrset.deleting is None:
                         self.txt.setdefault(name, []).extend(values)
                         self.updates += [f"add {name} {v}" for v in values]
+                        self.signed += [(msg.keyalgorithm.to_text(), rrset.ttl) for _ in values]
                     else:
                         kept = self.txt.get(name, [])
                         self.txt[name] = [v for v in kept if values and v not in values]
@@ -205,9 +207,10 @@ def _tls_pair(folder: Path, address: str) -> tuple[Path, Path, Path]:
 
 
 def start_pebble(folder: Path, address: str, http_port: int, dns_address: str, dns_port: int, port: int = 14000,
-                 management_port: int = 15000, validity_days: int = 90) -> Pebble:
+                 management_port: int = 15000, validity_days: int = 90, authz_reuse: int = 0) -> Pebble:
     """Pebble issuing certificates valid ``validity_days`` (certificateValidityPeriod; Let's Encrypt's are 90 days),
-    counted from the real time: the lab clock does not move Pebble's."""
+    counted from the real time: the lab clock does not move Pebble's. ``authz_reuse``: the percentage of valid
+    authorizations Pebble hands out again to a new order of the same account (PEBBLE_AUTHZREUSE)."""
     folder.mkdir(parents=True, exist_ok=True)
     ca, cert, key = _tls_pair(folder, address)
     config = folder / "pebble-config.json"
@@ -216,7 +219,7 @@ def start_pebble(folder: Path, address: str, http_port: int, dns_address: str, d
         "certificate": str(cert), "privateKey": str(key), "httpPort": http_port, "tlsPort": 5001,
         "ocspResponderURL": "", "externalAccountBindingRequired": False, "certificateValidityPeriod": validity_days * 86400,
     }}), encoding="utf-8")
-    env = {**os.environ, "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0"}
+    env = {**os.environ, "PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": str(authz_reuse)}
     log = folder / "pebble.log"
     process = subprocess.Popen(["pebble", "-config", str(config), "-dnsserver", f"{dns_address}:{dns_port}", "-strict=false"],
                                stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, cwd=folder)
