@@ -47,7 +47,7 @@ from exconf.yamlsource import Location, PathKey
 
 from .base import ORGANIZATION, DriftTraits, KindDefaults, KindPlan, PlanContext, ReadError
 from .certificate_requests import TransitPassword
-from .certificate_values import Cert, cert_from_answer
+from .certificate_values import Cert, cert_from_answer, utc_instant
 
 KIND = "auth_certificate"
 CONFIG = "auth_certificate.config"
@@ -99,16 +99,6 @@ def _day(value: dt.datetime | None) -> str:
     return value.strftime("%Y-%m-%d") if value else "(unknown)"
 
 
-def _date(raw: Any) -> dt.datetime | None:
-    if not isinstance(raw, str) or not raw:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
-
-
 @dataclass(frozen=True)
 class ServerAuth:
     """What one Mailbox server read: its certificates, its default SMTP certificate."""
@@ -133,11 +123,11 @@ def plan_auth(want: Desired, observed: tuple[ObservedObject, ...], ctx: PlanCont
     if row is None:
         problem = f"{here}: exchange_organization.auth_certificate: Get-AuthConfig answered nothing on {ctx.where}"
         return KindPlan(problems=(problem,), findings=(Finding(ctx.host, KIND, FRIENDLY, FindingStatus.ERROR, here, message=problem),))
-    clock = _date(row.get("UtcNow")) or now
+    clock = utc_instant(row.get("UtcNow")) or now
     current = str(row.get("CurrentCertificateThumbprint") or "").upper()
     nxt = str(row.get("NextCertificateThumbprint") or "").upper()
     previous = str(row.get("PreviousCertificateThumbprint") or "").upper()
-    effective = _date(row.get("NextCertificateEffectiveDate"))
+    effective = utc_instant(row.get("NextCertificateEffectiveDate"))
     servers = [_servers(observed, ctx.host, ctx.facts.name)] + [
         _servers(p.objects, p.host, p.facts.name) for p in ctx.peers if p.facts.role == "Mailbox"]
     org = sorted({str(o.values.get("Name")) for o in observed if o.kind == SERVERS})
@@ -321,7 +311,7 @@ def verify_operation(op: Operation, change: Change, readback: tuple[ObservedObje
 def applied_note(op: Operation, change: Change, readback: tuple[ObservedObject, ...]) -> str:
     row = next((o.values for o in readback if o.kind == CONFIG), {})
     if op.role == STAGE and row.get("NextCertificateThumbprint"):
-        return f"next Auth certificate {row['NextCertificateThumbprint']}, effective {_day(_date(str(row.get('NextCertificateEffectiveDate') or '')))}"
+        return f"next Auth certificate {row['NextCertificateThumbprint']}, effective {_day(utc_instant(str(row.get('NextCertificateEffectiveDate') or '')))}"
     if op.role == PUBLISH or (op.role == STAGE and not row.get("NextCertificateThumbprint")):
         return f"current Auth certificate {row.get('CurrentCertificateThumbprint', '')}"
     return ""

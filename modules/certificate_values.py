@@ -59,7 +59,8 @@ def canon_service(name: str) -> str | None:
     return _CANON.get(name.strip().lower())
 
 
-def _date(raw: Any) -> dt.datetime | None:
+def utc_instant(raw: Any) -> dt.datetime | None:
+    """A date a server sent as ISO text, aware (UTC when it names no zone); None when it is not one."""
     if not isinstance(raw, str) or not raw:
         return None
     try:
@@ -124,8 +125,8 @@ def cert_from_answer(obj: dict[str, Any]) -> Cert:
         subject=str(obj.get("Subject") or ""),
         issuer=str(obj.get("Issuer") or ""),
         domains=tuple(domains),
-        not_before=_date(obj.get("NotBefore")),
-        not_after=_date(obj.get("NotAfter")),
+        not_before=utc_instant(obj.get("NotBefore")),
+        not_after=utc_instant(obj.get("NotAfter")),
         services=parse_services(obj.get("Services")),
         status=str(obj.get("Status") or "Unknown"),
         self_signed=bool(obj.get("IsSelfSigned")),

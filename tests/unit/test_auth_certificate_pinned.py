@@ -201,10 +201,10 @@ def test_observe_a_failed_read():
 
 
 def test_dates_and_days():
-    assert auth._date(None) is None and auth._date("") is None and auth._date(5) is None and auth._date("soon") is None
-    assert auth._date("2030-03-10T15:30:45Z") == CLOCK
-    assert auth._date("2030-03-10T15:30:45") == CLOCK
-    assert auth._date("2030-03-10T16:30:45+01:00") == CLOCK and auth._date("2030-03-10T16:30:45+01:00").utcoffset() == dt.timedelta(hours=1)
+    assert auth.utc_instant(None) is None and auth.utc_instant("") is None and auth.utc_instant(5) is None and auth.utc_instant("soon") is None
+    assert auth.utc_instant("2030-03-10T15:30:45Z") == CLOCK
+    assert auth.utc_instant("2030-03-10T15:30:45") == CLOCK
+    assert auth.utc_instant("2030-03-10T16:30:45+01:00") == CLOCK and auth.utc_instant("2030-03-10T16:30:45+01:00").utcoffset() == dt.timedelta(hours=1)
     assert auth._day(CLOCK) == "2030-03-10" and auth._day(None) == "(unknown)"
     assert auth._iso(dt.datetime(2030, 3, 10, 17, 30, 45, tzinfo=dt.timezone(dt.timedelta(hours=2)))) == "2030-03-10T15:30:45Z"
 
