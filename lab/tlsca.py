@@ -118,7 +118,7 @@ class LabCA:
         )
         # Key first: a cert without its key would be unusable after a crash.
         _write_private(key_path, key_pem)
-        _write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
+        write_atomic(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
         return cls(cert, key, cert_path)
 
     def issue(self, fqdn: str, short_name: str, address: str) -> IssuedCert:
@@ -166,10 +166,10 @@ def _now() -> dt.datetime:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    _write_atomic(path, data, mode=0o600)
+    write_atomic(path, data, mode=0o600)
 
 
-def _write_atomic(path: Path, data: bytes, *, mode: int) -> None:
+def write_atomic(path: Path, data: bytes, *, mode: int) -> None:
     """Write via a temp file in the same directory so readers never see half a file."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:

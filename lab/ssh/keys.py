@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import io
 import os
-import tempfile
 from pathlib import Path
 
 import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from exconf.lab.tlsca import write_atomic
 
 KEY_FOLDER = "ssh"  # under the lab's state folder
 KNOWN_HOSTS_NAME = "ssh_known_hosts"  # the lab's servers' host keys, for clients to name (public, 0644)
@@ -55,7 +55,7 @@ def host_key(folder: Path, server: str, *, changed: bool = False) -> paramiko.PK
         text = path.read_text(encoding="ascii")
     except FileNotFoundError:
         text = _new_key_text()
-        _write_private(path, text)
+        write_atomic(path, text.encode("ascii"), mode=0o600)
     try:
         return paramiko.Ed25519Key(file_obj=io.StringIO(text))
     except (paramiko.SSHException, ValueError) as exc:
@@ -69,19 +69,6 @@ def _new_key_text() -> str:
                              serialization.NoEncryption()).decode("ascii")
 
 
-def _write_private(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
 def known_hosts_name(address: str, port: int) -> str:
     """How OpenSSH names a host in known_hosts: the address, or ``[address]:port`` off port 22 (sshd(8))."""
     return address if port == 22 else f"[{address}]:{port}"
@@ -90,13 +77,4 @@ def known_hosts_name(address: str, port: int) -> str:
 def write_known_hosts(path: Path, entries: list[tuple[str, paramiko.PKey]]) -> None:
     """The lab's servers' (name, key) pairs in known_hosts form, replacing the file (public: 0644)."""
     lines = "".join(f"{name} {key.get_name()} {key.get_base64()}\n" for name, key in entries)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "w", encoding="ascii") as fh:
-            fh.write(lines)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, lines.encode("ascii"), mode=0o644)
