@@ -361,6 +361,12 @@ def _psrp_settings(host: Host, inventory_dir: Path, env: Mapping[str, str]) -> P
     if auth == "negotiate" and _truthy(v.get(FORBID_NTLM)):
         auth = "kerberos"  # Negotiate would fall back to NTLM when Kerberos fails
     user, password = _credentials(host, env, kerberos=auth == "kerberos")
+    if auth == "negotiate" and "\\" in user:
+        # Negotiate with a DOMAIN\user name can only end in NTLM from a controller that is not Windows: MIT
+        # Kerberos reads the backslash as an escape and asks the default realm's KDC for another principal
+        # (a lookup that leaves the machine and may wait seconds on DNS). Go to NTLM at once; Kerberos takes
+        # user@REALM (docs/remote-powershell.md).
+        auth = "ntlm"
     if auth == "negotiate" and "@" in user and "\\" not in user:
         user = kerberos_principal(host.name, user)  # Kerberos first: its realm in upper case (NTLM takes either)
     connect_to = str(v.get("ansible_host") or host.name)

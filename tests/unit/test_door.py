@@ -66,8 +66,21 @@ def test_psrp_settings_default_to_exchanges_endpoint(tmp_path):
     host, base = _host(tmp_path, "all:\n  hosts:\n    ex01.contoso.com: {ansible_user: 'CONTOSO\\\\exadmin', ansible_password: x}\n")
     s = psrp_settings_for(host, base, env={})
     assert s.endpoint == "http://ex01.contoso.com:80/PowerShell"
-    assert (s.configuration_name, s.auth, s.server_name, s.message_encryption) == ("Microsoft.Exchange", "negotiate", "ex01.contoso.com", "auto")
+    # Negotiate with a DOMAIN\\user name could only end in NTLM (MIT Kerberos has no such principal): NTLM at once,
+    # without asking the default realm's KDC (and DNS) first.
+    assert (s.configuration_name, s.auth, s.server_name, s.message_encryption) == ("Microsoft.Exchange", "ntlm", "ex01.contoso.com", "auto")
     assert settings_for(host, base, env={}).endpoint == "http://ex01.contoso.com:5985/wsman"  # asked for explicitly
+
+
+def test_negotiate_tries_kerberos_only_with_a_principal_name(tmp_path):
+    host, base = _host(tmp_path, "all:\n  hosts:\n    ex01.contoso.com: {ansible_user: exadmin@contoso.com, ansible_password: x}\n")
+    s = psrp_settings_for(host, base, env={})
+    assert (s.auth, s.user) == ("negotiate", "exadmin@CONTOSO.COM")
+    # NTLM forbidden: negotiate is Kerberos, which refuses a DOMAIN\\user name, naming the host
+    host, base = _host(tmp_path, "all:\n  hosts:\n    ex01.contoso.com: {ansible_user: 'CONTOSO\\\\exadmin', ansible_password: x, "
+                                 "exconf_forbid_ntlm: true}\n")
+    with pytest.raises(ConnectionConfigError, match=r"ex01.contoso.com: .*Kerberos needs user@REALM"):
+        psrp_settings_for(host, base, env={})
 
 
 def test_psrp_settings_take_ansibles_names(tmp_path):
