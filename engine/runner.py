@@ -43,6 +43,7 @@ from .model import (CONTROLLER, PROGRAM, Change, ChangeOutcome, ChangeResult, Co
                     OperationKind, Plan)
 from .planner import HostRead
 from .psrp_executor import PSRPExecutor
+from .sitereaders import SITES_STEP, choose_readers, site_of_host, sites_of
 from .transport import AuthenticationFailed, HostUnreachable, TransportError
 from .transport.cleartext import in_clear
 from .transport.limits import FileLimit, bound_forks, raise_open_file_limit
@@ -55,6 +56,9 @@ ExecutorFactory = Callable[[Host], Executor]
 Event = Callable[[str, str, int, int], None]  # (phase, host, done, total)
 
 GRACE_SECONDS = 10.0  # after a first Ctrl-C, how long hosts in flight may take to finish
+# How long the other hosts wait for the scout's list of servers and sites before they read without it (a site
+# then read by a second command): a slow first host delays the others by this much at most.
+SCOUT_WAIT_SECONDS = 10.0
 IN_FLIGHT_SOCKETS = 3  # sockets one host may hold while it authenticates (measured under NTLM)
 
 READ = "read:"
@@ -321,25 +325,40 @@ class Run:
         return [k for k in self.kinds if (k.scope == SERVER and (k.kind in mine or (k.kind in self._peer_kinds and k.kind not in self._site_kinds)))
                 or (k.scope == ORGANIZATION and k.kind in self._peer_kinds)]
 
-    def _site_read(self, session: Session, result: HostRead) -> None:
-        """Kinds read once per AD site: the first Mailbox server of a site to be read reads them for it, in a
-        second command on its shell (Test-EdgeSynchronization contacts every Edge of the site: once is enough).
-        The other hosts that do not declare them show them empty, so that the planner still sees them as peers."""
-        wanted = [k for k in self.kinds if k.kind in self._site_kinds and k.kind not in self.desired.kinds_of(result.host)]
-        if not wanted or result.facts is None:
-            return
+    def _site_kinds_for(self, host: str) -> list[Kind]:
+        """Kinds read once per AD site that this host does not declare itself (so reads for its site, if chosen)."""
+        mine = self.desired.kinds_of(host)
+        return [k for k in self.kinds if k.kind in self._site_kinds and k.kind not in mine]
+
+    def _observe_site(self, result: HostRead, wanted: list[Kind], answer: Answer | None) -> None:
+        """A host's view of the kinds read per site: what it read for its site (a Mailbox server that was its
+        site's reader), else nothing, so that the planner still sees them as peers."""
         for k in wanted:
             result.objects[k.kind] = ()
-        if result.facts.role != "Mailbox":
+        if answer is None or result.facts is None or result.facts.role != "Mailbox":
             return
-        site = result.facts.site.casefold()
-        with self._sites_lock:
-            if site in self._sites_read:
-                return
-            self._sites_read.add(site)
-        answer = self._execute(session, [s for k in wanted for s in k.read_steps(READ)], halt_on_error=False)
         for k in wanted:
             result.objects[k.kind] = k.observe(answer, READ) or ()
+        with self._sites_lock:
+            self._sites_read.add(result.facts.site.casefold())
+
+    def _read_missing_sites(self) -> None:
+        """A site whose chosen reader did not read it (the server list did not name it, its read failed) is read by a
+        second command on the first Mailbox server of it that was read."""
+        for name, session in self.sessions.items():
+            result = self.reads.get(name)
+            wanted = self._site_kinds_for(name)
+            if (not wanted or result is None or result.facts is None or result.facts.role != "Mailbox"
+                    or session.status is not HostStatus.OK or result.facts.site.casefold() in self._sites_read):
+                continue
+
+            def work(session: Session = session, result: HostRead = result, wanted: list[Kind] = wanted) -> None:
+                answer = self._execute(session, [s for k in wanted for s in k.read_steps(READ)], halt_on_error=False)
+                self._observe_site(result, wanted, answer)
+
+            guard(session, work)
+            if session.status is not HostStatus.OK:
+                result.status, result.error = session.status, session.error
 
     def _execute(self, session: Session, steps: list[Step], *, halt_on_error: bool, program: bool = False) -> Answer:
         """One round trip; a read cmdlet asked for twice with the same parameters is sent once (readcache).
@@ -348,6 +367,22 @@ class Run:
         if program:
             return readcache.answer_for(self._program_executor(session).execute(sent, halt_on_error=halt_on_error), alias)
         return readcache.answer_for(self._executor(session).execute(sent, halt_on_error=halt_on_error), alias)
+
+    def _likely_mailbox(self) -> str | None:
+        """The first host that its variables say is a Mailbox server (an Edge lists only itself), else the first."""
+        for host in self.hosts:
+            try:
+                if door_of(host.name, host.vars).role == "Mailbox":
+                    return host.name
+            except DoorError:
+                continue
+        return self.hosts[0].name if self.hosts else None
+
+    def _wait_for(self, event: threading.Event, seconds: float) -> None:
+        """Wait for another host's read, at most ``seconds``, and not past a Ctrl-C."""
+        deadline = time.monotonic() + seconds
+        while not event.is_set() and not self.stopping.is_set() and time.monotonic() < deadline:
+            event.wait(0.05)
 
     def release(self, hosts: set[str] | None = None) -> None:
         """Let go of sockets of hosts that have nothing more to do now (or all, while waiting)."""
@@ -407,19 +442,41 @@ class Run:
         room = max(0, self.files.sockets - IN_FLIGHT_SOCKETS * self.forks)
         held = [0]
         held_lock = threading.Lock()
+        # Kinds read once per site: the first host read (the scout) lists the servers and their sites, so that each
+        # site's reader is known before it is read and reads its site in its one command (sitereaders.py).
+        scout = (first or self._likely_mailbox()) if self._site_kinds else None
+        scouted = threading.Event()
+        readers: dict[str, str] = {}  # host -> the site it reads, chosen from the scout's list
 
         def read_one(session: Session) -> None:
             name = session.host.name
             result = self.reads.setdefault(name, HostRead(name, endpoint=endpoint_of(session.host, self.inventory.path.parent)))
             kinds = self._host_kinds(name)
+            wanted = self._site_kinds_for(name)
+            if scout is not None and name != scout:
+                self._wait_for(scouted, SCOUT_WAIT_SECONDS)
+            reads_site = bool(wanted) and (name == scout or name in readers)
             steps = [SERVER_STEP] + [s for k in kinds for s in k.read_steps(READ)]
+            if reads_site:
+                steps += [s for k in wanted for s in k.read_steps(READ)]
+            if name == scout:
+                steps.append(SITES_STEP)
             if name == first:
                 steps += [s for k in org for s in k.read_steps(ORG)] + list(self.org_steps)
-            answer = self._execute(session, steps, halt_on_error=False)
+            answer: Answer | None = None
+            try:
+                answer = self._execute(session, steps, halt_on_error=False)
+            finally:
+                if name == scout:
+                    sites = sites_of(answer) if answer is not None else {}
+                    own = site_of_host(name, sites)
+                    readers.update(choose_readers((h for h in self.sessions if h != name), sites, covered=(own,) if own else ()))
+                    scouted.set()
             result.facts = server_facts(answer)
             for k in kinds:
                 result.objects[k.kind] = k.observe(answer, READ)
-            self._site_read(session, result)
+            if wanted:
+                self._observe_site(result, wanted, answer if reads_site else None)
             if name == first:
                 self._org_objects = {k.kind: k.observe(answer, ORG) for k in org}
                 self.org_answer = answer
@@ -435,8 +492,13 @@ class Run:
                 executor.release()
 
         self._org_objects = {}
-        for skipped in self._parallel("read", read_one, list(self.sessions.values())):
+        order = list(self.sessions.values())
+        if scout is not None:  # the scout first: the others wait for its list
+            order.sort(key=lambda s: s.host.name != scout)
+        for skipped in self._parallel("read", read_one, order):
             skipped.fail(HostStatus.FAILED, "not read: interrupted")
+        if self._site_kinds and not self.stopping.is_set():
+            self._read_missing_sites()
         # In selection order, whatever order the hosts finished in.
         self.reads = {name: self.reads.get(name) or HostRead(name) for name in self.sessions}
         for name, session in self.sessions.items():
