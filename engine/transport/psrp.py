@@ -22,18 +22,22 @@ socket back and the next call authenticates a new connection on the same pool.
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime
 import email.utils
-
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
+from cryptography.hazmat.primitives.asymmetric import rsa
 from pypsrp.complex_objects import Command, ObjectMeta
-from pypsrp.exceptions import AuthenticationError, SerializationError, WinRMError, WinRMTransportError, WSManFaultError
+from pypsrp.exceptions import (AuthenticationError, InvalidPSRPOperation, SerializationError, WinRMError, WinRMTransportError,
+                               WSManFaultError)
+from pypsrp.messages import PublicKey
 from pypsrp.negotiate import HTTPNegotiateAuth
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.serializer import Serializer
@@ -115,8 +119,9 @@ class PSRPTransport:
     """One runspace pool on one host, opened on first use and kept for the run."""
 
     def __init__(self, settings: PSRPSettings, *, watchdog: Watchdog | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, client_key: "ClientKey | None" = None):
         self._settings = settings
+        self._client_key = client_key or ClientKey()
         self._clock = clock
         self._own_watchdog = watchdog is None
         self._watchdog = watchdog or Watchdog(clock)
@@ -240,7 +245,7 @@ class PSRPTransport:
         if self._pool is None:
             self._wsman = self._new_wsman()
             self._ensure_session()
-            pool = RunspacePool(self._wsman, configuration_name=self._settings.configuration_name)
+            pool = _SharedKeyPool(self._wsman, self._client_key, configuration_name=self._settings.configuration_name)
             _keep_output_raw(pool)
             self._call(lambda: pool.open(), stage="open")
             self._pool = pool
@@ -455,6 +460,59 @@ class _CopiedShallow(Command):
         clone = copy.copy(self)
         clone.args = list(self.args)
         return clone
+
+
+class ClientKey:
+    """The RSA key pair that a run's runspace pools send the server for their session keys (MS-PSRP 3.1.5.4.2:
+    the client's PUBLIC_KEY, 2.2.2.3; each server answers with its own session key, encrypted to it), made once,
+    when the first pool needs it. pypsrp makes one per pool (46 ms of CPU each: half of an apply's controller
+    CPU when every host imports a PFX, issue 20); Windows PowerShell's client makes one per process and gives it
+    to every remote session (PowerShell's CryptoUtils.cs, PSRSACryptoServiceProvider.
+    GetRSACryptoServiceProviderForClient: "This will reuse the key that has been generated", s_hStaticRSAKey
+    "needs to be generated once"). The private key never leaves this object; the run holds it, nothing global."""
+
+    def __init__(self, generate: Callable[[], rsa.RSAPrivateKey] | None = None):
+        self._generate = generate or (lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048))
+        self._lock = threading.Lock()
+        self._pair: tuple[rsa.RSAPrivateKey, str] | None = None
+
+    def pair(self) -> tuple[rsa.RSAPrivateKey, str]:
+        """(the private key, its public key as PUBLIC_KEY's base64 PUBLICKEYBLOB), made on first use."""
+        with self._lock:
+            if self._pair is None:
+                key = self._generate()
+                self._pair = (key, public_key_blob(key.public_key()))
+            return self._pair
+
+
+def public_key_blob(public: rsa.RSAPublicKey) -> str:
+    """A 2048-bit RSA public key as MS-PSRP 2.2.2.3 sends it: a CAPI PUBLICKEYBLOB (PUBLICKEYSTRUC for
+    CALG_RSA_KEYX, "RSA1", bit length, exponent, modulus little-endian), base64 (pypsrp writes the same)."""
+    numbers = public.public_numbers()
+    header = b"\x06\x02\x00\x00\x00\xa4\x00\x00RSA1\x00\x08\x00\x00"
+    return base64.b64encode(header + numbers.e.to_bytes(4, "little") + numbers.n.to_bytes(256, "little")).decode("ascii")
+
+
+class _SharedKeyPool(RunspacePool):
+    """pypsrp's runspace pool, whose key exchange sends the run's ``ClientKey`` instead of making a key pair of
+    its own; the rest (the server's ENCRYPTED_SESSION_KEY, decrypted with ``_exchange_key`` by pypsrp, and
+    every SecureString after it) is pypsrp's as before (pypsrp 0.9 powershell.py RunspacePool.exchange_keys)."""
+
+    def __init__(self, connection: WSMan, client_key: ClientKey, **kwargs: Any):
+        super().__init__(connection, **kwargs)
+        self._client_key = client_key
+
+    def exchange_keys(self) -> None:
+        if self._key_exchanged or self._exchange_key is not None:
+            return
+        self._exchange_key, public = self._client_key.pair()
+        for fragment in self._fragmenter.fragment(PublicKey(public_key=public), self.id):
+            self.shell.send("stdin", fragment)
+        start = time.monotonic()
+        while not self._key_exchanged:
+            if (time.monotonic() - start) * 1000 > self.session_key_timeout_ms:
+                raise InvalidPSRPOperation("Timeout while waiting for key exchange")
+            self._receive()
 
 
 class SecureText:
