@@ -422,7 +422,7 @@ class PSRPTransport:
         return self._settings.endpoint
 
 
-def _text(fn: Callable[[Any], str]) -> Callable[[Serializer, ObjectMeta, Any], str]:
+def _text(fn: Callable[[Any], str]) -> Callable[[Serializer, Any, Any], str]:
     return lambda _s, _m, d: fn(d)
 
 
@@ -430,7 +430,7 @@ def _text(fn: Callable[[Any], str]) -> Callable[[Serializer, ObjectMeta, Any], s
 # call (once per element: ~470 times for one pipeline of a host's read); this is that table, built once, with
 # the same functions. The tags it leaves out ("DT", whose pypsrp entry writes nothing, and any other) go
 # through pypsrp's own serialize. tests/unit/test_psrp_serializer.py compares the XML of both.
-_PACK: dict[str, Callable[[Serializer, ObjectMeta, Any], Any]] = {
+_PACK: dict[str, Callable[[Serializer, Any, Any], Any]] = {  # (serializer, metadata: pypsrp takes any ObjectMeta, value)
     "S": lambda s, _m, d: s._serialize_string(d),
     "C": _text(lambda d: str(ord(d))),
     "B": _text(lambda d: str(d).lower()),
