@@ -44,7 +44,7 @@ from .model import (CONTROLLER, PROGRAM, Change, ChangeOutcome, ChangeResult, Co
                     OperationKind, Plan)
 from .planner import HostRead
 from .psrp_executor import PSRPExecutor
-from .sitereaders import SITES_STEP, choose_readers, site_of_host, sites_of
+from .sitereaders import choose_readers, declared_site, misplaced
 from .transport import AuthenticationFailed, HostUnreachable, TransportError
 from .transport.cleartext import in_clear
 from .transport.limits import FileLimit, bound_forks, raise_open_file_limit
@@ -57,9 +57,6 @@ ExecutorFactory = Callable[[Host], Executor]
 Event = Callable[[str, str, int, int], None]  # (phase, host, done, total)
 
 GRACE_SECONDS = 10.0  # after a first Ctrl-C, how long hosts in flight may take to finish
-# How long the other hosts wait for the scout's list of servers and sites before they read without it (a site
-# then read by a second command): a slow first host delays the others by this much at most.
-SCOUT_WAIT_SECONDS = 10.0
 IN_FLIGHT_SOCKETS = 3  # sockets one host may hold while it authenticates (measured under NTLM)
 
 READ = "read:"
@@ -408,22 +405,6 @@ class Run:
             return readcache.answer_for(self._program_executor(session).execute(sent, halt_on_error=halt_on_error), alias)
         return readcache.answer_for(self._executor(session).execute(sent, halt_on_error=halt_on_error), alias)
 
-    def _likely_mailbox(self) -> str | None:
-        """The first host that its variables say is a Mailbox server (an Edge lists only itself), else the first."""
-        for host in self.hosts:
-            try:
-                if door_of(host.name, host.vars).role == "Mailbox":
-                    return host.name
-            except DoorError:
-                continue
-        return self.hosts[0].name if self.hosts else None
-
-    def _wait_for(self, event: threading.Event, seconds: float) -> None:
-        """Wait for another host's read, at most ``seconds``, and not past a Ctrl-C."""
-        deadline = time.monotonic() + seconds
-        while not event.is_set() and not self.stopping.is_set() and time.monotonic() < deadline:
-            event.wait(0.05)
-
     def release(self, hosts: set[str] | None = None) -> None:
         """Let go of sockets of hosts that have nothing more to do now (or all, while waiting)."""
         for name, s in self.sessions.items():
@@ -482,41 +463,31 @@ class Run:
         room = max(0, self.files.sockets - IN_FLIGHT_SOCKETS * self.forks)
         held = [0]
         held_lock = threading.Lock()
-        # Kinds read once per site: the first host read (the scout) lists the servers and their sites, so that each
-        # site's reader is known before it is read and reads its site in its one command (sitereaders.py).
-        scout = (first or self._likely_mailbox()) if self._site_kinds else None
-        scouted = threading.Event()
-        readers: dict[str, str] = {}  # host -> the site it reads, chosen from the scout's list
+        # Kinds read once per site: where the inventory says a host's site (exconf_site), the first host of each
+        # site reads it in its one command (sitereaders.py); the others' sites by a second command afterwards.
+        readers = choose_readers((h.name, h.vars) for h in self.hosts) if self._site_kinds else {}
 
         def read_one(session: Session) -> None:
             name = session.host.name
             result = self.reads.setdefault(name, HostRead(name, endpoint=endpoint_of(session.host, self.inventory.path.parent)))
             kinds = self._host_kinds(name)
             wanted = self._site_kinds_for(name)
-            if scout is not None and name != scout:
-                self._wait_for(scouted, SCOUT_WAIT_SECONDS)
-            reads_site = bool(wanted) and (name == scout or name in readers)
+            reads_site = bool(wanted) and name in readers
             steps = [SERVER_STEP] + [s for k in kinds for s in k.read_steps(READ)]
             if reads_site:
                 steps += [s for k in wanted for s in k.read_steps(READ)]
-            if name == scout:
-                steps.append(SITES_STEP)
             if name == first:
                 steps += [s for k in org for s in k.read_steps(ORG)] + list(self.org_steps)
-            answer: Answer | None = None
-            try:
-                answer = self._execute(session, steps, halt_on_error=False)
-            finally:
-                if name == scout:
-                    sites = sites_of(answer) if answer is not None else {}
-                    own = site_of_host(name, sites)
-                    readers.update(choose_readers((h for h in self.sessions if h != name), sites, covered=(own,) if own else ()))
-                    scouted.set()
+            answer = self._execute(session, steps, halt_on_error=False)
             result.facts = server_facts(answer)
             for k in kinds:
                 result.objects[k.kind] = k.observe(answer, READ)
             if wanted:
                 self._observe_site(result, wanted, answer if reads_site else None)
+                note = misplaced(name, declared_site(session.host.vars), result.facts.site) if result.facts.role == "Mailbox" else ""
+                if note:
+                    with held_lock:
+                        self.warnings.append(note)
             if name == first:
                 self._org_objects = {k.kind: k.observe(answer, ORG) for k in org}
                 self.org_answer = answer
@@ -534,10 +505,7 @@ class Run:
                 executor.release()
 
         self._org_objects = {}
-        order = list(self.sessions.values())
-        if scout is not None:  # the scout first: the others wait for its list
-            order.sort(key=lambda s: s.host.name != scout)
-        for skipped in self._parallel("read", read_one, order):
+        for skipped in self._parallel("read", read_one, list(self.sessions.values())):
             skipped.fail(HostStatus.FAILED, "not read: interrupted")
         if self._site_kinds and not self.stopping.is_set():
             self._read_missing_sites()

@@ -2,57 +2,42 @@
 
 Test-EdgeSynchronization contacts every Edge of the site it runs in, so one Mailbox server per site runs it.
 A reader that learns its site from its own read needs a second command for it (2 more requests over
-remote PowerShell: over the budget of 8). So the first host read lists the organisation's servers and
-their sites (``SITES_STEP``), and each site's reader is picked from that list before it is read: its
-site steps travel in its one read. Pure functions; the runner does the reading, and a site whose chosen
-reader was not read as expected (a name the list does not hold, a failed read) is read afterwards by a
-second command on another Mailbox server of it.
+remote PowerShell: over the budget of 8). Where the inventory says a Mailbox server's site
+(``exconf_site``, as Ansible inventories often group hosts by site), the first selected host of each
+site is chosen before it is read and reads its site in its one read. Listing the organisation's servers
+instead would cost more than it saves: Get-ExchangeServer answers whole objects (a few KB each), several
+envelopes for a thousand servers. A site nobody was chosen for, or whose reader turned out to be in
+another site, is read afterwards by a second command on a Mailbox server of it. Pure functions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
-from exconf.remote import Answer, Step
-
-SITES_STEP_ID = "exconf.sites"
-# Get-ExchangeServer without -Identity lists every Exchange server of the organisation; Fqdn and Site only,
-# so that the list of a thousand servers stays within one WS-Management envelope.
-SITES_STEP = Step(id=SITES_STEP_ID, cmdlet="Get-ExchangeServer", params={}, select=("Fqdn", "Site"))
+SITE_VARIABLE = "exconf_site"
 
 
-def site_name(value: object) -> str:
-    """``contoso.lab/Configuration/Sites/Amsterdam`` → ``Amsterdam`` (as engine/facts.py reads a server's Site)."""
-    return str(value or "").rsplit("/", 1)[-1]
+def declared_site(variables: Mapping[str, object]) -> str:
+    """The AD site the inventory gives a host ("" when it gives none)."""
+    value = variables.get(SITE_VARIABLE)
+    return value.strip() if isinstance(value, str) else ""
 
 
-def sites_of(answer: Answer) -> dict[str, str]:
-    """Server FQDN and short name (case-folded) → its AD site, from the list; {} when the list was not read."""
-    result = answer.results.get(SITES_STEP_ID)
-    if result is None or not result.ok:
-        return {}
+def choose_readers(hosts: Iterable[tuple[str, Mapping[str, object]]]) -> dict[str, str]:
+    """host -> the site it reads: the first host of each declared site, in selection order."""
+    taken: set[str] = set()
     out: dict[str, str] = {}
-    for obj in result.objects:
-        fqdn, site = str(obj.get("Fqdn") or "").casefold(), site_name(obj.get("Site"))
-        if fqdn and site:
-            out[fqdn] = site
-            out.setdefault(fqdn.split(".", 1)[0], site)
-    return out
-
-
-def site_of_host(host: str, sites: dict[str, str]) -> str:
-    """The site the list gives a host named by its FQDN or its short name ("" when it does not hold it)."""
-    name = host.casefold()
-    return sites.get(name) or sites.get(name.split(".", 1)[0], "")
-
-
-def choose_readers(hosts: Iterable[str], sites: dict[str, str], covered: Iterable[str] = ()) -> dict[str, str]:
-    """host → the site it reads: the first host of each site in selection order, sites ``covered`` left out."""
-    taken = {s.casefold() for s in covered}
-    out: dict[str, str] = {}
-    for host in hosts:
-        site = site_of_host(host, sites)
+    for name, variables in hosts:
+        site = declared_site(variables)
         if site and site.casefold() not in taken:
             taken.add(site.casefold())
-            out[host] = site
+            out[name] = site
     return out
+
+
+def misplaced(host: str, declared: str, actual: str) -> str:
+    """A note when a host is not in the site the inventory says ("" when it is, or when none is said)."""
+    if not declared or declared.casefold() == actual.casefold():
+        return ""
+    return (f"{host}: {SITE_VARIABLE} says {declared}, but the server is in site {actual or '(none)'}; "
+            f"{declared} was read through another Mailbox server of it")
