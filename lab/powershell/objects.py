@@ -59,6 +59,15 @@ def to_string_text(text: str) -> str:
 
 def set_to_string(obj: ps.PSObject, text: str) -> None:
     obj.PSObject.to_string = to_string_text(text)
+
+
+def note(name: str, v: Any) -> ps.PSNoteProperty:
+    """``PSNoteProperty(name, v)`` without its cost: given a value, psrpcore's constructor sets it through
+    ``set_value(v, PSObject())``, a throwaway PSObject per property (a copy of its type's metadata); a note
+    property has no setter, so ``set_value`` only stores the value and the property is the same."""
+    prop = ps.PSNoteProperty(name)
+    prop.set_value(v, None)  # type: ignore[arg-type]  # no setter: the object is not used
+    return prop
 _DIR = "Microsoft.Exchange.Data.Directory."
 _SYS = _DIR + "SystemConfiguration."
 _AD_TAIL = (_DIR + "ADObject", _DIR + "ADRawEntry", "Microsoft.Exchange.Data.ConfigurableObject", "System.Object")
@@ -120,8 +129,7 @@ def value(v: Any) -> Any:
         obj = ps.PSObject()
         obj.PSObject.type_names = _deserialized((type(v).__name__, "System.Object"))
         set_to_string(obj, str(v))
-        for f in dataclasses.fields(v):
-            obj.PSObject.adapted_properties.append(ps.PSNoteProperty(f.name, value(getattr(v, f.name))))
+        obj.PSObject.adapted_properties.extend([note(f.name, value(getattr(v, f.name))) for f in dataclasses.fields(v)])
         return obj
     return str(v)  # Exchange-typed values travel as their ToString()
 
@@ -145,18 +153,27 @@ def to_psobject(cmdlet: str, obj: dict[str, Any], *, computer: str, runspace_id:
     if cmdlet.lower().endswith("-exchangecertificate") and isinstance(obj.get("RawData"), bytes):
         return certificate_form(obj, computer=computer, runspace_id=runspace_id, serialization=certificate_serialization)
     out = ps.PSObject()
-    out.PSObject.type_names = _deserialized(TYPES.get(cmdlet.lower(), ("System.Object",)))
-    set_to_string(out, _to_string(cmdlet, obj))
-    for name, raw in obj.items():
-        out.PSObject.adapted_properties.append(ps.PSNoteProperty(name, value(raw)))
+    meta = out.PSObject  # once: every attribute read of a PSObject indexes all its properties
+    meta.type_names = _deserialized(TYPES.get(cmdlet.lower(), ("System.Object",)))
+    meta.to_string = to_string_text(_to_string(cmdlet, obj))
+    meta.adapted_properties.extend([note(name, value(raw)) for name, raw in obj.items()])
     _session_notes(out, computer, runspace_id)
     return out
 
 
+SESSION_NOTES = ("PSComputerName", "RunspaceId", "PSShowComputerName")
+
+
 def _session_notes(out: ps.PSObject, computer: str, runspace_id: uuid.UUID) -> None:
-    ps.add_note_property(out, "PSComputerName", computer)
-    ps.add_note_property(out, "RunspaceId", ps.PSGuid(runspace_id))
-    ps.add_note_property(out, "PSShowComputerName", False)
+    """The remote session's extended properties. What ps.add_note_property does, without its per-call
+    index of every property: after it, the only properties are the adapted ones set by name above."""
+    meta = out.PSObject
+    if meta.extended_properties or any(p.name in SESSION_NOTES for p in meta.adapted_properties):
+        for name, v in zip(SESSION_NOTES, (computer, ps.PSGuid(runspace_id), False)):
+            ps.add_note_property(out, name, v)  # raises on a duplicate, as before
+        return
+    meta.extended_properties.extend([note("PSComputerName", computer), note("RunspaceId", ps.PSGuid(runspace_id)),
+                                     note("PSShowComputerName", False)])
 
 
 def certificate_form(obj: dict[str, Any], *, computer: str, runspace_id: uuid.UUID, serialization: str) -> ps.PSObject:
@@ -166,7 +183,7 @@ def certificate_form(obj: dict[str, Any], *, computer: str, runspace_id: uuid.UU
     out = ps.PSObject()
     out.PSObject.type_names = _deserialized(_CERTIFICATE)
     set_to_string(out, _x509_to_string(obj))
-    out.PSObject.adapted_properties.append(ps.PSNoteProperty("RawData", ps.PSByteArray(der)))
+    out.PSObject.adapted_properties.append(note("RawData", ps.PSByteArray(der)))
     _session_notes(out, computer, runspace_id)
     if serialization != "none":
         stream = nrbf_writer.exchange_certificate(
@@ -205,7 +222,7 @@ def measure_info(count: int = 0) -> ps.PSObject:
     out = ps.PSObject()
     out.PSObject.type_names = _deserialized(MEASURE_TYPES)
     set_to_string(out, "Microsoft.PowerShell.Commands.GenericMeasureInfo")
-    for name, v in (("Count", ps.PSInt(count)), ("Average", None), ("Sum", None), ("Maximum", None),
-                    ("Minimum", None), ("Property", None)):
-        out.PSObject.adapted_properties.append(ps.PSNoteProperty(name, v))
+    out.PSObject.adapted_properties.extend([note(name, v) for name, v in (
+        ("Count", ps.PSInt(count)), ("Average", None), ("Sum", None), ("Maximum", None), ("Minimum", None),
+        ("Property", None))])
     return out
