@@ -119,21 +119,25 @@ def _deserialized(names: tuple[str, ...]) -> list[str]:
 
 
 def value(v: Any) -> Any:
-    """One property value in its remote-session form."""
+    """One property value in its remote-session form.
+
+    A 32-bit integer, a DateTime, a Guid and a byte array are given to psrpcore as Python's own int,
+    datetime, UUID and bytes: it writes them as the same <I32>, <DT>, <G> and <BA> as its PSInt,
+    PSDateTime, PSGuid and PSByteArray (whose construction copies type metadata per value)."""
     if v is None or isinstance(v, (bool, str)):
         return v
     if isinstance(v, int):
-        return ps.PSInt(v) if -(2**31) <= v < 2**31 else ps.PSInt64(v)
+        return int(v) if -(2**31) <= v < 2**31 else ps.PSInt64(v)
     if isinstance(v, float):
-        return ps.PSDouble(v)
+        return ps.PSDouble(v)  # a Python float would be written as a Single
     if isinstance(v, dt.datetime):
         moment = v if v.tzinfo else v.replace(tzinfo=dt.timezone.utc)
-        return ps.PSDateTime(moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second,
-                             moment.microsecond, tzinfo=moment.tzinfo)
+        return dt.datetime(moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second,
+                           moment.microsecond, tzinfo=moment.tzinfo)
     if isinstance(v, uuid.UUID):
-        return ps.PSGuid(v)
+        return uuid.UUID(int=v.int)
     if isinstance(v, (bytes, bytearray)):
-        return ps.PSByteArray(bytes(v))
+        return bytes(v)
     if isinstance(v, (list, tuple)):
         items = ps.PSList([None if item is None else _text(item) for item in v])
         items.PSObject.type_names = _deserialized(LIST_TYPES)
