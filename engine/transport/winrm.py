@@ -173,7 +173,8 @@ class WinRMTransport:
                                refused_is_safe=True)
                 return self._answer(shell, command_id, notes)
             except _Retry as retry:  # the server says the payload reached no process: start the program again
-                notes.append(f"started the program again: {retry.reason}")
+                notes.append("the server no longer had the shell; opened a new one" if retry.new_shell
+                             else f"started the program again: {retry.reason}")
                 self._command = None
                 if not retry.fault:  # a sealed message the server could not read: log on again
                     self._drop_connection()

@@ -116,6 +116,15 @@ class StdinLines:
     def __init__(self, cmd: Command):
         self._cmd = cmd
 
+    def read(self) -> bytes:
+        """Everything until the end of input (a process that reads its standard input to the end)."""
+        cmd = self._cmd
+        with cmd.changed:
+            cmd.changed.wait_for(lambda: cmd.stdin_ended or cmd.aborted)
+            data = bytes(cmd.stdin)
+            cmd.stdin.clear()
+            return data
+
     def readline(self) -> bytes | None:
         cmd = self._cmd
         with cmd.changed:
