@@ -288,6 +288,7 @@ class ShellResource:
                     raise soap.input_closed_fault(shell.id, cmd.id)
                 cmd.stdin.extend(data)
                 cmd.stdin_sent = True
+                self.stats.add(sends=1)
                 if stream.get("End", "false").lower() == "true":
                     cmd.stdin_ended = True
                 cmd.changed.notify_all()
