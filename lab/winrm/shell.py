@@ -219,10 +219,14 @@ class ShellResource:
         shell = Shell(id=str(uuid.uuid4()).upper(), owner=principal.lower(), codepage=codepage, idle_timeout=idle,
                       principal=principal, logon=logon)
         with self._lock:
-            self._expire_idle_locked()
-            if sum(1 for s in self._shells.values() if s.owner == shell.owner) >= MAX_SHELLS_PER_USER:
-                raise soap.max_shells_per_user_fault()
-            self._shells[shell.id] = shell
+            expired = self._expire_idle_locked()
+            full = sum(1 for s in self._shells.values() if s.owner == shell.owner) >= MAX_SHELLS_PER_USER
+            if not full:
+                self._shells[shell.id] = shell
+        for old in expired:  # WinRS ends an expired shell's processes with it
+            self._abort_commands(old)
+        if full:
+            raise soap.max_shells_per_user_fault()
         self.stats.add(shells=1)
 
         created = ET.Element(q("x", "ResourceCreated"))
@@ -420,11 +424,13 @@ class ShellResource:
         for cmd in commands:
             self._abort(cmd)
 
-    def _expire_idle_locked(self) -> None:
+    def _expire_idle_locked(self) -> list[Shell]:
         now = time.monotonic()
+        expired = []
         for shell_id, shell in list(self._shells.items()):
             if now - shell.last_used > shell.idle_timeout:
-                del self._shells[shell_id]
+                expired.append(self._shells.pop(shell_id))
+        return expired
 
 
 def _child_text(parent: ET.Element, local: str) -> str | None:
