@@ -168,6 +168,8 @@ class WinRMTransport:
             self._ensure_connection(notes)
             shell, command_id = self._shell, self._command
             assert shell is not None
+            # Until this payload's answer has ended, the program is not reusable: a failure leaves it to Delete.
+            self._command, self._finished_command = None, command_id
             try:
                 self._exchange(lambda p: p.send_command_input(shell, command_id, payload, end=False), stage="send", unknown=True,
                                refused_is_safe=True)
@@ -175,8 +177,9 @@ class WinRMTransport:
             except _Retry as retry:  # the server says the payload reached no process: start the program again
                 notes.append("the server no longer had the shell; opened a new one" if retry.new_shell
                              else f"started the program again: {retry.reason}")
-                self._command = None
-                if not retry.fault:  # a sealed message the server could not read: log on again
+                if retry.fault:
+                    self._finished_command = None  # no process to signal: the server said so
+                else:  # a sealed message the server could not read: log on again; the program it kept is signalled
                     self._drop_connection()
                 if retry.new_shell:
                     self._shell = self._finished_command = None
@@ -186,7 +189,7 @@ class WinRMTransport:
         # From here on the command may run: nothing is ever sent twice.
         shell = self._shell
         assert shell is not None
-        self._command, self._command_program = command_id, key
+        self._command_program, self._finished_command = key, command_id  # reusable once its answer has ended
         self._exchange(lambda p: p.send_command_input(shell, command_id, stdin, end=False), stage="send", unknown=True)
         return self._answer(shell, command_id, notes)
 
@@ -273,14 +276,13 @@ class WinRMTransport:
             found = split_answer(bytes(out))
             if found is not None:
                 answer, rest = found
-                if done or rest:
-                    # Exited, or wrote past its answer (the program writes nothing until its next payload): not used again.
-                    if rest and not done:
-                        notes.append("the program wrote past the end of its answer; the next round trip starts it again")
-                    self._finished_command, self._command = command_id, None
+                if rest and not done:
+                    # The program writes nothing until its next payload: one that does is not used again.
+                    notes.append("the program wrote past the end of its answer; the next round trip starts it again")
+                elif not done:  # running, waiting for its next payload: kept
+                    self._command, self._finished_command = command_id, None
                 return Output(answer, bytes(err), code if done else 0, tuple(notes))
             if done:  # the program ended without ending an answer (a fatal error, a bootstrap refusal)
-                self._finished_command, self._command = command_id, None
                 return Output(bytes(out), bytes(err), code, tuple(notes))
 
     # -- connections ------------------------------------------------------------------------
