@@ -54,6 +54,32 @@ def test_the_program_crosses_the_wire_once_and_an_answer_may_span_receives():
     assert b'End="true"' not in sends[0] + sends[1]  # standard input stays open for the next payload
 
 
+def test_a_program_that_writes_past_its_answer_is_not_used_again():
+    """The program writes nothing between an answer and its next payload: a host that does is not trusted with
+    the next payload; the next round trip signals that command and starts the program anew (sent again)."""
+    framed = ANSWER + ANSWER_END_BYTES
+
+    def answer(sock, n):
+        data = base64.b64encode(framed + (b"stray" if n == 1 else b"")).decode()
+        sock.sendall(reply("200 OK", envelope("uuid:0", receive_body(data))))
+
+    endpoint = HostileWinRM(answer, at="Receive")
+    watchdog = Watchdog()
+    transport = WinRMTransport(settings(endpoint.address), watchdog=watchdog)
+    try:
+        first = transport.run(encode_stdin([READ]))
+        second = transport.run(encode_stdin([READ]))
+    finally:
+        transport.close()
+        watchdog.close()
+        endpoint.stop()
+    assert first.stdout == second.stdout == framed
+    assert first.notes == ("the program wrote past the end of its answer; the next round trip starts it again",)
+    assert endpoint.seen == ["Create", "Command", "Send", "Receive", "Signal", "Command", "Send", "Receive", "Delete"]
+    program = base64.b64encode(base64.b64encode(program_text().encode())[:3000]).decode()[:2000]
+    assert all(program.encode() in body for action, body in endpoint.bodies if action == "Send")
+
+
 def test_a_program_that_ends_is_started_again_with_the_program(make_lab):
     """A payload the program cannot run ends its process (exit 1, the fatal answer): the next round trip starts a
     new command in the same shell, with the program again, after signalling the one that ended."""
