@@ -52,6 +52,8 @@ def test_the_program_crosses_the_wire_once_and_an_answer_may_span_receives():
     assert payload.encode() in sends[1]  # the second Send is the payload line and nothing else
     assert len(sends[1]) < 4096 < len(program_text()) < len(sends[0])
     assert b'End="true"' not in sends[0] + sends[1]  # standard input stays open for the next payload
+    (command,) = [body for action, body in endpoint.bodies if action == "Command"]
+    assert b'Name="WINRS_CONSOLEMODE_STDIN">FALSE<' in command  # standard input a pipe, as Ansible asks for it
 
 
 def test_a_program_that_writes_past_its_answer_is_not_used_again():
