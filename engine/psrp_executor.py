@@ -143,8 +143,8 @@ def _same_reads(steps: list[Step]) -> dict[str, str]:
 
 def _fits(batch: list[Step], step: Step, halt: bool) -> bool:
     """Whether a step may join a batch: a change that travels alone only an empty one; after such a
-    change only reads; under halt_on_error a change not after a read (what it follows has answered); a
-    read's cmdlet once per batch. Changes of one cmdlet: under halt_on_error in any number (the error that ends the batch
+    change only reads; under halt_on_error a change not after a read (what it follows has answered); reads
+    of one cmdlet when each names another -Identity. Changes of one cmdlet: under halt_on_error in any number (the error that ends the batch
     is the statement after the last separator); otherwise when each names its own object by -Identity
     (their errors and warnings carry it, see _owners)."""
     if not batch:
@@ -159,8 +159,19 @@ def _fits(batch: list[Step], step: Step, halt: bool) -> bool:
     if not clash:
         return True
     if is_read(step):
-        return False
+        # Reads of one cmdlet share a batch only when each names another -Identity (none at all counts as one):
+        # a record that names its -Identity goes to that read, any other to each of them (_by_step), so a read
+        # is never reported done when it may have failed (the scout's server list beside its own facts).
+        return all(_read_key(s) != _read_key(step) for s in clash)
     return halt or (_identity(step) is not None and all(_identity(s) not in (None, _identity(step)) for s in clash))
+
+
+def _read_key(step: Step) -> tuple[str, ...]:
+    """A read's -Identity, to tell reads of one cmdlet apart: () without one; this server for LOCAL_SERVER."""
+    if "Identity" not in step.params:
+        return ()
+    value = step.params["Identity"]
+    return ("local",) if value == LOCAL_SERVER else ("identity", value.lower() if isinstance(value, str) else repr(value))
 
 
 def _identity(step: Step) -> str | None:

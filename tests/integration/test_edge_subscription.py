@@ -97,7 +97,9 @@ def applied(recorder: Recorder) -> list[tuple[str, tuple[str, ...]]]:
 
 def test_the_organisations_side_is_read_once_per_site_on_one_mailbox_server(lab):
     """Get-EdgeSubscription and Test-EdgeSynchronization (which contacts every Edge of the site) run once per AD
-    site, on one Mailbox server of it, in a second command on its shell; the Edge reads its own side."""
+    site, on one Mailbox server of it, in that server's one read: the first host read lists the servers and their
+    sites, so each site's reader is known before it is read (engine/sitereaders.py); the Edge reads its own side."""
+    before = lab.stats()
     apply_run, recorder = a_run(lab, inventory(AMSTERDAM, ""))
     try:
         reads = apply_run.read()
@@ -107,6 +109,29 @@ def test_the_organisations_side_is_read_once_per_site_on_one_mailbox_server(lab)
     assert sorted(tests) == ["ex01", "ex02"]  # one per site: Amsterdam and Rotterdam (the Edge's own read skips it)
     assert sorted(h for h, c in recorder.calls if "Get-EdgeSubscription" in c) == ["edge01", "ex01", "ex02"]  # not edge02
     assert reads["edge02"].objects["edge_subscription"] == ()  # not declared there: read by nobody for it, still a peer
+    # one command per host, the site's side inside it; the first (ex01) also listed the servers
+    assert sorted(h for h, _ in recorder.calls) == ["edge01", "edge02", "ex01", "ex02"]
+    assert [h for h, c in recorder.calls if c.count("Get-ExchangeServer") == 2] == ["ex01"]
+    assert recorder.calls[0][0] == "ex01"  # read before the others, which waited for its list
+    after = lab.stats()
+    assert {n: after[n]["requests"] - before.get(n, {}).get("requests", 0) for n in ("EX01", "EX02")} == (
+        {"EX01": 7, "EX02": 7} if lab.door == "winrm" else {"EX01": 8, "EX02": 8})  # a read's budget (the program's Kerberos: 7)
+
+
+def test_a_site_without_a_chosen_reader_is_read_by_a_second_command(lab):
+    """The first host (ex01) does not answer: there is no list of servers, nobody is chosen before reading, and
+    Rotterdam is read afterwards by a second command on ex02, its Mailbox server that was read."""
+    text = inventory(AMSTERDAM, "").replace('ex01: {ansible_host: "{EX01}"', "ex01: {ansible_host: 127.0.0.9")  # nothing listens there
+    apply_run, recorder = a_run(lab, text)
+    try:
+        reads = apply_run.read()
+    finally:
+        apply_run.close()
+    assert reads["ex01"].status.value != "ok" and reads["ex02"].status.value == "ok"
+    ex02 = [c for h, c in recorder.calls if h == "ex02"]
+    assert len(ex02) == 2 and ex02[1] == ("Get-EdgeSubscription", "Test-EdgeSynchronization", "Get-TransportService")
+    assert "Test-EdgeSynchronization" not in ex02[0]
+    assert any(o.kind == "edge_subscription.site" for o in reads["ex02"].objects["edge_subscription"])
 
 
 def every_text(folder: Path) -> str:

@@ -23,6 +23,16 @@ def test_reads_of_different_cmdlets_share_a_pipeline_and_a_repeated_cmdlet_start
     assert ids(plan_batches(steps)) == [["server", "rc", "ts", "cert", "sc"], ["cert:rc"]]
 
 
+def test_reads_of_one_cmdlet_share_a_pipeline_only_when_each_names_another_identity():
+    # this server's facts beside the list of every server (the scout's read): a record naming its -Identity goes to
+    # that read, any other to both, so neither is reported done when it may have failed
+    steps = [Step("server", "Get-ExchangeServer", {"Identity": LOCAL_SERVER}), Step("sites", "Get-ExchangeServer"),
+             Step("a", "Get-ReceiveConnector", {"Identity": "EX01\\A"}), Step("b", "Get-ReceiveConnector", {"Identity": "ex01\\a"}),
+             Step("c", "Get-ReceiveConnector", {"Identity": "EX01\\C"}), Step("all", "Get-ReceiveConnector", {"Server": "EX01"}),
+             Step("all2", "Get-ReceiveConnector", {"Server": "EX02"})]
+    assert ids(plan_batches(steps)) == [["server", "sites", "a", "c", "all"], ["b", "all2"]]
+
+
 def test_under_halt_changes_share_a_pipeline_and_a_removal_or_an_output_ref_starts_another():
     steps = [
         Step("a", "Set-TransportService"), Step("b", "Set-ReceiveConnector", {"Identity": "EX01\\A"}),
