@@ -2,9 +2,12 @@
 
 A lab server can run exactly one thing: the command line of the remote contract
 (``exconf.remote.command_line()``), whose bootstrap refuses a Constrained Language
-Mode session, reads standard input line by line through ``$input`` up to a line of
-four NULs (as Ansible's bootstrap_wrapper.ps1 does), checks the program's SHA-256
-and runs it with the payload. The lab does what that program
+Mode session, reads standard input line by line through ``$input`` as the lines
+arrive, up to a line of four NULs (as Ansible's bootstrap_wrapper.ps1 does), checks
+the program's SHA-256 once and then runs it for each later line, a payload, in the
+same process, writing each answer and its end as soon as it is made, until standard
+input ends (``run_process``; ``run_command`` is the same with all of standard input
+given at once, an SSH exec channel's way). The lab does what that program
 (engine/remote/exconf.ps1) does, step by step, against the simulated
 organisation: allowlist, the marker objects (computer name, an earlier step's
 output, byte arrays, secrets), ``output_file``, an Import-ExchangeCertificate step done as the
@@ -30,7 +33,7 @@ import json
 import ntpath
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -47,9 +50,9 @@ from .exchange.spec import ServerSpec
 from .winrm.shell import split_arguments
 
 POWERSHELL_NAMES = ("powershell.exe", "powershell")
-# What the bootstrap itself prints (exconf.remote._BOOTSTRAP).
-NO_PAYLOAD = remote.encode_fatal("no payload on standard input")
-HASH_MISMATCH = remote.encode_fatal("program hash mismatch")
+# What the bootstrap itself prints (exconf.remote._BOOTSTRAP): no answer end, the process exits at once.
+NO_PROGRAM = remote.encode_fatal(remote.NO_PROGRAM_MESSAGE)
+HASH_MISMATCH = remote.encode_fatal(remote.HASH_MISMATCH_MESSAGE)
 NOT_EXCONF = (
     "exconf lab: this simulated server runs only exconf's remote program ({command}); it cannot run other "
     "PowerShell commands or scripts.\r\n"
@@ -102,26 +105,69 @@ class LabStore(Protocol):
     def import_pfx(self, spec: ServerSpec, data: bytes, password: str, exportable: bool, friendly_name: str | None) -> str: ...
 
 
+class LineSource(Protocol):
+    """A process's redirected standard input as powershell.exe's host reads it (TextReader.ReadLine)."""
+
+    def readline(self) -> bytes | None:
+        """The next line without its end (CR LF, LF or CR), waiting for it to arrive; None at end of input."""
+        ...
+
+
+class BytesLines:
+    """All of standard input given at once (an SSH exec channel closed after its input, a test)."""
+
+    def __init__(self, data: bytes):
+        self._lines = iter(input_lines_bytes(data))
+
+    def readline(self) -> bytes | None:
+        return next(self._lines, None)
+
+
+def input_lines_bytes(data: bytes) -> list[bytes]:
+    """Bytes split as TextReader.ReadLine splits (CR LF, CR or LF; no empty last line)."""
+    lines = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return lines
+
+
 def run_command(store: "LabStore", server: ServerSpec, command: str, arguments: list[str], stdin: bytes,
                 codepage: int) -> CommandResult:
+    """A process given all of its standard input at once: everything it wrote, once it has exited."""
+    out: list[bytes] = []
+    err: list[bytes] = []
+    code = run_process(store, server, command, arguments, BytesLines(stdin), out.append, err.append, codepage)
+    return CommandResult(b"".join(out), b"".join(err), code)
+
+
+def run_process(store: "LabStore", server: ServerSpec, command: str, arguments: list[str], stdin: LineSource,
+                stdout: Callable[[bytes], None], stderr: Callable[[bytes], None], codepage: int) -> int:
+    """One process on a lab server: reads standard input as it arrives, writes as it goes; the exit code."""
     try:
         codec = python_codec(codepage)
         "".encode(codec)
     except LookupError:
-        return CommandResult(b"", f"exconf lab: code page {codepage} is not supported\r\n".encode("ascii"), 1)
+        stderr(f"exconf lab: code page {codepage} is not supported\r\n".encode("ascii"))
+        return 1
     # A client may send the whole line as the command: split it as the process would.
     tokens = split_arguments(" ".join([command, *arguments]))
     if not tokens:
-        return CommandResult(b"", b"", 0)
+        return 0
     if ntpath.basename(tokens[0]).lower() not in POWERSHELL_NAMES:
         # cmd.exe's answer for a program it cannot find
         text = f"'{tokens[0]}' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n"
-        return CommandResult(b"", _encode(text, codec), 1)
+        stderr(_encode(text, codec))
+        return 1
     if not is_exconf_invocation(tokens[1:]):
         shown = " ".join([remote.POWERSHELL, *remote.POWERSHELL_ARGS, "<bootstrap>"])
-        return CommandResult(b"", _encode(NOT_EXCONF.format(command=shown), codec), 1)
-    answer, exit_code = run_bootstrap(store, server, decode_console(stdin, codepage))
-    return CommandResult(_encode(answer, codec), b"", exit_code)
+        stderr(_encode(NOT_EXCONF.format(command=shown), codec))
+        return 1
+
+    def lines() -> Iterator[str]:  # powershell.exe decodes each line with the console's code page
+        while (line := stdin.readline()) is not None:
+            yield decode_console(line, codepage)
+
+    return run_bootstrap_lines(store, server, lines(), lambda text: stdout(_encode(text, codec)))
 
 
 def is_exconf_invocation(args: list[str]) -> bool:
@@ -172,50 +218,67 @@ def clm_answer(server: ServerSpec, mode: str = "ConstrainedLanguage") -> str:
 
 
 def run_bootstrap(store: "LabStore", server: ServerSpec, text: str) -> tuple[str, int]:
-    """What the one-line bootstrap does with standard input, then what the program does."""
+    """The bootstrap given all of standard input at once: everything it wrote, and the exit code."""
+    out: list[str] = []
+    code = run_bootstrap_lines(store, server, iter(input_lines(text)), out.append)
+    return "".join(out), code
+
+
+def run_bootstrap_lines(store: "LabStore", server: ServerSpec, lines: Iterator[str], write: Callable[[str], None]) -> int:
+    """What the one-line bootstrap does with standard input as its lines arrive, then what the program does
+    with each payload line: ``foreach($x in $input)`` takes each line when it has arrived (exconf.remote._BOOTSTRAP)."""
     if getattr(server.faults, "constrained_language", False):  # an AppLocker/WDAC-locked host
-        return clm_answer(server), 1
+        write(clm_answer(server))
+        return 1
     program_lines: list[str] = []
-    payload_lines: list[str] = []
-    separated = False
-    for line in input_lines(text):  # foreach($x in $input){...}
-        if separated:
-            payload_lines.append(line)
+    loaded = False  # the Exchange snap-in, once the program has loaded it in this process
+    checked = False
+    for line in lines:
+        if checked:  # if($s){& $s $x}: one run of the program per payload line
+            answer, code = run_program(store, server, line, loaded=loaded)
+            write(answer)
+            if code:
+                return code  # Exit-Fatal: exit 1
+            loaded = True
         elif line == remote.SEPARATOR:
-            separated = True
+            try:  # [Convert]::FromBase64String ignores white space; anything else fails (then no bytes)
+                program = base64.b64decode(re.sub(r"[ \t]", "", "".join(program_lines)), validate=True)
+            except (binascii.Error, ValueError):
+                program = b""
+            if hashlib.sha256(program).hexdigest().upper() != remote.program_hash():
+                write(HASH_MISMATCH)
+                return 1
+            checked = True
         else:
             program_lines.append(line)
-    if not separated:
-        return NO_PAYLOAD, 1
-    try:  # [Convert]::FromBase64String ignores white space; anything else fails (then no bytes)
-        program = base64.b64decode(re.sub(r"[ \t]", "", "".join(program_lines)), validate=True)
-    except (binascii.Error, ValueError):
-        program = b""
-    if hashlib.sha256(program).hexdigest().upper() != remote.program_hash():
-        return HASH_MISMATCH, 1
-    return run_program(store, server, "\n".join(payload_lines))
+    if not checked:
+        write(NO_PROGRAM)
+        return 1
+    return 0  # end of standard input: the foreach ends, and so does the process
 
 
-def run_program(store: "LabStore", server: ServerSpec, payload_json: str) -> tuple[str, int]:
-    """engine/remote/exconf.ps1 on a simulated server: one JSON answer and the exit code.
+def run_program(store: "LabStore", server: ServerSpec, payload_json: str, *, loaded: bool = False) -> tuple[str, int]:
+    """engine/remote/exconf.ps1 on a simulated server, for one payload: the answer (the JSON line and its
+    end, as Write-Answer writes them) and the exit code (1: Exit-Fatal ended the process).
 
     The commands the program runs are written to the server's module logging (event 4103), as
     Windows would write them: the program reads its payload with its own Read-Json, so the payload
-    itself is never bound to a parameter; only the steps' cmdlets get the steps' values.
+    itself is never bound to a parameter; only the steps' cmdlets get the steps' values. ``loaded``:
+    an earlier payload of the same process loaded the Exchange snap-in, so it is not loaded again.
     """
     if _json_depth(payload_json) > MAX_JSON_DEPTH + 1:
-        return remote.encode_fatal(f"The payload is not valid JSON: The JSON nests deeper than {MAX_JSON_DEPTH} levels."), 1
+        return _fatal(f"The payload is not valid JSON: The JSON nests deeper than {MAX_JSON_DEPTH} levels."), 1
     try:
         payload = json.loads(payload_json)
     except (json.JSONDecodeError, RecursionError) as exc:
-        return remote.encode_fatal(f"The payload is not valid JSON: {exc}"), 1
+        return _fatal(f"The payload is not valid JSON: {exc}"), 1
     version = payload.get("exconf") if isinstance(payload, dict) else None
     if isinstance(version, bool) or not isinstance(version, int) or version != remote.CONTRACT_VERSION:
-        return remote.encode_fatal(
+        return _fatal(
             f"Unsupported payload version '{_ps_string(version)}': this program speaks exconf version "
             f"{remote.CONTRACT_VERSION}."
         ), 1
-    _log_prologue(store, server)
+    _log_prologue(store, server, loaded)
     halt = _ps_ne_false(payload.get("halt_on_error"))  # absent means true
     steps = payload.get("steps")
     steps = [] if steps is None else steps if isinstance(steps, list) else [steps]
@@ -223,7 +286,12 @@ def run_program(store: "LabStore", server: ServerSpec, payload_json: str) -> tup
         results = _run_steps(store, server, steps, halt)
         # [DateTime]::UtcNow on the simulated server: the lab clock.
         now = store.clock_now().astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return remote.encode_answer(server.computer_name, server.is_edge, results, now), 0
+    return remote.frame_answer(remote.encode_answer(server.computer_name, server.is_edge, results, now)), 0
+
+
+def _fatal(message: str) -> str:
+    """The program's Exit-Fatal: an answer written with Write-Answer (so with its end), then exit 1."""
+    return remote.frame_answer(remote.encode_fatal(message))
 
 
 def _run_steps(store: "LabStore", server: ServerSpec, steps: list[Any], halt: bool) -> list[dict[str, Any]]:
@@ -248,11 +316,14 @@ class _BadParameter(Exception):
     pass
 
 
-def _log_prologue(store: "LabStore", server: ServerSpec) -> None:
-    """The commands the program runs before its steps: the Edge role test and the snap-in loading."""
+def _log_prologue(store: "LabStore", server: ServerSpec, loaded: bool = False) -> None:
+    """The commands the program runs before its steps: the Edge role test and the snap-in loading, which a
+    later payload of the same process skips (Get-Command finds Get-ExchangeServer: snap-ins are the runspace's)."""
     store.module_log(server, "Test-Path", [("LiteralPath", EDGE_ROLE_KEY)])
     probe = [("Name", "Get-ExchangeServer"), ("CommandType", "Cmdlet"), ("ErrorAction", "SilentlyContinue")]
-    store.module_log(server, "Get-Command", probe)  # a new powershell.exe: the snap-in is not loaded yet
+    store.module_log(server, "Get-Command", probe)
+    if loaded:
+        return
     if server.is_edge:
         store.module_log(server, "Join-Path", [("Path", EXCHANGE_INSTALL_PATH), ("ChildPath", "Bin\\exshell.psc1")])
         for snapin in EDGE_SNAPINS:

@@ -129,7 +129,7 @@ def test_program_file_is_ascii_lf_without_bom_and_short():
     raw.decode("ascii")  # raises on any non-ASCII byte
     assert b"\r" not in raw
     assert raw.endswith(b"\n")
-    assert len(raw.splitlines()) < 540  # 440 until the program imported a PFX itself (Import-Pfx) and wrote ACME challenge files
+    assert len(raw.splitlines()) < 550  # 440 until the program imported a PFX itself (Import-Pfx) and wrote ACME challenge files
     assert remote.program_text() == raw.decode("ascii")
 
 
@@ -254,23 +254,25 @@ def test_bootstrap_creates_a_script_block_only_after_the_hash_check():
     # The only other ::Create is SHA256's (the hasher).
     creates = [n.parent for n in walk(tree.root_node) if n.type == "member_name" and text(n).lower() == "create"]
     assert [text(n) for n in creates if n != create and "SHA256]::Create()" not in text(n)] == []
-    invocation = create
-    while invocation.type != "command":
-        invocation = invocation.parent
-    assert text(child(invocation, "command_invokation_operator")) == "&"
+    (s_assignment, s_value), = [(a, v) for a, v in assignments(tree.root_node, "s") if "Create" in text(v)]
+    assert s_value.start_byte <= create.start_byte < s_value.end_byte
 
-    statements = [n for n in tree.root_node.children[0].children if n.is_named]
-    last = statements[-1]
-    assert last.start_byte <= create.start_byte < last.end_byte, "the script block is not made by the last statement"
+    # The one invocation is "& $s $x", under "if($s)": it runs only what that assignment made.
+    calls = [n for n in walk(tree.root_node) if n.type == "command" and child(n, "command_invokation_operator") is not None]
+    assert [text(n).replace(" ", "") for n in calls] == ["&$s$x"]
+    guard = calls[0]
+    while guard.type != "if_statement":
+        guard = guard.parent
+    assert text(child(guard, "pipeline")) == "$s"
 
-    # Before it: $b is the base64-decoded text before the NUL line, $h its SHA-256, a mismatch
-    # exits, and only then $p is the program text made of those same bytes.
+    # In the branch of the separator line: $b is the base64-decoded text of the lines before it, $h its
+    # SHA-256, a mismatch exits, and only then $p is the program text made of those same bytes, and $s its block.
     (b_assignment, b_value), (_, b_fallback) = assignments(tree.root_node, "b")
     assert text(b_value).replace(" ", "") == "[Convert]::FromBase64String(-join$q)"
     assert text(b_fallback).replace(" ", "") == "[byte[]]@()"
     (h_assignment, h_value), = assignments(tree.root_node, "h")
     assert "SHA256" in text(h_value) and "ComputeHash($b)" in text(h_value)
-    checks = [n for n in statements if n.type == "if_statement" and "$h" in text(child(n, "pipeline"))]
+    checks = [n for n in walk(tree.root_node) if n.type == "if_statement" and "$h" in text(child(n, "pipeline"))]
     assert len(checks) == 1
     check = checks[0]
     condition = text(child(check, "pipeline"))
@@ -281,7 +283,9 @@ def test_bootstrap_creates_a_script_block_only_after_the_hash_check():
     (p_assignment, p_value), = assignments(tree.root_node, "p")
     assert text(p_value).replace(" ", "") == "[Text.Encoding]::ASCII.GetString($b)"
     assert b_assignment.end_byte <= h_assignment.start_byte < h_assignment.end_byte <= check.start_byte
-    assert check.end_byte <= p_assignment.start_byte and p_assignment.end_byte <= create.start_byte
+    assert check.end_byte <= p_assignment.start_byte and p_assignment.end_byte <= s_assignment.start_byte
+    # $s is assigned nowhere else but its $null start.
+    assert [text(v) for a, v in assignments(tree.root_node, "s") if a != s_assignment] == ["$null"]
 
 
 def test_bootstrap_reads_standard_input_through_input_up_to_a_line_of_four_nuls():
@@ -294,8 +298,8 @@ def test_bootstrap_reads_standard_input_through_input_up_to_a_line_of_four_nuls(
     (loop,) = loops
     assert re.match(r"foreach\s*\(\s*\$x\s+in\s+\$input\s*\)", text(loop), re.IGNORECASE), text(loop)
     assert '[string]::Equals($x,"`0`0`0`0")' in text(loop)  # a whole line of four NULs
-    # The lines before it are the program ($q), the lines after it the payload ($r).
-    assert re.search(r"-join \$q\b", bootstrap) and '($r -join "`n")' in bootstrap
+    # The lines before it are the program ($q); each line after it is a payload, run as it arrives ($x).
+    assert re.search(r"-join \$q\b", bootstrap) and "& $s $x" in text(loop) and "$q+=$x" in text(loop)
 
 
 def test_bootstrap_refuses_constrained_language_mode_first_with_plain_output():
@@ -363,7 +367,7 @@ def test_tricky_payload_is_ascii_json_and_decodes_back_exactly():
     assert payload.isascii()
     assert "\0" not in payload and "\r" not in payload and "\n" not in payload
     doc = json.loads(payload)
-    assert doc == {"exconf": 2, "halt_on_error": False, "steps": [s.to_json() for s in steps]}
+    assert doc == {"exconf": 3, "halt_on_error": False, "steps": [s.to_json() for s in steps]}
     assert doc["steps"][1]["params"]["Identity"] == TRICKY
     assert doc["steps"][0]["params"]["Server"] == {"exconf_ref": "ComputerName"}
     wire = remote.encode_stdin(steps, halt_on_error=False).split(b"\r\n")[2]
@@ -408,7 +412,7 @@ def test_program_style_answer_decodes_back_exactly():
         {"id": "a2", "status": "not_run"},
         {"id": "a3", "status": "not_applicable"},
     ]
-    answer = ps51_answer_text({"exconf": 2, "computer": "EX01", "edge": False, "results": results})
+    answer = ps51_answer_text({"exconf": 3, "computer": "EX01", "edge": False, "results": results})
     assert answer.isascii()
     decoded = remote.decode_answer(answer.encode("ascii"))
     assert decoded.computer == "EX01" and decoded.edge is False
@@ -418,7 +422,7 @@ def test_program_style_answer_decodes_back_exactly():
     assert [decoded.result(i).status for i in ("a2", "a3")] == ["not_run", "not_applicable"]
     assert remote.encode_answer("EX01", False, results).isascii()
     with pytest.raises(remote.RemoteFatal, match="snap-in"):
-        remote.decode_answer(ps51_answer_text({"exconf": 2, "fatal": {"message": "snap-in not found"}}).encode(), exit_code=1)
+        remote.decode_answer(ps51_answer_text({"exconf": 3, "fatal": {"message": "snap-in not found"}}).encode(), exit_code=1)
 
 
 # --- contract v2: bytes, secrets, output references, output files ------------------------------------

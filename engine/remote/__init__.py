@@ -9,12 +9,18 @@ transports and the lab agree on it byte for byte:
   SHA-256 of the program part against the hash it carries, and only then runs
   it; so the only text that ever becomes PowerShell code is the program
   shipped in this package (``exconf.ps1``).
-* **Standard input** is three lines: the program in base64, a line of four NUL
-  characters, the payload JSON. The bootstrap reads them through the pipeline
-  variable ``$input`` as Ansible's bootstrap_wrapper.ps1 does. All of it is
-  pure ASCII (the JSON escapes every other character as ``\\uXXXX``), so it
+* **Standard input** is the program in base64 on one line, a line of four NUL
+  characters, then one payload JSON per line, for as long as the process lives:
+  the bootstrap reads the lines through the pipeline variable ``$input`` as they
+  arrive (as Ansible's bootstrap_wrapper.ps1 reads its input), checks the
+  program once, and runs it for each payload line. So a transport that keeps the
+  process (WinRM) sends the program once and then only payloads; one that does
+  not (SSH) sends the program and one payload and closes standard input. All of
+  it is pure ASCII (the JSON escapes every other character as ``\\uXXXX``), so it
   arrives intact whatever console code page the shell runs (437, 1252, 65001).
-* **Standard output** is one ASCII JSON document, the *answer*.
+* **Standard output** is, for each payload, one ASCII JSON line, the *answer*,
+  followed by a line of four NUL characters (``ANSWER_END``): the end of that
+  answer, whatever number of reads it arrives in.
 
 The payload is data only: cmdlet names (checked against an allowlist inside
 the program) and parameter values: JSON scalars and arrays, byte arrays,
@@ -33,7 +39,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Callable
 
-CONTRACT_VERSION = 2
+CONTRACT_VERSION = 3
 
 # The only cmdlets the program will run. The program carries the same list
 # (tests check that both agree); anything else is refused on the server.
@@ -108,34 +114,53 @@ LOCAL_SERVER = {"exconf_ref": "ComputerName"}
 POWERSHELL = "powershell.exe"
 POWERSHELL_ARGS = ("-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-EncodedCommand")
 
-# The line of four NUL characters between the program and the payload, as in Ansible's
+# The line of four NUL characters between the program and the payloads, as in Ansible's
 # lib/ansible/executor/powershell/bootstrap_wrapper.ps1 (ansible/ansible @ 26cba868).
 SEPARATOR = "\0\0\0\0"
+# What ends each answer on standard output: a line end, the same four NULs, a line end. The answer JSON
+# escapes every control character, so this cannot occur inside it; a client reads until it has seen it,
+# however many reads (WinRS Receives) the answer takes.
+ANSWER_END = "\r\n" + SEPARATOR + "\r\n"
+ANSWER_END_BYTES = ANSWER_END.encode("ascii")
 CLM_MESSAGE = "PowerShell on {computer} runs in {mode} mode (AppLocker or WDAC policy); exconf needs FullLanguage."
+NO_PROGRAM_MESSAGE = "no program on standard input"
+HASH_MISMATCH_MESSAGE = "program hash mismatch"
 
 # The bootstrap is deliberately one line: it is what runs before our program exists in the
 # session. {hash} is the upper-case hex SHA-256 of the program. It follows Ansible's
 # bootstrap_wrapper.ps1 (ansible/ansible @ 26cba8682f69f9a0acc8f8b1ac9aaa9f21f6fa0d): refuse a
 # session that is not FullLanguage (an AppLocker/WDAC Constrained Language Mode host, where
 # [Console] and [ScriptBlock]::Create are unavailable: the answer is plain pipeline output, which
-# CLM allows), then read standard input from the pipeline variable $input line by line up to a
-# line of four NUL characters, never [Console]::In (the host drains redirected standard input to
-# feed $input). The program travels as one base64 line, so no line-ending or blank-line handling
-# of the host can change the bytes whose hash is checked.
+# CLM allows), then read standard input from the pipeline variable $input line by line, never
+# [Console]::In (the host itself reads redirected standard input to feed $input).
+#
+# $input streams: powershell.exe runs a -Command/-EncodedCommand that uses $input with
+# ExecutionOptions.ReadInputObjects: it starts the pipeline (InvokeAsync), then reads standard input
+# one line at a time (WrappedDeserializer, TextReader.ReadLine) and writes each line to the pipeline's
+# input as it is read, until end of file (PowerShell/PowerShell src/Microsoft.PowerShell.ConsoleHost/
+# host/msh/ConsoleHost.cs "Detect if they're using input", Executor.cs ExecuteCommandAsyncHelper; the
+# same in Windows PowerShell 5.1's ConsoleHost). The command's end block then gets "an asynchronously
+# updated $input enumerator" (ScriptCommandProcessor.cs, InputPipe.ExternalReader.GetReadEnumerator()):
+# foreach takes each line as soon as it has arrived, and waits for the next. So the program is checked
+# and compiled once, at the separator line, and run for every later line (a payload), each answer
+# written with [Console]::Out, whose writer flushes on every Write (StreamWriter.AutoFlush docs:
+# "Console.Out is one of these cases"), so it leaves the process while the process waits for its next
+# payload. End of standard input ends the loop, and the process exits 0.
+# The program travels as one base64 line, so no line-ending or blank-line handling of the host can
+# change the bytes whose hash is checked.
 _BOOTSTRAP = (
     "$ErrorActionPreference='Stop';"
     "$m=$ExecutionContext.SessionState.LanguageMode;"
-    "if($m -ne 'FullLanguage'){{'{{\"exconf\":2,\"fatal\":{{\"message\":\"'+"
+    "if($m -ne 'FullLanguage'){{'{{\"exconf\":{version},\"fatal\":{{\"message\":\"'+"
     + "{clm}"
     + "+'\"}}}}';exit 1}};"
-    "$q=@();$r=@();$f=0;"
-    "foreach($x in $input){{if($f){{$r+=$x}}elseif([string]::Equals($x,\"`0`0`0`0\")){{$f=1}}else{{$q+=$x}}}};"
-    "if(-not $f){{[Console]::Out.Write('{{\"exconf\":2,\"fatal\":{{\"message\":\"no payload on standard input\"}}}}');exit 1}};"
+    "$q=@();$s=$null;"
+    "foreach($x in $input){{if($s){{& $s $x}}elseif([string]::Equals($x,\"`0`0`0`0\")){{"
     "try{{$b=[Convert]::FromBase64String(-join $q)}}catch{{$b=[byte[]]@()}};"
     "$h=[BitConverter]::ToString([Security.Cryptography.SHA256]::Create().ComputeHash($b)).Replace('-','');"
-    "if($h -ne '{hash}'){{[Console]::Out.Write('{{\"exconf\":2,\"fatal\":{{\"message\":\"program hash mismatch\"}}}}');exit 1}};"
-    "$p=[Text.Encoding]::ASCII.GetString($b);"
-    "& ([ScriptBlock]::Create($p)) ($r -join \"`n\")"
+    "if($h -ne '{hash}'){{[Console]::Out.Write('{{\"exconf\":{version},\"fatal\":{{\"message\":\"{mismatch}\"}}}}');exit 1}};"
+    "$p=[Text.Encoding]::ASCII.GetString($b);$s=[ScriptBlock]::Create($p)}}else{{$q+=$x}}}};"
+    "if(-not $s){{[Console]::Out.Write('{{\"exconf\":{version},\"fatal\":{{\"message\":\"{no_program}\"}}}}');exit 1}}"
 )
 # The CLM message as PowerShell builds it in the bootstrap (a CLM session can concatenate strings).
 _CLM_EXPRESSION = "'" + CLM_MESSAGE.replace("'", "''").replace("{computer}", "'+$env:COMPUTERNAME+'").replace("{mode}", "'+$m+'") + "'"
@@ -160,7 +185,8 @@ def program_hash(text: str | None = None) -> str:
 
 def bootstrap_script(text: str | None = None) -> str:
     """The one-line bootstrap for a given program text."""
-    return _BOOTSTRAP.format(hash=program_hash(text), clm=_CLM_EXPRESSION)
+    return _BOOTSTRAP.format(hash=program_hash(text), clm=_CLM_EXPRESSION, version=CONTRACT_VERSION,
+                             mismatch=HASH_MISMATCH_MESSAGE, no_program=NO_PROGRAM_MESSAGE)
 
 
 @lru_cache(maxsize=1)
@@ -381,15 +407,49 @@ def encode_payload(steps: list[Step], *, halt_on_error: bool = True) -> str:
     return json.dumps(doc, ensure_ascii=True, separators=(",", ":"))
 
 
-def frame_stdin(program: str, payload: str) -> str:
-    """Standard input from a program text and a payload: base64 line, NUL line, payload line."""
+def frame_program(program: str) -> str:
+    """The start of standard input: the program's base64 line, then the separator line."""
     encoded = base64.b64encode(program.encode("ascii")).decode("ascii")
-    return f"{encoded}\r\n{SEPARATOR}\r\n{payload}\r\n"
+    return f"{encoded}\r\n{SEPARATOR}\r\n"
+
+
+def frame_payload(payload: str) -> str:
+    """One payload on standard input: its own line (encode_payload's JSON holds no line break)."""
+    return f"{payload}\r\n"
+
+
+def frame_stdin(program: str, payload: str) -> str:
+    """Standard input from a program text and one payload: base64 line, NUL line, payload line."""
+    return frame_program(program) + frame_payload(payload)
 
 
 def encode_stdin(steps: list[Step], *, halt_on_error: bool = True) -> bytes:
-    """What goes on standard input (all ASCII): the program, the separator line, the payload."""
+    """What goes on standard input of a new process (all ASCII): the program, the separator line, the payload."""
     return frame_stdin(program_text(), encode_payload(steps, halt_on_error=halt_on_error)).encode("ascii")
+
+
+def split_stdin(stdin: bytes) -> tuple[bytes, bytes]:
+    """(program part up to and including the separator line, the payload lines after it).
+
+    A transport that keeps the process running sends the program part once, when it starts the
+    process, and only the payload part afterwards. Without a separator line it is all program part.
+    """
+    marker = b"\n" + SEPARATOR.encode("ascii")
+    at = stdin.find(marker)
+    if at < 0:
+        return stdin, b""
+    end = stdin.find(b"\n", at + len(marker))
+    end = len(stdin) if end < 0 else end + 1
+    return stdin[:end], stdin[end:]
+
+
+def split_answer(output: bytes) -> tuple[bytes, bytes] | None:
+    """(one answer with its ANSWER_END, what follows it) once ``output`` holds a whole answer, else None."""
+    at = output.find(ANSWER_END_BYTES)
+    if at < 0:
+        return None
+    end = at + len(ANSWER_END_BYTES)
+    return output[:end], output[end:]
 
 
 # --- the answer --------------------------------------------------------------
@@ -452,7 +512,7 @@ def decode_answer(stdout: bytes, stderr: bytes = b"", exit_code: int = 0) -> Ans
     if containers > MAX_ANSWER_CONTAINERS:
         raise ContractError(f"the remote program's answer holds {containers:,} objects and lists, more than the "
                             f"{MAX_ANSWER_CONTAINERS:,} an answer may have; it was not read")
-    text = stdout.decode("ascii", errors="replace").strip()
+    text = stdout.decode("ascii", errors="replace").replace(ANSWER_END, "\n").strip()
     if not text:
         detail = stderr.decode("utf-8", errors="replace").strip()
         raise ContractError(f"the remote program printed nothing (exit code {exit_code})" + (f": {detail[:500]}" if detail else ""))
@@ -506,6 +566,11 @@ def encode_answer(computer: str, edge: bool, results: list[dict[str, Any]], utc_
         doc["utc_now"] = utc_now
     doc["results"] = results
     return json.dumps(doc, ensure_ascii=True, separators=(",", ":"))
+
+
+def frame_answer(answer: str) -> str:
+    """An answer as the program writes it: the JSON line, then ANSWER_END (used by the lab)."""
+    return answer + ANSWER_END
 
 
 def encode_fatal(message: str) -> str:

@@ -1,7 +1,9 @@
 param([string]$PayloadJson)
-# exconf remote program, contract v2 (docs/remote-contract.md). Windows PowerShell 5.1 syntax only.
-# The bootstrap (exconf/remote/__init__.py) runs it after checking its SHA-256, with the payload JSON
-# as the only argument. It prints exactly one line of ASCII JSON, the answer, and nothing else.
+# exconf remote program, contract v3 (docs/remote-contract.md). Windows PowerShell 5.1 syntax only.
+# The bootstrap (exconf/remote/__init__.py) checks its SHA-256 once, then runs it for each payload line
+# on standard input, with the payload JSON as the only argument, in the same powershell.exe: each run
+# prints exactly one line of ASCII JSON, the answer, then the answer's end (a line of four NULs), and
+# returns to the bootstrap, which waits for the next payload; only a fatal error ends the process.
 # No payload string ever becomes code: cmdlet names must be in $allowedCmdlets and are resolved with
 # Get-Command; values reach a cmdlet only as splatted parameters. Keep this file ASCII with LF endings.
 # Module logging (event 4103) records every value bound to a cmdlet parameter, so neither the payload
@@ -196,12 +198,15 @@ function Write-JsonString([System.Text.StringBuilder]$out, [string]$text) {
 function Write-Answer($document) {
     $json = [System.Text.StringBuilder]::new()
     Write-JsonValue $json $document
-    # [Console]::Out writes the text as it is; the output pipeline would format it.
-    [Console]::Out.Write($json.ToString())
+    # [Console]::Out writes the text as it is; the output pipeline would format it. Its writer flushes on
+    # every Write (StreamWriter.AutoFlush: "Console.Out is one of these cases"), so the answer and its end
+    # reach the client while this process waits for its next payload. The end line (CR LF, four NULs,
+    # CR LF) cannot occur in the JSON, which escapes every control character.
+    [Console]::Out.Write($json.ToString() + "`r`n`0`0`0`0`r`n")
 }
 
 function Exit-Fatal([string]$message) {
-    Write-Answer ([ordered]@{ exconf = 2; fatal = [ordered]@{ message = $message } })
+    Write-Answer ([ordered]@{ exconf = 3; fatal = [ordered]@{ message = $message } })
     exit 1
 }
 
@@ -481,8 +486,8 @@ try {
     $version = $null
     if ($payload -is [System.Management.Automation.PSCustomObject]) { $version = $payload.exconf }
     # -is first: -eq converts ('1' -eq 1 and $true -eq 1 are both true). 5.1 gives Int32, 7 Int64.
-    if (-not (($version -is [int] -or $version -is [long]) -and $version -eq 2)) {
-        Exit-Fatal "Unsupported payload version '$version': this program speaks exconf version 2."
+    if (-not (($version -is [int] -or $version -is [long]) -and $version -eq 3)) {
+        Exit-Fatal "Unsupported payload version '$version': this program speaks exconf version 3."
     }
 
     # Edge Transport is told by the registry key ...\v15\EdgeTransportRole [cmdlets.md 1b, after
@@ -531,8 +536,8 @@ try {
     }
     # The server's clock when the steps ran: certificates' expiry is judged on it, not the controller's.
     $utcNow = [DateTime]::UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", [System.Globalization.CultureInfo]::InvariantCulture)
-    Write-Answer ([ordered]@{ exconf = 2; computer = $computer; edge = $edge; utc_now = $utcNow; results = $results.ToArray() })
+    Write-Answer ([ordered]@{ exconf = 3; computer = $computer; edge = $edge; utc_now = $utcNow; results = $results.ToArray() })
 } catch {
     Exit-Fatal "The exconf program failed on ${computer}: $($_.Exception.Message)"
 }
-exit 0
+# No exit: the bootstrap runs this program again for the next payload line (a fatal error exits 1 above).

@@ -1,7 +1,7 @@
 """Transports carry the remote program's standard input to a server and bring back its output.
 
 They know nothing of Exchange: one shell per host per run, reused for every
-command of that run, and errors sorted into the kinds a run reports:
+round trip of that run (over WinRM, one program kept running in it), and errors sorted into the kinds a run reports:
 unreachable (network, TLS, timeouts), refused credentials, and everything else.
 Every exception a transport raises from ``run()`` is a ``TransportError``;
 ``close()`` and ``release()`` raise nothing, so one host can never stop a run.
@@ -89,7 +89,9 @@ class ConnectionSettings:
 
 class Transport(Protocol):
     def run(self, stdin: bytes) -> Output:
-        """Run the remote program once with this standard input; raises only TransportError."""
+        """One round trip of the remote program: this standard input (exconf.remote.encode_stdin: the program
+        part, then one payload line) and the program's answer. A transport that keeps the program running
+        (WinRM) sends the program part only when it starts it; raises only TransportError."""
         ...
 
     def release(self) -> None:

@@ -1,26 +1,40 @@
-"""WinRM with pywinrm: one WinRS shell per host per run, the program sent on standard input.
+"""WinRM with pywinrm: one WinRS shell per host per run, one long-lived program in it.
 
-Request budget per run (what ``lab stats`` counts): NTLM costs 3 HTTP
-requests (requests_ntlm first sends the request without credentials), the
-shell one Create and one Delete, and each command a Command, one Send and one
-Receive. A finished command is signalled only when another command follows
-in the same shell; Delete ends the last one. So a plan is 8 requests per host
-and an apply 12, whatever the number of resources.
+The program is started once per shell and kept running: the first round trip is a
+Command (the contract's constant command line), a Send carrying the program and the
+first payload, and Receives until the answer's end (exconf.remote.ANSWER_END) has
+arrived; every later round trip on that shell is one Send carrying only its payload
+(a line on the same process's standard input, which the bootstrap reads as it arrives)
+and Receives, while the command stays Running. At the end, Delete ends the shell and
+the program in it: no Signal, and no Send to close standard input (the transport cannot
+know which round trip is the last, and a shell needs its Delete anyway).
+
+Request budget per run (what ``lab stats`` counts): NTLM costs 3 HTTP requests
+(requests_ntlm first sends the request without credentials), the shell one Create and
+one Delete, the first round trip Command + Send + Receive and each later one Send +
+Receive. So a plan (one round trip) is 8 requests per host, an apply with one wave 10
+and with two waves 12, whatever the number of resources; the program's bytes cross
+the wire once per shell. Kerberos logs on in 2, one fewer.
 
 A connection lives as long as the server keeps it: HTTP.sys closes one idle
 for 120 s, and an NTLM-sealed message sent on a new socket is refused (HTTP
 400), since NTLM authenticates a connection, not a request. So before each
-command the transport checks the connection; if it is gone or idle near the
-server's limit, it authenticates a new one and carries on in the same shell
-(WinRS keeps a shell for hours, Winrs IdleTimeout), or a new shell if the
-server no longer has it. Requests before the command's input is sent change
-nothing and may be repeated once on a new connection; the Send that carries
-the input, and everything after it, is never repeated: a failure there is
-"result unknown" (``TransportError.result_unknown``).
+round trip the transport checks the connection; if it is gone or idle near the
+server's limit, it authenticates a new one and carries on in the same shell and
+command (WinRS keeps a shell and its processes for hours, Winrs IdleTimeout, whatever
+the connection), or starts a new command, and a new shell, when the server says it no
+longer has them (then the program is sent again). Requests before a payload is sent
+change nothing and may be repeated once on a new connection; a Send carrying a payload
+is repeated only when the server's answer says it reached no process (a WS-Management
+fault naming the shell or command gone, or a sealed message it could not read); any
+other failure from that Send on is "result unknown" (``TransportError.result_unknown``).
+An answer is bounded in bytes (OUTPUT_LIMIT) and time (COMMAND_DEADLINE); a host that
+never ends it, or writes past it, gets a clear error, never a traceback.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -32,7 +46,7 @@ from spnego.exceptions import SpnegoError
 from winrm.exceptions import InvalidCredentialsError, WinRMError, WinRMOperationTimeoutError, WinRMTransportError, WSManFaultError
 from winrm.protocol import Protocol
 
-from exconf.remote import command_line
+from exconf.remote import command_line, split_answer, split_stdin
 
 from . import AuthenticationFailed, ConnectionSettings, HostUnreachable, Output, TransportError, kerberos
 from .session import AnswerRefused, SocketTracker, build_session, ntlm_secret
@@ -40,13 +54,16 @@ from .watchdog import Watchdog
 
 T = TypeVar("T")
 
-COMMAND_DEADLINE = 600  # seconds a single command may run before exconf gives up on it
-# What one command may write (stdout and stderr, over all its Receive answers). A host's read answer is
+COMMAND_DEADLINE = 600  # seconds one round trip (one payload's answer) may take before exconf gives up on it
+# What one round trip may write (stdout and stderr, over all its Receive answers). A host's read answer is
 # tens of KB; the admin audit log's 1,000 entries drift reads are about 1 MB. Each answer is bounded
 # too (session.ANSWER_LIMIT): together they keep a host that never stops talking to a few MB of memory.
 OUTPUT_LIMIT = 8 * 1024 * 1024
 # WS-Management fault codes (MS-WSMV 2.2.4.x / winerror.h) that mean "this shell is gone".
-SHELL_NOT_FOUND = {2150858843}  # ERROR_WSMAN_SHELL_NOT_FOUND (0x8033805B)
+SHELL_NOT_FOUND = {2150858843}  # ERROR_WSMAN_SHELL_NOT_FOUND (0x8033805B); also an unknown CommandId
+# ... and "this command takes no more input": ERROR_WSMAN_COMMAND_TERMINATED (0x803381CC), a Send to a command
+# whose process has exited. Either answer to a Send means the payload reached no process.
+COMMAND_GONE = {2150859212}
 
 
 def idle_margin(server_idle_timeout: float) -> float:
@@ -60,12 +77,17 @@ def idle_margin(server_idle_timeout: float) -> float:
 
 
 class _Retry(Exception):
-    """Internal: the request changed nothing and may be repeated on a new connection or shell."""
+    """Internal: the request changed nothing and may be repeated on a new connection or shell.
 
-    def __init__(self, reason: str, *, new_shell: bool = False):
+    ``refused``: the server answered that it did not take the request (a fault, or a sealed message it could
+    not read), so even a payload's Send may be repeated; otherwise only requests that change nothing are."""
+
+    def __init__(self, reason: str, *, new_shell: bool = False, refused: bool = False, fault: bool = False):
         super().__init__(reason)
         self.reason = reason
         self.new_shell = new_shell
+        self.refused = refused
+        self.fault = fault  # a WS-Management fault: the connection itself is fine
 
 
 class WinRMTransport:
@@ -88,6 +110,8 @@ class WinRMTransport:
         self._protocol: Protocol | None = None
         self._tracker: SocketTracker | None = None
         self._shell: str | None = None
+        self._command: str | None = None  # the running program, waiting for its next payload
+        self._command_program = b""  # the SHA-256 of the program part it was started with
         self._finished_command: str | None = None
         self._last_used: float | None = None
         self._broken = False  # the host stopped answering: close() does not wait for it again
@@ -96,7 +120,8 @@ class WinRMTransport:
     # -- the Transport API --------------------------------------------------------------
 
     def run(self, stdin: bytes) -> Output:
-        """Run the remote program once with this standard input; wait for it to finish."""
+        """One round trip: the payload of this standard input (exconf.remote.encode_stdin) to the program
+        running in this host's shell (started, with the program part, if it is not), and its answer."""
         notes: list[str] = []
         try:
             return self._run(stdin, notes)
@@ -123,7 +148,7 @@ class WinRMTransport:
                 except Exception:  # noqa: BLE001 - closing is best effort; the run's outcome is already known
                     pass
         finally:
-            self._shell = self._finished_command = None
+            self._shell = self._command = self._finished_command = None
             self._drop_connection()
             self._protocol = None
             if self._own_watchdog:
@@ -136,15 +161,37 @@ class WinRMTransport:
     # -- one command ----------------------------------------------------------------------
 
     def _run(self, stdin: bytes, notes: list[str]) -> Output:
+        program, payload = split_stdin(stdin)
+        key = hashlib.sha256(program).digest()
+        if self._command is not None and self._command_program == key:
+            # The program is running and waiting on standard input: only this round trip's payload.
+            self._ensure_connection(notes)
+            shell, command_id = self._shell, self._command
+            assert shell is not None
+            # Until this payload's answer has ended, the program is not reusable: a failure leaves it to Delete.
+            self._command, self._finished_command = None, command_id
+            try:
+                self._exchange(lambda p: p.send_command_input(shell, command_id, payload, end=False), stage="send", unknown=True,
+                               refused_is_safe=True)
+                return self._answer(shell, command_id, notes)
+            except _Retry as retry:  # the server says the payload reached no process: start the program again
+                notes.append("the server no longer had the shell; opened a new one" if retry.new_shell
+                             else f"started the program again: {retry.reason}")
+                if retry.fault:
+                    self._finished_command = None  # no process to signal: the server said so
+                else:  # a sealed message the server could not read: log on again; the program it kept is signalled
+                    self._drop_connection()
+                if retry.new_shell:
+                    self._shell = self._finished_command = None
+        elif self._command is not None:  # another program (never exconf's own runs): end the one running
+            self._finished_command, self._command = self._command, None
         command_id = self._start_command(notes)
         # From here on the command may run: nothing is ever sent twice.
-        protocol = self._require_protocol()
         shell = self._shell
         assert shell is not None
-        self._exchange(lambda p: p.send_command_input(shell, command_id, stdin, end=True), stage="send", unknown=True)
-        stdout, stderr, code = self._receive(protocol, shell, command_id)
-        self._finished_command = command_id
-        return Output(stdout, stderr, code, tuple(notes))
+        self._command_program, self._finished_command = key, command_id  # reusable once its answer has ended
+        self._exchange(lambda p: p.send_command_input(shell, command_id, stdin, end=False), stage="send", unknown=True)
+        return self._answer(shell, command_id, notes)
 
     def _start_command(self, notes: list[str]) -> str:
         """Connection, shell and Command: each step changes nothing, so one retry is safe."""
@@ -155,8 +202,11 @@ class WinRMTransport:
                 shell = self._shell
                 assert shell is not None
                 command, arguments = command_line()
+                # WINRS_CONSOLEMODE_STDIN FALSE: standard input is a pipe, which powershell.exe sees as redirected
+                # and reads into $input; Ansible's winrm connection sends it so whenever it feeds standard input
+                # (ansible-core plugins/connection/winrm.py: console_mode_stdin=(stdin_iterator is None)).
                 return self._exchange(
-                    lambda p: p.run_command(shell, command, arguments, skip_cmd_shell=True),  # noqa: B023 - run before the loop moves on
+                    lambda p: p.run_command(shell, command, arguments, console_mode_stdin=False, skip_cmd_shell=True),  # noqa: B023
                     stage="command", retry_safe=True
                 )
             except _Retry as retry:
@@ -165,7 +215,7 @@ class WinRMTransport:
                 notes.append(f"reconnected: {retry.reason}")
                 self._drop_connection()
                 if retry.new_shell:
-                    self._shell = self._finished_command = None
+                    self._shell = self._command = self._finished_command = None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _ensure_connection(self, notes: list[str]) -> None:
@@ -196,16 +246,16 @@ class WinRMTransport:
         if self._shell is None:
             self._shell = self._exchange(lambda p: p.open_shell(codepage=self._codepage), stage="create", retry_safe=True)
 
-    def _receive(self, protocol: Protocol, shell: str, command_id: str) -> tuple[bytes, bytes, int]:
-        out: list[bytes] = []
-        err: list[bytes] = []
-        size = 0
+    def _answer(self, shell: str, command_id: str, notes: list[str]) -> Output:
+        """Receive until this round trip's answer has ended (ANSWER_END), or the program has exited."""
+        out = bytearray()
+        err = bytearray()
         deadline = self._clock() + COMMAND_DEADLINE
         while True:
             if self._clock() > deadline:  # also a server that answers at once, forever, that it is still running
                 self._broken = True
                 raise HostUnreachable(
-                    f"{self._where()}: the command did not finish within {COMMAND_DEADLINE} s; its result is unknown",
+                    f"{self._where()}: the program did not finish its answer within {COMMAND_DEADLINE} s; its result is unknown",
                     result_unknown=True,
                 )
             try:
@@ -214,18 +264,26 @@ class WinRMTransport:
                 )
             except WinRMOperationTimeoutError:
                 continue  # expected while a long command runs (MS-WSMV OperationTimeout); ask again
-            size += len(stdout) + len(stderr)
-            if size > OUTPUT_LIMIT:
+            if len(out) + len(err) + len(stdout) + len(stderr) > OUTPUT_LIMIT:
                 self._broken = True
                 raise TransportError(
                     f"{self._where()}: the command wrote more than {OUTPUT_LIMIT // (1024 * 1024)} MiB, more than an answer "
                     "of exconf's program may have; exconf stopped reading it, and its result is unknown",
                     result_unknown=True,
                 )
-            out.append(stdout)
-            err.append(stderr)
-            if done:
-                return b"".join(out), b"".join(err), code
+            out += stdout
+            err += stderr
+            found = split_answer(bytes(out))
+            if found is not None:
+                answer, rest = found
+                if rest and not done:
+                    # The program writes nothing until its next payload: one that does is not used again.
+                    notes.append("the program wrote past the end of its answer; the next round trip starts it again")
+                elif not done:  # running, waiting for its next payload: kept
+                    self._command, self._finished_command = command_id, None
+                return Output(answer, bytes(err), code if done else 0, tuple(notes))
+            if done:  # the program ended without ending an answer (a fatal error, a bootstrap refusal)
+                return Output(bytes(out), bytes(err), code, tuple(notes))
 
     # -- connections ------------------------------------------------------------------------
 
@@ -281,8 +339,12 @@ class WinRMTransport:
 
     # -- one WS-Management exchange ------------------------------------------------------------
 
-    def _exchange(self, fn: Callable[[Protocol], T], *, stage: str, unknown: bool = False, retry_safe: bool = False) -> T:
-        """One WS-Man call, bounded in time as a whole, its errors sorted into exconf's kinds."""
+    def _exchange(self, fn: Callable[[Protocol], T], *, stage: str, unknown: bool = False, retry_safe: bool = False,
+                  refused_is_safe: bool = False) -> T:
+        """One WS-Man call, bounded in time as a whole, its errors sorted into exconf's kinds.
+
+        ``refused_is_safe``: a payload's Send, which may be repeated on a new command only when the server's
+        answer shows the payload reached no process (raised as _Retry); any other failure is "result unknown"."""
         protocol = self._require_protocol()
         tracker = self._tracker
         opened_before = tracker.opened if tracker is not None else 0
@@ -311,7 +373,7 @@ class WinRMTransport:
             new_socket = tracker is not None and tracker.opened > opened_before and opened_before > 0
             error = self._classify(exc, stage, unknown, new_socket)
             if isinstance(error, _Retry):
-                if retry_safe:
+                if retry_safe or (refused_is_safe and error.refused):
                     raise error from None
                 error = HostUnreachable(f"{self._where()}: {error.reason}", result_unknown=unknown)
             if isinstance(error, HostUnreachable) or isinstance(exc, AnswerRefused):
@@ -373,8 +435,10 @@ class WinRMTransport:
         if isinstance(exc, requests.RequestException):
             return unreachable(f"HTTP request failed: {_short(exc)}")
         if isinstance(exc, WSManFaultError):
-            if exc.wsman_fault_code in SHELL_NOT_FOUND and not unknown:
+            if exc.wsman_fault_code in SHELL_NOT_FOUND and (not unknown or stage == "send"):
                 return _ShellGone(f"the server no longer had the shell (WS-Management fault {exc.wsman_fault_code})")
+            if exc.wsman_fault_code in COMMAND_GONE and stage == "send":
+                return _Retry(f"the program had ended (WS-Management fault {exc.wsman_fault_code})", refused=True, fault=True)
             return TransportError(
                 f"{where}: WS-Management fault {exc.wsman_fault_code or exc.code}: {_short(exc.reason)}{suffix}", result_unknown=unknown
             )
@@ -382,7 +446,7 @@ class WinRMTransport:
             if exc.code in (400, 401) and new_socket and s.encrypts_messages:
                 # A sealed message went out on a socket the client had to open anew: the server could
                 # not unseal it (MS-WSMV: the NTLM context belongs to the connection), so it did nothing.
-                return _Retry("the connection was replaced under the request (HTTP %d)" % exc.code)
+                return _Retry("the connection was replaced under the request (HTTP %d)" % exc.code, refused=True)
             if exc.code == 500 and not exc.response_text.strip() and s.scheme == "http" and not s.encrypts_messages:
                 return TransportError(
                     f"{where}: the server refuses unencrypted messages (HTTP 500 with no fault, WinRM AllowUnencrypted=false); "
@@ -405,7 +469,7 @@ class WinRMTransport:
 
 class _ShellGone(_Retry):
     def __init__(self, reason: str):
-        super().__init__(reason, new_shell=True)
+        super().__init__(reason, new_shell=True, refused=True, fault=True)
 
 
 _NO_CONNECTION = ("Connection refused", "No route to host", "Name or service not known", "timed out")

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from .. import eventlog
-from ..program import CommandResult, run_command
+from ..program import CommandResult, LineSource, run_command, run_process
 from ..winrm.auth import account_name, find_account, split_principal
 from . import admin_audit_log, cmdlets, errors, orgfile, powershell_vdir
 from .certificates import add_pfx_to_my_store
@@ -168,6 +168,13 @@ class LabStore:
         process runs with; None for a process started on the server itself."""
         with self._caller(caller), self._logon(logon):  # who the admin audit log names, and with what token
             return run_command(self, server, command, arguments, stdin, codepage)
+
+    def run_process(self, server: ServerSpec, command: str, arguments: list[str], stdin: LineSource,
+                    stdout: Any, stderr: Any, codepage: int, caller: str = "", logon: Any = None) -> int:
+        """A process that reads standard input as it arrives and writes as it goes (a WinRS command): its
+        exit code. ``stdout``/``stderr`` take bytes as the process writes them."""
+        with self._caller(caller), self._logon(logon):
+            return run_process(self, server, command, arguments, stdin, stdout, stderr, codepage)
 
     @contextlib.contextmanager
     def _logon(self, logon: Any) -> Iterator[None]:

@@ -1,13 +1,17 @@
 """The WinRS shell resource (``…/windows/shell/cmd``): Create, Command, Send, Receive, Signal, Delete.
 
-The process behind a command is the backend's ``run_command``, which takes all
-of standard input at once and returns everything the process wrote. So the lab
-runs a command, in a worker thread, as soon as its standard input has ended
-(``Send … End="true"``), or at the first Receive if the client never sent any
-input (pywinrm's ``run_cmd`` sends none). A Receive returns all output of a
-finished command in one response, so reading a result costs exactly one
-Receive; if the command has not finished within the request's OperationTimeout
-the Receive answers the TimedOut fault, which clients retry.
+The process behind a command is the backend's ``run_process``, started in a worker thread when the
+Command arrives, as WinRS starts it (MS-WSMV 3.1.4.11). It reads standard input as Sends deliver it,
+a line at a time, waiting for more; ``Send … End="true"`` ends its input (MS-WSMV 3.1.4.13: the
+End attribute marks the end of the stream). A Send to a command whose input has ended, or whose
+process has exited, is refused. If the client never sent any input (pywinrm's ``run_cmd`` sends
+none), the first Receive ends the input.
+
+A Receive answers with whatever the process has written and the client has not received yet, as soon
+as there is any (MS-WSMV 3.1.4.14, "collect output from a running command"): CommandState Running
+while the process lives, Done with its exit code once it has exited and everything has been received.
+If there is nothing new within the request's OperationTimeout, the Receive answers the TimedOut fault,
+which clients retry. A finished command's output arrives in one Receive when it fits one envelope.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import time
 import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import soap
@@ -67,11 +72,11 @@ STATE_RUNNING = f"{_RSP}/CommandState/Running"
 class Backend(Protocol):
     """The process side of WinRS (exconf.lab.exchange.store.LabStore implements it)."""
 
-    def run_command(self, server: Any, command: str, arguments: list[str], stdin: bytes, codepage: int,
-                    caller: str = "", logon: Any = None) -> Any:
-        """Run one command with all of its stdin, as ``caller`` (DOMAIN\\user, the shell's owner)
-        with the shell's ``logon`` (exconf.lab.winrm.auth.Logon: whether it can reach another server
-        as the caller); returns an object with stdout, stderr, exit_code."""
+    def run_process(self, server: Any, command: str, arguments: list[str], stdin: Any, stdout: Callable[[bytes], None],
+                    stderr: Callable[[bytes], None], codepage: int, caller: str = "", logon: Any = None) -> int:
+        """Run one process as ``caller`` (DOMAIN\\user, the shell's owner) with the shell's ``logon``
+        (exconf.lab.winrm.auth.Logon: whether it can reach another server as the caller), reading
+        ``stdin.readline()`` as input arrives and writing as it goes; returns the exit code."""
         ...
 
 
@@ -82,16 +87,65 @@ class Command:
     arguments: list[str]
     command_line: str
     skip_cmd_shell: bool
-    stdin: bytearray = field(default_factory=bytearray)
+    stdin: bytearray = field(default_factory=bytearray)  # sent, not read by the process yet
     stdin_sent: bool = False
     stdin_ended: bool = False
     started: bool = False
     aborted: bool = False
-    done: threading.Event = field(default_factory=threading.Event)
-    stdout: bytes = b""
-    stderr: bytes = b""
+    exited: bool = False
+    stdout: bytearray = field(default_factory=bytearray)
+    stderr: bytearray = field(default_factory=bytearray)
     exit_code: int = 0
     sent: dict[str, int] = field(default_factory=lambda: {"stdout": 0, "stderr": 0})  # output already received
+    changed: threading.Condition = field(default_factory=threading.Condition)  # input, output or exit
+
+    @property
+    def done(self) -> bool:
+        """Exited (or ended by Signal/Delete)."""
+        return self.exited or self.aborted
+
+    def pending(self) -> bool:
+        return self.sent["stdout"] < len(self.stdout) or self.sent["stderr"] < len(self.stderr)
+
+
+class StdinLines:
+    """A command's standard input as the process's TextReader.ReadLine reads it: a line when its end has
+    arrived (CR LF, LF, or a CR not followed by LF), waiting for more; what is left at end of input is the last
+    line; None once the input has ended (End="true") or the command was ended."""
+
+    def __init__(self, cmd: Command):
+        self._cmd = cmd
+
+    def read(self) -> bytes:
+        """Everything until the end of input (a process that reads its standard input to the end)."""
+        cmd = self._cmd
+        with cmd.changed:
+            cmd.changed.wait_for(lambda: cmd.stdin_ended or cmd.aborted)
+            data = bytes(cmd.stdin)
+            cmd.stdin.clear()
+            return data
+
+    def readline(self) -> bytes | None:
+        cmd = self._cmd
+        with cmd.changed:
+            while True:
+                if cmd.aborted:
+                    return None
+                buffer = cmd.stdin
+                ends = [i for i in (buffer.find(b"\n"), buffer.find(b"\r")) if i >= 0]
+                at = min(ends) if ends else -1
+                if at >= 0 and (buffer[at] == 10 or at + 1 < len(buffer) or cmd.stdin_ended):
+                    line = bytes(buffer[:at])
+                    skip = 2 if buffer[at] == 13 and at + 1 < len(buffer) and buffer[at + 1] == 10 else 1
+                    del buffer[:at + skip]
+                    return line
+                if cmd.stdin_ended:
+                    if buffer:
+                        line = bytes(buffer)
+                        buffer.clear()
+                        return line
+                    return None
+                cmd.changed.wait()
 
 
 @dataclass
@@ -165,10 +219,14 @@ class ShellResource:
         shell = Shell(id=str(uuid.uuid4()).upper(), owner=principal.lower(), codepage=codepage, idle_timeout=idle,
                       principal=principal, logon=logon)
         with self._lock:
-            self._expire_idle_locked()
-            if sum(1 for s in self._shells.values() if s.owner == shell.owner) >= MAX_SHELLS_PER_USER:
-                raise soap.max_shells_per_user_fault()
-            self._shells[shell.id] = shell
+            expired = self._expire_idle_locked()
+            full = sum(1 for s in self._shells.values() if s.owner == shell.owner) >= MAX_SHELLS_PER_USER
+            if not full:
+                self._shells[shell.id] = shell
+        for old in expired:  # WinRS ends an expired shell's processes with it
+            self._abort_commands(old)
+        if full:
+            raise soap.max_shells_per_user_fault()
         self.stats.add(shells=1)
 
         created = ET.Element(q("x", "ResourceCreated"))
@@ -209,6 +267,8 @@ class ShellResource:
         )
         with self._lock:
             shell.commands[cmd.id] = cmd
+            cmd.started = True
+        self._start(shell, cmd)  # WinRS starts the process now; it waits for input it reads
         resp = ET.Element(q("rsp", "CommandResponse"))
         ET.SubElement(resp, q("rsp", "CommandId")).text = cmd.id
         return ACTION_COMMAND + "Response", [resp]
@@ -225,17 +285,17 @@ class ShellResource:
                 data = base64.b64decode(stream.text or "", validate=True)
             except (binascii.Error, ValueError):
                 raise soap.invalid_body_fault("the stdin stream is not base64") from None
-            start = False
-            with self._lock:
-                if not cmd.stdin_ended:
-                    cmd.stdin.extend(data)
-                    cmd.stdin_sent = True
-                    if stream.get("End", "false").lower() == "true":
-                        cmd.stdin_ended = True
-                        start = not cmd.started
-                        cmd.started = cmd.started or start
-            if start:
-                self._start(shell, cmd)
+            with cmd.changed:
+                # The process's standard input is a pipe: once its end was sent, or the process has exited,
+                # there is nothing to write to (WriteFile on a pipe whose reader is gone fails), and WinRS refuses.
+                if cmd.stdin_ended or cmd.done:
+                    raise soap.input_closed_fault(shell.id, cmd.id)
+                cmd.stdin.extend(data)
+                cmd.stdin_sent = True
+                self.stats.add(sends=1)
+                if stream.get("End", "false").lower() == "true":
+                    cmd.stdin_ended = True
+                cmd.changed.notify_all()
         return ACTION_SEND + "Response", [ET.Element(q("rsp", "SendResponse"))]
 
     def _receive(self, req: WSManRequest, shell: Shell) -> tuple[str, list[ET.Element]]:
@@ -244,23 +304,20 @@ class ShellResource:
             raise soap.invalid_body_fault("the Receive request has no rsp:Receive")
         desired = body.find(q("rsp", "DesiredStream"))
         cmd = self._find_command(shell, desired.get("CommandId", "") if desired is not None else "")
-        start = False
-        with self._lock:
-            if not cmd.started and not cmd.stdin_sent:
+        timeout = req.operation_timeout if req.operation_timeout is not None else MAX_OPERATION_TIMEOUT
+        with cmd.changed:
+            if not cmd.stdin_sent and not cmd.stdin_ended:
                 # No input was ever sent: the process runs with none (stdin at end of file).
                 cmd.stdin_ended = True
-                cmd.started = start = True
-        if start:
-            self._start(shell, cmd)
-        timeout = req.operation_timeout if req.operation_timeout is not None else MAX_OPERATION_TIMEOUT
-        if not cmd.done.wait(max(0.0, min(timeout, MAX_OPERATION_TIMEOUT))):
-            self.stats.add(operation_timeouts=1)
-            raise soap.operation_timeout_fault()
-        if cmd.aborted:
-            raise soap.shell_not_found_fault(shell.id)
-        resp = ET.Element(q("rsp", "ReceiveResponse"))
-        room = min(req.max_envelope or MAX_ENVELOPE_SIZE, MAX_ENVELOPE_SIZE) - ENVELOPE_OVERHEAD
-        with self._lock:
+                cmd.changed.notify_all()
+            # Output as soon as there is any; the state once the process has exited.
+            if not cmd.changed.wait_for(lambda: cmd.pending() or cmd.done, max(0.0, min(timeout, MAX_OPERATION_TIMEOUT))):
+                self.stats.add(operation_timeouts=1)
+                raise soap.operation_timeout_fault()
+            if cmd.aborted:
+                raise soap.shell_not_found_fault(shell.id)
+            resp = ET.Element(q("rsp", "ReceiveResponse"))
+            room = min(req.max_envelope or MAX_ENVELOPE_SIZE, MAX_ENVELOPE_SIZE) - ENVELOPE_OVERHEAD
             for name, data in (("stdout", cmd.stdout), ("stderr", cmd.stderr)):
                 offset = cmd.sent[name]
                 while offset < len(data):
@@ -268,19 +325,20 @@ class ShellResource:
                     if take <= 0:
                         break
                     ET.SubElement(resp, q("rsp", "Stream"), {"Name": name, "CommandId": cmd.id}).text = (
-                        base64.b64encode(data[offset : offset + take]).decode("ascii")
+                        base64.b64encode(bytes(data[offset : offset + take])).decode("ascii")
                     )
                     offset += take
                     room -= STREAM_ELEMENT_OVERHEAD + (take + 2) // 3 * 4
                 cmd.sent[name] = offset
-            done = cmd.sent["stdout"] == len(cmd.stdout) and cmd.sent["stderr"] == len(cmd.stderr)
-        if not done:
+            finished = cmd.exited and not cmd.pending()
+            exit_code = cmd.exit_code
+        if not finished:
             ET.SubElement(resp, q("rsp", "CommandState"), {"CommandId": cmd.id, "State": STATE_RUNNING})
             return ACTION_RECEIVE + "Response", [resp]
         for name in ("stdout", "stderr"):
             ET.SubElement(resp, q("rsp", "Stream"), {"Name": name, "CommandId": cmd.id, "End": "true"})
         state = ET.SubElement(resp, q("rsp", "CommandState"), {"CommandId": cmd.id, "State": STATE_DONE})
-        ET.SubElement(state, q("rsp", "ExitCode")).text = str(cmd.exit_code)
+        ET.SubElement(state, q("rsp", "ExitCode")).text = str(exit_code)
         return ACTION_RECEIVE + "Response", [resp]
 
     def _signal(self, req: WSManRequest, shell: Shell) -> tuple[str, list[ET.Element]]:
@@ -292,9 +350,7 @@ class ShellResource:
         # worker already running finishes in the background and is discarded.
         with self._lock:
             shell.commands.pop(cmd.id, None)
-        if not cmd.done.is_set():
-            cmd.aborted = True
-            cmd.done.set()
+        self._abort(cmd)
         return ACTION_SIGNAL + "Response", [ET.Element(q("rsp", "SignalResponse"))]
 
     def _delete(self, shell: Shell) -> None:
@@ -330,33 +386,51 @@ class ShellResource:
         ).start()
 
     def _run(self, codepage: int, cmd: Command, caller: str = "", logon: Any = None) -> None:
+        def writer(buffer: bytearray) -> Callable[[bytes], None]:
+            def write(data: bytes) -> None:
+                with cmd.changed:
+                    if not cmd.aborted:  # a terminated process's output goes nowhere
+                        buffer.extend(data)
+                        cmd.changed.notify_all()
+            return write
+
         try:
             if not cmd.skip_cmd_shell and len(cmd.command_line) > CMD_MAX_COMMAND_LINE:
-                stdout, stderr, code = b"", _encode("The command line is too long.\r\n", codepage), 1
+                writer(cmd.stderr)(_encode("The command line is too long.\r\n", codepage))
+                code = 1
             else:
-                result = self.backend.run_command(self.spec, cmd.command, cmd.arguments, bytes(cmd.stdin), codepage,
-                                                  caller=caller, logon=logon)
-                stdout, stderr, code = bytes(result.stdout), bytes(result.stderr), int(result.exit_code)
+                code = int(self.backend.run_process(self.spec, cmd.command, cmd.arguments, StdinLines(cmd), writer(cmd.stdout),
+                                                    writer(cmd.stderr), codepage, caller=caller, logon=logon))
         except Exception as exc:  # a bug in the simulation; show it like a crashed process would
             log.exception("lab command failed on %s: %s", self.spec.name, cmd.command)
-            stdout, stderr, code = b"", _encode(f"exconf lab: the simulated process failed: {exc!r}\r\n", codepage), 1
-        cmd.stdout, cmd.stderr, cmd.exit_code = stdout, stderr, code
-        cmd.done.set()
+            writer(cmd.stderr)(_encode(f"exconf lab: the simulated process failed: {exc!r}\r\n", codepage))
+            code = 1
+        with cmd.changed:
+            cmd.exit_code = code
+            cmd.exited = True
+            cmd.changed.notify_all()
+
+    @staticmethod
+    def _abort(cmd: Command) -> None:
+        with cmd.changed:
+            if not cmd.exited:
+                cmd.aborted = True
+            cmd.changed.notify_all()
 
     def _abort_commands(self, shell: Shell) -> None:
         with self._lock:
             commands = list(shell.commands.values())
             shell.commands.clear()
         for cmd in commands:
-            if not cmd.done.is_set():
-                cmd.aborted = True
-                cmd.done.set()
+            self._abort(cmd)
 
-    def _expire_idle_locked(self) -> None:
+    def _expire_idle_locked(self) -> list[Shell]:
         now = time.monotonic()
+        expired = []
         for shell_id, shell in list(self._shells.items()):
             if now - shell.last_used > shell.idle_timeout:
-                del self._shells[shell_id]
+                expired.append(self._shells.pop(shell_id))
+        return expired
 
 
 def _child_text(parent: ET.Element, local: str) -> str | None:

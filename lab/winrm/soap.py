@@ -282,3 +282,21 @@ def max_shells_per_user_fault() -> WSManFault:
         "The Windows Remote Shell cannot process the request. The server is already executing the maximum number "
         "of concurrent shells a user can remotely open on the same system. Retry later.",
     )
+
+
+# ERROR_WSMAN_COMMAND_TERMINATED (winerror.h; windows-rs RemoteManagement: 2150859212, 0x803381CC).
+COMMAND_TERMINATED = 2150859212
+
+
+def input_closed_fault(shell_id: str, command_id: str) -> WSManFault:
+    """A Send to a command whose standard input has ended (an earlier Send had End="true") or whose process
+    has exited: there is no pipe left to write to. Windows' exact text for it is not published; the code is
+    winerror.h's ERROR_WSMAN_COMMAND_TERMINATED, the message says what happened."""
+    return WSManFault(
+        "Receiver",
+        ("w", "InternalError"),
+        "The WS-Management service cannot process the request. The command has terminated or its input stream is closed. ",
+        COMMAND_TERMINATED,
+        f"The input for the command with CommandId {command_id} in the Windows Remote Shell with ShellId {shell_id} could "
+        "not be delivered: the command's input stream was closed or the command has terminated. ",
+    )

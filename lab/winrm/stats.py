@@ -16,11 +16,11 @@ SSH = "ssh"  # Windows OpenSSH Server (lab/ssh): not an HTTP path, the server's 
 # round trip the client waited for (docs/ssh.md): the handshake's three, the service request, each
 # authentication attempt, each channel opened, each exec request, each command's answer and keep-alive probe.
 ENDPOINT_KEYS = {
-    WSMAN: ("requests", "shells", "commands", "bytes_in", "bytes_out", "auth_failures"),
+    WSMAN: ("requests", "shells", "commands", "sends", "bytes_in", "bytes_out", "auth_failures"),
     POWERSHELL: ("requests", "runspace_pools", "pipelines", "bytes_in", "bytes_out", "auth_failures"),
     SSH: ("requests", "connections", "channels", "commands", "bytes_in", "bytes_out", "auth_failures"),
 }
-_RESOURCE_ENDPOINT = {"shells": WSMAN, "commands": WSMAN, "runspace_pools": POWERSHELL, "pipelines": POWERSHELL,
+_RESOURCE_ENDPOINT = {"shells": WSMAN, "commands": WSMAN, "sends": WSMAN, "runspace_pools": POWERSHELL, "pipelines": POWERSHELL,
                       "connections": SSH, "channels": SSH}
 
 
@@ -33,6 +33,7 @@ class ServerStats:
     requests: int = 0
     shells: int = 0
     commands: int = 0
+    sends: int = 0  # WinRS Sends (a command's input): one per round trip of exconf's long-lived program
     bytes_in: int = 0
     bytes_out: int = 0
     auth_failures: int = 0

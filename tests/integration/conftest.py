@@ -84,8 +84,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def round_trips(lab: "Lab") -> dict[str, int]:
-    """What each server ran: WinRS and SSH commands (exconf's program) plus PSRP pipelines (remote PowerShell)."""
-    return {name: s["endpoints"]["/wsman"]["commands"] + s["endpoints"]["/PowerShell"]["pipelines"]
+    """What each server ran: exconf's program's payloads (a WinRS Send each: the program runs on in its shell; an SSH
+    command each) plus PSRP pipelines (remote PowerShell)."""
+    return {name: s["endpoints"]["/wsman"]["sends"] + s["endpoints"]["/PowerShell"]["pipelines"]
             + s["endpoints"]["ssh"]["commands"] for name, s in lab.stats().items()}
 
 

@@ -52,6 +52,7 @@ class HostileWinRM:
     def __init__(self, misbehave: Misbehave, at: str = "Receive", host: str | None = None):
         self.misbehave, self.at = misbehave, at
         self.seen: list[str] = []
+        self.bodies: list[tuple[str, bytes]] = []  # (action, request body), in order
         self.lock = threading.Lock()
         endpoint = self
 
@@ -88,6 +89,7 @@ class HostileWinRM:
         action = next((name for marker, name in _ACTIONS.items() if marker in body), "?")
         with self.lock:
             self.seen.append(action)
+            self.bodies.append((action, body))
             n = sum(1 for a in self.seen if a == action)
         if self.at == "*" or action == self.at:
             return self.misbehave(sock, n) is not False

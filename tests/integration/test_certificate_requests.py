@@ -79,10 +79,11 @@ def requested(lab, server: str = "EX01") -> list[dict]:
 
 
 def counts(before: dict, after: dict, server: str = "EX01") -> tuple[int, int, int]:
-    """(/PowerShell requests, pipelines, /wsman commands) a server served between two lab.stats()."""
+    """(/PowerShell requests, pipelines, /wsman round trips of the program: its Sends) a server served between two
+    lab.stats()."""
     def at(stats, endpoint, key):
         return stats.get(server, {}).get("endpoints", {}).get(endpoint, {}).get(key, 0)
-    return tuple(at(after, e, k) - at(before, e, k) for e, k in (("/PowerShell", "requests"), ("/PowerShell", "pipelines"), ("/wsman", "commands")))
+    return tuple(at(after, e, k) - at(before, e, k) for e, k in (("/PowerShell", "requests"), ("/PowerShell", "pipelines"), ("/wsman", "sends")))
 
 
 def test_a_declared_certificate_is_requested_signed_completed_and_bound_in_one_apply(acme, capsys, door):

@@ -228,14 +228,14 @@ def test_ctrl_c_while_an_apply_reads_its_hosts_applies_nothing_and_exits_1(make_
     inv = lab.inventory(INVENTORY.split("    edge:")[0])
     run = Exconf("apply", str(inv), "--forks", "2", "--auto-approve")
     run.wait_for("read ok: ex01.contoso.lab")
-    read = lab.stats()["EX01"]["commands"]
+    read = round_trips(lab)["EX01"]
     run.proc.send_signal(signal.SIGINT)
     run.wait_for("Interrupted:")
     run.proc.send_signal(signal.SIGINT)  # a second press: leave now
     code, out, err = run.finish(timeout=120)
     assert code == 1, out + err  # nothing was attempted
     assert "Interrupted while hosts were read: nothing was sent to any server." in out
-    assert lab.stats()["EX01"]["commands"] == read  # no apply command reached EX01
+    assert round_trips(lab)["EX01"] == read  # no apply round trip reached EX01
     (rc,) = lab.exec("EX01", "Get-ReceiveConnector", Identity="EX01\\Default EX01")
     assert rc["ProtocolLoggingLevel"] == "None"
 

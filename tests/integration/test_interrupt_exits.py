@@ -155,8 +155,9 @@ def test_an_answer_lost_after_the_change_was_made_exits_4_result_unknown(make_la
     lab = make_lab([{"name": "EX01", "role": "Mailbox", "site": "Amsterdam", "winrm": {"allow_unencrypted": True}}])
 
     def lose_the_apply_answer(action, counts, response):
-        # The second command is the apply: the lab makes the change; its answer is replaced by garbage.
-        if action == "Receive" and counts.get("Command") == 2:
+        # The second Send is the apply's payload, to the program still running: the lab makes the change; its
+        # answer is replaced by garbage.
+        if action == "Receive" and counts.get("Send") == 2:
             return reply("200 OK", b"<not-ws-management")
         return None
 

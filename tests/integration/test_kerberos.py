@@ -90,9 +90,10 @@ def test_plan_and_apply_over_kerberos_http_encrypted_by_host_name(lab, via, caps
     assert stats["requests"] == 7
     code, out, err = run(capsys, "apply", inventory(lab, via), "--auto-approve")
     assert code == 0, out + err
-    # An apply of one change. The program: 2 + Create + 3 (read) + Signal + 3 (change and read back) +
-    # Delete; remote PowerShell: its plan's 7 + 2 for the change's pipeline (docs/remote-powershell.md).
-    assert endpoint_stats(lab, via)["requests"] - stats["requests"] == (11 if via == "winrm" else 9)
+    # An apply of one change. The program: 2 + Create + 3 (read: Command, Send, Receive) + 2 (change and read
+    # back: Send, Receive, to the program still running) + Delete; remote PowerShell: its plan's 7 + 2 for the
+    # change's pipeline (docs/remote-powershell.md).
+    assert endpoint_stats(lab, via)["requests"] - stats["requests"] == 9
     (service,) = lab.exec("EX01", "Get-TransportService")
     assert service["IntraOrgConnectorProtocolLoggingLevel"] == "Verbose"
 

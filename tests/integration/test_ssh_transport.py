@@ -147,7 +147,7 @@ def test_a_slow_command_on_a_live_server_is_waited_for(tmp_path):
     def slow(channel) -> None:
         _drain(channel)
         time.sleep(2.5)  # beyond the 1 s timeout: the probes keep finding the server there
-        channel.sendall(b'{"exconf":2,"computer":"EDGE01","edge":true,"results":[]}')
+        channel.sendall(b'{"exconf":3,"computer":"EDGE01","edge":true,"results":[]}')
         channel.send_exit_status(0)
         channel.close()
 
@@ -202,7 +202,7 @@ def test_a_port_nobody_listens_on_is_connection_refused():
 
 def _answer(channel) -> None:
     _drain(channel)
-    channel.sendall(b'{"exconf":2,"computer":"EDGE01","edge":true,"results":[]}')
+    channel.sendall(b'{"exconf":3,"computer":"EDGE01","edge":true,"results":[]}')
     channel.send_exit_status(0)
     channel.close()
 

@@ -167,7 +167,25 @@ def test_a_command_that_never_ends_is_given_up_at_the_command_deadline():
 
     error, _ = run_against(HostileWinRM(running, at="Receive"), clock=clock)
     assert isinstance(error, HostUnreachable)
-    assert f"the command did not finish within {COMMAND_DEADLINE} s; its result is unknown" in str(error)
+    assert f"the program did not finish its answer within {COMMAND_DEADLINE} s; its result is unknown" in str(error)
+    assert len(answered) < 30
+
+
+def test_an_answer_that_never_ends_its_frame_is_given_up_at_the_command_deadline():
+    """A host that writes a whole answer line, and more, but never the line of four NULs that ends an answer,
+    while it says it is still running: the client keeps asking until the deadline, then says so."""
+    ticks = itertools.count()
+    clock = lambda: next(ticks) * 60.0  # noqa: E731 - each look at the clock is a minute later
+    line = base64.b64encode(b'{"exconf":3,"computer":"EX01","edge":false,"results":[]}\r\n\0\0\0\r\n').decode()
+    answered = []
+
+    def unended(sock, n):
+        answered.append(n)
+        sock.sendall(reply("200 OK", envelope("uuid:0", receive_body(line))))
+
+    error, _ = run_against(HostileWinRM(unended, at="Receive"), clock=clock)
+    assert isinstance(error, HostUnreachable) and error.result_unknown
+    assert f"the program did not finish its answer within {COMMAND_DEADLINE} s" in str(error)
     assert len(answered) < 30
 
 

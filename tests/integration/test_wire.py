@@ -123,7 +123,7 @@ def test_a_cmdlet_outside_the_allowlist_is_refused_by_the_server(make_lab):
 
         from exconf.remote import frame_stdin, program_text
 
-        payload = json.dumps({"exconf": 2, "halt_on_error": True, "steps": [{"id": "x", "cmdlet": "Remove-SendConnector", "params": {"Identity": "a"}}]})
+        payload = json.dumps({"exconf": 3, "halt_on_error": True, "steps": [{"id": "x", "cmdlet": "Remove-SendConnector", "params": {"Identity": "a"}}]})
         out = transport.run(frame_stdin(program_text(), payload).encode("ascii"))
         answer = decode_answer(out.stdout, out.stderr, out.exit_code)
     finally:

@@ -92,6 +92,14 @@ class FakeBackend:
             self.release.wait(30)
         return CommandResult(json.dumps(seen).encode(), b"", 0)
 
+    def run_process(self, server: Any, command: str, arguments: list[str], stdin: Any, stdout: Any, stderr: Any,
+                    codepage: int, caller: str = "", logon: Any = None) -> int:
+        """A WinRS process: reads its standard input to the end, then answers as run_command does."""
+        done = self.run_command(server, command, arguments, stdin.read(), codepage, caller, logon)
+        stdout(done.stdout)
+        stderr(done.stderr)
+        return done.exit_code
+
 
 # --- a fake store for the runtime (same constructor and methods as LabStore) -----------------------
 

@@ -227,12 +227,12 @@ def test_only_a_whole_line_of_four_nuls_separates(store, separator):
     encoded = base64.b64encode(remote.program_text().encode("ascii")).decode()
     result = _run_stdin(store, "EX01", _stdin(f"{encoded}\r\n{separator}\r\n{remote.encode_payload([])}\r\n"))
     assert result.exit_code == 1
-    assert result.stdout == b'{"exconf":2,"fatal":{"message":"no payload on standard input"}}'
+    assert result.stdout == b'{"exconf":3,"fatal":{"message":"no program on standard input"}}'
 
 
 def test_a_program_that_is_not_base64_fails_the_hash_check(store):
     result = _run_stdin(store, "EX01", _stdin(f"not base64!\r\n{remote.SEPARATOR}\r\n{remote.encode_payload([])}\r\n"))
-    assert (result.exit_code, result.stdout) == (1, b'{"exconf":2,"fatal":{"message":"program hash mismatch"}}')
+    assert (result.exit_code, result.stdout) == (1, b'{"exconf":3,"fatal":{"message":"program hash mismatch"}}')
 
 
 def test_a_constrained_language_server_answers_a_clear_fatal_error(store):

@@ -93,25 +93,25 @@ def test_any_other_powershell_invocation_is_refused(store, arguments):
 # --- the bootstrap ------------------------------------------------------------------------------------
 
 
-def test_no_payload_on_standard_input(store):
+def test_no_program_on_standard_input(store):
     result = store.run_command(store.server("EX01"), COMMAND, list(ARGUMENTS), remote.program_text().encode(), 437)
-    assert (result.exit_code, result.stdout) == (1, b'{"exconf":2,"fatal":{"message":"no payload on standard input"}}')
-    with pytest.raises(remote.RemoteFatal, match="no payload"):
+    assert (result.exit_code, result.stdout) == (1, b'{"exconf":3,"fatal":{"message":"no program on standard input"}}')
+    with pytest.raises(remote.RemoteFatal, match="no program"):
         remote.decode_answer(result.stdout)
 
 
 def test_a_program_that_is_not_the_shipped_one_is_refused_by_the_hash(store):
-    tampered = remote.frame_stdin(remote.program_text().replace("exit 0", "exit 0 "), remote.encode_payload([]))
+    tampered = remote.frame_stdin(remote.program_text().replace("exit 1", "exit 1 "), remote.encode_payload([]))
     result = store.run_command(store.server("EX01"), COMMAND, list(ARGUMENTS), tampered.encode("ascii"), 437)
-    assert (result.exit_code, result.stdout) == (1, b'{"exconf":2,"fatal":{"message":"program hash mismatch"}}')
+    assert (result.exit_code, result.stdout) == (1, b'{"exconf":3,"fatal":{"message":"program hash mismatch"}}')
 
 
 @pytest.mark.parametrize(
     "payload, message",
     [
         ("{nope", "The payload is not valid JSON"),
-        ('{"exconf": 1, "steps": []}', "Unsupported payload version '1': this program speaks exconf version 2."),
-        ('[1, 2]', "Unsupported payload version '': this program speaks exconf version 2."),
+        ('{"exconf": 1, "steps": []}', "Unsupported payload version '1': this program speaks exconf version 3."),
+        ('[1, 2]', "Unsupported payload version '': this program speaks exconf version 3."),
     ],
 )
 def test_a_payload_the_program_cannot_run(store, payload, message):

@@ -218,7 +218,7 @@ def test_a_lone_surrogate_is_refused_at_the_console_and_saving_goes_on(tmp_path)
 
 def test_a_lone_surrogate_is_refused_over_the_remote_program(tmp_path):
     store = LabStore(ORG, tmp_path / "state.json")
-    payload = ('{"exconf": 2, "steps": [{"id": "s", "cmdlet": "Set-SendConnector", '
+    payload = ('{"exconf": 3, "steps": [{"id": "s", "cmdlet": "Set-SendConnector", '
                '"params": {"Identity": "Outbound to Fabrikam", "Name": "x\\ud800"}}]}')
     text, code = run_program(store, store.server("EX01"), payload)
     assert code == 0

@@ -17,7 +17,7 @@ import requests
 import spnego
 import xmltodict
 from cryptography import x509
-from winrm.exceptions import InvalidCredentialsError, WinRMTransportError, WSManFaultError
+from winrm.exceptions import InvalidCredentialsError, WinRMOperationTimeoutError, WinRMTransportError, WSManFaultError
 from winrm.protocol import Protocol
 
 from exconf.lab.tlsca import LabCA
@@ -542,3 +542,62 @@ def test_unknown_path_is_404_and_not_counted(lab):
     r = requests.post(f"http://{spec.address}:{spec.winrm.http_port}/other", data=b"x")
     assert r.status_code == 404
     assert service.stats()["EX01"]["requests"] == 0
+
+
+# --- a process that lives across Sends (exconf's long-lived program) ----------------------------------
+
+
+class LineEcho(FakeBackend):
+    """A process that answers each line of standard input as it arrives ("got: LINE"), until its input ends."""
+
+    def run_process(self, server, command, arguments, stdin, stdout, stderr, codepage, caller="", logon=None) -> int:
+        if command != "lines":
+            return super().run_process(server, command, arguments, stdin, stdout, stderr, codepage, caller, logon)
+        while (line := stdin.readline()) is not None:
+            stdout(b"got: " + line + b"\r\n")
+        return 0
+
+
+def _running(lab):
+    spec = make_spec()
+    lab(spec, backend=LineEcho())
+    p = Protocol(http_url(spec), transport="ntlm", username=USER, password=PASSWORD, operation_timeout_sec=1, read_timeout_sec=3)
+    shell = p.open_shell()
+    return p, shell, p.run_command(shell, "lines", [], console_mode_stdin=False)
+
+
+def test_a_running_command_answers_each_line_as_it_arrives_and_stays_running(lab):
+    p, shell, cmd = _running(lab)
+    p.send_command_input(shell, cmd, b"one\r\n")
+    assert p.get_command_output_raw(shell, cmd) == (b"got: one\r\n", b"", -1, False)  # Running (pywinrm: no exit code yet)
+    p.send_command_input(shell, cmd, b"tw")  # half a line: the process is still waiting for its end
+    with pytest.raises(WinRMOperationTimeoutError):
+        p.get_command_output_raw(shell, cmd)  # nothing new within the OperationTimeout: TimedOut, still Running
+    p.send_command_input(shell, cmd, b"o\r\n")
+    assert p.get_command_output_raw(shell, cmd) == (b"got: two\r\n", b"", -1, False)
+    p.send_command_input(shell, cmd, b"", end=True)  # the end of its input: the process ends
+    assert wait_for(lambda: p.get_command_output_raw(shell, cmd)[3] or None) is True
+    p.close_shell(shell)
+
+
+def test_a_send_after_the_input_ended_or_the_process_exited_is_refused(lab):
+    p, shell, cmd = _running(lab)
+    p.send_command_input(shell, cmd, b"last\r\n", end=True)
+    with pytest.raises(WSManFaultError) as ended:
+        p.send_command_input(shell, cmd, b"more\r\n")
+    assert ended.value.wsman_fault_code == 2150859212  # ERROR_WSMAN_COMMAND_TERMINATED
+    out = b""
+    while True:
+        stdout, _, code, done = p.get_command_output_raw(shell, cmd)
+        out += stdout
+        if done:
+            break
+    assert (out, code) == (b"got: last\r\n", 0)  # the refused input reached nothing
+    exited = p.run_command(shell, "fail", [])
+    p.send_command_input(shell, exited, b"", end=True)
+    while not p.get_command_output_raw(shell, exited)[3]:
+        pass
+    with pytest.raises(WSManFaultError) as gone:
+        p.send_command_input(shell, exited, b"late\r\n")
+    assert gone.value.wsman_fault_code == 2150859212
+    p.close_shell(shell)
