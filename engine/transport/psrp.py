@@ -34,13 +34,13 @@ from typing import Any, TypeVar
 import requests
 from pypsrp.complex_objects import Command, ObjectMeta
 from pypsrp.exceptions import AuthenticationError, SerializationError, WinRMError, WinRMTransportError, WSManFaultError
-from pypsrp.negotiate import HTTPNegotiateAuth
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.serializer import Serializer
 from pypsrp.wsman import WSMan
 from spnego.exceptions import SpnegoError
 
 from . import SERVER_IDLE_TIMEOUT, AuthenticationFailed, HostUnreachable, TransportError, kerberos
+from .firsttoken import FirstTokenNegotiateAuth
 from .session import AnswerTooLarge, Redirected, SocketTracker, hardened_session, ntlm_secret
 from .watchdog import Watchdog
 from .winrm import idle_margin
@@ -285,7 +285,7 @@ class PSRPTransport:
         if s.auth == "basic":
             session.auth = requests.auth.HTTPBasicAuth(s.user, self._secret or "")
         else:
-            session.auth = HTTPNegotiateAuth(
+            session.auth = FirstTokenNegotiateAuth(
                 username=s.user, password=self._secret, auth_provider=s.auth, wrap_required=transport.wrap_required,
                 send_cbt=True, service=s.negotiate_service or "HTTP", delegate=s.negotiate_delegate,
                 hostname_override=s.negotiate_hostname_override,
