@@ -14,7 +14,8 @@ project's transport rules (docs/faults.md):
 * every error leaves as HostUnreachable, AuthenticationFailed or TransportError, naming the endpoint;
   once a pipeline that changes something reached the server, a failure is "result unknown".
 
-Request budget: NTLM authenticates a connection in 3 requests; the pool costs a Create, one Receive
+Request budget: NTLM authenticates a connection in 2 requests and Kerberos in 1, the first token riding on
+the first request (firsttoken.py; pypsrp's own auth first asks without credentials); the pool costs a Create, one Receive
 to open and a Delete; each pipeline a Command and (for an answer that fits one envelope) one
 Receive. The pool stays open from the first read to the last verification; ``release()`` gives the
 socket back and the next call authenticates a new connection on the same pool.
@@ -252,8 +253,8 @@ class PSRPTransport:
     def _reconnect_if_stale(self) -> None:
         """A connection idle near the server's limit, or one the server closed, is given up before it is used:
         NTLM authenticated the connection, not the requests, so a sealed message sent on whatever socket
-        urllib3 opens instead is refused (HTTP 400). The next call authenticates a new connection (3
-        requests) on the same runspace pool, which the server keeps (a long run's gap between a host's
+        urllib3 opens instead is refused (HTTP 400). The next call authenticates a new connection (2
+        requests with NTLM, 1 with Kerberos) on the same runspace pool, which the server keeps (a long run's gap between a host's
         read and its apply)."""
         if self._wsman is None or self._wsman.transport.session is None or self._last_used is None:
             return

@@ -1,11 +1,12 @@
 """WinRM with pywinrm: one WinRS shell per host per run, the program sent on standard input.
 
-Request budget per run (what ``lab stats`` counts): NTLM costs 3 HTTP
-requests (requests_ntlm first sends the request without credentials), the
+Request budget per run (what ``lab stats`` counts): NTLM costs 2 HTTP
+requests and Kerberos 1 (the first token rides on the first request:
+firsttoken.py; stock requests_ntlm first sends it without credentials), the
 shell one Create and one Delete, and each command a Command, one Send and one
 Receive. A finished command is signalled only when another command follows
-in the same shell; Delete ends the last one. So a plan is 8 requests per host
-and an apply 12, whatever the number of resources.
+in the same shell; Delete ends the last one. So a plan is 7 requests per host
+and an apply 11 over NTLM, whatever the number of resources.
 
 A connection lives as long as the server keeps it: HTTP.sys closes one idle
 for 120 s, and an NTLM-sealed message sent on a new socket is refused (HTTP
@@ -245,7 +246,7 @@ class WinRMTransport:
         )
 
     def _open_connection(self) -> None:
-        """A new session (and, for sealed messages, a new NTLM context: 3 requests)."""
+        """A new session (and, for sealed messages, a new NTLM or Kerberos context: 2 requests, or 1)."""
         protocol = self._require_protocol()
         self._tracker = SocketTracker()
         session = build_session(self._settings, self._tracker, self._secret or "")
