@@ -105,9 +105,11 @@ class FirstTokenNegotiateAuth(HTTPNegotiateAuth):
         if response.status_code == 401 and not in_token:
             self.fallbacks += 1
             return super().response_hook(response, **kwargs)  # not taken: the stock exchange from this 401
+        if not in_token:
+            return response  # answered without a word of authentication: as the stock client, no context is kept
         return self._go_on(context, host, response, in_token, kwargs)
 
-    def _go_on(self, context: Any, host: str | None, response: requests.Response, in_token: bytes | None,
+    def _go_on(self, context: Any, host: str | None, response: requests.Response, in_token: bytes,
                kwargs: dict[str, Any]) -> requests.Response:
         """pypsrp's ``handle_401`` loop, from the answer to the first token on."""
         cbt = None
@@ -115,7 +117,7 @@ class FirstTokenNegotiateAuth(HTTPNegotiateAuth):
             app_data = self._get_cbt_data(response)
             if app_data:
                 cbt = spnego.channel_bindings.GssChannelBindings(application_data=app_data)
-        out_token = context.step(in_token, channel_bindings=cbt) if in_token else None
+        out_token = context.step(in_token, channel_bindings=cbt)
         while out_token is not None:
             _release(response)
             request = response.request.copy()
