@@ -3,8 +3,8 @@
 Two mixes:
 
 * ``mission`` (the default): what the mission declares. Nine servers in ten are Mailbox servers, one in
-  ten an Edge, spread over four AD sites. Every Mailbox server imports the organisation's PFX and binds
-  it to SMTP, and sets transport and front end transport logging and two receive connectors; every
+  ten an Edge, spread over four AD sites; the Mailbox servers in a group per site that says its
+  ``exconf_site``. Every Mailbox server imports the organisation's PFX and binds it to SMTP, and sets transport and front end transport logging and two receive connectors; every
   Edge sets its transport logging and receive connector, makes its own certificate its default SMTP
   certificate and is subscribed to its site; the organisation's transport config and send connector are
   declared too. Mailbox servers are reached over Exchange remote PowerShell, Edges over exconf's
@@ -187,7 +187,11 @@ def inventory(folder: Path, servers: list[Server], mix: str, door: str = "psrp")
                 **MAILBOX,
                 "certificates": [{"match": {"subject": "CN=mail.contoso.lab", "issuer": "*Contoso Lab Public*"}, "services": ["SMTP"],
                                   "import": {"pfx": PFX, "password_file": PFX + ".password"}}]}},
-                        "hosts": mailboxes},
+                        # a group per AD site saying its site (exconf_site): each site's EdgeSync state is read in the
+                        # first Mailbox server's one read (docs/edgesync.md)
+                        "children": {f"site_{site.lower()}": {"vars": {"exconf_site": site},
+                                                              "hosts": {s.host: mailboxes[s.host] for s in servers if s.role == "Mailbox" and s.site == site}}
+                                     for site in SITES if any(s.site == site and s.role == "Mailbox" for s in servers)}},
             "edge": {"vars": {"exconf_role": "Edge", "ansible_port": 5985, "ansible_winrm_transport": "ntlm",
                               "ansible_password": EDGE_PASSWORD,
                               "exchange": {

@@ -68,17 +68,28 @@ def scopes(desired: DesiredState, reads: dict[str, HostRead], org_host: str | No
     return out
 
 
-def peers(kind: Kind, reads: dict[str, HostRead], reader: str, desired: DesiredState, clean: set[str] | None = None) -> tuple[PeerRead, ...]:
-    """What the other hosts read (and declare) of a kind that ``reads_peers``, each marked ``clean`` when it
-    is in ``clean`` (or when that is not known yet). Nothing for any other kind."""
-    if not kind.reads_peers:
-        return ()
-    return tuple(
-        PeerRead(host, read.facts, objects, tuple(d for d in desired.hosts.get(host, ()) if d.kind == kind.kind), clean is None or host in clean)
-        for host, read in reads.items()
-        if host != reader and read.status is HostStatus.OK and read.facts is not None
-        and (objects := read.objects.get(kind.kind)) is not None
-    )
+@dataclass
+class Peers:
+    """Every host's PeerRead of each kind, made once per pass and handed to each scope without its own reader
+    (made per scope, they were hosts × declaring hosts objects per pass)."""
+
+    reads: dict[str, HostRead]
+    desired: DesiredState
+    clean: set[str] | None = None
+    _made: dict[str, tuple[PeerRead, ...]] = field(default_factory=dict)
+
+    def of(self, kind: Kind, reader: str) -> tuple[PeerRead, ...]:
+        if not kind.reads_peers:
+            return ()
+        every = self._made.get(kind.kind)
+        if every is None:
+            every = self._made[kind.kind] = tuple(
+                PeerRead(host, read.facts, objects, tuple(d for d in self.desired.hosts.get(host, ()) if d.kind == kind.kind),
+                         self.clean is None or host in self.clean)
+                for host, read in self.reads.items()
+                if read.status is HostStatus.OK and read.facts is not None and (objects := read.objects.get(kind.kind)) is not None
+            )
+        return tuple(p for p in every if p.host != reader)
 
 
 @dataclass
@@ -100,7 +111,7 @@ class _Draft:
 
 
 def _plan_scope_kind(kind: Kind, scope: Scope, reads: dict[str, HostRead], desired: DesiredState,
-                     planned: tuple[Change, ...], clean: set[str] | None) -> KindPlan | None:
+                     planned: tuple[Change, ...], pool: Peers) -> KindPlan | None:
     """One kind's plan of one scope (None when nothing of it is declared there)."""
     wanted = tuple(d for d in scope.desired if d.kind == kind.kind)
     if not wanted:
@@ -112,7 +123,7 @@ def _plan_scope_kind(kind: Kind, scope: Scope, reads: dict[str, HostRead], desir
         problem = f"{wanted[0].source}: {kind.section}: {facts.name} is an {facts.role} server, which has no {kind.title}"
         return KindPlan(problems=(problem,), findings=tuple(
             Finding(scope.writer, kind.kind, d.pattern or kind.title, FindingStatus.ERROR, d.source, message=problem) for d in wanted))
-    ctx = PlanContext(host=scope.writer, facts=facts, where=scope.where, peers=peers(kind, reads, scope.reader, desired, clean), planned=planned)
+    ctx = PlanContext(host=scope.writer, facts=facts, where=scope.where, peers=pool.of(kind, scope.reader), planned=planned)
     return kind.plan(wanted, observed, ctx)
 
 
@@ -130,9 +141,10 @@ def plan(
     first = _Draft({h: [] for h in reads}, {h: [] for h in reads}, {h: [] for h in reads})
     extra_notes: list[str] = []
     by_scope: dict[tuple[str, str], KindPlan] = {}
+    unjudged = Peers(reads, desired)
     for scope in all_scopes:
         for kind in kinds:
-            result = _plan_scope_kind(kind, scope, reads, desired, (), None)
+            result = _plan_scope_kind(kind, scope, reads, desired, (), unjudged)
             if result is not None:
                 by_scope[(scope.name, kind.kind)] = result
     writer = {s.name: s.writer for s in all_scopes}
@@ -155,7 +167,7 @@ def plan(
             extra_notes.append(f"organisation-wide objects are changed through {spare}: {org.writer}, which read them, failed at plan time")
             for kind in kinds:
                 if (org.name, kind.kind) in by_scope:
-                    result = _plan_scope_kind(kind, moved, reads, desired, (), None)
+                    result = _plan_scope_kind(kind, moved, reads, desired, (), unjudged)
                     assert result is not None
                     by_scope[(org.name, kind.kind)] = result
             writer[org.name] = spare
@@ -169,6 +181,7 @@ def plan(
     first_pass = dict(by_scope)
     for _ in range(3):
         by_scope = dict(first_pass)
+        pool = Peers(reads, desired, clean)
         for scope in sorted(all_scopes, key=lambda sc: sc.name == ORGANIZATION_SCOPE):
             for kind in kinds:
                 if not kind.sees_planned or (scope.name, kind.kind) not in by_scope:
@@ -178,7 +191,7 @@ def plan(
                 else:  # this scope's other kinds, in the order the first pass put them (a scan of every scope was O(hosts²))
                     others = tuple(c for k in kinds if k.kind != kind.kind and (scope.name, k.kind) in by_scope
                                    for c in by_scope[(scope.name, k.kind)].changes)
-                again = _plan_scope_kind(kind, scope, reads, desired, others, clean)
+                again = _plan_scope_kind(kind, scope, reads, desired, others, pool)
                 assert again is not None
                 by_scope[(scope.name, kind.kind)] = again
         failing = {writer[s] for (s, _), r2 in by_scope.items() if r2.problems}

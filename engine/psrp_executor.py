@@ -367,11 +367,11 @@ class PSRPExecutor:
             if halt and seen_error and is_read(step) and not step.always_run:
                 results[step.id] = StepResult(step.id, STATUS_NOT_RUN)  # a read after a failure: as if not run
                 continue
-            result = self._result(step, segments[index] if index < len(segments) else [], errors.get(step.id, []),
-                                  warnings.get(step.id, []))
+            decoded = [_decoded(o) for o in (segments[index] if index < len(segments) else [])]
+            result = self._result(step, decoded, errors.get(step.id, []), warnings.get(step.id, []))
             results[step.id] = result
             if result.ok:
-                outputs[step.id] = [_decoded(o) for o in (segments[index] if index < len(segments) else [])]
+                outputs[step.id] = decoded
             seen_error = seen_error or not result.ok
 
     def _attribute_without_separators(self, send: list[tuple[Step, list[tuple[str, Any]]]], output: PipelineOutput,
@@ -385,12 +385,13 @@ class PSRPExecutor:
             errors.setdefault(owner.id, []).append(output.failure)
         objects = [o for o in (_read(i) for i in output.output) if not _is_separator(o)]
         wanting = [s for s in steps if s.select] or steps[:1]
+        decoded = [_decoded(o) for o in objects]
         for step in steps:
-            mine = objects if step is wanting[0] else []
+            mine = decoded if step is wanting[0] else []
             result = self._result(step, mine, errors.get(step.id, []), warnings.get(step.id, []))
             results[step.id] = result
             if result.ok:
-                outputs[step.id] = [_decoded(o) for o in mine]
+                outputs[step.id] = mine
 
     def _not_in_session(self, cmdlet: str) -> None:
         """Exchange leaves the cmdlets of roles the account does not hold out of its session, so a
@@ -402,13 +403,15 @@ class PSRPExecutor:
             self._notes.append(note)
 
     def _result(self, step: Step, objects: list[Any], errors: list[Any], warnings: list[Any]) -> StepResult:
+        """A step's result from its objects (decoded once by the caller: a certificate's SerializationData is
+        the dearest thing to read) and the error and warning records it wrote."""
         said = tuple(_text(w) for w in warnings)
         if errors:
             error = _step_error(errors[0])
             if error.exception == "CommandNotFoundException" and step.cmdlet in ALLOWED_CMDLETS:
                 self._not_in_session(step.cmdlet)
             return StepResult(step.id, STATUS_ERROR, warnings=said, error=error)
-        rows = tuple(_select(_decoded(o), step.select) for o in objects) if step.select else ()
+        rows = tuple(_select(o, step.select) for o in objects) if step.select else ()
         return StepResult(step.id, STATUS_OK, objects=rows, warnings=said)
 
 

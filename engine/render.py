@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.text import Text
 
 from . import __version__
-from .model import Change, ChangeOutcome, ChangeResult, HostPlan, HostResult, HostStatus, Plan
+from .model import Change, ChangeOutcome, ChangeResult, HostPlan, HostResult, HostStatus, Operation, Plan
 from .review import review
 from .termsafe import safe
 
@@ -292,13 +292,12 @@ def document_meta(sources: Sequence[str], limit: str | None, *, timestamp: str |
     }
 
 
-def actions(change: Change, plan: Plan) -> list[str]:
-    """``terraform show -json``'s ``actions``: a replace is a create and a delete in the order its steps run."""
+def actions(change: Change, operations: Sequence[Operation]) -> list[str]:
+    """``terraform show -json``'s ``actions``: a replace is a create and a delete in the order its steps run
+    (``operations``: the change's own, in the plan's order)."""
     if change.action != "replace":
         return [change.action]
-    for op in plan.operations:
-        if op.change != change.id:
-            continue
+    for op in operations:
         for step in op.steps:
             verb = step.cmdlet.split("-", 1)[0]
             if verb in ("Remove", "Disable"):
@@ -320,13 +319,16 @@ def plan_json(plan: Plan, meta: dict[str, Any] | None = None) -> dict[str, Any]:
             entry["error"] = hp.error
         hosts[name] = entry
     reviewed = {c["address"]: c for c in review(plan)["changes"]}
+    own: dict[str, list[Operation]] = {}  # each change's operations, found once (not once per replace: renewals on every host)
+    for op in plan.operations:
+        own.setdefault(op.change, []).append(op)
     return {
         "format_version": FORMAT_VERSION,
         **(meta or {}),
         "hosts": hosts,
         # Each change with its stable address, the cmdlets it runs (as plan and show print them) and, as
         # terraform show -json has them, its actions as a list.
-        "changes": [c.to_json() | {"address": c.id, "actions": actions(c, plan), "operations": reviewed[c.id]["operations"]} for c in plan.changes],
+        "changes": [c.to_json() | {"address": c.id, "actions": actions(c, own.get(c.id, [])), "operations": reviewed[c.id]["operations"]} for c in plan.changes],
         "warnings": list(plan.warnings),
         "summary": plan.summary(),
         "findings": [f.to_json() for f in plan.findings],

@@ -18,6 +18,7 @@ nothing of its own).
 from __future__ import annotations
 
 import contextlib
+import heapq
 import signal
 import threading
 import time
@@ -43,10 +44,11 @@ from .model import (CONTROLLER, PROGRAM, Change, ChangeOutcome, ChangeResult, Co
                     OperationKind, Plan)
 from .planner import HostRead
 from .psrp_executor import PSRPExecutor
+from .sitereaders import choose_readers, declared_site, misplaced
 from .transport import AuthenticationFailed, HostUnreachable, TransportError
 from .transport.cleartext import in_clear
 from .transport.limits import FileLimit, bound_forks, raise_open_file_limit
-from .transport.psrp import PSRPTransport
+from .transport.psrp import ClientKey, PSRPTransport
 from .transport.ssh import SSHTransport
 from .transport.watchdog import Watchdog
 from .transport.winrm import WinRMTransport
@@ -64,13 +66,15 @@ VERIFY = "verify:"
 
 def default_executor_factory(inventory_dir: Path, watchdog: Watchdog | None = None) -> ExecutorFactory:
     """Each host's executor by its door (door.py): Exchange remote PowerShell, or exconf's program over
-    WinRM or SSH; one watchdog (whole-request deadlines) shared by every host of the run."""
+    WinRM or SSH; one watchdog (whole-request deadlines) and one PSRP client key pair (psrp.ClientKey) shared by
+    every host of the run."""
+    client_key = ClientKey()
 
     def make(host: Host) -> Executor:
         door = door_of(host.name, host.vars).connection
         if door == PSRP:
             p = psrp_settings_for(host, inventory_dir)
-            return PSRPExecutor(PSRPTransport(p, watchdog=watchdog), p.server_name, in_clear=in_clear(p.scheme, p.encrypts_messages), endpoint=p.endpoint)
+            return PSRPExecutor(PSRPTransport(p, watchdog=watchdog, client_key=client_key), p.server_name, in_clear=in_clear(p.scheme, p.encrypts_messages), endpoint=p.endpoint)
         if door == SSH:
             h = ssh_settings_for(host, inventory_dir)
             return ProgramExecutor(SSHTransport(h, watchdog=watchdog), endpoint=h.endpoint)  # SSH encrypts: never in clear
@@ -119,6 +123,19 @@ class Session:
 
     def fail(self, status: HostStatus, message: str, *, sent: bool = True) -> None:
         self.status, self.error, self.sent = status, message, sent
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of a parallel phase: a host's read, or a host's operations of one wave in an apply."""
+
+    index: int  # its place in the phase's order (tasks start in this order, urgent ones first)
+    session: Session
+    after: frozenset[int] = frozenset()  # tasks that must be done before it starts
+    urgent: bool = False  # others wait for it: started before those that nothing waits for
+    rank: int = 0  # then by this, then by index: an apply's tasks in the order their hosts finished reading
+    ops: tuple[Operation, ...] = ()
+    wave: int = 0
 
 
 @contextlib.contextmanager
@@ -206,6 +223,7 @@ class Run:
         # Of those, the kinds read once per AD site (by one Mailbox server of it) by the hosts that do not declare them.
         self._site_kinds = frozenset(k.kind for k in self.kinds if k.kind in self._peer_kinds and k.reads_per_site)
         self._sites_read: set[str] = set()
+        self._read_rank: dict[str, int] = {}  # host -> the order it finished reading in
         self._sites_lock = threading.Lock()
         unchecked = [h.name for h in self.hosts if h.vars.get("ansible_winrm_server_cert_validation") == "ignore"]
         if unchecked:
@@ -218,41 +236,64 @@ class Run:
     # --- helpers ------------------------------------------------------------
 
     def _parallel(self, phase: str, fn: Callable[[Session], None], sessions: list[Session]) -> list[Session]:
-        """Run fn for each session on up to ``forks`` threads; return the sessions never started.
+        """Run fn for each session on up to ``forks`` threads, in order; return the sessions never started."""
+        tasks = [Task(i, s) for i, s in enumerate(sessions)]
+        return [t.session for t in self._run_tasks(phase, lambda t: fn(t.session), tasks)]
 
-        A first Ctrl-C stops starting hosts and gives those in flight up to
+    def _run_tasks(self, phase: str, fn: Callable[[Task], None], tasks: list[Task]) -> list[Task]:
+        """Run each task on up to ``forks`` threads once the tasks it comes ``after`` are done, urgent ones first,
+        then in order; return the tasks never started.
+
+        A first Ctrl-C stops starting tasks and gives those in flight up to
         GRACE_SECONDS to finish; a second one, or the end of the grace, leaves
-        them at once with their result unknown (``unknown`` lists them). Worker
+        them at once with their result unknown (``unknown`` lists their hosts). Worker
         threads are daemons, so leaving never waits for a host that does not answer.
         """
-        if not sessions:
+        if not tasks:
             return []
-        pending = list(reversed(sessions))
+        by_index = {t.index: t for t in tasks}
+        waiting = {t.index: {a for a in t.after if a in by_index} for t in tasks}
+        followers: dict[int, list[int]] = {}
+        for t in tasks:
+            for a in waiting[t.index]:
+                followers.setdefault(a, []).append(t.index)
+        ready = [(not t.urgent, t.rank, t.index) for t in tasks if not waiting[t.index]]
+        heapq.heapify(ready)
+        started: set[int] = set()
         in_flight: set[str] = set()
-        lock = threading.Lock()
+        cond = threading.Condition()
         finished = threading.Event()
         done = 0
-        running = max(1, min(self.forks, len(sessions)))
+        running = max(1, min(self.forks, len(tasks)))
 
         def worker() -> None:
             nonlocal done, running
             while True:
-                with lock:
-                    if self.stopping.is_set() or not pending:
+                with cond:
+                    while not ready and in_flight and not self.stopping.is_set():
+                        cond.wait(0.5)  # another task's end may make one ready
+                    if self.stopping.is_set() or not ready:
                         running -= 1
                         if running == 0:
                             finished.set()
+                        cond.notify_all()
                         return
-                    session = pending.pop()
-                    in_flight.add(session.host.name)
-                guard(session, lambda: fn(session))  # noqa: B023 - called before the loop moves on
-                with lock:
-                    in_flight.discard(session.host.name)
+                    task = by_index[heapq.heappop(ready)[2]]
+                    started.add(task.index)
+                    in_flight.add(task.session.host.name)
+                guard(task.session, lambda: fn(task))  # noqa: B023 - called before the loop moves on
+                with cond:
+                    in_flight.discard(task.session.host.name)
                     done += 1
                     count = done
+                    for f in followers.get(task.index, ()):
+                        waiting[f].discard(task.index)
+                        if not waiting[f]:
+                            heapq.heappush(ready, (not by_index[f].urgent, by_index[f].rank, f))
+                    cond.notify_all()
                 if self.on_event is not None:
                     try:
-                        self.on_event(phase, session.host.name, count, len(sessions))
+                        self.on_event(phase, task.session.host.name, count, len(tasks))
                     except Exception:  # noqa: BLE001 - a progress line that cannot print must not stop the hosts
                         pass
 
@@ -267,15 +308,15 @@ class Run:
                     self.stopping.set()
                     deadline = time.monotonic() + GRACE_SECONDS
                     if self.on_interrupt is not None:
-                        with lock:
+                        with cond:
                             flying = sorted(in_flight)
                         self.on_interrupt(flying)
                 if presses[0] > 1:
                     deadline = time.monotonic()  # a second Ctrl-C: leave now
                 if deadline is None or time.monotonic() < deadline or finished.is_set():
                     continue
-                with lock:
-                    late = [s for s in sessions if s.host.name in in_flight]
+                with cond:
+                    late = list({t.session.host.name: t.session for t in tasks if t.session.host.name in in_flight}.values())
                 self.left_at_once = self.left_at_once or presses[0] > 1
                 how = "left at once at a second Ctrl-C" if presses[0] > 1 else f"still busy {GRACE_SECONDS:.0f} s after Ctrl-C"
                 for s in late:
@@ -287,8 +328,8 @@ class Run:
                     s.fail(HostStatus.UNREACHABLE, f"result unknown: {how} while {phase} was in progress on {s.host.name} (interrupted)")
                     self.unknown.append(s.host.name)
                 break
-        with lock:
-            return list(reversed(pending))
+        with cond:
+            return [t for t in tasks if t.index not in started]
 
     def _executor(self, session: Session) -> Executor:
         if session.executor is None:
@@ -321,25 +362,40 @@ class Run:
         return [k for k in self.kinds if (k.scope == SERVER and (k.kind in mine or (k.kind in self._peer_kinds and k.kind not in self._site_kinds)))
                 or (k.scope == ORGANIZATION and k.kind in self._peer_kinds)]
 
-    def _site_read(self, session: Session, result: HostRead) -> None:
-        """Kinds read once per AD site: the first Mailbox server of a site to be read reads them for it, in a
-        second command on its shell (Test-EdgeSynchronization contacts every Edge of the site: once is enough).
-        The other hosts that do not declare them show them empty, so that the planner still sees them as peers."""
-        wanted = [k for k in self.kinds if k.kind in self._site_kinds and k.kind not in self.desired.kinds_of(result.host)]
-        if not wanted or result.facts is None:
-            return
+    def _site_kinds_for(self, host: str) -> list[Kind]:
+        """Kinds read once per AD site that this host does not declare itself (so reads for its site, if chosen)."""
+        mine = self.desired.kinds_of(host)
+        return [k for k in self.kinds if k.kind in self._site_kinds and k.kind not in mine]
+
+    def _observe_site(self, result: HostRead, wanted: list[Kind], answer: Answer | None) -> None:
+        """A host's view of the kinds read per site: what it read for its site (a Mailbox server that was its
+        site's reader), else nothing, so that the planner still sees them as peers."""
         for k in wanted:
             result.objects[k.kind] = ()
-        if result.facts.role != "Mailbox":
+        if answer is None or result.facts is None or result.facts.role != "Mailbox":
             return
-        site = result.facts.site.casefold()
-        with self._sites_lock:
-            if site in self._sites_read:
-                return
-            self._sites_read.add(site)
-        answer = self._execute(session, [s for k in wanted for s in k.read_steps(READ)], halt_on_error=False)
         for k in wanted:
             result.objects[k.kind] = k.observe(answer, READ) or ()
+        with self._sites_lock:
+            self._sites_read.add(result.facts.site.casefold())
+
+    def _read_missing_sites(self) -> None:
+        """A site whose chosen reader did not read it (the server list did not name it, its read failed) is read by a
+        second command on the first Mailbox server of it that was read."""
+        for name, session in self.sessions.items():
+            result = self.reads.get(name)
+            wanted = self._site_kinds_for(name)
+            if (not wanted or result is None or result.facts is None or result.facts.role != "Mailbox"
+                    or session.status is not HostStatus.OK or result.facts.site.casefold() in self._sites_read):
+                continue
+
+            def work(session: Session = session, result: HostRead = result, wanted: list[Kind] = wanted) -> None:
+                answer = self._execute(session, [s for k in wanted for s in k.read_steps(READ)], halt_on_error=False)
+                self._observe_site(result, wanted, answer)
+
+            guard(session, work)
+            if session.status is not HostStatus.OK:
+                result.status, result.error = session.status, session.error
 
     def _execute(self, session: Session, steps: list[Step], *, halt_on_error: bool, program: bool = False) -> Answer:
         """One round trip; a read cmdlet asked for twice with the same parameters is sent once (readcache).
@@ -407,22 +463,36 @@ class Run:
         room = max(0, self.files.sockets - IN_FLIGHT_SOCKETS * self.forks)
         held = [0]
         held_lock = threading.Lock()
+        # Kinds read once per site: where the inventory says a host's site (exconf_site), the first host of each
+        # site reads it in its one command (sitereaders.py); the others' sites by a second command afterwards.
+        readers = choose_readers((h.name, h.vars) for h in self.hosts) if self._site_kinds else {}
 
         def read_one(session: Session) -> None:
             name = session.host.name
             result = self.reads.setdefault(name, HostRead(name, endpoint=endpoint_of(session.host, self.inventory.path.parent)))
             kinds = self._host_kinds(name)
+            wanted = self._site_kinds_for(name)
+            reads_site = bool(wanted) and name in readers
             steps = [SERVER_STEP] + [s for k in kinds for s in k.read_steps(READ)]
+            if reads_site:
+                steps += [s for k in wanted for s in k.read_steps(READ)]
             if name == first:
                 steps += [s for k in org for s in k.read_steps(ORG)] + list(self.org_steps)
             answer = self._execute(session, steps, halt_on_error=False)
             result.facts = server_facts(answer)
             for k in kinds:
                 result.objects[k.kind] = k.observe(answer, READ)
-            self._site_read(session, result)
+            if wanted:
+                self._observe_site(result, wanted, answer if reads_site else None)
+                note = misplaced(name, declared_site(session.host.vars), result.facts.site) if result.facts.role == "Mailbox" else ""
+                if note:
+                    with held_lock:
+                        self.warnings.append(note)
             if name == first:
                 self._org_objects = {k.kind: k.observe(answer, ORG) for k in org}
                 self.org_answer = answer
+            with held_lock:
+                self._read_rank[name] = len(self._read_rank)
             if not keep_connections:
                 self._finish(session)
                 return
@@ -437,6 +507,8 @@ class Run:
         self._org_objects = {}
         for skipped in self._parallel("read", read_one, list(self.sessions.values())):
             skipped.fail(HostStatus.FAILED, "not read: interrupted")
+        if self._site_kinds and not self.stopping.is_set():
+            self._read_missing_sites()
         # In selection order, whatever order the hosts finished in.
         self.reads = {name: self.reads.get(name) or HostRead(name) for name in self.sessions}
         for name, session in self.sessions.items():
@@ -532,7 +604,9 @@ class Run:
     # --- apply --------------------------------------------------------------
 
     def apply(self, plan: Plan) -> dict[str, HostResult]:
-        """Run the plan's schedule wave by wave; a host's operations of one wave travel in one round trip.
+        """Run the plan's schedule; a host's operations of one wave travel in one round trip, once what they need
+        on other hosts and the host's earlier wave are done (apply_tasks: a wave is not a barrier for hosts it
+        does not concern).
 
         The schedule is the plan's own (planner.py computed it, and a saved plan's was compared with a
         fresh one): apply never recomputes an order.
@@ -575,52 +649,55 @@ class Run:
                 except Exception:  # noqa: BLE001 - a line that cannot print must not stop the hosts
                     pass
 
-        for index, wave in enumerate(plan_waves):
-            by_host: dict[str, list[Operation]] = {}
-            for op in wave:
-                if self.stopping.is_set():
-                    blocked.setdefault(op.id, "not attempted: the run was interrupted")
-                if op.id not in blocked:
-                    late = late_for_window(op, sent_at, self.clock())
-                    if late:
-                        blocked[op.id] = late
-                if op.id in blocked:
-                    record(op.change, ChangeResult(changes[op.change], ChangeOutcome.NOT_RUN, blocked[op.id]))
-                    for dep in dependants(ops, op.id):
-                        if not dep.cleanup:
-                            blocked.setdefault(dep.id, f"not attempted: it needs {op.id}, which did not run")
-                    continue
-                by_host.setdefault(op.host, []).append(op)
+        # Hosts that finished reading first apply first: each host's connection waits about as long as the reads took.
+        tasks = [replace(t, rank=self._read_rank.get(t.session.host.name, len(self._read_rank) + t.index))
+                 for t in apply_tasks(plan_waves, self.sessions)]
 
-            def apply_host(session: Session, by_host: dict[str, list[Operation]] = by_host, index: int = index) -> None:
-                host_ops = by_host[session.host.name]
-                started = self.clock()
-                with lock:
-                    for op in host_ops:
-                        sent_at[op.id] = started
-                results = self._apply_host(session, host_ops, changes, carried, lock)
-                if index == last_wave[session.host.name]:
-                    self._finish(session)  # nothing more to send: its socket is not held to the end of the run
-                with lock:
-                    for op, result in zip(host_ops, results, strict=True):
-                        record(op.change, result)
-                        if result.outcome is not ChangeOutcome.APPLIED and not op.cleanup:
-                            why = f"not attempted: it needs {op.change} on {op.host}, which {'failed' if result.outcome is not ChangeOutcome.NOT_RUN else 'did not run'}"
-                            for dep in dependants(ops, op.id):
-                                if not dep.cleanup:
-                                    blocked.setdefault(dep.id, why)
-                            # A host stops at its first failure: its later waves do not run either.
-                            for later in ops:
-                                if later.host == op.host and later.id not in outcomes and later not in host_ops and not later.cleanup:
-                                    blocked.setdefault(later.id, "not attempted: an earlier change on this host failed")
-
-            for skipped in self._parallel("apply", apply_host, [self.sessions[h] for h in by_host]):
-                for op in by_host[skipped.host.name]:
-                    record(op.change, ChangeResult(changes[op.change], ChangeOutcome.NOT_RUN, "not attempted: the run was interrupted"))
+        def apply_task(task: Task) -> None:
+            session = task.session
+            host_ops: list[Operation] = []
             with lock:
-                for host in self.unknown:
-                    for op in by_host.get(host, ()):
-                        outcomes.setdefault(op.change, ChangeResult(changes[op.change], ChangeOutcome.FAILED, self.sessions[host].error, unknown=True))
+                for op in task.ops:
+                    if self.stopping.is_set():
+                        blocked.setdefault(op.id, "not attempted: the run was interrupted")
+                    if op.id not in blocked:
+                        late = late_for_window(op, sent_at, self.clock())
+                        if late:
+                            blocked[op.id] = late
+                    if op.id in blocked:
+                        record(op.change, ChangeResult(changes[op.change], ChangeOutcome.NOT_RUN, blocked[op.id]))
+                        for dep in dependants(ops, op.id):
+                            if not dep.cleanup:
+                                blocked.setdefault(dep.id, f"not attempted: it needs {op.id}, which did not run")
+                        continue
+                    host_ops.append(op)
+                started = self.clock()
+                for op in host_ops:
+                    sent_at[op.id] = started
+            results = self._apply_host(session, host_ops, changes, carried, lock) if host_ops else []
+            if task.wave == last_wave[session.host.name]:
+                self._finish(session)  # nothing more to send: its socket is not held to the end of the run
+            with lock:
+                for op, result in zip(host_ops, results, strict=True):
+                    record(op.change, result)
+                    if result.outcome is not ChangeOutcome.APPLIED and not op.cleanup:
+                        why = f"not attempted: it needs {op.change} on {op.host}, which {'failed' if result.outcome is not ChangeOutcome.NOT_RUN else 'did not run'}"
+                        for dep in dependants(ops, op.id):
+                            if not dep.cleanup:
+                                blocked.setdefault(dep.id, why)
+                        # A host stops at its first failure: its later waves do not run either.
+                        for later in ops:
+                            if later.host == op.host and later.id not in outcomes and later not in host_ops and not later.cleanup:
+                                blocked.setdefault(later.id, "not attempted: an earlier change on this host failed")
+
+        for skipped in self._run_tasks("apply", apply_task, tasks):
+            for op in skipped.ops:
+                record(op.change, ChangeResult(changes[op.change], ChangeOutcome.NOT_RUN, "not attempted: the run was interrupted"))
+        with lock:
+            for task in tasks:
+                if task.session.host.name in self.unknown:
+                    for op in task.ops:
+                        outcomes.setdefault(op.change, ChangeResult(changes[op.change], ChangeOutcome.FAILED, task.session.error, unknown=True))
 
         results: dict[str, HostResult] = {}
         for name, hp in plan.hosts.items():
@@ -780,6 +857,38 @@ class Run:
         if problem:
             return ChangeResult(change, ChangeOutcome.UNVERIFIED, problem, warned)
         return ChangeResult(change, ChangeOutcome.APPLIED, kind.applied_note(op, change, read), warned)
+
+
+def apply_tasks(plan_waves: list[list[Operation]], sessions: dict[str, Session]) -> list[Task]:
+    """A host's operations of one wave are one task (pure). It starts once the tasks holding what its operations
+    need on other hosts, and its host's earlier wave, are done: no wave waits for hosts it does not need (a Mailbox
+    server's EdgeSync import starts as soon as its site's Edges have made their files, not after every host's first
+    wave). Urgent: another host waits for it, or for a later task of its host; those start first, so that the hosts
+    waiting for them are not left idle between their read and their apply longer than they must (a kept connection
+    is trusted for 90 s: docs/architecture.md)."""
+    tasks: list[Task] = []
+    task_of: dict[str, int] = {}
+    previous: dict[str, int] = {}
+    for wave_index, wave in enumerate(plan_waves):
+        by_host: dict[str, list[Operation]] = {}
+        for op in wave:
+            by_host.setdefault(op.host, []).append(op)
+        for host, host_ops in by_host.items():
+            index = len(tasks)
+            after = {task_of[n] for op in host_ops for n in op.needs if n in task_of}
+            if host in previous:
+                after.add(previous[host])
+            previous[host] = index
+            for op in host_ops:
+                task_of[op.id] = index
+            tasks.append(Task(index, sessions[host], frozenset(after), ops=tuple(host_ops), wave=wave_index))
+    last_waited: dict[str, int] = {}
+    for t in tasks:
+        for a in t.after:
+            host = tasks[a].session.host.name
+            if host != t.session.host.name:
+                last_waited[host] = max(last_waited.get(host, -1), a)
+    return [replace(t, urgent=t.index <= last_waited.get(t.session.host.name, -1)) for t in tasks]
 
 
 def _answering(plan: Plan) -> dict[str, Callable[[str], bool]]:

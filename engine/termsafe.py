@@ -25,8 +25,10 @@ def _escape(m: re.Match[str]) -> str:
 def safe(text: str, *, newlines: bool = True) -> str:
     """``text`` with every unsafe character escaped; newlines kept unless ``newlines`` is False."""
     out = _UNSAFE.sub(_escape, text)
-    # Lone surrogates and other unassigned format characters (category Cf/Cs) are escaped too.
-    out = "".join(f"\\u{ord(ch):04x}" if unicodedata.category(ch) in ("Cs", "Cf") and ch not in "\n\t" else ch for ch in out)
+    # Lone surrogates and other unassigned format characters (category Cf/Cs) are escaped too; ASCII has none
+    # (its controls are Cc, escaped above), so ASCII text, most of what is printed, skips the per-character pass.
+    if not out.isascii():
+        out = "".join(f"\\u{ord(ch):04x}" if unicodedata.category(ch) in ("Cs", "Cf") and ch not in "\n\t" else ch for ch in out)
     if not newlines:
         out = out.replace("\n", "\\n").replace("\t", "\\t")
     return out

@@ -59,7 +59,8 @@ class SubscriptionWork:
     """Where each operation of a subscription change runs (its ``Change.payload``); hosts are inventory names."""
 
     site: str = ""
-    imported_on: str = ""  # the Mailbox server of the site that imports the file and synchronises
+    imported_on: str = ""  # the Mailbox server of the site that imports the file
+    synced_on: str = ""  # the one that synchronises after the restart ("" : the importer)
     unsubscribe_on: str = ""  # a Mailbox server of the old site, when the Edge moves
     remove_through: str = ""  # delete: the Mailbox server that removes the organisation's record
     remove_on_edge: bool = False  # delete: the Edge still holds a subscription
@@ -201,6 +202,11 @@ def plan_subscription(want: Desired, own: tuple[ObservedObject, ...], ctx: PlanC
                        f"(sites of those Mailbox servers: {', '.join(seen) or 'none'}); "
                        "a Mailbox server of the site imports the subscription (select one with --limit, fix the one that failed, or check the site's name)")
     through = in_site[0]
+    # Another Mailbox server of the site synchronises, where the site has one: the import gives every Mailbox server
+    # of the site its EdgeSync credentials [EXD edge-subscriptions.md], and the importer's own changes then travel
+    # with the import (wave 2) and the synchroniser's with the synchronisation (wave 4): one round trip each
+    # instead of three on one server (engine/graph.py; docs/edgesync.md).
+    syncs = in_site[1] if len(in_site) > 1 else through
     reason = ""
     action = "replace"
     if not now.on_edge and not now.org_site:
@@ -238,9 +244,10 @@ def plan_subscription(want: Desired, own: tuple[ObservedObject, ...], ctx: PlanC
             props.append(PropertyChange(key, "", "", value, None, want.source))
     # The plan's text shows properties, so the reason travels as the status before (JSON has it as ``reason`` too).
     props.append(PropertyChange("status", "", reason, "SyncStatus Normal", None, want.source))
-    work = SubscriptionWork(site=spec.site, imported_on=through.host, unsubscribe_on=unsubscribe_on, internet=spec.internet, inbound=spec.inbound)
+    work = SubscriptionWork(site=spec.site, imported_on=through.host, synced_on=syncs.host, unsubscribe_on=unsubscribe_on,
+                            internet=spec.internet, inbound=spec.inbound)
     makes = made_connectors(spec, now)
-    effects = _effects(edge, spec.site, unsubscribe_on, now.org_site, through.facts.name, makes)
+    effects = _effects(edge, spec.site, unsubscribe_on, now.org_site, syncs.facts.name, makes)
     change = Change(f"{ctx.host}/{KIND}/{edge}", ctx.host, KIND, edge, edge, action, tuple(props), reason,
                     after=(certificate.id,) if certificate is not None else (), payload=work, effects=effects,
                     makes=tuple((SEND_CONNECTOR, name) for name in makes))
@@ -332,7 +339,7 @@ def operations_for(change: Change) -> tuple[Operation, ...]:
     # Transport Log Search [EXD services-overview.md]): Restart-Service stops it only with -Force, which
     # restarts them too.
     out.append(op(RESTART, change.host, Step(sid(RESTART), "Restart-Service", {"Name": ADAM, "Force": True}), needs=(sid(IMPORT),)))
-    out.append(op(SYNC, work.imported_on, Step(sid(SYNC), "Start-EdgeSynchronization", {"TargetServer": edge},
+    out.append(op(SYNC, work.synced_on or work.imported_on, Step(sid(SYNC), "Start-EdgeSynchronization", {"TargetServer": edge},
                                                select=("Name", "Type", "Result", "FailureDetails")), needs=(sid(RESTART),)))
     return tuple(out)
 

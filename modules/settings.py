@@ -314,6 +314,10 @@ def _made_finding(finding: Finding, made: dict[str, tuple[str, Change]]) -> Find
 
 def matches(pattern: str, name: str) -> bool:
     """Exchange identity matching: case-insensitive, ``*`` is the only wildcard."""
+    if "*" not in pattern and pattern.isascii() and name.isascii():
+        # A name without a wildcard (most are, once ``{server}`` is expanded: one new pattern per host) is
+        # compared as it is; for ASCII text that is what the expression's IGNORECASE would find.
+        return pattern.lower() == name.lower()
     return _compiled(pattern).fullmatch(name) is not None
 
 

@@ -23,20 +23,25 @@ socket back and the next call authenticates a new connection on the same pool.
 
 from __future__ import annotations
 
+import base64
 import copy
 import datetime
 import email.utils
-
+import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import requests
+from cryptography.hazmat.primitives.asymmetric import rsa
 from pypsrp.complex_objects import Command, ObjectMeta
-from pypsrp.exceptions import AuthenticationError, SerializationError, WinRMError, WinRMTransportError, WSManFaultError
+from pypsrp.exceptions import (AuthenticationError, InvalidPSRPOperation, SerializationError, WinRMError, WinRMTransportError,
+                               WSManFaultError)
+from pypsrp.messages import PublicKey
 from pypsrp.powershell import PowerShell, RunspacePool
-from pypsrp.serializer import Serializer
+from pypsrp.serializer import Serializer, TaggedValue
 from pypsrp.wsman import WSMan
 from spnego.exceptions import SpnegoError
 
@@ -116,8 +121,9 @@ class PSRPTransport:
     """One runspace pool on one host, opened on first use and kept for the run."""
 
     def __init__(self, settings: PSRPSettings, *, watchdog: Watchdog | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, client_key: "ClientKey | None" = None):
         self._settings = settings
+        self._client_key = client_key or ClientKey()
         self._clock = clock
         self._own_watchdog = watchdog is None
         self._watchdog = watchdog or Watchdog(clock)
@@ -241,7 +247,7 @@ class PSRPTransport:
         if self._pool is None:
             self._wsman = self._new_wsman()
             self._ensure_session()
-            pool = RunspacePool(self._wsman, configuration_name=self._settings.configuration_name)
+            pool = _SharedKeyPool(self._wsman, self._client_key, configuration_name=self._settings.configuration_name)
             _keep_output_raw(pool)
             self._call(lambda: pool.open(), stage="open")
             self._pool = pool
@@ -417,16 +423,81 @@ class PSRPTransport:
         return self._settings.endpoint
 
 
+def _text(fn: Callable[[Any], str]) -> Callable[[Serializer, Any, Any], str]:
+    return lambda _s, _m, d: fn(d)
+
+
+# pypsrp 0.9's Serializer.serialize picks how to write a value from a table of 30 lambdas it builds on every
+# call (once per element: ~470 times for one pipeline of a host's read); this is that table, built once, with
+# the same functions. The tags it leaves out ("DT", whose pypsrp entry writes nothing, and any other) go
+# through pypsrp's own serialize. tests/unit/test_psrp_serializer.py compares the XML of both.
+_PACK: dict[str, Callable[[Serializer, Any, Any], Any]] = {  # (serializer, metadata: pypsrp takes any ObjectMeta, value)
+    "S": lambda s, _m, d: s._serialize_string(d),
+    "C": _text(lambda d: str(ord(d))),
+    "B": _text(lambda d: str(d).lower()),
+    **{tag: _text(str) for tag in ("TS", "By", "SB", "U16", "I16", "U32", "I32", "U64", "I64", "Sg", "Db", "D", "G", "Version")},
+    "BA": _text(lambda d: base64.b64encode(d).decode("utf-8")),
+    "URI": lambda s, _m, d: s._serialize_string(d),
+    "XD": lambda s, _m, d: s._serialize_string(d),
+    "SBK": lambda s, _m, d: s._serialize_string(d),
+    "SS": lambda s, _m, d: s._serialize_secure_string(d),
+    "Obj": lambda s, m, d: s._serialize_obj(m, d),
+    "ObjDynamic": lambda s, m, d: s._serialize_dynamic_obj(m, d),
+    "LST": lambda s, m, d: s._serialize_lst(m, d),
+    "IE": lambda s, m, d: s._serialize_ie(m, d),
+    "QUE": lambda s, m, d: s._serialize_que(m, d),
+    "STK": lambda s, m, d: s._serialize_stk(m, d),
+    "DCT": lambda s, m, d: s._serialize_dct(m, d),
+}
+
+
 class RawOutputSerializer(Serializer):
     """pypsrp's serializer, except that an output object (a PIPELINE_OUTPUT message's ``<Obj>``) is kept as
     its CLIXML, which the executor reads with exconf's own reader (engine/remote/clixml.py), instead of
     being built into pypsrp's generic objects first and then read again: a third of a plan's controller
-    CPU went there (issue 20). Every other message (states, errors, warnings, keys) is pypsrp's as before."""
+    CPU went there (issue 20). Every other message (states, errors, warnings, keys) is pypsrp's as before.
+
+    Writing a message, it picks each value's writer from ``_PACK`` rather than from the table pypsrp
+    builds per element: the same XML, a third less CPU for a pipeline (issue 20)."""
 
     def deserialize(self, element: Any, metadata: ObjectMeta | None = None, clear: bool = True) -> Any:
         if metadata is None and isinstance(element, str) and element.startswith("<Obj"):
             return RawOutput(element)
         return super().deserialize(element, metadata, clear)
+
+    def serialize(self, value: Any, metadata: ObjectMeta | None = None, parent: ET.Element | None = None,
+                  clear: bool = True) -> ET.Element | None:
+        # pypsrp 0.9 serializer.py Serializer.serialize, step for step, with the writer looked up in _PACK
+        if isinstance(value, ET.Element):
+            return super().serialize(value, metadata, parent, clear)
+        if clear:
+            self._clear()
+        metadata = metadata or ObjectMeta()
+        if metadata.tag == "*":
+            if isinstance(value, TaggedValue):
+                metadata.tag = value.tag
+                value = value.value
+            else:
+                metadata.tag = self._get_tag_from_value(value)
+        pack = _PACK.get(metadata.tag)
+        if pack is None:
+            return super().serialize(value, metadata, parent, clear=False)
+        if value is None:
+            if metadata.optional:
+                return None
+            element = ET.Element("Nil")
+        else:
+            packed = pack(self, metadata, value)
+            if isinstance(packed, str):
+                element = ET.Element(metadata.tag)
+                element.text = packed
+            else:
+                element = packed
+        if metadata.name is not None:
+            element.attrib["N"] = metadata.name
+        if parent is not None:
+            parent.append(element)
+        return element
 
 
 @dataclass(frozen=True)
@@ -456,6 +527,59 @@ class _CopiedShallow(Command):
         clone = copy.copy(self)
         clone.args = list(self.args)
         return clone
+
+
+class ClientKey:
+    """The RSA key pair that a run's runspace pools send the server for their session keys (MS-PSRP 3.1.5.4.2:
+    the client's PUBLIC_KEY, 2.2.2.3; each server answers with its own session key, encrypted to it), made once,
+    when the first pool needs it. pypsrp makes one per pool (46 ms of CPU each: half of an apply's controller
+    CPU when every host imports a PFX, issue 20); Windows PowerShell's client makes one per process and gives it
+    to every remote session (PowerShell's CryptoUtils.cs, PSRSACryptoServiceProvider.
+    GetRSACryptoServiceProviderForClient: "This will reuse the key that has been generated", s_hStaticRSAKey
+    "needs to be generated once"). The private key never leaves this object; the run holds it, nothing global."""
+
+    def __init__(self, generate: Callable[[], rsa.RSAPrivateKey] | None = None):
+        self._generate = generate or (lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048))
+        self._lock = threading.Lock()
+        self._pair: tuple[rsa.RSAPrivateKey, str] | None = None
+
+    def pair(self) -> tuple[rsa.RSAPrivateKey, str]:
+        """(the private key, its public key as PUBLIC_KEY's base64 PUBLICKEYBLOB), made on first use."""
+        with self._lock:
+            if self._pair is None:
+                key = self._generate()
+                self._pair = (key, public_key_blob(key.public_key()))
+            return self._pair
+
+
+def public_key_blob(public: rsa.RSAPublicKey) -> str:
+    """A 2048-bit RSA public key as MS-PSRP 2.2.2.3 sends it: a CAPI PUBLICKEYBLOB (PUBLICKEYSTRUC for
+    CALG_RSA_KEYX, "RSA1", bit length, exponent, modulus little-endian), base64 (pypsrp writes the same)."""
+    numbers = public.public_numbers()
+    header = b"\x06\x02\x00\x00\x00\xa4\x00\x00RSA1\x00\x08\x00\x00"
+    return base64.b64encode(header + numbers.e.to_bytes(4, "little") + numbers.n.to_bytes(256, "little")).decode("ascii")
+
+
+class _SharedKeyPool(RunspacePool):
+    """pypsrp's runspace pool, whose key exchange sends the run's ``ClientKey`` instead of making a key pair of
+    its own; the rest (the server's ENCRYPTED_SESSION_KEY, decrypted with ``_exchange_key`` by pypsrp, and
+    every SecureString after it) is pypsrp's as before (pypsrp 0.9 powershell.py RunspacePool.exchange_keys)."""
+
+    def __init__(self, connection: WSMan, client_key: ClientKey, **kwargs: Any):
+        super().__init__(connection, **kwargs)
+        self._client_key = client_key
+
+    def exchange_keys(self) -> None:
+        if self._key_exchanged or self._exchange_key is not None:
+            return
+        self._exchange_key, public = self._client_key.pair()
+        for fragment in self._fragmenter.fragment(PublicKey(public_key=public), self.id):
+            self.shell.send("stdin", fragment)
+        start = time.monotonic()
+        while not self._key_exchanged:
+            if (time.monotonic() - start) * 1000 > self.session_key_timeout_ms:
+                raise InvalidPSRPOperation("Timeout while waiting for key exchange")
+            self._receive()
 
 
 class SecureText:

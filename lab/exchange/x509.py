@@ -13,9 +13,11 @@ O, L, S, C and E, and a value that holds a special character in double quotes
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import functools
 import hashlib
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -283,12 +285,39 @@ NOT_A_CERTIFICATE = "Cannot find the requested object."  # CRYPT_E_NOT_FOUND
 WRONG_PASSWORD = "The specified network password is not correct."  # ERROR_INVALID_PASSWORD
 
 
+_READ_CACHE_SIZE = 16
+_reads: "collections.OrderedDict[bytes, tuple[KeyedCertificate, tuple[x509.Certificate, ...]]]" = collections.OrderedDict()
+_reads_lock = threading.Lock()
+
+
 def read_file_data(data: bytes, password: str | None) -> tuple[KeyedCertificate, list[x509.Certificate]]:
     """The end-entity certificate (with its key, if the data has one) and the other certificates.
 
     Tries what X509Certificate2Collection.Import accepts: PKCS#12, PKCS#7 (DER or PEM), a DER or
     PEM certificate. Raises CertificateDataError with .NET's message.
+
+    A file read once is not decrypted again: opening a PFX derives its keys from the password (PBKDF2,
+    tens of milliseconds), and a fleet imports the same PFX on every server. The answer is a function of
+    the bytes and the password alone (both hashed into the key; the password itself is not kept), and
+    only files that opened are remembered, so every failure is found as before.
     """
+    key = hashlib.sha256(data).digest() + (b"-" if password is None else
+                                            b"+" + hashlib.sha256(password.encode("utf-8", "surrogatepass")).digest())
+    with _reads_lock:
+        hit = _reads.get(key)
+        if hit is not None:
+            _reads.move_to_end(key)
+    if hit is not None:
+        return hit[0], list(hit[1])
+    keyed, others = _read_file_data(data, password)
+    with _reads_lock:
+        _reads[key] = (keyed, tuple(others))
+        while len(_reads) > _READ_CACHE_SIZE:
+            _reads.popitem(last=False)
+    return keyed, others
+
+
+def _read_file_data(data: bytes, password: str | None) -> tuple[KeyedCertificate, list[x509.Certificate]]:
     text = data.lstrip()
     if data[:1] == b"\x30":  # DER: PKCS#12, PKCS#7 or a certificate
         try:

@@ -59,6 +59,29 @@ def to_string_text(text: str) -> str:
 
 def set_to_string(obj: ps.PSObject, text: str) -> None:
     obj.PSObject.to_string = to_string_text(text)
+
+
+class SessionObject(ps.PSObject):
+    """A PSObject of an answer, serialised exactly as one (psrpcore writes its type names and properties from
+    its ``PSObject`` metadata; this class is not registered for rehydration, so nothing reads it back as
+    itself). psrpcore's ``PSObject.__getattribute__`` indexes every property of the object on each
+    attribute read, also of ``__class__`` (every isinstance() of the serializer) and ``PSObject``, which
+    are real attributes and found first anyway: reading those directly makes serialising an object of n
+    properties O(n) instead of O(n²)."""
+
+    def __getattribute__(self, item: str) -> Any:
+        if item == "PSObject" or item.startswith("__"):
+            return object.__getattribute__(self, item)
+        return super().__getattribute__(item)
+
+
+def note(name: str, v: Any) -> ps.PSNoteProperty:
+    """``PSNoteProperty(name, v)`` without its cost: given a value, psrpcore's constructor sets it through
+    ``set_value(v, PSObject())``, a throwaway PSObject per property (a copy of its type's metadata); a note
+    property has no setter, so ``set_value`` only stores the value and the property is the same."""
+    prop = ps.PSNoteProperty(name)
+    prop.set_value(v, None)  # type: ignore[arg-type]  # no setter: the object is not used
+    return prop
 _DIR = "Microsoft.Exchange.Data.Directory."
 _SYS = _DIR + "SystemConfiguration."
 _AD_TAIL = (_DIR + "ADObject", _DIR + "ADRawEntry", "Microsoft.Exchange.Data.ConfigurableObject", "System.Object")
@@ -96,32 +119,35 @@ def _deserialized(names: tuple[str, ...]) -> list[str]:
 
 
 def value(v: Any) -> Any:
-    """One property value in its remote-session form."""
+    """One property value in its remote-session form.
+
+    A 32-bit integer, a DateTime, a Guid and a byte array are given to psrpcore as Python's own int,
+    datetime, UUID and bytes: it writes them as the same <I32>, <DT>, <G> and <BA> as its PSInt,
+    PSDateTime, PSGuid and PSByteArray (whose construction copies type metadata per value)."""
     if v is None or isinstance(v, (bool, str)):
         return v
     if isinstance(v, int):
-        return ps.PSInt(v) if -(2**31) <= v < 2**31 else ps.PSInt64(v)
+        return int(v) if -(2**31) <= v < 2**31 else ps.PSInt64(v)
     if isinstance(v, float):
-        return ps.PSDouble(v)
+        return ps.PSDouble(v)  # a Python float would be written as a Single
     if isinstance(v, dt.datetime):
         moment = v if v.tzinfo else v.replace(tzinfo=dt.timezone.utc)
-        return ps.PSDateTime(moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second,
-                             moment.microsecond, tzinfo=moment.tzinfo)
+        return dt.datetime(moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second,
+                           moment.microsecond, tzinfo=moment.tzinfo)
     if isinstance(v, uuid.UUID):
-        return ps.PSGuid(v)
+        return uuid.UUID(int=v.int)
     if isinstance(v, (bytes, bytearray)):
-        return ps.PSByteArray(bytes(v))
+        return bytes(v)
     if isinstance(v, (list, tuple)):
         items = ps.PSList([None if item is None else _text(item) for item in v])
         items.PSObject.type_names = _deserialized(LIST_TYPES)
         return items
     if dataclasses.is_dataclass(v) and not isinstance(v, type) and not isinstance(v, EnumValue):
         # an object whose properties a client reads (SignatureAlgorithm.FriendlyName)
-        obj = ps.PSObject()
+        obj = SessionObject()
         obj.PSObject.type_names = _deserialized((type(v).__name__, "System.Object"))
         set_to_string(obj, str(v))
-        for f in dataclasses.fields(v):
-            obj.PSObject.adapted_properties.append(ps.PSNoteProperty(f.name, value(getattr(v, f.name))))
+        obj.PSObject.adapted_properties.extend([note(f.name, value(getattr(v, f.name))) for f in dataclasses.fields(v)])
         return obj
     return str(v)  # Exchange-typed values travel as their ToString()
 
@@ -144,29 +170,38 @@ def to_psobject(cmdlet: str, obj: dict[str, Any], *, computer: str, runspace_id:
     """One output object of ``cmdlet`` as the session writes it."""
     if cmdlet.lower().endswith("-exchangecertificate") and isinstance(obj.get("RawData"), bytes):
         return certificate_form(obj, computer=computer, runspace_id=runspace_id, serialization=certificate_serialization)
-    out = ps.PSObject()
-    out.PSObject.type_names = _deserialized(TYPES.get(cmdlet.lower(), ("System.Object",)))
-    set_to_string(out, _to_string(cmdlet, obj))
-    for name, raw in obj.items():
-        out.PSObject.adapted_properties.append(ps.PSNoteProperty(name, value(raw)))
+    out = SessionObject()
+    meta = out.PSObject  # once: every attribute read of a PSObject indexes all its properties
+    meta.type_names = _deserialized(TYPES.get(cmdlet.lower(), ("System.Object",)))
+    meta.to_string = to_string_text(_to_string(cmdlet, obj))
+    meta.adapted_properties.extend([note(name, value(raw)) for name, raw in obj.items()])
     _session_notes(out, computer, runspace_id)
     return out
 
 
+SESSION_NOTES = ("PSComputerName", "RunspaceId", "PSShowComputerName")
+
+
 def _session_notes(out: ps.PSObject, computer: str, runspace_id: uuid.UUID) -> None:
-    ps.add_note_property(out, "PSComputerName", computer)
-    ps.add_note_property(out, "RunspaceId", ps.PSGuid(runspace_id))
-    ps.add_note_property(out, "PSShowComputerName", False)
+    """The remote session's extended properties. What ps.add_note_property does, without its per-call
+    index of every property: after it, the only properties are the adapted ones set by name above."""
+    meta = out.PSObject
+    if meta.extended_properties or any(p.name in SESSION_NOTES for p in meta.adapted_properties):
+        for name, v in zip(SESSION_NOTES, (computer, ps.PSGuid(runspace_id), False)):
+            ps.add_note_property(out, name, v)  # raises on a duplicate, as before
+        return
+    meta.extended_properties.extend([note("PSComputerName", computer), note("RunspaceId", ps.PSGuid(runspace_id)),
+                                     note("PSShowComputerName", False)])
 
 
 def certificate_form(obj: dict[str, Any], *, computer: str, runspace_id: uuid.UUID, serialization: str) -> ps.PSObject:
     """A certificate as the recordings show it: ``RawData`` (adapted) and ``SerializationData``
     (extended, unless this server sends RawData only), nothing else by name."""
     der = obj["RawData"]
-    out = ps.PSObject()
+    out = SessionObject()
     out.PSObject.type_names = _deserialized(_CERTIFICATE)
     set_to_string(out, _x509_to_string(obj))
-    out.PSObject.adapted_properties.append(ps.PSNoteProperty("RawData", ps.PSByteArray(der)))
+    out.PSObject.adapted_properties.append(note("RawData", ps.PSByteArray(der)))
     _session_notes(out, computer, runspace_id)
     if serialization != "none":
         stream = nrbf_writer.exchange_certificate(
@@ -202,10 +237,10 @@ def _x509_to_string(obj: dict[str, Any]) -> str:
 
 def measure_info(count: int = 0) -> ps.PSObject:
     """Measure-Object's GenericMeasureInfo (Count, and the numbers it did not compute as $null)."""
-    out = ps.PSObject()
+    out = SessionObject()
     out.PSObject.type_names = _deserialized(MEASURE_TYPES)
     set_to_string(out, "Microsoft.PowerShell.Commands.GenericMeasureInfo")
-    for name, v in (("Count", ps.PSInt(count)), ("Average", None), ("Sum", None), ("Maximum", None),
-                    ("Minimum", None), ("Property", None)):
-        out.PSObject.adapted_properties.append(ps.PSNoteProperty(name, v))
+    out.PSObject.adapted_properties.extend([note(name, v) for name, v in (
+        ("Count", ps.PSInt(count)), ("Average", None), ("Sum", None), ("Maximum", None), ("Minimum", None),
+        ("Property", None))])
     return out

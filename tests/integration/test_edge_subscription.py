@@ -97,7 +97,8 @@ def applied(recorder: Recorder) -> list[tuple[str, tuple[str, ...]]]:
 
 def test_the_organisations_side_is_read_once_per_site_on_one_mailbox_server(lab):
     """Get-EdgeSubscription and Test-EdgeSynchronization (which contacts every Edge of the site) run once per AD
-    site, on one Mailbox server of it, in a second command on its shell; the Edge reads its own side."""
+    site, on one Mailbox server of it, in a second command on its shell when the inventory does not say the
+    servers' sites; the Edge reads its own side."""
     apply_run, recorder = a_run(lab, inventory(AMSTERDAM, ""))
     try:
         reads = apply_run.read()
@@ -107,6 +108,49 @@ def test_the_organisations_side_is_read_once_per_site_on_one_mailbox_server(lab)
     assert sorted(tests) == ["ex01", "ex02"]  # one per site: Amsterdam and Rotterdam (the Edge's own read skips it)
     assert sorted(h for h, c in recorder.calls if "Get-EdgeSubscription" in c) == ["edge01", "ex01", "ex02"]  # not edge02
     assert reads["edge02"].objects["edge_subscription"] == ()  # not declared there: read by nobody for it, still a peer
+    site_reads = [h for h, c in recorder.calls if c == ("Get-EdgeSubscription", "Test-EdgeSynchronization", "Get-TransportService")]
+    assert sorted(site_reads) == ["ex01", "ex02"]  # a second command each
+    assert any(o.kind == "edge_subscription.site" for o in reads["ex01"].objects["edge_subscription"])
+
+
+def with_sites(text: str, ex01: str, ex02: str) -> str:
+    return (text.replace(f"ansible_password: {PASSWORD}}}\n    ex02", f"ansible_password: {PASSWORD}, exconf_site: {ex01}}}\n    ex02")
+            .replace(f"ansible_password: {PASSWORD}}}\n    edge01", f"ansible_password: {PASSWORD}, exconf_site: {ex02}}}\n    edge01"))
+
+
+def test_a_mailbox_server_whose_site_the_inventory_says_reads_it_in_its_one_read(lab):
+    """With exconf_site the first host of each site is chosen before it is read: the site's side travels in its read,
+    one command per host, within the read's budget of requests."""
+    text = with_sites(inventory(AMSTERDAM, ""), "Amsterdam", "Rotterdam")
+    assert text.count("exconf_site") == 2
+    before = lab.stats()
+    apply_run, recorder = a_run(lab, text)
+    try:
+        reads = apply_run.read()
+    finally:
+        apply_run.close()
+    assert sorted(h for h, _ in recorder.calls) == ["edge01", "edge02", "ex01", "ex02"]  # one command per host
+    assert sorted(h for h, c in recorder.calls if "Test-EdgeSynchronization" in c and h.startswith("ex")) == ["ex01", "ex02"]
+    assert any(o.kind == "edge_subscription.site" for o in reads["ex02"].objects["edge_subscription"])
+    assert apply_run.warnings == []
+    after = lab.stats()
+    assert {n: after[n]["requests"] - before.get(n, {}).get("requests", 0) for n in ("EX01", "EX02")} == (
+        {"EX01": 7, "EX02": 7} if lab.door == "winrm" else {"EX01": 8, "EX02": 8})  # a read's budget (the program's Kerberos: 7)
+
+
+def test_a_server_in_another_site_than_the_inventory_says_is_reported_and_both_sites_are_read(lab):
+    text = with_sites(inventory(AMSTERDAM, ""), "Rotterdam", "Rotterdam")  # ex01 is in Amsterdam
+    apply_run, recorder = a_run(lab, text)
+    try:
+        reads = apply_run.read()
+    finally:
+        apply_run.close()
+    assert apply_run.warnings == ["ex01: exconf_site says Rotterdam, but the server is in site Amsterdam; "
+                                  "Rotterdam was read through another Mailbox server of it"]
+    # ex01 read its own site, Amsterdam, in its read; Rotterdam, which nobody read, by a second command on ex02
+    assert [c for h, c in recorder.calls if h == "ex02"][1] == ("Get-EdgeSubscription", "Test-EdgeSynchronization", "Get-TransportService")
+    assert len([c for h, c in recorder.calls if h == "ex01"]) == 1
+    assert all(any(o.kind == "edge_subscription.site" for o in reads[h].objects["edge_subscription"]) for h in ("ex01", "ex02"))
 
 
 def every_text(folder: Path) -> str:

@@ -17,12 +17,13 @@ import signal
 import subprocess
 import sys
 import termios
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from exconf import runner
+from exconf import commands, runner
 from exconf.cli import main
 
 from .conftest import EDGE_PASSWORD, PASSWORD
@@ -53,19 +54,28 @@ def test_ctrl_c_between_waves_prints_the_recap_and_never_exits_1(make_lab, capsy
     lab = make_lab([{"name": "EX01", "role": "Mailbox", "site": "Amsterdam"}, {"name": "EDGE01", "role": "Edge", "site": "Amsterdam"}])
     real = runner.late_for_window
     pressed: list[str] = []
+    heard = threading.Event()
+    told = commands.interrupted
 
     def press_between_waves(op, sent_at, now):
-        # Called in the main thread as a later wave is prepared, between two waves: a real SIGINT lands here.
+        # Called as a host's later wave starts (a wave is not a barrier: apply_tasks): a real SIGINT lands here, and
+        # the runner, which counts presses while hosts are in flight, lets that host finish and starts nothing more.
         if op.within and not pressed:
             pressed.append(op.id)
             signal.raise_signal(signal.SIGINT)
+            assert heard.wait(30)  # the main thread has seen the press (it says so) before this host goes on
         return real(op, sent_at, now)
 
+    def interrupted(err, flying):
+        told(err, flying)
+        heard.set()
+
     monkeypatch.setattr(runner, "late_for_window", press_between_waves)
+    monkeypatch.setattr(commands, "interrupted", interrupted)
     code, out, err = run(capsys, "apply", str(lab.inventory(EDGE_INVENTORY)), "--auto-approve")
     assert pressed, "the apply never reached a second wave"
     assert code == 2, out + err  # the Edge made its file: something changed, so never 1
-    assert "Interrupted: no further change was started" in err
+    assert "Interrupted: no new host will be started; waiting up to 10 s for 1 host in flight (ex01)" in err
     assert "RECAP" in out and "not attempted: the run was interrupted" in out
     assert "failed=1" in [line for line in out.splitlines() if line.startswith("edge01")][0]
     assert "Traceback" not in out + err

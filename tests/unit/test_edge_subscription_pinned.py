@@ -4,6 +4,8 @@ exactly as the plan shows it and the operations it runs on each host; how it rea
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from exconf.model import Change, Desired, DesiredValue, Finding, FindingProperty, FindingStatus, ObservedObject, Operation, PropertyChange, ServerFacts
@@ -71,9 +73,12 @@ def test_a_new_subscription_is_imported_by_the_first_clean_mailbox_server_of_the
         "of them are set again after it (they reach the Edge with the next synchronisation)",
         "AD LDS (ADAM_MSExchange) is restarted on EDGE01 with the services that depend on it, Microsoft Exchange Transport among them: "
         "mail through the Edge pauses for the restart",
-        "EX03 synchronises EDGE01 at once (Start-EdgeSynchronization)",
+        "EX04 synchronises EDGE01 at once (Start-EdgeSynchronization)",
     ), makes=(("send_connector", "EdgeSync - Inbound to Amsterdam"),))
-    assert change.payload == SubscriptionWork(site="Amsterdam", imported_on="ex03", internet=False, inbound=True)
+    # the second clean Mailbox server of the site synchronises (each then has one round trip: engine/graph.py)
+    assert change.payload == SubscriptionWork(site="Amsterdam", imported_on="ex03", synced_on="ex04", internet=False, inbound=True)
+    alone = plan_subscription(want(), (), ctx(mailbox("ex03"), mailbox("ex01", "Rotterdam"))).changes[0]
+    assert (alone.payload.imported_on, alone.payload.synced_on) == ("ex03", "ex03")  # the only one does both
     assert result.findings == (Finding("edge01", KIND, "EDGE01", FindingStatus.CHANGE, AT, props(), message="EDGE01 is not subscribed"),)
     assert result.problems == ()
 
@@ -93,6 +98,9 @@ def test_the_operations_run_on_the_edge_and_the_importer_in_order_carrying_the_f
                                                                 select=("Name", "Type", "Result", "FailureDetails")),),
                   needs=(f"{CHANGE_ID}#restart-adam",), role="sync"),
     )
+    # a synchroniser of its own: only the synchronisation moves there
+    two = operations_for(replace(change, payload=replace(work, synced_on="ex04")))
+    assert [(o.role, o.host) for o in two] == [("file", "edge01"), ("import", "ex03"), ("restart-adam", "edge01"), ("sync", "ex04")]
     moving = Change(CHANGE_ID, "edge01", KIND, "EDGE01", "EDGE01", "replace", (), "r",
                     payload=SubscriptionWork(site="Rotterdam", imported_on="ex05", unsubscribe_on="ex01", inbound=False))
     ops = operations_for(moving)
@@ -132,7 +140,7 @@ def test_a_move_to_another_site_unsubscribes_through_a_clean_mailbox_server_of_t
     peers = (mailbox("ex01", "Amsterdam", org("Amsterdam"), status("Normal")), mailbox("ex05", "Rotterdam"), mailbox("ex02", "Amsterdam"))
     (change,) = plan_subscription(want("Rotterdam"), ON_EDGE, ctx(*peers)).changes
     assert change.reason == "subscribed to site Amsterdam, declared Rotterdam"
-    assert change.payload == SubscriptionWork(site="Rotterdam", imported_on="ex05", unsubscribe_on="ex01")
+    assert change.payload == SubscriptionWork(site="Rotterdam", imported_on="ex05", synced_on="ex05", unsubscribe_on="ex01")
     unclean_old = (mailbox("ex01", "Amsterdam", org("Amsterdam"), status("Normal"), clean=False), mailbox("ex05", "Rotterdam"))
     assert plan_subscription(want("Rotterdam"), ON_EDGE, ctx(*unclean_old)).changes[0].payload.unsubscribe_on == "ex05"
 

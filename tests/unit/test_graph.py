@@ -53,3 +53,26 @@ def test_no_operations_is_no_wave():
 def test_dependants_are_found_whatever_order_the_plan_lists_them_in():
     ops = [op("c", "h3", "b"), op("b", "h2", "a"), op("a", "h1")]
     assert sorted(o.id for o in dependants(ops, "a")) == ["b", "c"]
+
+
+def test_a_hosts_free_operations_join_the_latest_wave_it_takes_part_in_anyway():
+    # mbx imports the Edge's file in wave 2 and synchronises after the Edge's restart in wave 4; its own changes
+    # (own1, own2: nothing elsewhere waits for them) travel with the last of those round trips, not in wave 1.
+    ops = [op("own1", "mbx"), op("own2", "mbx", "own1"), op("file", "edge"), op("import", "mbx", "file"),
+           op("restart", "edge", "import"), op("sync", "mbx", "restart"), op("other", "ex02")]
+    assert ids(waves(ops)) == [["file", "other"], ["import"], ["restart"], ["own1", "own2", "sync"]]
+
+
+def test_an_operation_is_not_moved_past_what_needs_it():
+    # own1 is needed by the Edge in wave 2: it stays in wave 1; own2 (needed by nothing elsewhere) moves to wave 3
+    ops = [op("own1", "mbx"), op("own2", "mbx"), op("edge", "edge", "own1"), op("back", "mbx", "edge")]
+    assert ids(waves(ops)) == [["own1"], ["edge"], ["own2", "back"]]
+    # a same-host need only keeps it in the same wave or earlier, and first in it
+    ops = [op("a", "h1"), op("x", "h2"), op("b", "h1", "x"), op("c", "h1", "a")]
+    assert ids(waves(ops)) == [["x"], ["a", "b", "c"]]
+
+
+def test_an_operation_with_a_deadline_stays_where_its_needs_put_it():
+    timed = Operation(id="t", host="mbx", change="t", steps=(), within=("file", 60))
+    ops = [timed, op("file", "edge"), op("import", "mbx", "file")]
+    assert ids(waves(ops)) == [["t", "file"], ["import"]]

@@ -363,7 +363,7 @@ def test_exchange_checks_name_the_path_and_the_known_names(write):
         """})
     at = display_path(path)
     assert errors_of(path) == [
-        f"{at}:4:7: unknown key 'exconf_foo'; exconf variables are exconf_forbid_ntlm, exconf_accept_cleartext, exconf_role, exconf_password_env, exconf_ssh_key_passphrase_env, exconf_lab, exconf_organization",
+        f"{at}:4:7: unknown key 'exconf_foo'; exconf variables are exconf_forbid_ntlm, exconf_accept_cleartext, exconf_role, exconf_site, exconf_password_env, exconf_ssh_key_passphrase_env, exconf_lab, exconf_organization",
         f"{at}:7:11: exchange.receive_connectors: name 'Default {{srv}}': unknown placeholder {{srv}} (known: {{server}})",
     ]
 

@@ -68,3 +68,18 @@ def test_findings_are_part_of_the_json_plan():
     plan = Plan({"ex01.contoso.lab": HostPlan("ex01.contoso.lab", HostStatus.OK, MBX, (), findings=(finding,))})
     (doc,) = plan_json(plan)["findings"]
     assert doc == {"host": "ex01.contoso.lab", "resource": "receive_connector", "name": "Default EX01", "status": "in_sync", "declared_at": "group_vars/mailbox.yaml:14:7", "properties": []}
+
+
+def test_a_replace_lists_create_and_delete_in_the_order_its_own_steps_run():
+    from exconf.model import Operation
+    from exconf.remote import Step
+
+    renew, swap, other = change(action="replace", name="renew"), change(action="replace", name="swap"), change(name="other")
+    plan = Plan({"ex01.contoso.lab": HostPlan("ex01.contoso.lab", HostStatus.OK, MBX, (renew, swap, other))}, operations=(
+        Operation("o0", "ex01.contoso.lab", other.id, (Step("x", "Remove-Thing"),)),  # another change's: not renew's
+        Operation("o1", "ex01.contoso.lab", renew.id, (Step("a", "Get-Thing"), Step("b", "Import-ExchangeCertificate"))),
+        Operation("o2", "ex01.contoso.lab", renew.id, (Step("c", "Remove-ExchangeCertificate"),)),
+        Operation("o3", "ex01.contoso.lab", swap.id, (Step("d", "Disable-Thing"), Step("e", "Enable-Thing"))),
+    ))
+    actions = {c["address"]: c["actions"] for c in plan_json(plan)["changes"]}
+    assert actions == {renew.id: ["create", "delete"], swap.id: ["delete", "create"], other.id: ["update"]}

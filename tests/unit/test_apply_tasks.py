@@ -1,0 +1,92 @@
+"""Apply runs a host's operations of one wave as one task, started once what it needs is done, urgent ones first
+(engine/runner.py: apply_tasks, Run._run_tasks)."""
+
+from __future__ import annotations
+
+import threading
+
+from exconf.desired import parse
+from exconf.host import Host
+from exconf.inventory import load
+from exconf.model import Operation
+from exconf.runner import Run, Session, Task, apply_tasks
+
+
+def op(id_, host, *needs):
+    return Operation(id=id_, host=host, change=id_, steps=(), needs=tuple(needs))
+
+
+def sessions(*names):
+    return {n: Session(Host(n, i, frozenset(), {}, {})) for i, n in enumerate(names)}
+
+
+def test_a_task_waits_only_for_what_it_needs_and_its_hosts_earlier_wave():
+    s = sessions("edge", "mbx", "other", "sync")
+    waves = [[op("file", "edge"), op("own", "other")], [op("import", "mbx", "file")], [op("restart", "edge", "import")],
+             [op("sync", "sync", "restart")]]
+    tasks = apply_tasks(waves, s)
+    assert [(t.session.host.name, [o.id for o in t.ops], sorted(t.after), t.wave) for t in tasks] == [
+        ("edge", ["file"], [], 0), ("other", ["own"], [], 0), ("mbx", ["import"], [0], 1), ("edge", ["restart"], [0, 2], 2),
+        ("sync", ["sync"], [3], 3)]
+    # the chain other hosts wait for is urgent; the host nothing waits for is not, nor the chain's last task
+    assert [t.urgent for t in tasks] == [True, False, True, True, False]
+
+
+def a_run(tmp_path, forks):
+    path = tmp_path / "inventory.yaml"
+    path.write_text("all:\n  hosts:\n" + "".join(f"    h{i}: {{ansible_user: u, ansible_password: p}}\n" for i in range(4)), encoding="utf-8")
+    inv = load([path])
+    return Run(inv, list(inv.hosts), parse(inv), forks=forks, executor_factory=lambda host: None)
+
+
+def test_urgent_tasks_start_first_then_the_others_in_order_each_after_what_it_comes_after(tmp_path):
+    run = a_run(tmp_path, forks=1)
+    s = run.sessions
+    tasks = [Task(0, s["h0"]), Task(1, s["h1"]), Task(2, s["h2"], urgent=True), Task(3, s["h3"], frozenset({2})),
+             Task(4, s["h0"], frozenset({0, 3}), urgent=True)]
+    order: list[int] = []
+    assert run._run_tasks("apply", lambda t: order.append(t.index), tasks) == []
+    assert order == [2, 0, 1, 3, 4]
+    run.close()
+
+
+def test_tasks_run_side_by_side_and_one_never_starts_before_what_it_comes_after(tmp_path):
+    run = a_run(tmp_path, forks=4)
+    s = run.sessions
+    gate, lock, seen = threading.Event(), threading.Lock(), []
+
+    def work(t: Task) -> None:
+        if t.index == 0:
+            assert gate.wait(5)  # the others run meanwhile: 1 and 2 do not wait for 0
+        if t.index == 2:
+            gate.set()
+        with lock:
+            seen.append(t.index)
+
+    tasks = [Task(0, s["h0"]), Task(1, s["h1"]), Task(2, s["h2"]), Task(3, s["h3"], frozenset({0}))]
+    assert run._run_tasks("apply", work, tasks) == []
+    assert seen.index(0) < seen.index(3) and seen.index(2) < seen.index(0)
+    run.close()
+
+
+def test_after_a_stop_no_task_starts_and_those_not_started_are_returned(tmp_path):
+    run = a_run(tmp_path, forks=1)
+    s = run.sessions
+
+    def work(t: Task) -> None:
+        run.stopping.set()
+
+    tasks = [Task(0, s["h0"]), Task(1, s["h1"]), Task(2, s["h2"], frozenset({0}))]
+    assert [t.index for t in run._run_tasks("apply", work, tasks)] == [1, 2]
+    run.close()
+
+
+def test_among_tasks_equally_urgent_the_lower_rank_starts_first(tmp_path):
+    # apply ranks tasks by the order their hosts finished reading: the host read first waited longest
+    run = a_run(tmp_path, forks=1)
+    s = run.sessions
+    tasks = [Task(0, s["h0"], rank=3), Task(1, s["h1"], rank=1), Task(2, s["h2"], rank=2), Task(3, s["h3"], rank=9, urgent=True)]
+    order: list[int] = []
+    run._run_tasks("apply", lambda t: order.append(t.index), tasks)
+    assert order == [3, 1, 2, 0]
+    run.close()
