@@ -4,7 +4,7 @@ Serves N lab Edge servers in this process (on 127.62.0.0/16; the program's door,
 an Edge's local administrator: a Mailbox server's program needs a delegated Kerberos ticket, the double
 hop, docs/kerberos.md) and runs, host after
 host in one controller thread, what a plan does on each (authenticate, open a
-shell, run the read command, delete the shell: 8 requests). The controller's
+shell, run the read command, delete the shell: 7 requests, NTLM's first token on the first request). The controller's
 CPU is that thread's own CPU time (``time.thread_time``), so the lab's threads
 in the same process are not counted. Variants:
 

@@ -19,7 +19,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pypsrp.negotiate import HTTPNegotiateAuth
+from .firsttoken import FirstTokenNegotiateAuth
 
 if TYPE_CHECKING:
     from . import ConnectionSettings
@@ -88,8 +88,8 @@ def http_auth(settings: "ConnectionSettings") -> Any:
     )
 
 
-class WinRMKerberosAuth(HTTPNegotiateAuth):
-    """pypsrp's Negotiate auth, with the ``wrap_winrm``/``unwrap_winrm`` pywinrm seals messages through."""
+class WinRMKerberosAuth(FirstTokenNegotiateAuth):
+    """pypsrp's Negotiate auth (the ticket on the first request: firsttoken.py), with the ``wrap_winrm``/``unwrap_winrm`` pywinrm seals messages through."""
 
     def wrap_winrm(self, host: str, message: bytes) -> tuple[bytes, bytes]:
         sealed = self.contexts[host].wrap_winrm(message)

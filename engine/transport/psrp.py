@@ -14,7 +14,8 @@ project's transport rules (docs/faults.md):
 * every error leaves as HostUnreachable, AuthenticationFailed or TransportError, naming the endpoint;
   once a pipeline that changes something reached the server, a failure is "result unknown".
 
-Request budget: NTLM authenticates a connection in 3 requests; the pool costs a Create, one Receive
+Request budget: NTLM authenticates a connection in 2 requests and Kerberos in 1, the first token riding on
+the first request (firsttoken.py; pypsrp's own auth first asks without credentials); the pool costs a Create, one Receive
 to open and a Delete; each pipeline a Command and (for an answer that fits one envelope) one
 Receive. The pool stays open from the first read to the last verification; ``release()`` gives the
 socket back and the next call authenticates a new connection on the same pool.
@@ -39,13 +40,13 @@ from pypsrp.complex_objects import Command, ObjectMeta
 from pypsrp.exceptions import (AuthenticationError, InvalidPSRPOperation, SerializationError, WinRMError, WinRMTransportError,
                                WSManFaultError)
 from pypsrp.messages import PublicKey
-from pypsrp.negotiate import HTTPNegotiateAuth
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.serializer import Serializer, TaggedValue
 from pypsrp.wsman import WSMan
 from spnego.exceptions import SpnegoError
 
 from . import SERVER_IDLE_TIMEOUT, AuthenticationFailed, HostUnreachable, TransportError, kerberos
+from .firsttoken import FirstTokenNegotiateAuth
 from .session import AnswerTooLarge, Redirected, SocketTracker, hardened_session, ntlm_secret
 from .watchdog import Watchdog
 from .winrm import idle_margin
@@ -258,8 +259,8 @@ class PSRPTransport:
     def _reconnect_if_stale(self) -> None:
         """A connection idle near the server's limit, or one the server closed, is given up before it is used:
         NTLM authenticated the connection, not the requests, so a sealed message sent on whatever socket
-        urllib3 opens instead is refused (HTTP 400). The next call authenticates a new connection (3
-        requests) on the same runspace pool, which the server keeps (a long run's gap between a host's
+        urllib3 opens instead is refused (HTTP 400). The next call authenticates a new connection (2
+        requests with NTLM, 1 with Kerberos) on the same runspace pool, which the server keeps (a long run's gap between a host's
         read and its apply)."""
         if self._wsman is None or self._wsman.transport.session is None or self._last_used is None:
             return
@@ -291,7 +292,7 @@ class PSRPTransport:
         if s.auth == "basic":
             session.auth = requests.auth.HTTPBasicAuth(s.user, self._secret or "")
         else:
-            session.auth = HTTPNegotiateAuth(
+            session.auth = FirstTokenNegotiateAuth(
                 username=s.user, password=self._secret, auth_provider=s.auth, wrap_required=transport.wrap_required,
                 send_cbt=True, service=s.negotiate_service or "HTTP", delegate=s.negotiate_delegate,
                 hostname_override=s.negotiate_hostname_override,

@@ -32,11 +32,11 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from requests_ntlm import HttpNtlmAuth
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from . import ConnectionSettings
+from .firsttoken import FirstTokenNtlmAuth
 
 # pywinrm's default headers (winrm/transport.py), which the session must carry; WinRM does not
 # compress HTTP bodies, so none is asked for (an answer compressed anyway is still bounded once inflated).
@@ -301,7 +301,7 @@ def build_session(settings: ConnectionSettings, tracker: SocketTracker, secret: 
     else:
         session.verify = settings.ca_trust_path or True
     if settings.auth == "ntlm":
-        session.auth = HttpNtlmAuth(settings.user, secret, send_cbt=True)
+        session.auth = FirstTokenNtlmAuth(settings.user, secret, send_cbt=True)  # NEGOTIATE on the first request
     elif settings.auth == "kerberos":
         from .kerberos import http_auth
 

@@ -9,12 +9,13 @@ and Receives, while the command stays Running. At the end, Delete ends the shell
 the program in it: no Signal, and no Send to close standard input (the transport cannot
 know which round trip is the last, and a shell needs its Delete anyway).
 
-Request budget per run (what ``lab stats`` counts): NTLM costs 3 HTTP requests
-(requests_ntlm first sends the request without credentials), the shell one Create and
+Request budget per run (what ``lab stats`` counts): NTLM costs 2 HTTP requests and
+Kerberos 1 (the first token rides on the first request: firsttoken.py; stock
+requests_ntlm first sends the request without credentials), the shell one Create and
 one Delete, the first round trip Command + Send + Receive and each later one Send +
-Receive. So a plan (one round trip) is 8 requests per host, an apply with one wave 10
-and with two waves 12, whatever the number of resources; the program's bytes cross
-the wire once per shell. Kerberos logs on in 2, one fewer.
+Receive. So a plan (one round trip) is 7 requests per host over NTLM, an apply with one
+wave 9 and with two waves 11, whatever the number of resources; the program's bytes
+cross the wire once per shell.
 
 A connection lives as long as the server keeps it: HTTP.sys closes one idle
 for 120 s, and an NTLM-sealed message sent on a new socket is refused (HTTP
@@ -303,7 +304,7 @@ class WinRMTransport:
         )
 
     def _open_connection(self) -> None:
-        """A new session (and, for sealed messages, a new NTLM context: 3 requests)."""
+        """A new session (and, for sealed messages, a new NTLM or Kerberos context: 2 requests, or 1)."""
         protocol = self._require_protocol()
         self._tracker = SocketTracker()
         session = build_session(self._settings, self._tracker, self._secret or "")

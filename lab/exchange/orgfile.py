@@ -26,7 +26,7 @@ Shape (everything but ``servers`` is optional; a server needs only ``name`` and 
       # ssh: {port: 22, default_shell: cmd | powershell, password_authentication: true,
       #       administrators_authorized_keys: ["ssh-ed25519 AAAA... comment"]} (Edge: Windows OpenSSH Server),
       # certificate_serialization: signed | plain | none (Mailbox: Get-ExchangeCertificate over /PowerShell),
-      # faults: {unreachable, refuse_credentials, delay_seconds, constrained_language, ssh_host_key_changed,
+      # faults: {unreachable, refuse_credentials, delay_seconds, constrained_language, ssh_host_key_changed, ignores_first_token,
       #          cmdlets: [{cmdlet: Set-ReceiveConnector, message: "...", times: 1, exception: ...}]}
     send_connectors:               # organisation send connectors beyond those EdgeSync creates
       - {name: "Outbound to Fabrikam", address_spaces: ["SMTP:fabrikam.com;1"], source_transport_servers: [EX01]}

@@ -87,6 +87,10 @@ class Faults:
     # sshd presents another host key than the one it had (the server was reinstalled, or someone sits in
     # between): a client that knew the old one must refuse it.
     ssh_host_key_changed: bool = False
+    # The server, or something in front of it (a reverse proxy, a load balancer), does not take an
+    # authentication token sent with a connection's first request and answers with its plain 401, as if
+    # none had been sent: a client must then start over from that 401 (lab/winrm/endpoint.py).
+    ignores_first_token: bool = False
 
 
 @dataclass(frozen=True)

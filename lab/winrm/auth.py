@@ -115,6 +115,7 @@ class ConnectionAuth:
     principal: str | None = None  # DOMAIN\\user, set once the logon completed and the account is allowed
     channel_bindings: bytes | None = None  # HTTPS: b"tls-server-end-point:" + the certificate's hash (RFC 5929)
     logon: Logon | None = None
+    requests: int = 0  # requests this connection has carried (the fault ignores_first_token looks at the first)
 
     def reset(self) -> None:
         self.ctx = None

@@ -105,9 +105,20 @@ class ServerEndpoint:
         principal: str | None = None
         logon: Logon | None = None
         mutual_token: bytes | None = None
+        first_request = conn.requests == 0
+        conn.requests += 1
         if authorization:
             scheme, _, param = authorization.partition(" ")
             if scheme.lower() in ("negotiate", "kerberos", "ntlm"):
+                # A token is taken on any request, the connection's first included: "A client may initiate a
+                # connection to the server with an "Authorization" header containing the initial token for the
+                # server. This form will bypass the initial 401 error from the server" (RFC 4559 4.2); HTTP.sys
+                # and IIS answer the bare 401 only when "an acceptable Authorization header has not been sent"
+                # (MS-NTHT 2.2.1, MS-N2HT 2.2.1). So an NTLM NEGOTIATE on the first request gets the 401 with
+                # the CHALLENGE (MS-NTHT 4.1), a Kerberos ticket gets the request served. A request whose logon
+                # is not complete is never served: its body is dropped with the 401 that carries the next leg.
+                if first_request and self.spec.faults.ignores_first_token:
+                    return self._challenge(auth)  # fault: as if no token had been sent (Faults.ignores_first_token)
                 outcome = auth.negotiate_step(conn, scheme, param)
                 if outcome.status == "challenge":
                     value = f"{conn.scheme} {base64.b64encode(outcome.token or b'').decode()}"

@@ -104,7 +104,7 @@ def test_a_declared_certificate_is_requested_signed_completed_and_bound_in_one_a
     assert code == 0, out + err
     if door == "psrp":  # the cost certificates.md states (bench/bench_issuance.py): the read, request, import and enable
         # pipelines over remote PowerShell, and one WinRM shell beside it for the challenge files, written then removed
-        assert counts(s0, s1) == (8, 1, 0) and counts(s1, lab.stats()) == (14, 4, 2)
+        assert counts(s0, s1) == (7, 1, 0) and counts(s1, lab.stats()) == (13, 4, 2)
     certs = requested(lab)
     assert len(certs) == 1, certs
     cert = certs[0]

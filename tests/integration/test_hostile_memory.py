@@ -116,7 +116,12 @@ def test_a_hostile_endpoint_fails_its_host_alone_within_bounded_memory(make_lab,
     misbehave, at, message = CASES[case]
     lab = make_lab([{"name": "EX01", "role": "Mailbox", "site": "Amsterdam"}, {"name": "EX02", "role": "Mailbox", "site": "Amsterdam"}])
     endpoint = HostileWinRM(misbehave, at=at)
-    path = lab.inventory(INVENTORY.replace("HOSTILE_HOST", endpoint.host).replace("HOSTILE_PORT", str(endpoint.port)))
+    # Under door "winrm" the hostile host takes the program with NTLM, not the Mailbox servers' Kerberos: a
+    # Kerberos client asks the KDC for the server's ticket before its first request (the first token rides on
+    # it, engine/transport/firsttoken.py), and a host outside the realm has no principal to ask for.
+    winrm = {"host_vars/hostile.contoso.lab.yml": "ansible_connection: winrm\n"} if lab.door == "winrm" else None
+    path = lab.inventory(INVENTORY.replace("HOSTILE_HOST", endpoint.host).replace("HOSTILE_PORT", str(endpoint.port)),
+                         files=winrm)
     out_file, err_file = path.with_suffix(".out"), path.with_suffix(".err")
     try:
         with out_file.open("wb") as out, err_file.open("wb") as err:

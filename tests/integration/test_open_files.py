@@ -41,5 +41,7 @@ all:
     assert "Too many open files" not in proc.stdout + proc.stderr
     levels = {s: lab.exec(s, "Get-ReceiveConnector", Identity=f"{s}\\Default {s}")[0]["ProtocolLoggingLevel"] for s in (f"EX{i:03d}" for i in range(HOSTS))}
     assert set(levels.values()) == {"Verbose"}
-    # Some hosts gave their socket back after the read and logged on again to apply.
-    assert max(s["requests"] for s in lab.stats().values()) > 12
+    # Some hosts gave their socket back after the read and logged on again to apply. An apply costs 9 (NTLM
+    # logs on in 2, the pool's Create and Receive, the read's and the change's pipelines, Delete), 11 for the
+    # one server that also reads the site's EdgeSync state; logging on again adds 2.
+    assert sum(1 for s in lab.stats().values() if s["requests"] > 9) > 1

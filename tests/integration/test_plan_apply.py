@@ -131,15 +131,16 @@ def test_request_budget_per_host(lab, capsys):
     after_plan = lab.stats()
     wsman = {name: s["endpoints"]["/wsman"] for name, s in after_plan.items()}
     powershell = {name: s["endpoints"]["/PowerShell"] for name, s in after_plan.items()}
-    # The program over WinRM (NTLM over HTTP): 3 to authenticate + Create, Command, Send, Receive, Delete;
-    # over HTTPS (the Edge) the first operation rides on NTLM's last leg, one fewer. Remote PowerShell:
-    # 3 to authenticate + Create and a Receive to open the pool, one pipeline (Command, Receive), Delete.
-    # The program to a Mailbox server logs on with Kerberos (the double hop needs it, docs/kerberos.md):
-    # one request to authenticate instead of NTLM's two (docs/lab.md, "Counting").
+    # The first token rides on the first request (RFC 4559 4.2, engine/transport/firsttoken.py). The program
+    # over WinRM (NTLM over HTTP): 2 to authenticate (NEGOTIATE, AUTHENTICATE) + Create, Command, Send,
+    # Receive, Delete; over HTTPS (the Edge) the first operation rides on NTLM's legs, one fewer: 6. Remote
+    # PowerShell: 2 to authenticate + Create and a Receive to open the pool, one pipeline (Command, Receive),
+    # Delete: 7. The program to a Mailbox server logs on with Kerberos (the double hop needs it,
+    # docs/kerberos.md): the ticket with the first request, one request to authenticate: 6.
     # Over SSH (the Edge under door "ssh"): the version exchange, KEXINIT and the key exchange, the ssh-userauth
     # service request and the password: 5 round trips, then a channel, its exec request and its answer.
-    plan_cost = 7 if lab.door == "winrm" else 8
-    edge_plan = 8 if lab.door == "ssh" else 7
+    plan_cost = 6 if lab.door == "winrm" else 7
+    edge_plan = 8 if lab.door == "ssh" else 6
     assert {name: s["requests"] for name, s in after_plan.items()} == {"EX01": plan_cost, "EX02": plan_cost, "EDGE01": edge_plan}
     if lab.door == "ssh":
         ssh = after_plan["EDGE01"]["endpoints"]["ssh"]
@@ -155,20 +156,20 @@ def test_request_budget_per_host(lab, capsys):
     run(capsys, "apply", str(inv), "--auto-approve")
     after_apply = lab.stats()
     per_host = {name: after_apply[name]["requests"] - after_plan[name]["requests"] for name in after_apply}
-    # An apply is read, change and read back. Over remote PowerShell: 3 to authenticate, Create and a
+    # An apply is read, change and read back. Over remote PowerShell: 2 to authenticate, Create and a
     # Receive to open the pool, a Command and a Receive for the read and for the changes (one pipeline:
     # each statement under -ErrorAction Stop, so an error Exchange writes ends it; the read-back rides
-    # with them), Delete: 10 (docs/remote-powershell.md). EX02 changes 4 objects, EX01 also the
-    # organisation's 3: the count does not grow with them. The program: its plan's 7, then the wave's Send and
-    # Receive to the program still running in its shell (no Signal, no second Command): 9. Its door to a
-    # Mailbox server logs on with Kerberos (2 requests to authenticate where NTLM takes 3, conftest.door_vars),
-    # the Edge with NTLM over HTTPS, whose first operation rides on NTLM's last leg.
+    # with them), Delete: 9 (docs/remote-powershell.md). EX02 changes 4 objects, EX01 also the
+    # organisation's 3: the count does not grow with them. The program: its plan, then the wave's Send and
+    # Receive to the program still running in its shell (no Signal, no second Command). Its door to a Mailbox
+    # server logs on with Kerberos (1 request to authenticate where NTLM takes 2, conftest.door_vars): 6 + 2;
+    # the Edge with NTLM over HTTPS, whose first operation rides on NTLM's last leg: 8.
     if lab.door == "winrm":
-        assert per_host == {"EX01": 9, "EX02": 9, "EDGE01": 9}
+        assert per_host == {"EX01": 8, "EX02": 8, "EDGE01": 8}
     else:
         # Over SSH, apply is one connection (5) with two channels, read and change (3 each): 11. Under the
-        # remote PowerShell door the Edge keeps the program over WinRM: 9.
-        assert per_host == {"EX01": 10, "EX02": 10, "EDGE01": 11 if lab.door == "ssh" else 9}
+        # remote PowerShell door the Edge keeps the program over WinRM: 8.
+        assert per_host == {"EX01": 9, "EX02": 9, "EDGE01": 11 if lab.door == "ssh" else 8}
     if lab.door == "ssh":
         ssh = {k: after_apply["EDGE01"]["endpoints"]["ssh"][k] - after_plan["EDGE01"]["endpoints"]["ssh"][k]
                for k in ("connections", "channels", "commands")}
