@@ -8,7 +8,6 @@ plain 401 (lab fault ``ignores_first_token``) still logs exconf on, with the sto
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 from exconf.connection import psrp_settings_for, settings_for
 from exconf.inventory import load

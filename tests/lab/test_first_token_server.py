@@ -12,7 +12,7 @@ import requests
 import spnego
 import xmltodict
 from spnego._ntlm_raw.messages import Authenticate, AvId, NTClientChallengeV2
-from winrm.exceptions import InvalidCredentialsError, WinRMTransportError
+from winrm.exceptions import InvalidCredentialsError
 from winrm.protocol import Protocol
 
 from exconf.lab.tlsca import LabCA
