@@ -78,26 +78,26 @@ class FirstTokenNegotiateAuth(HTTPNegotiateAuth):
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request = super().__call__(request)
-        host = urlparse(request.url).hostname
+        host = urlparse(request.url or "").hostname or ""
         if host not in self.contexts and self.first_token(request.url or ""):
             context = self._client(host, None)
             self._set_auth_token(request, context.step(), SCHEME)
             self._opening[host] = context
         return request
 
-    def _client(self, host: str | None, cbt: Any) -> Any:
+    def _client(self, host: str, cbt: Any) -> Any:
         """The context pypsrp's ``handle_401`` makes, with the same settings."""
         context_req = spnego.ContextReq.default
         if self.delegate:
             context_req |= spnego.ContextReq.delegate
         return spnego.client(
-            self.username, self.password, hostname=self.hostname_override or host, service=self.service,
+            self.username, self.password, hostname=self.hostname_override or host or "unspecified", service=self.service,
             channel_bindings=cbt, context_req=context_req, protocol=self.auth_provider,
-            options=spnego.NegotiateOptions.wrapping_winrm if self.wrap_required else 0,
+            options=spnego.NegotiateOptions.wrapping_winrm if self.wrap_required else spnego.NegotiateOptions.none,
         )
 
     def response_hook(self, response: requests.Response, **kwargs: Any) -> requests.Response:
-        host = urlparse(response.url).hostname
+        host = urlparse(response.url).hostname or ""
         context = self._opening.pop(host, None)
         if context is None:
             return super().response_hook(response, **kwargs)
@@ -109,7 +109,7 @@ class FirstTokenNegotiateAuth(HTTPNegotiateAuth):
             return response  # answered without a word of authentication: as the stock client, no context is kept
         return self._go_on(context, host, response, in_token, kwargs)
 
-    def _go_on(self, context: Any, host: str | None, response: requests.Response, in_token: bytes,
+    def _go_on(self, context: Any, host: str, response: requests.Response, in_token: bytes,
                kwargs: dict[str, Any]) -> requests.Response:
         """pypsrp's ``handle_401`` loop, from the answer to the first token on."""
         cbt = None
@@ -122,7 +122,7 @@ class FirstTokenNegotiateAuth(HTTPNegotiateAuth):
             _release(response)
             request = response.request.copy()
             self._set_auth_token(request, out_token, SCHEME)
-            response = response.connection.send(request, **kwargs)  # type: ignore[attr-defined]  # requests sets it
+            response = response.connection.send(request, **kwargs)  # requests sets it
             in_token = self._get_auth_token(response, self._regex)
             if in_token in (None, b""):
                 break
@@ -143,11 +143,11 @@ class FirstTokenNtlmAuth(HttpNtlmAuth):
     def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
         r = super().__call__(r)
         if self.session_security is None:
-            self._opening = self._client(urlparse(r.url).hostname)
+            self._opening = self._client(urlparse(r.url or "").hostname or "unspecified")
             r.headers["Authorization"] = f"{SCHEME} {base64.b64encode(self._opening.step() or b'').decode()}"
         return r
 
-    def _client(self, host: str | None) -> Any:
+    def _client(self, host: str) -> Any:
         """The context requests_ntlm's ``retry_using_http_NTLM_auth`` makes (channel bindings come with AUTHENTICATE)."""
         options = spnego.NegotiateOptions.use_ntlm if self.username and self.password else spnego.NegotiateOptions.none
         return spnego.client(self.username, self.password, protocol="ntlm", hostname=host, service="http", options=options)
@@ -170,7 +170,7 @@ class FirstTokenNtlmAuth(HttpNtlmAuth):
         if r.headers.get("set-cookie"):
             request.headers["Cookie"] = r.headers["set-cookie"]  # as requests_ntlm does
         request.headers["Authorization"] = f"{SCHEME} {base64.b64encode(authenticate or b'').decode()}"
-        final = r.connection.send(request, **kwargs)  # type: ignore[attr-defined]  # requests sets it
+        final = r.connection.send(request, **kwargs)  # requests sets it
         final.history.append(r)
         self.session_security = ShimSessionSecurity(client)
         return final

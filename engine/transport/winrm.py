@@ -166,9 +166,10 @@ class WinRMTransport:
         key = hashlib.sha256(program).digest()
         if self._command is not None and self._command_program == key:
             # The program is running and waiting on standard input: only this round trip's payload.
+            command_id: str = self._command
             self._ensure_connection(notes)
-            shell, command_id = self._shell, self._command
-            assert shell is not None
+            assert self._shell is not None
+            shell: str = self._shell
             # Until this payload's answer has ended, the program is not reusable: a failure leaves it to Delete.
             self._command, self._finished_command = None, command_id
             try:
@@ -188,8 +189,8 @@ class WinRMTransport:
             self._finished_command, self._command = self._command, None
         command_id = self._start_command(notes)
         # From here on the command may run: nothing is ever sent twice.
+        assert self._shell is not None
         shell = self._shell
-        assert shell is not None
         self._command_program, self._finished_command = key, command_id  # reusable once its answer has ended
         self._exchange(lambda p: p.send_command_input(shell, command_id, stdin, end=False), stage="send", unknown=True)
         return self._answer(shell, command_id, notes)
