@@ -338,9 +338,16 @@ def measure(lab: runtime.RunningLab, argv: list[str], servers: list[Server], doo
     lab_cpu = process_cpu(lab.pid) - lab_before
     after = runtime.stats(lab)["servers"]
     by_door: dict[str, list[int]] = {"psrp": [], "winrm": []}
+    over: dict[str, int] = {}
+    budget = BUDGET["plan" if "plan" in argv else "apply"]
     for s in servers:
         got = after.get(s.name, {}).get("requests", 0) - before.get(s.name, {}).get("requests", 0)
         by_door[door if s.role == "Mailbox" else "winrm"].append(got)
+        if got > budget:
+            over[s.name] = got
+    if over:  # which hosts, so that a figure over the budget can be explained
+        shown = ", ".join(f"{name} {count}" for name, count in sorted(over.items(), key=lambda kv: -kv[1])[:12])
+        print(f"    over the budget of {budget}: {len(over)} hosts: {shown}", flush=True)
     return run, by_door, lab_cpu, load
 
 
