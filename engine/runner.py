@@ -18,6 +18,7 @@ nothing of its own).
 from __future__ import annotations
 
 import contextlib
+import functools
 import heapq
 import signal
 import threading
@@ -379,9 +380,22 @@ class Run:
         with self._sites_lock:
             self._sites_read.add(result.facts.site.casefold())
 
+    def _claim_site(self, site: str) -> bool:
+        """Whether this host is the first to read this site (then nobody else does)."""
+        with self._sites_lock:
+            if site.casefold() in self._sites_read:
+                return False
+            self._sites_read.add(site.casefold())
+            return True
+
+    def _read_site_now(self, session: Session, result: HostRead, wanted: list[Kind]) -> None:
+        """A second command, on the connection the host's read used, for the site's side."""
+        answer = self._execute(session, [s for k in wanted for s in k.read_steps(READ)], halt_on_error=False)
+        self._observe_site(result, wanted, answer)
+
     def _read_missing_sites(self) -> None:
-        """A site whose chosen reader did not read it (the server list did not name it, its read failed) is read by a
-        second command on the first Mailbox server of it that was read."""
+        """A site whose chosen reader did not read it (its read failed, or the server is in another site) is read by
+        a second command on the first Mailbox server of it that was read."""
         for name, session in self.sessions.items():
             result = self.reads.get(name)
             wanted = self._site_kinds_for(name)
@@ -389,11 +403,7 @@ class Run:
                     or session.status is not HostStatus.OK or result.facts.site.casefold() in self._sites_read):
                 continue
 
-            def work(session: Session = session, result: HostRead = result, wanted: list[Kind] = wanted) -> None:
-                answer = self._execute(session, [s for k in wanted for s in k.read_steps(READ)], halt_on_error=False)
-                self._observe_site(result, wanted, answer)
-
-            guard(session, work)
+            guard(session, functools.partial(self._read_site_now, session, result, wanted))
             if session.status is not HostStatus.OK:
                 result.status, result.error = session.status, session.error
 
@@ -466,6 +476,7 @@ class Run:
         # Kinds read once per site: where the inventory says a host's site (exconf_site), the first host of each
         # site reads it in its one command (sitereaders.py); the others' sites by a second command afterwards.
         readers = choose_readers((h.name, h.vars) for h in self.hosts) if self._site_kinds else {}
+        chosen_sites = {site.casefold() for site in readers.values()}
 
         def read_one(session: Session) -> None:
             name = session.host.name
@@ -484,10 +495,16 @@ class Run:
                 result.objects[k.kind] = k.observe(answer, READ)
             if wanted:
                 self._observe_site(result, wanted, answer if reads_site else None)
-                note = misplaced(name, declared_site(session.host.vars), result.facts.site) if result.facts.role == "Mailbox" else ""
+                mailbox = result.facts.role == "Mailbox"
+                note = misplaced(name, declared_site(session.host.vars), result.facts.site) if mailbox else ""
                 if note:
                     with held_lock:
                         self.warnings.append(note)
+                # A site nobody was chosen for: its first Mailbox server read reads it now, on the connection it has
+                # (after _finish a plan would log on again for it).
+                if (mailbox and not reads_site and result.facts.site.casefold() not in chosen_sites
+                        and self._claim_site(result.facts.site)):
+                    self._read_site_now(session, result, wanted)
             if name == first:
                 self._org_objects = {k.kind: k.observe(answer, ORG) for k in org}
                 self.org_answer = answer

@@ -6,8 +6,9 @@ remote PowerShell: over the budget of 8). Where the inventory says a Mailbox ser
 (``exconf_site``, as Ansible inventories often group hosts by site), the first selected host of each
 site is chosen before it is read and reads its site in its one read. Listing the organisation's servers
 instead would cost more than it saves: Get-ExchangeServer answers whole objects (a few KB each), several
-envelopes for a thousand servers. A site nobody was chosen for, or whose reader turned out to be in
-another site, is read afterwards by a second command on a Mailbox server of it. Pure functions.
+envelopes for a thousand servers. A site nobody was chosen for is read by a second command right after
+the read of its first Mailbox server; one whose chosen reader failed or turned out to be in another
+site, after all reads. Pure functions.
 """
 
 from __future__ import annotations

@@ -113,6 +113,18 @@ def test_the_organisations_side_is_read_once_per_site_on_one_mailbox_server(lab)
     assert any(o.kind == "edge_subscription.site" for o in reads["ex01"].objects["edge_subscription"])
 
 
+def test_a_plan_reads_a_site_nobody_was_chosen_for_on_the_connection_its_read_used(lab, capsys):
+    """Without exconf_site the site's side is a second command right after the host's read, before a plan lets its
+    connection go: one pipeline more (remote PowerShell: Command and Receive), never a second logon."""
+    before = lab.stats()
+    code, out, err = run(capsys, "plan", str(lab.inventory(inventory(AMSTERDAM, ""))), "--detailed-exitcode")
+    assert code == 2, out + err
+    after = lab.stats()
+    spent = {n: after[n]["requests"] - before.get(n, {}).get("requests", 0) for n in ("EX01", "EX02")}
+    # remote PowerShell: 7 + 2; the program (Kerberos to a Mailbox server): 6 + a Send and a Receive
+    assert spent == ({"EX01": 8, "EX02": 8} if lab.door == "winrm" else {"EX01": 9, "EX02": 9})
+
+
 def with_sites(text: str, ex01: str, ex02: str) -> str:
     return (text.replace(f"ansible_password: {PASSWORD}}}\n    ex02", f"ansible_password: {PASSWORD}, exconf_site: {ex01}}}\n    ex02")
             .replace(f"ansible_password: {PASSWORD}}}\n    edge01", f"ansible_password: {PASSWORD}, exconf_site: {ex02}}}\n    edge01"))
