@@ -24,7 +24,6 @@ class the cmdlet is documented to return.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 import uuid
@@ -142,14 +141,12 @@ def value(v: Any) -> Any:
         items = ps.PSList([None if item is None else _text(item) for item in v])
         items.PSObject.type_names = _deserialized(LIST_TYPES)
         return items
-    if dataclasses.is_dataclass(v) and not isinstance(v, type) and not isinstance(v, EnumValue):
-        # an object whose properties a client reads (SignatureAlgorithm.FriendlyName)
-        obj = SessionObject()
-        obj.PSObject.type_names = _deserialized((type(v).__name__, "System.Object"))
-        set_to_string(obj, str(v))
-        obj.PSObject.adapted_properties.extend([note(f.name, value(getattr(v, f.name))) for f in dataclasses.fields(v)])
-        return obj
-    return str(v)  # Exchange-typed values travel as their ToString()
+    # Any other value (an Exchange type, an EdgeConfigStatus, CredentialRecords, an Oid) travels as its
+    # ToString(): a remote session serialises its output at depth 1 (PowerShell's serializer default,
+    # MshDefaultSerializationDepth = 1), so a property's value is written at depth 0, where "complex type
+    # should be serialized as string" (InternalSerializer.WriteOneObject). Its own properties (an EdgeSync
+    # status's SyncStatus, CredentialRecords.Records) do not cross; in-process (the program) they do.
+    return str(v)
 
 
 def _text(v: Any) -> str:

@@ -30,7 +30,8 @@ all:
     edge02: {{ansible_host: "{{EDGE02}}", ansible_user: EDGE02\\Administrator, ansible_password: {EDGE_PASSWORD},
               ansible_winrm_transport: ntlm}}
 """
-STATUS = ("Name", "SyncStatus", "FailureDetail", "LastSynchronizedUtc", "SendConnectorStatus.SyncStatus")
+STATUS = ("Name", "SyncStatus", "FailureDetail", "LastSynchronizedUtc", "SendConnectorStatus",
+          "SendConnectorStatus.SyncStatus", "CredentialRecords")
 
 
 class Hosts:
@@ -78,7 +79,11 @@ def test_first_subscriptions_of_two_edges_in_one_site_and_the_refused_edge_chang
     first = remote.subscribe("edge01", "ex01", "Amsterdam")
     assert [r["Result"] for r in first.result("start").objects] == ["Success", "Success"]
     assert statuses(first) == {"EDGE01": "Normal"}
-    assert first.result("test").objects[0]["SendConnectorStatus.SyncStatus"] == "Synchronized"
+    row = first.result("test").objects[0]
+    # A remote session serialises at depth 1: an EdgeConfigStatus arrives as its ToString (its SyncStatus),
+    # CredentialRecords as "Number of credentials N"; their own properties do not cross.
+    assert (row["SendConnectorStatus"], row["CredentialRecords"]) == ("Synchronized", "Number of credentials 3")
+    assert "SendConnectorStatus.SyncStatus" not in row
     second = remote.subscribe("edge02", "ex01", "Amsterdam")
     assert statuses(second) == {"EDGE01": "Normal", "EDGE02": "Normal"}
     internet = remote.run("ex01", [Step("get", "Get-SendConnector", {"Identity": "EdgeSync - Amsterdam to Internet"},

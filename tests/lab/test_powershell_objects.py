@@ -55,14 +55,7 @@ def plain_value(v: Any) -> Any:
         items = ps.PSList([None if i is None else ("True" if i is True else "False" if i is False else str(i)) for i in v])
         items.PSObject.type_names = ["Deserialized.System.Collections.ArrayList", "Deserialized.System.Object"]
         return items
-    if dataclasses.is_dataclass(v):
-        inner = ps.PSObject()
-        inner.PSObject.type_names = [f"Deserialized.{type(v).__name__}", "Deserialized.System.Object"]
-        inner.PSObject.to_string = str(v)
-        for f in dataclasses.fields(v):
-            inner.PSObject.adapted_properties.append(ps.PSNoteProperty(f.name, plain_value(getattr(v, f.name))))
-        return inner
-    return str(v)
+    return str(v)  # any other value, an object with properties too: depth 1 writes a property's value at depth 0
 
 
 def plain_object(cmdlet: str, obj: dict[str, Any], computer: str) -> ps.PSObject:
@@ -95,6 +88,13 @@ EVERY_KIND = {
 def test_an_object_of_every_value_kind_is_the_plain_constructions_clixml():
     got = objects.to_psobject("Get-ReceiveConnector", EVERY_KIND, computer="ex01.contoso.lab", runspace_id=RUNSPACE)
     assert clixml(got) == clixml(plain_object("Get-ReceiveConnector", EVERY_KIND, "ex01.contoso.lab"))
+
+
+def test_a_property_holding_an_object_travels_as_its_to_string_not_its_properties():
+    """A remote session serialises at depth 1 (PowerShell's default): an object held by a property is
+    written at depth 0, as a string, so its own properties never cross (CredentialRecords.Records)."""
+    got = clixml(objects.to_psobject("Get-ReceiveConnector", EVERY_KIND, computer="c", runspace_id=RUNSPACE))
+    assert b'<S N="SignatureAlgorithm">sha256RSA</S>' in got and b"FriendlyName" not in got
 
 
 def test_measure_info_is_the_plain_constructions_clixml():

@@ -95,3 +95,9 @@ def test_the_table_names_only_tags_pypsrp_writes():
     known = {"S", "C", "B", "TS", "By", "SB", "U16", "I16", "U32", "I32", "U64", "I64", "Sg", "Db", "D", "BA", "G", "URI",
              "Version", "XD", "SBK", "SS", "Obj", "ObjDynamic", "LST", "IE", "QUE", "STK", "DCT"}
     assert set(_PACK) <= known and "DT" not in _PACK
+
+
+@pytest.mark.parametrize("text", ["plain ASCII: ~!@#$%^&*()", "EX01\\Default EX01", "a_b", "_x0041_", "a_Xb", "_", "tab\there",
+                                  "bell\x07", "del\x7f", "nel\x85", "\U0001F600", "é", "\u2028", "", " "])
+def test_a_string_is_escaped_as_pypsrp_escapes_it(text: str):
+    assert RawOutputSerializer()._serialize_string(text) == Serializer()._serialize_string(text)
