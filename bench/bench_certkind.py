@@ -2,8 +2,10 @@
 
 Runs exconf's CLI (in this process) against an in-process lab on 127.70.0.0/16 and prints, per size:
 the inventory load (every PFX declaration is opened on the controller once per vars block),
-plan and apply wall time, WS-Management requests and commands per host for each, and the second
-plan (nothing to do). Nothing here asserts on time: it measures.
+plan and apply wall time, WS-Management requests and program commands per host for each (min/median/max
+over every host, the lab's counters), the second plan (nothing to do), and how many servers the lab's
+console shows with the PFX's certificate bound to SMTP (the lab's own objects, never exconf's read).
+Nothing here asserts on time: it measures.
 
     .venv/bin/python bench/bench_certkind.py          # 10 and 50 servers
     .venv/bin/python bench/bench_certkind.py 200
@@ -57,8 +59,16 @@ def cli(*argv: str) -> tuple[int, float, str]:
     return code, time.perf_counter() - started, out.getvalue()
 
 
-def per_host(before: dict, after: dict, key: str) -> float:
-    return statistics.mean(after[s][key] - before.get(s, {}).get(key, 0) for s in after)
+def per_host(before: dict, after: dict, key: str) -> str:
+    """min/median/max of the lab's counter over every server."""
+    got = sorted(after[s].get(key, 0) - before.get(s, {}).get(key, 0) for s in after)
+    return f"{got[0]}/{statistics.median(got):g}/{got[-1]}"
+
+
+def bound_to_smtp(store: LabStore, names: list[str]) -> int:
+    """Servers whose store holds the PFX's certificate enabled for SMTP, by the lab's console."""
+    return sum(any("CN=mail.bench.lab" in str(c.get("Subject", "")) and "SMTP" in str(c.get("Services", ""))
+                   for c in store.exec_console(name, "Get-ExchangeCertificate", {"Server": name})) for name in names)
 
 
 def bench(n: int) -> None:
@@ -80,7 +90,8 @@ def bench(n: int) -> None:
         inv.write_text(yaml.safe_dump(inventory, sort_keys=False))
         state = folder / ".lab" / "state.json"
         state.parent.mkdir()
-        lab = LabServer(LabStore(folder / "org.yaml", state), state.parent).start()
+        store = LabStore(folder / "org.yaml", state)
+        lab = LabServer(store, state.parent).start()
         try:
             started = time.perf_counter()
             load(inv)
@@ -94,12 +105,14 @@ def bench(n: int) -> None:
             assert code == 0 and f"Apply complete: {n} of {n} changes made and verified." in out, out[-2000:]
             code, again_s, out = cli("plan", str(inv), "--forks", "10")
             assert code == 0 and "No changes." in out
+            converged = bound_to_smtp(store, [s["name"] for s in servers])
         finally:
             lab.stop()
         print(f"{n} servers: inventory load (PFX opened) {loading * 1000:.0f} ms; "
-              f"plan {plan_s:.2f} s ({per_host(s0, s1, 'requests'):.0f} requests, {per_host(s0, s1, 'commands'):.0f} command per host); "
-              f"apply {apply_s:.2f} s ({per_host(s1, s2, 'requests'):.0f} requests, {per_host(s1, s2, 'commands'):.0f} commands per host: "
-              f"read, then import + enable + read-back); second plan {again_s:.2f} s")
+              f"plan {plan_s:.2f} s (requests {per_host(s0, s1, 'requests')}, commands {per_host(s0, s1, 'commands')} per host); "
+              f"apply {apply_s:.2f} s (requests {per_host(s1, s2, 'requests')}, commands {per_host(s1, s2, 'commands')} per host: "
+              f"read, then import + enable + read-back); second plan {again_s:.2f} s; "
+              f"{converged}/{n} servers with the certificate bound to SMTP (lab console)")
 
 
 if __name__ == "__main__":

@@ -45,7 +45,7 @@ from .model import (CONTROLLER, PROGRAM, Change, ChangeOutcome, ChangeResult, Co
                     OperationKind, Plan)
 from .planner import HostRead
 from .psrp_executor import PSRPExecutor
-from .sitereaders import choose_readers, declared_site, misplaced
+from .sitereaders import GUESS, choose_readers, declared_site, misplaced
 from .transport import AuthenticationFailed, HostUnreachable, TransportError
 from .transport.cleartext import in_clear
 from .transport.limits import FileLimit, bound_forks, raise_open_file_limit
@@ -223,6 +223,10 @@ class Run:
                                       and k.kind in self.desired.organization_kinds)
         # Of those, the kinds read once per AD site (by one Mailbox server of it) by the hosts that do not declare them.
         self._site_kinds = frozenset(k.kind for k in self.kinds if k.kind in self._peer_kinds and k.reads_per_site)
+        # The AD sites whose own side the declarations need read (casefolded; none: any one site's read will do).
+        self._needed_sites = frozenset(
+            site for k in self.kinds if k.kind in self._site_kinds
+            for ds in self.desired.hosts.values() for site in k.needed_sites(tuple(d for d in ds if d.kind == k.kind)))
         self._sites_read: set[str] = set()
         self._read_rank: dict[str, int] = {}  # host -> the order it finished reading in
         self._sites_lock = threading.Lock()
@@ -381,11 +385,13 @@ class Run:
             self._sites_read.add(result.facts.site.casefold())
 
     def _claim_site(self, site: str) -> bool:
-        """Whether this host is the first to read this site (then nobody else does)."""
+        """Whether this host is the first to read this site, and the site is one the declarations need (or, needing
+        none in particular, the first site read): then nobody else reads it."""
+        key = site.casefold()
         with self._sites_lock:
-            if site.casefold() in self._sites_read:
+            if key in self._sites_read or (key not in self._needed_sites if self._needed_sites else bool(self._sites_read)):
                 return False
-            self._sites_read.add(site.casefold())
+            self._sites_read.add(key)
             return True
 
     def _read_site_now(self, session: Session, result: HostRead, wanted: list[Kind]) -> None:
@@ -394,13 +400,13 @@ class Run:
         self._observe_site(result, wanted, answer)
 
     def _read_missing_sites(self) -> None:
-        """A site whose chosen reader did not read it (its read failed, or the server is in another site) is read by
-        a second command on the first Mailbox server of it that was read."""
+        """A needed site whose chosen reader did not read it (its read failed, or the server is in another site) is
+        read by a second command on the first Mailbox server of it that was read."""
         for name, session in self.sessions.items():
             result = self.reads.get(name)
             wanted = self._site_kinds_for(name)
             if (not wanted or result is None or result.facts is None or result.facts.role != "Mailbox"
-                    or session.status is not HostStatus.OK or result.facts.site.casefold() in self._sites_read):
+                    or session.status is not HostStatus.OK or not self._claim_site(result.facts.site)):
                 continue
 
             guard(session, functools.partial(self._read_site_now, session, result, wanted))
@@ -473,10 +479,13 @@ class Run:
         room = max(0, self.files.sockets - IN_FLIGHT_SOCKETS * self.forks)
         held = [0]
         held_lock = threading.Lock()
-        # Kinds read once per site: where the inventory says a host's site (exconf_site), the first host of each
-        # site reads it in its one command (sitereaders.py); the others' sites by a second command afterwards.
-        readers = choose_readers((h.name, h.vars) for h in self.hosts) if self._site_kinds else {}
-        chosen_sites = {site.casefold() for site in readers.values()}
+        # Kinds read once per site, in the sites the declarations need: the first host of each that the inventory
+        # says is in it (exconf_site), or a guess, reads it in its one command (sitereaders.py); a needed site
+        # nobody read, by a second command on its first Mailbox server read.
+        readers = choose_readers(((h.name, h.vars) for h in self.hosts if self._site_kinds_for(h.name)),
+                                 self._needed_sites) if self._site_kinds else {}
+        chosen_sites = {site.casefold() for site in readers.values() if site != GUESS}
+        guessing = GUESS in readers.values()
 
         def read_one(session: Session) -> None:
             name = session.host.name
@@ -496,14 +505,14 @@ class Run:
             if wanted:
                 self._observe_site(result, wanted, answer if reads_site else None)
                 mailbox = result.facts.role == "Mailbox"
-                note = misplaced(name, declared_site(session.host.vars), result.facts.site) if mailbox else ""
+                note = misplaced(name, declared_site(session.host.vars), result.facts.site, chosen=reads_site) if mailbox else ""
                 if note:
                     with held_lock:
                         self.warnings.append(note)
-                # A site nobody was chosen for: its first Mailbox server read reads it now, on the connection it has
-                # (after _finish a plan would log on again for it).
+                # A needed site nobody was chosen for: its first Mailbox server read reads it now, on the connection it
+                # has (after _finish a plan would log on again for it). Needing any one site, the guess reads one.
                 if (mailbox and not reads_site and result.facts.site.casefold() not in chosen_sites
-                        and self._claim_site(result.facts.site)):
+                        and (self._needed_sites or not guessing) and self._claim_site(result.facts.site)):
                     self._read_site_now(session, result, wanted)
             if name == first:
                 self._org_objects = {k.kind: k.observe(answer, ORG) for k in org}

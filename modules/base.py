@@ -129,6 +129,11 @@ class Kind(Protocol):
         their AD site that reads it for the site (a second command on that server), not each on its own."""
         ...
 
+    def needed_sites(self, desired: tuple[Desired, ...]) -> frozenset[str]:
+        """For a kind that ``reads_per_site``: the AD sites (casefolded) whose own side these declarations of one
+        host need read; none: any one site's read will do."""
+        ...
+
     def schema(self) -> dict[str, Any]: ...
 
     def inventory_issues(self, declared: Any, base: Path) -> list[tuple[PathKey, str]]:
@@ -191,6 +196,9 @@ class KindDefaults:
     sees_planned: bool = False
     reads_per_site: bool = False
     drift: DriftTraits = DriftTraits()
+
+    def needed_sites(self, desired: tuple[Desired, ...]) -> frozenset[str]:
+        return frozenset()
 
     def verify(self, change: Change, readback: tuple[ObservedObject, ...]) -> str | None:
         raise NotImplementedError

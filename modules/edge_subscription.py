@@ -383,6 +383,12 @@ class EdgeSubscriptionKind(KindDefaults):
     sync_polls: int = 6
     poll_seconds: float = 10.0
 
+    def needed_sites(self, desired: tuple[Desired, ...]) -> frozenset[str]:
+        # An Edge declared subscribed needs its site's Test-EdgeSynchronization; one declared absent needs only the
+        # organisation's records, which any site's Get-EdgeSubscription lists.
+        return frozenset(d.values[0].value.site.casefold() for d in desired
+                         if d.values and d.values[0].value.present and d.values[0].value.site)
+
     def schema(self) -> dict[str, Any]:
         return SCHEMA
 

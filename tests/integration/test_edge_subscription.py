@@ -95,34 +95,41 @@ def applied(recorder: Recorder) -> list[tuple[str, tuple[str, ...]]]:
     return [(h, c) for h, c in recorder.calls if not all(x.startswith(("Get-", "Test-")) for x in c)]
 
 
-def test_the_organisations_side_is_read_once_per_site_on_one_mailbox_server(lab):
-    """Get-EdgeSubscription and Test-EdgeSynchronization (which contacts every Edge of the site) run once per AD
-    site, on one Mailbox server of it, in a second command on its shell when the inventory does not say the
-    servers' sites; the Edge reads its own side."""
+def test_the_organisations_side_is_read_once_in_the_declared_site_by_a_guess_in_its_one_read(lab):
+    """Get-EdgeSubscription and Test-EdgeSynchronization (which contacts every Edge of the site) run once, in the site
+    an Edge is declared subscribed to, on one Mailbox server of it; without exconf_site the first host that says no
+    site is the guess and reads its site in its one read (ex01: Amsterdam, right). Rotterdam, where no Edge is
+    declared, is not read; the Edge reads its own side."""
     apply_run, recorder = a_run(lab, inventory(AMSTERDAM, ""))
     try:
         reads = apply_run.read()
     finally:
         apply_run.close()
     tests = [h for h, c in recorder.calls if "Test-EdgeSynchronization" in c and h.startswith("ex")]
-    assert sorted(tests) == ["ex01", "ex02"]  # one per site: Amsterdam and Rotterdam (the Edge's own read skips it)
-    assert sorted(h for h, c in recorder.calls if "Get-EdgeSubscription" in c) == ["edge01", "ex01", "ex02"]  # not edge02
+    assert tests == ["ex01"]
+    assert sorted(h for h, c in recorder.calls if "Get-EdgeSubscription" in c) == ["edge01", "ex01"]  # not edge02, not ex02
+    assert sorted(h for h, _ in recorder.calls) == ["edge01", "edge02", "ex01", "ex02"]  # one command per host
     assert reads["edge02"].objects["edge_subscription"] == ()  # not declared there: read by nobody for it, still a peer
-    site_reads = [h for h, c in recorder.calls if c == ("Get-EdgeSubscription", "Test-EdgeSynchronization", "Get-TransportService")]
-    assert sorted(site_reads) == ["ex01", "ex02"]  # a second command each
+    assert reads["ex02"].objects["edge_subscription"] == ()
     assert any(o.kind == "edge_subscription.site" for o in reads["ex01"].objects["edge_subscription"])
 
 
-def test_a_plan_reads_a_site_nobody_was_chosen_for_on_the_connection_its_read_used(lab, capsys):
-    """Without exconf_site the site's side is a second command right after the host's read, before a plan lets its
-    connection go: one pipeline more (remote PowerShell: Command and Receive), never a second logon."""
+def test_a_wrong_guess_reads_the_needed_site_on_the_connection_its_first_mailbox_servers_read_used(lab, capsys):
+    """EDGE01 declared in Rotterdam: the guess (ex01) turns out to be in Amsterdam, so Rotterdam is a second command
+    right after ex02's read, before a plan lets its connection go: one pipeline more (remote PowerShell: Command and
+    Receive), never a second logon. A right guess costs a read's requests, as without Edges."""
     before = lab.stats()
-    code, out, err = run(capsys, "plan", str(lab.inventory(inventory(AMSTERDAM, ""))), "--detailed-exitcode")
+    code, out, err = run(capsys, "plan", str(lab.inventory(inventory("{site: Rotterdam}", ""))), "--detailed-exitcode")
     assert code == 2, out + err
     after = lab.stats()
     spent = {n: after[n]["requests"] - before.get(n, {}).get("requests", 0) for n in ("EX01", "EX02")}
-    # remote PowerShell: 7 + 2; the program (Kerberos to a Mailbox server): 6 + a Send and a Receive
-    assert spent == ({"EX01": 8, "EX02": 8} if lab.door == "winrm" else {"EX01": 9, "EX02": 9})
+    # remote PowerShell: a read 7, + 2; the program (Kerberos to a Mailbox server): 6, + a Send and a Receive
+    assert spent == ({"EX01": 6, "EX02": 8} if lab.door == "winrm" else {"EX01": 7, "EX02": 9})
+    code, out, err = run(capsys, "plan", str(lab.inventory(inventory(AMSTERDAM, ""))), "--detailed-exitcode")
+    assert code == 2, out + err
+    again = lab.stats()
+    assert {n: again[n]["requests"] - after[n]["requests"] for n in ("EX01", "EX02")} == (
+        {"EX01": 6, "EX02": 6} if lab.door == "winrm" else {"EX01": 7, "EX02": 7})
 
 
 def with_sites(text: str, ex01: str, ex02: str) -> str:
@@ -131,9 +138,9 @@ def with_sites(text: str, ex01: str, ex02: str) -> str:
 
 
 def test_a_mailbox_server_whose_site_the_inventory_says_reads_it_in_its_one_read(lab):
-    """With exconf_site the first host of each site is chosen before it is read: the site's side travels in its read,
-    one command per host, within the read's budget of requests."""
-    text = with_sites(inventory(AMSTERDAM, ""), "Amsterdam", "Rotterdam")
+    """With exconf_site the first host of each needed site is chosen before it is read: the site's side travels in its
+    read, one command per host, within the read's budget of requests; a site no Edge is declared in is not read."""
+    text = with_sites(inventory("", "{site: Rotterdam}"), "Amsterdam", "Rotterdam")
     assert text.count("exconf_site") == 2
     before = lab.stats()
     apply_run, recorder = a_run(lab, text)
@@ -142,7 +149,7 @@ def test_a_mailbox_server_whose_site_the_inventory_says_reads_it_in_its_one_read
     finally:
         apply_run.close()
     assert sorted(h for h, _ in recorder.calls) == ["edge01", "edge02", "ex01", "ex02"]  # one command per host
-    assert sorted(h for h, c in recorder.calls if "Test-EdgeSynchronization" in c and h.startswith("ex")) == ["ex01", "ex02"]
+    assert [h for h, c in recorder.calls if "Test-EdgeSynchronization" in c and h.startswith("ex")] == ["ex02"]
     assert any(o.kind == "edge_subscription.site" for o in reads["ex02"].objects["edge_subscription"])
     assert apply_run.warnings == []
     after = lab.stats()
@@ -150,19 +157,30 @@ def test_a_mailbox_server_whose_site_the_inventory_says_reads_it_in_its_one_read
         {"EX01": 6, "EX02": 6} if lab.door == "winrm" else {"EX01": 7, "EX02": 7})  # a read: NTLM 7, the program's Kerberos 6
 
 
-def test_a_server_in_another_site_than_the_inventory_says_is_reported_and_both_sites_are_read(lab):
-    text = with_sites(inventory(AMSTERDAM, ""), "Rotterdam", "Rotterdam")  # ex01 is in Amsterdam
+def test_a_server_in_another_site_than_the_inventory_says_is_reported_and_the_needed_site_read(lab):
+    text = with_sites(inventory(AMSTERDAM, ""), "Amsterdam", "Amsterdam")  # ex02 is in Rotterdam
     apply_run, recorder = a_run(lab, text)
     try:
         reads = apply_run.read()
     finally:
         apply_run.close()
-    assert apply_run.warnings == ["ex01: exconf_site says Rotterdam, but the server is in site Amsterdam; "
-                                  "Rotterdam was read through another Mailbox server of it"]
-    # ex01 read its own site, Amsterdam, in its read; Rotterdam, which nobody read, by a second command on ex02
-    assert [c for h, c in recorder.calls if h == "ex02"][1] == ("Get-EdgeSubscription", "Test-EdgeSynchronization", "Get-TransportService")
-    assert len([c for h, c in recorder.calls if h == "ex01"]) == 1
-    assert all(any(o.kind == "edge_subscription.site" for o in reads[h].objects["edge_subscription"]) for h in ("ex01", "ex02"))
+    # ex01, the first host said to be in Amsterdam, is chosen and is there; ex02 is reported, and reads nothing for the site
+    assert apply_run.warnings == ["ex02: exconf_site says Amsterdam, but the server is in site Rotterdam"]
+    ex02 = [c for h, c in recorder.calls if h == "ex02"]
+    assert len(ex02) == 1 and "Test-EdgeSynchronization" not in ex02[0]
+    assert any(o.kind == "edge_subscription.site" for o in reads["ex01"].objects["edge_subscription"])
+    # Said to be in Rotterdam while in Amsterdam, the chosen reader of Amsterdam fails to be there: Amsterdam is read
+    # by a second command on the first Mailbox server of it that was read.
+    apply_run, recorder = a_run(lab, with_sites(inventory(AMSTERDAM, ""), "Rotterdam", "Amsterdam"))
+    try:
+        reads = apply_run.read()
+    finally:
+        apply_run.close()
+    assert sorted(apply_run.warnings) == [
+        "ex01: exconf_site says Rotterdam, but the server is in site Amsterdam",
+        "ex02: exconf_site says Amsterdam, but the server is in site Rotterdam; Amsterdam was read through another Mailbox server of it"]
+    assert [c for h, c in recorder.calls if h == "ex01"][1] == ("Get-EdgeSubscription", "Test-EdgeSynchronization", "Get-TransportService")
+    assert any(o.kind == "edge_subscription.site" for o in reads["ex01"].objects["edge_subscription"])
 
 
 def every_text(folder: Path) -> str:

@@ -1,15 +1,28 @@
-"""Each AD site's EdgeSync reader chosen before reading, where the inventory says the site (engine/sitereaders.py)."""
+"""Each needed AD site's EdgeSync reader chosen before reading, by the site the inventory says or by a guess
+(engine/sitereaders.py)."""
 
 from __future__ import annotations
 
-from exconf.sitereaders import SITE_VARIABLE, choose_readers, declared_site, misplaced
+from exconf.sitereaders import GUESS, SITE_VARIABLE, choose_readers, declared_site, misplaced
+
+HOSTS = [("ex02", {SITE_VARIABLE: "Amsterdam"}), ("ex01", {SITE_VARIABLE: "amsterdam"}), ("ex04", {SITE_VARIABLE: " Rotterdam "}),
+         ("ex05", {}), ("ex07", {"exconf_role": "Mailbox"}), ("ex03", {SITE_VARIABLE: "Rotterdam"}), ("ex06", {SITE_VARIABLE: "Utrecht"})]
 
 
-def test_the_first_host_of_each_declared_site_reads_it():
-    hosts = [("ex02", {SITE_VARIABLE: "Amsterdam"}), ("ex01", {SITE_VARIABLE: "amsterdam"}), ("ex04", {SITE_VARIABLE: " Rotterdam "}),
-             ("ex05", {}), ("edge01", {"exconf_role": "Edge"}), ("ex03", {SITE_VARIABLE: "Rotterdam"}), ("ex06", {SITE_VARIABLE: "Utrecht"})]
-    assert choose_readers(hosts) == {"ex02": "Amsterdam", "ex04": "Rotterdam", "ex06": "Utrecht"}
-    assert choose_readers([]) == {} and choose_readers([("ex05", {SITE_VARIABLE: ""})]) == {}
+def test_the_first_host_of_each_needed_site_reads_it_and_no_other_site_is_read():
+    assert choose_readers(HOSTS, frozenset({"amsterdam", "rotterdam"})) == {"ex02": "Amsterdam", "ex04": "Rotterdam"}
+    assert choose_readers(HOSTS, frozenset({"utrecht"})) == {"ex06": "Utrecht"}
+
+
+def test_a_needed_site_nobody_says_they_are_in_gets_a_guess_per_site_from_the_hosts_that_say_no_site():
+    assert choose_readers(HOSTS, frozenset({"amsterdam", "eindhoven"})) == {"ex02": "Amsterdam", "ex05": GUESS}
+    assert choose_readers(HOSTS, frozenset({"eindhoven", "delft", "breda"})) == {"ex05": GUESS, "ex07": GUESS}  # only two say none
+    assert choose_readers([("ex01", {SITE_VARIABLE: "Amsterdam"})], frozenset({"rotterdam"})) == {}  # nobody to guess with
+
+
+def test_needing_no_site_in_particular_one_host_that_says_no_site_reads_one():
+    assert choose_readers(HOSTS, frozenset()) == {"ex05": GUESS}
+    assert choose_readers([], frozenset()) == {} and choose_readers([("ex05", {SITE_VARIABLE: ""})], frozenset()) == {"ex05": GUESS}
 
 
 def test_only_a_text_is_a_site():
@@ -17,6 +30,7 @@ def test_only_a_text_is_a_site():
 
 
 def test_a_host_in_another_site_than_declared_is_said():
-    assert misplaced("ex01", "Amsterdam", "amsterdam") == "" and misplaced("ex01", "", "Rotterdam") == ""
-    assert misplaced("ex01", "Amsterdam", "Rotterdam") == (
+    assert misplaced("ex01", "Amsterdam", "amsterdam", chosen=True) == "" and misplaced("ex01", "", "Rotterdam", chosen=True) == ""
+    assert misplaced("ex01", "Amsterdam", "Rotterdam", chosen=True) == (
         "ex01: exconf_site says Amsterdam, but the server is in site Rotterdam; Amsterdam was read through another Mailbox server of it")
+    assert misplaced("ex01", "Amsterdam", "Rotterdam", chosen=False) == "ex01: exconf_site says Amsterdam, but the server is in site Rotterdam"
