@@ -2,8 +2,11 @@
 
 Two Mailbox servers (sites Amsterdam and Rotterdam) and N Edge servers (default 4) declared in
 Amsterdam, on 127.73.0.0/16. Prints, for a first `exconf apply` (every Edge subscribed in one apply),
-a second one (nothing to do) and a `plan` after a certificate change broke one Edge: wall time, and per
-server the commands and WS-Management requests it served.
+a second one (nothing to do) and a `plan` after a certificate change broke one Edge: wall time, per
+server the commands and WS-Management requests it served (and their min/median/max over every server),
+and after the first apply how many Edges the lab's console shows subscribed on both sides and
+synchronising (`Test-EdgeSynchronization` on EX01: SyncStatus Normal; the lab's objects, never exconf's
+read).
 
     .venv/bin/python bench/bench_edgesync.py        # 4 Edges
     .venv/bin/python bench/bench_edgesync.py 8
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import statistics
 import sys
 import tempfile
 import time
@@ -63,10 +67,23 @@ def measured(server: LabServer, label: str, *argv: str) -> None:
     print(f"{label}: exit {code}, {wall:.2f} s")
     if code not in (0, 2):
         print("  " + (out.getvalue() + err.getvalue())[-600:])
+    spent = []
     for name in sorted(after):
         cmds = after[name]["commands"] - before.get(name, {}).get("commands", 0)
         reqs = after[name]["requests"] - before.get(name, {}).get("requests", 0)
+        spent.append(reqs)
         print(f"  {name:8} commands {cmds:2}  WS-Man requests {reqs:3}")
+    spent.sort()
+    print(f"  WS-Man requests per server min/median/max: {spent[0]}/{statistics.median(spent):g}/{spent[-1]}")
+
+
+def synchronising(server: LabServer, edges: int) -> int:
+    """Edges subscribed on both sides (their AD LDS and the organisation) whose synchronisation is Normal,
+    by the lab's console."""
+    normal = {str(r.get("Name")).upper() for r in server.store.exec_console("EX01", "Test-EdgeSynchronization", {})
+              if str(r.get("SyncStatus")) == "Normal"}
+    return sum(f"EDGE{i:02d}" in normal and bool(server.store.exec_console(f"EDGE{i:02d}", "Get-EdgeSubscription", {}))
+               for i in range(1, edges + 1))
 
 
 def bench(edges: int) -> None:
@@ -79,6 +96,7 @@ def bench(edges: int) -> None:
         server = LabServer(LabStore(d / "org.yaml", d / ".lab" / "state.json"), d / ".lab").start()
         try:
             measured(server, f"first apply ({edges} Edges subscribed)", "apply", str(inv), "--auto-approve")
+            print(f"  {synchronising(server, edges)}/{edges} Edges subscribed and synchronising (lab console)")
             measured(server, "second apply (no changes)", "apply", str(inv), "--auto-approve")
             server.store.exec_console("EDGE01", "New-ExchangeCertificate", {"Services": "SMTP", "Force": True})
             measured(server, "plan after EDGE01's SMTP certificate changed (1 replace)", "plan", str(inv), "--detailed-exitcode")
