@@ -36,7 +36,7 @@ from . import planner, readcache
 from . import sshvars
 from .connection import ConnectionConfigError, psrp_settings_for, settings_for, ssh_settings_for
 from .desired import DesiredState
-from .door import PSRP, SSH, WINRM, DoorError, door_of
+from .door import PSRP, SSH, WINRM, DoorError, door_of, role_of
 from .executor import Executor, ProgramExecutor
 from .facts import SERVER_STEP, FactsError, server_facts
 from .graph import dependants
@@ -482,7 +482,8 @@ class Run:
         # Kinds read once per site, in the sites the declarations need: the first host of each that the inventory
         # says is in it (exconf_site), or a guess, reads it in its one command (sitereaders.py); a needed site
         # nobody read, by a second command on its first Mailbox server read.
-        readers = choose_readers(((h.name, h.vars) for h in self.hosts if self._site_kinds_for(h.name)),
+        readers = choose_readers(((h.name, h.vars) for h in self.hosts  # Mailbox servers, as far as the inventory says
+                                  if self._site_kinds_for(h.name) and role_of(h.name, h.vars)[0] == "Mailbox"),
                                  self._needed_sites) if self._site_kinds else {}
         chosen_sites = {site.casefold() for site in readers.values() if site != GUESS}
         guessing = GUESS in readers.values()

@@ -114,6 +114,21 @@ def test_the_organisations_side_is_read_once_in_the_declared_site_by_a_guess_in_
     assert any(o.kind == "edge_subscription.site" for o in reads["ex01"].objects["edge_subscription"])
 
 
+def test_a_guess_is_never_a_host_the_inventory_says_is_an_edge(lab):
+    """The Edges listed first (edge02 logs on with a local account, so the inventory says it is an Edge): the guess
+    is still ex01, the first host the inventory says is a Mailbox server."""
+    head, hosts = inventory(AMSTERDAM, "").split("  hosts:\n")
+    lines = hosts.splitlines(keepends=True)
+    apply_run, recorder = a_run(lab, head + "  hosts:\n" + "".join(lines[2:] + lines[:2]))
+    try:
+        apply_run.read()
+    finally:
+        apply_run.close()
+    # edge01's own read lists it too (an Edge skips it: skip_on_edge); edge02, which does not declare the kind, does not
+    assert [h for h, c in recorder.calls if "Test-EdgeSynchronization" in c and h != "edge01"] == ["ex01"]
+    assert sorted(h for h, _ in recorder.calls) == ["edge01", "edge02", "ex01", "ex02"]  # one command per host
+
+
 def test_a_wrong_guess_reads_the_needed_site_on_the_connection_its_first_mailbox_servers_read_used(lab, capsys):
     """EDGE01 declared in Rotterdam: the guess (ex01) turns out to be in Amsterdam, so Rotterdam is a second command
     right after ex02's read, before a plan lets its connection go: one pipeline more (remote PowerShell: Command and
