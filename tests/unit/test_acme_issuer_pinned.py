@@ -34,6 +34,7 @@ pytestmark = pytest.mark.skipif(not pebble_available() and not os.environ.get("C
 
 ZONE = "contoso.test"
 NAMES = ("mail.contoso.test", "autodiscover.contoso.test")
+SLOW = "slow.contoso.test"  # only test_no_time_to_validate asks for it: no authorization of another test is reused for it
 TSIG_ENV = "EXCONF_TEST_ACME_TSIG"
 
 
@@ -84,7 +85,7 @@ class Acme:
 def acme(tmp_path_factory):
     address = _address()
     folder = tmp_path_factory.mktemp("acme")
-    dns_server = DnsServer(address, 5353, ZONE, {n: address for n in (*NAMES, ZONE)})
+    dns_server = DnsServer(address, 5353, ZONE, {n: address for n in (*NAMES, SLOW, ZONE)})
     web = http.server.ThreadingHTTPServer((address, 5002), _Files)
     web.files = {}  # type: ignore[attr-defined]
     threading.Thread(target=web.serve_forever, daemon=True).start()
@@ -339,9 +340,12 @@ def test_every_name_that_fails_is_named(acme, server_key):
     assert len(parts) == 2 and all("404" in p for p in parts)
 
 
-def test_no_time_to_validate(acme, server_key):
-    issuer = AcmeIssuer(acme.spec(timeout_seconds=1))
-    session = issuer.begin(request(server_key, NAMES[0]))
+def test_no_time_to_validate(acme, server_key, tmp_path):
+    # A name and an account of its own: Pebble reuses authorizations (PEBBLE_AUTHZREUSE), so one another test left
+    # for NAMES[0] could be validated (and fail) before this test's file is set to hang.
+    account = str(pem(tmp_path / "slow.pem", rsa.generate_private_key(public_exponent=65537, key_size=2048)))
+    issuer = AcmeIssuer(acme.spec(timeout_seconds=1, account_key=account))
+    session = issuer.begin(request(server_key, SLOW))
     acme.web.files.update({c.token: HANG for c in session.challenges})
     with pytest.raises(IssuerError) as err:
         issuer.finish(session)
