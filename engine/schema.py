@@ -76,7 +76,7 @@ CONNECTION_VARS: dict[str, dict[str, Any]] = {
     "ansible_ssh_host_key_checking": {"type": ["boolean", "string"], "description": "ssh: as ansible_host_key_checking."},
     "ansible_ssh_timeout": {"type": ["integer", "string"], "description": "ssh: seconds to connect, and for each answer (default 10)."},
     "exconf_role": {"enum": ["Mailbox", "Edge"], "description": "The host's Exchange role, which decides its door before it is contacted (docs/remote-powershell.md)."},
-    "exconf_site": {"type": "string", "minLength": 1, "description": "The Active Directory site of this Mailbox server, when the inventory knows it: the first host of each site reads its EdgeSync state in its one read (docs/edgesync.md)."},
+    "exconf_site": {"type": "string", "minLength": 1, "description": "The Active Directory site of this Mailbox server, when the inventory knows it: the first host of each site an Edge is declared subscribed to reads that site's EdgeSync state in its one read; without it a host that says no site is the guess (docs/edgesync.md)."},
     "exconf_password_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": "Environment variable holding the password."},
     "exconf_ssh_key_passphrase_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$", "description": "ssh: environment variable holding the private key's passphrase (otherwise asked at a prompt)."},
     "exconf_lab": {"type": "string", "description": "Lab organisation file (relative to the inventory) to start when it is not running."},
