@@ -389,7 +389,8 @@ class Run:
         none in particular, the first site read): then nobody else reads it."""
         key = site.casefold()
         with self._sites_lock:
-            if key in self._sites_read or (key not in self._needed_sites if self._needed_sites else bool(self._sites_read)):
+            needed = key in self._needed_sites if self._needed_sites else not self._sites_read
+            if key in self._sites_read or not needed:
                 return False
             self._sites_read.add(key)
             return True
