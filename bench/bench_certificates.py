@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+import benchargs
 
 import yaml
 from cryptography import x509
@@ -124,5 +125,5 @@ def bench(n: int) -> None:
 
 
 if __name__ == "__main__":
-    for size in [int(a) for a in sys.argv[1:]] or [20]:
+    for size in benchargs.sizes(__doc__, (20,)):
         bench(size)

@@ -18,10 +18,11 @@ import datetime as dt
 import io
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+import benchargs
 
 import yaml
 from cryptography import x509
@@ -116,5 +117,5 @@ def bench(n: int) -> None:
 
 
 if __name__ == "__main__":
-    for size in [int(a) for a in sys.argv[1:]] or [10, 50]:
+    for size in benchargs.sizes(__doc__, (10, 50)):
         bench(size)

@@ -24,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_scale import measure, write_lab  # noqa: E402
 
 import bench_scale  # noqa: E402
+import benchargs
+
 from exconf.lab import runtime  # noqa: E402
 
 FORKS = 50
@@ -61,4 +63,4 @@ def main(n: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 200)
+    main(benchargs.sizes(__doc__, (200,), most=1)[0])

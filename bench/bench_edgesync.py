@@ -19,10 +19,11 @@ from __future__ import annotations
 import contextlib
 import io
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+import benchargs
 
 import yaml
 
@@ -105,4 +106,4 @@ def bench(edges: int) -> None:
 
 
 if __name__ == "__main__":
-    bench(int(sys.argv[1]) if len(sys.argv) > 1 else 4)
+    bench(benchargs.sizes(__doc__, (4,), what="edges", most=1)[0])

@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import benchargs
+
 from exconf.inventory import load
 from exconf.vault import VaultOptions, load_secrets
 
@@ -46,7 +48,7 @@ def estate(root: Path, n: int) -> Path:
 
 
 def main() -> None:
-    sizes = tuple(int(a) for a in sys.argv[1:]) or SIZES
+    sizes = benchargs.sizes(__doc__, SIZES, what="hosts")
     secrets = load_secrets(VaultOptions(password_files=(str(CORPUS / "vault-pass.txt"),)))
     print(f"{'hosts':>6} {'exconf load (s)':>16} {'per host (ms)':>14} {'ansible-inventory --list (s)':>29}")
     for n in sizes:

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import benchargs
+
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -116,6 +118,6 @@ def bench(n: int, challenge: str) -> None:
 
 
 if __name__ == "__main__":
-    for size in [int(a) for a in sys.argv[1:]] or [5]:
+    for size in benchargs.sizes(__doc__, (5,)):
         for challenge in ("http-01", "dns-01"):
             bench(size, challenge)

@@ -38,6 +38,7 @@ it measures.
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import subprocess
@@ -403,14 +404,13 @@ def main(sizes: tuple[int, ...], mix: str, door: str = "psrp") -> None:
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    chosen, door = "mission", "psrp"
-    while args[:1] in (["--mix"], ["--door"]):
-        if args[0] == "--mix":
-            chosen = args[1]
-        else:
-            door = args[1]
-        args = args[2:]
-    if door not in DOORS or (door == "winrm" and chosen != "logging"):
-        sys.exit("--door winrm goes with --mix logging (the mission mix reaches each server by its default door)")
-    main(tuple(int(a) for a in args) or SIZES, chosen, door)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sizes", nargs="*", type=int, metavar="SERVERS", help=f"lab sizes (default: {' '.join(map(str, SIZES))})")
+    parser.add_argument("--mix", choices=("mission", "logging"), default="mission")
+    parser.add_argument("--door", choices=DOORS, default="psrp", help="how the logging mix reaches its Mailbox servers")
+    options = parser.parse_args()
+    if options.door == "winrm" and options.mix != "logging":
+        parser.error("--door winrm goes with --mix logging (the mission mix reaches each server by its default door)")
+    if any(n < 1 for n in options.sizes):
+        parser.error("a size is a number of servers, at least 1")
+    main(tuple(options.sizes) or SIZES, options.mix, options.door)

@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import benchargs
+
 import yaml
 
 from exconf.lab import runtime
@@ -110,4 +112,4 @@ def main(sizes: tuple[int, ...]) -> None:
 
 
 if __name__ == "__main__":
-    main(tuple(int(a) for a in sys.argv[1:]) or SIZES)
+    main(benchargs.sizes(__doc__, SIZES, what="edges"))

@@ -24,11 +24,12 @@ Nothing here asserts on time: it prints figures (medians over the rounds).
 from __future__ import annotations
 
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+import benchargs
 
 import yaml
 from winrm.protocol import Protocol
@@ -144,5 +145,5 @@ def main(n: int, rounds: int) -> None:
 
 
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:]]
-    main(args[0] if args else 40, args[1] if len(args) > 1 else 5)
+    args = benchargs.sizes(__doc__, (40, 5), what="servers, then rounds", most=2)
+    main(args[0], args[1] if len(args) > 1 else 5)

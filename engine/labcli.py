@@ -19,6 +19,8 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
+from .entry import settle_heap
+
 
 def lab_main(args: argparse.Namespace, out: Console, err: Console) -> int:
     from exconf.lab import runtime
@@ -26,7 +28,8 @@ def lab_main(args: argparse.Namespace, out: Console, err: Console) -> int:
     try:
         if args.lab_command == "serve":
             state = args.state or runtime.default_state_path(args.org_file)
-            return runtime.serve(args.org_file, state, idle_timeout=args.idle_timeout)
+            # the organisation, its servers and listeners live until the lab stops
+            return runtime.serve(args.org_file, state, idle_timeout=args.idle_timeout, ready=settle_heap)
         if args.lab_command == "exec":
             return _exec(args, out, err)
         if args.lab_command == "stats":

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from ..ssh.keys import KNOWN_HOSTS_NAME
 from ..tlsca import CertError
@@ -35,10 +35,12 @@ def serve(
     org_path: str | os.PathLike[str],
     state_path: str | os.PathLike[str] | None = None,
     idle_timeout: float | None = None,
+    ready: Callable[[], None] | None = None,
 ) -> int:
     """Run a lab until SIGINT/SIGTERM, a ``stop`` request or ``idle_timeout`` seconds without use.
 
-    Prints the servers and where to find the CA; saves the state on exit.
+    Prints the servers and where to find the CA; saves the state on exit. ``ready`` is called once the
+    lab serves, before it is registered (``exconf lab serve`` settles the process's heap there).
     Returns the process exit code (0, or 1 with a message on stderr).
     """
     org = Path(org_path).resolve()
@@ -59,12 +61,13 @@ def serve(
         return 1
     try:
         remove_entry(rdir, lid)  # whatever is there was left by a lab that died
-        return _serve_locked(org, state, rdir, lid, idle_timeout)
+        return _serve_locked(org, state, rdir, lid, idle_timeout, ready)
     finally:
         lock.release()
 
 
-def _serve_locked(org: Path, state: Path, rdir: Path, lid: str, idle_timeout: float | None) -> int:
+def _serve_locked(org: Path, state: Path, rdir: Path, lid: str, idle_timeout: float | None,
+                  ready: Callable[[], None] | None) -> int:
     from ..exchange.store import LabStore, OrgFileError
 
     try:
@@ -89,6 +92,8 @@ def _serve_locked(org: Path, state: Path, rdir: Path, lid: str, idle_timeout: fl
         except (CertError, LabError, OSError) as exc:
             print(f"exconf lab: {exc}", file=sys.stderr)
             return 1
+        if ready is not None:
+            ready()
         entry = RunningLab(
             id=lid,
             pid=os.getpid(),

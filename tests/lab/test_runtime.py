@@ -211,6 +211,25 @@ def test_serve_prints_servers_and_stops_when_idle(tmp_path, fake_store_module, c
     assert runtime.find_running() == []
 
 
+def test_serve_calls_ready_once_it_serves_and_before_anyone_can_find_it(tmp_path, fake_store_module):
+    """``exconf lab serve`` settles its heap in ``ready``: the organisation is loaded and listening by then,
+    and no client has been told the lab is there yet."""
+    import socket
+
+    org = write_fake_org(tmp_path / "ready.json", ("EX01",))
+    port = json.loads(org.read_text())["servers"][0]["http_port"]
+    address = json.loads(org.read_text())["servers"][0]["address"]
+    seen: list[tuple[list, bool]] = []
+
+    def ready() -> None:
+        with socket.create_connection((address, port), timeout=5) as conn:
+            listening = conn.fileno() >= 0
+        seen.append((runtime.find_running(), listening))
+
+    assert runtime.serve(org, tmp_path / "ready.state.json", idle_timeout=0.2, ready=ready) == 0
+    assert seen == [([], True)]
+
+
 def test_serve_reports_a_bad_org_file(tmp_path, fake_store_module, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")

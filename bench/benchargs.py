@@ -1,0 +1,20 @@
+"""The command line every size-driven benchmark shares: numbers of servers (or hosts), --help, and a
+clear error instead of a traceback for anything else."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def sizes(doc: str | None, default: tuple[int, ...], *, what: str = "servers", most: int | None = None) -> tuple[int, ...]:
+    """The sizes given on the command line (each at least 1; at most ``most`` of them), or ``default``."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sizes", nargs="*", type=int, metavar=what.split(",")[0].upper(),
+                        help=f"numbers of {what} (default: {' '.join(map(str, default))})")
+    given = tuple(parser.parse_args().sizes)
+    if any(n < 1 for n in given):
+        parser.error(f"a size is a number of {what}, at least 1")
+    if most is not None and len(given) > most:
+        parser.error(f"at most {most} numbers")
+    return given or default
