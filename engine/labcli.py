@@ -19,7 +19,7 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from .entry import settle_heap
+from .heap import settle_heap
 
 
 def lab_main(args: argparse.Namespace, out: Console, err: Console) -> int:

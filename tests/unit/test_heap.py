@@ -1,4 +1,4 @@
-"""The exconf process keeps what lives as long as it does out of the cyclic collector's scans (engine/entry.py)."""
+"""The exconf process keeps what lives as long as it does out of the cyclic collector's scans (engine/heap.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import weakref
 
 from rich.console import Console
 
-from exconf import entry, labcli
+from exconf import heap, labcli
 
 
 class _Node:
@@ -25,7 +25,7 @@ def test_settle_heap_freezes_what_is_alive_and_frees_the_garbage_first():
     del garbage
     before = gc.get_freeze_count()
     try:
-        entry.settle_heap()
+        heap.settle_heap()
         assert gone() is None  # collected, not frozen for ever
         assert gc.get_freeze_count() > before
         assert not any(o is alive for o in gc.get_objects())  # frozen objects are not tracked by any generation
@@ -50,4 +50,4 @@ def test_lab_serve_settles_the_heap_once_the_lab_serves(monkeypatch, tmp_path):
     monkeypatch.setattr(runtime, "serve", lambda org, state, **kw: called.update(kw) or 0)
     args = argparse.Namespace(lab_command="serve", org_file=tmp_path / "org.yaml", state=tmp_path / "s.json", idle_timeout=None)
     assert labcli.lab_main(args, Console(), Console()) == 0
-    assert called["ready"] is entry.settle_heap
+    assert called["ready"] is heap.settle_heap
