@@ -125,5 +125,6 @@ def bench(n: int) -> None:
 
 
 if __name__ == "__main__":
-    for size in benchargs.sizes(__doc__, (20,)):
-        bench(size)
+    with benchargs.lab_errors():
+        for size in benchargs.sizes(__doc__, (20,)):
+            bench(size)

@@ -117,5 +117,6 @@ def bench(n: int) -> None:
 
 
 if __name__ == "__main__":
-    for size in benchargs.sizes(__doc__, (10, 50)):
-        bench(size)
+    with benchargs.lab_errors():
+        for size in benchargs.sizes(__doc__, (10, 50)):
+            bench(size)

@@ -63,4 +63,5 @@ def main(n: int) -> None:
 
 
 if __name__ == "__main__":
-    main(benchargs.sizes(__doc__, (200,), most=1)[0])
+    with benchargs.lab_errors():
+        main(benchargs.sizes(__doc__, (200,), most=1)[0])

@@ -106,4 +106,5 @@ def bench(edges: int) -> None:
 
 
 if __name__ == "__main__":
-    bench(benchargs.sizes(__doc__, (4,), what="edges", most=1)[0])
+    with benchargs.lab_errors():
+        bench(benchargs.sizes(__doc__, (4,), what="edges", most=1)[0])

@@ -118,6 +118,7 @@ def bench(n: int, challenge: str) -> None:
 
 
 if __name__ == "__main__":
-    for size in benchargs.sizes(__doc__, (5,)):
-        for challenge in ("http-01", "dns-01"):
-            bench(size, challenge)
+    with benchargs.lab_errors():
+        for size in benchargs.sizes(__doc__, (5,)):
+            for challenge in ("http-01", "dns-01"):
+                bench(size, challenge)

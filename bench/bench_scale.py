@@ -52,6 +52,8 @@ from typing import Any
 
 import yaml
 
+import benchargs
+
 from exconf.lab import kdc as labkdc
 from exconf.lab import runtime
 
@@ -413,4 +415,5 @@ if __name__ == "__main__":
         parser.error("--door winrm goes with --mix logging (the mission mix reaches each server by its default door)")
     if any(n < 1 for n in options.sizes):
         parser.error("a size is a number of servers, at least 1")
-    main(tuple(options.sizes) or SIZES, options.mix, options.door)
+    with benchargs.lab_errors():
+        main(tuple(options.sizes) or SIZES, options.mix, options.door)

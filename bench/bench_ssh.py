@@ -112,4 +112,5 @@ def main(sizes: tuple[int, ...]) -> None:
 
 
 if __name__ == "__main__":
-    main(benchargs.sizes(__doc__, SIZES, what="edges"))
+    with benchargs.lab_errors():
+        main(benchargs.sizes(__doc__, SIZES, what="edges"))

@@ -146,4 +146,5 @@ def main(n: int, rounds: int) -> None:
 
 if __name__ == "__main__":
     args = benchargs.sizes(__doc__, (40, 5), what="servers, then rounds", most=2)
-    main(args[0], args[1] if len(args) > 1 else 5)
+    with benchargs.lab_errors():
+        main(args[0], args[1] if len(args) > 1 else 5)

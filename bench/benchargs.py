@@ -1,9 +1,15 @@
 """The command line every size-driven benchmark shares: numbers of servers (or hosts), --help, and a
-clear error instead of a traceback for anything else."""
+clear error instead of a traceback for anything else, a lab that does not start included."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from exconf.lab.runtime import LabError
 
 
 def sizes(doc: str | None, default: tuple[int, ...], *, what: str = "servers", most: int | None = None) -> tuple[int, ...]:
@@ -18,3 +24,13 @@ def sizes(doc: str | None, default: tuple[int, ...], *, what: str = "servers", m
     if most is not None and len(given) > most:
         parser.error(f"at most {most} numbers")
     return given or default
+
+
+@contextlib.contextmanager
+def lab_errors() -> Iterator[None]:
+    """A lab that does not start (its addresses taken by another lab, …) ends the benchmark with what the
+    lab said, not a traceback."""
+    try:
+        yield
+    except LabError as exc:
+        sys.exit(f"{Path(sys.argv[0]).stem}: {exc}")

@@ -37,6 +37,9 @@ class Executor(Protocol):
         """What the executor had to do that the user should know (a reconnect after a long wait)."""
         ...
 
+    # Optional: ``keep_alive(*, secrets: bool, lead: float) -> bool``, asked while a host waits for its apply
+    # (psrp_executor.PSRPExecutor: work the apply needs anyway, sent before the kept connection's idle margin).
+
 
 class ProgramExecutor:
     """exconf's program, sent on standard input through a transport's command channel."""

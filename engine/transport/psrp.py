@@ -180,6 +180,29 @@ class PSRPTransport:
     def open_sockets(self) -> int:
         return self._tracker.open_count() if self._tracker is not None else 0
 
+    def keep_alive_with_keys(self, lead: float) -> bool:
+        """Exchange the pool's session key now, while the kept connection is still trusted, if it would pass
+        the idle margin within ``lead`` seconds: the caller knows this host's next pipeline carries a
+        SecureString, so these are the Send and Receive that pipeline would cost anyway (MS-PSRP 3.1.5.4.2),
+        sent early, and they reset the server's idle timer. A long run's last hosts then apply on the
+        connection they were read on (issue 20: at 1,000 servers an apply phase can outlast the margin).
+        Returns whether the key was exchanged; a failure is left for the pipeline to meet and report."""
+        if self._pool is None or self._keys or self._broken or self._last_used is None:
+            return False
+        if self._wsman is None or self._wsman.transport.session is None:
+            return False  # released or dropped: the next call logs on anyway
+        idle = self._clock() - self._last_used
+        margin = idle_margin(self._settings.server_idle_timeout)
+        if idle < margin - lead or idle >= margin or (self._tracker is not None and not self._tracker.connected()):
+            return False
+        pool = self._pool
+        try:
+            self._call(lambda: pool.exchange_keys(), stage="key exchange")
+        except TransportError:
+            return False
+        self._keys = True
+        return True
+
     @property
     def user(self) -> str:
         """Who the session runs as (the logon name, for messages)."""

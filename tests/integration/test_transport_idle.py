@@ -219,3 +219,45 @@ def test_a_remote_powershell_connection_idle_near_the_servers_limit_is_replaced_
         transport.close()
     assert out.state == 4 and len(out.output) == 1
     assert _powershell_requests(lab) - before == 1 + 2 + 1
+
+
+def test_a_host_waiting_for_its_apply_keeps_its_connection_with_the_session_key_its_pipeline_needs(make_lab):
+    """Issue 20: at 1,000 servers an apply phase outlasted the idle margin and its last hosts logged on again
+    (13 requests). The key exchange a SecureString needs, sent while the connection is still trusted, keeps it."""
+    from exconf.transport.psrp import SecureText
+
+    idle, lead = 4.0, 1.0  # the margin is 3 s; the key is exchanged when the connection has been idle 2 to 3 s
+    lab = make_lab(_servers(None)[:1])
+    transport = _psrp(lab, idle)
+    try:
+        transport.run([("Get-TransportService", [("Identity", "EX01")])], changes=False)
+        before = _powershell_requests(lab)
+        assert not transport.keep_alive_with_keys(lead)  # just used: nothing to do yet
+        time.sleep(idle_margin(idle) - lead / 2)
+        assert transport.keep_alive_with_keys(lead)
+        assert _powershell_requests(lab) - before == 2  # PUBLIC_KEY's Send, ENCRYPTED_SESSION_KEY's Receive
+        assert not transport.keep_alive_with_keys(lead)  # once: the pool has its key
+        time.sleep(idle_margin(idle) - lead / 2)  # past the margin since the read, not since the key exchange
+        out = transport.run([("Import-ExchangeCertificate", [("FileData", b"not a PFX"), ("Password", SecureText(lambda: "pfx-Passw0rd"))])],
+                            changes=True)
+    finally:
+        transport.close()
+    assert out.state in (4, 5)  # the lab read the SecureString (the pipeline ran; the file is no PFX)
+    # the pipeline's Command and Receive, and the Delete: no new logon, no second key exchange
+    assert _powershell_requests(lab) - before == 2 + 2 + 1
+    assert lab.stats()["EX01"]["endpoints"]["/PowerShell"]["runspace_pools"] == 1
+
+
+def test_a_connection_already_past_its_margin_is_not_kept_alive(make_lab):
+    idle, lead = 2.0, 1.0
+    lab = make_lab(_servers(None)[:1])
+    transport = _psrp(lab, idle)
+    try:
+        assert not transport.keep_alive_with_keys(lead)  # no pool yet: nothing to keep
+        transport.run([("Get-TransportService", [("Identity", "EX01")])], changes=False)
+        before = _powershell_requests(lab)
+        time.sleep(idle_margin(idle) + 0.3)
+        assert not transport.keep_alive_with_keys(lead)  # not trusted any more: the next call logs on anyway
+        assert _powershell_requests(lab) == before
+    finally:
+        transport.close()

@@ -90,3 +90,84 @@ def test_among_tasks_equally_urgent_the_lower_rank_starts_first(tmp_path):
     run._run_tasks("apply", lambda t: order.append(t.index), tasks)
     assert order == [3, 1, 2, 0]
     run.close()
+
+
+# -- keeping a waiting host's connection (Run._keep_alive) --------------------------------------------------
+
+
+class _Keeper:
+    """An executor's optional keep_alive: answers from a list, records each call."""
+
+    def __init__(self, answers=(True,), fails=False):
+        self.answers, self.fails, self.calls = list(answers), fails, []
+
+    def keep_alive(self, *, secrets, lead):
+        self.calls.append((secrets, lead))
+        if self.fails:
+            raise RuntimeError("the connection broke")
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+    def close(self):
+        pass
+
+
+def _keep(run, keeping, busy, until):
+    """Run the keeper until ``until()`` says the test has seen what it waits for; whether it did."""
+    stop = threading.Event()
+    thread = threading.Thread(target=run._keep_alive, args=(keeping, busy, stop), daemon=True)
+    thread.start()
+    seen = until()
+    stop.set()
+    thread.join(5)
+    return seen and not thread.is_alive()
+
+
+def test_a_waiting_host_is_kept_until_its_executor_did_it_and_a_host_applying_is_left_alone(tmp_path, monkeypatch):
+    import time
+
+    from exconf import runner
+
+    monkeypatch.setattr(runner, "KEEP_ALIVE_POLL", 0.01)
+    run = a_run(tmp_path, forks=1)
+    s = run.sessions
+    waiting, applying, bare, broken = _Keeper([False, False, True]), _Keeper(), object(), _Keeper(fails=True)
+    s["h0"].executor, s["h1"].executor, s["h2"].executor, s["h3"].executor = waiting, applying, bare, broken
+    keeping = {"h0", "h1", "h2", "h3"}
+    busy = {n: threading.Lock() for n in keeping}
+    busy["h1"].acquire()  # its apply is running
+
+    def settled():
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and keeping != {"h1"}:
+            time.sleep(0.01)
+        return keeping == {"h1"}
+
+    assert _keep(run, keeping, busy, settled)
+    assert keeping == {"h1"}
+    assert waiting.calls == [(True, runner.KEEP_ALIVE_LEAD)] * 3  # asked again until it could, then no more
+    assert applying.calls == []
+    assert broken.calls == [(True, runner.KEEP_ALIVE_LEAD)]  # what it met is left for its apply to meet
+    assert not busy["h0"].locked() and not busy["h3"].locked()
+    busy["h1"].release()
+    for name in ("h0", "h1", "h2", "h3"):
+        s[name].executor = None
+    run.close()
+
+
+def test_only_a_secret_sent_through_the_hosts_door_asks_for_keeping():
+    from exconf.model import PROGRAM
+    from exconf.remote import Secret, Step
+
+    password = Secret("environment variable PFX_PASSWORD", lambda: "x")
+    pfx = Step("import", "Import-ExchangeCertificate", {"FileData": b"pfx", "Password": password})
+    plain = Step("set", "Set-TransportService", {"Identity": "EX01"})
+    door = Operation(id="a", host="h", change="a", steps=(plain, pfx))
+    assert runner_sends_secret((door,))
+    assert not runner_sends_secret((Operation(id="b", host="h", change="b", steps=(plain,)),))
+    assert not runner_sends_secret((Operation(id="c", host="h", change="c", steps=(pfx,), where=PROGRAM),))
+
+
+def runner_sends_secret(ops):
+    from exconf.runner import sends_secret
+
+    return sends_secret(ops)
