@@ -61,9 +61,10 @@ GRACE_SECONDS = 10.0  # after a first Ctrl-C, how long hosts in flight may take 
 IN_FLIGHT_SOCKETS = 3  # sockets one host may hold while it authenticates (measured under NTLM)
 # While a host waits for its apply, whether its kept connection nears its idle margin is looked at every
 # KEEP_ALIVE_POLL s; work its apply needs anyway is sent once it is within KEEP_ALIVE_LEAD s of it (_keep_alive).
+# As many threads as --forks do it side by side: at 1,000 servers hosts reach the window as fast as they were
+# read (17 a second here), and each key exchange waits for a busy server twice.
 KEEP_ALIVE_POLL = 1.0
-KEEP_ALIVE_LEAD = 30.0
-KEEPERS = 8  # threads doing it side by side: at 1,000 servers hundreds of hosts reach the window within seconds
+KEEP_ALIVE_LEAD = 45.0
 
 READ = "read:"
 ORG = "org:"
@@ -736,15 +737,15 @@ class Run:
 
         stop_keeping = threading.Event()
         keepers = [threading.Thread(target=self._keep_alive, args=(keeping, busy, stop_keeping), daemon=True, name="exconf-keep-alive")
-                   for _ in range(min(KEEPERS, len(keeping)))]
+                   for _ in range(keepers_for(self.forks, len(keeping)))]
         for keeper in keepers:
             keeper.start()
         try:
             skipped_tasks = self._run_tasks("apply", apply_task, tasks)
         finally:
             stop_keeping.set()
-            for keeper in keepers:
-                keeper.join(GRACE_SECONDS)  # a key exchange in flight ends within its request's deadline
+            for keeper in keepers:  # a key exchange in flight ends within its request's deadline; a second Ctrl-C does not wait
+                keeper.join(0 if self.left_at_once else GRACE_SECONDS)
         for skipped in skipped_tasks:
             for op in skipped.ops:
                 record(op.change, ChangeResult(changes[op.change], ChangeOutcome.NOT_RUN, "not attempted: the run was interrupted"))
@@ -769,7 +770,7 @@ class Run:
         return results
 
     def _keep_alive(self, keeping: set[str], busy: dict[str, threading.Lock], stop: threading.Event) -> None:
-        """Until the apply ends (KEEPERS threads run this side by side): each host in ``keeping`` that is not
+        """Until the apply ends (``forks`` threads run this side by side): each host in ``keeping`` that is not
         applying yet is asked to keep its connection with work its apply needs anyway (the executor's optional ``keep_alive``: remote PowerShell exchanges the
         pool's session key before the connection's idle margin). Once done, or not possible, the host leaves
         ``keeping``. Without it, at 1,000 servers an apply phase longer than the margin (90 s of IIS's 120)
@@ -972,6 +973,11 @@ def apply_tasks(plan_waves: list[list[Operation]], sessions: dict[str, Session])
             if host != t.session.host.name:
                 last_waited[host] = max(last_waited.get(host, -1), a)
     return [replace(t, urgent=t.index <= last_waited.get(t.session.host.name, -1)) for t in tasks]
+
+
+def keepers_for(forks: int, hosts: int) -> int:
+    """Threads keeping waiting hosts' connections (Run._keep_alive): as many as --forks, none idle. Pure."""
+    return max(0, min(forks, hosts))
 
 
 def sends_secret(ops: tuple[Operation, ...]) -> bool:

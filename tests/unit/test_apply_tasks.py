@@ -171,3 +171,24 @@ def runner_sends_secret(ops):
     from exconf.runner import sends_secret
 
     return sends_secret(ops)
+
+
+def test_what_faults_md_says_of_keeping_a_waiting_host():
+    from pathlib import Path
+
+    from exconf import runner
+    from exconf.transport import SERVER_IDLE_TIMEOUT
+    from exconf.transport.winrm import idle_margin
+
+    text = " ".join((Path(__file__).resolve().parents[2] / "docs" / "faults.md").read_text(encoding="utf-8").split())
+    start = idle_margin(SERVER_IDLE_TIMEOUT) - runner.KEEP_ALIVE_LEAD
+    assert f"idle {start:.0f} s (`KEEP_ALIVE_LEAD`: {runner.KEEP_ALIVE_LEAD:.0f} s before the margin)" in text
+    assert "`Run._keep_alive`, as many threads side by side as `--forks`" in text
+
+
+def test_as_many_keepers_as_forks_and_no_more_than_hosts_to_keep():
+    from exconf.runner import keepers_for
+
+    assert keepers_for(50, 900) == 50
+    assert keepers_for(50, 3) == 3
+    assert keepers_for(50, 0) == 0
