@@ -771,9 +771,9 @@ class Run:
 
     def _keep_alive(self, keeping: set[str], busy: dict[str, threading.Lock], stop: threading.Event) -> None:
         """Until the apply ends (``forks`` threads run this side by side): each host in ``keeping`` that is not
-        applying yet is asked to keep its connection with work its apply needs anyway (the executor's optional ``keep_alive``: remote PowerShell exchanges the
-        pool's session key before the connection's idle margin). Once done, or not possible, the host leaves
-        ``keeping``. Without it, at 1,000 servers an apply phase longer than the margin (90 s of IIS's 120)
+        applying yet is asked to keep its connection with work its apply needs anyway (the executor's optional
+        ``keep_alive``: remote PowerShell exchanges the pool's session key before the connection's idle margin).
+        Once done, or not possible, the host leaves ``keeping``. Without it, at 1,000 servers an apply phase longer than the margin (90 s of IIS's 120)
         made its last hosts log on again: 13 requests where the budget is 12 (issue 20)."""
         unread = len(self._read_rank)
         while not stop.wait(KEEP_ALIVE_POLL) and not self.stopping.is_set():

@@ -134,6 +134,7 @@ class PSRPTransport:
         self._adapter: Any = None
         self._broken = False
         self._keys = False
+        self._key_failure: TransportError | None = None  # an early key exchange that failed (keep_alive_with_keys)
         self._released = False
         self._last_used: float | None = None  # when the connection last carried a request
         self.notes: list[str] = []
@@ -198,7 +199,9 @@ class PSRPTransport:
         pool = self._pool
         try:
             self._call(lambda: pool.exchange_keys(), stage="key exchange")
-        except TransportError:
+        except TransportError as exc:
+            # pypsrp's pool now holds a half-made exchange; the pipeline that needs the key reports this, unsent
+            self._key_failure = exc
             return False
         self._keys = True
         return True
@@ -230,6 +233,8 @@ class PSRPTransport:
     def _run(self, statements: list[tuple[str, list[tuple[str, Any]]]], changes: bool) -> PipelineOutput:
         pool = self._ensure_pool()
         if any(isinstance(v, SecureText) for _, params in statements for _, v in params) and not self._keys:
+            if self._key_failure is not None:
+                raise self._key_failure  # an early exchange failed (keep_alive_with_keys): nothing of this is sent
             self._call(lambda: pool.exchange_keys(), stage="key exchange")  # PSRP's session key (MS-PSRP 3.1.5.4.2)
             self._keys = True
         ps = PowerShell(pool)
@@ -275,6 +280,7 @@ class PSRPTransport:
             self._call(lambda: pool.open(), stage="open")
             self._pool = pool
             self._keys = False
+            self._key_failure = None
         else:
             self._ensure_session()
         return self._pool
