@@ -735,17 +735,21 @@ class Run:
                             if later.host == op.host and later.id not in outcomes and later not in host_ops and not later.cleanup:
                                 blocked.setdefault(later.id, "not attempted: an earlier change on this host failed")
 
+        order = sorted(keeping, key=lambda n: self._read_rank.get(n, len(self._read_rank)))
         stop_keeping = threading.Event()
-        keepers = [threading.Thread(target=self._keep_alive, args=(keeping, busy, stop_keeping), daemon=True, name="exconf-keep-alive")
-                   for _ in range(keepers_for(self.forks, len(keeping)))]
+        keepers = [threading.Thread(target=self._keep_alive, args=(share, keeping, busy, stop_keeping), daemon=True,
+                                    name="exconf-keep-alive") for share in keeper_shares(order, self.forks)]
         for keeper in keepers:
             keeper.start()
         try:
             skipped_tasks = self._run_tasks("apply", apply_task, tasks)
         finally:
             stop_keeping.set()
-            for keeper in keepers:  # a key exchange in flight ends within its request's deadline; a second Ctrl-C does not wait
-                keeper.join(0 if self.left_at_once else GRACE_SECONDS)
+            # a key exchange in flight ends within its request's deadline; all keepers share one grace, and a second
+            # Ctrl-C waits for none
+            until = time.monotonic() + (0 if self.left_at_once else GRACE_SECONDS)
+            for keeper in keepers:
+                keeper.join(max(0.0, until - time.monotonic()))
         for skipped in skipped_tasks:
             for op in skipped.ops:
                 record(op.change, ChangeResult(changes[op.change], ChangeOutcome.NOT_RUN, "not attempted: the run was interrupted"))
@@ -769,22 +773,20 @@ class Run:
             results[name] = HostResult(name, status, mine, in_sync=hp.in_sync, error=error, notes=notes)
         return results
 
-    def _keep_alive(self, keeping: set[str], busy: dict[str, threading.Lock], stop: threading.Event) -> None:
-        """Until the apply ends (``forks`` threads run this side by side): each host in ``keeping`` that is not
-        applying yet is asked to keep its connection with work its apply needs anyway (the executor's optional
-        ``keep_alive``: remote PowerShell exchanges the pool's session key before the connection's idle margin).
-        Once done, or not possible, the host leaves ``keeping``. Without it, at 1,000 servers an apply phase longer than the margin (90 s of IIS's 120)
-        made its last hosts log on again: 13 requests where the budget is 12 (issue 20)."""
-        unread = len(self._read_rank)
-        while not stop.wait(KEEP_ALIVE_POLL) and not self.stopping.is_set():
-            # the hosts read first have waited longest; a host another keeper is at, or applying, is busy
-            for name in sorted(list(keeping), key=lambda n: self._read_rank.get(n, unread)):
+    def _keep_alive(self, mine: list[str], keeping: set[str], busy: dict[str, threading.Lock], stop: threading.Event) -> None:
+        """Until the apply ends: each of ``mine`` still in ``keeping`` and not applying yet is asked to keep its
+        connection with work its apply needs anyway (the executor's optional ``keep_alive``: remote PowerShell
+        exchanges the pool's session key before the connection's idle margin). Once done, or not possible, the
+        host leaves ``keeping``. Without it, at 1,000 servers an apply phase longer than the margin (90 s of
+        IIS's 120) made its last hosts log on again: 13 requests where the budget is 12 (issue 20)."""
+        while mine and not stop.wait(KEEP_ALIVE_POLL) and not self.stopping.is_set():
+            for name in mine:
                 if stop.is_set():
                     break
-                if not busy[name].acquire(blocking=False):
-                    continue
+                if name not in keeping or not busy[name].acquire(blocking=False):
+                    continue  # kept already, or applying
                 try:
-                    if name not in keeping:
+                    if name not in keeping:  # its apply took it while this one looked
                         continue
                     session = self.sessions[name]
                     keep = getattr(session.executor, "keep_alive", None)
@@ -796,6 +798,7 @@ class Run:
                     keeping.discard(name)
                 finally:
                     busy[name].release()
+            mine = [name for name in mine if name in keeping]
 
     def _apply_host(self, session: Session, ops: list[Operation], changes: dict[str, Change], carried: dict[tuple[str, str], Any],
                     lock: threading.Lock) -> list[ChangeResult]:
@@ -975,9 +978,12 @@ def apply_tasks(plan_waves: list[list[Operation]], sessions: dict[str, Session])
     return [replace(t, urgent=t.index <= last_waited.get(t.session.host.name, -1)) for t in tasks]
 
 
-def keepers_for(forks: int, hosts: int) -> int:
-    """Threads keeping waiting hosts' connections (Run._keep_alive): as many as --forks, none idle. Pure."""
-    return max(0, min(forks, hosts))
+def keeper_shares(order: list[str], forks: int) -> list[list[str]]:
+    """The hosts each keeper looks after (Run._keep_alive): as many keepers as --forks, none without a host; each
+    takes every n-th host of ``order`` (the hosts read first, which have waited longest, first), so a host has one
+    keeper and the hosts due at one moment are spread over all of them. Pure."""
+    count = max(0, min(forks, len(order)))
+    return [order[i::count] for i in range(count)]
 
 
 def sends_secret(ops: tuple[Operation, ...]) -> bool:

@@ -114,7 +114,7 @@ class _Keeper:
 def _keep(run, keeping, busy, until):
     """Run the keeper until ``until()`` says the test has seen what it waits for; whether it did."""
     stop = threading.Event()
-    thread = threading.Thread(target=run._keep_alive, args=(keeping, busy, stop), daemon=True)
+    thread = threading.Thread(target=run._keep_alive, args=(sorted(keeping), keeping, busy, stop), daemon=True)
     thread.start()
     seen = until()
     stop.set()
@@ -186,9 +186,11 @@ def test_what_faults_md_says_of_keeping_a_waiting_host():
     assert "`Run._keep_alive`, as many threads side by side as `--forks`" in text
 
 
-def test_as_many_keepers_as_forks_and_no_more_than_hosts_to_keep():
-    from exconf.runner import keepers_for
+def test_as_many_keepers_as_forks_each_host_with_one_and_the_longest_waiting_first():
+    from exconf.runner import keeper_shares
 
-    assert keepers_for(50, 900) == 50
-    assert keepers_for(50, 3) == 3
-    assert keepers_for(50, 0) == 0
+    order = [f"h{i}" for i in range(7)]  # in the order they were read
+    shares = keeper_shares(order, 3)
+    assert shares == [["h0", "h3", "h6"], ["h1", "h4"], ["h2", "h5"]]
+    assert sorted(h for share in shares for h in share) == sorted(order)
+    assert len(keeper_shares(order, 50)) == 7 and keeper_shares([], 50) == []
