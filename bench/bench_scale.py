@@ -38,7 +38,6 @@ it measures.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import subprocess
@@ -406,14 +405,11 @@ def main(sizes: tuple[int, ...], mix: str, door: str = "psrp") -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("sizes", nargs="*", type=int, metavar="SERVERS", help=f"lab sizes (default: {' '.join(map(str, SIZES))})")
-    parser.add_argument("--mix", choices=("mission", "logging"), default="mission")
-    parser.add_argument("--door", choices=DOORS, default="psrp", help="how the logging mix reaches its Mailbox servers")
-    options = parser.parse_args()
+    command_line = benchargs.parser(__doc__, SIZES)
+    command_line.add_argument("--mix", choices=("mission", "logging"), default="mission")
+    command_line.add_argument("--door", choices=DOORS, default="psrp", help="how the logging mix reaches its Mailbox servers")
+    options = command_line.parse_args()
     if options.door == "winrm" and options.mix != "logging":
-        parser.error("--door winrm goes with --mix logging (the mission mix reaches each server by its default door)")
-    if any(n < 1 for n in options.sizes):
-        parser.error("a size is a number of servers, at least 1")
+        command_line.error("--door winrm goes with --mix logging (the mission mix reaches each server by its default door)")
     with benchargs.lab_errors():
-        main(tuple(options.sizes) or SIZES, options.mix, options.door)
+        main(benchargs.checked(command_line, options.sizes, SIZES), options.mix, options.door)

@@ -12,18 +12,28 @@ from pathlib import Path
 from exconf.lab.runtime import LabError
 
 
+def parser(doc: str | None, default: tuple[int, ...], *, what: str = "servers") -> argparse.ArgumentParser:
+    """A benchmark's command line: sizes (numbers of ``what``), to which a benchmark may add its own options."""
+    made = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    made.add_argument("sizes", nargs="*", type=int, metavar=what.split(",")[0].upper(),
+                      help=f"numbers of {what} (default: {' '.join(map(str, default))})")
+    return made
+
+
+def checked(made: argparse.ArgumentParser, given: list[int], default: tuple[int, ...], *, what: str = "servers",
+            most: int | None = None) -> tuple[int, ...]:
+    """The sizes given (each at least 1; at most ``most`` of them), or ``default``; otherwise usage and exit 2."""
+    if any(n < 1 for n in given):
+        made.error(f"a size is a number of {what}, at least 1")
+    if most is not None and len(given) > most:
+        made.error(f"at most {most} numbers")
+    return tuple(given) or default
+
+
 def sizes(doc: str | None, default: tuple[int, ...], *, what: str = "servers", most: int | None = None) -> tuple[int, ...]:
     """The sizes given on the command line (each at least 1; at most ``most`` of them), or ``default``."""
-    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("sizes", nargs="*", type=int, metavar=what.split(",")[0].upper(),
-                        help=f"numbers of {what} (default: {' '.join(map(str, default))})")
-    given = tuple(parser.parse_args().sizes)
-    if any(n < 1 for n in given):
-        parser.error(f"a size is a number of {what}, at least 1")
-    if most is not None and len(given) > most:
-        parser.error(f"at most {most} numbers")
-    return given or default
+    made = parser(doc, default, what=what)
+    return checked(made, made.parse_args().sizes, default, what=what, most=most)
 
 
 @contextlib.contextmanager
