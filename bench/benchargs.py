@@ -26,7 +26,7 @@ def checked(made: argparse.ArgumentParser, given: list[int], default: tuple[int,
     if any(n < 1 for n in given):
         made.error(f"a size is a number of {what}, at least 1")
     if most is not None and len(given) > most:
-        made.error(f"at most {most} numbers")
+        made.error(f"at most {most} number{'' if most == 1 else 's'}")
     return tuple(given) or default
 
 
