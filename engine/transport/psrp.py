@@ -247,6 +247,21 @@ class PSRPTransport:
         for command in ps.commands:
             command.__class__ = _CopiedShallow  # see the class: the same XML, without deep-copying each command twice
         self._call(lambda: ps.begin_invoke(), stage="command", unknown=changes)
+        try:
+            self._wait(ps, changes)
+        finally:
+            # pypsrp keeps every pipeline in its pool until PowerShell.close(), which costs a Signal request;
+            # a finished one is only let go of here, as pypsrp's own stop() does. A host's pool lives from its
+            # read to its apply: at 1,000 hosts the kept pipelines (their commands and output) were most of
+            # the controller's heap and of each full garbage collection's work (issue 20).
+            pool.pipelines.pop(ps.id, None)
+        failure = None
+        errors = list(ps.streams.error)
+        if ps.state == PIPELINE_FAILED and errors:
+            failure = errors.pop()  # pypsrp appends the PIPELINE_STATE's error record last
+        return PipelineOutput(list(ps.output), errors, list(ps.streams.warning), ps.state, failure)
+
+    def _wait(self, ps: PowerShell, changes: bool) -> None:
         deadline = self._clock() + COMMAND_DEADLINE
         received = self._adapter.bytes_received if self._adapter is not None else 0
         while ps.state not in PIPELINE_DONE:
@@ -258,11 +273,6 @@ class PSRPTransport:
             except _Again:
                 continue
             self._bound_output(received)
-        failure = None
-        errors = list(ps.streams.error)
-        if ps.state == PIPELINE_FAILED and errors:
-            failure = errors.pop()  # pypsrp appends the PIPELINE_STATE's error record last
-        return PipelineOutput(list(ps.output), errors, list(ps.streams.warning), ps.state, failure)
 
     def _bound_output(self, before: int) -> None:
         adapter = self._adapter

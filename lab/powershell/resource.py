@@ -73,7 +73,7 @@ PLUGIN_FAULT_CODE = 2150858819
 @dataclass
 class _Pipeline:
     id: str
-    core: Any
+    core: Any  # psrpcore's ServerPipeline; None once the pipeline has finished and queued all it sends
     done: threading.Event = field(default_factory=threading.Event)
     started: bool = False
 
@@ -318,6 +318,13 @@ class PowerShellResource:
                 core.prepare_message(state, message_type=ps.PSRPMessageType.PipelineState)
                 core.state = ps.PSInvocationState.Failed
             self._drain(pool)
+            # Everything the pipeline will ever send is queued: psrpcore's pipeline, which holds the client's
+            # CreatePipeline read into objects, is let go now rather than when the pool closes. A long run
+            # keeps a thousand pools open between a host's read and its apply; holding their finished
+            # pipelines tripled the lab's heap and the cost of each full garbage collection (issue 20). The
+            # wire is unchanged: a Receive or Signal for the pipeline answers from ``pool.pipelines``.
+            core.close()
+            pipeline.core = None
             pipeline.done.set()
 
     # -- Receive -------------------------------------------------------------------------------------------------

@@ -146,3 +146,19 @@ def test_a_wrong_password_is_an_authentication_failure_naming_the_account(make_l
     error = fail(PSRPTransport(settings(lab.addresses["EX01"], IIS_HTTP_PORT, password="wrong")))
     assert "refused the credentials of 'CONTOSO\\\\exadmin' (ntlm)" in str(error)
     assert lab.stats()["EX01"]["endpoints"]["/PowerShell"]["auth_failures"] >= 1
+
+
+def test_a_finished_pipeline_is_let_go_of_without_a_request_and_the_pool_runs_the_next(make_lab):
+    """A host's pool lives from its read to its apply; pypsrp would keep each finished pipeline (its commands
+    and output) in it until a Signal request closes it. exconf lets go of it and sends nothing more."""
+    lab = make_lab([{"name": "EX01", "role": "Mailbox", "site": "Amsterdam"}])
+    transport = PSRPTransport(settings(lab.addresses["EX01"], IIS_HTTP_PORT))
+    try:
+        first = transport.run(READ, changes=False)
+        sent = transport.requests_sent
+        second = transport.run(READ, changes=False)
+        assert first.output and second.output and first.state == second.state
+        assert transport._pool is not None and transport._pool.pipelines == {}
+        assert transport.requests_sent - sent == 2  # Command + Receive: no Signal
+    finally:
+        transport.close()

@@ -7,6 +7,7 @@ to 2 s and wait past it between reading and applying.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import replace
 
@@ -90,7 +91,8 @@ def test_the_output_notes_the_reconnection_and_the_shell_is_kept(make_lab):
         transport.close()
     assert first.notes == ()
     assert len(second.notes) == 1 and second.notes[0].startswith("reconnected: "), second.notes
-    assert "idle 3 s" in second.notes[0] or "idle 4 s" in second.notes[0], second.notes
+    idle = re.search(r"idle (\d+) s", second.notes[0])
+    assert idle and int(idle.group(1)) >= IDLE + 1, second.notes  # at least the pause (a loaded machine adds to it)
     answer = decode_answer(second.stdout, second.stderr, second.exit_code)
     assert answer.result("set").ok and answer.result("get").objects[0]["IntraOrgConnectorProtocolLoggingLevel"] == "Verbose"
     stats = lab.stats()["EX01"]

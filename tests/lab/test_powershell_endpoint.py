@@ -269,3 +269,23 @@ def test_a_message_that_is_not_xml_gets_a_fault_not_a_crash(lab):
         assert "not well-formed XML" in str(raised.value)
         after = run(rp, ("Get-TransportService", {"Identity": "EX01"}))
         assert not after.had_errors and after.output
+
+
+def test_a_finished_pipeline_lets_go_of_what_it_read_while_its_pool_stays_open(lab):
+    """A long run keeps many pools open between a host's read and its apply: a finished pipeline keeps no
+    psrpcore pipeline (the CreatePipeline read into objects) in the lab, and still answers a Signal."""
+    from pypsrp.shell import SignalCode
+
+    resource = lab.server.winrm.endpoint("EX01").powershell
+    with pool(lab) as rp:
+        first = run(rp, ("Get-TransportService", {"Identity": "EX01"}), ("Measure-Object", {}))
+        second = run(rp, ("Get-ReceiveConnector", {"Server": "EX01"}))
+        assert first.output and second.output and not first.had_errors and not second.had_errors
+        (held,) = resource._pools.values()
+        assert held.core.pipeline_table == {}
+        assert set(held.pipelines) == {str(first.id).upper(), str(second.id).upper()}
+        assert all(p.core is None and p.done.is_set() for p in held.pipelines.values())
+        rp.shell.signal(SignalCode.TERMINATE, str(first.id).upper())  # still known: no fault
+        assert set(held.pipelines) == {str(second.id).upper()}
+        third = run(rp, ("Get-TransportService", {"Identity": "EX01"}))
+        assert not third.had_errors and third.output
