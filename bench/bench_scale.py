@@ -1,4 +1,4 @@
-"""Scale benchmark: exconf plan and apply against 10, 200 and 1,000 lab servers (issues 11 and 20).
+"""Scale benchmark: exconf plan and apply against 10, 100, 200 and 1,000 lab servers (issues 11 and 20).
 
 Two mixes:
 
@@ -25,9 +25,10 @@ prints WS-Management requests per host as min/median/max over **all** hosts of t
 own counters), beside the door's budget (plan 8, apply 12), the controller's and the lab's CPU per
 host, and the machine's load average while it ran. After apply, every server's end state is checked
 through the lab's console (``exconf lab exec``'s control socket: the lab's own objects, never
-exconf's read) and the number of servers found as declared is printed.
+exconf's read) and the number of servers found as declared is printed. Last, how the lab's CPU per host
+grew from 100 servers to the largest size, per command (issue 20: flat within 20 %).
 
-    .venv/bin/python bench/bench_scale.py                  # mission mix: 10, 200, 1000 servers
+    .venv/bin/python bench/bench_scale.py                  # mission mix: 10, 100, 200, 1000 servers
     .venv/bin/python bench/bench_scale.py 10 200           # chosen sizes
     .venv/bin/python bench/bench_scale.py --mix logging 10 # issue 11's mix
     .venv/bin/python bench/bench_scale.py --mix logging --door winrm 10  # issue 11's mix, the program
@@ -58,7 +59,9 @@ from exconf.lab import runtime
 
 PASSWORD = "Bench-Passw0rd"
 EDGE_PASSWORD = "Bench-Edge-Passw0rd"
-SIZES = (10, 200, 1000)
+SIZES = (10, 100, 200, 1000)
+FLAT_FROM = 100  # issue 20: the lab's CPU per host within FLAT_WITHIN from this size to the largest
+FLAT_WITHIN = 0.20
 FORKS = 50
 SITES = ("Amsterdam", "Rotterdam", "Utrecht", "Eindhoven")
 IIS_PORT = 8080  # the lab's IIS (Exchange: 80), so the bench needs no root
@@ -364,6 +367,22 @@ def markdown_row(n: int, label: str, code: int, wall: float, load: float, by_doo
             f"{budget} | {ctl:.1f} | {lab:.1f} | {state} |")
 
 
+def flatness(lab_cpu: dict[tuple[int, str], float]) -> str | None:
+    """How the lab's CPU per host grew from the smallest size of at least FLAT_FROM servers to the largest, per
+    command (``lab_cpu``: (servers, command) -> ms per host); None with fewer than two such sizes."""
+    sizes = sorted({n for n, _ in lab_cpu if n >= FLAT_FROM})
+    if len(sizes) < 2:
+        return None
+    low, high = sizes[0], sizes[-1]
+    parts = []
+    for label in dict.fromkeys(command for _, command in lab_cpu):
+        if (low, label) in lab_cpu and (high, label) in lab_cpu:
+            change = lab_cpu[high, label] / lab_cpu[low, label] - 1
+            verdict = "flat" if abs(change) <= FLAT_WITHIN else "NOT flat"
+            parts.append(f"{label} {lab_cpu[low, label]:.1f} -> {lab_cpu[high, label]:.1f} ms ({change:+.1%}, {verdict})")
+    return f"lab CPU per host from {low:,} to {high:,} servers (within {FLAT_WITHIN:.0%}): " + "; ".join(parts)
+
+
 def main(sizes: tuple[int, ...], mix: str, door: str = "psrp") -> None:
     exconf = [sys.executable, "-m", "exconf"]
     if door == "winrm" and labkdc.missing():
@@ -373,6 +392,7 @@ def main(sizes: tuple[int, ...], mix: str, door: str = "psrp") -> None:
     print(f"{'servers':>7} {'command':>7} {'exit':>4} {'wall s':>7} {'load':>5} {'psrp req/host':>13} {'winrm req/host':>14} {'budget':>6} "
           f"{'ctl CPU ms/host':>15} {'lab CPU ms/host':>15} {'peak fds':>8}", flush=True)
     table: list[str] = []
+    lab_cpus: dict[tuple[int, str], float] = {}
     with tempfile.TemporaryDirectory(prefix="exconf-bench-") as tmp:
         os.environ["EXCONF_RUNTIME_DIR"] = str(Path(tmp) / "run")
         for n in sizes:
@@ -392,6 +412,7 @@ def main(sizes: tuple[int, ...], mix: str, door: str = "psrp") -> None:
                     if run.code not in (0, 2) or (label == "replan" and run.code != 0):
                         print("    " + run.stderr[-1500:].replace("\n", "\n    "), flush=True)
                     rows.append((n, label, run.code, run.wall, load, by_door, BUDGET[command], 1000 * run.cpu / n, 1000 * lab_cpu / n))
+                    lab_cpus[n, label] = 1000 * lab_cpu / n
                 good, problems = check_all(lab, servers, mix)
                 print(f"{n:>7}   state {good}/{n} servers as declared (lab console)", flush=True)
                 for p in problems[:10]:
@@ -401,6 +422,9 @@ def main(sizes: tuple[int, ...], mix: str, door: str = "psrp") -> None:
                 runtime.stop(lab, timeout=300)
                 if kdc is not None:
                     kdc.stop()
+    flat = flatness(lab_cpus)
+    if flat:
+        print(flat, flush=True)
     print("\n" + MARKDOWN_HEADER + "\n" + "|---" * MARKDOWN_HEADER.count(" | ") + "|---|\n" + "\n".join(table), flush=True)
 
 
