@@ -149,7 +149,7 @@ def _credentials(ctx: Context, rec: dict[str, Any]) -> Records:
     """The EdgeSync credentials the Mailbox servers of the site hold for the Edge [SRC
     NewEdgeSubscription.SetEdgeSyncBootStrapAccount / SetEdgeSyncPermenantAccount]."""
     rows = []
-    for cred in rec.get("credentials", ()):
+    for cred in sync.credential_rows(rec):
         rows.append(f"TargetEdgeServerFQDN: {rec['fqdn']}; ESRAUsername: {cred['user']}; EffectiveDate: "
                     f"{cred['effective']}; Duration: {cred['duration']}; IsBootStrapAccount: {cred['bootstrap']}")
     return Records("credentials", tuple(rows))

@@ -434,3 +434,33 @@ def test_a_damaged_subscription_in_the_state_file_stops_the_lab_with_a_clear_err
     with pytest.raises(StateFileError) as caught:
         LabStore(tmp_path / "org.yaml", state)
     assert "cannot read the lab state" in str(caught.value) and "soon" not in str(caught.value)
+
+
+def test_the_state_keeps_what_a_subscriptions_credentials_are_made_of_and_they_read_back_as_rows(tmp_path):
+    """Three credentials per Mailbox server of the site for each Edge grow as Mailbox servers times Edges, and the
+    organisation's subscriptions are journaled whole: the state keeps the file's account and dates and the
+    site's Mailbox servers, and the rows are spelled out when read."""
+    from exconf.lab.exchange import edge_sync, stored
+
+    org = ORG.replace("  - {name: EX02, role: Mailbox, site: Rotterdam, address: 127.68.1.2}\n",
+                      "  - {name: EX02, role: Mailbox, site: Rotterdam, address: 127.68.1.2}\n"
+                      "  - {name: EX03, role: Mailbox, site: Amsterdam, address: 127.68.1.6}\n")
+    store = lab_store(tmp_path, org)
+    subscribe(store, "EDGE01", "EX01", "Amsterdam")
+    kept = store._state.objects[(stored.ORG, edge_sync.ORG_KEY)]["EDGE01"]["credentials"]
+    assert kept["mailbox"] == ["EX01", "EX03"] and kept["edge"] == "EDGE01"  # the site's, not Rotterdam's EX02
+    assert kept["duration"] == "1.00:00:00"  # the bootstrap account's day
+    rows = edge_sync.credential_rows({"credentials": kept})
+    suffix = kept["user"].split(",", 1)[1]
+    expires = dt.datetime.strptime(kept["expires"], "%Y-%m-%dT%H:%M:%SZ")
+    assert [(r["user"], r["bootstrap"]) for r in rows] == [
+        (kept["user"], True), (f"cn=ESRA.EDGE01.EX01.0,{suffix}", False), (f"cn=ESRA.EDGE01.EX01.1,{suffix}", False),
+        (kept["user"], True), (f"cn=ESRA.EDGE01.EX03.0,{suffix}", False), (f"cn=ESRA.EDGE01.EX03.1,{suffix}", False)]
+    assert [r["effective"] for r in rows[:3]] == [
+        kept["effective"], f"{expires:%Y-%m-%dT%H:%M:%SZ}", f"{expires + dt.timedelta(days=15):%Y-%m-%dT%H:%M:%SZ}"]
+    assert {r["duration"] for r in rows if not r["bootstrap"]} == {"15.00:00:00"}
+    assert status(store, "EX01")["EDGE01"]["CredentialRecords"] == "Number of credentials 6"
+    # a state written before: the rows themselves, read as they are
+    legacy = [{"user": "cn=ESRA.EDGE01.EX01.0,x", "effective": "2026-01-01T00:00:00Z", "duration": "15.00:00:00", "bootstrap": False}]
+    assert edge_sync.credential_rows({"credentials": legacy}) == legacy
+    assert edge_sync.credential_rows({}) == []
