@@ -106,7 +106,23 @@ def _load_org(raw: Any, org: Any = None, entry: Any = None) -> dict[str, Any]:
                 moment(rec.get(key))
             except (TypeError, ValueError):  # said without echoing the file's content
                 raise ValueError(f"an Edge subscription's {key} in the state file is not a date") from None
+        if not _credentials_readable(rec.get("credentials")):
+            raise ValueError("an Edge subscription's credentials in the state file are damaged")
     return raw
+
+
+def _credentials_readable(made: Any) -> bool:
+    """What ``credential_rows`` reads: none, the rows a state kept before issue 20, or what they are made of."""
+    if made is None or isinstance(made, list) and all(isinstance(row, dict) for row in made):
+        return True
+    if not (isinstance(made, dict) and all(isinstance(made.get(k), str) for k in ("user", "effective", "expires", "duration", "edge"))
+            and isinstance(made.get("mailbox"), list) and all(isinstance(name, str) for name in made["mailbox"])):
+        return False
+    try:
+        moment(made["expires"])
+    except ValueError:
+        return False
+    return True
 
 
 EDGE_STORED = stored.Stored(EDGE_KEY, lambda entry: entry is not None and entry.is_edge, _new_edge, dict, _load_edge)

@@ -420,6 +420,11 @@ def test_target_server_narrows_the_test_to_one_edge(store):
 @pytest.mark.parametrize("scope, key, damaged", [
     ("EDGE01", "EdgeSubscriptionEdge", {"subscribed": "yes"}),
     ("@org", "EdgeSubscriptions", {"EDGE03": {"name": "EDGE03", "fqdn": "x", "site": "Rotterdam", "subscribed_at": "soon"}}),
+    ("@org", "EdgeSubscriptions", {"EDGE03": {"name": "EDGE03", "fqdn": "x", "site": "Rotterdam", "subscribed_at": "2026-01-01T00:00:00Z",
+                                              "credentials": {"user": "u", "effective": "e", "expires": "soon", "duration": "d",
+                                                              "edge": "EDGE03", "mailbox": ["EX02"]}}}),
+    ("@org", "EdgeSubscriptions", {"EDGE03": {"name": "EDGE03", "fqdn": "x", "site": "Rotterdam", "subscribed_at": "2026-01-01T00:00:00Z",
+                                              "credentials": {"user": "u", "mailbox": "EX02"}}}),
 ])
 def test_a_damaged_subscription_in_the_state_file_stops_the_lab_with_a_clear_error(store, tmp_path, scope, key, damaged):
     import json
@@ -460,6 +465,9 @@ def test_the_state_keeps_what_a_subscriptions_credentials_are_made_of_and_they_r
         kept["effective"], f"{expires:%Y-%m-%dT%H:%M:%SZ}", f"{expires + dt.timedelta(days=15):%Y-%m-%dT%H:%M:%SZ}"]
     assert {r["duration"] for r in rows if not r["bootstrap"]} == {"15.00:00:00"}
     assert status(store, "EX01")["EDGE01"]["CredentialRecords"] == "Number of credentials 6"
+    store.close()
+    again = LabStore(tmp_path / "org.yaml", tmp_path / "state.json")  # what the state file kept reads back
+    assert status(again, "EX01")["EDGE01"]["CredentialRecords"] == "Number of credentials 6"
     # a state written before: the rows themselves, read as they are
     legacy = [{"user": "cn=ESRA.EDGE01.EX01.0,x", "effective": "2026-01-01T00:00:00Z", "duration": "15.00:00:00", "bootstrap": False}]
     assert edge_sync.credential_rows({"credentials": legacy}) == legacy
