@@ -88,6 +88,7 @@ def acme(tmp_path_factory):
     dns_server = DnsServer(address, 5353, ZONE, {n: address for n in (*NAMES, SLOW, ZONE)})
     web = http.server.ThreadingHTTPServer((address, 5002), _Files)
     web.files = {}  # type: ignore[attr-defined]
+    HANG.clear()  # set by the teardown of an earlier instance of this fixture (a run that sets it up twice)
     threading.Thread(target=web.serve_forever, daemon=True).start()
     pebble = start_pebble(folder / "pebble", address, 5002, address, 5353, authz_reuse=100)
     try:
