@@ -37,7 +37,7 @@ class Executor(Protocol):
         """What the executor had to do that the user should know (a reconnect after a long wait)."""
         ...
 
-    # Optional: ``keep_alive(*, secrets: bool, lead: float) -> bool``, asked while a host waits for its apply
+    # Optional: ``keep_alive(*, lead: float) -> bool``, asked while a host whose apply sends a secret waits for it
     # (psrp_executor.PSRPExecutor: work the apply needs anyway, sent before the kept connection's idle margin).
 
 

@@ -237,11 +237,11 @@ class PSRPExecutor:
     def open_sockets(self) -> int:
         return self._transport.open_sockets()
 
-    def keep_alive(self, *, secrets: bool, lead: float) -> bool:
-        """Keep the connection this host was read on for its apply with work the apply needs anyway: when its
-        next pipeline carries a secret, the pool's session key, exchanged before the connection's idle margin
-        (PSRPTransport.keep_alive_with_keys). Without a secret there is nothing to send early."""
-        return secrets and self._transport.keep_alive_with_keys(lead)
+    def keep_alive(self, *, lead: float) -> bool:
+        """Keep the connection this host was read on for its apply with work the apply needs anyway. The runner
+        asks only hosts whose next pipeline carries a secret: the pool's session key, exchanged before the
+        connection's idle margin (PSRPTransport.keep_alive_with_keys)."""
+        return self._transport.keep_alive_with_keys(lead)
 
     def notes(self) -> tuple[str, ...]:
         return tuple(self._notes + self._transport.notes)

@@ -792,7 +792,7 @@ class Run:
                     keep = getattr(session.executor, "keep_alive", None)
                     if keep is None or session.status is not HostStatus.OK or session.abandoned:
                         keeping.discard(name)
-                    elif keep(secrets=True, lead=KEEP_ALIVE_LEAD):
+                    elif keep(lead=KEEP_ALIVE_LEAD):
                         keeping.discard(name)
                 except Exception:  # noqa: BLE001 - whatever this met, the host's apply meets and reports
                     keeping.discard(name)

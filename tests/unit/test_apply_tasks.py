@@ -101,8 +101,8 @@ class _Keeper:
     def __init__(self, answers=(True,), fails=False):
         self.answers, self.fails, self.calls = list(answers), fails, []
 
-    def keep_alive(self, *, secrets, lead):
-        self.calls.append((secrets, lead))
+    def keep_alive(self, *, lead):
+        self.calls.append(lead)
         if self.fails:
             raise RuntimeError("the connection broke")
         return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
@@ -144,9 +144,9 @@ def test_a_waiting_host_is_kept_until_its_executor_did_it_and_a_host_applying_is
 
     assert _keep(run, keeping, busy, settled)
     assert keeping == {"h1"}
-    assert waiting.calls == [(True, runner.KEEP_ALIVE_LEAD)] * 3  # asked again until it could, then no more
+    assert waiting.calls == [runner.KEEP_ALIVE_LEAD] * 3  # asked again until it could, then no more
     assert applying.calls == []
-    assert broken.calls == [(True, runner.KEEP_ALIVE_LEAD)]  # what it met is left for its apply to meet
+    assert broken.calls == [runner.KEEP_ALIVE_LEAD]  # what it met is left for its apply to meet
     assert not busy["h0"].locked() and not busy["h3"].locked()
     busy["h1"].release()
     for name in ("h0", "h1", "h2", "h3"):
