@@ -1,5 +1,8 @@
+import importlib.util
+import sys
 import textwrap
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -18,3 +21,16 @@ def write(tmp_path: Path):
         return first
 
     return _write
+
+
+@pytest.fixture
+def bench_scale(monkeypatch) -> ModuleType:
+    """bench/bench_scale.py, loaded as when it runs as a script: its helpers (benchargs) beside it on the path."""
+    bench = Path(__file__).resolve().parents[2] / "bench"
+    monkeypatch.syspath_prepend(str(bench))
+    spec = importlib.util.spec_from_file_location("bench_scale", bench / "bench_scale.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench_scale", module)  # its dataclass looks itself up there
+    spec.loader.exec_module(module)
+    return module

@@ -35,18 +35,8 @@ def test_the_rbac_table_covers_every_cmdlet_exconf_sends_over_remote_powershell(
     assert set(rbac_table()) == set(ALLOWED_CMDLETS) - PROGRAM_ONLY - NOT_SENT
 
 
-def test_the_stated_budget_is_the_benchs(monkeypatch):
-    import importlib.util
-    import sys
-
-    monkeypatch.syspath_prepend(str(DOC.parents[1] / "bench"))  # as when it runs as a script: its helpers beside it
-    spec = importlib.util.spec_from_file_location("bench_scale", DOC.parents[1] / "bench" / "bench_scale.py")
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules["bench_scale"] = bench  # its dataclass looks itself up there
-    try:
-        spec.loader.exec_module(bench)
-    finally:
-        del sys.modules["bench_scale"]
+def test_the_stated_budget_is_the_benchs(bench_scale):
+    bench = bench_scale
     text = DOC.read_text(encoding="utf-8")
     budget = f"{bench.BUDGET['plan']} / {bench.BUDGET['apply']} |"
     assert bench.BUDGET == {"plan": 8, "apply": 12}
