@@ -36,6 +36,7 @@ from exconf.lab.winrm.auth import find_account, split_principal
 from exconf.lab.winrm.soap import WSManRequest, q
 from exconf.lab.winrm.stats import ServerStats
 
+from . import psrpcore_paths
 from .session import Session
 
 if TYPE_CHECKING:
@@ -106,6 +107,7 @@ class PowerShellResource:
         self.stats = stats
         self._pools: dict[str, _Pool] = {}
         self._lock = threading.Lock()
+        psrpcore_paths.install()  # psrpcore's hottest paths without their waste (psrpcore_paths.py)
 
     # -- dispatch ---------------------------------------------------------------------------------
 

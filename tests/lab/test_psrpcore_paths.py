@@ -1,0 +1,133 @@
+"""The lab's fast paths through psrpcore (lab/powershell/psrpcore_paths.py) answer exactly what psrpcore's
+own functions answer, and every lab endpoint puts them in place."""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+import psrpcore.types as ps
+import psrpcore.types._base as base
+import psrpcore.types._serializer as serializer
+import pytest
+from pypsrp.powershell import PowerShell, RunspacePool
+from pypsrp.wsman import WSMan
+
+from exconf.lab.powershell import psrpcore_paths as paths
+from exconf.remote import clixml
+
+from integration.conftest import IIS_HTTP_PORT, PASSWORD, door, make_lab  # noqa: F401  (door and make_lab are fixtures)
+
+# What the escapes are about (MS-PSRP 2.2.5.3.2): control characters, characters outside the BMP, the
+# literal "_x" in either case, hex digits; and characters whose UTF-16 bytes hold 0x00, "_" or "x".
+ALPHABET = ["a", "Z", " ", "_", "x", "X", "0", "9", "A", "f", "\x00", "\t", "\x1b", "\x7f", "\x85", "\x9f", "é",
+            "\u0100", "\u3000", "\u5f00", "\u7800", "\u4e2d", "\ufffd", "\U0001F600", "\ud83d", "\ude00"]
+ESCAPED = ["_x0041_", "_x000A_", "_x001B_", "_xD83D__xDE00_", "_x005F_x", "_X0041_", "_x12", "_x004g_", "_xffff_"]
+
+
+def _strings(seed: int, pieces: list[str], n: int = 3000) -> list[str]:
+    rnd = random.Random(seed)
+    out = ["", "plain", "Get-ReceiveConnector", "EX01\\Default Frontend EX01", "_", "x_", "_x", "_X"]
+    for _ in range(n):
+        out.append("".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 12))))
+    return out
+
+
+def test_serialize_string_answers_as_psrpcore_for_every_string():
+    for text in _strings(1, ALPHABET):
+        assert paths.serialize_string(text) == paths.ORIGINAL_SERIALIZE_STRING(text), repr(text)
+        assert type(paths.serialize_string(text)) is str
+
+
+def test_a_str_subclass_goes_through_psrpcore_and_comes_back_a_plain_str():
+    value = ps.PSString("plain")
+    assert type(paths.ORIGINAL_SERIALIZE_STRING(value)) is str
+    assert type(paths.serialize_string(value)) is str
+    assert paths.serialize_string(value) == "plain"
+
+
+def test_deserialize_string_answers_as_psrpcore_wherever_characters_are_read_as_characters():
+    texts = _strings(2, ALPHABET[:17] + ESCAPED) + _strings(3, ["a", "_", "x", "0", "A"] + ESCAPED)
+    assert sum("_x" in t for t in texts) > 1000  # the corpus does exercise the escapes
+    for text in texts:
+        assert paths.deserialize_string(text) == paths.ORIGINAL_DESERIALIZE_STRING(text), repr(text)
+    assert paths.deserialize_string("a_x0041_b_x000A_") == "aAb\n"
+    assert paths.deserialize_string("_X0041_") == "_X0041_"  # only the lower-case x escapes (MS-PSRP 2.2.5.3.2)
+
+
+def test_deserialize_string_does_not_match_escapes_across_character_boundaries():
+    # U+0100 U+5F00 U+7800 U+3000 U+3000 U+3000 U+3100 U+5F41: no "_x" in it, but its UTF-16 bytes hold
+    # "\x00_\x00x\x000\x000\x000\x001\x00_" at an odd offset, which psrpcore's byte pattern matches.
+    text = "\u0100\u5f00\u7800\u3000\u3000\u3000\u3100\u5f41"
+    assert "_x" not in text
+    assert paths.ORIGINAL_DESERIALIZE_STRING(text) != text
+    assert paths.deserialize_string(text) == text
+
+
+def test_a_missing_text_fails_as_in_psrpcore():
+    with pytest.raises(AttributeError):
+        paths.ORIGINAL_DESERIALIZE_STRING(None)  # type: ignore[arg-type]
+    with pytest.raises(AttributeError):
+        paths.deserialize_string(None)  # type: ignore[arg-type]
+
+
+def _objects() -> list[ps.PSObject]:
+    custom = ps.PSCustomObject(Name="EX01", Count=3)
+    both = ps.PSObject()
+    both.PSObject.adapted_properties.append(ps.PSNoteProperty("Shared", "adapted"))
+    both.PSObject.extended_properties.append(ps.PSNoteProperty("Shared", "extended"))
+    both.PSObject.extended_properties.append(ps.PSNoteProperty("Twice", "first"))
+    both.PSObject.extended_properties.append(ps.PSNoteProperty("Twice", "last"))
+    text = ps.PSString("value")
+    ps.add_note_property(text, "Note", 7)
+    listed = ps.PSList([1, "two"])
+    ps.add_note_property(listed, "Label", "items")
+    enum_value = ps.PSInt(5)
+    read_back = serializer.deserialize(serializer.serialize(custom, None), None)  # type: ignore[arg-type]  # no SecureString
+    return [custom, both, text, listed, enum_value, read_back]
+
+
+NAMES = ["Name", "Count", "Shared", "Twice", "Note", "Label", "Missing", "PSObject", "PSTypeNames", "__class__",
+         "__dict__", "upper", "append", "real", "__len__", "__getattribute__"]
+
+
+def _read(get, obj, name):
+    try:
+        return ("value", get(obj, name))
+    except AttributeError as exc:
+        return ("AttributeError", str(exc))
+
+
+def test_attribute_reads_answer_as_psrpcore_for_fields_properties_methods_and_misses():
+    for obj in _objects():
+        for name in NAMES:
+            assert _read(paths.getattribute, obj, name) == _read(paths.ORIGINAL_GETATTRIBUTE, obj, name), (type(obj), name)
+    both = _objects()[1]
+    assert paths.getattribute(both, "Shared") == "extended"  # an extended property over an adapted one
+    assert paths.getattribute(both, "Twice") == "last"
+    assert paths.getattribute(both, "__dict__")["Shared"] == "extended"
+
+
+def test_every_lab_endpoint_puts_the_fast_paths_in_place_and_strings_cross_the_wire_exactly(make_lab, monkeypatch):
+    monkeypatch.setattr(base.PSObject, "__getattribute__", paths.ORIGINAL_GETATTRIBUTE)
+    monkeypatch.setattr(serializer, "_serialize_string", paths.ORIGINAL_SERIALIZE_STRING)
+    monkeypatch.setattr(serializer, "_deserialize_string", paths.ORIGINAL_DESERIALIZE_STRING)
+    assert not paths.installed()
+    lab = make_lab([{"name": "EX01", "role": "Mailbox", "site": "Amsterdam"}])
+    assert paths.installed()
+    # A name with an escape, a control character and a character outside the BMP goes to the lab and back
+    # (the lab's error names what it could not find, as Exchange's does).
+    name = f"x_x0041_\x1b\U0001F600{uuid.uuid4().hex[:6]}"
+    wsman = WSMan(lab.addresses["EX01"], port=IIS_HTTP_PORT, path="PowerShell", ssl=False, auth="ntlm",
+                  username="CONTOSO\\exadmin", password=PASSWORD)
+    with RunspacePool(wsman, configuration_name="Microsoft.Exchange") as rp:
+        sh = PowerShell(rp)
+        sh.add_cmdlet("Get-ExchangeServer").add_parameter("Identity", name)
+        sh.invoke()
+        sh2 = PowerShell(rp)
+        sh2.add_cmdlet("Get-ExchangeServer").add_parameter("Identity", "ex01.contoso.lab")
+        sh2.invoke()
+    (error,) = sh.streams.error
+    assert name in str(error), str(error)
+    (server,) = [clixml.parse(o._xml) for o in sh2.output]
+    assert server.to_string == "EX01"
