@@ -1,8 +1,8 @@
-"""psrpcore's three hottest paths in the lab, made cheap without changing what they return.
+"""psrpcore's hottest paths in the lab, made cheap without changing what they return.
 
 The lab reads every CREATE_PIPELINE and writes every answer through psrpcore 0.3, and a profile of
 the lab serving a 200-server plan (py-spy ``--gil``) put a fifth of its CPU in three places that do
-work for nothing on almost every call:
+work for nothing on almost every call, and one of its apply another tenth in two more:
 
 * ``PSObject.__getattribute__`` builds a dict of all the object's properties on *every* attribute
   read (``__class__`` for each isinstance(), methods, fields), then uses it only when the normal
@@ -17,8 +17,14 @@ work for nothing on almost every call:
   ``_xHHHH_``) and is returned as it is. (psrpcore's byte pattern can also match across character
   boundaries, in strings of CJK characters with no ``_x`` at all; Windows PowerShell reads
   characters, so the fast path is the one that answers as Windows does.)
+* ``PSObject.__init__`` builds two dicts and three lists of the object's properties to check the
+  arguments it is given; every integer and enum read (a CREATE_PIPELINE's commands hold eight
+  ``PipelineResultTypes`` each) calls it with none: 6 % of an apply. Given none, it has nothing to set
+  and fails only if a property is mandatory, so an object with no mandatory property returns at once.
+* ``PSObject.__setattr__`` formats two attribute names and looks both up on every assignment; the
+  same search, extended properties before adapted ones, without them.
 
-``install()`` is called by every lab's remote PowerShell endpoint (resource.py); it replaces the three
+``install()`` is called by every lab's remote PowerShell endpoint (resource.py); it replaces the five
 in psrpcore's modules, once per process, and only the functions of the psrpcore it was written for.
 tests/lab/test_psrpcore_paths.py checks each against psrpcore's own on the same inputs.
 """
@@ -33,6 +39,8 @@ import psrpcore.types._serializer as _serializer
 
 PSObject = _base.PSObject
 ORIGINAL_GETATTRIBUTE = PSObject.__getattribute__
+ORIGINAL_INIT = PSObject.__init__
+ORIGINAL_SETATTR = PSObject.__setattr__
 ORIGINAL_SERIALIZE_STRING = _serializer._serialize_string
 ORIGINAL_DESERIALIZE_STRING = _serializer._deserialize_string
 
@@ -65,6 +73,31 @@ def getattribute(self: Any, item: str) -> Any:
     return val
 
 
+def init(self: Any, *args: Any, **kwargs: Any) -> None:
+    """``PSObject.__init__``, at once for no arguments and no mandatory property (psrpcore's sets nothing then)."""
+    if not args and not kwargs:
+        meta = self.PSObject
+        if not any(p.mandatory for p in meta.adapted_properties) and not any(p.mandatory for p in meta.extended_properties):
+            return
+    ORIGINAL_INIT(self, *args, **kwargs)
+
+
+def setattribute(self: Any, key: str, value: Any) -> None:
+    """``PSObject.__setattr__``: a Python attribute already set, or ``PSObject``, is set as it is; else the first
+    extended property of that name takes the value, then the first adapted one, then a new Python attribute."""
+    if key != "PSObject" and key not in super(PSObject, self).__getattribute__("__dict__"):
+        meta = self.PSObject
+        for prop in meta.extended_properties:
+            if prop.name == key:
+                prop.set_value(value, self)
+                return
+        for prop in meta.adapted_properties:
+            if prop.name == key:
+                prop.set_value(value, self)
+                return
+    super(PSObject, self).__setattr__(key, value)
+
+
 def serialize_string(value: str) -> str:
     """psrpcore's ``_serialize_string``, skipped for a plain ``str`` it would return unchanged (a str subclass,
     such as psrpcore's PSString, still goes through it: ``re.sub`` gives back a plain str)."""
@@ -82,16 +115,20 @@ def deserialize_string(value: str) -> str:
 
 
 def install() -> bool:
-    """Put the three in psrpcore's place; True if they are in place (now or before). Leaves a psrpcore
+    """Put the five in psrpcore's place; True if they are in place (now or before). Leaves a psrpcore
     whose functions are not the ones these were written for as it is."""
     with _install_lock:
         if installed():
             return True
         if (ORIGINAL_GETATTRIBUTE.__qualname__ != "PSObject.__getattribute__"
+                or ORIGINAL_INIT.__qualname__ != "PSObject.__init__"
+                or ORIGINAL_SETATTR.__qualname__ != "PSObject.__setattr__"
                 or ORIGINAL_SERIALIZE_STRING.__module__ != "psrpcore.types._serializer"
                 or ORIGINAL_DESERIALIZE_STRING.__module__ != "psrpcore.types._serializer"):
             return False
         PSObject.__getattribute__ = getattribute  # type: ignore[method-assign]
+        PSObject.__init__ = init  # type: ignore[method-assign]
+        PSObject.__setattr__ = setattribute  # type: ignore[method-assign]
         _serializer._serialize_string = serialize_string
         _serializer._deserialize_string = deserialize_string
         return True
@@ -99,5 +136,7 @@ def install() -> bool:
 
 def installed() -> bool:
     return (PSObject.__getattribute__ is getattribute  # type: ignore[comparison-overlap]
+            and PSObject.__init__ is init  # type: ignore[comparison-overlap]
+            and PSObject.__setattr__ is setattribute  # type: ignore[comparison-overlap]
             and _serializer._serialize_string is serialize_string
             and _serializer._deserialize_string is deserialize_string)

@@ -108,8 +108,78 @@ def test_attribute_reads_answer_as_psrpcore_for_fields_properties_methods_and_mi
     assert paths.getattribute(both, "__dict__")["Shared"] == "extended"
 
 
+@ps.PSType(type_names=["Lab.Test.Mandatory"], adapted_properties=[ps.PSNoteProperty("Name", mandatory=True),
+                                                                  ps.PSNoteProperty("Size")])
+class _Mandatory(ps.PSObject):
+    pass
+
+
+@ps.PSType(type_names=["Lab.Test.Overridden"], adapted_properties=[ps.PSNoteProperty("Name", mandatory=True)],
+           extended_properties=[ps.PSNoteProperty("Name")])
+class _Overridden(ps.PSObject):
+    pass
+
+
+def _state(obj):
+    raw = {k: v for k, v in object.__getattribute__(obj, "__dict__").items() if k != "PSObject"}
+    meta = object.__getattribute__(obj, "PSObject")
+    props = [(kind, p.name, p.get_value(obj)) for kind in ("adapted", "extended")
+             for p in getattr(meta, f"{kind}_properties")]
+    return raw, props
+
+
+def _outcome(fn, obj, args, kwargs):
+    try:
+        fn(obj, *args, **kwargs)
+    except TypeError as exc:
+        return ("TypeError", str(exc))
+    return ("ok",)
+
+
+def test_init_answers_as_psrpcore_with_and_without_arguments_and_mandatory_properties():
+    cases = [(ps.PSObject, (), {}), (ps.PSCustomObject, (), {}), (_Mandatory, (), {}), (_Mandatory, ("EX01",), {}),
+             (_Mandatory, (), {"Name": "EX01", "Size": 3}), (_Mandatory, ("EX01", 3, 4), {}),
+             (_Mandatory, (), {"Other": 1}), (_Overridden, (), {}), (ps.PSObject, (1,), {})]
+    seen = set()
+    for cls, args, kwargs in cases:
+        fast, slow = cls.__new__(cls), cls.__new__(cls)
+        got = _outcome(paths.init, fast, args, kwargs)
+        want = _outcome(paths.ORIGINAL_INIT, slow, args, kwargs)
+        assert got == want, (cls, args, kwargs)
+        assert _state(fast) == _state(slow), (cls, args, kwargs)
+        seen.add(want[0])
+    assert seen == {"ok", "TypeError"}
+    for value in (0, 5, -3):
+        assert paths.init(ps.PSInt.__new__(ps.PSInt, value)) is None
+
+
+def test_setattr_answers_as_psrpcore_for_attributes_properties_and_new_names():
+    def made():
+        obj = _Mandatory("EX01")
+        obj.PSObject.extended_properties.append(ps.PSNoteProperty("Size", "extended"))
+        obj.PSObject.extended_properties.append(ps.PSNoteProperty("Note"))
+        object.__setattr__(obj, "existing", 1)
+        return obj
+
+    for key, value in [("Name", "EX02"), ("Size", 9), ("Note", "n"), ("existing", 2), ("fresh", 3),
+                       ("PSObject", made().PSObject)]:
+        fast, slow = made(), made()
+        paths.setattribute(fast, key, value)
+        paths.ORIGINAL_SETATTR(slow, key, value)
+        if key == "PSObject":
+            assert object.__getattribute__(fast, "PSObject") is object.__getattribute__(slow, "PSObject") is value
+        else:
+            assert _state(fast) == _state(slow), key
+    obj = made()
+    paths.setattribute(obj, "Size", 9)
+    assert [p.get_value(obj) for p in obj.PSObject.adapted_properties if p.name == "Size"] == [None]
+    assert [p.get_value(obj) for p in obj.PSObject.extended_properties if p.name == "Size"] == [9]
+
+
 def test_every_lab_endpoint_puts_the_fast_paths_in_place_and_strings_cross_the_wire_exactly(make_lab, monkeypatch):
     monkeypatch.setattr(base.PSObject, "__getattribute__", paths.ORIGINAL_GETATTRIBUTE)
+    monkeypatch.setattr(base.PSObject, "__init__", paths.ORIGINAL_INIT)
+    monkeypatch.setattr(base.PSObject, "__setattr__", paths.ORIGINAL_SETATTR)
     monkeypatch.setattr(serializer, "_serialize_string", paths.ORIGINAL_SERIALIZE_STRING)
     monkeypatch.setattr(serializer, "_deserialize_string", paths.ORIGINAL_DESERIALIZE_STRING)
     assert not paths.installed()
