@@ -66,7 +66,21 @@ class SessionObject(ps.PSObject):
     itself). psrpcore's ``PSObject.__getattribute__`` indexes every property of the object on each
     attribute read, also of ``__class__`` (every isinstance() of the serializer) and ``PSObject``, which
     are real attributes and found first anyway: reading those directly makes serialising an object of n
-    properties O(n) instead of O(n²)."""
+    properties O(n) instead of O(n²).
+
+    It is also made without the reference cycle every psrpcore object is (the object holds its metadata,
+    whose ``_instance`` holds the object back), so that an answer, its properties and their values are
+    freed by reference counting as soon as psrpcore has written it, rather than left to the cyclic
+    collector, whose full collections they made dearer the more servers a lab serves. psrpcore reads
+    ``_instance`` only to find an object's ToString when none was set, from a ``__str__`` defined below
+    PSObject; this class defines none, so its ToString is the one set, or none, either way. (Its values
+    are Python's own str, int, UUID and bytes where psrpcore writes them as it writes its own types:
+    ``value``.)"""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "SessionObject":
+        obj = super().__new__(cls, *args, **kwargs)
+        object.__getattribute__(obj, "PSObject")._instance = None
+        return obj  # type: ignore[no-any-return]
 
     def __getattribute__(self, item: str) -> Any:
         if item == "PSObject" or item.startswith("__"):
@@ -184,10 +198,10 @@ def _session_notes(out: ps.PSObject, computer: str, runspace_id: uuid.UUID) -> N
     index of every property: after it, the only properties are the adapted ones set by name above."""
     meta = out.PSObject
     if meta.extended_properties or any(p.name in SESSION_NOTES for p in meta.adapted_properties):
-        for name, v in zip(SESSION_NOTES, (computer, ps.PSGuid(runspace_id), False)):
+        for name, v in zip(SESSION_NOTES, (computer, runspace_id, False)):
             ps.add_note_property(out, name, v)  # raises on a duplicate, as before
         return
-    meta.extended_properties.extend([note("PSComputerName", computer), note("RunspaceId", ps.PSGuid(runspace_id)),
+    meta.extended_properties.extend([note("PSComputerName", computer), note("RunspaceId", runspace_id),
                                      note("PSShowComputerName", False)])
 
 
@@ -198,7 +212,7 @@ def certificate_form(obj: dict[str, Any], *, computer: str, runspace_id: uuid.UU
     out = SessionObject()
     out.PSObject.type_names = _deserialized(_CERTIFICATE)
     set_to_string(out, _x509_to_string(obj))
-    out.PSObject.adapted_properties.append(note("RawData", ps.PSByteArray(der)))
+    out.PSObject.adapted_properties.append(note("RawData", bytes(der)))
     _session_notes(out, computer, runspace_id)
     if serialization != "none":
         stream = nrbf_writer.exchange_certificate(
@@ -211,7 +225,7 @@ def certificate_form(obj: dict[str, Any], *, computer: str, runspace_id: uuid.UU
             identity=str(obj.get("Identity") or ""),
         )
         data = nrbf_writer.signed(stream) if serialization == "signed" else stream
-        ps.add_note_property(out, "SerializationData", ps.PSByteArray(data))
+        ps.add_note_property(out, "SerializationData", bytes(data))
     return out
 
 
@@ -238,6 +252,6 @@ def measure_info(count: int = 0) -> ps.PSObject:
     out.PSObject.type_names = _deserialized(MEASURE_TYPES)
     set_to_string(out, "Microsoft.PowerShell.Commands.GenericMeasureInfo")
     out.PSObject.adapted_properties.extend([note(name, v) for name, v in (
-        ("Count", ps.PSInt(count)), ("Average", None), ("Sum", None), ("Maximum", None), ("Minimum", None),
+        ("Count", int(count)), ("Average", None), ("Sum", None), ("Maximum", None), ("Minimum", None),
         ("Property", None))])
     return out
