@@ -10,13 +10,11 @@ import psrpcore.types as ps
 import psrpcore.types._base as base
 import psrpcore.types._serializer as serializer
 import pytest
-from pypsrp.powershell import PowerShell, RunspacePool
-from pypsrp.wsman import WSMan
-
 from exconf.lab.powershell import psrpcore_paths as paths
 from exconf.remote import clixml
 
-from integration.conftest import IIS_HTTP_PORT, PASSWORD, door, make_lab  # noqa: F401  (door and make_lab are fixtures)
+from integration.conftest import door, make_lab  # noqa: F401  (door and make_lab are fixtures)
+from lab.test_powershell_endpoint import pool, run
 
 # What the escapes are about (MS-PSRP 2.2.5.3.2): control characters, characters outside the BMP, the
 # literal "_x" in either case, hex digits; and characters whose UTF-16 bytes hold 0x00, "_" or "x".
@@ -188,15 +186,9 @@ def test_every_lab_endpoint_puts_the_fast_paths_in_place_and_strings_cross_the_w
     # A name with an escape, a control character and a character outside the BMP goes to the lab and back
     # (the lab's error names what it could not find, as Exchange's does).
     name = f"x_x0041_\x1b\U0001F600{uuid.uuid4().hex[:6]}"
-    wsman = WSMan(lab.addresses["EX01"], port=IIS_HTTP_PORT, path="PowerShell", ssl=False, auth="ntlm",
-                  username="CONTOSO\\exadmin", password=PASSWORD)
-    with RunspacePool(wsman, configuration_name="Microsoft.Exchange") as rp:
-        sh = PowerShell(rp)
-        sh.add_cmdlet("Get-ExchangeServer").add_parameter("Identity", name)
-        sh.invoke()
-        sh2 = PowerShell(rp)
-        sh2.add_cmdlet("Get-ExchangeServer").add_parameter("Identity", "ex01.contoso.lab")
-        sh2.invoke()
+    with pool(lab) as rp:
+        sh = run(rp, ("Get-ExchangeServer", {"Identity": name}))
+        sh2 = run(rp, ("Get-ExchangeServer", {"Identity": "ex01.contoso.lab"}))
     (error,) = sh.streams.error
     assert name in str(error), str(error)
     (server,) = [clixml.parse(o._xml) for o in sh2.output]
