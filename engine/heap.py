@@ -6,8 +6,9 @@ process ends, and at 1,000 servers the full collections that rescanned them were
 plan's CPU on each side (issue 20).
 
 What a run keeps grows with the hosts it has read (their observed objects on the controller, their open
-runspace pools in the lab), and the lab's psrpcore leaves every object it reads or writes as a reference
-cycle (an object and its PSObject metadata), which only the collector frees. CPython makes a full
+runspace pools in the lab), and the lab's psrpcore makes every object it reads a reference cycle (an
+object and its PSObject metadata; the lab's own answers are made without one, lab/powershell/objects.py),
+which only the collector frees. CPython makes a full
 collection once the objects moved to the oldest generation since the last one number a quarter of those
 that survived it; at 1,000 servers that was every one to three seconds, and about a tenth of an apply's CPU on
 each side. The process therefore makes one only every ``FULL_COLLECTION_EVERY`` collections of the
