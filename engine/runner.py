@@ -50,6 +50,7 @@ from .transport import AuthenticationFailed, HostUnreachable, TransportError
 from .transport.cleartext import in_clear
 from .transport.limits import FileLimit, bound_forks, raise_open_file_limit
 from .transport.psrp import ClientKey, PSRPTransport
+from .transport.psrp_templates import PipelineTemplates
 from .transport.ssh import SSHTransport
 from .transport.watchdog import Watchdog
 from .transport.winrm import WinRMTransport
@@ -73,15 +74,16 @@ VERIFY = "verify:"
 
 def default_executor_factory(inventory_dir: Path, watchdog: Watchdog | None = None) -> ExecutorFactory:
     """Each host's executor by its door (door.py): Exchange remote PowerShell, or exconf's program over
-    WinRM or SSH; one watchdog (whole-request deadlines) and one PSRP client key pair (psrp.ClientKey) shared by
-    every host of the run."""
+    WinRM or SSH; one watchdog (whole-request deadlines), one PSRP client key pair (psrp.ClientKey) and one set of
+    CREATE_PIPELINE templates (psrp_templates.py) shared by every host of the run."""
     client_key = ClientKey()
+    templates = PipelineTemplates()
 
     def make(host: Host) -> Executor:
         door = door_of(host.name, host.vars).connection
         if door == PSRP:
             p = psrp_settings_for(host, inventory_dir)
-            return PSRPExecutor(PSRPTransport(p, watchdog=watchdog, client_key=client_key), p.server_name, in_clear=in_clear(p.scheme, p.encrypts_messages), endpoint=p.endpoint)
+            return PSRPExecutor(PSRPTransport(p, watchdog=watchdog, client_key=client_key, templates=templates), p.server_name, in_clear=in_clear(p.scheme, p.encrypts_messages), endpoint=p.endpoint)
         if door == SSH:
             h = ssh_settings_for(host, inventory_dir)
             return ProgramExecutor(SSHTransport(h, watchdog=watchdog), endpoint=h.endpoint)  # SSH encrypts: never in clear

@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pypsrp.complex_objects import Command, ObjectMeta
 from pypsrp.exceptions import (AuthenticationError, InvalidPSRPOperation, SerializationError, WinRMError, WinRMTransportError,
                                WSManFaultError)
-from pypsrp.messages import PublicKey
+from pypsrp.messages import CreatePipeline, PublicKey
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.serializer import Serializer, TaggedValue
 from pypsrp.wsman import WSMan
@@ -47,6 +47,7 @@ from spnego.exceptions import SpnegoError
 
 from . import SERVER_IDLE_TIMEOUT, AuthenticationFailed, HostUnreachable, TransportError, kerberos
 from .firsttoken import FirstTokenNegotiateAuth
+from .psrp_templates import PipelineTemplates, Shape, Untemplatable, xml_bytes
 from .session import AnswerTooLarge, Redirected, SocketTracker, hardened_session, ntlm_secret
 from .watchdog import Watchdog
 from .winrm import idle_margin
@@ -121,9 +122,11 @@ class PSRPTransport:
     """One runspace pool on one host, opened on first use and kept for the run."""
 
     def __init__(self, settings: PSRPSettings, *, watchdog: Watchdog | None = None,
-                 clock: Callable[[], float] = time.monotonic, client_key: "ClientKey | None" = None):
+                 clock: Callable[[], float] = time.monotonic, client_key: "ClientKey | None" = None,
+                 templates: PipelineTemplates | None = None):
         self._settings = settings
         self._client_key = client_key or ClientKey()
+        self._templates = templates or PipelineTemplates()
         self._clock = clock
         self._own_watchdog = watchdog is None
         self._watchdog = watchdog or Watchdog(clock)
@@ -237,16 +240,7 @@ class PSRPTransport:
                 raise self._key_failure  # an early exchange failed (keep_alive_with_keys): nothing of this is sent
             self._call(lambda: pool.exchange_keys(), stage="key exchange")  # PSRP's session key (MS-PSRP 3.1.5.4.2)
             self._keys = True
-        ps = PowerShell(pool)
-        for index, (cmdlet, params) in enumerate(statements):
-            ps.add_cmdlet(cmdlet)
-            for name, value in params:
-                ps.add_parameter(name, pool.serialize(value.reveal(), ObjectMeta("SS")) if isinstance(value, SecureText) else value)
-            if index < len(statements) - 1:
-                ps.add_statement()
-        for command in ps.commands:
-            command.__class__ = _CopiedShallow  # see the class: the same XML, without deep-copying each command twice
-        self._call(lambda: ps.begin_invoke(), stage="command", unknown=changes)
+        ps = self._begin(pool, statements, changes)
         try:
             self._wait(ps, changes)
         finally:
@@ -260,6 +254,39 @@ class PSRPTransport:
         if ps.state == PIPELINE_FAILED and errors:
             failure = errors.pop()  # pypsrp appends the PIPELINE_STATE's error record last
         return PipelineOutput(list(ps.output), errors, list(ps.streams.warning), ps.state, failure)
+
+    def _begin(self, pool: RunspacePool, statements: list[tuple[str, list[tuple[str, Any]]]], changes: bool) -> PowerShell:
+        """Send the CREATE_PIPELINE (its first fragment with the Command): from its shape's template when it
+        has one (psrp_templates.py), else as pypsrp writes it."""
+        serializer = pool._serializer if isinstance(pool._serializer, RawOutputSerializer) else None
+        shape = self._templates.shape(_context(pool), statements) if serializer is not None else None
+        if shape is None or serializer is None:
+            ps = self._pipeline(pool, statements)
+        else:
+            ps = self._pipeline(pool, shape.statements)
+            serializer.pending = _Pending(shape, ps.commands, self._templates)
+        try:
+            self._call(lambda: ps.begin_invoke(), stage="command", unknown=changes)
+        except Untemplatable:  # raised while writing, before anything was sent: pypsrp writes this one itself
+            ps = self._pipeline(pool, statements)
+            self._call(lambda: ps.begin_invoke(), stage="command", unknown=changes)
+        finally:
+            if serializer is not None:
+                serializer.pending = None
+        return ps
+
+    @staticmethod
+    def _pipeline(pool: RunspacePool, statements: list[tuple[str, list[tuple[str, Any]]]]) -> PowerShell:
+        ps = PowerShell(pool)
+        for index, (cmdlet, params) in enumerate(statements):
+            ps.add_cmdlet(cmdlet)
+            for name, value in params:
+                ps.add_parameter(name, pool.serialize(value.reveal(), ObjectMeta("SS")) if isinstance(value, SecureText) else value)
+            if index < len(statements) - 1:
+                ps.add_statement()
+        for command in ps.commands:
+            command.__class__ = _CopiedShallow  # see the class: the same XML, without deep-copying each command twice
+        return ps
 
     def _wait(self, ps: PowerShell, changes: bool) -> None:
         deadline = self._clock() + COMMAND_DEADLINE
@@ -365,6 +392,8 @@ class PSRPTransport:
         deadline = self._watchdog.arm(self._settings.read_timeout + 2, expire)
         try:
             return fn()
+        except Untemplatable:
+            raise
         except WSManFaultError as exc:
             if exc.code == OPERATION_TIMEOUT_CODE and stage == "receive":
                 raise _Again() from None
@@ -497,7 +526,10 @@ class RawOutputSerializer(Serializer):
     CPU went there (issue 20). Every other message (states, errors, warnings, keys) is pypsrp's as before.
 
     Writing a message, it picks each value's writer from ``_PACK`` rather than from the table pypsrp
-    builds per element: the same XML, a third less CPU for a pipeline (issue 20)."""
+    builds per element: the same XML, a third less CPU for a pipeline (issue 20). A CREATE_PIPELINE that
+    ``PSRPTransport._run`` marked ``pending`` is written from its shape's template (psrp_templates.py)."""
+
+    pending: "_Pending | None" = None
 
     def _serialize_string(self, value: str | None) -> str | None:
         # pypsrp escapes "_x" (any case) and control, C1 and astral characters with two re.sub calls per
@@ -513,6 +545,12 @@ class RawOutputSerializer(Serializer):
 
     def serialize(self, value: Any, metadata: ObjectMeta | None = None, parent: ET.Element | None = None,
                   clear: bool = True) -> ET.Element | None:
+        pending = self.pending
+        if pending is not None and clear and isinstance(value, CreatePipeline) and value.pipeline is not None \
+                and value.pipeline.commands is pending.commands:
+            self.pending = None
+            # bytes: pypsrp's Message.pack sends them as they are, as it does a message it need not write
+            return pending.templates.write(pending.shape, self, lambda: xml_bytes(self.serialize(value)))  # type: ignore[return-value]
         # pypsrp 0.9 serializer.py Serializer.serialize, step for step, with the writer looked up in _PACK
         if isinstance(value, ET.Element):
             return super().serialize(value, metadata, parent, clear)
@@ -544,6 +582,29 @@ class RawOutputSerializer(Serializer):
         if parent is not None:
             parent.append(element)
         return element
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """The next CREATE_PIPELINE of a pool: its shape, the commands pypsrp will write it from, the run's templates."""
+
+    shape: Shape
+    commands: list[Command]
+    templates: PipelineTemplates
+
+
+def _context(pool: RunspacePool) -> tuple[Any, ...] | None:
+    """What a CREATE_PIPELINE holds besides its commands, as pypsrp 0.9's PowerShell.begin_invoke makes it for
+    exconf (no input, no history, not nested): the protocol version (which Merge* a command carries) and the
+    apartment state. A pool with a host of its own is not templated."""
+    if pool.host is not None:
+        return None
+    context = (pool.protocol_version, pool.apartment_state)
+    try:
+        hash(context)
+    except TypeError:
+        return None
+    return context
 
 
 @dataclass(frozen=True)
