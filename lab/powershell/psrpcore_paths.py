@@ -23,8 +23,13 @@ work for nothing on almost every call, and one of its apply another tenth in two
   and fails only if a property is mandatory, so an object with no mandatory property returns at once.
 * ``PSObject.__setattr__`` formats two attribute names and looks both up on every assignment; the
   same search, extended properties before adapted ones, without them.
+* ``PSPropertyInfo.__init__``, given a value, makes a whole ``PSObject()`` to pass to ``set_value``,
+  which uses it only to call a setter; a note property has none, and reading a CREATE_PIPELINE makes
+  one per property of every object it holds: a tenth of an apply (issue 20). Without a getter or a
+  setter, and with psrpcore's own ``set_value``, the value is cast and kept as ``set_value`` does,
+  without the throwaway object.
 
-``install()`` is called by every lab's remote PowerShell endpoint (resource.py); it replaces the five
+``install()`` is called by every lab's remote PowerShell endpoint (resource.py); it replaces the six
 in psrpcore's modules, once per process, and only the functions of the psrpcore it was written for.
 tests/lab/test_psrpcore_paths.py checks each against psrpcore's own on the same inputs.
 """
@@ -38,6 +43,10 @@ import psrpcore.types._base as _base
 import psrpcore.types._serializer as _serializer
 
 PSObject = _base.PSObject
+PSPropertyInfo = _base.PSPropertyInfo
+_UnsetValue = _base._UnsetValue
+ORIGINAL_PROPERTY_INIT = PSPropertyInfo.__init__
+ORIGINAL_SET_VALUE = PSPropertyInfo.set_value
 ORIGINAL_GETATTRIBUTE = PSObject.__getattribute__
 ORIGINAL_INIT = PSObject.__init__
 ORIGINAL_SETATTR = PSObject.__setattr__
@@ -98,6 +107,23 @@ def setattribute(self: Any, key: str, value: Any) -> None:
     super(PSObject, self).__setattr__(key, value)
 
 
+def property_init(self: Any, name: str, mandatory: bool = False, ps_type: type | None = None, value: Any = _UnsetValue,
+                  getter: Any = None, setter: Any = None) -> None:
+    """``PSPropertyInfo.__init__``; without a getter or a setter, a value is kept as psrpcore's ``set_value``
+    keeps it (cast to ``ps_type``), without the ``PSObject()`` it makes for a setter there is none of."""
+    if getter or setter or type(self).set_value is not ORIGINAL_SET_VALUE:
+        ORIGINAL_PROPERTY_INIT(self, name, mandatory, ps_type, value, getter, setter)
+        return
+    self.name = name
+    self.ps_type = ps_type
+    self.mandatory = mandatory
+    self._value = _UnsetValue
+    self._getter = None
+    self._setter = None
+    if value != _UnsetValue:
+        self._value = self._cast(value)
+
+
 def serialize_string(value: str) -> str:
     """psrpcore's ``_serialize_string``, skipped for a plain ``str`` it would return unchanged (a str subclass,
     such as psrpcore's PSString, still goes through it: ``re.sub`` gives back a plain str)."""
@@ -115,7 +141,7 @@ def deserialize_string(value: str) -> str:
 
 
 def install() -> bool:
-    """Put the five in psrpcore's place; True if they are in place (now or before). Leaves a psrpcore
+    """Put the six in psrpcore's place; True if they are in place (now or before). Leaves a psrpcore
     whose functions are not the ones these were written for as it is."""
     with _install_lock:
         if installed():
@@ -123,12 +149,15 @@ def install() -> bool:
         if (ORIGINAL_GETATTRIBUTE.__qualname__ != "PSObject.__getattribute__"
                 or ORIGINAL_INIT.__qualname__ != "PSObject.__init__"
                 or ORIGINAL_SETATTR.__qualname__ != "PSObject.__setattr__"
+                or ORIGINAL_PROPERTY_INIT.__qualname__ != "PSPropertyInfo.__init__"
+                or ORIGINAL_SET_VALUE.__qualname__ != "PSPropertyInfo.set_value"
                 or ORIGINAL_SERIALIZE_STRING.__module__ != "psrpcore.types._serializer"
                 or ORIGINAL_DESERIALIZE_STRING.__module__ != "psrpcore.types._serializer"):
             return False
         PSObject.__getattribute__ = getattribute  # type: ignore[method-assign]
         PSObject.__init__ = init  # type: ignore[method-assign]
         PSObject.__setattr__ = setattribute  # type: ignore[method-assign]
+        PSPropertyInfo.__init__ = property_init  # type: ignore[method-assign]
         _serializer._serialize_string = serialize_string
         _serializer._deserialize_string = deserialize_string
         return True
@@ -138,5 +167,6 @@ def installed() -> bool:
     return (PSObject.__getattribute__ is getattribute  # type: ignore[comparison-overlap]
             and PSObject.__init__ is init  # type: ignore[comparison-overlap]
             and PSObject.__setattr__ is setattribute  # type: ignore[comparison-overlap]
+            and PSPropertyInfo.__init__ is property_init  # type: ignore[comparison-overlap]
             and _serializer._serialize_string is serialize_string
             and _serializer._deserialize_string is deserialize_string)

@@ -174,10 +174,67 @@ def test_setattr_answers_as_psrpcore_for_attributes_properties_and_new_names():
     assert [p.get_value(obj) for p in obj.PSObject.extended_properties if p.name == "Size"] == [9]
 
 
+class _OwnSetValue(ps.PSNoteProperty):
+    def set_value(self, value, ps_object):
+        self.seen = ps_object
+        super().set_value(value, ps_object)
+
+
+def _property(fn, cls, args, kwargs):
+    prop = cls.__new__(cls)
+    try:
+        fn(prop, *args, **kwargs)
+    except (ValueError, TypeError) as exc:
+        return ("error", type(exc).__name__, str(exc))
+    state = {k: (v.__qualname__ if callable(v) and hasattr(v, "__qualname__") and not isinstance(v, type) else v)
+             for k, v in vars(prop).items()}  # a getter made per call (an alias's lambda): by its name
+    if "seen" in state:
+        state["seen"] = type(state["seen"]).__name__
+    return ("ok", type(prop).__name__, state)
+
+
+def test_property_init_answers_as_psrpcore_for_values_casts_getters_setters_and_overrides():
+    def getter(obj):
+        return 1
+
+    def setter(obj, value):
+        obj.seen = value
+
+    plain = [("Name", ()), ("Name", (False, None, "EX01")), ("Count", (True, ps.PSInt, "7")), ("Count", (False, ps.PSInt, 7)),
+             ("Count", (False, ps.PSInt, "seven")), ("Nothing", (False, None, None)), ("Obj", (False, None, ps.PSObject())),
+             ("List", (False, None, [1, 2])), ("Flag", (False, ps.PSBool, True)), ("Str", (False, ps.PSString, "x"))]
+    cases = [(ps.PSNoteProperty, (name, *args[:1]), dict(zip(("ps_type", "value"), args[1:]))) for name, args in plain]
+    cases += [(ps.PSScriptProperty, ("Script", getter), {}), (ps.PSScriptProperty, ("Script", getter, setter), {}),
+              (ps.PSAliasProperty, ("Alias", "Name"), {}), (_OwnSetValue, ("Own", "v"), {}),
+              (ps.PSNoteProperty, ("Early",), {"value": None, "mandatory": True})]
+    seen = set()
+    for cls, args, kwargs in cases:
+        # the subclasses' own __init__ call PSPropertyInfo.__init__: swap it for the fast path, then psrpcore's
+        outcomes = []
+        for fn in (paths.property_init, paths.ORIGINAL_PROPERTY_INIT):
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(base.PSPropertyInfo, "__init__", fn)
+                outcomes.append(_property(cls.__init__, cls, args, kwargs))
+        assert outcomes[0] == outcomes[1], (cls, args, kwargs)
+        seen.add(outcomes[1][0])
+    assert seen == {"ok", "error"}
+    # psrpcore's own makes a PSObject for set_value; the fast path gives a property the same value without one
+    original_new = base.PSObject.__new__
+    for fn, objects in ((paths.ORIGINAL_PROPERTY_INIT, [ps.PSObject]), (paths.property_init, [])):
+        made = []
+        with pytest.MonkeyPatch.context() as mp:  # restores the class's own entries (a staticmethod __new__)
+            mp.setattr(base.PSObject, "__new__", staticmethod(lambda cls, *a, **k: made.append(cls) or original_new(cls, *a, **k)))
+            mp.setattr(base.PSPropertyInfo, "__init__", fn)
+            prop = ps.PSNoteProperty("Name", "EX01")
+        assert made == objects and prop.get_value(ps.PSObject()) == "EX01"
+    assert isinstance(base.PSObject.__dict__["__new__"], staticmethod)
+
+
 def test_every_lab_endpoint_puts_the_fast_paths_in_place_and_strings_cross_the_wire_exactly(make_lab, monkeypatch):
     monkeypatch.setattr(base.PSObject, "__getattribute__", paths.ORIGINAL_GETATTRIBUTE)
     monkeypatch.setattr(base.PSObject, "__init__", paths.ORIGINAL_INIT)
     monkeypatch.setattr(base.PSObject, "__setattr__", paths.ORIGINAL_SETATTR)
+    monkeypatch.setattr(base.PSPropertyInfo, "__init__", paths.ORIGINAL_PROPERTY_INIT)
     monkeypatch.setattr(serializer, "_serialize_string", paths.ORIGINAL_SERIALIZE_STRING)
     monkeypatch.setattr(serializer, "_deserialize_string", paths.ORIGINAL_DESERIALIZE_STRING)
     assert not paths.installed()
