@@ -9,9 +9,9 @@ So the first pipeline of each shape is written by pypsrp with a placeholder in e
 place; the XML it gives is kept, cut at the placeholders, and every pipeline of that shape is that XML
 with each placeholder's element replaced by the element pypsrp writes for the real string (the
 serializer's own escaping, then xml.etree's). Nothing else is written by hand: what is sent is, byte for
-byte, what pypsrp would have sent (tests/unit/test_psrp_templates.py compares them). A pipeline with a
-value of any other kind than a string, a whole number, a boolean, None or a list of those (a
-SecureString, an object) is written by pypsrp as before.
+byte, what pypsrp would have sent (tests/unit/test_psrp_templates.py compares them). A whole number,
+a boolean, None or a list of those and strings is part of the shape, as it is; a pipeline with a value of
+any other kind (a SecureString, bytes, an object) is written by pypsrp as before.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ class PipelineTemplates:
 
 
 class Untemplatable(Exception):
-    """This shape's XML did not have each placeholder once where a value goes: pypsrp writes the message."""
+    """This shape's XML did not have each placeholder where a value goes, and only there: pypsrp writes it."""
 
 
 _MISSING: Any = object()

@@ -266,7 +266,7 @@ class PowerShellResource:
             if event is None:
                 break
             if isinstance(event, psrpcore.CreatePipelineEvent):
-                self._start(pool, str(event.pipeline_id).upper(), event.pipeline)
+                self._start(pool, str(event.pipeline_id).upper())
         self._drain(pool)
 
     def _drain(self, pool: _Pool) -> None:
@@ -280,10 +280,14 @@ class PowerShellResource:
 
     # -- running a pipeline ---------------------------------------------------------------------------------
 
-    def _start(self, pool: _Pool, command_id: str, metadata: Any) -> None:
+    def _start(self, pool: _Pool, command_id: str) -> None:
         pipeline = pool.pipelines.get(command_id)
-        if pipeline is None or pipeline.started:
+        if pipeline is None or pipeline.started or pipeline.core is None:
             return
+        # psrpcore read the CreatePipeline into its pipeline's metadata as it processed the event;
+        # ``event.pipeline`` would build the same PowerShell from the message's objects a second time
+        # (a tenth of reading a CREATE_PIPELINE; psrpcore 0.3 _server.py _process_CreatePipeline).
+        metadata = pipeline.core.metadata
         pipeline.started = True
         self.stats.add(pipelines=1)
         threading.Thread(target=self._run, args=(pool, pipeline, metadata),
