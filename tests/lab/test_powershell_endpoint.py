@@ -289,3 +289,22 @@ def test_a_finished_pipeline_lets_go_of_what_it_read_while_its_pool_stays_open(l
         assert set(held.pipelines) == {str(second.id).upper()}
         third = run(rp, ("Get-TransportService", {"Identity": "EX01"}))
         assert not third.had_errors and third.output
+
+
+def test_a_pipeline_is_read_into_psrpcores_powershell_once(lab, monkeypatch):
+    """psrpcore builds the pipeline's PowerShell from the CreatePipeline's objects as it processes the
+    message; the lab runs that one (CreatePipelineEvent.pipeline would build it again on each read)."""
+    import psrpcore
+
+    built = []
+    original = psrpcore.PowerShell.FromPSObjectForRemoting.__func__
+
+    def counted(cls, obj, *args, **kwargs):
+        built.append(cls)
+        return original(cls, obj, *args, **kwargs)
+
+    monkeypatch.setattr(psrpcore.PowerShell, "FromPSObjectForRemoting", classmethod(counted))
+    with pool(lab) as rp:
+        ps = run(rp, ("Get-TransportService", {"Identity": "EX01"}), ("Measure-Object", {}))
+    assert ps.output and not ps.had_errors
+    assert len(built) == 1
