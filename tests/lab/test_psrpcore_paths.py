@@ -223,7 +223,7 @@ def test_property_init_answers_as_psrpcore_for_values_casts_getters_setters_and_
     for fn, objects in ((paths.ORIGINAL_PROPERTY_INIT, [ps.PSObject]), (paths.property_init, [])):
         made = []
         with pytest.MonkeyPatch.context() as mp:  # restores the class's own entries (a staticmethod __new__)
-            mp.setattr(base.PSObject, "__new__", staticmethod(lambda cls, *a, **k: made.append(cls) or original_new(cls, *a, **k)))
+            mp.setattr(base.PSObject, "__new__", staticmethod(lambda cls, *a, _made=made, **k: _made.append(cls) or original_new(cls, *a, **k)))
             mp.setattr(base.PSPropertyInfo, "__init__", fn)
             prop = ps.PSNoteProperty("Name", "EX01")
         assert made == objects and prop.get_value(ps.PSObject()) == "EX01"
