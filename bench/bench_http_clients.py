@@ -21,6 +21,8 @@ import sys
 import time
 from collections.abc import Callable
 
+import benchargs
+
 import requests
 import urllib3
 
@@ -79,15 +81,7 @@ def cpu_per_request(fn: Callable[[], bytes], n: int) -> float:
     return (time.process_time() - start) / n * 1000
 
 
-def main(argv: list[str]) -> int:
-    try:
-        n, rounds = (int(a) for a in (argv + ["2000", "5"][len(argv):])[:2])
-    except ValueError:
-        print("usage: bench_http_clients.py [REQUESTS [ROUNDS]] (whole numbers)", file=sys.stderr)
-        return 2
-    if n < 1 or rounds < 1:
-        print("usage: bench_http_clients.py [REQUESTS [ROUNDS]] (at least 1 each)", file=sys.stderr)
-        return 2
+def main(n: int, rounds: int) -> int:
     server = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None
@@ -107,4 +101,5 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    args = benchargs.sizes(__doc__, (2000, 5), what="requests, then rounds", most=2)
+    sys.exit(main(args[0], args[1] if len(args) > 1 else 5))
