@@ -27,7 +27,8 @@ import requests
 import urllib3
 
 SERVER = """
-import http.server, sys
+import http.server, signal, sys, threading
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the benchmark's; it ends the server
 BODY = b"x" * 4096
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -44,6 +45,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
 server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 print(server.server_address[1], flush=True)
+threading.Thread(target=lambda: (sys.stdin.read(), server.shutdown()), daemon=True).start()  # ends with its parent
 server.serve_forever()
 """
 BODY = b"<s:Envelope>" + b"y" * 4000 + b"</s:Envelope>"
@@ -82,7 +84,7 @@ def cpu_per_request(fn: Callable[[], bytes], n: int) -> float:
 
 
 def main(n: int, rounds: int) -> int:
-    server = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen([sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None
         port = int(server.stdout.readline())
