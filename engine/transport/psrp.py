@@ -546,9 +546,11 @@ class RawOutputSerializer(Serializer):
     def serialize(self, value: Any, metadata: ObjectMeta | None = None, parent: ET.Element | None = None,
                   clear: bool = True) -> ET.Element | None:
         pending = self.pending
-        if pending is not None and clear and isinstance(value, CreatePipeline) and value.pipeline is not None \
-                and value.pipeline.commands is pending.commands:
+        if pending is not None and clear and isinstance(value, CreatePipeline):
             self.pending = None
+            if value.pipeline is None or value.pipeline.commands is not pending.commands:
+                # not the pipeline whose placeholders the template fills: it is never written with them
+                raise Untemplatable
             # bytes: pypsrp's Message.pack sends them as they are, as it does a message it need not write
             return pending.templates.write(pending.shape, self, lambda: xml_bytes(self.serialize(value)))  # type: ignore[return-value]
         # pypsrp 0.9 serializer.py Serializer.serialize, step for step, with the writer looked up in _PACK

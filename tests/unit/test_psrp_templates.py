@@ -166,19 +166,28 @@ def test_a_pool_that_is_not_exconfs_or_has_a_host_is_not_templated():
     assert _context(p) is None
 
 
-def test_a_pending_template_is_used_only_for_the_pipeline_it_was_made_for():
-    from exconf.transport.psrp import _context, _Pending
+def test_a_pending_template_is_used_only_for_the_pipeline_it_was_made_for(monkeypatch):
+    import exconf.transport.psrp as psrp
+    from exconf.transport.psrp_templates import Untemplatable
 
     templates = PipelineTemplates()
     t = transport(templates)
     p = pool()
     assert isinstance(p._serializer, RawOutputSerializer)
-    p._serializer.pending = _Pending(templates.shape(_context(p), read("zz")), [], templates)  # another pipeline's
+    p._serializer.pending = psrp._Pending(templates.shape(psrp._context(p), read("zz")), [], templates)  # another's
     ps = t._pipeline(p, read("ex01"))
-    ps.begin_invoke()
-    assert p.shell.message() == sent_by_pypsrp(read("ex01")) and p._serializer.pending is not None
+    with pytest.raises(Untemplatable):
+        ps.begin_invoke()
+    assert p.shell.fragments == [] and p._serializer.pending is None  # nothing written, nothing left pending
+
+    # Should pypsrp ever write a pipeline from other commands than the ones exconf gave it, the placeholder
+    # statements are never sent: _begin sends the real ones, as pypsrp writes them.
+    real = psrp._Pending
+    monkeypatch.setattr(psrp, "_Pending", lambda shape, commands, owner: real(shape, [], owner))
     q = pool()
     t._begin(q, read("ex01"), False)
+    sent = q.shell.message()
+    assert sent == sent_by_pypsrp(read("ex01")) and templates._nonce.encode() not in sent
     assert q._serializer.pending is None  # consumed, never left for the next message
 
 
