@@ -32,7 +32,7 @@ signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the benchmark's; it en
 BODY = b"x" * 4096
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # TCP_NODELAY, as IIS answers: no 40 ms delayed-ACK stall per request
+    disable_nagle_algorithm = True  # TCP_NODELAY: no 40 ms delayed-ACK stall per request
     wbufsize = -1  # headers and body leave in one write (handle_one_request flushes after each answer)
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -64,7 +64,7 @@ def clients(port: int) -> dict[str, Callable[[], bytes]]:
     pool = urllib3.HTTPConnectionPool("127.0.0.1", port, maxsize=1)
 
     def with_urllib3() -> bytes:
-        return pool.urlopen("POST", "/wsman", body=BODY, headers=HEADERS, preload_content=True, retries=False).data
+        return pool.urlopen("POST", "/wsman", body=BODY, headers=HEADERS, preload_content=True, retries=False, timeout=30).data
 
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 
